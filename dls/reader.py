@@ -10,6 +10,7 @@ the file) are accepted with a warning each. Anything that cannot be played raise
 
 from __future__ import annotations
 
+import gc
 import mmap
 import os
 import struct
@@ -377,9 +378,9 @@ class _Reader:
             self.warn(f"RIFF size {size} is smaller than the file ({total - 8} bytes after the header); the {total - end} bytes after it are ignored")
         if size < 4:
             raise DLSError(f"RIFF at 0x0: size {size} < 4")
-        root = Chunk(b"RIFF", b"DLS ", 0, 12, end - 12, "", 1)
+        root = Chunk(b"RIFF", b"DLS ", 0, 12, end - 12, None, buf)
         col = Collection()
-        top = children(buf, root, 1, self.warnings, path="")
+        top = children(buf, root, 1, self.warnings)
         colh = lins = ptbl = wvpl = None
         order = [c.id if c.type is None else c.type for c in top]
         for ck in top:
@@ -541,6 +542,9 @@ def read(source, capabilities: cdl_mod.Capabilities | None = None) -> Collection
     """
     buf, path = _open(source)
     reader = _Reader(buf, capabilities or cdl_mod.DEFAULT_CAPABILITIES)
+    # Reading makes many small acyclic objects; the cyclic collector only slows it down.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         col = reader.collection()
     except DLSError as exc:
@@ -549,5 +553,8 @@ def read(source, capabilities: cdl_mod.Capabilities | None = None) -> Collection
         raise
     except (struct.error, ValueError, IndexError, OverflowError, MemoryError) as exc:  # defensive: never a traceback
         raise DLSError(f"{path + ': ' if path else ''}malformed data ({exc.__class__.__name__}: {exc})") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     col.source = path
     return col

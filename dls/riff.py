@@ -1,8 +1,10 @@
 """A strict RIFF chunk walker over a buffer (a memory map or bytes), with no copies.
 
-Every chunk knows its path from the root (for error messages such as
-``LIST lins > LIST ins #12 > LIST lrgn > rgn2 #3 > wsmp at 0x1a2c``) and its byte offset.
-Sizes that overrun their parent, and nesting deeper than MAX_DEPTH, raise DLSError.
+Every chunk can name its path from the root (for messages such as
+``LIST lins > LIST ins #12 > LIST lrgn > LIST rgn2 #3 > wsmp at 0x1a2c``) and its byte
+offset; the path is worked out only when a message needs it, so reading never pays for it.
+Sizes that overrun their parent, and nesting deeper than MAX_DEPTH, raise DLSError. Every
+chunk header is at least 8 bytes, so a walk ends after at most size/8 steps: no hangs.
 """
 
 from __future__ import annotations
@@ -13,27 +15,27 @@ from .errors import DLSError
 
 MAX_DEPTH = 16  # DLS nests at most 6 deep; deeper is a recursion bomb
 
-_HDR = struct.Struct("<4sI")
-_unpack_hdr = _HDR.unpack_from
+_unpack_hdr = struct.Struct("<4sI").unpack_from
+_unpack_type = struct.Struct("<4s").unpack_from
 
 
 def fourcc_str(fcc: bytes) -> str:
-    return fcc.decode("latin-1")
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in fcc.decode("latin-1"))
 
 
 class Chunk:
-    """One chunk: id, form type (for RIFF/LIST), data offset and size, and its path."""
+    """One chunk: id, form type (for RIFF/LIST), data offset and size, and its parent."""
 
-    __slots__ = ("id", "type", "offset", "data_start", "size", "parent_path", "index")
+    __slots__ = ("id", "type", "offset", "data_start", "size", "parent", "buf")
 
-    def __init__(self, cid: bytes, ctype: bytes | None, offset: int, data_start: int, size: int, parent_path: str, index: int):
+    def __init__(self, cid: bytes, ctype: bytes | None, offset: int, data_start: int, size: int, parent: "Chunk | None", buf=None):
         self.id = cid
         self.type = ctype
         self.offset = offset  # of the chunk header
         self.data_start = data_start  # first byte of the data (after the form type for LISTs)
         self.size = size  # bytes of data from data_start
-        self.parent_path = parent_path
-        self.index = index  # 1-based position among siblings of the same name
+        self.parent = parent  # None for the root RIFF chunk
+        self.buf = buf  # set on the root only
 
     @property
     def name(self) -> str:
@@ -41,13 +43,43 @@ class Chunk:
             return f"{fourcc_str(self.id)} {fourcc_str(self.type)}"
         return fourcc_str(self.id)
 
+    def _root_buf(self):
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        return node.buf
+
+    @property
+    def index(self) -> int:
+        """1-based position among the siblings with the same id and type."""
+        if self.parent is None:
+            return 1
+        buf = self._root_buf()
+        if buf is None:
+            return 1
+        n = 0
+        try:
+            for sib in children(buf, self.parent, 0):
+                if sib.id == self.id and sib.type == self.type:
+                    n += 1
+                if sib.offset == self.offset:
+                    return n
+        except DLSError:
+            pass
+        return max(n, 1)
+
     @property
     def path(self) -> str:
-        me = self.name if self.index <= 1 else f"{self.name} #{self.index}"
-        return f"{self.parent_path} > {me}" if self.parent_path else me
+        """The chunk path from below the RIFF root, e.g. ``LIST lins > LIST ins #12``."""
+        if self.parent is None:
+            return ""
+        ppath = self.parent.path
+        idx = self.index
+        me = self.name if idx <= 1 else f"{self.name} #{idx}"
+        return f"{ppath} > {me}" if ppath else me
 
     def where(self) -> str:
-        return f"{self.path} at 0x{self.offset:x}"
+        return f"{self.path or 'RIFF'} at 0x{self.offset:x}"
 
     def error(self, msg: str) -> DLSError:
         return DLSError(f"{self.where()}: {msg}")
@@ -57,43 +89,37 @@ class Chunk:
         return self.data_start + self.size
 
 
-def children(buf, parent: Chunk, depth: int, warnings: list[str] | None = None, path: str | None = None) -> list[Chunk]:
+def children(buf, parent: Chunk, depth: int, warnings: list[str] | None = None) -> list[Chunk]:
     """The chunks directly inside a RIFF or LIST chunk, checked against its bounds."""
     if depth > MAX_DEPTH:
         raise parent.error(f"chunks nested deeper than {MAX_DEPTH} levels")
     out: list[Chunk] = []
+    append = out.append
     pos = parent.data_start
-    end = parent.end
-    counts: dict[bytes, int] = {}
-    if path is None:
-        path = parent.path
+    end = parent.data_start + parent.size
     while pos < end:
         if end - pos < 8:
             # Fewer than 8 bytes left: a pad byte or trailing junk, not a chunk.
             if end - pos > 1 and warnings is not None:
-                warnings.append(f"{path} at 0x{pos:x}: {end - pos} stray bytes after the last chunk ignored")
+                warnings.append(f"{parent.where()}: {end - pos} stray bytes after the last chunk ignored")
             break
         cid, size = _unpack_hdr(buf, pos)
-        data_start = pos + 8
-        if size > end - data_start:
+        ds = pos + 8
+        if size > end - ds:
             name = fourcc_str(cid)
+            if (cid == b"LIST" or cid == b"RIFF") and end - ds >= 4:
+                name += " " + fourcc_str(_unpack_type(buf, ds)[0])
+            prefix = parent.path
             raise DLSError(
-                f"{path} > {name} at 0x{pos:x}: size {size} overruns its parent "
-                f"(only {end - data_start} bytes left)"
+                f"{prefix + ' > ' if prefix else ''}{name} at 0x{pos:x}: size {size} overruns its parent "
+                f"(only {end - ds} bytes left)"
             )
-        ctype = None
         if cid == b"LIST" or cid == b"RIFF":
             if size < 4:
-                raise DLSError(f"{path} > {fourcc_str(cid)} at 0x{pos:x}: size {size} < 4 (no list type)")
-            ctype = bytes(buf[data_start:data_start + 4])
-            key = cid + ctype
-            data_start += 4
-            csize = size - 4
+                prefix = parent.path
+                raise DLSError(f"{prefix + ' > ' if prefix else ''}{fourcc_str(cid)} at 0x{pos:x}: size {size} < 4 (no list type)")
+            append(Chunk(cid, _unpack_type(buf, ds)[0], pos, ds + 4, size - 4, parent))
         else:
-            key = cid
-            csize = size
-        n = counts.get(key, 0) + 1
-        counts[key] = n
-        out.append(Chunk(cid, ctype, pos, data_start, csize, path, n))
-        pos = pos + 8 + size + (size & 1)
+            append(Chunk(cid, None, pos, ds, size, parent))
+        pos = ds + size + (size & 1)
     return out

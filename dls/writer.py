@@ -257,7 +257,11 @@ def _blocks_bytes(blocks, what: str) -> bytes:
             raise DLSError(f"{what}: connection field {name!r} must be integer, got {col.dtype}")
         if len(col) and (int(col.min()) < lo or int(col.max()) > hi):
             raise DLSError(f"{what}: connection field {name!r} has values outside {lo}..{hi}")
-    return flat.astype(CONNECTION_DTYPE).tobytes()
+    # Copy field by field: structured astype matches fields by position, not by name.
+    conv = np.empty(len(flat), dtype=CONNECTION_DTYPE)
+    for name in CONNECTION_DTYPE.names:
+        conv[name] = flat[name]
+    return conv.tobytes()
 
 
 def _wave_data(wave: Wave, what: str):

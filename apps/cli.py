@@ -1,0 +1,93 @@
+"""The `dlsynth` command: subcommands wire the pieces together and report.
+
+Every failure a user can cause (a broken bank, a missing file, a bad option) ends in one
+line on stderr and exit status 2; Ctrl-C ends with status 130. Never a traceback, unless
+DLSYNTH_DEBUG=1 is set in the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
+SUBCOMMANDS = ("apps.info",)
+OPTIONAL_SUBCOMMANDS = ("apps.render", "apps.play", "apps.devices", "apps.bench")
+
+
+class UserError(Exception):
+    """A problem the user can act on; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="dlsynth",
+        description="A real-time software synthesizer for DLS (Downloadable Sounds Level 1 and 2) banks.",
+    )
+    parser.add_argument("--version", action="version", version=f"dlsynth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS + OPTIONAL_SUBCOMMANDS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name and name in OPTIONAL_SUBCOMMANDS:
+                continue
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    debug = os.environ.get("DLSYNTH_DEBUG") == "1"
+    from dls.errors import DLSError
+
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("dlsynth: interrupted", file=sys.stderr)
+        return 130
+    except (DLSError, UserError) as exc:
+        if debug:
+            raise
+        print(f"dlsynth {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # Output piped into a program that stopped reading (head, less): not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"dlsynth {args.command}: error: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of ours: still one line, with a hint
+        if debug:
+            raise
+        print(
+            f"dlsynth {args.command}: internal error: {exc.__class__.__name__}: {_one_line(exc)} "
+            "(set DLSYNTH_DEBUG=1 for a traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""A collection described in human units (seconds, Hz, cents, dB, percent), for `dlsynth info`.
+
+`describe(collection)` returns plain dicts and lists ready for JSON; `describe_connection`
+turns one connection block into its meaning. Identical articulations (converted banks repeat
+them region after region) are converted once and shared.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import constants as C
+from .model import Articulation, Collection, Instrument, Region, Wave, WaveSample
+
+_TIME_DESTS = frozenset({
+    C.CONN_DST_LFO_STARTDELAY, C.CONN_DST_VIB_STARTDELAY,
+    C.CONN_DST_EG1_ATTACKTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG1_RELEASETIME,
+    C.CONN_DST_EG1_DELAYTIME, C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_SHUTDOWNTIME,
+    C.CONN_DST_EG2_ATTACKTIME, C.CONN_DST_EG2_DECAYTIME, C.CONN_DST_EG2_RELEASETIME,
+    C.CONN_DST_EG2_DELAYTIME, C.CONN_DST_EG2_HOLDTIME,
+})
+_FREQ_DESTS = frozenset({C.CONN_DST_LFO_FREQUENCY, C.CONN_DST_VIB_FREQUENCY, C.CONN_DST_FILTER_CUTOFF})
+_PERMILLE_DESTS = frozenset({
+    C.CONN_DST_EG1_SUSTAINLEVEL, C.CONN_DST_EG2_SUSTAINLEVEL, C.CONN_DST_PAN,
+    C.CONN_DST_CHORUS, C.CONN_DST_REVERB,
+    C.CONN_DST_LEFT, C.CONN_DST_RIGHT, C.CONN_DST_CENTER, C.CONN_DST_LEFTREAR,
+    C.CONN_DST_RIGHTREAR, C.CONN_DST_LFE_CHANNEL,
+})
+_DB_DESTS = frozenset({C.CONN_DST_GAIN, C.CONN_DST_FILTER_Q})
+_CENT_DESTS = frozenset({C.CONN_DST_PITCH, C.CONN_DST_KEYNUMBER})
+
+FILTER_OFF = 0x7FFFFFFF
+TIME_ZERO = -0x80000000
+
+
+@functools.lru_cache(maxsize=4096)
+def _transform_text(t: int) -> str:
+    parts = []
+    out = t & C.TRN_OUTPUT_MASK
+    src = (t >> C.TRN_SOURCE_SHIFT) & 0xF
+    ctl = (t >> C.TRN_CONTROL_SHIFT) & 0xF
+    if src:
+        parts.append(f"source {C.TRANSFORM_NAMES.get(src, src)}")
+    if t & C.TRN_SOURCE_INVERT:
+        parts.append("source inverted")
+    if t & C.TRN_SOURCE_BIPOLAR:
+        parts.append("source bipolar")
+    if ctl:
+        parts.append(f"control {C.TRANSFORM_NAMES.get(ctl, ctl)}")
+    if t & C.TRN_CONTROL_INVERT:
+        parts.append("control inverted")
+    if t & C.TRN_CONTROL_BIPOLAR:
+        parts.append("control bipolar")
+    if out:
+        parts.append(f"output {C.TRANSFORM_NAMES.get(out, out)}")
+    return ", ".join(parts) if parts else "linear"
+
+
+def connection_value(source: int, destination: int, scale: int) -> tuple[float | None, str]:
+    """The value of a connection in human units, and the unit's name.
+
+    A constant (source none) sets the destination's absolute value: seconds for times, Hz
+    for frequencies and cutoff, percent for sustain/pan/sends, dB for gain and Q, cents
+    for pitch. A modulating source gives the change at full source: timecents on times,
+    cents on frequencies and pitch, dB on gain, percent on the others.
+    """
+    absolute = source == C.CONN_SRC_NONE
+    if destination in _TIME_DESTS:
+        if absolute:
+            if scale == TIME_ZERO:
+                return 0.0, "s"
+            return round(2.0 ** (scale / 65536.0 / 1200.0), 6), "s"
+        return round(scale / 65536.0, 3), "timecents"
+    if destination in _FREQ_DESTS:
+        if absolute:
+            if destination == C.CONN_DST_FILTER_CUTOFF and scale == FILTER_OFF:
+                return None, "off"
+            return round(440.0 * 2.0 ** ((scale / 65536.0 - 6900.0) / 1200.0), 3), "Hz"
+        return round(scale / 65536.0, 3), "cents"
+    if destination in _PERMILLE_DESTS:
+        return round(scale / 65536.0 / 10.0, 3), "%"
+    if destination in _DB_DESTS:
+        return round(scale / 65536.0 / 10.0, 3), "dB"
+    if destination in _CENT_DESTS:
+        return round(scale / 65536.0, 3), "cents"
+    return float(scale), "raw"
+
+
+@functools.lru_cache(maxsize=65536)
+def _described(source: int, control: int, destination: int, transform: int, scale: int) -> dict:
+    return describe_connection(source, control, destination, transform, scale)
+
+
+def describe_connection(source: int, control: int, destination: int, transform: int, scale: int) -> dict:
+    value, unit = connection_value(source, destination, scale)
+    d = {
+        "source": C.source_name(source),
+        "control": C.source_name(control),
+        "destination": C.destination_name(destination),
+        "transform": _transform_text(transform),
+        "value": value,
+        "unit": unit,
+        "scale": scale,
+    }
+    return d
+
+
+def connection_text(c: dict) -> str:
+    v = c["value"]
+    unit = c["unit"]
+    if unit == "off":
+        val = "off"
+    elif unit == "s":
+        val = f"{v:.4g} s"
+    else:
+        val = f"{v:+.4g} {unit}" if c["source"] != "none" else f"{v:.4g} {unit}"
+    src = c["source"]
+    if c["control"] != "none":
+        src = f"{src} x {c['control']}"
+    lhs = c["destination"] if src == "none" else f"{src} -> {c['destination']}"
+    tr = "" if c["transform"] == "linear" else f" [{c['transform']}]"
+    return f"{lhs} = {val}{tr}"
+
+
+class _ArtCache:
+    """Identical articulations, described once; regions refer to them by id."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[int, bytes], int] = {}
+        self.table: list[dict] = []
+
+    def get(self, art: Articulation) -> int:
+        key = (art.level, art.blocks.tobytes())
+        hit = self.ids.get(key)
+        if hit is None:
+            hit = len(self.table)
+            self.table.append({
+                "id": hit,
+                "level": art.level,
+                "connections": [_described(*row) for row in art.blocks.tolist()],
+            })
+            self.ids[key] = hit
+        return hit
+
+
+def _wsmp(ws: WaveSample | None) -> dict | None:
+    if ws is None:
+        return None
+    return {
+        "unity_note": ws.unity_note,
+        "fine_tune_cents": ws.fine_tune,
+        "attenuation_db": round(ws.attenuation / 655360.0, 3),
+        "options": ws.options,
+        "loops": [
+            {"type": "release" if lp.type == C.WLOOP_TYPE_RELEASE else "forward", "start": lp.start, "length": lp.length}
+            for lp in ws.loops
+        ],
+    }
+
+
+def describe_wave(index: int, w: Wave) -> dict:
+    return {
+        "index": index,
+        "name": w.name,
+        "format": "pcm" if w.supported else f"unsupported (tag 0x{w.format_tag:04x})",
+        "supported": w.supported,
+        "sample_rate": w.sample_rate,
+        "channels": w.channels,
+        "bits": w.bits_per_sample,
+        "frames": w.frames,
+        "seconds": round(w.frames / w.sample_rate, 6) if w.sample_rate else 0.0,
+        "wsmp": _wsmp(w.wave_sample),
+    }
+
+
+def _region(r: Region, cache: _ArtCache) -> dict:
+    wl = r.wave_link
+    return {
+        "key_low": r.key_low,
+        "key_high": r.key_high,
+        "vel_low": r.vel_low,
+        "vel_high": r.vel_high,
+        "key_group": r.key_group,
+        "self_non_exclusive": bool(r.options & C.F_RGN_OPTION_SELFNONEXCLUSIVE),
+        "layer": r.layer,
+        "level": r.level,
+        "wave": wl.table_index,
+        "phase_group": wl.phase_group,
+        "channel": wl.channel,
+        "phase_master": bool(wl.options & C.F_WAVELINK_PHASE_MASTER),
+        "multichannel": bool(wl.options & C.F_WAVELINK_MULTICHANNEL),
+        "wsmp": _wsmp(r.wave_sample),
+        "articulation": [cache.get(a) for a in r.articulations],
+    }
+
+
+def describe_instrument(ins: Instrument, cache: _ArtCache) -> dict:
+    return {
+        "name": ins.name,
+        "bank_msb": ins.bank_msb,
+        "bank_lsb": ins.bank_lsb,
+        "drum": ins.is_drum,
+        "program": ins.program,
+        "regions": [_region(r, cache) for r in ins.regions],
+        "articulation": [cache.get(a) for a in ins.articulations],
+    }
+
+
+def describe(col: Collection) -> dict:
+    """The whole collection as plain data (the JSON of `dlsynth info --json`).
+
+    Articulations are listed once each in ``articulations`` (converted banks repeat the
+    same one region after region); an instrument's or region's ``articulation`` is the
+    list of ids into that table, in the order they apply.
+    """
+    cache = _ArtCache()
+    instruments = [describe_instrument(i, cache) for i in col.instruments]
+    return {
+        "file": col.source,
+        "name": col.name,
+        "level": col.level,
+        "version": col.version_string(),
+        "dlid": col.dlid.hex() if col.dlid else None,
+        "info": col.info,
+        "instrument_count": len(col.instruments),
+        "region_count": sum(len(i.regions) for i in col.instruments),
+        "wave_count": len(col.waves),
+        "sample_bytes": int(sum(w.data.nbytes for w in col.waves if w.supported)),
+        "instruments": instruments,
+        "waves": [describe_wave(i, w) for i, w in enumerate(col.waves)],
+        "articulations": cache.table,
+        "warnings": list(col.warnings),
+    }
+
+
+def note_name(key: int) -> str:
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    return f"{names[key % 12]}{key // 12 - 1}"
+
+
+def seconds_text(s: float) -> str:
+    if s <= 0:
+        return "0 s"
+    if s < 1:
+        return f"{s * 1000:.3g} ms"
+    return f"{s:.3g} s"
+
+
+__all__ = ["describe", "describe_instrument", "describe_wave", "describe_connection", "connection_value", "connection_text", "note_name", "seconds_text"]

@@ -1,0 +1,572 @@
+/*
+ * Built-in reverb and chorus (prefix fx_). See engine.h for the API.
+ *
+ * Both units take a mono send bus and ADD a stereo wet signal into the caller's left/right
+ * buffers. All memory is allocated in fx_*_new (delay lines sized for the maximum at the
+ * sample rate given there); fx_*_process never allocates, never locks, and keeps its whole
+ * state in the object, one sample at a time, so the output does not depend on how the
+ * caller cuts the stream into blocks. No rand(): every "random-looking" quantity is a fixed
+ * constant, so two runs are bit-identical.
+ *
+ * Denormals: every recursive state (filter memories, allpass and FDN line inputs) goes
+ * through fx_flush(), which adds and subtracts a tiny constant. Under IEEE arithmetic (no
+ * -ffast-math, which would fold it away) this rounds any value below ~4e-28 (-540 dBFS) to
+ * exactly zero, so a decaying tail never reaches the subnormal range and never stalls the
+ * CPU. Inputs are passed through the same flush, and non-finite inputs are read as zero so
+ * one bad sample cannot poison the state forever.
+ *
+ * ---------------------------------------------------------------------------------------
+ * Reverb: an 8-line feedback delay network (Jot), in the spirit of FluidSynth's FDN reverb
+ * but designed here from the textbook construction:
+ *
+ *   in --> tone corrector --> 3 series allpass diffusers --+--> (x b_i) --> line i --.
+ *                                                          |                        |
+ *          .-- Householder matrix  A = I - (2/N) 1 1^T <---+-- damping LPF i <------'
+ *          |                                                        |
+ *          '--> back into the lines                     taps sL_i, sR_i --> width/level
+ *
+ * - Line lengths are fixed times in ms, scaled to the sample rate and nudged to distinct
+ *   primes, so the modes stay dense and non-coincident at any rate.
+ * - Each line's read position is slowly modulated (about 0.1 ms at ~1 Hz, a different rate
+ *   and phase per line) and read with 4-point Catmull-Rom interpolation: this breaks up the
+ *   steady modes that make a static comb/FDN tail ring.
+ * - Decay: room_size sets the DC reverb time with the same concave response as Freeverb
+ *   (loop gain g = 0.7 + 0.28 room of a 1617-sample comb at 44.1 kHz: 0.70 s at 0,
+ *   0.90 s at the default 0.2, 12.5 s at 1). damping sets the reverb time at Nyquist the
+ *   way Freeverb's comb damping does (g * (1 - 0.4 d) / (1 + 0.4 d)). Each line gets a
+ *   one-pole lowpass whose DC and Nyquist gains are exactly those two decay rates over the
+ *   line's length, so every mode decays at the designed rate whatever line carries it.
+ * - A first-order tone corrector on the input restores the initial spectrum that the
+ *   frequency-dependent decay would otherwise tilt (energy of a mode ~ its T60).
+ * - Stereo: left and right read the lines through two orthogonal sign vectors (both
+ *   orthogonal to the all-ones eigenvector of A), so the two outputs are uncorrelated;
+ *   width mixes them like Freeverb (wet1 = (1+w)/2, wet2 = (1-w)/2).
+ * - Level is calibrated so the steady-state wet power for white noise is about that of
+ *   Freeverb at the same settings.
+ *
+ * Chorus: one delay line shared by up to FX_CHORUS_MAX_VOICES taps. Voice v reads at
+ *   delay(t) = FX_CHORUS_MIN_DELAY_MS + depth * (1 + lfo(phase + v / voices)) / 2
+ * with a sine or triangle LFO, Catmull-Rom interpolation, and equal-power panning that
+ * spreads the voices from left to right. Per-voice gain is level / sqrt(voices), so the
+ * total wet power (left + right) is level^2 times the input power for uncorrelated voices.
+ */
+#include "engine.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* ----------------------------------------------------------------------------------------
+ * Shared helpers
+ * -------------------------------------------------------------------------------------- */
+
+#define FX_FLUSH_BIAS 1e-20f /* add/subtract constant that zeroes values below ~4e-28 */
+#define FX_SINE_BITS 10
+#define FX_SINE_SIZE (1 << FX_SINE_BITS)
+#define FX_SINE_SHIFT (32 - FX_SINE_BITS)
+#define FX_SINE_FRAC (1.0f / (float)(1u << FX_SINE_SHIFT))
+
+static inline float fx_flush(float x)
+{
+    /* volatile-free: without -ffast-math the compiler must keep both operations. */
+    x += FX_FLUSH_BIAS;
+    x -= FX_FLUSH_BIAS;
+    return x;
+}
+
+static inline float fx_sanitize(float x)
+{
+    /* NaN and +-inf (and absurd magnitudes) read as silence. */
+    if (!(fabsf(x) <= 1e30f))
+        return 0.0f;
+    return fx_flush(x);
+}
+
+static void fx_fill_sine(float *table)
+{
+    for (int i = 0; i <= FX_SINE_SIZE; i++)
+        table[i] = (float)sin(2.0 * M_PI * (double)i / (double)FX_SINE_SIZE);
+}
+
+/* Sine of a 32-bit phase (2^32 = one turn), table lookup with linear interpolation. */
+static inline float fx_sine(const float *table, uint32_t phase)
+{
+    uint32_t idx = phase >> FX_SINE_SHIFT;
+    float frac = (float)(phase & ((1u << FX_SINE_SHIFT) - 1u)) * FX_SINE_FRAC;
+    float a = table[idx];
+    return a + frac * (table[idx + 1] - a);
+}
+
+/* Triangle of a 32-bit phase, -1..1, same zero crossing and slope sign as the sine. */
+static inline float fx_triangle(uint32_t phase)
+{
+    /* Shift by a quarter turn so that phase 0 -> 0 rising, like sin. */
+    uint32_t p = phase + 0x40000000u;                       /* -1 at p = 0 */
+    float u = (float)(p >> 8) * (1.0f / 16777216.0f);      /* 0..1 */
+    return 1.0f - 4.0f * fabsf(u - 0.5f);
+}
+
+static inline uint32_t fx_phase_inc(double hz, double sample_rate)
+{
+    double turns = hz / sample_rate;
+    if (!(turns > 0.0))
+        return 0;
+    if (turns > 0.5)
+        turns = 0.5;
+    return (uint32_t)llround(turns * 4294967296.0);
+}
+
+static uint32_t fx_pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+static int fx_is_prime(uint32_t n)
+{
+    if (n < 2)
+        return 0;
+    if (n % 2 == 0)
+        return n == 2;
+    for (uint32_t d = 3; d * d <= n; d += 2)
+        if (n % d == 0)
+            return 0;
+    return 1;
+}
+
+static uint32_t fx_next_prime(uint32_t n)
+{
+    while (!fx_is_prime(n))
+        n++;
+    return n;
+}
+
+/*
+ * Read a circular buffer (power-of-two size, mask) at a fractional delay behind `w`, the
+ * index of the newest sample the read may use: delay 0 is buf[w]. 4-point Catmull-Rom
+ * between buf[w - D] and buf[w - D - 1]; needs buf[w - D + 1], so D >= 0 when w is the
+ * newest usable sample. Magnitude response <= 1 at every fraction (safe in a feedback loop).
+ */
+static inline float fx_read_cubic(const float *buf, uint32_t mask, uint32_t w, float delay)
+{
+    int32_t di = (int32_t)delay;
+    float f = delay - (float)di;
+    uint32_t i0 = w - (uint32_t)di;
+    float xm1 = buf[(i0 + 1u) & mask];
+    float x0 = buf[i0 & mask];
+    float x1 = buf[(i0 - 1u) & mask];
+    float x2 = buf[(i0 - 2u) & mask];
+    float c1 = 0.5f * (x1 - xm1);
+    float c2 = xm1 - 2.5f * x0 + 2.0f * x1 - 0.5f * x2;
+    float c3 = 0.5f * (x2 - xm1) + 1.5f * (x0 - x1);
+    return ((c3 * f + c2) * f + c1) * f + x0;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Reverb
+ * -------------------------------------------------------------------------------------- */
+
+#define FX_REV_LINES 8
+#define FX_REV_DIFFUSERS 3
+#define FX_REV_MOD_DEPTH_MS 0.1   /* delay modulation depth (peak), ms */
+#define FX_REV_DIFFUSER_GAIN 0.6f /* allpass coefficient of the input diffusers */
+/* Freeverb-equivalent decay reference: a 1617-sample comb at 44.1 kHz. */
+#define FX_REV_REF_SECONDS (1617.0 / 44100.0)
+/* Output calibration against Freeverb's steady-state noise level (see fx_reverb_set). */
+#define FX_REV_OUT_SCALE 0.55
+
+/* Nominal line lengths (ms); at any rate they are scaled and nudged to distinct primes. */
+static const double fx_rev_line_ms[FX_REV_LINES] = {
+    19.3, 22.1, 24.9, 27.7, 30.7, 33.9, 37.3, 41.1,
+};
+/* LFO rate (Hz) of each line's delay modulation: all different, none harmonic. */
+static const double fx_rev_mod_hz[FX_REV_LINES] = {
+    0.53, 0.61, 0.71, 0.79, 0.89, 0.97, 1.07, 1.19,
+};
+/* Input diffuser allpass lengths (ms). */
+static const double fx_rev_diffuser_ms[FX_REV_DIFFUSERS] = {4.77, 3.59, 2.73};
+/* Input injection signs and the two output tap sign vectors. sL, sR and the all-ones
+   vector are mutually orthogonal. */
+static const float fx_rev_in_sign[FX_REV_LINES] = {1, -1, 1, 1, -1, 1, -1, -1};
+static const float fx_rev_l_sign[FX_REV_LINES] = {1, -1, 1, -1, 1, -1, 1, -1};
+static const float fx_rev_r_sign[FX_REV_LINES] = {1, 1, -1, -1, 1, 1, -1, -1};
+
+struct fx_reverb {
+    double sample_rate;     /* Hz */
+    /* parameters as set */
+    double room_size, damping, width, level;
+    double rt60_dc, rt60_nyquist; /* seconds, derived */
+
+    /* tone corrector: y = (x - beta x[n-1]) * tone_gain */
+    float tone_beta, tone_gain, tone_prev;
+
+    /* input diffusers: Schroeder allpasses, each its own power-of-two ring */
+    float *diff_buf[FX_REV_DIFFUSERS];
+    uint32_t diff_mask[FX_REV_DIFFUSERS];
+    uint32_t diff_len[FX_REV_DIFFUSERS]; /* frames */
+
+    /* FDN lines: one ring each, same power-of-two size, shared write index */
+    float *line[FX_REV_LINES];
+    uint32_t line_mask;
+    float line_delay[FX_REV_LINES];  /* nominal read delay, frames (prime) */
+    float mod_depth;                 /* peak modulation, frames */
+    uint32_t mod_phase[FX_REV_LINES];
+    uint32_t mod_inc[FX_REV_LINES];
+    uint32_t mod_phase0[FX_REV_LINES];
+    float lp_b0[FX_REV_LINES], lp_a1[FX_REV_LINES], lp_state[FX_REV_LINES];
+
+    float in_gain;          /* per-line input gain */
+    float wet1, wet2;       /* output mix (includes level and calibration) */
+
+    uint32_t w;             /* write index (frames processed, mod 2^32) */
+    uint32_t diff_w;
+
+    float *memory;          /* one allocation for every ring */
+    size_t memory_floats;
+    float sine[FX_SINE_SIZE + 1];
+};
+
+static void fx_reverb_update(fx_reverb *r)
+{
+    const double fs = r->sample_rate;
+    double g = 0.7 + 0.28 * r->room_size;              /* Freeverb's comb feedback */
+    double d = 0.4 * r->damping;                      /* Freeverb's damp1 */
+    double g_ny = g * (1.0 - d) / (1.0 + d);          /* its loop gain at Nyquist */
+    r->rt60_dc = -3.0 * FX_REV_REF_SECONDS / log10(g);
+    r->rt60_nyquist = -3.0 * FX_REV_REF_SECONDS / log10(g_ny);
+
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        double m = (double)r->line_delay[i];
+        double gdc = pow(10.0, -3.0 * m / (r->rt60_dc * fs));
+        double gny = pow(10.0, -3.0 * m / (r->rt60_nyquist * fs));
+        double a1 = (gdc - gny) / (gdc + gny);        /* pole of the one-pole lowpass */
+        r->lp_b0[i] = (float)(gdc * (1.0 - a1));      /* DC gain gdc, Nyquist gain gny */
+        r->lp_a1[i] = (float)a1;
+    }
+
+    /* Tone corrector: DC gain 1, Nyquist gain sqrt(T60dc / T60ny). */
+    double c = sqrt(r->rt60_dc / r->rt60_nyquist);
+    double beta = (c - 1.0) / (c + 1.0);
+    r->tone_beta = (float)beta;
+    r->tone_gain = (float)(1.0 / (1.0 - beta));
+
+    /* Output level: Freeverb's steady-state wet power for white noise grows like
+       1 / (1 - g^2); the FDN's does likewise, and FX_REV_OUT_SCALE matches the two
+       (measured). wet1/wet2 are Freeverb's width mix. */
+    double wet = r->level * FX_REV_OUT_SCALE;
+    r->wet1 = (float)(wet * (1.0 + r->width) * 0.5);
+    r->wet2 = (float)(wet * (1.0 - r->width) * 0.5);
+}
+
+fx_reverb *fx_reverb_new(double sample_rate)
+{
+    if (!(sample_rate >= 1000.0 && sample_rate <= 768000.0))
+        return NULL;
+    fx_reverb *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->sample_rate = sample_rate;
+    fx_fill_sine(r->sine);
+
+    /* Line lengths: distinct primes near the nominal times. */
+    r->mod_depth = (float)(FX_REV_MOD_DEPTH_MS * 1e-3 * sample_rate);
+    uint32_t longest = 0, prev = 0;
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        uint32_t n = (uint32_t)llround(fx_rev_line_ms[i] * 1e-3 * sample_rate);
+        if (n < 8)
+            n = 8;
+        n = fx_next_prime(n > prev ? n : prev + 1);
+        prev = n;
+        r->line_delay[i] = (float)n;
+        if (n > longest)
+            longest = n;
+        r->mod_inc[i] = fx_phase_inc(fx_rev_mod_hz[i], sample_rate);
+        r->mod_phase0[i] = (uint32_t)((uint64_t)i * 0x100000000ull / FX_REV_LINES);
+    }
+    r->line_mask = fx_pow2_at_least(longest + (uint32_t)ceil(r->mod_depth) + 4u) - 1u;
+
+    size_t total = (size_t)(r->line_mask + 1u) * FX_REV_LINES;
+    for (int k = 0; k < FX_REV_DIFFUSERS; k++) {
+        uint32_t n = fx_next_prime((uint32_t)llround(fx_rev_diffuser_ms[k] * 1e-3 * sample_rate));
+        r->diff_len[k] = n;
+        r->diff_mask[k] = fx_pow2_at_least(n + 1u) - 1u;
+        total += (size_t)r->diff_mask[k] + 1u;
+    }
+    r->memory = calloc(total, sizeof(float));
+    if (!r->memory) {
+        free(r);
+        return NULL;
+    }
+    r->memory_floats = total;
+    float *p = r->memory;
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        r->line[i] = p;
+        p += r->line_mask + 1u;
+    }
+    for (int k = 0; k < FX_REV_DIFFUSERS; k++) {
+        r->diff_buf[k] = p;
+        p += r->diff_mask[k] + 1u;
+    }
+    r->in_gain = (float)(1.0 / sqrt((double)FX_REV_LINES));
+
+    fx_reverb_reset(r);
+    fx_reverb_set(r, 0.2, 0.0, 0.5, 0.9); /* FluidSynth's defaults */
+    return r;
+}
+
+void fx_reverb_free(fx_reverb *r)
+{
+    if (!r)
+        return;
+    free(r->memory);
+    free(r);
+}
+
+static double fx_clamp(double v, double lo, double hi)
+{
+    if (!(v >= lo)) /* also catches NaN */
+        return lo;
+    return v > hi ? hi : v;
+}
+
+void fx_reverb_set(fx_reverb *r, double room_size, double damping, double width, double level)
+{
+    if (!r)
+        return;
+    r->room_size = fx_clamp(room_size, 0.0, 1.0);
+    r->damping = fx_clamp(damping, 0.0, 1.0);
+    r->width = fx_clamp(width, 0.0, 1.0);
+    r->level = fx_clamp(level, 0.0, 1.0);
+    fx_reverb_update(r);
+}
+
+void fx_reverb_reset(fx_reverb *r)
+{
+    if (!r)
+        return;
+    memset(r->memory, 0, r->memory_floats * sizeof(float));
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        r->lp_state[i] = 0.0f;
+        r->mod_phase[i] = r->mod_phase0[i];
+    }
+    r->tone_prev = 0.0f;
+    r->w = 0;
+    r->diff_w = 0;
+}
+
+void fx_reverb_get_rt60(const fx_reverb *r, double *rt60_dc, double *rt60_nyquist)
+{
+    if (!r)
+        return;
+    if (rt60_dc)
+        *rt60_dc = r->rt60_dc;
+    if (rt60_nyquist)
+        *rt60_nyquist = r->rt60_nyquist;
+}
+
+void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, float *out_right,
+                       size_t frames)
+{
+    if (!r || !in_mono || !out_left || !out_right)
+        return;
+
+    const uint32_t mask = r->line_mask;
+    const float tone_beta = r->tone_beta, tone_gain = r->tone_gain;
+    const float in_gain = r->in_gain, wet1 = r->wet1, wet2 = r->wet2;
+    const float mod_depth = r->mod_depth;
+    const float hh = 2.0f / (float)FX_REV_LINES; /* Householder factor */
+    const float ga = FX_REV_DIFFUSER_GAIN;
+    float tone_prev = r->tone_prev;
+    uint32_t w = r->w, dw = r->diff_w;
+    float y[FX_REV_LINES];
+
+    for (size_t n = 0; n < frames; n++) {
+        /* Read in[n] before writing out[n]: the call is safe when in aliases an output. */
+        float x = fx_sanitize(in_mono[n]);
+
+        /* Tone corrector (FIR, no state to flush beyond the input). */
+        float t = (x - tone_beta * tone_prev) * tone_gain;
+        tone_prev = x;
+
+        /* Input diffusion: v[n] = t + g v[n-M]; out = v[n-M] - g v[n]. */
+        for (int k = 0; k < FX_REV_DIFFUSERS; k++) {
+            float *buf = r->diff_buf[k];
+            uint32_t dm = r->diff_mask[k];
+            float delayed = buf[(dw - r->diff_len[k]) & dm];
+            float v = fx_flush(t + ga * delayed);
+            buf[dw & dm] = v;
+            t = delayed - ga * v;
+        }
+        float feed = t * in_gain;
+
+        /* FDN: read every line (modulated, interpolated), damp, mix, write back. The
+           newest usable sample is at w - 1 (this frame's write comes after the reads). */
+        float sum = 0.0f, out_l = 0.0f, out_r = 0.0f;
+        for (int i = 0; i < FX_REV_LINES; i++) {
+            float mod = fx_sine(r->sine, r->mod_phase[i]) * mod_depth;
+            r->mod_phase[i] += r->mod_inc[i];
+            float s = fx_read_cubic(r->line[i], mask, w - 1u, r->line_delay[i] - 1.0f + mod);
+            float lp = fx_flush(r->lp_b0[i] * s + r->lp_a1[i] * r->lp_state[i]);
+            r->lp_state[i] = lp;
+            y[i] = lp;
+            sum += lp;
+            out_l += fx_rev_l_sign[i] * lp;
+            out_r += fx_rev_r_sign[i] * lp;
+        }
+        sum *= hh;
+        for (int i = 0; i < FX_REV_LINES; i++)
+            r->line[i][w & mask] = y[i] - sum + fx_rev_in_sign[i] * feed;
+
+        out_left[n] += wet1 * out_l + wet2 * out_r;
+        out_right[n] += wet1 * out_r + wet2 * out_l;
+        w++;
+        dw++;
+    }
+    r->tone_prev = tone_prev;
+    r->w = w;
+    r->diff_w = dw;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Chorus
+ * -------------------------------------------------------------------------------------- */
+
+#define FX_CHORUS_MAX_VOICES 99
+#define FX_CHORUS_MIN_DELAY_MS 2.0   /* delay at the bottom of the LFO swing */
+#define FX_CHORUS_MAX_DEPTH_MS 256.0 /* widest swing accepted (FluidSynth's range) */
+#define FX_CHORUS_MAX_SPEED_HZ 20.0
+
+struct fx_chorus {
+    double sample_rate;     /* Hz */
+    int voices;             /* 0..FX_CHORUS_MAX_VOICES */
+    int type;               /* 0 sine, 1 triangle */
+    double level, speed_hz, depth_ms;
+
+    float *buf;             /* mono delay line, power-of-two size */
+    uint32_t mask;
+    uint32_t w;             /* write index */
+
+    uint32_t phase;         /* master LFO phase (2^32 = one turn) */
+    uint32_t inc;           /* phase increment per frame */
+    uint32_t spacing;       /* phase offset between voices */
+    float min_delay;        /* frames */
+    float half_depth;       /* frames: delay = min + half_depth * (1 + lfo) */
+    float gain_l[FX_CHORUS_MAX_VOICES], gain_r[FX_CHORUS_MAX_VOICES];
+    float sine[FX_SINE_SIZE + 1];
+};
+
+fx_chorus *fx_chorus_new(double sample_rate)
+{
+    if (!(sample_rate >= 1000.0 && sample_rate <= 768000.0))
+        return NULL;
+    fx_chorus *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->sample_rate = sample_rate;
+    fx_fill_sine(c->sine);
+    double max_frames = (FX_CHORUS_MIN_DELAY_MS + FX_CHORUS_MAX_DEPTH_MS) * 1e-3 * sample_rate;
+    c->mask = fx_pow2_at_least((uint32_t)ceil(max_frames) + 4u) - 1u;
+    c->buf = calloc((size_t)c->mask + 1u, sizeof(float));
+    if (!c->buf) {
+        free(c);
+        return NULL;
+    }
+    fx_chorus_reset(c);
+    fx_chorus_set(c, 3, 2.0, 0.3, 8.0, 0); /* FluidSynth's defaults */
+    return c;
+}
+
+void fx_chorus_free(fx_chorus *c)
+{
+    if (!c)
+        return;
+    free(c->buf);
+    free(c);
+}
+
+void fx_chorus_set(fx_chorus *c, int voices, double level, double speed_hz, double depth_ms,
+                   int type)
+{
+    if (!c)
+        return;
+    if (voices < 0)
+        voices = 0;
+    if (voices > FX_CHORUS_MAX_VOICES)
+        voices = FX_CHORUS_MAX_VOICES;
+    c->voices = voices;
+    c->type = (type == 1) ? 1 : 0;
+    c->level = fx_clamp(level, 0.0, 10.0);
+    c->speed_hz = fx_clamp(speed_hz, 0.0, FX_CHORUS_MAX_SPEED_HZ);
+    c->depth_ms = fx_clamp(depth_ms, 0.0, FX_CHORUS_MAX_DEPTH_MS);
+
+    c->inc = fx_phase_inc(c->speed_hz, c->sample_rate);
+    c->spacing = voices > 0 ? (uint32_t)(0x100000000ull / (uint64_t)voices) : 0;
+    c->min_delay = (float)(FX_CHORUS_MIN_DELAY_MS * 1e-3 * c->sample_rate);
+    c->half_depth = (float)(0.5 * c->depth_ms * 1e-3 * c->sample_rate);
+
+    double g = voices > 0 ? c->level / sqrt((double)voices) : 0.0;
+    for (int v = 0; v < voices; v++) {
+        /* Equal-power pan, voices spread evenly from left (v = 0) to right. */
+        double pos = voices > 1 ? (double)v / (double)(voices - 1) : 0.5;
+        double theta = pos * 0.5 * M_PI;
+        c->gain_l[v] = (float)(g * cos(theta));
+        c->gain_r[v] = (float)(g * sin(theta));
+    }
+}
+
+void fx_chorus_reset(fx_chorus *c)
+{
+    if (!c)
+        return;
+    memset(c->buf, 0, ((size_t)c->mask + 1u) * sizeof(float));
+    c->w = 0;
+    c->phase = 0;
+}
+
+void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *max_ms)
+{
+    if (!c)
+        return;
+    if (min_ms)
+        *min_ms = FX_CHORUS_MIN_DELAY_MS;
+    if (max_ms)
+        *max_ms = FX_CHORUS_MIN_DELAY_MS + c->depth_ms;
+}
+
+void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, float *out_right,
+                       size_t frames)
+{
+    if (!c || !in_mono || !out_left || !out_right)
+        return;
+    const uint32_t mask = c->mask, inc = c->inc, spacing = c->spacing;
+    const int voices = c->voices, triangle = c->type == 1;
+    const float min_delay = c->min_delay, half_depth = c->half_depth;
+    float *buf = c->buf;
+    uint32_t w = c->w, phase = c->phase;
+
+    for (size_t n = 0; n < frames; n++) {
+        buf[w & mask] = fx_sanitize(in_mono[n]); /* read in[n] before writing out[n] */
+        float l = 0.0f, r = 0.0f;
+        uint32_t ph = phase;
+        for (int v = 0; v < voices; v++) {
+            float lfo = triangle ? fx_triangle(ph) : fx_sine(c->sine, ph);
+            float s = fx_read_cubic(buf, mask, w, min_delay + half_depth * (1.0f + lfo));
+            l += c->gain_l[v] * s;
+            r += c->gain_r[v] * s;
+            ph += spacing;
+        }
+        out_left[n] += l;
+        out_right[n] += r;
+        phase += inc;
+        w++;
+    }
+    c->w = w;
+    c->phase = phase;
+}
