@@ -26,7 +26,8 @@ The layout is the one ``dls.reader.read`` expects, so ``read(write(c)) == c``::
                                 byte after the 'wvpl' list type
       LIST 'wvpl'
         LIST 'wave'
-          fmt                   16-byte PCMWAVEFORMAT
+          fmt                   16-byte PCMWAVEFORMAT (40-byte WAVEFORMATEXTENSIBLE with the
+                                PCM sub-format for a supported WAVE_FORMAT_EXTENSIBLE wave)
           wsmp                  (if wave.wave_sample)
           data
           dlid                  (if any)
@@ -71,6 +72,10 @@ _WLOOP = struct.Struct("<IIII")  # cbSize, ulType, ulStart, ulLength
 _ART = struct.Struct("<4sIII")  # header + cbSize, cConnectionBlocks
 _FMT = struct.Struct("<4sIHHIIHH")
 _VERS = struct.Struct("<4sIII")
+_FMT_EXT = struct.Struct("<HHI16s")  # cbSize, wValidBitsPerSample, dwChannelMask, SubFormat
+
+# KSDATAFORMAT_SUBTYPE_PCM {00000001-0000-0010-8000-00AA00389B71} as stored (little-endian GUID)
+_KSDATAFORMAT_SUBTYPE_PCM = bytes.fromhex("0100000000001000800000aa00389b71")
 
 _MAX_RIFF = _U32  # the RIFF size field is 32 bits
 
@@ -210,7 +215,7 @@ def _wsmp(ws: WaveSample, frames: int | None, what: str) -> bytes:
             raise DLSError(f"{lw}: expected a Loop(type, start, length), got {loop!r}") from None
         ltype = _int(ltype, lw, "type", 0, _U32)
         start = _int(start, lw, "start", 0, _U32)
-        length = _int(length, lw, "length", 0, _U32)
+        length = _int(length, lw, "length", 1, _U32)  # a zero-length loop cannot play
         if frames is not None and start + length > frames:
             raise DLSError(
                 f"{lw}: frames {start}..{start + length} lie outside the wave ({frames} frames)"
@@ -271,10 +276,11 @@ def _wave_data(wave: Wave, what: str):
         if not isinstance(raw, (bytes, bytearray, memoryview)):
             raise DLSError(f"{what}: an unsupported wave needs raw_data bytes to be written")
         return memoryview(raw).cast("B")
-    if wave.format_tag != C.WAVE_FORMAT_PCM:
+    if wave.format_tag not in (C.WAVE_FORMAT_PCM, C.WAVE_FORMAT_EXTENSIBLE):
         raise DLSError(
             f"{what}: format tag 0x{wave.format_tag:04x} with supported=True; only PCM "
-            "(WAVE_FORMAT_PCM) sample data can be written"
+            "sample data (WAVE_FORMAT_PCM, or WAVE_FORMAT_EXTENSIBLE with the PCM sub-format) "
+            "can be written"
         )
     channels = wave.channels
     data = wave.data
@@ -309,15 +315,21 @@ def _wave(out: _Out, wave: Wave, what: str) -> None:
     if not isinstance(wave, Wave):
         raise DLSError(f"{what}: expected a Wave, got {type(wave).__name__}")
     body = _wave_data(wave, what)
+    tag = _int(wave.format_tag, what, "format_tag", 0, _U16)
+    bits = _int(wave.bits_per_sample, what, "bits_per_sample", 0, _U16)
+    extensible = wave.supported and tag == C.WAVE_FORMAT_EXTENSIBLE
     fmt = _FMT.pack(
-        b"fmt ", 16,
-        _int(wave.format_tag, what, "format_tag", 0, _U16),
+        b"fmt ", 40 if extensible else 16,
+        tag,
         _int(wave.channels, what, "channels", 1, _U16),
         _int(wave.sample_rate, what, "sample_rate", 0, _U32),
         _int(wave.avg_bytes_per_sec, what, "avg_bytes_per_sec", 0, _U32),
         _int(wave.block_align, what, "block_align", 0, _U16),
-        _int(wave.bits_per_sample, what, "bits_per_sample", 0, _U16),
+        bits,
     )
+    if extensible:
+        # WAVEFORMATEXTENSIBLE: cbSize 22, valid bits, channel mask (0: not assigned), PCM GUID.
+        fmt += _FMT_EXT.pack(22, bits, 0, _KSDATAFORMAT_SUBTYPE_PCM)
     frames = wave.frames if wave.supported else None
     wsmp = _wsmp(wave.wave_sample, frames, what) if wave.wave_sample is not None else None
     dlid = _dlid(wave.dlid, f"{what} dlid") if wave.dlid is not None else None
@@ -344,6 +356,10 @@ def _region(out: _Out, rgn: Region, waves: list[Wave], forced: int | None, what:
         raise DLSError(f"{what}: key range {klo}..{khi} is empty (low > high)")
     if vlo > vhi:
         raise DLSError(f"{what}: velocity range {vlo}..{vhi} is empty (low > high)")
+    if vhi == 0:
+        # Velocity 0 is a note-off, so 0..0 never sounds; readers (ours included) take a
+        # 0..0 range from old Level 1 writers to mean 0..127.
+        raise DLSError(f"{what}: velocity range 0..0 can never sound (readers take it as 0..127)")
     options = _int(rgn.options, what, "options", 0, _U16)
     key_group = _int(rgn.key_group, what, "key_group", 0, _U16)
     # The layer is written whenever the model has one, except when Level 1 is forced.
@@ -387,12 +403,8 @@ def _instrument(out: _Out, ins: Instrument, waves: list[Wave], forced: int | Non
     if not isinstance(ins.name, str):
         raise DLSError(f"{what}: name must be a str, got {type(ins.name).__name__}")
     what = f"{what} {ins.name!r}" if ins.name else what
+    # ulBank is kept raw (bits other than 31, 8-14 and 0-6 are reserved but seen in files).
     bank = _int(ins.bank, what, "bank", 0, _U32)
-    if bank & ~(C.F_INSTRUMENT_DRUMS | 0x7F7F):
-        raise DLSError(
-            f"{what}: bank 0x{bank:08x} has bits set outside the drum flag (bit 31), "
-            "MSB (bits 8-14) and LSB (bits 0-6)"
-        )
     program = _int(ins.program, what, "program", 0, 127)
     regions = ins.regions
     out.begin(b"ins ")

@@ -48,3 +48,18 @@ int32_t dls_s16_peak(const int16_t *src, size_t count)
     }
     return peak;
 }
+
+int dls_built_with_sanitizer(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 1;
+#else
+    return 0;
+#endif
+#else
+    return 0;
+#endif
+}

@@ -28,8 +28,10 @@
  * - Line lengths are fixed times in ms, scaled to the sample rate and nudged to distinct
  *   primes, so the modes stay dense and non-coincident at any rate.
  * - Each line's read position is slowly modulated (about 0.1 ms at ~1 Hz, a different rate
- *   and phase per line) and read with 4-point Catmull-Rom interpolation: this breaks up the
- *   steady modes that make a static comb/FDN tail ring.
+ *   and phase per line) and read through a first-order allpass interpolator (unit gain at
+ *   every frequency, so interpolation adds no damping of its own and the tail keeps its
+ *   designed reverb time up to Nyquist): this breaks up the steady modes that make a
+ *   static comb/FDN tail ring.
  * - Decay: room_size sets the DC reverb time with the same concave response as Freeverb
  *   (loop gain g = 0.7 + 0.28 room of a 1617-sample comb at 44.1 kHz: 0.70 s at 0,
  *   0.90 s at the default 0.2, 12.5 s at 1). damping sets the reverb time at Nyquist the
@@ -180,7 +182,7 @@ static inline float fx_read_cubic(const float *buf, uint32_t mask, uint32_t w, f
 /* Freeverb-equivalent decay reference: a 1617-sample comb at 44.1 kHz. */
 #define FX_REV_REF_SECONDS (1617.0 / 44100.0)
 /* Output calibration against Freeverb's steady-state noise level (see fx_reverb_set). */
-#define FX_REV_OUT_SCALE 0.55
+#define FX_REV_OUT_SCALE 0.29
 
 /* Nominal line lengths (ms); at any rate they are scaled and nudged to distinct primes. */
 static const double fx_rev_line_ms[FX_REV_LINES] = {
@@ -221,6 +223,7 @@ struct fx_reverb {
     uint32_t mod_inc[FX_REV_LINES];
     uint32_t mod_phase0[FX_REV_LINES];
     float lp_b0[FX_REV_LINES], lp_a1[FX_REV_LINES], lp_state[FX_REV_LINES];
+    float ap_state[FX_REV_LINES];    /* allpass interpolator's previous output */
 
     float in_gain;          /* per-line input gain */
     float wet1, wet2;       /* output mix (includes level and calibration) */
@@ -354,6 +357,7 @@ void fx_reverb_reset(fx_reverb *r)
     memset(r->memory, 0, r->memory_floats * sizeof(float));
     for (int i = 0; i < FX_REV_LINES; i++) {
         r->lp_state[i] = 0.0f;
+        r->ap_state[i] = 0.0f;
         r->mod_phase[i] = r->mod_phase0[i];
     }
     r->tone_prev = 0.0f;
@@ -406,13 +410,25 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
         }
         float feed = t * in_gain;
 
-        /* FDN: read every line (modulated, interpolated), damp, mix, write back. The
-           newest usable sample is at w - 1 (this frame's write comes after the reads). */
+        /* FDN: read every line (modulated, interpolated), damp, mix, write back. Lines
+           hold frames up to w - 1: this frame's write comes after the reads. */
         float sum = 0.0f, out_l = 0.0f, out_r = 0.0f;
         for (int i = 0; i < FX_REV_LINES; i++) {
             float mod = fx_sine(r->sine, r->mod_phase[i]) * mod_depth;
             r->mod_phase[i] += r->mod_inc[i];
-            float s = fx_read_cubic(r->line[i], mask, w - 1u, r->line_delay[i] - 1.0f + mod);
+            /* Delay D = Di + frac with frac in [0.5, 1.5): first-order allpass
+               interpolation between line[w - Di] and line[w - Di - 1] (unit magnitude at
+               every frequency, so it adds no damping of its own; keeping the fraction
+               away from 0 keeps the allpass pole, -eta, small). */
+            float d = r->line_delay[i] + mod - 0.5f;
+            int32_t di = (int32_t)d;
+            float frac = d - (float)di + 0.5f;
+            float eta = (1.0f - frac) / (1.0f + frac);
+            const float *ln = r->line[i];
+            float s = eta * ln[(w - (uint32_t)di) & mask] + ln[(w - (uint32_t)di - 1u) & mask]
+                      - eta * r->ap_state[i];
+            s = fx_flush(s);
+            r->ap_state[i] = s;
             float lp = fx_flush(r->lp_b0[i] * s + r->lp_a1[i] * r->lp_state[i]);
             r->lp_state[i] = lp;
             y[i] = lp;

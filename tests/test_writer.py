@@ -334,14 +334,14 @@ def test_articulation_layout():
     r2 = ins[0].get(b"LIST:lrgn").kids[2]
     lart, lar2 = r2.kids[2:]
     assert lart.names() == [b"art1"] and lar2.names() == [b"art2"]
-    art1 = lart.get(b"art1")
-    assert art1.size == 8 + 12 * len(art1())
-    assert struct.unpack_from("<II", buf, art1.start) == (8, len(art1()))
-    blocks = np.frombuffer(buf, CONNECTION_DTYPE, len(art1()), art1.start + 8)
+    a1 = lart.get(b"art1")
+    assert a1.size == 8 + 12 * len(art1())
+    assert struct.unpack_from("<II", buf, a1.start) == (8, len(art1()))
+    blocks = np.frombuffer(buf, CONNECTION_DTYPE, len(art1()), a1.start + 8)
     assert np.array_equal(blocks, art1().blocks)
-    art2 = lar2.get(b"art2")
-    assert struct.unpack_from("<II", buf, art2.start) == (8, len(art2()))
-    row = struct.unpack_from("<HHHHi", buf, art2.start + 8 + 12)
+    a2 = lar2.get(b"art2")
+    assert struct.unpack_from("<II", buf, a2.start) == (8, len(art2()))
+    row = struct.unpack_from("<HHHHi", buf, a2.start + 8 + 12)
     assert row == tuple(art2().connections[1])
     inst_art = ins[0].get(b"LIST:lar2").get(b"art2")
     assert struct.unpack_from("<IIHHHHi", buf, inst_art.start) == (8, 1) + tuple(art2_ins().connections[0])
@@ -443,6 +443,32 @@ def test_unsupported_wave_written_raw():
     assert wave.get(b"data").body(buf) == b"\x01\x02\x03"
 
 
+KSDATAFORMAT_SUBTYPE_PCM = bytes.fromhex("0100000000001000800000aa00389b71")
+
+
+def extensible_wave() -> Wave:
+    w = Wave.from_pcm16(sine16(40, 2), 48000, name="ext")
+    w.format_tag = C.WAVE_FORMAT_EXTENSIBLE
+    return w
+
+
+def test_extensible_pcm_wave_gets_40_byte_fmt():
+    col = Collection(waves=[extensible_wave()])
+    buf = write(col)
+    fmt = parse(buf).get(b"LIST:wvpl").kids[0].get(b"fmt ")
+    assert fmt.size == 40
+    assert struct.unpack_from("<HHIIHHHHI16s", buf, fmt.start) == (
+        0xFFFE, 2, 48000, 192000, 4, 16, 22, 16, 0, KSDATAFORMAT_SUBTYPE_PCM)
+
+
+def test_raw_bank_bits_are_kept():
+    col = make_level1_collection()
+    col.instruments[0].bank = 0x7FFF_FFFF
+    buf = write(col)
+    insh = parse(buf).get(b"LIST:lins").kids[0].get(b"insh")
+    assert struct.unpack("<III", insh.body(buf))[1] == 0x7FFF_FFFF
+
+
 def test_big_endian_and_non_contiguous_data():
     base = sine16(300, 2)
     big = base.astype(">i2")
@@ -493,7 +519,7 @@ BAD = {
     "24-bit": lambda c: setattr(c.waves[0], "bits_per_sample", 24),
     "float data": lambda c: setattr(c.waves[0], "data", c.waves[0].data.astype(np.float32)),
     "3-D data": lambda c: setattr(c.waves[0], "data", c.waves[0].data[:, :, None]),
-    "supported non-PCM": lambda c: setattr(c.waves[0], "format_tag", C.WAVE_FORMAT_EXTENSIBLE),
+    "supported non-PCM": lambda c: setattr(c.waves[0], "format_tag", 3),
     "unsupported without raw data": lambda c: setattr(c.waves[1], "supported", False),
     "NUL in name": lambda c: setattr(c.instruments[0], "name", "bad\0name"),
     "name not a str": lambda c: setattr(c.instruments[0], "name", b"bytes"),
@@ -503,7 +529,9 @@ BAD = {
     "short dlid": lambda c: setattr(c.instruments[0], "dlid", b"\0" * 15),
     "collection dlid str": lambda c: setattr(c, "dlid", "0123456789abcdef"),
     "program 128": lambda c: setattr(c.instruments[0], "program", 128),
-    "bank junk bits": lambda c: setattr(c.instruments[0], "bank", 0x00010000),
+    "bank > 32 bits": lambda c: setattr(c.instruments[0], "bank", 2**32),
+    "zero-length loop": lambda c: setattr(c.waves[0].wave_sample, "loops", [Loop(0, 10, 0)]),
+    "velocity 0..0": lambda c: setattr(c.instruments[0].regions[0], "vel_high", 0),
     "unity note 128": lambda c: setattr(c.waves[0].wave_sample, "unity_note", 128),
     "fine tune too big": lambda c: setattr(c.waves[0].wave_sample, "fine_tune", 40000),
     "key group not int": lambda c: setattr(c.instruments[0].regions[0], "key_group", 1.5),
@@ -746,6 +774,15 @@ def test_round_trip_forced_levels(read):
     assert all(a.level == 2 for r in all_regions(back) for a in r.articulations)
 
 
+def test_round_trip_extensible_and_raw_bank(read):
+    col = make_level1_collection()
+    col.waves.append(extensible_wave())
+    col.instruments[0].bank = 0x7FFF_FFFF
+    back = read(write(col))
+    assert back == col
+    assert back.waves[-1].supported and back.waves[-1].format_tag == C.WAVE_FORMAT_EXTENSIBLE
+
+
 def test_round_trip_unsupported_wave(read):
     col = make_level1_collection()
     col.waves.append(Wave(format_tag=2, channels=1, sample_rate=8000, bits_per_sample=4, block_align=256,
@@ -807,7 +844,8 @@ def articulations(draw):
 @st.composite
 def regions(draw, pool: list[Wave]):
     k = sorted(draw(st.lists(st.integers(0, 127), min_size=2, max_size=2)))
-    v = sorted(draw(st.lists(st.integers(0, 127), min_size=2, max_size=2)))
+    v_high = draw(st.integers(1, 127))  # 0..0 is refused (readers take it as 0..127)
+    v = (draw(st.integers(0, v_high)), v_high)
     level = draw(st.sampled_from([1, 2]))
     index = draw(st.integers(0, len(pool) - 1))
     wl = WaveLink(index, draw(st.integers(0, 3)), draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFFFFFF)))
