@@ -55,7 +55,6 @@ from .model import CONNECTION_DTYPE, Articulation, Collection, Instrument, Regio
 
 __all__ = ["write"]
 
-_U8 = 0xFF
 _U16 = 0xFFFF
 _U32 = 0xFFFFFFFF
 _I16 = (-0x8000, 0x7FFF)
@@ -270,12 +269,13 @@ def _blocks_bytes(blocks, what: str) -> bytes:
 
 
 def _wave_data(wave: Wave, what: str):
-    """The data chunk's body as a 1-D uint8 view (zero copy when the array allows)."""
+    """The data chunk's body: a 1-D uint8 view of the samples (no copy when they are
+    contiguous little-endian), or the raw bytes of an unsupported wave."""
     if not wave.supported:
         raw = wave.raw_data
         if not isinstance(raw, (bytes, bytearray, memoryview)):
             raise DLSError(f"{what}: an unsupported wave needs raw_data bytes to be written")
-        return memoryview(raw).cast("B")
+        return bytes(raw)
     if wave.format_tag not in (C.WAVE_FORMAT_PCM, C.WAVE_FORMAT_EXTENSIBLE):
         raise DLSError(
             f"{what}: format tag 0x{wave.format_tag:04x} with supported=True; only PCM "
@@ -491,9 +491,14 @@ def write(collection: Collection, path=None, *, level: int | None = None) -> byt
     (a 12-byte ``rgnh``). Connection blocks are written as they are in either case.
 
     Raises :class:`dls.errors.DLSError` when the model cannot be written (a wave link past
-    the pool, a loop outside its wave, a key or velocity range outside 0..127 or reversed,
-    sample data not matching channels and bits, a malformed INFO entry, ...) or the file
-    cannot be stored; a failed write leaves nothing under ``path``.
+    the pool, a loop outside its wave or of length 0, a key or velocity range outside 0..127
+    or reversed, a velocity range of 0..0, sample data not matching channels and bits, a
+    malformed INFO entry, a field too wide for its chunk, ...) or the file cannot be stored;
+    a failed write leaves nothing new under ``path`` (an existing file is left as it was).
+
+    INFO strings are written as latin-1 (characters outside it become '?') with a closing
+    NUL; a NUL inside a string is an error. An instrument's INAM is its ``name`` (or, when the
+    name is empty, ``info['INAM']`` if present); its other INFO keys come from ``info``.
     """
     data = b"".join(_build(collection, level))
     if path is not None:

@@ -8,12 +8,18 @@
  * caller cuts the stream into blocks. No rand(): every "random-looking" quantity is a fixed
  * constant, so two runs are bit-identical.
  *
- * Denormals: every recursive state (filter memories, allpass and FDN line inputs) goes
- * through fx_flush(), which adds and subtracts a tiny constant. Under IEEE arithmetic (no
- * -ffast-math, which would fold it away) this rounds any value below ~4e-28 (-540 dBFS) to
- * exactly zero, so a decaying tail never reaches the subnormal range and never stalls the
- * CPU. Inputs are passed through the same flush, and non-finite inputs are read as zero so
- * one bad sample cannot poison the state forever.
+ * Denormals: every recursive state (filter memories, allpass states, interpolator memories)
+ * goes through fx_flush(), which sets values below FX_FLUSH_THRESHOLD (1e-15, -300 dBFS)
+ * to exactly zero (a compare-and-mask, branch-free). Truncating toward zero, unlike the
+ * classic add-and-subtract-a-constant trick, also leaves no rounding limit cycle: a tail
+ * decays to exact zeros, never reaches the subnormal range, and never stalls the CPU.
+ * Inputs are flushed the same way, and non-finite inputs are read as zero so one bad
+ * sample cannot poison the state forever.
+ *
+ * Idle fast path: each unit counts the frames since it last wrote a non-zero value into
+ * any of its rings. Once that exceeds the ring sizes every ring holds only zeros, and a
+ * block of silent input is then skipped in O(1): only the write index and LFO phases move,
+ * exactly as the per-sample loop would have moved them, so the output is identical.
  *
  * ---------------------------------------------------------------------------------------
  * Reverb: an 8-line feedback delay network (Jot), in the spirit of FluidSynth's FDN reverb
@@ -67,7 +73,7 @@
  * Shared helpers
  * -------------------------------------------------------------------------------------- */
 
-#define FX_FLUSH_BIAS 1e-20f /* add/subtract constant that zeroes values below ~4e-28 */
+#define FX_FLUSH_THRESHOLD 1e-15f /* magnitudes below this (-300 dBFS) become exact zero */
 #define FX_SINE_BITS 10
 #define FX_SINE_SIZE (1 << FX_SINE_BITS)
 #define FX_SINE_SHIFT (32 - FX_SINE_BITS)
@@ -75,10 +81,16 @@
 
 static inline float fx_flush(float x)
 {
-    /* volatile-free: without -ffast-math the compiler must keep both operations. */
-    x += FX_FLUSH_BIAS;
-    x -= FX_FLUSH_BIAS;
-    return x;
+    return fabsf(x) < FX_FLUSH_THRESHOLD ? 0.0f : x;
+}
+
+/* True when every sample of the block is exactly zero (the idle fast path's test). */
+static int fx_all_zero(const float *x, size_t frames)
+{
+    for (size_t n = 0; n < frames; n++)
+        if (x[n] != 0.0f)
+            return 0;
+    return 1;
 }
 
 static inline float fx_sanitize(float x)
@@ -230,6 +242,8 @@ struct fx_reverb {
 
     uint32_t w;             /* write index (frames processed, mod 2^32) */
     uint32_t diff_w;
+    uint32_t quiet;         /* frames since a non-zero value was written (saturating) */
+    uint32_t idle_after;    /* quiet frames after which every ring holds only zeros */
 
     float *memory;          /* one allocation for every ring */
     size_t memory_floats;
@@ -318,6 +332,10 @@ fx_reverb *fx_reverb_new(double sample_rate)
         p += r->diff_mask[k] + 1u;
     }
     r->in_gain = (float)(1.0 / sqrt((double)FX_REV_LINES));
+    r->idle_after = r->line_mask + 1u;
+    for (int k = 0; k < FX_REV_DIFFUSERS; k++)
+        if (r->diff_mask[k] + 1u > r->idle_after)
+            r->idle_after = r->diff_mask[k] + 1u;
 
     fx_reverb_reset(r);
     fx_reverb_set(r, 0.2, 0.0, 0.5, 0.9); /* FluidSynth's defaults */
@@ -363,6 +381,7 @@ void fx_reverb_reset(fx_reverb *r)
     r->tone_prev = 0.0f;
     r->w = 0;
     r->diff_w = 0;
+    r->quiet = UINT32_MAX; /* all zero: idle */
 }
 
 void fx_reverb_get_rt60(const fx_reverb *r, double *rt60_dc, double *rt60_nyquist)
@@ -375,11 +394,30 @@ void fx_reverb_get_rt60(const fx_reverb *r, double *rt60_dc, double *rt60_nyquis
         *rt60_nyquist = r->rt60_nyquist;
 }
 
+/* Rings are known to be zero from the quiet count; the per-line memories are checked. */
+static int fx_reverb_states_zero(const fx_reverb *r)
+{
+    for (int i = 0; i < FX_REV_LINES; i++)
+        if (r->lp_state[i] != 0.0f || r->ap_state[i] != 0.0f)
+            return 0;
+    return r->tone_prev == 0.0f;
+}
+
 void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, float *out_right,
                        size_t frames)
 {
     if (!r || !in_mono || !out_left || !out_right)
         return;
+
+    if (r->quiet > r->idle_after && fx_reverb_states_zero(r) && fx_all_zero(in_mono, frames)) {
+        /* Idle and silent: the loop would only move the indices and LFO phases. */
+        uint32_t adv = (uint32_t)frames; /* modular arithmetic: exact for any frames */
+        r->w += adv;
+        r->diff_w += adv;
+        for (int i = 0; i < FX_REV_LINES; i++)
+            r->mod_phase[i] += r->mod_inc[i] * adv;
+        return;
+    }
 
     const uint32_t mask = r->line_mask;
     const float tone_beta = r->tone_beta, tone_gain = r->tone_gain;
@@ -388,7 +426,7 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
     const float hh = 2.0f / (float)FX_REV_LINES; /* Householder factor */
     const float ga = FX_REV_DIFFUSER_GAIN;
     float tone_prev = r->tone_prev;
-    uint32_t w = r->w, dw = r->diff_w;
+    uint32_t w = r->w, dw = r->diff_w, quiet = r->quiet;
     float y[FX_REV_LINES];
 
     for (size_t n = 0; n < frames; n++) {
@@ -400,12 +438,14 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
         tone_prev = x;
 
         /* Input diffusion: v[n] = t + g v[n-M]; out = v[n-M] - g v[n]. */
+        int active = x != 0.0f; /* then tone_prev is zero after any quiet frame */
         for (int k = 0; k < FX_REV_DIFFUSERS; k++) {
             float *buf = r->diff_buf[k];
             uint32_t dm = r->diff_mask[k];
             float delayed = buf[(dw - r->diff_len[k]) & dm];
             float v = fx_flush(t + ga * delayed);
             buf[dw & dm] = v;
+            active |= v != 0.0f;
             t = delayed - ga * v;
         }
         float feed = t * in_gain;
@@ -437,8 +477,15 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
             out_r += fx_rev_r_sign[i] * lp;
         }
         sum *= hh;
-        for (int i = 0; i < FX_REV_LINES; i++)
-            r->line[i][w & mask] = y[i] - sum + fx_rev_in_sign[i] * feed;
+        for (int i = 0; i < FX_REV_LINES; i++) {
+            float v = y[i] - sum + fx_rev_in_sign[i] * feed;
+            r->line[i][w & mask] = v;
+            active |= v != 0.0f;
+        }
+        /* Quiet: zero input and only zeros written. After idle_after quiet frames every
+           ring slot has been overwritten with zero; the fast path also checks the
+           per-line memories before it skips anything. */
+        quiet = active ? 0u : (quiet == UINT32_MAX ? quiet : quiet + 1u);
 
         out_left[n] += wet1 * out_l + wet2 * out_r;
         out_right[n] += wet1 * out_r + wet2 * out_l;
@@ -448,6 +495,7 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
     r->tone_prev = tone_prev;
     r->w = w;
     r->diff_w = dw;
+    r->quiet = quiet;
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -468,6 +516,7 @@ struct fx_chorus {
     float *buf;             /* mono delay line, power-of-two size */
     uint32_t mask;
     uint32_t w;             /* write index */
+    uint32_t quiet;         /* frames since a non-zero input was written (saturating) */
 
     uint32_t phase;         /* master LFO phase (2^32 = one turn) */
     uint32_t inc;           /* phase increment per frame */
@@ -544,6 +593,7 @@ void fx_chorus_reset(fx_chorus *c)
     memset(c->buf, 0, ((size_t)c->mask + 1u) * sizeof(float));
     c->w = 0;
     c->phase = 0;
+    c->quiet = UINT32_MAX; /* all zero: idle */
 }
 
 void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *max_ms)
@@ -561,14 +611,23 @@ void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, floa
 {
     if (!c || !in_mono || !out_left || !out_right)
         return;
+    if (c->quiet > c->mask && fx_all_zero(in_mono, frames)) {
+        /* The line holds only zeros and the input is silent: just move on. */
+        c->w += (uint32_t)frames;
+        c->phase += c->inc * (uint32_t)frames;
+        return;
+    }
+
     const uint32_t mask = c->mask, inc = c->inc, spacing = c->spacing;
     const int voices = c->voices, triangle = c->type == 1;
     const float min_delay = c->min_delay, half_depth = c->half_depth;
     float *buf = c->buf;
-    uint32_t w = c->w, phase = c->phase;
+    uint32_t w = c->w, phase = c->phase, quiet = c->quiet;
 
     for (size_t n = 0; n < frames; n++) {
-        buf[w & mask] = fx_sanitize(in_mono[n]); /* read in[n] before writing out[n] */
+        float x = fx_sanitize(in_mono[n]); /* read in[n] before writing out[n] */
+        buf[w & mask] = x;
+        quiet = x != 0.0f ? 0u : (quiet == UINT32_MAX ? quiet : quiet + 1u);
         float l = 0.0f, r = 0.0f;
         uint32_t ph = phase;
         for (int v = 0; v < voices; v++) {
@@ -585,4 +644,5 @@ void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, floa
     }
     c->w = w;
     c->phase = phase;
+    c->quiet = quiet;
 }
