@@ -467,6 +467,23 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
     float tone_prev = r->tone_prev;
     uint32_t w = r->w, dw = r->diff_w, quiet = r->quiet;
     float y[FX_REV_LINES];
+    /* Per-line state in locals for the block: the compiler cannot keep struct fields in
+       registers across the line writes (a float store may alias them). */
+    float *line[FX_REV_LINES];
+    uint32_t mod_phase[FX_REV_LINES], mod_inc[FX_REV_LINES];
+    float ap_state[FX_REV_LINES], lp_state[FX_REV_LINES];
+    float lp_b0[FX_REV_LINES], lp_a1[FX_REV_LINES], base_delay[FX_REV_LINES];
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        line[i] = r->line[i];
+        mod_phase[i] = r->mod_phase[i];
+        mod_inc[i] = r->mod_inc[i];
+        ap_state[i] = r->ap_state[i];
+        lp_state[i] = r->lp_state[i];
+        lp_b0[i] = r->lp_b0[i];
+        lp_a1[i] = r->lp_a1[i];
+        base_delay[i] = r->line_delay[i] - 0.5f;
+    }
+    const float *sine = r->sine;
 
     for (size_t n = 0; n < frames; n++) {
         /* Read in[n] before writing out[n]: the call is safe when in aliases an output. */
@@ -493,23 +510,23 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
            hold frames up to w - 1: this frame's write comes after the reads. */
         float sum = 0.0f, out_l = 0.0f, out_r = 0.0f;
         for (int i = 0; i < FX_REV_LINES; i++) {
-            float mod = fx_sine(r->sine, r->mod_phase[i]) * mod_depth;
-            r->mod_phase[i] += r->mod_inc[i];
+            float mod = fx_sine(sine, mod_phase[i]) * mod_depth;
+            mod_phase[i] += mod_inc[i];
             /* Delay D = Di + frac with frac in [0.5, 1.5): first-order allpass
                interpolation between line[w - Di] and line[w - Di - 1] (unit magnitude at
                every frequency, so it adds no damping of its own; keeping the fraction
                away from 0 keeps the allpass pole, -eta, small). */
-            float d = r->line_delay[i] + mod - 0.5f;
+            float d = base_delay[i] + mod;
             int32_t di = (int32_t)d;
             float frac = d - (float)di + 0.5f;
             float eta = (1.0f - frac) / (1.0f + frac);
-            const float *ln = r->line[i];
+            const float *ln = line[i];
             float s = eta * ln[(w - (uint32_t)di) & mask] + ln[(w - (uint32_t)di - 1u) & mask]
-                      - eta * r->ap_state[i];
+                      - eta * ap_state[i];
             s = fx_flush(s);
-            r->ap_state[i] = s;
-            float lp = fx_flush(r->lp_b0[i] * s + r->lp_a1[i] * r->lp_state[i]);
-            r->lp_state[i] = lp;
+            ap_state[i] = s;
+            float lp = fx_flush(lp_b0[i] * s + lp_a1[i] * lp_state[i]);
+            lp_state[i] = lp;
             y[i] = lp;
             sum += lp;
             out_l += fx_rev_l_sign[i] * lp;
@@ -518,7 +535,7 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
         sum *= hh;
         for (int i = 0; i < FX_REV_LINES; i++) {
             float v = y[i] - sum + fx_rev_in_sign[i] * feed;
-            r->line[i][w & mask] = v;
+            line[i][w & mask] = v;
             active |= v != 0.0f;
         }
         /* Quiet: zero input and only zeros written. After idle_after quiet frames every
@@ -530,6 +547,11 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
         out_right[n] += wet1 * out_r + wet2 * out_l;
         w++;
         dw++;
+    }
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        r->mod_phase[i] = mod_phase[i];
+        r->ap_state[i] = ap_state[i];
+        r->lp_state[i] = lp_state[i];
     }
     r->tone_prev = tone_prev;
     r->w = w;
@@ -643,10 +665,11 @@ void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *ma
 {
     if (!c)
         return;
+    double lo = 1e3 * (double)c->min_delay / c->sample_rate; /* 2 ms but at tiny rates */
     if (min_ms)
-        *min_ms = FX_CHORUS_MIN_DELAY_MS;
+        *min_ms = lo;
     if (max_ms)
-        *max_ms = FX_CHORUS_MIN_DELAY_MS + c->depth_ms;
+        *max_ms = lo + c->depth_ms;
 }
 
 void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, float *out_right,

@@ -99,9 +99,12 @@ def _check_out(out, frames: int) -> np.ndarray:
         return np.zeros((2, frames), dtype=np.float32)
     if not isinstance(out, np.ndarray):
         raise TypeError("out must be a numpy array")
-    if (out.dtype != np.float32 or out.shape != (2, frames) or not out.flags.c_contiguous
-            or not out.flags.writeable):
-        raise ValueError(f"out must be a writable C-contiguous float32 array of shape (2, {frames})")
+    # Each row must be contiguous (C gets one pointer per row); the rows themselves may be
+    # apart, so a (2, n) slice of a longer (2, N) buffer is accepted.
+    if (out.dtype != np.float32 or out.shape != (2, frames) or not out.flags.writeable
+            or (frames > 1 and out.strides[1] != out.itemsize)):
+        raise ValueError(f"out must be a writable float32 array of shape (2, {frames}) "
+                         "with contiguous rows")
     return out
 
 
@@ -130,8 +133,9 @@ class _Effect:
     def process(self, in_mono, out: np.ndarray | None = None) -> np.ndarray:
         """Add the wet signal for ``in_mono`` (float32, shape (frames,)) into ``out``.
 
-        ``out`` is a float32 C-contiguous array of shape (2, frames) (row 0 left, row 1
-        right); its contents are added to, not replaced. Without ``out`` a zeroed array is
+        ``out`` is a float32 array of shape (2, frames) with contiguous rows (row 0 left,
+        row 1 right; a column slice of a longer buffer is fine); its contents are added
+        to, not replaced. Without ``out`` a zeroed array is
         returned, i.e. the wet signal alone.
         """
         a = _check_in(in_mono)

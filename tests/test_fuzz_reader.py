@@ -37,6 +37,8 @@ def _mutate(rng: np.random.Generator, data: bytes) -> bytes:
     b = bytearray(data)
     kind = rng.integers(0, 6)
     n = len(b)
+    if n < 8:
+        return bytes(b) + rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
     if kind == 0:  # flip random bits
         for _ in range(int(rng.integers(1, 8))):
             i = int(rng.integers(0, n))
