@@ -107,7 +107,7 @@ def _print_text(d: dict, brief: bool, waves: bool) -> None:
             ws = r["wsmp"] or (wave["wsmp"] if wave else None)
             unity = f", unity {ws['unity_note']}" if ws else ""
             fine = f" {ws['fine_tune_cents']:+d} c" if ws and ws["fine_tune_cents"] else ""
-            att = f", {-ws['attenuation_db']:+.1f} dB" if ws and ws["attenuation_db"] else ""
+            att = f", {ws['gain_db']:+.1f} dB" if ws and ws["gain_db"] else ""
             extras = []
             if r["key_group"]:
                 extras.append(f"key group {r['key_group']}")

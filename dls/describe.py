@@ -151,7 +151,7 @@ def _wsmp(ws: WaveSample | None) -> dict | None:
     return {
         "unity_note": ws.unity_note,
         "fine_tune_cents": ws.fine_tune,
-        "attenuation_db": round(ws.attenuation / 655360.0, 3),
+        "gain_db": round(ws.attenuation / 655360.0, 3),
         "options": ws.options,
         "loops": [
             {"type": "release" if lp.type == C.WLOOP_TYPE_RELEASE else "forward", "start": lp.start, "length": lp.length}

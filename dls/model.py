@@ -118,7 +118,8 @@ class WaveSample:
 
     unity_note: MIDI key at which the wave plays at its own rate.
     fine_tune: cents (signed 16-bit).
-    attenuation: 32-bit gain units (value/65536 = centibels of attenuation; positive attenuates).
+    attenuation: lAttenuation, a relative gain in 32-bit units (value/65536 = centibels;
+        negative is quieter, as DDKSynth, FluidSynth and SpessaSynth all read it).
     options: F_WSMP_NO_TRUNCATION | F_WSMP_NO_COMPRESSION.
     """
 
@@ -129,8 +130,11 @@ class WaveSample:
     loops: list[Loop] = field(default_factory=list)
 
     @property
-    def attenuation_db(self) -> float:
+    def gain_db(self) -> float:
+        """lAttenuation in dB (negative is quieter)."""
         return self.attenuation / 65536.0 / 10.0
+
+    attenuation_db = gain_db  # the same value; the chunk field is named lAttenuation
 
 
 @dataclass
