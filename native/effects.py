@@ -138,6 +138,8 @@ class _Effect:
         to, not replaced. Without ``out`` a zeroed array is
         returned, i.e. the wet signal alone.
         """
+        if self._ptr is None:
+            raise ValueError("effect is closed")
         a = _check_in(in_mono)
         o = _check_out(out, a.shape[0])
         if a.shape[0]:
@@ -146,6 +148,8 @@ class _Effect:
 
     def process_into(self, in_mono, out_left: np.ndarray, out_right: np.ndarray) -> None:
         """Like :meth:`process` with separate float32 left/right buffers (added to)."""
+        if self._ptr is None:
+            raise ValueError("effect is closed")
         a = _check_in(in_mono)
         for b in (out_left, out_right):
             if (not isinstance(b, np.ndarray) or b.dtype != np.float32 or b.shape != a.shape

@@ -50,8 +50,9 @@ int dls_built_with_sanitizer(void);
    Memory is allocated only by fx_*_new (NULL on failure or a sample rate outside
    1000..768000 Hz); process never allocates or locks, is denormal-safe and deterministic,
    and gives identical output however the stream is cut into blocks. in_mono may alias
-   out_left or out_right. set and process must not run concurrently (the engine applies
-   parameter changes on the render thread, between blocks). */
+   out_left or out_right. Once a tail has decayed (to exact zero), a silent input block
+   costs O(1). set and process must not run concurrently (the engine applies parameter
+   changes on the render thread, between blocks). */
 typedef struct fx_reverb fx_reverb;
 typedef struct fx_chorus fx_chorus;
 
@@ -82,6 +83,170 @@ void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, floa
                        size_t frames);
 /* Range (ms) swept by the voices' delays at the current settings. */
 void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *max_ms);
+
+/* --- eng_: the voice engine (native/eng_core.c, native/voice.c, native/voice_render.c) ---
+
+   An opaque engine: a sample pool, compiled instruments, channels, voices and a mixer.
+   Memory is allocated by eng_create and by the download calls (wave/instrument create),
+   which run on the producer (Python) thread; eng_render never allocates, locks or does I/O.
+   Events travel through a bounded single-producer single-consumer ring: exactly one thread
+   at a time may call eng_push/eng_push_events (the Python wrapper holds a lock). */
+typedef struct eng_engine eng_engine;
+
+/* Event types (eng_event.type). Channel = group * 16 + MIDI channel. */
+enum {
+    ENG_EV_NOTE_ON = 1,          /* a = key 0..127, b = velocity 0..127 (0 = note off) */
+    ENG_EV_NOTE_OFF = 2,         /* a = key */
+    ENG_EV_CONTROL = 3,          /* a = controller 0..127, b = value 0..127 */
+    ENG_EV_PITCH_BEND = 4,       /* a = 14-bit value 0..16383, 8192 = centre */
+    ENG_EV_CHANNEL_PRESSURE = 5, /* a = value 0..127 */
+    ENG_EV_POLY_PRESSURE = 6,    /* a = key, b = value 0..127 */
+    ENG_EV_PROGRAM = 7,          /* a = instrument id, or -1 for none */
+    ENG_EV_PARAM = 8,            /* a = ENG_PARAM_*, b = value */
+    ENG_EV_MASTER_VOLUME = 9,    /* a = master volume in millibels (1/100 dB, <= 0), channel ignored */
+    ENG_EV_RESET_ALL = 10,       /* GM reset: every voice fades out, every channel to defaults */
+    ENG_EV_UNLOAD_INSTRUMENT = 11 /* a = instrument id: voices fade, id reported by eng_poll_finished */
+};
+
+/* Channel parameters (ENG_EV_PARAM a). */
+enum {
+    ENG_PARAM_BEND_RANGE = 0,    /* b = pitch-bend range in cents (RPN 0), default 200 */
+    ENG_PARAM_FINE_TUNE = 1,     /* b = cents -100..100 (RPN 1) */
+    ENG_PARAM_COARSE_TUNE = 2,   /* b = semitones -64..63 (RPN 2) */
+    ENG_PARAM_PRIORITY = 3       /* b = DirectMusic channel priority (uint32 bits) */
+};
+
+/* Interpolation (eng_create). */
+enum {
+    ENG_INTERP_LINEAR = 0,
+    ENG_INTERP_CUBIC = 1,        /* 4-point cubic Hermite, the default */
+    ENG_INTERP_SINC = 2          /* 8-point Kaiser-windowed sinc */
+};
+
+/* Region flags (eng_region_desc.flags). */
+enum {
+    ENG_RGN_SELF_NON_EXCLUSIVE = 1
+};
+
+/* Loop types (eng_region_desc.loop_type). */
+enum {
+    ENG_LOOP_NONE = -1,
+    ENG_LOOP_FORWARD = 0,        /* loops for the life of the voice */
+    ENG_LOOP_RELEASE = 1         /* loops until note-off, then plays on to the end */
+};
+
+/* Error codes returned (negative) by the create/destroy calls. */
+enum {
+    ENG_ERR_ARG = -1,            /* a bad argument (count, channel, range) */
+    ENG_ERR_NOMEM = -2,
+    ENG_ERR_FULL = -3,           /* no free wave/instrument slot */
+    ENG_ERR_WAVE = -4,           /* a region names a wave id that is not downloaded */
+    ENG_ERR_BUSY = -5            /* still in use (wave by an instrument; instrument not finished) */
+};
+
+/* One timed event. time is the absolute sample frame it applies at. */
+typedef struct {
+    uint64_t time;
+    int32_t type;
+    int32_t channel;
+    int32_t a;
+    int32_t b;
+} eng_event;
+
+/* One connection block, already merged (defaults, then instrument or region articulation)
+   by synth/download.py. source/control/destination are the DLS CONN_SRC_ / CONN_DST_ values;
+   transform is a DLS2 usTransform (level-1 transforms already mapped to the source);
+   scale is lScale / 65536, in the destination's units (cents, centibels, timecents,
+   0.1 %; absolute pitch in cents). */
+typedef struct {
+    uint16_t source;
+    uint16_t control;
+    uint16_t destination;
+    uint16_t transform;
+    float scale;
+} eng_conn;
+
+/* One compiled region. wave_id[1] >= 0 makes a two-channel voice: the left output plays
+   (wave_id[0], wave_channel[0]) and the right (wave_id[1], wave_channel[1]) with one phase
+   (a stereo wave, or a stereo pair of mono waves of the same rate). */
+typedef struct {
+    uint8_t key_lo, key_hi, vel_lo, vel_hi;
+    uint16_t key_group;          /* 0 = none */
+    uint16_t flags;              /* ENG_RGN_* */
+    int32_t wave_id[2];          /* from eng_wave_create; [1] = -1: a mono voice */
+    int32_t wave_channel[2];     /* channel of that wave */
+    int32_t out_mask;            /* 0: pan as articulated; 1: left only; 2: right only (wave link channel) */
+    int32_t unity_note;          /* MIDI key that plays the wave at its own rate */
+    float fine_tune;             /* cents */
+    float attenuation;           /* centibels, positive attenuates */
+    int32_t loop_type;           /* ENG_LOOP_* */
+    uint32_t loop_start;         /* frames */
+    uint32_t loop_length;        /* frames */
+    int32_t conn_offset;         /* into the instrument's connection array */
+    int32_t conn_count;
+} eng_region_desc;
+
+/* Statistics, read with eng_get_stats. */
+typedef struct {
+    uint64_t position;           /* absolute sample frame of the next render */
+    uint32_t voices_active;
+    uint32_t peak_voices;
+    uint64_t late_events;        /* applied after their time (at the start of a block) */
+    uint64_t stolen_voices;
+    uint64_t dropped_events;     /* the ring was full */
+    uint64_t dropped_notes;      /* no voice could be found (all busy at higher priority) */
+    uint32_t instruments;        /* live instrument slots */
+    uint32_t waves;
+    uint64_t sample_bytes;       /* pool memory held by waves and loop images */
+} eng_stats;
+
+/* sample_rate 8000..384000, max_voices 1..4096, channels 16..16000 (multiple of 16 not
+   required), interpolation ENG_INTERP_*, event_capacity rounded up to a power of two
+   (>= 256), max_instruments and max_waves the slot-table sizes. NULL on failure. */
+eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels,
+                       int32_t interpolation, int32_t event_capacity,
+                       int32_t max_instruments, int32_t max_waves);
+void eng_destroy(eng_engine *e);
+
+/* Waves: 16-bit interleaved PCM (8-bit data is converted with dls_u8_to_s16 first).
+   Returns the wave id (>= 0) or an ENG_ERR_* code. Zero-length waves are accepted. */
+int32_t eng_wave_create(eng_engine *e, const int16_t *data, int64_t frames, int32_t channels,
+                        double sample_rate);
+/* Frees a wave no live instrument uses (ENG_ERR_BUSY otherwise). */
+int32_t eng_wave_destroy(eng_engine *e, int32_t wave_id);
+
+/* Instruments: compiled regions plus their connection arrays. Loops are clamped to the
+   wave, wave ids and channels validated; returns the instrument id or an ENG_ERR_* code.
+   The instrument is visible to the render thread when this returns. */
+int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int32_t n_regions,
+                              const eng_conn *conns, int32_t n_conns);
+/* Frees an instrument after ENG_EV_UNLOAD_INSTRUMENT was rendered and eng_poll_finished
+   reported it (ENG_ERR_BUSY before). */
+int32_t eng_instrument_destroy(eng_engine *e, int32_t instrument_id);
+/* The next instrument id whose unload has completed on the render thread, or -1. */
+int32_t eng_poll_finished(eng_engine *e);
+
+/* Events. eng_push returns 1 if queued, 0 if the ring was full (counted as dropped).
+   eng_push_events queues up to n and returns how many were queued. */
+int32_t eng_push(eng_engine *e, uint64_t time, int32_t type, int32_t channel, int32_t a, int32_t b);
+int32_t eng_push_events(eng_engine *e, const eng_event *events, int32_t n);
+
+/* Render frames of interleaved stereo float32 into out (2 * frames floats), applying every
+   event due inside the block at its exact frame. */
+void eng_render(eng_engine *e, float *out, int32_t frames);
+
+uint64_t eng_position(const eng_engine *e);
+void eng_get_stats(const eng_engine *e, eng_stats *stats);
+
+/* Switches and mixer settings, safe from the producer thread (applied by the next render). */
+void eng_set_effects(eng_engine *e, int32_t on);
+void eng_set_master_gain(eng_engine *e, float gain);
+void eng_set_reverb(eng_engine *e, double room_size, double damping, double width, double level);
+void eng_set_chorus(eng_engine *e, int32_t voices, double level, double speed_hz, double depth_ms,
+                    int32_t type);
+int32_t eng_sample_rate(const eng_engine *e);
+int32_t eng_max_voices(const eng_engine *e);
+int32_t eng_channels(const eng_engine *e);
 
 /* CDEF-END */
 

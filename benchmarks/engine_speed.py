@@ -1,0 +1,260 @@
+"""Voice engine speed: nanoseconds per voice-sample, dlsynth against FluidSynth in the same run.
+
+    python benchmarks/engine_speed.py [--voices 64 256 1024] [--seconds 2] [--program 19]
+
+Both synths: 48 kHz, 64-frame blocks, 4-point (cubic) interpolation, the low-pass filter
+running, reverb and chorus off, N sustained looped voices of the same samples (FluidSynth
+plays FluidR3_GM.sf2, dlsynth the DLS conversion of the same bank in
+benchmarks/cache/FluidR3_GM.dls; without it, a synthetic looped wave). Each block is one
+call from Python for both (ctypes for FluidSynth, cffi for dlsynth), so both pay a similar
+per-call overhead. Time is the rendering thread's CPU time (time.thread_time), so other
+processes on a shared machine do not inflate either figure; each figure is the best of
+--repeat runs, the two synths measured alternately. Figures are ns per voice per output
+frame; lower is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RATE = 48000
+BLOCK = 64
+SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+DLS = ROOT / "benchmarks" / "cache" / "FluidR3_GM.dls"
+KEYS = list(range(48, 72))  # 24 keys per channel
+
+
+def note_plan(n: int, channels: int) -> list[tuple[int, int]]:
+    """n distinct (channel, key) pairs, skipping drum channels (9 of every 16)."""
+    chans = [c for c in range(channels) if c % 16 != 9]
+    plan = []
+    for i in range(n):
+        plan.append((chans[i % len(chans)], KEYS[(i // len(chans)) % len(KEYS)]))
+    if len(set(plan)) != n:
+        raise SystemExit("not enough distinct channel/key pairs")
+    return plan
+
+
+# ------------------------------------------------------------------------------------------
+# FluidSynth through ctypes
+# ------------------------------------------------------------------------------------------
+class Fluid:
+    def __init__(self, sf2: str, program: int, midi_channels: int):
+        name = ctypes.util.find_library("fluidsynth") or "libfluidsynth.so.3"
+        try:
+            fl = ctypes.CDLL("libfluidsynth.so.3")
+        except OSError:
+            fl = ctypes.CDLL(name)
+        V, I, S, D = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_double
+
+        def sig(fn, res, *args):
+            f = getattr(fl, fn)
+            f.restype = res
+            f.argtypes = list(args)
+            return f
+
+        self.new_settings = sig("new_fluid_settings", V)
+        self.new_synth = sig("new_fluid_synth", V, V)
+        self.setint = sig("fluid_settings_setint", I, V, S, I)
+        self.setnum = sig("fluid_settings_setnum", I, V, S, D)
+        self.sfload = sig("fluid_synth_sfload", I, V, S, I)
+        self.noteon = sig("fluid_synth_noteon", I, V, I, I, I)
+        self.program_change = sig("fluid_synth_program_change", I, V, I, I)
+        self.write_float = sig("fluid_synth_write_float", I, V, I, V, I, I, V, I, I)
+        self.active = sig("fluid_synth_get_active_voice_count", I, V)
+        self.set_interp = sig("fluid_synth_set_interp_method", I, V, I, I)
+        self.reset = sig("fluid_synth_system_reset", I, V)
+        self.delete_synth = sig("delete_fluid_synth", None, V)
+        self.delete_settings = sig("delete_fluid_settings", None, V)
+        version = sig("fluid_version_str", S)
+        self.version = version().decode()
+        self.settings = self.new_settings()
+        self.setnum(self.settings, b"synth.sample-rate", float(RATE))
+        self.setint(self.settings, b"synth.polyphony", 4096)
+        self.setint(self.settings, b"synth.midi-channels", midi_channels)
+        self.setint(self.settings, b"synth.reverb.active", 0)
+        self.setint(self.settings, b"synth.chorus.active", 0)
+        self.setint(self.settings, b"synth.cpu-cores", 1)
+        self.synth = self.new_synth(self.settings)
+        if self.sfload(self.synth, sf2.encode(), 1) < 0:
+            raise SystemExit(f"FluidSynth could not load {sf2}")
+        self.set_interp(self.synth, -1, 4)  # FLUID_INTERP_4THORDER
+        self.program = program
+        self.midi_channels = midi_channels
+        self.left = np.zeros(BLOCK, np.float32)
+        self.right = np.zeros(BLOCK, np.float32)
+
+    def start(self, plan):
+        self.reset(self.synth)
+        for c in range(self.midi_channels):
+            if c % 16 != 9:
+                self.program_change(self.synth, c, self.program)
+        for c, k in plan:
+            self.noteon(self.synth, c, k, 100)
+
+    def block(self):
+        self.write_float(self.synth, BLOCK, self.left.ctypes.data, 0, 1, self.right.ctypes.data, 0, 1)
+
+    def voices(self) -> int:
+        return self.active(self.synth)
+
+    def close(self):
+        self.delete_synth(self.synth)
+        self.delete_settings(self.settings)
+
+
+# ------------------------------------------------------------------------------------------
+# dlsynth
+# ------------------------------------------------------------------------------------------
+def synthetic_instrument():
+    from dls.model import Instrument, Loop, Region, Wave, WaveSample
+
+    n = 44100
+    t = np.arange(n) / 44100.0
+    f0 = 44100.0 / 100.0  # a whole number of cycles per loop
+    x = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 12))
+    data = (x / np.abs(x).max() * 20000).astype(np.int16)
+    wave = Wave.from_pcm16(data, 44100, WaveSample(unity_note=69, loops=[Loop(0, 100, n - 200)]))
+    return Instrument(name="synthetic", regions=[Region()]), [wave]
+
+
+def with_filter(instrument):
+    """A copy of the instrument whose every articulation list sets the filter cutoff (so the
+    low-pass runs, as FluidSynth's always does) unless it already does."""
+    import copy
+
+    from dls import constants as C
+    from dls.model import Articulation, Connection
+
+    ins = copy.deepcopy(instrument)
+    fc = Articulation(level=2, connections=[Connection(0, 0, C.CONN_DST_FILTER_CUTOFF, 0, 13500 * 65536)])
+
+    def has_fc(arts):
+        return any(c.source == 0 and c.control == 0 and c.destination == C.CONN_DST_FILTER_CUTOFF
+                   for a in arts for c in a.connections)
+
+    if not has_fc(ins.articulations):
+        ins.articulations.append(fc)
+    for r in ins.regions:
+        if r.articulations and not has_fc(r.articulations):
+            r.articulations.append(fc)
+    return ins
+
+
+class Dlsynth:
+    def __init__(self, program: int, groups: int, max_voices: int, use_dls: bool):
+        from native.engine import Engine
+
+        self.engine = Engine(RATE, max_voices=max_voices, channel_groups=groups, interpolation="cubic", effects=False)
+        if use_dls and DLS.exists():
+            import dls
+
+            col = dls.read(str(DLS))
+            ins = col.find_instrument(0, program)
+            if ins is None:
+                raise SystemExit(f"no program {program} in {DLS}")
+            waves = col.waves
+            self.source = f"{DLS.name} program {program} ({ins.name})"
+        else:
+            ins, waves = synthetic_instrument()
+            self.source = "synthetic looped wave"
+        ins = with_filter(ins)
+        need = sorted({r.wave_link.table_index for r in ins.regions})
+        ids: dict[int, int] = {}
+        for ti in need:
+            ids[ti] = self.engine.download_wave(waves[ti])
+        self.iid = self.engine.download_instrument(ins, ids)
+        self.groups = groups
+        self.out = np.zeros((BLOCK, 2), np.float32)
+        self.filtered = None
+
+    def start(self, plan):
+        e = self.engine
+        t = e.position
+        e.reset_all(t)
+        for g in range(self.groups):
+            for c in range(16):
+                e.program(t, g * 16 + c, self.iid)
+        for c, k in plan:
+            e.note_on(t, c, k, 100)
+
+    def block(self):
+        self.engine.render(out=self.out)
+
+    def voices(self) -> int:
+        return self.engine.stats()["voices_active"]
+
+    def close(self):
+        self.engine.close()
+
+
+def measure(synth, plan, seconds: float) -> tuple[float, int]:
+    synth.start(plan)
+    for _ in range(int(0.3 * RATE / BLOCK)):  # attack and decay settle
+        synth.block()
+    v0 = synth.voices()
+    blocks = max(1, int(seconds * RATE / BLOCK))
+    t0 = time.thread_time()
+    for _ in range(blocks):
+        synth.block()
+    dt = time.thread_time() - t0
+    v1 = synth.voices()
+    voices = (v0 + v1) / 2
+    return dt / (blocks * BLOCK * voices) * 1e9, int(round(voices))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--voices", type=int, nargs="+", default=[64, 256, 1024])
+    ap.add_argument("--seconds", type=float, default=2.0, help="rendered audio per measurement")
+    ap.add_argument("--program", type=int, default=19, help="GM program (one sustained voice per note)")
+    ap.add_argument("--synthetic", action="store_true", help="dlsynth plays a synthetic wave, not the DLS bank")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N")
+    args = ap.parse_args(argv)
+
+    nmax = max(args.voices)
+    need_channels = -(-nmax // len(KEYS))  # non-drum channels
+    groups = max(1, -(-need_channels // 15))
+    channels = groups * 16
+    fluid = Fluid(SF2, args.program, min(256, channels)) if os.path.exists(SF2) else None
+    ours = Dlsynth(args.program, groups, max_voices=min(4096, nmax + 64), use_dls=not args.synthetic)
+    print(f"dlsynth: {ours.source}; FluidSynth {fluid.version if fluid else '(not found)'}: {SF2}, program {args.program}")
+    print(f"{RATE} Hz, {BLOCK}-frame blocks, cubic / 4th-order interpolation, filter on, effects off, "
+          f"{args.seconds:g} s per run, best of {args.repeat}")
+    print(f"{'voices':>7} {'dlsynth ns':>11} {'fluidsynth ns':>14} {'ratio':>7}   (ns per voice-sample)")
+    worst = 0.0
+    for n in args.voices:
+        plan = note_plan(n, channels)
+        ours_runs, fl_runs = [], []
+        for _ in range(args.repeat):
+            ours_runs.append(measure(ours, plan, args.seconds))
+            if fluid:
+                fl_runs.append(measure(fluid, plan, args.seconds))
+        ours_ns = min(ours_runs)
+        line = f"{ours_ns[1]:>7} {ours_ns[0]:>11.3f}"
+        if fluid:
+            fl_ns = min(fl_runs)
+            ratio = ours_ns[0] / fl_ns[0]
+            worst = max(worst, ratio)
+            line += f" {fl_ns[0]:>14.3f} {ratio:>7.3f}   (FluidSynth voices: {fl_ns[1]})"
+        print(line)
+    if fluid:
+        print(f"worst ratio dlsynth/FluidSynth: {worst:.3f} (target <= 0.5)")
+        fluid.close()
+    ours.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1145 @@
+/*
+ * dlsynth voice engine: the engine object, the sample pool, instruments, the event ring,
+ * MIDI semantics per channel, voice allocation and stealing, and the render loop.
+ *
+ * Threads. One producer thread (the Python side, serialised by the wrapper's lock) creates
+ * waves and instruments and pushes events; one render thread calls eng_render. They share:
+ * the event ring (SPSC, C11 atomics), the finished ring (render -> producer), the instrument
+ * slot table (pointers published with release stores), a few atomic settings and the stats.
+ * Everything eng_render touches was allocated before; it never allocates, frees or locks.
+ */
+#include "voice.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <xmmintrin.h>
+#define ENG_HAVE_MXCSR 1
+#endif
+
+/* DirectMusic's default channel priorities: DAUD_STANDARD_VOICE_PRIORITY plus an offset per
+   channel, the drum channel (10) highest, then 1, 2, ... 16. */
+static const uint32_t chan_priority_offset[16] = {14, 13, 12, 11, 10, 9, 8, 7, 6, 15, 5, 4, 3, 2, 1, 0};
+#define PRIORITY_STANDARD 0x80000000u
+
+/* ---------------------------------------------------------------------------------------
+ * Creation
+ * ------------------------------------------------------------------------------------- */
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p < n && p < 0x40000000u)
+        p <<= 1;
+    return p;
+}
+
+static void channel_defaults(eng_channel *ch, int index)
+{
+    memset(ch->cc, 0, sizeof ch->cc);
+    memset(ch->poly, 0, sizeof ch->poly);
+    ch->cc[7] = 100;
+    ch->cc[10] = 64;
+    ch->cc[11] = 127;
+    ch->cc[91] = 40;
+    ch->cc[93] = 0;
+    ch->bend = 8192;
+    ch->chp = 0;
+    ch->sustain = ch->sostenuto = ch->soft = 0;
+    ch->bend_range = 200.0f;
+    ch->fine = 0.0f;
+    ch->coarse = 0.0f;
+    ch->priority = PRIORITY_STANDARD | chan_priority_offset[index & 15];
+    ch->version++;
+}
+
+eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels, int32_t interpolation,
+                       int32_t event_capacity, int32_t max_instruments, int32_t max_waves)
+{
+    if (sample_rate < 8000 || sample_rate > 384000 || max_voices < 1 || max_voices > 4096 || channels < 1 ||
+        channels > 16000 || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
+        max_instruments > (1 << 20) || max_waves < 1 || max_waves > (1 << 22))
+        return NULL;
+    eng_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->rate = sample_rate;
+    e->max_voices = max_voices;
+    e->n_slots = max_voices + max_voices / 4 + 16;
+    e->n_channels = channels;
+    e->interp = interpolation;
+    e->max_instruments = max_instruments;
+    e->max_waves = max_waves;
+    uint32_t cap = pow2_at_least(event_capacity < 256 ? 256u : (uint32_t)event_capacity);
+    e->ring = calloc(cap, sizeof *e->ring);
+    e->ring_mask = cap - 1;
+    e->heap_cap = (int32_t)cap;
+    e->heap = calloc(cap, sizeof *e->heap);
+    uint32_t fcap = pow2_at_least((uint32_t)max_instruments + 1);
+    e->fin = calloc(fcap, sizeof *e->fin);
+    e->fin_mask = fcap - 1;
+    e->chan = calloc((size_t)channels, sizeof *e->chan);
+    e->voices = calloc((size_t)e->n_slots, sizeof *e->voices);
+    e->act = calloc((size_t)e->n_slots, sizeof *e->act);
+    e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
+    e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
+    e->mix = calloc(6 * ENG_CTRL, sizeof(float));
+    e->tmp = calloc(2 * (ENG_CTRL + 8), sizeof(float));
+    e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
+    e->ins_table = calloc((size_t)max_instruments, sizeof *e->ins_table);
+    e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
+    e->reverb = fx_reverb_new((double)sample_rate);
+    e->chorus = fx_chorus_new((double)sample_rate);
+    if (!e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
+        !e->mix || !e->tmp || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
+        eng_destroy(e);
+        return NULL;
+    }
+    eng_sinc_table(e->sinc_mem);
+    e->sinc = e->sinc_mem;
+    for (int32_t i = 0; i < channels; i++)
+        channel_defaults(&e->chan[i], i);
+    for (int32_t i = 0; i < e->n_slots; i++)
+        e->free_list[i] = e->n_slots - 1 - i;
+    e->n_free = e->n_slots;
+    e->master_volume = 1.0f;
+    atomic_store(&e->master_gain, 1.0f);
+    atomic_store(&e->effects_on, 1);
+    for (int32_t i = 0; i < max_instruments; i++)
+        atomic_init(&e->ins_table[i], NULL);
+    return e;
+}
+
+static void loopimg_free(eng_loopimg *l)
+{
+    if (!l)
+        return;
+    for (int32_t c = 0; c < l->channels; c++) {
+        if (l->first)
+            free(l->first[c]);
+        if (l->again)
+            free(l->again[c]);
+    }
+    free(l->first);
+    free(l->again);
+    free(l);
+}
+
+static void wave_free(eng_wave *w)
+{
+    if (!w)
+        return;
+    if (w->main) {
+        for (int32_t c = 0; c < w->channels; c++)
+            free(w->main[c]);
+        free(w->main);
+    }
+    eng_loopimg *l = w->loops;
+    while (l) {
+        eng_loopimg *next = l->next;
+        loopimg_free(l);
+        l = next;
+    }
+    free(w);
+}
+
+static void instrument_free(eng_instrument *ins)
+{
+    if (!ins)
+        return;
+    free(ins->regions);
+    free(ins->conn_mem);
+    free(ins->waves);
+    free(ins);
+}
+
+void eng_destroy(eng_engine *e)
+{
+    if (!e)
+        return;
+    if (e->ins_table)
+        for (int32_t i = 0; i < e->max_instruments; i++)
+            instrument_free(atomic_load(&e->ins_table[i]));
+    if (e->wave_table)
+        for (int32_t i = 0; i < e->max_waves; i++)
+            wave_free(e->wave_table[i]);
+    if (e->reverb)
+        fx_reverb_free(e->reverb);
+    if (e->chorus)
+        fx_chorus_free(e->chorus);
+    free(e->ring);
+    free(e->heap);
+    free(e->fin);
+    free(e->chan);
+    free(e->voices);
+    free(e->act);
+    free(e->free_list);
+    free(e->unloading);
+    free(e->mix);
+    free(e->tmp);
+    free(e->sinc_mem);
+    free((void *)e->ins_table);
+    free(e->wave_table);
+    free(e);
+}
+
+int32_t eng_sample_rate(const eng_engine *e) { return e->rate; }
+int32_t eng_max_voices(const eng_engine *e) { return e->max_voices; }
+int32_t eng_channels(const eng_engine *e) { return e->n_channels; }
+
+/* ---------------------------------------------------------------------------------------
+ * Sample pool (producer thread)
+ * ------------------------------------------------------------------------------------- */
+
+int32_t eng_wave_create(eng_engine *e, const int16_t *data, int64_t frames, int32_t channels, double sample_rate)
+{
+    if (!e || frames < 0 || frames > ENG_MAX_FRAMES || channels < 1 || channels > 64 || (frames > 0 && !data) ||
+        !(sample_rate >= 1.0 && sample_rate <= 1e6))
+        return ENG_ERR_ARG;
+    int32_t id = -1;
+    for (int32_t i = 0; i < e->max_waves; i++) {
+        if (!e->wave_table[i]) {
+            id = i;
+            break;
+        }
+    }
+    if (id < 0)
+        return ENG_ERR_FULL;
+    eng_wave *w = calloc(1, sizeof *w);
+    if (!w)
+        return ENG_ERR_NOMEM;
+    w->id = id;
+    w->channels = channels;
+    w->frames = frames;
+    w->rate = sample_rate;
+    w->main = calloc((size_t)channels, sizeof *w->main);
+    if (!w->main) {
+        free(w);
+        return ENG_ERR_NOMEM;
+    }
+    size_t len = (size_t)frames + 2 * ENG_GUARD;
+    for (int32_t c = 0; c < channels; c++) {
+        float *m = calloc(len, sizeof(float));
+        if (!m) {
+            wave_free(w);
+            return ENG_ERR_NOMEM;
+        }
+        for (int64_t i = 0; i < frames; i++)
+            m[ENG_GUARD + i] = (float)data[i * channels + c] * (1.0f / 32768.0f);
+        w->main[c] = m;
+    }
+    w->bytes = (uint64_t)len * sizeof(float) * (uint64_t)channels;
+    e->wave_table[id] = w;
+    atomic_fetch_add(&e->st_waves, 1);
+    atomic_fetch_add(&e->st_bytes, w->bytes);
+    return id;
+}
+
+int32_t eng_wave_destroy(eng_engine *e, int32_t id)
+{
+    if (!e || id < 0 || id >= e->max_waves || !e->wave_table[id])
+        return ENG_ERR_ARG;
+    eng_wave *w = e->wave_table[id];
+    if (w->refs > 0)
+        return ENG_ERR_BUSY;
+    e->wave_table[id] = NULL;
+    atomic_fetch_sub(&e->st_waves, 1);
+    atomic_fetch_sub(&e->st_bytes, w->bytes);
+    wave_free(w);
+    return 0;
+}
+
+/* Loop images of (w, start, end), made once and shared by every region that loops there. */
+static eng_loopimg *loop_image(eng_engine *e, eng_wave *w, uint32_t start, uint32_t end)
+{
+    for (eng_loopimg *l = w->loops; l; l = l->next)
+        if (l->start == start && l->end == end)
+            return l;
+    eng_loopimg *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->start = start;
+    l->end = end;
+    l->channels = w->channels;
+    l->first = calloc((size_t)w->channels, sizeof *l->first);
+    l->again = calloc((size_t)w->channels, sizeof *l->again);
+    if (!l->first || !l->again) {
+        loopimg_free(l);
+        return NULL;
+    }
+    int64_t len = (int64_t)end - start;
+    size_t n = (size_t)len + 2 * ENG_GUARD;
+    for (int32_t c = 0; c < w->channels; c++) {
+        l->first[c] = malloc(n * sizeof(float));
+        l->again[c] = malloc(n * sizeof(float));
+        if (!l->first[c] || !l->again[c]) {
+            loopimg_free(l);
+            return NULL;
+        }
+        const float *s = w->main[c] + ENG_GUARD; /* s[f] is valid for f in -G .. frames + G - 1 */
+        for (int64_t j = 0; j < (int64_t)n; j++) {
+            int64_t f = (int64_t)start + j - ENG_GUARD; /* the frame this slot stands for */
+            int64_t in_loop = (int64_t)start + ((f - (int64_t)start) % len + len) % len;
+            /* first pass: the real frames before the loop, the loop, then the loop's start */
+            l->first[c][j] = f < (int64_t)start ? s[f] : s[in_loop];
+            /* after a wrap: the loop continues on both sides */
+            l->again[c][j] = s[in_loop];
+        }
+    }
+    l->next = w->loops;
+    w->loops = l;
+    uint64_t bytes = (uint64_t)n * sizeof(float) * 2u * (uint64_t)w->channels;
+    w->bytes += bytes;
+    atomic_fetch_add(&e->st_bytes, bytes);
+    return l;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Instruments (producer thread)
+ * ------------------------------------------------------------------------------------- */
+
+int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int32_t n_regions, const eng_conn *conns,
+                              int32_t n_conns)
+{
+    if (!e || n_regions < 0 || n_regions > 65536 || n_conns < 0 || (n_regions && !regions) || (n_conns && !conns))
+        return ENG_ERR_ARG;
+    int32_t id = -1;
+    for (int32_t i = 0; i < e->max_instruments; i++) {
+        if (!atomic_load_explicit(&e->ins_table[i], memory_order_relaxed)) {
+            id = i;
+            break;
+        }
+    }
+    if (id < 0)
+        return ENG_ERR_FULL;
+    /* validate first */
+    for (int32_t i = 0; i < n_regions; i++) {
+        const eng_region_desc *d = &regions[i];
+        for (int k = 0; k < 2; k++) {
+            if (k == 1 && d->wave_id[1] < 0)
+                break;
+            if (d->wave_id[k] < 0 || d->wave_id[k] >= e->max_waves || !e->wave_table[d->wave_id[k]])
+                return ENG_ERR_WAVE;
+            const eng_wave *w = e->wave_table[d->wave_id[k]];
+            if (d->wave_channel[k] < 0 || d->wave_channel[k] >= w->channels)
+                return ENG_ERR_ARG;
+        }
+        if (d->wave_id[1] >= 0 && e->wave_table[d->wave_id[1]]->rate != e->wave_table[d->wave_id[0]]->rate)
+            return ENG_ERR_ARG;
+        if (d->conn_count < 0 || d->conn_offset < 0 || (int64_t)d->conn_offset + d->conn_count > n_conns)
+            return ENG_ERR_ARG;
+    }
+    eng_instrument *ins = calloc(1, sizeof *ins);
+    if (!ins)
+        return ENG_ERR_NOMEM;
+    ins->id = id;
+    ins->n_regions = n_regions;
+    ins->regions = calloc(n_regions ? (size_t)n_regions : 1, sizeof *ins->regions);
+    size_t total = 0;
+    for (int32_t i = 0; i < n_regions; i++)
+        total += (size_t)regions[i].conn_count;
+    ins->conn_mem = calloc(total ? total : 1, sizeof *ins->conn_mem);
+    ins->waves = calloc(n_regions ? 2 * (size_t)n_regions : 1, sizeof *ins->waves);
+    if (!ins->regions || !ins->conn_mem || !ins->waves) {
+        instrument_free(ins);
+        return ENG_ERR_NOMEM;
+    }
+    atomic_init(&ins->finished, 0);
+    size_t used = 0;
+    for (int32_t i = 0; i < n_regions; i++) {
+        const eng_region_desc *d = &regions[i];
+        eng_region *r = &ins->regions[i];
+        eng_wave *ws[2];
+        ws[0] = e->wave_table[d->wave_id[0]];
+        ws[1] = d->wave_id[1] >= 0 ? e->wave_table[d->wave_id[1]] : ws[0];
+        eng_wave *w = ws[0];
+        r->key_lo = d->key_lo > 127 ? 127 : d->key_lo;
+        r->key_hi = d->key_hi > 127 ? 127 : d->key_hi;
+        r->vel_lo = d->vel_lo > 127 ? 127 : d->vel_lo;
+        r->vel_hi = d->vel_hi > 127 ? 127 : d->vel_hi;
+        r->key_group = d->key_group;
+        r->flags = d->flags;
+        r->nch = d->wave_id[1] >= 0 ? 2 : 1;
+        r->out_mask = (d->out_mask == 1 || d->out_mask == 2) ? d->out_mask : 0;
+        int wch[2] = {d->wave_channel[0], r->nch == 2 ? d->wave_channel[1] : d->wave_channel[0]};
+        r->main[0] = ws[0]->main[wch[0]];
+        r->main[1] = ws[1]->main[wch[1]];
+        r->frames = ws[0]->frames < ws[1]->frames ? ws[0]->frames : ws[1]->frames;
+        r->unity_note = (float)(d->unity_note < 0 ? 0 : (d->unity_note > 127 ? 127 : d->unity_note));
+        r->fine_tune = isfinite(d->fine_tune) ? d->fine_tune : 0.0f;
+        r->attenuation = isfinite(d->attenuation) ? d->attenuation : 0.0f;
+        r->rate_ratio = w->rate / (double)e->rate;
+        /* loops: clamp to the wave; anything unplayable plays without a loop */
+        r->has_loop = 0;
+        r->loop_type = ENG_LOOP_NONE;
+        if ((d->loop_type == ENG_LOOP_FORWARD || d->loop_type == ENG_LOOP_RELEASE) && d->loop_length > 0 &&
+            (int64_t)d->loop_start < r->frames) {
+            int64_t end = (int64_t)d->loop_start + d->loop_length;
+            if (end > r->frames)
+                end = r->frames;
+            if (end > (int64_t)d->loop_start) {
+                eng_loopimg *l[2];
+                for (int k = 0; k < 2; k++) {
+                    l[k] = loop_image(e, ws[k], d->loop_start, (uint32_t)end);
+                    if (!l[k]) {
+                        instrument_free(ins);
+                        return ENG_ERR_NOMEM;
+                    }
+                }
+                r->has_loop = 1;
+                r->loop_type = d->loop_type;
+                r->loop_start = d->loop_start;
+                r->loop_end = (uint32_t)end;
+                for (int k = 0; k < 2; k++) {
+                    r->lfirst[k] = l[k]->first[wch[k]];
+                    r->lagain[k] = l[k]->again[wch[k]];
+                }
+            }
+        }
+        r->conn = ins->conn_mem + used;
+        eng_conn_compile(conns + d->conn_offset, d->conn_count, r->conn, &r->n_conn, &r->first_static,
+                         &r->first_channel, &r->first_dynamic, &r->uses, &r->filter);
+        used += (size_t)d->conn_count;
+        for (int k = 0; k < r->nch; k++) {
+            int seen = 0;
+            for (int32_t j = 0; j < ins->n_waves; j++)
+                if (ins->waves[j] == ws[k])
+                    seen = 1;
+            if (!seen)
+                ins->waves[ins->n_waves++] = ws[k];
+        }
+    }
+    for (int32_t k = 0; k < ins->n_waves; k++)
+        ins->waves[k]->refs++;
+    atomic_store_explicit(&e->ins_table[id], ins, memory_order_release);
+    atomic_fetch_add(&e->st_instruments, 1);
+    return id;
+}
+
+int32_t eng_instrument_destroy(eng_engine *e, int32_t id)
+{
+    if (!e || id < 0 || id >= e->max_instruments)
+        return ENG_ERR_ARG;
+    eng_instrument *ins = atomic_load_explicit(&e->ins_table[id], memory_order_acquire);
+    if (!ins)
+        return ENG_ERR_ARG;
+    if (!atomic_load_explicit(&ins->finished, memory_order_acquire))
+        return ENG_ERR_BUSY;
+    atomic_store_explicit(&e->ins_table[id], NULL, memory_order_release);
+    for (int32_t k = 0; k < ins->n_waves; k++)
+        ins->waves[k]->refs--;
+    instrument_free(ins);
+    atomic_fetch_sub(&e->st_instruments, 1);
+    return 0;
+}
+
+int32_t eng_poll_finished(eng_engine *e)
+{
+    uint32_t tail = atomic_load_explicit(&e->fin_tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&e->fin_head, memory_order_acquire);
+    if (tail == head)
+        return -1;
+    int32_t id = e->fin[tail & e->fin_mask];
+    atomic_store_explicit(&e->fin_tail, tail + 1, memory_order_release);
+    return id;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Events: the ring (producer) and the pending heap (render thread)
+ * ------------------------------------------------------------------------------------- */
+
+int32_t eng_push(eng_engine *e, uint64_t time, int32_t type, int32_t channel, int32_t a, int32_t b)
+{
+    eng_event ev;
+    ev.time = time;
+    ev.type = type;
+    ev.channel = channel;
+    ev.a = a;
+    ev.b = b;
+    return eng_push_events(e, &ev, 1);
+}
+
+int32_t eng_push_events(eng_engine *e, const eng_event *events, int32_t n)
+{
+    if (!e || n <= 0 || !events)
+        return 0;
+    uint32_t head = atomic_load_explicit(&e->ring_head, memory_order_relaxed);
+    uint32_t tail = atomic_load_explicit(&e->ring_tail, memory_order_acquire);
+    uint32_t room = e->ring_mask + 1 - (head - tail);
+    int32_t k = (uint32_t)n < room ? n : (int32_t)room;
+    for (int32_t i = 0; i < k; i++)
+        e->ring[(head + (uint32_t)i) & e->ring_mask] = events[i];
+    atomic_store_explicit(&e->ring_head, head + (uint32_t)k, memory_order_release);
+    if (k < n)
+        atomic_fetch_add(&e->st_dropped, (unsigned long long)(n - k));
+    return k;
+}
+
+static inline int pend_less(const eng_pending *a, const eng_pending *b)
+{
+    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static void heap_push(eng_engine *e, const eng_event *ev)
+{
+    int32_t i = e->heap_n++;
+    eng_pending p = {ev->time, e->seq++, *ev};
+    while (i > 0) {
+        int32_t parent = (i - 1) / 2;
+        if (!pend_less(&p, &e->heap[parent]))
+            break;
+        e->heap[i] = e->heap[parent];
+        i = parent;
+    }
+    e->heap[i] = p;
+}
+
+static eng_pending heap_pop(eng_engine *e)
+{
+    eng_pending top = e->heap[0];
+    eng_pending last = e->heap[--e->heap_n];
+    int32_t i = 0, n = e->heap_n;
+    for (;;) {
+        int32_t l = 2 * i + 1;
+        if (l >= n)
+            break;
+        int32_t c = (l + 1 < n && pend_less(&e->heap[l + 1], &e->heap[l])) ? l + 1 : l;
+        if (!pend_less(&e->heap[c], &last))
+            break;
+        e->heap[i] = e->heap[c];
+        i = c;
+    }
+    if (n > 0)
+        e->heap[i] = last;
+    return top;
+}
+
+static void drain_ring(eng_engine *e)
+{
+    uint32_t tail = atomic_load_explicit(&e->ring_tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&e->ring_head, memory_order_acquire);
+    while (tail != head && e->heap_n < e->heap_cap) {
+        heap_push(e, &e->ring[tail & e->ring_mask]);
+        tail++;
+    }
+    atomic_store_explicit(&e->ring_tail, tail, memory_order_release);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Voices: allocation, stealing, freeing (render thread)
+ * ------------------------------------------------------------------------------------- */
+
+static void voice_free(eng_engine *e, int32_t slot_pos)
+{
+    int32_t idx = e->act[slot_pos];
+    eng_voice *v = &e->voices[idx];
+    if (!v->fading)
+        e->n_playing--;
+    if (v->ins)
+        v->ins->voices--;
+    v->active = 0;
+    v->ins = NULL;
+    v->rgn = NULL;
+    /* keep the active list's order (it fixes the summing order) */
+    memmove(&e->act[slot_pos], &e->act[slot_pos + 1], sizeof(int32_t) * (size_t)(e->n_act - slot_pos - 1));
+    e->n_act--;
+    e->free_list[e->n_free++] = idx;
+}
+
+/* Start the fast fade of a voice (it stops counting against the polyphony). */
+static void voice_fade(eng_engine *e, eng_voice *v, uint64_t now)
+{
+    if (!v->fading)
+        e->n_playing--;
+    eng_voice_cut(e, v, now, 1);
+}
+
+/* DirectMusic's choice: among voices at or below the priority, a released voice (the
+   quietest), else the oldest playing one. */
+static eng_voice *steal_candidate(eng_engine *e, uint32_t priority)
+{
+    eng_voice *best = NULL;
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->fading || v->priority > priority)
+            continue;
+        if (!best) {
+            best = v;
+            continue;
+        }
+        int vr = !v->note_on, br = !best->note_on;
+        if (vr != br) {
+            if (vr)
+                best = v;
+            continue;
+        }
+        if (vr) {
+            if (v->level < best->level || (v->level == best->level && v->serial < best->serial))
+                best = v;
+        } else if (v->priority < best->priority ||
+                   (v->priority == best->priority && (v->start < best->start ||
+                                                      (v->start == best->start && v->serial < best->serial)))) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+static eng_voice *voice_alloc(eng_engine *e, uint32_t priority, uint64_t now)
+{
+    if (e->n_playing >= e->max_voices) {
+        eng_voice *victim = steal_candidate(e, priority);
+        if (!victim) {
+            atomic_fetch_add_explicit(&e->st_lost, 1, memory_order_relaxed);
+            return NULL;
+        }
+        voice_fade(e, victim, now);
+        atomic_fetch_add_explicit(&e->st_stolen, 1, memory_order_relaxed);
+    }
+    if (e->n_free == 0) {
+        /* every spare slot is fading: end the fade that started first, now */
+        int32_t pick = -1;
+        for (int32_t i = 0; i < e->n_act; i++) {
+            eng_voice *v = &e->voices[e->act[i]];
+            if (v->fading && (pick < 0 || v->fade_start < e->voices[e->act[pick]].fade_start))
+                pick = i;
+        }
+        if (pick < 0) {
+            atomic_fetch_add_explicit(&e->st_lost, 1, memory_order_relaxed);
+            return NULL;
+        }
+        voice_free(e, pick);
+    }
+    int32_t idx = e->free_list[--e->n_free];
+    eng_voice *v = &e->voices[idx];
+    e->act[e->n_act++] = idx;
+    e->n_playing++;
+    v->active = 1;
+    v->serial = e->serial++;
+    return v;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * MIDI semantics (render thread)
+ * ------------------------------------------------------------------------------------- */
+
+static void replan_channel(eng_engine *e, int32_t c, uint64_t now)
+{
+    uint64_t end = eng_plan_end(now);
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel == c)
+            eng_voice_plan(e, v, now, end);
+    }
+}
+
+static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    eng_instrument *ins = ch->ins;
+    if (!ins || ins->dead)
+        return;
+    uint64_t first_serial = e->serial;
+    for (int32_t ri = 0; ri < ins->n_regions; ri++) {
+        const eng_region *r = &ins->regions[ri];
+        if (key < r->key_lo || key > r->key_hi || vel < r->vel_lo || vel > r->vel_hi)
+            continue;
+        /* exclusivity: key groups, and the same key on a region that is not self-non-exclusive */
+        for (int32_t i = 0; i < e->n_act; i++) {
+            eng_voice *v = &e->voices[e->act[i]];
+            if (v->channel != c || v->ins != ins || v->fading || v->serial >= first_serial)
+                continue;
+            int cut = (r->key_group && v->rgn->key_group == r->key_group) ||
+                      (!(r->flags & ENG_RGN_SELF_NON_EXCLUSIVE) && v->rgn == r && v->key == key);
+            /* cut with the EG1 shutdown time, unless it is already releasing faster */
+            if (cut && (v->note_on || v->eg1.release_rate < v->shutdown_rate))
+                eng_voice_cut(e, v, now, 0);
+        }
+        eng_voice *v = voice_alloc(e, ch->priority, now);
+        if (!v)
+            continue;
+        v->channel = c;
+        v->key = (uint8_t)key;
+        v->vel = (uint8_t)vel;
+        v->priority = ch->priority;
+        v->start = now;
+        v->ins = ins;
+        v->rgn = r;
+        v->fading = 0;
+        ins->voices++;
+        eng_voice_start(e, v, now);
+    }
+    uint32_t active = (uint32_t)e->n_act;
+    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
+    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
+        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+}
+
+static void note_off(eng_engine *e, int32_t c, int key, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel != c || v->key != key || !v->note_on || v->sustained || v->fading)
+            continue;
+        if (v->sostenuto) {
+            v->sost_off = 1;
+            continue;
+        }
+        if (ch->sustain) {
+            v->sustained = 1;
+            continue;
+        }
+        eng_voice_release(e, v, now);
+    }
+}
+
+static void sustain_pedal(eng_engine *e, int32_t c, int down, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    if (down) {
+        ch->sustain = 1;
+        return;
+    }
+    ch->sustain = 0;
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel == c && v->sustained && !v->sostenuto)
+            eng_voice_release(e, v, now);
+    }
+}
+
+static void sostenuto_pedal(eng_engine *e, int32_t c, int down, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    if (down) {
+        if (!ch->sostenuto)
+            for (int32_t i = 0; i < e->n_act; i++) {
+                eng_voice *v = &e->voices[e->act[i]];
+                if (v->channel == c && v->note_on && !v->sustained && !v->fading)
+                    v->sostenuto = 1;
+            }
+        ch->sostenuto = 1;
+        return;
+    }
+    ch->sostenuto = 0;
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel != c || !v->sostenuto)
+            continue;
+        v->sostenuto = 0;
+        if (v->sost_off) {
+            v->sost_off = 0;
+            if (ch->sustain)
+                v->sustained = 1;
+            else
+                eng_voice_release(e, v, now);
+        }
+    }
+}
+
+static void all_notes_off(eng_engine *e, int32_t c, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel != c || !v->note_on || v->fading)
+            continue;
+        v->sostenuto = 0;
+        v->sost_off = 0;
+        if (ch->sustain)
+            v->sustained = 1;
+        else
+            eng_voice_release(e, v, now);
+    }
+}
+
+static void all_sound_off(eng_engine *e, int32_t c, uint64_t now)
+{
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if ((c < 0 || v->channel == c) && !v->fading)
+            voice_fade(e, v, now);
+    }
+}
+
+static void control(eng_engine *e, int32_t c, int cc, int val, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    switch (cc) {
+    case 64:
+        ch->cc[64] = (uint8_t)val;
+        sustain_pedal(e, c, val >= 64, now);
+        return;
+    case 66:
+        ch->cc[66] = (uint8_t)val;
+        sostenuto_pedal(e, c, val >= 64, now);
+        return;
+    case 67:
+        ch->cc[67] = (uint8_t)val;
+        ch->soft = val >= 64;
+        return;
+    case 120:
+        all_sound_off(e, c, now);
+        return;
+    case 121: /* reset all controllers (RP-015) */
+        ch->bend = 8192;
+        ch->chp = 0;
+        memset(ch->poly, 0, sizeof ch->poly);
+        ch->cc[1] = 0;
+        ch->cc[11] = 127;
+        ch->cc[67] = 0;
+        ch->soft = 0;
+        ch->version++;
+        if (ch->sustain) {
+            ch->cc[64] = 0;
+            sustain_pedal(e, c, 0, now);
+        }
+        if (ch->sostenuto) {
+            ch->cc[66] = 0;
+            sostenuto_pedal(e, c, 0, now);
+        }
+        replan_channel(e, c, now);
+        return;
+    case 123:
+    case 124:
+    case 125:
+    case 126:
+    case 127:
+        all_notes_off(e, c, now);
+        return;
+    default:
+        break;
+    }
+    if (ch->cc[cc] != (uint8_t)val) {
+        ch->cc[cc] = (uint8_t)val;
+        ch->version++;
+        replan_channel(e, c, now);
+    }
+}
+
+static void unload_instrument(eng_engine *e, int32_t id, uint64_t now)
+{
+    if (id < 0 || id >= e->max_instruments)
+        return;
+    eng_instrument *ins = atomic_load_explicit(&e->ins_table[id], memory_order_acquire);
+    if (!ins || ins->dead)
+        return;
+    ins->dead = 1;
+    for (int32_t c = 0; c < e->n_channels; c++)
+        if (e->chan[c].ins == ins)
+            e->chan[c].ins = NULL;
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->ins == ins && !v->fading)
+            voice_fade(e, v, now);
+    }
+    if (!ins->pending) {
+        ins->pending = 1;
+        e->unloading[e->n_unloading++] = ins;
+    }
+}
+
+static void reset_all(eng_engine *e, uint64_t now)
+{
+    all_sound_off(e, -1, now);
+    for (int32_t c = 0; c < e->n_channels; c++)
+        channel_defaults(&e->chan[c], c);
+    e->master_volume = 1.0f;
+}
+
+static void apply_event(eng_engine *e, const eng_event *ev, uint64_t now)
+{
+    int32_t c = ev->channel;
+    int need_channel = ev->type != ENG_EV_MASTER_VOLUME && ev->type != ENG_EV_RESET_ALL &&
+                       ev->type != ENG_EV_UNLOAD_INSTRUMENT;
+    if (need_channel && (c < 0 || c >= e->n_channels))
+        return;
+    switch (ev->type) {
+    case ENG_EV_NOTE_ON:
+        if (ev->a < 0 || ev->a > 127 || ev->b < 0 || ev->b > 127)
+            return;
+        if (ev->b == 0)
+            note_off(e, c, ev->a, now);
+        else
+            note_on(e, c, ev->a, ev->b, now);
+        break;
+    case ENG_EV_NOTE_OFF:
+        if (ev->a >= 0 && ev->a <= 127)
+            note_off(e, c, ev->a, now);
+        break;
+    case ENG_EV_CONTROL:
+        if (ev->a >= 0 && ev->a <= 127 && ev->b >= 0 && ev->b <= 127)
+            control(e, c, ev->a, ev->b, now);
+        break;
+    case ENG_EV_PITCH_BEND:
+        if (ev->a >= 0 && ev->a <= 16383 && e->chan[c].bend != ev->a) {
+            e->chan[c].bend = (uint16_t)ev->a;
+            e->chan[c].version++;
+            replan_channel(e, c, now);
+        }
+        break;
+    case ENG_EV_CHANNEL_PRESSURE:
+        if (ev->a >= 0 && ev->a <= 127 && e->chan[c].chp != ev->a) {
+            e->chan[c].chp = (uint8_t)ev->a;
+            e->chan[c].version++;
+            replan_channel(e, c, now);
+        }
+        break;
+    case ENG_EV_POLY_PRESSURE:
+        if (ev->a >= 0 && ev->a <= 127 && ev->b >= 0 && ev->b <= 127) {
+            e->chan[c].poly[ev->a] = (uint8_t)ev->b;
+            e->chan[c].version++;
+            replan_channel(e, c, now);
+        }
+        break;
+    case ENG_EV_PROGRAM: {
+        eng_instrument *ins = NULL;
+        if (ev->a >= 0 && ev->a < e->max_instruments) {
+            ins = atomic_load_explicit(&e->ins_table[ev->a], memory_order_acquire);
+            if (ins && ins->dead)
+                ins = NULL;
+        }
+        e->chan[c].ins = ins;
+        break;
+    }
+    case ENG_EV_PARAM: {
+        eng_channel *ch = &e->chan[c];
+        switch (ev->a) {
+        case ENG_PARAM_BEND_RANGE:
+            ch->bend_range = (float)(ev->b < 0 ? 0 : (ev->b > 12700 ? 12700 : ev->b));
+            break;
+        case ENG_PARAM_FINE_TUNE:
+            ch->fine = (float)(ev->b < -100 ? -100 : (ev->b > 100 ? 100 : ev->b));
+            break;
+        case ENG_PARAM_COARSE_TUNE:
+            ch->coarse = (float)(ev->b < -64 ? -64 : (ev->b > 63 ? 63 : ev->b));
+            break;
+        case ENG_PARAM_PRIORITY:
+            ch->priority = (uint32_t)ev->b;
+            return;
+        default:
+            return;
+        }
+        ch->version++;
+        replan_channel(e, c, now);
+        break;
+    }
+    case ENG_EV_MASTER_VOLUME: {
+        double mb = ev->a > 0 ? 0.0 : (double)ev->a;
+        e->master_volume = mb < -12000.0 ? 0.0f : (float)pow(10.0, mb / 2000.0);
+        break;
+    }
+    case ENG_EV_RESET_ALL:
+        reset_all(e, now);
+        break;
+    case ENG_EV_UNLOAD_INSTRUMENT:
+        unload_instrument(e, ev->a, now);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Render
+ * ------------------------------------------------------------------------------------- */
+
+static void apply_fx_mail(eng_engine *e)
+{
+    eng_fxmail *m = &e->fxmail;
+    unsigned v1 = atomic_load_explicit(&m->version, memory_order_acquire);
+    if (v1 == e->fx_seen || (v1 & 1u))
+        return;
+    double room = m->room, damping = m->damping, width = m->width, level = m->level;
+    int32_t cv = m->cvoices, ct = m->ctype;
+    double cl = m->clevel, sp = m->speed, dp = m->depth;
+    int32_t rs = m->reverb_set, cs = m->chorus_set;
+    atomic_thread_fence(memory_order_acquire);
+    unsigned v2 = atomic_load_explicit(&m->version, memory_order_relaxed);
+    if (v1 != v2)
+        return; /* written meanwhile: take it next block */
+    e->fx_seen = v1;
+    if (rs)
+        fx_reverb_set(e->reverb, room, damping, width, level);
+    if (cs)
+        fx_chorus_set(e->chorus, cv, cl, sp, dp, ct);
+}
+
+static void finish_unloads(eng_engine *e)
+{
+    for (int32_t i = 0; i < e->n_unloading;) {
+        eng_instrument *ins = e->unloading[i];
+        if (ins->voices == 0) {
+            uint32_t head = atomic_load_explicit(&e->fin_head, memory_order_relaxed);
+            uint32_t tail = atomic_load_explicit(&e->fin_tail, memory_order_acquire);
+            if (head - tail > e->fin_mask)
+                break; /* the producer has not polled: try again next block */
+            e->fin[head & e->fin_mask] = ins->id;
+            atomic_store_explicit(&ins->finished, 1, memory_order_release);
+            atomic_store_explicit(&e->fin_head, head + 1, memory_order_release);
+            e->unloading[i] = e->unloading[--e->n_unloading];
+        } else {
+            i++;
+        }
+    }
+}
+
+void eng_render(eng_engine *e, float *out, int32_t frames)
+{
+    if (!e || !out || frames <= 0)
+        return;
+#ifdef ENG_HAVE_MXCSR
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* flush denormals to zero, denormal inputs are zero */
+#endif
+    drain_ring(e);
+    apply_fx_mail(e);
+    int fx_on = atomic_load_explicit(&e->effects_on, memory_order_relaxed);
+    if (fx_on && !e->fx_seen_on) {
+        fx_reverb_reset(e->reverb);
+        fx_chorus_reset(e->chorus);
+    }
+    e->fx_seen_on = fx_on;
+    float gain = atomic_load_explicit(&e->master_gain, memory_order_relaxed);
+    uint64_t start = e->pos, end = e->pos + (uint64_t)frames;
+    uint64_t pos = start;
+    float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
+          *mix_cho = e->mix + 3 * ENG_CTRL;
+    uint64_t late = 0;
+    while (pos < end) {
+        /* the control tick first, then the events due now */
+        if (pos % ENG_CTRL == 0) {
+            uint64_t tick_end = pos + ENG_CTRL;
+            for (int32_t i = 0; i < e->n_act; i++) {
+                eng_voice *v = &e->voices[e->act[i]];
+                if (v->ramp_end <= pos)
+                    eng_voice_plan(e, v, pos, tick_end);
+            }
+        }
+        while (e->heap_n > 0 && e->heap[0].time <= pos) {
+            eng_pending p = heap_pop(e);
+            if (p.time < start)
+                late++;
+            apply_event(e, &p.ev, pos);
+        }
+        uint64_t seg_end = (pos / ENG_CTRL + 1) * ENG_CTRL;
+        if (seg_end > end)
+            seg_end = end;
+        if (e->heap_n > 0 && e->heap[0].time < seg_end)
+            seg_end = e->heap[0].time;
+        int32_t n = (int32_t)(seg_end - pos);
+        memset(e->mix, 0, sizeof(float) * 4 * ENG_CTRL);
+        for (int32_t i = 0; i < e->n_act; i++) {
+            eng_voice *v = &e->voices[e->act[i]];
+            eng_voice_render(e, v, pos, n, mix_l, mix_r, mix_rev, mix_cho);
+        }
+        for (int32_t i = 0; i < e->n_act;) {
+            eng_voice *v = &e->voices[e->act[i]];
+            if (v->state == PS_DONE || (v->end_at && v->end_at <= seg_end))
+                voice_free(e, i);
+            else
+                i++;
+        }
+        if (fx_on) {
+            fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
+            fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
+        }
+        float g = gain * e->master_volume;
+        float *o = out + 2 * (pos - start);
+        for (int32_t i = 0; i < n; i++) {
+            o[2 * i] = mix_l[i] * g;
+            o[2 * i + 1] = mix_r[i] * g;
+        }
+        pos = seg_end;
+    }
+    e->pos = end;
+    finish_unloads(e);
+    drain_ring(e);
+    if (late)
+        atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
+    atomic_store_explicit(&e->st_pos, end, memory_order_relaxed);
+    uint32_t active = (uint32_t)e->n_act;
+    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
+    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
+        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+#ifdef ENG_HAVE_MXCSR
+    _mm_setcsr(csr);
+#endif
+}
+
+uint64_t eng_position(const eng_engine *e)
+{
+    return atomic_load_explicit(&((eng_engine *)e)->st_pos, memory_order_relaxed);
+}
+
+void eng_get_stats(const eng_engine *e, eng_stats *s)
+{
+    eng_engine *m = (eng_engine *)e;
+    s->position = atomic_load_explicit(&m->st_pos, memory_order_relaxed);
+    s->voices_active = atomic_load_explicit(&m->st_active, memory_order_relaxed);
+    s->peak_voices = atomic_load_explicit(&m->st_peak, memory_order_relaxed);
+    s->late_events = atomic_load_explicit(&m->st_late, memory_order_relaxed);
+    s->stolen_voices = atomic_load_explicit(&m->st_stolen, memory_order_relaxed);
+    s->dropped_events = atomic_load_explicit(&m->st_dropped, memory_order_relaxed);
+    s->dropped_notes = atomic_load_explicit(&m->st_lost, memory_order_relaxed);
+    s->instruments = atomic_load_explicit(&m->st_instruments, memory_order_relaxed);
+    s->waves = atomic_load_explicit(&m->st_waves, memory_order_relaxed);
+    s->sample_bytes = atomic_load_explicit(&m->st_bytes, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Settings from the producer
+ * ------------------------------------------------------------------------------------- */
+
+void eng_set_effects(eng_engine *e, int32_t on)
+{
+    atomic_store_explicit(&e->effects_on, on ? 1 : 0, memory_order_relaxed);
+}
+
+void eng_set_master_gain(eng_engine *e, float gain)
+{
+    if (!(gain >= 0.0f) || !isfinite(gain))
+        gain = 0.0f;
+    atomic_store_explicit(&e->master_gain, gain, memory_order_relaxed);
+}
+
+static void mail_begin(eng_fxmail *m)
+{
+    unsigned v = atomic_load_explicit(&m->version, memory_order_relaxed);
+    atomic_store_explicit(&m->version, v + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+static void mail_end(eng_fxmail *m)
+{
+    unsigned v = atomic_load_explicit(&m->version, memory_order_relaxed);
+    atomic_store_explicit(&m->version, v + 1, memory_order_release);
+}
+
+void eng_set_reverb(eng_engine *e, double room_size, double damping, double width, double level)
+{
+    eng_fxmail *m = &e->fxmail;
+    mail_begin(m);
+    m->room = room_size;
+    m->damping = damping;
+    m->width = width;
+    m->level = level;
+    m->reverb_set = 1;
+    mail_end(m);
+}
+
+void eng_set_chorus(eng_engine *e, int32_t voices, double level, double speed_hz, double depth_ms, int32_t type)
+{
+    eng_fxmail *m = &e->fxmail;
+    mail_begin(m);
+    m->cvoices = voices;
+    m->clevel = level;
+    m->speed = speed_hz;
+    m->depth = depth_ms;
+    m->ctype = type;
+    m->chorus_set = 1;
+    mail_end(m);
+}

@@ -1,0 +1,392 @@
+"""The voice engine, seen from Python: `Engine`.
+
+DirectMusic names: the engine is the software synth's voice mixer behind ISynthSinkDMus;
+`render` is the work of ``ISynthSinkDMus::Render``, `download_wave` and
+`download_instrument` are ``IDirectMusicSynth::Download`` of DMUS_DOWNLOADINFO_WAVE and
+DMUS_DOWNLOADINFO_INSTRUMENT2, `unload_instrument` is ``Unload`` (the engine hands the id
+back through `collect` once the render thread is done with it, after the model of
+FluidSynth's finished-voice queue).
+
+Threads: `render` runs on the audio thread and takes no lock; everything else is the
+producer side and is serialised by a lock, so several Python threads may push events.
+Events carry an absolute sample time and apply at exactly that frame (`position` is the
+frame the next render starts at); an event whose time has passed is applied at the start of
+the next block and counted in ``stats()["late_events"]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable
+
+import numpy as np
+
+from . import ffi, lib
+
+__all__ = [
+    "Engine", "EngineError", "EVENT_DTYPE",
+    "NOTE_ON", "NOTE_OFF", "CONTROL", "PITCH_BEND", "CHANNEL_PRESSURE", "POLY_PRESSURE",
+    "PROGRAM", "PARAM", "MASTER_VOLUME", "RESET_ALL", "UNLOAD_INSTRUMENT",
+    "PARAM_BEND_RANGE", "PARAM_FINE_TUNE", "PARAM_COARSE_TUNE", "PARAM_PRIORITY",
+]
+
+NOTE_ON = lib.ENG_EV_NOTE_ON
+NOTE_OFF = lib.ENG_EV_NOTE_OFF
+CONTROL = lib.ENG_EV_CONTROL
+PITCH_BEND = lib.ENG_EV_PITCH_BEND
+CHANNEL_PRESSURE = lib.ENG_EV_CHANNEL_PRESSURE
+POLY_PRESSURE = lib.ENG_EV_POLY_PRESSURE
+PROGRAM = lib.ENG_EV_PROGRAM
+PARAM = lib.ENG_EV_PARAM
+MASTER_VOLUME = lib.ENG_EV_MASTER_VOLUME
+RESET_ALL = lib.ENG_EV_RESET_ALL
+UNLOAD_INSTRUMENT = lib.ENG_EV_UNLOAD_INSTRUMENT
+
+PARAM_BEND_RANGE = lib.ENG_PARAM_BEND_RANGE
+PARAM_FINE_TUNE = lib.ENG_PARAM_FINE_TUNE
+PARAM_COARSE_TUNE = lib.ENG_PARAM_COARSE_TUNE
+PARAM_PRIORITY = lib.ENG_PARAM_PRIORITY
+
+INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC, "sinc": lib.ENG_INTERP_SINC}
+
+# One eng_event: a batch of these can be pushed with Engine.push_events.
+EVENT_DTYPE = np.dtype([("time", "<u8"), ("type", "<i4"), ("channel", "<i4"), ("a", "<i4"), ("b", "<i4")])
+
+_ERRORS = {
+    lib.ENG_ERR_ARG: "invalid argument",
+    lib.ENG_ERR_NOMEM: "out of memory",
+    lib.ENG_ERR_FULL: "no free slot",
+    lib.ENG_ERR_WAVE: "a region names a wave that is not downloaded",
+    lib.ENG_ERR_BUSY: "still in use",
+}
+
+_STAT_FIELDS = ("position", "voices_active", "peak_voices", "late_events", "stolen_voices",
+                "dropped_events", "dropped_notes", "instruments", "waves", "sample_bytes")
+
+
+class EngineError(RuntimeError):
+    """A call into the native engine failed."""
+
+
+def _check_layout() -> None:
+    from synth.download import ENGINE_CONN_DTYPE, REGION_DTYPE
+
+    for dt, cname in ((REGION_DTYPE, "eng_region_desc"), (ENGINE_CONN_DTYPE, "eng_conn"), (EVENT_DTYPE, "eng_event")):
+        if dt.itemsize != ffi.sizeof(cname):
+            raise ImportError(f"{cname}: C size {ffi.sizeof(cname)} != NumPy {dt.itemsize}")
+        for name in dt.names:
+            if dt.fields[name][1] != ffi.offsetof(cname, name):
+                raise ImportError(f"{cname}.{name}: C offset differs from NumPy's")
+
+
+_check_layout()
+
+
+def _err(code: int, what: str) -> EngineError:
+    return EngineError(f"{what}: {_ERRORS.get(code, f'error {code}')}")
+
+
+class Engine:
+    """The native voice engine: sample pool, instruments, channels, voices, mixer.
+
+    sample_rate: output rate in Hz. max_voices: polyphony (1..4096; stolen voices fade in
+    1/70 s in extra slots). channel_groups: 16 channels each (DirectMusic channel groups),
+    channel index = group * 16 + MIDI channel. interpolation: 'linear', 'cubic' or 'sinc'.
+    effects: reverb and chorus on the send buses.
+    """
+
+    def __init__(self, sample_rate: int = 48000, max_voices: int = 256, channel_groups: int = 1,
+                 interpolation: str = "cubic", effects: bool = True, *, event_capacity: int = 16384,
+                 max_instruments: int = 4096, max_waves: int = 65536):
+        if interpolation not in INTERPOLATION:
+            raise ValueError(f"interpolation must be one of {sorted(INTERPOLATION)}")
+        if not 1 <= channel_groups <= 1000:
+            raise ValueError("channel_groups must be 1..1000")
+        if not 1 <= max_voices <= 4096:
+            raise ValueError("max_voices must be 1..4096")
+        ptr = lib.eng_create(int(sample_rate), int(max_voices), int(channel_groups) * 16,
+                             INTERPOLATION[interpolation], int(event_capacity), int(max_instruments), int(max_waves))
+        if ptr == ffi.NULL:
+            raise EngineError("eng_create failed (bad arguments or out of memory)")
+        self._ptr = ptr
+        self.sample_rate = int(sample_rate)
+        self.max_voices = int(max_voices)
+        self.channel_groups = int(channel_groups)
+        self.channels = int(channel_groups) * 16
+        self.interpolation = interpolation
+        self._lock = threading.Lock()
+        self._waves: dict[int, object] = {}  # engine wave id -> dls.model.Wave
+        self._wave_users: dict[int, int] = {}  # wave id -> live instruments using it
+        self._instruments: dict[int, dict] = {}  # id -> {"state", "waves", "warnings", "instrument"}
+        self._out = None
+        self._out_ptr = None
+        self._out_frames = 0
+        self._stats = ffi.new("eng_stats *")
+        self._event = ffi.new("eng_event *")
+        self.effects = effects
+
+    # --- lifetime ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the engine (no render may be running)."""
+        if self._ptr is not None:
+            lib.eng_destroy(self._ptr)
+            self._ptr = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- waves ---------------------------------------------------------------------------
+    def download_wave(self, wave) -> int:
+        """Copy a `dls.model.Wave` (8- or 16-bit PCM) into the sample pool; returns its id."""
+        if not getattr(wave, "supported", True):
+            raise ValueError("the wave's format is not PCM and cannot be played")
+        data = np.asarray(wave.data)
+        if data.ndim == 1:
+            data = data[:, None]
+        if data.dtype == np.uint8:
+            from . import u8_to_s16
+
+            data = u8_to_s16(np.ascontiguousarray(data))
+        elif data.dtype != np.int16:
+            data = data.astype(np.int16)
+        data = np.ascontiguousarray(data)
+        frames, channels = int(data.shape[0]), int(data.shape[1])
+        ptr = ffi.cast("int16_t *", ffi.from_buffer(data)) if data.size else ffi.NULL
+        with self._lock:
+            wid = lib.eng_wave_create(self._ptr, ptr, frames, channels, float(wave.sample_rate))
+            if wid < 0:
+                raise _err(wid, "download_wave")
+            self._waves[wid] = wave
+            self._wave_users[wid] = 0
+        return wid
+
+    def download_waves(self, waves: Iterable) -> list[int]:
+        """Download each wave (e.g. a collection's pool); unplayable ones map to -1."""
+        ids = []
+        for w in waves:
+            ids.append(self.download_wave(w) if getattr(w, "supported", True) else -1)
+        return ids
+
+    def free_wave(self, wave_id: int) -> None:
+        """Release a wave that no live instrument uses."""
+        with self._lock:
+            rc = lib.eng_wave_destroy(self._ptr, int(wave_id))
+            if rc < 0:
+                raise _err(rc, "free_wave")
+            self._waves.pop(wave_id, None)
+            self._wave_users.pop(wave_id, None)
+
+    # --- instruments ---------------------------------------------------------------------
+    def download_instrument(self, instrument, wave_ids) -> int:
+        """Compile a `dls.model.Instrument` (see synth.download) and hand it to the engine.
+
+        wave_ids maps the instrument's wave-link table indices to ids from download_wave
+        (a list in pool-table order, or a dict). Returns the instrument id for `program`.
+        """
+        from synth.download import compile_instrument
+
+        compiled = compile_instrument(instrument, wave_ids, self._waves.get)
+        return self.download_compiled(compiled, instrument)
+
+    def download_compiled(self, compiled, instrument=None) -> int:
+        regions = np.ascontiguousarray(compiled.regions)
+        conns = np.ascontiguousarray(compiled.connections)
+        rptr = ffi.cast("eng_region_desc *", ffi.from_buffer(regions)) if len(regions) else ffi.NULL
+        cptr = ffi.cast("eng_conn *", ffi.from_buffer(conns)) if len(conns) else ffi.NULL
+        with self._lock:
+            iid = lib.eng_instrument_create(self._ptr, rptr, len(regions), cptr, len(conns))
+            if iid < 0:
+                raise _err(iid, "download_instrument")
+            for w in compiled.wave_ids:
+                self._wave_users[w] = self._wave_users.get(w, 0) + 1
+            self._instruments[iid] = {"state": "live", "waves": set(compiled.wave_ids),
+                                      "warnings": list(compiled.warnings), "instrument": instrument}
+        return iid
+
+    def instrument_warnings(self, instrument_id: int) -> list[str]:
+        return list(self._instruments[instrument_id]["warnings"])
+
+    def unload_instrument(self, instrument_id: int, time: int | None = None) -> None:
+        """Ask the render thread to let go of an instrument: its voices fade quickly and
+        channels playing it fall silent. Its memory is freed by `collect` once the engine
+        reports it finished (after a render)."""
+        with self._lock:
+            info = self._instruments.get(instrument_id)
+            if info is None or info["state"] != "live":
+                raise ValueError(f"instrument {instrument_id} is not loaded")
+            info["state"] = "unloading"
+            t = self.position if time is None else int(time)
+            if not lib.eng_push(self._ptr, t, UNLOAD_INSTRUMENT, 0, int(instrument_id), 0):
+                info["state"] = "live"
+                raise EngineError("event ring full")
+
+    def collect(self) -> list[int]:
+        """Free the instruments whose unload the render thread has finished; returns their ids."""
+        done = []
+        with self._lock:
+            while True:
+                iid = lib.eng_poll_finished(self._ptr)
+                if iid < 0:
+                    break
+                rc = lib.eng_instrument_destroy(self._ptr, iid)
+                if rc < 0:
+                    raise _err(rc, "collect")
+                info = self._instruments.pop(iid, None)
+                if info:
+                    for w in info["waves"]:
+                        self._wave_users[w] = self._wave_users.get(w, 1) - 1
+                done.append(iid)
+        return done
+
+    def instrument_state(self, instrument_id: int) -> str | None:
+        """'live', 'unloading', or None when freed (or never loaded)."""
+        info = self._instruments.get(instrument_id)
+        return info["state"] if info else None
+
+    # --- events --------------------------------------------------------------------------
+    def push(self, time: int, type: int, channel: int = 0, a: int = 0, b: int = 0) -> bool:
+        """Queue one event for absolute frame `time`; False if the ring was full."""
+        with self._lock:
+            return bool(lib.eng_push(self._ptr, int(time), int(type), int(channel), int(a), int(b)))
+
+    def push_events(self, events: np.ndarray) -> int:
+        """Queue a batch (an EVENT_DTYPE array); returns how many were queued."""
+        ev = np.ascontiguousarray(events, dtype=EVENT_DTYPE)
+        if not len(ev):
+            return 0
+        with self._lock:
+            return int(lib.eng_push_events(self._ptr, ffi.cast("eng_event *", ffi.from_buffer(ev)), len(ev)))
+
+    def _chan(self, channel: int) -> int:
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"channel {channel} out of range 0..{self.channels - 1}")
+        return channel
+
+    def note_on(self, time: int, channel: int, key: int, velocity: int) -> bool:
+        return self.push(time, NOTE_ON, self._chan(channel), key, velocity)
+
+    def note_off(self, time: int, channel: int, key: int) -> bool:
+        return self.push(time, NOTE_OFF, self._chan(channel), key, 0)
+
+    def control(self, time: int, channel: int, controller: int, value: int) -> bool:
+        return self.push(time, CONTROL, self._chan(channel), controller, value)
+
+    def pitch_bend(self, time: int, channel: int, value: int) -> bool:
+        """value: 14-bit, 8192 = centre."""
+        return self.push(time, PITCH_BEND, self._chan(channel), value, 0)
+
+    def channel_pressure(self, time: int, channel: int, value: int) -> bool:
+        return self.push(time, CHANNEL_PRESSURE, self._chan(channel), value, 0)
+
+    def poly_pressure(self, time: int, channel: int, key: int, value: int) -> bool:
+        return self.push(time, POLY_PRESSURE, self._chan(channel), key, value)
+
+    def program(self, time: int, channel: int, instrument_id: int | None) -> bool:
+        """Select a downloaded instrument on a channel (None: no instrument)."""
+        iid = -1 if instrument_id is None else int(instrument_id)
+        if iid >= 0:
+            info = self._instruments.get(iid)
+            if info is None or info["state"] != "live":
+                raise ValueError(f"instrument {iid} is not loaded")
+        return self.push(time, PROGRAM, self._chan(channel), iid, 0)
+
+    def param(self, time: int, channel: int, param: int, value: int) -> bool:
+        return self.push(time, PARAM, self._chan(channel), param, value)
+
+    def bend_range(self, time: int, channel: int, cents: int) -> bool:
+        """RPN 0: pitch-bend range in cents."""
+        return self.param(time, channel, PARAM_BEND_RANGE, cents)
+
+    def fine_tune(self, time: int, channel: int, cents: int) -> bool:
+        """RPN 1: channel fine tune in cents (-100..100)."""
+        return self.param(time, channel, PARAM_FINE_TUNE, cents)
+
+    def coarse_tune(self, time: int, channel: int, semitones: int) -> bool:
+        """RPN 2: channel coarse tune in semitones (-64..63)."""
+        return self.param(time, channel, PARAM_COARSE_TUNE, semitones)
+
+    def channel_priority(self, time: int, channel: int, priority: int) -> bool:
+        """DirectMusic channel priority (DAUD_*_VOICE_PRIORITY values, unsigned 32-bit)."""
+        p = int(priority) & 0xFFFFFFFF
+        return self.param(time, channel, PARAM_PRIORITY, p - (1 << 32) if p >= 1 << 31 else p)
+
+    def master_volume(self, time: int, millibels: int) -> bool:
+        """GM master volume as gain in 1/100 dB (0 = full)."""
+        return self.push(time, MASTER_VOLUME, 0, int(millibels), 0)
+
+    def reset_all(self, time: int) -> bool:
+        """GM reset: all voices fade out, all channels back to their defaults."""
+        return self.push(time, RESET_ALL, 0, 0, 0)
+
+    # --- render --------------------------------------------------------------------------
+    def render(self, frames: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Render the next block (``ISynthSinkDMus::Render``): a (frames, 2) float32 array.
+
+        With `out` (a C-contiguous writable float32 (n, 2) array) nothing is allocated; the
+        array is checked once and its pointer reused while the same array is passed.
+        """
+        if out is not None:
+            if out is not self._out:
+                if (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.ndim != 2
+                        or out.shape[1] != 2 or not out.flags.c_contiguous or not out.flags.writeable):
+                    raise ValueError("out must be a writable C-contiguous float32 array of shape (frames, 2)")
+                self._out_ptr = ffi.cast("float *", ffi.from_buffer(out)) if out.size else None
+                self._out_frames = int(out.shape[0])
+                self._out = out
+            if frames is not None and frames != self._out_frames:
+                raise ValueError("frames does not match out")
+            if self._out_ptr is not None:
+                lib.eng_render(self._ptr, self._out_ptr, self._out_frames)
+            return out
+        if frames is None or frames < 0:
+            raise ValueError("give frames or out")
+        buf = np.empty((int(frames), 2), dtype=np.float32)
+        if frames:
+            lib.eng_render(self._ptr, ffi.cast("float *", ffi.from_buffer(buf)), int(frames))
+        return buf
+
+    @property
+    def position(self) -> int:
+        """Absolute frame at which the next render starts."""
+        return int(lib.eng_position(self._ptr))
+
+    def stats(self) -> dict[str, int]:
+        lib.eng_get_stats(self._ptr, self._stats)
+        return {f: int(getattr(self._stats, f)) for f in _STAT_FIELDS}
+
+    # --- mixer settings ------------------------------------------------------------------
+    @property
+    def effects(self) -> bool:
+        return self._effects
+
+    @effects.setter
+    def effects(self, on: bool) -> None:
+        self._effects = bool(on)
+        lib.eng_set_effects(self._ptr, 1 if on else 0)
+
+    @property
+    def master_gain(self) -> float:
+        return getattr(self, "_master_gain", 1.0)
+
+    @master_gain.setter
+    def master_gain(self, gain: float) -> None:
+        self._master_gain = float(gain)
+        lib.eng_set_master_gain(self._ptr, float(gain))
+
+    def set_reverb(self, room_size: float = 0.2, damping: float = 0.0, width: float = 0.5, level: float = 0.9) -> None:
+        with self._lock:
+            lib.eng_set_reverb(self._ptr, room_size, damping, width, level)
+
+    def set_chorus(self, voices: int = 3, level: float = 2.0, speed_hz: float = 0.3, depth_ms: float = 8.0,
+                   type: int = 0) -> None:
+        with self._lock:
+            lib.eng_set_chorus(self._ptr, int(voices), level, speed_hz, depth_ms, int(type))

@@ -1,0 +1,833 @@
+/*
+ * dlsynth voice engine: articulation (the DLS2 connection graph), envelopes, LFOs, the
+ * resonant low-pass design and control-rate planning. See voice.h for the time model.
+ *
+ * Conventions (DLS Level 2, as the DLS1/DLS2 specifications and DDKSynth read them):
+ * - Every source is normalised to 0..1 (7-bit MIDI values / 128, the 14-bit wheel / 16384);
+ *   the pitch wheel, the two LFOs and the RPN 1/2 tunings are bipolar by nature.
+ *   A source or control passes through its own transform (invert, bipolar, then a curve);
+ *   the connection's output is scale * source * control.
+ * - Concave: -20/96 log10((1 - x)^2), convex its mirror, switch at 0.5. For unipolar curves
+ *   of 7-bit MIDI values x spans 0..127/127 so the full value gives exactly 0 dB.
+ * - EG1 runs on a dB-linear level (1 = 0 dB, 0 = -96 dB): attack linear in amplitude,
+ *   decay and release at one full scale (96 dB) per decay / release time, sustain in
+ *   permille of that scale. EG2 is linear in its output, same times.
+ * - Gain in centibels (positive louder), pitch in cents, pan in permille (-500 left,
+ *   500 right, constant power), filter cutoff in absolute cents (6900 = 440 Hz),
+ *   resonance in centibels (0 = Butterworth), sends in permille.
+ */
+#include "voice.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PI_D 3.14159265358979323846
+
+/* ---------------------------------------------------------------------------------------
+ * Connection compile (download time)
+ * ------------------------------------------------------------------------------------- */
+
+static int source_kind(unsigned src, uint8_t *cc)
+{
+    *cc = 0;
+    switch (src) {
+    case 0x0000: return SK_CONST;
+    case 0x0001: return SK_LFO;
+    case 0x0002: return SK_VEL;
+    case 0x0003: return SK_KEY;
+    case 0x0004: return SK_EG1;
+    case 0x0005: return SK_EG2;
+    case 0x0006: return SK_PW;
+    case 0x0007: return SK_POLY;
+    case 0x0008: return SK_CHP;
+    case 0x0009: return SK_VIB;
+    case 0x000A: return SK_CHP; /* monophonic pressure: the channel's pressure */
+    case 0x0100: return SK_RPN0;
+    case 0x0101: return SK_RPN1;
+    case 0x0102: return SK_RPN2;
+    default: break;
+    }
+    if (src >= 0x80 && src <= 0xFF) {
+        *cc = (uint8_t)(src - 0x80);
+        return SK_CC;
+    }
+    return -1;
+}
+
+static int dest_index(unsigned dst)
+{
+    switch (dst) {
+    case 0x0001: return D_GAIN;
+    case 0x0003: return D_PITCH;
+    case 0x0004: return D_PAN;
+    case 0x0005: return D_KEYNUM;
+    case 0x0080: return D_CHORUS;
+    case 0x0081: return D_REVERB;
+    case 0x0104: return D_LFO_FREQ;
+    case 0x0105: return D_LFO_DELAY;
+    case 0x0114: return D_VIB_FREQ;
+    case 0x0115: return D_VIB_DELAY;
+    case 0x0206: return D_EG1_ATTACK;
+    case 0x0207: return D_EG1_DECAY;
+    case 0x0209: return D_EG1_RELEASE;
+    case 0x020A: return D_EG1_SUSTAIN;
+    case 0x020B: return D_EG1_DELAY;
+    case 0x020C: return D_EG1_HOLD;
+    case 0x020D: return D_EG1_SHUTDOWN;
+    case 0x030A: return D_EG2_ATTACK;
+    case 0x030B: return D_EG2_DECAY;
+    case 0x030D: return D_EG2_RELEASE;
+    case 0x030E: return D_EG2_SUSTAIN;
+    case 0x030F: return D_EG2_DELAY;
+    case 0x0310: return D_EG2_HOLD;
+    case 0x0500: return D_FC;
+    case 0x0501: return D_Q;
+    default: return -1; /* reserved and speaker destinations are ignored */
+    }
+}
+
+static int kind_class(int k)
+{
+    switch (k) {
+    case SK_CONST:
+    case SK_VEL:
+        return CC_STATIC;
+    case SK_LFO:
+    case SK_VIB:
+    case SK_EG1:
+    case SK_EG2:
+        return CC_DYNAMIC;
+    default:
+        return CC_CHANNEL;
+    }
+}
+
+static uint8_t kind_bits(int k)
+{
+    switch (k) {
+    case SK_PW:
+    case SK_RPN1:
+    case SK_RPN2:
+    case SK_LFO:
+    case SK_VIB:
+        return TR_BIPOLAR;
+    case SK_VEL:
+    case SK_KEY:
+    case SK_CHP:
+    case SK_POLY:
+    case SK_CC:
+        return TR_MIDI7;
+    default:
+        return 0;
+    }
+}
+
+static int uses_bit(int k)
+{
+    switch (k) {
+    case SK_LFO: return USE_LFO;
+    case SK_VIB: return USE_VIB;
+    case SK_EG2: return USE_EG2;
+    case SK_EG1: return USE_EG1;
+    default: return 0;
+    }
+}
+
+/* Filter cutoff at or above this (absolute cents) in the constant part means "no filter"
+   (DLS2's default 0x7FFFFFFF). */
+#define FC_OFF_CENTS 32000.0f
+
+void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
+                      int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
+                      int32_t *uses, int32_t *filter)
+{
+    /* Four passes keep the groups in input order: note-on dests, static, channel, dynamic. */
+    int32_t count = 0;
+    int has_fc_base = 0;
+    double fc_base = 0.0;
+    *uses = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (in[i].source == 0 && in[i].control == 0 && in[i].destination == 0x0500) {
+            has_fc_base = 1;
+            fc_base += in[i].scale;
+        }
+    }
+    *filter = has_fc_base && fc_base < FC_OFF_CENTS && isfinite(fc_base);
+    for (int pass = 0; pass < 4; pass++) {
+        if (pass == 1)
+            *first_static = count;
+        else if (pass == 2)
+            *first_channel = count;
+        else if (pass == 3)
+            *first_dynamic = count;
+        for (int32_t i = 0; i < n; i++) {
+            const eng_conn *c = &in[i];
+            eng_cconn cc;
+            int dst = dest_index(c->destination);
+            int sk = source_kind(c->source, &cc.src_cc);
+            int ck = source_kind(c->control, &cc.ctl_cc);
+            float scale = c->scale;
+            if (dst < 0 || sk < 0 || ck < 0 || !isfinite(scale) || scale == 0.0f)
+                continue;
+            if ((dst == D_FC || dst == D_Q) && !*filter)
+                continue;
+            int cls = kind_class(sk) > kind_class(ck) ? kind_class(sk) : kind_class(ck);
+            if (dst == D_KEYNUM && cls == CC_DYNAMIC)
+                continue; /* the key number is not modulated at control rate */
+            int group = dst >= D_NCONT ? 0 : 1 + cls;
+            if (group != pass)
+                continue;
+            unsigned t = c->transform;
+            unsigned out_curve = t & 0xF;
+            unsigned src_curve = (t >> 10) & 0xF;
+            unsigned ctl_curve = (t >> 4) & 0xF;
+            if (src_curve == 0 && out_curve != 0 && out_curve <= 3)
+                src_curve = out_curve; /* a level-1 style output transform on the source */
+            if (src_curve > 3)
+                src_curve = 0;
+            if (ctl_curve > 3)
+                ctl_curve = 0;
+            cc.src = (uint8_t)sk;
+            cc.ctl = (uint8_t)ck;
+            cc.src_tr = (uint8_t)(src_curve | ((t & 0x4000) ? TR_BIPOLAR : 0) | ((t & 0x8000) ? TR_INVERT : 0) |
+                                  kind_bits(sk));
+            cc.ctl_tr = (uint8_t)(ctl_curve | ((t & 0x0100) ? TR_BIPOLAR : 0) | ((t & 0x0200) ? TR_INVERT : 0) |
+                                  kind_bits(ck));
+            if (sk == SK_CONST)
+                cc.src_tr &= TR_INVERT; /* a constant has no curve; invert makes it 0 */
+            if (ck == SK_CONST)
+                cc.ctl_tr &= TR_INVERT;
+            cc.dst = (uint8_t)dst;
+            cc.cls = (uint8_t)cls;
+            cc.scale = scale;
+            out[count++] = cc;
+            if (group == 3)
+                *uses |= uses_bit(sk) | uses_bit(ck);
+        }
+    }
+    *n_out = count;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Source values and transforms
+ * ------------------------------------------------------------------------------------- */
+
+static inline float curve_fn(unsigned curve, float x)
+{
+    float r;
+    switch (curve) {
+    case 1: /* concave */
+        if (x >= 1.0f)
+            return 1.0f;
+        r = -(40.0f / 96.0f) * log10f(1.0f - x);
+        break;
+    case 2: /* convex */
+        if (x <= 0.0f)
+            return 0.0f;
+        r = 1.0f + (40.0f / 96.0f) * log10f(x);
+        break;
+    case 3: /* switch */
+        return x >= 0.5f ? 1.0f : 0.0f;
+    default:
+        return x;
+    }
+    return r < 0.0f ? 0.0f : (r > 1.0f ? 1.0f : r);
+}
+
+static inline float tr_eval(float u, unsigned tr)
+{
+    unsigned curve = tr & TR_CURVE_MASK;
+    if (tr & TR_BIPOLAR) {
+        if (tr & TR_INVERT)
+            u = 1.0f - u;
+        float b = 2.0f * u - 1.0f;
+        if (curve == 0)
+            return b;
+        float m = curve_fn(curve, fabsf(b));
+        return b < 0.0f ? -m : m;
+    }
+    if (curve != 0 && (tr & TR_MIDI7)) {
+        u *= 128.0f / 127.0f;
+        if (u > 1.0f)
+            u = 1.0f;
+    }
+    if (tr & TR_INVERT)
+        u = 1.0f - u;
+    return curve == 0 ? u : curve_fn(curve, u);
+}
+
+typedef struct {
+    float lfo, vib, eg1, eg2; /* bipolar LFOs -1..1, EGs 0..1 */
+} dyn_src;
+
+static inline float src_u(const eng_voice *v, const eng_channel *ch, int kind, int cc, const dyn_src *d)
+{
+    switch (kind) {
+    case SK_CONST: return 1.0f;
+    case SK_VEL: return (float)v->vel * (1.0f / 128.0f);
+    case SK_KEY: return v->key_eff * (1.0f / 128.0f);
+    case SK_PW: return (float)ch->bend * (1.0f / 16384.0f);
+    case SK_CHP: return (float)ch->chp * (1.0f / 128.0f);
+    case SK_POLY: return (float)ch->poly[v->key] * (1.0f / 128.0f);
+    case SK_CC: return (float)ch->cc[cc & 127] * (1.0f / 128.0f);
+    case SK_RPN0: return ch->bend_range * (1.0f / 12800.0f);
+    case SK_RPN1: return 0.5f + ch->fine * (0.5f / 100.0f);
+    case SK_RPN2: return 0.5f + ch->coarse * (0.5f / 64.0f);
+    case SK_LFO: return 0.5f + 0.5f * d->lfo;
+    case SK_VIB: return 0.5f + 0.5f * d->vib;
+    case SK_EG1: return d->eg1;
+    case SK_EG2: return d->eg2;
+    default: return 0.0f;
+    }
+}
+
+static inline float conn_value(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d)
+{
+    float s = tr_eval(src_u(v, ch, c->src, c->src_cc, d), c->src_tr);
+    if (c->ctl != SK_CONST || c->ctl_tr)
+        s *= tr_eval(src_u(v, ch, c->ctl, c->ctl_cc, d), c->ctl_tr);
+    return c->scale * s;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Envelopes and LFOs
+ * ------------------------------------------------------------------------------------- */
+
+static const float EG1_DB = 96.0f;
+
+/* dB-linear level (0..1) to amplitude: 10^((L - 1) * 96 / 20). */
+static inline float eg1_amp_of_level(float L)
+{
+    if (L <= 0.0f)
+        return 0.0f;
+    if (L >= 1.0f)
+        return 1.0f;
+    return exp2f((L - 1.0f) * (EG1_DB / 20.0f * 3.321928094887362f));
+}
+
+static inline float eg1_level_of_amp(float a)
+{
+    if (a <= 0.0f)
+        return 0.0f;
+    float L = 1.0f + 20.0f * log10f(a) / EG1_DB;
+    return L < 0.0f ? 0.0f : (L > 1.0f ? 1.0f : L);
+}
+
+/* Level at t frames since note-on. *attack_amp is set (>= 0) while in the attack, which is
+   linear in the output (amplitude for EG1); *done when a release has run out. */
+static float eg_eval(const eng_eg *g, double t, float *attack_out, int *done)
+{
+    *attack_out = -1.0f;
+    *done = 0;
+    if (g->released && t >= g->rel_t) {
+        double L = (double)g->rel_level - (t - g->rel_t) * g->release_rate;
+        if (L <= 0.0) {
+            *done = 1;
+            return 0.0f;
+        }
+        return (float)L;
+    }
+    t -= g->delay;
+    if (t < 0.0) {
+        *attack_out = 0.0f;
+        return 0.0f;
+    }
+    if (t < g->attack) {
+        *attack_out = (float)(t / g->attack);
+        return *attack_out;
+    }
+    t -= g->attack;
+    if (t < g->hold)
+        return 1.0f;
+    t -= g->hold;
+    double L = 1.0 - t * g->decay_rate;
+    if (L <= (double)g->sustain)
+        L = g->sustain;
+    return (float)L;
+}
+
+static float lfo_eval(const eng_lfo *l, double t)
+{
+    t -= l->delay;
+    if (t <= 0.0)
+        return 0.0f;
+    double ph = t * l->freq;
+    ph -= floor(ph);
+    return (float)sin(2.0 * PI_D * ph);
+}
+
+/* EG1 output amplitude and dB-linear level at t. */
+static float eg1_eval(const eng_voice *v, double t, float *level, int *done)
+{
+    float att;
+    float L = eg_eval(&v->eg1, t, &att, done);
+    if (att >= 0.0f) {
+        *level = att; /* as a source, the attack is its linear output */
+        return att;
+    }
+    *level = L;
+    if (L <= 0.0f && !v->eg1.released)
+        *done = 1; /* decayed to a zero sustain */
+    return eg1_amp_of_level(L);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Filter design
+ * ------------------------------------------------------------------------------------- */
+
+static eng_coef lowpass(double rate, float fc_cents, float q_cb)
+{
+    eng_coef c;
+    double hz = 440.0 * exp2(((double)fc_cents - 6900.0) / 1200.0);
+    double top = 0.45 * rate;
+    if (!(hz > 5.0))
+        hz = 5.0;
+    if (hz > top)
+        hz = top;
+    double q = (double)q_cb;
+    if (!(q > 0.0))
+        q = 0.0;
+    if (q > 225.0)
+        q = 225.0;
+    /* DLS2 resonance 0..22.5 dB as the SF2 convention reads it: 0 cB is Butterworth. */
+    double qlin = pow(10.0, (q / 10.0 - 3.0102999566) / 20.0);
+    double w = 2.0 * PI_D * hz / rate;
+    double cw = cos(w), sw = sin(w);
+    double alpha = sw / (2.0 * qlin);
+    double a0 = 1.0 + alpha;
+    c.b0 = (float)((1.0 - cw) * 0.5 / a0);
+    c.a1 = (float)(-2.0 * cw / a0);
+    c.a2 = (float)((1.0 - alpha) / a0);
+    return c;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Note-on
+ * ------------------------------------------------------------------------------------- */
+
+static double tc_frames(float tc, double rate)
+{
+    if (!(tc > -32000.0f))
+        return 0.0;
+    double s = exp2((double)tc / 1200.0);
+    if (s > 100.0)
+        s = 100.0;
+    return s * rate;
+}
+
+static double abs_cents_hz(float c)
+{
+    double hz = 440.0 * exp2(((double)c - 6900.0) / 1200.0);
+    if (!(hz >= 0.0))
+        hz = 0.0;
+    if (hz > 100.0)
+        hz = 100.0;
+    return hz;
+}
+
+static void eval_channel_sums(eng_voice *v, const eng_channel *ch)
+{
+    const eng_region *r = v->rgn;
+    dyn_src d0 = {0.0f, 0.0f, 0.0f, 0.0f};
+    /* key number first: KEYNUM connections see the played key */
+    float keyshift = 0.0f;
+    float key_played = (float)v->key;
+    v->key_eff = key_played;
+    for (int32_t i = r->first_static; i < r->first_dynamic; i++) {
+        const eng_cconn *c = &r->conn[i];
+        if (c->dst == D_KEYNUM)
+            keyshift += conn_value(c, v, ch, &d0);
+    }
+    v->key_eff = key_played + keyshift * 0.01f;
+    for (int k = 0; k < D_NCONT; k++)
+        v->chan[k] = 0.0f;
+    for (int32_t i = r->first_channel; i < r->first_dynamic; i++) {
+        const eng_cconn *c = &r->conn[i];
+        if (c->dst != D_KEYNUM)
+            v->chan[c->dst] += conn_value(c, v, ch, &d0);
+    }
+    v->chan_version = ch->version;
+}
+
+static void setup_eg(eng_eg *g, const float *p, int base, int has_sustain, double rate)
+{
+    /* p is indexed by D_*, base is D_EG1_DELAY or D_EG2_DELAY (same layout). */
+    g->delay = tc_frames(p[base + 0], rate);
+    g->attack = tc_frames(p[base + 1], rate);
+    g->hold = tc_frames(p[base + 2], rate);
+    double decay = tc_frames(p[base + 3], rate);
+    float s = has_sustain ? p[base + 4] * 0.001f : 1.0f;
+    g->sustain = s < 0.0f ? 0.0f : (s > 1.0f ? 1.0f : s);
+    double release = tc_frames(p[base + 5], rate);
+    g->decay_rate = decay > 0.0 ? 1.0 / decay : 1e9;
+    g->release_rate = release > 0.0 ? 1.0 / release : 1e9;
+    g->released = 0;
+    g->rel_t = 0.0;
+    g->rel_level = 0.0f;
+}
+
+void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
+{
+    const eng_region *r = v->rgn;
+    const eng_channel *ch = &e->chan[v->channel];
+    dyn_src d0 = {0.0f, 0.0f, 0.0f, 0.0f};
+    double rate = (double)e->rate;
+
+    eval_channel_sums(v, ch);
+    for (int k = 0; k < D_NCONT; k++)
+        v->stat[k] = 0.0f;
+    for (int32_t i = r->first_static; i < r->first_channel; i++) {
+        const eng_cconn *c = &r->conn[i];
+        if (c->dst != D_KEYNUM)
+            v->stat[c->dst] += conn_value(c, v, ch, &d0);
+    }
+
+    /* note-on parameters: defaults for destinations no connection names */
+    float p[D_COUNT];
+    int has[D_COUNT];
+    for (int k = 0; k < D_COUNT; k++) {
+        p[k] = 0.0f;
+        has[k] = 0;
+    }
+    for (int32_t i = 0; i < r->first_static; i++) {
+        const eng_cconn *c = &r->conn[i];
+        p[c->dst] += conn_value(c, v, ch, &d0);
+        has[c->dst] = 1;
+    }
+    static const float defaults[D_COUNT] = {
+        [D_LFO_FREQ] = -851.3179f, [D_LFO_DELAY] = -7972.6274f,
+        [D_VIB_FREQ] = -851.3179f, [D_VIB_DELAY] = -7972.6274f,
+        [D_EG1_DELAY] = -32768.0f, [D_EG1_ATTACK] = -32768.0f, [D_EG1_HOLD] = -32768.0f,
+        [D_EG1_DECAY] = -32768.0f, [D_EG1_SUSTAIN] = 1000.0f, [D_EG1_RELEASE] = -32768.0f,
+        [D_EG1_SHUTDOWN] = -7271.0f,
+        [D_EG2_DELAY] = -32768.0f, [D_EG2_ATTACK] = -32768.0f, [D_EG2_HOLD] = -32768.0f,
+        [D_EG2_DECAY] = -32768.0f, [D_EG2_SUSTAIN] = 1000.0f, [D_EG2_RELEASE] = -32768.0f,
+    };
+    for (int k = D_NCONT; k < D_COUNT; k++)
+        if (!has[k])
+            p[k] = defaults[k];
+    setup_eg(&v->eg1, p, D_EG1_DELAY, 1, rate);
+    setup_eg(&v->eg2, p, D_EG2_DELAY, 1, rate);
+    double shut = tc_frames(p[D_EG1_SHUTDOWN], rate);
+    v->shutdown_rate = shut > 0.0 ? 1.0 / shut : 1e9;
+    v->lfo.freq = abs_cents_hz(p[D_LFO_FREQ]) / rate;
+    v->lfo.delay = tc_frames(p[D_LFO_DELAY], rate);
+    v->vib.freq = abs_cents_hz(p[D_VIB_FREQ]) / rate;
+    v->vib.delay = tc_frames(p[D_VIB_DELAY], rate);
+
+    /* playback */
+    v->nch = r->nch;
+    v->filter = r->filter;
+    v->ratio = r->rate_ratio;
+    v->ph = (uint64_t)ENG_GUARD << ENG_FRAC;
+    if (r->has_loop && r->loop_start == 0) {
+        v->state = PS_LOOP;
+        for (int c = 0; c < r->nch; c++)
+            v->buf[c] = r->lfirst[c];
+        v->lim = (uint64_t)(r->loop_end - r->loop_start + ENG_GUARD) << ENG_FRAC;
+    } else if (r->has_loop) {
+        v->state = PS_PRELOOP;
+        for (int c = 0; c < r->nch; c++)
+            v->buf[c] = r->main[c];
+        v->lim = (uint64_t)(r->loop_start + ENG_GUARD) << ENG_FRAC;
+    } else {
+        v->state = PS_TOEND;
+        for (int c = 0; c < r->nch; c++)
+            v->buf[c] = r->main[c];
+        v->lim = (uint64_t)(r->frames + ENG_GUARD) << ENG_FRAC;
+    }
+    if (r->nch < 2)
+        v->buf[1] = v->buf[0];
+    memset(v->fx, 0, sizeof v->fx);
+    v->inc = (uint64_t)1 << ENG_FRAC;
+    v->coef_ramp = 0;
+    v->end_at = 0;
+    v->fading = 0;
+    v->sustained = v->sostenuto = v->sost_off = 0;
+    v->note_on = 1;
+    v->last_pitch = NAN;
+    v->last_gain_cb = NAN;
+    v->last_pan = NAN;
+    v->last_fc = NAN;
+    v->last_q = NAN;
+    v->fine_soft_cb = ch->soft ? -30.0f : 0.0f; /* soft pedal: -3 dB on notes it catches */
+
+    /* initial values at the note-on frame, then the first plan */
+    v->r0 = now;
+    v->ramp_end = now;
+    for (int k = 0; k < 4; k++) {
+        v->g0[k] = 0.0f;
+        v->dg[k] = 0.0f;
+    }
+    eng_voice_plan(e, v, now, now); /* sets g0 and the coefficients at `now` */
+    eng_voice_plan(e, v, now, eng_plan_end(now));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Planning
+ * ------------------------------------------------------------------------------------- */
+
+uint64_t eng_plan_end(uint64_t now)
+{
+    uint64_t next = (now / ENG_CTRL + 1) * ENG_CTRL;
+    if (next - now < ENG_MIN_RAMP)
+        next += ENG_CTRL;
+    return next;
+}
+
+float eng_ramp_value(const eng_voice *v, int k, uint64_t at)
+{
+    return v->g0[k] + (float)(int64_t)(at - v->r0) * v->dg[k];
+}
+
+static inline eng_coef coef_at(const eng_voice *v, uint64_t at)
+{
+    eng_coef c = v->c0;
+    if (v->coef_ramp) {
+        float k = (float)(int64_t)(at - v->r0);
+        c.b0 += k * v->dc.b0;
+        c.a1 += k * v->dc.a1;
+        c.a2 += k * v->dc.a2;
+    }
+    return c;
+}
+
+/* Evaluate the voice at absolute frame `end` and ramp to it from `now`. With end == now the
+   values are set directly (the note-on frame). */
+void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
+{
+    const eng_region *r = v->rgn;
+    const eng_channel *ch = &e->chan[v->channel];
+    if (v->chan_version != ch->version)
+        eval_channel_sums(v, ch);
+
+    double t = (double)(int64_t)(end - v->start);
+    int done = 0;
+    dyn_src d;
+    float eg1_level;
+    float amp = eg1_eval(v, t, &eg1_level, &done);
+    d.eg1 = eg1_level;
+    d.eg2 = 0.0f;
+    d.lfo = 0.0f;
+    d.vib = 0.0f;
+    int uses = r->uses;
+    if (uses & USE_EG2) {
+        float att;
+        int d2;
+        float L2 = eg_eval(&v->eg2, t, &att, &d2);
+        d.eg2 = att >= 0.0f ? att : L2;
+    }
+    if (uses & USE_LFO)
+        d.lfo = lfo_eval(&v->lfo, t);
+    if (uses & USE_VIB)
+        d.vib = lfo_eval(&v->vib, t);
+
+    float sum[D_NCONT];
+    for (int k = 0; k < D_NCONT; k++)
+        sum[k] = v->stat[k] + v->chan[k];
+    for (int32_t i = r->first_dynamic; i < r->n_conn; i++) {
+        const eng_cconn *c = &r->conn[i];
+        sum[c->dst] += conn_value(c, v, ch, &d);
+    }
+
+    /* pitch -> phase increment (constant for the plan) */
+    float pitch = sum[D_PITCH] - r->unity_note * 100.0f + r->fine_tune;
+    if (pitch != v->last_pitch) {
+        v->last_pitch = pitch;
+        double ratio = v->ratio * exp2((double)pitch / 1200.0);
+        if (!(ratio > 0.0))
+            ratio = 0.0;
+        if (ratio > ENG_MAX_RATIO)
+            ratio = ENG_MAX_RATIO;
+        uint64_t inc = (uint64_t)(ratio * 4294967296.0 + 0.5);
+        v->inc = inc ? inc : 1;
+    }
+
+    /* gain */
+    float gain_cb = sum[D_GAIN] - r->attenuation + v->fine_soft_cb;
+    if (gain_cb != v->last_gain_cb) {
+        v->last_gain_cb = gain_cb;
+        float g = gain_cb > 200.0f ? 200.0f : gain_cb;
+        v->last_amp_static = g < -1440.0f ? 0.0f : exp2f(g * (3.321928094887362f / 200.0f));
+    }
+    amp *= v->last_amp_static;
+    if (v->fading) {
+        double f = 1.0 - (double)(int64_t)(end - v->fade_start) / v->fade_len;
+        if (f <= 0.0) {
+            f = 0.0;
+            done = 1;
+        }
+        amp *= (float)f;
+    }
+    if (done)
+        amp = 0.0f;
+
+    /* pan */
+    float pan = sum[D_PAN];
+    if (pan != v->last_pan) {
+        v->last_pan = pan;
+        float p = pan;
+        if (r->out_mask == 1)
+            p -= 500.0f;
+        else if (r->out_mask == 2)
+            p += 500.0f;
+        if (p < -500.0f)
+            p = -500.0f;
+        if (p > 500.0f)
+            p = 500.0f;
+        if (v->nch == 2) {
+            /* balance: each side keeps its own channel, the far one fades */
+            v->pan_l = p > 0.0f ? (float)cos(PI_D * p * 0.001) : 1.0f;
+            v->pan_r = p < 0.0f ? (float)cos(-PI_D * p * 0.001) : 1.0f;
+        } else {
+            double x = ((double)p * 0.001 + 0.5) * (PI_D * 0.5);
+            v->pan_l = (float)cos(x);
+            v->pan_r = (float)sin(x);
+        }
+    }
+    float rev = sum[D_REVERB] * 0.001f;
+    float cho = sum[D_CHORUS] * 0.001f;
+    rev = rev < 0.0f ? 0.0f : (rev > 1.0f ? 1.0f : rev);
+    cho = cho < 0.0f ? 0.0f : (cho > 1.0f ? 1.0f : cho);
+    if (v->nch == 2) {
+        rev *= 0.5f;
+        cho *= 0.5f;
+    }
+    float target[4] = {amp * v->pan_l, amp * v->pan_r, amp * rev, amp * cho};
+    v->level = target[0] + target[1];
+
+    /* filter */
+    eng_coef ct = v->c0;
+    int coef_changed = 0;
+    if (v->filter) {
+        float fc = sum[D_FC], q = sum[D_Q];
+        if (fc != v->last_fc || q != v->last_q) {
+            v->last_fc = fc;
+            v->last_q = q;
+            ct = lowpass((double)e->rate, fc, q);
+            coef_changed = 1;
+        }
+    }
+
+    if (end == now) {
+        for (int k = 0; k < 4; k++) {
+            v->g0[k] = target[k];
+            v->dg[k] = 0.0f;
+        }
+        v->c0 = ct;
+        v->coef_ramp = 0;
+        v->r0 = now;
+        v->ramp_end = now;
+        if (done)
+            v->end_at = now;
+        return;
+    }
+
+    float span = (float)(int64_t)(end - now);
+    float inv = 1.0f / span;
+    eng_coef cur = coef_at(v, now);
+    for (int k = 0; k < 4; k++) {
+        float g = eng_ramp_value(v, k, now);
+        v->g0[k] = g;
+        v->dg[k] = (target[k] - g) * inv;
+    }
+    if (coef_changed || v->coef_ramp) {
+        if (!coef_changed)
+            ct = v->coef_ramp ? coef_at(v, v->ramp_end) : v->c0;
+        v->c0 = cur;
+        v->dc.b0 = (ct.b0 - cur.b0) * inv;
+        v->dc.a1 = (ct.a1 - cur.a1) * inv;
+        v->dc.a2 = (ct.a2 - cur.a2) * inv;
+        v->coef_ramp = (v->dc.b0 != 0.0f || v->dc.a1 != 0.0f || v->dc.a2 != 0.0f);
+        if (!v->coef_ramp)
+            v->c0 = ct;
+    }
+    v->r0 = now;
+    v->ramp_end = end;
+    v->end_at = done ? end : 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Release and cut
+ * ------------------------------------------------------------------------------------- */
+
+static void release_egs(eng_voice *v, uint64_t now, double rate1)
+{
+    double t = (double)(int64_t)(now - v->start);
+    float att;
+    int done;
+    if (!v->eg1.released) {
+        float L = eg_eval(&v->eg1, t, &att, &done);
+        if (att >= 0.0f)
+            L = eg1_level_of_amp(att);
+        v->eg1.released = 1;
+        v->eg1.rel_t = t;
+        v->eg1.rel_level = L;
+    } else {
+        /* already releasing: restart from the current level */
+        float L = eg_eval(&v->eg1, t, &att, &done);
+        v->eg1.rel_t = t;
+        v->eg1.rel_level = L;
+    }
+    if (rate1 > 0.0)
+        v->eg1.release_rate = rate1;
+    if (!v->eg2.released) {
+        float L2 = eg_eval(&v->eg2, t, &att, &done);
+        if (att >= 0.0f)
+            L2 = att;
+        v->eg2.released = 1;
+        v->eg2.rel_t = t;
+        v->eg2.rel_level = L2;
+    }
+}
+
+static void leave_release_loop(eng_voice *v)
+{
+    const eng_region *r = v->rgn;
+    if (r->loop_type != ENG_LOOP_RELEASE || !r->has_loop)
+        return;
+    if (v->state == PS_LOOP) {
+        v->ph += (uint64_t)r->loop_start << ENG_FRAC;
+        v->state = PS_TOEND;
+    } else if (v->state == PS_PRELOOP) {
+        v->state = PS_TOEND;
+    } else {
+        return;
+    }
+    for (int c = 0; c < r->nch; c++)
+        v->buf[c] = r->main[c];
+    if (r->nch < 2)
+        v->buf[1] = v->buf[0];
+    v->lim = (uint64_t)(r->frames + ENG_GUARD) << ENG_FRAC;
+}
+
+void eng_voice_release(eng_engine *e, eng_voice *v, uint64_t now)
+{
+    if (!v->note_on)
+        return;
+    v->note_on = 0;
+    v->sustained = 0;
+    release_egs(v, now, 0.0);
+    leave_release_loop(v);
+    eng_voice_plan(e, v, now, eng_plan_end(now));
+}
+
+/* Cut a voice: fast = the stolen-voice fade (1/70 s, linear), else the EG1 shutdown time. */
+void eng_voice_cut(eng_engine *e, eng_voice *v, uint64_t now, int fast)
+{
+    if (fast) {
+        if (!v->fading) {
+            v->fading = 1;
+            v->fade_start = now;
+            v->fade_len = (double)e->rate / 70.0;
+        }
+    } else {
+        release_egs(v, now, v->shutdown_rate);
+        leave_release_loop(v);
+    }
+    v->note_on = 0;
+    v->sustained = 0;
+    v->sostenuto = 0;
+    v->sost_off = 0;
+    eng_voice_plan(e, v, now, eng_plan_end(now));
+}

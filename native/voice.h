@@ -1,0 +1,375 @@
+/*
+ * dlsynth voice engine: internal data structures shared by eng_core.c (engine, events,
+ * voice allocation, mixer), voice.c (articulation: connections, envelopes, LFOs, filter
+ * design, control-rate planning) and voice_render.c (the per-sample kernels).
+ *
+ * Not part of the cffi interface (see engine.h for that).
+ *
+ * Units are named in the field comments: frames (sample frames at the engine's rate unless
+ * said otherwise), cents, cB (centibels), tc (timecents), permille (0.1 %).
+ *
+ * Time model. The engine keeps an absolute frame clock. Control ticks fall on multiples of
+ * ENG_CTRL of that clock (never on block boundaries), so the output does not depend on the
+ * block sizes render is called with. At a tick (or at an event that changes a voice) the
+ * voice is "planned": its modulators are evaluated at the end of the plan (the next tick,
+ * or the one after if that is too close) and every gain and filter coefficient ramps
+ * linearly, in closed form from the plan's start frame, to that target. Pitch (the phase
+ * increment) is constant within a plan. Every per-sample quantity is therefore a pure
+ * function of the absolute frame and the plan, whatever the block boundaries.
+ */
+#ifndef DLSYNTH_VOICE_H
+#define DLSYNTH_VOICE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+#define ENG_CTRL 64             /* control interval, frames (ticks at multiples of the clock) */
+#define ENG_MIN_RAMP 32         /* a plan starting mid-interval ramps over at least this */
+#define ENG_GUARD 8             /* guard frames either side of every playback buffer */
+#define ENG_FRAC 32             /* phase: 32.32 fixed point, in frames of the buffer */
+#define ENG_MAX_RATIO 512.0     /* largest phase increment, frames per output frame */
+#define ENG_MAX_FRAMES ((int64_t)1 << 30)
+#define ENG_SINC_TAPS 8
+#define ENG_SINC_PHASES 1024
+
+/* ---------------------------------------------------------------------------------------
+ * Compiled connections
+ * ------------------------------------------------------------------------------------- */
+
+/* Source kinds. */
+enum {
+    SK_CONST = 0,   /* CONN_SRC_NONE: 1 */
+    SK_VEL,         /* note-on velocity / 128 */
+    SK_KEY,         /* effective key / 128 (key plus the KEYNUMBER destination) */
+    SK_PW,          /* pitch wheel, bipolar */
+    SK_CHP,         /* channel (mono) pressure / 128 */
+    SK_POLY,        /* poly pressure of the voice's key / 128 */
+    SK_CC,          /* controller n / 128 */
+    SK_RPN0,        /* bend range in semitones / 128 */
+    SK_RPN1,        /* fine tune, bipolar (+-100 cents) */
+    SK_RPN2,        /* coarse tune, bipolar (+-64 semitones) */
+    SK_LFO,         /* modulation LFO, bipolar */
+    SK_VIB,         /* vibrato LFO, bipolar */
+    SK_EG1,         /* volume envelope level, 0..1 */
+    SK_EG2,         /* modulation envelope, 0..1 */
+    SK_COUNT
+};
+
+/* Destinations: the first D_NCONT are continuous (evaluated at every plan), the rest are
+   note-on parameters (evaluated once when the voice starts). */
+enum {
+    D_GAIN = 0,     /* cB */
+    D_PITCH,        /* cents */
+    D_PAN,          /* permille, -500..500 */
+    D_KEYNUM,       /* cents of key (100 per semitone) added to the key number */
+    D_REVERB,       /* permille */
+    D_CHORUS,       /* permille */
+    D_FC,           /* filter cutoff, absolute cents */
+    D_Q,            /* filter resonance, cB */
+    D_NCONT,
+    D_LFO_FREQ = D_NCONT, /* absolute cents */
+    D_LFO_DELAY,    /* tc */
+    D_VIB_FREQ,
+    D_VIB_DELAY,
+    D_EG1_DELAY, D_EG1_ATTACK, D_EG1_HOLD, D_EG1_DECAY, D_EG1_SUSTAIN, D_EG1_RELEASE,
+    D_EG1_SHUTDOWN,
+    D_EG2_DELAY, D_EG2_ATTACK, D_EG2_HOLD, D_EG2_DECAY, D_EG2_SUSTAIN, D_EG2_RELEASE,
+    D_COUNT
+};
+
+/* Transform bits of a compiled source or control. */
+#define TR_CURVE_MASK 3u  /* 0 linear, 1 concave, 2 convex, 3 switch */
+#define TR_BIPOLAR 4u
+#define TR_INVERT 8u
+#define TR_MIDI7 16u      /* a 7-bit MIDI value: unipolar curves span 0..127 */
+
+/* Connection classes, by the slowest-changing of source and control. */
+enum { CC_STATIC = 0, CC_CHANNEL = 1, CC_DYNAMIC = 2 };
+
+typedef struct {
+    uint8_t src, ctl;       /* SK_* */
+    uint8_t src_cc, ctl_cc; /* controller number for SK_CC */
+    uint8_t src_tr, ctl_tr; /* TR_* */
+    uint8_t dst;            /* D_* */
+    uint8_t cls;            /* CC_* */
+    float scale;            /* destination units */
+} eng_cconn;
+
+/* ---------------------------------------------------------------------------------------
+ * Sample pool
+ * ------------------------------------------------------------------------------------- */
+
+/* Loop images of one (wave, loop start, loop end): for every channel two buffers in the
+   loop's own coordinates (buffer index j = frame - loop_start + ENG_GUARD), each of
+   loop_length + 2 * ENG_GUARD floats. The right guard of both holds the loop's start
+   (the interpolator reads through the seam); the left guard of "first" holds the wave's
+   frames before the loop (first pass), that of "again" the loop's end (after a wrap). */
+typedef struct eng_loopimg {
+    struct eng_loopimg *next;
+    uint32_t start, end;    /* frames */
+    int32_t channels;
+    float **first;          /* per wave channel */
+    float **again;
+} eng_loopimg;
+
+typedef struct eng_wave {
+    int32_t id;
+    int32_t channels;
+    int64_t frames;
+    double rate;            /* Hz */
+    float **main;           /* per channel: frames + 2 * ENG_GUARD floats, index j = frame + G */
+    eng_loopimg *loops;
+    int32_t refs;           /* instruments using it (producer thread only) */
+    uint64_t bytes;
+} eng_wave;
+
+/* ---------------------------------------------------------------------------------------
+ * Instruments
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t key_lo, key_hi, vel_lo, vel_hi;
+    uint16_t key_group;
+    uint16_t flags;         /* ENG_RGN_* */
+    int32_t nch;            /* 1 or 2 output channels of wave data */
+    int32_t out_mask;       /* 0, 1 = left only, 2 = right only */
+    const float *main[2];   /* per output channel, main buffers */
+    const float *lfirst[2]; /* per output channel, loop images (first pass / after a wrap) */
+    const float *lagain[2];
+    int32_t has_loop;
+    int32_t loop_type;      /* ENG_LOOP_* (NONE if loop == NULL) */
+    uint32_t loop_start, loop_end; /* frames */
+    int64_t frames;
+    float unity_note;
+    float fine_tune;        /* cents */
+    float attenuation;      /* cB */
+    double rate_ratio;      /* wave rate / engine rate */
+    int32_t filter;         /* 1: the low-pass runs */
+    int32_t uses;           /* USE_* bits: which time-varying sources the dynamic list reads */
+    int32_t n_conn;         /* compiled connections, sorted: note-on dests, static, channel, dynamic */
+    int32_t first_static, first_channel, first_dynamic;
+    eng_cconn *conn;
+} eng_region;
+
+#define USE_LFO 1
+#define USE_VIB 2
+#define USE_EG2 4
+#define USE_EG1 8
+
+typedef struct eng_instrument {
+    int32_t id;
+    int32_t n_regions;
+    eng_region *regions;
+    eng_cconn *conn_mem;
+    eng_wave **waves;       /* distinct waves referenced (for refcounts) */
+    int32_t n_waves;
+    /* Render-thread state. */
+    int32_t dead;           /* unload requested: no new notes */
+    int32_t voices;         /* voices playing it */
+    int32_t pending;        /* in the engine's pending-unload list */
+    /* Shared: set by the render thread (release) when it is finished. */
+    atomic_int finished;
+} eng_instrument;
+
+/* ---------------------------------------------------------------------------------------
+ * Channels
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    eng_instrument *ins;
+    uint32_t priority;
+    uint32_t version;       /* bumped when a connection source changes */
+    uint16_t bend;          /* 0..16383 */
+    uint8_t chp;
+    uint8_t sustain, sostenuto, soft;
+    float bend_range;       /* cents (RPN 0) */
+    float fine;             /* cents (RPN 1) */
+    float coarse;           /* semitones (RPN 2) */
+    uint8_t cc[128];
+    uint8_t poly[128];
+} eng_channel;
+
+/* ---------------------------------------------------------------------------------------
+ * Voices
+ * ------------------------------------------------------------------------------------- */
+
+/* Envelope (DAHDSR plus release). Levels are 0..1: for EG1 a dB-linear scale over 96 dB
+   (the attack is linear in amplitude), for EG2 linear. Times in frames since note-on. */
+typedef struct {
+    double delay, attack, hold;   /* frames */
+    double decay_rate;      /* level per frame */
+    double release_rate;    /* level per frame */
+    float sustain;          /* 0..1 */
+    int32_t released;
+    double rel_t;           /* frames since note-on when the release began */
+    float rel_level;        /* level then */
+} eng_eg;
+
+typedef struct {
+    double delay;           /* frames */
+    double freq;            /* cycles per frame */
+} eng_lfo;
+
+/* Play states. */
+enum { PS_PRELOOP = 0, PS_LOOP = 1, PS_TOEND = 2, PS_DONE = 3 };
+
+typedef struct {
+    float b0, a1, a2;       /* y = b0 (x + 2 x1 + x2) - a1 y1 - a2 y2 */
+} eng_coef;
+
+typedef struct eng_voice {
+    /* --- hot: read by the kernels --- */
+    const float *buf[2];    /* current playback buffer per output channel */
+    uint64_t ph;            /* phase, 32.32 frames in buf's coordinates */
+    uint64_t inc;           /* phase increment per output frame */
+    uint64_t lim;           /* phase at which the current run ends (loop end, loop start, end) */
+    int32_t state;          /* PS_* */
+    int32_t nch;
+    int32_t filter;
+    float fx[2][4];         /* filter state per channel: x1, x2, y1, y2 */
+    eng_coef c0, dc;        /* filter coefficients at ramp start and per frame */
+    int32_t coef_ramp;
+    /* gains: left, right, reverb send, chorus send; value(n) = g0 + (n - r0) * dg */
+    float g0[4], dg[4];
+    uint64_t r0;            /* ramp start (absolute frame) */
+    uint64_t ramp_end;      /* plan end (absolute frame) */
+    uint64_t end_at;        /* free the voice once rendering reaches this frame (0 = no) */
+
+    /* --- identity --- */
+    int32_t active;
+    int32_t channel;
+    uint8_t key, vel;
+    uint8_t note_on;        /* key held (no note-off yet, or held by a pedal) */
+    uint8_t sustained;      /* note-off arrived while the sustain pedal was down */
+    uint8_t sostenuto;      /* latched by the sostenuto pedal */
+    uint8_t sost_off;       /* note-off arrived while latched */
+    uint8_t fading;         /* stolen / cut: linear fade to silence */
+    uint8_t pad0;
+    uint32_t priority;
+    uint64_t start;         /* absolute frame of note-on */
+    uint64_t serial;        /* allocation order */
+    eng_instrument *ins;
+    const eng_region *rgn;
+
+    /* --- articulation state --- */
+    float key_eff;          /* key + KEYNUM destination, semitones */
+    uint32_t chan_version;
+    float stat[D_NCONT];    /* static sums */
+    float chan[D_NCONT];    /* channel sums */
+    eng_eg eg1, eg2;
+    eng_lfo lfo, vib;
+    double shutdown_rate;   /* EG1 level per frame when cut */
+    uint64_t fade_start;    /* fading: linear fade over fade_len frames */
+    double fade_len;
+    /* caches of the last plan */
+    float last_pitch;       /* cents */
+    float last_gain_cb;
+    float last_amp_static;  /* 10^(gain/200) */
+    float last_pan;
+    float pan_l, pan_r;
+    float last_fc, last_q;
+    float level;            /* last planned output level (l + r), for stealing */
+    double ratio;           /* wave rate / engine rate */
+    float fine_soft_cb;     /* note-on-time gain offsets (soft pedal), cB */
+} eng_voice;
+
+/* ---------------------------------------------------------------------------------------
+ * Engine
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t time;
+    uint64_t seq;
+    eng_event ev;
+} eng_pending;
+
+typedef struct {
+    atomic_uint version;    /* odd while the producer writes */
+    double room, damping, width, level;
+    int32_t cvoices, ctype;
+    double clevel, speed, depth;
+    int32_t reverb_set, chorus_set; /* which parts were set */
+} eng_fxmail;
+
+struct eng_engine {
+    int32_t rate;
+    int32_t max_voices;     /* polyphony (voices not fading) */
+    int32_t n_slots;        /* voice slots: max_voices plus room for fading voices */
+    int32_t n_channels;
+    int32_t interp;
+    int32_t max_instruments, max_waves;
+
+    /* event ring (producer -> render) */
+    eng_event *ring;
+    uint32_t ring_mask;
+    _Alignas(64) atomic_uint ring_head; /* written by the producer */
+    _Alignas(64) atomic_uint ring_tail; /* written by the render thread */
+    _Alignas(64) uint64_t push_seq;
+
+    /* finished ring (render -> producer) */
+    int32_t *fin;
+    uint32_t fin_mask;
+    _Alignas(64) atomic_uint fin_head; /* render thread */
+    _Alignas(64) atomic_uint fin_tail; /* producer */
+
+    /* render-thread state */
+    _Alignas(64) uint64_t pos;
+    eng_pending *heap;
+    int32_t heap_n, heap_cap;
+    uint64_t seq;
+    eng_channel *chan;
+    eng_voice *voices;
+    int32_t *act;           /* indices of active voices, in a deterministic order */
+    int32_t n_act;
+    int32_t n_playing;      /* active and not fading (counts against max_voices) */
+    int32_t *free_list;
+    int32_t n_free;
+    uint64_t serial;
+    eng_instrument **unloading;
+    int32_t n_unloading;
+    float master_volume;    /* from ENG_EV_MASTER_VOLUME, linear */
+    float *mix;             /* 6 * ENG_CTRL: L, R, reverb, chorus, scratch */
+    float *tmp;             /* 2 * (ENG_CTRL + 8) */
+    const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
+    float *sinc_mem;
+    fx_reverb *reverb;
+    fx_chorus *chorus;
+    uint32_t fx_seen;
+
+    /* shared settings */
+    atomic_int effects_on;
+    _Atomic float master_gain;
+    eng_fxmail fxmail;
+    int32_t fx_seen_on;
+
+    /* slot tables (published with release stores) */
+    _Atomic(eng_instrument *) *ins_table;
+    eng_wave **wave_table;  /* producer thread only */
+
+    /* stats (written by the render thread, read anywhere) */
+    atomic_ullong st_pos;
+    atomic_uint st_active, st_peak;
+    atomic_ullong st_late, st_stolen, st_dropped, st_lost;
+    atomic_uint st_instruments, st_waves;
+    atomic_ullong st_bytes;
+};
+
+/* voice.c */
+void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
+                      int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
+                      int32_t *uses, int32_t *filter);
+void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now);
+void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end);
+void eng_voice_release(eng_engine *e, eng_voice *v, uint64_t now);
+void eng_voice_cut(eng_engine *e, eng_voice *v, uint64_t now, int fast);
+float eng_ramp_value(const eng_voice *v, int k, uint64_t at);
+uint64_t eng_plan_end(uint64_t now);
+
+/* voice_render.c */
+void eng_sinc_table(float *table);
+void eng_voice_render(eng_engine *e, eng_voice *v, uint64_t at, int32_t n,
+                      float *out_l, float *out_r, float *out_rev, float *out_cho);
+
+#endif /* DLSYNTH_VOICE_H */
