@@ -13,12 +13,11 @@ import os
 import sys
 
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("apps.info",)
-OPTIONAL_SUBCOMMANDS = ("apps.render", "apps.play", "apps.devices", "apps.bench")
+SUBCOMMANDS = ("apps.render", "apps.info")
+OPTIONAL_SUBCOMMANDS = ("apps.play", "apps.devices", "apps.bench")
 
 
-class UserError(Exception):
-    """A problem the user can act on; printed as one line, exit status 2."""
+from .errors import UserError  # noqa: E402  (one class, whether run as a module or a script)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,6 +75,7 @@ class Fluid:
         self.active = sig("fluid_synth_get_active_voice_count", I, V)
         self.set_interp = sig("fluid_synth_set_interp_method", I, V, I, I)
         self.reset = sig("fluid_synth_system_reset", I, V)
+        self.all_sounds_off = sig("fluid_synth_all_sounds_off", I, V, I)
         self.delete_synth = sig("delete_fluid_synth", None, V)
         self.delete_settings = sig("delete_fluid_settings", None, V)
         version = sig("fluid_version_str", S)
@@ -96,7 +97,10 @@ class Fluid:
         self.right = np.zeros(BLOCK, np.float32)
 
     def start(self, plan):
+        self.all_sounds_off(self.synth, -1)
         self.reset(self.synth)
+        for _ in range(4):
+            self.block()
         for c in range(self.midi_channels):
             if c % 16 != 9:
                 self.program_change(self.synth, c, self.program)
@@ -181,8 +185,10 @@ class Dlsynth:
 
     def start(self, plan):
         e = self.engine
+        e.reset_all(e.position)
+        for _ in range(30):  # the reset's 1/70 s fade
+            self.block()
         t = e.position
-        e.reset_all(t)
         for g in range(self.groups):
             for c in range(16):
                 e.program(t, g * 16 + c, self.iid)

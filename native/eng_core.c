@@ -86,7 +86,7 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
     e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
     e->mix = calloc(6 * ENG_CTRL, sizeof(float));
-    e->tmp = calloc(2 * (ENG_CTRL + 8), sizeof(float));
+    e->tmp = calloc((2 * ENG_PEND_VOICES + 1) * ENG_ROW, sizeof(float));
     e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
     e->ins_table = calloc((size_t)max_instruments, sizeof *e->ins_table);
     e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
@@ -987,6 +987,46 @@ static void finish_unloads(eng_engine *e)
     }
 }
 
+/* Interpolate voices into scratch rows, run their filters four lanes at a time, and mix
+   them in the active list's order (which fixes the summing order). */
+static void render_voices(eng_engine *e, uint64_t at, int32_t n, float *mix_l, float *mix_r, float *mix_rev,
+                          float *mix_cho)
+{
+    eng_voice *pend[ENG_PEND_VOICES];
+    eng_fjob jobs[4];
+    int np = 0, nj = 0;
+    float *dummy = e->tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
+    for (int32_t i = 0; i <= e->n_act; i++) {
+        eng_voice *v = i < e->n_act ? &e->voices[e->act[i]] : NULL;
+        int lanes = v && v->filter ? v->nch : 0;
+        if (!v || np == ENG_PEND_VOICES || nj + lanes > 4) {
+            if (nj)
+                eng_filter_jobs(jobs, nj, n, dummy);
+            for (int k = 0; k < np; k++)
+                eng_voice_mix(pend[k], at, n, e->tmp + (2 * k) * ENG_ROW, e->tmp + (2 * k + 1) * ENG_ROW, mix_l, mix_r,
+                              mix_rev, mix_cho);
+            np = nj = 0;
+            if (!v)
+                break;
+        }
+        float *t0 = e->tmp + (2 * np) * ENG_ROW, *t1 = e->tmp + (2 * np + 1) * ENG_ROW;
+        eng_voice_interp(e, v, n, t0, t1);
+        if (lanes) {
+            float k0 = (float)(int64_t)(at - v->r0);
+            for (int c = 0; c < lanes; c++) {
+                eng_fjob *j = &jobs[nj++];
+                j->x = c ? t1 : t0;
+                j->st = v->fx[c];
+                j->c = v->c0;
+                j->dc = v->dc;
+                j->k0 = k0;
+                j->ramp = v->coef_ramp;
+            }
+        }
+        pend[np++] = v;
+    }
+}
+
 void eng_render(eng_engine *e, float *out, int32_t frames)
 {
     if (!e || !out || frames <= 0)
@@ -1032,10 +1072,7 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
             seg_end = e->heap[0].time;
         int32_t n = (int32_t)(seg_end - pos);
         memset(e->mix, 0, sizeof(float) * 4 * ENG_CTRL);
-        for (int32_t i = 0; i < e->n_act; i++) {
-            eng_voice *v = &e->voices[e->act[i]];
-            eng_voice_render(e, v, pos, n, mix_l, mix_r, mix_rev, mix_cho);
-        }
+        render_voices(e, pos, n, mix_l, mix_r, mix_rev, mix_cho);
         for (int32_t i = 0; i < e->n_act;) {
             eng_voice *v = &e->voices[e->act[i]];
             if (v->state == PS_DONE || (v->end_at && v->end_at <= seg_end))

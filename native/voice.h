@@ -331,7 +331,7 @@ struct eng_engine {
     int32_t n_unloading;
     float master_volume;    /* from ENG_EV_MASTER_VOLUME, linear */
     float *mix;             /* 6 * ENG_CTRL: L, R, reverb, chorus, scratch */
-    float *tmp;             /* 2 * (ENG_CTRL + 8) */
+    float *tmp;             /* 2 * ENG_PEND_VOICES + 1 rows of ENG_ROW floats (the last: zeros) */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
     fx_reverb *reverb;
@@ -368,8 +368,21 @@ float eng_ramp_value(const eng_voice *v, int k, uint64_t at);
 uint64_t eng_plan_end(uint64_t now);
 
 /* voice_render.c */
+typedef struct {
+    float *x;               /* n frames, filtered in place */
+    float *st;              /* x1, x2, y1, y2 */
+    eng_coef c, dc;
+    float k0;               /* frames from the ramp start to the first frame */
+    int32_t ramp;
+} eng_fjob;
+
+#define ENG_PEND_VOICES 8   /* voices interpolated before their filters run as a group */
+#define ENG_ROW (ENG_CTRL + 8) /* floats per scratch row */
+
 void eng_sinc_table(float *table);
-void eng_voice_render(eng_engine *e, eng_voice *v, uint64_t at, int32_t n,
-                      float *out_l, float *out_r, float *out_rev, float *out_cho);
+void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *t1);
+void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy);
+void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
+                   float *out_l, float *out_r, float *out_rev, float *out_cho);
 
 #endif /* DLSYNTH_VOICE_H */

@@ -18,15 +18,28 @@
 #include <math.h>
 #include <string.h>
 
-#define FRAC_SCALE (1.0f / 4294967296.0f)
+#if defined(__SSE2__) || defined(__x86_64__) || defined(_M_X64)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#define ENG_SIMD 1
+#else
+#define ENG_SIMD 0
+#endif
 
 /* ---------------------------------------------------------------------------------------
  * Interpolators: mono and two-channel, linear / cubic Hermite / 8-point windowed sinc.
+ *
+ * The fraction is the phase's top 24 fractional bits (exact in a float). The SSE2 paths
+ * compute four consecutive outputs at once (one unaligned load per output and tap group,
+ * then a 4x4 transpose) with exactly the arithmetic of the scalar formula, lane by lane,
+ * so a frame's value does not depend on which path produced it.
  * ------------------------------------------------------------------------------------- */
+
+#define FRAC24 (1.0f / 16777216.0f)
 
 static inline float frac_of(uint64_t ph)
 {
-    return (float)(uint32_t)ph * FRAC_SCALE;
+    return (float)(int32_t)((uint32_t)ph >> 8) * FRAC24;
 }
 
 static inline float lin(const float *p, float f)
@@ -38,7 +51,7 @@ static inline float cubic(const float *p, float f)
 {
     float xm1 = p[-1], x0 = p[0], x1 = p[1], x2 = p[2];
     float c1 = 0.5f * (x1 - xm1);
-    float c2 = xm1 - 2.5f * x0 + 2.0f * x1 - 0.5f * x2;
+    float c2 = ((xm1 - 2.5f * x0) + 2.0f * x1) - 0.5f * x2;
     float c3 = 0.5f * (x2 - xm1) + 1.5f * (x0 - x1);
     return ((c3 * f + c2) * f + c1) * f + x0;
 }
@@ -46,17 +59,59 @@ static inline float cubic(const float *p, float f)
 static inline float sinc8(const float *p, const float *tab, uint64_t ph)
 {
     const float *c = tab + ((uint32_t)ph >> (32 - 10)) * ENG_SINC_TAPS;
-    float a = c[0] * p[-3] + c[1] * p[-2];
-    float b = c[2] * p[-1] + c[3] * p[0];
-    float d = c[4] * p[1] + c[5] * p[2];
-    float g = c[6] * p[3] + c[7] * p[4];
-    return (a + b) + (d + g);
+    float s0 = c[0] * p[-3] + c[4] * p[1];
+    float s1 = c[1] * p[-2] + c[5] * p[2];
+    float s2 = c[2] * p[-1] + c[6] * p[3];
+    float s3 = c[3] * p[0] + c[7] * p[4];
+    return (s0 + s1) + (s2 + s3);
 }
+
+#if ENG_SIMD
+static inline __m128 v_frac(__m128i lo)
+{
+    return _mm_mul_ps(_mm_cvtepi32_ps(_mm_srli_epi32(lo, 8)), _mm_set1_ps(FRAC24));
+}
+
+static inline __m128 v_cubic(__m128 xm1, __m128 x0, __m128 x1, __m128 x2, __m128 f)
+{
+    const __m128 h = _mm_set1_ps(0.5f), k25 = _mm_set1_ps(2.5f), k2 = _mm_set1_ps(2.0f), k15 = _mm_set1_ps(1.5f);
+    __m128 c1 = _mm_mul_ps(h, _mm_sub_ps(x1, xm1));
+    __m128 c2 = _mm_sub_ps(_mm_add_ps(_mm_sub_ps(xm1, _mm_mul_ps(k25, x0)), _mm_mul_ps(k2, x1)), _mm_mul_ps(h, x2));
+    __m128 c3 = _mm_add_ps(_mm_mul_ps(h, _mm_sub_ps(x2, xm1)), _mm_mul_ps(k15, _mm_sub_ps(x0, x1)));
+    __m128 y = _mm_add_ps(_mm_mul_ps(c3, f), c2);
+    y = _mm_add_ps(_mm_mul_ps(y, f), c1);
+    return _mm_add_ps(_mm_mul_ps(y, f), x0);
+}
+
+/* the four lanes' low phase words: ph, ph + inc, ph + 2 inc, ph + 3 inc (mod 2^32) */
+static inline __m128i v_lo(uint64_t ph, uint64_t inc)
+{
+    uint32_t l = (uint32_t)ph, d = (uint32_t)inc;
+    return _mm_set_epi32((int)(l + 3 * d), (int)(l + 2 * d), (int)(l + d), (int)l);
+}
+#endif
 
 static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
-    for (int i = 0; i < m; i++) {
+    int i = 0;
+#if ENG_SIMD
+    if (m >= 4) {
+        __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
+        for (; i + 4 <= m; i += 4) {
+            __m128 r0 = _mm_loadu_ps(b + (ph >> ENG_FRAC));
+            __m128 r1 = _mm_loadu_ps(b + ((ph + inc) >> ENG_FRAC));
+            __m128 r2 = _mm_loadu_ps(b + ((ph + 2 * inc) >> ENG_FRAC));
+            __m128 r3 = _mm_loadu_ps(b + ((ph + 3 * inc) >> ENG_FRAC));
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            __m128 f = v_frac(lo);
+            _mm_storeu_ps(out + i, _mm_add_ps(r0, _mm_mul_ps(f, _mm_sub_ps(r1, r0))));
+            lo = _mm_add_epi32(lo, dlo);
+            ph += 4 * inc;
+        }
+    }
+#endif
+    for (; i < m; i++) {
         out[i] = lin(b + (ph >> ENG_FRAC), frac_of(ph));
         ph += inc;
     }
@@ -66,7 +121,24 @@ static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out,
 static void run_cubic1(const float *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
-    for (int i = 0; i < m; i++) {
+    int i = 0;
+#if ENG_SIMD
+    if (m >= 4) {
+        __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
+        const float *bm = b - 1;
+        for (; i + 4 <= m; i += 4) {
+            __m128 r0 = _mm_loadu_ps(bm + (ph >> ENG_FRAC));
+            __m128 r1 = _mm_loadu_ps(bm + ((ph + inc) >> ENG_FRAC));
+            __m128 r2 = _mm_loadu_ps(bm + ((ph + 2 * inc) >> ENG_FRAC));
+            __m128 r3 = _mm_loadu_ps(bm + ((ph + 3 * inc) >> ENG_FRAC));
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(out + i, v_cubic(r0, r1, r2, r3, v_frac(lo)));
+            lo = _mm_add_epi32(lo, dlo);
+            ph += 4 * inc;
+        }
+    }
+#endif
+    for (; i < m; i++) {
         out[i] = cubic(b + (ph >> ENG_FRAC), frac_of(ph));
         ph += inc;
     }
@@ -76,7 +148,23 @@ static void run_cubic1(const float *b, uint64_t *pph, uint64_t inc, float *out, 
 static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
-    for (int i = 0; i < m; i++) {
+    int i = 0;
+#if ENG_SIMD
+    for (; i + 4 <= m; i += 4) {
+        __m128 s[4];
+        for (int k = 0; k < 4; k++) {
+            uint64_t q = ph + (uint64_t)k * inc;
+            const float *p = b + (q >> ENG_FRAC);
+            const float *c = tab + ((uint32_t)q >> (32 - 10)) * ENG_SINC_TAPS;
+            s[k] = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c), _mm_loadu_ps(p - 3)),
+                              _mm_mul_ps(_mm_loadu_ps(c + 4), _mm_loadu_ps(p + 1)));
+        }
+        _MM_TRANSPOSE4_PS(s[0], s[1], s[2], s[3]);
+        _mm_storeu_ps(out + i, _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3])));
+        ph += 4 * inc;
+    }
+#endif
+    for (; i < m; i++) {
         out[i] = sinc8(b + (ph >> ENG_FRAC), tab, ph);
         ph += inc;
     }
@@ -86,40 +174,23 @@ static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t 
 static void run_linear2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m)
 {
     uint64_t ph = *pph;
-    for (int i = 0; i < m; i++) {
-        size_t j = (size_t)(ph >> ENG_FRAC);
-        float f = frac_of(ph);
-        o0[i] = lin(b0 + j, f);
-        o1[i] = lin(b1 + j, f);
-        ph += inc;
-    }
-    *pph = ph;
+    run_linear1(b0, &ph, inc, o0, m);
+    run_linear1(b1, pph, inc, o1, m);
 }
 
 static void run_cubic2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m)
 {
     uint64_t ph = *pph;
-    for (int i = 0; i < m; i++) {
-        size_t j = (size_t)(ph >> ENG_FRAC);
-        float f = frac_of(ph);
-        o0[i] = cubic(b0 + j, f);
-        o1[i] = cubic(b1 + j, f);
-        ph += inc;
-    }
-    *pph = ph;
+    run_cubic1(b0, &ph, inc, o0, m);
+    run_cubic1(b1, pph, inc, o1, m);
 }
 
 static void run_sinc2(const float *b0, const float *b1, const float *tab, uint64_t *pph, uint64_t inc, float *o0,
                       float *o1, int m)
 {
     uint64_t ph = *pph;
-    for (int i = 0; i < m; i++) {
-        size_t j = (size_t)(ph >> ENG_FRAC);
-        o0[i] = sinc8(b0 + j, tab, ph);
-        o1[i] = sinc8(b1 + j, tab, ph);
-        ph += inc;
-    }
-    *pph = ph;
+    run_sinc1(b0, tab, &ph, inc, o0, m);
+    run_sinc1(b1, tab, pph, inc, o1, m);
 }
 
 /* 8-tap Kaiser-windowed sinc, ENG_SINC_PHASES fractional positions, each row normalised
@@ -163,6 +234,7 @@ void eng_sinc_table(float *table)
  * Filter
  * ------------------------------------------------------------------------------------- */
 
+#if !ENG_SIMD
 static void filt_const(float *x, int n, float *st, eng_coef c)
 {
     float x1 = st[0], x2 = st[1], y1 = st[2], y2 = st[3];
@@ -202,6 +274,111 @@ static void filt_ramp(float *x, int n, float *st, eng_coef c, eng_coef dc, float
     st[1] = x2;
     st[2] = y1;
     st[3] = y2;
+}
+#endif
+
+/* Up to four filters at once, one per SSE lane: each lane runs exactly the scalar
+   recursion above (same operations in the same order), so a voice's output does not
+   depend on which voices share its group. */
+void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
+{
+#if ENG_SIMD
+    float *x[4];
+    float *st[4];
+    float dst[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float b0[4], a1[4], a2[4], db0[4], da1[4], da2[4], k0[4];
+    int ramp = 0;
+    for (int l = 0; l < 4; l++) {
+        if (l < nj) {
+            const eng_fjob *j = &jobs[l];
+            x[l] = j->x;
+            st[l] = j->st;
+            b0[l] = j->c.b0;
+            a1[l] = j->c.a1;
+            a2[l] = j->c.a2;
+            db0[l] = j->ramp ? j->dc.b0 : 0.0f;
+            da1[l] = j->ramp ? j->dc.a1 : 0.0f;
+            da2[l] = j->ramp ? j->dc.a2 : 0.0f;
+            k0[l] = j->k0;
+            ramp |= j->ramp;
+        } else {
+            x[l] = dummy;
+            st[l] = dst;
+            b0[l] = a1[l] = a2[l] = db0[l] = da1[l] = da2[l] = k0[l] = 0.0f;
+        }
+    }
+    __m128 X1 = _mm_set_ps(st[3][0], st[2][0], st[1][0], st[0][0]);
+    __m128 X2 = _mm_set_ps(st[3][1], st[2][1], st[1][1], st[0][1]);
+    __m128 Y1 = _mm_set_ps(st[3][2], st[2][2], st[1][2], st[0][2]);
+    __m128 Y2 = _mm_set_ps(st[3][3], st[2][3], st[1][3], st[0][3]);
+    __m128 B0 = _mm_loadu_ps(b0), A1 = _mm_loadu_ps(a1), A2 = _mm_loadu_ps(a2);
+    __m128 DB0 = _mm_loadu_ps(db0), DA1 = _mm_loadu_ps(da1), DA2 = _mm_loadu_ps(da2), K0 = _mm_loadu_ps(k0);
+    const __m128 two = _mm_set1_ps(2.0f);
+    __m128 b0v = B0, a1v = A1, a2v = A2;
+#define FSTEP(IN, I)                                                                                                 \
+    do {                                                                                                             \
+        if (ramp) {                                                                                                  \
+            __m128 kv = _mm_add_ps(K0, _mm_set1_ps((float)(I)));                                                     \
+            b0v = _mm_add_ps(B0, _mm_mul_ps(kv, DB0));                                                               \
+            a1v = _mm_add_ps(A1, _mm_mul_ps(kv, DA1));                                                               \
+            a2v = _mm_add_ps(A2, _mm_mul_ps(kv, DA2));                                                               \
+        }                                                                                                            \
+        __m128 y_ = _mm_sub_ps(                                                                                      \
+            _mm_sub_ps(_mm_mul_ps(b0v, _mm_add_ps(_mm_add_ps(IN, _mm_mul_ps(two, X1)), X2)), _mm_mul_ps(a2v, Y2)),   \
+            _mm_mul_ps(a1v, Y1));                                                                                    \
+        X2 = X1;                                                                                                     \
+        X1 = IN;                                                                                                     \
+        Y2 = Y1;                                                                                                     \
+        Y1 = y_;                                                                                                     \
+        IN = y_;                                                                                                     \
+    } while (0)
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 r0 = _mm_loadu_ps(x[0] + i), r1 = _mm_loadu_ps(x[1] + i);
+        __m128 r2 = _mm_loadu_ps(x[2] + i), r3 = _mm_loadu_ps(x[3] + i);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        FSTEP(r0, i);
+        FSTEP(r1, i + 1);
+        FSTEP(r2, i + 2);
+        FSTEP(r3, i + 3);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(x[0] + i, r0);
+        _mm_storeu_ps(x[1] + i, r1);
+        _mm_storeu_ps(x[2] + i, r2);
+        _mm_storeu_ps(x[3] + i, r3);
+    }
+    for (; i < n; i++) {
+        __m128 in = _mm_set_ps(x[3][i], x[2][i], x[1][i], x[0][i]);
+        FSTEP(in, i);
+        float o[4];
+        _mm_storeu_ps(o, in);
+        x[0][i] = o[0];
+        x[1][i] = o[1];
+        x[2][i] = o[2];
+        x[3][i] = o[3];
+    }
+#undef FSTEP
+    float v1[4], v2[4], v3[4], v4[4];
+    _mm_storeu_ps(v1, X1);
+    _mm_storeu_ps(v2, X2);
+    _mm_storeu_ps(v3, Y1);
+    _mm_storeu_ps(v4, Y2);
+    for (int l = 0; l < nj; l++) {
+        st[l][0] = v1[l];
+        st[l][1] = v2[l];
+        st[l][2] = v3[l];
+        st[l][3] = v4[l];
+    }
+#else
+    (void)dummy;
+    for (int l = 0; l < nj; l++) {
+        const eng_fjob *j = &jobs[l];
+        if (j->ramp)
+            filt_ramp(j->x, n, j->st, j->c, j->dc, j->k0);
+        else
+            filt_const(j->x, n, j->st, j->c);
+    }
+#endif
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -267,25 +444,28 @@ static void at_boundary(eng_voice *v)
     }
 }
 
-void eng_voice_render(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float *out_l, float *out_r,
-                      float *out_rev, float *out_cho)
+/* Interpolate n frames of the voice into t0 (and t1 for two channels). */
+void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *t1)
 {
-    float *t0 = e->tmp;
-    float *t1 = e->tmp + (ENG_CTRL + 8);
     int nch = v->nch;
     int i = 0;
     while (i < n) {
         if (v->state == PS_DONE) {
             memset(t0 + i, 0, sizeof(float) * (size_t)(n - i));
-            memset(t1 + i, 0, sizeof(float) * (size_t)(n - i));
+            if (nch == 2)
+                memset(t1 + i, 0, sizeof(float) * (size_t)(n - i));
             break;
         }
         if (v->ph >= v->lim) {
             at_boundary(v);
             continue;
         }
-        uint64_t left = (v->lim - v->ph + v->inc - 1) / v->inc;
-        int m = left < (uint64_t)(n - i) ? (int)left : n - i;
+        int m = n - i;
+        if (v->lim - v->ph <= (uint64_t)m * v->inc) {
+            uint64_t left = (v->lim - v->ph + v->inc - 1) / v->inc;
+            if (left < (uint64_t)m)
+                m = (int)left;
+        }
         if (nch == 1) {
             switch (e->interp) {
             case ENG_INTERP_LINEAR: run_linear1(v->buf[0], &v->ph, v->inc, t0 + i, m); break;
@@ -303,21 +483,14 @@ void eng_voice_render(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float
         }
         i += m;
     }
+}
 
+/* Mix n filtered frames of the voice, starting at absolute frame `at`, into the buses. */
+void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1, float *out_l,
+                   float *out_r, float *out_rev, float *out_cho)
+{
     float k0 = (float)(int64_t)(at - v->r0);
-    if (v->filter) {
-        if (v->coef_ramp) {
-            filt_ramp(t0, n, v->fx[0], v->c0, v->dc, k0);
-            if (nch == 2)
-                filt_ramp(t1, n, v->fx[1], v->c0, v->dc, k0);
-        } else {
-            filt_const(t0, n, v->fx[0], v->c0);
-            if (nch == 2)
-                filt_const(t1, n, v->fx[1], v->c0);
-        }
-    }
-
-    if (nch == 1) {
+    if (v->nch == 1) {
         mix_add(t0, out_l, n, v->g0[0], v->dg[0], k0);
         mix_add(t0, out_r, n, v->g0[1], v->dg[1], k0);
         if (v->g0[2] != 0.0f || v->dg[2] != 0.0f)

@@ -52,6 +52,9 @@ PARAM_COARSE_TUNE = _lib.ENG_PARAM_COARSE_TUNE
 
 MAX_CHANNEL_GROUPS = 1000
 DEFAULT_SAMPLE_RATE = 48000
+# Headroom for polyphony: a GM bank's single notes peak near full scale, so the mix is
+# turned down as FluidSynth does (its synth.gain 0.2 is -14 dB). Users change it with gain_db.
+DEFAULT_GAIN_DB = -12.0
 
 _DRUM_FLAG = dls.constants.F_INSTRUMENT_DRUMS
 
@@ -94,15 +97,18 @@ class Synth:
 
     sample_rate: output rate (Hz). channel_groups: how many groups of 16 channels (1..1000).
     voices: polyphony (default 256, up to 4096). interpolation: 'linear', 'cubic' (default)
-    or 'sinc'. effects: reverb and chorus on.
+    or 'sinc'. effects: reverb and chorus on. gain_db: master gain (default -12 dB of
+    headroom for polyphony).
     """
 
     def __init__(self, sample_rate: int = DEFAULT_SAMPLE_RATE, channel_groups: int = 1, voices: int = 256,
-                 interpolation: str = "cubic", effects: bool = True, *, event_capacity: int = 1 << 16):
+                 interpolation: str = "cubic", effects: bool = True, *, gain_db: float = DEFAULT_GAIN_DB,
+                 event_capacity: int = 1 << 16):
         if not 1 <= int(channel_groups) <= MAX_CHANNEL_GROUPS:
             raise ValueError(f"channel_groups must be 1..{MAX_CHANNEL_GROUPS}, got {channel_groups}")
         self.engine = Engine(sample_rate, voices, int(channel_groups), interpolation, effects,
                              event_capacity=event_capacity)
+        self.engine.master_gain = 10.0 ** (float(gain_db) / 20.0)
         self.sample_rate = int(sample_rate)
         self.channel_groups = int(channel_groups)
         self.time_map = TimeMap(self.sample_rate)

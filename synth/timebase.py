@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Callable, Optional
+from typing import Optional
 
 __all__ = [
     "REFTIME_PER_SECOND",
@@ -93,9 +93,12 @@ class TimeMap:
         Errors smaller than this many samples are ignored by :meth:`sync_to_master`'s own
         phase correction (used when no estimator is attached).
     estimator:
-        Optional ``estimator(ref_time, sample_time, error_samples) -> (rate_ratio,
-        phase_offset_samples) or None`` consulted by :meth:`sync_to_master` (the drift
-        estimator of ``sink/drift.py`` plugs in here).
+        Consulted by :meth:`sync_to_master`.  Either a callable
+        ``estimator(ref_time, sample_time, error_samples) -> (rate_ratio,
+        phase_offset_samples) or None`` (phase relative to where this map stands at
+        *ref_time*), or an object with ``observe(ref_time, sample_time)`` and
+        ``ref_time_to_sample(ref_time)`` (such as ``sink.drift.DriftCorrector``): it is fed
+        each observation and this map :meth:`follow` s its map, within the slew limits.
     """
 
     def __init__(
@@ -108,7 +111,7 @@ class TimeMap:
         max_rate_deviation: float = DEFAULT_MAX_RATE_DEVIATION,
         resync_threshold: Optional[float] = None,
         deadband: float = DEFAULT_DEADBAND,
-        estimator: Optional[Callable[[int, int, float], Optional[tuple[float, float]]]] = None,
+        estimator: Optional[object] = None,
     ) -> None:
         _check_int("sample_rate", sample_rate)
         if not 1 <= sample_rate < REFTIME_PER_SECOND:
@@ -130,8 +133,14 @@ class TimeMap:
         _check_real("deadband", deadband)
         if deadband < 0:
             raise ValueError(f"deadband must be >= 0 samples, got {deadband!r}")
-        if estimator is not None and not callable(estimator):
-            raise ValueError(f"estimator must be callable, got {estimator!r}")
+        if estimator is not None and not callable(estimator) and not (
+            callable(getattr(estimator, "observe", None))
+            and callable(getattr(estimator, "ref_time_to_sample", None))
+        ):
+            raise ValueError(
+                "estimator must be callable or have observe() and ref_time_to_sample(), "
+                f"got {estimator!r}"
+            )
         self._rate = sample_rate
         self.max_slew = float(max_slew)
         self.max_rate_deviation = float(max_rate_deviation)
@@ -272,6 +281,16 @@ class TimeMap:
         self._state = (ref_time, a_p, new_num1, ref_time + length,
                        a_p + length * new_num1, new_num2)
 
+    def follow(self, ref_time: int, target_sample: float, rate_ratio: float) -> float:
+        """Steer towards another map: at *ref_time* it says *target_sample* and runs at
+        *rate_ratio*.  Applies ``set_correction(rate_ratio, target - here, ref_time)`` and
+        returns the phase asked for (samples)."""
+        _check_int("ref_time", ref_time)
+        _check_real("target_sample", target_sample)
+        phase = target_sample - self.ref_time_to_sample_float(max(ref_time, self._state[0]))
+        self.set_correction(rate_ratio, phase, ref_time)
+        return phase
+
     def sync_to_master(self, ref_time: int, sample_time: int) -> float:
         """``ISynthSinkDMus::SyncToMaster`` (not starting): the wave sink observed that master
         time *ref_time* corresponds to frame *sample_time*.
@@ -292,12 +311,24 @@ class TimeMap:
             a = sample_time * _Q
             self._state = (ref_time, a, num, ref_time, a, num)
             self.resyncs += 1
+            est = self.estimator
+            if est is not None and callable(getattr(est, "observe", None)):
+                est.observe(ref_time, sample_time)  # let it see the discontinuity too
             return error
-        if self.estimator is not None:
-            result = self.estimator(ref_time, sample_time, error)
-            if result is not None:
-                ratio, phase = result
-                self.set_correction(ratio, phase, ref_time)
+        est = self.estimator
+        if est is not None:
+            if callable(getattr(est, "observe", None)):
+                # A map-producing estimator (sink.drift.DriftCorrector): feed it, then follow
+                # its map (rate from its slope, phase towards its value here).
+                est.observe(ref_time, sample_time)
+                target = est.ref_time_to_sample(ref_time)
+                slope = est.ref_time_to_sample(ref_time + REFTIME_PER_SECOND) - target
+                self.follow(ref_time, target, slope / self._rate)
+            else:
+                result = est(ref_time, sample_time, error)
+                if result is not None:
+                    ratio, phase = result
+                    self.set_correction(ratio, phase, ref_time)
         elif abs(error) > self.deadband:
             self.set_correction(self._ratio, error, ref_time)
         return error

@@ -22,7 +22,7 @@ KEY_1000HZ = 69  # the test sine plays 1000 Hz at key 69
 
 
 def make_synth(instruments=None, cycles=(100,), groups=1, **kw) -> Synth:
-    s = Synth(K.RATE, channel_groups=groups, effects=False, **kw)
+    s = Synth(K.RATE, channel_groups=groups, effects=False, gain_db=0.0, **kw)
     if instruments is None:
         instruments = [K.instrument("sine", 0)]
     s.download(K.bank_of(instruments, cycles))

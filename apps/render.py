@@ -1,0 +1,289 @@
+"""`dlsynth render SONG.mid -o SONG.wav`: a MIDI file through the synth into a WAV file.
+
+The same Synth and engine as live play: the file's messages become kernel events (a file
+source instead of MIDI inputs) and a file sink pulls Render buffers instead of the sound
+card. Events take effect at their exact frame, so the output does not depend on the block
+size, and identical input gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
+AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
+SILENCE_PEAK = 10 ** (-100 / 20)  # -100 dBFS: the auto tail ends at a block quieter than this
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "render",
+        help="render MIDI files to WAV",
+        description="Render standard MIDI files (format 0, 1 or 2) to WAV through the synth. "
+        "Banks: with no --bank, the built-in General MIDI bank; with several, a later bank takes "
+        "precedence over an earlier one for every instrument (bank, program, drum flag) both define, "
+        "and instruments only an earlier bank has still play.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="SONG.mid", help="MIDI file(s) to render")
+    p.add_argument("-o", "--output", metavar="OUT", help="output WAV file, or a folder (ending in /) for "
+                   "several inputs (default: each input's name with .wav)")
+    p.add_argument("--bank", action="append", default=[], metavar="BANK.dls",
+                   help="a DLS bank (repeatable; later banks take precedence per instrument)")
+    p.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
+    p.add_argument("--format", choices=("pcm16", "pcm24", "float"), default="pcm16", help="WAV sample format")
+    p.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic",
+                   help="sample interpolation (default cubic)")
+    p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
+    p.add_argument("--voices", type=int, default=256, help="polyphony limit (default 256, up to 4096)")
+    p.add_argument("--gain", type=float, default=None, metavar="DB",
+                   help="master gain in dB (default -12: headroom for chords; 0 plays single notes near full scale)")
+    p.add_argument("--tail", default="auto", metavar="SECONDS|auto",
+                   help="how long to go on after the last event: seconds, or auto (until silent, "
+                   f"at most {AUTO_TAIL_MAX_SECONDS:g} s; default)")
+    p.add_argument("-j", "--jobs", type=int, default=0, help="parallel renders for several inputs (default: cores)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=run)
+
+
+@dataclass
+class RenderResult:
+    input: str
+    output: str
+    seconds: float = 0.0
+    wall_seconds: float = 0.0
+    realtime_factor: float = 0.0
+    peak_voices: int = 0
+    average_voices: float = 0.0
+    notes_dropped: int = 0
+    voices_stolen: int = 0
+    late_events: int = 0
+    peak_dbfs: float = float("-inf")
+    clipped: bool = False
+    missing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def _parse_tail(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        from .errors import UserError
+
+        raise UserError(f"--tail must be a number of seconds or 'auto', not {text!r}") from None
+    if v < 0 or v > 3600:
+        from .errors import UserError
+
+        raise UserError("--tail must be between 0 and 3600 seconds")
+    return v
+
+
+def load_banks(paths: list[str]):
+    """Read every bank (the built-in one when none is given), failing on the first bad one:
+    a bank that does not load is an error, never silently replaced by another."""
+    import dls
+
+    if not paths:
+        from dls.default_bank import load_default_bank
+
+        return [load_default_bank()]
+    return [dls.read(p) for p in paths]
+
+
+def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt: str = "pcm16",
+                interpolation: str = "cubic", effects: bool = True, voices: int = 256,
+                tail: float | None = None, block: int = RENDER_BLOCK, progress=None,
+                gain_db: float | None = None) -> RenderResult:
+    """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input."""
+    import numpy as np
+
+    from sink.filesink import WavFileSink
+    from synth.filesource import FileSource
+    from synth.midifile import read_midi
+    from synth.synth import Synth
+
+    t0 = time.perf_counter()
+    song = read_midi(midi_path)
+    groups = max([1, *song.channel_groups])
+    res = RenderResult(midi_path, out_path, warnings=list(song.warnings))
+    from synth.synth import DEFAULT_GAIN_DB
+
+    synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation, effects=effects,
+                  gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db)
+    try:
+        for col in banks:
+            synth.download(col)
+        source = FileSource(song, synth)
+        synth.start(0, 0)
+        end_frame = synth.ref_time_to_sample(source.last_time)
+        tail_frames = int(round((AUTO_TAIL_MAX_SECONDS if tail is None else tail) * rate))
+        limit = end_frame + tail_frames
+        buf = np.zeros((block, 2), dtype=np.float32)
+        voice_sum = 0
+        blocks = 0
+        last_n = block
+        with WavFileSink(out_path, rate, fmt) as sink:
+            pos = 0
+            while True:
+                if pos >= end_frame and source.done:
+                    if pos >= limit:
+                        break
+                    if tail is None and blocks and synth.engine.stats()["voices_active"] == 0 \
+                            and float(np.max(np.abs(buf[:last_n]))) < SILENCE_PEAK:
+                        break
+                n = min(block, limit - pos)
+                source.feed_until(synth.sample_to_ref_time(pos + n))
+                sink.pull(synth, buf, n)
+                last_n = n
+                pos += n
+                blocks += 1
+                voice_sum += synth.engine.stats()["voices_active"]
+                if progress is not None:
+                    progress(pos, end_frame)
+            sink_peak = sink.peak
+            frames = sink.frames
+        st = synth.stats()
+    finally:
+        synth.close()
+    wall = time.perf_counter() - t0
+    res.seconds = frames / rate
+    res.wall_seconds = wall
+    res.realtime_factor = res.seconds / wall if wall > 0 else 0.0
+    res.peak_voices = st["peak_voices"]
+    res.average_voices = voice_sum / blocks if blocks else 0.0
+    res.notes_dropped = st["dropped_notes"]
+    res.voices_stolen = st["stolen_voices"]
+    res.late_events = st["late_events"]
+    res.peak_dbfs = 20 * float(np.log10(sink_peak)) if sink_peak > 0 else float("-inf")
+    res.clipped = sink_peak > 1.0 and fmt != "float"
+    res.missing = [w for w in synth.warnings if w.startswith("no instrument for")]
+    res.warnings += [w for w in synth.warnings if not w.startswith("no instrument for")]
+    return res
+
+
+def _output_for(inp: str, output: str | None, many: bool) -> str:
+    stem = os.path.splitext(os.path.basename(inp))[0] + ".wav"
+    if output is None:
+        return os.path.join(os.path.dirname(inp), stem)
+    if many or output.endswith(os.sep) or os.path.isdir(output):
+        return os.path.join(output, stem)
+    return output
+
+
+def _worker(job):
+    """A render in a worker process (several inputs with -o DIR/)."""
+    midi_path, out_path, bank_paths, kw = job
+    from dls.errors import DLSError
+    from sink.filesink import FileSinkError
+    from synth.midifile import MidiFileError
+
+    try:
+        banks = load_banks(bank_paths)
+        return render_file(midi_path, out_path, banks, **kw)
+    except (MidiFileError, FileSinkError, DLSError, OSError, ValueError) as exc:
+        r = RenderResult(midi_path, out_path)
+        r.error = " ".join(str(exc).split())
+        return r
+
+
+def run(args) -> int:
+    from .errors import UserError
+
+    tail = _parse_tail(args.tail)
+    if not 8000 <= args.rate <= 192000:
+        raise UserError("--rate must be between 8000 and 192000 Hz")
+    if not 1 <= args.voices <= 4096:
+        raise UserError("--voices must be between 1 and 4096")
+    many = len(args.inputs) > 1
+    if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
+        raise UserError("several inputs need -o to name a folder (ending in /)")
+    if args.output and (args.output.endswith(os.sep)) and not os.path.isdir(args.output):
+        raise UserError(f"output folder {args.output} does not exist")
+    for inp in args.inputs:
+        if not os.path.exists(inp):
+            raise UserError(f"{inp}: no such file")
+    jobs = [(inp, _output_for(inp, args.output, many)) for inp in args.inputs]
+    outs = [o for _, o in jobs]
+    if len(set(outs)) != len(outs):
+        raise UserError("two inputs would write the same output file")
+    from sink.filesink import FileSinkError, check_writable
+
+    for _, o in jobs:
+        try:
+            check_writable(o)
+        except FileSinkError as exc:
+            raise UserError(str(exc)) from None
+    kw = dict(rate=args.rate, fmt=args.format, interpolation=args.interpolation, effects=not args.no_effects,
+              voices=args.voices, tail=tail, gain_db=args.gain)
+    show = not args.quiet and not args.json
+    tty = sys.stderr.isatty()
+
+    results: list[RenderResult] = []
+    if not many:
+        banks = load_banks(args.bank)  # a bad bank: one-line error, exit 2
+        inp, out = jobs[0]
+        from synth.midifile import MidiFileError
+
+        try:
+            if show and tty:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+                with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                              TimeRemainingColumn(), transient=True) as prog:
+                    task = prog.add_task(os.path.basename(inp), total=1.0)
+
+                    def progress(pos, end):
+                        prog.update(task, completed=min(1.0, pos / end) if end else 1.0)
+
+                    results.append(render_file(inp, out, banks, progress=progress, **kw))
+            else:
+                results.append(render_file(inp, out, banks, **kw))
+        except MidiFileError as exc:
+            raise UserError(str(exc)) from None
+        except FileSinkError as exc:
+            raise UserError(str(exc)) from None
+    else:
+        # Check every bank once up front so a bad bank fails fast, with one line.
+        load_banks(args.bank)
+        from concurrent.futures import ProcessPoolExecutor
+
+        n = args.jobs or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs)))) as ex:
+            for r in ex.map(_worker, [(i, o, args.bank, kw) for i, o in jobs]):
+                results.append(r)
+                if show and r.error is None:
+                    print(f"{r.input} -> {r.output}  ({r.seconds:.1f} s audio, {r.realtime_factor:.0f}x realtime)",
+                          file=sys.stderr)
+    failed = [r for r in results if r.error]
+    if args.json:
+        import json
+
+        print(json.dumps([asdict(r) for r in results], indent=2, default=str))
+    elif show:
+        for r in results:
+            if r.error is None:
+                _summary(r)
+    for r in failed:
+        print(f"dlsynth render: error: {r.error}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _summary(r: RenderResult) -> None:
+    w = sys.stderr.write
+    m, s = divmod(r.seconds, 60)
+    w(f"{r.output}: {int(m)}:{s:06.3f} of audio in {r.wall_seconds:.2f} s ({r.realtime_factor:.1f}x realtime), "
+      f"peak {r.peak_dbfs:.1f} dBFS{' (clipped)' if r.clipped else ''}\n")
+    w(f"  voices: peak {r.peak_voices}, average {r.average_voices:.1f}; notes dropped {r.notes_dropped}, "
+      f"voices stolen {r.voices_stolen}\n")
+    if r.missing:
+        w(f"  missing instruments ({len(r.missing)}):\n")
+        for msg in r.missing:
+            w(f"    - {msg}\n")
+    for msg in r.warnings:
+        w(f"  warning: {msg}\n")

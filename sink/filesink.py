@@ -1,0 +1,142 @@
+"""The file sink: pulls Render buffers from the synth into a WAV file.
+
+Writes go to a temporary file beside the target, renamed over the final name only when the
+file is complete (`close(commit=True)`); on any error the temporary file is removed, so a
+half-written file never appears under the final name. Samples are clipped to full scale
+when converted to integers (never wrapped).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+FORMATS = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
+
+
+class FileSinkError(Exception):
+    """An output file that cannot be written (one line, for the user)."""
+
+
+def check_writable(path: str) -> None:
+    """Fail early, before rendering, when the output cannot be created."""
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise FileSinkError(f"{path}: is a directory (give a file name, or several inputs for a directory)")
+    if not os.path.isdir(d):
+        raise FileSinkError(f"{path}: the folder {d} does not exist")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise FileSinkError(f"{path}: cannot write in {d} (permission denied)")
+
+
+class WavFileSink:
+    """A WAV file written block by block (the file side of the port driver's wave sink)."""
+
+    def __init__(self, path: str, sample_rate: int, fmt: str = "pcm16", channels: int = 2):
+        import soundfile as sf
+
+        if fmt not in FORMATS:
+            raise FileSinkError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        check_writable(path)
+        self.path = path
+        self.format = fmt
+        self.frames = 0
+        self.peak = 0.0
+        d = os.path.dirname(os.path.abspath(path))
+        fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=d)
+        os.close(fd)
+        try:
+            self._f = sf.SoundFile(self._tmp, "w", samplerate=int(sample_rate), channels=channels,
+                                   subtype=FORMATS[fmt], format="WAV")
+        except Exception as exc:
+            self._remove_tmp()
+            raise FileSinkError(f"{path}: cannot create ({exc})") from None
+        self._scratch16 = None
+        self._scratch32 = None
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a (frames, channels) float32 block."""
+        n = int(block.shape[0])
+        if n == 0:
+            return
+        peak = float(np.max(np.abs(block)))
+        if peak > self.peak:
+            self.peak = peak
+        try:
+            if self.format == "float":
+                self._f.write(block)
+            elif self.format == "pcm16":
+                if self._scratch16 is None or self._scratch16.shape[0] < n:
+                    self._scratch16 = np.empty((n, block.shape[1]), dtype=np.int16)
+                    self._scratchf = np.empty((n, block.shape[1]), dtype=np.float32)
+                f = self._scratchf[:n]
+                np.multiply(block, 32768.0, out=f)
+                np.rint(f, out=f)
+                np.clip(f, -32768.0, 32767.0, out=f)
+                out = self._scratch16[:n]
+                out[...] = f
+                self._f.write(out)
+            else:  # pcm24 through int32 (libsndfile keeps the top 24 bits)
+                if self._scratch32 is None or self._scratch32.shape[0] < n:
+                    self._scratch32 = np.empty((n, block.shape[1]), dtype=np.int32)
+                    self._scratchd = np.empty((n, block.shape[1]), dtype=np.float64)
+                f = self._scratchd[:n]
+                np.multiply(block, 8388608.0, out=f)
+                np.rint(f, out=f)
+                np.clip(f, -8388608.0, 8388607.0, out=f)
+                out = self._scratch32[:n]
+                out[...] = f
+                out <<= 8
+                self._f.write(out)
+        except Exception as exc:
+            self.close(commit=False)
+            raise FileSinkError(f"{self.path}: write failed ({exc})") from None
+        self.frames += n
+
+    def pull(self, synth, out: np.ndarray, frames: int) -> np.ndarray:
+        """Pull `frames` from the synth (ISynthSinkDMus::Render) and write them."""
+        block = out[:frames]
+        synth.render(out=block)
+        self.write(block)
+        return block
+
+    def _remove_tmp(self) -> None:
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
+
+    def close(self, commit: bool = True) -> None:
+        """Finish the file; with commit it replaces the final name, else it is removed."""
+        f = getattr(self, "_f", None)
+        if f is None:
+            return
+        self._f = None
+        try:
+            f.close()
+        except Exception as exc:
+            self._remove_tmp()
+            if commit:
+                raise FileSinkError(f"{self.path}: write failed ({exc})") from None
+            return
+        if not commit:
+            self._remove_tmp()
+            return
+        try:
+            fd = os.open(self._tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self._remove_tmp()
+            raise FileSinkError(f"{self.path}: cannot finish the file ({exc.strerror or exc})") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(commit=exc_type is None)

@@ -1,0 +1,317 @@
+"""A JACK server with the dummy backend, for testing the live path on a machine with no sound card.
+
+The dummy backend gives a real, clocked audio graph: PortAudio (under sounddevice) and RtMidi
+(under python-rtmidi) both speak JACK, and a JACK client can capture what dlsynth plays.
+See ../shared/RIG.md for what was learnt setting this up.
+
+Use the ``jack_server`` fixture (import it into the test module):
+
+    from tests.jackrig import jack_server  # noqa: F401  (a pytest fixture)
+
+    @pytest.mark.timeout(60)
+    def test_something(jack_server):
+        sd = jack_server.sounddevice()      # PortAudio re-initialised: it sees the server
+        ...
+
+or ``with JackServer() as server:`` outside pytest. While a server runs, the process
+environment carries ``JACK_DEFAULT_SERVER=<its unique name>`` and ``JACK_NO_START_SERVER=1``,
+so every JACK client in the process (PortAudio, RtMidi, JACK-Client) finds this server and
+none of them starts another.
+
+Order matters:
+- PortAudio looks for JACK once, when it is initialised (at ``import sounddevice``): start
+  the server first, then call ``portaudio_rescan()`` (or ``server.sounddevice()``).
+- Stop every PortAudio stream and terminate PortAudio before the server goes away (a server
+  that dies first makes PortAudio abort the process at exit, and closing a stream after it
+  died can hang). ``JackServer.stop()`` does the terminating: it calls
+  ``portaudio_release()`` if sounddevice is loaded, stops the server, then re-initialises
+  PortAudio (without JACK) so later users of sounddevice still work.
+- python-rtmidi holds the GIL while it waits on the JACK server: open and close MIDI ports
+  before an audio stream with a Python callback starts, or after it stops.
+
+Cleanup is thorough even on failure: the fixture stops the server in its teardown, an
+``atexit`` hook stops any server still running, and on Linux jackd is asked to die with the
+process that started it (PR_SET_PDEATHSIG). Stopping is SIGTERM (a clean shutdown that
+removes jackd's shared memory), SIGKILL after a timeout, and then the server's
+``/dev/shm/jack_sem.*`` and ``/dev/shm/jack_<name>_*`` files are removed if left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import glob
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+SAMPLE_RATE = 48_000
+PERIOD = 512  # frames: functional tests use 512 (RIG.md: 128 sees occasional xruns here)
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+POLL_INTERVAL_S = 0.02
+
+_counter = itertools.count(1)
+_running: set["JackServer"] = set()
+
+
+def jackd_path() -> str | None:
+    """The jackd executable, or None if JACK is not installed."""
+    return shutil.which("jackd")
+
+
+def jack_tools_available() -> bool:
+    return all(shutil.which(t) for t in ("jackd", "jack_lsp", "jack_connect"))
+
+
+SKIP_REASON = (
+    "jackd (JACK2) is not installed: the live-path tests need a JACK dummy server. "
+    "Install it with `apt-get install -y --no-install-recommends jackd2 libjack-jackd2-0` "
+    "(dev/setup.sh does this in test mode, and CI installs it)"
+)
+
+
+def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except Exception:
+        pass
+
+
+@contextlib.contextmanager
+def _env(**values: str | None):
+    """Set (or, with None, remove) environment variables for the duration of a block."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# ----------------------------------------------------------------------------- PortAudio
+def portaudio_release() -> None:
+    """Terminate PortAudio completely (closing any stream it still has), if it is loaded."""
+    sd = sys.modules.get("sounddevice")
+    if sd is None:
+        return
+    while getattr(sd, "_initialized", 0) > 0:
+        sd._terminate()
+
+
+def portaudio_rescan():
+    """(Re-)initialise PortAudio so that it sees the JACK servers running now.
+
+    Returns the ``sounddevice`` module. Never lets libjack start a server on its own.
+    """
+    with _env(JACK_NO_START_SERVER="1"):
+        import sounddevice as sd  # noqa: PLC0415  (imported late on purpose)
+
+        portaudio_release()
+        sd._initialize()
+    return sd
+
+
+def jack_hostapi_output_device(sd) -> int:
+    """Index of PortAudio's default output device on the JACK host API (RuntimeError if none)."""
+    for api in sd.query_hostapis():
+        if "JACK" in api["name"]:
+            dev = api["default_output_device"]
+            if dev is not None and dev >= 0:
+                return dev
+            raise RuntimeError("PortAudio's JACK host API has no output device")
+    raise RuntimeError(
+        "PortAudio has no JACK host API: was it initialised before the server started "
+        "(call portaudio_rescan()), or is libportaudio2 built without JACK?"
+    )
+
+
+# ----------------------------------------------------------------------------- the server
+class JackServer:
+    """``jackd -n NAME -d dummy -r RATE -p PERIOD`` with a unique NAME, started and stopped cleanly."""
+
+    def __init__(self, rate: int = SAMPLE_RATE, period: int = PERIOD, name: str | None = None) -> None:
+        self.rate = int(rate)
+        self.period = int(period)
+        self.name = name or f"dlsynth{os.getpid()}n{next(_counter)}"
+        self.process: subprocess.Popen | None = None
+        self._log = None
+        self._saved_env: dict[str, str | None] = {}
+        self.startup_seconds: float | None = None
+
+    # --- environment for subprocesses (jack_lsp, jack_connect, helper programs)
+    @property
+    def env(self) -> dict[str, str]:
+        e = dict(os.environ)
+        e["JACK_DEFAULT_SERVER"] = self.name
+        e["JACK_NO_START_SERVER"] = "1"
+        return e
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        if self._log is None:
+            return ""
+        try:
+            self._log.flush()
+            with open(self._log.name, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> "JackServer":
+        if self.running:
+            return self
+        exe = jackd_path()
+        if exe is None:
+            raise FileNotFoundError(SKIP_REASON)
+        self._log = tempfile.NamedTemporaryFile(prefix=f"jackd-{self.name}-", suffix=".log", delete=False)
+        cmd = [exe, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]
+        t0 = time.monotonic()
+        self.process = subprocess.Popen(
+            cmd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+        )
+        _running.add(self)
+        # Point this process's JACK clients at the new server.
+        self._saved_env = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        os.environ["JACK_NO_START_SERVER"] = "1"
+        try:
+            self._wait_ready(t0 + timeout)
+        except BaseException:
+            log = self.log_text()
+            status = self.process.poll()
+            self.stop()
+            if status is not None:
+                raise RuntimeError(f"jackd exited with status {status} while starting:\n{log}") from None
+            raise
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def _wait_ready(self, deadline: float) -> None:
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError("jackd exited while starting")
+            # jack_lsp rather than jack_wait (which polls only once a second).
+            left = max(deadline - time.monotonic(), 0.5)
+            r = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True, timeout=left)
+            if r.returncode == 0 and "system:" in r.stdout:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"jackd {self.name} not ready in time:\n{self.log_text()}")
+            time.sleep(POLL_INTERVAL_S)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """Terminate PortAudio, then the server (SIGTERM, then SIGKILL); clean /dev/shm."""
+        proc = self.process
+        if proc is None:
+            return None
+        portaudio_release()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        _running.discard(self)
+        for pattern in (f"/dev/shm/jack_sem.*_{self.name}_*", f"/dev/shm/jack_{self.name}_*"):
+            for path in glob.glob(pattern):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env = {}
+        if self._log is not None:
+            self._log.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._log.name)
+            self._log = None
+        if "sounddevice" in sys.modules:
+            portaudio_rescan()  # usable again, without this server
+        return proc.returncode
+
+    # --- helpers
+    def lsp(self, *args: str) -> list[str]:
+        """Port names (``jack_lsp ARGS``), one per line."""
+        r = subprocess.run(["jack_lsp", *args], env=self.env, capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            raise RuntimeError(f"jack_lsp failed: {r.stderr.strip()}")
+        return [line for line in r.stdout.splitlines() if line and not line.startswith((" ", "\t"))]
+
+    def connect(self, source: str, destination: str) -> None:
+        r = subprocess.run(["jack_connect", source, destination], env=self.env, capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            raise RuntimeError(f"jack_connect {source} {destination} failed: {(r.stderr or r.stdout).strip()}")
+
+    def wait_for_port(self, name: str, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while name not in self.lsp():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"JACK port {name!r} did not appear within {timeout} s")
+            time.sleep(POLL_INTERVAL_S)
+
+    def sounddevice(self):
+        """sounddevice with PortAudio re-initialised to see this server."""
+        if not self.running:
+            raise RuntimeError("the JACK server is not running")
+        return portaudio_rescan()
+
+    def __enter__(self) -> "JackServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"JackServer({self.name!r}, {self.rate} Hz, {self.period} frames, {state})"
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_running):
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+@pytest.fixture
+def jack_server():
+    """A running JACK dummy server (48 kHz, 512 frames), stopped after the test."""
+    if not jack_tools_available():
+        pytest.skip(SKIP_REASON)
+    server = JackServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,264 @@
+"""The JACK test rig itself: a dummy server, PortAudio playing into it, a JACK client
+capturing, xruns counted, and JACK MIDI from an RtMidi output to an RtMidi input.
+
+Everything the live-path tests will lean on, proven here on its own.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests import jackrig
+from tests.jackrig import JackServer, jack_server  # noqa: F401  (jack_server is a fixture)
+
+FS = jackrig.SAMPLE_RATE
+BLOCK = jackrig.PERIOD
+SINE_HZ = 440.0
+SINE_AMPLITUDE = 0.5
+PITCH_TOLERANCE_HZ = 1.0
+LEVEL_TOLERANCE = 0.01  # relative, on the RMS of the captured sine
+CLEAN_RESIDUAL = 1e-3  # residual RMS / signal RMS after fitting a sine (no gaps, no clicks)
+CAPTURE_SECONDS = 1.5
+ANALYSIS_SECONDS = 1.0
+MIDI_TIMEOUT_S = 2.0
+MIDI_NOTES = 20
+STALL_S = 0.05  # a capture callback this late makes the server report an xrun
+
+
+def _capture_client(server: JackServer, seconds: float, name: str = "dlsynth-capture"):
+    """A JACK-Client client with one input port recording into a preallocated array."""
+    jack = pytest.importorskip("jack", reason="JACK-Client is not installed (pip install JACK-Client)")
+    client = jack.Client(name, servername=server.name, no_start_server=True)
+    port = client.inports.register("in")
+    state = {"buf": np.zeros(int(seconds * FS) + 4 * BLOCK, np.float32), "pos": 0, "armed": False, "xruns": 0, "stall": 0.0}
+
+    @client.set_process_callback
+    def process(frames):
+        if state["stall"]:
+            delay, state["stall"] = state["stall"], 0.0
+            time.sleep(delay)
+        if state["armed"]:
+            buf, i = state["buf"], state["pos"]
+            n = min(frames, len(buf) - i)
+            if n > 0:
+                buf[i : i + n] = port.get_array()[:n]
+                state["pos"] = i + n
+
+    @client.set_xrun_callback
+    def xrun(delay_usecs):
+        state["xruns"] += 1
+
+    return client, port, state
+
+
+class _Sine:
+    """A PortAudio output callback writing a phase-continuous sine; counts status flags."""
+
+    def __init__(self, freq: float, amplitude: float) -> None:
+        self.step = 2 * np.pi * freq / FS
+        self.amplitude = amplitude
+        self.phase = 0.0
+        self.calls = 0
+        self.underflows = 0
+        self._ramp = np.arange(8192, dtype=np.float64)
+        self._tmp = np.zeros(8192, dtype=np.float64)
+
+    def __call__(self, outdata, frames, time_info, status):
+        self.calls += 1
+        if status.output_underflow:
+            self.underflows += 1
+        tmp = self._tmp[:frames]
+        np.multiply(self._ramp[:frames], self.step, out=tmp)
+        tmp += self.phase
+        np.sin(tmp, out=tmp)
+        tmp *= self.amplitude
+        outdata[:, 0] = tmp
+        self.phase = (self.phase + self.step * frames) % (2 * np.pi)
+
+
+def _peak_hz(x: np.ndarray) -> float:
+    """Frequency of the strongest component: Hann window, 8x zero padding, parabolic peak."""
+    n = len(x)
+    pad = 8 * n
+    spec = np.abs(np.fft.rfft(x * np.hanning(n), pad))
+    k = int(np.argmax(spec[1:-1])) + 1
+    a, b, c = np.log(spec[k - 1 : k + 2] + 1e-30)
+    delta = 0.5 * (a - c) / (a - 2 * b + c)
+    return (k + delta) * FS / pad
+
+
+def _sine_residual(x: np.ndarray, freq: float) -> float:
+    """RMS of what a least-squares sine at freq (with DC) leaves, relative to the signal."""
+    t = np.arange(len(x)) / FS
+    basis = np.column_stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t), np.ones_like(t)])
+    coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+    return float(np.sqrt(np.mean((x - basis @ coef) ** 2)) / np.sqrt(np.mean(x**2)))
+
+
+def _play_and_capture(server: JackServer, seconds: float, stall_at: float | None = None):
+    sd = server.sounddevice()
+    device = jackrig.jack_hostapi_output_device(sd)
+    client, port, state = _capture_client(server, seconds)
+    sine = _Sine(SINE_HZ, SINE_AMPLITUDE)
+    stream = None
+    try:
+        client.activate()
+        stream = sd.OutputStream(
+            device=device, samplerate=FS, blocksize=BLOCK, channels=1, dtype="float32", callback=sine
+        )
+        stream.start()
+        ours = {p.name for p in client.inports}
+        sources = [
+            p.name
+            for p in client.get_ports(is_audio=True, is_output=True)
+            if not p.name.startswith("system:") and p.name not in ours
+        ]
+        assert sources, f"PortAudio's JACK output port not found among {server.lsp()}"
+        client.connect(sources[0], port)
+        time.sleep(2 * BLOCK / FS)  # let the connection take effect before recording
+        state["armed"] = True
+        t0 = time.monotonic()
+        stalled = False
+        while state["pos"] < len(state["buf"]) - 2 * BLOCK:
+            if time.monotonic() - t0 > seconds + 10:
+                raise AssertionError(f"capture stalled at {state['pos']} frames")
+            if stall_at is not None and not stalled and time.monotonic() - t0 > stall_at:
+                state["stall"] = STALL_S
+                stalled = True
+            time.sleep(0.01)
+        time.sleep(4 * BLOCK / FS)  # let the xrun notifications arrive
+    finally:
+        if stream is not None:
+            stream.stop()
+            stream.close()
+        client.deactivate()
+        client.close()
+    return state, sine, sources[0]
+
+
+# ------------------------------------------------------------------------------ tests
+@pytest.mark.timeout(60)
+def test_server_starts_and_stops_cleanly():
+    if not jackrig.jack_tools_available():
+        pytest.skip(jackrig.SKIP_REASON)
+    before = os.environ.get("JACK_DEFAULT_SERVER")
+    server = JackServer()
+    with server:
+        assert server.running and os.environ["JACK_DEFAULT_SERVER"] == server.name
+        assert os.environ["JACK_NO_START_SERVER"] == "1"
+        ports = server.lsp()
+        assert {"system:playback_1", "system:playback_2", "system:capture_1"} <= set(ports)
+        assert glob.glob(f"/dev/shm/jack_sem.*_{server.name}_*")
+        print(f"\njackd {server.name} ready in {server.startup_seconds * 1e3:.0f} ms")
+        pid = server.process.pid
+    assert not server.running and server.process.returncode == 0  # SIGTERM: a clean exit
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert not glob.glob(f"/dev/shm/jack_sem.*_{server.name}_*")
+    assert not glob.glob(f"/dev/shm/jack_{server.name}_*")
+    assert os.environ.get("JACK_DEFAULT_SERVER") == before
+
+
+@pytest.mark.timeout(60)
+def test_two_servers_do_not_collide():
+    if not jackrig.jack_tools_available():
+        pytest.skip(jackrig.SKIP_REASON)
+    with JackServer() as a, JackServer(period=256) as b:
+        assert a.name != b.name and a.running and b.running
+        assert "system:playback_1" in a.lsp() and "system:playback_1" in b.lsp()
+
+
+@pytest.mark.timeout(60)
+def test_portaudio_sine_captured_by_jack_client(jack_server):
+    state, sine, source = _play_and_capture(jack_server, CAPTURE_SECONDS)
+    x = state["buf"][: state["pos"]].astype(np.float64)
+    seg = x[len(x) - int(ANALYSIS_SECONDS * FS) :]
+    f = _peak_hz(seg)
+    rms = float(np.sqrt(np.mean(seg**2)))
+    xruns = state["xruns"]
+    residual = _sine_residual(seg, f)
+    print(
+        f"\nPortAudio ({source}) -> JACK -> capture: {f:.3f} Hz (sent {SINE_HZ}), rms {rms:.4f}, "
+        f"residual {residual:.1e}, xruns: JACK {xruns}, PortAudio underflows {sine.underflows}, "
+        f"{sine.calls} callbacks"
+    )
+    assert abs(f - SINE_HZ) < PITCH_TOLERANCE_HZ
+    assert rms == pytest.approx(SINE_AMPLITUDE / np.sqrt(2), rel=LEVEL_TOLERANCE)
+    assert isinstance(xruns, int) and xruns >= 0
+    if xruns == 0 and sine.underflows == 0:
+        assert residual < CLEAN_RESIDUAL  # no gaps or repeats in the captured sine
+
+
+@pytest.mark.timeout(60)
+def test_xruns_are_counted(jack_server):
+    """A capture client that overruns its period once: the server reports the xrun to every
+    client (JACK-Client's xrun callback) and PortAudio flags an output underflow."""
+    state, sine, _ = _play_and_capture(jack_server, CAPTURE_SECONDS, stall_at=0.5)
+    print(f"\nafter one {STALL_S * 1e3:.0f} ms stall: JACK xruns {state['xruns']}, PortAudio underflows {sine.underflows}")
+    assert state["xruns"] >= 1
+    assert sine.underflows >= 1
+
+
+@pytest.mark.timeout(60)
+def test_jack_midi_loop(jack_server):
+    rtmidi = pytest.importorskip("rtmidi")
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi was built without its JACK API")
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="dlsynth-test-out")
+    inp = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="dlsynth-test-in")
+    received: list[tuple[list[int], float]] = []  # note-ons, with arrival times
+    note_offs: list[list[int]] = []
+    got = threading.Event()
+
+    def on_message(event, data=None):
+        message, _delta = event
+        if message[0] & 0xF0 == 0x90 and message[2] > 0:
+            received.append((message, time.monotonic()))
+            got.set()
+        else:
+            note_offs.append(message)
+
+    try:
+        out.open_virtual_port("out")
+        inp.open_virtual_port("in")
+        inp.set_callback(on_message)
+        jack_server.wait_for_port("dlsynth-test-out:out")
+        jack_server.wait_for_port("dlsynth-test-in:in")
+        jack_server.connect("dlsynth-test-out:out", "dlsynth-test-in:in")
+        assert "dlsynth-test-in:in" in out.get_ports() or any("dlsynth-test-in" in p for p in out.get_ports())
+        latencies = []
+        for i in range(MIDI_NOTES):
+            got.clear()
+            n = len(received)
+            note = 60 + i % 12
+            sent = time.monotonic()
+            out.send_message([0x90, note, 100])
+            assert got.wait(MIDI_TIMEOUT_S), f"note-on {note} not delivered within {MIDI_TIMEOUT_S} s"
+            message, at = received[n]
+            assert message == [0x90, note, 100]
+            latencies.append(at - sent)
+            out.send_message([0x80, note, 0])
+            time.sleep(0.003)
+        deadline = time.monotonic() + MIDI_TIMEOUT_S
+        while len(note_offs) < MIDI_NOTES and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert note_offs == [[0x80, 60 + i % 12, 0] for i in range(MIDI_NOTES)]
+        assert len(received) == MIDI_NOTES
+        lat_ms = np.array(latencies) * 1e3
+        period_ms = BLOCK / FS * 1e3
+        print(
+            f"\nJACK MIDI out -> in: {MIDI_NOTES} note-ons, median {np.median(lat_ms):.2f} ms, "
+            f"max {lat_ms.max():.2f} ms (period {period_ms:.2f} ms)"
+        )
+        # JACK MIDI moves once per period: a message arrives within about two periods.
+        assert np.median(lat_ms) < 3 * period_ms
+    finally:
+        inp.cancel_callback()
+        inp.close_port()
+        out.close_port()
+        del inp, out
