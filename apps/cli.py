@@ -13,8 +13,8 @@ import os
 import sys
 
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("apps.render", "apps.info")
-OPTIONAL_SUBCOMMANDS = ("apps.play", "apps.devices", "apps.bench")
+SUBCOMMANDS = ("apps.render", "apps.play", "apps.info", "apps.devices")
+OPTIONAL_SUBCOMMANDS = ("apps.bench",)
 
 
 from .errors import UserError  # noqa: E402  (one class, whether run as a module or a script)

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 
-from .cli import UserError
+from .errors import UserError
 
 #: How the MIDI APIs are shown (python-rtmidi's short name -> display name).
 MIDI_API_DISPLAY = {

@@ -75,7 +75,6 @@ class Fluid:
         self.active = sig("fluid_synth_get_active_voice_count", I, V)
         self.set_interp = sig("fluid_synth_set_interp_method", I, V, I, I)
         self.reset = sig("fluid_synth_system_reset", I, V)
-        self.all_sounds_off = sig("fluid_synth_all_sounds_off", I, V, I)
         self.delete_synth = sig("delete_fluid_synth", None, V)
         self.delete_settings = sig("delete_fluid_settings", None, V)
         version = sig("fluid_version_str", S)
@@ -88,8 +87,10 @@ class Fluid:
         self.setint(self.settings, b"synth.chorus.active", 0)
         self.setint(self.settings, b"synth.cpu-cores", 1)
         self.synth = self.new_synth(self.settings)
-        if self.sfload(self.synth, sf2.encode(), 1) < 0:
+        self.sf2 = sf2.encode()
+        if self.sfload(self.synth, self.sf2, 1) < 0:
             raise SystemExit(f"FluidSynth could not load {sf2}")
+        self.run_synth = None
         self.set_interp(self.synth, -1, 4)  # FLUID_INTERP_4THORDER
         self.program = program
         self.midi_channels = midi_channels
@@ -97,23 +98,30 @@ class Fluid:
         self.right = np.zeros(BLOCK, np.float32)
 
     def start(self, plan):
-        self.all_sounds_off(self.synth, -1)
-        self.reset(self.synth)
-        for _ in range(4):
-            self.block()
+        # A fresh synth per run: in FluidSynth 2.3 neither system_reset nor all_sounds_off
+        # reliably clears the voices of a previous run. The sample cache makes the reload
+        # cheap while the first synth keeps the SoundFont loaded.
+        if getattr(self, "run_synth", None) is not None:
+            self.delete_synth(self.run_synth)
+        self.run_synth = self.new_synth(self.settings)
+        if self.sfload(self.run_synth, self.sf2, 1) < 0:
+            raise SystemExit("FluidSynth could not reload the SoundFont")
+        self.set_interp(self.run_synth, -1, 4)
         for c in range(self.midi_channels):
             if c % 16 != 9:
-                self.program_change(self.synth, c, self.program)
+                self.program_change(self.run_synth, c, self.program)
         for c, k in plan:
-            self.noteon(self.synth, c, k, 100)
+            self.noteon(self.run_synth, c, k, 100)
 
     def block(self):
-        self.write_float(self.synth, BLOCK, self.left.ctypes.data, 0, 1, self.right.ctypes.data, 0, 1)
+        self.write_float(self.run_synth, BLOCK, self.left.ctypes.data, 0, 1, self.right.ctypes.data, 0, 1)
 
     def voices(self) -> int:
-        return self.active(self.synth)
+        return self.active(self.run_synth)
 
     def close(self):
+        if getattr(self, "run_synth", None) is not None:
+            self.delete_synth(self.run_synth)
         self.delete_synth(self.synth)
         self.delete_settings(self.settings)
 

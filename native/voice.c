@@ -167,7 +167,11 @@ void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_
             int sk = source_kind(c->source, &cc.src_cc);
             int ck = source_kind(c->control, &cc.ctl_cc);
             float scale = c->scale;
-            if (dst < 0 || sk < 0 || ck < 0 || !isfinite(scale) || scale == 0.0f)
+            if (dst < 0 || sk < 0 || ck < 0 || !isfinite(scale))
+                continue;
+            /* a zero scale adds nothing to a continuous destination, but it sets a note-on
+               parameter (an absolute pitch or time of 0) */
+            if (scale == 0.0f && dst < D_NCONT)
                 continue;
             if ((dst == D_FC || dst == D_Q) && !*filter)
                 continue;
@@ -201,8 +205,11 @@ void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_
             cc.cls = (uint8_t)cls;
             cc.scale = scale;
             out[count++] = cc;
-            if (group == 3)
+            if (group == 3) {
                 *uses |= uses_bit(sk) | uses_bit(ck);
+                if (dst == D_PITCH)
+                    *uses |= USE_DYN_PITCH;
+            }
         }
     }
     *n_out = count;
@@ -346,14 +353,46 @@ static float eg_eval(const eng_eg *g, double t, float *attack_out, int *done)
     return (float)L;
 }
 
+/* sin(2 pi p) for a phase in turns: folded to a quarter wave, then a degree-9 odd
+   polynomial (error below 4e-6, far under any audible LFO depth). */
+static inline float sin_turns(double p)
+{
+    p -= floor(p);
+    if (p >= 0.5)
+        p -= 1.0;
+    if (p > 0.25)
+        p = 0.5 - p;
+    else if (p < -0.25)
+        p = -0.5 - p;
+    float x = (float)(p * (2.0 * PI_D));
+    float x2 = x * x;
+    return x * (1.0f + x2 * (-1.0f / 6.0f + x2 * (1.0f / 120.0f + x2 * (-1.0f / 5040.0f + x2 * (1.0f / 362880.0f)))));
+}
+
 static float lfo_eval(const eng_lfo *l, double t)
 {
     t -= l->delay;
     if (t <= 0.0)
         return 0.0f;
-    double ph = t * l->freq;
-    ph -= floor(ph);
-    return (float)sin(2.0 * PI_D * ph);
+    return sin_turns(t * l->freq);
+}
+
+/* The time-varying sources other than EG1 at t frames since note-on. */
+static void dyn_eval(const eng_voice *v, int uses, double t, dyn_src *d)
+{
+    d->eg2 = 0.0f;
+    d->lfo = 0.0f;
+    d->vib = 0.0f;
+    if (uses & USE_EG2) {
+        float att;
+        int d2;
+        float L2 = eg_eval(&v->eg2, t, &att, &d2);
+        d->eg2 = att >= 0.0f ? att : L2;
+    }
+    if (uses & USE_LFO)
+        d->lfo = lfo_eval(&v->lfo, t);
+    if (uses & USE_VIB)
+        d->vib = lfo_eval(&v->vib, t);
 }
 
 /* EG1 output amplitude and dB-linear level at t. */
@@ -375,29 +414,34 @@ static float eg1_eval(const eng_voice *v, double t, float *level, int *done)
  * Filter design
  * ------------------------------------------------------------------------------------- */
 
-static eng_coef lowpass(double rate, float fc_cents, float q_cb)
+/* Resonance (cB) as the biquad's 1/(2Q): DLS2 resonance 0..22.5 dB as the SF2 convention
+   reads it, 0 cB being Butterworth. */
+static float half_inv_q(float q_cb)
+{
+    float q = q_cb;
+    if (!(q > 0.0f))
+        q = 0.0f;
+    if (q > 225.0f)
+        q = 225.0f;
+    return 0.5f / exp2f((q * 0.1f - 3.0103f) * (3.321928094887362f / 20.0f));
+}
+
+static eng_coef lowpass(double rate, float fc_cents, float hiq)
 {
     eng_coef c;
-    double hz = 440.0 * exp2(((double)fc_cents - 6900.0) / 1200.0);
-    double top = 0.45 * rate;
-    if (!(hz > 5.0))
-        hz = 5.0;
+    float hz = 440.0f * exp2f((fc_cents - 6900.0f) * (1.0f / 1200.0f));
+    float top = (float)(0.45 * rate);
+    if (!(hz > 5.0f))
+        hz = 5.0f;
     if (hz > top)
         hz = top;
-    double q = (double)q_cb;
-    if (!(q > 0.0))
-        q = 0.0;
-    if (q > 225.0)
-        q = 225.0;
-    /* DLS2 resonance 0..22.5 dB as the SF2 convention reads it: 0 cB is Butterworth. */
-    double qlin = pow(10.0, (q / 10.0 - 3.0102999566) / 20.0);
-    double w = 2.0 * PI_D * hz / rate;
-    double cw = cos(w), sw = sin(w);
-    double alpha = sw / (2.0 * qlin);
-    double a0 = 1.0 + alpha;
-    c.b0 = (float)((1.0 - cw) * 0.5 / a0);
-    c.a1 = (float)(-2.0 * cw / a0);
-    c.a2 = (float)((1.0 - alpha) / a0);
+    float w = (float)(2.0 * PI_D / rate) * hz;
+    float sw = sinf(w), cw = cosf(w);
+    float alpha = sw * hiq;
+    float inv = 1.0f / (1.0f + alpha);
+    c.b0 = (1.0f - cw) * 0.5f * inv;
+    c.a1 = -2.0f * cw * inv;
+    c.a2 = (1.0f - alpha) * inv;
     return c;
 }
 
@@ -607,20 +651,8 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
     float eg1_level;
     float amp = eg1_eval(v, t, &eg1_level, &done);
     d.eg1 = eg1_level;
-    d.eg2 = 0.0f;
-    d.lfo = 0.0f;
-    d.vib = 0.0f;
     int uses = r->uses;
-    if (uses & USE_EG2) {
-        float att;
-        int d2;
-        float L2 = eg_eval(&v->eg2, t, &att, &d2);
-        d.eg2 = att >= 0.0f ? att : L2;
-    }
-    if (uses & USE_LFO)
-        d.lfo = lfo_eval(&v->lfo, t);
-    if (uses & USE_VIB)
-        d.vib = lfo_eval(&v->vib, t);
+    dyn_eval(v, uses, t, &d);
 
     float sum[D_NCONT];
     for (int k = 0; k < D_NCONT; k++)
@@ -630,11 +662,40 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
         sum[c->dst] += conn_value(c, v, ch, &d);
     }
 
-    /* pitch -> phase increment (constant for the plan) */
-    float pitch = sum[D_PITCH] - r->unity_note * 100.0f + r->fine_tune;
+    /* pitch -> phase increment, constant for the plan: a time-varying pitch takes the mean
+       of its values at the plan's start and end (about its middle), so the steps straddle
+       the curve instead of leading it */
+    float pitch_sum = sum[D_PITCH];
+    if ((uses & USE_DYN_PITCH) && end != now) {
+        float dyn_end = pitch_sum - (v->stat[D_PITCH] + v->chan[D_PITCH]);
+        float dyn_start = v->dyn_pitch;
+        if (v->dyn_pitch_t != now) {
+            /* planned off the tick grid (an event): evaluate the start directly */
+            double ts = (double)(int64_t)(now - v->start);
+            dyn_src ds;
+            float ls;
+            int dn;
+            eg1_eval(v, ts, &ls, &dn);
+            ds.eg1 = ls;
+            dyn_eval(v, uses, ts, &ds);
+            dyn_start = 0.0f;
+            for (int32_t i = r->first_dynamic; i < r->n_conn; i++) {
+                const eng_cconn *c = &r->conn[i];
+                if (c->dst == D_PITCH)
+                    dyn_start += conn_value(c, v, ch, &ds);
+            }
+        }
+        v->dyn_pitch = dyn_end;
+        v->dyn_pitch_t = end;
+        pitch_sum = v->stat[D_PITCH] + v->chan[D_PITCH] + 0.5f * (dyn_start + dyn_end);
+    } else if (end == now) {
+        v->dyn_pitch = pitch_sum - (v->stat[D_PITCH] + v->chan[D_PITCH]);
+        v->dyn_pitch_t = now;
+    }
+    float pitch = pitch_sum - r->unity_note * 100.0f + r->fine_tune;
     if (pitch != v->last_pitch) {
         v->last_pitch = pitch;
-        double ratio = v->ratio * exp2((double)pitch / 1200.0);
+        double ratio = v->ratio * (double)exp2f(pitch * (1.0f / 1200.0f));
         if (!(ratio > 0.0))
             ratio = 0.0;
         if (ratio > ENG_MAX_RATIO)
@@ -677,8 +738,11 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
             p = 500.0f;
         if (v->nch == 2) {
             /* balance: each side keeps its own channel, the far one fades */
-            v->pan_l = p > 0.0f ? (float)cos(PI_D * p * 0.001) : 1.0f;
-            v->pan_r = p < 0.0f ? (float)cos(-PI_D * p * 0.001) : 1.0f;
+            v->pan_l = p >= 500.0f ? 0.0f : (p > 0.0f ? (float)cos(PI_D * p * 0.001) : 1.0f);
+            v->pan_r = p <= -500.0f ? 0.0f : (p < 0.0f ? (float)cos(-PI_D * p * 0.001) : 1.0f);
+        } else if (p <= -500.0f || p >= 500.0f) {
+            v->pan_l = p < 0.0f ? 1.0f : 0.0f; /* exactly silent on the far side */
+            v->pan_r = p < 0.0f ? 0.0f : 1.0f;
         } else {
             double x = ((double)p * 0.001 + 0.5) * (PI_D * 0.5);
             v->pan_l = (float)cos(x);
@@ -702,9 +766,11 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
     if (v->filter) {
         float fc = sum[D_FC], q = sum[D_Q];
         if (fc != v->last_fc || q != v->last_q) {
+            if (q != v->last_q)
+                v->hiq = half_inv_q(q);
             v->last_fc = fc;
             v->last_q = q;
-            ct = lowpass((double)e->rate, fc, q);
+            ct = lowpass((double)e->rate, fc, v->hiq);
             coef_changed = 1;
         }
     }

@@ -157,6 +157,7 @@ typedef struct {
 #define USE_VIB 2
 #define USE_EG2 4
 #define USE_EG1 8
+#define USE_DYN_PITCH 16  /* a dynamic connection reaches pitch: evaluated mid-plan */
 
 typedef struct eng_instrument {
     int32_t id;
@@ -270,6 +271,9 @@ typedef struct eng_voice {
     float last_pan;
     float pan_l, pan_r;
     float last_fc, last_q;
+    float hiq;              /* 1 / (2 Q) of the last resonance */
+    float dyn_pitch;        /* time-varying part of the pitch (cents) at dyn_pitch_t */
+    uint64_t dyn_pitch_t;
     float level;            /* last planned output level (l + r), for stealing */
     double ratio;           /* wave rate / engine rate */
     float fine_soft_cb;     /* note-on-time gain offsets (soft pedal), cB */

@@ -385,26 +385,43 @@ void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
  * Mixing
  * ------------------------------------------------------------------------------------- */
 
-static void mix_add(const float *restrict y, float *restrict out, int n, float g0, float dg, float k0)
+/* out_a += y_a * gain_a(i), out_b += y_b * gain_b(i), gain(i) = g0 + (k0 + i) * dg. A
+   constant gain is the same expression with dg = 0 (g0 + k * 0 == g0 exactly), so the two
+   paths give identical results. */
+static void mix_pair(const float *restrict ya, const float *restrict yb, float *restrict oa, float *restrict ob,
+                     int n, float ga, float dga, float gb, float dgb, float k0)
 {
-    if (dg == 0.0f) {
-        for (int i = 0; i < n; i++)
-            out[i] += y[i] * g0;
+    if (dga == 0.0f && dgb == 0.0f) {
+        for (int i = 0; i < n; i++) {
+            oa[i] += ya[i] * ga;
+            ob[i] += yb[i] * gb;
+        }
     } else {
-        for (int i = 0; i < n; i++)
-            out[i] += y[i] * (g0 + (k0 + (float)i) * dg);
+        for (int i = 0; i < n; i++) {
+            float k = k0 + (float)i;
+            oa[i] += ya[i] * (ga + k * dga);
+            ob[i] += yb[i] * (gb + k * dgb);
+        }
     }
 }
 
-static void mix_add2(const float *restrict y0, const float *restrict y1, float *restrict out, int n, float g0,
-                     float dg, float k0)
+/* the sends of a two-channel voice take the channels' mean (the 0.5 is in the gains) */
+static void mix_pair_sum(const float *restrict y0, const float *restrict y1, float *restrict oa,
+                         float *restrict ob, int n, float ga, float dga, float gb, float dgb, float k0)
 {
-    if (dg == 0.0f) {
-        for (int i = 0; i < n; i++)
-            out[i] += (y0[i] + y1[i]) * g0;
+    if (dga == 0.0f && dgb == 0.0f) {
+        for (int i = 0; i < n; i++) {
+            float y = y0[i] + y1[i];
+            oa[i] += y * ga;
+            ob[i] += y * gb;
+        }
     } else {
-        for (int i = 0; i < n; i++)
-            out[i] += (y0[i] + y1[i]) * (g0 + (k0 + (float)i) * dg);
+        for (int i = 0; i < n; i++) {
+            float y = y0[i] + y1[i];
+            float k = k0 + (float)i;
+            oa[i] += y * (ga + k * dga);
+            ob[i] += y * (gb + k * dgb);
+        }
     }
 }
 
@@ -490,19 +507,12 @@ void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, 
                    float *out_r, float *out_rev, float *out_cho)
 {
     float k0 = (float)(int64_t)(at - v->r0);
-    if (v->nch == 1) {
-        mix_add(t0, out_l, n, v->g0[0], v->dg[0], k0);
-        mix_add(t0, out_r, n, v->g0[1], v->dg[1], k0);
-        if (v->g0[2] != 0.0f || v->dg[2] != 0.0f)
-            mix_add(t0, out_rev, n, v->g0[2], v->dg[2], k0);
-        if (v->g0[3] != 0.0f || v->dg[3] != 0.0f)
-            mix_add(t0, out_cho, n, v->g0[3], v->dg[3], k0);
-    } else {
-        mix_add(t0, out_l, n, v->g0[0], v->dg[0], k0);
-        mix_add(t1, out_r, n, v->g0[1], v->dg[1], k0);
-        if (v->g0[2] != 0.0f || v->dg[2] != 0.0f)
-            mix_add2(t0, t1, out_rev, n, v->g0[2], v->dg[2], k0);
-        if (v->g0[3] != 0.0f || v->dg[3] != 0.0f)
-            mix_add2(t0, t1, out_cho, n, v->g0[3], v->dg[3], k0);
+    const float *right = v->nch == 1 ? t0 : t1;
+    mix_pair(t0, right, out_l, out_r, n, v->g0[0], v->dg[0], v->g0[1], v->dg[1], k0);
+    if (v->g0[2] != 0.0f || v->dg[2] != 0.0f || v->g0[3] != 0.0f || v->dg[3] != 0.0f) {
+        if (v->nch == 1)
+            mix_pair(t0, t0, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
+        else
+            mix_pair_sum(t0, t1, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
     }
 }

@@ -29,10 +29,12 @@ Two stages, each O(1) per observation.
 2. The output map: a straight line ``sample = sa + (ref - ra) * k`` that is re-anchored on
    every call at its own current value, so it never jumps; only its slope ``k`` moves.
    The slope is steered towards the estimated rate plus a phase term that closes the gap
-   to the estimator: linear (time constant ``PHASE_TIME_CONSTANT_S``) near zero, braked
-   (``sqrt(2 a e)``-style) further out so it lands without overshoot, capped at
+   to the estimator: linear (time constant ``PHASE_TIME_CONSTANT_S``) near zero, and
+   further out no faster than ``sqrt(a * e)`` for slope-change limit ``a`` and gap ``e``
+   (so it can always brake in time and lands without overshoot), capped at
    ``MAX_PHASE_SLEW`` (seconds of phase per second). The slope itself changes by at most
-   ``MAX_SLOPE_ACCEL_PPM`` per second and ``MAX_SLOPE_STEP_PPM`` per call.
+   ``MAX_SLOPE_ACCEL_PPM`` per second (timed by the exact sample count, not the jittery
+   time stamps) and ``MAX_SLOPE_STEP_PPM`` per call.
 
 Discontinuities
 ---------------
@@ -45,7 +47,16 @@ Discontinuities
   ``SNAP_THRESHOLD_S`` the output map jumps too (slewing 200 ms at 1 ms/s would take
   minutes, and an xrun is already audible); smaller steps are slewed.
 
-Every jump of the output map is counted in ``relocks`` (with ``last_relock`` saying why).
+Every jump of the output map is counted in ``relocks`` (with ``last_relock`` saying why:
+"restart", "step", or "phase" for a gap wider than the snap threshold, e.g. after a long
+silence in the observations); every step the estimator detects, jumped or slewed, in
+``steps``. After a jump the map follows the estimator directly for
+``RELOCK_FOLLOW_OBSERVATIONS`` observations (``relocking`` is True) while the phase is
+re-learnt; smooth steering resumes after.
+
+Figures (tests/test_drift.py, 48 kHz, an observation per 512 frames, 0.3 ms jitter, rare
+late outliers): settles under 0.2 ms in about 6 s from a cold start at +-500 ppm and stays
+within about 0.06 ms for an hour (rms 0.018 ms); DDKSynth's method lags 0.5-0.6 ms.
 
 Real-time use: ``observe`` does arithmetic on floats and, only while outliers are pending,
 sorts a list of at most ``STEP_CONFIRM`` numbers. No locks, no I/O, no logging.
@@ -229,7 +240,7 @@ class DriftCorrector:
         """True when rate and phase are known and the output map has closed on them."""
         return (
             self._started
-            and self._cand_n == 0
+            and 2 * self._cand_n < self._confirm  # no step suspected
             and self._p00 < LOCK_PHASE_STD_S**2
             and self._p11 < (LOCK_RATE_STD_PPM * 1e-6) ** 2
             and abs(self._e) < LOCK_OUTPUT_ERROR_S * self._fs
@@ -372,8 +383,6 @@ class DriftCorrector:
             self._follow = RELOCK_FOLLOW_OBSERVATIONS
             self.relocks += 1
             self.last_relock = reason
-        else:
-            self._steer(s)
 
     def _candidate(self, t: float, s: float) -> None:
         """A rejected observation: noise, or the first sight of a step?"""

@@ -78,15 +78,24 @@ SKIP_REASON = (
 )
 
 
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except Exception:
-        pass
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()  # looked up here: the child after fork must not import anything
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_pdeathsig() -> None:
+    """Runs in the child between fork and exec: die (SIGTERM) when the test process dies."""
+    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 @contextlib.contextmanager
@@ -195,7 +204,7 @@ class JackServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+            preexec_fn=_set_pdeathsig if _prctl is not None else None,
         )
         _running.add(self)
         # Point this process's JACK clients at the new server.

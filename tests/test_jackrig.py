@@ -262,3 +262,49 @@ def test_jack_midi_loop(jack_server):
         inp.close_port()
         out.close_port()
         del inp, out
+
+
+# ------------------------------------------------------------------------------ dlsynth devices
+def _devices_json(env: dict) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "apps.cli", "devices", "--json"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.timeout(60)
+def test_devices_lists_the_jack_server(jack_server):
+    """`dlsynth devices` (a fresh process) sees the JACK output device and a JACK MIDI port."""
+    rtmidi = pytest.importorskip("rtmidi")
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi was built without its JACK API")
+    keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="test-keyboard")
+    try:
+        keyboard.open_virtual_port("keys")
+        jack_server.wait_for_port("test-keyboard:keys")
+        d = _devices_json(jack_server.env)
+    finally:
+        keyboard.close_port()
+        del keyboard
+    jack_apis = [a for a in d["audio"]["host_apis"] if "JACK" in a["name"]]
+    assert jack_apis and jack_apis[0]["devices"], d["audio"]
+    assert jack_apis[0]["default_output"] is not None
+    midi = {a["api"]: a for a in d["midi"]["apis"]}
+    assert midi["jack"]["available"] and "test-keyboard:keys" in midi["jack"]["inputs"]
+    assert not d["empty"]
+
+
+@pytest.mark.timeout(60)
+def test_devices_without_any_server_says_so_and_exits_0():
+    env = dict(os.environ, JACK_DEFAULT_SERVER="dlsynth-no-such-server", JACK_NO_START_SERVER="1")
+    d = _devices_json(env)
+    midi = {a["api"]: a for a in d["midi"]["apis"]}
+    if "jack" in midi:
+        assert not midi["jack"]["available"] and "JACK" in midi["jack"]["error"]
+    for api in midi.values():
+        assert api["available"] or api["error"]  # one line for each API that cannot be opened
