@@ -67,6 +67,10 @@ VOICES = 1024
 GATE_DB = -70.0
 FLOOR_DB = -120.0
 ONSET_TOL = 0.010  # seconds
+ONSET_DELTA = 0.15  # flux peak must exceed its +-100 ms mean by this (flux scaled to its 99.5th percentile)
+MIDI_ONSET_TOL = 0.015  # seconds, for onsets checked against the MIDI file's note-on times
+SEG_HELD_FLAG_DB = 4.0  # a note segment differing this much more than the file's median is listed
+SEG_RELEASE_FLAG_DB = 10.0  # likewise for its release (after the last note-off)
 WORST_N = 6  # worst seconds listed per file
 DIFF_FLAG_DB = 6.0  # seconds differing more than this are listed
 
@@ -163,12 +167,8 @@ def k_weighting(rate: int):
     return (shelf_b, shelf_a), (hp_b, hp_a)
 
 
-def loudness_curve(x: np.ndarray, win: float) -> np.ndarray:
-    """K-weighted mean square of both channels per window of `win` seconds, in dB."""
-    from scipy.signal import lfilter
-
-    (b1, a1), (b2, a2) = k_weighting(RATE)
-    y = lfilter(b2, a2, lfilter(b1, a1, x.astype(np.float64), axis=0), axis=0)
+def loudness_curve(y: np.ndarray, win: float) -> np.ndarray:
+    """Mean square of both channels of the K-weighted `y` per window of `win` seconds, in dB."""
     n = int(round(win * RATE))
     m = len(y) // n * n
     p = (y[:m] ** 2).sum(axis=1).reshape(-1, n).mean(axis=1)  # sum of channels, as BS.1770
@@ -228,7 +228,7 @@ def spectral_flux_onsets(x: np.ndarray, n_fft: int = 1024, hop: int = 128) -> np
     scale = np.percentile(flux, 99.5) or 1.0
     f = flux / scale
     local = uniform_filter1d(f, size=int(0.2 * RATE / hop) | 1)
-    thresh = local + 0.08
+    thresh = local + ONSET_DELTA
     peak = (f == maximum_filter1d(f, size=int(0.03 * RATE / hop) | 1)) & (f > thresh)
     frames = np.nonzero(peak)[0]
     return frames * hop / RATE  # frame start = window centre minus n_fft/2 of padding
@@ -329,6 +329,85 @@ def starting_near(notes, t: float, tol: float = 0.03) -> list[str]:
     return out
 
 
+def note_segments(notes):
+    """Groups of notes whose sounding intervals overlap (chained), in time order.
+
+    Each: (start, end of the last note-off, time the next group starts or None, notes).
+    A file that plays one thing at a time (a sound sweep, a test sequence) gives one segment
+    per test; a song gives a few long ones, which are not useful and are skipped."""
+    segs = []
+    for n in notes:
+        if segs and n[0] < segs[-1][1]:
+            segs[-1][1] = max(segs[-1][1], n[1])
+            segs[-1][2].append(n)
+        else:
+            segs.append([n[0], n[1], [n]])
+    out = []
+    for i, (s0, e0, ns) in enumerate(segs):
+        nxt = segs[i + 1][0] if i + 1 < len(segs) else None
+        out.append((s0, e0, nxt, ns))
+    return out
+
+
+def segment_level(y: np.ndarray, t0: float, t1: float) -> float:
+    """Level in dB of the K-weighted `y` between two times."""
+    a, b = int(round(t0 * RATE)), int(round(t1 * RATE))
+    seg = y[a:b]
+    if len(seg) == 0:
+        return FLOOR_DB
+    return max(FLOOR_DB, float(10 * np.log10(max((seg ** 2).sum(axis=1).mean(), 1e-30))))
+
+
+def k_filtered(x: np.ndarray) -> np.ndarray:
+    from scipy.signal import lfilter
+
+    (b1, a1), (b2, a2) = k_weighting(RATE)
+    return lfilter(b2, a2, lfilter(b1, a1, x.astype(np.float64), axis=0), axis=0)
+
+
+def compare_segments(notes, kw: dict, peer: str, median_diff: float) -> dict:
+    segs = note_segments(notes)
+    if len(segs) < 3:
+        return {"segments": len(segs), "flagged": []}
+    flagged = []
+    diffs = []
+    for s0, e0, nxt, ns in segs:
+        rel_end = min(e0 + 1.0, nxt) if nxt is not None else e0 + 1.0
+        held = {k: segment_level(kw[k], s0, e0) for k in ("dlsynth", peer)}
+        rel = {k: segment_level(kw[k], e0, rel_end) for k in ("dlsynth", peer)} if rel_end > e0 + 0.05 else None
+        label = sorted({(n[2], n[4]) for n in ns})
+        keys = sorted({n[5] for n in ns})
+        vels = sorted({n[6] for n in ns})
+        dh = held["dlsynth"] - held[peer]
+        if max(held.values()) > GATE_DB:
+            diffs.append(dh)
+        item = {"start": round(s0, 3), "end": round(e0, 3),
+                "what": ", ".join(f"ch{c} {'drums' if c == 10 else f'prog{p}'}" for c, p in label),
+                "keys": keys[:8], "velocities": vels[:4],
+                "held_db": {k: round(v, 1) for k, v in held.items()}, "held_diff_db": round(dh, 1)}
+        flag = max(held.values()) > GATE_DB and abs(dh - median_diff) > SEG_HELD_FLAG_DB
+        if rel is not None:
+            dr = rel["dlsynth"] - rel[peer]
+            item["release_db"] = {k: round(v, 1) for k, v in rel.items()}
+            item["release_diff_db"] = round(dr, 1)
+            flag = flag or (max(rel.values()) > GATE_DB + 10 and abs(dr - median_diff) > SEG_RELEASE_FLAG_DB)
+        if flag:
+            flagged.append(item)
+    return {"segments": len(segs), "held_diff_median_db": float(np.median(diffs)) if diffs else None,
+            "flagged_count": len(flagged), "flagged": flagged}
+
+
+def midi_onset_recall(onsets: np.ndarray, notes) -> float | None:
+    """Fraction of the file's distinct note-on times (15 ms apart or more) near an onset found in the audio."""
+    times = []
+    for n in notes:
+        if not times or n[0] - times[-1] > MIDI_ONSET_TOL:
+            times.append(n[0])
+    if not times:
+        return None
+    return len(match_onsets(np.asarray(times), onsets, MIDI_ONSET_TOL)) / len(times)
+
+
 # ------------------------------------------------------------------------------ plotting
 
 
@@ -396,10 +475,12 @@ def analyse(midi: Path, bank: Path, gain_db: float, use_fluid: bool) -> dict:
     audio = {k: read_wav(p) for k, p in paths.items()}
     res["peak_dbfs"] = {k: float(20 * np.log10(max(np.abs(x).max(), 1e-12))) for k, x in audio.items()}
     res["length_s"] = {k: len(x) / RATE for k, x in audio.items()}
-    curves = {k: loudness_curve(x, 1.0) for k, x in audio.items()}
-    fine = {k: loudness_curve(x, 0.1) for k, x in audio.items()}
+    kw = {k: k_filtered(x) for k, x in audio.items()}
+    curves = {k: loudness_curve(y, 1.0) for k, y in kw.items()}
+    fine = {k: loudness_curve(y, 0.1) for k, y in kw.items()}
     onsets = {k: spectral_flux_onsets(x) for k, x in audio.items()}
     notes = midi_notes(midi)
+    res["midi_onset_recall"] = {k: midi_onset_recall(o, notes) for k, o in onsets.items()}
 
     for peer in [k for k in audio if k != "dlsynth"]:
         c = compare_curves(curves["dlsynth"], curves[peer])
@@ -425,6 +506,7 @@ def analyse(midi: Path, bank: Path, gain_db: float, use_fluid: bool) -> dict:
         entry["unmatched_peer_onsets_total"] = len(o["unmatched_peer"])
         entry["unmatched_dlsynth_onsets"] = [round(t, 3) for t in o["unmatched_dlsynth"][:20]]
         entry["unmatched_dlsynth_onsets_total"] = len(o["unmatched_dlsynth"])
+        entry["note_segments"] = compare_segments(notes, kw, peer, c.get("median_diff_db", 0.0))
         res[f"vs_{peer}"] = entry
 
     vs = res["vs_spessasynth"]

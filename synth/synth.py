@@ -121,6 +121,7 @@ class Synth:
         self._lock = threading.RLock()  # producer-side state (never taken by render)
         self._warned: set[str] = set()
         self.warnings: list[str] = []
+        self._reported = 0
         self._push = self.engine.push
 
     # ------------------------------------------------------------------ collections
@@ -163,6 +164,13 @@ class Synth:
         """Free what the render thread has finished with (IMiniportDMus::Service)."""
         with self._lock:
             self.engine.collect()
+
+    def take_warnings(self) -> list[str]:
+        """Warnings not yet reported (for Miniport.service); also frees finished instruments."""
+        self.service()
+        n = self._reported
+        self._reported = len(self.warnings)
+        return self.warnings[n:]
 
     @property
     def collections(self) -> list[CollectionHandle]:
