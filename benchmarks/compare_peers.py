@@ -26,7 +26,13 @@ Figures per file (dlsynth minus peer):
   render normalised to its own RMS so the level does not decide what is an onset), matched
   one-to-one within 10 ms; the fraction of the peer's onsets dlsynth has (recall), of
   dlsynth's the peer has (precision), their mean, and the median time offset of matches;
-  the peer's unmatched onsets are listed with the notes that start near them.
+  the peer's unmatched onsets are listed with the notes that start near them; and, as a check
+  on the detector, the fraction of the MIDI file's note-on times each render shows an onset at;
+* note segments, for files that play one thing at a time (the GM sound sweep, the spec test):
+  each group of overlapping notes is compared on its level while held and for up to 1 s after
+  (release), and on its spectral centroid (a note at the wrong pitch shows up here); segments
+  off the file's median by more than 4 dB held, 10 dB release or 600 cents are listed with
+  channel, program, keys and velocities.
 
 Writes benchmarks/out/compare.json and benchmarks/out/compare-<file>.png (curves side by
 side and their difference). Needs matplotlib (benchmarks only; not a package dependency).
@@ -71,8 +77,10 @@ ONSET_DELTA = 0.15  # flux peak must exceed its +-100 ms mean by this (flux scal
 MIDI_ONSET_TOL = 0.015  # seconds, for onsets checked against the MIDI file's note-on times
 SEG_HELD_FLAG_DB = 4.0  # a note segment differing this much more than the file's median is listed
 SEG_RELEASE_FLAG_DB = 10.0  # likewise for its release (after the last note-off)
+SEG_CENTROID_FLAG_CENTS = 600.0  # likewise for the spectral centroid (a wrong pitch shows here)
 WORST_N = 6  # worst seconds listed per file
 DIFF_FLAG_DB = 6.0  # seconds differing more than this are listed
+MAX_PRINTED_FLAGS = 25  # per file, on the terminal (all are in the JSON)
 
 JAZZ = REPO / "tests/data/midi/jazz-soft"
 DEFAULT_SET = [
@@ -365,7 +373,29 @@ def k_filtered(x: np.ndarray) -> np.ndarray:
     return lfilter(b2, a2, lfilter(b1, a1, x.astype(np.float64), axis=0), axis=0)
 
 
-def compare_segments(notes, kw: dict, peer: str, median_diff: float) -> dict:
+def log_centroid(x: np.ndarray, t0: float, t1: float) -> float | None:
+    """Power-weighted mean of log2(frequency) over 20 Hz..Nyquist between two times (mono mix):
+    a crude "where is the sound" figure; two renders of the same note should agree within a
+    few hundred cents unless one plays at the wrong pitch or through a very different filter."""
+    seg = x[int(round(t0 * RATE)):int(round(t1 * RATE))].mean(axis=1)
+    n = 1 << 14
+    if len(seg) < n // 4:
+        return None
+    if len(seg) < n:
+        seg = np.pad(seg, (0, n - len(seg)))
+    w = np.hanning(n)
+    p = np.zeros(n // 2 + 1)
+    for i in range(0, len(seg) - n + 1, n // 2):
+        p += np.abs(np.fft.rfft(seg[i:i + n] * w)) ** 2
+    f = np.arange(len(p)) * RATE / n
+    m = f > 20
+    tot = p[m].sum()
+    if tot <= 1e-20:
+        return None
+    return float((np.log2(f[m]) * p[m]).sum() / tot)
+
+
+def compare_segments(notes, kw: dict, peer: str, median_diff: float, audio: dict | None = None) -> dict:
     segs = note_segments(notes)
     if len(segs) < 3:
         return {"segments": len(segs), "flagged": []}
@@ -386,6 +416,11 @@ def compare_segments(notes, kw: dict, peer: str, median_diff: float) -> dict:
                 "keys": keys[:8], "velocities": vels[:4],
                 "held_db": {k: round(v, 1) for k, v in held.items()}, "held_diff_db": round(dh, 1)}
         flag = max(held.values()) > GATE_DB and abs(dh - median_diff) > SEG_HELD_FLAG_DB
+        if audio is not None and max(held.values()) > GATE_DB:
+            ca, cb = log_centroid(audio["dlsynth"], s0, e0), log_centroid(audio[peer], s0, e0)
+            if ca is not None and cb is not None:
+                item["centroid_diff_cents"] = round((ca - cb) * 1200)
+                flag = flag or abs(ca - cb) * 1200 > SEG_CENTROID_FLAG_CENTS
         if rel is not None:
             dr = rel["dlsynth"] - rel[peer]
             item["release_db"] = {k: round(v, 1) for k, v in rel.items()}
@@ -446,6 +481,8 @@ def plot_file(name: str, curves: dict, fine: dict, diff_label: str, png: Path) -
                    baseline=None, label="dlsynth - fluidsynth")
     ax2.axhspan(-3, 3, color="grey", alpha=0.15)
     ax2.axhline(0, color="k", lw=0.5)
+    last = max((int(np.nonzero(c > GATE_DB)[0][-1]) if (c > GATE_DB).any() else 0) for c in curves.values())
+    ax2.set_xlim(-0.5, last + 2)
     ax2.set_ylabel("difference, dB")
     ax2.set_xlabel("time, s")
     ax2.legend(loc="lower left", fontsize=8)
@@ -506,7 +543,7 @@ def analyse(midi: Path, bank: Path, gain_db: float, use_fluid: bool) -> dict:
         entry["unmatched_peer_onsets_total"] = len(o["unmatched_peer"])
         entry["unmatched_dlsynth_onsets"] = [round(t, 3) for t in o["unmatched_dlsynth"][:20]]
         entry["unmatched_dlsynth_onsets_total"] = len(o["unmatched_dlsynth"])
-        entry["note_segments"] = compare_segments(notes, kw, peer, c.get("median_diff_db", 0.0))
+        entry["note_segments"] = compare_segments(notes, kw, peer, c.get("median_diff_db", 0.0), audio)
         res[f"vs_{peer}"] = entry
 
     vs = res["vs_spessasynth"]
@@ -558,7 +595,7 @@ def main(argv=None) -> int:
     (OUT / "compare.json").write_text(json.dumps(report, indent=1))
 
     print(f"{'file':34s} {'peer':12s} {'corr 1s':>7s} {'100ms':>6s} {'median dB':>9s} {'p10..p90 dB':>13s} "
-          f"{'onsets':>7s} {'recall':>6s} {'prec':>5s} {'offs ms':>7s}")
+          f"{'onsets':>7s} {'recall':>6s} {'prec':>5s} {'offs ms':>7s} {'flags':>5s}")
     for stem, r in report["files"].items():
         for peer in ("spessasynth", "fluidsynth"):
             v = r.get(f"vs_{peer}")
@@ -573,7 +610,20 @@ def main(argv=None) -> int:
                   f"{f(L.get('median_diff_db'), '+9.1f')} "
                   f"{f(L.get('p10_diff_db'), '+6.1f')}..{f(L.get('p90_diff_db'), '+5.1f')} "
                   f"{f(O['agreement'], '7.0%')} {f(O['recall'], '6.0%')} {f(O['precision'], '5.0%')} "
-                  f"{f(O['median_offset_ms'], '+7.2f')}")
+                  f"{f(O['median_offset_ms'], '+7.2f')} {v['note_segments'].get('flagged_count', '-'):>5}")
+    print("flags: note segments off the median (see note_segments.flagged in the JSON)")
+    for stem, r in report["files"].items():
+        v = r["vs_spessasynth"]["note_segments"]
+        for it in v.get("flagged", [])[:MAX_PRINTED_FLAGS]:
+            bits = [f"held {it['held_diff_db']:+.1f} dB"]
+            if "release_diff_db" in it:
+                bits.append(f"release {it['release_diff_db']:+.1f} dB")
+            if "centroid_diff_cents" in it:
+                bits.append(f"centroid {it['centroid_diff_cents']:+d} c")
+            print(f"  {stem} {it['start']:.2f}-{it['end']:.2f}s {it['what']} keys {it['keys'][:4]} "
+                  f"vel {it['velocities'][:3]}: " + ", ".join(bits))
+        if v.get("flagged_count", 0) > MAX_PRINTED_FLAGS:
+            print(f"  {stem}: {v['flagged_count'] - MAX_PRINTED_FLAGS} more")
     print(f"wrote {OUT / 'compare.json'} and {OUT}/compare-*.png (dlsynth gain {a.dlsynth_gain:+g} dB, peers at unity)")
     if a.json:
         print(json.dumps(report, indent=1))

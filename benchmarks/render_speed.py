@@ -181,12 +181,12 @@ def main(argv=None) -> int:
             banks = [dls.read(str(DLS))]
             inproc_load.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            res = render_file(str(midi), str(outdir / "dlsynth-inproc.wav"), banks, rate=RATE, effects=False,
+            render_file(str(midi), str(outdir / "dlsynth-inproc.wav"), banks, rate=RATE, effects=False,
                               interpolation="cubic", voices=a.voices)
             inproc_render.append(time.perf_counter() - t0)
             log(f"run {r + 1}/{a.runs} {'in-process':12s} load {inproc_load[-1]:.2f} s, "
                 f"render_file {inproc_render[-1]:.2f} s")
-            del banks, res
+            del banks
 
     out_lengths = {}
     for name in cmds:

@@ -98,6 +98,10 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
         return NULL;
     }
     eng_sinc_table(e->sinc_mem);
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    e->avx2 = __builtin_cpu_supports("avx2") && getenv("DLSYNTH_NO_AVX2") == NULL;
+#endif
     e->sinc = e->sinc_mem;
     for (int32_t i = 0; i < channels; i++)
         channel_defaults(&e->chan[i], i);
@@ -993,13 +997,13 @@ static void render_voices(eng_engine *e, uint64_t at, int32_t n, float *mix_l, f
                           float *mix_cho)
 {
     eng_voice *pend[ENG_PEND_VOICES];
-    eng_fjob jobs[4];
+    eng_fjob jobs[8];
     int np = 0, nj = 0;
     float *dummy = e->tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
     for (int32_t i = 0; i <= e->n_act; i++) {
         eng_voice *v = i < e->n_act ? &e->voices[e->act[i]] : NULL;
         int lanes = v && v->filter ? v->nch : 0;
-        if (!v || np == ENG_PEND_VOICES || nj + lanes > 4) {
+        if (!v || np == ENG_PEND_VOICES || nj + lanes > 8) {
             if (nj)
                 eng_filter_jobs(jobs, nj, n, dummy);
             for (int k = 0; k < np; k++)

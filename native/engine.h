@@ -202,7 +202,9 @@ typedef struct {
 
 /* sample_rate 8000..384000, max_voices 1..4096, channels 16..16000 (multiple of 16 not
    required), interpolation ENG_INTERP_*, event_capacity rounded up to a power of two
-   (>= 256), max_instruments and max_waves the slot-table sizes. NULL on failure. */
+   (>= 256), max_instruments and max_waves the slot-table sizes. NULL on failure.
+   On x86 the AVX2 kernels run when the CPU has AVX2 (environment DLSYNTH_NO_AVX2 turns
+   them off); they give the same output, bit for bit, as the SSE2 ones. */
 eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels,
                        int32_t interpolation, int32_t event_capacity,
                        int32_t max_instruments, int32_t max_waves);

@@ -594,7 +594,7 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
     v->last_pan = NAN;
     v->last_fc = NAN;
     v->last_q = NAN;
-    v->fine_soft_cb = ch->soft ? -30.0f : 0.0f; /* soft pedal: -3 dB on notes it catches */
+    v->soft_cb = ch->soft ? -30.0f : 0.0f; /* soft pedal: -3 dB on notes it catches */
 
     /* initial values at the note-on frame, then the first plan */
     v->r0 = now;
@@ -705,7 +705,7 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
     }
 
     /* gain */
-    float gain_cb = sum[D_GAIN] - r->attenuation + v->fine_soft_cb;
+    float gain_cb = sum[D_GAIN] - r->attenuation + v->soft_cb;
     if (gain_cb != v->last_gain_cb) {
         v->last_gain_cb = gain_cb;
         float g = gain_cb > 200.0f ? 200.0f : gain_cb;

@@ -276,7 +276,7 @@ typedef struct eng_voice {
     uint64_t dyn_pitch_t;
     float level;            /* last planned output level (l + r), for stealing */
     double ratio;           /* wave rate / engine rate */
-    float fine_soft_cb;     /* note-on-time gain offsets (soft pedal), cB */
+    float soft_cb;     /* note-on-time gain offsets (soft pedal), cB */
 } eng_voice;
 
 /* ---------------------------------------------------------------------------------------
@@ -303,6 +303,7 @@ struct eng_engine {
     int32_t n_slots;        /* voice slots: max_voices plus room for fading voices */
     int32_t n_channels;
     int32_t interp;
+    int32_t avx2;           /* the CPU has AVX2: the 8-wide kernels run */
     int32_t max_instruments, max_waves;
 
     /* event ring (producer -> render) */

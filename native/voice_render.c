@@ -145,6 +145,54 @@ static void run_cubic1(const float *b, uint64_t *pph, uint64_t inc, float *out, 
     *pph = ph;
 }
 
+#if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define ENG_AVX2 1
+/* The cubic interpolator eight outputs at a time with AVX2 (no FMA: every lane does the
+   scalar formula's operations, so its frames equal the SSE and scalar paths' bit for bit).
+   Chosen at run time (eng_create checks the CPU). */
+__attribute__((target("avx2"))) static void run_cubic1_avx2(const float *b, uint64_t *pph, uint64_t inc, float *out,
+                                                            int m)
+{
+    uint64_t ph = *pph;
+    int i = 0;
+    if (m >= 8) {
+        uint32_t l = (uint32_t)ph, d = (uint32_t)inc;
+        __m256i lo = _mm256_setr_epi32((int)l, (int)(l + d), (int)(l + 2 * d), (int)(l + 3 * d), (int)(l + 4 * d),
+                                       (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
+        const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
+        const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
+                     k15 = _mm256_set1_ps(1.5f), fs = _mm256_set1_ps(FRAC24);
+        const float *bm = b - 1;
+        for (; i + 8 <= m; i += 8) {
+#define LD2(K)                                                                                                       \
+    _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(bm + ((ph + (K)*inc) >> ENG_FRAC))),                   \
+                         _mm_loadu_ps(bm + ((ph + ((K) + 4) * inc) >> ENG_FRAC)), 1)
+            __m256 r0 = LD2(0), r1 = LD2(1), r2 = LD2(2), r3 = LD2(3);
+#undef LD2
+            /* in-lane 4x4 transposes: lanes 0-3 are outputs 0-3, lanes 4-7 outputs 4-7 */
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 xm1 = _mm256_shuffle_ps(t0, t2, 0x44), x0 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 x1 = _mm256_shuffle_ps(t1, t3, 0x44), x2 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+            __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
+            __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
+                                      _mm256_mul_ps(h, x2));
+            __m256 c3 = _mm256_add_ps(_mm256_mul_ps(h, _mm256_sub_ps(x2, xm1)), _mm256_mul_ps(k15, _mm256_sub_ps(x0, x1)));
+            __m256 y = _mm256_add_ps(_mm256_mul_ps(c3, f), c2);
+            y = _mm256_add_ps(_mm256_mul_ps(y, f), c1);
+            _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_mul_ps(y, f), x0));
+            lo = _mm256_add_epi32(lo, dlo);
+            ph += 8 * inc;
+        }
+    }
+    *pph = ph;
+    if (i < m)
+        run_cubic1(b, pph, inc, out + i, m - i);
+}
+#endif
+
 static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
@@ -178,9 +226,18 @@ static void run_linear2(const float *b0, const float *b1, uint64_t *pph, uint64_
     run_linear1(b1, pph, inc, o1, m);
 }
 
-static void run_cubic2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m)
+static void run_cubic2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m,
+                       int avx2)
 {
     uint64_t ph = *pph;
+#ifdef ENG_AVX2
+    if (avx2) {
+        run_cubic1_avx2(b0, &ph, inc, o0, m);
+        run_cubic1_avx2(b1, pph, inc, o1, m);
+        return;
+    }
+#endif
+    (void)avx2;
     run_cubic1(b0, &ph, inc, o0, m);
     run_cubic1(b1, pph, inc, o1, m);
 }
@@ -277,22 +334,25 @@ static void filt_ramp(float *x, int n, float *st, eng_coef c, eng_coef dc, float
 }
 #endif
 
-/* Up to four filters at once, one per SSE lane: each lane runs exactly the scalar
-   recursion above (same operations in the same order), so a voice's output does not
-   depend on which voices share its group. */
-void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
-{
+/* Up to eight filters at once: two groups of four SSE lanes, interleaved in one loop so
+   the two recursions' latencies overlap. Each lane runs exactly the scalar recursion above
+   (same operations in the same order), so a voice's output does not depend on which voices
+   share its group. */
 #if ENG_SIMD
+typedef struct {
     float *x[4];
     float *st[4];
-    float dst[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    __m128 X1, X2, Y1, Y2, B0, A1, A2, DB0, DA1, DA2, K0;
+} fgroup;
+
+static void fgroup_load(fgroup *g, const eng_fjob *jobs, int nj, float *dummy, float *dst, int *ramp)
+{
     float b0[4], a1[4], a2[4], db0[4], da1[4], da2[4], k0[4];
-    int ramp = 0;
     for (int l = 0; l < 4; l++) {
         if (l < nj) {
             const eng_fjob *j = &jobs[l];
-            x[l] = j->x;
-            st[l] = j->st;
+            g->x[l] = j->x;
+            g->st[l] = j->st;
             b0[l] = j->c.b0;
             a1[l] = j->c.a1;
             a2[l] = j->c.a2;
@@ -300,75 +360,129 @@ void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
             da1[l] = j->ramp ? j->dc.a1 : 0.0f;
             da2[l] = j->ramp ? j->dc.a2 : 0.0f;
             k0[l] = j->k0;
-            ramp |= j->ramp;
+            *ramp |= j->ramp;
         } else {
-            x[l] = dummy;
-            st[l] = dst;
+            g->x[l] = dummy;
+            g->st[l] = dst;
             b0[l] = a1[l] = a2[l] = db0[l] = da1[l] = da2[l] = k0[l] = 0.0f;
         }
     }
-    __m128 X1 = _mm_set_ps(st[3][0], st[2][0], st[1][0], st[0][0]);
-    __m128 X2 = _mm_set_ps(st[3][1], st[2][1], st[1][1], st[0][1]);
-    __m128 Y1 = _mm_set_ps(st[3][2], st[2][2], st[1][2], st[0][2]);
-    __m128 Y2 = _mm_set_ps(st[3][3], st[2][3], st[1][3], st[0][3]);
-    __m128 B0 = _mm_loadu_ps(b0), A1 = _mm_loadu_ps(a1), A2 = _mm_loadu_ps(a2);
-    __m128 DB0 = _mm_loadu_ps(db0), DA1 = _mm_loadu_ps(da1), DA2 = _mm_loadu_ps(da2), K0 = _mm_loadu_ps(k0);
-    const __m128 two = _mm_set1_ps(2.0f);
-    __m128 b0v = B0, a1v = A1, a2v = A2;
-#define FSTEP(IN, I)                                                                                                 \
-    do {                                                                                                             \
-        if (ramp) {                                                                                                  \
-            __m128 kv = _mm_add_ps(K0, _mm_set1_ps((float)(I)));                                                     \
-            b0v = _mm_add_ps(B0, _mm_mul_ps(kv, DB0));                                                               \
-            a1v = _mm_add_ps(A1, _mm_mul_ps(kv, DA1));                                                               \
-            a2v = _mm_add_ps(A2, _mm_mul_ps(kv, DA2));                                                               \
-        }                                                                                                            \
-        __m128 y_ = _mm_sub_ps(                                                                                      \
-            _mm_sub_ps(_mm_mul_ps(b0v, _mm_add_ps(_mm_add_ps(IN, _mm_mul_ps(two, X1)), X2)), _mm_mul_ps(a2v, Y2)),   \
-            _mm_mul_ps(a1v, Y1));                                                                                    \
-        X2 = X1;                                                                                                     \
-        X1 = IN;                                                                                                     \
-        Y2 = Y1;                                                                                                     \
-        Y1 = y_;                                                                                                     \
-        IN = y_;                                                                                                     \
+    float *const *st = g->st;
+    g->X1 = _mm_set_ps(st[3][0], st[2][0], st[1][0], st[0][0]);
+    g->X2 = _mm_set_ps(st[3][1], st[2][1], st[1][1], st[0][1]);
+    g->Y1 = _mm_set_ps(st[3][2], st[2][2], st[1][2], st[0][2]);
+    g->Y2 = _mm_set_ps(st[3][3], st[2][3], st[1][3], st[0][3]);
+    g->B0 = _mm_loadu_ps(b0);
+    g->A1 = _mm_loadu_ps(a1);
+    g->A2 = _mm_loadu_ps(a2);
+    g->DB0 = _mm_loadu_ps(db0);
+    g->DA1 = _mm_loadu_ps(da1);
+    g->DA2 = _mm_loadu_ps(da2);
+    g->K0 = _mm_loadu_ps(k0);
+}
+
+static void fgroup_store(fgroup *g, int nj)
+{
+    float v1[4], v2[4], v3[4], v4[4];
+    _mm_storeu_ps(v1, g->X1);
+    _mm_storeu_ps(v2, g->X2);
+    _mm_storeu_ps(v3, g->Y1);
+    _mm_storeu_ps(v4, g->Y2);
+    for (int l = 0; l < nj && l < 4; l++) {
+        g->st[l][0] = v1[l];
+        g->st[l][1] = v2[l];
+        g->st[l][2] = v3[l];
+        g->st[l][3] = v4[l];
+    }
+}
+
+/* one recursion step of a group on the input vector IN (replaced by the output) */
+#define FSTEP(G, IN, I)                                                                                            \
+    do {                                                                                                           \
+        __m128 b0v = (G).B0, a1v = (G).A1, a2v = (G).A2;                                                           \
+        if (ramp) {                                                                                                \
+            __m128 kv = _mm_add_ps((G).K0, _mm_set1_ps((float)(I)));                                               \
+            b0v = _mm_add_ps((G).B0, _mm_mul_ps(kv, (G).DB0));                                                     \
+            a1v = _mm_add_ps((G).A1, _mm_mul_ps(kv, (G).DA1));                                                     \
+            a2v = _mm_add_ps((G).A2, _mm_mul_ps(kv, (G).DA2));                                                     \
+        }                                                                                                          \
+        __m128 y_ = _mm_sub_ps(_mm_sub_ps(_mm_mul_ps(b0v, _mm_add_ps(_mm_add_ps(IN, _mm_mul_ps(two, (G).X1)), (G).X2)), \
+                                          _mm_mul_ps(a2v, (G).Y2)),                                                \
+                               _mm_mul_ps(a1v, (G).Y1));                                                           \
+        (G).X2 = (G).X1;                                                                                           \
+        (G).X1 = IN;                                                                                               \
+        (G).Y2 = (G).Y1;                                                                                           \
+        (G).Y1 = y_;                                                                                               \
+        IN = y_;                                                                                                   \
     } while (0)
+
+#define FLOAD(G, R0, R1, R2, R3, I)                                                                                \
+    __m128 R0 = _mm_loadu_ps((G).x[0] + (I)), R1 = _mm_loadu_ps((G).x[1] + (I));                                   \
+    __m128 R2 = _mm_loadu_ps((G).x[2] + (I)), R3 = _mm_loadu_ps((G).x[3] + (I));                                   \
+    _MM_TRANSPOSE4_PS(R0, R1, R2, R3)
+
+#define FSAVE(G, R0, R1, R2, R3, I)                                                                                \
+    _MM_TRANSPOSE4_PS(R0, R1, R2, R3);                                                                             \
+    _mm_storeu_ps((G).x[0] + (I), R0);                                                                             \
+    _mm_storeu_ps((G).x[1] + (I), R1);                                                                             \
+    _mm_storeu_ps((G).x[2] + (I), R2);                                                                             \
+    _mm_storeu_ps((G).x[3] + (I), R3)
+#endif
+
+void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
+{
+#if ENG_SIMD
+    float dst[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+    int ramp = 0;
+    fgroup ga, gb;
+    int na = nj < 4 ? nj : 4, nb = nj - na;
+    const __m128 two = _mm_set1_ps(2.0f);
+    fgroup_load(&ga, jobs, na, dummy, dst[0], &ramp);
     int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m128 r0 = _mm_loadu_ps(x[0] + i), r1 = _mm_loadu_ps(x[1] + i);
-        __m128 r2 = _mm_loadu_ps(x[2] + i), r3 = _mm_loadu_ps(x[3] + i);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        FSTEP(r0, i);
-        FSTEP(r1, i + 1);
-        FSTEP(r2, i + 2);
-        FSTEP(r3, i + 3);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        _mm_storeu_ps(x[0] + i, r0);
-        _mm_storeu_ps(x[1] + i, r1);
-        _mm_storeu_ps(x[2] + i, r2);
-        _mm_storeu_ps(x[3] + i, r3);
+    if (nb > 0) {
+        fgroup_load(&gb, jobs + 4, nb, dummy, dst[1], &ramp);
+        for (; i + 4 <= n; i += 4) {
+            FLOAD(ga, a0, a1, a2, a3, i);
+            FLOAD(gb, b0, b1, b2, b3, i);
+            FSTEP(ga, a0, i);
+            FSTEP(gb, b0, i);
+            FSTEP(ga, a1, i + 1);
+            FSTEP(gb, b1, i + 1);
+            FSTEP(ga, a2, i + 2);
+            FSTEP(gb, b2, i + 2);
+            FSTEP(ga, a3, i + 3);
+            FSTEP(gb, b3, i + 3);
+            FSAVE(ga, a0, a1, a2, a3, i);
+            FSAVE(gb, b0, b1, b2, b3, i);
+        }
+        for (int32_t k = i; k < n; k++) {
+            __m128 in = _mm_set_ps(gb.x[3][k], gb.x[2][k], gb.x[1][k], gb.x[0][k]);
+            FSTEP(gb, in, k);
+            float o[4];
+            _mm_storeu_ps(o, in);
+            for (int l = 0; l < 4; l++)
+                gb.x[l][k] = o[l];
+        }
+        fgroup_store(&gb, nb);
+    } else {
+        for (; i + 4 <= n; i += 4) {
+            FLOAD(ga, a0, a1, a2, a3, i);
+            FSTEP(ga, a0, i);
+            FSTEP(ga, a1, i + 1);
+            FSTEP(ga, a2, i + 2);
+            FSTEP(ga, a3, i + 3);
+            FSAVE(ga, a0, a1, a2, a3, i);
+        }
     }
     for (; i < n; i++) {
-        __m128 in = _mm_set_ps(x[3][i], x[2][i], x[1][i], x[0][i]);
-        FSTEP(in, i);
+        __m128 in = _mm_set_ps(ga.x[3][i], ga.x[2][i], ga.x[1][i], ga.x[0][i]);
+        FSTEP(ga, in, i);
         float o[4];
         _mm_storeu_ps(o, in);
-        x[0][i] = o[0];
-        x[1][i] = o[1];
-        x[2][i] = o[2];
-        x[3][i] = o[3];
+        for (int l = 0; l < 4; l++)
+            ga.x[l][i] = o[l];
     }
-#undef FSTEP
-    float v1[4], v2[4], v3[4], v4[4];
-    _mm_storeu_ps(v1, X1);
-    _mm_storeu_ps(v2, X2);
-    _mm_storeu_ps(v3, Y1);
-    _mm_storeu_ps(v4, Y2);
-    for (int l = 0; l < nj; l++) {
-        st[l][0] = v1[l];
-        st[l][1] = v2[l];
-        st[l][2] = v3[l];
-        st[l][3] = v4[l];
-    }
+    fgroup_store(&ga, na);
 #else
     (void)dummy;
     for (int l = 0; l < nj; l++) {
@@ -388,7 +502,16 @@ void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
 /* out_a += y_a * gain_a(i), out_b += y_b * gain_b(i), gain(i) = g0 + (k0 + i) * dg. A
    constant gain is the same expression with dg = 0 (g0 + k * 0 == g0 exactly), so the two
    paths give identical results. */
-static void mix_pair(const float *restrict ya, const float *restrict yb, float *restrict oa, float *restrict ob,
+#if defined(ENG_AVX2) && defined(__has_attribute) && defined(__linux__) && defined(__GLIBC__)
+#if __has_attribute(target_clones) /* needs ifunc: glibc only */
+#define ENG_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef ENG_CLONES
+#define ENG_CLONES
+#endif
+
+ENG_CLONES static void mix_pair(const float *restrict ya, const float *restrict yb, float *restrict oa, float *restrict ob,
                      int n, float ga, float dga, float gb, float dgb, float k0)
 {
     if (dga == 0.0f && dgb == 0.0f) {
@@ -406,7 +529,7 @@ static void mix_pair(const float *restrict ya, const float *restrict yb, float *
 }
 
 /* the sends of a two-channel voice take the channels' mean (the 0.5 is in the gains) */
-static void mix_pair_sum(const float *restrict y0, const float *restrict y1, float *restrict oa,
+ENG_CLONES static void mix_pair_sum(const float *restrict y0, const float *restrict y1, float *restrict oa,
                          float *restrict ob, int n, float ga, float dga, float gb, float dgb, float k0)
 {
     if (dga == 0.0f && dgb == 0.0f) {
@@ -487,7 +610,15 @@ void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *
             switch (e->interp) {
             case ENG_INTERP_LINEAR: run_linear1(v->buf[0], &v->ph, v->inc, t0 + i, m); break;
             case ENG_INTERP_SINC: run_sinc1(v->buf[0], e->sinc, &v->ph, v->inc, t0 + i, m); break;
-            default: run_cubic1(v->buf[0], &v->ph, v->inc, t0 + i, m); break;
+            default:
+#ifdef ENG_AVX2
+                if (e->avx2) {
+                    run_cubic1_avx2(v->buf[0], &v->ph, v->inc, t0 + i, m);
+                    break;
+                }
+#endif
+                run_cubic1(v->buf[0], &v->ph, v->inc, t0 + i, m);
+                break;
             }
         } else {
             switch (e->interp) {
@@ -495,7 +626,7 @@ void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *
             case ENG_INTERP_SINC:
                 run_sinc2(v->buf[0], v->buf[1], e->sinc, &v->ph, v->inc, t0 + i, t1 + i, m);
                 break;
-            default: run_cubic2(v->buf[0], v->buf[1], &v->ph, v->inc, t0 + i, t1 + i, m); break;
+            default: run_cubic2(v->buf[0], v->buf[1], &v->ph, v->inc, t0 + i, t1 + i, m, e->avx2); break;
             }
         }
         i += m;

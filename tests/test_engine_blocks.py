@@ -141,3 +141,32 @@ def test_batch_push_and_a_full_ring():
     e.render(512)
     assert e.push_events(ev[:10]) == 10
     e.close()
+
+
+def test_output_does_not_depend_on_the_cpus_simd_path():
+    """The AVX2 kernels and the SSE2 ones compute every frame with the same operations."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import hashlib\n"
+        "from tests.test_engine_blocks import busy_engine, TOTAL\n"
+        "from tests.test_engine_support import render\n"
+        "h = hashlib.sha256()\n"
+        "for interp in ('linear', 'cubic', 'sinc'):\n"
+        "    h.update(render(busy_engine(interp, True), TOTAL, block=77).tobytes())\n"
+        "print(h.hexdigest())\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    digests = []
+    for no_avx2 in (False, True):
+        env = dict(os.environ)
+        env.pop("DLSYNTH_NO_AVX2", None)
+        if no_avx2:
+            env["DLSYNTH_NO_AVX2"] = "1"
+        out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                             check=True)
+        digests.append(out.stdout.strip())
+    assert digests[0] == digests[1]

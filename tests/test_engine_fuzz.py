@@ -1,9 +1,11 @@
 """Random banks and random event streams: whatever the connections, transforms, loops and
 wave sizes say, the engine renders finite audio and never reads outside its pool (this is
 the test to run under AddressSanitizer), and the output still does not depend on the block
-size."""
+size. DLSYNTH_FUZZ_EXAMPLES sets how many random cases run (default 60)."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -47,7 +49,7 @@ event = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("DLSYNTH_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     pool=st.lists(waves(), min_size=1, max_size=3),
     arts=st.lists(st.lists(connection, max_size=12), min_size=1, max_size=3),
