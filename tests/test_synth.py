@@ -291,3 +291,56 @@ def test_later_collections_take_precedence_and_unload_falls_back():
     s.render(frames=4800)
     s.service()
     assert s.stats()["instruments"] == 1
+
+
+@pytest.mark.parametrize(
+    "msg,kind",
+    [
+        (bytes([0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7]), "reset"),  # GM System On
+        (bytes([0xF0, 0x7E, 0x7F, 0x09, 0x03, 0xF7]), "reset"),  # GM2 System On
+        (bytes([0xF0, 0x7E, 0x7F, 0x09, 0x02, 0xF7]), "reset"),  # GM System Off
+        (bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7]), "reset"),  # GS Reset
+        (bytes([0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7]), "reset"),  # XG System On
+        (bytes([0xF0, 0x7F, 0x7F, 0x04, 0x01, 0x7F, 0x7F, 0xF7]), "master_volume"),
+        (bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x10, 0x15, 0x02, 0x19, 0xF7]), "gs_rhythm"),
+        (bytes([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7]), None),  # identity request: not ours
+        (bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x01, 0x30, 0x00, 0x0F, 0xF7]), None),  # GS reverb macro
+    ],
+)
+def test_sysex_classification(msg, kind):
+    from synth.channels import classify_sysex
+
+    assert classify_sysex(msg)[0] == kind
+
+
+@pytest.mark.parametrize("reset", [
+    bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7]),
+    bytes([0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7]),
+    bytes([0xF0, 0x7E, 0x7F, 0x09, 0x03, 0xF7]),
+])
+def test_gs_xg_gm2_resets_restore_defaults(reset):
+    s = make_synth([K.instrument("p0", 0, program=0), K.instrument("p1", 1, program=1)], cycles=(100, 150))
+    assert abs(K.cents(_pitch_of_program(s, 1), K.sine_hz(150))) < PITCH_TOLERANCE_CENTS
+    for cc, v in ((101, 0), (100, 0), (6, 12)):
+        s.short_message(s.position, 1, 0xB0, cc, v)
+    s.message(s.position, 1, reset)
+    s.short_message(s.position, 1, 0xE0, 0x7F, 0x7F)
+    s.short_message(s.position, 1, 0x90, KEY_1000HZ, 100)
+    out = s.render(frames=K.RATE)
+    # Program 0 again, and the bend range back to 2 semitones.
+    assert abs(K.cents(K.pitch(K.mono(out)[4800:]), K.sine_hz(100)) - 200 * 8191 / 8192) < PITCH_TOLERANCE_CENTS
+
+
+def test_soft_sostenuto_and_pressure_pass_through():
+    s = make_synth()
+    s.short_message(0, 1, 0x90, KEY_1000HZ, 100)
+    s.short_message(0, 1, 0xB0, 66, 127)  # sostenuto catches the sounding note
+    s.short_message(4800, 1, 0x80, KEY_1000HZ, 0)
+    s.short_message(4800, 1, 0xD0, 64, 0, 2)
+    s.short_message(4800, 1, 0xA0, KEY_1000HZ, 64)
+    s.render(frames=48000)
+    assert s.stats()["voices_active"] == 1
+    s.short_message(s.position, 1, 0xB0, 66, 0)
+    s.render(frames=96000)
+    assert s.stats()["voices_active"] == 0
+    assert s.counters.malformed == 0
