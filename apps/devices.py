@@ -136,14 +136,10 @@ def midi_api_from_name(name: str) -> int:
 
 
 def default_midi_api() -> str:
-    """The platform's usual MIDI API, by short name."""
-    if sys.platform.startswith("linux"):
-        return "alsa"
-    if sys.platform == "darwin":
-        return "core"
-    if sys.platform.startswith(("win", "cygwin")):
-        return "winmm"
-    return "jack"
+    """The platform's usual MIDI API, by short name (shared with `dlsynth play`)."""
+    from synth.live import default_api_name
+
+    return default_api_name()
 
 
 # ----------------------------------------------------------------------------- collecting

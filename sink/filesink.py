@@ -53,8 +53,7 @@ class WavFileSink:
         except Exception as exc:
             self._remove_tmp()
             raise FileSinkError(f"{path}: cannot create ({exc})") from None
-        self._scratch16 = None
-        self._scratch32 = None
+        self._scratch: dict = {}
 
     def write(self, block: np.ndarray) -> None:
         """Append a (frames, channels) float32 block."""
@@ -68,32 +67,30 @@ class WavFileSink:
             if self.format == "float":
                 self._f.write(block)
             elif self.format == "pcm16":
-                if self._scratch16 is None or self._scratch16.shape[0] < n:
-                    self._scratch16 = np.empty((n, block.shape[1]), dtype=np.int16)
-                    self._scratchf = np.empty((n, block.shape[1]), dtype=np.float32)
-                f = self._scratchf[:n]
-                np.multiply(block, 32768.0, out=f)
-                np.rint(f, out=f)
-                np.clip(f, -32768.0, 32767.0, out=f)
-                out = self._scratch16[:n]
-                out[...] = f
-                self._f.write(out)
-            else:  # pcm24 through int32 (libsndfile keeps the top 24 bits)
-                if self._scratch32 is None or self._scratch32.shape[0] < n:
-                    self._scratch32 = np.empty((n, block.shape[1]), dtype=np.int32)
-                    self._scratchd = np.empty((n, block.shape[1]), dtype=np.float64)
-                f = self._scratchd[:n]
-                np.multiply(block, 8388608.0, out=f)
-                np.rint(f, out=f)
-                np.clip(f, -8388608.0, 8388607.0, out=f)
-                out = self._scratch32[:n]
-                out[...] = f
-                out <<= 8
-                self._f.write(out)
+                self._f.write(self._to_int(block, 32768.0, np.int16, 0))
+            else:  # pcm24 through int32: libsndfile keeps the top 24 bits
+                self._f.write(self._to_int(block, 8388608.0, np.int32, 8))
         except Exception as exc:
             self.close(commit=False)
             raise FileSinkError(f"{self.path}: write failed ({exc})") from None
         self.frames += n
+
+    def _to_int(self, block: np.ndarray, full_scale: float, dtype, shift: int) -> np.ndarray:
+        """Round to integers, clipping at full scale (never wrapping), in reused scratch arrays."""
+        n, ch = block.shape
+        key = (np.dtype(dtype).str, ch)
+        scratch = self._scratch.get(key)
+        if scratch is None or scratch[0].shape[0] < n:
+            scratch = (np.empty((n, ch), dtype=np.float64), np.empty((n, ch), dtype=dtype))
+            self._scratch[key] = scratch
+        f, out = scratch[0][:n], scratch[1][:n]
+        np.multiply(block, full_scale, out=f)
+        np.rint(f, out=f)
+        np.clip(f, -full_scale, full_scale - 1.0, out=f)
+        out[...] = f
+        if shift:
+            out <<= shift
+        return out
 
     def pull(self, synth, out: np.ndarray, frames: int) -> np.ndarray:
         """Pull `frames` from the synth (ISynthSinkDMus::Render) and write them."""

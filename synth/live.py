@@ -79,6 +79,19 @@ def api_from_name(name: str | None) -> int:
     return apis[key]
 
 
+def _close_input(inp) -> None:
+    """Stop an input's callback and close its port; a port already gone is fine."""
+    m = inp.midi_in
+    if m is not None:
+        try:
+            m.cancel_callback()
+            m.close_port()
+            m.delete()
+        except Exception:
+            pass
+    inp.midi_in, inp.connected = None, False
+
+
 @dataclass
 class _Input:
     name: str
@@ -220,13 +233,7 @@ class MidiInputs:
                     continue
                 present = inp.port_name in ports
                 if inp.connected and not present:
-                    try:
-                        inp.midi_in.cancel_callback()
-                        inp.midi_in.close_port()
-                        inp.midi_in.delete()
-                    except Exception:
-                        pass
-                    inp.midi_in, inp.connected = None, False
+                    _close_input(inp)
                     self.silence_group(inp.group)
                     notes.append(f"MIDI input {inp.port_name!r} disappeared: its notes were stopped")
                 elif not inp.connected and present:
@@ -252,15 +259,7 @@ class MidiInputs:
             self._watcher.join(timeout=5)
         with self._lock:
             for inp in self.inputs:
-                if inp.midi_in is not None:
-                    try:
-                        inp.midi_in.cancel_callback()
-                        inp.midi_in.close_port()
-                        inp.midi_in.delete()
-                    except Exception:
-                        pass
-                    inp.midi_in = None
-                    inp.connected = False
+                _close_input(inp)
 
     @property
     def channel_groups(self) -> int:

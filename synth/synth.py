@@ -279,19 +279,13 @@ class Synth:
     def put_message(self, evt) -> None:
         """IMXF::PutMessage: take a kernel event (or chain), act on it, hand it back to its
         allocator."""
-        e = evt
-        while e is not None:
-            if e.flags & PACKAGE_EVENT:
-                if e.package is not None:
-                    self._consume_chain(e.package)
-            else:
-                self._consume(e)
-            e = e.next
+        self._consume_chain(evt)
         owner = evt.owner
         if owner is not None:
             owner.put_message(evt)
 
     def _consume_chain(self, evt) -> None:
+        """Act on every event of a chain, unpacking packages (DMUS_KEF_PACKAGE_EVENT)."""
         e = evt
         while e is not None:
             if e.flags & PACKAGE_EVENT:
