@@ -7,6 +7,13 @@
  *   the pitch wheel, the two LFOs and the RPN 1/2 tunings are bipolar by nature.
  *   A source or control passes through its own transform (invert, bipolar, then a curve);
  *   the connection's output is scale * source * control.
+ * - Key number to pitch acts around the region's unity note: a connection to pitch that
+ *   reads the key number (as source or control) contributes its value at the voice's key
+ *   minus its value at the unity note, and the wave plays at its own rate (plus fine tune)
+ *   at the unity note. With the default 12800 that is 100 cents per key as before; 6400 is
+ *   50 cents per key around the unity note and 0 plays the unity pitch at every key, as
+ *   FluidSynth's DLS loader (scale tuning), Wine's dmsynth and SpessaSynth read it. RPN 2
+ *   (coarse tune, to the key number) moves the key the connection sees.
  * - Concave: -20/96 log10((1 - x)^2), convex its mirror, switch at 0.5. For unipolar curves
  *   of 7-bit MIDI values x spans 0..127/127 so the full value gives exactly 0 dB.
  * - EG1 runs on a dB-linear level (1 = 0 dB, 0 = -96 dB): attack linear in amplitude,
@@ -14,7 +21,8 @@
  *   permille of that scale. EG2 is linear in its output, same times.
  * - Gain in centibels (positive louder), pitch in cents, pan in permille (-500 left,
  *   500 right, constant power), filter cutoff in absolute cents (6900 = 440 Hz),
- *   resonance in centibels (0 = Butterworth), sends in permille.
+ *   resonance in centibels (0 = Butterworth, peak height above the passband otherwise,
+ *   clamped to DLS2's 0..22.5 dB, passband lowered by half the resonance), sends in permille.
  */
 #include "voice.h"
 
@@ -201,6 +209,8 @@ void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_
                 cc.src_tr &= TR_INVERT; /* a constant has no curve; invert makes it 0 */
             if (ck == SK_CONST)
                 cc.ctl_tr &= TR_INVERT;
+            if (dst == D_PITCH && (sk == SK_KEY || ck == SK_KEY))
+                cc.src_tr |= TR_KEYREL;
             cc.dst = (uint8_t)dst;
             cc.cls = (uint8_t)cls;
             cc.scale = scale;
@@ -267,12 +277,13 @@ typedef struct {
     float lfo, vib, eg1, eg2; /* bipolar LFOs -1..1, EGs 0..1 */
 } dyn_src;
 
-static inline float src_u(const eng_voice *v, const eng_channel *ch, int kind, int cc, const dyn_src *d)
+/* A source's normalised value; `key` is the key number the SK_KEY source reads. */
+static inline float src_u(const eng_voice *v, const eng_channel *ch, int kind, int cc, const dyn_src *d, float key)
 {
     switch (kind) {
     case SK_CONST: return 1.0f;
     case SK_VEL: return (float)v->vel * (1.0f / 128.0f);
-    case SK_KEY: return v->key_eff * (1.0f / 128.0f);
+    case SK_KEY: return key * (1.0f / 128.0f);
     case SK_PW: return (float)ch->bend * (1.0f / 16384.0f);
     case SK_CHP: return (float)ch->chp * (1.0f / 128.0f);
     case SK_POLY: return (float)ch->poly[v->key] * (1.0f / 128.0f);
@@ -288,11 +299,21 @@ static inline float src_u(const eng_voice *v, const eng_channel *ch, int kind, i
     }
 }
 
+/* Transformed source times transformed control, with the key number source reading `key`. */
+static inline float conn_unit(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d,
+                              float key)
+{
+    float s = tr_eval(src_u(v, ch, c->src, c->src_cc, d, key), c->src_tr);
+    if (c->ctl != SK_CONST || c->ctl_tr)
+        s *= tr_eval(src_u(v, ch, c->ctl, c->ctl_cc, d, key), c->ctl_tr);
+    return s;
+}
+
 static inline float conn_value(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d)
 {
-    float s = tr_eval(src_u(v, ch, c->src, c->src_cc, d), c->src_tr);
-    if (c->ctl != SK_CONST || c->ctl_tr)
-        s *= tr_eval(src_u(v, ch, c->ctl, c->ctl_cc, d), c->ctl_tr);
+    float s = conn_unit(c, v, ch, d, v->key_eff);
+    if (c->src_tr & TR_KEYREL)
+        s -= conn_unit(c, v, ch, d, v->rgn->unity_note); /* key to pitch: around the unity note */
     return c->scale * s;
 }
 
@@ -414,19 +435,31 @@ static float eg1_eval(const eng_voice *v, double t, float *level, int *done)
  * Filter design
  * ------------------------------------------------------------------------------------- */
 
-/* Resonance (cB) as the biquad's 1/(2Q): DLS2 resonance 0..22.5 dB as the SF2 convention
-   reads it, 0 cB being Butterworth. */
-static float half_inv_q(float q_cb)
+/* Resonance (cB) as the biquad's 1/(2Q) and its passband gain.
+   - Range: DLS2 specifies the filter resonance as 0..22.5 dB, so it is clamped to that
+     (SF2 synths such as FluidSynth and SpessaSynth accept up to 96 dB).
+   - Height: the resonance is the height of the peak above the passband (the DC gain).
+     The low-pass is the bilinear transform of 1 / (s^2 + s/Q + 1), which keeps magnitudes,
+     so its peak is the analog one, Q^2 / sqrt(Q^2 - 1/4) for Q > 1/sqrt(2). Solving that for
+     a peak P = 10^(dB/20) gives Q^2 = P^2 (1 + sqrt(1 - 1/P^2)) / 2: 0 dB is Butterworth
+     (no peak, -3 dB at the cutoff) and the peak is exactly the resonance above it.
+   - Compensation: the passband is lowered by half the resonance (gain 1/sqrt(P)), as
+     FluidSynth (1/sqrt(Q)) and SpessaSynth do after SF2 2.01: the peak then stands half the
+     resonance above the unfiltered level and the loudness stays about constant with Q. */
+static void q_design(float q_cb, float *hiq, float *gain)
 {
-    float q = q_cb;
-    if (!(q > 0.0f))
-        q = 0.0f;
-    if (q > 225.0f)
-        q = 225.0f;
-    return 0.5f / exp2f((q * 0.1f - 3.0103f) * (3.321928094887362f / 20.0f));
+    double q = q_cb;
+    if (!(q > 0.0))
+        q = 0.0;
+    if (q > 225.0)
+        q = 225.0;
+    double p2 = pow(10.0, q / 100.0); /* P^2 with P = 10^(q_cb / 200) */
+    double qq = 0.5 * p2 * (1.0 + sqrt(1.0 - 1.0 / p2));
+    *hiq = (float)(0.5 / sqrt(qq));
+    *gain = (float)pow(10.0, -q / 400.0);
 }
 
-static eng_coef lowpass(double rate, float fc_cents, float hiq)
+static eng_coef lowpass(double rate, float fc_cents, float hiq, float gain)
 {
     eng_coef c;
     float hz = 440.0f * exp2f((fc_cents - 6900.0f) * (1.0f / 1200.0f));
@@ -439,7 +472,7 @@ static eng_coef lowpass(double rate, float fc_cents, float hiq)
     float sw = sinf(w), cw = cosf(w);
     float alpha = sw * hiq;
     float inv = 1.0f / (1.0f + alpha);
-    c.b0 = (1.0f - cw) * 0.5f * inv;
+    c.b0 = (1.0f - cw) * 0.5f * inv * gain;
     c.a1 = -2.0f * cw * inv;
     c.a2 = (1.0f - alpha) * inv;
     return c;
@@ -692,7 +725,8 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
         v->dyn_pitch = pitch_sum - (v->stat[D_PITCH] + v->chan[D_PITCH]);
         v->dyn_pitch_t = now;
     }
-    float pitch = pitch_sum - r->unity_note * 100.0f + r->fine_tune;
+    /* the unity note is in the key-to-pitch connections (TR_KEYREL) */
+    float pitch = pitch_sum + r->fine_tune;
     if (pitch != v->last_pitch) {
         v->last_pitch = pitch;
         double ratio = v->ratio * (double)exp2f(pitch * (1.0f / 1200.0f));
@@ -767,10 +801,10 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
         float fc = sum[D_FC], q = sum[D_Q];
         if (fc != v->last_fc || q != v->last_q) {
             if (q != v->last_q)
-                v->hiq = half_inv_q(q);
+                q_design(q, &v->hiq, &v->qgain);
             v->last_fc = fc;
             v->last_q = q;
-            ct = lowpass((double)e->rate, fc, v->hiq);
+            ct = lowpass((double)e->rate, fc, v->hiq, v->qgain);
             coef_changed = 1;
         }
     }

@@ -84,6 +84,8 @@ enum {
 #define TR_BIPOLAR 4u
 #define TR_INVERT 8u
 #define TR_MIDI7 16u      /* a 7-bit MIDI value: unipolar curves span 0..127 */
+#define TR_KEYREL 32u     /* (src_tr only) a key-number-to-pitch connection: its value at the
+                             region's unity note is subtracted, so it acts around the unity note */
 
 /* Connection classes, by the slowest-changing of source and control. */
 enum { CC_STATIC = 0, CC_CHANNEL = 1, CC_DYNAMIC = 2 };
@@ -272,6 +274,7 @@ typedef struct eng_voice {
     float pan_l, pan_r;
     float last_fc, last_q;
     float hiq;              /* 1 / (2 Q) of the last resonance */
+    float qgain;            /* passband gain compensation of the last resonance */
     float dyn_pitch;        /* time-varying part of the pitch (cents) at dyn_pitch_t */
     uint64_t dyn_pitch_t;
     float level;            /* last planned output level (l + r), for stealing */

@@ -15,12 +15,20 @@ What the compile does, per region:
   wave link to one side is panned to that side;
 - merges the articulation: DLS2's default connections, then the region's own articulation
   if it has one, else the instrument's (a region's ``lart``/``lar2`` replaces the
-  instrument's). A connection with the same source, control and destination as an earlier
-  one replaces it. Level-1 (``art1``) transforms are output transforms: they are moved onto
-  the source; a DLS1 LFO also drives the vibrato LFO's frequency and delay;
-- fixes what real files get wrong in a way that can still be played (a non-inverted concave
-  velocity/CC7/CC11-to-gain connection with a negative scale is read as inverted, as
-  FluidSynth does) and says so in the warnings.
+  instrument's as a whole). An articulation's connection with the same source, control and
+  destination as a DEFAULT connection replaces that default (DLS2: the defaults are
+  overridden by any connection of the same kind, whatever its transform); the
+  articulation's own connections all apply, and those of the same kind add up (SpessaSynth
+  writes a concave velocity-to-gain of scale 0 to cancel the default, next to the linear
+  one that is the real curve). Level-1 (``art1``) transforms are output transforms: they
+  are moved onto the source; a DLS1 LFO also drives the vibrato LFO's frequency and delay;
+- fixes what real files get wrong in a way that can still be played and says so in the
+  warnings: a non-inverted concave velocity/CC7/CC11-to-gain connection with a negative
+  scale is read as inverted (as FluidSynth does); a key-number-to-EG hold/decay time
+  connection is read as scale * key / 128 (DLS1's definition, DDKSynth's and SpessaSynth's
+  reading) even when its source is marked bipolar, as SpessaSynth's SF2-to-DLS conversion
+  writes it (its own reader ignores the bit; honouring it would turn an SF2
+  keynum-to-decay of 101 timecents per key into 202 around key 64).
 
 Scales are handed over as ``lScale / 65536`` in the destination's units.
 """
@@ -109,6 +117,8 @@ DEFAULT_CONNECTIONS: list[tuple[int, int, int, int, float]] = [
 ]
 
 _GAIN_SOURCES = (C.CONN_SRC_KEYONVELOCITY, C.CONN_SRC_CC7, C.CONN_SRC_CC11)
+_KEY_TIME_DESTS = (C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG2_HOLDTIME,
+                   C.CONN_DST_EG2_DECAYTIME)
 
 
 @dataclass
@@ -134,18 +144,24 @@ def _level1_transform(source: int, control: int, transform: int) -> int:
 
 def merge_articulation(articulations: list[Articulation], warnings: list[str] | None = None,
                        where: str = "") -> list[tuple[int, int, int, int, float]]:
-    """DLS2 defaults overridden, key by key (source, control, destination), by the given
-    articulation chunks in order."""
-    merged = list(DEFAULT_CONNECTIONS)
-    index = {(s, c, d): i for i, (s, c, d, _t, _v) in enumerate(merged)}
+    """The DLS2 defaults, less those the given articulation chunks override (a connection
+    with the same source, control and destination), then every connection of the chunks in
+    order (connections of the same kind within them add)."""
+    default_index = {(s, c, d): i for i, (s, c, d, _t, _v) in enumerate(DEFAULT_CONNECTIONS)}
+    overridden: set[int] = set()
+    own: list[tuple[int, int, int, int, float]] = []
+    noted: set[str] = set()
+
+    def note(text: str) -> None:
+        if warnings is not None and text not in noted:
+            noted.add(text)
+            warnings.append(text)
 
     def put(s: int, c: int, d: int, t: int, v: float) -> None:
-        key = (s, c, d)
-        if key in index:
-            merged[index[key]] = (s, c, d, t, v)
-        else:
-            index[key] = len(merged)
-            merged.append((s, c, d, t, v))
+        i = default_index.get((s, c, d))
+        if i is not None:
+            overridden.add(i)
+        own.append((s, c, d, t, v))
 
     for art in articulations:
         rows = art.blocks.tolist() if len(art.blocks) else []
@@ -157,8 +173,10 @@ def merge_articulation(articulations: list[Articulation], warnings: list[str] | 
             if (s in _GAIN_SOURCES and c == C.CONN_SRC_NONE and d == C.CONN_DST_GAIN and v < 0
                     and (t >> C.TRN_SOURCE_SHIFT) & 0xF == C.CONN_TRN_CONCAVE and not t & C.TRN_SOURCE_INVERT):
                 t |= C.TRN_SOURCE_INVERT
-                if warnings is not None:
-                    warnings.append(f"{where}: non-inverted concave {C.source_name(s)}-to-gain read as inverted")
+                note(f"{where}: non-inverted concave {C.source_name(s)}-to-gain read as inverted")
+            if s == C.CONN_SRC_KEYNUMBER and c == C.CONN_SRC_NONE and d in _KEY_TIME_DESTS and t & C.TRN_SOURCE_BIPOLAR:
+                t &= ~C.TRN_SOURCE_BIPOLAR
+                note(f"{where}: bipolar key-number-to-{C.destination_name(d)} read as key/128 (SpessaSynth's encoding)")
             put(s, c, d, t, v)
             if art.level == 1 and s == C.CONN_SRC_NONE and c == C.CONN_SRC_NONE:
                 # a DLS1 instrument has one LFO: it is the vibrato too
@@ -166,7 +184,7 @@ def merge_articulation(articulations: list[Articulation], warnings: list[str] | 
                     put(s, c, C.CONN_DST_VIB_FREQUENCY, t, v)
                 elif d == C.CONN_DST_LFO_STARTDELAY:
                     put(s, c, C.CONN_DST_VIB_STARTDELAY, t, v)
-    return merged
+    return [m for i, m in enumerate(DEFAULT_CONNECTIONS) if i not in overridden] + own
 
 
 def _loop_of(ws: WaveSample, warnings: list[str], where: str) -> tuple[int, int, int]:

@@ -176,6 +176,8 @@ class TimeMap:
         """Fixed-point slope numerator for ``sample_rate * factor``."""
         return round(Fraction(factor) * self._rate * _ONE)
 
+    _est_relocks = None  # the estimator's relock count last seen (sync_to_master)
+
     def start(self, ref_time: int, sample_time: int = 0) -> None:
         """(Re)anchor the map: *ref_time* is *sample_time*, rate nominal, no correction.
 
@@ -323,6 +325,18 @@ class TimeMap:
                 est.observe(ref_time, sample_time)
                 target = est.ref_time_to_sample(ref_time)
                 slope = est.ref_time_to_sample(ref_time + REFTIME_PER_SECOND) - target
+                relocks = getattr(est, "relocks", None)
+                if relocks is not None and relocks != self._est_relocks:
+                    # The estimator re-locked after a step (an xrun, a restart): jump with it
+                    # rather than slew towards its old map for the observations it took.
+                    first = self._est_relocks is None
+                    self._est_relocks = relocks
+                    if not first:
+                        num = self._num(slope / self._rate)
+                        a = round(Fraction(target) * _Q)
+                        self._state = (ref_time, a, num, ref_time, a, num)
+                        self.resyncs += 1
+                        return error
                 self.follow(ref_time, target, slope / self._rate)
             else:
                 result = est(ref_time, sample_time, error)

@@ -1,5 +1,7 @@
-"""synth.download: the articulation merge (DLS2 defaults, then the region's own articulation
-or else the instrument's, key by key), level-1 transforms, the fixes for real-file mistakes,
+"""synth.download: the articulation merge (DLS2 defaults, each overridden by any connection of
+the same source, control and destination; then the region's own articulation or else the
+instrument's, whose connections all apply), level-1 transforms, the fixes for real-file
+mistakes (non-inverted concave gain, SpessaSynth's bipolar key-to-EG-time),
 wsmp precedence, stereo pairing, and what is left out with a warning. Plus the struct
 layouts shared with C."""
 
@@ -52,6 +54,35 @@ def test_same_source_control_destination_replaces_the_default():
     hit = find(merged, C.CONN_SRC_CC7, 0, C.CONN_DST_GAIN)
     assert hit[4] == -480.0 and hit[3] == C.CONN_TRN_CONVEX << C.TRN_SOURCE_SHIFT
     assert len(merged) == len(DEFAULT_CONNECTIONS)
+
+
+def test_articulation_connections_of_the_same_kind_add():
+    # SpessaSynth's pair: both override the one default and both stay (they add)
+    lin = conn(C.CONN_DST_GAIN, -960, src=C.CONN_SRC_KEYONVELOCITY, trn=C.TRN_SOURCE_INVERT)
+    cav = conn(C.CONN_DST_GAIN, 0, src=C.CONN_SRC_KEYONVELOCITY,
+               trn=(C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT)
+    for order in ((lin, cav), (cav, lin)):
+        merged = merge_articulation([art(*order)])
+        hits = [c for c in merged if (c[0], c[1], c[2]) == (C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN)]
+        assert sorted((c[3], c[4]) for c in hits) == sorted((x.transform, x.scale / 65536) for x in order)
+        assert len(merged) == len(DEFAULT_CONNECTIONS) + 1
+    # the same in two art chunks of one list, and two static connections to one destination
+    merged = merge_articulation([art(lin), art(cav, conn(C.CONN_DST_PITCH, 10), conn(C.CONN_DST_PITCH, 5))])
+    assert sum(c[4] for c in merged if c[:3] == (0, 0, C.CONN_DST_PITCH)) == 15.0
+    assert len([c for c in merged if c[:3] == (C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN)]) == 2
+
+
+def test_bipolar_key_to_eg_time_is_read_as_key_over_128():
+    bip = C.TRN_SOURCE_BIPOLAR
+    dests = (C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG2_DECAYTIME, C.CONN_DST_EG2_HOLDTIME)
+    a = art(*[conn(d, -12928, src=C.CONN_SRC_KEYNUMBER, trn=bip) for d in dests],
+            conn(C.CONN_DST_PAN, 100, src=C.CONN_SRC_KEYNUMBER, trn=bip))
+    warnings = []
+    merged = merge_articulation([a], warnings, "x")
+    for d in dests:
+        assert find(merged, C.CONN_SRC_KEYNUMBER, 0, d)[3] == 0
+    assert find(merged, C.CONN_SRC_KEYNUMBER, 0, C.CONN_DST_PAN)[3] == bip  # other destinations keep it
+    assert len(warnings) == len(dests)
 
 
 def test_region_articulation_replaces_the_instruments():

@@ -1,7 +1,8 @@
 """Engine envelopes, measured on the rendered output of a constant (DC) wave: delay, attack,
-hold, decay, sustain and release of EG1, velocity-to-attack and key-to-decay scaling, and
-EG2's attack seen through pitch. Times within TIME_TOL (1 ms or 1 %), levels within
-LEVEL_TOL_DB."""
+hold, decay, sustain and release of EG1, the note-on scalings (velocity to EG1/EG2 attack,
+key to EG1/EG2 hold and decay: timecents scale * v / 128 added), EG2's attack seen through
+pitch and its times through gain, and the sf_spec_test bank's keynum-to-decay/hold
+instruments. Times within TIME_TOL (1 ms or 1 %), levels within LEVEL_TOL_DB."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from dls import constants as C
 from .test_engine_support import (
-    LEVEL_TOL_DB, RATE, art, conn, dc_wave, instrument, region, render, setup, sine_wave, tc, time_ok, F0, cents,
+    LEVEL_TOL_DB, RATE, art, conn, dc_wave, instrument, region, render, setup, setup_spec, sine_wave, tc, time_ok,
+    F0, cents,
 )
 
 
@@ -162,3 +164,112 @@ def test_eg2_attack_through_pitch():
     t_half = crossing(c[200:], 600.0) + 200
     assert time_ok(t_half / RATE, attack / 2)
     assert abs(np.median(c[int(0.3 * RATE):int(0.45 * RATE)]) - 1200) < 1.0
+
+
+@pytest.mark.parametrize("key", [0, 60, 127])
+def test_key_to_hold(key):
+    scale = -2400  # timecents per (key / 128)
+    extra = [conn(C.CONN_DST_EG1_HOLDTIME, scale, src=C.CONN_SRC_KEYNUMBER)]
+    env, _ = envelope(eg1(attack=0.01, hold=0.4, decay=1.0, sustain=0, extra=extra), int(0.8 * RATE), key=key)
+    hold = 0.4 * 2 ** (scale * key / 128 / 1200)
+    peak = env.max()
+    top = int(crossing(env, 0.999 * peak)) + 1
+    t = falling(env, peak * 10 ** (-0.5 / 20), start=top) / RATE
+    assert time_ok(t, 0.01 + hold + 0.5 / 96), (key, t)
+
+
+def eg2_gain(delay=0.0, attack=0.0, hold=0.0, decay=0.0, sustain=1000, extra=()):
+    """EG2 seen through gain: -60 dB * EG2, so the output's dB level is -60 * EG2 (linear)."""
+    return art(
+        conn(C.CONN_DST_GAIN, -600, src=C.CONN_SRC_EG2),
+        conn(C.CONN_DST_EG2_DELAYTIME, tc(delay), raw=True), conn(C.CONN_DST_EG2_ATTACKTIME, tc(attack), raw=True),
+        conn(C.CONN_DST_EG2_HOLDTIME, tc(hold), raw=True), conn(C.CONN_DST_EG2_DECAYTIME, tc(decay), raw=True),
+        conn(C.CONN_DST_EG2_SUSTAINLEVEL, sustain), *extra,
+    )
+
+
+def eg2_of(env, ref):
+    """EG2 (0..1) from the output of eg2_gain."""
+    return -20 * np.log10(np.maximum(env, 1e-12) / ref) / 60.0
+
+
+def _ref_level(vel=127):
+    env, _ = envelope(eg1(), RATE // 10, vel=vel)
+    return env[-1]
+
+
+@pytest.mark.parametrize("key", [24, 60, 108])
+def test_key_to_eg2_decay(key):
+    scale = 2400
+    extra = [conn(C.CONN_DST_EG2_DECAYTIME, scale, src=C.CONN_SRC_KEYNUMBER)]
+    env, _ = envelope(eg2_gain(decay=0.5, sustain=0, extra=extra), int(2.5 * RATE), key=key)
+    decay = 0.5 * 2 ** (scale * key / 128 / 1200)
+    g = eg2_of(env, _ref_level())
+    # EG2 falls linearly from 1 to 0 over the decay time: half way at decay / 2
+    t = crossing(-g, -0.5) / RATE
+    assert time_ok(t, decay / 2), (key, t, decay / 2)
+
+
+@pytest.mark.parametrize("key", [24, 96])
+def test_key_to_eg2_hold(key):
+    scale = -1200
+    extra = [conn(C.CONN_DST_EG2_HOLDTIME, scale, src=C.CONN_SRC_KEYNUMBER)]
+    env, _ = envelope(eg2_gain(hold=0.5, decay=0.2, sustain=0, extra=extra), int(1.2 * RATE), key=key)
+    hold = 0.5 * 2 ** (scale * key / 128 / 1200)
+    g = eg2_of(env, _ref_level())
+    t = crossing(-g, -0.5) / RATE
+    assert time_ok(t, hold + 0.1), (key, t, hold + 0.1)
+
+
+@pytest.mark.parametrize("vel", [1, 64, 127])
+def test_velocity_to_eg2_attack(vel):
+    scale = -2400
+    extra = [conn(C.CONN_DST_EG2_ATTACKTIME, scale, src=C.CONN_SRC_KEYONVELOCITY)]
+    env, _ = envelope(eg2_gain(attack=0.4, extra=extra), int(0.6 * RATE), vel=vel)
+    attack = 0.4 * 2 ** (scale * vel / 128 / 1200)
+    # the level is -60 dB * EG2 (against the same velocity without EG2), EG2 rising
+    # linearly: half way (-30 dB) at attack / 2
+    g = eg2_of(env, _ref_level(vel))
+    t = crossing(g, 0.5) / RATE
+    assert time_ok(t, attack / 2), (vel, t, attack / 2)
+
+
+def _rms_db(x, frame=480):
+    m = len(x) // frame
+    r = np.sqrt((np.asarray(x[:m * frame], np.float64).reshape(m, frame) ** 2).mean(1))
+    return 20 * np.log10(np.maximum(r, 1e-12))
+
+
+@pytest.mark.parametrize("key", [72, 60, 48, 36])
+def test_spec_bank_keynum_to_decay(key):
+    # sf_spec_test program 1: decay 7260 tc, key-to-decay -12928 (SF2 keynumToVolEnvDecay 101
+    # tc per key written by SpessaSynth with the bipolar bit set), sustain 0. Decay time
+    # 2^((7260 - 101 key) / 1200) s for 96 dB: 96.7 / 48.0 / 23.8 / 11.8 dB/s at keys
+    # 72 / 60 / 48 / 36, as SpessaSynth 4.3.22 renders the same file.
+    decay = 2 ** ((7260 - 12928 * key / 128) / 1200)
+    e, _ = setup_spec(1)
+    e.note_on(0, 0, key, 127)
+    x = render(e, int(min(0.5 * decay, 4.0) * RATE) + RATE // 10)[:, 0]
+    lv = _rms_db(x)
+    t = (np.arange(len(lv)) + 0.5) * 480 / RATE
+    m = (t > 0.05 * decay) & (t < min(0.45 * decay, 4.0))
+    slope = float(np.polyfit(t[m], lv[m], 1)[0])
+    assert time_ok(96.0 / -slope, decay), (key, slope, -96.0 / decay)
+
+
+@pytest.mark.parametrize("key", [72, 60, 36])
+def test_spec_bank_keynum_to_hold(key):
+    # program 2: hold 4860 tc, key-to-hold -12928 (101 tc per key), decay 0.05 s to silence.
+    # (SpessaSynth 4.3.22 holds 16.5 s at every key here: its DLS reader lets the region's
+    # key-to-pitch connection overwrite the key-to-hold it read.)
+    hold = 2 ** ((4860 - 12928 * key / 128) / 1200)
+    attack = 2 ** (-8857 / 1200)
+    e, _ = setup_spec(2)
+    e.note_on(0, 0, key, 127)
+    x = render(e, int((hold + 0.3) * RATE))[:, 0]
+    lv = _rms_db(x, 96)
+    held = np.median(lv[int(0.02 * RATE / 96):int((attack + 0.9 * hold) * RATE / 96)])
+    t_end = np.nonzero(lv < held - 6.0)[0]
+    t_end = t_end[t_end * 96 > (attack + 0.5 * hold) * RATE][0] * 96 / RATE
+    # -6 dB of a 0.05 s full-scale (96 dB) decay is 3.1 ms after the hold ends; frames of 2 ms
+    assert abs(t_end - (attack + hold + 6 / 96 * 0.05)) < max(0.004, 0.01 * hold), (key, t_end)

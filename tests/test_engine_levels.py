@@ -1,6 +1,7 @@
 """Engine levels within LEVEL_TOL_DB: absolute level, wsmp attenuation, the concave curves of
-velocity, CC7 and CC11, the constant-power pan law, gain connections, tremolo, master
-volume and gain, 8-bit waves, sends."""
+velocity, CC7 and CC11 (the scale linear in dB), a linear velocity curve beside a cancelling
+concave one (SpessaSynth's pair, also on the sf_spec_test bank), the constant-power pan law,
+gain connections, tremolo, master volume and gain, 8-bit waves, sends."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from dls import constants as C
 from dls.model import Wave, WaveSample
 from .test_engine_support import (
-    LEVEL_TOL_DB, RATE, art, conn, db, dc_wave, instrument, region, render, setup, tc,
+    LEVEL_TOL_DB, RATE, art, conn, db, dc_wave, instrument, region, render, rms, setup, setup_spec, tc,
 )
 
 DC = 16384 / 32768  # the test wave's value
@@ -56,6 +57,59 @@ def test_velocity_concave_curve(vel):
     ref, _ = level(vel=127)
     got, _ = level(vel=vel)
     assert abs(db(got) - db(ref) - 40 * math.log10(vel / 127)) < LEVEL_TOL_DB
+
+
+VEL = C.CONN_SRC_KEYONVELOCITY
+CONCAVE_INV = (C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT
+
+
+def concave(x: float) -> float:
+    """The DLS concave transform, -(20/96) log10((1 - x)^2), 0..1 (x of a 7-bit value is v/127)."""
+    return 1.0 if x >= 1 else min(1.0, max(0.0, -(20 / 96) * math.log10((1 - x) ** 2)))
+
+
+@pytest.mark.parametrize("scale_cb", [-480, -960, -1440])
+@pytest.mark.parametrize("vel", [5, 15, 64, 100])
+def test_concave_velocity_scale_is_linear_in_db(scale_cb, vel):
+    # gain = scale * concave(1 - v/127) in dB: -144 dB is 1.5 times the -96 dB curve in dB
+    # (SpessaSynth clamps any velocity-to-gain scale to 96 dB; the spec does not)
+    a = art(conn(C.CONN_DST_GAIN, scale_cb, src=VEL, trn=CONCAVE_INV))
+    ins = instrument(region(), articulations=[a])
+    ref, _ = level(ins, vel=127)
+    got, _ = level(ins, vel=vel)
+    expected = scale_cb / 10 * concave(1 - vel / 127)
+    assert abs(db(got) - db(ref) - expected) < LEVEL_TOL_DB
+
+
+@pytest.mark.parametrize("vel", [1, 15, 64, 100, 126])
+def test_linear_velocity_curve_beside_a_cancelling_concave_one(vel):
+    # SpessaSynth's pair: linear inverted -96 dB (the real curve) and concave inverted 0 (to
+    # cancel the DLS2 default). Both replace the default and both apply: -96 dB * (1 - v/128)
+    a = art(conn(C.CONN_DST_GAIN, -960, src=VEL, trn=C.TRN_SOURCE_INVERT),
+            conn(C.CONN_DST_GAIN, 0, src=VEL, trn=CONCAVE_INV))
+    ins = instrument(region(), articulations=[a])
+    ref, _ = level(ins, vel=127)
+    got, _ = level(ins, vel=vel)
+    assert abs(db(got) - db(ref) - (-96.0 * (127 - vel) / 128)) < LEVEL_TOL_DB
+
+
+def spec_level(key: int, vel: int) -> float:
+    """RMS level (dB) of sf_spec_test program 0 `key` at `vel`, held (a looped sine)."""
+    e, _ = setup_spec(0)
+    e.note_on(0, 0, key, vel)
+    out = render(e, RATE // 2)[RATE // 4:, 0]
+    return db(rms(out))
+
+
+@pytest.mark.parametrize("vel", [15, 64, 100])
+def test_spec_bank_velocity_curves(vel):
+    # key 73: the linear -96 dB / concave 0 pair; key 71: concave -144 dB; key 72: concave
+    # -48 dB; key 74: concave 0 alone (no velocity sensitivity)
+    expected = {73: -96.0 * (127 - vel) / 128, 71: -144.0 * concave(1 - vel / 127),
+                72: -48.0 * concave(1 - vel / 127), 74: 0.0}
+    for key, want in expected.items():
+        got = spec_level(key, vel) - spec_level(key, 127)
+        assert abs(got - want) < LEVEL_TOL_DB, (key, got, want)
 
 
 def test_volume_change_on_a_sounding_note():

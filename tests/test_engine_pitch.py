@@ -1,7 +1,10 @@
-"""Engine pitch, measured by FFT: key, unity note, fine tune, pitch wheel and RPN tunings,
-vibrato; all within PITCH_TOL_CENTS."""
+"""Engine pitch, measured by FFT: key, unity note, fine tune, key-to-pitch scaling around the
+unity note (with a control, a curve, RPN 2), pitch wheel and RPN tunings, vibrato, the
+sf_spec_test bank's scale-tuning-0 regions; all within PITCH_TOL_CENTS."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -9,7 +12,8 @@ import pytest
 from dls import constants as C
 from dls.model import WaveSample
 from .test_engine_support import (
-    F0, PITCH_TOL_CENTS, RATE, art, cents, conn, instrument, peak_freq, region, render, setup, sine_wave, tc,
+    F0, PITCH_TOL_CENTS, RATE, art, cents, conn, instrument, peak_freq, region, render, setup, setup_spec, sine_wave,
+    spec_bank, tc,
 )
 
 SETTLE = 4800  # frames skipped before measuring
@@ -73,12 +77,95 @@ def test_rpn_fine_and_coarse_tune(fine, coarse):
 
 
 def test_pitch_connection_and_key_scaling():
-    # a static +37 cents and key-to-pitch halved: 50 cents per key (replacing the default
-    # 12800); the unity note still subtracts 100 cents per key
+    # a static +37 cents and key-to-pitch halved (replacing the default 12800): 50 cents per
+    # key around the unity note
     a = art(conn(C.CONN_DST_PITCH, 37), conn(C.CONN_DST_PITCH, 6400, src=C.CONN_SRC_KEYNUMBER))
     e, _ = setup(instrument(region(), articulations=[a]), [sine_wave(unity=60)])
     e.note_on(0, 0, 72, 100)
-    assert abs(cents(measure(e), F0 * 2 ** ((72 * 50 - 6000 + 37) / 1200))) < PITCH_TOL_CENTS
+    assert abs(cents(measure(e), F0 * 2 ** ((50 * (72 - 60) + 37) / 1200))) < PITCH_TOL_CENTS
+
+
+def key_to_pitch(scale, **kw):
+    return conn(C.CONN_DST_PITCH, scale, src=C.CONN_SRC_KEYNUMBER, **kw)
+
+
+@pytest.mark.parametrize("scale", [0, 640, 6400, 12800, 25600])
+@pytest.mark.parametrize("unity, key", [(60, 60), (60, 36), (60, 84), (69, 40), (45, 45), (45, 62)])
+def test_key_to_pitch_acts_around_the_unity_note(scale, unity, key):
+    # scale * (key - unity) / 128 cents: the unity note plays the wave's own pitch whatever
+    # the scale, 0 plays it at every key (FluidSynth's scale tuning, dmsynth, SpessaSynth)
+    e, _ = setup(instrument(region(), articulations=[art(key_to_pitch(scale))]), [sine_wave(unity=unity)])
+    e.note_on(0, 0, key, 100)
+    expected = F0 * 2 ** (scale * (key - unity) / 128 / 1200)
+    assert abs(cents(measure(e), expected)) < PITCH_TOL_CENTS
+
+
+@pytest.mark.parametrize("cc1", [0, 64, 127])
+@pytest.mark.parametrize("key", [48, 60, 79])
+def test_key_to_pitch_with_a_control_acts_around_the_unity_note(cc1, key):
+    # the plain key-to-pitch set to 0, and key x CC1 -> pitch 12800: the control scales the
+    # cents per key, the unity note stays put
+    a = art(key_to_pitch(0), conn(C.CONN_DST_PITCH, 12800, src=C.CONN_SRC_KEYNUMBER, ctl=C.CONN_SRC_CC1))
+    e, _ = setup(instrument(region(), articulations=[a]), [sine_wave(unity=60)])
+    e.control(0, 0, 1, cc1)
+    e.note_on(0, 0, key, 100)
+    expected = F0 * 2 ** (12800 * (cc1 / 128) * (key - 60) / 128 / 1200)
+    assert abs(cents(measure(e), expected)) < PITCH_TOL_CENTS
+
+
+def _convex(x: float) -> float:
+    """DLS convex transform: the mirror of concave(x) = -(20/96) log10((1 - x)^2), clipped to 0..1."""
+    if x <= 0:
+        return 0.0
+    return min(1.0, max(0.0, 1 + (20 / 96) * math.log10(x * x)))
+
+
+@pytest.mark.parametrize("key", [30, 60, 90, 127])
+def test_key_to_pitch_with_a_curve_acts_around_the_unity_note(key):
+    # a convex key-to-pitch: scale * (convex(key / 127) - convex(unity / 127))
+    scale, unity = 2400, 90
+    a = art(key_to_pitch(scale, trn=C.CONN_TRN_CONVEX << C.TRN_SOURCE_SHIFT))
+    e, _ = setup(instrument(region(), articulations=[a]), [sine_wave(unity=unity)])
+    e.note_on(0, 0, key, 100)
+    expected = F0 * 2 ** (scale * (_convex(key / 127) - _convex(unity / 127)) / 1200)
+    assert abs(cents(measure(e), expected)) < PITCH_TOL_CENTS
+
+
+@pytest.mark.parametrize("coarse", [-12, -1, 5])
+@pytest.mark.parametrize("scale", [0, 6400, 12800])
+def test_coarse_tune_moves_the_key_that_key_to_pitch_sees(coarse, scale):
+    # RPN 2 goes to the key number (6400 = 1 key per semitone): with key-to-pitch 6400 a
+    # semitone of coarse tune is 50 cents, with 0 the pitch stays at the unity pitch
+    e, _ = setup(instrument(region(), articulations=[art(key_to_pitch(scale))]), [sine_wave(unity=60)])
+    e.coarse_tune(0, 0, coarse)
+    e.note_on(0, 0, 67, 100)
+    expected = F0 * 2 ** (scale * (67 + coarse - 60) / 128 / 1200)
+    assert abs(cents(measure(e), expected)) < PITCH_TOL_CENTS
+
+
+def _loop_frequency(wave) -> float:
+    """The pitch a wave's loop plays at its own rate, with its wsmp fine tune."""
+    lp = wave.wave_sample.loops[0]
+    x = np.asarray(wave.data, dtype=np.float64).ravel()[lp.start:lp.start + lp.length]
+    return peak_freq(np.tile(x, 400), wave.sample_rate)
+
+
+@pytest.mark.parametrize("program, keys", [(3, (60, 62, 64)), (1, (36, 60, 72)), (2, (48, 84)), (6, (40, 48))])
+def test_spec_bank_scale_tuning_zero_plays_the_unity_pitch(program, keys):
+    # sf_spec_test: these regions have key-to-pitch 0 (SF2 scaleTuning 0): every key plays the
+    # sample's own pitch (375 Hz, fine tune -23 cents), not 375 * 2^(-unity/12)
+    col = spec_bank()
+    ins = col.find_instrument(0, program)
+    for key in keys:
+        rgn = next(r for r in ins.regions if r.key_low <= key <= r.key_high)
+        wave = col.waves[rgn.wave_link.table_index]
+        ws = rgn.wave_sample or wave.wave_sample
+        expected = _loop_frequency(wave) * 2 ** (ws.fine_tune / 1200)
+        e, _ = setup_spec(program)
+        e.note_on(0, 0, key, 100)
+        out = render(e, SETTLE + RATE // 2)
+        got = peak_freq(out[SETTLE:, 0] + out[SETTLE:, 1])
+        assert abs(cents(got, expected)) < PITCH_TOL_CENTS, (key, got, expected)
 
 
 def test_eg2_to_pitch_settles_at_its_sustain():

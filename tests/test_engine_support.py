@@ -131,3 +131,29 @@ def db(x: float) -> float:
 
 def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2)))
+
+
+# The compliance test's bank (SpessaSynth's DLS conversion of an SF2 test bank).
+SPEC_BANK = "tests/data/sf-spec-test/sf_spec_test.dls"
+_spec_cache: dict = {}
+
+
+def spec_bank():
+    """The sf_spec_test DLS collection, read once."""
+    if "col" not in _spec_cache:
+        import pathlib
+
+        from dls.reader import read
+
+        _spec_cache["col"] = read(pathlib.Path(__file__).resolve().parent.parent / SPEC_BANK)
+    return _spec_cache["col"]
+
+
+def setup_spec(program: int, effects: bool = False, **kw) -> tuple[Engine, int]:
+    """An engine with program `program` (bank 0) of the sf_spec_test bank on channel 0."""
+    col = spec_bank()
+    e = Engine(RATE, effects=effects, **kw)
+    ids = e.download_waves(col.waves)
+    iid = e.download_instrument(col.find_instrument(0, program), ids)
+    e.program(0, 0, iid)
+    return e, iid
