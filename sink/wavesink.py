@@ -26,6 +26,7 @@ from .clock import MasterClock
 
 REF_PER_SECOND = 10_000_000
 SWITCH_INTERVAL = 0.0005  # seconds: the GIL switch interval while a stream runs
+SCHEDULE_MARGIN = 0.0005  # seconds added to the scheduled latency for timing jitter
 
 
 class WaveSink:
@@ -53,6 +54,7 @@ class WaveSink:
         self.deferred = 0
         self.load = 0.0  # callback time / block time, smoothed
         self.peak_load = 0.0
+        self.late_callbacks = 0
         self.started_ref = None
         self._buf = np.zeros((max(self.blocksize, 8192), 2), dtype=np.float32)
         if drift:
@@ -61,15 +63,20 @@ class WaveSink:
 
             synth.time_map = TimeMap(self.rate, estimator=DriftCorrector(self.rate))
         self._first = True
+        self._last_t = 0
         self._views = {self.blocksize: self._buf[:self.blocksize]}
         self.stream = sd.OutputStream(
             samplerate=self.rate, blocksize=self.blocksize, device=device, channels=2, dtype="float32",
             latency=latency, callback=self._callback, **(hostapi_stream_kwargs or {}),
         )
         out_latency = float(self.stream.latency)
-        # Scheduled mode: one block of buffering plus the device's own, and a margin.
+        self._out_latency = out_latency
+        # Scheduled mode: one block of buffering plus the device's own, and a margin. The
+        # device's own is corrected in the first callback from its DAC time (on JACK,
+        # PortAudio's stream latency is one period short of it).
+        self._auto_schedule = schedule_latency is None
         if schedule_latency is None:
-            schedule_latency = out_latency + self.blocksize / self.rate + 0.001
+            schedule_latency = out_latency + self.blocksize / self.rate + SCHEDULE_MARGIN
         self.schedule_latency = float(schedule_latency)
         self._sched_ref = int(round(self.schedule_latency * REF_PER_SECOND))
 
@@ -83,6 +90,11 @@ class WaveSink:
         now = self.clock.get_time()
         dac_ref = now + int((time_info.outputBufferDacTime - time_info.currentTime) * REF_PER_SECOND)
         if self._first:
+            if self._auto_schedule:
+                ahead = time_info.outputBufferDacTime - time_info.currentTime
+                if self._out_latency < ahead < 1.0:
+                    self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
+                    self._sched_ref = int(round(self.schedule_latency * REF_PER_SECOND))
             synth.start(dac_ref, pos)
             self.started_ref = dac_ref
             self._first = False
@@ -100,6 +112,11 @@ class WaveSink:
                     break
                 stamp, group, data = item
                 t = stamp + self._sched_ref if self.scheduled else block_ref
+                # Never before an event already given: a time map that stepped back (after
+                # an xrun) must not put a note-off ahead of its note-on.
+                if t < self._last_t:
+                    t = self._last_t
+                self._last_t = t
                 evt = alloc.make_message(data, group, t)
                 if evt is not None:
                     put(evt)
@@ -118,6 +135,8 @@ class WaveSink:
         self.load = 0.9 * self.load + 0.1 * load
         if load > self.peak_load:
             self.peak_load = load
+        if load >= 1.0:  # this callback alone took longer than its block: an xrun of ours
+            self.late_callbacks += 1
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:

@@ -98,60 +98,12 @@ def _set_pdeathsig() -> None:
     _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
-@contextlib.contextmanager
-def _env(**values: str | None):
-    """Set (or, with None, remove) environment variables for the duration of a block."""
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-# ----------------------------------------------------------------------------- PortAudio
-def portaudio_release() -> None:
-    """Terminate PortAudio completely (closing any stream it still has), if it is loaded."""
-    sd = sys.modules.get("sounddevice")
-    if sd is None:
-        return
-    while getattr(sd, "_initialized", 0) > 0:
-        sd._terminate()
-
-
-def portaudio_rescan():
-    """(Re-)initialise PortAudio so that it sees the JACK servers running now.
-
-    Returns the ``sounddevice`` module. Never lets libjack start a server on its own.
-    """
-    with _env(JACK_NO_START_SERVER="1"):
-        import sounddevice as sd  # noqa: PLC0415  (imported late on purpose)
-
-        portaudio_release()
-        sd._initialize()
-    return sd
-
-
-def jack_hostapi_output_device(sd) -> int:
-    """Index of PortAudio's default output device on the JACK host API (RuntimeError if none)."""
-    for api in sd.query_hostapis():
-        if "JACK" in api["name"]:
-            dev = api["default_output_device"]
-            if dev is not None and dev >= 0:
-                return dev
-            raise RuntimeError("PortAudio's JACK host API has no output device")
-    raise RuntimeError(
-        "PortAudio has no JACK host API: was it initialised before the server started "
-        "(call portaudio_rescan()), or is libportaudio2 built without JACK?"
-    )
+# The environment and PortAudio helpers are the application's own (sink/jackserver.py,
+# which `dlsynth bench` uses); the test rig shares them rather than keeping a copy.
+from sink.jackserver import _environ as _env  # noqa: E402
+from sink.jackserver import jack_output_device as jack_hostapi_output_device  # noqa: E402,F401
+from sink.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402,F401
+from sink.jackserver import portaudio_terminate as portaudio_release  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------------------- the server
