@@ -212,3 +212,58 @@ def test_play_command_runs_records_and_exits_cleanly(jack_server, tmp_path):
     assert "xruns" in stderr and "recorded" in stderr
     notes = [m for tr in mido.MidiFile(rec).tracks for m in tr if m.type == "note_on" and m.velocity]
     assert [m.note for m in notes] == [60, 64, 67]
+
+
+@pytest.mark.timeout(60)
+def test_an_input_that_disappears_and_comes_back(jack_server):
+    """A keyboard unplugged: its group gets sustain-off and all-notes-off; plugged back in,
+    it is opened again on the same channel group."""
+    import rtmidi
+
+    from sink.clock import MasterClock
+    from synth.live import EventQueue, MidiInputs
+
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi was built without its JACK API")
+
+    def keyboard():
+        k = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="usb-keys")
+        k.open_virtual_port("out")
+        jack_server.wait_for_port("usb-keys:out")
+        return k
+
+    kb = keyboard()
+    queue = EventQueue()
+    inputs = MidiInputs(queue, MasterClock(), api="jack", names=["usb-keys"], client_name="dlsynth-hotplug").open()
+    try:
+        assert [i.group for i in inputs.inputs] == [1] and inputs.inputs[0].connected
+        assert inputs.check() == []
+        kb.close_port()
+        kb.delete()  # the whole JACK client goes, as when a USB device is unplugged
+        deadline = time.monotonic() + 10
+        notes: list[str] = []
+        while not notes and time.monotonic() < deadline:
+            notes = inputs.check()
+            time.sleep(0.1)
+        assert notes and "disappeared" in notes[0]
+        sent = []
+        while (item := queue.get()) is not None:
+            sent.append(item[2])
+        assert bytes([0xB0, 123, 0]) in sent and bytes([0xBF, 64, 0]) in sent
+        kb = keyboard()
+        notes = []
+        deadline = time.monotonic() + 10
+        while not notes and time.monotonic() < deadline:
+            notes = inputs.check()
+            time.sleep(0.1)
+        assert notes and "is back" in notes[0]
+        assert inputs.inputs[0].connected and inputs.inputs[0].group == 1
+        kb.send_message([0x90, 60, 100])
+        deadline = time.monotonic() + 5
+        while len(queue) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert queue.get()[1:] == (1, bytes([0x90, 60, 100]))
+        kb.close_port()
+        kb.delete()
+    finally:
+        inputs.close()
