@@ -127,6 +127,10 @@ class WavFileSink:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            # mkstemp makes the file private (0600); give it the mode a new file gets.
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(self._tmp, 0o666 & ~mask)
             os.replace(self._tmp, self.path)
         except OSError as exc:
             self._remove_tmp()

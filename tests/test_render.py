@@ -94,6 +94,9 @@ def test_render_cli_default_bank_and_identical_bytes(tmp_path):
     x, _ = sf.read(a)
     assert np.abs(x).max() > 0.01
     assert not list(tmp_path.glob("*.part"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert a.stat().st_mode & 0o777 == 0o666 & ~mask  # an ordinary file, not mkstemp's 0600
 
 
 @pytest.mark.parametrize("fmt,subtype", [("pcm24", "PCM_24"), ("float", "FLOAT")])
