@@ -44,12 +44,12 @@ arrays) and joined once, so writing is linear in the output size.
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 
 import numpy as np
 
 from . import constants as C
+from .atomicfile import atomic_write
 from .errors import DLSError
 from .model import CONNECTION_DTYPE, Articulation, Collection, Instrument, Region, Wave, WaveSample
 
@@ -507,58 +507,15 @@ def write(collection: Collection, path=None, *, level: int | None = None) -> byt
 
 
 def _store(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory, fsync, replace."""
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    directory, base = os.path.split(os.path.abspath(path))
-    tmp = None
+    """Write ``data`` to ``path`` atomically (dls.atomicfile); failures become DLSError."""
+
+    def write(f) -> None:
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += f.write(view[written:])
+
     try:
-        fd = -1
-        for _ in range(16):
-            tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-            try:
-                # Mode 0o666 so the umask decides the permissions, as for an ordinary file.
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-                break
-            except FileExistsError:
-                tmp = None
-        if fd < 0:
-            raise FileExistsError(f"could not create a temporary file in {directory!r}")
-        with os.fdopen(fd, "wb") as f:
-            view = memoryview(data)
-            written = 0
-            while written < len(view):
-                written += f.write(view[written:])
-            f.flush()
-            os.fsync(f.fileno())
-        try:  # keep an existing file's permissions
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        except OSError:
-            pass
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(directory)
+        atomic_write(path, write)
     except (OSError, ValueError) as exc:
-        raise DLSError(f"cannot write DLS file {path!r}: {exc}") from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make the rename durable where the platform allows fsync on a directory."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        raise DLSError(f"cannot write DLS file {os.fspath(path)!r}: {exc}") from exc

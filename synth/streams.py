@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import os
-import secrets
+from dls.atomicfile import atomic_write
 from collections import deque
 from typing import Callable, Mapping, Optional, Union
 
@@ -503,36 +503,7 @@ class Recorder(MXF):
             track.append(mido.MetaMessage("end_of_track", time=0))
             mid.tracks.append(track)
 
-        _atomic_write(os.fspath(path), lambda fh: mid.save(file=fh))
+        atomic_write(os.fspath(path), lambda fh: mid.save(file=fh))
         return {"tracks": len(mid.tracks), "messages": written, "skipped": skipped}
 
 
-def _atomic_write(path: str, write: Callable) -> None:
-    """Call ``write(file)`` on a new temporary file beside *path*, fsync it, then move it over
-    *path* with ``os.replace``.  The temporary file is created with mode 0o666 so that the
-    umask decides the permissions, as for any new file; nothing is left behind on failure."""
-    directory, base = os.path.split(os.path.abspath(path))
-    tmp = None
-    fd = -1
-    for _ in range(16):
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    if fd < 0:
-        raise FileExistsError(f"could not create a temporary file in {directory!r}")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass

@@ -50,6 +50,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import pytest
 
 SAMPLE_RATE = 48_000
@@ -100,7 +101,6 @@ def _set_pdeathsig() -> None:
 
 # The environment and PortAudio helpers are the application's own (sink/jackserver.py,
 # which `dlsynth bench` uses); the test rig shares them rather than keeping a copy.
-from sink.jackserver import _environ as _env  # noqa: E402
 from sink.jackserver import jack_output_device as jack_hostapi_output_device  # noqa: E402,F401
 from sink.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402,F401
 from sink.jackserver import portaudio_terminate as portaudio_release  # noqa: E402,F401
@@ -276,3 +276,30 @@ def jack_server():
         yield server
     finally:
         server.stop()
+
+
+# ----------------------------------------------------------------------------- capture
+def capture_client(server: JackServer, seconds: float, name: str = "dlsynth-capture"):
+    """A JACK-Client client with one input port recording into a preallocated array."""
+    jack = pytest.importorskip("jack", reason="JACK-Client is not installed (pip install JACK-Client)")
+    client = jack.Client(name, servername=server.name, no_start_server=True)
+    port = client.inports.register("in")
+    state = {"buf": np.zeros(int(seconds * SAMPLE_RATE) + 4 * PERIOD, np.float32), "pos": 0, "armed": False, "xruns": 0, "stall": 0.0}
+
+    @client.set_process_callback
+    def process(frames):
+        if state["stall"]:
+            delay, state["stall"] = state["stall"], 0.0
+            time.sleep(delay)
+        if state["armed"]:
+            buf, i = state["buf"], state["pos"]
+            n = min(frames, len(buf) - i)
+            if n > 0:
+                buf[i : i + n] = port.get_array()[:n]
+                state["pos"] = i + n
+
+    @client.set_xrun_callback
+    def xrun(delay_usecs):
+        state["xruns"] += 1
+
+    return client, port, state

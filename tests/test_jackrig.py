@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests import jackrig
-from tests.jackrig import JackServer, jack_server  # noqa: F401  (jack_server is a fixture)
+from tests.jackrig import JackServer, capture_client as _capture_client, jack_server  # noqa: F401  (jack_server is a fixture)
 
 FS = jackrig.SAMPLE_RATE
 BLOCK = jackrig.PERIOD
@@ -29,32 +29,6 @@ ANALYSIS_SECONDS = 1.0
 MIDI_TIMEOUT_S = 2.0
 MIDI_NOTES = 20
 STALL_S = 0.05  # a capture callback this late makes the server report an xrun
-
-
-def _capture_client(server: JackServer, seconds: float, name: str = "dlsynth-capture"):
-    """A JACK-Client client with one input port recording into a preallocated array."""
-    jack = pytest.importorskip("jack", reason="JACK-Client is not installed (pip install JACK-Client)")
-    client = jack.Client(name, servername=server.name, no_start_server=True)
-    port = client.inports.register("in")
-    state = {"buf": np.zeros(int(seconds * FS) + 4 * BLOCK, np.float32), "pos": 0, "armed": False, "xruns": 0, "stall": 0.0}
-
-    @client.set_process_callback
-    def process(frames):
-        if state["stall"]:
-            delay, state["stall"] = state["stall"], 0.0
-            time.sleep(delay)
-        if state["armed"]:
-            buf, i = state["buf"], state["pos"]
-            n = min(frames, len(buf) - i)
-            if n > 0:
-                buf[i : i + n] = port.get_array()[:n]
-                state["pos"] = i + n
-
-    @client.set_xrun_callback
-    def xrun(delay_usecs):
-        state["xruns"] += 1
-
-    return client, port, state
 
 
 class _Sine:

@@ -12,6 +12,7 @@ import pytest
 
 from tests import jackrig
 from tests.jackrig import JackServer, jack_server  # noqa: F401  (jack_server is a fixture)
+from tests.jackrig import capture_client as _capture_client
 
 from . import synthkit as K
 
@@ -22,28 +23,6 @@ LONG_RUN_SECONDS = 60.0
 LONG_RUN_VOICES = 64
 STARTUP_SECONDS = 2.0  # xruns while the graph settles are not counted
 MAX_PEAK_LOAD = 0.5  # the slowest callback after start-up may use half its block
-
-
-def _capture(server: JackServer, seconds: float):
-    jack = pytest.importorskip("jack", reason="JACK-Client is not installed (pip install JACK-Client)")
-    client = jack.Client("dlsynth-capture", servername=server.name, no_start_server=True)
-    port = client.inports.register("in")
-    state = {"buf": np.zeros(int(seconds * FS) + 8 * BLOCK, np.float32), "pos": 0, "armed": False, "xruns": 0}
-
-    @client.set_process_callback
-    def process(frames):
-        if state["armed"]:
-            buf, i = state["buf"], state["pos"]
-            n = min(frames, len(buf) - i)
-            if n > 0:
-                buf[i:i + n] = port.get_array()[:n]
-                state["pos"] = i + n
-
-    @client.set_xrun_callback
-    def xrun(delay_usecs):
-        state["xruns"] += 1
-
-    return client, port, state
 
 
 def _rig(server: JackServer, bank, voices: int = 256):
@@ -85,7 +64,7 @@ def _connect_capture(server, client, port):
 def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
     bank = K.bank_of([K.instrument("sine", 0)])
     synth, sink, inputs, out = _rig(jack_server, bank)
-    client, port, state = _capture(jack_server, 3.0)
+    client, port, state = _capture_client(jack_server, 3.0)
     try:
         client.activate()
         sink.start()
