@@ -118,8 +118,9 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                   gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db)
     try:
         for col in banks:
-            synth.download(col)
+            synth.download(col, lazy=True)
         source = FileSource(song, synth)
+        source.prepare()
         synth.start(0, 0)
         end_frame = synth.ref_time_to_sample(source.last_time)
         tail_frames = int(round((AUTO_TAIL_MAX_SECONDS if tail is None else tail) * rate))
@@ -139,6 +140,10 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                         break
                 n = min(block, limit - pos)
                 source.feed_until(synth.sample_to_ref_time(pos + n))
+                nxt = source.next_time
+                if nxt is not None and nxt < synth.sample_to_ref_time(pos + n):
+                    # The engine's queue is full: render up to the first event left over.
+                    n = max(1, synth.ref_time_to_sample(nxt) - pos)
                 sink.pull(synth, buf, n)
                 last_n = n
                 pos += n
@@ -149,6 +154,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
             sink_peak = sink.peak
             frames = sink.frames
         st = synth.stats()
+        synth_warnings = list(synth.warnings)
     finally:
         synth.close()
     wall = time.perf_counter() - t0
@@ -162,8 +168,8 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     res.late_events = st["late_events"]
     res.peak_dbfs = 20 * float(np.log10(sink_peak)) if sink_peak > 0 else float("-inf")
     res.clipped = sink_peak > 1.0 and fmt != "float"
-    res.missing = [w for w in synth.warnings if w.startswith("no instrument for")]
-    res.warnings += [w for w in synth.warnings if not w.startswith("no instrument for")]
+    res.missing = [w for w in synth_warnings if w.startswith("no instrument for")]
+    res.warnings += [w for w in synth_warnings if not w.startswith("no instrument for")]
     return res
 
 

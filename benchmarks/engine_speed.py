@@ -186,7 +186,9 @@ class Dlsynth:
         ids: dict[int, int] = {}
         for ti in need:
             ids[ti] = self.engine.download_wave(waves[ti])
-        self.iid = self.engine.download_instrument(ins, ids)
+        from synth.download import download_instrument
+
+        self.iid = download_instrument(self.engine, ins, ids)
         self.groups = groups
         self.out = np.zeros((BLOCK, 2), np.float32)
         self.filtered = None

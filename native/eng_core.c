@@ -9,6 +9,7 @@
  * Everything eng_render touches was allocated before; it never allocates, frees or locks.
  */
 #include "voice.h"
+#include "midi.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -92,7 +93,8 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
     e->reverb = fx_reverb_new((double)sample_rate);
     e->chorus = fx_chorus_new((double)sample_rate);
-    if (!e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
+    e->midi = mid_create(channels);
+    if (!e->midi || !e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
         !e->mix || !e->tmp || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
         eng_destroy(e);
         return NULL;
@@ -173,6 +175,7 @@ void eng_destroy(eng_engine *e)
         fx_reverb_free(e->reverb);
     if (e->chorus)
         fx_chorus_free(e->chorus);
+    mid_destroy(e->midi);
     free(e->ring);
     free(e->heap);
     free(e->fin);
@@ -854,8 +857,12 @@ static void reset_all(eng_engine *e, uint64_t now)
     e->master_volume = 1.0f;
 }
 
-static void apply_event(eng_engine *e, const eng_event *ev, uint64_t now)
+void eng_apply_now(eng_engine *e, const eng_event *ev, uint64_t now)
 {
+    if (ev->type >= ENG_EV_MIDI && ev->type <= ENG_EV_RESELECT) {
+        mid_apply(e, e->midi, ev, now);
+        return;
+    }
     int32_t c = ev->channel;
     int need_channel = ev->type != ENG_EV_MASTER_VOLUME && ev->type != ENG_EV_RESET_ALL &&
                        ev->type != ENG_EV_UNLOAD_INSTRUMENT;
@@ -1067,7 +1074,7 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
             eng_pending p = heap_pop(e);
             if (p.time < start)
                 late++;
-            apply_event(e, &p.ev, pos);
+            eng_apply_now(e, &p.ev, pos);
         }
         uint64_t seg_end = (pos / ENG_CTRL + 1) * ENG_CTRL;
         if (seg_end > end)
@@ -1129,6 +1136,11 @@ void eng_get_stats(const eng_engine *e, eng_stats *s)
     s->instruments = atomic_load_explicit(&m->st_instruments, memory_order_relaxed);
     s->waves = atomic_load_explicit(&m->st_waves, memory_order_relaxed);
     s->sample_bytes = atomic_load_explicit(&m->st_bytes, memory_order_relaxed);
+    s->midi_events = atomic_load_explicit(&m->midi->st_midi, memory_order_relaxed);
+    s->malformed_midi = atomic_load_explicit(&m->midi->st_malformed, memory_order_relaxed);
+    s->dropped_group = atomic_load_explicit(&m->midi->st_dropped_group, memory_order_relaxed);
+    s->ignored_sysex = atomic_load_explicit(&m->st_ignored_sysex, memory_order_relaxed);
+    s->reports_lost = atomic_load_explicit(&m->midi->st_reports_lost, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------------------------

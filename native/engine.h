@@ -105,7 +105,21 @@ enum {
     ENG_EV_PARAM = 8,            /* a = ENG_PARAM_*, b = value */
     ENG_EV_MASTER_VOLUME = 9,    /* a = master volume in millibels (1/100 dB, <= 0), channel ignored */
     ENG_EV_RESET_ALL = 10,       /* GM reset: every voice fades out, every channel to defaults */
-    ENG_EV_UNLOAD_INSTRUMENT = 11 /* a = instrument id: voices fade, id reported by eng_poll_finished */
+    ENG_EV_UNLOAD_INSTRUMENT = 11, /* a = instrument id: voices fade, id reported by eng_poll_finished */
+    /* MIDI-level events, given meaning on the render thread by native/midi.c (bank select,
+       program change through the patch table, RPN, drum flags); channel = channel group
+       (1..groups; 0 = every group). Make them with eng_midi_encode. */
+    ENG_EV_MIDI = 12,            /* a channel message: a = status | d1 << 8 | d2 << 16 | length << 24 */
+    ENG_EV_SYSEX_RESET = 13,     /* GM / GM2 System On, GM Off, GS Reset, XG System On */
+    ENG_EV_GS_RHYTHM = 14,       /* GS "use for rhythm part": a = MIDI channel 0..15, b = 1 drums, 0 not */
+    ENG_EV_PATCH = 15,           /* patch table: a = patch key (eng_patch_key), b = instrument id, -1 removes */
+    ENG_EV_RESELECT = 16         /* every channel selects its patch again (after downloads or unloads) */
+};
+
+/* Reports from the render thread (eng_poll_reports), for warnings said once by the producer. */
+enum {
+    ENG_REPORT_MISSING = 1,      /* a note on a channel whose patch (requested) no bank has */
+    ENG_REPORT_FALLBACK = 2      /* patch requested is in no bank; used is what plays instead */
 };
 
 /* Channel parameters (ENG_EV_PARAM a). */
@@ -186,6 +200,14 @@ typedef struct {
     int32_t conn_count;
 } eng_region_desc;
 
+/* One report from the render thread. channel = engine channel (group * 16 + MIDI channel). */
+typedef struct {
+    int32_t kind;                /* ENG_REPORT_* */
+    int32_t channel;
+    uint32_t requested;          /* patch key the channel selected */
+    uint32_t used;               /* patch key that plays (FALLBACK), else = requested */
+} eng_report;
+
 /* Statistics, read with eng_get_stats. */
 typedef struct {
     uint64_t position;           /* absolute sample frame of the next render */
@@ -198,6 +220,11 @@ typedef struct {
     uint32_t instruments;        /* live instrument slots */
     uint32_t waves;
     uint64_t sample_bytes;       /* pool memory held by waves and loop images */
+    uint64_t midi_events;        /* MIDI-level events applied */
+    uint64_t malformed_midi;     /* channel messages with bad status, data or length */
+    uint64_t dropped_group;      /* MIDI events for a channel group that is not open */
+    uint64_t ignored_sysex;      /* system exclusive messages with no meaning here (eng_push_midi) */
+    uint64_t reports_lost;       /* reports dropped because the report ring was full */
 } eng_stats;
 
 /* sample_rate 8000..384000, max_voices 1..4096, channels 16..16000 (multiple of 16 not
@@ -232,6 +259,34 @@ int32_t eng_poll_finished(eng_engine *e);
    eng_push_events queues up to n and returns how many were queued. */
 int32_t eng_push(eng_engine *e, uint64_t time, int32_t type, int32_t channel, int32_t a, int32_t b);
 int32_t eng_push_events(eng_engine *e, const eng_event *events, int32_t n);
+
+/* MIDI (native/midi.c). A patch key packs what selects an instrument:
+   drum << 21 | bank MSB << 14 | bank LSB << 7 | program (each 0..127, drum 0 or 1). */
+uint32_t eng_patch_key(int32_t drum, int32_t bank_msb, int32_t bank_lsb, int32_t program);
+/* The keys a select of `key` tries, in order, when the bank has no instrument for it (GM
+   fallbacks: a missing variation plays bank 0 of its program, a missing drum kit the
+   standard kit 0). out[0] = key; returns how many (1..3). */
+int32_t eng_patch_fallbacks(uint32_t key, uint32_t *out);
+/* One complete MIDI message (a channel message, or a whole sysex F0 .. F7) as the engine
+   event for channel group `group` at frame `time`. Returns 1 when *out holds an event,
+   0 when the message has no meaning for the synth (an unknown sysex, a system real-time or
+   common message), -1 when it is malformed. Safe from any thread. */
+int32_t eng_midi_encode(const uint8_t *data, int32_t n, int32_t group, uint64_t time, eng_event *out);
+/* Encode and queue one MIDI message; returns 1 if queued, 0 if ignored, malformed or the
+   ring was full (each counted). */
+int32_t eng_push_midi(eng_engine *e, uint64_t time, int32_t group, const uint8_t *data, int32_t n);
+/* Queue many: message i is bytes[offsets[i] .. offsets[i] + lengths[i]) at frame times[i] for
+   groups[i]. Stops when the ring is full; returns how many messages were consumed. */
+int32_t eng_push_midi_batch(eng_engine *e, const uint64_t *times, const int32_t *groups, const uint8_t *bytes,
+                            const int64_t *offsets, const int32_t *lengths, int32_t n);
+/* The patches a stream of messages (in time order, as for eng_push_midi_batch) will select
+   on an engine with `channels` channels, from the power-on state: the distinct patch keys
+   requested, written to keys (at most max_keys); returns how many, or -1 if more than
+   max_keys. Used to download just what a song plays before it is rendered. */
+int32_t eng_scan_patches(const int32_t *groups, const uint8_t *bytes, const int64_t *offsets,
+                         const int32_t *lengths, int32_t n, int32_t channels, uint32_t *keys, int32_t max_keys);
+/* Reports from the render thread, oldest first; returns how many were written to out. */
+int32_t eng_poll_reports(eng_engine *e, eng_report *out, int32_t max);
 
 /* Render frames of interleaved stereo float32 into out (2 * frames floats), applying every
    event due inside the block at its exact frame. */

@@ -24,9 +24,9 @@ import numpy as np
 from . import ffi, lib
 
 __all__ = [
-    "Engine", "EngineError", "EVENT_DTYPE",
+    "Engine", "EngineError", "EVENT_DTYPE", "REGION_DTYPE", "ENGINE_CONN_DTYPE", "REPORT_DTYPE",
     "NOTE_ON", "NOTE_OFF", "CONTROL", "PITCH_BEND", "CHANNEL_PRESSURE", "POLY_PRESSURE",
-    "PROGRAM", "PARAM", "MASTER_VOLUME", "RESET_ALL", "UNLOAD_INSTRUMENT",
+    "PROGRAM", "PARAM", "MASTER_VOLUME", "RESET_ALL", "UNLOAD_INSTRUMENT", "PATCH", "RESELECT",
     "PARAM_BEND_RANGE", "PARAM_FINE_TUNE", "PARAM_COARSE_TUNE", "PARAM_PRIORITY",
 ]
 
@@ -41,6 +41,10 @@ PARAM = lib.ENG_EV_PARAM
 MASTER_VOLUME = lib.ENG_EV_MASTER_VOLUME
 RESET_ALL = lib.ENG_EV_RESET_ALL
 UNLOAD_INSTRUMENT = lib.ENG_EV_UNLOAD_INSTRUMENT
+PATCH = lib.ENG_EV_PATCH
+RESELECT = lib.ENG_EV_RESELECT
+REPORT_MISSING = lib.ENG_REPORT_MISSING
+REPORT_FALLBACK = lib.ENG_REPORT_FALLBACK
 
 PARAM_BEND_RANGE = lib.ENG_PARAM_BEND_RANGE
 PARAM_FINE_TUNE = lib.ENG_PARAM_FINE_TUNE
@@ -51,6 +55,23 @@ INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC,
 
 # One eng_event: a batch of these can be pushed with Engine.push_events.
 EVENT_DTYPE = np.dtype([("time", "<u8"), ("type", "<i4"), ("channel", "<i4"), ("a", "<i4"), ("b", "<i4")])
+# Mirrors of the C structs eng_region_desc and eng_conn (engine.h), checked against cffi's
+# sizes and offsets at import. synth.download compiles instruments into these.
+REGION_DTYPE = np.dtype(
+    [
+        ("key_lo", "u1"), ("key_hi", "u1"), ("vel_lo", "u1"), ("vel_hi", "u1"),
+        ("key_group", "<u2"), ("flags", "<u2"),
+        ("wave_id", "<i4", (2,)), ("wave_channel", "<i4", (2,)),
+        ("out_mask", "<i4"), ("unity_note", "<i4"),
+        ("fine_tune", "<f4"), ("attenuation", "<f4"),
+        ("loop_type", "<i4"), ("loop_start", "<u4"), ("loop_length", "<u4"),
+        ("conn_offset", "<i4"), ("conn_count", "<i4"),
+    ]
+)
+ENGINE_CONN_DTYPE = np.dtype(
+    [("source", "<u2"), ("control", "<u2"), ("destination", "<u2"), ("transform", "<u2"), ("scale", "<f4")]
+)
+REPORT_DTYPE = np.dtype([("kind", "<i4"), ("channel", "<i4"), ("requested", "<u4"), ("used", "<u4")])
 
 _ERRORS = {
     lib.ENG_ERR_ARG: "invalid argument",
@@ -61,7 +82,8 @@ _ERRORS = {
 }
 
 _STAT_FIELDS = ("position", "voices_active", "peak_voices", "late_events", "stolen_voices",
-                "dropped_events", "dropped_notes", "instruments", "waves", "sample_bytes")
+                "dropped_events", "dropped_notes", "instruments", "waves", "sample_bytes",
+                "midi_events", "malformed_midi", "dropped_group", "ignored_sysex", "reports_lost")
 
 
 class EngineError(RuntimeError):
@@ -69,9 +91,8 @@ class EngineError(RuntimeError):
 
 
 def _check_layout() -> None:
-    from synth.download import ENGINE_CONN_DTYPE, REGION_DTYPE
-
-    for dt, cname in ((REGION_DTYPE, "eng_region_desc"), (ENGINE_CONN_DTYPE, "eng_conn"), (EVENT_DTYPE, "eng_event")):
+    for dt, cname in ((REGION_DTYPE, "eng_region_desc"), (ENGINE_CONN_DTYPE, "eng_conn"), (EVENT_DTYPE, "eng_event"),
+                      (REPORT_DTYPE, "eng_report")):
         if dt.itemsize != ffi.sizeof(cname):
             raise ImportError(f"{cname}: C size {ffi.sizeof(cname)} != NumPy {dt.itemsize}")
         for name in dt.names:
@@ -132,6 +153,10 @@ class Engine:
             lib.eng_destroy(self._ptr)
             self._ptr = None
 
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
     def __del__(self):
         try:
             self.close()
@@ -186,16 +211,9 @@ class Engine:
             self._wave_users.pop(wave_id, None)
 
     # --- instruments ---------------------------------------------------------------------
-    def download_instrument(self, instrument, wave_ids) -> int:
-        """Compile a `dls.model.Instrument` (see synth.download) and hand it to the engine.
-
-        wave_ids maps the instrument's wave-link table indices to ids from download_wave
-        (a list in pool-table order, or a dict). Returns the instrument id for `program`.
-        """
-        from synth.download import compile_instrument
-
-        compiled = compile_instrument(instrument, wave_ids, self._waves.get)
-        return self.download_compiled(compiled, instrument)
+    def wave(self, wave_id: int):
+        """The `dls.model.Wave` behind a downloaded wave id (None if unknown)."""
+        return self._waves.get(wave_id)
 
     def download_compiled(self, compiled, instrument=None) -> int:
         regions = np.ascontiguousarray(compiled.regions)
@@ -265,6 +283,51 @@ class Engine:
             return 0
         with self._lock:
             return int(lib.eng_push_events(self._ptr, ffi.cast("eng_event *", ffi.from_buffer(ev)), len(ev)))
+
+    # --- MIDI (given meaning on the render thread: native/midi.c) --------------------------
+    def push_midi(self, time: int, group: int, data) -> bool:
+        """Queue one complete MIDI message (bytes) for channel group `group` (0 = all) at
+        frame `time`; False if it was ignored, malformed or the ring was full (counted)."""
+        buf = bytes(data)
+        with self._lock:
+            return bool(lib.eng_push_midi(self._ptr, int(time), int(group), buf, len(buf)))
+
+    def push_midi_batch(self, times: np.ndarray, groups: np.ndarray, data: bytes, offsets: np.ndarray,
+                        lengths: np.ndarray) -> int:
+        """Queue messages ``data[offsets[i]:offsets[i] + lengths[i]]`` at frames ``times[i]``
+        for ``groups[i]``; returns how many were consumed (the ring may fill)."""
+        n = len(times)
+        if not n:
+            return 0
+        t = np.ascontiguousarray(times, dtype=np.uint64)
+        g = np.ascontiguousarray(groups, dtype=np.int32)
+        o = np.ascontiguousarray(offsets, dtype=np.int64)
+        ln = np.ascontiguousarray(lengths, dtype=np.int32)
+        with self._lock:
+            return int(lib.eng_push_midi_batch(
+                self._ptr, ffi.cast("uint64_t *", ffi.from_buffer(t)), ffi.cast("int32_t *", ffi.from_buffer(g)),
+                ffi.from_buffer(data), ffi.cast("int64_t *", ffi.from_buffer(o)),
+                ffi.cast("int32_t *", ffi.from_buffer(ln)), n))
+
+    def set_patch(self, time: int, key: int, instrument_id: int) -> bool:
+        """Patch table: `key` (patch_key) plays engine instrument `instrument_id` (-1: none)."""
+        return self.push(time, PATCH, 0, int(key), int(instrument_id))
+
+    def reselect(self, time: int) -> bool:
+        """Every channel selects its patch again (after downloads or unloads)."""
+        return self.push(time, RESELECT, 0, 0, 0)
+
+    def poll_reports(self) -> np.ndarray:
+        """Reports from the render thread (REPORT_DTYPE), oldest first."""
+        out = np.empty(256, dtype=REPORT_DTYPE)
+        parts = []
+        while True:
+            n = int(lib.eng_poll_reports(self._ptr, ffi.cast("eng_report *", ffi.from_buffer(out)), len(out)))
+            if n:
+                parts.append(out[:n].copy())
+            if n < len(out):
+                break
+        return np.concatenate(parts) if parts else out[:0].copy()
 
     def _chan(self, channel: int) -> int:
         if not 0 <= channel < self.channels:

@@ -362,6 +362,10 @@ struct eng_engine {
     atomic_ullong st_late, st_stolen, st_dropped, st_lost;
     atomic_uint st_instruments, st_waves;
     atomic_ullong st_bytes;
+    atomic_ullong st_ignored_sysex;
+
+    /* MIDI semantics (native/midi.c): channel state, patch table, reports */
+    struct mid_state *midi;
 };
 
 /* voice.c */

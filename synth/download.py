@@ -41,28 +41,12 @@ import numpy as np
 
 from dls import constants as C
 from dls.model import Articulation, Instrument, Region, Wave, WaveSample
+from native.engine import ENGINE_CONN_DTYPE, REGION_DTYPE
 
 __all__ = [
     "REGION_DTYPE", "ENGINE_CONN_DTYPE", "DEFAULT_CONNECTIONS", "CompiledInstrument",
-    "compile_instrument", "merge_articulation",
+    "compile_instrument", "merge_articulation", "download_instrument",
 ]
-
-# Mirrors of the C structs eng_region_desc and eng_conn (native/engine.h); native/engine.py
-# checks these against cffi's sizes and offsets at import.
-REGION_DTYPE = np.dtype(
-    [
-        ("key_lo", "u1"), ("key_hi", "u1"), ("vel_lo", "u1"), ("vel_hi", "u1"),
-        ("key_group", "<u2"), ("flags", "<u2"),
-        ("wave_id", "<i4", (2,)), ("wave_channel", "<i4", (2,)),
-        ("out_mask", "<i4"), ("unity_note", "<i4"),
-        ("fine_tune", "<f4"), ("attenuation", "<f4"),
-        ("loop_type", "<i4"), ("loop_start", "<u4"), ("loop_length", "<u4"),
-        ("conn_offset", "<i4"), ("conn_count", "<i4"),
-    ]
-)
-ENGINE_CONN_DTYPE = np.dtype(
-    [("source", "<u2"), ("control", "<u2"), ("destination", "<u2"), ("transform", "<u2"), ("scale", "<f4")]
-)
 
 RGN_SELF_NON_EXCLUSIVE = 1
 LOOP_NONE, LOOP_FORWARD, LOOP_RELEASE = -1, 0, 1
@@ -300,3 +284,14 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of) -> CompiledIns
     if conns:
         carr[:] = [(s, c, d, t, v) for s, c, d, t, v in conns]
     return CompiledInstrument(regions=regions, connections=carr, wave_ids=used, warnings=warnings)
+
+
+def download_instrument(engine, instrument: Instrument, wave_ids) -> int:
+    """Compile a `dls.model.Instrument` and hand it to the engine (the instrument half of
+    ``IDirectMusicSynth::Download``); returns its engine instrument id.
+
+    wave_ids maps the instrument's wave-link table indices to ids from
+    ``engine.download_wave`` (a list in pool-table order, or a dict).
+    """
+    compiled = compile_instrument(instrument, wave_ids, engine.wave)
+    return engine.download_compiled(compiled, instrument)

@@ -1,34 +1,52 @@
-"""A MIDI file as an event source: its messages become kernel events for a sink.
+"""A MIDI file as an event source: its messages become kernel events for the Synth.
 
-The same events live play makes (DMUS_KERNEL_EVENTs from an allocator, presentation time
-in 100 ns, channel group), so a render drives the Synth through exactly the path a MIDI
-input does. `feed_until(ref_time)` hands the sink every event due before that time; the
-render loop calls it before each block with the block's end.
+This is the render job's capture stream (an IMXF source connected to the Synth): the same
+DMUS_KERNEL_EVENT payloads live play makes (presentation time in 100 ns, channel group,
+message bytes), kept C-side: the song's messages are packed once into arrays (times,
+groups, one bytes buffer with offsets and lengths) and handed to the Synth in batches
+(`Synth.put_batch`), with no Python object per message. `feed_until(ref_time)` hands the
+Synth every event due before that time; the render loop calls it before each block.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .allocator import Allocator
 from .midifile import Song
 
 
-class FileSource:
-    """The capture side of a render: a Song's events, fed in time order to an MXF sink."""
+def pack_messages(events) -> tuple[np.ndarray, np.ndarray, bytes, np.ndarray, np.ndarray]:
+    """(ref times int64, groups int32, bytes, offsets int64, lengths int32) of
+    (time, channel_group, data) messages."""
+    n = len(events)
+    times = np.fromiter((e[0] for e in events), dtype=np.int64, count=n)
+    groups = np.fromiter((e[1] for e in events), dtype=np.int32, count=n)
+    chunks = [e[2] for e in events]
+    lengths = np.fromiter((len(c) for c in chunks), dtype=np.int32, count=n)
+    offsets = np.zeros(n, dtype=np.int64)
+    if n:
+        np.cumsum(lengths[:-1], out=offsets[1:])
+    return times, groups, b"".join(chunks), offsets, lengths
 
-    def __init__(self, song: Song, sink, allocator: Allocator | None = None, time_offset: int = 0):
+
+class FileSource:
+    """The capture side of a render: a Song's events, fed in time order to the Synth."""
+
+    def __init__(self, song: Song, synth, time_offset: int = 0):
         self.song = song
-        self.sink = sink
-        self.allocator = allocator or Allocator()
+        self.synth = synth
         self.time_offset = int(time_offset)
-        self._times = np.asarray(song.times, dtype=np.int64) + self.time_offset
+        times, self.groups, self.data, self.offsets, self.lengths = pack_messages(song.events)
+        self.times = times + self.time_offset
         self._next = 0
-        self.dropped = 0
+
+    def prepare(self) -> None:
+        """Download what the song will select (a lazy bank's instruments)."""
+        self.synth.prepare_messages(self.groups, self.data, self.offsets, self.lengths)
 
     @property
     def done(self) -> bool:
-        return self._next >= len(self._times)
+        return self._next >= len(self.times)
 
     @property
     def last_time(self) -> int:
@@ -36,21 +54,18 @@ class FileSource:
         return self.time_offset + int(self.song.duration_100ns)
 
     def feed_until(self, ref_time: int) -> int:
-        """Put every event with presentation time < ref_time to the sink; returns how many."""
+        """Put every event with presentation time < ref_time to the Synth; returns how many
+        (fewer when the Synth's queue is full: the rest go on the next call)."""
         i = self._next
-        j = int(np.searchsorted(self._times, ref_time, side="left"))
+        j = int(np.searchsorted(self.times, ref_time, side="left"))
         if j <= i:
             return 0
-        events = self.song.events
-        make = self.allocator.make_message
-        put = self.sink.put_message
-        off = self.time_offset
-        for k in range(i, j):
-            t, group, data = events[k]
-            evt = make(data, group, t + off)
-            if evt is None:  # pool dry: cannot happen when the sink returns events promptly
-                self.dropped += 1
-                continue
-            put(evt)
-        self._next = j
-        return j - i
+        sl = slice(i, j)
+        got = self.synth.put_batch(self.times[sl], self.groups[sl], self.data, self.offsets[sl], self.lengths[sl])
+        self._next = i + got
+        return got
+
+    @property
+    def next_time(self) -> int | None:
+        """Presentation time of the first event not yet handed over (None when done)."""
+        return None if self.done else int(self.times[self._next])

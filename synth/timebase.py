@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+
+import numpy as np
 from typing import Optional
 
 __all__ = [
@@ -202,6 +204,18 @@ class TimeMap:
         else:
             n = a_end + (ref_time - r_end) * num2
         return (2 * n + _Q) // (2 * _Q)
+
+    def ref_times_to_samples(self, ref_times: np.ndarray) -> np.ndarray:
+        """:meth:`ref_time_to_sample` of many times at once (int64 frames, same rounding)."""
+        t = np.asarray(ref_times, dtype=np.int64)
+        r0, a, num1, r_end, a_end, num2 = self._state
+        if num1 == num2 == self._rate << _FRAC_BITS and a % _Q == 0 and a_end % _Q == 0 and (
+                a_end // _Q - a // _Q) * REFTIME_PER_SECOND == (r_end - r0) * self._rate and len(t) and \
+                int(np.abs(t - r0).max()) < (1 << 62) // (2 * self._rate):
+            # The nominal map (no correction in force): exact in int64.
+            d = t - r0
+            return a // _Q + (2 * d * self._rate + REFTIME_PER_SECOND) // (2 * REFTIME_PER_SECOND)
+        return np.array([self.ref_time_to_sample(int(x)) for x in t.tolist()], dtype=np.int64)
 
     def ref_time_to_sample_float(self, ref_time: int) -> float:
         """The same position, unrounded (for drift estimation and error measurement)."""

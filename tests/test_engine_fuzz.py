@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from dls import constants as C
 from dls.model import Articulation, Connection, Loop, Wave, WaveSample
 from native.engine import CHANNEL_PRESSURE, CONTROL, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, Engine
+from synth.download import download_instrument
 from .test_engine_support import RATE, instrument, region, render
 
 SOURCES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0x81, 0x87, 0x8A, 0x8B, 0xDB, 0xDD, 0x100, 0x101, 0x102, 0x99, 0x7777]
@@ -68,7 +69,7 @@ def test_random_banks_and_events(pool, arts, events, interp, level):
     def run(block):
         e = Engine(RATE, max_voices=6, interpolation=interp, effects=True)
         ids = [e.download_wave(w) for w in pool]
-        iid = e.download_instrument(ins, ids)
+        iid = download_instrument(e, ins, ids)
         e.program(0, 0, iid)
         e.program(0, 1, iid)
         for t, typ, ch, a, b in events:

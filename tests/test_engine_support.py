@@ -10,6 +10,7 @@ import numpy as np
 from dls import constants as C
 from dls.model import Articulation, Connection, Instrument, Loop, Region, Wave, WaveLink, WaveSample
 from native.engine import Engine
+from synth.download import download_instrument
 
 RATE = 48000
 WAVE_RATE = 44100
@@ -90,7 +91,7 @@ def region(table_index: int = 0, key=(0, 127), vel=(0, 127), articulations=None,
 def setup(ins: Instrument, waves: list[Wave], channels=(0,), effects: bool = False, **kw) -> tuple[Engine, int]:
     e = Engine(RATE, effects=effects, **kw)
     ids = [e.download_wave(w) for w in waves]
-    iid = e.download_instrument(ins, ids)
+    iid = download_instrument(e, ins, ids)
     for ch in channels:
         e.program(0, ch, iid)
     return e, iid
@@ -154,6 +155,6 @@ def setup_spec(program: int, effects: bool = False, **kw) -> tuple[Engine, int]:
     col = spec_bank()
     e = Engine(RATE, effects=effects, **kw)
     ids = e.download_waves(col.waves)
-    iid = e.download_instrument(col.find_instrument(0, program), ids)
+    iid = download_instrument(e, col.find_instrument(0, program), ids)
     e.program(0, 0, iid)
     return e, iid
