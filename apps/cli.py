@@ -45,6 +45,14 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout` and service managers send): stop as for Ctrl-C, status 143."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -54,8 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("DLSYNTH_DEBUG") == "1"
     from dls.errors import DLSError
 
+    import signal
+
+    try:
+        # From here on Ctrl-C and SIGTERM are exceptions, so every command cleans up.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (tests call main from one)
+        pass
     try:
         return int(args.run(args) or 0)
+    except Terminated:
+        print("dlsynth: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("dlsynth: interrupted", file=sys.stderr)
         return 130

@@ -2,8 +2,11 @@
 
 Each MIDI input is its own channel group; events are stamped at arrival and scheduled at
 arrival plus a fixed latency (DirectMusic's scheduled mode), or applied at the next block
-with ``--immediate``. A status line shows voices, the audio callback's CPU load, xruns and
-the latency. Ctrl-C sends all-notes-off, stops cleanly and saves ``--record``.
+with ``--immediate``. The audio callback is C (sink.wavesink); the Service thread
+(synth.service) does drift correction, input hot-plug and reporting. Ctrl-C, SIGTERM and
+the end of ``--duration`` release every note and let the tails ring out (at most
+``RELEASE_SECONDS``) before stopping; a device or JACK server that goes away ends the
+session with one line and status 2.
 """
 
 from __future__ import annotations
@@ -14,23 +17,33 @@ import time
 
 from .errors import UserError
 
+RELEASE_SECONDS = 2.0  # longest wait for release tails when stopping
+GAIN_RANGE_DB = (-60.0, 24.0)
+BLOCKSIZE_RANGE = (16, 8192)
+LATENCY_RANGE_S = (0.0, 2.0)
+MAX_DURATION_S = 1e7
+SPARE_GROUPS = 16  # channel groups for inputs plugged in after start
+_PA_CLIENT_NAME = None
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "play",
         help="play MIDI inputs live",
         description="Play MIDI keyboards (or other MIDI software) live through the synth. Each MIDI "
-        "input is its own channel group of 16 channels. Banks: with no --bank, the built-in General "
-        "MIDI bank; with several, later banks take precedence per instrument.",
+        "input is its own channel group of 16 channels; with the default --midi-in all, inputs "
+        "plugged in later are opened too. Banks: with no --bank, the built-in General MIDI bank; "
+        "with several, later banks take precedence per instrument.",
     )
     p.add_argument("--bank", action="append", default=[], metavar="BANK.dls", help="a DLS bank (repeatable)")
     p.add_argument("--midi-api", metavar="NAME", help="MIDI API: alsa, jack, core or winmm (default: the platform's usual)")
     p.add_argument("--midi-in", action="append", metavar="NAME", help="open MIDI inputs whose name contains NAME "
-                   "(repeatable; 'all' for every input; default: all)")
+                   "(repeatable; 'all' for every input, also those plugged in later; default: all)")
     p.add_argument("--no-midi-in", action="store_true", help="open no MIDI input ports (use --virtual-port)")
     p.add_argument("--virtual-port", metavar="NAME", help="also create a virtual MIDI input port with this name")
     p.add_argument("--device", metavar="NAME", help="audio output device (name substring or index; see `dlsynth devices`)")
-    p.add_argument("--blocksize", type=int, default=256, help="audio block size in frames (default 256)")
+    p.add_argument("--blocksize", type=int, default=256,
+                   help=f"audio block size in frames ({BLOCKSIZE_RANGE[0]}..{BLOCKSIZE_RANGE[1]}, default 256)")
     p.add_argument("--latency", type=float, default=None, metavar="SECONDS",
                    help="scheduled latency from MIDI arrival to sound (default: the device's latency plus one block)")
     p.add_argument("--immediate", action="store_true", help="apply events at the next block (lowest latency, block jitter)")
@@ -38,8 +51,12 @@ def add_parser(sub) -> None:
     p.add_argument("--voices", type=int, default=256, help="polyphony (default 256)")
     p.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic")
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
-    p.add_argument("--gain", type=float, default=None, metavar="DB", help="master gain in dB (default -12)")
+    p.add_argument("--gain", type=float, default=None, metavar="DB",
+                   help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default -12); "
+                   "the output is clipped at 0 dBFS whatever the gain")
     p.add_argument("--record", metavar="FILE.mid", help="record what is played to a MIDI file")
+    p.add_argument("--event-log", metavar="FILE", help="write every MIDI message as applied (arrival stamp, "
+                   "engine frame, group, bytes, late) as JSON lines")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
     p.add_argument("--no-status", action="store_true", help="no status line")
     p.set_defaults(run=run)
@@ -51,109 +68,217 @@ def _device(arg):
     return int(arg) if arg.isdigit() else arg
 
 
-def run(args) -> int:
-    from dls.errors import DLSError
+def check_args(args) -> None:
+    """Every option in range, before anything is loaded (one-line errors, status 2)."""
+    from native.engine import MAX_VOICES, RATE_RANGE
 
+    if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
+        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz, not {args.rate}")
+    if not 1 <= args.voices <= MAX_VOICES:
+        raise UserError(f"--voices must be between 1 and {MAX_VOICES}, not {args.voices}")
+    if not BLOCKSIZE_RANGE[0] <= args.blocksize <= BLOCKSIZE_RANGE[1]:
+        raise UserError(f"--blocksize must be between {BLOCKSIZE_RANGE[0]} and {BLOCKSIZE_RANGE[1]} frames, "
+                        f"not {args.blocksize}")
+    if args.latency is not None and not LATENCY_RANGE_S[0] <= args.latency <= LATENCY_RANGE_S[1]:
+        raise UserError(f"--latency must be between {LATENCY_RANGE_S[0]:g} and {LATENCY_RANGE_S[1]:g} seconds, "
+                        f"not {args.latency:g}")
+    if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
+        raise UserError(f"--duration must be a positive number of seconds, not {args.duration:g}")
+    if args.gain is not None and not GAIN_RANGE_DB[0] <= args.gain <= GAIN_RANGE_DB[1]:
+        raise UserError(f"--gain must be between {GAIN_RANGE_DB[0]:g} and {GAIN_RANGE_DB[1]:g} dB, not {args.gain:g}")
+    for opt, path in (("--record", args.record), ("--event-log", args.event_log)):
+        if path:
+            d = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(d):
+                raise UserError(f"{opt}: the folder {d} does not exist")
+
+
+def _portaudio(client_name: str = "dlsynth"):
+    """sounddevice, with PortAudio's JACK client named `client_name` (not "PortAudio")."""
+    try:
+        import sounddevice as sd
+    except OSError as exc:
+        raise UserError(f"PortAudio is not installed ({exc}); run as root: apt-get install libportaudio2") from None
+    try:
+        import ctypes
+
+        from synth.live import client_name_for
+
+        pa = ctypes.CDLL(sd._libname)
+        if hasattr(pa, "PaJack_SetClientName"):
+            global _PA_CLIENT_NAME  # PortAudio keeps the pointer: the buffer must outlive it
+            _PA_CLIENT_NAME = ctypes.create_string_buffer(client_name_for(client_name).encode())
+            pa.PaJack_SetClientName(_PA_CLIENT_NAME)
+            sd._terminate()
+            sd._initialize()
+    except Exception:
+        pass
+    from native import lib
+
+    lib.ws_quiet_jack()  # libjack floods stderr when a server goes away; count instead
+    return sd
+
+
+def run(args) -> int:
+    check_args(args)
     from apps.render import load_banks
-    from sink.clock import MasterClock
-    from synth.live import EventQueue, MidiInputError, MidiInputs
+    from synth.live import MidiInputError, MidiInputs
     from synth.synth import DEFAULT_GAIN_DB, Synth
 
-    if args.blocksize < 16 or args.blocksize > 8192:
-        raise UserError("--blocksize must be between 16 and 8192 frames")
     banks = load_banks(args.bank)  # a bad bank is an error, never replaced by another
-    clock = MasterClock()
-    queue = EventQueue()
-    record: list | None = [] if args.record else None
-    if args.record:
-        d = os.path.dirname(os.path.abspath(args.record))
-        if not os.path.isdir(d):
-            raise UserError(f"--record: the folder {d} does not exist")
+    _portaudio()
+    from sink.wavesink import DeviceLost, WaveSink
+    from synth.service import ServiceThread
+
     names = None if args.midi_in is None else list(args.midi_in)
     if args.no_midi_in:
         names = []
-    inputs = MidiInputs(queue, clock, api=args.midi_api, names=names, virtual=args.virtual_port, record=record)
+    record: list | None = [] if args.record else None
+    synth = Synth(args.rate, channel_groups=SPARE_GROUPS + 1 + (len(names) if names else 0), voices=args.voices,
+                  interpolation=args.interpolation, effects=not args.no_effects,
+                  gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain)
+    for col in banks:
+        synth.download(col)  # every instrument now: never downloads on the audio thread
     try:
-        inputs.open()  # before the audio stream starts (rtmidi and JACK: see RIG.md)
-    except MidiInputError as exc:
-        raise UserError(str(exc)) from None
-    if not inputs.inputs:
-        print("dlsynth play: no MIDI inputs found; playing nothing until one appears "
-              "(or use --virtual-port NAME)", file=sys.stderr)
-    synth = None
-    sink = None
+        sink = WaveSink(synth, device=_device(args.device), blocksize=args.blocksize, scheduled=not args.immediate,
+                        schedule_latency=args.latency, trace=bool(args.event_log))
+    except ValueError as exc:
+        raise UserError(f"audio device: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
+    except Exception as exc:  # PortAudioError
+        raise UserError(f"cannot open the audio output: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
+    inputs = MidiInputs(sink.handle, api=args.midi_api, names=names, virtual=args.virtual_port, record=record,
+                        max_group=synth.channel_groups)
+    log = open(args.event_log, "w") if args.event_log else None
+    service = ServiceThread(synth, sink, inputs, event_log=log)
+    stopped_by = None
     try:
-        synth = Synth(args.rate, channel_groups=inputs.channel_groups, voices=args.voices,
-                      interpolation=args.interpolation, effects=not args.no_effects,
-                      gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain)
-        for col in banks:
-            synth.download(col, preload=True)  # never download on the audio thread
         try:
-            import sounddevice as sd  # noqa: F401
-        except OSError as exc:
-            raise UserError(f"PortAudio is not installed ({exc}); run as root: apt-get install libportaudio2") from None
-        from sink.wavesink import WaveSink
-
-        try:
-            sink = WaveSink(synth, queue, device=_device(args.device), blocksize=args.blocksize,
-                            scheduled=not args.immediate, schedule_latency=args.latency, clock=clock)
-        except ValueError as exc:
-            raise UserError(f"audio device: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
-        except Exception as exc:  # PortAudioError
-            raise UserError(f"cannot open the audio output: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
-        notes: list[str] = []
-        inputs.watch(1.0, notes.append)
+            inputs.open()
+        except MidiInputError as exc:
+            raise UserError(str(exc)) from None
+        if not any(i.connected for i in inputs.inputs):
+            print("dlsynth play: no MIDI inputs yet; inputs that appear are opened as they come "
+                  "(or use --virtual-port NAME)", file=sys.stderr)
         sink.start()
-        _status_loop(args, synth, sink, inputs, queue, notes)
+        service.start()
+        _status_loop(args, synth, sink, inputs, service)
+        stopped_by = "duration"
+    except KeyboardInterrupt as exc:
+        stopped_by = exc
+    except DeviceLost as exc:
+        _abandon(f"dlsynth play: error: {exc}", args, record)
+    if service.error is not None:
+        _abandon(f"dlsynth play: error: {service.error}", args, record)
+    # Release every note, let the tails ring out, then stop.
+    try:
+        if sink.running:
+            _release(synth, sink, service)
+        service.stop()
+        inputs.close()  # no callback pushes into the sink after this
+        if log is not None:
+            try:
+                service.step()  # the last of the event log
+            except Exception:
+                pass
+        sink.silence()
+        time.sleep(2 * args.blocksize / args.rate + 0.01)
+        if not sink.stop():
+            _abandon("dlsynth play: error: the audio device did not stop (is the JACK server still running?)",
+                     args, record)
     except KeyboardInterrupt:
-        pass
+        stopped_by = stopped_by or KeyboardInterrupt()
     finally:
-        if sink is not None:
-            t = clock.get_time()
-            for g in range(1, inputs.channel_groups + 1):
-                for ch in range(16):
-                    queue.put(t, g, bytes([0xB0 | ch, 64, 0]))
-                    queue.put(t, g, bytes([0xB0 | ch, 123, 0]))
-            time.sleep(min(0.2, 4 * args.blocksize / args.rate + 0.05))
-            sink.stop()
-        inputs.close()
-        if synth is not None:
-            synth.close()
-    if args.record and record is not None:
-        from synth.allocator import Allocator
-        from synth.streams import Recorder
-
-        rec = Recorder(Allocator(events=16, buffers=4))
-        rec.events.extend(record)
-        summary = rec.save_midi(args.record)
-        print(f"dlsynth play: recorded {summary['messages']} messages to {args.record}", file=sys.stderr)
-    if sink is not None:
-        print(f"dlsynth play: {sink.callbacks} blocks, {sink.xruns} xruns, {queue.received} MIDI messages, "
-              f"peak callback load {100 * sink.peak_load:.0f} %", file=sys.stderr)
+        if log is not None:
+            log.close()
+    _save_record(args, record)
+    _summary(sink, synth)
+    sink.close()
+    synth.close()
+    if isinstance(stopped_by, BaseException):
+        raise stopped_by
     return 0
 
 
-def _status_loop(args, synth, sink, inputs, queue, notes) -> None:
+def _release(synth, sink, service) -> None:
+    """All notes off (sustain off first) on every group; wait for the voices to finish."""
+    from synth.live import silence_messages
+
+    for g in range(1, synth.channel_groups + 1):
+        for msg in silence_messages():
+            sink.push(g, msg)
+    t_end = time.monotonic() + RELEASE_SECONDS
+    time.sleep(0.05)
+    while time.monotonic() < t_end:
+        if service.error is not None or not service.alive:
+            break
+        if synth.engine.stats()["voices_active"] == 0:
+            break
+        time.sleep(0.02)
+
+
+def _abandon(message: str, args, record) -> None:
+    """The device is gone: say so in one line and leave now (stopping a stream whose JACK
+    server died can hang inside PortAudio, so nothing else is waited for)."""
+    print(message, file=sys.stderr)
+    try:
+        _save_record(args, record)
+    finally:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(2)
+
+
+def _save_record(args, record) -> None:
+    if not args.record or record is None:
+        return
+    from synth.allocator import Allocator
+    from synth.streams import Recorder
+
+    rec = Recorder(Allocator(events=16, buffers=4))
+    rec.events.extend(record)
+    summary = rec.save_midi(args.record)
+    print(f"dlsynth play: recorded {summary['messages']} messages to {args.record}", file=sys.stderr)
+
+
+def _summary(sink, synth) -> None:
+    st = sink.stats()
+    es = synth.engine.stats()
+    print(f"dlsynth play: {st['callbacks']} blocks, {st['xruns']} xruns, {st['midi_in']} MIDI messages "
+          f"({st['late']} late, {st['midi_dropped'] + st['heap_full']} dropped), peak voices {es['peak_voices']}, "
+          f"peak callback load {100 * st['peak_load']:.0f} %"
+          + (f", {st['clipped']} samples clipped at 0 dBFS" if st["clipped"] else ""), file=sys.stderr)
+
+
+def _status_loop(args, synth, sink, inputs, service) -> None:
+    from sink.wavesink import DeviceLost
+
     t0 = time.monotonic()
     tty = sys.stderr.isatty() and not args.no_status
 
     def line() -> str:
-        st = synth.engine.stats()
-        ins = ", ".join(f"{i.port_name or i.name}->{i.group}" + ("" if i.connected else " (gone)") for i in inputs.inputs) or "none"
-        return (f"voices {st['voices_active']:3d} (peak {st['peak_voices']})  load {100 * sink.load:4.1f} %  "
-                f"xruns {sink.xruns}  latency {1000 * sink.latency:.1f} ms  events {queue.received}  inputs: {ins}")
+        st = sink.stats()
+        es = synth.engine.stats()
+        ins = ", ".join(f"{i.port_name or i.name}->{i.group}" + ("" if i.connected else " (gone)")
+                        for i in inputs.inputs) or "none"
+        return (f"voices {es['voices_active']:3d} (peak {es['peak_voices']})  load {100 * st['load']:4.1f} %  "
+                f"xruns {st['xruns']}  latency {1000 * sink.latency:.1f} ms  events {st['midi_in']}  inputs: {ins}")
+
+    def running() -> bool:
+        if service.error is not None:
+            raise DeviceLost(str(service.error))
+        return args.duration is None or time.monotonic() - t0 < args.duration
 
     if tty:
         from rich.live import Live
 
         with Live(line(), refresh_per_second=4, transient=True) as live:
-            while args.duration is None or time.monotonic() - t0 < args.duration:
-                time.sleep(0.25)
-                while notes:
-                    live.console.print(notes.pop(0))
+            while running():
+                time.sleep(0.1)
+                while service.notes:
+                    live.console.print(service.notes.pop(0))
                 live.update(line())
     else:
-        while args.duration is None or time.monotonic() - t0 < args.duration:
-            time.sleep(0.25)
-            while notes:
-                print(notes.pop(0), file=sys.stderr)
+        while running():
+            time.sleep(0.05)
+            while service.notes:
+                print(service.notes.pop(0), file=sys.stderr)

@@ -202,10 +202,12 @@ def run(args) -> int:
     from .errors import UserError
 
     tail = _parse_tail(args.tail)
-    if not 8000 <= args.rate <= 192000:
-        raise UserError("--rate must be between 8000 and 192000 Hz")
-    if not 1 <= args.voices <= 4096:
-        raise UserError("--voices must be between 1 and 4096")
+    from native.engine import MAX_VOICES, RATE_RANGE
+
+    if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
+        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
+    if not 1 <= args.voices <= MAX_VOICES:
+        raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
     many = len(args.inputs) > 1
     if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
         raise UserError("several inputs need -o to name a folder (ending in /)")

@@ -65,7 +65,7 @@ ffibuilder.set_source(
     include_dirs=[str(HERE)],
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
-    libraries=["m"],
+    libraries=["m", "dl"],
 )
 
 if __name__ == "__main__":

@@ -523,6 +523,14 @@ static eng_pending heap_pop(eng_engine *e)
     return top;
 }
 
+int32_t eng_insert_rt(eng_engine *e, const eng_event *ev)
+{
+    if (e->heap_n >= e->heap_cap)
+        return 0;
+    heap_push(e, ev);
+    return 1;
+}
+
 static void drain_ring(eng_engine *e)
 {
     uint32_t tail = atomic_load_explicit(&e->ring_tail, memory_order_relaxed);

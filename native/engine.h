@@ -292,6 +292,10 @@ int32_t eng_poll_reports(eng_engine *e, eng_report *out, int32_t max);
    event due inside the block at its exact frame. */
 void eng_render(eng_engine *e, float *out, int32_t frames);
 
+/* Render thread only: queue an event straight into the render thread's pending heap (the
+   live wave sink's callback, between renders). Returns 0 when the heap is full. */
+int32_t eng_insert_rt(eng_engine *e, const eng_event *ev);
+
 uint64_t eng_position(const eng_engine *e);
 void eng_get_stats(const eng_engine *e, eng_stats *stats);
 
@@ -304,6 +308,95 @@ void eng_set_chorus(eng_engine *e, int32_t voices, double level, double speed_hz
 int32_t eng_sample_rate(const eng_engine *e);
 int32_t eng_max_voices(const eng_engine *e);
 int32_t eng_channels(const eng_engine *e);
+
+/* --- ws_: the live wave sink's audio callback (native/wavesink.c) ---
+
+   The audio device's callback in C: no Python on the audio thread. MIDI inputs push stamped
+   messages into a lock-free multi-producer ring; the callback maps each presentation time
+   (stamp + latency in scheduled mode) to its frame through the time map the Service thread
+   publishes, renders the engine into the device's buffer, clips to the limit, and records
+   (frame, DAC time) observations for SyncToMaster. Times: 100 ns units of CLOCK_MONOTONIC. */
+typedef struct ws_sink ws_sink;
+
+/* PortAudio's PaStreamCallbackTimeInfo (seconds of the stream's clock). */
+typedef struct {
+    double input_buffer_adc_time;
+    double current_time;
+    double output_buffer_dac_time;
+} ws_pa_time_info;
+
+/* One stamped MIDI message, already encoded (eng_midi_encode). */
+typedef struct {
+    int64_t stamp;               /* arrival, 100 ns */
+    int32_t type;                /* ENG_EV_* */
+    int32_t group;               /* channel group, 0 = all */
+    int32_t a, b;
+} ws_midi_msg;
+
+/* One callback as the device saw it. */
+typedef struct {
+    uint64_t frame;              /* engine frame at the start of the buffer */
+    int64_t dac_time;            /* master time when that frame reaches the DAC, 100 ns */
+    int64_t now;                 /* master time at the callback's start, 100 ns */
+    int32_t frames;              /* buffer length, frames */
+    uint32_t status;             /* PaStreamCallbackFlags */
+} ws_observation;
+
+/* One MIDI message as applied (when tracing). */
+typedef struct {
+    int64_t stamp;               /* arrival, 100 ns */
+    uint64_t frame;              /* engine frame it was applied at */
+    uint64_t block;              /* engine frame of the buffer it was drained in */
+    int32_t group;
+    int32_t type;                /* ENG_EV_* */
+    int32_t a;                   /* ENG_EV_MIDI: status | d1 << 8 | d2 << 16 | length << 24 */
+    int32_t late;                /* 1: its time had passed; applied at the buffer's start */
+} ws_trace;
+
+typedef struct {
+    uint64_t callbacks;
+    uint64_t xruns;              /* underflow / overflow flags PortAudio passed in */
+    uint64_t midi_in;            /* messages pushed */
+    uint64_t midi_dropped;       /* the MIDI ring was full */
+    uint64_t midi_applied;
+    uint64_t late;               /* applied after their scheduled time */
+    uint64_t clipped;            /* output samples clipped to the limit */
+    uint64_t heap_full;          /* messages lost: the engine's pending heap was full */
+    uint64_t frames;             /* frames rendered */
+    int64_t last_callback;       /* master time at the end of the last callback, 100 ns */
+    double load;                 /* callback time / buffer time, smoothed */
+    double peak_load;
+    uint32_t max_frames;         /* longest buffer seen, frames */
+} ws_stats;
+
+int64_t ws_clock_now(void);
+ws_sink *ws_create(eng_engine *engine, int32_t midi_capacity, int32_t observation_capacity, int32_t trace_capacity);
+void ws_destroy(ws_sink *s);
+/* Any thread: stamp now (or with ref_time) and queue; 1 if queued, 0 if dropped or ignored. */
+int32_t ws_midi_push(ws_sink *s, int32_t group, const uint8_t *data, int32_t n);
+int32_t ws_midi_push_at(ws_sink *s, int64_t ref_time, int32_t group, const uint8_t *data, int32_t n);
+/* One message to several channel groups (a stream's routes), one stamp. */
+int32_t ws_midi_push_groups(ws_sink *s, const int32_t *groups, int32_t n_groups, const uint8_t *data, int32_t n);
+/* Service thread. The map: frame = frame_at_ref + (t - ref_time) * frames_per_second / 10^7. */
+void ws_set_time_map(ws_sink *s, int64_t ref_time, double frame_at_ref, double frames_per_second);
+void ws_set_mode(ws_sink *s, int32_t scheduled, int64_t latency_ref);
+void ws_set_trace(ws_sink *s, int32_t on);
+void ws_set_limit(ws_sink *s, float limit);
+void ws_set_silent(ws_sink *s, int32_t silent);
+int32_t ws_poll_observations(ws_sink *s, ws_observation *out, int32_t max);
+int32_t ws_poll_trace(ws_sink *s, ws_trace *out, int32_t max);
+void ws_get_stats(const ws_sink *s, ws_stats *stats);
+void ws_reset_peak(ws_sink *s);
+/* The PortAudio stream callback (PaStreamCallback); user = the ws_sink. */
+int ws_callback(const void *input, void *output, unsigned long frame_count, const ws_pa_time_info *time_info,
+                unsigned long status, void *user);
+/* Run the callback once without a device (tests). */
+int32_t ws_run_callback(ws_sink *s, float *out, int32_t frames, double current_time, double dac_time);
+
+/* libjack's error and info output, silenced (it floods stderr when a server goes away) and
+   counted instead. Returns 1 if libjack was found in the process. */
+int32_t ws_quiet_jack(void);
+uint64_t ws_jack_messages(void);
 
 /* CDEF-END */
 

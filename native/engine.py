@@ -51,6 +51,11 @@ PARAM_FINE_TUNE = lib.ENG_PARAM_FINE_TUNE
 PARAM_COARSE_TUNE = lib.ENG_PARAM_COARSE_TUNE
 PARAM_PRIORITY = lib.ENG_PARAM_PRIORITY
 
+#: Polyphony limits of eng_create, and the sample rates the command offers (the engine
+#: itself takes 8000..384000 Hz).
+MAX_VOICES = 4096
+RATE_RANGE = (8000, 192000)
+
 INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC, "sinc": lib.ENG_INTERP_SINC}
 
 # One eng_event: a batch of these can be pushed with Engine.push_events.
@@ -123,8 +128,8 @@ class Engine:
             raise ValueError(f"interpolation must be one of {sorted(INTERPOLATION)}")
         if not 1 <= channel_groups <= 1000:
             raise ValueError("channel_groups must be 1..1000")
-        if not 1 <= max_voices <= 4096:
-            raise ValueError("max_voices must be 1..4096")
+        if not 1 <= max_voices <= MAX_VOICES:
+            raise ValueError(f"max_voices must be 1..{MAX_VOICES}")
         ptr = lib.eng_create(int(sample_rate), int(max_voices), int(channel_groups) * 16,
                              INTERPOLATION[interpolation], int(event_capacity), int(max_instruments), int(max_waves))
         if ptr == ffi.NULL:

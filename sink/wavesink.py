@@ -1,173 +1,213 @@
-"""The wave sink: a sounddevice output stream whose callback pulls ``Synth.render``.
+"""The wave sink: a sounddevice output stream whose callback is C (native/wavesink.c).
 
-This is the port driver's wave sink of the DMus model. Each audio callback:
+This is the port driver's wave sink of the DMus model. The audio thread runs no Python:
+sounddevice opens the PortAudio stream with ``ws_callback`` as its callback and the C
+``ws_sink`` as its userdata (as python-rtmixer does), and that callback drains the ring of
+stamped MIDI messages, maps each to its frame through the time map, renders the engine into
+the device's buffer, clips it, and records where the buffer will be heard.
 
-1. notes where this buffer will be heard: the master-clock time of its DAC time, and the
-   synth's sample position; that pair goes to ``SyncToMaster`` (the time map, with the
-   drift corrector of sink/drift.py estimating the device's rate against the master clock);
-2. drains the MIDI queue (`synth.live.EventQueue`), turning each stamped message into a
-   kernel event for ``Synth.put_message``: in scheduled mode its presentation time is its
-   arrival plus a fixed latency, so it lands on the right frame whatever the block size
-   (DirectMusic's scheduled mode); in immediate mode it takes effect at this block's first
-   frame (lowest latency, block-size jitter);
-3. renders straight into a preallocated buffer and copies it into the one it was given.
-
-No locks, no I/O, no logging in the callback; counters are plain attributes read by the
-status line.
+Everything else happens in `service` (called from the miniport's Service thread): read
+the callback's observations and run SyncToMaster (one controller, `sink.drift.DriftCorrector`,
+whose output line is published to C as the time map), set the scheduled latency from the
+device's real DAC offset, and report the counters.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 
-from .clock import MasterClock
+from native import ffi, lib
 
-REF_PER_SECOND = 10_000_000
-SWITCH_INTERVAL = 0.0005  # seconds: the GIL switch interval while a stream runs
+from .clock import REF_PER_SECOND
+
 SCHEDULE_MARGIN = 0.0005  # seconds added to the scheduled latency for timing jitter
+MIDI_RING = 8192  # stamped messages waiting for the audio thread
+OBSERVATIONS = 4096
+TRACE = 65536
+STALL_SECONDS = 1.5  # no callback for this long while running: the device (or server) is gone
+_OBS_DTYPE = np.dtype([("frame", "<u8"), ("dac_time", "<i8"), ("now", "<i8"), ("frames", "<i4"), ("status", "<u4")])
+_TRACE_DTYPE = np.dtype([("stamp", "<i8"), ("frame", "<u8"), ("block", "<u8"), ("group", "<i4"), ("type", "<i4"),
+                         ("a", "<i4"), ("late", "<i4")])
+_STATS_FIELDS = ("callbacks", "xruns", "midi_in", "midi_dropped", "midi_applied", "late", "clipped", "heap_full",
+                 "frames", "last_callback", "load", "peak_load", "max_frames")
+
+
+class DeviceLost(Exception):
+    """The audio device (or the JACK server behind it) stopped calling back."""
+
+
+def _check_layout() -> None:
+    for dt, cname in ((_OBS_DTYPE, "ws_observation"), (_TRACE_DTYPE, "ws_trace")):
+        if dt.itemsize != ffi.sizeof(cname):
+            raise ImportError(f"{cname}: NumPy layout {dt.itemsize} bytes, C {ffi.sizeof(cname)}")
+
+
+_check_layout()
 
 
 class WaveSink:
-    """Pulls Render buffers from a Synth into an audio device (sounddevice OutputStream)."""
+    """Pulls Render buffers from a Synth's engine into an audio device, from C.
 
-    def __init__(self, synth, queue=None, *, device=None, blocksize: int = 512, latency=None,
-                 scheduled: bool = True, schedule_latency: float | None = None, clock=None,
-                 drift: bool = True, allocator=None, hostapi_stream_kwargs=None):
+    synth: a `synth.synth.Synth` (its engine is rendered). device, blocksize, latency: as
+    sounddevice takes them. scheduled: events at arrival + `schedule_latency` (DirectMusic's
+    scheduled mode; None: the device's latency plus one block, measured at start), or at the
+    next block. limit_db: the output is clipped to this level (0 dBFS: nothing louder
+    reaches the device).
+    """
+
+    def __init__(self, synth, *, device=None, blocksize: int = 256, latency=None, scheduled: bool = True,
+                 schedule_latency: float | None = None, drift: bool = True, limit_db: float = 0.0,
+                 trace: bool = False):
         import sounddevice as sd
 
-        from synth.allocator import Allocator
-
         self.synth = synth
-        self.queue = queue
-        self.clock = clock or MasterClock()
+        self.rate = synth.sample_rate
         self.blocksize = int(blocksize)
         self.scheduled = bool(scheduled)
-        self.allocator = allocator or Allocator(events=8192)
-        self.rate = synth.sample_rate
-        # Counters for the status line and benchmarks.
-        self.callbacks = 0
-        self.xruns = 0
-        self.events = 0
-        self.max_events_per_block = 256
-        self.deferred = 0
-        self.load = 0.0  # callback time / block time, smoothed
-        self.peak_load = 0.0
-        self.late_callbacks = 0
-        self.started_ref = None
-        self._buf = np.zeros((max(self.blocksize, 8192), 2), dtype=np.float32)
+        ptr = lib.ws_create(synth.engine._ptr, MIDI_RING, OBSERVATIONS, TRACE)
+        if ptr == ffi.NULL:
+            raise MemoryError("ws_create failed")
+        self._ptr = ptr
+        lib.ws_set_limit(ptr, float(10.0 ** (limit_db / 20.0)))
+        lib.ws_set_trace(ptr, 1 if trace else 0)
+        self._stats = ffi.new("ws_stats *")
+        self._obs = np.zeros(256, dtype=_OBS_DTYPE)
+        self._trace = np.zeros(1024, dtype=_TRACE_DTYPE)
+        self.corrector = None
         if drift:
-            from sink.drift import DriftCorrector
-            from synth.timebase import TimeMap
+            from .drift import DriftCorrector
 
-            synth.time_map = TimeMap(self.rate, estimator=DriftCorrector(self.rate))
-        self._first = True
-        self._last_t = 0
-        self._views = {self.blocksize: self._buf[:self.blocksize]}
-        self.stream = sd.OutputStream(
-            samplerate=self.rate, blocksize=self.blocksize, device=device, channels=2, dtype="float32",
-            latency=latency, callback=self._callback, **(hostapi_stream_kwargs or {}),
+            self.corrector = DriftCorrector(self.rate)
+        self.observations = 0
+        self.started_ref: int | None = None
+        self.running = False
+        self.stream = sd._StreamBase(
+            kind="output", samplerate=self.rate, blocksize=self.blocksize, device=device, channels=2,
+            dtype="float32", latency=latency, callback=ffi.addressof(lib, "ws_callback"), userdata=ptr,
+            wrap_callback=None,
         )
-        out_latency = float(self.stream.latency)
-        self._out_latency = out_latency
-        # Scheduled mode: one block of buffering plus the device's own, and a margin. The
-        # device's own is corrected in the first callback from its DAC time (on JACK,
-        # PortAudio's stream latency is one period short of it).
+        self._out_latency = float(self.stream.latency)
         self._auto_schedule = schedule_latency is None
         if schedule_latency is None:
-            schedule_latency = out_latency + self.blocksize / self.rate + SCHEDULE_MARGIN
+            schedule_latency = self._out_latency + self.blocksize / self.rate + SCHEDULE_MARGIN
         self.schedule_latency = float(schedule_latency)
-        self._sched_ref = int(round(self.schedule_latency * REF_PER_SECOND))
+        self._apply_mode()
 
-    # ------------------------------------------------------------------ the callback
-    def _callback(self, outdata, frames, time_info, status) -> None:
-        t_start = time.perf_counter()
-        if status.output_underflow:
-            self.xruns += 1
-        synth = self.synth
-        pos = synth.position
-        now = self.clock.get_time()
-        dac_ref = now + int((time_info.outputBufferDacTime - time_info.currentTime) * REF_PER_SECOND)
-        if self._first:
-            if self._auto_schedule:
-                ahead = time_info.outputBufferDacTime - time_info.currentTime
-                if self._out_latency < ahead < 1.0:
+    # ------------------------------------------------------------------ MIDI in
+    @property
+    def handle(self):
+        """The C ws_sink (for MIDI inputs to push into with lib.ws_midi_push*)."""
+        return self._ptr
+
+    def push(self, group: int, data: bytes, ref_time: int | None = None) -> bool:
+        """Queue one MIDI message stamped now (or at ref_time); any thread."""
+        if ref_time is None:
+            return bool(lib.ws_midi_push(self._ptr, int(group), data, len(data)))
+        return bool(lib.ws_midi_push_at(self._ptr, int(ref_time), int(group), data, len(data)))
+
+    # ------------------------------------------------------------------ Service thread
+    def _apply_mode(self) -> None:
+        lib.ws_set_mode(self._ptr, 1 if self.scheduled else 0, int(round(self.schedule_latency * REF_PER_SECOND)))
+
+    def service(self) -> int:
+        """SyncToMaster from the callback's observations; returns how many were read."""
+        n_total = 0
+        while True:
+            n = int(lib.ws_poll_observations(self._ptr, ffi.cast("ws_observation *", ffi.from_buffer(self._obs)),
+                                             len(self._obs)))
+            if not n:
+                break
+            obs = self._obs[:n]
+            if self.observations == 0:
+                first = obs[0]
+                self.started_ref = int(first["dac_time"])
+                ahead = (int(first["dac_time"]) - int(first["now"])) / REF_PER_SECOND
+                if self._auto_schedule and self._out_latency < ahead < 1.0:
+                    # On JACK, PortAudio's stream latency is a period short of the real DAC offset.
                     self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
-                    self._sched_ref = int(round(self.schedule_latency * REF_PER_SECOND))
-            synth.start(dac_ref, pos)
-            self.started_ref = dac_ref
-            self._first = False
-        else:
-            synth.sync_to_master(dac_ref, pos)
-        q = self.queue
-        if q is not None and len(q):
-            alloc = self.allocator
-            put = synth.put_message
-            block_ref = synth.sample_to_ref_time(pos)
-            n = 0
-            while n < self.max_events_per_block:
-                item = q.get()
-                if item is None:
-                    break
-                stamp, group, data = item
-                t = stamp + self._sched_ref if self.scheduled else block_ref
-                # Never before an event already given: a time map that stepped back (after
-                # an xrun) must not put a note-off ahead of its note-on.
-                if t < self._last_t:
-                    t = self._last_t
-                self._last_t = t
-                evt = alloc.make_message(data, group, t)
-                if evt is not None:
-                    put(evt)
-                n += 1
-            self.events += n
-            if n == self.max_events_per_block:
-                self.deferred += 1
-        buf = self._views.get(frames)
-        if buf is None:  # first block of this size (hosts keep one size): allocate once
-            buf = self._buf[:frames] if frames <= len(self._buf) else np.zeros((frames, 2), dtype=np.float32)
-            self._views[frames] = buf
-        synth.render(out=buf)
-        outdata[:] = buf
-        self.callbacks += 1
-        load = (time.perf_counter() - t_start) * self.rate / max(frames, 1)
-        self.load = 0.9 * self.load + 0.1 * load
-        if load > self.peak_load:
-            self.peak_load = load
-        if load >= 1.0:  # this callback alone took longer than its block: an xrun of ours
-            self.late_callbacks += 1
+                    self._apply_mode()
+            if self.corrector is not None:
+                c = self.corrector
+                for frame, dac in zip(obs["frame"].tolist(), obs["dac_time"].tolist()):
+                    c.observe(dac, frame)
+                lib.ws_set_time_map(self._ptr, int(c._ra), float(c._sa), float(c.slope))
+            self.observations += n
+            n_total += n
+        return n_total
+
+    def poll_trace(self) -> np.ndarray:
+        """MIDI messages as applied since the last call (when tracing)."""
+        parts = []
+        while True:
+            n = int(lib.ws_poll_trace(self._ptr, ffi.cast("ws_trace *", ffi.from_buffer(self._trace)),
+                                      len(self._trace)))
+            if n:
+                parts.append(self._trace[:n].copy())
+            if n < len(self._trace):
+                break
+        return np.concatenate(parts) if parts else self._trace[:0].copy()
+
+    def stats(self) -> dict:
+        lib.ws_get_stats(self._ptr, self._stats)
+        return {f: getattr(self._stats, f) for f in _STATS_FIELDS}
+
+    def check_alive(self) -> None:
+        """Raise DeviceLost when a running stream has stopped calling back."""
+        if not self.running:
+            return
+        st = self.stats()
+        now = int(lib.ws_clock_now())
+        last = st["last_callback"] or self._start_ref
+        if (now - last) / REF_PER_SECOND > STALL_SECONDS:
+            raise DeviceLost("the audio device stopped (is the JACK server still running?)")
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
-        # The audio callback runs Python: hand the GIL over quickly when it wants it (the
-        # default 5 ms switch interval is longer than a block; RIG.md saw xruns from it).
-        import sys
-
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
-        # Everything built so far (banks, the synth) is long-lived: move it out of the cyclic
-        # collector's reach so a collection triggered in the callback stays short.
-        import gc
-
-        gc.collect()
-        gc.freeze()
+        self._start_ref = int(lib.ws_clock_now())
         self.stream.start()
+        self.running = True
 
-    def stop(self) -> None:
-        try:
-            self.stream.stop()
-        finally:
-            self.stream.close()
+    def silence(self, on: bool = True) -> None:
+        """Send zeros from now on (the last step before stopping)."""
+        lib.ws_set_silent(self._ptr, 1 if on else 0)
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop and close the stream; False if PortAudio did not return within `timeout`
+        (a dead server can make it hang: the caller should then exit without waiting)."""
+        self.running = False
+        done = threading.Event()
+
+        def _stop():
+            try:
+                self.stream.stop()
+                self.stream.close()
+            except Exception:
+                pass
+            done.set()
+
+        th = threading.Thread(target=_stop, name="dlsynth-stream-stop", daemon=True)
+        th.start()
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        """Free the C side (after `stop` returned True, and no input pushes any more)."""
+        if self._ptr is not None:
+            lib.ws_destroy(self._ptr)
+            self._ptr = None
 
     @property
     def latency(self) -> float:
         """Seconds from a note's arrival to its sound leaving the device, as scheduled."""
-        return self.schedule_latency if self.scheduled else float(self.stream.latency) + self.blocksize / self.rate
+        return self.schedule_latency if self.scheduled else self._out_latency + self.blocksize / self.rate
 
-    def __enter__(self):
-        self.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.stop()
+def wait_until(pred, timeout: float, step: float = 0.01) -> bool:
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()

@@ -1,0 +1,86 @@
+"""IMiniportDMus::Service as a real thread: everything live play does off the audio path.
+
+Every `interval` seconds it runs SyncToMaster from the wave sink's observations (and
+publishes the time map to C), frees what the renderer finished with and turns its reports
+into warnings, watches MIDI inputs appearing and disappearing (every `input_interval`),
+writes the event log, and checks that the device still calls back. Notes for the user go
+to `notes` (a list the status line prints); a lost device is kept in `error` and ends
+the loop, for the main thread to report.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+
+class ServiceThread:
+    """The miniport's Service thread for a live session."""
+
+    def __init__(self, synth, sink, inputs=None, *, interval: float = 0.01, input_interval: float = 0.25,
+                 event_log=None):
+        self.synth = synth
+        self.sink = sink
+        self.inputs = inputs
+        self.interval = float(interval)
+        self.input_interval = float(input_interval)
+        self.event_log = event_log  # an open text file, or None
+        self.notes: list[str] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reported = 0
+
+    def start(self) -> "ServiceThread":
+        self._thread = threading.Thread(target=self._run, name="dlsynth-service", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def step(self, inputs_too: bool = False) -> None:
+        """One round of service (the thread's loop body; callable directly in tests)."""
+        self.sink.service()
+        self.synth.service()
+        for w in self.synth.take_warnings():
+            self.notes.append(f"warning: {w}")
+        if self.event_log is not None:
+            self._log(self.sink.poll_trace())
+        if inputs_too and self.inputs is not None:
+            self.notes.extend(self.inputs.service())
+        self.sink.check_alive()
+
+    def _run(self) -> None:
+        next_inputs = 0.0
+        try:
+            while not self._stop.wait(self.interval):
+                now = time.monotonic()
+                due = now >= next_inputs
+                if due:
+                    next_inputs = now + self.input_interval
+                self.step(inputs_too=due)
+        except BaseException as exc:  # DeviceLost, or a bug: the main thread reports it
+            self.error = exc
+
+    def _log(self, rows) -> None:
+        if not len(rows):
+            return
+        f = self.event_log
+        for r in rows.tolist():
+            stamp, frame, _block, group, typ, a, late = r
+            if typ == 12:  # ENG_EV_MIDI
+                n = (a >> 24) & 0xFF
+                data = [a & 0xFF, (a >> 8) & 0xFF, (a >> 16) & 0xFF][:n]
+            else:
+                data = [typ, a]
+            f.write(json.dumps({"stamp": stamp, "frame": frame, "group": group, "data": data, "late": bool(late)}))
+            f.write("\n")
+        f.flush()
