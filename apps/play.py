@@ -113,10 +113,22 @@ def _portaudio(client_name: str = "dlsynth"):
             sd._initialize()
     except Exception:
         pass
+    quiet_jack()
+    return sd
+
+
+def quiet_jack() -> None:
+    """Silence every libjack loaded in this process (PortAudio's, and the copy bundled in
+    python-rtmidi's wheel): when a server goes away they flood stderr. Counted instead."""
     from native import lib
 
-    lib.ws_quiet_jack()  # libjack floods stderr when a server goes away; count instead
-    return sd
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "libjack" in line and "/" in line}
+    except OSError:
+        libs = {"libjack.so.0"}
+    for path in sorted(libs):
+        lib.ws_quiet_jack(path.encode())
 
 
 def run(args) -> int:
@@ -156,6 +168,7 @@ def run(args) -> int:
             inputs.open()
         except MidiInputError as exc:
             raise UserError(str(exc)) from None
+        quiet_jack()  # python-rtmidi's own libjack is loaded now
         if not any(i.connected for i in inputs.inputs):
             print("dlsynth play: no MIDI inputs yet; inputs that appear are opened as they come "
                   "(or use --virtual-port NAME)", file=sys.stderr)

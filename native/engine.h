@@ -394,8 +394,8 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
 int32_t ws_run_callback(ws_sink *s, float *out, int32_t frames, double current_time, double dac_time);
 
 /* libjack's error and info output, silenced (it floods stderr when a server goes away) and
-   counted instead. Returns 1 if libjack was found in the process. */
-int32_t ws_quiet_jack(void);
+   counted instead, for the libjack at `library` if the process has loaded it (returns 1). */
+int32_t ws_quiet_jack(const char *library);
 uint64_t ws_jack_messages(void);
 
 /* CDEF-END */

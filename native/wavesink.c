@@ -429,9 +429,9 @@ static void jack_message(const char *msg)
     atomic_fetch_add_explicit(&jack_messages, 1, memory_order_relaxed);
 }
 
-int32_t ws_quiet_jack(void)
+int32_t ws_quiet_jack(const char *library)
 {
-    void *h = dlopen("libjack.so.0", RTLD_LAZY | RTLD_NOLOAD);
+    void *h = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
     if (!h)
         return 0;
     void (*set_error)(void (*)(const char *)) = (void (*)(void (*)(const char *)))dlsym(h, "jack_set_error_function");
