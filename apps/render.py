@@ -119,7 +119,13 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     try:
         for col in banks:
             synth.download(col, lazy=True)
-        source = FileSource(song, synth)
+        from synth.miniport import Miniport
+
+        # The DirectMusic path: the file is a source connected to the miniport's render stream.
+        miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups)
+        stream = miniport.new_stream("render")
+        stream.set_state("run")
+        source = FileSource(song, stream)
         source.prepare()
         synth.start(0, 0)
         end_frame = synth.ref_time_to_sample(source.last_time)

@@ -4,7 +4,8 @@ This is the render job's capture stream (an IMXF source connected to the Synth):
 DMUS_KERNEL_EVENT payloads live play makes (presentation time in 100 ns, channel group,
 message bytes), kept C-side: the song's messages are packed once into arrays (times,
 groups, one bytes buffer with offsets and lengths) and handed to the Synth in batches
-(`Synth.put_batch`), with no Python object per message. `feed_until(ref_time)` hands the
+(`MXF.put_batch` along the stream graph's compiled routes, then `Synth.put_batch`), with
+no Python object per message. `feed_until(ref_time)` hands the
 Synth every event due before that time; the render loop calls it before each block.
 """
 
@@ -32,9 +33,11 @@ def pack_messages(events) -> tuple[np.ndarray, np.ndarray, bytes, np.ndarray, np
 class FileSource:
     """The capture side of a render: a Song's events, fed in time order to the Synth."""
 
-    def __init__(self, song: Song, synth, time_offset: int = 0):
+    def __init__(self, song: Song, stream, time_offset: int = 0):
+        """stream: where the events go (IMXF::ConnectOutput): a render stream of the
+        miniport (or any MXF), whose routes lead to the Synth."""
         self.song = song
-        self.synth = synth
+        self.stream = stream
         self.time_offset = int(time_offset)
         times, self.groups, self.data, self.offsets, self.lengths = pack_messages(song.events)
         self.times = times + self.time_offset
@@ -42,7 +45,9 @@ class FileSource:
 
     def prepare(self) -> None:
         """Download what the song will select (a lazy bank's instruments)."""
-        self.synth.prepare_messages(self.groups, self.data, self.offsets, self.lengths)
+        synth = self.stream.terminal()
+        if synth is not None:
+            synth.prepare_messages(self.groups, self.data, self.offsets, self.lengths)
 
     @property
     def done(self) -> bool:
@@ -61,7 +66,7 @@ class FileSource:
         if j <= i:
             return 0
         sl = slice(i, j)
-        got = self.synth.put_batch(self.times[sl], self.groups[sl], self.data, self.offsets[sl], self.lengths[sl])
+        got = self.stream.put_batch(self.times[sl], self.groups[sl], self.data, self.offsets[sl], self.lengths[sl])
         self._next = i + got
         return got
 

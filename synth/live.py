@@ -82,6 +82,8 @@ class _Input:
     connected: bool = False
     reconnects: int = 0
     groups: object = None  # cdata int32_t[]: the channel groups its messages go to
+    n_groups: int = 0
+    stream: object = None  # its CaptureStream (DMUS_STREAM_MIDI_CAPTURE)
     senders: int = 0  # virtual port: connections seen last time
 
 
@@ -102,6 +104,8 @@ class MidiInputs:
     """The MIDI inputs of a live session (DirectMusic capture streams, one group each).
 
     sink: the wave sink's C handle (``WaveSink.handle``) the callbacks push into.
+    miniport, render: when given, each input is a capture stream of the miniport connected to
+    `render` (or through filters), and its messages follow that graph's compiled route.
     api: an rtmidi API name (default: the platform's usual one). names: substrings of the
     port names to open; ``None`` or ``["all"]`` opens every port, now and as they appear.
     virtual: a name for a virtual input port. groups: optional {substring: channel group}.
@@ -109,6 +113,8 @@ class MidiInputs:
     """
 
     sink: object
+    miniport: object = None
+    render: object = None  # the miniport's render stream the capture streams connect to
     api: str | None = None
     names: list[str] | None = None
     virtual: str | None = None
@@ -198,7 +204,22 @@ class MidiInputs:
         return g
 
     def _route(self, inp: _Input) -> None:
-        inp.groups = ffi.new("int32_t[1]", [inp.group])
+        """Give the input its capture stream (IMiniportDMus::NewStream, connected to the
+        render stream) and compile the route its messages take to the synth."""
+        if self.miniport is not None and inp.stream is None:
+            cap = self.miniport.new_stream("capture", channel_group=inp.group)
+            cap.connect_output(self.render)
+            cap.set_state("run")
+            inp.stream = cap
+        self._compile(inp)
+
+    def _compile(self, inp: _Input) -> None:
+        groups = inp.stream.route(inp.group) if inp.stream is not None else [inp.group]
+        if inp.groups is None or list(inp.groups)[:inp.n_groups] != groups:
+            arr = ffi.new("int32_t[]", max(1, len(groups)))
+            for i, g in enumerate(groups):
+                arr[i] = g
+            inp.groups, inp.n_groups = arr, len(groups)  # one reference swap: the callback sees old or new
 
     def _add(self, label: str, port: str, ports: list[str]) -> _Input | None:
         group = self._take_group(label, port)
@@ -231,7 +252,7 @@ class MidiInputs:
     def _callback(self, event, inp) -> None:
         """rtmidi's thread: one C call that stamps and queues; nothing else."""
         data = bytes(event[0])
-        lib.ws_midi_push_groups(self.sink, inp.groups, 1, data, len(data))
+        lib.ws_midi_push_groups(self.sink, inp.groups, inp.n_groups, data, len(data))
         if self.record is not None:
             self.record.append((int(lib.ws_clock_now()), inp.group, data))
 
@@ -250,6 +271,7 @@ class MidiInputs:
             except Exception:
                 return notes
             for inp in self.inputs:
+                self._compile(inp)  # the stream graph may have changed
                 if inp.virtual:
                     self._watch_virtual(inp, notes)
                     continue

@@ -84,11 +84,14 @@ DMUS_EFFECT_NONE = 0x0
 DMUS_EFFECT_REVERB = 0x1
 DMUS_EFFECT_CHORUS = 0x2
 
-MAX_CHANNEL_GROUPS = 1000
-MAX_VOICES = 4096
+from native.engine import MAX_VOICES, RATE_RANGE  # noqa: E402  (the engine's limits, said once)
+
+from .synth import DEFAULT_SAMPLE_RATE, MAX_CHANNEL_GROUPS  # noqa: E402
+
 DEFAULT_VOICES = 256
-SUPPORTED_SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
-DEFAULT_SAMPLE_RATE = 48000
+#: The usual rates, as DMUS_PORTCAPS would list them; any rate in RATE_RANGE works.
+SUPPORTED_SAMPLE_RATES = tuple(r for r in (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000,
+                                           176400, 192000) if RATE_RANGE[0] <= r <= RATE_RANGE[1])
 
 
 class StreamKind(enum.Enum):
@@ -294,9 +297,9 @@ class Miniport:
             raise ValueError(f"sink_factory must be callable, got {sink_factory!r}")
         if port is not None and not (callable(port) or callable(getattr(port, "notify", None))):
             raise ValueError(f"port must have notify(text) or be callable, got {port!r}")
-        if isinstance(sample_rate, bool) or sample_rate not in SUPPORTED_SAMPLE_RATES:
-            rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
-            raise ValueError(f"sample_rate {sample_rate!r} is not supported; choose one of {rates}")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or \
+                not RATE_RANGE[0] <= sample_rate <= RATE_RANGE[1]:
+            raise ValueError(f"sample_rate {sample_rate!r} is not supported; choose {RATE_RANGE[0]}..{RATE_RANGE[1]} Hz")
         _int_in("voices", voices, 1, MAX_VOICES)
         _int_in("channel_groups", channel_groups, 1, MAX_CHANNEL_GROUPS)
         _int_in("audio_channels", audio_channels, 1, 2)

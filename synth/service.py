@@ -14,6 +14,8 @@ import json
 import threading
 import time
 
+DOWNLOAD_SLICE_S = 0.02  # background downloads: this long per service round
+
 
 class ServiceThread:
     """The miniport's Service thread for a live session."""
@@ -49,6 +51,8 @@ class ServiceThread:
     def step(self, inputs_too: bool = False) -> None:
         """One round of service (the thread's loop body; callable directly in tests)."""
         self.sink.service()
+        if self.synth.loading:
+            self.synth.download_some(DOWNLOAD_SLICE_S)
         self.synth.service()
         for w in self.synth.take_warnings():
             self.notes.append(f"warning: {w}")

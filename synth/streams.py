@@ -226,6 +226,45 @@ class MXF:
         "unconnected": "{name}: {n} event chains dropped (no sink connected)",
     }
 
+    # -- the graph compiled, for events kept C-side ---------------------------------------
+    def route(self, group: int) -> list[int]:
+        """The channel groups a message sent into this stream on `group` reaches at the
+        synth, through this stream and those after it: live inputs and the file source push
+        C-side kernel events along these compiled routes (no Python object, no Python call
+        per message). A stopped stream delivers nothing."""
+        sink = self._sink
+        if sink is None or self._state == StreamState.STOP:
+            return []
+        fn = getattr(sink, "route", None)
+        return fn(group) if fn is not None else []
+
+    def put_batch(self, ref_times, groups, data: bytes, offsets, lengths) -> int:
+        """``IMXF::PutMessage`` for many C-side kernel events at once (see Synth.put_batch):
+        their groups are mapped along this stream's routes, then handed to the synth.
+        Returns how many of the given events were taken."""
+        import numpy as np
+
+        synth = self.terminal()
+        if synth is None:
+            self.unconnected += len(ref_times)
+            return len(ref_times)
+        g = np.asarray(groups, dtype=np.int32)
+        uniq = np.unique(g)
+        routes = {int(u): self.route(int(u)) for u in uniq}
+        if all(r == [u] for u, r in routes.items()):
+            return synth.put_batch(ref_times, g, data, offsets, lengths)
+        counts = np.array([len(routes[int(x)]) for x in g.tolist()], dtype=np.int64)
+        new_g = np.array([t for x in g.tolist() for t in routes[int(x)]], dtype=np.int32)
+        rep = lambda a: np.repeat(np.asarray(a), counts)  # noqa: E731
+        got = synth.put_batch(rep(ref_times), new_g, data, rep(offsets), rep(lengths))
+        # Count whole source events taken.
+        return int(np.searchsorted(np.cumsum(counts), got, side="right"))
+
+    def terminal(self):
+        """The synth this stream's events end up in (the first, through a splitter)."""
+        fn = getattr(self._sink, "terminal", None)
+        return fn() if fn is not None else None
+
     def take_warnings(self) -> list[str]:
         """Counters that grew since the last call, as sentences for a non-real-time thread."""
         out = []
@@ -286,6 +325,14 @@ class ChannelGroupRemapper(MXF):
 
     def process(self, evt: KernelEvent) -> None:
         self.forward(self._remap_chain(evt))
+
+    def route(self, group: int) -> list[int]:
+        if self._state == StreamState.STOP:
+            return []
+        new = self._map_fn(group)
+        if new is None or isinstance(new, bool) or not isinstance(new, int) or not 0 <= new <= MAX_CHANNEL_GROUP:
+            return []
+        return super().route(new)
 
     def _remap_chain(self, evt: Optional[KernelEvent]) -> Optional[KernelEvent]:
         """Remap every event of a chain in place; unlink and free the dropped ones."""
@@ -349,6 +396,19 @@ class Splitter(MXF):
         if not any(s is sink for s in self._sinks):
             raise ValueError(f"{sink!r} is not connected to this Splitter")
         self._sinks = tuple(s for s in self._sinks if s is not sink)
+
+    def route(self, group: int) -> list[int]:
+        if self._state == StreamState.STOP:
+            return []
+        return [g for sink in self._sinks for g in (getattr(sink, "route", None) or (lambda _g: []))(group)]
+
+    def terminal(self):
+        for sink in self._sinks:
+            fn = getattr(sink, "terminal", None)
+            t = fn() if fn is not None else None
+            if t is not None:
+                return t
+        return None
 
     def process(self, evt: KernelEvent) -> None:
         sinks = self._sinks

@@ -51,6 +51,40 @@ def patch_key(bank: int, program: int) -> int:
     return int(_lib.eng_patch_key(1 if bank & _DRUM_FLAG else 0, (bank >> 8) & 0x7F, bank & 0x7F, program & 0x7F))
 
 
+def _load_order(key: int) -> tuple[int, int]:
+    """Background downloads: GM's bank 0 programs and the standard kits first, then
+    variations, in program order."""
+    return ((key >> 7) & 0x3FFF != 0, key & ~(1 << 21))
+
+
+def _collapse_regions(messages: list[str]) -> list[str]:
+    """One line per kind of region warning: "NAME region 3: X", "NAME region 4: X" become
+    "NAME regions 3, 4: X" (a bank converted from SF2 repeats one oddity region after region)."""
+    import re
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    order: list[tuple[str, str]] = []
+    for m in messages:
+        hit = re.match(r"(.*?)region (\d+): (.*)$", m)
+        key = (hit.group(1), hit.group(3)) if hit else (m, "")
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        if hit:
+            groups[key].append(hit.group(2))
+    out = []
+    for key in order:
+        nums = groups[key]
+        if not nums:
+            out.append(key[0])
+        elif len(nums) == 1:
+            out.append(f"{key[0]}region {nums[0]}: {key[1]}")
+        else:
+            shown = ", ".join(nums[:4]) + (f" and {len(nums) - 4} more" if len(nums) > 4 else "")
+            out.append(f"{key[0]}regions {shown}: {key[1]}")
+    return out
+
+
 def patch_of_key(key: int) -> tuple[int, int]:
     """(ulBank, program) of a patch key."""
     bank = (((key >> 14) & 0x7F) << 8) | ((key >> 7) & 0x7F) | (_DRUM_FLAG if key & _KEY_DRUM else 0)
@@ -140,6 +174,7 @@ class Synth:
         self._warned: set[str] = set()
         self._warnings: list[str] = []
         self._reported = 0
+        self._loading = False
 
     # ------------------------------------------------------------------ collections
     def download(self, collection: Collection, *, lazy: bool = False, preload: bool | None = None) -> CollectionHandle:
@@ -158,6 +193,16 @@ class Synth:
             self._rebuild_patches()
             self._publish(None if not lazy else set(self._published))
             return h
+
+    def download_in_background(self, collection: Collection) -> CollectionHandle:
+        """Download a collection so that it is playable now: the patches every channel
+        selects at power-on first (program 0, the standard drum kit), the rest by
+        `download_some` (the Service thread's job)."""
+        h = self.download(collection, lazy=True)
+        with self._lock:
+            self._loading = True
+            self.prepare([patch_key(0, 0), patch_key(_DRUM_FLAG, 0)])
+        return h
 
     def download_file(self, path, *, lazy: bool = False) -> CollectionHandle:
         return self.download(dls.read(path), lazy=lazy)
@@ -189,6 +234,33 @@ class Synth:
                         break
             self._publish(want)
 
+    def download_some(self, seconds: float) -> bool:
+        """Download instruments of lazy collections that are not in the engine yet, for about
+        `seconds` (at least one); True when none is left. Live play calls this from the
+        Service thread after the stream has started, so a big bank is playable at once; while
+        any is left, notes on patches still loading are silent without a warning."""
+        import time
+
+        t_end = time.monotonic() + seconds
+        with self._lock:
+            for key in sorted(self._patches, key=_load_order):
+                if key in self._published:
+                    continue
+                self._publish({key}, reselect=False)
+                if time.monotonic() >= t_end:
+                    break
+            done = all(k in self._published for k in self._patches)
+            self.engine.reselect(self.engine.position)
+            if done and self._loading:
+                self._loading = False
+                self.engine.reselect(self.engine.position)
+            return done
+
+    @property
+    def loading(self) -> bool:
+        """Instruments are still being downloaded in the background (`download_some`)."""
+        return self._loading
+
     def prepare_messages(self, groups: np.ndarray, data: bytes, offsets: np.ndarray, lengths: np.ndarray) -> None:
         """`prepare` for the patches a stream of messages selects (scanned in C)."""
         n = len(groups)
@@ -206,7 +278,7 @@ class Synth:
         else:
             self.prepare(keys[:got].tolist())
 
-    def _publish(self, keys: set[int] | None) -> None:
+    def _publish(self, keys: set[int] | None, reselect: bool = True) -> None:
         """Bring the engine's patch table in line with the collections for `keys` (None: all
         patches), downloading what is needed, then reselect every channel."""
         t = self.engine.position
@@ -221,7 +293,8 @@ class Synth:
                     self._published[key] = iid
                 else:
                     self._published.pop(key, None)
-        self.engine.reselect(t)
+        if reselect:
+            self.engine.reselect(t)
 
     def service(self) -> None:
         """Free what the render thread has finished with, and turn its reports into
@@ -230,7 +303,10 @@ class Synth:
             if self.engine.closed:
                 return
             self.engine.collect()
-            for r in self.engine.poll_reports():
+            reports = self.engine.poll_reports()
+            if self._loading:
+                return  # patches still loading: what is missing now may not be missing soon
+            for r in reports:
                 req = patch_of_key(int(r["requested"]))
                 if r["kind"] == REPORT_MISSING:
                     n = self.counters.missing_patches.get(req, 0)
@@ -278,7 +354,7 @@ class Synth:
                 h.wave_ids[ti] = self.engine.download_wave(w) if w.supported else -1
         iid = download_instrument(self.engine, ins, [(-1 if w is None else w) for w in h.wave_ids])
         h.engine_ids[index] = iid
-        for msg in self.engine.instrument_warnings(iid):
+        for msg in _collapse_regions(self.engine.instrument_warnings(iid)):
             self._warn_once(f"{ins.name or patch_text(ins.bank, ins.program)}: {msg}")
         return iid
 
@@ -336,6 +412,13 @@ class Synth:
         msg = self.sysex.feed(e)
         if msg is not None:
             self.message(sample, e.channel_group, msg)
+
+    def route(self, group: int) -> list[int]:
+        """The end of every stream's route (MXF.route): a group this synth has, or 0 (all)."""
+        return [group] if 0 <= group <= self.channel_groups else []
+
+    def terminal(self):
+        return self
 
     def put_batch(self, ref_times: np.ndarray, groups: np.ndarray, data: bytes, offsets: np.ndarray,
                   lengths: np.ndarray) -> int:

@@ -413,7 +413,7 @@ def test_miniport_caps():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"sample_rate": 12345}, "sample_rate"),
+        ({"sample_rate": 4000}, "sample_rate"),
         ({"voices": 0}, "voices"),
         ({"voices": 5000}, "voices"),
         ({"channel_groups": 1001}, "channel_groups"),
@@ -553,3 +553,30 @@ def test_event_flags_survive_the_stream_path():
     s.put_message(pkg)
     assert sink[-1][0] == PACKAGE_EVENT
     assert isinstance(KernelEvent(), KernelEvent)
+
+
+def test_routes_compile_the_graph_for_c_side_events():
+    """Live inputs and the file source push C-side events along compiled routes: a
+    remapper moves a group, a splitter fans out, a stopped stream delivers nothing."""
+    from synth.streams import ChannelGroupRemapper, Splitter
+    from synth.synth import Synth
+
+    synth = Synth(48000, channel_groups=4, effects=False)
+    mp = Miniport().init(synth=synth, channel_groups=4)
+    render = mp.new_stream("render")
+    cap = mp.new_stream("capture", channel_group=1)
+    remap = ChannelGroupRemapper(mp.allocator, {1: 3})
+    split = Splitter(mp.allocator)
+    cap.connect_output(split)
+    split.connect_output(remap)
+    split.connect_output(render)
+    remap.connect_output(render)
+    assert cap.route(1) == []  # streams start stopped
+    for s in (cap, split, remap, render):
+        s.set_state("run")
+    assert sorted(cap.route(1)) == [1, 3]
+    assert cap.route(2) == [2, 2]
+    assert cap.terminal() is synth
+    render.set_state("stop")
+    assert cap.route(1) == []
+    synth.close()
