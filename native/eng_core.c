@@ -523,6 +523,8 @@ static eng_pending heap_pop(eng_engine *e)
     return top;
 }
 
+static void drain_ring(eng_engine *e);
+
 int32_t eng_insert_rt(eng_engine *e, const eng_event *ev)
 {
     if (e->heap_n >= e->heap_cap)
@@ -530,6 +532,8 @@ int32_t eng_insert_rt(eng_engine *e, const eng_event *ev)
     heap_push(e, ev);
     return 1;
 }
+
+void eng_drain_rt(eng_engine *e) { drain_ring(e); }
 
 static void drain_ring(eng_engine *e)
 {

@@ -295,6 +295,9 @@ void eng_render(eng_engine *e, float *out, int32_t frames);
 /* Render thread only: queue an event straight into the render thread's pending heap (the
    live wave sink's callback, between renders). Returns 0 when the heap is full. */
 int32_t eng_insert_rt(eng_engine *e, const eng_event *ev);
+/* Render thread only: take what the producer has queued into the pending heap now (so it
+   orders before events inserted after it at the same frame). */
+void eng_drain_rt(eng_engine *e);
 
 uint64_t eng_position(const eng_engine *e);
 void eng_get_stats(const eng_engine *e, eng_stats *stats);

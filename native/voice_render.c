@@ -502,7 +502,7 @@ void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
 /* out_a += y_a * gain_a(i), out_b += y_b * gain_b(i), gain(i) = g0 + (k0 + i) * dg. A
    constant gain is the same expression with dg = 0 (g0 + k * 0 == g0 exactly), so the two
    paths give identical results. */
-#if defined(ENG_AVX2) && defined(__has_attribute) && defined(__linux__) && defined(__GLIBC__)
+#if defined(ENG_AVX2) && defined(__has_attribute) && defined(__linux__) && defined(__GLIBC__) && !defined(__SANITIZE_THREAD__)
 #if __has_attribute(target_clones) /* needs ifunc: glibc only */
 #define ENG_CLONES __attribute__((target_clones("avx2", "default")))
 #endif

@@ -46,9 +46,9 @@ struct ws_sink {
     _Alignas(64) size_t deq;      /* audio thread only */
     /* time map (seqlock; one writer) */
     _Alignas(64) atomic_uint map_seq;
-    int64_t map_ref;              /* 100 ns */
-    double map_frame;             /* frames at map_ref */
-    double map_fps;               /* frames per second of master time */
+    _Atomic int64_t map_ref;      /* 100 ns (relaxed atomics: the seqlock orders them) */
+    _Atomic double map_frame;     /* frames at map_ref */
+    _Atomic double map_fps;       /* frames per second of master time */
     atomic_int map_set;
     /* settings */
     atomic_int scheduled;         /* 1: presentation = stamp + latency; 0: at the block start */
@@ -122,7 +122,7 @@ ws_sink *ws_create(eng_engine *engine, int32_t midi_capacity, int32_t observatio
     atomic_init(&s->scheduled, 1);
     atomic_init(&s->latency, 0);
     atomic_init(&s->limit, 1.0f);
-    s->map_fps = (double)s->rate;
+    atomic_init(&s->map_fps, (double)s->rate);
     return s;
 }
 
@@ -203,9 +203,9 @@ void ws_set_time_map(ws_sink *s, int64_t ref_time, double frame, double frames_p
     unsigned v = atomic_load_explicit(&s->map_seq, memory_order_relaxed);
     atomic_store_explicit(&s->map_seq, v + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    s->map_ref = ref_time;
-    s->map_frame = frame;
-    s->map_fps = frames_per_second;
+    atomic_store_explicit(&s->map_ref, ref_time, memory_order_relaxed);
+    atomic_store_explicit(&s->map_frame, frame, memory_order_relaxed);
+    atomic_store_explicit(&s->map_fps, frames_per_second, memory_order_relaxed);
     atomic_store_explicit(&s->map_seq, v + 2, memory_order_release);
     atomic_store_explicit(&s->map_set, 1, memory_order_release);
 }
@@ -272,8 +272,9 @@ static double map_frame(ws_sink *s, int64_t t)
         unsigned v1 = atomic_load_explicit(&s->map_seq, memory_order_acquire);
         if (v1 & 1u)
             continue;
-        int64_t r = s->map_ref;
-        double f = s->map_frame, fps = s->map_fps;
+        int64_t r = atomic_load_explicit(&s->map_ref, memory_order_relaxed);
+        double f = atomic_load_explicit(&s->map_frame, memory_order_relaxed);
+        double fps = atomic_load_explicit(&s->map_fps, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&s->map_seq, memory_order_relaxed) == v1)
             return f + (double)(t - r) * fps / (double)REF_PER_SECOND;
@@ -336,7 +337,9 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
             atomic_store_explicit(&s->obs_head, head + 1, memory_order_release);
         }
     }
-    /* MIDI: every message waiting, at its frame */
+    /* What the Service thread queued first (patch table, downloads), then MIDI: every
+       message waiting, at its frame */
+    eng_drain_rt(e);
     int sched = atomic_load_explicit(&s->scheduled, memory_order_relaxed);
     int64_t lat = atomic_load_explicit(&s->latency, memory_order_relaxed);
     int tracing = atomic_load_explicit(&s->trace_on, memory_order_relaxed);
