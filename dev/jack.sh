@@ -2,14 +2,14 @@
 # A JACK server with the dummy backend, for trying `dlsynth play` on a machine with no sound
 # card (see ../shared/RIG.md). The tests start their own servers (tests/jackrig.py).
 #
-#   eval "$(bash dev/jack.sh start)"   start server "dlsynth" and export JACK_DEFAULT_SERVER
+#   eval "$(bash dev/jack.sh start)"   start server "dlsynth-dummy" and export JACK_DEFAULT_SERVER
 #   bash dev/jack.sh status            is it running? its ports
 #   bash dev/jack.sh stop              stop it (SIGTERM to the pid it was started with)
 #
-# Environment: JACK_NAME (default dlsynth), JACK_RATE (48000), JACK_PERIOD (512).
+# Environment: JACK_NAME (default dlsynth-dummy), JACK_RATE (48000), JACK_PERIOD (512).
 set -euo pipefail
 
-NAME="${JACK_NAME:-dlsynth}"
+NAME="${JACK_NAME:-dlsynth-dummy}"
 RATE="${JACK_RATE:-48000}"
 PERIOD="${JACK_PERIOD:-512}"
 RUNDIR="${XDG_RUNTIME_DIR:-/tmp}"

@@ -147,6 +147,7 @@ class JackServer:
         exe = jackd_path()
         if exe is None:
             raise FileNotFoundError(SKIP_REASON)
+        prune_stale_servers()
         self._log = tempfile.NamedTemporaryFile(prefix=f"jackd-{self.name}-", suffix=".log", delete=False)
         cmd = [exe, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]
         t0 = time.monotonic()
@@ -303,3 +304,46 @@ def capture_client(server: JackServer, seconds: float, name: str = "dlsynth-capt
         state["xruns"] += 1
 
     return client, port, state
+
+
+_REGISTRY = "/dev/shm/jack-shm-registry"
+_REGISTRY_MAGIC = b"KCAJ"
+_SERVER_SLOTS = 8  # JACK2's MAX_SERVERS
+_SLOT_BYTES = 264  # jack_shm_server_t: pid_t pid; char name[256]; padded
+_SLOTS_AT = 24  # after the header's magic, protocol, type, size, hdr_len, entry_len
+
+
+def prune_stale_servers(path: str = _REGISTRY) -> int:
+    """Free the registry slots of JACK servers that died without unregistering (killed by
+    a test on purpose, or by SIGKILL). JACK2 only reclaims a dead server's slot when a new
+    server of the SAME name starts, and holds 8 slots, so test servers with unique names
+    that die hard would, after eight, stop any server from starting ("Too many servers
+    already active"). Returns how many slots were freed; leaves a file it does not
+    recognise alone."""
+    import struct
+
+    try:
+        with open(path, "r+b") as f:
+            head = f.read(_SLOTS_AT + _SERVER_SLOTS * _SLOT_BYTES)
+            if head[:4] != _REGISTRY_MAGIC or len(head) < _SLOTS_AT + _SERVER_SLOTS * _SLOT_BYTES:
+                return 0
+            freed = 0
+            for i in range(_SERVER_SLOTS):
+                off = _SLOTS_AT + i * _SLOT_BYTES
+                pid = struct.unpack_from("<i", head, off)[0]
+                name = head[off + 4:off + 4 + 256].split(b"\0")[0]
+                if pid <= 0 or not name.startswith(b"jack-"):
+                    continue
+                try:
+                    os.kill(pid, 0)
+                    continue  # alive
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue  # someone else's, alive
+                f.seek(off)
+                f.write(b"\0" * (4 + 256))
+                freed += 1
+            return freed
+    except OSError:
+        return 0
