@@ -9,10 +9,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DLSYNTH_VENV:-$ROOT/.venv}"
 MODE="${DLSYNTH_SETUP:-run}"
 
-APT_RUN="python3 python3-venv python3-dev gcc libportaudio2 libsndfile1"
+# The commands: render (libsndfile), play (PortAudio; JACK-Client needs libjack), bench (a
+# JACK dummy server when no server runs).
+APT_RUN="python3 python3-venv python3-dev gcc libportaudio2 libsndfile1 libjack-jackd2-0 jackd2"
 # The tests compare with libgig's dlsdump and run the live path on a JACK dummy server.
 # (The benchmarks also want fluidsynth libfluidsynth3 fluid-soundfont-gm nodejs npm.)
-APT_TEST="$APT_RUN gigtools jackd2 libjack-jackd2-0"
+APT_TEST="$APT_RUN gigtools"
 if [ "$MODE" = test ]; then APT_PKGS="$APT_TEST"; else APT_PKGS="$APT_RUN"; fi
 
 missing_pkgs() {
