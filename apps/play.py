@@ -153,6 +153,7 @@ def run(args) -> int:
         # Playable at once: the power-on patches now, the rest on the Service thread (never
         # on the audio thread), in well under a second even for a 150 MB bank.
         synth.download_in_background(col)
+    _check_output_device(args.device)
     try:
         sink = WaveSink(synth, device=_device(args.device), blocksize=args.blocksize, scheduled=not args.immediate,
                         schedule_latency=args.latency, trace=bool(args.event_log))
@@ -218,6 +219,21 @@ def run(args) -> int:
     if isinstance(stopped_by, BaseException):
         raise stopped_by
     return 0
+
+
+def _check_output_device(device) -> None:
+    """A clear line when there is no audio output at all (rather than PortAudio's
+    "Error querying device -1")."""
+    import sounddevice as sd
+
+    if device is not None:
+        return
+    try:
+        sd.query_devices(kind="output")
+    except Exception:
+        raise UserError("no audio output device: PortAudio finds none (no sound card, and no JACK server "
+                        "running? see `dlsynth devices`; with no sound card, a JACK server with its dummy "
+                        "backend will do: `jackd -d dummy -r 48000 &`)") from None
 
 
 def _release(synth, sink, service) -> None:
