@@ -156,7 +156,7 @@ def run(args) -> int:
     _check_output_device(args.device)
     try:
         sink = WaveSink(synth, device=_device(args.device), blocksize=args.blocksize, scheduled=not args.immediate,
-                        schedule_latency=args.latency, trace=bool(args.event_log))
+                        schedule_latency=args.latency, trace=bool(args.event_log or args.record))
     except ValueError as exc:
         raise UserError(f"audio device: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
     except Exception as exc:  # PortAudioError
@@ -167,10 +167,10 @@ def run(args) -> int:
                                channel_groups=synth.channel_groups)
     render = miniport.new_stream("render")
     render.set_state("run")
-    inputs = MidiInputs(sink.handle, miniport, render, api=args.midi_api, names=names, virtual=args.virtual_port, record=record,
+    inputs = MidiInputs(sink.handle, miniport, render, api=args.midi_api, names=names, virtual=args.virtual_port,
                         max_group=synth.channel_groups)
     log = open(args.event_log, "w") if args.event_log else None
-    service = ServiceThread(synth, sink, inputs, event_log=log)
+    service = ServiceThread(synth, sink, inputs, event_log=log, record=record)
     stopped_by = None
     try:
         try:
@@ -178,6 +178,8 @@ def run(args) -> int:
         except MidiInputError as exc:
             raise UserError(str(exc)) from None
         quiet_jack()  # python-rtmidi's own libjack is loaded now
+        if _on_jack(sink) and hasattr(inputs.backend, "use_as_frame_clock"):
+            inputs.backend.use_as_frame_clock(sink.handle)
         if not any(i.connected for i in inputs.inputs):
             print("dlsynth play: no MIDI inputs yet; inputs that appear are opened as they come "
                   "(or use --virtual-port NAME)", file=sys.stderr)
@@ -193,13 +195,14 @@ def run(args) -> int:
         _abandon(f"dlsynth play: error: {service.error}", args, record)
     # Release every note, let the tails ring out, then stop.
     try:
+        service.stop_recording()
         if sink.running:
             _release(synth, sink, service)
         service.stop()
         inputs.close()  # no callback pushes into the sink after this
-        if log is not None:
+        if log is not None or record is not None:
             try:
-                service.step()  # the last of the event log
+                service.step()  # the last of the event log and the recording
             except Exception:
                 pass
         sink.silence()
@@ -219,6 +222,17 @@ def run(args) -> int:
     if isinstance(stopped_by, BaseException):
         raise stopped_by
     return 0
+
+
+def _on_jack(sink) -> bool:
+    """The audio output is a JACK device (its frames are JACK's frames)."""
+    import sounddevice as sd
+
+    try:
+        dev = sd.query_devices(sink.stream.device)
+        return "JACK" in sd.query_hostapis(dev["hostapi"])["name"]
+    except Exception:
+        return False
 
 
 def _check_output_device(device) -> None:

@@ -401,6 +401,42 @@ int32_t ws_run_callback(ws_sink *s, float *out, int32_t frames, double current_t
 int32_t ws_quiet_jack(const char *library);
 uint64_t ws_jack_messages(void);
 
+/* --- jm_: JACK MIDI input in C (native/jackmidi.c) ---
+
+   A JACK client whose process callback stamps each MIDI event with the master time of its
+   exact frame and pushes it into a ws_sink for its port's channel groups: no Python in the
+   JACK graph. libjack is loaded with dlopen. Everything but the callback: Service thread. */
+typedef struct jm_client jm_client;
+/* NULL on failure, with a one-line reason in err. */
+jm_client *jm_create(ws_sink *sink, const char *client_name, char *err, int32_t errlen);
+void jm_destroy(jm_client *c);
+/* A new MIDI input port of this client; returns its index, or -1. Its route is empty (its
+   messages are dropped) until jm_set_route. */
+int32_t jm_add_port(jm_client *c, const char *port_name);
+/* The channel groups (at most 16) a port's messages go to. */
+int32_t jm_set_route(jm_client *c, int32_t port, const int32_t *groups, int32_t n_groups);
+int32_t jm_port_name(jm_client *c, int32_t port, char *out, int32_t len);
+/* How many ports are connected to a port of ours; -1 if the server is gone. */
+int32_t jm_port_connections(jm_client *c, int32_t port);
+/* Connect a MIDI output port (by full name) to a port of ours: 0 on success. */
+int32_t jm_connect(jm_client *c, const char *source, int32_t port);
+/* Every MIDI output port of the graph, newline-separated into out; returns how many, -1 if
+   the server is gone. */
+int32_t jm_list_sources(jm_client *c, char *out, int32_t len);
+int32_t jm_client_name(jm_client *c, char *out, int32_t len);
+/* 1 if the MIDI output port `source` is connected to a port of ours (0 if not, -1 if the
+   server is gone). */
+int32_t jm_feeds_us(jm_client *c, const char *source);
+int32_t jm_is_shutdown(jm_client *c);
+/* Master time (100 ns) of the start of the JACK cycle now running, by JACK's own frame
+   clock (its DLL): safe on the audio thread. 0 if the server is gone. */
+int64_t jm_cycle_start(jm_client *c);
+/* The wave sink takes its DAC times from this JACK client's frame clock instead of the
+   callback's wake-up time (which jitters with scheduling): MIDI stamped by the same clock
+   then lands on its exact frame. NULL: back to the wake-up time. */
+void ws_set_frame_clock(ws_sink *s, jm_client *c);
+uint64_t jm_events(jm_client *c);
+
 /* CDEF-END */
 
 #ifdef __cplusplus

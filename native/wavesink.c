@@ -77,6 +77,7 @@ struct ws_sink {
     atomic_llong last_callback_ref;
     atomic_uint load_ppm, peak_load_ppm;
     atomic_uint max_frames;
+    _Atomic(jm_client *) frame_clock;  /* JACK: DAC times from JACK's frame clock */
 };
 
 int64_t ws_clock_now(void)
@@ -216,6 +217,8 @@ void ws_set_mode(ws_sink *s, int32_t scheduled, int64_t latency_ref)
     atomic_store(&s->scheduled, scheduled ? 1 : 0);
 }
 
+void ws_set_frame_clock(ws_sink *s, jm_client *c) { atomic_store_explicit(&s->frame_clock, c, memory_order_release); }
+
 void ws_set_trace(ws_sink *s, int32_t on) { atomic_store(&s->trace_on, on ? 1 : 0); }
 void ws_set_limit(ws_sink *s, float limit) { atomic_store(&s->limit, limit > 0.0f ? limit : 1.0f); }
 void ws_set_silent(ws_sink *s, int32_t silent) { atomic_store(&s->silent, silent ? 1 : 0); }
@@ -316,7 +319,9 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
         if (d > 0.0 && d < 10.0)
             ahead = (int64_t)(d * (double)REF_PER_SECOND + 0.5);
     }
-    int64_t dac_ref = t0 + ahead;
+    jm_client *fc = atomic_load_explicit(&s->frame_clock, memory_order_acquire);
+    int64_t cycle = fc ? jm_cycle_start(fc) : 0;
+    int64_t dac_ref = (cycle > 0 ? cycle : t0) + ahead;
     if (!s->started) {
         s->started = 1;
         s->anchor_ref = dac_ref;

@@ -1,17 +1,22 @@
-"""Live MIDI inputs: rtmidi ports as DirectMusic capture streams, one channel group each.
+"""Live MIDI inputs: MIDI ports as DirectMusic capture streams, one channel group each.
 
-The rtmidi callback does one thing: a single C call (``ws_midi_push_groups``) that stamps
-the message with the master clock and pushes it into the wave sink's lock-free ring, for
-the channel groups the stream is routed to. The audio thread (C) drains that ring.
+No Python stands between a MIDI message and the wave sink's ring:
+
+- on JACK, dlsynth's own JACK MIDI client in C (native/jackmidi.c): its process callback
+  stamps each event with the master time of its exact frame and pushes it for its port's
+  route. (python-rtmidi would call Python from the JACK graph's real-time thread.)
+- on the other APIs (ALSA, CoreMIDI, WinMM), python-rtmidi: its callback thread makes one C
+  call (``ws_midi_push_groups``) that stamps and pushes.
 
 Inputs are opened by name (a case-insensitive substring of the port name) or all at once;
 each gets its own channel group (1, 2, ... in the order opened) unless a mapping says
-otherwise; a virtual input port lets other software send to dlsynth. `service` (from the
-miniport's Service thread) watches the ports with ONE long-lived MIDI client: a port that
-disappears (a keyboard unplugged) is closed and its channel group gets sustain-off and
-all-notes-off; a port that appears is opened (with ``all``, on a new group; a named one
-comes back on its old group); on JACK, when the last sender connected into the virtual
-port goes away, its group is silenced the same way.
+otherwise; a virtual input port lets other software send to dlsynth. Each input is a
+capture stream of the miniport connected to its render stream, and its messages follow that
+graph's compiled route. `service` (from the miniport's Service thread) watches the ports
+with the one long-lived MIDI client: a port that disappears (a keyboard unplugged) has its
+group sent sustain-off and all-notes-off; a port that appears is opened (with ``all``, on a
+new group; a named one comes back on its old group); when the last sender connected into
+the virtual port goes away (JACK), its group is silenced the same way.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 from native import ffi, lib
 
 MIDI_CLIENT = "dlsynth-midi"  # the MIDI client's name (never the JACK server's: see `client_name_for`)
 #: A port that appears is opened after this long (seconds), unless by then it was connected
-#: into our virtual port by hand (on JACK).
+#: into one of our ports by hand.
 NEW_PORT_GRACE_S = 0.4
 
 
@@ -43,17 +49,18 @@ def default_api_name() -> str:
     return "jack"
 
 
-def api_from_name(name: str | None) -> int:
-    """python-rtmidi's API constant for a name (alsa, jack, core, winmm)."""
+def api_name(name: str | None) -> str:
+    """The MIDI API asked for, checked against what python-rtmidi offers (alsa, jack, core,
+    winmm)."""
     import rtmidi
 
-    apis = {rtmidi.get_api_name(a): a for a in rtmidi.get_compiled_api()}
+    apis = {rtmidi.get_api_name(a) for a in rtmidi.get_compiled_api()} | {"jack"}
     key = (name or default_api_name()).strip().lower()
     key = {"coremidi": "core", "macos": "core", "windows": "winmm", "mme": "winmm"}.get(key, key)
     if key not in apis:
         offered = ", ".join(sorted(apis)) or "none"
-        raise MidiInputError(f"MIDI API {key!r} is not available in this python-rtmidi (it offers: {offered})")
-    return apis[key]
+        raise MidiInputError(f"MIDI API {key!r} is not available here (it offers: {offered})")
+    return key
 
 
 def client_name_for(name: str) -> str:
@@ -77,55 +84,221 @@ class _Input:
     name: str
     group: int
     port_name: str | None = None
-    midi_in: object = None
     virtual: bool = False
     connected: bool = False
     reconnects: int = 0
-    groups: object = None  # cdata int32_t[]: the channel groups its messages go to
-    n_groups: int = 0
+    handle: object = None  # the backend's: a jack port index, or an rtmidi MidiIn
+    route: list = field(default_factory=list)  # channel groups its messages go to
     stream: object = None  # its CaptureStream (DMUS_STREAM_MIDI_CAPTURE)
     senders: int = 0  # virtual port: connections seen last time
 
 
-def _close_input(inp: _Input) -> None:
-    m = inp.midi_in
-    if m is not None:
+class _JackBackend:
+    """dlsynth's own JACK MIDI client (C): one client, one input port per input."""
+
+    def __init__(self, sink, client_name: str):
+        err = ffi.new("char[256]")
+        ptr = lib.jm_create(sink, client_name_for(client_name).encode(), err, 256)
+        if ptr == ffi.NULL:
+            raise MidiInputError(f"cannot open the jack MIDI API: {ffi.string(err).decode()}; "
+                                 "try --midi-api with another API (see `dlsynth devices`)")
+        self.ptr = ptr
+        name = ffi.new("char[512]")
+        lib.jm_client_name(ptr, name, 512)
+        self.client = ffi.string(name).decode()
+        self._buf = ffi.new("char[]", 1 << 16)
+
+    def ports(self) -> list[str]:
+        n = lib.jm_list_sources(self.ptr, self._buf, len(self._buf))
+        if n < 0:
+            raise MidiInputError("the JACK server went away")
+        return [p for p in ffi.string(self._buf).decode(errors="replace").split("\n") if p]
+
+    def ours(self, port: str) -> bool:
+        return port.startswith(self.client + ":")
+
+    def _port(self, inp: _Input, name: str) -> int:
+        if inp.handle is None:
+            idx = lib.jm_add_port(self.ptr, name.encode())
+            if idx < 0:
+                raise MidiInputError(f"cannot create the JACK MIDI port {name!r}")
+            inp.handle = idx
+        return inp.handle
+
+    def open(self, inp: _Input, port: str) -> None:
+        idx = self._port(inp, f"in {inp.group}")
+        if lib.jm_connect(self.ptr, port.encode(), idx) != 0:
+            raise MidiInputError(f"cannot connect MIDI input {port!r}")
+
+    def virtual(self, inp: _Input) -> None:
+        self._port(inp, inp.name)
+
+    def set_route(self, inp: _Input, groups: list[int]) -> None:
+        arr = ffi.new("int32_t[]", max(1, len(groups)))
+        for i, g in enumerate(groups[:16]):
+            arr[i] = g
+        lib.jm_set_route(self.ptr, inp.handle, arr, min(16, len(groups)))
+
+    def close(self, inp: _Input) -> None:
+        if inp.handle is not None:
+            lib.jm_set_route(self.ptr, inp.handle, ffi.NULL, 0)  # the port stays, idle, for its return
+
+    def connections(self, inp: _Input) -> int | None:
+        n = lib.jm_port_connections(self.ptr, inp.handle)
+        return None if n < 0 else int(n)
+
+    def feeds_us(self, port: str) -> bool:
+        return lib.jm_feeds_us(self.ptr, port.encode()) == 1
+
+    def use_as_frame_clock(self, sink) -> None:
+        """The wave sink plays into this JACK graph: take its DAC times from JACK's frame
+        clock, the clock these MIDI stamps come from (exact frames, no wake-up jitter)."""
+        self._clocked = sink
+        lib.ws_set_frame_clock(sink, self.ptr)
+
+    def shutdown(self) -> None:
+        if self.ptr is None:
+            return
+        sink = getattr(self, "_clocked", None)
+        if sink is not None:
+            # The audio callback may be reading this client right now: let two callbacks
+            # pass (or 100 ms, if the stream is not running) before freeing it.
+            lib.ws_set_frame_clock(sink, ffi.NULL)
+            st = ffi.new("ws_stats *")
+            lib.ws_get_stats(sink, st)
+            first = st.callbacks
+            t_end = time.monotonic() + 0.1
+            while time.monotonic() < t_end:
+                lib.ws_get_stats(sink, st)
+                if st.callbacks >= first + 2:
+                    break
+                time.sleep(0.002)
+        lib.jm_destroy(self.ptr)
+        self.ptr = None
+
+
+class _RtMidiBackend:
+    """python-rtmidi (ALSA, CoreMIDI, WinMM): one MidiIn per input, plus one long-lived
+    client that lists the ports."""
+
+    def __init__(self, sink, api: str, client_name: str):
+        import rtmidi
+
+        self.sink = sink
+        self.api = next(a for a in rtmidi.get_compiled_api() if rtmidi.get_api_name(a) == api)
+        self.client_name = client_name_for(client_name)
+        self.lister = self._new_in("-watch")
+
+    def _new_in(self, suffix: str = ""):
+        import rtmidi
+
         try:
-            m.cancel_callback()
-            m.close_port()
+            m = rtmidi.MidiIn(self.api, name=self.client_name + suffix)
+        except rtmidi.SystemError as exc:  # no ALSA sequencer...
+            api = rtmidi.get_api_name(self.api)
+            hint = " (no ALSA sequencer: /dev/snd/seq missing?)" if api == "alsa" else ""
+            raise MidiInputError(f"cannot open the {api} MIDI API{hint}: {' '.join(str(exc).split())}; "
+                                 "try --midi-api with another API (see `dlsynth devices`)") from None
+        m.ignore_types(sysex=False, timing=True, active_sense=True)
+        return m
+
+    def ports(self) -> list[str]:
+        return list(self.lister.get_ports())
+
+    def ours(self, port: str) -> bool:
+        return port.startswith(self.client_name)
+
+    def open(self, inp: _Input, port: str) -> None:
+        ports = self.ports()
+        if port not in ports:
+            raise MidiInputError(f"MIDI input {port!r} is gone")
+        m = self._new_in()
+        try:
+            m.open_port(ports.index(port), name=f"in {inp.group}")
+        except Exception as exc:
             m.delete()
+            raise MidiInputError(f"cannot open MIDI input {port!r}: {exc}") from None
+        self._listen(inp, m)
+
+    def virtual(self, inp: _Input) -> None:
+        m = self._new_in()
+        try:
+            m.open_virtual_port(inp.name)
+        except Exception as exc:
+            m.delete()
+            raise MidiInputError(f"cannot create the virtual MIDI port {inp.name!r}: {exc}") from None
+        self._listen(inp, m)
+
+    def _listen(self, inp: _Input, m) -> None:
+        sink = self.sink
+        push = lib.ws_midi_push_groups
+        state = {"groups": ffi.new("int32_t[1]", [inp.group]), "n": 1}
+
+        def callback(event, _data):
+            """rtmidi's thread: one C call that stamps and queues; nothing else."""
+            data = bytes(event[0])
+            push(sink, state["groups"], state["n"], data, len(data))
+
+        inp.handle = (m, state)
+        m.set_callback(callback)
+
+    def set_route(self, inp: _Input, groups: list[int]) -> None:
+        if inp.handle is None:
+            return
+        _m, state = inp.handle
+        arr = ffi.new("int32_t[]", max(1, len(groups)))
+        for i, g in enumerate(groups):
+            arr[i] = g
+        state["groups"], state["n"] = arr, len(groups)  # read by the callback: old or new, never half
+
+    def close(self, inp: _Input) -> None:
+        if inp.handle is not None:
+            m, _ = inp.handle
+            try:
+                m.cancel_callback()
+                m.close_port()
+                m.delete()
+            except Exception:
+                pass
+            inp.handle = None
+
+    def connections(self, inp: _Input) -> int | None:
+        return None  # rtmidi cannot tell who is connected to a virtual port
+
+    def feeds_us(self, port: str) -> bool:
+        return False
+
+    def shutdown(self) -> None:
+        try:
+            self.lister.delete()
         except Exception:
             pass
-    inp.midi_in, inp.connected = None, False
 
 
 @dataclass
 class MidiInputs:
     """The MIDI inputs of a live session (DirectMusic capture streams, one group each).
 
-    sink: the wave sink's C handle (``WaveSink.handle``) the callbacks push into.
+    sink: the wave sink's C handle (``WaveSink.handle``) messages are pushed into.
     miniport, render: when given, each input is a capture stream of the miniport connected to
     `render` (or through filters), and its messages follow that graph's compiled route.
-    api: an rtmidi API name (default: the platform's usual one). names: substrings of the
-    port names to open; ``None`` or ``["all"]`` opens every port, now and as they appear.
+    api: a MIDI API name (default: the platform's usual one). names: substrings of the port
+    names to open; ``None`` or ``["all"]`` opens every port, now and as they appear.
     virtual: a name for a virtual input port. groups: optional {substring: channel group}.
     max_group: the highest channel group the synth has.
     """
 
     sink: object
     miniport: object = None
-    render: object = None  # the miniport's render stream the capture streams connect to
+    render: object = None
     api: str | None = None
     names: list[str] | None = None
     virtual: str | None = None
     groups: dict[str, int] = field(default_factory=dict)
     client_name: str = MIDI_CLIENT
     max_group: int = 16
-    record: list | None = None  # when a list, (stamp, group, bytes) of every message too
     inputs: list[_Input] = field(default_factory=list)
-    _api: int = -1
-    _lister: object = None
-    _jack: object = None
+    backend: object = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_group: int = 1
     _seen: dict = field(default_factory=dict)  # new port -> when first seen
@@ -134,34 +307,14 @@ class MidiInputs:
     def open_all(self) -> bool:
         return self.names is None or any(w.lower() == "all" for w in self.names)
 
-    def _new_in(self, suffix: str = ""):
-        import rtmidi
-
-        try:
-            m = rtmidi.MidiIn(self._api, name=client_name_for(self.client_name + suffix))
-        except rtmidi.SystemError as exc:  # no ALSA sequencer, no JACK server...
-            api = rtmidi.get_api_name(self._api)
-            hint = " (is a JACK server running?)" if api == "jack" else (
-                " (no ALSA sequencer: /dev/snd/seq missing?)" if api == "alsa" else "")
-            raise MidiInputError(f"cannot open the {api} MIDI API{hint}: {' '.join(str(exc).split())}; "
-                                 "try --midi-api with another API (see `dlsynth devices`)") from None
-        m.ignore_types(sysex=False, timing=True, active_sense=True)
-        return m
-
-    def _ports(self) -> list[str]:
-        return list(self._lister.get_ports())
-
-    def _ours(self, port: str) -> bool:
-        base = client_name_for(self.client_name)
-        return port.startswith(base) or port.startswith(self.client_name)
-
     def open(self) -> "MidiInputs":
-        """Open the ports asked for, and the long-lived client that watches them."""
-        self._api = api_from_name(self.api)
-        self._lister = self._new_in("-watch")
-        ports = self._ports()
+        """Open the MIDI client, the ports asked for and the virtual port."""
+        api = api_name(self.api)
+        self.backend = _JackBackend(self.sink, self.client_name) if api == "jack" else \
+            _RtMidiBackend(self.sink, api, self.client_name)
+        ports = self.backend.ports()
         if self.open_all:
-            chosen = [(p, p) for p in ports if not self._ours(p)]
+            chosen = [(p, p) for p in ports if not self.backend.ours(p)]
         else:
             chosen = []
             for w in self.names:
@@ -171,28 +324,14 @@ class MidiInputs:
                     raise MidiInputError(f"no MIDI input matches {w!r} (ports: {listing})")
                 chosen.append((w, hits[0]))
         for label, port in chosen:
-            self._add(label, port, ports)
+            self._add(label, port)
         if self.virtual:
-            group = self._take_group(self.virtual, self.virtual)
-            inp = _Input(self.virtual, group, virtual=True)
-            self._route(inp)
-            m = self._new_in()
-            try:
-                m.open_virtual_port(self.virtual)
-            except Exception as exc:
-                m.delete()
-                raise MidiInputError(f"cannot create the virtual MIDI port {self.virtual!r}: {exc}") from None
-            m.set_callback(self._callback, inp)
-            inp.midi_in, inp.connected = m, True
+            inp = _Input(self.virtual, self._take_group(self.virtual, self.virtual), virtual=True)
+            self.backend.virtual(inp)
+            inp.connected = True
+            self._stream(inp)
             self.inputs.append(inp)
-        if self._api_name() == "jack":
-            self._jack = _jack_watcher()
         return self
-
-    def _api_name(self) -> str:
-        import rtmidi
-
-        return rtmidi.get_api_name(self._api)
 
     def _take_group(self, label: str, port: str) -> int:
         for key, g in self.groups.items():
@@ -203,7 +342,7 @@ class MidiInputs:
         self._next_group += 1
         return g
 
-    def _route(self, inp: _Input) -> None:
+    def _stream(self, inp: _Input) -> None:
         """Give the input its capture stream (IMiniportDMus::NewStream, connected to the
         render stream) and compile the route its messages take to the synth."""
         if self.miniport is not None and inp.stream is None:
@@ -215,46 +354,22 @@ class MidiInputs:
 
     def _compile(self, inp: _Input) -> None:
         groups = inp.stream.route(inp.group) if inp.stream is not None else [inp.group]
-        if inp.groups is None or list(inp.groups)[:inp.n_groups] != groups:
-            arr = ffi.new("int32_t[]", max(1, len(groups)))
-            for i, g in enumerate(groups):
-                arr[i] = g
-            inp.groups, inp.n_groups = arr, len(groups)  # one reference swap: the callback sees old or new
+        if groups != inp.route:
+            inp.route = groups
+            self.backend.set_route(inp, groups)
 
-    def _add(self, label: str, port: str, ports: list[str]) -> _Input | None:
+    def _add(self, label: str, port: str) -> _Input | None:
         group = self._take_group(label, port)
         if group > self.max_group:
             print(f"dlsynth play: MIDI input {port!r} not opened: all {self.max_group} channel groups are in use",
                   file=sys.stderr)
             return None
         inp = _Input(label, group, port)
-        self._route(inp)
-        self._connect(inp, ports)
+        self.backend.open(inp, port)
+        inp.connected = True
+        self._stream(inp)
         self.inputs.append(inp)
         return inp
-
-    def _connect(self, inp: _Input, ports: list[str]) -> bool:
-        idx = next((i for i, p in enumerate(ports) if p == inp.port_name), None)
-        if idx is None:
-            idx = next((i for i, p in enumerate(ports) if inp.name.lower() in p.lower()), None)
-        if idx is None:
-            return False
-        m = self._new_in()
-        try:
-            m.open_port(idx, name=f"in {inp.group}")
-        except Exception as exc:
-            m.delete()
-            raise MidiInputError(f"cannot open MIDI input {ports[idx]!r}: {exc}") from None
-        m.set_callback(self._callback, inp)
-        inp.midi_in, inp.port_name, inp.connected = m, ports[idx], True
-        return True
-
-    def _callback(self, event, inp) -> None:
-        """rtmidi's thread: one C call that stamps and queues; nothing else."""
-        data = bytes(event[0])
-        lib.ws_midi_push_groups(self.sink, inp.groups, inp.n_groups, data, len(data))
-        if self.record is not None:
-            self.record.append((int(lib.ws_clock_now()), inp.group, data))
 
     def silence_group(self, group: int) -> None:
         """Sustain off and all notes off on every channel of a group (a vanished input)."""
@@ -267,61 +382,59 @@ class MidiInputs:
         notes: list[str] = []
         with self._lock:
             try:
-                ports = self._ports()
+                ports = self.backend.ports()
             except Exception:
                 return notes
             for inp in self.inputs:
-                self._compile(inp)  # the stream graph may have changed
+                if inp.connected or inp.virtual:
+                    self._compile(inp)  # the stream graph may have changed
                 if inp.virtual:
                     self._watch_virtual(inp, notes)
                     continue
                 present = inp.port_name in ports
                 if inp.connected and not present:
-                    _close_input(inp)
+                    self.backend.close(inp)
+                    inp.connected, inp.route = False, []
                     self.silence_group(inp.group)
                     notes.append(f"MIDI input {inp.port_name!r} disappeared: its notes were stopped")
                 elif not inp.connected and present:
                     try:
-                        if self._connect(inp, ports):
-                            inp.reconnects += 1
-                            notes.append(f"MIDI input {inp.port_name!r} is back (channel group {inp.group})")
+                        self.backend.open(inp, inp.port_name)
                     except MidiInputError as exc:
                         notes.append(str(exc))
+                        continue
+                    inp.connected = True
+                    inp.reconnects += 1
+                    self._compile(inp)
+                    notes.append(f"MIDI input {inp.port_name!r} is back (channel group {inp.group})")
             if self.open_all:
                 self._open_new(ports, notes)
         return notes
 
-    def _routed_to_us(self, port: str) -> bool:
-        """A sender the user connected into our virtual port (JACK): it already plays
-        through that port's group, so opening it too would double every note."""
-        return self._jack is not None and self._jack.connected_to_client(port, client_name_for(self.client_name))
-
     def _open_new(self, ports: list[str], notes: list[str]) -> None:
-        import time
-
         now = time.monotonic()
         known = {i.port_name for i in self.inputs}
         for p in list(self._seen):
             if p not in ports:
                 del self._seen[p]
         for p in ports:
-            if p in known or self._ours(p):
+            if p in known or self.backend.ours(p):
                 continue
             first = self._seen.setdefault(p, now)
-            if now - first < NEW_PORT_GRACE_S or self._routed_to_us(p):
+            # A sender the user connected into our virtual port already plays through that
+            # port's group: opening it too would double every note.
+            if now - first < NEW_PORT_GRACE_S or self.backend.feeds_us(p):
                 continue
             try:
-                inp = self._add(p, p, ports)
+                inp = self._add(p, p)
             except MidiInputError as exc:
                 notes.append(str(exc))
                 continue
-            if inp is not None and inp.connected:
+            if inp is not None:
                 notes.append(f"MIDI input {p!r} opened (channel group {inp.group})")
 
     def _watch_virtual(self, inp: _Input, notes: list[str]) -> None:
-        if self._jack is None:
-            return
-        n = self._jack.connections_to(f":{inp.name}", client=client_name_for(self.client_name))
+        n = self.backend.connections(inp)
         if n is None:
             return
         if inp.senders and n < inp.senders:
@@ -332,57 +445,14 @@ class MidiInputs:
 
     def close(self) -> None:
         with self._lock:
+            if self.backend is None:
+                return
             for inp in self.inputs:
-                _close_input(inp)
-            if self._lister is not None:
-                try:
-                    self._lister.delete()
-                except Exception:
-                    pass
-                self._lister = None
-            if self._jack is not None:
-                self._jack.close()
-                self._jack = None
+                self.backend.close(inp)
+                inp.connected = False
+            self.backend.shutdown()
+            self.backend = None
 
     @property
     def channel_groups(self) -> int:
         return max([1, *(i.group for i in self.inputs)])
-
-
-class _JackConnections:
-    """One long-lived JACK client (never activated: no process thread) that counts the
-    connections into our virtual MIDI port."""
-
-    def __init__(self, client) -> None:
-        self.client = client
-
-    def connections_to(self, suffix: str, client: str) -> int | None:
-        try:
-            ports = [p for p in self.client.get_ports(is_midi=True, is_input=True)
-                     if p.name.endswith(suffix) and p.name.startswith(client)]
-            if not ports:
-                return None
-            return sum(len(self.client.get_all_connections(p)) for p in ports)
-        except Exception:
-            return None
-
-    def connected_to_client(self, port: str, client: str) -> bool:
-        try:
-            return any(c.name.startswith(client) for c in self.client.get_all_connections(port))
-        except Exception:
-            return False
-
-    def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:
-            pass
-
-
-def _jack_watcher() -> _JackConnections | None:
-    try:
-        import jack
-
-        return _JackConnections(jack.Client(client_name_for("dlsynth-watch"), no_start_server=True))
-    except Exception:  # JACK-Client missing or no server: the virtual port is not watched
-        return None

@@ -21,16 +21,18 @@ class ServiceThread:
     """The miniport's Service thread for a live session."""
 
     def __init__(self, synth, sink, inputs=None, *, interval: float = 0.01, input_interval: float = 0.25,
-                 event_log=None):
+                 event_log=None, record: list | None = None):
         self.synth = synth
         self.sink = sink
         self.inputs = inputs
         self.interval = float(interval)
         self.input_interval = float(input_interval)
         self.event_log = event_log  # an open text file, or None
+        self.record = record  # a list: (stamp, group, bytes) of every message applied
         self.notes: list[str] = []
         self.error: BaseException | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._reported = 0
 
@@ -48,15 +50,27 @@ class ServiceThread:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def stop_recording(self) -> None:
+        """Take the trace so far into the recording, then record no more (what dlsynth
+        sends itself when stopping is not part of what was played)."""
+        with self._lock:
+            if self.record is not None:
+                self._log(self.sink.poll_trace())
+                self.record = None
+
     def step(self, inputs_too: bool = False) -> None:
         """One round of service (the thread's loop body; callable directly in tests)."""
+        with self._lock:
+            self._step(inputs_too)
+
+    def _step(self, inputs_too: bool) -> None:
         self.sink.service()
         if self.synth.loading:
             self.synth.download_some(DOWNLOAD_SLICE_S)
         self.synth.service()
         for w in self.synth.take_warnings():
             self.notes.append(f"warning: {w}")
-        if self.event_log is not None:
+        if self.event_log is not None or self.record is not None:
             self._log(self.sink.poll_trace())
         if inputs_too and self.inputs is not None:
             self.notes.extend(self.inputs.service())
@@ -80,11 +94,28 @@ class ServiceThread:
         f = self.event_log
         for r in rows.tolist():
             stamp, frame, _block, group, typ, a, late = r
-            if typ == 12:  # ENG_EV_MIDI
-                n = (a >> 24) & 0xFF
-                data = [a & 0xFF, (a >> 8) & 0xFF, (a >> 16) & 0xFF][:n]
-            else:
-                data = [typ, a]
-            f.write(json.dumps({"stamp": stamp, "frame": frame, "group": group, "data": data, "late": bool(late)}))
-            f.write("\n")
-        f.flush()
+            data = message_bytes(typ, a)
+            if self.record is not None and data:
+                self.record.append((stamp, group, bytes(data)))
+            if f is not None:
+                f.write(json.dumps({"stamp": stamp, "frame": frame, "group": group, "data": data or [typ, a],
+                                    "late": bool(late)}))
+                f.write("\n")
+        if f is not None:
+            f.flush()
+
+
+_RESETS = {1: [0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7], 2: [0xF0, 0x7E, 0x7F, 0x09, 0x02, 0xF7],
+           3: [0xF0, 0x7E, 0x7F, 0x09, 0x03, 0xF7], 0x41: [0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7],
+           0x43: [0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7]}
+
+
+def message_bytes(typ: int, a: int) -> list[int] | None:
+    """The MIDI bytes of an applied message as the trace holds it (an encoded engine event):
+    channel messages and resets exactly; other sysex (master volume, GS rhythm) are not kept."""
+    if typ == 12:  # ENG_EV_MIDI
+        n = (a >> 24) & 0xFF
+        return [a & 0xFF, (a >> 8) & 0xFF, (a >> 16) & 0xFF][:n]
+    if typ == 13:  # ENG_EV_SYSEX_RESET
+        return list(_RESETS.get(a, _RESETS[1]))
+    return None
