@@ -95,12 +95,11 @@ class TimeMap:
         Errors smaller than this many samples are ignored by :meth:`sync_to_master`'s own
         phase correction (used when no estimator is attached).
     estimator:
-        Consulted by :meth:`sync_to_master`.  Either a callable
+        Consulted by :meth:`sync_to_master`: a callable
         ``estimator(ref_time, sample_time, error_samples) -> (rate_ratio,
         phase_offset_samples) or None`` (phase relative to where this map stands at
-        *ref_time*), or an object with ``observe(ref_time, sample_time)`` and
-        ``ref_time_to_sample(ref_time)`` (such as ``sink.drift.DriftCorrector``): it is fed
-        each observation and this map :meth:`follow` s its map, within the slew limits.
+        *ref_time*). (Live play does not use this map: its one clock controller is
+        ``sink.drift.DriftCorrector``, whose line the wave sink publishes to C directly.)
     """
 
     def __init__(
@@ -135,14 +134,8 @@ class TimeMap:
         _check_real("deadband", deadband)
         if deadband < 0:
             raise ValueError(f"deadband must be >= 0 samples, got {deadband!r}")
-        if estimator is not None and not callable(estimator) and not (
-            callable(getattr(estimator, "observe", None))
-            and callable(getattr(estimator, "ref_time_to_sample", None))
-        ):
-            raise ValueError(
-                "estimator must be callable or have observe() and ref_time_to_sample(), "
-                f"got {estimator!r}"
-            )
+        if estimator is not None and not callable(estimator):
+            raise ValueError(f"estimator must be callable, got {estimator!r}")
         self._rate = sample_rate
         self.max_slew = float(max_slew)
         self.max_rate_deviation = float(max_rate_deviation)
@@ -178,7 +171,6 @@ class TimeMap:
         """Fixed-point slope numerator for ``sample_rate * factor``."""
         return round(Fraction(factor) * self._rate * _ONE)
 
-    _est_relocks = None  # the estimator's relock count last seen (sync_to_master)
 
     def start(self, ref_time: int, sample_time: int = 0) -> None:
         """(Re)anchor the map: *ref_time* is *sample_time*, rate nominal, no correction.
@@ -327,36 +319,13 @@ class TimeMap:
             a = sample_time * _Q
             self._state = (ref_time, a, num, ref_time, a, num)
             self.resyncs += 1
-            est = self.estimator
-            if est is not None and callable(getattr(est, "observe", None)):
-                est.observe(ref_time, sample_time)  # let it see the discontinuity too
             return error
         est = self.estimator
         if est is not None:
-            if callable(getattr(est, "observe", None)):
-                # A map-producing estimator (sink.drift.DriftCorrector): feed it, then follow
-                # its map (rate from its slope, phase towards its value here).
-                est.observe(ref_time, sample_time)
-                target = est.ref_time_to_sample(ref_time)
-                slope = est.ref_time_to_sample(ref_time + REFTIME_PER_SECOND) - target
-                relocks = getattr(est, "relocks", None)
-                if relocks is not None and relocks != self._est_relocks:
-                    # The estimator re-locked after a step (an xrun, a restart): jump with it
-                    # rather than slew towards its old map for the observations it took.
-                    first = self._est_relocks is None
-                    self._est_relocks = relocks
-                    if not first:
-                        num = self._num(slope / self._rate)
-                        a = round(Fraction(target) * _Q)
-                        self._state = (ref_time, a, num, ref_time, a, num)
-                        self.resyncs += 1
-                        return error
-                self.follow(ref_time, target, slope / self._rate)
-            else:
-                result = est(ref_time, sample_time, error)
-                if result is not None:
-                    ratio, phase = result
-                    self.set_correction(ratio, phase, ref_time)
+            result = est(ref_time, sample_time, error)
+            if result is not None:
+                ratio, phase = result
+                self.set_correction(ratio, phase, ref_time)
         elif abs(error) > self.deadband:
             self.set_correction(self._ratio, error, ref_time)
         return error

@@ -268,20 +268,6 @@ def test_start_reanchors():
     assert m.last_sync == (7 * REFTIME_PER_SECOND, 100)
 
 
-class LineEstimator:
-    """A stand-in for a map-producing drift estimator (observe + ref_time_to_sample)."""
-
-    def __init__(self, rate, ratio, offset):
-        self.rate, self.ratio, self.offset = rate, ratio, offset
-        self.observed = []
-
-    def observe(self, ref, sample):
-        self.observed.append((ref, sample))
-
-    def ref_time_to_sample(self, ref):
-        return self.offset + ref * self.rate * self.ratio / REFTIME_PER_SECOND
-
-
 def test_follow_steers_towards_a_target_map_within_the_slew():
     m = TimeMap(48000)
     phase = m.follow(REFTIME_PER_SECOND, 48000 + 20.0, 1.0001)
@@ -291,18 +277,6 @@ def test_follow_steers_towards_a_target_map_within_the_slew():
     later = 3 * REFTIME_PER_SECOND
     expected = 48000 + 2 * 48000 * 1.0001 + 20.0
     assert m.ref_time_to_sample_float(later) == pytest.approx(expected, abs=PHASE_TOLERANCE_SAMPLES)
-
-
-def test_sync_to_master_follows_a_map_estimator():
-    est = LineEstimator(48000, 1.00005, 3.0)
-    m = TimeMap(48000, estimator=est)
-    for k in range(1, 301):
-        ref = k * 100_000
-        m.sync_to_master(ref, round(est.ref_time_to_sample(ref)))
-    assert len(est.observed) == 300
-    ref = 300 * 100_000
-    assert m.ref_time_to_sample_float(ref) == pytest.approx(est.ref_time_to_sample(ref), abs=0.5)
-    assert m.rate_ratio == pytest.approx(1.00005, abs=1e-9)
 
 
 def test_estimator_must_be_usable():
