@@ -123,10 +123,12 @@ class _JackBackend:
             if idx < 0:
                 raise MidiInputError(f"cannot create the JACK MIDI port {name!r}")
             inp.handle = idx
+            self.set_route(inp, inp.route)  # routed before anyone can connect to it
         return inp.handle
 
     def open(self, inp: _Input, port: str) -> None:
         idx = self._port(inp, f"in {inp.group}")
+        self.set_route(inp, inp.route)
         if lib.jm_connect(self.ptr, port.encode(), idx) != 0:
             raise MidiInputError(f"cannot connect MIDI input {port!r}")
 
@@ -134,6 +136,8 @@ class _JackBackend:
         self._port(inp, inp.name)
 
     def set_route(self, inp: _Input, groups: list[int]) -> None:
+        if inp.handle is None:
+            return
         arr = ffi.new("int32_t[]", max(1, len(groups)))
         for i, g in enumerate(groups[:16]):
             arr[i] = g
@@ -232,7 +236,8 @@ class _RtMidiBackend:
     def _listen(self, inp: _Input, m) -> None:
         sink = self.sink
         push = lib.ws_midi_push_groups
-        state = {"groups": ffi.new("int32_t[1]", [inp.group]), "n": 1}
+        route = inp.route or [inp.group]
+        state = {"groups": ffi.new("int32_t[]", route), "n": len(route)}
 
         def callback(event, _data):
             """rtmidi's thread: one C call that stamps and queues; nothing else."""
@@ -327,9 +332,9 @@ class MidiInputs:
             self._add(label, port)
         if self.virtual:
             inp = _Input(self.virtual, self._take_group(self.virtual, self.virtual), virtual=True)
+            self._stream(inp)
             self.backend.virtual(inp)
             inp.connected = True
-            self._stream(inp)
             self.inputs.append(inp)
         return self
 
@@ -365,9 +370,9 @@ class MidiInputs:
                   file=sys.stderr)
             return None
         inp = _Input(label, group, port)
+        self._stream(inp)
         self.backend.open(inp, port)
         inp.connected = True
-        self._stream(inp)
         self.inputs.append(inp)
         return inp
 
@@ -398,6 +403,7 @@ class MidiInputs:
                     self.silence_group(inp.group)
                     notes.append(f"MIDI input {inp.port_name!r} disappeared: its notes were stopped")
                 elif not inp.connected and present:
+                    inp.route = inp.stream.route(inp.group) if inp.stream is not None else [inp.group]
                     try:
                         self.backend.open(inp, inp.port_name)
                     except MidiInputError as exc:
