@@ -195,6 +195,8 @@ def collect_midi(only: str | None = None) -> dict:
     out: dict = {"available": False, "error": None, "rtmidi": None, "default_api": default_midi_api(), "apis": []}
     try:
         import rtmidi
+
+        from synth.live import client_name_for
     except ImportError as exc:
         out["error"] = f"python-rtmidi is not installed ({_one_line(exc)}): pip install python-rtmidi"
         return out
@@ -216,7 +218,7 @@ def collect_midi(only: str | None = None) -> dict:
         for key, cls in (("inputs", rtmidi.MidiIn), ("outputs", rtmidi.MidiOut)):
             try:
                 with _no_jack_autostart(), _quiet_c_stderr():
-                    port = cls(api, name=CLIENT_NAME)
+                    port = cls(api, name=client_name_for(CLIENT_NAME))
                     try:
                         entry[key] = list(port.get_ports())
                     finally:
