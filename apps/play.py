@@ -177,6 +177,8 @@ def run(args) -> int:
             inputs.open()
         except MidiInputError as exc:
             raise UserError(str(exc)) from None
+        if inputs.fallback_note:
+            print(f"dlsynth play: {inputs.fallback_note}", file=sys.stderr)
         quiet_jack()  # python-rtmidi's own libjack is loaded now
         if _on_jack(sink) and hasattr(inputs.backend, "use_as_frame_clock"):
             inputs.backend.use_as_frame_clock(sink.handle)

@@ -307,6 +307,7 @@ class MidiInputs:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_group: int = 1
     _seen: dict = field(default_factory=dict)  # new port -> when first seen
+    fallback_note: str | None = None  # said once when the usual MIDI API was not there
 
     @property
     def open_all(self) -> bool:
@@ -315,8 +316,20 @@ class MidiInputs:
     def open(self) -> "MidiInputs":
         """Open the MIDI client, the ports asked for and the virtual port."""
         api = api_name(self.api)
-        self.backend = _JackBackend(self.sink, self.client_name) if api == "jack" else \
-            _RtMidiBackend(self.sink, api, self.client_name)
+        try:
+            self.backend = _JackBackend(self.sink, self.client_name) if api == "jack" else \
+                _RtMidiBackend(self.sink, api, self.client_name)
+        except MidiInputError as exc:
+            first = exc
+            if self.api is not None or api == "jack":
+                raise
+            # No --midi-api and the usual one is not there (no ALSA sequencer): a running
+            # JACK server will do; otherwise say why the usual one failed.
+            try:
+                self.backend = _JackBackend(self.sink, self.client_name)
+            except MidiInputError:
+                raise first from None
+            self.fallback_note = f"no {api} MIDI here; using JACK MIDI"
         ports = self.backend.ports()
         if self.open_all:
             chosen = [(p, p) for p in ports if not self.backend.ours(p)]
