@@ -36,7 +36,7 @@ def _bank_path(arg: str | None) -> str:
 
 def run(args) -> int:
     import dls
-    from dls.describe import describe
+    from dls.describe import describe, to_json
 
     import gc
 
@@ -50,7 +50,7 @@ def run(args) -> int:
                 ins.pop("regions")
                 ins.pop("articulation")
         out = sys.stdout
-        out.write(json.dumps(data, separators=(",", ":"), check_circular=False, ensure_ascii=False))
+        out.write(to_json(data))
         out.write("\n")
         return 0
     _print_text(data, brief=args.brief, waves=args.waves)

@@ -235,6 +235,44 @@ def describe(col: Collection) -> dict:
     }
 
 
+def to_json(data: dict) -> str:
+    """`describe`'s dict as compact JSON: exactly ``json.dumps(data, separators=(",", ":"),
+    ensure_ascii=False)``, but each connection dict shared between articulations (converted
+    banks repeat the same few) is encoded once, not once per use."""
+    import json
+    from json.encoder import encode_basestring
+
+    encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+    memo: dict[int, str] = {}
+
+    def value(v) -> str:
+        if type(v) is int:
+            return int.__repr__(v)  # what the encoder writes for an int
+        if type(v) is str:
+            return encode_basestring(v)
+        return encode(v)
+
+    def connections(v: list) -> str:
+        out = []
+        for c in v:
+            text = memo.get(id(c))
+            if text is None:
+                text = memo[id(c)] = encode(c)
+            out.append(text)
+        return "[" + ",".join(out) + "]"
+
+    def articulation(a: dict) -> str:
+        return "{" + ",".join(
+            [encode_basestring(k) + ":" + (connections(v) if k == "connections" else value(v)) for k, v in a.items()]
+        ) + "}"
+
+    parts = []
+    for k, v in data.items():
+        text = "[" + ",".join(map(articulation, v)) + "]" if k == "articulations" else encode(v)
+        parts.append(encode_basestring(k) + ":" + text)
+    return "{" + ",".join(parts) + "}"
+
+
 def note_name(key: int) -> str:
     names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
     return f"{names[key % 12]}{key // 12 - 1}"
@@ -248,4 +286,4 @@ def seconds_text(s: float) -> str:
     return f"{s:.3g} s"
 
 
-__all__ = ["describe", "describe_instrument", "describe_wave", "describe_connection", "connection_value", "connection_text", "note_name", "seconds_text"]
+__all__ = ["describe", "to_json", "describe_instrument", "describe_wave", "describe_connection", "connection_value", "connection_text", "note_name", "seconds_text"]

@@ -55,6 +55,7 @@ class RegionTable:
         self._span = span  # instrument node -> (first, end) rows of cols
         self._level2_ins = level2_ins  # bool per node: the instrument's regions make it Level 2
         self._rgn_count = rgn_count  # per node: rgn/rgn2 children (for lrgn lists)
+        self._views: list[np.ndarray] | None = None
 
     # ---------------------------------------------------------------------------- queries
     def plain(self, ins_node: int) -> bool:
@@ -72,30 +73,41 @@ class RegionTable:
         a, b = self._span.get(ins_node, (0, 0))
         return int(self.cols[a:b, C_KEPT].sum())
 
+    def _block_views(self) -> list[np.ndarray]:
+        """The whole file as connection blocks, one view per start offset modulo 12: an
+        articulation's blocks are then a slice of one of them (cheaper than a new view)."""
+        views = self._views
+        if views is None:
+            buf = self.index.buf
+            n = len(buf)
+            views = [np.frombuffer(buf, dtype=CONNECTION_DTYPE, count=max(0, (n - r) // 12), offset=r) if n > r
+                     else np.zeros(0, dtype=CONNECTION_DTYPE) for r in range(12)]
+            self._views = views
+        return views
+
     def regions_of(self, ins_node: int) -> list[Region]:
         """The instrument's regions, built from the decoded columns (only for plain ones)."""
         a, b = self._span.get(ins_node, (0, 0))
         if a == b:
             return []
-        buf = self.index.buf
-        arts = self.arts[self.cols[a, C_ARTFIRST]:self.cols[b - 1, C_ARTFIRST] + self.cols[b - 1, C_ARTCOUNT]].tolist()
-        art0 = int(self.cols[a, C_ARTFIRST])
+        cols = self.cols
+        art0 = int(cols[a, C_ARTFIRST])
+        arts = self.arts[art0:int(cols[b - 1, C_ARTFIRST] + cols[b - 1, C_ARTCOUNT])].tolist()
+        views = self._block_views()
+        new_art = Articulation.__new__
         out = []
         append = out.append
-        frombuffer = np.frombuffer
-        new_art = Articulation.__new__
         for (kl, kh, vl, vh, opt, kg, layer, level, wopt, wphase, wchan, wti, has_ws, unity, fine, atten,
-             wsopt, nloops, ltype, lstart, llen, art_first, art_count, kept) in self.cols[a:b].tolist():
+             wsopt, nloops, ltype, lstart, llen, art_first, art_count, kept) in cols[a:b].tolist():
             if not kept:
                 continue
-            ws = None
-            if has_ws:
-                ws = WaveSample(unity, fine, atten, wsopt, [Loop(ltype, lstart, llen)] if nloops else [])
+            ws = WaveSample(unity, fine, atten, wsopt, [Loop(ltype, lstart, llen)] if nloops else []) if has_ws else None
             articulations = []
             for lvl, off, count in arts[art_first - art0:art_first - art0 + art_count]:
                 art = new_art(Articulation)
                 art.level = lvl
-                art.blocks = frombuffer(buf, dtype=CONNECTION_DTYPE, count=count, offset=off)
+                first = off // 12
+                art.blocks = views[off - 12 * first][first:first + count]
                 articulations.append(art)
             append(Region(kl, kh, vl, vh, opt, kg, None if layer < 0 else layer, WaveLink(wti, wopt, wphase, wchan),
                           ws, articulations, level))

@@ -108,3 +108,16 @@ def test_info_good_bank_written_in_test(tmp_path, capsys):
     assert main(["info", "--json", str(path)]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["instruments"][0]["program"] == 5 and d["warnings"] == []
+
+
+@pytest.mark.parametrize("path", [SPEC_TEST, LIBGIG], ids=lambda p: p.name)
+def test_info_json_text_is_exactly_json_dumps(path):
+    """`to_json` encodes shared connection dicts once; the text must not change for it."""
+    from dls.describe import describe, to_json
+
+    for lazy in (True, False):
+        data = describe(dls.read(path, lazy=lazy))
+        assert to_json(data) == json.dumps(data, separators=(",", ":"), check_circular=False, ensure_ascii=False)
+    data["name"] = "Ünïcode \u2603 \"quoted\"\n"
+    data["articulations"].append({"id": -1, "level": 2, "connections": [], "note": None, "x": 1.5})
+    assert to_json(data) == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
