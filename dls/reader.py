@@ -6,6 +6,16 @@ that real files have and that can still be played (``art1`` inside ``lar2``, ``i
 ``lrgn``, ``data`` before ``fmt ``, ``ptbl`` after ``wvpl``, RIFF sizes that disagree with
 the file) are accepted with a warning each. Anything that cannot be played raises
 `DLSError` naming the chunk path and byte offset.
+
+Opening is lazy by default: `dls.riffindex` indexes the chunks in one NumPy pass,
+`dls.wavetable` and `dls.regiontable` check and decode every wave and region in bulk (plain
+waves are built from that at once, without the one-chunk-at-a-time code), and an
+instrument whose regions
+are all plain (nothing to warn about, nothing that can fail) gets them built on first use of
+``Instrument.regions``. Everything else (the file's top level, the wave pool, instrument
+headers, any instrument with an odd region) goes through the same one-chunk-at-a-time code
+as ``read(..., lazy=False)``, at open, so both reads give equal collections, the same
+warnings in the same order, and the same errors, all from `read` itself.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from .model import (
 from .regiontable import RegionTable
 from .riff import Chunk, children, fourcc_str
 from .riffindex import RiffIndex, Unindexable
+from .wavetable import WaveTable
 
 _u32 = struct.Struct("<I").unpack_from
 _insh = struct.Struct("<III").unpack_from
@@ -245,9 +256,14 @@ class _Reader:
         by_offset: dict[int, int] = {}
         kept: list[bool] = []
         base = ck.data_start  # ptbl offsets count from the first byte after 'wvpl'
+        plain = WaveTable.build(self.index) if self.index is not None else None
         for sub in self.children(ck, depth + 1):
             if sub.type == b"wave":
-                w, keep = self.wave(sub, depth + 1, len(waves))
+                w = plain.wave(sub.node) if plain is not None else None  # checked in bulk
+                if w is None:
+                    w, keep = self.wave(sub, depth + 1, len(waves))
+                else:
+                    keep = True
                 by_offset[sub.offset - base] = len(waves)
                 waves.append(w)
                 kept.append(keep)

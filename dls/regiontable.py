@@ -43,6 +43,40 @@ def _fields(index: RiffIndex, pos: np.ndarray, nbytes: int, dtype: str) -> np.nd
     return np.ascontiguousarray(index.gather(pos, nbytes)).view(dtype)
 
 
+def decode_wsmp(index: RiffIndex, nodes: np.ndarray) -> dict[str, np.ndarray]:
+    """The fields of ``wsmp`` chunks and whether each is plain: a size and header size the
+    reader accepts, unity note <= 127, at most one loop, of a known type, inside the chunk.
+    (Whether the loop lies inside its wave is for the caller.) Fields of chunks that are not
+    plain are unspecified; ``nloops`` is 0 or 1 where plain."""
+    n = len(nodes)
+    out = {k: np.zeros(n, dtype=np.int64) for k in ("unity", "fine", "atten", "options", "nloops", "type", "start", "length")}
+    ssize = index.size[nodes]
+    good = ssize >= 20
+    fit = np.flatnonzero(good)
+    f = np.zeros((n, 5), dtype=np.int64)
+    f[fit] = _fields(index, index.data[nodes[fit]], 20, "<u4").astype(np.int64)
+    cb, nloops = f[:, 0], f[:, 4]
+    unity = f[:, 1] & 0xFFFF
+    fine = f[:, 1] >> 16
+    out["unity"] = unity
+    out["fine"] = np.where(fine >= 0x8000, fine - 0x10000, fine)
+    out["atten"] = np.where(f[:, 2] >= 0x80000000, f[:, 2] - 0x100000000, f[:, 2])
+    out["options"] = f[:, 3]
+    good &= (cb >= 20) & (cb <= ssize) & (nloops <= 1) & (unity <= 127)
+    good &= nloops <= (ssize - np.minimum(cb, ssize)) // 16
+    out["nloops"] = np.where(good, nloops, 0)
+    lp = np.flatnonzero(good & (nloops == 1))
+    if len(lp):
+        lf = _fields(index, index.data[nodes[lp]] + cb[lp], 16, "<u4").astype(np.int64)
+        lcb, ltype = lf[:, 0], lf[:, 1]
+        good[lp] &= (lcb >= 16) & (cb[lp] + lcb <= ssize[lp]) & (ltype <= 1)
+        out["type"][lp] = ltype
+        out["start"][lp] = lf[:, 2]
+        out["length"][lp] = lf[:, 3]
+    out["good"] = good
+    return out
+
+
 class RegionTable:
     """Per-region checks and decoded fields for a whole bank (see the module docstring)."""
 
@@ -191,42 +225,25 @@ class RegionTable:
         # --- wsmp (with its one loop, if any)
         s = ch[is_wsmp]
         sr = cpos[is_wsmp]
-        ssize = size[s]
-        good = ssize >= 20
-        ok[sr[~good]] = False
-        s, sr, ssize = s[good], sr[good], ssize[good]
-        f = _fields(index, data[s], 20, "<u4").astype(np.int64)
-        cb, nloops = f[:, 0], f[:, 4]
-        unity = f[:, 1] & 0xFFFF
-        fine = f[:, 1] >> 16
-        fine = np.where(fine >= 0x8000, fine - 0x10000, fine)
-        atten = np.where(f[:, 2] >= 0x80000000, f[:, 2] - 0x100000000, f[:, 2])
-        good = (cb >= 20) & (cb <= ssize) & (nloops <= 1) & (unity <= 127)
-        good &= nloops <= (ssize - np.minimum(cb, ssize)) // 16
+        ws = decode_wsmp(index, s)
+        good = ws["good"]
+        # The loop must lie inside its wave (when that wave can be played).
+        lti = cols[sr, C_WTI]
+        linside = lti < n_table
+        lti_c = np.where(linside, lti, 0)
+        if n_table:
+            checked = linside & supported[lti_c] & (ws["nloops"] == 1)
+            good &= ~checked | ((ws["start"] + ws["length"] <= frames[lti_c]) & (ws["length"] != 0))
         ok[sr[~good]] = False
         cols[sr, C_HASWS] = 1
-        cols[sr, C_UNITY] = unity
-        cols[sr, C_FINE] = fine
-        cols[sr, C_ATTEN] = atten
-        cols[sr, C_WSOPT] = f[:, 3]
-        cols[sr, C_NLOOPS] = np.where(good, nloops, 0)
-        lp = good & (nloops == 1)
-        if lp.any():
-            lsr = sr[lp]
-            lf = _fields(index, data[s[lp]] + cb[lp], 16, "<u4").astype(np.int64)
-            lcb, ltype, lstart, llen = lf[:, 0], lf[:, 1], lf[:, 2], lf[:, 3]
-            lgood = (lcb >= 16) & (cb[lp] + lcb <= ssize[lp]) & (ltype <= 1)
-            # The loop must lie inside its wave (when that wave can be played).
-            lti = cols[lsr, C_WTI]
-            linside = lti < n_table
-            lti_c = np.where(linside, lti, 0)
-            if n_table:
-                checked = linside & supported[lti_c]
-                lgood &= ~checked | ((lstart + llen <= frames[lti_c]) & (llen != 0))
-            ok[lsr[~lgood]] = False
-            cols[lsr, C_LTYPE] = ltype
-            cols[lsr, C_LSTART] = lstart
-            cols[lsr, C_LLEN] = llen
+        cols[sr, C_UNITY] = ws["unity"]
+        cols[sr, C_FINE] = ws["fine"]
+        cols[sr, C_ATTEN] = ws["atten"]
+        cols[sr, C_WSOPT] = ws["options"]
+        cols[sr, C_NLOOPS] = ws["nloops"]
+        cols[sr, C_LTYPE] = ws["type"]
+        cols[sr, C_LSTART] = ws["start"]
+        cols[sr, C_LLEN] = ws["length"]
 
         # --- articulation lists and their art chunks
         al = ch[is_artl]

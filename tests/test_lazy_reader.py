@@ -65,6 +65,34 @@ def _many_instruments_bank(n_ins: int = 40, regions: int = 30) -> bytes:
     return rb.dls_file(rb.colh(n_ins), rb.lst(b"lins", *ins), ptbl, wvpl)
 
 
+def _wave_variety_bank() -> bytes:
+    """Waves the bulk check takes (dlid, INFO, silent chunks, a looped wsmp) and waves it
+    leaves to the reader (data before fmt, odd block align, a partial frame, cdl, unknown
+    chunks, stray bytes, 24-bit, extensible)."""
+    import struct as st
+
+    pcm = rb.pcm16(64)
+    ext = rb.chunk(b"fmt ", st.pack("<HHIIHHHHI", 0xFFFE, 1, 22050, 44100, 2, 16, 22, 16, 0)
+                   + bytes.fromhex("0100000000001000800000aa00389b71"))
+    waves = [
+        rb.wave_list(rb.fmt(), rb.chunk(b"dlid", bytes(range(16))), rb.chunk(b"smpl", b"\0" * 36), rb.chunk(b"fact", b"\0" * 4),
+                     rb.wsmp(61, 5, 0, 0, loops=[(0, 4, 50)]), rb.chunk(b"data", pcm), rb.info(INAM="plain", ICMT="x")),
+        rb.wave_list(rb.fmt(channels=2), rb.chunk(b"data", pcm), rb.lst(b"INFO", rb.chunk(b"INAM", b"st\0"), rb.lst(b"junk"))),
+        rb.wave_list(rb.chunk(b"data", pcm), rb.fmt()),
+        rb.wave_list(rb.chunk(b"fmt ", st.pack("<HHIIHH", 1, 1, 22050, 44100, 4, 16)), rb.chunk(b"data", pcm)),
+        rb.wave_list(rb.fmt(), rb.chunk(b"data", pcm + b"\1")),
+        rb.wave_list(rb.fmt(), rb.chunk(b"data", pcm), rb.chunk(b"zzzz", b"")),
+        rb.wave_list(rb.fmt(bits=24), rb.chunk(b"data", b"\0" * 30)),
+        rb.wave_list(ext, rb.chunk(b"data", pcm)),
+        rb.wave_list(rb.fmt(), rb.chunk(b"data", pcm), b"\0\0\0\0"),
+        rb.wave_list(rb.fmt(), rb.chunk(b"data", pcm), rb.chunk(b"cdl ", b"")),
+    ]
+    regions = [rb.lst(b"rgn2", rb.rgnh(k, k), rb.wlnk(k)) for k in range(len(waves))]
+    ins = rb.lst(b"ins ", rb.insh(len(regions)), rb.lst(b"lrgn", *regions))
+    ptbl, wvpl = rb.pool(waves)
+    return rb.dls_file(rb.colh(1), rb.lst(b"lins", ins), ptbl, wvpl)
+
+
 BUILT = {
     "simple": rb.simple_bank(),
     "simple-level1": rb.simple_bank(level2=False),
@@ -73,6 +101,7 @@ BUILT = {
     "cdl": _cdl_bank(),
     "two": _two_instrument_bank(),
     "many": _many_instruments_bank(),
+    "waves": _wave_variety_bank(),
 }
 
 
@@ -238,7 +267,7 @@ def test_a_structural_error_deep_inside_is_named_as_before():
 
 def test_bounded_fuzz_lazy_and_full_agree():
     """Mutated banks: the same error text, or equal collections and equal warnings."""
-    seeds = [BUILT["two"], BUILT["cdl"], BUILT["loops"], BUILT["simple-level1"]]
+    seeds = [BUILT["two"], BUILT["cdl"], BUILT["loops"], BUILT["simple-level1"], BUILT["waves"]]
     rng = np.random.default_rng(20261201)
     cases = int(os.environ.get("DLSYNTH_FUZZ_CASES", "1500"))
     for case in range(cases):
