@@ -97,15 +97,15 @@ class RiffIndex:
         out = []
         append = out.append
         if count:
-            for node, off, ds, size, islist in zip(
+            for k, off, ds, size, islist in zip(
                 range(a, b), self.offset[a:b].tolist(), self.data[a:b].tolist(), self.size[a:b].tolist(),
                 self.islist[a:b].tolist(),
             ):
                 if islist:
-                    append(Chunk(bytes(buf[off:off + 4]), bytes(buf[off + 8:off + 12]), off, ds, size, parent, None, node))
+                    append(Chunk(bytes(buf[off:off + 4]), bytes(buf[off + 8:off + 12]), off, ds, size, parent, None, k))
                 else:
-                    append(Chunk(bytes(buf[off:off + 4]), None, off, ds, size, parent, None, node))
-        stray = int(self.stray[parent.node])
+                    append(Chunk(bytes(buf[off:off + 4]), None, off, ds, size, parent, None, k))
+        stray = int(self.stray[node])
         if stray > 1 and warnings is not None:
             warnings.append(f"{parent.where()}: {stray} stray bytes after the last chunk ignored")
         return out
@@ -164,7 +164,7 @@ class RiffIndex:
                 first[walk] = next_base + np.concatenate(([0], np.cumsum(kid_counts)[:-1]))
                 parent_nodes = walk[local_parent]
                 kids["parent"] = parent_nodes + base
-                kids["kind"] = _kinds(lv["kind"][parent_nodes], kids["ctype"], kids["islist"], lv, parent_nodes)
+                kids["kind"] = _kinds(lv["kind"][parent_nodes], kids["ctype"], kids["islist"])
             firsts.append(first)
             counts.append(count)
             strays.append(stray)
@@ -179,7 +179,8 @@ class RiffIndex:
         return cls(buf, cols)
 
 
-def _kinds(parent_kind: np.ndarray, ctype: np.ndarray, islist: np.ndarray, lv: dict, parent_nodes) -> np.ndarray:
+def _kinds(parent_kind: np.ndarray, ctype: np.ndarray, islist: np.ndarray) -> np.ndarray:
+    """What the reader makes of each child list, from its parent's kind and its form type."""
     kind = np.zeros(len(ctype), dtype=np.int8)
     for pk in np.unique(parent_kind).tolist():
         sel = parent_kind == pk
