@@ -80,9 +80,9 @@ def decode_wsmp(index: RiffIndex, nodes: np.ndarray) -> dict[str, np.ndarray]:
 class RegionTable:
     """Per-region checks and decoded fields for a whole bank (see the module docstring)."""
 
-    def __init__(self, index: RiffIndex, cols: np.ndarray, arts: np.ndarray, plain_ins: np.ndarray,
+    def __init__(self, buf, cols: np.ndarray, arts: np.ndarray, plain_ins: np.ndarray,
                  span: dict[int, tuple[int, int]], level2_ins: np.ndarray, rgn_count: np.ndarray):
-        self.index = index
+        self.buf = buf  # (not the index: it is not needed once the table is built)
         self.cols = cols  # (regions, _NCOLS) int64
         self.arts = arts  # (art chunks, 3) int64: level, offset of the blocks, block count
         self._plain_ins = plain_ins  # bool per node: an instrument whose regions are all plain
@@ -112,7 +112,7 @@ class RegionTable:
         articulation's blocks are then a slice of one of them (cheaper than a new view)."""
         views = self._views
         if views is None:
-            buf = self.index.buf
+            buf = self.buf
             n = len(buf)
             views = [np.frombuffer(buf, dtype=CONNECTION_DTYPE, count=max(0, (n - r) // 12), offset=r) if n > r
                      else np.zeros(0, dtype=CONNECTION_DTYPE) for r in range(12)]
@@ -291,4 +291,4 @@ class RegionTable:
             starts = np.concatenate(([0], change))
             ends = np.concatenate((change, [nr]))
             span = dict(zip(ins_of[starts].tolist(), zip(starts.tolist(), ends.tolist())))
-        return cls(index, cols, arts, plain_ins, span, level2_ins, rgn_count)
+        return cls(index.buf, cols, arts, plain_ins, span, level2_ins, rgn_count)
