@@ -383,8 +383,9 @@ class Collection:
         return self.info.get("INAM", "")
 
     def load_all(self) -> "Collection":
-        """Read every instrument's regions now (a lazily read collection reads them on first
-        use); warnings found on the way are appended to ``warnings``. Returns the collection."""
+        """Build every instrument's regions now (a lazily read collection builds them on
+        first use). `dls.read` has already checked them all and put every warning in
+        ``warnings``, so this cannot fail nor warn. Returns the collection."""
         import gc
 
         gc_was_enabled = gc.isenabled()
