@@ -11,6 +11,7 @@ DMUS_DOWNLOADINFO_WAVE.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -176,17 +177,88 @@ class Region:
         return bool(self.options & C.F_RGN_OPTION_SELFNONEXCLUSIVE)
 
 
-@dataclass
-class Instrument:
-    """A ``LIST ins `` with its ``insh``: bank is the raw ulBank (drum flag in bit 31)."""
+_LOAD_LOCK = threading.RLock()
 
-    name: str = ""
-    bank: int = 0
-    program: int = 0
-    regions: list[Region] = field(default_factory=list)
-    articulations: list[Articulation] = field(default_factory=list)
-    dlid: bytes | None = None
-    info: dict[str, str] = field(default_factory=dict)
+
+class Instrument:
+    """A ``LIST ins `` with its ``insh``: bank is the raw ulBank (drum flag in bit 31).
+
+    Read from a file, an instrument's header (name, bank, program, info, dlid, its own
+    articulations) is there at once and its ``regions`` are read on first use (see
+    `dls.read`); ``regions_loaded`` tells whether that has happened, and ``region_count``
+    how many there are without reading them. Otherwise a plain record: built with keyword
+    or positional arguments in the order below, compared field by field.
+    """
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(self, name: str = "", bank: int = 0, program: int = 0, regions: list[Region] | None = None,
+                 articulations: list[Articulation] | None = None, dlid: bytes | None = None,
+                 info: dict[str, str] | None = None):
+        self.name = name
+        self.bank = bank
+        self.program = program
+        self._regions: list[Region] = [] if regions is None else regions
+        self._loader = None  # callable returning the regions, until they are read
+        self._count = 0
+        self.articulations: list[Articulation] = [] if articulations is None else articulations
+        self.dlid = dlid
+        self.info: dict[str, str] = {} if info is None else info
+
+    # --- regions, possibly read on first use ---------------------------------------------
+    @property
+    def regions(self) -> list[Region]:
+        if self._loader is not None:
+            self._load()
+        return self._regions
+
+    @regions.setter
+    def regions(self, value: list[Region]) -> None:
+        self._loader = None
+        self._regions = value
+
+    @property
+    def regions_loaded(self) -> bool:
+        return self._loader is None
+
+    @property
+    def region_count(self) -> int:
+        return self._count if self._loader is not None else len(self._regions)
+
+    def defer_regions(self, loader, count: int) -> None:
+        """Have ``regions`` come from ``loader()`` on first use (which must give ``count``)."""
+        self._loader = loader
+        self._count = count
+
+    def _load(self) -> None:
+        with _LOAD_LOCK:  # one reader at a time: each instrument is read once
+            loader = self._loader
+            if loader is not None:
+                self._regions = loader()
+                self._loader = None
+
+    # --- a record ----------------------------------------------------------------------
+    def _fields(self) -> tuple:
+        return (self.name, self.bank, self.program, self.regions, self.articulations, self.dlid, self.info)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Instrument):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        regions = repr(self._regions) if self._loader is None else f"<{self._count} regions, not read yet>"
+        return (
+            f"Instrument(name={self.name!r}, bank={self.bank!r}, program={self.program!r}, regions={regions}, "
+            f"articulations={self.articulations!r}, dlid={self.dlid!r}, info={self.info!r})"
+        )
+
+    def __getstate__(self) -> dict:
+        # Copies and pickles carry the regions, not the file they would be read from.
+        state = dict(self.__dict__)
+        state["_regions"] = self.regions
+        state["_loader"] = None
+        return state
 
     @property
     def bank_msb(self) -> int:
@@ -309,6 +381,22 @@ class Collection:
     @property
     def name(self) -> str:
         return self.info.get("INAM", "")
+
+    def load_all(self) -> "Collection":
+        """Build every instrument's regions now (a lazily read collection builds them on
+        first use). `dls.read` has already checked them all and put every warning in
+        ``warnings``, so this cannot fail nor warn. Returns the collection."""
+        import gc
+
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # many small acyclic objects: collecting between instruments only costs
+        try:
+            for ins in self.instruments:
+                ins.regions  # noqa: B018  (reading the property loads them)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return self
 
     def find_instrument(self, bank: int, program: int) -> Instrument | None:
         for ins in self.instruments:

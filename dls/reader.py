@@ -6,6 +6,16 @@ that real files have and that can still be played (``art1`` inside ``lar2``, ``i
 ``lrgn``, ``data`` before ``fmt ``, ``ptbl`` after ``wvpl``, RIFF sizes that disagree with
 the file) are accepted with a warning each. Anything that cannot be played raises
 `DLSError` naming the chunk path and byte offset.
+
+Opening is lazy by default: `dls.riffindex` indexes the chunks in one NumPy pass,
+`dls.wavetable` and `dls.regiontable` check and decode every wave and region in bulk (plain
+waves are built from that at once, without the one-chunk-at-a-time code), and an
+instrument whose regions
+are all plain (nothing to warn about, nothing that can fail) gets them built on first use of
+``Instrument.regions``. Everything else (the file's top level, the wave pool, instrument
+headers, any instrument with an odd region) goes through the same one-chunk-at-a-time code
+as ``read(..., lazy=False)``, at open, so both reads give equal collections, the same
+warnings in the same order, and the same errors, all from `read` itself.
 """
 
 from __future__ import annotations
@@ -32,7 +42,10 @@ from .model import (
     WaveLink,
     WaveSample,
 )
+from .regiontable import RegionTable
 from .riff import Chunk, children, fourcc_str
+from .riffindex import RiffIndex, Unindexable
+from .wavetable import WaveTable
 
 _u32 = struct.Struct("<I").unpack_from
 _insh = struct.Struct("<III").unpack_from
@@ -57,14 +70,23 @@ MAX_COUNT = 1 << 24
 
 
 class _Reader:
-    def __init__(self, buf, caps: cdl_mod.Capabilities):
+    def __init__(self, buf, caps: cdl_mod.Capabilities, lazy: bool = False):
         self.buf = buf
         self.caps = caps
         self.warnings: list[str] = []
         self.level = 1
+        self.lazy = lazy
+        self.index: RiffIndex | None = None  # set when reading lazily (and the file indexes)
+        self.regions: RegionTable | None = None  # the bulk check of all regions, if usable
+        self.path: str | None = None
 
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)
+
+    def children(self, ck: Chunk, depth: int) -> list[Chunk]:
+        if self.index is not None:
+            return self.index.children(ck, depth, self.warnings)
+        return children(self.buf, ck, depth, self.warnings)
 
     # --- small chunks ---------------------------------------------------------------------
     def need(self, ck: Chunk, size: int) -> None:
@@ -74,7 +96,7 @@ class _Reader:
     def info(self, ck: Chunk, depth: int) -> dict[str, str]:
         out: dict[str, str] = {}
         buf = self.buf
-        for sub in children(buf, ck, depth + 1, self.warnings):
+        for sub in self.children(ck, depth + 1):
             if sub.type is not None:
                 continue
             raw = bytes(buf[sub.data_start:sub.end])
@@ -142,7 +164,7 @@ class _Reader:
         if list_level == 2:
             self.level = 2
         active = True
-        for sub in children(self.buf, ck, depth + 1, self.warnings):
+        for sub in self.children(ck, depth + 1):
             sid = sub.id
             if sid == b"cdl ":
                 active = self.condition(sub).result
@@ -161,7 +183,7 @@ class _Reader:
         fmt_ck = data_ck = None
         w = Wave()
         keep = True
-        for sub in children(self.buf, ck, depth + 1, self.warnings):
+        for sub in self.children(ck, depth + 1):
             sid = sub.id
             if sid == b"fmt ":
                 fmt_ck = sub
@@ -234,9 +256,14 @@ class _Reader:
         by_offset: dict[int, int] = {}
         kept: list[bool] = []
         base = ck.data_start  # ptbl offsets count from the first byte after 'wvpl'
-        for sub in children(self.buf, ck, depth + 1, self.warnings):
+        plain = WaveTable.build(self.index) if self.index is not None else None
+        for sub in self.children(ck, depth + 1):
             if sub.type == b"wave":
-                w, keep = self.wave(sub, depth + 1, len(waves))
+                w = plain.wave(sub.node) if plain is not None else None  # checked in bulk
+                if w is None:
+                    w, keep = self.wave(sub, depth + 1, len(waves))
+                else:
+                    keep = True
                 by_offset[sub.offset - base] = len(waves)
                 waves.append(w)
                 kept.append(keep)
@@ -251,7 +278,7 @@ class _Reader:
             self.level = 2
         have_rgnh = have_wlnk = False
         keep = True
-        for sub in children(self.buf, ck, depth + 1, self.warnings):
+        for sub in self.children(ck, depth + 1):
             sid = sub.id
             if sid == b"rgnh":
                 self.need(sub, 12)
@@ -303,7 +330,7 @@ class _Reader:
         region_lists: list[Chunk] = []
         keep = True
         seen_lrgn = False
-        for sub in children(self.buf, ck, depth + 1, self.warnings):
+        for sub in self.children(ck, depth + 1):
             sid = sub.id
             if sid == b"insh":
                 self.need(sub, 12)
@@ -331,9 +358,24 @@ class _Reader:
             raise ck.error("instrument has no insh chunk")
         if ins.program > 127:
             raise ck.error(f"program {ins.program} > 127")
+        table = self.regions
+        if table is not None and table.plain(ck.node):
+            # Every region is plain (checked in bulk): nothing to warn about, nothing that can
+            # fail, so they are built on first use. The counts are checked now, as below.
+            if len(region_lists) == 1 and declared_regions != table.regions_in(region_lists[0].node):
+                raise ck.error(
+                    f"insh says {declared_regions} regions, LIST lrgn has {table.regions_in(region_lists[0].node)}"
+                )
+            if not region_lists and declared_regions:
+                raise ck.error(f"insh says {declared_regions} regions, the instrument has no LIST lrgn")
+            if table.level2(ck.node):
+                self.level = 2
+            if keep:
+                ins.defer_regions(self.region_loader(ck.node), table.kept_count(ck.node))
+            return (ins if keep else None), declared_regions, region_lists
         for lrgn in region_lists:
             n_seen = 0
-            for sub in children(self.buf, lrgn, depth + 2, self.warnings):
+            for sub in self.children(lrgn, depth + 2):
                 if sub.type == b"rgn " or sub.type == b"rgn2":
                     n_seen += 1
                     r = self.region(sub, depth + 2)
@@ -379,8 +421,14 @@ class _Reader:
         if size < 4:
             raise DLSError(f"RIFF at 0x0: size {size} < 4")
         root = Chunk(b"RIFF", b"DLS ", 0, 12, end - 12, None, buf)
+        if self.lazy:
+            try:
+                self.index = RiffIndex.build(buf, root)
+                root.node = 0
+            except Unindexable:
+                self.index = None  # read the plain way, which names what is wrong
         col = Collection()
-        top = children(buf, root, 1, self.warnings)
+        top = self.children(root, 1)
         colh = lins = ptbl = wvpl = None
         order = [c.id if c.type is None else c.type for c in top]
         for ck in top:
@@ -431,14 +479,19 @@ class _Reader:
         # Waves in pool-table order, so that waves[i] is what table index i plays.
         col.waves = [waves[t] if t is not None else Wave(supported=False, raw_data=b"") for t in table]
         wave_kept = [kept[t] if t is not None else False for t in table]
+        if self.index is not None:
+            self.regions = self.region_table(col.waves, table, wave_kept)
         # Instruments.
         n_ins_lists = 0
-        for ck in children(buf, lins, 2, self.warnings):
+        for ck in self.children(lins, 2):
             if ck.type == b"ins ":
                 n_ins_lists += 1
                 ins, _, _ = self.instrument(ck, 2)
                 if ins is None:
                     self.warn(f"{ck.where()}: instrument skipped by its condition")
+                    continue
+                if not ins.regions_loaded:
+                    col.instruments.append(ins)  # checked in bulk: its regions come on first use
                     continue
                 kept_regions = []
                 for ri, r in enumerate(ins.regions):
@@ -468,6 +521,40 @@ class _Reader:
         col.warnings = self.warnings
         col.level = self.level
         return col
+
+    # --- reading lazily ------------------------------------------------------------------------
+    def region_table(self, waves: list[Wave], table: list[int | None], wave_kept: list[bool]) -> RegionTable | None:
+        """The bulk check of every region, or None where instruments must be read at once."""
+        for i, w in enumerate(waves):
+            if w.supported and w.wave_sample is not None:
+                ws = w.wave_sample
+                if any(lp.start + lp.length > w.frames or lp.length == 0 for lp in ws.loops):
+                    # A wave's own loop is bad: the full read names the first region using it.
+                    return None
+        return RegionTable.build(
+            self.index,
+            table_ok=np.array([t is not None for t in table], dtype=bool),
+            frames=np.array([w.frames for w in waves], dtype=np.int64),
+            supported=np.array([w.supported for w in waves], dtype=bool),
+            kept=np.array(wave_kept, dtype=bool),
+        )
+
+    def region_loader(self, node: int):
+        table = self.regions
+        path = self.path
+
+        def load() -> list[Region]:
+            gc_was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                return table.regions_of(node)
+            except (struct.error, ValueError, IndexError, OverflowError, MemoryError) as exc:  # defensive
+                raise DLSError(f"{path + ': ' if path else ''}malformed data ({exc.__class__.__name__}: {exc})") from None
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
+
+        return load
 
     def check_loops(self, ws: WaveSample | None, wave: Wave, ins_ck: Chunk | None, index: int) -> None:
         if ws is None or not wave.supported:
@@ -534,14 +621,22 @@ def _open(source) -> tuple[object, str | None]:
     return mm, path
 
 
-def read(source, capabilities: cdl_mod.Capabilities | None = None) -> Collection:
+def read(source, capabilities: cdl_mod.Capabilities | None = None, *, lazy: bool = True) -> Collection:
     """Read a DLS collection from a path or from bytes.
 
     ``capabilities`` answers the DLSID queries of ``cdl `` chunks (default:
     `dls.cdl.DEFAULT_CAPABILITIES`). Raises `DLSError` for anything that cannot be played.
+
+    By default (``lazy=True``) the file is indexed in one pass and every region is checked
+    in bulk, so that everything that can fail fails here and every warning is in
+    ``warnings`` when this returns; instruments whose regions are all plain then build
+    their ``regions`` on first use (`Instrument.regions_loaded`), the others are read at
+    once. ``lazy=False`` reads every chunk the plain way, one by one; both give equal
+    collections, warnings and errors. `Collection.load_all` reads whatever is still unread.
     """
     buf, path = _open(source)
-    reader = _Reader(buf, capabilities or cdl_mod.DEFAULT_CAPABILITIES)
+    reader = _Reader(buf, capabilities or cdl_mod.DEFAULT_CAPABILITIES, lazy=lazy)
+    reader.path = path
     # Reading makes many small acyclic objects; the cyclic collector only slows it down.
     gc_was_enabled = gc.isenabled()
     gc.disable()

@@ -2,7 +2,9 @@
 
 Every chunk can name its path from the root (for messages such as
 ``LIST lins > LIST ins #12 > LIST lrgn > LIST rgn2 #3 > wsmp at 0x1a2c``) and its byte
-offset; the path is worked out only when a message needs it, so reading never pays for it.
+offset; the path is worked out only when a message needs it, so reading never pays for it,
+and then in O(1) per message: each chunk keeps its path once built, and a parent numbers
+all its children in one walk the first time one of them needs its ``#n``.
 Sizes that overrun their parent, and nesting deeper than MAX_DEPTH, raise DLSError. Every
 chunk header is at least 8 bytes, so a walk ends after at most size/8 steps: no hangs.
 """
@@ -24,11 +26,17 @@ def fourcc_str(fcc: bytes) -> str:
 
 
 class Chunk:
-    """One chunk: id, form type (for RIFF/LIST), data offset and size, and its parent."""
+    """One chunk: id, form type (for RIFF/LIST), data offset and size, and its parent.
 
-    __slots__ = ("id", "type", "offset", "data_start", "size", "parent", "buf")
+    ``node`` is the chunk's number in a `dls.riffindex.RiffIndex` when it was made from
+    one (-1 otherwise). The path is built once per chunk and the sibling numbers once per
+    parent, so naming N chunks costs O(N), however many siblings they have.
+    """
 
-    def __init__(self, cid: bytes, ctype: bytes | None, offset: int, data_start: int, size: int, parent: "Chunk | None", buf=None):
+    __slots__ = ("id", "type", "offset", "data_start", "size", "parent", "buf", "node", "_path", "_ordinals")
+
+    def __init__(self, cid: bytes, ctype: bytes | None, offset: int, data_start: int, size: int,
+                 parent: "Chunk | None", buf=None, node: int = -1):
         self.id = cid
         self.type = ctype
         self.offset = offset  # of the chunk header
@@ -36,6 +44,9 @@ class Chunk:
         self.size = size  # bytes of data from data_start
         self.parent = parent  # None for the root RIFF chunk
         self.buf = buf  # set on the root only
+        self.node = node
+        self._path: str | None = None
+        self._ordinals: dict[int, int] | None = None  # on a parent: child offset -> index
 
     @property
     def name(self) -> str:
@@ -49,34 +60,47 @@ class Chunk:
             node = node.parent
         return node.buf
 
+    def _child_ordinals(self) -> dict[int, int]:
+        """Offset -> 1-based index among same-named siblings, for all children (one walk)."""
+        table = self._ordinals
+        if table is None:
+            table = {}
+            buf = self._root_buf()
+            if buf is not None:
+                seen: dict[tuple[bytes, bytes | None], int] = {}
+                try:
+                    kids = children(buf, self, 0)
+                except DLSError:  # cannot happen for a parent already walked; as before: #1
+                    kids = []
+                for sib in kids:
+                    key = (sib.id, sib.type)
+                    n = seen.get(key, 0) + 1
+                    seen[key] = n
+                    table[sib.offset] = n
+            self._ordinals = table
+        return table
+
     @property
     def index(self) -> int:
         """1-based position among the siblings with the same id and type."""
         if self.parent is None:
             return 1
-        buf = self._root_buf()
-        if buf is None:
-            return 1
-        n = 0
-        try:
-            for sib in children(buf, self.parent, 0):
-                if sib.id == self.id and sib.type == self.type:
-                    n += 1
-                if sib.offset == self.offset:
-                    return n
-        except DLSError:
-            pass
-        return max(n, 1)
+        return self.parent._child_ordinals().get(self.offset, 1)
 
     @property
     def path(self) -> str:
         """The chunk path from below the RIFF root, e.g. ``LIST lins > LIST ins #12``."""
-        if self.parent is None:
-            return ""
-        ppath = self.parent.path
-        idx = self.index
-        me = self.name if idx <= 1 else f"{self.name} #{idx}"
-        return f"{ppath} > {me}" if ppath else me
+        path = self._path
+        if path is None:
+            if self.parent is None:
+                path = ""
+            else:
+                ppath = self.parent.path
+                idx = self.index
+                me = self.name if idx <= 1 else f"{self.name} #{idx}"
+                path = f"{ppath} > {me}" if ppath else me
+            self._path = path
+        return path
 
     def where(self) -> str:
         return f"{self.path or 'RIFF'} at 0x{self.offset:x}"
@@ -87,6 +111,21 @@ class Chunk:
     @property
     def end(self) -> int:
         return self.data_start + self.size
+
+
+class WalkCounters:
+    """How many chunk headers `children` has read (for tests of how reading scales)."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers = 0
+
+    def reset(self) -> None:
+        self.headers = 0
+
+
+counters = WalkCounters()
 
 
 def children(buf, parent: Chunk, depth: int, warnings: list[str] | None = None) -> list[Chunk]:
@@ -122,4 +161,5 @@ def children(buf, parent: Chunk, depth: int, warnings: list[str] | None = None) 
         else:
             append(Chunk(cid, None, pos, ds, size, parent))
         pos = ds + size + (size & 1)
+    counters.headers += len(out)
     return out

@@ -108,3 +108,58 @@ def test_info_good_bank_written_in_test(tmp_path, capsys):
     assert main(["info", "--json", str(path)]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["instruments"][0]["program"] == 5 and d["warnings"] == []
+
+
+@pytest.mark.parametrize("path", [SPEC_TEST, LIBGIG], ids=lambda p: p.name)
+def test_info_json_text_is_exactly_json_dumps(path):
+    """`to_json` encodes shared connection dicts once; the text must not change for it."""
+    from dls.describe import describe, to_json
+
+    for lazy in (True, False):
+        data = describe(dls.read(path, lazy=lazy))
+        assert to_json(data) == json.dumps(data, separators=(",", ":"), check_circular=False, ensure_ascii=False)
+    data["name"] = "Ünïcode \u2603 \"quoted\"\n"
+    data["articulations"].append({"id": -1, "level": 2, "connections": [], "note": None, "x": 1.5})
+    assert to_json(data) == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _dumps(data: dict) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("path", [SPEC_TEST, LIBGIG, DATA / "libgig-generated" / "libgig-generated-mono.dls"],
+                         ids=lambda p: p.name)
+def test_describe_json_is_the_json_of_describe(path):
+    """`info --json` writes straight from the model: the same bytes as json.dumps(describe())."""
+    from dls.describe import describe, describe_json
+
+    for lazy in (True, False):
+        col = dls.read(path, lazy=lazy)
+        data = describe(col)
+        assert describe_json(dls.read(path, lazy=lazy)) == _dumps(data)
+        for ins in data["instruments"]:
+            ins.pop("regions")
+            ins.pop("articulation")
+        assert describe_json(col, brief=True) == _dumps(data)
+
+
+def test_describe_json_of_a_hand_built_collection():
+    """Fields that are not plain ints (bools, floats) go the general way, with the same text."""
+    from dls.describe import describe, describe_json
+
+    col = dls.read(rb.simple_bank(region_extra=rb.wsmp(loops=[(1, 10, 20)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))))
+    col.load_all()
+    r = col.instruments[0].regions[0]
+    extra = dls.Region(key_low=True, layer=3, wave_sample=dls.WaveSample(60, 0, 1.5, 0, [dls.Loop(0, 1, 2)]),
+                       articulations=r.articulations)
+    col.instruments[0].regions.append(extra)
+    col.instruments[0].articulations.append(r.articulations[0])
+    assert describe_json(col) == _dumps(describe(col))
+
+
+def test_info_json_matches_describe_on_the_default_bank(capsys):
+    from dls.default_bank import default_bank_path
+    from dls.describe import describe
+
+    assert main(["info", "--json"]) == 0
+    assert capsys.readouterr().out == _dumps(describe(dls.read(default_bank_path()))) + "\n"
