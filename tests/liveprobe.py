@@ -111,6 +111,7 @@ class Probe:
         self.audio_ports: list[str] = []
         self.midi_port = ""
         self.stop_requested = False
+        self.stop_at = 0.0
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.set_shutdown_callback(self._shutdown)
@@ -274,15 +275,25 @@ class Probe:
         # Start: the storm (if any) runs on until storm_until seconds after the start.
         storm_until = float(cfg.get("storm_until", 0.0))
         self.state = ARM
+        arm_deadline = time.monotonic() + timeout
         while self.state == ARM:
             if self.shutdown:
                 break
+            if time.monotonic() > arm_deadline:
+                raise RuntimeError(f"the process callback did not run within {timeout} s of arming")
             time.sleep(POLL_S)
         if self.base >= 0:
             self.storm_end_frame = self.base + int(round(storm_until * self.rate))
             emit(event="started", base=int(self.base), t=time.monotonic() - t_active)
         reported = 0
+        # Never wait for ever on a graph that stopped calling us: the capture's length plus
+        # a margin, or a second after a 'stop'.
+        give_up = time.monotonic() + float(cfg.get("seconds", 5.0)) + 10.0
         while self.state != DONE and not self.shutdown:
+            now = time.monotonic()
+            if now > give_up or (self.stop_requested and now > self.stop_at + 1.0):
+                emit(event="note", text="the process callback stopped coming: giving up")
+                break
             if cfg.get("report_sent"):
                 while reported < self.n_ev and self.ev_frame[reported] >= 0:
                     emit(event="sent", index=reported, frame=int(self.ev_frame[reported]))
@@ -310,6 +321,7 @@ class Probe:
                 self.marks.append((name, frame))
                 emit(event="mark", name=name, frame=frame)
             elif words[0] == "stop":
+                self.stop_at = time.monotonic()
                 self.stop_requested = True
                 if self.state < ARM:
                     self.state = DONE
