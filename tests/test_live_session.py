@@ -20,6 +20,15 @@ default.
 Periods: 512 frames for the functional tests; 256 and 128 where the test is about
 dropouts (RIG.md). With CI=true in the environment a missing tool fails a test instead of
 skipping it.
+
+Run them (about 4 minutes; the 30-second ones are marked ``slow`` but run by default):
+
+    .venv/bin/python -m pytest tests/test_live_session.py tests/test_live_analysis.py
+
+The first tests (``test_rig_...``) hold the yardstick against JACK's own C example client:
+when they fail, the machine cannot keep that period (a busy or shared VM) and the dropout
+tests' failures at it say nothing about dlsynth. jackd's log is quoted in the dropout
+failures: which clients were late.
 """
 
 from __future__ import annotations
