@@ -343,6 +343,7 @@ typedef struct {
     int64_t now;                 /* master time at the callback's start, 100 ns */
     int32_t frames;              /* buffer length, frames */
     uint32_t status;             /* PaStreamCallbackFlags */
+    int64_t ahead;               /* the device's output latency: DAC time - current time, 100 ns */
 } ws_observation;
 
 /* One MIDI message as applied (when tracing). */

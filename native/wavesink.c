@@ -61,6 +61,8 @@ struct ws_sink {
     int64_t anchor_ref;           /* first DAC time, until a map is published */
     uint64_t anchor_frame;
     uint64_t last_frame;          /* events never go back in time */
+    int64_t last_cycle;           /* frame clock: master time of the JACK cycle last seen, 100 ns */
+    uint64_t cycle_frames;        /* frames rendered so far in that cycle */
     /* observations (SPSC audio -> service) */
     ws_observation *obs;
     uint32_t obs_mask;
@@ -321,7 +323,19 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
     }
     jm_client *fc = atomic_load_explicit(&s->frame_clock, memory_order_acquire);
     int64_t cycle = fc ? jm_cycle_start(fc) : 0;
-    int64_t dac_ref = (cycle > 0 ? cycle : t0) + ahead;
+    int64_t dac_ref;
+    if (cycle > 0) {
+        /* A host period longer than our block calls us several times per JACK cycle: the
+           later calls start that many frames into the cycle. */
+        if (cycle != s->last_cycle) {
+            s->last_cycle = cycle;
+            s->cycle_frames = 0;
+        }
+        dac_ref = cycle + ahead + (int64_t)((double)s->cycle_frames * (double)REF_PER_SECOND / (double)s->rate + 0.5);
+        s->cycle_frames += (uint64_t)frames;
+    } else {
+        dac_ref = t0 + ahead;
+    }
     if (!s->started) {
         s->started = 1;
         s->anchor_ref = dac_ref;
@@ -339,6 +353,7 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
             o->now = t0;
             o->frames = frames;
             o->status = (uint32_t)status;
+            o->ahead = ahead;
             atomic_store_explicit(&s->obs_head, head + 1, memory_order_release);
         }
     }

@@ -27,8 +27,10 @@ SCHEDULE_MARGIN = 0.0005  # seconds added to the scheduled latency for timing ji
 MIDI_RING = 8192  # stamped messages waiting for the audio thread
 OBSERVATIONS = 4096
 TRACE = 65536
+PERIOD_OBSERVATIONS = 64  # callbacks watched to learn the host's real period
 STALL_SECONDS = 1.5  # no callback for this long while running: the device (or server) is gone
-_OBS_DTYPE = np.dtype([("frame", "<u8"), ("dac_time", "<i8"), ("now", "<i8"), ("frames", "<i4"), ("status", "<u4")])
+_OBS_DTYPE = np.dtype([("frame", "<u8"), ("dac_time", "<i8"), ("now", "<i8"), ("frames", "<i4"), ("status", "<u4"),
+                       ("ahead", "<i8")])
 _TRACE_DTYPE = np.dtype([("stamp", "<i8"), ("frame", "<u8"), ("block", "<u8"), ("group", "<i4"), ("type", "<i4"),
                          ("a", "<i4"), ("late", "<i4")])
 _STATS_FIELDS = ("callbacks", "xruns", "midi_in", "midi_dropped", "midi_applied", "late", "clipped", "heap_full",
@@ -82,6 +84,8 @@ class WaveSink:
 
             self.corrector = DriftCorrector(self.rate)
         self.observations = 0
+        self._wake: list[int] = []
+        self._period_known = False
         self.started_ref: int | None = None
         self.running = False
         self.stream = sd._StreamBase(
@@ -124,11 +128,13 @@ class WaveSink:
             if self.observations == 0:
                 first = obs[0]
                 self.started_ref = int(first["dac_time"])
-                ahead = (int(first["dac_time"]) - int(first["now"])) / REF_PER_SECOND
+                ahead = int(first["ahead"]) / REF_PER_SECOND
                 if self._auto_schedule and self._out_latency < ahead < 1.0:
                     # On JACK, PortAudio's stream latency is a period short of the real DAC offset.
                     self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
                     self._apply_mode()
+            if self._auto_schedule:
+                self._learn_period(obs)
             if self.corrector is not None:
                 c = self.corrector
                 for frame, dac in zip(obs["frame"].tolist(), obs["dac_time"].tolist()):
@@ -137,6 +143,21 @@ class WaveSink:
             self.observations += n
             n_total += n
         return n_total
+
+    def _learn_period(self, obs) -> None:
+        """The host's real period: a JACK server at 512 frames calls a 256-frame stream twice
+        per cycle, back to back, so a message waits up to 512 frames for its callback. The
+        scheduled latency covers the longest wait seen between callbacks (its 90th
+        percentile, over the first second or so), not just our block."""
+        self._wake.extend(obs["now"].tolist())
+        if self._period_known or len(self._wake) < PERIOD_OBSERVATIONS:
+            return
+        gaps = np.diff(np.asarray(self._wake, dtype=np.int64)) / REF_PER_SECOND
+        period = float(np.percentile(gaps, 90))
+        self._period_known = True
+        if period > self.blocksize / self.rate * 1.25:
+            self.schedule_latency += period - self.blocksize / self.rate
+            self._apply_mode()
 
     def poll_trace(self) -> np.ndarray:
         """MIDI messages as applied since the last call (when tracing)."""
