@@ -251,8 +251,16 @@ dlsynth play --midi-api jack --virtual-port keys --duration 4 --no-status
 """
 
 
+def _jack_sh_default_name() -> str:
+    """The server name dev/jack.sh uses when JACK_NAME is not set."""
+    import re
+
+    text = open(os.path.join(REPO, "dev", "jack.sh")).read()
+    return re.search(r'NAME="\$\{JACK_NAME:-([^}]+)\}"', text).group(1)
+
+
 def _readme_recipe(live: Live, jack_name: str | None) -> None:
-    server = jack_name or "dlsynth"
+    server = jack_name or _jack_sh_default_name()
     extra = {} if jack_name is None else {"JACK_NAME": jack_name}
     stop_env = child_env(None, **extra)
     for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER"):
@@ -293,7 +301,9 @@ def test_readme_jack_recipe_with_its_own_server_name(live):
 
 @pytest.mark.timeout(150)
 def test_readme_jack_recipe_as_written_with_the_default_server_name(live):
-    """Exactly as the README says: no JACK_NAME, so the server is called "dlsynth"."""
+    """Exactly as the README says: no JACK_NAME, so the server has dev/jack.sh's default name;
+    also with the server named "dlsynth", like dlsynth's own clients (the name that once
+    took the server down)."""
     lock = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "dlsynth-tests-jack-default-name.lock"), "w")
     live.cleanups.append(lock.close)
     deadline = time.monotonic() + 60
@@ -303,11 +313,18 @@ def test_readme_jack_recipe_as_written_with_the_default_server_name(live):
             break
         except OSError:
             if time.monotonic() > deadline:
-                pytest.skip("another test run holds the default JACK server name 'dlsynth'")
+                jackrig.skip_or_fail("another test run holds the default JACK server name 'dlsynth'")
             time.sleep(0.5)
-    if jack_ports("dlsynth") is not None:
-        pytest.skip("a JACK server named 'dlsynth' is already running here")
+    if jack_ports(_jack_sh_default_name()) is not None:
+        jackrig.skip_or_fail(f"a JACK server named {_jack_sh_default_name()!r} is already running here")
     _readme_recipe(live, None)
+
+
+@pytest.mark.timeout(90)
+def test_readme_jack_recipe_with_a_server_named_like_dlsynth(live):
+    if jack_ports("dlsynth") is not None:
+        jackrig.skip_or_fail("a JACK server named 'dlsynth' is already running here")
+    _readme_recipe(live, "dlsynth")
 
 
 # ============================================================================ 2, 3. dropouts
@@ -704,18 +721,23 @@ def test_the_end_of_duration_lets_the_release_tail_finish(live):
 
 # ============================================================================ 8. levels, arguments
 @pytest.mark.timeout(60)
-def test_gain_40_with_loud_chords_never_exceeds_full_scale(live):
+def test_the_highest_gain_with_loud_chords_never_exceeds_full_scale(live):
+    """The loudest --gain allowed (beyond it: a one-line error, tested below) on loud chords:
+    nothing over 0 dBFS reaches the device."""
+    from apps.play import GAIN_RANGE_DB
+
+    top = f"{GAIN_RANGE_DB[1]:g}"
     sched = [(0.05, program(ch, p)) for ch, p in ((0, ORGAN), (1, PIANO), (2, 48), (3, 61))]
     chord = [36, 43, 48, 52, 55, 60, 64, 67, 72, 76]
     sched += [(0.3 + 0.001 * i, note_on(ch, k + ch, 127)) for ch in range(4) for i, k in enumerate(chord)]
     sched += [(1.5, note_off(ch, k + ch)) for ch in range(4) for k in chord]
-    srv, probe, dl, started = start_session(live, "--gain", "40", schedule=sched, seconds=2.5)
+    srv, probe, dl, started = start_session(live, "--gain", top, schedule=sched, seconds=2.5)
     res = probe.results(20)
     x = capture(res)
     peak = float(np.abs(x).max())
     assert peak > 0.1, f"rig: the chords were not heard (peak {peak:.3g})"
     over = np.flatnonzero(np.abs(x).max(axis=1) > 1.0)
-    assert peak <= 1.0, (f"with --gain 40 the output reaches {peak:.2f} ({20 * math.log10(peak):+.1f} dBFS); "
+    assert peak <= 1.0, (f"with --gain {top} the output reaches {peak:.2f} ({20 * math.log10(peak):+.1f} dBFS); "
                          f"{len(over)} frames over full scale")
     dl.signal(signal.SIGINT)
     dl.poll_until_exit(5)
