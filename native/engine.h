@@ -197,7 +197,9 @@ typedef struct {
     uint64_t dropped_notes;      /* no voice could be found (all busy at higher priority) */
     uint32_t instruments;        /* live instrument slots */
     uint32_t waves;
-    uint64_t sample_bytes;       /* pool memory held by waves and loop images */
+    uint64_t sample_bytes;       /* bytes of sample pool held by waves and loop images: int16
+                                    samples (2 bytes each) with their guard frames, plus the
+                                    loops' seam images (a few dozen samples per loop) */
 } eng_stats;
 
 /* sample_rate 8000..384000, max_voices 1..4096, channels 16..16000 (multiple of 16 not
@@ -210,8 +212,11 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
                        int32_t max_instruments, int32_t max_waves);
 void eng_destroy(eng_engine *e);
 
-/* Waves: 16-bit interleaved PCM (8-bit data is converted with dls_u8_to_s16 first).
-   Returns the wave id (>= 0) or an ENG_ERR_* code. Zero-length waves are accepted. */
+/* Waves: 16-bit interleaved PCM (8-bit data is converted with dls_u8_to_s16 first). The
+   pool keeps the samples as int16, one buffer per channel (frames plus 8 guard frames each
+   side); the interpolators convert them to float (s / 32768, exact) as they read them.
+   data is copied: the caller may free it on return. Returns the wave id (>= 0) or an
+   ENG_ERR_* code. Zero-length waves are accepted. */
 int32_t eng_wave_create(eng_engine *e, const int16_t *data, int64_t frames, int32_t channels,
                         double sample_rate);
 /* Frees a wave no live instrument uses (ENG_ERR_BUSY otherwise). */

@@ -29,40 +29,51 @@
 /* ---------------------------------------------------------------------------------------
  * Interpolators: mono and two-channel, linear / cubic Hermite / 8-point windowed sinc.
  *
+ * The buffers hold 16-bit PCM; a sample's value is (float)s * (1 / 32768), which is exact
+ * in float (16 significant bits, a power-of-two scale), so it is the same float whichever
+ * path converts it, and every path then does the same float arithmetic on it.
+ *
  * The fraction is the phase's top 24 fractional bits (exact in a float). The SSE2 paths
- * compute four consecutive outputs at once (one unaligned load per output and tap group,
- * then a 4x4 transpose) with exactly the arithmetic of the scalar formula, lane by lane,
- * so a frame's value does not depend on which path produced it.
+ * compute four consecutive outputs at once (one unaligned load per output, a 16-bit
+ * transpose, sign extension and conversion) with exactly the arithmetic of the scalar
+ * formula, lane by lane, so a frame's value does not depend on which path produced it.
  * ------------------------------------------------------------------------------------- */
 
 #define FRAC24 (1.0f / 16777216.0f)
+#define S16 (1.0f / 32768.0f) /* int16 sample -> float in [-1, 1) */
 
 static inline float frac_of(uint64_t ph)
 {
     return (float)(int32_t)((uint32_t)ph >> 8) * FRAC24;
 }
 
-static inline float lin(const float *p, float f)
+static inline float s16f(int16_t s)
 {
-    return p[0] + f * (p[1] - p[0]);
+    return (float)s * S16;
 }
 
-static inline float cubic(const float *p, float f)
+static inline float lin(const int16_t *p, float f)
 {
-    float xm1 = p[-1], x0 = p[0], x1 = p[1], x2 = p[2];
+    float x0 = s16f(p[0]), x1 = s16f(p[1]);
+    return x0 + f * (x1 - x0);
+}
+
+static inline float cubic(const int16_t *p, float f)
+{
+    float xm1 = s16f(p[-1]), x0 = s16f(p[0]), x1 = s16f(p[1]), x2 = s16f(p[2]);
     float c1 = 0.5f * (x1 - xm1);
     float c2 = ((xm1 - 2.5f * x0) + 2.0f * x1) - 0.5f * x2;
     float c3 = 0.5f * (x2 - xm1) + 1.5f * (x0 - x1);
     return ((c3 * f + c2) * f + c1) * f + x0;
 }
 
-static inline float sinc8(const float *p, const float *tab, uint64_t ph)
+static inline float sinc8(const int16_t *p, const float *tab, uint64_t ph)
 {
     const float *c = tab + ((uint32_t)ph >> (32 - 10)) * ENG_SINC_TAPS;
-    float s0 = c[0] * p[-3] + c[4] * p[1];
-    float s1 = c[1] * p[-2] + c[5] * p[2];
-    float s2 = c[2] * p[-1] + c[6] * p[3];
-    float s3 = c[3] * p[0] + c[7] * p[4];
+    float s0 = c[0] * s16f(p[-3]) + c[4] * s16f(p[1]);
+    float s1 = c[1] * s16f(p[-2]) + c[5] * s16f(p[2]);
+    float s2 = c[2] * s16f(p[-1]) + c[6] * s16f(p[3]);
+    float s3 = c[3] * s16f(p[0]) + c[7] * s16f(p[4]);
     return (s0 + s1) + (s2 + s3);
 }
 
@@ -70,6 +81,43 @@ static inline float sinc8(const float *p, const float *tab, uint64_t ph)
 static inline __m128 v_frac(__m128i lo)
 {
     return _mm_mul_ps(_mm_cvtepi32_ps(_mm_srli_epi32(lo, 8)), _mm_set1_ps(FRAC24));
+}
+
+/* int32 lanes holding int16 values -> float / 32768 */
+static inline __m128 v_s32f(__m128i x)
+{
+    return _mm_mul_ps(_mm_cvtepi32_ps(x), _mm_set1_ps(S16));
+}
+
+/* int16 lanes 0-3 (lo) or 4-7 (hi) of v, sign-extended, as float / 32768 */
+static inline __m128 v_s16lo(__m128i v)
+{
+    return v_s32f(_mm_srai_epi32(_mm_unpacklo_epi16(v, v), 16));
+}
+
+static inline __m128 v_s16hi(__m128i v)
+{
+    return v_s32f(_mm_srai_epi32(_mm_unpackhi_epi16(v, v), 16));
+}
+
+/* two consecutive int16 samples as one 32-bit word (unaligned) */
+static inline int ld_pair(const int16_t *p)
+{
+    int32_t w;
+    memcpy(&w, p, sizeof w);
+    return (int)w;
+}
+
+/* Four samples p[0..3] from each of four positions, transposed: on return u0 holds
+   (p0[0], p1[0], p2[0], p3[0], p0[1], p1[1], p2[1], p3[1]) and u1 the same of p[2], p[3]. */
+static inline void v_ld4x4(const int16_t *p0, const int16_t *p1, const int16_t *p2, const int16_t *p3, __m128i *u0,
+                           __m128i *u1)
+{
+    __m128i r01 = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)p0), _mm_loadl_epi64((const __m128i *)p1));
+    __m128i r23 = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)p2), _mm_loadl_epi64((const __m128i *)p3));
+    __m128i t0 = _mm_unpacklo_epi16(r01, r23), t1 = _mm_unpackhi_epi16(r01, r23);
+    *u0 = _mm_unpacklo_epi16(t0, t1);
+    *u1 = _mm_unpackhi_epi16(t0, t1);
 }
 
 static inline __m128 v_cubic(__m128 xm1, __m128 x0, __m128 x1, __m128 x2, __m128 f)
@@ -91,7 +139,7 @@ static inline __m128i v_lo(uint64_t ph, uint64_t inc)
 }
 #endif
 
-static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_linear1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
     int i = 0;
@@ -99,11 +147,11 @@ static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out,
     if (m >= 4) {
         __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
         for (; i + 4 <= m; i += 4) {
-            __m128 r0 = _mm_loadu_ps(b + (ph >> ENG_FRAC));
-            __m128 r1 = _mm_loadu_ps(b + ((ph + inc) >> ENG_FRAC));
-            __m128 r2 = _mm_loadu_ps(b + ((ph + 2 * inc) >> ENG_FRAC));
-            __m128 r3 = _mm_loadu_ps(b + ((ph + 3 * inc) >> ENG_FRAC));
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            /* each lane: the pair (p[0], p[1]) of its output */
+            __m128i pr = _mm_set_epi32(ld_pair(b + ((ph + 3 * inc) >> ENG_FRAC)), ld_pair(b + ((ph + 2 * inc) >> ENG_FRAC)),
+                                       ld_pair(b + ((ph + inc) >> ENG_FRAC)), ld_pair(b + (ph >> ENG_FRAC)));
+            __m128 r0 = v_s32f(_mm_srai_epi32(_mm_slli_epi32(pr, 16), 16));
+            __m128 r1 = v_s32f(_mm_srai_epi32(pr, 16));
             __m128 f = v_frac(lo);
             _mm_storeu_ps(out + i, _mm_add_ps(r0, _mm_mul_ps(f, _mm_sub_ps(r1, r0))));
             lo = _mm_add_epi32(lo, dlo);
@@ -118,21 +166,19 @@ static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out,
     *pph = ph;
 }
 
-static void run_cubic1(const float *b, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
     int i = 0;
 #if ENG_SIMD
     if (m >= 4) {
         __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
-        const float *bm = b - 1;
+        const int16_t *bm = b - 1;
         for (; i + 4 <= m; i += 4) {
-            __m128 r0 = _mm_loadu_ps(bm + (ph >> ENG_FRAC));
-            __m128 r1 = _mm_loadu_ps(bm + ((ph + inc) >> ENG_FRAC));
-            __m128 r2 = _mm_loadu_ps(bm + ((ph + 2 * inc) >> ENG_FRAC));
-            __m128 r3 = _mm_loadu_ps(bm + ((ph + 3 * inc) >> ENG_FRAC));
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-            _mm_storeu_ps(out + i, v_cubic(r0, r1, r2, r3, v_frac(lo)));
+            __m128i u0, u1;
+            v_ld4x4(bm + (ph >> ENG_FRAC), bm + ((ph + inc) >> ENG_FRAC), bm + ((ph + 2 * inc) >> ENG_FRAC),
+                    bm + ((ph + 3 * inc) >> ENG_FRAC), &u0, &u1);
+            _mm_storeu_ps(out + i, v_cubic(v_s16lo(u0), v_s16hi(u0), v_s16lo(u1), v_s16hi(u1), v_frac(lo)));
             lo = _mm_add_epi32(lo, dlo);
             ph += 4 * inc;
         }
@@ -151,7 +197,12 @@ static void run_cubic1(const float *b, uint64_t *pph, uint64_t inc, float *out, 
 /* The cubic interpolator eight outputs at a time with AVX2 (no FMA: every lane does the
    scalar formula's operations, so its frames equal the SSE and scalar paths' bit for bit).
    Chosen at run time (eng_create checks the CPU). */
-__attribute__((target("avx2"))) static void run_cubic1_avx2(const float *b, uint64_t *pph, uint64_t inc, float *out,
+__attribute__((target("avx2"))) static inline __m256 v8_s16f(__m128i v)
+{
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(v)), _mm256_set1_ps(S16));
+}
+
+__attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc, float *out,
                                                             int m)
 {
     uint64_t ph = *pph;
@@ -163,18 +214,16 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const float *b, uint
         const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
         const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
                      k15 = _mm256_set1_ps(1.5f), fs = _mm256_set1_ps(FRAC24);
-        const float *bm = b - 1;
+        const int16_t *bm = b - 1;
         for (; i + 8 <= m; i += 8) {
-#define LD2(K)                                                                                                       \
-    _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(bm + ((ph + (K)*inc) >> ENG_FRAC))),                   \
-                         _mm_loadu_ps(bm + ((ph + ((K) + 4) * inc) >> ENG_FRAC)), 1)
-            __m256 r0 = LD2(0), r1 = LD2(1), r2 = LD2(2), r3 = LD2(3);
-#undef LD2
-            /* in-lane 4x4 transposes: lanes 0-3 are outputs 0-3, lanes 4-7 outputs 4-7 */
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            __m256 xm1 = _mm256_shuffle_ps(t0, t2, 0x44), x0 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 x1 = _mm256_shuffle_ps(t1, t3, 0x44), x2 = _mm256_shuffle_ps(t1, t3, 0xEE);
+#define P(K) (bm + ((ph + (K)*inc) >> ENG_FRAC))
+            /* outputs 0-3 and 4-7 transposed as in the SSE path, then joined per tap */
+            __m128i u0, u1, w0, w1;
+            v_ld4x4(P(0), P(1), P(2), P(3), &u0, &u1);
+            v_ld4x4(P(4), P(5), P(6), P(7), &w0, &w1);
+#undef P
+            __m256 xm1 = v8_s16f(_mm_unpacklo_epi64(u0, w0)), x0 = v8_s16f(_mm_unpackhi_epi64(u0, w0));
+            __m256 x1 = v8_s16f(_mm_unpacklo_epi64(u1, w1)), x2 = v8_s16f(_mm_unpackhi_epi64(u1, w1));
             __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
             __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
             __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
@@ -193,7 +242,7 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const float *b, uint
 }
 #endif
 
-static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
     int i = 0;
@@ -202,10 +251,10 @@ static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t 
         __m128 s[4];
         for (int k = 0; k < 4; k++) {
             uint64_t q = ph + (uint64_t)k * inc;
-            const float *p = b + (q >> ENG_FRAC);
+            const int16_t *p = b + (q >> ENG_FRAC);
             const float *c = tab + ((uint32_t)q >> (32 - 10)) * ENG_SINC_TAPS;
-            s[k] = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c), _mm_loadu_ps(p - 3)),
-                              _mm_mul_ps(_mm_loadu_ps(c + 4), _mm_loadu_ps(p + 1)));
+            __m128i x = _mm_loadu_si128((const __m128i *)(p - 3)); /* p[-3] .. p[4] */
+            s[k] = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c), v_s16lo(x)), _mm_mul_ps(_mm_loadu_ps(c + 4), v_s16hi(x)));
         }
         _MM_TRANSPOSE4_PS(s[0], s[1], s[2], s[3]);
         _mm_storeu_ps(out + i, _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3])));
@@ -219,14 +268,15 @@ static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t 
     *pph = ph;
 }
 
-static void run_linear2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m)
+static void run_linear2(const int16_t *b0, const int16_t *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1,
+                        int m)
 {
     uint64_t ph = *pph;
     run_linear1(b0, &ph, inc, o0, m);
     run_linear1(b1, pph, inc, o1, m);
 }
 
-static void run_cubic2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m,
+static void run_cubic2(const int16_t *b0, const int16_t *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m,
                        int avx2)
 {
     uint64_t ph = *pph;
@@ -242,7 +292,7 @@ static void run_cubic2(const float *b0, const float *b1, uint64_t *pph, uint64_t
     run_cubic1(b1, pph, inc, o1, m);
 }
 
-static void run_sinc2(const float *b0, const float *b1, const float *tab, uint64_t *pph, uint64_t inc, float *o0,
+static void run_sinc2(const int16_t *b0, const int16_t *b1, const float *tab, uint64_t *pph, uint64_t inc, float *o0,
                       float *o1, int m)
 {
     uint64_t ph = *pph;
@@ -557,9 +607,10 @@ static void at_boundary(eng_voice *v)
     const eng_region *r = v->rgn;
     switch (v->state) {
     case PS_PRELOOP:
-        /* reached the loop start: continue in the loop image (first pass) */
+        /* reached the loop start: continue in the loop's coordinates (first pass) */
         v->ph -= (uint64_t)r->loop_start << ENG_FRAC;
         v->state = PS_LOOP;
+        v->wrapped = 0;
         for (int c = 0; c < r->nch; c++)
             v->buf[c] = r->lfirst[c];
         if (r->nch < 2)
@@ -572,6 +623,7 @@ static void at_boundary(eng_voice *v)
         v->ph -= len;
         if (v->ph >= v->lim)
             v->ph = lo + (v->ph - lo) % len;
+        v->wrapped = 1;
         for (int c = 0; c < r->nch; c++)
             v->buf[c] = r->lagain[c];
         if (r->nch < 2)
@@ -582,6 +634,52 @@ static void at_boundary(eng_voice *v)
         v->state = PS_DONE;
         break;
     }
+}
+
+/* The buffers a voice in PS_LOOP reads at its phase, with the phase offset (added for
+   the kernel, taken off after: it moves the integer index only, so the fraction and the
+   samples read are those of one loop image) and the phase at which they stop serving.
+
+   A short loop plays its full images. A long one plays from the main buffer, and from
+   the seam image within ENG_SEAM frames of the seam: before it (loop positions from
+   len - ENG_SEAM on, the seam's slot ENG_SEAM + ENG_GUARD being the loop's end) and,
+   after a wrap, after it (positions below ENG_SEAM, read as position + len). Every tap
+   there (reach -3..+4) reads what the full image of the old layout held: inside the loop
+   the main buffer's frames are the loop's own; across the seam the seam image's; and on
+   the first pass, before position ENG_SEAM, the main buffer's real frames before the
+   loop, as the first-pass image had them. */
+static uint64_t loop_zone(const eng_voice *v, const int16_t **b, uint64_t *off)
+{
+    const eng_region *r = v->rgn;
+    int nch = r->nch;
+    if (!r->loop_seam) {
+        const int16_t *const *img = v->wrapped ? r->lagain : r->lfirst;
+        b[0] = img[0];
+        b[1] = nch == 2 ? img[1] : img[0];
+        *off = 0;
+        return v->lim;
+    }
+    uint64_t len = (uint64_t)(r->loop_end - r->loop_start);
+    uint64_t tail = (len - ENG_SEAM + ENG_GUARD) << ENG_FRAC; /* first phase served by the seam's left half */
+    if (v->ph >= tail) {
+        /* seam slot a = loop position - (len - ENG_SEAM - ENG_GUARD) = phase index - (len - ENG_SEAM) */
+        b[0] = r->lagain[0];
+        b[1] = nch == 2 ? r->lagain[1] : r->lagain[0];
+        *off = (uint64_t)0 - ((len - ENG_SEAM) << ENG_FRAC);
+        return v->lim;
+    }
+    if (v->wrapped && v->ph < ((uint64_t)(ENG_SEAM + ENG_GUARD) << ENG_FRAC)) {
+        /* just after the seam: loop position x is the seam's slot x + len - (len - ENG_SEAM - ENG_GUARD) */
+        b[0] = r->lagain[0];
+        b[1] = nch == 2 ? r->lagain[1] : r->lagain[0];
+        *off = (uint64_t)ENG_SEAM << ENG_FRAC;
+        return (uint64_t)(ENG_SEAM + ENG_GUARD) << ENG_FRAC;
+    }
+    /* the main buffer in loop coordinates: index j = frame - loop_start + ENG_GUARD */
+    b[0] = r->main[0] + r->loop_start;
+    b[1] = nch == 2 ? r->main[1] + r->loop_start : b[0];
+    *off = 0;
+    return tail;
 }
 
 /* Interpolate n frames of the voice into t0 (and t1 for two channels). */
@@ -600,35 +698,39 @@ void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *
             at_boundary(v);
             continue;
         }
+        const int16_t *b[2] = {v->buf[0], v->buf[1]};
+        uint64_t off = 0, lim = v->lim;
+        if (v->state == PS_LOOP)
+            lim = loop_zone(v, b, &off);
         int m = n - i;
-        if (v->lim - v->ph <= (uint64_t)m * v->inc) {
-            uint64_t left = (v->lim - v->ph + v->inc - 1) / v->inc;
+        if (lim - v->ph <= (uint64_t)m * v->inc) {
+            uint64_t left = (lim - v->ph + v->inc - 1) / v->inc;
             if (left < (uint64_t)m)
                 m = (int)left;
         }
+        uint64_t ph = v->ph + off;
         if (nch == 1) {
             switch (e->interp) {
-            case ENG_INTERP_LINEAR: run_linear1(v->buf[0], &v->ph, v->inc, t0 + i, m); break;
-            case ENG_INTERP_SINC: run_sinc1(v->buf[0], e->sinc, &v->ph, v->inc, t0 + i, m); break;
+            case ENG_INTERP_LINEAR: run_linear1(b[0], &ph, v->inc, t0 + i, m); break;
+            case ENG_INTERP_SINC: run_sinc1(b[0], e->sinc, &ph, v->inc, t0 + i, m); break;
             default:
 #ifdef ENG_AVX2
                 if (e->avx2) {
-                    run_cubic1_avx2(v->buf[0], &v->ph, v->inc, t0 + i, m);
+                    run_cubic1_avx2(b[0], &ph, v->inc, t0 + i, m);
                     break;
                 }
 #endif
-                run_cubic1(v->buf[0], &v->ph, v->inc, t0 + i, m);
+                run_cubic1(b[0], &ph, v->inc, t0 + i, m);
                 break;
             }
         } else {
             switch (e->interp) {
-            case ENG_INTERP_LINEAR: run_linear2(v->buf[0], v->buf[1], &v->ph, v->inc, t0 + i, t1 + i, m); break;
-            case ENG_INTERP_SINC:
-                run_sinc2(v->buf[0], v->buf[1], e->sinc, &v->ph, v->inc, t0 + i, t1 + i, m);
-                break;
-            default: run_cubic2(v->buf[0], v->buf[1], &v->ph, v->inc, t0 + i, t1 + i, m, e->avx2); break;
+            case ENG_INTERP_LINEAR: run_linear2(b[0], b[1], &ph, v->inc, t0 + i, t1 + i, m); break;
+            case ENG_INTERP_SINC: run_sinc2(b[0], b[1], e->sinc, &ph, v->inc, t0 + i, t1 + i, m); break;
+            default: run_cubic2(b[0], b[1], &ph, v->inc, t0 + i, t1 + i, m, e->avx2); break;
             }
         }
+        v->ph = ph - off;
         i += m;
     }
 }
