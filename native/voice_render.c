@@ -29,14 +29,24 @@
 /* ---------------------------------------------------------------------------------------
  * Interpolators: mono and two-channel, linear / cubic Hermite / 8-point windowed sinc.
  *
- * The buffers hold 16-bit PCM; a sample's value is (float)s * (1 / 32768), which is exact
- * in float (16 significant bits, a power-of-two scale), so it is the same float whichever
- * path converts it, and every path then does the same float arithmetic on it.
+ * The buffers hold 16-bit PCM; a sample's value is (float)s / 32768, exact in float. The
+ * scalar formulas below convert each sample so as they read it: they are the reference.
  *
  * The fraction is the phase's top 24 fractional bits (exact in a float). The SSE2 paths
  * compute four consecutive outputs at once (one unaligned load per output, a 16-bit
- * transpose, sign extension and conversion) with exactly the arithmetic of the scalar
- * formula, lane by lane, so a frame's value does not depend on which path produced it.
+ * transpose, conversion) with exactly the operations of the scalar formula, in the same
+ * order, lane by lane, but on the samples scaled by a power of two (an int16 placed in
+ * the top half of an int32 converts exactly to s * 65536 = (s / 32768) * 2^31), and they
+ * scale the result back once, by 2^-31 (the AVX2 kernels below: s = (s / 32768) * 2^15,
+ * and 2^-15). Each formula is linear in the samples: every product has exactly one factor
+ * that carries them (a sample, or a sum or difference of samples, times a constant, the
+ * fraction or a sinc tap), so every intermediate value is the reference's times the same
+ * power of two, and IEEE rounding commutes with that as long as nothing overflows or is
+ * subnormal. Nothing is: the reference's intermediate values are below 2^3 in magnitude,
+ * and zero or at least 2^-100 (rounding keeps a multiple of a power of two one: samples
+ * are multiples of 2^-15, the fraction of 2^-24, at most three fraction factors in a
+ * product, and the sinc taps are zero or at least 2^-60, see eng_sinc_table). So a frame's
+ * value is bit for bit the scalar formula's whichever path produced it.
  * ------------------------------------------------------------------------------------- */
 
 #define FRAC24 (1.0f / 16777216.0f)
@@ -83,21 +93,17 @@ static inline __m128 v_frac(__m128i lo)
     return _mm_mul_ps(_mm_cvtepi32_ps(_mm_srli_epi32(lo, 8)), _mm_set1_ps(FRAC24));
 }
 
-/* int32 lanes holding int16 values -> float / 32768 */
-static inline __m128 v_s32f(__m128i x)
+#define S31 (1.0f / 2147483648.0f) /* undoes the 2^31 scale of v_hi16lo / v_hi16hi */
+
+/* int16 lanes 0-3 (lo) or 4-7 (hi) of v as floats s * 65536 (each in an int32's top half) */
+static inline __m128 v_hi16lo(__m128i v)
 {
-    return _mm_mul_ps(_mm_cvtepi32_ps(x), _mm_set1_ps(S16));
+    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), v));
 }
 
-/* int16 lanes 0-3 (lo) or 4-7 (hi) of v, sign-extended, as float / 32768 */
-static inline __m128 v_s16lo(__m128i v)
+static inline __m128 v_hi16hi(__m128i v)
 {
-    return v_s32f(_mm_srai_epi32(_mm_unpacklo_epi16(v, v), 16));
-}
-
-static inline __m128 v_s16hi(__m128i v)
-{
-    return v_s32f(_mm_srai_epi32(_mm_unpackhi_epi16(v, v), 16));
+    return _mm_cvtepi32_ps(_mm_unpackhi_epi16(_mm_setzero_si128(), v));
 }
 
 /* two consecutive int16 samples as one 32-bit word (unaligned) */
@@ -108,16 +114,19 @@ static inline int ld_pair(const int16_t *p)
     return (int)w;
 }
 
-/* Four samples p[0..3] from each of four positions, transposed: on return u0 holds
-   (p0[0], p1[0], p2[0], p3[0], p0[1], p1[1], p2[1], p3[1]) and u1 the same of p[2], p[3]. */
-static inline void v_ld4x4(const int16_t *p0, const int16_t *p1, const int16_t *p2, const int16_t *p3, __m128i *u0,
-                           __m128i *u1)
+static inline __m128i ld8(const int16_t *p) /* p[0..7], unaligned */
 {
-    __m128i r01 = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)p0), _mm_loadl_epi64((const __m128i *)p1));
-    __m128i r23 = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)p2), _mm_loadl_epi64((const __m128i *)p3));
-    __m128i t0 = _mm_unpacklo_epi16(r01, r23), t1 = _mm_unpackhi_epi16(r01, r23);
-    *u0 = _mm_unpacklo_epi16(t0, t1);
-    *u1 = _mm_unpackhi_epi16(t0, t1);
+    return _mm_loadu_si128((const __m128i *)p);
+}
+
+/* Samples p[0..3] of four positions (their vectors a, b, c, d: eight samples each, the last
+   four unused), transposed: on return u0 holds (a0, b0, c0, d0, a1, b1, c1, d1) and u1 the
+   same of samples 2 and 3. */
+static inline void v_tr4x4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i *u0, __m128i *u1)
+{
+    __m128i t0 = _mm_unpacklo_epi16(a, b), t1 = _mm_unpacklo_epi16(c, d);
+    *u0 = _mm_unpacklo_epi32(t0, t1);
+    *u1 = _mm_unpackhi_epi32(t0, t1);
 }
 
 static inline __m128 v_cubic(__m128 xm1, __m128 x0, __m128 x1, __m128 x2, __m128 f)
@@ -148,12 +157,16 @@ static void run_linear1(const int16_t *b, uint64_t *pph, uint64_t inc, float *ou
         __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
         for (; i + 4 <= m; i += 4) {
             /* each lane: the pair (p[0], p[1]) of its output */
-            __m128i pr = _mm_set_epi32(ld_pair(b + ((ph + 3 * inc) >> ENG_FRAC)), ld_pair(b + ((ph + 2 * inc) >> ENG_FRAC)),
-                                       ld_pair(b + ((ph + inc) >> ENG_FRAC)), ld_pair(b + (ph >> ENG_FRAC)));
-            __m128 r0 = v_s32f(_mm_srai_epi32(_mm_slli_epi32(pr, 16), 16));
-            __m128 r1 = v_s32f(_mm_srai_epi32(pr, 16));
+            __m128i q0 = _mm_cvtsi32_si128(ld_pair(b + (ph >> ENG_FRAC)));
+            __m128i q1 = _mm_cvtsi32_si128(ld_pair(b + ((ph + inc) >> ENG_FRAC)));
+            __m128i q2 = _mm_cvtsi32_si128(ld_pair(b + ((ph + 2 * inc) >> ENG_FRAC)));
+            __m128i q3 = _mm_cvtsi32_si128(ld_pair(b + ((ph + 3 * inc) >> ENG_FRAC)));
+            __m128i pr = _mm_unpacklo_epi64(_mm_unpacklo_epi32(q0, q1), _mm_unpacklo_epi32(q2, q3));
+            __m128 r0 = _mm_cvtepi32_ps(_mm_slli_epi32(pr, 16));                     /* p[0] * 2^31 */
+            __m128 r1 = _mm_cvtepi32_ps(_mm_and_si128(pr, _mm_set1_epi32(-65536))); /* p[1] * 2^31 */
             __m128 f = v_frac(lo);
-            _mm_storeu_ps(out + i, _mm_add_ps(r0, _mm_mul_ps(f, _mm_sub_ps(r1, r0))));
+            __m128 y = _mm_add_ps(r0, _mm_mul_ps(f, _mm_sub_ps(r1, r0)));
+            _mm_storeu_ps(out + i, _mm_mul_ps(y, _mm_set1_ps(S31)));
             lo = _mm_add_epi32(lo, dlo);
             ph += 4 * inc;
         }
@@ -176,9 +189,10 @@ static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out
         const int16_t *bm = b - 1;
         for (; i + 4 <= m; i += 4) {
             __m128i u0, u1;
-            v_ld4x4(bm + (ph >> ENG_FRAC), bm + ((ph + inc) >> ENG_FRAC), bm + ((ph + 2 * inc) >> ENG_FRAC),
-                    bm + ((ph + 3 * inc) >> ENG_FRAC), &u0, &u1);
-            _mm_storeu_ps(out + i, v_cubic(v_s16lo(u0), v_s16hi(u0), v_s16lo(u1), v_s16hi(u1), v_frac(lo)));
+            v_tr4x4(ld8(bm + (ph >> ENG_FRAC)), ld8(bm + ((ph + inc) >> ENG_FRAC)), ld8(bm + ((ph + 2 * inc) >> ENG_FRAC)),
+                    ld8(bm + ((ph + 3 * inc) >> ENG_FRAC)), &u0, &u1);
+            __m128 y = v_cubic(v_hi16lo(u0), v_hi16hi(u0), v_hi16lo(u1), v_hi16hi(u1), v_frac(lo));
+            _mm_storeu_ps(out + i, _mm_mul_ps(y, _mm_set1_ps(S31)));
             lo = _mm_add_epi32(lo, dlo);
             ph += 4 * inc;
         }
@@ -191,15 +205,64 @@ static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out
     *pph = ph;
 }
 
+static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
+{
+    uint64_t ph = *pph;
+    int i = 0;
+#if ENG_SIMD
+    for (; i + 4 <= m; i += 4) {
+        __m128 s[4];
+        for (int k = 0; k < 4; k++) {
+            uint64_t q = ph + (uint64_t)k * inc;
+            const int16_t *p = b + (q >> ENG_FRAC);
+            const float *c = tab + ((uint32_t)q >> (32 - 10)) * ENG_SINC_TAPS;
+            __m128i x = ld8(p - 3); /* p[-3] .. p[4] */
+            s[k] = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c), v_hi16lo(x)), _mm_mul_ps(_mm_loadu_ps(c + 4), v_hi16hi(x)));
+        }
+        _MM_TRANSPOSE4_PS(s[0], s[1], s[2], s[3]);
+        __m128 y = _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3]));
+        _mm_storeu_ps(out + i, _mm_mul_ps(y, _mm_set1_ps(S31)));
+        ph += 4 * inc;
+    }
+#endif
+    for (; i < m; i++) {
+        out[i] = sinc8(b + (ph >> ENG_FRAC), tab, ph);
+        ph += inc;
+    }
+    *pph = ph;
+}
+
 #if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
 #define ENG_AVX2 1
-/* The cubic interpolator eight outputs at a time with AVX2 (no FMA: every lane does the
-   scalar formula's operations, so its frames equal the SSE and scalar paths' bit for bit).
-   Chosen at run time (eng_create checks the CPU). */
-__attribute__((target("avx2"))) static inline __m256 v8_s16f(__m128i v)
+/* AVX2 kernels, eight outputs at a time (chosen at run time: eng_create checks the CPU).
+   No FMA: every lane does the scalar formula's operations in its order, on the samples
+   scaled by a power of two (sign-extended int16 -> float: s = (s / 32768) * 2^15, the
+   result scaled back by 2^-15; or s * 2^16 as in the SSE paths, scaled back by 2^-31; see
+   the top of this section), so their frames equal the SSE and scalar paths' bit for bit.
+
+   When the phase advances by at most one frame per output (inc <= 1.0, or 6/7 for the
+   cubic), eight consecutive outputs read at most nine consecutive positions from their
+   first one, p: one or two windows of eight samples from p, converted once, and a lane
+   permutation by each output's offset from p give every tap. Above that, one load per
+   output and a 16-bit transpose as in the SSE path. */
+#define WIN_CUBIC_INC ((((uint64_t)6) << 32) / 7) /* an offset of <= 6 and +1 stay in a window */
+#define WIN_LINEAR_INC ((uint64_t)1 << 32)
+
+__attribute__((target("avx2"))) static inline __m256 w8_s16(const int16_t *p) /* p[0..7] as floats s */
 {
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(v)), _mm256_set1_ps(S16));
+    return _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(ld8(p)));
+}
+
+/* The eight outputs' integer positions minus the first's, for ph's low word l and inc:
+   output k's offset is the high word of l + k inc (< 2^35 for inc <= 2^32). ka holds
+   k = 0, 1, 4, 5 and kb k = 2, 3, 6, 7 times inc, so that taking the odd 32-bit words of
+   both in-lane gives the offsets in output order. */
+__attribute__((target("avx2"))) static inline __m256i w8_offsets(uint32_t l, __m256i ka, __m256i kb)
+{
+    __m256i pl = _mm256_set1_epi64x((long long)l);
+    __m256 a = _mm256_castsi256_ps(_mm256_add_epi64(pl, ka)), b = _mm256_castsi256_ps(_mm256_add_epi64(pl, kb));
+    return _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xDD));
 }
 
 __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc, float *out,
@@ -215,15 +278,39 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
         const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
                      k15 = _mm256_set1_ps(1.5f), fs = _mm256_set1_ps(FRAC24);
         const int16_t *bm = b - 1;
+        const int win = inc <= WIN_CUBIC_INC;
+        const __m256 sc = _mm256_set1_ps(win ? S16 : S31);
+        const __m256i ka = _mm256_setr_epi64x(0, (long long)inc, (long long)(4 * inc), (long long)(5 * inc));
+        const __m256i kb = _mm256_setr_epi64x((long long)(2 * inc), (long long)(3 * inc), (long long)(6 * inc),
+                                              (long long)(7 * inc));
+        const __m256i one = _mm256_set1_epi32(1);
         for (; i + 8 <= m; i += 8) {
-#define P(K) (bm + ((ph + (K)*inc) >> ENG_FRAC))
-            /* outputs 0-3 and 4-7 transposed as in the SSE path, then joined per tap */
-            __m128i u0, u1, w0, w1;
-            v_ld4x4(P(0), P(1), P(2), P(3), &u0, &u1);
-            v_ld4x4(P(4), P(5), P(6), P(7), &w0, &w1);
-#undef P
-            __m256 xm1 = v8_s16f(_mm_unpacklo_epi64(u0, w0)), x0 = v8_s16f(_mm_unpackhi_epi64(u0, w0));
-            __m256 x1 = v8_s16f(_mm_unpacklo_epi64(u1, w1)), x2 = v8_s16f(_mm_unpackhi_epi64(u1, w1));
+            __m256 xm1, x0, x1, x2;
+            if (win) {
+                /* taps p[o - 1 .. o + 2] of offset o <= 6: windows from p - 1 and p + 1 */
+                const int16_t *p = bm + (ph >> ENG_FRAC);
+                __m256i o = w8_offsets((uint32_t)ph, ka, kb), o1 = _mm256_add_epi32(o, one);
+                __m256 wa = w8_s16(p), wb = w8_s16(p + 2);
+                xm1 = _mm256_permutevar8x32_ps(wa, o);
+                x0 = _mm256_permutevar8x32_ps(wa, o1);
+                x1 = _mm256_permutevar8x32_ps(wb, o);
+                x2 = _mm256_permutevar8x32_ps(wb, o1);
+            } else {
+                /* the SSE path's transpose in both halves: outputs 0-3 low, 4-7 high */
+#define LD2(K)                                                                                                       \
+    _mm256_inserti128_si256(_mm256_castsi128_si256(ld8(bm + ((ph + (K)*inc) >> ENG_FRAC))),                          \
+                            ld8(bm + ((ph + ((K) + 4) * inc) >> ENG_FRAC)), 1)
+                __m256i r0 = LD2(0), r1 = LD2(1), r2 = LD2(2), r3 = LD2(3);
+#undef LD2
+                __m256i t0 = _mm256_unpacklo_epi16(r0, r1), t1 = _mm256_unpacklo_epi16(r2, r3);
+                __m256i u0 = _mm256_unpacklo_epi32(t0, t1), u1 = _mm256_unpackhi_epi32(t0, t1);
+                /* each int16 in an int32's top half: s * 2^16, as in the SSE path (scale 2^-31) */
+                const __m256i z = _mm256_setzero_si256();
+                xm1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u0));
+                x0 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u0));
+                x1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u1));
+                x2 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u1));
+            }
             __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
             __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
             __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
@@ -231,7 +318,8 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
             __m256 c3 = _mm256_add_ps(_mm256_mul_ps(h, _mm256_sub_ps(x2, xm1)), _mm256_mul_ps(k15, _mm256_sub_ps(x0, x1)));
             __m256 y = _mm256_add_ps(_mm256_mul_ps(c3, f), c2);
             y = _mm256_add_ps(_mm256_mul_ps(y, f), c1);
-            _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_mul_ps(y, f), x0));
+            y = _mm256_add_ps(_mm256_mul_ps(y, f), x0);
+            _mm256_storeu_ps(out + i, _mm256_mul_ps(y, sc));
             lo = _mm256_add_epi32(lo, dlo);
             ph += 8 * inc;
         }
@@ -240,64 +328,86 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
     if (i < m)
         run_cubic1(b, pph, inc, out + i, m - i);
 }
-#endif
 
-static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
+__attribute__((target("avx2"))) static void run_linear1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc,
+                                                             float *out, int m)
+{
+    if (inc > WIN_LINEAR_INC || m < 8) {
+        run_linear1(b, pph, inc, out, m);
+        return;
+    }
+    uint64_t ph = *pph;
+    int i = 0;
+    uint32_t l = (uint32_t)ph, d = (uint32_t)inc;
+    __m256i lo = _mm256_setr_epi32((int)l, (int)(l + d), (int)(l + 2 * d), (int)(l + 3 * d), (int)(l + 4 * d),
+                                   (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
+    const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
+    const __m256 fs = _mm256_set1_ps(FRAC24), sc = _mm256_set1_ps(S16);
+    const __m256i ka = _mm256_setr_epi64x(0, (long long)inc, (long long)(4 * inc), (long long)(5 * inc));
+    const __m256i kb = _mm256_setr_epi64x((long long)(2 * inc), (long long)(3 * inc), (long long)(6 * inc),
+                                          (long long)(7 * inc));
+    for (; i + 8 <= m; i += 8) {
+        /* taps p[o], p[o + 1] of offset o <= 7: windows from p and p + 1 */
+        const int16_t *p = b + (ph >> ENG_FRAC);
+        __m256i o = w8_offsets((uint32_t)ph, ka, kb);
+        __m256 r0 = _mm256_permutevar8x32_ps(w8_s16(p), o);
+        __m256 r1 = _mm256_permutevar8x32_ps(w8_s16(p + 1), o);
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+        __m256 y = _mm256_add_ps(r0, _mm256_mul_ps(f, _mm256_sub_ps(r1, r0)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(y, sc));
+        lo = _mm256_add_epi32(lo, dlo);
+        ph += 8 * inc;
+    }
+    *pph = ph;
+    if (i < m)
+        run_linear1(b, pph, inc, out + i, m - i);
+}
+
+/* Sinc: per output the eight taps times the eight samples in one vector; adding its halves
+   gives the SSE path's s (taps t and t + 4 summed), then the same transpose and sums. */
+__attribute__((target("avx2"))) static void run_sinc1_avx2(const int16_t *b, const float *tab, uint64_t *pph,
+                                                           uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
     int i = 0;
-#if ENG_SIMD
+    const __m128 sc = _mm_set1_ps(S16);
     for (; i + 4 <= m; i += 4) {
         __m128 s[4];
         for (int k = 0; k < 4; k++) {
             uint64_t q = ph + (uint64_t)k * inc;
             const int16_t *p = b + (q >> ENG_FRAC);
             const float *c = tab + ((uint32_t)q >> (32 - 10)) * ENG_SINC_TAPS;
-            __m128i x = _mm_loadu_si128((const __m128i *)(p - 3)); /* p[-3] .. p[4] */
-            s[k] = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c), v_s16lo(x)), _mm_mul_ps(_mm_loadu_ps(c + 4), v_s16hi(x)));
+            __m256 prod = _mm256_mul_ps(_mm256_loadu_ps(c), w8_s16(p - 3)); /* c[t] * p[t - 3] */
+            s[k] = _mm_add_ps(_mm256_castps256_ps128(prod), _mm256_extractf128_ps(prod, 1));
         }
         _MM_TRANSPOSE4_PS(s[0], s[1], s[2], s[3]);
-        _mm_storeu_ps(out + i, _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3])));
+        __m128 y = _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3]));
+        _mm_storeu_ps(out + i, _mm_mul_ps(y, sc));
         ph += 4 * inc;
     }
-#endif
-    for (; i < m; i++) {
-        out[i] = sinc8(b + (ph >> ENG_FRAC), tab, ph);
-        ph += inc;
-    }
     *pph = ph;
+    if (i < m)
+        run_sinc1(b, tab, pph, inc, out + i, m - i);
 }
+#endif
 
-static void run_linear2(const int16_t *b0, const int16_t *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1,
-                        int m)
+/* One channel of a run with the engine's interpolation and SIMD path. */
+static inline void run_one(const eng_engine *e, const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
-    uint64_t ph = *pph;
-    run_linear1(b0, &ph, inc, o0, m);
-    run_linear1(b1, pph, inc, o1, m);
-}
-
-static void run_cubic2(const int16_t *b0, const int16_t *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m,
-                       int avx2)
-{
-    uint64_t ph = *pph;
 #ifdef ENG_AVX2
-    if (avx2) {
-        run_cubic1_avx2(b0, &ph, inc, o0, m);
-        run_cubic1_avx2(b1, pph, inc, o1, m);
-        return;
+    if (e->avx2) {
+        switch (e->interp) {
+        case ENG_INTERP_LINEAR: run_linear1_avx2(b, pph, inc, out, m); return;
+        case ENG_INTERP_SINC: run_sinc1_avx2(b, e->sinc, pph, inc, out, m); return;
+        default: run_cubic1_avx2(b, pph, inc, out, m); return;
+        }
     }
 #endif
-    (void)avx2;
-    run_cubic1(b0, &ph, inc, o0, m);
-    run_cubic1(b1, pph, inc, o1, m);
-}
-
-static void run_sinc2(const int16_t *b0, const int16_t *b1, const float *tab, uint64_t *pph, uint64_t inc, float *o0,
-                      float *o1, int m)
-{
-    uint64_t ph = *pph;
-    run_sinc1(b0, tab, &ph, inc, o0, m);
-    run_sinc1(b1, tab, pph, inc, o1, m);
+    switch (e->interp) {
+    case ENG_INTERP_LINEAR: run_linear1(b, pph, inc, out, m); break;
+    case ENG_INTERP_SINC: run_sinc1(b, e->sinc, pph, inc, out, m); break;
+    default: run_cubic1(b, pph, inc, out, m); break;
+    }
 }
 
 /* 8-tap Kaiser-windowed sinc, ENG_SINC_PHASES fractional positions, each row normalised
@@ -332,8 +442,12 @@ void eng_sinc_table(float *table)
             row[t] = s * w;
             sum += row[t];
         }
-        for (int t = 0; t < ENG_SINC_TAPS; t++)
-            table[k * ENG_SINC_TAPS + t] = (float)(row[t] / sum);
+        for (int t = 0; t < ENG_SINC_TAPS; t++) {
+            float c = (float)(row[t] / sum);
+            /* the SIMD kernels' exactness needs taps of zero or >= 2^-60 (the smallest is
+               about 2^-18 with these settings, so this never changes a tap) */
+            table[k * ENG_SINC_TAPS + t] = fabsf(c) < 0x1p-60f ? 0.0f : c;
+        }
     }
 }
 
@@ -709,27 +823,11 @@ void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *
                 m = (int)left;
         }
         uint64_t ph = v->ph + off;
-        if (nch == 1) {
-            switch (e->interp) {
-            case ENG_INTERP_LINEAR: run_linear1(b[0], &ph, v->inc, t0 + i, m); break;
-            case ENG_INTERP_SINC: run_sinc1(b[0], e->sinc, &ph, v->inc, t0 + i, m); break;
-            default:
-#ifdef ENG_AVX2
-                if (e->avx2) {
-                    run_cubic1_avx2(b[0], &ph, v->inc, t0 + i, m);
-                    break;
-                }
-#endif
-                run_cubic1(b[0], &ph, v->inc, t0 + i, m);
-                break;
-            }
-        } else {
-            switch (e->interp) {
-            case ENG_INTERP_LINEAR: run_linear2(b[0], b[1], &ph, v->inc, t0 + i, t1 + i, m); break;
-            case ENG_INTERP_SINC: run_sinc2(b[0], b[1], e->sinc, &ph, v->inc, t0 + i, t1 + i, m); break;
-            default: run_cubic2(b[0], b[1], &ph, v->inc, t0 + i, t1 + i, m, e->avx2); break;
-            }
+        if (nch == 2) {
+            uint64_t ph1 = ph;
+            run_one(e, b[1], &ph1, v->inc, t1 + i, m);
         }
+        run_one(e, b[0], &ph, v->inc, t0 + i, m);
         v->ph = ph - off;
         i += m;
     }
