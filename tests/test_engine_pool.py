@@ -9,7 +9,9 @@ float32, the output is what the float32 pool gave, bit for bit:
 * a busy render of all three interpolations hashes to the digest recorded with the float32
   pool (the engine before the int16 pool), with the AVX2 kernels and with the SSE2 ones;
 * ``sample_bytes`` counts 2 bytes a sample: each channel's frames plus 16 guard frames, plus
-  a 32-sample seam image per channel of a long loop (two full images for a short one).
+  a 32-sample seam image per channel of a long loop (two full images for a short one);
+* downloading from dls.read's file mapping gives the mapping's pages back (they would
+  otherwise be resident next to the pool), and never touches a private or writable map.
 """
 
 from __future__ import annotations
@@ -252,3 +254,65 @@ def test_output_is_the_float_pools_bit_for_bit_on_both_simd_paths():
         out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
                              check=True)
         assert out.stdout.strip() == FLOAT_POOL_SHA256, f"DLSYNTH_NO_AVX2={int(no_avx2)}"
+
+
+def _resident_pages(arr: np.ndarray) -> int:
+    """How many of the pages under arr are mapped in this process (/proc/self/pagemap)."""
+    import mmap as _mmap
+
+    page = _mmap.PAGESIZE
+    addr = arr.__array_interface__["data"][0]
+    first, last = addr // page, (addr + arr.nbytes - 1) // page
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(first * 8)
+        raw = f.read((last - first + 1) * 8)
+    return int(np.count_nonzero(np.frombuffer(raw, "<u8") >> 63))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/pagemap"), reason="needs Linux /proc/self/pagemap")
+def test_download_gives_back_the_file_pages_of_a_mapped_bank(tmp_path):
+    """dls.read maps the file; after a download the pool holds the samples and the map's
+    pages under the wave are no longer resident in the process, while the data still reads
+    back the same (from the page cache)."""
+    import dls
+    from dls.model import Collection
+    from native.engine import Engine
+
+    data = _data(400_000, 1, 5)[:, 0]
+    col = Collection(instruments=[instrument(region(0))], waves=[Wave.from_pcm16(data, 44100, WaveSample())])
+    path = tmp_path / "big.dls"
+    path.write_bytes(dls.write(col))
+    got = dls.read(str(path))
+    w = got.waves[0]
+    assert int(np.abs(w.data[:, 0].astype(np.int64)).sum()) > 0  # touch every page
+    before = _resident_pages(w.data)
+    assert before > 0
+    e = Engine(RATE, effects=False)
+    e.download_wave(w)
+    assert _resident_pages(w.data) < max(1, before // 20)
+    assert np.array_equal(w.data[:, 0], data)
+    e.close()
+
+
+def test_download_leaves_private_or_writable_mappings_alone(tmp_path):
+    """Only a read-only shared file mapping is released: a copy-on-write map's changes stay."""
+    import mmap as _mmap
+
+    from native.engine import Engine
+
+    path = tmp_path / "raw.bin"
+    path.write_bytes(_data(200_000, 1, 6).tobytes())
+    with open(path, "r+b") as f:
+        mm = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_COPY)
+    arr = np.frombuffer(mm, np.int16)
+    arr[::1000] = 1234  # private changes, in this process only
+    ro = np.frombuffer(memoryview(mm).toreadonly(), np.int16)
+    e = Engine(RATE, effects=False)
+    for view in (arr, ro):
+        e.download_wave(Wave.from_pcm16(np.zeros(1, np.int16), 44100, WaveSample()))  # the pool works as usual
+        w = Wave.from_pcm16(np.zeros(1, np.int16), 44100, WaveSample())
+        w.data = view[:, None]
+        e.download_wave(w)
+        assert (view[::1000] == 1234).all()
+    e.close()
+    del arr, ro
