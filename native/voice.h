@@ -27,9 +27,11 @@
 
 #define ENG_CTRL 64             /* control interval, frames (ticks at multiples of the clock) */
 #define ENG_MIN_RAMP 32         /* a plan starting mid-interval ramps over at least this */
-#define ENG_GUARD 8             /* guard frames either side of every playback buffer */
+#define ENG_GUARD 8             /* guard frames either side of every playback buffer: the
+                                   taps reach -3..+4 frames, the SIMD loads up to 8 past the
+                                   first position of a group of outputs */
 #define ENG_SEAM 8              /* a long loop's seam image: frames either side of the seam
-                                   played from it (>= the interpolators' reach, 4) */
+                                   played from it (>= the taps' reach past a position, 4) */
 #define ENG_SEAM_MIN_LOOP 32    /* loops shorter than this (frames) get full loop images */
 #define ENG_FRAC 32             /* phase: 32.32 fixed point, in frames of the buffer */
 #define ENG_MAX_RATIO 512.0     /* largest phase increment, frames per output frame */

@@ -255,14 +255,31 @@ __attribute__((target("avx2"))) static inline __m256 w8_s16(const int16_t *p) /*
 }
 
 /* The eight outputs' integer positions minus the first's, for ph's low word l and inc:
-   output k's offset is the high word of l + k inc (< 2^35 for inc <= 2^32). ka holds
-   k = 0, 1, 4, 5 and kb k = 2, 3, 6, 7 times inc, so that taking the odd 32-bit words of
-   both in-lane gives the offsets in output order. */
-__attribute__((target("avx2"))) static inline __m256i w8_offsets(uint32_t l, __m256i ka, __m256i kb)
+   output k's offset is the high word of l + k inc (at most 7 for inc <= 2^32), worked out
+   in scalar registers (which the vector pipes' load here leaves idle) as bytes of one
+   word, then widened to 32-bit lanes. */
+__attribute__((target("avx2"))) static inline __m256i w8_offsets(uint32_t l, uint64_t inc)
 {
-    __m256i pl = _mm256_set1_epi64x((long long)l);
-    __m256 a = _mm256_castsi256_ps(_mm256_add_epi64(pl, ka)), b = _mm256_castsi256_ps(_mm256_add_epi64(pl, kb));
-    return _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xDD));
+    uint64_t q = l, packed = 0;
+    for (int k = 1; k < 8; k++) {
+        q += inc;
+        packed |= (q >> 32) << (8 * k);
+    }
+    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)packed));
+}
+
+/* the scalar cubic's operations on eight lanes */
+__attribute__((target("avx2"))) static inline __m256 v8_cubic(__m256 xm1, __m256 x0, __m256 x1, __m256 x2, __m256 f)
+{
+    const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
+                 k15 = _mm256_set1_ps(1.5f);
+    __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
+    __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
+                              _mm256_mul_ps(h, x2));
+    __m256 c3 = _mm256_add_ps(_mm256_mul_ps(h, _mm256_sub_ps(x2, xm1)), _mm256_mul_ps(k15, _mm256_sub_ps(x0, x1)));
+    __m256 y = _mm256_add_ps(_mm256_mul_ps(c3, f), c2);
+    y = _mm256_add_ps(_mm256_mul_ps(y, f), c1);
+    return _mm256_add_ps(_mm256_mul_ps(y, f), x0);
 }
 
 __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc, float *out,
@@ -275,27 +292,27 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
         __m256i lo = _mm256_setr_epi32((int)l, (int)(l + d), (int)(l + 2 * d), (int)(l + 3 * d), (int)(l + 4 * d),
                                        (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
         const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
-        const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
-                     k15 = _mm256_set1_ps(1.5f), fs = _mm256_set1_ps(FRAC24);
+        const __m256 fs = _mm256_set1_ps(FRAC24);
         const int16_t *bm = b - 1;
-        const int win = inc <= WIN_CUBIC_INC;
-        const __m256 sc = _mm256_set1_ps(win ? S16 : S31);
-        const __m256i ka = _mm256_setr_epi64x(0, (long long)inc, (long long)(4 * inc), (long long)(5 * inc));
-        const __m256i kb = _mm256_setr_epi64x((long long)(2 * inc), (long long)(3 * inc), (long long)(6 * inc),
-                                              (long long)(7 * inc));
-        const __m256i one = _mm256_set1_epi32(1);
-        for (; i + 8 <= m; i += 8) {
-            __m256 xm1, x0, x1, x2;
-            if (win) {
+        if (inc <= WIN_CUBIC_INC) {
+            const __m256 sc = _mm256_set1_ps(S16);
+            const __m256i one = _mm256_set1_epi32(1);
+            for (; i + 8 <= m; i += 8) {
                 /* taps p[o - 1 .. o + 2] of offset o <= 6: windows from p - 1 and p + 1 */
                 const int16_t *p = bm + (ph >> ENG_FRAC);
-                __m256i o = w8_offsets((uint32_t)ph, ka, kb), o1 = _mm256_add_epi32(o, one);
+                __m256i o = w8_offsets((uint32_t)ph, inc), o1 = _mm256_add_epi32(o, one);
                 __m256 wa = w8_s16(p), wb = w8_s16(p + 2);
-                xm1 = _mm256_permutevar8x32_ps(wa, o);
-                x0 = _mm256_permutevar8x32_ps(wa, o1);
-                x1 = _mm256_permutevar8x32_ps(wb, o);
-                x2 = _mm256_permutevar8x32_ps(wb, o1);
-            } else {
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+                __m256 y = v8_cubic(_mm256_permutevar8x32_ps(wa, o), _mm256_permutevar8x32_ps(wa, o1),
+                                    _mm256_permutevar8x32_ps(wb, o), _mm256_permutevar8x32_ps(wb, o1), f);
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(y, sc));
+                lo = _mm256_add_epi32(lo, dlo);
+                ph += 8 * inc;
+            }
+        } else {
+            const __m256 sc = _mm256_set1_ps(S31);
+            const __m256i z = _mm256_setzero_si256();
+            for (; i + 8 <= m; i += 8) {
                 /* the SSE path's transpose in both halves: outputs 0-3 low, 4-7 high */
 #define LD2(K)                                                                                                       \
     _mm256_inserti128_si256(_mm256_castsi128_si256(ld8(bm + ((ph + (K)*inc) >> ENG_FRAC))),                          \
@@ -305,23 +322,15 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
                 __m256i t0 = _mm256_unpacklo_epi16(r0, r1), t1 = _mm256_unpacklo_epi16(r2, r3);
                 __m256i u0 = _mm256_unpacklo_epi32(t0, t1), u1 = _mm256_unpackhi_epi32(t0, t1);
                 /* each int16 in an int32's top half: s * 2^16, as in the SSE path (scale 2^-31) */
-                const __m256i z = _mm256_setzero_si256();
-                xm1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u0));
-                x0 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u0));
-                x1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u1));
-                x2 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u1));
+                __m256 xm1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u0));
+                __m256 x0 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u0));
+                __m256 x1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u1));
+                __m256 x2 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u1));
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(v8_cubic(xm1, x0, x1, x2, f), sc));
+                lo = _mm256_add_epi32(lo, dlo);
+                ph += 8 * inc;
             }
-            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
-            __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
-            __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
-                                      _mm256_mul_ps(h, x2));
-            __m256 c3 = _mm256_add_ps(_mm256_mul_ps(h, _mm256_sub_ps(x2, xm1)), _mm256_mul_ps(k15, _mm256_sub_ps(x0, x1)));
-            __m256 y = _mm256_add_ps(_mm256_mul_ps(c3, f), c2);
-            y = _mm256_add_ps(_mm256_mul_ps(y, f), c1);
-            y = _mm256_add_ps(_mm256_mul_ps(y, f), x0);
-            _mm256_storeu_ps(out + i, _mm256_mul_ps(y, sc));
-            lo = _mm256_add_epi32(lo, dlo);
-            ph += 8 * inc;
         }
     }
     *pph = ph;
@@ -343,13 +352,10 @@ __attribute__((target("avx2"))) static void run_linear1_avx2(const int16_t *b, u
                                    (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
     const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
     const __m256 fs = _mm256_set1_ps(FRAC24), sc = _mm256_set1_ps(S16);
-    const __m256i ka = _mm256_setr_epi64x(0, (long long)inc, (long long)(4 * inc), (long long)(5 * inc));
-    const __m256i kb = _mm256_setr_epi64x((long long)(2 * inc), (long long)(3 * inc), (long long)(6 * inc),
-                                          (long long)(7 * inc));
     for (; i + 8 <= m; i += 8) {
         /* taps p[o], p[o + 1] of offset o <= 7: windows from p and p + 1 */
         const int16_t *p = b + (ph >> ENG_FRAC);
-        __m256i o = w8_offsets((uint32_t)ph, ka, kb);
+        __m256i o = w8_offsets((uint32_t)ph, inc);
         __m256 r0 = _mm256_permutevar8x32_ps(w8_s16(p), o);
         __m256 r1 = _mm256_permutevar8x32_ps(w8_s16(p + 1), o);
         __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
