@@ -13,7 +13,8 @@ instrument and every wave it plays goes to the engine), then prints
   buffers with their guard frames, and the loop seam images);
 * RSS of this process after the download (VmRSS), split into anonymous memory (RssAnon:
   the engine's pool and the Python objects) and file-backed pages (RssFile: the bank's
-  memory map, which ``dls.read`` keeps and the download reads through), plus the peak
+  memory map, which ``dls.read`` keeps and the download reads through, and the shared
+  libraries), plus the peak
   (VmHWM); and the ratio RSS / sample data;
 * times: ``dls.read`` and the download of everything (wall clock).
 
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
           f"file-backed {res['rss_file_after_read'] / mb:.1f})")
     print(f"RSS after download:       {res['rss'] / mb:9.1f} MB  ({res['rss_per_sample_data']:.3f} x sample data)")
     print(f"  anonymous (RssAnon):    {res['rss_anon'] / mb:9.1f} MB  ({res['anon_per_sample_data']:.3f} x sample data)")
-    print(f"  file-backed (RssFile):  {res['rss_file'] / mb:9.1f} MB  (the bank's memory map)")
+    print(f"  file-backed (RssFile):  {res['rss_file'] / mb:9.1f} MB  (shared libraries, pages of the bank's memory map)")
     print(f"peak RSS (VmHWM):         {res['rss_peak'] / mb:9.1f} MB")
     print(f"dls.read: {t_read:.3f} s; download of everything: {t_download:.3f} s")
     return 0
