@@ -14,8 +14,7 @@ instrument and every wave it plays goes to the engine), then prints
 * RSS of this process after the download (VmRSS), split into anonymous memory (RssAnon:
   the engine's pool and the Python objects) and file-backed pages (RssFile: the bank's
   memory map, which ``dls.read`` keeps and the download reads through, and the shared
-  libraries), plus the peak
-  (VmHWM); and the ratio RSS / sample data;
+  libraries), plus the peak (VmHWM); and the ratio RSS / sample data;
 * times: ``dls.read`` and the download of everything (wall clock).
 
 Linux only (it reads /proc/self/status). Run it in a fresh process: RSS is not given back.
