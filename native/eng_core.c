@@ -226,18 +226,26 @@ int32_t eng_wave_create(eng_engine *e, const int16_t *data, int64_t frames, int3
         free(w);
         return ENG_ERR_NOMEM;
     }
+    /* the pool keeps the 16-bit samples; the kernels scale them by 1/32768 as they load */
     size_t len = (size_t)frames + 2 * ENG_GUARD;
     for (int32_t c = 0; c < channels; c++) {
-        float *m = calloc(len, sizeof(float));
+        int16_t *m = malloc(len * sizeof(int16_t));
         if (!m) {
             wave_free(w);
             return ENG_ERR_NOMEM;
         }
-        for (int64_t i = 0; i < frames; i++)
-            m[ENG_GUARD + i] = (float)data[i * channels + c] * (1.0f / 32768.0f);
+        memset(m, 0, ENG_GUARD * sizeof(int16_t));
+        memset(m + ENG_GUARD + frames, 0, ENG_GUARD * sizeof(int16_t));
+        if (channels == 1) {
+            if (frames > 0)
+                memcpy(m + ENG_GUARD, data, (size_t)frames * sizeof(int16_t));
+        } else {
+            for (int64_t i = 0; i < frames; i++)
+                m[ENG_GUARD + i] = data[i * channels + c];
+        }
         w->main[c] = m;
     }
-    w->bytes = (uint64_t)len * sizeof(float) * (uint64_t)channels;
+    w->bytes = (uint64_t)len * sizeof(int16_t) * (uint64_t)channels;
     e->wave_table[id] = w;
     atomic_fetch_add(&e->st_waves, 1);
     atomic_fetch_add(&e->st_bytes, w->bytes);
@@ -277,27 +285,38 @@ static eng_loopimg *loop_image(eng_engine *e, eng_wave *w, uint32_t start, uint3
         return NULL;
     }
     int64_t len = (int64_t)end - start;
-    size_t n = (size_t)len + 2 * ENG_GUARD;
+    l->seam = len >= ENG_SEAM_MIN_LOOP;
+    /* a short loop: full images (n samples each, loop coordinates); a long one: the seam
+       image only (n samples from loop position len - ENG_SEAM - ENG_GUARD) */
+    size_t n = l->seam ? 2 * (size_t)(ENG_SEAM + ENG_GUARD) : (size_t)len + 2 * ENG_GUARD;
+    int64_t pos0 = l->seam ? len - ENG_SEAM - ENG_GUARD : -ENG_GUARD; /* loop position of slot 0 */
     for (int32_t c = 0; c < w->channels; c++) {
-        l->first[c] = malloc(n * sizeof(float));
-        l->again[c] = malloc(n * sizeof(float));
-        if (!l->first[c] || !l->again[c]) {
+        if (!l->seam) {
+            l->first[c] = malloc(n * sizeof(int16_t));
+            if (!l->first[c]) {
+                loopimg_free(l);
+                return NULL;
+            }
+        }
+        l->again[c] = malloc(n * sizeof(int16_t));
+        if (!l->again[c]) {
             loopimg_free(l);
             return NULL;
         }
-        const float *s = w->main[c] + ENG_GUARD; /* s[f] is valid for f in -G .. frames + G - 1 */
+        const int16_t *s = w->main[c] + ENG_GUARD; /* s[f] is valid for f in -G .. frames + G - 1 */
         for (int64_t j = 0; j < (int64_t)n; j++) {
-            int64_t f = (int64_t)start + j - ENG_GUARD; /* the frame this slot stands for */
+            int64_t f = (int64_t)start + pos0 + j; /* the frame this slot stands for */
             int64_t in_loop = (int64_t)start + ((f - (int64_t)start) % len + len) % len;
             /* first pass: the real frames before the loop, the loop, then the loop's start */
-            l->first[c][j] = f < (int64_t)start ? s[f] : s[in_loop];
+            if (!l->seam)
+                l->first[c][j] = f < (int64_t)start ? s[f] : s[in_loop];
             /* after a wrap: the loop continues on both sides */
             l->again[c][j] = s[in_loop];
         }
     }
     l->next = w->loops;
     w->loops = l;
-    uint64_t bytes = (uint64_t)n * sizeof(float) * 2u * (uint64_t)w->channels;
+    uint64_t bytes = (uint64_t)n * sizeof(int16_t) * (l->seam ? 1u : 2u) * (uint64_t)w->channels;
     w->bytes += bytes;
     atomic_fetch_add(&e->st_bytes, bytes);
     return l;
@@ -396,11 +415,12 @@ int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int
                     }
                 }
                 r->has_loop = 1;
+                r->loop_seam = l[0]->seam;
                 r->loop_type = d->loop_type;
                 r->loop_start = d->loop_start;
                 r->loop_end = (uint32_t)end;
                 for (int k = 0; k < 2; k++) {
-                    r->lfirst[k] = l[k]->first[wch[k]];
+                    r->lfirst[k] = l[k]->seam ? NULL : l[k]->first[wch[k]];
                     r->lagain[k] = l[k]->again[wch[k]];
                 }
             }

@@ -219,7 +219,9 @@ typedef struct {
     uint64_t dropped_notes;      /* no voice could be found (all busy at higher priority) */
     uint32_t instruments;        /* live instrument slots */
     uint32_t waves;
-    uint64_t sample_bytes;       /* pool memory held by waves and loop images */
+    uint64_t sample_bytes;       /* bytes of sample pool held by waves and loop images: int16
+                                    samples (2 bytes each) with their guard frames, plus the
+                                    loops' seam images (a few dozen samples per loop) */
     uint64_t midi_events;        /* MIDI-level events applied */
     uint64_t malformed_midi;     /* channel messages with bad status, data or length */
     uint64_t dropped_group;      /* MIDI events for a channel group that is not open */
@@ -237,8 +239,11 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
                        int32_t max_instruments, int32_t max_waves);
 void eng_destroy(eng_engine *e);
 
-/* Waves: 16-bit interleaved PCM (8-bit data is converted with dls_u8_to_s16 first).
-   Returns the wave id (>= 0) or an ENG_ERR_* code. Zero-length waves are accepted. */
+/* Waves: 16-bit interleaved PCM (8-bit data is converted with dls_u8_to_s16 first). The
+   pool keeps the samples as int16, one buffer per channel (frames plus 8 guard frames each
+   side); the interpolators convert them to float (s / 32768, exact) as they read them.
+   data is copied: the caller may free it on return. Returns the wave id (>= 0) or an
+   ENG_ERR_* code. Zero-length waves are accepted. */
 int32_t eng_wave_create(eng_engine *e, const int16_t *data, int64_t frames, int32_t channels,
                         double sample_rate);
 /* Frees a wave no live instrument uses (ENG_ERR_BUSY otherwise). */

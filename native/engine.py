@@ -112,6 +112,47 @@ def _err(code: int, what: str) -> EngineError:
     return EngineError(f"{what}: {_ERRORS.get(code, f'error {code}')}")
 
 
+def _release_source_pages(arr: np.ndarray) -> None:
+    """Give back the pages a download read from a bank's file mapping.
+
+    When arr is a view of a read-only file mapping (``dls.read`` maps the file and its waves'
+    data are views into it), the copy into the sample pool made the process map every page of
+    the wave: resident twice, as pool and as file pages. madvise(MADV_DONTNEED) on that range
+    drops the mapping's pages from this process (they stay in the page cache, and are read
+    again if anything touches the data later), which is safe only on a shared read-only
+    mapping: there are no private changes to lose. Anything else is left alone. The range is
+    rounded out to 64 KiB, the kernel's fault-around window: reading a wave maps the aligned
+    64 KiB around each page it faults on, so the next wave's first read maps this one's tail
+    again, and this wave's read mapped the previous one's; releasing the aligned blocks
+    takes those back too (pages of neighbours are only read again if used).
+    """
+    import mmap
+
+    if arr.flags.writeable or arr.nbytes == 0 or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    base = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if not isinstance(base, mmap.mmap) or base.closed:
+        return
+    try:
+        if not memoryview(base).readonly:  # ACCESS_WRITE or ACCESS_COPY: not ours to drop
+            return
+        origin = int(ffi.cast("uintptr_t", ffi.from_buffer(base)))
+        start = arr.__array_interface__["data"][0] - origin
+        end = start + arr.nbytes
+        if start < 0 or end > len(base):
+            return
+        block = max(mmap.PAGESIZE, 1 << 16)
+        lo = start // block * block
+        hi = min(-(-end // block) * block, len(base))
+        base.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    except (OSError, ValueError, TypeError, BufferError):
+        pass  # only an optimisation
+
+
 class Engine:
     """The native voice engine: sample pool, instruments, channels, voices, mixer.
 
@@ -176,10 +217,16 @@ class Engine:
 
     # --- waves ---------------------------------------------------------------------------
     def download_wave(self, wave) -> int:
-        """Copy a `dls.model.Wave` (8- or 16-bit PCM) into the sample pool; returns its id."""
+        """Copy a `dls.model.Wave` (8- or 16-bit PCM) into the sample pool; returns its id.
+
+        The pool holds 16-bit samples: 8-bit data is widened ((u - 128) * 256), and any other
+        dtype is cast to int16 as NumPy's astype does. When the data is a view of a read-only
+        file mapping (``dls.read``'s), the mapping's pages it covers are released afterwards
+        (see _release_source_pages), so the bank is not resident both in the file's pages
+        and in the pool."""
         if not getattr(wave, "supported", True):
             raise ValueError("the wave's format is not PCM and cannot be played")
-        data = np.asarray(wave.data)
+        source = data = np.asarray(wave.data)
         if data.ndim == 1:
             data = data[:, None]
         if data.dtype == np.uint8:
@@ -197,6 +244,7 @@ class Engine:
                 raise _err(wid, "download_wave")
             self._waves[wid] = wave
             self._wave_users[wid] = 0
+        _release_source_pages(source)
         return wid
 
     def download_waves(self, waves: Iterable) -> list[int]:

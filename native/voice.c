@@ -597,6 +597,7 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
     v->filter = r->filter;
     v->ratio = r->rate_ratio;
     v->ph = (uint64_t)ENG_GUARD << ENG_FRAC;
+    v->wrapped = 0;
     if (r->has_loop && r->loop_start == 0) {
         v->state = PS_LOOP;
         for (int c = 0; c < r->nch; c++)

@@ -27,7 +27,12 @@
 
 #define ENG_CTRL 64             /* control interval, frames (ticks at multiples of the clock) */
 #define ENG_MIN_RAMP 32         /* a plan starting mid-interval ramps over at least this */
-#define ENG_GUARD 8             /* guard frames either side of every playback buffer */
+#define ENG_GUARD 8             /* guard frames either side of every playback buffer: the
+                                   taps reach -3..+4 frames, the SIMD loads up to 8 past the
+                                   first position of a group of outputs */
+#define ENG_SEAM 8              /* a long loop's seam image: frames either side of the seam
+                                   played from it (>= the taps' reach past a position, 4) */
+#define ENG_SEAM_MIN_LOOP 32    /* loops shorter than this (frames) get full loop images */
 #define ENG_FRAC 32             /* phase: 32.32 fixed point, in frames of the buffer */
 #define ENG_MAX_RATIO 512.0     /* largest phase increment, frames per output frame */
 #define ENG_MAX_FRAMES ((int64_t)1 << 30)
@@ -103,17 +108,29 @@ typedef struct {
  * Sample pool
  * ------------------------------------------------------------------------------------- */
 
-/* Loop images of one (wave, loop start, loop end): for every channel two buffers in the
-   loop's own coordinates (buffer index j = frame - loop_start + ENG_GUARD), each of
-   loop_length + 2 * ENG_GUARD floats. The right guard of both holds the loop's start
-   (the interpolator reads through the seam); the left guard of "first" holds the wave's
-   frames before the loop (first pass), that of "again" the loop's end (after a wrap). */
+/* The pool holds 16-bit PCM as downloaded (int16 samples; the kernels scale by 1/32768,
+   exactly, as they load). Playback inside a loop uses the phase in the loop's own
+   coordinates (buffer index j = frame - loop_start + ENG_GUARD).
+
+   Loop images of one (wave, loop start, loop end), per channel:
+   - a short loop (length < ENG_SEAM_MIN_LOOP frames): two full images, each of
+     loop_length + 2 * ENG_GUARD int16 samples in loop coordinates. The right guard of both
+     holds the loop's start (the interpolator reads through the seam); the left guard of
+     "first" holds the wave's frames before the loop (first pass), that of "again" the
+     loop's end (after a wrap).
+   - a long loop: first = NULL, and "again" is only the seam: 2 * (ENG_SEAM + ENG_GUARD)
+     int16 samples, seam[a] = the loop's frame at loop position loop_length - ENG_SEAM -
+     ENG_GUARD + a (taken modulo the loop), so the loop's end is followed by its start.
+     The voice plays from the main buffer except within ENG_SEAM frames of the seam (on
+     the first pass only before it: there the main buffer's real frames before the loop
+     are what the first pass reads). */
 typedef struct eng_loopimg {
     struct eng_loopimg *next;
     uint32_t start, end;    /* frames */
     int32_t channels;
-    float **first;          /* per wave channel */
-    float **again;
+    int32_t seam;           /* 1: a long loop (first NULL, again the seam image) */
+    int16_t **first;        /* per wave channel, int16 PCM (entries NULL for a long loop) */
+    int16_t **again;        /* per wave channel, int16 PCM */
 } eng_loopimg;
 
 typedef struct eng_wave {
@@ -121,10 +138,11 @@ typedef struct eng_wave {
     int32_t channels;
     int64_t frames;
     double rate;            /* Hz */
-    float **main;           /* per channel: frames + 2 * ENG_GUARD floats, index j = frame + G */
+    int16_t **main;         /* per channel: frames + 2 * ENG_GUARD int16 samples (16-bit
+                               PCM, zero guards), index j = frame + ENG_GUARD */
     eng_loopimg *loops;
     int32_t refs;           /* instruments using it (producer thread only) */
-    uint64_t bytes;
+    uint64_t bytes;         /* pool bytes held by its buffers and loop images */
 } eng_wave;
 
 /* ---------------------------------------------------------------------------------------
@@ -137,9 +155,10 @@ typedef struct {
     uint16_t flags;         /* ENG_RGN_* */
     int32_t nch;            /* 1 or 2 output channels of wave data */
     int32_t out_mask;       /* 0, 1 = left only, 2 = right only */
-    const float *main[2];   /* per output channel, main buffers */
-    const float *lfirst[2]; /* per output channel, loop images (first pass / after a wrap) */
-    const float *lagain[2];
+    const int16_t *main[2];   /* per output channel, main buffers (int16 PCM) */
+    const int16_t *lfirst[2]; /* per output channel, loop images (first pass / after a wrap; */
+    const int16_t *lagain[2]; /* a long loop: lfirst NULL, lagain the seam image), int16 PCM */
+    int32_t loop_seam;      /* 1: a long loop played from main plus the seam image */
     int32_t has_loop;
     int32_t loop_type;      /* ENG_LOOP_* (NONE if loop == NULL) */
     uint32_t loop_start, loop_end; /* frames */
@@ -224,11 +243,14 @@ typedef struct {
 
 typedef struct eng_voice {
     /* --- hot: read by the kernels --- */
-    const float *buf[2];    /* current playback buffer per output channel */
-    uint64_t ph;            /* phase, 32.32 frames in buf's coordinates */
-    uint64_t inc;           /* phase increment per output frame */
+    const int16_t *buf[2];  /* current playback buffer per output channel, int16 PCM (in
+                               PS_LOOP the kernels' buffers come from the region: see
+                               eng_voice_interp) */
+    uint64_t ph;            /* phase, 32.32 frames in buf's coordinates (PS_LOOP: the loop's) */
+    uint64_t inc;           /* phase increment per output frame, 32.32 frames */
     uint64_t lim;           /* phase at which the current run ends (loop end, loop start, end) */
     int32_t state;          /* PS_* */
+    int32_t wrapped;        /* PS_LOOP: 0 on the first pass through the loop, 1 after a wrap */
     int32_t nch;
     int32_t filter;
     float fx[2][4];         /* filter state per channel: x1, x2, y1, y2 */

@@ -29,40 +29,61 @@
 /* ---------------------------------------------------------------------------------------
  * Interpolators: mono and two-channel, linear / cubic Hermite / 8-point windowed sinc.
  *
+ * The buffers hold 16-bit PCM; a sample's value is (float)s / 32768, exact in float. The
+ * scalar formulas below convert each sample as they read it: they are the reference.
+ *
  * The fraction is the phase's top 24 fractional bits (exact in a float). The SSE2 paths
- * compute four consecutive outputs at once (one unaligned load per output and tap group,
- * then a 4x4 transpose) with exactly the arithmetic of the scalar formula, lane by lane,
- * so a frame's value does not depend on which path produced it.
+ * compute four consecutive outputs at once (one unaligned load per output, a 16-bit
+ * transpose, conversion) with exactly the operations of the scalar formula, in the same
+ * order, lane by lane, but on the samples scaled by a power of two (an int16 placed in
+ * the top half of an int32 converts exactly to s * 65536 = (s / 32768) * 2^31), and they
+ * scale the result back once, by 2^-31 (the AVX2 kernels below: s = (s / 32768) * 2^15,
+ * and 2^-15). Each formula is linear in the samples: every product has exactly one factor
+ * that carries them (a sample, or a sum or difference of samples, times a constant, the
+ * fraction or a sinc tap), so every intermediate value is the reference's times the same
+ * power of two, and IEEE rounding commutes with that as long as nothing overflows or is
+ * subnormal. Nothing is: the reference's intermediate values are below 2^3 in magnitude,
+ * and zero or at least 2^-100 (rounding keeps a multiple of a power of two one: samples
+ * are multiples of 2^-15, the fraction of 2^-24, at most three fraction factors in a
+ * product, and the sinc taps are zero or at least 2^-60, see eng_sinc_table). So a frame's
+ * value is bit for bit the scalar formula's whichever path produced it.
  * ------------------------------------------------------------------------------------- */
 
 #define FRAC24 (1.0f / 16777216.0f)
+#define S16 (1.0f / 32768.0f) /* int16 sample -> float in [-1, 1) */
 
 static inline float frac_of(uint64_t ph)
 {
     return (float)(int32_t)((uint32_t)ph >> 8) * FRAC24;
 }
 
-static inline float lin(const float *p, float f)
+static inline float s16f(int16_t s)
 {
-    return p[0] + f * (p[1] - p[0]);
+    return (float)s * S16;
 }
 
-static inline float cubic(const float *p, float f)
+static inline float lin(const int16_t *p, float f)
 {
-    float xm1 = p[-1], x0 = p[0], x1 = p[1], x2 = p[2];
+    float x0 = s16f(p[0]), x1 = s16f(p[1]);
+    return x0 + f * (x1 - x0);
+}
+
+static inline float cubic(const int16_t *p, float f)
+{
+    float xm1 = s16f(p[-1]), x0 = s16f(p[0]), x1 = s16f(p[1]), x2 = s16f(p[2]);
     float c1 = 0.5f * (x1 - xm1);
     float c2 = ((xm1 - 2.5f * x0) + 2.0f * x1) - 0.5f * x2;
     float c3 = 0.5f * (x2 - xm1) + 1.5f * (x0 - x1);
     return ((c3 * f + c2) * f + c1) * f + x0;
 }
 
-static inline float sinc8(const float *p, const float *tab, uint64_t ph)
+static inline float sinc8(const int16_t *p, const float *tab, uint64_t ph)
 {
     const float *c = tab + ((uint32_t)ph >> (32 - 10)) * ENG_SINC_TAPS;
-    float s0 = c[0] * p[-3] + c[4] * p[1];
-    float s1 = c[1] * p[-2] + c[5] * p[2];
-    float s2 = c[2] * p[-1] + c[6] * p[3];
-    float s3 = c[3] * p[0] + c[7] * p[4];
+    float s0 = c[0] * s16f(p[-3]) + c[4] * s16f(p[1]);
+    float s1 = c[1] * s16f(p[-2]) + c[5] * s16f(p[2]);
+    float s2 = c[2] * s16f(p[-1]) + c[6] * s16f(p[3]);
+    float s3 = c[3] * s16f(p[0]) + c[7] * s16f(p[4]);
     return (s0 + s1) + (s2 + s3);
 }
 
@@ -70,6 +91,42 @@ static inline float sinc8(const float *p, const float *tab, uint64_t ph)
 static inline __m128 v_frac(__m128i lo)
 {
     return _mm_mul_ps(_mm_cvtepi32_ps(_mm_srli_epi32(lo, 8)), _mm_set1_ps(FRAC24));
+}
+
+#define S31 (1.0f / 2147483648.0f) /* undoes the 2^31 scale of v_hi16lo / v_hi16hi */
+
+/* int16 lanes 0-3 (lo) or 4-7 (hi) of v as floats s * 65536 (each in an int32's top half) */
+static inline __m128 v_hi16lo(__m128i v)
+{
+    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), v));
+}
+
+static inline __m128 v_hi16hi(__m128i v)
+{
+    return _mm_cvtepi32_ps(_mm_unpackhi_epi16(_mm_setzero_si128(), v));
+}
+
+/* two consecutive int16 samples as one 32-bit word (unaligned) */
+static inline int ld_pair(const int16_t *p)
+{
+    int32_t w;
+    memcpy(&w, p, sizeof w);
+    return (int)w;
+}
+
+static inline __m128i ld8(const int16_t *p) /* p[0..7], unaligned */
+{
+    return _mm_loadu_si128((const __m128i *)p);
+}
+
+/* Samples p[0..3] of four positions (their vectors a, b, c, d: eight samples each, the last
+   four unused), transposed: on return u0 holds (a0, b0, c0, d0, a1, b1, c1, d1) and u1 the
+   same of samples 2 and 3. */
+static inline void v_tr4x4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i *u0, __m128i *u1)
+{
+    __m128i t0 = _mm_unpacklo_epi16(a, b), t1 = _mm_unpacklo_epi16(c, d);
+    *u0 = _mm_unpacklo_epi32(t0, t1);
+    *u1 = _mm_unpackhi_epi32(t0, t1);
 }
 
 static inline __m128 v_cubic(__m128 xm1, __m128 x0, __m128 x1, __m128 x2, __m128 f)
@@ -91,7 +148,7 @@ static inline __m128i v_lo(uint64_t ph, uint64_t inc)
 }
 #endif
 
-static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_linear1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
     int i = 0;
@@ -99,13 +156,17 @@ static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out,
     if (m >= 4) {
         __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
         for (; i + 4 <= m; i += 4) {
-            __m128 r0 = _mm_loadu_ps(b + (ph >> ENG_FRAC));
-            __m128 r1 = _mm_loadu_ps(b + ((ph + inc) >> ENG_FRAC));
-            __m128 r2 = _mm_loadu_ps(b + ((ph + 2 * inc) >> ENG_FRAC));
-            __m128 r3 = _mm_loadu_ps(b + ((ph + 3 * inc) >> ENG_FRAC));
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            /* each lane: the pair (p[0], p[1]) of its output */
+            __m128i q0 = _mm_cvtsi32_si128(ld_pair(b + (ph >> ENG_FRAC)));
+            __m128i q1 = _mm_cvtsi32_si128(ld_pair(b + ((ph + inc) >> ENG_FRAC)));
+            __m128i q2 = _mm_cvtsi32_si128(ld_pair(b + ((ph + 2 * inc) >> ENG_FRAC)));
+            __m128i q3 = _mm_cvtsi32_si128(ld_pair(b + ((ph + 3 * inc) >> ENG_FRAC)));
+            __m128i pr = _mm_unpacklo_epi64(_mm_unpacklo_epi32(q0, q1), _mm_unpacklo_epi32(q2, q3));
+            __m128 r0 = _mm_cvtepi32_ps(_mm_slli_epi32(pr, 16));                     /* p[0] * 2^31 */
+            __m128 r1 = _mm_cvtepi32_ps(_mm_and_si128(pr, _mm_set1_epi32(-65536))); /* p[1] * 2^31 */
             __m128 f = v_frac(lo);
-            _mm_storeu_ps(out + i, _mm_add_ps(r0, _mm_mul_ps(f, _mm_sub_ps(r1, r0))));
+            __m128 y = _mm_add_ps(r0, _mm_mul_ps(f, _mm_sub_ps(r1, r0)));
+            _mm_storeu_ps(out + i, _mm_mul_ps(y, _mm_set1_ps(S31)));
             lo = _mm_add_epi32(lo, dlo);
             ph += 4 * inc;
         }
@@ -118,21 +179,20 @@ static void run_linear1(const float *b, uint64_t *pph, uint64_t inc, float *out,
     *pph = ph;
 }
 
-static void run_cubic1(const float *b, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
     int i = 0;
 #if ENG_SIMD
     if (m >= 4) {
         __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
-        const float *bm = b - 1;
+        const int16_t *bm = b - 1;
         for (; i + 4 <= m; i += 4) {
-            __m128 r0 = _mm_loadu_ps(bm + (ph >> ENG_FRAC));
-            __m128 r1 = _mm_loadu_ps(bm + ((ph + inc) >> ENG_FRAC));
-            __m128 r2 = _mm_loadu_ps(bm + ((ph + 2 * inc) >> ENG_FRAC));
-            __m128 r3 = _mm_loadu_ps(bm + ((ph + 3 * inc) >> ENG_FRAC));
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-            _mm_storeu_ps(out + i, v_cubic(r0, r1, r2, r3, v_frac(lo)));
+            __m128i u0, u1;
+            v_tr4x4(ld8(bm + (ph >> ENG_FRAC)), ld8(bm + ((ph + inc) >> ENG_FRAC)), ld8(bm + ((ph + 2 * inc) >> ENG_FRAC)),
+                    ld8(bm + ((ph + 3 * inc) >> ENG_FRAC)), &u0, &u1);
+            __m128 y = v_cubic(v_hi16lo(u0), v_hi16hi(u0), v_hi16lo(u1), v_hi16hi(u1), v_frac(lo));
+            _mm_storeu_ps(out + i, _mm_mul_ps(y, _mm_set1_ps(S31)));
             lo = _mm_add_epi32(lo, dlo);
             ph += 4 * inc;
         }
@@ -145,55 +205,7 @@ static void run_cubic1(const float *b, uint64_t *pph, uint64_t inc, float *out, 
     *pph = ph;
 }
 
-#if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#include <immintrin.h>
-#define ENG_AVX2 1
-/* The cubic interpolator eight outputs at a time with AVX2 (no FMA: every lane does the
-   scalar formula's operations, so its frames equal the SSE and scalar paths' bit for bit).
-   Chosen at run time (eng_create checks the CPU). */
-__attribute__((target("avx2"))) static void run_cubic1_avx2(const float *b, uint64_t *pph, uint64_t inc, float *out,
-                                                            int m)
-{
-    uint64_t ph = *pph;
-    int i = 0;
-    if (m >= 8) {
-        uint32_t l = (uint32_t)ph, d = (uint32_t)inc;
-        __m256i lo = _mm256_setr_epi32((int)l, (int)(l + d), (int)(l + 2 * d), (int)(l + 3 * d), (int)(l + 4 * d),
-                                       (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
-        const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
-        const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
-                     k15 = _mm256_set1_ps(1.5f), fs = _mm256_set1_ps(FRAC24);
-        const float *bm = b - 1;
-        for (; i + 8 <= m; i += 8) {
-#define LD2(K)                                                                                                       \
-    _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(bm + ((ph + (K)*inc) >> ENG_FRAC))),                   \
-                         _mm_loadu_ps(bm + ((ph + ((K) + 4) * inc) >> ENG_FRAC)), 1)
-            __m256 r0 = LD2(0), r1 = LD2(1), r2 = LD2(2), r3 = LD2(3);
-#undef LD2
-            /* in-lane 4x4 transposes: lanes 0-3 are outputs 0-3, lanes 4-7 outputs 4-7 */
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            __m256 xm1 = _mm256_shuffle_ps(t0, t2, 0x44), x0 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 x1 = _mm256_shuffle_ps(t1, t3, 0x44), x2 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
-            __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
-            __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
-                                      _mm256_mul_ps(h, x2));
-            __m256 c3 = _mm256_add_ps(_mm256_mul_ps(h, _mm256_sub_ps(x2, xm1)), _mm256_mul_ps(k15, _mm256_sub_ps(x0, x1)));
-            __m256 y = _mm256_add_ps(_mm256_mul_ps(c3, f), c2);
-            y = _mm256_add_ps(_mm256_mul_ps(y, f), c1);
-            _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_mul_ps(y, f), x0));
-            lo = _mm256_add_epi32(lo, dlo);
-            ph += 8 * inc;
-        }
-    }
-    *pph = ph;
-    if (i < m)
-        run_cubic1(b, pph, inc, out + i, m - i);
-}
-#endif
-
-static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
     int i = 0;
@@ -202,13 +214,14 @@ static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t 
         __m128 s[4];
         for (int k = 0; k < 4; k++) {
             uint64_t q = ph + (uint64_t)k * inc;
-            const float *p = b + (q >> ENG_FRAC);
+            const int16_t *p = b + (q >> ENG_FRAC);
             const float *c = tab + ((uint32_t)q >> (32 - 10)) * ENG_SINC_TAPS;
-            s[k] = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c), _mm_loadu_ps(p - 3)),
-                              _mm_mul_ps(_mm_loadu_ps(c + 4), _mm_loadu_ps(p + 1)));
+            __m128i x = ld8(p - 3); /* p[-3] .. p[4] */
+            s[k] = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(c), v_hi16lo(x)), _mm_mul_ps(_mm_loadu_ps(c + 4), v_hi16hi(x)));
         }
         _MM_TRANSPOSE4_PS(s[0], s[1], s[2], s[3]);
-        _mm_storeu_ps(out + i, _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3])));
+        __m128 y = _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3]));
+        _mm_storeu_ps(out + i, _mm_mul_ps(y, _mm_set1_ps(S31)));
         ph += 4 * inc;
     }
 #endif
@@ -219,35 +232,200 @@ static void run_sinc1(const float *b, const float *tab, uint64_t *pph, uint64_t 
     *pph = ph;
 }
 
-static void run_linear2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m)
+#if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define ENG_AVX2 1
+/* AVX2 kernels, eight outputs at a time (chosen at run time: eng_create checks the CPU).
+   No FMA: every lane does the scalar formula's operations in its order, on the samples
+   scaled by a power of two (sign-extended int16 -> float: s = (s / 32768) * 2^15, the
+   result scaled back by 2^-15; or s * 2^16 as in the SSE paths, scaled back by 2^-31; see
+   the top of this section), so their frames equal the SSE and scalar paths' bit for bit.
+
+   When the phase advances by at most one frame per output (inc <= 1.0, or 6/7 for the
+   cubic), eight consecutive outputs read at most nine consecutive positions from their
+   first one, p: one or two windows of eight samples from p, converted once, and a lane
+   permutation by each output's offset from p give every tap. Above that, one load per
+   output and a 16-bit transpose as in the SSE path. */
+#define WIN_CUBIC_INC ((((uint64_t)6) << 32) / 7) /* an offset of <= 6 and +1 stay in a window */
+#define WIN_LINEAR_INC ((uint64_t)1 << 32)
+
+__attribute__((target("avx2"))) static inline __m256 w8_s16(const int16_t *p) /* p[0..7] as floats s */
 {
-    uint64_t ph = *pph;
-    run_linear1(b0, &ph, inc, o0, m);
-    run_linear1(b1, pph, inc, o1, m);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(ld8(p)));
 }
 
-static void run_cubic2(const float *b0, const float *b1, uint64_t *pph, uint64_t inc, float *o0, float *o1, int m,
-                       int avx2)
+/* The eight outputs' integer positions minus the first's, for ph's low word l and inc:
+   output k's offset is the high word of l + k inc (at most 7 for inc <= 2^32). Two ways,
+   with the same result: in vector registers (ka holds k = 0, 1, 4, 5 and kb k = 2, 3, 6,
+   7 times inc, so that the odd 32-bit words of both, in-lane, are the offsets in output
+   order), and in scalar registers, as bytes of one word widened to 32-bit lanes (for the
+   cubic, whose vector pipes are the busier: measured faster there, slower for the linear). */
+__attribute__((target("avx2"))) static inline __m256i w8_offsets_v(uint32_t l, __m256i ka, __m256i kb)
+{
+    __m256i pl = _mm256_set1_epi64x((long long)l);
+    __m256 a = _mm256_castsi256_ps(_mm256_add_epi64(pl, ka)), b = _mm256_castsi256_ps(_mm256_add_epi64(pl, kb));
+    return _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xDD));
+}
+
+__attribute__((target("avx2"))) static inline __m256i w8_offsets_s(uint32_t l, uint64_t inc)
+{
+    uint64_t q = l, packed = 0;
+    for (int k = 1; k < 8; k++) {
+        q += inc;
+        packed |= (q >> 32) << (8 * k);
+    }
+    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)packed));
+}
+
+/* the scalar cubic's operations on eight lanes */
+__attribute__((target("avx2"))) static inline __m256 v8_cubic(__m256 xm1, __m256 x0, __m256 x1, __m256 x2, __m256 f)
+{
+    const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
+                 k15 = _mm256_set1_ps(1.5f);
+    __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
+    __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
+                              _mm256_mul_ps(h, x2));
+    __m256 c3 = _mm256_add_ps(_mm256_mul_ps(h, _mm256_sub_ps(x2, xm1)), _mm256_mul_ps(k15, _mm256_sub_ps(x0, x1)));
+    __m256 y = _mm256_add_ps(_mm256_mul_ps(c3, f), c2);
+    y = _mm256_add_ps(_mm256_mul_ps(y, f), c1);
+    return _mm256_add_ps(_mm256_mul_ps(y, f), x0);
+}
+
+__attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc, float *out,
+                                                            int m)
 {
     uint64_t ph = *pph;
-#ifdef ENG_AVX2
-    if (avx2) {
-        run_cubic1_avx2(b0, &ph, inc, o0, m);
-        run_cubic1_avx2(b1, pph, inc, o1, m);
+    int i = 0;
+    if (m >= 8) {
+        uint32_t l = (uint32_t)ph, d = (uint32_t)inc;
+        __m256i lo = _mm256_setr_epi32((int)l, (int)(l + d), (int)(l + 2 * d), (int)(l + 3 * d), (int)(l + 4 * d),
+                                       (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
+        const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
+        const __m256 fs = _mm256_set1_ps(FRAC24);
+        const int16_t *bm = b - 1;
+        if (inc <= WIN_CUBIC_INC) {
+            const __m256 sc = _mm256_set1_ps(S16);
+            const __m256i one = _mm256_set1_epi32(1);
+            for (; i + 8 <= m; i += 8) {
+                /* taps p[o - 1 .. o + 2] of offset o <= 6: windows from p - 1 and p + 1 */
+                const int16_t *p = bm + (ph >> ENG_FRAC);
+                __m256i o = w8_offsets_s((uint32_t)ph, inc), o1 = _mm256_add_epi32(o, one);
+                __m256 wa = w8_s16(p), wb = w8_s16(p + 2);
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+                __m256 y = v8_cubic(_mm256_permutevar8x32_ps(wa, o), _mm256_permutevar8x32_ps(wa, o1),
+                                    _mm256_permutevar8x32_ps(wb, o), _mm256_permutevar8x32_ps(wb, o1), f);
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(y, sc));
+                lo = _mm256_add_epi32(lo, dlo);
+                ph += 8 * inc;
+            }
+        } else {
+            const __m256 sc = _mm256_set1_ps(S31);
+            const __m256i z = _mm256_setzero_si256();
+            for (; i + 8 <= m; i += 8) {
+                /* the SSE path's transpose in both halves: outputs 0-3 low, 4-7 high */
+#define LD2(K)                                                                                                       \
+    _mm256_inserti128_si256(_mm256_castsi128_si256(ld8(bm + ((ph + (K)*inc) >> ENG_FRAC))),                          \
+                            ld8(bm + ((ph + ((K) + 4) * inc) >> ENG_FRAC)), 1)
+                __m256i r0 = LD2(0), r1 = LD2(1), r2 = LD2(2), r3 = LD2(3);
+#undef LD2
+                __m256i t0 = _mm256_unpacklo_epi16(r0, r1), t1 = _mm256_unpacklo_epi16(r2, r3);
+                __m256i u0 = _mm256_unpacklo_epi32(t0, t1), u1 = _mm256_unpackhi_epi32(t0, t1);
+                /* each int16 in an int32's top half: s * 2^16, as in the SSE path (scale 2^-31) */
+                __m256 xm1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u0));
+                __m256 x0 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u0));
+                __m256 x1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u1));
+                __m256 x2 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u1));
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(v8_cubic(xm1, x0, x1, x2, f), sc));
+                lo = _mm256_add_epi32(lo, dlo);
+                ph += 8 * inc;
+            }
+        }
+    }
+    *pph = ph;
+    if (i < m)
+        run_cubic1(b, pph, inc, out + i, m - i);
+}
+
+__attribute__((target("avx2"))) static void run_linear1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc,
+                                                             float *out, int m)
+{
+    if (inc > WIN_LINEAR_INC || m < 8) {
+        run_linear1(b, pph, inc, out, m);
         return;
     }
-#endif
-    (void)avx2;
-    run_cubic1(b0, &ph, inc, o0, m);
-    run_cubic1(b1, pph, inc, o1, m);
+    uint64_t ph = *pph;
+    int i = 0;
+    uint32_t l = (uint32_t)ph, d = (uint32_t)inc;
+    __m256i lo = _mm256_setr_epi32((int)l, (int)(l + d), (int)(l + 2 * d), (int)(l + 3 * d), (int)(l + 4 * d),
+                                   (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
+    const __m256i dlo = _mm256_set1_epi32((int)(uint32_t)(8 * inc));
+    const __m256 fs = _mm256_set1_ps(FRAC24), sc = _mm256_set1_ps(S16);
+    const __m256i ka = _mm256_setr_epi64x(0, (long long)inc, (long long)(4 * inc), (long long)(5 * inc));
+    const __m256i kb = _mm256_setr_epi64x((long long)(2 * inc), (long long)(3 * inc), (long long)(6 * inc),
+                                          (long long)(7 * inc));
+    for (; i + 8 <= m; i += 8) {
+        /* taps p[o], p[o + 1] of offset o <= 7: windows from p and p + 1 */
+        const int16_t *p = b + (ph >> ENG_FRAC);
+        __m256i o = w8_offsets_v((uint32_t)ph, ka, kb);
+        __m256 r0 = _mm256_permutevar8x32_ps(w8_s16(p), o);
+        __m256 r1 = _mm256_permutevar8x32_ps(w8_s16(p + 1), o);
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+        __m256 y = _mm256_add_ps(r0, _mm256_mul_ps(f, _mm256_sub_ps(r1, r0)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(y, sc));
+        lo = _mm256_add_epi32(lo, dlo);
+        ph += 8 * inc;
+    }
+    *pph = ph;
+    if (i < m)
+        run_linear1(b, pph, inc, out + i, m - i);
 }
 
-static void run_sinc2(const float *b0, const float *b1, const float *tab, uint64_t *pph, uint64_t inc, float *o0,
-                      float *o1, int m)
+/* Sinc: per output the eight taps times the eight samples in one vector; adding its halves
+   gives the SSE path's s (taps t and t + 4 summed), then the same transpose and sums. */
+__attribute__((target("avx2"))) static void run_sinc1_avx2(const int16_t *b, const float *tab, uint64_t *pph,
+                                                           uint64_t inc, float *out, int m)
 {
     uint64_t ph = *pph;
-    run_sinc1(b0, tab, &ph, inc, o0, m);
-    run_sinc1(b1, tab, pph, inc, o1, m);
+    int i = 0;
+    const __m128 sc = _mm_set1_ps(S16);
+    for (; i + 4 <= m; i += 4) {
+        __m128 s[4];
+        for (int k = 0; k < 4; k++) {
+            uint64_t q = ph + (uint64_t)k * inc;
+            const int16_t *p = b + (q >> ENG_FRAC);
+            const float *c = tab + ((uint32_t)q >> (32 - 10)) * ENG_SINC_TAPS;
+            __m256 prod = _mm256_mul_ps(_mm256_loadu_ps(c), w8_s16(p - 3)); /* c[t] * p[t - 3] */
+            s[k] = _mm_add_ps(_mm256_castps256_ps128(prod), _mm256_extractf128_ps(prod, 1));
+        }
+        _MM_TRANSPOSE4_PS(s[0], s[1], s[2], s[3]);
+        __m128 y = _mm_add_ps(_mm_add_ps(s[0], s[1]), _mm_add_ps(s[2], s[3]));
+        _mm_storeu_ps(out + i, _mm_mul_ps(y, sc));
+        ph += 4 * inc;
+    }
+    *pph = ph;
+    if (i < m)
+        run_sinc1(b, tab, pph, inc, out + i, m - i);
+}
+#endif
+
+/* One channel of a run with the engine's interpolation and SIMD path. */
+static inline void run_one(const eng_engine *e, const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
+{
+#ifdef ENG_AVX2
+    if (e->avx2) {
+        switch (e->interp) {
+        case ENG_INTERP_LINEAR: run_linear1_avx2(b, pph, inc, out, m); return;
+        case ENG_INTERP_SINC: run_sinc1_avx2(b, e->sinc, pph, inc, out, m); return;
+        default: run_cubic1_avx2(b, pph, inc, out, m); return;
+        }
+    }
+#endif
+    switch (e->interp) {
+    case ENG_INTERP_LINEAR: run_linear1(b, pph, inc, out, m); break;
+    case ENG_INTERP_SINC: run_sinc1(b, e->sinc, pph, inc, out, m); break;
+    default: run_cubic1(b, pph, inc, out, m); break;
+    }
 }
 
 /* 8-tap Kaiser-windowed sinc, ENG_SINC_PHASES fractional positions, each row normalised
@@ -282,8 +460,12 @@ void eng_sinc_table(float *table)
             row[t] = s * w;
             sum += row[t];
         }
-        for (int t = 0; t < ENG_SINC_TAPS; t++)
-            table[k * ENG_SINC_TAPS + t] = (float)(row[t] / sum);
+        for (int t = 0; t < ENG_SINC_TAPS; t++) {
+            float c = (float)(row[t] / sum);
+            /* the SIMD kernels' exactness needs taps of zero or >= 2^-60 (the smallest is
+               about 2^-18 with these settings, so this never changes a tap) */
+            table[k * ENG_SINC_TAPS + t] = fabsf(c) < 0x1p-60f ? 0.0f : c;
+        }
     }
 }
 
@@ -557,9 +739,10 @@ static void at_boundary(eng_voice *v)
     const eng_region *r = v->rgn;
     switch (v->state) {
     case PS_PRELOOP:
-        /* reached the loop start: continue in the loop image (first pass) */
+        /* reached the loop start: continue in the loop's coordinates (first pass) */
         v->ph -= (uint64_t)r->loop_start << ENG_FRAC;
         v->state = PS_LOOP;
+        v->wrapped = 0;
         for (int c = 0; c < r->nch; c++)
             v->buf[c] = r->lfirst[c];
         if (r->nch < 2)
@@ -572,6 +755,7 @@ static void at_boundary(eng_voice *v)
         v->ph -= len;
         if (v->ph >= v->lim)
             v->ph = lo + (v->ph - lo) % len;
+        v->wrapped = 1;
         for (int c = 0; c < r->nch; c++)
             v->buf[c] = r->lagain[c];
         if (r->nch < 2)
@@ -582,6 +766,52 @@ static void at_boundary(eng_voice *v)
         v->state = PS_DONE;
         break;
     }
+}
+
+/* The buffers a voice in PS_LOOP reads at its phase, with the phase offset (added for
+   the kernel, taken off after: it moves the integer index only, so the fraction and the
+   samples read are those of one loop image) and the phase at which they stop serving.
+
+   A short loop plays its full images. A long one plays from the main buffer, and from
+   the seam image within ENG_SEAM frames of the seam: before it (loop positions from
+   len - ENG_SEAM on, the seam's slot ENG_SEAM + ENG_GUARD being the loop's end) and,
+   after a wrap, after it (positions below ENG_SEAM, read as position + len). Every tap
+   there (reach -3..+4) reads what the full image of the old layout held: inside the loop
+   the main buffer's frames are the loop's own; across the seam the seam image's; and on
+   the first pass, before position ENG_SEAM, the main buffer's real frames before the
+   loop, as the first-pass image had them. */
+static uint64_t loop_zone(const eng_voice *v, const int16_t **b, uint64_t *off)
+{
+    const eng_region *r = v->rgn;
+    int nch = r->nch;
+    if (!r->loop_seam) {
+        const int16_t *const *img = v->wrapped ? r->lagain : r->lfirst;
+        b[0] = img[0];
+        b[1] = nch == 2 ? img[1] : img[0];
+        *off = 0;
+        return v->lim;
+    }
+    uint64_t len = (uint64_t)(r->loop_end - r->loop_start);
+    uint64_t tail = (len - ENG_SEAM + ENG_GUARD) << ENG_FRAC; /* first phase served by the seam's left half */
+    if (v->ph >= tail) {
+        /* seam slot a = loop position - (len - ENG_SEAM - ENG_GUARD) = phase index - (len - ENG_SEAM) */
+        b[0] = r->lagain[0];
+        b[1] = nch == 2 ? r->lagain[1] : r->lagain[0];
+        *off = (uint64_t)0 - ((len - ENG_SEAM) << ENG_FRAC);
+        return v->lim;
+    }
+    if (v->wrapped && v->ph < ((uint64_t)(ENG_SEAM + ENG_GUARD) << ENG_FRAC)) {
+        /* just after the seam: loop position x is the seam's slot x + len - (len - ENG_SEAM - ENG_GUARD) */
+        b[0] = r->lagain[0];
+        b[1] = nch == 2 ? r->lagain[1] : r->lagain[0];
+        *off = (uint64_t)ENG_SEAM << ENG_FRAC;
+        return (uint64_t)(ENG_SEAM + ENG_GUARD) << ENG_FRAC;
+    }
+    /* the main buffer in loop coordinates: index j = frame - loop_start + ENG_GUARD */
+    b[0] = r->main[0] + r->loop_start;
+    b[1] = nch == 2 ? r->main[1] + r->loop_start : b[0];
+    *off = 0;
+    return tail;
 }
 
 /* Interpolate n frames of the voice into t0 (and t1 for two channels). */
@@ -600,35 +830,23 @@ void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *
             at_boundary(v);
             continue;
         }
+        const int16_t *b[2] = {v->buf[0], v->buf[1]};
+        uint64_t off = 0, lim = v->lim;
+        if (v->state == PS_LOOP)
+            lim = loop_zone(v, b, &off);
         int m = n - i;
-        if (v->lim - v->ph <= (uint64_t)m * v->inc) {
-            uint64_t left = (v->lim - v->ph + v->inc - 1) / v->inc;
+        if (lim - v->ph <= (uint64_t)m * v->inc) {
+            uint64_t left = (lim - v->ph + v->inc - 1) / v->inc;
             if (left < (uint64_t)m)
                 m = (int)left;
         }
-        if (nch == 1) {
-            switch (e->interp) {
-            case ENG_INTERP_LINEAR: run_linear1(v->buf[0], &v->ph, v->inc, t0 + i, m); break;
-            case ENG_INTERP_SINC: run_sinc1(v->buf[0], e->sinc, &v->ph, v->inc, t0 + i, m); break;
-            default:
-#ifdef ENG_AVX2
-                if (e->avx2) {
-                    run_cubic1_avx2(v->buf[0], &v->ph, v->inc, t0 + i, m);
-                    break;
-                }
-#endif
-                run_cubic1(v->buf[0], &v->ph, v->inc, t0 + i, m);
-                break;
-            }
-        } else {
-            switch (e->interp) {
-            case ENG_INTERP_LINEAR: run_linear2(v->buf[0], v->buf[1], &v->ph, v->inc, t0 + i, t1 + i, m); break;
-            case ENG_INTERP_SINC:
-                run_sinc2(v->buf[0], v->buf[1], e->sinc, &v->ph, v->inc, t0 + i, t1 + i, m);
-                break;
-            default: run_cubic2(v->buf[0], v->buf[1], &v->ph, v->inc, t0 + i, t1 + i, m, e->avx2); break;
-            }
+        uint64_t ph = v->ph + off;
+        if (nch == 2) {
+            uint64_t ph1 = ph;
+            run_one(e, b[1], &ph1, v->inc, t1 + i, m);
         }
+        run_one(e, b[0], &ph, v->inc, t0 + i, m);
+        v->ph = ph - off;
         i += m;
     }
 }

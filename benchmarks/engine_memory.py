@@ -1,0 +1,121 @@
+"""Sample-pool memory: download a whole DLS bank into the engine and measure what it costs.
+
+    python benchmarks/engine_memory.py [--bank FILE.dls] [--interpolation cubic] [--json]
+
+Default bank: benchmarks/cache/FluidR3_GM.dls (FluidR3_GM.sf2 converted to DLS, built by
+benchmarks/bank_load.py), else /work/cache/FluidR3_GM.dls if that exists. The script does
+what an application does: ``Synth(...).download(dls.read(path), preload=True)`` (every
+instrument and every wave it plays goes to the engine), then prints
+
+* sample data: the bank's PCM bytes as stored in the file (sum of the supported waves'
+  ``data.nbytes``; 8-bit waves count one byte a sample, as stored);
+* pool: the engine's ``stats()["sample_bytes"]``, every byte its sample pool holds (wave
+  buffers with their guard frames, and the loop seam images);
+* RSS of this process after the download (VmRSS), split into anonymous memory (RssAnon:
+  the engine's pool and the Python objects) and file-backed pages (RssFile: the bank's
+  memory map, which ``dls.read`` keeps and the download reads through, and the shared
+  libraries), plus the peak (VmHWM); and the ratio RSS / sample data;
+* times: ``dls.read`` and the download of everything (wall clock).
+
+Linux only (it reads /proc/self/status). Run it in a fresh process: RSS is not given back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CANDIDATES = [ROOT / "benchmarks" / "cache" / "FluidR3_GM.dls", Path("/work/cache/FluidR3_GM.dls")]
+
+
+def proc_status() -> dict[str, int]:
+    """VmRSS, RssAnon, RssFile, RssShmem, VmHWM of this process, in bytes."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"):
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bank", type=Path, default=None, help="DLS file (default: FluidR3_GM.dls, see above)")
+    ap.add_argument("--interpolation", default="cubic", choices=["linear", "cubic", "sinc"])
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = ap.parse_args(argv)
+    bank = args.bank or next((p for p in CANDIDATES if p.exists()), None)
+    if bank is None or not bank.exists():
+        raise SystemExit("no bank: build benchmarks/cache/FluidR3_GM.dls with benchmarks/bank_load.py, or pass --bank")
+
+    import dls
+    from synth.synth import Synth
+
+    start = proc_status()
+    t0 = time.perf_counter()
+    col = dls.read(str(bank))
+    t_read = time.perf_counter() - t0
+    after_read = proc_status()
+    supported = [w for w in col.waves if w.supported]
+    sample_bytes = int(sum(w.data.nbytes for w in supported))
+    sample_frames = int(sum(w.data.shape[0] * (w.data.shape[1] if w.data.ndim > 1 else 1) for w in supported))
+
+    synth = Synth(interpolation=args.interpolation, effects=False)
+    t0 = time.perf_counter()
+    synth.download(col, preload=True)
+    t_download = time.perf_counter() - t0
+    st = synth.engine.stats()
+    after = proc_status()
+
+    res = {
+        "bank": str(bank),
+        "file_bytes": bank.stat().st_size,
+        "waves": len(supported),
+        "waves_in_engine": int(st["waves"]),
+        "instruments_in_engine": int(st["instruments"]),
+        "sample_bytes": sample_bytes,
+        "sample_values": sample_frames,
+        "pool_bytes": int(st["sample_bytes"]),
+        "pool_per_sample_data": st["sample_bytes"] / sample_bytes if sample_bytes else 0.0,
+        "rss_start": start["VmRSS"],
+        "rss_after_read": after_read["VmRSS"],
+        "rss_anon_after_read": after_read.get("RssAnon", 0),
+        "rss_file_after_read": after_read.get("RssFile", 0),
+        "rss": after["VmRSS"],
+        "rss_anon": after.get("RssAnon", 0),
+        "rss_file": after.get("RssFile", 0),
+        "rss_peak": after["VmHWM"],
+        "rss_per_sample_data": after["VmRSS"] / sample_bytes if sample_bytes else 0.0,
+        "anon_per_sample_data": after.get("RssAnon", 0) / sample_bytes if sample_bytes else 0.0,
+        "read_seconds": t_read,
+        "download_seconds": t_download,
+    }
+    if args.json:
+        print(json.dumps(res, indent=1))
+        return 0
+    mb = 1e6
+    print(f"bank: {bank} ({res['file_bytes'] / mb:.1f} MB), {res['waves']} PCM waves; "
+          f"engine: {res['waves_in_engine']} waves, {res['instruments_in_engine']} instruments")
+    print(f"sample data (as stored):  {sample_bytes / mb:9.1f} MB")
+    print(f"engine pool:              {res['pool_bytes'] / mb:9.1f} MB  ({res['pool_per_sample_data']:.3f} x sample data)")
+    print(f"RSS before read:          {res['rss_start'] / mb:9.1f} MB")
+    print(f"RSS after dls.read:       {res['rss_after_read'] / mb:9.1f} MB  (anonymous {res['rss_anon_after_read'] / mb:.1f}, "
+          f"file-backed {res['rss_file_after_read'] / mb:.1f})")
+    print(f"RSS after download:       {res['rss'] / mb:9.1f} MB  ({res['rss_per_sample_data']:.3f} x sample data)")
+    print(f"  anonymous (RssAnon):    {res['rss_anon'] / mb:9.1f} MB  ({res['anon_per_sample_data']:.3f} x sample data)")
+    print(f"  file-backed (RssFile):  {res['rss_file'] / mb:9.1f} MB  (shared libraries, pages of the bank's memory map)")
+    print(f"peak RSS (VmHWM):         {res['rss_peak'] / mb:9.1f} MB")
+    print(f"dls.read: {t_read:.3f} s; download of everything: {t_download:.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
