@@ -200,6 +200,7 @@ class Instrument:
         self.program = program
         self._regions: list[Region] = [] if regions is None else regions
         self._loader = None  # callable returning the regions, until they are read
+        self._reload = None  # the same, kept to read them again after release_regions
         self._count = 0
         self.articulations: list[Articulation] = [] if articulations is None else articulations
         self.dlid = dlid
@@ -215,6 +216,7 @@ class Instrument:
     @regions.setter
     def regions(self, value: list[Region]) -> None:
         self._loader = None
+        self._reload = None
         self._regions = value
 
     @property
@@ -227,6 +229,7 @@ class Instrument:
 
     def defer_regions(self, loader, count: int) -> None:
         """Have ``regions`` come from ``loader()`` on first use (which must give ``count``)."""
+        self._reload = None
         self._loader = loader
         self._count = count
 
@@ -236,6 +239,19 @@ class Instrument:
             if loader is not None:
                 self._regions = loader()
                 self._loader = None
+                self._reload = loader
+
+    def release_regions(self) -> bool:
+        """Let go of regions read from the file (they are read again on next use), e.g. once
+        the synth has compiled them; True if they can be. Regions set by hand stay."""
+        with _LOAD_LOCK:
+            reload = getattr(self, "_reload", None)
+            if reload is None or self._loader is not None:
+                return False
+            self._count = len(self._regions)
+            self._regions = []
+            self._loader = reload
+            return True
 
     # --- a record ----------------------------------------------------------------------
     def _fields(self) -> tuple:

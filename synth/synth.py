@@ -175,6 +175,8 @@ class Synth:
         self._warnings: list[str] = []
         self._reported = 0
         self._loading = False
+        #: drop the Python regions of instruments once in the engine (a big bank's live play)
+        self._release_regions = False
 
     # ------------------------------------------------------------------ collections
     def download(self, collection: Collection, *, lazy: bool = False, preload: bool | None = None) -> CollectionHandle:
@@ -201,6 +203,7 @@ class Synth:
         h = self.download(collection, lazy=True)
         with self._lock:
             self._loading = True
+            self._release_regions = True
             self.prepare([patch_key(0, 0), patch_key(_DRUM_FLAG, 0)])
         return h
 
@@ -356,6 +359,8 @@ class Synth:
         h.engine_ids[index] = iid
         for msg in _collapse_regions(self.engine.instrument_warnings(iid)):
             self._warn_once(f"{ins.name or patch_text(ins.bank, ins.program)}: {msg}")
+        if self._release_regions:
+            ins.release_regions()  # compiled now: the file can give them again if asked
         return iid
 
     def _warn_once(self, msg: str) -> None:
