@@ -27,6 +27,7 @@ import pytest
 
 from dls import constants as C
 from dls.model import Loop, Wave, WaveSample
+from synth.download import download_instrument
 from .test_engine_support import RATE, instrument, region, render, setup
 
 # A correct pool and kernel differ from the float64 model only by float32 rounding (about
@@ -215,7 +216,7 @@ def test_sample_bytes_counts_int16_samples_guards_and_seams():
     assert e.stats()["sample_bytes"] == expected
     ids = list(range(len(waves)))
     for i, (w, loop) in enumerate(waves):
-        e.download_instrument(instrument(region(i)), ids)
+        download_instrument(e, instrument(region(i)), ids)
         if loop is not None:
             ch = w.data.shape[1]
             if loop[1] >= SEAM_MIN_LOOP:
