@@ -12,7 +12,7 @@ trap 'rm -rf "$SCRATCH"' EXIT
 cd "$SCRATCH"
 DLSYNTH_SANITIZE=1 "$PY" setup.py -q build_ext --inplace >/dev/null 2>&1 || DLSYNTH_SANITIZE=1 "$PY" setup.py build_ext --inplace
 LIBASAN="$(gcc -print-file-name=libasan.so)"
-TESTS=$(ls tests/test_native*.py tests/test_engine*.py tests/test_effects*.py tests/test_synth*.py tests/test_render*.py 2>/dev/null || true)
+TESTS=$(ls tests/test_native*.py tests/test_engine*.py tests/test_effects*.py tests/test_synth*.py tests/test_render*.py tests/test_live.py 2>/dev/null || true)
 if [ -z "$TESTS" ]; then echo "sanitize: no native tests found" >&2; exit 1; fi
 echo "sanitize: running $(echo $TESTS | wc -w) test files under ASan+UBSan" >&2
 env PYTHONPATH="$SCRATCH" LD_PRELOAD="$LIBASAN" \
