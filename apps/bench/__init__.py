@@ -68,6 +68,8 @@ def add_parser(sub) -> None:
                      help="key presses on JACK cycle starts (takes JACK MIDI's per-cycle delivery out)")
     lat.add_argument("--warmup", type=float, default=1.5, metavar="SECONDS",
                      help="run this long before the first note (default 1.5)")
+    lat.add_argument("--baseline", type=float, default=3.0, metavar="SECONDS",
+                     help="first count the server's xruns this long with no synth (default 3; 0: skip)")
     lat.add_argument("--seed", type=int, default=1, help="seed of the note spacing (default 1)")
     lat.add_argument("--png", metavar="FILE", help="write the latency distributions as a PNG")
     lat.set_defaults(run=run_latency)

@@ -34,6 +34,7 @@ class LatencyConfig(Common):
     immediate: bool = False
     latency: float | None = None  # dlsynth's scheduled latency (None: its own default)
     warmup: float = 1.5
+    baseline: float = 3.0  # seconds of the empty graph's xruns, first
     seed: int = 1
     on_cycle: bool = False  # key presses on cycle starts (no JACK MIDI quantisation)
     png: str | None = None

@@ -1,16 +1,19 @@
 """The JACK probe: plays planned MIDI at exact graph frames and captures a synth's output.
 
 It runs in a process of its own (``python -m apps.bench.probe CONFIG.json``, started by
-`ProbeProcess`), so its Python callbacks never share a GIL with the synth measured. It is
-two JACK clients, so the graph has no loop whatever the synth (FluidSynth's MIDI input and
-audio output are one client): *keys* (a MIDI output, upstream of the synth) and *ears* (an
-audio input, downstream). Every cycle keys notes the frame, JACK's time of it and the
-offset between JACK's clock and CLOCK_MONOTONIC (the master clock), so graph frames can be
-put on the master clock; both count the server's xruns.
+`ProbeProcess`), so its Python callback never shares a GIL with the synth measured. It is
+one JACK client with a MIDI output (upstream of the synth) and an audio input (downstream):
+a second Python client in the graph multiplied the xruns on a 2-core machine (tens in 10 s
+at 64 frames, against a handful), so a synth whose MIDI input and audio output are one
+client (FluidSynth) makes a loop with it, which JACK runs with one connection a cycle late
+(`rig.loop_delay`). Every cycle the probe notes the frame, JACK's time of it and the offset
+between JACK's clock and CLOCK_MONOTONIC (the master clock), so graph frames can be put on
+the master clock; its xrun callback counts the server's xruns.
 
 Protocol on stdin/stdout, one JSON line each way: the probe prints its ports when ready;
-(With "watch" in the config it only counts xruns.) "go" starts the plan (it prints {"done": ...} when the capture is full, having saved
+"go" starts the plan (it prints {"done": ...} when the capture is full, having saved
 everything to the config's "out" .npz); "status" prints the xrun count; "quit" ends it.
+With "watch" in the config it has no process callback and only counts xruns.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ XRUN_SLOTS = 4096
 
 
 class Probe:
-    """The two clients; everything the process callbacks touch is preallocated."""
+    """One JACK client with a MIDI output and an audio input; everything its process
+    callback touches is preallocated."""
 
     def __init__(self, offsets, messages, capture_frames: int, name: str = "bench-probe",
                  servername: str | None = None, watch: bool = False):
@@ -35,11 +39,10 @@ class Probe:
         import jack
         import numpy as np
 
-        self.keys = jack.Client(f"{name}-keys", servername=servername, no_start_server=True)
-        self.ears = jack.Client(f"{name}-ears", servername=servername, no_start_server=True)
-        self.rate, self.period = int(self.keys.samplerate), int(self.keys.blocksize)
-        self.midi = self.keys.midi_outports.register("midi_out")
-        self.audio = self.ears.inports.register("in")
+        self.client = jack.Client(name, servername=servername, no_start_server=True)
+        self.rate, self.period = int(self.client.samplerate), int(self.client.blocksize)
+        self.midi = self.client.midi_outports.register("midi_out")
+        self.audio = self.client.inports.register("in")
         self.ev_off = np.asarray(offsets, dtype=np.int64)
         self.ev_bytes = [bytes(b) for b in messages]
         self.ev_frame = np.full(len(self.ev_off), -1, dtype=np.int64)
@@ -48,34 +51,32 @@ class Probe:
         self.cyc_frame = np.zeros(n_cycles, dtype=np.int64)
         self.cyc_usecs = np.zeros(n_cycles, dtype=np.int64)
         self.cyc_offset_ns = np.zeros(n_cycles, dtype=np.int64)  # monotonic - JACK time, ns
-        self.cyc_entry_ns = np.zeros(n_cycles, dtype=np.int64)  # monotonic at keys' wake-up
+        self.cyc_entry_ns = np.zeros(n_cycles, dtype=np.int64)  # monotonic at the probe's wake-up
         self.xrun_ref = np.zeros(XRUN_SLOTS, dtype=np.int64)  # master clock (100 ns) of each xrun
         self.xruns = 0
         self.k = self.i = 0
         self.base = -1
         self.state = 0  # 0 idle, 1 armed, 2 running, 3 done
-        self.captured = 0
         lj = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
         lj.jack_get_time.restype = ctypes.c_uint64
         lj.jack_frames_to_time.restype = ctypes.c_uint64
         lj.jack_frames_to_time.argtypes = (ctypes.c_void_p, ctypes.c_uint32)
         self._jack_time, self._frames_to_time = lj.jack_get_time, lj.jack_frames_to_time
-        self._cptr = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", self.keys._ptr)))
+        self._cptr = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", self.client._ptr)))
         if not watch:  # watch: only count xruns (no Python in the graph's cycle at all)
-            self.keys.set_process_callback(self._keys)
-            self.ears.set_process_callback(self._ears)
-        self.keys.set_xrun_callback(self._xrun)
+            self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
 
-    # -- JACK's process threads
-    def _keys(self, frames: int) -> None:
+    # -- JACK's process thread
+    def _process(self, frames: int) -> None:
         self.midi.clear_buffer()
         if self.state == 1:
-            self.base = self.keys.last_frame_time + frames
+            self.base = self.client.last_frame_time + frames
             self.state = 2
             return
         if self.state != 2:
             return
-        f = self.keys.last_frame_time
+        f = self.client.last_frame_time
         k = self.k
         if k < len(self.cyc_frame):
             m0 = time.monotonic_ns()
@@ -86,28 +87,26 @@ class Probe:
             self.cyc_offset_ns[k] = (m0 + m1) // 2 - jt * 1000
             self.cyc_entry_ns[k] = m0
             self.k = k + 1
+        self._send(f, frames)
+        j = f - self.base
+        cap = self.capture
+        if 0 <= j < len(cap):
+            m = min(frames, len(cap) - j)
+            cap[j:j + m] = self.audio.get_array()[:m]
+        elif j >= len(cap) and self.i >= len(self.ev_off):
+            self.state = 3
+
+    def _send(self, f: int, frames: int) -> None:
         i, n, end, base, off = self.i, len(self.ev_off), f + frames, self.base, self.ev_off
         while i < n and base + off[i] < end:
             o = max(int(base + off[i] - f), 0)  # < 0 after a skipped cycle: now, and noted
             try:
                 self.midi.write_midi_event(o, self.ev_bytes[i])
-                self.ev_frame[i] = f + o
             except Exception:  # the port's buffer is full this cycle: the next one
                 break
+            self.ev_frame[i] = f + o
             i += 1
         self.i = i
-
-    def _ears(self, frames: int) -> None:
-        if self.state != 2 or self.base < 0:
-            return
-        j = self.ears.last_frame_time - self.base
-        cap = self.capture
-        if 0 <= j < len(cap):
-            m = min(frames, len(cap) - j)
-            cap[j:j + m] = self.audio.get_array()[:m]
-            self.captured = j + m
-        elif j >= len(cap) and self.i >= len(self.ev_off):
-            self.state = 3
 
     def _xrun(self, delay_usecs) -> None:
         if self.xruns < XRUN_SLOTS:
@@ -116,8 +115,7 @@ class Probe:
 
     # -- control
     def activate(self) -> None:
-        self.keys.activate()
-        self.ears.activate()
+        self.client.activate()
 
     @property
     def port_names(self) -> dict:
@@ -131,12 +129,11 @@ class Probe:
                 "xruns": int(self.xruns), "xrun_ref": self.xrun_ref[:min(self.xruns, XRUN_SLOTS)]}
 
     def close(self) -> None:
-        for c in (self.keys, self.ears):
-            try:
-                c.deactivate()
-                c.close()
-            except Exception:
-                pass
+        try:
+            self.client.deactivate()
+            self.client.close()
+        except Exception:
+            pass
 
 
 def _say(obj: dict) -> None:

@@ -76,18 +76,24 @@ def latency_text(r: dict) -> str:
     b = r["synths"].get("dlsynth", {}).get("breakdown")
     if b and b.get("clock_ok") and b.get("matched"):
         lines += ["", "  inside dlsynth (its event log; master clock):"]
-        for key, label in (("transport_ms", "cycle start -> arrival stamp"),
+        for key, label in (("delivery_to_stamp_ms", "note-on's frame -> arrival stamp"),
                            ("arrival_to_sound_ms", "arrival stamp -> sound at port"),
-                           ("scheduled_ahead_ms", "drained -> its frame (ahead)")):
+                           ("drained_to_frame_ms", "drained -> its frame (ahead)")):
             s = b.get(key)
             if s and s.get("n"):
-                lines.append(f"  {label:32s}" + "".join(f" {_f(s.get(k))}" for k in STAT_KEYS))
+                lines.append(f"  {label:24s}" + "".join(f" {_f(s.get(k))}" for k in STAT_KEYS))
         lines.append(f"  late (applied at a block start): {b['late']}")
     elif b is not None:
         lines.append(f"  inside dlsynth: the event log did not match the notes ({b.get('received', 0)} received)")
-    lines += ["", *target_lines(r)]
-    lines.append("  xruns: JACK's from the probe's xrun callback during the notes; PortAudio's from dlsynth "
-                 "play's counters over its whole session")
+    bl = r.get("baseline")
+    if bl:
+        lines += ["", f"  the JACK server alone (no synth, no Python in its cycle): {bl['xruns']} xruns in "
+                  f"{bl['seconds']:g} s"]
+    lines += ["", *target_lines(r)] if not bl else target_lines(r)
+    lines.append("  xruns: JACK's from the probe's xrun callback during the notes (" + ", ".join(
+        f"{NAMES[n]} {s['xruns']['jack']} in {s['xruns'].get('jack_bursts', '?')} bursts"
+        for n, s in r["synths"].items() if "xruns" in s) + "); PortAudio's from dlsynth play's counters over its "
+        "whole session")
     return "\n".join(lines)
 
 
@@ -97,16 +103,22 @@ def target_lines(r: dict) -> list[str]:
     for name, s in r["synths"].items():
         if "targets" not in s:
             continue
-        st = s["targets"]
-        lat = s["latency_ms"]
-        parts = [f"p99 {_f(lat.get('p99'), 0)} ms <= 2 periods + 1 ms ({t['p99_limit_ms']:.2f}): {_met(st['p99_met'])}",
-                 f"jitter {_f(lat.get('std'), 0, 3)} ms < {t['jitter_limit_ms']:g}: {_met(st['jitter_met'])}"]
+        st, lat = s["targets"], s["latency_ms"]
+        parts = [f"p99 {_f(lat.get('p99'), 0)} ms <= 2 periods + 1 ms ({t['p99_limit_ms']:.2f}): {_met(st['p99_met'])}"]
+        if "jitter_met" in st:
+            parts.append(f"jitter {_f(lat.get('std'), 0, 3)} ms < {t['jitter_limit_ms']:g}: {_met(st['jitter_met'])}")
         if "arrival_jitter_met" in st:
             a = s["breakdown"]["arrival_to_sound_ms"]
             parts.append(f"from the arrival stamp {_f(a['std'], 0, 3)} ms: {_met(st['arrival_jitter_met'])}")
         if "xruns_met" in st:
             parts.append(f"0 xruns at 64 frames: {_met(st['xruns_met'])}")
         out.append(f"  targets, {NAMES[name]}: " + "; ".join(parts))
+        if "clear_p99_met" in st:
+            c = s["clear_of_xruns"]
+            cl = c["latency_ms"]
+            more = f", jitter {_f(cl['std'], 0, 3)} ms: {_met(st['clear_jitter_met'])}" if "clear_jitter_met" in st else ""
+            out.append(f"    the {c['notes']} notes with no xrun in the {c['before_s']:g} s before them: p50 "
+                       f"{_f(cl['p50'], 0)} ms, p99 {_f(cl['p99'], 0)} ms: {_met(st['clear_p99_met'])}{more}")
     return out
 
 
@@ -120,46 +132,51 @@ def write_json(path: str, result: dict) -> None:
 
 
 def write_png(path: str, r: dict) -> None:
-    """The latency distribution, one panel per synth on the same x axis: p50 and p99 marked
-    and written, the target line, the xruns written on each panel."""
+    """For a musician: how long from key press to sound, as a distribution per synth (one
+    panel each, the same x axis), p50 and p99 marked and written, the target line, the
+    xruns written on each panel; block size and mode in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
-    shown = [(n, s) for n, s in r["synths"].items() if "per_note" in s]
-    missing = [(n, s) for n, s in r["synths"].items() if "missing" in s]
-    vals = {n: np.array([v for v in s["per_note"]["latency_ms"] if v is not None]) for n, s in shown}
+    rows = list(r["synths"].items())
+    vals = {n: np.array([v for v in s["per_note"]["latency_ms"] if v is not None]) for n, s in rows if "per_note" in s}
     limit = r["targets"]["p99_limit_ms"]
-    hi = max([limit] + [float(v.max()) for v in vals.values() if len(v)]) * 1.08
-    bins = np.linspace(0.0, hi, 90)
-    fig, axes = plt.subplots(len(shown) + (1 if missing else 0), 1, sharex=True, squeeze=False,
-                             figsize=(8, 2.5 * (len(shown) + (1 if missing else 0)) + 0.6))
-    for ax, (name, s) in zip(axes[:, 0], shown):
-        v, lat, x = vals[name], s["latency_ms"], s["xruns"]
-        ax.hist(v, bins=bins, color=COLORS[name], alpha=0.85)
-        for key, ls in (("p50", "-"), ("p99", "--")):
+    hi = max([limit] + [float(v.max()) for v in vals.values() if len(v)]) * 1.1
+    bins = np.linspace(0.0, hi, 100)
+    fig, axes = plt.subplots(len(rows), 1, sharex=True, squeeze=False, figsize=(8.5, 2.4 * len(rows) + 0.9))
+    for ax, (name, s) in zip(axes[:, 0], rows):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if "missing" in s:
+            ax.set_title(f"{NAMES[name]}: not measured ({s['missing']})", loc="left", fontsize=10)
+            ax.set_yticks([])
+            continue
+        lat, x, nt = s["latency_ms"], s["xruns"], s["notes"]
+        counts, _, _ = ax.hist(vals[name], bins=bins, color=COLORS[name])
+        ax.set_ylim(0, max(float(counts.max()), 1.0) * 1.5)  # room for the labels above the bars
+        ax.axvline(limit, color="#cc3311", ls=":", lw=1.3)
+        for key, ls, dy in (("p50", "-", 0.97), ("p99", "--", 0.86)):
             if lat.get("n"):
                 ax.axvline(lat[key], color="black", ls=ls, lw=1.2)
-                ax.text(lat[key], 0.97, f" {key} {lat[key]:.2f} ms", transform=ax.get_xaxis_transform(),
-                        va="top", fontsize=9)
-        ax.axvline(limit, color="#cc3311", ls=":", lw=1.2)
+                right = lat[key] > 0.75 * hi  # near the right edge: the label on the line's left
+                ax.text(lat[key], dy, f"{key} {lat[key]:.2f} ms " if right else f" {key} {lat[key]:.2f} ms",
+                        ha="right" if right else "left", transform=ax.get_xaxis_transform(), va="top",
+                        fontsize=9, bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1})
         pa = "" if x["portaudio"] is None else f", PortAudio {x['portaudio']}"
-        ax.text(0.99, 0.55, f"{NAMES[name]}\nxruns: JACK {x['jack']}{pa}\njitter (std) {lat.get('std', float('nan')):.3f} ms"
-                f"\n{s['notes']['detected']}/{s['notes']['planned']} notes heard", transform=ax.transAxes,
-                ha="right", va="center", fontsize=9, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
+        ax.set_title(f"{NAMES[name]}: jitter (std) {lat.get('std', float('nan')):.2f} ms, max "
+                     f"{lat.get('max', float('nan')):.2f} ms; {nt['detected']}/{nt['planned']} notes heard",
+                     loc="left", fontsize=10)
+        ax.set_title(f"xruns: JACK {x['jack']}{pa}", loc="right", fontsize=10,
+                     color="#cc3311" if x["jack"] or x["portaudio"] else "black")
         ax.set_ylabel("notes")
-    if missing:
-        ax = axes[-1, 0]
-        ax.text(0.5, 0.5, "; ".join(f"{NAMES[n]}: {s['missing']}" for n, s in missing), ha="center", va="center",
-                transform=ax.transAxes, fontsize=9)
-        ax.set_yticks([])
-    axes[-1, 0].set_xlabel(f"key press -> sound at the output port (ms); red dotted: target, 2 periods + 1 ms "
-                           f"({limit:.2f} ms)")
+    axes[-1, 0].set_xlabel(f"key press -> sound at the output port (ms); dotted red: target for p99, "
+                           f"2 periods + 1 ms = {limit:.2f} ms")
     axes[-1, 0].set_xlim(0, hi)
-    fig.suptitle(f"Key press to sound: block {r['blocksize']} frames ({r['period_ms']:.2f} ms), "
-                 f"dlsynth {r['mode']}, JACK {r['jack']['rate']} Hz", fontsize=11)
+    fig.suptitle(f"Key press to sound, block {r['blocksize']} frames ({r['period_ms']:.2f} ms), "
+                 f"dlsynth {r['mode']} (JACK {r['jack']['rate']} Hz, {r['notes']} notes)", fontsize=12)
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=110)
@@ -187,10 +204,20 @@ def voices_text(r: dict) -> str:
             load = [f"{100 * v:6.1f}%" if v is not None else "      -" for v in (st.get("load"), st.get("peak_load"))]
             lines.append(f"  {'':{len(NAMES[name]) + 2}s}{st['voices']:7d} {st['voices_active']:9d} "
                          f"{st['xruns_jack']:11d} {pa:>9s} {load[0]} {load[1]}"
-                         f"{'  retry' if st.get('retry') else ''}{'' if st['reached'] else '  (not reached)'}")
-        more = " (the search limit)" if s["at_limit"] else ""
+                         f"{'  (try %d)' % st['tries'] if st.get('tries', 1) > 1 else ''}"
+                         f"{'' if st['reached'] else '  (not reached)'}")
+        more = " (the search limit: at least this many)" if s["at_limit"] else ""
         lines.append(f"  most voices without xruns: {s['max_voices']}{more}")
+        est = s.get("voices_at_load_ceiling")
+        if est:
+            what = "the callback load" if name == "dlsynth" else "its CPU use"
+            lines.append(f"  CPU estimate: {what} would reach {100 * s['load_ceiling']:.0f} % at about {est} voices "
+                         "(a straight line through the steps' loads)")
     ra = r.get("ratio")
     if ra:
-        lines += ["", f"  dlsynth / FluidSynth: {ra:.2f}x the voices"]
+        lines += ["", f"  dlsynth / FluidSynth: {'at least ' if r.get('ratio_is_lower_bound') else ''}{ra:.2f}x "
+                  "the voices without xruns"]
+    re_ = r.get("estimate_ratio")
+    if re_:
+        lines.append(f"  dlsynth / FluidSynth, CPU estimates: {re_:.2f}x")
     return "\n".join(lines)

@@ -111,6 +111,14 @@ class JackRig:
     def connect(self, source: str, dest: str) -> None:
         self.ctl.connect(source, dest)
 
+    def loop_delay(self, synth_midi_in: str, synth_audio_out: str) -> int:
+        """Frames a loop through the probe adds: when the synth's MIDI input and audio
+        output are one JACK client (FluidSynth), probe -> synth -> probe is a loop, which
+        JACK runs with one of its two connections a cycle late (whichever it is, the sound
+        reaches the probe one period later than it reaches the output port)."""
+        same = synth_midi_in.split(":")[0] == synth_audio_out.split(":")[0]
+        return self.period if same else 0
+
 
 def _tail(path: str, chars: int = 400) -> str:
     try:

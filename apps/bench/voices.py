@@ -1,5 +1,9 @@
 """`dlsynth bench voices`: the most voices a block size sustains without xruns.
 
+(A count with an xrun is tried again `retries` times: on a shared machine other processes'
+real-time threads cause stray xruns. The load each count costs gives a second figure that
+they do not move: where a straight line through the loads reaches 70 %.)
+
 Sustained looped notes (the probe instrument: one voice per note in both synths) are
 ramped up, doubling, then bisecting between the last count that passed and the first
 that failed; each count is held `seconds` and passes with no xrun from the JACK server
@@ -22,11 +26,12 @@ from . import report
 from .config import MAX_VOICES, VoicesConfig
 from .plan import DRUM_CHANNEL, probe_collection, write_probe_bank
 from .probe import ProbeError, ProbeProcess
-from .rig import FluidProcess, JackRig, find_fluidsynth
+from .rig import FluidProcess, JackRig
 
 SETTLE_S = 0.5  # after the count is reached: xruns while notes start are not the sustained load
 REACH_TIMEOUT_S = 15.0
 PER_BURST = 64  # notes sent between two short sleeps
+LOAD_CEILING = 0.7  # the callback load taken as the CPU's limit for the estimate
 KEYS = range(36, 100)
 CHANNELS = [c for c in range(16) if c != DRUM_CHANNEL]
 
@@ -176,6 +181,15 @@ class FluidTarget(_Target):
     def active(self) -> int:
         return self.fl.voice_count()
 
+    def counters(self) -> dict:
+        """FluidSynth's CPU time (s): its load is that over the wall time of a step."""
+        try:
+            with open(f"/proc/{self.fl.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return {"cpu_s": (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")}
+        except (OSError, IndexError, ValueError):
+            return {}
+
     def close(self) -> None:
         self.fl.stop()
 
@@ -188,13 +202,15 @@ def step(target: _Target, watcher: ProbeProcess, count: int, seconds: float) -> 
     if hasattr(target, "reset_peak"):
         target.reset_peak()
     loads = []
-    t_end = time.monotonic() + seconds
-    while time.monotonic() < t_end:
+    t0 = time.monotonic()
+    while time.monotonic() < t0 + seconds:
         time.sleep(0.1)
         c = target.counters()
         if "load" in c:
             loads.append(c["load"])
     j1, c1 = watcher.xruns(), target.counters()
+    if "cpu_s" in c1 and "cpu_s" in c0:  # a process's CPU time over the step
+        loads = [(c1["cpu_s"] - c0["cpu_s"]) / (time.monotonic() - t0)]
     rec = {"voices": count, "voices_active": target.active(), "reached": bool(reached), "xruns_jack": j1 - j0,
            "xruns_portaudio": (c1["xruns_portaudio"] - c0["xruns_portaudio"]) if "xruns_portaudio" in c1 else None,
            "load": sum(loads) / len(loads) if loads else None, "peak_load": c1.get("peak_load")}
@@ -205,11 +221,11 @@ def step(target: _Target, watcher: ProbeProcess, count: int, seconds: float) -> 
 def search_target(cfg: VoicesConfig, target: _Target, watcher: ProbeProcess) -> dict:
     def trial(count: int) -> dict:
         rec = step(target, watcher, count, cfg.seconds)
-        tries = 0
-        while not rec["ok"] and rec["reached"] and tries < cfg.retries:
+        tries = 1
+        while not rec["ok"] and rec["reached"] and tries <= cfg.retries:
             rec = step(target, watcher, count, cfg.seconds)  # a stray xrun from another process?
-            rec["retry"] = True
             tries += 1
+        rec["tries"] = tries
         return rec
 
     try:
@@ -218,7 +234,21 @@ def search_target(cfg: VoicesConfig, target: _Target, watcher: ProbeProcess) -> 
     finally:
         target.close()
     return {"max_voices": good["voices"] if good else 0, "at_limit": bool(good and good["voices"] >= cfg.max_voices),
-            "at_max": good, "steps": steps}
+            "at_max": good, "steps": steps, "load_ceiling": LOAD_CEILING, "voices_at_load_ceiling": load_estimate(steps)}
+
+
+def load_estimate(steps: list) -> int | None:
+    """Where the load (a straight line through the steps' loads) would reach LOAD_CEILING:
+    what the CPU alone would allow, past the search's limit and whatever stray xruns the
+    machine adds. dlsynth's load is its callback's time over the block's; FluidSynth's, its
+    process's CPU time over the wall time (it renders in its JACK callback)."""
+    import numpy as np
+
+    pts = [(st["voices"], st["load"]) for st in steps if st["reached"] and st.get("load") is not None]
+    if len({v for v, _ in pts}) < 2:
+        return None
+    b, a = np.polyfit([v for v, _ in pts], [x for _, x in pts], 1)
+    return int((LOAD_CEILING - a) / b) if b > 0 else None
 
 
 def run(cfg: VoicesConfig) -> dict:
@@ -240,8 +270,17 @@ def run(cfg: VoicesConfig) -> dict:
             else:
                 synths["fluidsynth"] = {"missing": why_not}
         a, b = synths["dlsynth"].get("max_voices"), synths["fluidsynth"].get("max_voices")
+        at_limit = synths["dlsynth"].get("at_limit")
+        if at_limit and synths["fluidsynth"].get("at_limit"):
+            a = b = None  # both at the search limit: no ratio
         return {"command": "bench voices", "host": report.host(),
                 "jack": {"server": rig.name, "started_here": rig.started, "rate": rig.rate, "period": rig.period},
                 "blocksize": block, "period_ms": 1000.0 * block / rig.rate, "seconds_per_step": cfg.seconds,
                 "interpolation": cfg.interpolation, "effects": cfg.effects, "synths": synths,
-                "ratio": (a / b) if a and b else None}
+                "ratio": (a / b) if a and b else None, "ratio_is_lower_bound": bool(at_limit and b),
+                "estimate_ratio": _ratio(synths["dlsynth"].get("voices_at_load_ceiling"),
+                                         synths["fluidsynth"].get("voices_at_load_ceiling"))}
+
+
+def _ratio(a, b):
+    return a / b if a and b else None
