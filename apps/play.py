@@ -57,6 +57,8 @@ def add_parser(sub) -> None:
     p.add_argument("--record", metavar="FILE.mid", help="record what is played to a MIDI file")
     p.add_argument("--event-log", metavar="FILE", help="write every MIDI message as applied (arrival stamp, "
                    "engine frame, group, bytes, late) as JSON lines")
+    p.add_argument("--stats-json", metavar="FILE", help="at the end, write the session's counters (blocks, xruns, "
+                   "MIDI messages, late, dropped, time-map re-locks, peak voices and load) as JSON")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
     p.add_argument("--no-status", action="store_true", help="no status line")
     p.set_defaults(run=run)
@@ -86,7 +88,7 @@ def check_args(args) -> None:
         raise UserError(f"--duration must be a positive number of seconds, not {args.duration:g}")
     if args.gain is not None and not GAIN_RANGE_DB[0] <= args.gain <= GAIN_RANGE_DB[1]:
         raise UserError(f"--gain must be between {GAIN_RANGE_DB[0]:g} and {GAIN_RANGE_DB[1]:g} dB, not {args.gain:g}")
-    for opt, path in (("--record", args.record), ("--event-log", args.event_log)):
+    for opt, path in (("--record", args.record), ("--event-log", args.event_log), ("--stats-json", args.stats_json)):
         if path:
             d = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(d):
@@ -218,7 +220,7 @@ def run(args) -> int:
         if log is not None:
             log.close()
     _save_record(args, record)
-    _summary(sink, synth)
+    _summary(sink, synth, args.stats_json)
     sink.close()
     synth.close()
     if isinstance(stopped_by, BaseException):
@@ -293,9 +295,19 @@ def _save_record(args, record) -> None:
     print(f"dlsynth play: recorded {summary['messages']} messages to {args.record}", file=sys.stderr)
 
 
-def _summary(sink, synth) -> None:
+def _summary(sink, synth, stats_json: str | None = None) -> None:
     st = sink.stats()
     es = synth.engine.stats()
+    if stats_json:
+        import json
+
+        from dls.atomicfile import atomic_write
+
+        doc = {"blocks": st["callbacks"], "xruns": st["xruns"], "midi_messages": st["midi_in"], "late": st["late"],
+               "dropped": st["midi_dropped"] + st["heap_full"], "clipped_samples": st["clipped"],
+               "time_map_relocks": sink.discontinuities, "scheduled_latency_s": sink.latency,
+               "peak_voices": es["peak_voices"], "peak_load": st["peak_load"], "load": st["load"]}
+        atomic_write(stats_json, lambda fh: fh.write(json.dumps(doc, indent=2).encode() + b"\n"))
     print(f"dlsynth play: {st['callbacks']} blocks, {st['xruns']} xruns, {st['midi_in']} MIDI messages "
           f"({st['late']} late, {st['midi_dropped'] + st['heap_full']} dropped), peak voices {es['peak_voices']}, "
           f"peak callback load {100 * st['peak_load']:.0f} %"

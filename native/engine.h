@@ -349,6 +349,8 @@ typedef struct {
     int32_t frames;              /* buffer length, frames */
     uint32_t status;             /* PaStreamCallbackFlags */
     int64_t ahead;               /* the device's output latency: DAC time - current time, 100 ns */
+    int32_t discontinuity;       /* 1: the stream broke before this buffer (an xrun, a skipped cycle) */
+    int32_t pad;
 } ws_observation;
 
 /* One MIDI message as applied (when tracing). */

@@ -311,8 +311,11 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
     float *out = output;
     int64_t t0 = ws_clock_now();
     int32_t frames = (int32_t)frame_count;
-    if (status & (PA_OUTPUT_UNDERFLOW | PA_OUTPUT_OVERFLOW))
+    int broke = 0;
+    if (status & (PA_OUTPUT_UNDERFLOW | PA_OUTPUT_OVERFLOW)) {
         atomic_fetch_add_explicit(&s->xruns, 1, memory_order_relaxed);
+        broke = 1;
+    }
     eng_engine *e = s->engine;
     uint64_t pos = eng_position(e);
     int64_t ahead = 0;
@@ -328,6 +331,13 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
         /* A host period longer than our block calls us several times per JACK cycle: the
            later calls start that many frames into the cycle. */
         if (cycle != s->last_cycle) {
+            /* The cycle should start where the frames rendered in the last one end; later
+               than that by half a block or more, the graph skipped time (an xrun). */
+            int64_t expected = s->last_cycle +
+                               (int64_t)((double)s->cycle_frames * (double)REF_PER_SECOND / (double)s->rate);
+            int64_t slack = (int64_t)((double)frames * (double)REF_PER_SECOND / (double)s->rate / 2.0);
+            if (s->last_cycle != 0 && (cycle - expected > slack || expected - cycle > slack))
+                broke = 1;
             s->last_cycle = cycle;
             s->cycle_frames = 0;
         }
@@ -354,6 +364,8 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
             o->frames = frames;
             o->status = (uint32_t)status;
             o->ahead = ahead;
+            o->discontinuity = broke;
+            o->pad = 0;
             atomic_store_explicit(&s->obs_head, head + 1, memory_order_release);
         }
     }

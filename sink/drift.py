@@ -362,6 +362,17 @@ class DriftCorrector:
         self._origin_ref = t
         self._origin_sample = s
 
+    def discontinuity(self, ref_time: float, sample_position: float) -> None:
+        """The wave sink saw the stream break here (an xrun: the device skipped or repeated
+        time): re-anchor on this observation at once, map included, keeping the rate. The
+        sound has already glitched; slewing would leave events late for seconds."""
+        if not self._started:
+            self._start(float(ref_time), float(sample_position))
+            return
+        self.observations += 1
+        self.steps += 1
+        self._relock(float(ref_time), float(sample_position), "discontinuity", STEP_RATE_STD_PPM, snap=True)
+
     def _line_time(self, s: float) -> float:
         """The estimator's master time (ref units) of sample s."""
         return self._t0 + (s - self._s0) / self._fs * (1.0 + self._rho) * REF_PER_SECOND

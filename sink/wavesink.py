@@ -30,7 +30,7 @@ TRACE = 65536
 PERIOD_OBSERVATIONS = 64  # callbacks watched to learn the host's real period
 STALL_SECONDS = 1.5  # no callback for this long while running: the device (or server) is gone
 _OBS_DTYPE = np.dtype([("frame", "<u8"), ("dac_time", "<i8"), ("now", "<i8"), ("frames", "<i4"), ("status", "<u4"),
-                       ("ahead", "<i8")])
+                       ("ahead", "<i8"), ("discontinuity", "<i4"), ("pad", "<i4")])
 _TRACE_DTYPE = np.dtype([("stamp", "<i8"), ("frame", "<u8"), ("block", "<u8"), ("group", "<i4"), ("type", "<i4"),
                          ("a", "<i4"), ("late", "<i4")])
 _STATS_FIELDS = ("callbacks", "xruns", "midi_in", "midi_dropped", "midi_applied", "late", "clipped", "heap_full",
@@ -84,6 +84,7 @@ class WaveSink:
 
             self.corrector = DriftCorrector(self.rate)
         self.observations = 0
+        self.discontinuities = 0  # xruns seen by the callback, each a re-lock of the time map
         self._wake: list[int] = []
         self._period_known = False
         self.started_ref: int | None = None
@@ -137,8 +138,13 @@ class WaveSink:
                 self._learn_period(obs)
             if self.corrector is not None:
                 c = self.corrector
-                for frame, dac in zip(obs["frame"].tolist(), obs["dac_time"].tolist()):
-                    c.observe(dac, frame)
+                for frame, dac, broke in zip(obs["frame"].tolist(), obs["dac_time"].tolist(),
+                                             obs["discontinuity"].tolist()):
+                    if broke:
+                        c.discontinuity(dac, frame)
+                        self.discontinuities += 1
+                    else:
+                        c.observe(dac, frame)
                 lib.ws_set_time_map(self._ptr, int(c._ra), float(c._sa), float(c.slope))
             self.observations += n
             n_total += n

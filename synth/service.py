@@ -98,8 +98,8 @@ class ServiceThread:
             if self.record is not None and data:
                 self.record.append((stamp, group, bytes(data)))
             if f is not None:
-                f.write(json.dumps({"stamp": stamp, "frame": frame, "group": group, "data": data or [typ, a],
-                                    "late": bool(late)}))
+                f.write(json.dumps({"stamp": stamp, "frame": frame, "block": _block, "group": group,
+                                    "data": data or [typ, a], "late": bool(late)}))
                 f.write("\n")
         if f is not None:
             f.flush()

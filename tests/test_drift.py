@@ -378,3 +378,19 @@ def test_observe_is_constant_time_and_cheap():
     print(f"\nDriftCorrector.observe: {per_call_us:.2f} us per call")
     assert second < 3 * first + 0.05
     assert per_call_us < 100.0
+
+
+def test_a_discontinuity_from_the_sink_relocks_the_map_at_once():
+    """An xrun reported by the wave sink: the next observation is the new truth, at once
+    (no slew: events would be late for seconds), and the rate estimate is kept."""
+    c = DriftCorrector(FS)
+    ref0 = 10_000_000_000
+    for i in range(2000):  # +100 ppm device, locked
+        c.observe(ref0 + i * BLOCK * 1e7 / (FS * (1 + 100e-6)), i * BLOCK)
+    rate = c.rate_ppm
+    s = 2000 * BLOCK
+    t = ref0 + 2000 * BLOCK * 1e7 / (FS * (1 + 100e-6)) + 1.333e-3 * 1e7  # one 64-frame cycle skipped
+    c.discontinuity(t, s)
+    assert c.relocks == 1 and c.last_relock == "discontinuity"
+    assert abs(c.ref_time_to_sample(t) - s) < 1e-6
+    assert c.rate_ppm == pytest.approx(rate, abs=1e-9)
