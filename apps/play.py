@@ -23,6 +23,7 @@ BLOCKSIZE_RANGE = (16, 8192)
 LATENCY_RANGE_S = (0.0, 2.0)
 MAX_DURATION_S = 1e7
 SPARE_GROUPS = 16  # channel groups for inputs plugged in after start
+FOREGROUND_DOWNLOAD_S = 0.3  # downloads before the stream starts; the rest in the background
 _PA_CLIENT_NAME = None
 
 
@@ -155,6 +156,9 @@ def run(args) -> int:
         # Playable at once: the power-on patches now, the rest on the Service thread (never
         # on the audio thread), in well under a second even for a 150 MB bank.
         synth.download_in_background(col)
+    # What fits in FOREGROUND_DOWNLOAD_S goes before the stream starts (all of the built-in
+    # bank: 0.04 s), so its first notes never meet an instrument still loading.
+    synth.download_some(FOREGROUND_DOWNLOAD_S)
     _check_output_device(args.device)
     try:
         sink = WaveSink(synth, device=_device(args.device), blocksize=args.blocksize, scheduled=not args.immediate,
