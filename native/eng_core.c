@@ -363,9 +363,17 @@ int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int
     ins->id = id;
     ins->n_regions = n_regions;
     ins->regions = calloc(n_regions ? (size_t)n_regions : 1, sizeof *ins->regions);
+    /* Regions naming the same connection slice (a bank converted from SF2 repeats one
+       articulation region after region) share one compiled list. */
     size_t total = 0;
-    for (int32_t i = 0; i < n_regions; i++)
-        total += (size_t)regions[i].conn_count;
+    for (int32_t i = 0; i < n_regions; i++) {
+        int32_t j = 0;
+        while (j < i && (regions[j].conn_offset != regions[i].conn_offset ||
+                         regions[j].conn_count != regions[i].conn_count))
+            j++;
+        if (j == i)
+            total += (size_t)regions[i].conn_count;
+    }
     ins->conn_mem = calloc(total ? total : 1, sizeof *ins->conn_mem);
     ins->waves = calloc(n_regions ? 2 * (size_t)n_regions : 1, sizeof *ins->waves);
     if (!ins->regions || !ins->conn_mem || !ins->waves) {
@@ -425,10 +433,24 @@ int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int
                 }
             }
         }
-        r->conn = ins->conn_mem + used;
-        eng_conn_compile(conns + d->conn_offset, d->conn_count, r->conn, &r->n_conn, &r->first_static,
-                         &r->first_channel, &r->first_dynamic, &r->uses, &r->filter);
-        used += (size_t)d->conn_count;
+        int32_t same = 0;
+        while (same < i && (regions[same].conn_offset != d->conn_offset || regions[same].conn_count != d->conn_count))
+            same++;
+        if (same < i) {
+            const eng_region *o = &ins->regions[same];
+            r->conn = o->conn;
+            r->n_conn = o->n_conn;
+            r->first_static = o->first_static;
+            r->first_channel = o->first_channel;
+            r->first_dynamic = o->first_dynamic;
+            r->uses = o->uses;
+            r->filter = o->filter;
+        } else {
+            r->conn = ins->conn_mem + used;
+            eng_conn_compile(conns + d->conn_offset, d->conn_count, r->conn, &r->n_conn, &r->first_static,
+                             &r->first_channel, &r->first_dynamic, &r->uses, &r->filter);
+            used += (size_t)d->conn_count;
+        }
         for (int k = 0; k < r->nch; k++) {
             int seen = 0;
             for (int32_t j = 0; j < ins->n_waves; j++)

@@ -270,9 +270,13 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of) -> CompiledIns
 
     kept = [r for k, r in enumerate(rows) if k not in dropped]
     regions = np.zeros(len(kept), dtype=REGION_DTYPE)
+    shared: dict[tuple, int] = {}  # a connection list given once: regions with the same one share it
     for k, r in enumerate(kept):
-        off = len(conns)
-        conns.extend(r["conns"])
+        key = tuple(r["conns"])
+        off = shared.get(key)
+        if off is None:
+            off = shared[key] = len(conns)
+            conns.extend(r["conns"])
         for f in REGION_DTYPE.names:
             if f == "conn_offset":
                 regions[k][f] = off
