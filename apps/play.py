@@ -137,11 +137,15 @@ def quiet_jack() -> None:
 def run(args) -> int:
     check_args(args)
     from apps.render import load_banks
-    from synth.live import MidiInputError, MidiInputs
+    from synth.live import MIDI_CLIENT, MidiInputError, MidiInputs
     from synth.synth import DEFAULT_GAIN_DB, Synth
 
     banks = load_banks(args.bank)  # a bad bank is an error, never replaced by another
-    _portaudio()
+    # With JACK MIDI and no --device, JACK itself is the audio device: dlsynth's one JACK
+    # client reads the MIDI and renders in the same cycle. Otherwise PortAudio.
+    native_jack = args.device is None and _midi_api(args) == "jack"
+    if not native_jack:
+        _portaudio()
     from sink.wavesink import DeviceLost, WaveSink
     from synth.service import ServiceThread
 
@@ -159,10 +163,12 @@ def run(args) -> int:
     # What fits in FOREGROUND_DOWNLOAD_S goes before the stream starts (all of the built-in
     # bank: 0.04 s), so its first notes never meet an instrument still loading.
     synth.download_some(FOREGROUND_DOWNLOAD_S)
-    _check_output_device(args.device)
+    if not native_jack:
+        _check_output_device(args.device)
     try:
         sink = WaveSink(synth, device=_device(args.device), blocksize=args.blocksize, scheduled=not args.immediate,
-                        schedule_latency=args.latency, trace=bool(args.event_log or args.record))
+                        schedule_latency=args.latency, trace=bool(args.event_log or args.record),
+                        jack=True if native_jack else None)
     except ValueError as exc:
         raise UserError(f"audio device: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
     except Exception as exc:  # PortAudioError
@@ -174,7 +180,7 @@ def run(args) -> int:
     render = miniport.new_stream("render")
     render.set_state("run")
     inputs = MidiInputs(sink.handle, miniport, render, api=args.midi_api, names=names, virtual=args.virtual_port,
-                        max_group=synth.channel_groups)
+                        max_group=synth.channel_groups, client_name="dlsynth" if native_jack else MIDI_CLIENT)
     log = open(args.event_log, "w") if args.event_log else None
     service = ServiceThread(synth, sink, inputs, event_log=log, record=record)
     stopped_by = None
@@ -186,7 +192,12 @@ def run(args) -> int:
         if inputs.fallback_note:
             print(f"dlsynth play: {inputs.fallback_note}", file=sys.stderr)
         quiet_jack()  # python-rtmidi's own libjack is loaded now
-        if _on_jack(sink) and hasattr(inputs.backend, "use_as_frame_clock"):
+        if native_jack:
+            try:
+                sink.attach_jack(inputs.backend.ptr)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        elif _on_jack(sink) and hasattr(inputs.backend, "use_as_frame_clock"):
             inputs.backend.use_as_frame_clock(sink.handle)
         if not any(i.connected for i in inputs.inputs):
             print("dlsynth play: no MIDI inputs yet; inputs that appear are opened as they come "
@@ -207,7 +218,8 @@ def run(args) -> int:
         if sink.running:
             _release(synth, sink, service)
         service.stop()
-        inputs.close()  # no callback pushes into the sink after this
+        if sink.jack is None:
+            inputs.close()  # no callback pushes into the sink after this
         if log is not None or record is not None:
             try:
                 service.step()  # the last of the event log and the recording
@@ -218,6 +230,7 @@ def run(args) -> int:
         if not sink.stop():
             _abandon("dlsynth play: error: the audio device did not stop (is the JACK server still running?)",
                      args, record)
+        inputs.close()  # (JACK as the device: its client goes last, after the sink let go of it)
     except KeyboardInterrupt:
         stopped_by = stopped_by or KeyboardInterrupt()
     finally:
@@ -230,6 +243,18 @@ def run(args) -> int:
     if isinstance(stopped_by, BaseException):
         raise stopped_by
     return 0
+
+
+def _midi_api(args) -> str | None:
+    """The MIDI API play will use (None if it cannot tell yet: the fallback decides)."""
+    from synth.live import MidiInputError, api_name
+
+    if args.midi_api is None:
+        return None
+    try:
+        return api_name(args.midi_api)
+    except MidiInputError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _on_jack(sink) -> bool:

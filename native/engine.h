@@ -436,6 +436,21 @@ int32_t jm_client_name(jm_client *c, char *out, int32_t len);
    server is gone). */
 int32_t jm_feeds_us(jm_client *c, const char *source);
 int32_t jm_is_shutdown(jm_client *c);
+/* A counter that moves whenever a port is registered, unregistered, connected or
+   disconnected anywhere in the graph (JACK's notifications): look at the ports again only
+   when it has moved. */
+uint32_t jm_graph_changes(jm_client *c);
+/* This client becomes the wave sink's audio device too (ports out_0, out_1): its process
+   callback reads the MIDI, then runs ws_callback for the cycle, so a message plays in the
+   cycle it arrived in and the graph has one dlsynth client. 0 on success. */
+int32_t jm_enable_audio(jm_client *c, ws_sink *s);
+/* Silence from the next cycle on (the sink may be freed two cycles later). */
+void jm_disable_audio(jm_client *c);
+int32_t jm_sample_rate(jm_client *c);
+/* Connect out_<channel> to an input port by full name: 0 on success. */
+int32_t jm_connect_output(jm_client *c, int32_t channel, const char *dest);
+/* The graph's physical playback ports, newline-separated; returns how many. */
+int32_t jm_list_playback(jm_client *c, char *out, int32_t len);
 /* Master time (100 ns) of the start of the JACK cycle now running, by JACK's own frame
    clock (its DLL): safe on the audio thread. 0 if the server is gone. */
 int64_t jm_cycle_start(jm_client *c);

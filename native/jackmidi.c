@@ -33,7 +33,9 @@ typedef struct {
     unsigned char *buffer;
 } jack_midi_event_t;
 enum { JackNoStartServer = 0x01, JackUseExactName = 0x02 };
-enum { JackPortIsInput = 0x1, JackPortIsOutput = 0x2 };
+enum { JackPortIsInput = 0x1, JackPortIsOutput = 0x2, JackPortIsPhysical = 0x4 };
+#define JACK_AUDIO_TYPE "32 bit float mono audio"
+#define JM_MAX_FRAMES 8192
 
 struct jm_api {
     jack_client_t *(*client_open)(const char *, int, int *, ...);
@@ -56,6 +58,9 @@ struct jm_api {
     void (*free)(void *);
     char *(*get_client_name)(jack_client_t *);
     jack_port_t *(*port_by_name)(jack_client_t *, const char *);
+    int (*set_port_registration_callback)(jack_client_t *, void (*)(uint32_t, int, void *), void *);
+    int (*set_port_connect_callback)(jack_client_t *, void (*)(uint32_t, uint32_t, int, void *), void *);
+    uint32_t (*get_sample_rate)(jack_client_t *);
     const char **(*port_get_all_connections)(const jack_client_t *, const jack_port_t *);
 };
 
@@ -75,6 +80,12 @@ struct jm_client {
     atomic_int n_ports;
     atomic_int shutdown;                 /* the server went away */
     atomic_ullong events;
+    atomic_uint graph_changes;           /* ports registered or connected anywhere in the graph */
+    /* audio out: this client is also the wave sink's device (one client, like FluidSynth's) */
+    jack_port_t *out[2];
+    float *scratch;                      /* 2 * JM_MAX_FRAMES interleaved frames */
+    _Atomic(ws_sink *) audio;            /* NULL: the outputs play silence */
+    uint32_t rate;                       /* the server's, frames per second */
 };
 
 #define LOAD(name, sym)                                                                                          \
@@ -85,6 +96,29 @@ struct jm_client {
             goto fail;                                                                                           \
         }                                                                                                        \
     } while (0)
+
+static void render_audio(jm_client *c, jack_nframes_t nframes)
+{
+    if (!c->out[0] || !c->out[1])
+        return;
+    float *l = c->j.port_get_buffer(c->out[0], nframes);
+    float *r = c->j.port_get_buffer(c->out[1], nframes);
+    if (!l || !r)
+        return;
+    ws_sink *s = atomic_load_explicit(&c->audio, memory_order_acquire);
+    if (!s || nframes > JM_MAX_FRAMES) {
+        memset(l, 0, sizeof(float) * nframes);
+        memset(r, 0, sizeof(float) * nframes);
+        return;
+    }
+    /* The same callback a PortAudio stream runs; its output reaches the DAC one period on. */
+    ws_pa_time_info ti = {0.0, 1.0, 1.0 + (double)nframes / (double)c->rate};
+    ws_callback(NULL, c->scratch, nframes, &ti, 0, s);
+    for (jack_nframes_t i = 0; i < nframes; i++) {
+        l[i] = c->scratch[2 * i];
+        r[i] = c->scratch[2 * i + 1];
+    }
+}
 
 static int process(jack_nframes_t nframes, void *arg)
 {
@@ -110,7 +144,27 @@ static int process(jack_nframes_t nframes, void *arg)
                                 (int32_t)ev.size);
         }
     }
+    render_audio(c, nframes); /* after the MIDI: this cycle's messages play in this cycle */
     return 0;
+}
+
+/* libjack's notification thread (not real-time): the graph changed; the Service thread
+   looks again (querying the server every round instead disturbs this client's cycle). */
+static void on_port_registration(uint32_t port, int registered, void *arg)
+{
+    (void)port;
+    (void)registered;
+    jm_client *c = arg;
+    atomic_fetch_add(&c->graph_changes, 1);
+}
+
+static void on_port_connect(uint32_t a, uint32_t b, int connect, void *arg)
+{
+    (void)a;
+    (void)b;
+    (void)connect;
+    jm_client *c = arg;
+    atomic_fetch_add(&c->graph_changes, 1);
 }
 
 static void on_shutdown(void *arg)
@@ -153,6 +207,9 @@ jm_client *jm_create(ws_sink *sink, const char *name, char *err, int32_t errlen)
     LOAD(free, "jack_free");
     LOAD(get_client_name, "jack_get_client_name");
     LOAD(port_by_name, "jack_port_by_name");
+    LOAD(set_port_registration_callback, "jack_set_port_registration_callback");
+    LOAD(set_port_connect_callback, "jack_set_port_connect_callback");
+    LOAD(get_sample_rate, "jack_get_sample_rate");
     LOAD(port_get_all_connections, "jack_port_get_all_connections");
     int status = 0;
     c->client = c->j.client_open(name, JackNoStartServer, &status);
@@ -162,8 +219,12 @@ jm_client *jm_create(ws_sink *sink, const char *name, char *err, int32_t errlen)
     }
     /* JACK's clock and ours: both CLOCK_MONOTONIC on Linux; measured, not assumed. */
     c->clock_offset = ws_clock_now() - (int64_t)c->j.get_time() * 10;
+    c->rate = c->j.get_sample_rate(c->client);
     c->j.set_process_callback(c->client, process, c);
     c->j.on_shutdown(c->client, on_shutdown, c);
+    c->j.set_port_registration_callback(c->client, on_port_registration, c);
+    c->j.set_port_connect_callback(c->client, on_port_connect, c);
+    atomic_init(&c->graph_changes, 1);
     if (c->j.activate(c->client) != 0) {
         snprintf(err, (size_t)errlen, "cannot activate the JACK client");
         goto fail;
@@ -187,7 +248,64 @@ void jm_destroy(jm_client *c)
         c->j.client_close(c->client);
     }
     dlclose(c->lib);
+    free(c->scratch);
     free(c);
+}
+
+int32_t jm_enable_audio(jm_client *c, ws_sink *s)
+{
+    if (atomic_load(&c->shutdown))
+        return -1;
+    if (!c->out[0]) {
+        c->scratch = calloc(2 * JM_MAX_FRAMES, sizeof(float));
+        if (!c->scratch)
+            return -1;
+        jack_port_t *a = c->j.port_register(c->client, "out_0", JACK_AUDIO_TYPE, JackPortIsOutput, 0);
+        jack_port_t *b = c->j.port_register(c->client, "out_1", JACK_AUDIO_TYPE, JackPortIsOutput, 0);
+        if (!a || !b)
+            return -1;
+        c->out[1] = b;
+        atomic_thread_fence(memory_order_release);
+        c->out[0] = a;
+    }
+    atomic_store_explicit(&c->audio, s, memory_order_release);
+    return 0;
+}
+
+void jm_disable_audio(jm_client *c) { atomic_store_explicit(&c->audio, NULL, memory_order_release); }
+
+int32_t jm_sample_rate(jm_client *c) { return (int32_t)c->rate; }
+
+int32_t jm_connect_output(jm_client *c, int32_t channel, const char *dest)
+{
+    if (channel < 0 || channel > 1 || !c->out[channel] || atomic_load(&c->shutdown))
+        return -1;
+    int rc = c->j.connect(c->client, c->j.port_name(c->out[channel]), dest);
+    return rc == 0 || rc == 17 ? 0 : -1;
+}
+
+int32_t jm_list_playback(jm_client *c, char *out, int32_t len)
+{
+    if (atomic_load(&c->shutdown))
+        return -1;
+    const char **names = c->j.get_ports(c->client, NULL, JACK_AUDIO_TYPE, JackPortIsInput | JackPortIsPhysical);
+    int32_t used = 0, n = 0;
+    if (len > 0)
+        out[0] = 0;
+    if (names) {
+        for (int i = 0; names[i]; i++) {
+            int32_t k = (int32_t)strlen(names[i]);
+            if (used + k + 2 > len)
+                break;
+            memcpy(out + used, names[i], (size_t)k);
+            used += k;
+            out[used++] = '\n';
+            out[used] = 0;
+            n++;
+        }
+        c->j.free(names);
+    }
+    return n;
 }
 
 int32_t jm_add_port(jm_client *c, const char *port_name)
@@ -300,3 +418,5 @@ int64_t jm_cycle_start(jm_client *c)
     jack_nframes_t f = c->j.last_frame_time(c->client);
     return (int64_t)c->j.frames_to_time(c->client, f) * 10 + c->clock_offset;
 }
+
+uint32_t jm_graph_changes(jm_client *c) { return atomic_load(&c->graph_changes); }

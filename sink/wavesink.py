@@ -62,10 +62,9 @@ class WaveSink:
 
     def __init__(self, synth, *, device=None, blocksize: int = 256, latency=None, scheduled: bool = True,
                  schedule_latency: float | None = None, drift: bool = True, limit_db: float = 0.0,
-                 trace: bool = False):
-        import sounddevice as sd
-
+                 trace: bool = False, jack=None):
         self.synth = synth
+        self.jack = None  # jack=True: JACK itself will be the device (attach_jack), no PortAudio stream
         self.rate = synth.sample_rate
         self.blocksize = int(blocksize)
         self.scheduled = bool(scheduled)
@@ -89,17 +88,33 @@ class WaveSink:
         self._period_known = False
         self.started_ref: int | None = None
         self.running = False
-        self.stream = sd._StreamBase(
-            kind="output", samplerate=self.rate, blocksize=self.blocksize, device=device, channels=2,
-            dtype="float32", latency=latency, callback=ffi.addressof(lib, "ws_callback"), userdata=ptr,
-            wrap_callback=None,
-        )
-        self._out_latency = float(self.stream.latency)
+        if jack is not None:
+            self.jack = None  # attach_jack gives the client once it exists
+            self.stream = None
+            self._out_latency = self.blocksize / self.rate
+        else:
+            import sounddevice as sd
+
+            self.stream = sd._StreamBase(
+                kind="output", samplerate=self.rate, blocksize=self.blocksize, device=device, channels=2,
+                dtype="float32", latency=latency, callback=ffi.addressof(lib, "ws_callback"), userdata=ptr,
+                wrap_callback=None,
+            )
+            self._out_latency = float(self.stream.latency)
         self._auto_schedule = schedule_latency is None
         if schedule_latency is None:
             schedule_latency = self._out_latency + self.blocksize / self.rate + SCHEDULE_MARGIN
         self.schedule_latency = float(schedule_latency)
         self._apply_mode()
+
+    def attach_jack(self, client) -> None:
+        """JACK itself is the device: `client` (dlsynth's jm_client, the one that reads MIDI)
+        renders this sink in its own process callback, after the cycle's MIDI."""
+        rate = int(lib.jm_sample_rate(client))
+        if rate != self.rate:
+            raise ValueError(f"the JACK server runs at {rate} Hz, not {self.rate} Hz (use --rate {rate})")
+        self.jack = client
+        lib.ws_set_frame_clock(self._ptr, client)
 
     # ------------------------------------------------------------------ MIDI in
     @property
@@ -130,7 +145,12 @@ class WaveSink:
                 first = obs[0]
                 self.started_ref = int(first["dac_time"])
                 ahead = int(first["ahead"]) / REF_PER_SECOND
-                if self._auto_schedule and self._out_latency < ahead < 1.0:
+                if self._auto_schedule and self.jack is not None and 0 < ahead < 1.0:
+                    # JACK as the device: its output latency, then one period for a message
+                    # stamped between cycles (by the Service thread, say) to meet its cycle.
+                    self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
+                    self._apply_mode()
+                elif self._auto_schedule and self._out_latency < ahead < 1.0:
                     # On JACK, PortAudio's stream latency is a period short of the real DAC offset.
                     self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
                     self._apply_mode()
@@ -194,8 +214,21 @@ class WaveSink:
     # ------------------------------------------------------------------ control
     def start(self) -> None:
         self._start_ref = int(lib.ws_clock_now())
-        self.stream.start()
+        if self.jack is not None:
+            if lib.jm_enable_audio(self.jack, self._ptr) != 0:
+                raise OSError("cannot register dlsynth's JACK audio ports")
+            self._connect_playback()
+        else:
+            self.stream.start()
         self.running = True
+
+    def _connect_playback(self) -> None:
+        """Our outputs to the first two physical playback ports, as PortAudio would."""
+        buf = ffi.new("char[]", 1 << 14)
+        lib.jm_list_playback(self.jack, buf, len(buf))
+        ports = [p for p in ffi.string(buf).decode(errors="replace").split("\n") if p]
+        for ch, dest in enumerate(ports[:2]):
+            lib.jm_connect_output(self.jack, ch, dest.encode())
 
     def silence(self, on: bool = True) -> None:
         """Send zeros from now on (the last step before stopping)."""
@@ -206,6 +239,13 @@ class WaveSink:
         (a dead server can make it hang: the caller should then exit without waiting)."""
         self.running = False
         done = threading.Event()
+        if self.jack is not None:
+            lib.jm_disable_audio(self.jack)
+            # The process callback may be in ws_callback right now: let two cycles pass.
+            first = self.stats()["callbacks"]
+            wait_until(lambda: self.stats()["callbacks"] >= first + 2, min(timeout, 0.2))
+            lib.ws_set_frame_clock(self._ptr, ffi.NULL)
+            return True
 
         def _stop():
             try:

@@ -107,6 +107,16 @@ class _JackBackend:
         lib.jm_client_name(ptr, name, 512)
         self.client = ffi.string(name).decode()
         self._buf = ffi.new("char[]", 1 << 16)
+        self._seen_changes = -1
+
+    def changed(self) -> bool:
+        """The graph changed since the last call (JACK tells us: no polling of the server,
+        which would disturb this client's real-time cycle)."""
+        n = lib.jm_graph_changes(self.ptr)
+        if n == self._seen_changes:
+            return False
+        self._seen_changes = n
+        return True
 
     def ports(self) -> list[str]:
         n = lib.jm_list_sources(self.ptr, self._buf, len(self._buf))
@@ -270,6 +280,9 @@ class _RtMidiBackend:
     def connections(self, inp: _Input) -> int | None:
         return None  # rtmidi cannot tell who is connected to a virtual port
 
+    def changed(self) -> bool:
+        return True  # no notifications: look every round (ALSA's port list is local and cheap)
+
     def feeds_us(self, port: str) -> bool:
         return False
 
@@ -402,6 +415,8 @@ class MidiInputs:
         Called from the Service thread (never the audio thread)."""
         notes: list[str] = []
         with self._lock:
+            if not self.backend.changed() and not self._seen:
+                return notes  # nothing plugged, unplugged or connected since the last look
             try:
                 ports = self.backend.ports()
             except Exception:
