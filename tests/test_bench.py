@@ -298,7 +298,9 @@ def test_bench_latency_hears_every_note_through_the_graph(server, tmp_path):
         assert all(0 < v <= 3 * PERIOD_MS + 5 for v in lat), (name, lat)
         assert set(s["xruns"]) == {"jack", "jack_bursts", "portaudio"} and s["xruns"]["jack_bursts"] <= s["xruns"]["jack"]
     d = res["synths"]["dlsynth"]
-    assert d["loop_delay_frames"] == 0 and d["xruns"]["portaudio"] is not None
+    # dlsynth as one JACK client (MIDI in and audio out, like FluidSynth) closes a loop with
+    # the probe: one period taken off, as for FluidSynth; through PortAudio none.
+    assert d["loop_delay_frames"] in (0, BLOCK) and d["xruns"]["portaudio"] is not None
     b = d["breakdown"]
     assert b["matched"] and b["received"] == NOTES and b["clock_ok"]
     assert 0 < b["arrival_to_sound_ms"]["p50"] < 3 * PERIOD_MS + 5
