@@ -252,6 +252,32 @@ void jm_destroy(jm_client *c)
     free(c);
 }
 
+/* The graph's ports of a type and flags, newline-separated into out; how many, -1 if the
+   server is gone. */
+static int32_t list_ports(jm_client *c, const char *type, unsigned long flags, char *out, int32_t len)
+{
+    if (atomic_load(&c->shutdown))
+        return -1;
+    const char **names = c->j.get_ports(c->client, NULL, type, flags);
+    int32_t used = 0, n = 0;
+    if (len > 0)
+        out[0] = 0;
+    if (names) {
+        for (int i = 0; names[i]; i++) {
+            int32_t k = (int32_t)strlen(names[i]);
+            if (used + k + 2 > len)
+                break;
+            memcpy(out + used, names[i], (size_t)k);
+            used += k;
+            out[used++] = '\n';
+            out[used] = 0;
+            n++;
+        }
+        c->j.free(names);
+    }
+    return n;
+}
+
 int32_t jm_enable_audio(jm_client *c, ws_sink *s)
 {
     if (atomic_load(&c->shutdown))
@@ -286,26 +312,7 @@ int32_t jm_connect_output(jm_client *c, int32_t channel, const char *dest)
 
 int32_t jm_list_playback(jm_client *c, char *out, int32_t len)
 {
-    if (atomic_load(&c->shutdown))
-        return -1;
-    const char **names = c->j.get_ports(c->client, NULL, JACK_AUDIO_TYPE, JackPortIsInput | JackPortIsPhysical);
-    int32_t used = 0, n = 0;
-    if (len > 0)
-        out[0] = 0;
-    if (names) {
-        for (int i = 0; names[i]; i++) {
-            int32_t k = (int32_t)strlen(names[i]);
-            if (used + k + 2 > len)
-                break;
-            memcpy(out + used, names[i], (size_t)k);
-            used += k;
-            out[used++] = '\n';
-            out[used] = 0;
-            n++;
-        }
-        c->j.free(names);
-    }
-    return n;
+    return list_ports(c, JACK_AUDIO_TYPE, JackPortIsInput | JackPortIsPhysical, out, len);
 }
 
 int32_t jm_add_port(jm_client *c, const char *port_name)
@@ -360,26 +367,7 @@ int32_t jm_connect(jm_client *c, const char *source, int32_t port)
 
 int32_t jm_list_sources(jm_client *c, char *out, int32_t len)
 {
-    if (atomic_load(&c->shutdown))
-        return -1;
-    const char **names = c->j.get_ports(c->client, NULL, JACK_MIDI_TYPE, JackPortIsOutput);
-    int32_t used = 0, n = 0;
-    if (len > 0)
-        out[0] = 0;
-    if (names) {
-        for (int i = 0; names[i]; i++) {
-            int32_t k = (int32_t)strlen(names[i]);
-            if (used + k + 2 > len)
-                break;
-            memcpy(out + used, names[i], (size_t)k);
-            used += k;
-            out[used++] = '\n';
-            out[used] = 0;
-            n++;
-        }
-        c->j.free(names);
-    }
-    return n;
+    return list_ports(c, JACK_MIDI_TYPE, JackPortIsOutput, out, len);
 }
 
 int32_t jm_client_name(jm_client *c, char *out, int32_t len)

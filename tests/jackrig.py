@@ -216,7 +216,7 @@ class JackServer:
                 proc.wait(timeout)
         _running.discard(self)
         if proc.returncode != 0:
-            reclaim_server_name(self.name)
+            prune_stale_servers()  # it died rather than stopped: free its registry slot
         for pattern in (f"/dev/shm/jack_sem.*_{self.name}_*", f"/dev/shm/jack_{self.name}_*"):
             for path in glob.glob(pattern):
                 with contextlib.suppress(OSError):
@@ -271,54 +271,6 @@ class JackServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"JackServer({self.name!r}, {self.rate} Hz, {self.period} frames, {state})"
-
-
-def reclaim_server_name(name: str, timeout: float = 5.0) -> bool:
-    """Free the entry a dead server left in JACK's server registry.
-
-    A jackd that does not exit cleanly (killed, or dead of SIGPIPE when stopped right
-    after one of its clients was killed) leaves its entry in the registry
-    (/dev/shm/jack-shm-registry), which has 8 entries for the whole machine and which only a
-    server of the same name reclaims: after 8 such deaths, every jackd fails with "Too many
-    servers already active". So: start a server of that name (it reclaims the entry), and
-    stop it cleanly (it removes it). Returns whether that worked; a server of that name
-    still running is left alone (False)."""
-    exe = jackd_path()
-    if exe is None:
-        return False
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    with contextlib.suppress(Exception):
-        r = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=timeout)
-        if r.returncode == 0:
-            return False  # a live server of that name: not ours to touch
-    proc = subprocess.Popen([exe, "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(PERIOD)], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=_set_pdeathsig if _prctl is not None else None)
-    ok = False
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            r = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=timeout)
-            if r.returncode == 0:
-                ok = True
-                break
-            time.sleep(POLL_INTERVAL_S)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
-                ok = False
-        for pattern in (f"/dev/shm/jack_sem.*_{name}_*", f"/dev/shm/jack_{name}_*"):
-            for path in glob.glob(pattern):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-    return ok and proc.returncode == 0
 
 
 @atexit.register

@@ -123,7 +123,7 @@ class Live:
     def close(self) -> None:
         # Servers first, then the processes: a jackd stopped right after one of its clients
         # was killed can die of SIGPIPE (and leave its entry in JACK's server registry:
-        # see jackrig.reclaim_server_name).
+        # see jackrig.prune_stale_servers).
         for fn in reversed(self.cleanups):
             with contextlib.suppress(Exception):
                 fn()
@@ -266,7 +266,7 @@ def _readme_recipe(live: Live, jack_name: str | None) -> None:
 
     def stop():
         subprocess.run(["bash", "dev/jack.sh", "stop"], cwd=REPO, env=stop_env, capture_output=True, timeout=30)
-        jackrig.reclaim_server_name(server)  # in case it died rather than stopped
+        jackrig.prune_stale_servers()  # in case it died rather than stopped
 
     live.cleanups.append(stop)
     sh = live.session.shell(README_SCRIPT, "readme", **extra)
@@ -544,9 +544,15 @@ def test_a_keyboard_plugged_in_after_start_is_opened_and_its_held_note_released_
     assert peer["t"] <= 2.0, f"the new keyboard was opened {peer['t']:.2f} s after it appeared (at most 2 s)"
     sent = kb.wait_event("sent", 5)
     sent = kb.wait_event("sent", 5)  # the note-on
+    _vanish_with_a_key_down(cap, kb, sent, dl, "the keyboard's note", "the note held on the unplugged keyboard")
+
+
+def _vanish_with_a_key_down(cap, source, sent, dl, what: str, held: str) -> None:
+    """Kill the MIDI source a second into its held note; the note must be released (at
+    least RELEASE_DB down within RELEASE_WITHIN_S)."""
     time.sleep(1.2)
     kill_frame = cap.mark("kill")
-    kb.kill()  # the keyboard unplugged with its key down
+    source.kill()  # unplugged with its key down
     time.sleep(RELEASE_WITHIN_S + 0.7)
     cap.send("stop")
     res = cap.results(15)
@@ -554,9 +560,9 @@ def test_a_keyboard_plugged_in_after_start_is_opened_and_its_held_note_released_
     on = int(sent["frame"] - res["base"])
     at = heard_after(x, on)
     kill = kill_frame - res["base"]
-    assert_note(x, at + int(0.1 * FS), kill, 69, "the keyboard's note")
+    assert_note(x, at + int(0.1 * FS), kill, 69, what)
     drop, ref, late = A.release_drop_db(x, kill, FS, within=RELEASE_WITHIN_S)
-    assert drop >= RELEASE_DB, (f"the note held on the unplugged keyboard is only {drop:.1f} dB down "
+    assert drop >= RELEASE_DB, (f"{held} is only {drop:.1f} dB down "
                                 f"{RELEASE_WITHIN_S} s after it went ({ref:.1f} -> {late:.1f} dBFS)")
     dl.signal(signal.SIGINT)
     assert dl.poll_until_exit(5) is not None
@@ -574,22 +580,7 @@ def test_a_sender_connected_to_the_virtual_port_vanishing_with_a_key_down_releas
     snd.wait_event("midi_connected", 20)
     snd.wait_event("sent", 5)
     sent = snd.wait_event("sent", 5)
-    time.sleep(1.2)
-    kill_frame = cap.mark("kill")
-    snd.kill()
-    time.sleep(RELEASE_WITHIN_S + 0.7)
-    cap.send("stop")
-    res = cap.results(15)
-    x = capture(res)
-    on = int(sent["frame"] - res["base"])
-    at = heard_after(x, on)
-    kill = kill_frame - res["base"]
-    assert_note(x, at + int(0.1 * FS), kill, 69, "the sender's note")
-    drop, ref, late = A.release_drop_db(x, kill, FS, within=RELEASE_WITHIN_S)
-    assert drop >= RELEASE_DB, (f"the note held by the vanished sender is only {drop:.1f} dB down "
-                                f"{RELEASE_WITHIN_S} s after it went ({ref:.1f} -> {late:.1f} dBFS)")
-    dl.signal(signal.SIGINT)
-    assert dl.poll_until_exit(5) is not None
+    _vanish_with_a_key_down(cap, snd, sent, dl, "the sender's note", "the note held by the vanished sender")
 
 
 # ============================================================================ 6. server death
