@@ -4,13 +4,19 @@
 
 Default bank: benchmarks/cache/FluidR3_GM.dls (FluidR3_GM.sf2 converted to DLS, built by
 benchmarks/bank_load.py), else /work/cache/FluidR3_GM.dls if that exists. The script does
-what an application does: ``Synth(...).download(dls.read(path), preload=True)`` (every
-instrument and every wave it plays goes to the engine), then prints
+what ``dlsynth play`` does with a bank: ``Synth(...).download_in_background(dls.read(path))``,
+then ``download_some`` until every instrument and every wave it plays is in the engine (the
+Service thread's job in play; each instrument's regions, once compiled into the engine, are
+let go and read again from the file if asked for). ``--preload`` measures
+``download(..., preload=True)`` instead (what ``render`` of a whole bank does: the reader's
+regions are kept). Then it prints
 
 * sample data: the bank's PCM bytes as stored in the file (sum of the supported waves'
   ``data.nbytes``; 8-bit waves count one byte a sample, as stored);
 * pool: the engine's ``stats()["sample_bytes"]``, every byte its sample pool holds (wave
   buffers with their guard frames, and the loop seam images);
+* held for the bank: RSS after the download less RSS before ``dls.read`` (the interpreter,
+  NumPy and the engine's code are there before any bank), and its ratio to the sample data;
 * RSS of this process after the download (VmRSS), split into anonymous memory (RssAnon:
   the engine's pool and the Python objects) and file-backed pages (RssFile: the bank's
   memory map, which ``dls.read`` keeps and the download reads through, and the shared
@@ -50,6 +56,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bank", type=Path, default=None, help="DLS file (default: FluidR3_GM.dls, see above)")
     ap.add_argument("--interpolation", default="cubic", choices=["linear", "cubic", "sinc"])
+    ap.add_argument("--preload", action="store_true",
+                    help="download(preload=True), keeping the reader's regions (default: as play does)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args(argv)
     bank = args.bank or next((p for p in CANDIDATES if p.exists()), None)
@@ -70,7 +78,12 @@ def main(argv=None) -> int:
 
     synth = Synth(interpolation=args.interpolation, effects=False)
     t0 = time.perf_counter()
-    synth.download(col, preload=True)
+    if args.preload:
+        synth.download(col, preload=True)
+    else:
+        synth.download_in_background(col)
+        while not synth.download_some(0.1):
+            pass
     t_download = time.perf_counter() - t0
     st = synth.engine.stats()
     after = proc_status()
@@ -85,6 +98,9 @@ def main(argv=None) -> int:
         "sample_values": sample_frames,
         "pool_bytes": int(st["sample_bytes"]),
         "pool_per_sample_data": st["sample_bytes"] / sample_bytes if sample_bytes else 0.0,
+        "path": "preload" if args.preload else "play",
+        "held_for_bank": after["VmRSS"] - start["VmRSS"],
+        "held_per_sample_data": (after["VmRSS"] - start["VmRSS"]) / sample_bytes if sample_bytes else 0.0,
         "rss_start": start["VmRSS"],
         "rss_after_read": after_read["VmRSS"],
         "rss_anon_after_read": after_read.get("RssAnon", 0),
@@ -106,6 +122,8 @@ def main(argv=None) -> int:
           f"engine: {res['waves_in_engine']} waves, {res['instruments_in_engine']} instruments")
     print(f"sample data (as stored):  {sample_bytes / mb:9.1f} MB")
     print(f"engine pool:              {res['pool_bytes'] / mb:9.1f} MB  ({res['pool_per_sample_data']:.3f} x sample data)")
+    print(f"held for the bank:        {res['held_for_bank'] / mb:9.1f} MB  ({res['held_per_sample_data']:.3f} x sample data;"
+          f" {res['path']} path)")
     print(f"RSS before read:          {res['rss_start'] / mb:9.1f} MB")
     print(f"RSS after dls.read:       {res['rss_after_read'] / mb:9.1f} MB  (anonymous {res['rss_anon_after_read'] / mb:.1f}, "
           f"file-backed {res['rss_file_after_read'] / mb:.1f})")
