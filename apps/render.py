@@ -16,6 +16,11 @@ from dataclasses import asdict, dataclass, field
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
 AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
 SILENCE_PEAK = 10 ** (-100 / 20)  # -100 dBFS: the auto tail ends at a block quieter than this
+# A song is "absurd for its size" (said before rendering, with its length) when it lasts
+# longer than this and more than this many seconds per message it holds: a few bytes of
+# delta time can mean days of silence.
+ABSURD_SONG_SECONDS = 3600.0
+ABSURD_SECONDS_PER_MESSAGE = 60.0
 
 
 def add_parser(sub) -> None:
@@ -43,6 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tail", default="auto", metavar="SECONDS|auto",
                    help="how long to go on after the last event: seconds, or auto (until silent, "
                    f"at most {AUTO_TAIL_MAX_SECONDS:g} s; default)")
+    p.add_argument("--max-length", type=float, default=None, metavar="SECONDS",
+                   help="stop the output at this length, tail included (default: the whole song)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel renders for several inputs (default: cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -65,6 +72,7 @@ class RenderResult:
     clipped: bool = False
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  #: warnings said before rendering
     error: str | None = None
 
 
@@ -99,8 +107,13 @@ def load_banks(paths: list[str]):
 def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt: str = "pcm16",
                 interpolation: str = "cubic", effects: bool = True, voices: int = 256,
                 tail: float | None = None, block: int = RENDER_BLOCK, progress=None,
-                gain_db: float | None = None) -> RenderResult:
-    """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input."""
+                gain_db: float | None = None, max_length: float | None = None,
+                notify=None) -> RenderResult:
+    """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input.
+
+    ``max_length``: seconds of output at most, tail included. ``notify(text)`` is told at
+    once, before rendering, what a person should know up front (a song absurdly long for
+    its size); the same text is among the result's warnings."""
     import numpy as np
 
     from sink.filesink import WavFileSink
@@ -112,6 +125,11 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     song = read_midi(midi_path)
     groups = max([1, *song.channel_groups])
     res = RenderResult(midi_path, out_path, warnings=list(song.warnings))
+    absurd = absurd_length_warning(song, rate, fmt, max_length)
+    if absurd:
+        res.notices.append(absurd)
+        if notify is not None:
+            notify(absurd)
     from synth.synth import DEFAULT_GAIN_DB
 
     synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation, effects=effects,
@@ -131,16 +149,18 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         end_frame = synth.ref_time_to_sample(source.last_time)
         tail_frames = int(round((AUTO_TAIL_MAX_SECONDS if tail is None else tail) * rate))
         limit = end_frame + tail_frames
+        if max_length is not None:
+            limit = min(limit, int(round(max_length * rate)))
         buf = np.zeros((block, 2), dtype=np.float32)
         voice_sum = 0
         blocks = 0
         last_n = block
-        with WavFileSink(out_path, rate, fmt) as sink:
+        with WavFileSink(out_path, rate, fmt, max_frames=limit) as sink:
             pos = 0
             while True:
+                if pos >= limit:
+                    break
                 if pos >= end_frame and source.done:
-                    if pos >= limit:
-                        break
                     if tail is None and blocks and synth.engine.stats()["voices_active"] == 0 \
                             and float(np.max(np.abs(buf[:last_n]))) < SILENCE_PEAK:
                         break
@@ -179,6 +199,29 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     return res
 
 
+def _clock(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return (f"{days} day{'s' if days != 1 else ''} " if days else "") + f"{h}:{m:02d}:{s:02d}"
+
+
+def absurd_length_warning(song, rate: int, fmt: str, max_length: float | None) -> str | None:
+    """The up-front warning for a song far longer than what it holds (None if it is not)."""
+    from sink.filesink import BYTES_PER_SAMPLE
+
+    seconds = song.duration_100ns / 1e7
+    messages = max(1, len(song.events))
+    if seconds <= ABSURD_SONG_SECONDS or seconds <= ABSURD_SECONDS_PER_MESSAGE * messages:
+        return None
+    if max_length is not None and max_length < seconds:
+        return (f"the song lasts {_clock(seconds)} for {len(song.events)} messages; "
+                f"rendering the first {_clock(max_length)} (--max-length)")
+    size = seconds * rate * 2 * BYTES_PER_SAMPLE[fmt]
+    return (f"the song lasts {_clock(seconds)} for {len(song.events)} messages; rendering all of it writes "
+            f"about {size / 1e9:,.1f} GB (RF64 past 4 GB); --max-length SECONDS cuts it")
+
+
 def _output_for(inp: str, output: str | None, many: bool) -> str:
     stem = os.path.splitext(os.path.basename(inp))[0] + ".wav"
     if output is None:
@@ -214,6 +257,8 @@ def run(args) -> int:
         raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
     if not 1 <= args.voices <= MAX_VOICES:
         raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
+    if args.max_length is not None and not 0 < args.max_length <= 1e7:
+        raise UserError("--max-length must be a number of seconds above 0 (at most 10,000,000)")
     many = len(args.inputs) > 1
     if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
         raise UserError("several inputs need -o to name a folder (ending in /)")
@@ -234,9 +279,11 @@ def run(args) -> int:
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
     kw = dict(rate=args.rate, fmt=args.format, interpolation=args.interpolation, effects=not args.no_effects,
-              voices=args.voices, tail=tail, gain_db=args.gain)
+              voices=args.voices, tail=tail, gain_db=args.gain, max_length=args.max_length)
     show = not args.quiet and not args.json
     tty = sys.stderr.isatty()
+    if not args.quiet:
+        kw["notify"] = _notify
 
     results: list[RenderResult] = []
     if not many:
@@ -268,12 +315,20 @@ def run(args) -> int:
         from concurrent.futures import ProcessPoolExecutor
 
         n = args.jobs or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs)))) as ex:
+        ex = ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs))))
+        try:
             for r in ex.map(_worker, [(i, o, args.bank, kw) for i, o in jobs]):
                 results.append(r)
                 if show and r.error is None:
                     print(f"{r.input} -> {r.output}  ({r.seconds:.1f} s audio, {r.realtime_factor:.0f}x realtime)",
                           file=sys.stderr)
+        except BaseException:
+            # Ctrl-C or SIGTERM to this process alone: stop the workers the same way, so
+            # each removes the file it has not finished, and wait for them (briefly).
+            _stop_workers(ex)
+            raise
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
     failed = [r for r in results if r.error]
     if args.json:
         import json
@@ -286,6 +341,20 @@ def run(args) -> int:
     for r in failed:
         print(f"dlsynth render: error: {r.error}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _stop_workers(ex) -> None:
+    import signal
+
+    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
+
+
+def _notify(text: str) -> None:
+    print(f"dlsynth render: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _summary(r: RenderResult) -> None:

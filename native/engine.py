@@ -30,6 +30,9 @@ __all__ = [
     "PARAM_BEND_RANGE", "PARAM_FINE_TUNE", "PARAM_COARSE_TUNE", "PARAM_PRIORITY",
 ]
 
+#: channel groups an engine can have (16 channels each)
+MAX_CHANNEL_GROUPS = 1000
+
 NOTE_ON = lib.ENG_EV_NOTE_ON
 NOTE_OFF = lib.ENG_EV_NOTE_OFF
 CONTROL = lib.ENG_EV_CONTROL
@@ -167,8 +170,8 @@ class Engine:
                  max_instruments: int = 4096, max_waves: int = 65536):
         if interpolation not in INTERPOLATION:
             raise ValueError(f"interpolation must be one of {sorted(INTERPOLATION)}")
-        if not 1 <= channel_groups <= 1000:
-            raise ValueError("channel_groups must be 1..1000")
+        if not 1 <= channel_groups <= MAX_CHANNEL_GROUPS:
+            raise ValueError(f"channel_groups must be 1..{MAX_CHANNEL_GROUPS}")
         if not 1 <= max_voices <= MAX_VOICES:
             raise ValueError(f"max_voices must be 1..{MAX_VOICES}")
         ptr = lib.eng_create(int(sample_rate), int(max_voices), int(channel_groups) * 16,

@@ -14,6 +14,10 @@ import tempfile
 import numpy as np
 
 FORMATS = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
+BYTES_PER_SAMPLE = {"pcm16": 2, "pcm24": 3, "float": 4}
+#: the most sample data a RIFF WAVE file can hold: its sizes are 32-bit (less room for the headers)
+WAV_MAX_DATA_BYTES = 0xFFFFFFFF - 4096
+_SFC_RF64_AUTO_DOWNGRADE = 0x1210  # libsndfile: an RF64 file that stays small is written as WAV
 
 
 class FileSinkError(Exception):
@@ -31,10 +35,30 @@ def check_writable(path: str) -> None:
         raise FileSinkError(f"{path}: cannot write in {d} (permission denied)")
 
 
+def _why(path: str, exc: Exception) -> str:
+    """What a person can act on, for a write that failed: libsndfile says only "System
+    error." when the disk fills up."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
+        if st.f_bavail * st.f_frsize < (1 << 20):
+            return "no space left on the device"
+    except OSError:
+        pass
+    text = " ".join(str(exc).split())
+    if text.rstrip(".").lower() == "system error":
+        return "the system refused the write: a file size limit, or an I/O error"
+    return text
+
+
 class WavFileSink:
     """A WAV file written block by block (the file side of the port driver's wave sink)."""
 
-    def __init__(self, path: str, sample_rate: int, fmt: str = "pcm16", channels: int = 2):
+    def __init__(self, path: str, sample_rate: int, fmt: str = "pcm16", channels: int = 2,
+                 max_frames: int | None = None):
+        """``max_frames``: the most frames the render can write. When those would not fit a
+        WAV file's 32-bit sizes (about 6 h 13 min of 16-bit stereo at 48 kHz), the file is
+        RF64 (EBU Tech 3306, the 64-bit WAV) that libsndfile writes as plain WAV if it stays
+        under the limit, so no file's header ever lies about its length."""
         import soundfile as sf
 
         if fmt not in FORMATS:
@@ -47,11 +71,18 @@ class WavFileSink:
         d = os.path.dirname(os.path.abspath(path))
         fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=d)
         os.close(fd)
+        self.container = "WAV"
+        if max_frames is not None and max_frames * channels * BYTES_PER_SAMPLE[fmt] > WAV_MAX_DATA_BYTES:
+            self.container = "RF64"
         try:
             self._f = sf.SoundFile(self._tmp, "w", samplerate=int(sample_rate), channels=channels,
-                                   subtype=FORMATS[fmt], format="WAV")
-        except Exception as exc:
+                                   subtype=FORMATS[fmt], format=self.container)
+            if self.container == "RF64":
+                sf._snd.sf_command(self._f._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
+        except BaseException as exc:
             self._remove_tmp()
+            if not isinstance(exc, Exception):
+                raise
             raise FileSinkError(f"{path}: cannot create ({exc})") from None
         self._scratch: dict = {}
 
@@ -71,8 +102,9 @@ class WavFileSink:
             else:  # pcm24 through int32: libsndfile keeps the top 24 bits
                 self._f.write(self._to_int(block, 8388608.0, np.int32, 8))
         except Exception as exc:
+            why = _why(self.path, exc)  # before the partial file goes and frees its space
             self.close(commit=False)
-            raise FileSinkError(f"{self.path}: write failed ({exc})") from None
+            raise FileSinkError(f"{self.path}: write failed ({why})") from None
         self.frames += n
 
     def _to_int(self, block: np.ndarray, full_scale: float, dtype, shift: int) -> np.ndarray:
@@ -106,35 +138,47 @@ class WavFileSink:
             pass
 
     def close(self, commit: bool = True) -> None:
-        """Finish the file; with commit it replaces the final name, else it is removed."""
+        """Finish the file; with commit it replaces the final name, else it is removed.
+        Whatever stops it half way (a write error, Ctrl-C or SIGTERM during the flush or the
+        rename) removes the temporary file: the final name holds a whole file or nothing."""
         f = getattr(self, "_f", None)
         if f is None:
             return
         self._f = None
+        done = False
         try:
-            f.close()
-        except Exception as exc:
-            self._remove_tmp()
-            if commit:
-                raise FileSinkError(f"{self.path}: write failed ({exc})") from None
-            return
-        if not commit:
-            self._remove_tmp()
-            return
-        try:
-            fd = os.open(self._tmp, os.O_RDONLY)
+            if not commit:
+                # Abandoned: drop the data first, so that libsndfile's flush on close has
+                # nothing to write to the disk (Ctrl-C stops at once, not after an fsync).
+                try:
+                    os.truncate(self._tmp, 0)
+                except OSError:
+                    pass
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            # mkstemp makes the file private (0600); give it the mode a new file gets.
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(self._tmp, 0o666 & ~mask)
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self._remove_tmp()
-            raise FileSinkError(f"{self.path}: cannot finish the file ({exc.strerror or exc})") from None
+                f.close()
+            except Exception as exc:
+                if commit:
+                    raise FileSinkError(f"{self.path}: write failed ({_why(self.path, exc)})") from None
+                return
+            if not commit:
+                return
+            try:
+                fd = os.open(self._tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                # mkstemp makes the file private (0600); give it the mode a new file gets.
+                mask = os.umask(0)
+                os.umask(mask)
+                os.chmod(self._tmp, 0o666 & ~mask)
+                os.replace(self._tmp, self.path)
+                done = True
+            except OSError as exc:
+                raise FileSinkError(f"{self.path}: cannot finish the file ({exc.strerror or exc})") from None
+        finally:
+            if not done:
+                self._remove_tmp()
 
     def __enter__(self):
         return self

@@ -59,7 +59,8 @@ times events keep track order, then file order within a track (as mido's merge_t
 Ports (channel groups): a MIDI Port meta event (FF 21 01 pp) puts the following events of
 its track on channel group pp + 1. A device-name meta event (FF 09 text) puts them on the
 group of that device: distinct device names get groups 1, 2, ... in order of first
-appearance in the file (tracks that name the same device share a group). When a track has
+appearance in the file (tracks that name the same device share a group; the events of
+devices past the engine's MAX_CHANNEL_GROUPS are dropped, with a warning). When a track has
 both, the port wins. Without either, group 1. The first such meta event in a track also
 applies to that track's events at the same tick before it (writers put the port after a
 program change at tick 0); later changes apply from the event on. Channel groups can
@@ -108,6 +109,8 @@ from itertools import repeat
 from typing import NamedTuple, Sequence
 
 import numpy as np
+
+from native.engine import MAX_CHANNEL_GROUPS
 
 __all__ = [
     "MidiFileError",
@@ -515,6 +518,15 @@ class _Parser:
             times = times[order]
             groups = groups[order]
             datas = [datas[i] for i in order.tolist()]
+        if len(groups) and int(groups.max()) > MAX_CHANNEL_GROUPS:
+            keep = groups <= MAX_CHANNEL_GROUPS
+            over = len(self.devices) - MAX_CHANNEL_GROUPS
+            self.warn(f"{len(self.devices)} device names: the first {MAX_CHANNEL_GROUPS} get channel groups; "
+                      f"the {int((~keep).sum())} events of the {over} more are dropped")
+            times, groups = times[keep], groups[keep]
+            datas = [d for d, k in zip(datas, keep.tolist()) if k]
+            for tr in tracks:
+                tr.marks = [(i, g if g <= MAX_CHANNEL_GROUPS else 0) for i, g in tr.marks]
         times = np.ascontiguousarray(times, dtype=np.int64)
         # tuple.__new__ skips the named tuple's Python-level __new__: 3x faster here.
         events = list(map(tuple.__new__, repeat(TimedMessage), zip(times.tolist(), groups.tolist(), datas)))

@@ -30,13 +30,12 @@ import dls
 from dls.model import Collection, Instrument
 from native import ffi as _ffi
 from native import lib as _lib
-from native.engine import REPORT_FALLBACK, REPORT_MISSING, Engine
+from native.engine import MAX_CHANNEL_GROUPS, REPORT_FALLBACK, REPORT_MISSING, Engine
 
 from .download import download_instrument
 from .events import EVENT_INCOMPLETE, PACKAGE_EVENT, SysexAssembler
 from .timebase import TimeMap
 
-MAX_CHANNEL_GROUPS = 1000
 DEFAULT_SAMPLE_RATE = 48000
 # Headroom for polyphony: a GM bank's single notes peak near full scale, so the mix is
 # turned down as FluidSynth does (its synth.gain 0.2 is -14 dB). Users change it with gain_db.
