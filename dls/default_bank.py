@@ -31,9 +31,18 @@ band-passed noise (snares), band-passed noise and inharmonic square-wave spectra
 own decays (hats and cymbals), bursts (claps, guiro, shakers) and short modes (blocks, claves,
 cowbell, agogo, congas).
 
+How the bank is levelled
+------------------------
+Once built, the bank is played by the engine it is made for (synth.Synth, dry, master gain
+0 dB): every melodic program at a few keys and every drum key at velocity 100 with the default
+controllers. Each program's region gains are then set so that its loudness (RMS of a note's
+first second, the power mean over its keys) is LEVEL_TARGET_DBFS, and each drum key's so that
+its hit (RMS of its first 100 ms) is too. Measured rather than tabled, the levels stay right
+when a timbre or the engine changes.
+
 Everything is deterministic: each wave's random generator is seeded from its name, so two
 builds give identical bytes, and the cache file name holds a hash of :data:`BANK_VERSION` and
-of this generator's source.
+of the source of the generator, the writer and the engine that levels it.
 """
 
 from __future__ import annotations
@@ -58,7 +67,7 @@ __all__ = [
     "build_default_bank", "default_bank_path", "load_default_bank", "cache_dir", "wave_is_pitched",
 ]
 
-BANK_VERSION = "dlsynth-gm-1"
+BANK_VERSION = "dlsynth-gm-2"
 
 SAMPLE_RATE = 22050  # melodic waves and most drums
 BRIGHT_RATE = 32000  # cymbals, hats, shakers: they need the top octave
@@ -70,6 +79,21 @@ ALIAS_FREE_SEMITONES = 19  # ...or at most this far above its root (the top regi
 MIN_LOOP_FRAMES = 1024  # keeps the pitch error of a loop under a cent
 DECAY_FLOOR = 10.0 ** (-30.0 / 20.0)  # deepest decay of a fundamental inside a sample
 TAIL_FRAMES = 8  # frames after the loop end, continuing it (for interpolators that read ahead)
+
+# Levelling (measured at build, in the engine): every melodic program's notes at LEVEL_KEYS, and
+# every drum key's hit, at velocity 100 with the default CC7 100 and CC11 127, dry, at master
+# gain 0 dB, are brought to LEVEL_TARGET_DBFS RMS; a melodic note is measured over its first
+# LEVEL_SECONDS, a hit over its first DRUM_LEVEL_SECONDS (FluidR3_GM measured so through the
+# engine: its drums' median -25.7 dBFS, its melodic median -24.6). The target sits near that;
+# at the default -12 dB master gain it leaves a dense 16-channel GM song (FluidSynth's
+# Streetwise test song) peaking at -2.7 dBFS and the README demo (velocity 127, four-note
+# chords) at -6.8 dBFS.
+LEVEL_TARGET_DBFS = -26.0
+LEVEL_KEYS = (48, 60, 72)
+LEVEL_VELOCITY = 100
+LEVEL_SECONDS = 1.0
+DRUM_LEVEL_SECONDS = 0.1
+LEVEL_RATE = 48000
 
 DRUM_KIT_NAME = "Standard Kit"
 
@@ -1016,7 +1040,6 @@ class _Art:
     lfo_delay: float = 0.05
     lfo_cutoff: float = 0.0  # LFO to filter cutoff, cents
     lfo_pitch: float = 0.0  # LFO to pitch, cents
-    trim: float = 0.0  # extra attenuation (dB) on top of the automatic level match
 
 
 def _c(src, dst, scale, ctl=C.CONN_SRC_NONE, trn=C.CONN_TRN_NONE) -> Connection:
@@ -1111,7 +1134,7 @@ def _with(base: _Art, **kw) -> _Art:
 _PROGRAMS: list[tuple[str, _Art]] = [
     # Piano
     ("piano", PIANO),
-    ("piano", _with(PIANO, cutoff=None, trim=1.5)),
+    ("piano", _with(PIANO, cutoff=None)),
     ("epgrand", _with(PIANO, decay=_key_scaled_decay(6.0, -3600.0), cutoff=500.0)),
     ("honkytonk", _with(PIANO, decay=_key_scaled_decay(6.0, -3600.0), cutoff=600.0)),
     ("rhodes", _pluck_art(6.0, key_decay=-3000.0, release=0.3, cutoff=400.0, key_cutoff=6400.0, vel_cutoff=3600.0)),
@@ -1133,9 +1156,9 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("rockorgan", _with(ORGAN, lfo_rate=6.5, lfo_delay=0.0, trem=1.0, lfo_pitch=4.0)),
     ("churchorgan", _with(ORGAN, attack=0.07, release=1.0)),
     ("reedorgan", _with(ORGAN, attack=0.06, release=0.15)),
-    ("accordion", _with(ORGAN, attack=0.04, release=0.12, trim=1.0)),
+    ("accordion", _with(ORGAN, attack=0.04, release=0.12)),
     ("harmonica", _with(REED, attack=0.05, cutoff=None, vib=10.0)),
-    ("tangoaccordion", _with(ORGAN, attack=0.04, release=0.12, trim=1.0)),
+    ("tangoaccordion", _with(ORGAN, attack=0.04, release=0.12)),
     # Guitar
     ("nylon", _pluck_art(4.0, release=0.3)),
     ("steel", _pluck_art(5.0, release=0.3)),
@@ -1145,7 +1168,7 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("overdrive", _Art(attack=0.002, decay=6.0, sustain=0.0, release=0.2, key_decay=-1200.0,
                        cutoff=1200.0, key_cutoff=3000.0, vel_cutoff=2400.0, q=2.0)),
     ("distortion", _Art(attack=0.002, decay=8.0, sustain=0.0, release=0.2, key_decay=-1200.0,
-                        cutoff=1500.0, key_cutoff=3000.0, vel_cutoff=2000.0, q=3.0, trim=1.0)),
+                        cutoff=1500.0, key_cutoff=3000.0, vel_cutoff=2000.0, q=3.0)),
     ("gtrharmonics", _pluck_art(4.0, release=0.4)),
     # Bass
     ("acousticbass", _pluck_art(3.0, key_decay=-1800.0, release=0.15)),
@@ -1180,7 +1203,7 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("trumpet", BRASS),
     ("trombone", _with(BRASS, attack=0.045)),
     ("tuba", _with(BRASS, attack=0.05, cutoff=200.0)),
-    ("mutedtrumpet", _with(BRASS, eg2_cutoff=1200.0, trim=1.0)),
+    ("mutedtrumpet", _with(BRASS, eg2_cutoff=1200.0)),
     ("frenchhorn", _with(BRASS, attack=0.06, cutoff=250.0, eg2_cutoff=1400.0, vel_cutoff=2000.0)),
     ("brasssection", BRASS),
     ("synthbrass1", _with(BRASS, attack=0.01, release=0.12, q=5.0, cutoff=300.0, key_cutoff=3200.0, vel_cutoff=1200.0,
@@ -1203,7 +1226,7 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("panflute", _with(PIPE, vib=10.0)),
     ("bottle", _with(PIPE, attack=0.06, vib=4.0)),
     ("shakuhachi", _with(PIPE, vib=14.0, vib_rate=4.5)),
-    ("whistle", _with(PIPE, attack=0.03, vib=12.0, vib_rate=6.0, trim=2.0)),
+    ("whistle", _with(PIPE, attack=0.03, vib=12.0, vib_rate=6.0)),
     ("ocarina", _with(PIPE, vib=6.0)),
     # Synth lead
     ("square", LEAD),
@@ -1230,7 +1253,7 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("soundtrack", _with(PAD, attack=0.8, release=2.0)),
     ("crystal", _pluck_art(4.0, release=1.5)),
     ("atmosphere", _with(PAD, attack=0.002, decay=6.0, sustain=0.0, release=1.5)),
-    ("brightness", _with(PAD, attack=0.3, trim=2.0)),
+    ("brightness", _with(PAD, attack=0.3)),
     ("goblins", _with(PAD, attack=1.0, lfo_pitch=30.0, lfo_rate=0.6, lfo_delay=0.0)),
     ("echoes", _with(PAD, attack=0.15, trem=4.0, lfo_rate=3.0)),
     ("scifi", _with(PAD, attack=0.2, lfo_pitch=60.0, lfo_rate=2.0, lfo_delay=0.2)),
@@ -1251,15 +1274,15 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("taiko", _pluck_art(2.0, key_decay=-1200.0, release=0.8)),
     ("melodictom", _Art(attack=0.001, sustain=100.0, release=0.6, mod=0.0)),
     ("synthdrum", _Art(attack=0.001, sustain=100.0, release=0.5, mod=0.0)),
-    ("reversecymbal", _Art(attack=1.6, sustain=100.0, release=0.05, mod=0.0, trim=3.0)),
+    ("reversecymbal", _Art(attack=1.6, sustain=100.0, release=0.05, mod=0.0)),
     # Sound effects
     ("fretnoise", _Art(attack=0.001, sustain=100.0, release=0.2, mod=0.0)),
-    ("breathnoise", _Art(attack=0.12, sustain=100.0, release=0.2, mod=0.0, trim=2.0)),
-    ("seashore", _Art(attack=0.8, sustain=100.0, release=1.5, mod=0.0, trim=2.0)),
-    ("birdtweet", _Art(attack=0.01, sustain=100.0, release=0.3, mod=0.0, trim=2.0)),
-    ("telephone", _Art(attack=0.001, sustain=100.0, release=0.05, mod=0.0, trim=3.0)),
+    ("breathnoise", _Art(attack=0.12, sustain=100.0, release=0.2, mod=0.0)),
+    ("seashore", _Art(attack=0.8, sustain=100.0, release=1.5, mod=0.0)),
+    ("birdtweet", _Art(attack=0.01, sustain=100.0, release=0.3, mod=0.0)),
+    ("telephone", _Art(attack=0.001, sustain=100.0, release=0.05, mod=0.0)),
     ("helicopter", _Art(attack=0.4, sustain=100.0, release=0.8, mod=0.0)),
-    ("applause", _Art(attack=0.3, sustain=100.0, release=1.0, mod=0.0, trim=1.0)),
+    ("applause", _Art(attack=0.3, sustain=100.0, release=1.0, mod=0.0)),
     ("gunshot", _Art(attack=0.001, sustain=100.0, release=1.0, mod=0.0)),
 ]
 assert len(_PROGRAMS) == 128
@@ -1441,65 +1464,65 @@ def _d_triangle(sr, rng, dur, decay):
     return y * np.minimum(1.0, t / 0.0003)
 
 
-# key -> (builder, sample rate, pan %, release s, trim dB)
+# key -> (builder, sample rate, pan %, release s)
 def _drum_table():
     S, B = SAMPLE_RATE, BRIGHT_RATE
     return {
-        35: (lambda sr, r: _d_kick(sr, r, 120.0, 42.0, 0.05, 0.6, 0.35, 0.32), S, 0, 0.6, 0.0),
-        36: (lambda sr, r: _d_kick(sr, r, 160.0, 52.0, 0.035, 0.5, 0.6, 0.24), S, 0, 0.5, 0.0),
-        37: (_d_side_stick, S, -5, 0.15, 3.0),
-        38: (lambda sr, r: _d_snare(sr, r), S, 3, 0.4, 0.0),
-        39: (lambda sr, r: _d_clap(sr, r), S, -8, 0.4, 1.0),
-        40: (lambda sr, r: _d_snare(sr, r, (220.0, 410.0), 0.11, 0.06, 0.3, (2000.0, 11000.0), 1.0), S, 3, 0.3, 0.0),
-        41: (lambda sr, r: _d_tom(sr, r, 70.0, 0.9), S, 30, 0.9, 0.0),
-        42: (lambda sr, r: _d_hat(sr, r, 0.15, 0.035), B, -25, 0.15, 3.0),
-        43: (lambda sr, r: _d_tom(sr, r, 85.0, 0.85), S, 22, 0.85, 0.0),
-        44: (lambda sr, r: _d_hat(sr, r, 0.2, 0.05, 5000.0), B, -25, 0.2, 4.0),
-        45: (lambda sr, r: _d_tom(sr, r, 100.0, 0.8), S, 10, 0.8, 0.0),
-        46: (lambda sr, r: _d_hat(sr, r, 0.8, 0.25), B, -25, 0.8, 3.0),
-        47: (lambda sr, r: _d_tom(sr, r, 120.0, 0.75), S, 0, 0.75, 0.0),
-        48: (lambda sr, r: _d_tom(sr, r, 142.0, 0.7), S, -10, 0.7, 0.0),
-        49: (lambda sr, r: _d_cymbal(sr, r, 1.6, 0.55, swell=0.4), B, -30, 1.6, 3.0),
-        50: (lambda sr, r: _d_tom(sr, r, 168.0, 0.65), S, -20, 0.65, 0.0),
+        35: (lambda sr, r: _d_kick(sr, r, 120.0, 42.0, 0.05, 0.6, 0.35, 0.32), S, 0, 0.6),
+        36: (lambda sr, r: _d_kick(sr, r, 160.0, 52.0, 0.035, 0.5, 0.6, 0.24), S, 0, 0.5),
+        37: (_d_side_stick, S, -5, 0.15),
+        38: (lambda sr, r: _d_snare(sr, r), S, 3, 0.4),
+        39: (lambda sr, r: _d_clap(sr, r), S, -8, 0.4),
+        40: (lambda sr, r: _d_snare(sr, r, (220.0, 410.0), 0.11, 0.06, 0.3, (2000.0, 11000.0), 1.0), S, 3, 0.3),
+        41: (lambda sr, r: _d_tom(sr, r, 70.0, 0.9), S, 30, 0.9),
+        42: (lambda sr, r: _d_hat(sr, r, 0.15, 0.035), B, -25, 0.15),
+        43: (lambda sr, r: _d_tom(sr, r, 85.0, 0.85), S, 22, 0.85),
+        44: (lambda sr, r: _d_hat(sr, r, 0.2, 0.05, 5000.0), B, -25, 0.2),
+        45: (lambda sr, r: _d_tom(sr, r, 100.0, 0.8), S, 10, 0.8),
+        46: (lambda sr, r: _d_hat(sr, r, 0.8, 0.25), B, -25, 0.8),
+        47: (lambda sr, r: _d_tom(sr, r, 120.0, 0.75), S, 0, 0.75),
+        48: (lambda sr, r: _d_tom(sr, r, 142.0, 0.7), S, -10, 0.7),
+        49: (lambda sr, r: _d_cymbal(sr, r, 1.6, 0.55, swell=0.4), B, -30, 1.6),
+        50: (lambda sr, r: _d_tom(sr, r, 168.0, 0.65), S, -20, 0.65),
         51: (lambda sr, r: _d_cymbal(sr, r, 1.4, 0.45, lo=4500.0, metal_mix=1.2, bell=0.3,
-                                     freqs=(312.0, 457.0, 598.0, 733.0, 905.0, 1187.0)), B, 30, 1.4, 5.0),
+                                     freqs=(312.0, 457.0, 598.0, 733.0, 905.0, 1187.0)), B, 30, 1.4),
         52: (lambda sr, r: _d_cymbal(sr, r, 1.5, 0.45, lo=2000.0, hi=9000.0, metal_mix=1.0,
-                                     freqs=(263.0, 391.0, 530.0, 641.0, 857.0, 1020.0)), B, 35, 1.5, 3.0),
-        53: (lambda sr, r: _d_cymbal(sr, r, 1.1, 0.4, lo=5000.0, metal_mix=0.4, bell=3.0), B, 30, 1.1, 3.0),
-        54: (_d_tambourine, B, -15, 0.35, 3.0),
-        55: (lambda sr, r: _d_cymbal(sr, r, 1.0, 0.3, lo=4000.0, swell=0.2), B, -20, 1.0, 3.0),
-        56: (_d_cowbell, S, -15, 0.35, 3.0),
+                                     freqs=(263.0, 391.0, 530.0, 641.0, 857.0, 1020.0)), B, 35, 1.5),
+        53: (lambda sr, r: _d_cymbal(sr, r, 1.1, 0.4, lo=5000.0, metal_mix=0.4, bell=3.0), B, 30, 1.1),
+        54: (_d_tambourine, B, -15, 0.35),
+        55: (lambda sr, r: _d_cymbal(sr, r, 1.0, 0.3, lo=4000.0, swell=0.2), B, -20, 1.0),
+        56: (_d_cowbell, S, -15, 0.35),
         57: (lambda sr, r: _d_cymbal(sr, r, 1.6, 0.6, lo=2600.0, swell=0.4,
-                                     freqs=(233.0, 347.0, 412.0, 575.0, 611.0, 880.0)), B, 25, 1.6, 3.0),
-        58: (_d_vibraslap, S, 20, 0.9, 3.0),
+                                     freqs=(233.0, 347.0, 412.0, 575.0, 611.0, 880.0)), B, 25, 1.6),
+        58: (_d_vibraslap, S, 20, 0.9),
         59: (lambda sr, r: _d_cymbal(sr, r, 1.4, 0.45, lo=5000.0, metal_mix=1.0, bell=0.25,
-                                     freqs=(298.0, 421.0, 566.0, 702.0, 951.0, 1263.0)), B, 35, 1.4, 5.0),
-        60: (lambda sr, r: _d_modal(sr, r, ((420.0, 1.0, 0.06), (780.0, 0.3, 0.03)), 0.3, sweep=0.15), S, 25, 0.3, 1.0),
-        61: (lambda sr, r: _d_modal(sr, r, ((290.0, 1.0, 0.08), (560.0, 0.3, 0.04)), 0.35, sweep=0.15), S, 20, 0.35, 1.0),
-        62: (lambda sr, r: _d_modal(sr, r, ((330.0, 1.0, 0.03), (650.0, 0.3, 0.02)), 0.2, noise=0.6, noise_dur=0.008), S, -25, 0.2, 1.0),
-        63: (lambda sr, r: _d_modal(sr, r, ((330.0, 1.0, 0.14), (520.0, 0.3, 0.05)), 0.5, sweep=0.1), S, -25, 0.5, 1.0),
-        64: (lambda sr, r: _d_modal(sr, r, ((220.0, 1.0, 0.16), (360.0, 0.3, 0.06)), 0.55, sweep=0.1), S, -15, 0.55, 1.0),
+                                     freqs=(298.0, 421.0, 566.0, 702.0, 951.0, 1263.0)), B, 35, 1.4),
+        60: (lambda sr, r: _d_modal(sr, r, ((420.0, 1.0, 0.06), (780.0, 0.3, 0.03)), 0.3, sweep=0.15), S, 25, 0.3),
+        61: (lambda sr, r: _d_modal(sr, r, ((290.0, 1.0, 0.08), (560.0, 0.3, 0.04)), 0.35, sweep=0.15), S, 20, 0.35),
+        62: (lambda sr, r: _d_modal(sr, r, ((330.0, 1.0, 0.03), (650.0, 0.3, 0.02)), 0.2, noise=0.6, noise_dur=0.008), S, -25, 0.2),
+        63: (lambda sr, r: _d_modal(sr, r, ((330.0, 1.0, 0.14), (520.0, 0.3, 0.05)), 0.5, sweep=0.1), S, -25, 0.5),
+        64: (lambda sr, r: _d_modal(sr, r, ((220.0, 1.0, 0.16), (360.0, 0.3, 0.06)), 0.55, sweep=0.1), S, -15, 0.55),
         65: (lambda sr, r: _d_modal(sr, r, ((520.0, 1.0, 0.12), (1150.0, 0.4, 0.1), (2430.0, 0.25, 0.08)), 0.5,
-                                    noise=0.6, noise_dur=0.01), S, 15, 0.5, 2.0),
+                                    noise=0.6, noise_dur=0.01), S, 15, 0.5),
         66: (lambda sr, r: _d_modal(sr, r, ((380.0, 1.0, 0.14), (870.0, 0.4, 0.1), (1900.0, 0.25, 0.08)), 0.55,
-                                    noise=0.6, noise_dur=0.01), S, 5, 0.55, 2.0),
+                                    noise=0.6, noise_dur=0.01), S, 5, 0.55),
         67: (lambda sr, r: _d_modal(sr, r, ((910.0, 1.0, 0.12), (2070.0, 0.5, 0.06), (3730.0, 0.3, 0.04)), 0.5,
-                                    noise=0.2), S, -20, 0.5, 3.0),
+                                    noise=0.2), S, -20, 0.5),
         68: (lambda sr, r: _d_modal(sr, r, ((640.0, 1.0, 0.14), (1450.0, 0.5, 0.07), (2620.0, 0.3, 0.05)), 0.55,
-                                    noise=0.2), S, -25, 0.55, 3.0),
-        69: (lambda sr, r: _d_shaker(sr, r, 0.2, 3500.0, 11000.0, 0.02), B, 20, 0.2, 4.0),
-        70: (lambda sr, r: _d_shaker(sr, r, 0.12, 5000.0, 13000.0, 0.01), B, 25, 0.12, 4.0),
-        71: (lambda sr, r: _d_whistle(sr, r, 0.18), S, 35, 0.1, 4.0),
-        72: (lambda sr, r: _d_whistle(sr, r, 0.6), S, 35, 0.1, 4.0),
-        73: (lambda sr, r: _d_guiro(sr, r, 0.12, 45.0), S, -30, 0.1, 3.0),
-        74: (lambda sr, r: _d_guiro(sr, r, 0.45, 38.0), S, -30, 0.1, 3.0),
-        75: (lambda sr, r: _d_modal(sr, r, ((2500.0, 1.0, 0.03), (6800.0, 0.2, 0.01)), 0.15, noise=0.2), S, 20, 0.15, 3.0),
-        76: (lambda sr, r: _d_modal(sr, r, ((1850.0, 1.0, 0.025), (4400.0, 0.3, 0.01)), 0.15, noise=0.3), S, 15, 0.15, 3.0),
-        77: (lambda sr, r: _d_modal(sr, r, ((1250.0, 1.0, 0.03), (3100.0, 0.3, 0.012)), 0.15, noise=0.3), S, 10, 0.15, 3.0),
-        78: (lambda sr, r: _d_cuica(sr, r, 0.22, 420.0, 600.0), S, -20, 0.1, 3.0),
-        79: (lambda sr, r: _d_cuica(sr, r, 0.45, 720.0, 380.0), S, -20, 0.2, 3.0),
-        80: (lambda sr, r: _d_triangle(sr, r, 0.2, 0.04), B, 30, 0.1, 5.0),
-        81: (lambda sr, r: _d_triangle(sr, r, 1.8, 0.6), B, 30, 1.4, 5.0),
+                                    noise=0.2), S, -25, 0.55),
+        69: (lambda sr, r: _d_shaker(sr, r, 0.2, 3500.0, 11000.0, 0.02), B, 20, 0.2),
+        70: (lambda sr, r: _d_shaker(sr, r, 0.12, 5000.0, 13000.0, 0.01), B, 25, 0.12),
+        71: (lambda sr, r: _d_whistle(sr, r, 0.18), S, 35, 0.1),
+        72: (lambda sr, r: _d_whistle(sr, r, 0.6), S, 35, 0.1),
+        73: (lambda sr, r: _d_guiro(sr, r, 0.12, 45.0), S, -30, 0.1),
+        74: (lambda sr, r: _d_guiro(sr, r, 0.45, 38.0), S, -30, 0.1),
+        75: (lambda sr, r: _d_modal(sr, r, ((2500.0, 1.0, 0.03), (6800.0, 0.2, 0.01)), 0.15, noise=0.2), S, 20, 0.15),
+        76: (lambda sr, r: _d_modal(sr, r, ((1850.0, 1.0, 0.025), (4400.0, 0.3, 0.01)), 0.15, noise=0.3), S, 15, 0.15),
+        77: (lambda sr, r: _d_modal(sr, r, ((1250.0, 1.0, 0.03), (3100.0, 0.3, 0.012)), 0.15, noise=0.3), S, 10, 0.15),
+        78: (lambda sr, r: _d_cuica(sr, r, 0.22, 420.0, 600.0), S, -20, 0.1),
+        79: (lambda sr, r: _d_cuica(sr, r, 0.45, 720.0, 380.0), S, -20, 0.2),
+        80: (lambda sr, r: _d_triangle(sr, r, 0.2, 0.04), B, 30, 0.1),
+        81: (lambda sr, r: _d_triangle(sr, r, 1.8, 0.6), B, 30, 1.4),
     }
 
 
@@ -1524,8 +1547,22 @@ def _loudness_db(pcm: np.ndarray, sr: int, loop: Loop | None) -> float:
     return 20.0 * math.log10(max(max(levels), 1e-9))
 
 
-def _auto_attenuation(pcm: np.ndarray, sr: int, loop: Loop | None) -> float:
-    return float(np.clip(_loudness_db(pcm, sr, loop) - LOUDNESS_TARGET_DBFS, 0.0, MAX_AUTO_ATTENUATION_DB))
+def _auto_gain_db(loudness_db: float) -> float:
+    """The wave's own gain (dB, <= 0): waves louder than LOUDNESS_TARGET_DBFS are turned down,
+    so the multi-samples of a timbre start out even before the programs are levelled."""
+    return -float(np.clip(loudness_db - LOUDNESS_TARGET_DBFS, 0.0, MAX_AUTO_ATTENUATION_DB))
+
+
+def _gain_sample(ws: WaveSample, gain_db: float) -> WaveSample:
+    """ws with its gain set to gain_db. The wsmp's lAttenuation is read as a relative gain,
+    negative = quieter (as DirectMusic's DDKSynth, FluidSynth and SpessaSynth read it, and
+    synth/download.py with them)."""
+    return WaveSample(unity_note=ws.unity_note, fine_tune=ws.fine_tune, attenuation=U.db_to_gain(gain_db),
+                      options=ws.options, loops=list(ws.loops))
+
+
+def _gain_db(ws: WaveSample) -> float:
+    return U.gain_to_db(ws.attenuation)
 
 
 def _split_ranges(roots: tuple) -> list[tuple[int, int]]:
@@ -1565,8 +1602,7 @@ def _make_timbre_waves(timbre: _Timbre) -> list[tuple[Wave, int, int]]:
             pcm = _to_pcm16(y)
             loop = Loop(C.WLOOP_TYPE_FORWARD, start, L)
             loops = [loop]
-        att = _auto_attenuation(pcm, sr, loop)
-        ws = WaveSample(unity_note=root, fine_tune=0, attenuation=U.db_to_attenuation(att), options=0, loops=loops)
+        ws = _gain_sample(WaveSample(unity_note=root, loops=loops), _auto_gain_db(_loudness_db(pcm, sr, loop)))
         out.append((Wave.from_pcm16(pcm, sample_rate=sr, wave_sample=ws, name=name), lo, hi))
     return out
 
@@ -1577,36 +1613,74 @@ def _region(lo, hi, table_index, ws: WaveSample, arts=None, key_group=0) -> Regi
                   wave_sample=ws, articulations=list(arts or []), level=2)
 
 
-def _region_sample(wave: Wave, trim_db: float) -> WaveSample:
-    ws = wave.wave_sample
-    assert ws is not None
-    att = U.attenuation_to_db(ws.attenuation) + trim_db
-    return WaveSample(unity_note=ws.unity_note, fine_tune=ws.fine_tune, attenuation=U.db_to_attenuation(att),
-                      options=ws.options, loops=list(ws.loops))
-
-
 def _drum_instrument(waves: list[Wave]) -> Instrument:
     regions = []
-    for key, (builder, sr, pan, release, trim) in sorted(_drum_table().items()):
+    for key, (builder, sr, pan, release) in sorted(_drum_table().items()):
         rng = _rng("drum", key)
         y = _fade(np.asarray(builder(sr, rng), dtype=float), sr)
         pcm = _to_pcm16(y)
-        att = float(np.clip(_loudness_db(pcm[: int(0.1 * sr)], sr, None) - (LOUDNESS_TARGET_DBFS + 4.0), 0.0,
-                            MAX_AUTO_ATTENUATION_DB))
-        ws = WaveSample(unity_note=key, attenuation=U.db_to_attenuation(att))
+        ws = _gain_sample(WaveSample(unity_note=key), _auto_gain_db(_loudness_db(pcm[: int(DRUM_LEVEL_SECONDS * sr)], sr, None)))
         waves.append(Wave.from_pcm16(pcm, sample_rate=sr, wave_sample=ws, name=GM_DRUM_NAMES[key]))
         art = _Art(attack=0.0, decay=0.0, sustain=100.0, release=max(release, len(pcm) / sr), mod=0.0)
         conns = [c for c in _art_connections(art) if c.destination not in (C.CONN_DST_VIB_FREQUENCY, C.CONN_DST_VIB_STARTDELAY)]
         conns.append(_c(C.CONN_SRC_NONE, C.CONN_DST_PAN, U.percent_to_pan(pan)))
-        regions.append(_region(key, key, len(waves) - 1, _region_sample(waves[-1], trim),
-                               arts=[Articulation(level=2, connections=conns)],
+        regions.append(_region(key, key, len(waves) - 1, ws, arts=[Articulation(level=2, connections=conns)],
                                key_group=DRUM_EXCLUSIVE_CLASSES.get(key, 0)))
     return Instrument(name=DRUM_KIT_NAME, bank=Instrument.make_bank(0, 0, drum=True), program=0, regions=regions,
                       info={"INAM": DRUM_KIT_NAME})
 
 
+# =========================================================================================
+# Levelling: every program and every drum key as loud as the others, measured in the engine
+# =========================================================================================
+
+def _note_loudness_db(collection: Collection, notes: list[tuple[int, int, int]], seconds: float) -> list[float]:
+    """dBFS RMS (both channels) over the first `seconds` of each note (channel, program, key)
+    played alone at LEVEL_VELOCITY with the engine's default controllers (CC7 100, CC11 127),
+    dry, at master gain 0 dB: the collection rendered by the synth it is built for."""
+    from synth.synth import Synth  # the engine measures what it will play
+
+    s = Synth(LEVEL_RATE, effects=False, gain_db=0.0, voices=8)
+    try:
+        s.download(collection)
+        frames = int(round(seconds * LEVEL_RATE))
+        out = []
+        program = {}
+        for ch, prog, key in notes:
+            if program.get(ch) != prog:
+                s.short_message(s.position, 1, 0xC0 | ch, prog, 0, 2)
+                program[ch] = prog
+            s.short_message(s.position, 1, 0x90 | ch, key, LEVEL_VELOCITY)
+            x = s.render(frames=frames).astype(np.float64)
+            out.append(10.0 * math.log10(max(float(np.mean(x * x)), 1e-20)))
+            s.short_message(s.position, 1, 0xB0 | ch, 120, 0)  # all sound off before the next
+            while s.stats()["voices_active"]:
+                s.render(frames=256)
+        return out
+    finally:
+        s.close()
+
+
+def _level(instruments: list[Instrument], collection: Collection) -> None:
+    """Set each melodic program's region gains so its loudness (the power mean over
+    LEVEL_KEYS) is LEVEL_TARGET_DBFS, and each drum key's so its hit is too."""
+    melodic = [ins for ins in instruments if not ins.is_drum]
+    kit = next(ins for ins in instruments if ins.is_drum)
+    notes = [(0, ins.program, key) for ins in melodic for key in LEVEL_KEYS]
+    levels = _note_loudness_db(collection, notes, LEVEL_SECONDS)
+    n = len(LEVEL_KEYS)
+    for i, ins in enumerate(melodic):
+        power = np.mean([10.0 ** (v / 10.0) for v in levels[i * n:(i + 1) * n]])
+        gain = LEVEL_TARGET_DBFS - 10.0 * math.log10(power)
+        for r in ins.regions:
+            r.wave_sample = _gain_sample(r.wave_sample, _gain_db(r.wave_sample) + gain)
+    hits = _note_loudness_db(collection, [(9, 0, r.key_low) for r in kit.regions], DRUM_LEVEL_SECONDS)
+    for r, v in zip(kit.regions, hits):
+        r.wave_sample = _gain_sample(r.wave_sample, _gain_db(r.wave_sample) + LEVEL_TARGET_DBFS - v)
+
+
 def build_default_bank() -> Collection:
-    """Synthesize the whole GM bank in memory (deterministic; about a second or two)."""
+    """Synthesize the whole GM bank in memory, then level it (deterministic; a second or two)."""
     waves: list[Wave] = []
     made: dict[str, list[tuple[int, int, int]]] = {}  # timbre -> [(table index, lo, hi)]
     instruments = []
@@ -1616,19 +1690,22 @@ def build_default_bank() -> Collection:
             for wave, lo, hi in _make_timbre_waves(_T[tname]):
                 waves.append(wave)
                 made[tname].append((len(waves) - 1, lo, hi))
-        regions = [_region(lo, hi, idx, _region_sample(waves[idx], art.trim)) for idx, lo, hi in made[tname]]
+        regions = [_region(lo, hi, idx, _gain_sample(waves[idx].wave_sample, _gain_db(waves[idx].wave_sample)))
+                   for idx, lo, hi in made[tname]]
         name = GM_PROGRAM_NAMES[program]
         instruments.append(Instrument(name=name, bank=Instrument.make_bank(0, 0), program=program, regions=regions,
                                       articulations=[Articulation(level=2, connections=_art_connections(art))],
                                       info={"INAM": name}))
     instruments.append(_drum_instrument(waves))
     digest = hashlib.sha256(BANK_VERSION.encode()).digest()
-    return Collection(
+    collection = Collection(
         instruments=instruments, waves=waves, version=(0x00010000, 0x00000000), dlid=digest[:16],
         info={"INAM": "dlsynth General MIDI bank", "ISFT": "dlsynth default_bank " + BANK_VERSION,
               "ICMT": "Every waveform synthesized by dlsynth's own generator; no recorded samples."},
         level=2,
     )
+    _level(instruments, collection)
+    return collection
 
 
 # =========================================================================================
@@ -1636,12 +1713,18 @@ def build_default_bank() -> Collection:
 # =========================================================================================
 
 def _version_hash() -> str:
+    """BANK_VERSION and the source of what makes the bank: the generator and the writer, and,
+    since the levels are measured by playing it, the engine (native/ C sources) and the
+    download that compiles instruments for it."""
     h = hashlib.sha256(BANK_VERSION.encode())
     here = pathlib.Path(__file__).resolve().parent
-    for name in ("default_bank.py", "units.py", "writer.py", "model.py", "constants.py"):
-        p = here / name
+    root = here.parent
+    files = [here / n for n in ("default_bank.py", "units.py", "writer.py", "model.py", "constants.py")]
+    files += [root / "synth" / "download.py"]
+    files += sorted((root / "native").glob("*.[ch]"))
+    for p in files:
         if p.exists():
-            h.update(name.encode())
+            h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:16]
 

@@ -268,9 +268,13 @@ int32_t eng_push_events(eng_engine *e, const eng_event *events, int32_t n);
 /* MIDI (native/midi.c). A patch key packs what selects an instrument:
    drum << 21 | bank MSB << 14 | bank LSB << 7 | program (each 0..127, drum 0 or 1). */
 uint32_t eng_patch_key(int32_t drum, int32_t bank_msb, int32_t bank_lsb, int32_t program);
-/* The keys a select of `key` tries, in order, when the bank has no instrument for it (GM
-   fallbacks: a missing variation plays bank 0 of its program, a missing drum kit the
-   standard kit 0). out[0] = key; returns how many (1..3). */
+/* The keys a select of `key` (a channel's drum flag, bank MSB/LSB and program as the messages
+   gave them) tries, in order: first the select exactly as given (an instrument a bank defines
+   there wins), then the GM2/XG reading of the bank numbers (MSB 121 + v: melodic variation v;
+   MSB 120, 126, 127: a drum kit), then GM fallbacks (a missing variation plays bank 0 of its
+   program, a missing kit the standard kit 0). out[0] = key; out holds ENG_PATCH_TRIES_MAX;
+   returns how many (1..ENG_PATCH_TRIES_MAX). */
+enum { ENG_PATCH_TRIES_MAX = 5 };
 int32_t eng_patch_fallbacks(uint32_t key, uint32_t *out);
 /* One complete MIDI message (a channel message, or a whole sysex F0 .. F7) as the engine
    event for channel group `group` at frame `time`. Returns 1 when *out holds an event,

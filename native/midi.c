@@ -37,20 +37,62 @@ uint32_t eng_patch_key(int32_t drum, int32_t bank_msb, int32_t bank_lsb, int32_t
            (uint32_t)(program & 0x7F);
 }
 
-int32_t eng_patch_fallbacks(uint32_t key, uint32_t *out)
+/* What a bank select means for a drum flag: GM2's rhythm bank (MSB 120) and XG's drum banks
+   (126, 127) select a kit on any channel, GM2's melody bank (121) a melodic instrument. */
+static int bank_drum_meaning(int msb, int drum)
 {
-    uint32_t drum = key & (1u << 21), program = key & 0x7F;
+    if (msb == GM2_RHYTHM_MSB || msb == XG_DRUM_MSB_A || msb == XG_DRUM_MSB_B)
+        return 1;
+    if (msb == GM2_MELODY_MSB)
+        return 0;
+    return drum;
+}
+
+static void add_try(uint32_t *out, int32_t *n, uint32_t key)
+{
+    for (int32_t i = 0; i < *n; i++)
+        if (out[i] == key)
+            return;
+    out[(*n)++] = key;
+}
+
+/* The keys a select of `key` (the channel's drum flag and bank numbers as the messages gave
+   them) tries, in order, into out (ENG_PATCH_TRIES_MAX); *meant is how many of them are what
+   the select means rather than a fallback for it:
+     1. the select exactly as given: an instrument a bank defines there is what its author meant;
+     2. the same bank numbers with the drum flag GM2/XG give them (MSB 120 a kit, 121 melodic);
+     3. the GM2/XG reading of the bank: a GM2 melody variation (121, v) is (0, v), a GM2 or XG
+        drum bank names a kit by its program alone (0, 0);
+   then the GM fallbacks of 3: a missing melodic variation plays bank 0 of its program, a
+   missing kit the program's kit at bank 0 and then the standard kit 0. */
+static int32_t patch_tries(uint32_t key, uint32_t *out, int32_t *meant)
+{
+    int drum = (int)((key >> 21) & 1), msb = (int)((key >> 14) & 0x7F), lsb = (int)((key >> 7) & 0x7F);
+    int program = (int)(key & 0x7F);
     int32_t n = 0;
-    out[n++] = key;
-    if (drum) {
-        if (key != (drum | program))
-            out[n++] = drum | program;
-        if (program != 0)
-            out[n++] = drum;
-    } else if (key != program) {
-        out[n++] = program;
+    add_try(out, &n, key);
+    int mdrum = bank_drum_meaning(msb, drum);
+    add_try(out, &n, eng_patch_key(mdrum, msb, lsb, program));
+    int mmsb = msb, mlsb = lsb;
+    if (mdrum && (msb == GM2_RHYTHM_MSB || msb == XG_DRUM_MSB_A || msb == XG_DRUM_MSB_B))
+        mmsb = mlsb = 0;
+    else if (!mdrum && msb == GM2_MELODY_MSB)
+        mmsb = 0; /* the GM2 variation number stays the LSB */
+    add_try(out, &n, eng_patch_key(mdrum, mmsb, mlsb, program));
+    *meant = n;
+    if (mdrum) {
+        add_try(out, &n, eng_patch_key(1, 0, 0, program));
+        add_try(out, &n, eng_patch_key(1, 0, 0, 0));
+    } else {
+        add_try(out, &n, eng_patch_key(0, 0, 0, program));
     }
     return n;
+}
+
+int32_t eng_patch_fallbacks(uint32_t key, uint32_t *out)
+{
+    int32_t meant;
+    return patch_tries(key & 0x3FFFFF, out, &meant);
 }
 
 /* --- encoding (any thread) ------------------------------------------------------------- */
@@ -234,24 +276,11 @@ void mid_destroy(mid_state *m)
     free(m);
 }
 
-/* The patch a channel selects now (GM2 and XG rhythm banks name a kit, not a bank). */
+/* The patch a channel selects now: its drum flag and the bank numbers as given (what they
+   mean is patch_tries' business). */
 static uint32_t chan_patch(const mid_channel *c)
 {
-    int msb = c->bank_msb, lsb = c->bank_lsb;
-    int drum;
-    if (msb == GM2_RHYTHM_MSB || msb == XG_DRUM_MSB_A || msb == XG_DRUM_MSB_B)
-        drum = 1;
-    else if (msb == GM2_MELODY_MSB)
-        drum = 0;
-    else
-        drum = c->drum;
-    if (drum) {
-        if (msb == GM2_RHYTHM_MSB || msb == XG_DRUM_MSB_A || msb == XG_DRUM_MSB_B)
-            msb = lsb = 0;
-    } else if (msb == GM2_MELODY_MSB) {
-        msb = 0; /* the GM2 variation number as the LSB */
-    }
-    return eng_patch_key(drum, msb, lsb, c->program);
+    return eng_patch_key(c->drum, c->bank_msb, c->bank_lsb, c->program);
 }
 
 /* --- the patch table (render thread) ------------------------------------------------------ */
@@ -319,14 +348,15 @@ static void send(eng_engine *e, int32_t type, int32_t channel, int32_t a, int32_
 static void select_patch(eng_engine *e, mid_state *m, int32_t ci, uint64_t now)
 {
     mid_channel *c = &m->chan[ci];
-    uint32_t key = chan_patch(c), tries[3];
-    int32_t n = eng_patch_fallbacks(key, tries), id = -1, k = 0;
+    uint32_t key = chan_patch(c), tries[ENG_PATCH_TRIES_MAX];
+    int32_t meant, n = patch_tries(key, tries, &meant), id = -1, k = 0;
     for (; k < n; k++) {
         id = patch_lookup(m, tries[k]);
         if (id >= 0)
             break;
     }
-    if (id >= 0 && k > 0 && (c->patch != key || c->instrument != id))
+    /* Only a fallback is reported: a GM2 melody select playing its GM instrument is not one. */
+    if (id >= 0 && k >= meant && (c->patch != key || c->instrument != id))
         report(m, ENG_REPORT_FALLBACK, ci, key, tries[k]);
     c->patch = key;
     c->instrument = id;

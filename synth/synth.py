@@ -91,8 +91,9 @@ def patch_of_key(key: int) -> tuple[int, int]:
 
 
 def patch_fallbacks(key: int) -> list[int]:
-    """The keys a select of `key` tries, in order (GM fallbacks, decided in C)."""
-    out = _ffi.new("uint32_t[3]")
+    """The keys a select of `key` tries, in order: the exact select, its GM2/XG reading, then
+    GM fallbacks (decided in C, eng_patch_fallbacks)."""
+    out = _ffi.new("uint32_t[]", _lib.ENG_PATCH_TRIES_MAX)
     n = _lib.eng_patch_fallbacks(int(key), out)
     return [int(out[i]) for i in range(n)]
 
