@@ -616,12 +616,11 @@ class _Reader:
                 self.index = None  # read the plain way, which names what is wrong
         col = Collection()
         top = self.children(root, 1)
-        colh = lins = ptbl = wvpl = None
-        colh_seen = False
+        colh = lins = ptbl = wvpl = colh_ck = None
         order = [c.id if c.type is None else c.type for c in top]
         for ck in top:
             if ck.id == b"colh":
-                colh_seen = True
+                colh_ck = ck
                 if self.fits(ck, 4, "ignored"):
                     colh = _u32(buf, ck.data_start)[0]
             elif ck.id == b"vers":
@@ -697,11 +696,11 @@ class _Reader:
                 col.instruments.append(ins)
             else:
                 self.warn(W_UNEXPECTED, f"{ck.where()}: unexpected chunk in lins ignored")
-        if colh is None:
-            if not colh_seen:
-                self.warn(W_COUNT, "no colh (collection header); instrument count taken from lins")
-        elif colh != n_ins_lists:
-            self.warn(W_COUNT, f"colh says {colh} instruments, LIST lins has {n_ins_lists}; read {n_ins_lists}")
+        if colh_ck is None:
+            self.warn(W_COUNT, "no colh (collection header); instrument count taken from lins")
+        elif colh is not None and colh != n_ins_lists:
+            self.warn(W_COUNT, f"{colh_ck.where()}: colh says {colh} instruments, LIST lins has {n_ins_lists}; "
+                               f"read {n_ins_lists}")
         if not playable and self.first_loss is not None:
             # Everything that could have sounded was lost to a problem: one error, not a silent bank.
             raise DLSError(f"nothing in the file can be played; the first problem: {self.first_loss}")
@@ -714,7 +713,7 @@ class _Reader:
         """For each pool-table entry, the index of its wave in the pool (None: no wave)."""
         buf = self.buf
         if ptbl is not None:
-            in_order = "ignored; waves are linked in wave-pool order"
+            in_order = "ignored, and waves are linked in wave-pool order"
             if self.fits(ptbl, 8, in_order):
                 cb, cues = struct.unpack_from("<II", buf, ptbl.data_start)
                 if cb < 8 or cb > ptbl.size:

@@ -367,7 +367,8 @@ def test_counts_that_disagree():
     # The counts are redundant: what the lists hold is read, with a warning.
     data = rb.simple_bank()
     col = dls.read(data.replace(rb.colh(1), rb.colh(2)))
-    assert col.warnings == ["colh says 2 instruments, LIST lins has 1; read 1"] and len(col.instruments) == 1
+    assert col.warnings == ["colh at 0xc: colh says 2 instruments, LIST lins has 1; read 1"]
+    assert len(col.instruments) == 1
     col = dls.read(data.replace(rb.insh(1, 0, 5), rb.insh(4, 0, 5)))
     assert len(col.warnings) == 1 and "insh says 4 regions, LIST lrgn has 1; read 1" in col.warnings[0]
     assert len(col.instruments[0].regions) == 1
