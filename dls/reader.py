@@ -453,14 +453,17 @@ class _Reader:
                 else:
                     kl, kh, vl, vh, opt, kg = _rgnh12(self.buf, sub.data_start)
                 keys = self._range(sub, "key", kl, kh)
+                if keys is None:
+                    playable = False
+                    continue
                 if vl == 0 and vh == 0 and r.level == 2:
                     # Some writers leave the velocity range zero: it means "all" (Level 1
                     # players ignore the range, so there it is left as it is).
                     self.warn(W_RANGE, f"{sub.where()}: velocity range 0-0 read as 0-127")
                     vels = (0, 127)
                 else:
-                    vels = self._range(sub, "velocity", vl, vh) if keys is not None else (vl, vh)
-                if keys is None or vels is None:
+                    vels = self._range(sub, "velocity", vl, vh)
+                if vels is None:
                     playable = False
                     continue
                 (r.key_low, r.key_high), (r.vel_low, r.vel_high) = keys, vels
