@@ -124,7 +124,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     t0 = time.perf_counter()
     song = read_midi(midi_path)
     groups = max([1, *song.channel_groups])
-    res = RenderResult(midi_path, out_path, warnings=list(song.warnings))
+    res = RenderResult(midi_path, out_path, warnings=list(song.warnings) + [w for col in banks for w in col.warnings])
     absurd = absurd_length_warning(song, rate, fmt, max_length)
     if absurd:
         res.notices.append(absurd)

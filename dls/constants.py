@@ -26,6 +26,17 @@ WLOOP_TYPE_RELEASE = 1
 
 POOL_CUE_NULL = 0xFFFFFFFF
 
+# --- What the player takes ------------------------------------------------------------------
+# The limits of the voice engine (eng_wave_create and eng_instrument_create in
+# native/eng_core.c; tests/test_reader_tolerance.py checks these against the engine). The
+# reader marks a wave outside them unsupported, so that its regions are silent rather than
+# the download failing, and keeps at most PLAYER_MAX_REGIONS regions of an instrument.
+PLAYER_MAX_CHANNELS = 64
+PLAYER_MIN_SAMPLE_RATE = 1  # Hz
+PLAYER_MAX_SAMPLE_RATE = 1_000_000  # Hz
+PLAYER_MAX_FRAMES = 1 << 30  # per wave
+PLAYER_MAX_REGIONS = 65536  # per instrument
+
 # --- WAVE format tags ----------------------------------------------------------------------
 WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE

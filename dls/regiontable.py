@@ -5,7 +5,8 @@ region by region, whether it is *plain*: exactly one ``rgnh`` and one ``wlnk``, 
 ``wsmp`` with at most one loop, articulation lists holding only art chunks of their own
 level, nothing the reader would warn about and nothing it would refuse (every check of
 `dls.reader` is done here over whole columns: sizes, header sizes, counts, key and velocity
-ranges, unity note, loop type, loop inside its wave, wave link inside the pool table).
+ranges (a rgn2's velocity range of 0-0 is read as 0-127, with a warning), unity note, loop type,
+loop inside its wave, wave link inside the pool table, no more regions than the player takes).
 
 An instrument all of whose regions are plain cannot fail and has nothing to say, so the
 reader leaves its regions unread until first use and then builds them straight from the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import constants as C
 from .model import CONNECTION_DTYPE, Articulation, Loop, Region, WaveLink, WaveSample
 from .riffindex import K_LRGN, K_RGN, K_RGN_ART, RiffIndex
 
@@ -81,7 +83,8 @@ class RegionTable:
     """Per-region checks and decoded fields for a whole bank (see the module docstring)."""
 
     def __init__(self, buf, cols: np.ndarray, arts: np.ndarray, plain_ins: np.ndarray,
-                 span: dict[int, tuple[int, int]], level2_ins: np.ndarray, rgn_count: np.ndarray):
+                 span: dict[int, tuple[int, int]], level2_ins: np.ndarray, rgn_count: np.ndarray,
+                 playable: np.ndarray):
         self.buf = buf  # (not the index: it is not needed once the table is built)
         self.cols = cols  # (regions, _NCOLS) int64
         self.arts = arts  # (art chunks, 3) int64: level, offset of the blocks, block count
@@ -89,6 +92,7 @@ class RegionTable:
         self._span = span  # instrument node -> (first, end) rows of cols
         self._level2_ins = level2_ins  # bool per node: the instrument's regions make it Level 2
         self._rgn_count = rgn_count  # per node: rgn/rgn2 children (for lrgn lists)
+        self._playable = playable  # per region: kept, and linking a wave that can sound
         self._views: list[np.ndarray] | None = None
 
     # ---------------------------------------------------------------------------- queries
@@ -101,6 +105,11 @@ class RegionTable:
     def regions_in(self, lrgn_node: int) -> int:
         """How many rgn/rgn2 lists a LIST lrgn holds."""
         return int(self._rgn_count[lrgn_node])
+
+    def playable(self, ins_node: int) -> bool:
+        """Whether any region of the instrument is kept and links a wave that can sound."""
+        a, b = self._span.get(ins_node, (0, 0))
+        return bool(self._playable[a:b].any())
 
     def kept_count(self, ins_node: int) -> int:
         """How many regions the instrument will have (those whose wave is kept)."""
@@ -195,6 +204,7 @@ class RegionTable:
         f = _fields(index, data[h], 12, "<u2").astype(np.int64)
         kl, kh, vl, vh = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
         bad = (kl > 127) | (kh > 127) | (kl > kh) | (vl > 127) | (vh > 127) | (vl > vh)
+        bad |= (vl == 0) & (vh == 0) & (cols[hr, C_LEVEL] == 2)  # read as 0-127, with a warning
         ok[hr[bad]] = False
         cols[hr, C_KL:C_KG + 1] = f
         long = hsize >= 14
@@ -219,8 +229,10 @@ class RegionTable:
         ti_c = np.where(inside, ti, 0)
         good_link = inside & (table_ok[ti_c] if n_table else False)
         ok[wr[~good_link]] = False
+        playable = np.zeros(nr, dtype=bool)  # kept, and its wave has frames the engine takes
         if n_table:
             cols[wr, C_KEPT] = np.where(good_link, kept[ti_c], False)
+            playable[wr] = good_link & kept[ti_c] & supported[ti_c] & (frames[ti_c] > 0)
 
         # --- wsmp (with its one loop, if any)
         s = ch[is_wsmp]
@@ -291,4 +303,6 @@ class RegionTable:
             starts = np.concatenate(([0], change))
             ends = np.concatenate((change, [nr]))
             span = dict(zip(ins_of[starts].tolist(), zip(starts.tolist(), ends.tolist())))
-        return cls(index.buf, cols, arts, plain_ins, span, level2_ins, rgn_count)
+            # More regions than the player takes: the reader keeps the first ones, with a warning.
+            plain_ins[ins_of[starts[ends - starts > C.PLAYER_MAX_REGIONS]]] = False
+        return cls(index.buf, cols, arts, plain_ins, span, level2_ins, rgn_count, playable)

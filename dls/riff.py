@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import struct
 
-from .errors import DLSError
+from .errors import DLSError, note
 
 MAX_DEPTH = 16  # DLS nests at most 6 deep; deeper is a recursion bomb
+STRAY_BYTES = "stray bytes after the last chunk"  # the kind of that warning (see dls.errors.Warnings)
 
 _unpack_hdr = struct.Struct("<4sI").unpack_from
 _unpack_type = struct.Struct("<4s").unpack_from
@@ -128,7 +129,7 @@ class WalkCounters:
 counters = WalkCounters()
 
 
-def children(buf, parent: Chunk, depth: int, warnings: list[str] | None = None) -> list[Chunk]:
+def children(buf, parent: Chunk, depth: int, warnings=None) -> list[Chunk]:
     """The chunks directly inside a RIFF or LIST chunk, checked against its bounds."""
     if depth > MAX_DEPTH:
         raise parent.error(f"chunks nested deeper than {MAX_DEPTH} levels")
@@ -140,7 +141,7 @@ def children(buf, parent: Chunk, depth: int, warnings: list[str] | None = None) 
         if end - pos < 8:
             # Fewer than 8 bytes left: a pad byte or trailing junk, not a chunk.
             if end - pos > 1 and warnings is not None:
-                warnings.append(f"{parent.where()}: {end - pos} stray bytes after the last chunk ignored")
+                note(warnings, STRAY_BYTES, f"{parent.where()}: {end - pos} stray bytes after the last chunk ignored")
             break
         cid, size = _unpack_hdr(buf, pos)
         ds = pos + 8

@@ -20,7 +20,8 @@ import struct
 
 import numpy as np
 
-from .riff import MAX_DEPTH, Chunk
+from .errors import note
+from .riff import MAX_DEPTH, STRAY_BYTES, Chunk
 
 _unpack_hdr = struct.Struct("<4sI").unpack_from
 
@@ -83,7 +84,7 @@ class RiffIndex:
         return len(self.cid)
 
     # -------------------------------------------------------------------- the reader's view
-    def children(self, parent: Chunk, depth: int, warnings: list[str] | None) -> list[Chunk]:
+    def children(self, parent: Chunk, depth: int, warnings) -> list[Chunk]:
         """What `dls.riff.children` returns for an indexed chunk, warnings included."""
         if depth > MAX_DEPTH:
             raise parent.error(f"chunks nested deeper than {MAX_DEPTH} levels")
@@ -107,7 +108,7 @@ class RiffIndex:
                     append(Chunk(bytes(buf[off:off + 4]), None, off, ds, size, parent, None, k))
         stray = int(self.stray[node])
         if stray > 1 and warnings is not None:
-            warnings.append(f"{parent.where()}: {stray} stray bytes after the last chunk ignored")
+            note(warnings, STRAY_BYTES, f"{parent.where()}: {stray} stray bytes after the last chunk ignored")
         return out
 
     def children_of(self, nodes: np.ndarray) -> np.ndarray:

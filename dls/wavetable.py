@@ -1,8 +1,9 @@
 """The wave pool checked and decoded in bulk, in NumPy, from the RIFF index.
 
 A ``LIST wave`` is *plain* when it holds exactly one 16-byte-or-longer PCM ``fmt `` (8 or
-16 bits, at least one channel, a sample rate, the block align its format implies), one
-``data`` after it holding whole frames, at most one plain ``wsmp`` whose loop lies inside
+16 bits, channels and sample rate within what the player takes (`dls.constants`
+PLAYER_*), the block align its format implies), one ``data`` after it holding whole frames
+(at least one, at most PLAYER_MAX_FRAMES), at most one plain ``wsmp`` whose loop lies inside
 the wave, at most one ``dlid`` and one ``LIST INFO``, and otherwise only the chunks the
 reader passes over in silence (``guid``, ``wavu``, ``smpl``, ``cue ``, ``fact``). Such a
 wave can neither fail nor warn, so `WaveTable.wave` builds it straight from the decoded
@@ -96,13 +97,16 @@ class WaveTable:
         rate = f[:, 2] | (f[:, 3] << 16)
         avg = f[:, 4] | (f[:, 5] << 16)
         frame_bytes = chans * (bits // 8)
-        ok &= (tag == C.WAVE_FORMAT_PCM) & ((bits == 8) | (bits == 16)) & (chans >= 1) & (rate >= 1)
+        ok &= (tag == C.WAVE_FORMAT_PCM) & ((bits == 8) | (bits == 16))
+        ok &= (chans >= 1) & (chans <= C.PLAYER_MAX_CHANNELS)
+        ok &= (rate >= C.PLAYER_MIN_SAMPLE_RATE) & (rate <= C.PLAYER_MAX_SAMPLE_RATE)
         ok &= align == frame_bytes
         data_c = np.where(data_node >= 0, data_node, 0)
         dsize = size[data_c]
         fb = np.maximum(frame_bytes, 1)
         ok &= dsize % fb == 0
         frames = dsize // fb
+        ok &= (frames > 0) & (frames <= C.PLAYER_MAX_FRAMES)  # an empty wave: a warning
 
         # --- wsmp, whose loop must lie inside the wave
         s = ch[is_wsmp]

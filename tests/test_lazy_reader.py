@@ -232,19 +232,27 @@ def test_unread_instruments_copy_pickle_write_and_compare():
 
 
 def test_errors_and_warnings_still_come_from_read():
-    """Instruments whose regions are not plain are read at open, so read() raises as before."""
+    """Instruments whose regions are not plain are read at open, so read() warns (and
+    refuses) as the full read does."""
     bad = rb.lst(b"rgn2", rb.rgnh(), rb.wlnk(0), rb.chunk(b"wsmp", b"\0" * 8))
     good = rb.lst(b"rgn2", rb.rgnh(), rb.wlnk(0))
     w = rb.wave_list(rb.fmt(), rb.chunk(b"data", rb.pcm16(100)))
     ptbl, wvpl = rb.pool([w])
     data = rb.dls_file(rb.colh(2), rb.lst(b"lins", rb.lst(b"ins ", rb.insh(1), rb.lst(b"lrgn", good)),
                                           rb.lst(b"ins ", rb.insh(2, 0, 1), rb.lst(b"lrgn", good, bad))), ptbl, wvpl)
+    lazy = dls.read(data)
+    assert lazy.warnings == dls.read(data, lazy=False).warnings
+    assert len(lazy.warnings) == 1
+    assert "LIST lins > LIST ins  #2 > LIST lrgn > LIST rgn2 #2 > wsmp at 0x" in lazy.warnings[0]
+    assert [i.regions_loaded for i in lazy.instruments] == [False, True]
+    # The only region unplayable: the same refusal both ways.
+    broken = rb.simple_bank().replace(rb.wlnk(0), rb.wlnk(9))
     with pytest.raises(dls.DLSError) as lazy_err:
-        dls.read(data)
+        dls.read(broken)
     with pytest.raises(dls.DLSError) as full_err:
-        dls.read(data, lazy=False)
+        dls.read(broken, lazy=False)
     assert str(lazy_err.value) == str(full_err.value)
-    assert "LIST lins > LIST ins  #2 > LIST lrgn > LIST rgn2 #2 > wsmp at 0x" in str(lazy_err.value)
+    assert "LIST lins > LIST ins  > LIST lrgn > LIST rgn2 at 0x" in str(lazy_err.value)
     # A warning inside one instrument's regions: that instrument is read at open.
     odd = rb.simple_bank(region_extra=rb.chunk(b"zzzz", b"12"))
     col = dls.read(odd)
@@ -351,9 +359,11 @@ def test_warning_paths_are_linear_in_the_number_of_warnings(lazy):
         riff.counters.reset()
         col = dls.read(data, lazy=lazy)
         unknown = [w for w in col.warnings if "unknown chunk ignored" in w]
-        assert len(unknown) == n
+        per_kind = dls.errors.Warnings.PER_KIND
+        assert len(unknown) == per_kind + 1  # and the count of the rest
         assert unknown[0].startswith("zzzz at 0xc:")
-        assert unknown[-1].startswith(f"zzzz #{n} at 0x")
+        assert unknown[per_kind - 1].startswith(f"zzzz #{per_kind} at 0x")
+        assert unknown[-1] == f"and {n - per_kind:,} more like this (unknown chunk ignored)"
         headers[n] = riff.counters.headers
     # Reading n siblings and naming each of them: a constant number of header reads per chunk
     # (the old walker re-read all siblings for every name: n * n).
@@ -370,6 +380,9 @@ def test_warning_paths_inside_regions_are_linear():
         riff.counters.reset()
         col = dls.read(rb.simple_bank(region_extra=extra))
         msgs = [w for w in col.warnings if "unexpected chunk ignored" in w]
-        assert len(msgs) == n and msgs[-1].startswith(f"LIST lins > LIST ins  > LIST lrgn > LIST rgn2 > zzzz #{n} at 0x")
+        per_kind = dls.errors.Warnings.PER_KIND
+        assert len(msgs) == per_kind + 1
+        assert msgs[per_kind - 1].startswith(f"LIST lins > LIST ins  > LIST lrgn > LIST rgn2 > zzzz #{per_kind} at 0x")
+        assert msgs[-1] == f"and {n - per_kind:,} more like this (unexpected chunk ignored)"
         headers[n] = riff.counters.headers
     assert headers[2000] <= 4 * headers[500] + 64

@@ -326,11 +326,13 @@ def test_pool_table_order_differs_from_wave_order():
 # --- broken files: one exception type, a message with path and offset ---------------------------
 
 def test_wsmp_too_small_names_path_and_offset():
+    # A region wsmp that cannot be read is ignored (the region plays with its wave's).
     short = rb.chunk(b"wsmp", b"\0" * 12)
     data = rb.simple_bank(region_extra=short)
-    msg = read_err(data)
+    col = dls.read(data)
     off = data.find(b"wsmp")
-    assert msg == f"LIST lins > LIST ins  > LIST lrgn > LIST rgn2 > wsmp at 0x{off:x}: size 12 < 20"
+    assert col.warnings == [f"LIST lins > LIST ins  > LIST lrgn > LIST rgn2 > wsmp at 0x{off:x}: size 12 < 20; ignored"]
+    assert col.instruments[0].regions[0].wave_sample is None
 
 
 def test_path_names_the_nth_sibling():
@@ -339,8 +341,10 @@ def test_path_names_the_nth_sibling():
     ins = rb.lst(b"ins ", rb.insh(3), rb.lst(b"lrgn", good, good, bad))
     w = rb.wave_list(rb.fmt(), rb.chunk(b"data", rb.pcm16(100)))
     ptbl, wvpl = rb.pool([w])
-    msg = read_err(rb.dls_file(rb.colh(1), rb.lst(b"lins", ins, ins), ptbl, wvpl))
-    assert "LIST lins > LIST ins  > LIST lrgn > LIST rgn2 #3 > wsmp at 0x" in msg
+    col = dls.read(rb.dls_file(rb.colh(2), rb.lst(b"lins", ins, ins), ptbl, wvpl))
+    assert len(col.warnings) == 2
+    assert col.warnings[0].startswith("LIST lins > LIST ins  > LIST lrgn > LIST rgn2 #3 > wsmp at 0x")
+    assert col.warnings[1].startswith("LIST lins > LIST ins  #2 > LIST lrgn > LIST rgn2 #3 > wsmp at 0x")
 
 
 @pytest.mark.parametrize("cut", [13, 40, 100, 500, 1200])
@@ -360,14 +364,22 @@ def test_size_overrunning_parent():
 
 
 def test_counts_that_disagree():
+    # The counts are redundant: what the lists hold is read, with a warning.
     data = rb.simple_bank()
-    assert "colh says 2 instruments, LIST lins has 1" in read_err(data.replace(rb.colh(1), rb.colh(2)))
-    assert "insh says 4 regions, LIST lrgn has 1" in read_err(data.replace(rb.insh(1, 0, 5), rb.insh(4, 0, 5)))
+    col = dls.read(data.replace(rb.colh(1), rb.colh(2)))
+    assert col.warnings == ["colh at 0xc: colh says 2 instruments, LIST lins has 1; read 1"]
+    assert len(col.instruments) == 1
+    col = dls.read(data.replace(rb.insh(1, 0, 5), rb.insh(4, 0, 5)))
+    assert len(col.warnings) == 1 and "insh says 4 regions, LIST lrgn has 1; read 1" in col.warnings[0]
+    assert len(col.instruments[0].regions) == 1
 
 
 def test_wave_link_pointing_nowhere():
+    # The bank's only region cannot be played: nothing can, and the error names the region.
     data = rb.simple_bank().replace(rb.wlnk(0), rb.wlnk(7))
-    assert "links to wave 7, but the pool table has 1 entries" in read_err(data)
+    msg = read_err(data)
+    assert msg.startswith("nothing in the file can be played; the first problem: LIST lins > LIST ins  > LIST lrgn > LIST rgn2 at 0x")
+    assert "links to wave 7, but the pool table has 1 entries" in msg
 
 
 def test_pool_table_pointing_nowhere():
@@ -378,19 +390,28 @@ def test_pool_table_pointing_nowhere():
 
 
 def test_loop_outside_the_wave():
+    # A loop running past the wave's end is clamped to it; one starting past it is dropped.
     data = rb.simple_bank(region_extra=rb.wsmp(loops=[(0, 900, 200)]), frames=1000)
-    assert "loop 900+200 lies outside the wave (1000 frames)" in read_err(data)
-    data = rb.simple_bank(wave_extra=rb.wsmp(loops=[(0, 0, 5000)]), frames=1000)
-    assert "lies outside the wave" in read_err(data)
+    col = dls.read(data)
+    assert col.instruments[0].regions[0].wave_sample.loops == [dls.Loop(0, 900, 100)]
+    assert len(col.warnings) == 1 and "loop 900+200 lies outside the wave (1000 frames); clamped to 900+100" in col.warnings[0]
+    data = rb.simple_bank(wave_extra=rb.wsmp(loops=[(0, 1000, 5000)]), frames=1000)
+    col = dls.read(data)
+    assert col.waves[0].wave_sample.loops == []
+    assert col.warnings[0].startswith("wave #0 (LIST wvpl > LIST wave at 0x")
+    assert "loop 1000+5000 lies outside the wave (1000 frames); played without it" in col.warnings[0]
 
 
 def test_huge_counts_fail_fast_without_memory():
+    # Counts larger than their chunk: what fits is read, quickly, with a warning.
     conns = rb.chunk(b"art2", struct.pack("<II", 8, 0x7FFFFFFF))
     t0 = time.perf_counter()
-    msg = read_err(rb.simple_bank(region_extra=rb.lst(b"lar2", conns)))
-    assert "2147483647 connection blocks need" in msg
-    msg = read_err(rb.simple_bank(region_extra=rb.chunk(b"wsmp", struct.pack("<IHhiII", 20, 60, 0, 0, 0, 0xFFFFFFFF))))
-    assert "4294967295 loops need" in msg
+    col = dls.read(rb.simple_bank(region_extra=rb.lst(b"lar2", conns)))
+    assert "2147483647 connection blocks need" in col.warnings[0] and "the 0 that fit are read" in col.warnings[0]
+    assert len(col.instruments[0].regions[0].articulations[0]) == 0
+    col = dls.read(rb.simple_bank(region_extra=rb.chunk(b"wsmp", struct.pack("<IHhiII", 20, 60, 0, 0, 0, 0xFFFFFFFF))))
+    assert "4294967295 loops need" in col.warnings[0]
+    assert col.instruments[0].regions[0].wave_sample.loops == []
     assert time.perf_counter() - t0 < MAX_SECONDS_FOR_A_BAD_SMALL_FILE
 
 
