@@ -10,14 +10,15 @@
  * - Key number to pitch acts around the region's unity note: a connection to pitch whose
  *   source is the key number contributes its value at the voice's key minus its value at
  *   the unity note (the key as a control, say LFO x key to pitch, only scales: its value is
- *   key / 128 as for any other destination), and the wave plays at its own rate (plus fine tune)
- *   at the unity note. With the default 12800 that is 100 cents per key as before; 6400 is
+ *   key / 128 as for any other destination), and the wave plays at its own rate (plus fine
+ *   tune) at the unity note. With the default 12800 that is 100 cents per key as before; 6400 is
  *   50 cents per key around the unity note and 0 plays the unity pitch at every key, as
  *   FluidSynth's DLS loader (scale tuning), Wine's dmsynth and SpessaSynth read it. RPN 2
  *   (coarse tune, to the key number) moves the key the connection sees.
  * - Concave: -20/96 log10((1 - x)^2), convex its mirror, switch at 0.5 (bipolar: -1 below
- *   the middle, +1 from it: two levels, as FluidSynth and SpessaSynth map an SF2 switch). For unipolar curves
- *   of 7-bit MIDI values x spans 0..127/127 so the full value gives exactly 0 dB.
+ *   the middle, +1 from it: two levels, as FluidSynth and SpessaSynth map an SF2 switch).
+ *   For unipolar curves of 7-bit MIDI values x spans 0..127/127 so the full value gives
+ *   exactly 0 dB.
  * - EG1 runs on a dB-linear level (1 = 0 dB, 0 = -96 dB): attack linear in amplitude,
  *   decay and release at one full scale (96 dB) per decay / release time, sustain in
  *   permille of that scale. EG2 is linear in its output, same times.
