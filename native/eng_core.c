@@ -445,10 +445,11 @@ int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int
             r->first_dynamic = o->first_dynamic;
             r->uses = o->uses;
             r->filter = o->filter;
+            r->fc_base = o->fc_base;
         } else {
             r->conn = ins->conn_mem + used;
             eng_conn_compile(conns + d->conn_offset, d->conn_count, r->conn, &r->n_conn, &r->first_static,
-                             &r->first_channel, &r->first_dynamic, &r->uses, &r->filter);
+                             &r->first_channel, &r->first_dynamic, &r->uses, &r->filter, &r->fc_base);
             used += (size_t)d->conn_count;
         }
         for (int k = 0; k < r->nch; k++) {

@@ -7,15 +7,18 @@
  *   the pitch wheel, the two LFOs and the RPN 1/2 tunings are bipolar by nature.
  *   A source or control passes through its own transform (invert, bipolar, then a curve);
  *   the connection's output is scale * source * control.
- * - Key number to pitch acts around the region's unity note: a connection to pitch that
- *   reads the key number (as source or control) contributes its value at the voice's key
- *   minus its value at the unity note, and the wave plays at its own rate (plus fine tune)
- *   at the unity note. With the default 12800 that is 100 cents per key as before; 6400 is
+ * - Key number to pitch acts around the region's unity note: a connection to pitch whose
+ *   source is the key number contributes its value at the voice's key minus its value at
+ *   the unity note (the key as a control, say LFO x key to pitch, only scales: its value is
+ *   key / 128 as for any other destination), and the wave plays at its own rate (plus fine
+ *   tune) at the unity note. With the default 12800 that is 100 cents per key as before; 6400 is
  *   50 cents per key around the unity note and 0 plays the unity pitch at every key, as
  *   FluidSynth's DLS loader (scale tuning), Wine's dmsynth and SpessaSynth read it. RPN 2
  *   (coarse tune, to the key number) moves the key the connection sees.
- * - Concave: -20/96 log10((1 - x)^2), convex its mirror, switch at 0.5. For unipolar curves
- *   of 7-bit MIDI values x spans 0..127/127 so the full value gives exactly 0 dB.
+ * - Concave: -20/96 log10((1 - x)^2), convex its mirror, switch at 0.5 (bipolar: -1 below
+ *   the middle, +1 from it: two levels, as FluidSynth and SpessaSynth map an SF2 switch).
+ *   For unipolar curves of 7-bit MIDI values x spans 0..127/127 so the full value gives
+ *   exactly 0 dB.
  * - EG1 runs on a dB-linear level (1 = 0 dB, 0 = -96 dB): attack linear in amplitude,
  *   decay and release at one full scale (96 dB) per decay / release time, sustain in
  *   permille of that scale. EG2 is linear in its output, same times.
@@ -94,6 +97,15 @@ static int dest_index(unsigned dst)
     }
 }
 
+/* A connection the compile keeps: known destination, source and control, a finite non-zero
+   scale (a zero adds nothing to a continuous destination). */
+static int conn_kept(const eng_conn *c)
+{
+    uint8_t cc;
+    return dest_index(c->destination) >= 0 && source_kind(c->source, &cc) >= 0 &&
+           source_kind(c->control, &cc) >= 0 && isfinite(c->scale) && c->scale != 0.0f;
+}
+
 static int kind_class(int k)
 {
     switch (k) {
@@ -145,22 +157,54 @@ static int uses_bit(int k)
    (DLS2's default 0x7FFFFFFF). */
 #define FC_OFF_CENTS 32000.0f
 
+/* The cutoff a filter runs at when something modulates it (or sets its resonance) but no
+   static cutoff is given: SF2's default initialFilterFc, 13500 absolute cents (19.9 kHz). */
+#define FC_SF2_DEFAULT_CENTS 13500.0f
+
+/* When the low-pass runs.
+   - Plain DLS2: a static cutoff below "off" turns it on; with no cutoff there is no filter,
+     and whatever modulates the cutoff or the resonance is ignored with it.
+   - Banks converted from SF2 (and DLS banks read by FluidSynth's and SpessaSynth's loaders,
+     which map DLS onto SF2 generators) mean otherwise: SF2 always has a filter, at
+     initialFilterFc = 13500 cents by default, so a region with EG2 or an LFO to the cutoff,
+     velocity to the cutoff, or a resonance, but no static cutoff, filters at 13500 cents
+     plus its modulation (FluidR3's saxes and brass sweep down from there; its Steel Drums,
+     Bright Grand and Fiddle set a resonance only). So the filter runs when a static cutoff
+     below "off" is given, or when any kept connection other than a static cutoff reaches
+     the cutoff or the resonance; in the second case without a usable static cutoff (none,
+     or "off") the constant part is 13500 cents (*fc_base) and the static "off" connections
+     are dropped. The low-pass clamps its frequency to 0.45 of the rate, as FluidSynth does.
+   A region with no connection to either destination (every plain DLS1 bank, and DLS2 banks
+   without a filter) has no filter at all, exactly as before. */
+static void filter_rule(const eng_conn *in, int32_t n, int32_t *filter, float *fc_base, int *static_fc)
+{
+    int has_fc_base = 0, reached = 0;
+    double base = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        const eng_conn *c = &in[i];
+        if (c->destination != 0x0500 && c->destination != 0x0501)
+            continue;
+        if (c->destination == 0x0500 && c->source == 0 && c->control == 0) {
+            has_fc_base = 1;
+            base += c->scale;
+        } else if (conn_kept(c)) {
+            reached = 1;
+        }
+    }
+    *static_fc = has_fc_base && base < FC_OFF_CENTS && isfinite(base);
+    *filter = *static_fc || reached;
+    *fc_base = (*filter && !*static_fc) ? FC_SF2_DEFAULT_CENTS : 0.0f;
+}
+
 void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
                       int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
-                      int32_t *uses, int32_t *filter)
+                      int32_t *uses, int32_t *filter, float *fc_base)
 {
     /* Four passes keep the groups in input order: note-on dests, static, channel, dynamic. */
     int32_t count = 0;
-    int has_fc_base = 0;
-    double fc_base = 0.0;
+    int static_fc = 0;
     *uses = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (in[i].source == 0 && in[i].control == 0 && in[i].destination == 0x0500) {
-            has_fc_base = 1;
-            fc_base += in[i].scale;
-        }
-    }
-    *filter = has_fc_base && fc_base < FC_OFF_CENTS && isfinite(fc_base);
+    filter_rule(in, n, filter, fc_base, &static_fc);
     for (int pass = 0; pass < 4; pass++) {
         if (pass == 1)
             *first_static = count;
@@ -183,6 +227,8 @@ void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_
                 continue;
             if ((dst == D_FC || dst == D_Q) && !*filter)
                 continue;
+            if (dst == D_FC && !static_fc && sk == SK_CONST && ck == SK_CONST)
+                continue; /* an "off" constant part: the cutoff is *fc_base */
             int cls = kind_class(sk) > kind_class(ck) ? kind_class(sk) : kind_class(ck);
             if (dst == D_KEYNUM && cls == CC_DYNAMIC)
                 continue; /* the key number is not modulated at control rate */
@@ -209,8 +255,8 @@ void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_
                 cc.src_tr &= TR_INVERT; /* a constant has no curve; invert makes it 0 */
             if (ck == SK_CONST)
                 cc.ctl_tr &= TR_INVERT;
-            if (dst == D_PITCH && (sk == SK_KEY || ck == SK_KEY))
-                cc.src_tr |= TR_KEYREL;
+            if (dst == D_PITCH && sk == SK_KEY)
+                cc.src_tr |= TR_KEYREL; /* key tracking; the key as a control only scales */
             cc.dst = (uint8_t)dst;
             cc.cls = (uint8_t)cls;
             cc.scale = scale;
@@ -260,6 +306,8 @@ static inline float tr_eval(float u, unsigned tr)
         float b = 2.0f * u - 1.0f;
         if (curve == 0)
             return b;
+        if (curve == 3)
+            return b >= 0.0f ? 1.0f : -1.0f; /* switch: two levels, as FluidSynth and SpessaSynth */
         float m = curve_fn(curve, fabsf(b));
         return b < 0.0f ? -m : m;
     }
@@ -558,6 +606,7 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
         if (c->dst != D_KEYNUM)
             v->stat[c->dst] += conn_value(c, v, ch, &d0);
     }
+    v->stat[D_FC] += r->fc_base;
 
     /* note-on parameters: defaults for destinations no connection names */
     float p[D_COUNT];
@@ -788,10 +837,9 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
     float cho = sum[D_CHORUS] * 0.001f;
     rev = rev < 0.0f ? 0.0f : (rev > 1.0f ? 1.0f : rev);
     cho = cho < 0.0f ? 0.0f : (cho > 1.0f ? 1.0f : cho);
-    if (v->nch == 2) {
-        rev *= 0.5f;
-        cho *= 0.5f;
-    }
+    /* A two-channel voice sends both channels at the full send (eng_voice_mix sums them):
+       the two mono voices of an SF2 stereo pair, or of a DLS2 multichannel pair played
+       apart, each send their own channel at the full level in FluidSynth and SpessaSynth. */
     float target[4] = {amp * v->pan_l, amp * v->pan_r, amp * rev, amp * cho};
     v->level = target[0] + target[1];
 

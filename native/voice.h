@@ -168,6 +168,8 @@ typedef struct {
     float attenuation;      /* cB */
     double rate_ratio;      /* wave rate / engine rate */
     int32_t filter;         /* 1: the low-pass runs */
+    float fc_base;          /* absolute cents added to the cutoff at note-on: the SF2 default
+                               13500 when the filter runs without a static cutoff, else 0 */
     int32_t uses;           /* USE_* bits: which time-varying sources the dynamic list reads */
     int32_t n_conn;         /* compiled connections, sorted: note-on dests, static, channel, dynamic */
     int32_t first_static, first_channel, first_dynamic;
@@ -393,7 +395,7 @@ struct eng_engine {
 /* voice.c */
 void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
                       int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
-                      int32_t *uses, int32_t *filter);
+                      int32_t *uses, int32_t *filter, float *fc_base);
 void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end);
 void eng_voice_release(eng_engine *e, eng_voice *v, uint64_t now);

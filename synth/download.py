@@ -10,10 +10,20 @@ What the compile does, per region:
   tune, attenuation (``lAttenuation`` is a relative gain, negative = quieter, as DDKSynth,
   FluidSynth and SpessaSynth all read it) and the first loop (forward or release);
 - picks the wave: a two-channel wave becomes one two-channel voice; two mono regions that
-  form a DLS2 stereo pair (wave links LEFT and RIGHT, same ranges, same sample format and
-  articulation) are merged into one two-channel voice so the pair stays in phase; a lone
-  wave link to one side is panned to that side;
-- merges the articulation: DLS2's default connections, then the region's own articulation
+  form a DLS2 stereo pair (multichannel wave links LEFT and RIGHT, same ranges, same sample
+  format and articulation) are merged into one two-channel voice so the pair stays in phase;
+  a lone multichannel wave link to one side is panned to that side. Without the
+  multichannel flag the channel field places nothing (DLS2: ``ulChannel`` places a wave of
+  a multichannel set): the wave is mono and panned as articulated, as FluidSynth's and
+  SpessaSynth's DLS readers play it (SpessaSynth's SF2-to-DLS conversion writes channel 2,
+  without the flag, for every SF2 right sample, panned by the articulation as the SF2 did);
+- keeps the region's velocity range at both levels: DLS1 defines it in ``rgnh`` too, and
+  FluidSynth, SpessaSynth, Wine and Sonivox honour it for ``rgn `` regions (a velocity-split
+  Level 1 bank would otherwise play every layer at once); a range whose low end is above
+  its high end matches nothing, as in those readers, and is warned of;
+- merges the articulation: the default connections (DLS2's; for a bank converted from SF2,
+  SF2's where they differ, see `SF2_DEFAULT_CONNECTIONS`; a drum instrument has no RPN 2
+  coarse tune), then the region's own articulation
   if it has one, else the instrument's (a region's ``lart``/``lar2`` replaces the
   instrument's as a whole). An articulation's connection with the same source, control and
   destination as a DEFAULT connection replaces that default (DLS2: the defaults are
@@ -22,6 +32,8 @@ What the compile does, per region:
   writes a concave velocity-to-gain of scale 0 to cancel the default, next to the linear
   one that is the real curve). Level-1 (``art1``) transforms are output transforms: they
   are moved onto the source; a DLS1 LFO also drives the vibrato LFO's frequency and delay;
+- plays loop type 2 as a release loop: the Windows 2000 ``dls2.h`` defined
+  WLOOP_TYPE_RELEASE as 2, later headers as 1;
 - fixes what real files get wrong in a way that can still be played and says so in the
   warnings: a non-inverted concave velocity/CC7/CC11-to-gain connection with a negative
   scale is read as inverted (as FluidSynth does); a key-number-to-EG hold/decay time
@@ -44,12 +56,14 @@ from dls.model import Articulation, Instrument, Region, Wave, WaveSample
 from native.engine import ENGINE_CONN_DTYPE, REGION_DTYPE
 
 __all__ = [
-    "REGION_DTYPE", "ENGINE_CONN_DTYPE", "DEFAULT_CONNECTIONS", "CompiledInstrument",
-    "compile_instrument", "merge_articulation", "download_instrument",
+    "REGION_DTYPE", "ENGINE_CONN_DTYPE", "DEFAULT_CONNECTIONS", "SF2_DEFAULT_CONNECTIONS",
+    "DEFAULT_CONNECTIONS_SF2_ORIGIN", "CompiledInstrument", "compile_instrument", "merge_articulation",
+    "download_instrument", "instrument_defaults", "sf2_origin",
 ]
 
 RGN_SELF_NON_EXCLUSIVE = 1
 LOOP_NONE, LOOP_FORWARD, LOOP_RELEASE = -1, 0, 1
+WLOOP_TYPE_RELEASE_WIN2000 = 2  # WLOOP_TYPE_RELEASE in the Windows 2000 dls2.h (1 since XP)
 
 _CONCAVE_INVERTED = (C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT
 _F = 65536.0
@@ -100,6 +114,78 @@ DEFAULT_CONNECTIONS: list[tuple[int, int, int, int, float]] = [
     (C.CONN_SRC_CC93, C.CONN_SRC_NONE, C.CONN_DST_CHORUS, 0, 1000.0),
 ]
 
+_SF2_MIN_TC = -12000.0  # SF2's default for every envelope and LFO time: 2^-10 s (about 1 ms)
+
+# The defaults of a DLS bank converted from SF2 (see `sf2_origin`): SF2 2.04's generator
+# defaults and default modulators (section 8.4) where DLS2's differ. The author built the
+# bank for them; FluidSynth and SpessaSynth play every DLS bank with SF2's defaults for what
+# the articulation leaves out, since both read DLS into SF2 generators. Each entry replaces
+# the DLS2 default of the same source, control and destination, or is added:
+# - LFO and vibrato LFO: 8.176 Hz (freqModLFO/freqVibLFO 0 absolute cents), delay -12000 tc
+#   (DLS2: 5 Hz, 10 ms);
+# - EG1 and EG2 delay, attack, hold, decay and release: -12000 tc (DLS2: 0);
+# - CC1 (mod wheel) and channel pressure to vibrato depth: 50 cents at full scale
+#   (SF2 8.4.3, 8.4.4; DLS2: 0, the instrument must ask);
+# - CC91 to reverb and CC93 to chorus: 200 permille (SF2 8.4.8, 8.4.9; DLS2: 1000);
+# - CC10 to pan: 500 (SF2 8.4.6; DLS2: 508).
+# SF2's velocity-to-cutoff modulator (8.4.2) is left out, as SpessaSynth and FluidSynth's
+# DLS loader leave it out (FluidSynth's own reading of it depends on the version); the
+# filter's SF2 default cutoff (13500 cents) is the engine's rule for every bank
+# (native/voice.c, filter_rule).
+SF2_DEFAULT_CONNECTIONS: list[tuple[int, int, int, int, float]] = [
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_LFO_FREQUENCY, 0, 0.0),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_LFO_STARTDELAY, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_VIB_FREQUENCY, 0, 0.0),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_VIB_STARTDELAY, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_DELAYTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_ATTACKTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_HOLDTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_DECAYTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_RELEASETIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG2_DELAYTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG2_ATTACKTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG2_HOLDTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG2_DECAYTIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG2_RELEASETIME, 0, _SF2_MIN_TC),
+    (C.CONN_SRC_VIBRATO, C.CONN_SRC_CC1, C.CONN_DST_PITCH, 0, 50.0),
+    (C.CONN_SRC_VIBRATO, C.CONN_SRC_CHANNELPRESSURE, C.CONN_DST_PITCH, 0, 50.0),
+    (C.CONN_SRC_CC10, C.CONN_SRC_NONE, C.CONN_DST_PAN, C.TRN_SOURCE_BIPOLAR, 500.0),
+    (C.CONN_SRC_CC91, C.CONN_SRC_NONE, C.CONN_DST_REVERB, 0, 200.0),
+    (C.CONN_SRC_CC93, C.CONN_SRC_NONE, C.CONN_DST_CHORUS, 0, 200.0),
+]
+
+
+def _replace_defaults(base, changes):
+    keys = {(s, c, d) for s, c, d, _t, _v in changes}
+    return [m for m in base if (m[0], m[1], m[2]) not in keys] + list(changes)
+
+
+DEFAULT_CONNECTIONS_SF2_ORIGIN = _replace_defaults(DEFAULT_CONNECTIONS, SF2_DEFAULT_CONNECTIONS)
+
+_COARSE_TUNE = (C.CONN_SRC_RPN2, C.CONN_SRC_NONE, C.CONN_DST_KEYNUMBER)
+
+# What a DLS file's INFO says when an SF2 bank was converted into it (`sf2_origin`):
+# SpessaSynth's DLS writer names itself in ISFT ("SpessaSynth" unless the caller gives another
+# name; this project's conversions say "spessasynth_core") and carries the SF2's IPRD over;
+# an SF2's IPRD names the E-mu/Creative hardware it was made for ("SBAWE32" in FluidR3 and in
+# the SoundFont spec test bank), which no native DLS bank names. An SF2 read into the model
+# keeps its isng (sound engine), which only SF2 has.
+_SF2_SOFTWARE = ("spessasynth",)
+_SF2_PRODUCTS = ("sbawe32", "sbawe64", "awe32", "awe64", "emu8000", "emu10k", "e-mu 10k", "sblive", "sb live")
+
+
+def sf2_origin(info: dict[str, str] | None) -> bool:
+    """Whether a collection's INFO marks it as converted from a SoundFont 2 bank (it then
+    plays with `SF2_DEFAULT_CONNECTIONS`): ISFT names SpessaSynth, IPRD names the SoundFont
+    hardware the bank was made for, or the INFO has SF2's own isng."""
+    if not info:
+        return False
+    software = str(info.get("ISFT", "")).lower()
+    product = str(info.get("IPRD", "")).lower()
+    return (any(n in software for n in _SF2_SOFTWARE) or any(n in product for n in _SF2_PRODUCTS)
+            or "isng" in info)
+
+
 _GAIN_SOURCES = (C.CONN_SRC_KEYONVELOCITY, C.CONN_SRC_CC7, C.CONN_SRC_CC11)
 _KEY_TIME_DESTS = (C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG2_HOLDTIME,
                    C.CONN_DST_EG2_DECAYTIME)
@@ -127,11 +213,13 @@ def _level1_transform(source: int, control: int, transform: int) -> int:
 
 
 def merge_articulation(articulations: list[Articulation], warnings: list[str] | None = None,
-                       where: str = "") -> list[tuple[int, int, int, int, float]]:
-    """The DLS2 defaults, less those the given articulation chunks override (a connection
-    with the same source, control and destination), then every connection of the chunks in
-    order (connections of the same kind within them add)."""
-    default_index = {(s, c, d): i for i, (s, c, d, _t, _v) in enumerate(DEFAULT_CONNECTIONS)}
+                       where: str = "", defaults=None) -> list[tuple[int, int, int, int, float]]:
+    """The defaults (`DEFAULT_CONNECTIONS` unless given), less those the given articulation
+    chunks override (a connection with the same source, control and destination), then every
+    connection of the chunks in order (connections of the same kind within them add)."""
+    if defaults is None:
+        defaults = DEFAULT_CONNECTIONS
+    default_index = {(s, c, d): i for i, (s, c, d, _t, _v) in enumerate(defaults)}
     overridden: set[int] = set()
     own: list[tuple[int, int, int, int, float]] = []
     noted: set[str] = set()
@@ -168,7 +256,7 @@ def merge_articulation(articulations: list[Articulation], warnings: list[str] | 
                     put(s, c, C.CONN_DST_VIB_FREQUENCY, t, v)
                 elif d == C.CONN_DST_LFO_STARTDELAY:
                     put(s, c, C.CONN_DST_VIB_STARTDELAY, t, v)
-    return [m for i, m in enumerate(DEFAULT_CONNECTIONS) if i not in overridden] + own
+    return [m for i, m in enumerate(defaults) if i not in overridden] + own
 
 
 def _loop_of(ws: WaveSample, warnings: list[str], where: str) -> tuple[int, int, int]:
@@ -177,8 +265,9 @@ def _loop_of(ws: WaveSample, warnings: list[str], where: str) -> tuple[int, int,
     if len(ws.loops) > 1:
         warnings.append(f"{where}: {len(ws.loops)} loops, only the first is played")
     lp = ws.loops[0]
-    kind = LOOP_RELEASE if lp.type == C.WLOOP_TYPE_RELEASE else LOOP_FORWARD
-    if lp.type not in (C.WLOOP_TYPE_FORWARD, C.WLOOP_TYPE_RELEASE):
+    release = (C.WLOOP_TYPE_RELEASE, WLOOP_TYPE_RELEASE_WIN2000)
+    kind = LOOP_RELEASE if lp.type in release else LOOP_FORWARD
+    if lp.type != C.WLOOP_TYPE_FORWARD and lp.type not in release:
         warnings.append(f"{where}: loop type {lp.type} played as a forward loop")
     start = max(0, int(lp.start))
     length = max(0, int(lp.length))
@@ -186,24 +275,39 @@ def _loop_of(ws: WaveSample, warnings: list[str], where: str) -> tuple[int, int,
 
 
 def _out_mask(region: Region) -> int:
+    """The side a mono wave link is confined to: only a link of a multichannel set places
+    its wave (ulChannel); any other link is mono, panned as articulated."""
     wl = region.wave_link
     if wl.multichannel:
         if wl.channel == C.WAVELINK_CHANNEL_LEFT:
             return 1
         if wl.channel == C.WAVELINK_CHANNEL_RIGHT:
             return 2
-        return 0
-    return 2 if wl.channel == C.WAVELINK_CHANNEL_RIGHT else 0
+    return 0
 
 
-def compile_instrument(instrument: Instrument, wave_ids, wave_of) -> CompiledInstrument:
+def instrument_defaults(instrument: Instrument, sf2_defaults: bool = False):
+    """The default connections an instrument's articulation merges onto: DLS2's, or those of
+    a bank converted from SF2; a drum instrument leaves out RPN 2 (coarse tune) to the key
+    number: DDKSynth adds the channel's coarse tune only on channels that are not drums, and
+    SpessaSynth leaves RPN 2 out of a drum channel's key shift. (A drum kit whose own
+    articulation connects RPN 2 still has it.)"""
+    defaults = DEFAULT_CONNECTIONS_SF2_ORIGIN if sf2_defaults else DEFAULT_CONNECTIONS
+    if instrument.is_drum:
+        defaults = [m for m in defaults if (m[0], m[1], m[2]) != _COARSE_TUNE]
+    return defaults
+
+
+def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: bool = False) -> CompiledInstrument:
     """Compile `instrument` for the engine.
 
     wave_ids maps a wave link's table index to an engine wave id (a dict or a sequence);
     wave_of(engine_id) returns the downloaded `dls.model.Wave`. Regions whose wave is missing
-    or unplayable are left out (with a warning).
+    or unplayable are left out (with a warning). sf2_defaults: the bank was converted from
+    SF2 (`sf2_origin` of its INFO): its articulation merges onto SF2's defaults.
     """
     warnings: list[str] = []
+    defaults = instrument_defaults(instrument, sf2_defaults)
     name = instrument.name or f"bank {instrument.bank:#x} program {instrument.program}"
     rows: list[tuple] = []
     conns: list[tuple[int, int, int, int, float]] = []
@@ -226,12 +330,11 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of) -> CompiledIns
         ws = region.wave_sample or wave.wave_sample or WaveSample()
         loop_type, loop_start, loop_length = _loop_of(ws, warnings, where)
         arts = region.articulations if region.articulations else instrument.articulations
-        merged = merge_articulation(arts, warnings, where)
+        merged = merge_articulation(arts, warnings, where, defaults)
         key_lo, key_hi = int(region.key_low) & 0x7F, int(region.key_high) & 0x7F
-        if region.level == 1:
-            vel_lo, vel_hi = 0, 127  # DLS Level 1 synths ignore the velocity range
-        else:
-            vel_lo, vel_hi = int(region.vel_low) & 0x7F, int(region.vel_high) & 0x7F
+        vel_lo, vel_hi = int(region.vel_low) & 0x7F, int(region.vel_high) & 0x7F
+        if vel_lo > vel_hi:
+            warnings.append(f"{where}: velocity range {vel_lo}..{vel_hi} matches no velocity; the region never plays")
         stereo_wave = wave.channels >= 2
         out_mask = 0 if stereo_wave else _out_mask(region)
         row = dict(
@@ -290,12 +393,13 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of) -> CompiledIns
     return CompiledInstrument(regions=regions, connections=carr, wave_ids=used, warnings=warnings)
 
 
-def download_instrument(engine, instrument: Instrument, wave_ids) -> int:
+def download_instrument(engine, instrument: Instrument, wave_ids, sf2_defaults: bool = False) -> int:
     """Compile a `dls.model.Instrument` and hand it to the engine (the instrument half of
     ``IDirectMusicSynth::Download``); returns its engine instrument id.
 
     wave_ids maps the instrument's wave-link table indices to ids from
-    ``engine.download_wave`` (a list in pool-table order, or a dict).
+    ``engine.download_wave`` (a list in pool-table order, or a dict). sf2_defaults: see
+    `compile_instrument`.
     """
-    compiled = compile_instrument(instrument, wave_ids, engine.wave)
+    compiled = compile_instrument(instrument, wave_ids, engine.wave, sf2_defaults)
     return engine.download_compiled(compiled, instrument)

@@ -32,7 +32,7 @@ from native import ffi as _ffi
 from native import lib as _lib
 from native.engine import MAX_CHANNEL_GROUPS, REPORT_FALLBACK, REPORT_MISSING, Engine
 
-from .download import download_instrument
+from .download import download_instrument, sf2_origin
 from .events import EVENT_INCOMPLETE, PACKAGE_EVENT, SysexAssembler
 from .timebase import TimeMap
 
@@ -355,7 +355,8 @@ class Synth:
             if ti < len(h.wave_ids) and h.wave_ids[ti] is None:
                 w = h.collection.waves[ti]
                 h.wave_ids[ti] = self.engine.download_wave(w) if w.supported else -1
-        iid = download_instrument(self.engine, ins, [(-1 if w is None else w) for w in h.wave_ids])
+        iid = download_instrument(self.engine, ins, [(-1 if w is None else w) for w in h.wave_ids],
+                                  sf2_defaults=sf2_origin(h.collection.info))
         h.engine_ids[index] = iid
         for msg in _collapse_regions(self.engine.instrument_warnings(iid)):
             self._warn_once(f"{ins.name or patch_text(ins.bank, ins.program)}: {msg}")

@@ -108,11 +108,12 @@ def test_level1_transform_moves_to_the_source_and_lfo_drives_vibrato():
     assert find(merged, 0, 0, C.CONN_DST_VIB_STARTDELAY)[4] == tc(0.2) / 65536
 
 
-def test_level1_region_ignores_the_velocity_range():
-    r = region(vel=(0, 0))
+def test_level1_region_keeps_the_velocity_range():
+    # FluidSynth, SpessaSynth, Wine and Sonivox honour a Level 1 region's velocity range
+    r = region(vel=(10, 90))
     r.level = 1
     ci = compiled(instrument(r), [dc_wave()])
-    assert (ci.regions[0]["vel_lo"], ci.regions[0]["vel_hi"]) == (0, 127)
+    assert (ci.regions[0]["vel_lo"], ci.regions[0]["vel_hi"]) == (10, 90)
 
 
 def test_region_wsmp_overrides_the_waves():
