@@ -233,7 +233,7 @@ class _Reader:
             if lcb < 16:
                 self.warn(W_LOOPS, f"{ck.where()}: loop #{i + 1} has size {lcb} < 16; it and any after it ignored")
                 break
-            if ltype not in (C.WLOOP_TYPE_FORWARD, C.WLOOP_TYPE_RELEASE):
+            if ltype not in (C.WLOOP_TYPE_FORWARD, C.WLOOP_TYPE_RELEASE, C.WLOOP_TYPE_RELEASE_WIN2000):
                 self.warn(W_LOOP_TYPE, f"{ck.where()}: loop #{i + 1} has unknown type {ltype}; played as a forward loop")
                 ltype = C.WLOOP_TYPE_FORWARD
             loops.append(Loop(ltype, start, length))

@@ -71,7 +71,7 @@ def decode_wsmp(index: RiffIndex, nodes: np.ndarray) -> dict[str, np.ndarray]:
     if len(lp):
         lf = _fields(index, index.data[nodes[lp]] + cb[lp], 16, "<u4").astype(np.int64)
         lcb, ltype = lf[:, 0], lf[:, 1]
-        good[lp] &= (lcb >= 16) & (cb[lp] + lcb <= ssize[lp]) & (ltype <= 1)
+        good[lp] &= (lcb >= 16) & (cb[lp] + lcb <= ssize[lp]) & (ltype <= 2)  # forward, release, Windows 2000 release
         out["type"][lp] = ltype
         out["start"][lp] = lf[:, 2]
         out["length"][lp] = lf[:, 3]

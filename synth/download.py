@@ -63,7 +63,6 @@ __all__ = [
 
 RGN_SELF_NON_EXCLUSIVE = 1
 LOOP_NONE, LOOP_FORWARD, LOOP_RELEASE = -1, 0, 1
-WLOOP_TYPE_RELEASE_WIN2000 = 2  # WLOOP_TYPE_RELEASE in the Windows 2000 dls2.h (1 since XP)
 
 _CONCAVE_INVERTED = (C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT
 _F = 65536.0
@@ -265,7 +264,7 @@ def _loop_of(ws: WaveSample, warnings: list[str], where: str) -> tuple[int, int,
     if len(ws.loops) > 1:
         warnings.append(f"{where}: {len(ws.loops)} loops, only the first is played")
     lp = ws.loops[0]
-    release = (C.WLOOP_TYPE_RELEASE, WLOOP_TYPE_RELEASE_WIN2000)
+    release = (C.WLOOP_TYPE_RELEASE, C.WLOOP_TYPE_RELEASE_WIN2000)
     kind = LOOP_RELEASE if lp.type in release else LOOP_FORWARD
     if lp.type != C.WLOOP_TYPE_FORWARD and lp.type not in release:
         warnings.append(f"{where}: loop type {lp.type} played as a forward loop")

@@ -215,13 +215,27 @@ def test_loop_type_2_is_the_old_headers_release_loop():
         e.note_off(RATE // 4, 0, 60)
         return ci, render(e, RATE)
 
-    ci2, out2 = play(D.WLOOP_TYPE_RELEASE_WIN2000)
+    ci2, out2 = play(C.WLOOP_TYPE_RELEASE_WIN2000)
     ci1, out1 = play(C.WLOOP_TYPE_RELEASE)
     _, out0 = play(C.WLOOP_TYPE_FORWARD)
     assert ci2.regions[0]["loop_type"] == D.LOOP_RELEASE and not ci2.warnings
     assert np.array_equal(out2, out1)
     assert not np.array_equal(out2, out0)  # after note-off it leaves the loop and plays the tail
     assert (out2[RATE // 4 + 200:, 0] < 0).any()
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_loop_type_2_read_from_a_file_stays_a_release_loop(lazy):
+    from . import riffbuild as rb
+
+    data = rb.simple_bank(region_extra=rb.wsmp(loops=[(C.WLOOP_TYPE_RELEASE_WIN2000, 10, 100)]))
+    col = dls.read(data, lazy=lazy)
+    loop = col.instruments[0].regions[0].wave_sample.loops[0]
+    assert loop.type == C.WLOOP_TYPE_RELEASE_WIN2000
+    assert not [w for w in col.warnings if "loop" in w]
+    ci = D.compile_instrument(col.instruments[0], [0], lambda i: col.waves[i])
+    assert ci.regions[0]["loop_type"] == D.LOOP_RELEASE
+    assert dls.read(dls.write(col)) == col  # written back as read
 
 
 def test_drum_kits_ignore_coarse_tune_and_keep_fine_tune():
