@@ -529,9 +529,10 @@ def sweep_report(notes: list[dict], offset_db: float) -> list[dict]:
         cent = float(np.median(ce)) if ce else None
 
         def badness(n):
-            lvl = abs(n["level_diff_db"] - offset_db) / SWEEP_LEVEL_DB if n["level_diff_db"] is not None else 9
-            cen = abs(n["centroid_diff_semitones"]) / SWEEP_CENTROID_SEMITONES \
-                if n["centroid_diff_semitones"] is not None else 9
+            if n["level_diff_db"] is None:  # silent in one (worst) or in both (nothing to compare)
+                return np.inf if max(n["ref_level_db"], n["test_level_db"]) > M.FLOOR_DB else 0.0
+            lvl = abs(n["level_diff_db"] - offset_db) / SWEEP_LEVEL_DB
+            cen = abs(n["centroid_diff_semitones"] or 0.0) / SWEEP_CENTROID_SEMITONES
             return max(lvl, cen)
 
         worst = max(ns, key=badness)
@@ -550,6 +551,9 @@ def sweep_report(notes: list[dict], offset_db: float) -> list[dict]:
 
 
 def print_sweep(bank_label: str, rows: list[dict], offset_note: str, lag_s: float) -> None:
+    """The presets (and drum keys) that are off. Drum keys whose figures are the same in
+    several kits (kits sharing the same instrument in both synths) are printed once, with the
+    list of kits."""
     off = [r for r in rows if r["off"]]
     print(f"\n== {bank_label}: preset sweep (dlsynth minus FluidSynth, per note from note-on to "
           f"{SWEEP_MEASURE_TAIL_S} s after note-off; lag {lag_s * 1000:.1f} ms)")
@@ -559,17 +563,25 @@ def print_sweep(bank_label: str, rows: list[dict], offset_note: str, lag_s: floa
     print(f"   {len(off)} of {len(rows)} ({n_mel} melodic presets, {len(rows) - n_mel} drum keys in {n_kit} kits) "
           f"more than {SWEEP_LEVEL_DB} dB or {SWEEP_CENTROID_SEMITONES} semitone away, or silent in one:")
     print(f"   {'bank:prog key':14s} {'name':22s} {'level dB':>8s} {'centroid st':>11s}  worst note")
+    printed: dict[tuple, list] = {}
     for r in off:
         w = r["worst_note"]
-        where = f"{r['bank']}:{r['program']}" + (f" k{r['key']}" if r["key"] is not None else "")
         extra = ""
         if r["silent_in_dlsynth"]:
             extra += f" silent in dlsynth ({r['silent_in_dlsynth']}/{r['notes']} notes)"
         if r["silent_in_fluidsynth"]:
             extra += f" silent in FluidSynth ({r['silent_in_fluidsynth']}/{r['notes']} notes)"
-        print(f"   {where:14s} {r['name'][:22]:22s} {fmt(r['level_diff_db'], '+8.1f')} "
-              f"{fmt(r['centroid_diff_semitones'], '+11.2f')}  key {w['key']} vel {w['velocity']}: "
-              f"{fmt(w['level_diff_db'], '+.1f')} dB, {fmt(w['centroid_diff_semitones'], '+.2f')} st{extra}")
+        figures = (f"{fmt(r['level_diff_db'], '+8.1f')} {fmt(r['centroid_diff_semitones'], '+11.2f')}  "
+                   f"key {w['key']} vel {w['velocity']}: {fmt(w['level_diff_db'], '+.1f')} dB, "
+                   f"{fmt(w['centroid_diff_semitones'], '+.2f')} st{extra}")
+        if r["bank"] == 128:
+            printed.setdefault((r["key"], figures), []).append(r)
+            continue
+        print(f"   {r['bank']}:{r['program']:<12d} {r['name'][:22]:22s} {figures}")
+    for (key, figures), rs in sorted(printed.items(), key=lambda kv: (kv[0][0], kv[1][0]["program"])):
+        kits = ",".join(str(r["program"]) for r in rs)
+        names = rs[0]["name"] if len(rs) == 1 else f"{rs[0]['name']} and {len(rs) - 1} more"
+        print(f"   {'128 k' + str(key):14s} {names[:22]:22s} {figures}  [kits {kits}]")
 
 
 # --------------------------------------------------------------------------- main
