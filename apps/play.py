@@ -213,6 +213,7 @@ def run(args) -> int:
     if service.error is not None:
         _abandon(f"dlsynth play: error: {service.error}", args, record)
     # Release every note, let the tails ring out, then stop.
+    received = sink.stats()["midi_in"]  # what the inputs sent (not our own all-notes-off)
     try:
         service.stop_recording()
         if sink.running:
@@ -237,7 +238,7 @@ def run(args) -> int:
         if log is not None:
             log.close()
     _save_record(args, record)
-    _summary(sink, synth, args.stats_json)
+    _summary(sink, synth, args.stats_json, received)
     sink.close()
     synth.close()
     if isinstance(stopped_by, BaseException):
@@ -324,8 +325,10 @@ def _save_record(args, record) -> None:
     print(f"dlsynth play: recorded {summary['messages']} messages to {args.record}", file=sys.stderr)
 
 
-def _summary(sink, synth, stats_json: str | None = None) -> None:
+def _summary(sink, synth, stats_json: str | None = None, received: int | None = None) -> None:
     st = sink.stats()
+    if received is not None:
+        st["midi_in"] = received
     es = synth.engine.stats()
     if stats_json:
         import json

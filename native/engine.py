@@ -32,6 +32,9 @@ __all__ = [
 
 #: channel groups an engine can have (16 channels each)
 MAX_CHANNEL_GROUPS = 1000
+#: instruments and waves an engine holds at once (its slot tables: a pointer each)
+MAX_INSTRUMENTS = 1 << 16
+MAX_WAVES = 1 << 18
 
 NOTE_ON = lib.ENG_EV_NOTE_ON
 NOTE_OFF = lib.ENG_EV_NOTE_OFF
@@ -98,6 +101,10 @@ class EngineError(RuntimeError):
     """A call into the native engine failed."""
 
 
+class EngineFull(EngineError):
+    """The engine's wave or instrument slot table is full (ENG_ERR_FULL)."""
+
+
 def _check_layout() -> None:
     for dt, cname in ((REGION_DTYPE, "eng_region_desc"), (ENGINE_CONN_DTYPE, "eng_conn"), (EVENT_DTYPE, "eng_event"),
                       (REPORT_DTYPE, "eng_report")):
@@ -112,7 +119,8 @@ _check_layout()
 
 
 def _err(code: int, what: str) -> EngineError:
-    return EngineError(f"{what}: {_ERRORS.get(code, f'error {code}')}")
+    cls = EngineFull if code == lib.ENG_ERR_FULL else EngineError
+    return cls(f"{what}: {_ERRORS.get(code, f'error {code}')}")
 
 
 def _release_source_pages(arr: np.ndarray) -> None:
@@ -167,7 +175,7 @@ class Engine:
 
     def __init__(self, sample_rate: int = 48000, max_voices: int = 256, channel_groups: int = 1,
                  interpolation: str = "cubic", effects: bool = True, *, event_capacity: int = 16384,
-                 max_instruments: int = 4096, max_waves: int = 65536):
+                 max_instruments: int = MAX_INSTRUMENTS, max_waves: int = MAX_WAVES):
         if interpolation not in INTERPOLATION:
             raise ValueError(f"interpolation must be one of {sorted(INTERPOLATION)}")
         if not 1 <= channel_groups <= MAX_CHANNEL_GROUPS:

@@ -22,6 +22,8 @@
 #define JM_MAX_ROUTE 16
 #define JACK_MIDI_TYPE "8 bit raw midi"
 
+void ws_count_jack_message(const char *msg); /* wavesink.c */
+
 /* The libjack API, as much as we use (jack/types.h, jack/midiport.h). */
 typedef uint32_t jack_nframes_t;
 typedef uint64_t jack_time_t;
@@ -211,6 +213,18 @@ jm_client *jm_create(ws_sink *sink, const char *name, char *err, int32_t errlen)
     LOAD(set_port_connect_callback, "jack_set_port_connect_callback");
     LOAD(get_sample_rate, "jack_get_sample_rate");
     LOAD(port_get_all_connections, "jack_port_get_all_connections");
+    /* libjack prints its own lines when there is no server (or it goes away): counted by
+       the wave sink's message counter instead, so the user reads our one line. */
+    {
+        void (*set_error)(void (*)(const char *)) =
+            (void (*)(void (*)(const char *)))dlsym(c->lib, "jack_set_error_function");
+        void (*set_info)(void (*)(const char *)) =
+            (void (*)(void (*)(const char *)))dlsym(c->lib, "jack_set_info_function");
+        if (set_error)
+            set_error(ws_count_jack_message);
+        if (set_info)
+            set_info(ws_count_jack_message);
+    }
     int status = 0;
     c->client = c->j.client_open(name, JackNoStartServer, &status);
     if (!c->client) {

@@ -458,7 +458,8 @@ int32_t ws_run_callback(ws_sink *s, float *out, int32_t frames, double current_t
 
 static atomic_ullong jack_messages;
 
-static void jack_message(const char *msg)
+void ws_count_jack_message(const char *msg);
+void ws_count_jack_message(const char *msg)
 {
     (void)msg;
     atomic_fetch_add_explicit(&jack_messages, 1, memory_order_relaxed);
@@ -472,9 +473,9 @@ int32_t ws_quiet_jack(const char *library)
     void (*set_error)(void (*)(const char *)) = (void (*)(void (*)(const char *)))dlsym(h, "jack_set_error_function");
     void (*set_info)(void (*)(const char *)) = (void (*)(void (*)(const char *)))dlsym(h, "jack_set_info_function");
     if (set_error)
-        set_error(jack_message);
+        set_error(ws_count_jack_message);
     if (set_info)
-        set_info(jack_message);
+        set_info(ws_count_jack_message);
     dlclose(h);
     return set_error != NULL;
 }

@@ -30,7 +30,8 @@ import dls
 from dls.model import Collection, Instrument
 from native import ffi as _ffi
 from native import lib as _lib
-from native.engine import MAX_CHANNEL_GROUPS, REPORT_FALLBACK, REPORT_MISSING, Engine
+from native.engine import (MAX_CHANNEL_GROUPS, MAX_INSTRUMENTS, MAX_WAVES, REPORT_FALLBACK, REPORT_MISSING, Engine,
+                           EngineFull)
 
 from .download import download_instrument, sf2_origin
 from .events import EVENT_INCOMPLETE, PACKAGE_EVENT, SysexAssembler
@@ -350,13 +351,21 @@ class Synth:
         if iid is not None:
             return iid
         ins: Instrument = h.collection.instruments[index]
-        for r in ins.regions:
-            ti = r.wave_link.table_index
-            if ti < len(h.wave_ids) and h.wave_ids[ti] is None:
-                w = h.collection.waves[ti]
-                h.wave_ids[ti] = self.engine.download_wave(w) if w.supported else -1
-        iid = download_instrument(self.engine, ins, [(-1 if w is None else w) for w in h.wave_ids],
-                                  sf2_defaults=sf2_origin(h.collection.info))
+        try:
+            for r in ins.regions:
+                ti = r.wave_link.table_index
+                if ti < len(h.wave_ids) and h.wave_ids[ti] is None:
+                    w = h.collection.waves[ti]
+                    h.wave_ids[ti] = self.engine.download_wave(w) if w.supported else -1
+            iid = download_instrument(self.engine, ins, [(-1 if w is None else w) for w in h.wave_ids],
+                                      sf2_defaults=sf2_origin(h.collection.info))
+        except EngineFull:
+            # More instruments (or waves) than the engine's slot tables hold: the rest of
+            # the banks stay out, said once; what is in plays on.
+            self._warn_once(f"the banks hold more than the engine's {MAX_INSTRUMENTS} instruments or "
+                            f"{MAX_WAVES} waves: {patch_text(ins.bank, ins.program)} and others not loaded")
+            h.engine_ids[index] = -1
+            return -1
         h.engine_ids[index] = iid
         for msg in _collapse_regions(self.engine.instrument_warnings(iid)):
             self._warn_once(f"{ins.name or patch_text(ins.bank, ins.program)}: {msg}")
