@@ -182,6 +182,7 @@ class Engine:
             raise ValueError(f"channel_groups must be 1..{MAX_CHANNEL_GROUPS}")
         if not 1 <= max_voices <= MAX_VOICES:
             raise ValueError(f"max_voices must be 1..{MAX_VOICES}")
+        self.max_instruments, self.max_waves = int(max_instruments), int(max_waves)
         ptr = lib.eng_create(int(sample_rate), int(max_voices), int(channel_groups) * 16,
                              INTERPOLATION[interpolation], int(event_capacity), int(max_instruments), int(max_waves))
         if ptr == ffi.NULL:

@@ -30,8 +30,7 @@ import dls
 from dls.model import Collection, Instrument
 from native import ffi as _ffi
 from native import lib as _lib
-from native.engine import (MAX_CHANNEL_GROUPS, MAX_INSTRUMENTS, MAX_WAVES, REPORT_FALLBACK, REPORT_MISSING, Engine,
-                           EngineFull)
+from native.engine import MAX_CHANNEL_GROUPS, REPORT_FALLBACK, REPORT_MISSING, Engine, EngineFull
 
 from .download import download_instrument, sf2_origin
 from .events import EVENT_INCOMPLETE, PACKAGE_EVENT, SysexAssembler
@@ -362,8 +361,9 @@ class Synth:
         except EngineFull:
             # More instruments (or waves) than the engine's slot tables hold: the rest of
             # the banks stay out, said once; what is in plays on.
-            self._warn_once(f"the banks hold more than the engine's {MAX_INSTRUMENTS} instruments or "
-                            f"{MAX_WAVES} waves: {patch_text(ins.bank, ins.program)} and others not loaded")
+            e = self.engine
+            self._warn_once(f"the banks hold more than the engine's {e.max_instruments:,} instruments or "
+                            f"{e.max_waves:,} waves: the rest are not loaded (their notes are silent)")
             h.engine_ids[index] = -1
             return -1
         h.engine_ids[index] = iid
