@@ -343,6 +343,9 @@ typedef struct {
     int32_t type;                /* ENG_EV_* */
     int32_t group;               /* channel group, 0 = all */
     int32_t a, b;
+    int32_t offset;              /* frames into the JACK cycle being rendered at which it
+                                    arrived (JACK as the device: exact), or -1: map the stamp */
+    int32_t pad;
 } ws_midi_msg;
 
 /* One callback as the device saw it. */
@@ -390,6 +393,13 @@ void ws_destroy(ws_sink *s);
 /* Any thread: stamp now (or with ref_time) and queue; 1 if queued, 0 if dropped or ignored. */
 int32_t ws_midi_push(ws_sink *s, int32_t group, const uint8_t *data, int32_t n);
 int32_t ws_midi_push_at(ws_sink *s, int64_t ref_time, int32_t group, const uint8_t *data, int32_t n);
+/* The JACK process callback, JACK as the device: a message that arrived `offset` frames
+   into the cycle about to be rendered (scheduled mode plays it there, plus the cycle delay:
+   sample-exact, no clock model in between). */
+int32_t ws_midi_push_cycle(ws_sink *s, int64_t ref_time, int32_t offset, int32_t group, const uint8_t *data,
+                           int32_t n);
+/* Service thread: frames added to a cycle-stamped message's offset in scheduled mode. */
+void ws_set_cycle_delay(ws_sink *s, int32_t frames);
 /* One message to several channel groups (a stream's routes), one stamp. */
 int32_t ws_midi_push_groups(ws_sink *s, const int32_t *groups, int32_t n_groups, const uint8_t *data, int32_t n);
 /* Service thread. The map: frame = frame_at_ref + (t - ref_time) * frames_per_second / 10^7. */

@@ -127,6 +127,9 @@ static int process(jack_nframes_t nframes, void *arg)
     jm_client *c = arg;
     int n = atomic_load_explicit(&c->n_ports, memory_order_acquire);
     jack_nframes_t f0 = c->j.last_frame_time(c->client);
+    ws_sink *audio = atomic_load_explicit(&c->audio, memory_order_acquire);
+    if (audio != c->sink || nframes > JM_MAX_FRAMES)
+        audio = NULL; /* rendered elsewhere (PortAudio): stamps go through the time map */
     for (int p = 0; p < n; p++) {
         jm_port *port = &c->ports[p];
         int32_t ng = atomic_load_explicit(&port->n_groups, memory_order_acquire);
@@ -140,10 +143,13 @@ static int process(jack_nframes_t nframes, void *arg)
                 continue;
             atomic_fetch_add_explicit(&c->events, 1, memory_order_relaxed);
             int64_t stamp = (int64_t)c->j.frames_to_time(c->client, f0 + ev.time) * 10 + c->clock_offset;
-            for (int32_t g = 0; g < ng; g++)
-                ws_midi_push_at(c->sink, stamp,
-                                atomic_load_explicit(&port->groups[g], memory_order_relaxed), ev.buffer,
-                                (int32_t)ev.size);
+            for (int32_t g = 0; g < ng; g++) {
+                int32_t group = atomic_load_explicit(&port->groups[g], memory_order_relaxed);
+                if (audio) /* rendered below, in this cycle: its frame in the cycle is exact */
+                    ws_midi_push_cycle(c->sink, stamp, (int32_t)ev.time, group, ev.buffer, (int32_t)ev.size);
+                else
+                    ws_midi_push_at(c->sink, stamp, group, ev.buffer, (int32_t)ev.size);
+            }
         }
     }
     render_audio(c, nframes); /* after the MIDI: this cycle's messages play in this cycle */

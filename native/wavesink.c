@@ -53,6 +53,7 @@ struct ws_sink {
     /* settings */
     atomic_int scheduled;         /* 1: presentation = stamp + latency; 0: at the block start */
     atomic_llong latency;         /* 100 ns */
+    atomic_int cycle_delay;       /* frames added to a cycle-stamped message's offset */
     atomic_int trace_on;
     _Atomic float limit;          /* output clip level (linear), 1.0 = 0 dBFS */
     atomic_int silent;            /* 1: output zeros (stopping), still counting callbacks */
@@ -141,7 +142,20 @@ void ws_destroy(ws_sink *s)
 
 /* --- MIDI in (any thread) ------------------------------------------------------------- */
 
+static int32_t push(ws_sink *s, int64_t ref_time, int32_t offset, int32_t group, const uint8_t *data, int32_t n);
+
 int32_t ws_midi_push_at(ws_sink *s, int64_t ref_time, int32_t group, const uint8_t *data, int32_t n)
+{
+    return push(s, ref_time, -1, group, data, n);
+}
+
+int32_t ws_midi_push_cycle(ws_sink *s, int64_t ref_time, int32_t offset, int32_t group, const uint8_t *data,
+                           int32_t n)
+{
+    return push(s, ref_time, offset < 0 ? 0 : offset, group, data, n);
+}
+
+static int32_t push(ws_sink *s, int64_t ref_time, int32_t offset, int32_t group, const uint8_t *data, int32_t n)
 {
     eng_event ev;
     atomic_fetch_add_explicit(&s->midi_in, 1, memory_order_relaxed);
@@ -169,6 +183,8 @@ int32_t ws_midi_push_at(ws_sink *s, int64_t ref_time, int32_t group, const uint8
     c->msg.group = ev.channel;
     c->msg.a = ev.a;
     c->msg.b = ev.b;
+    c->msg.offset = offset;
+    c->msg.pad = 0;
     atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
     return 1;
 }
@@ -218,6 +234,8 @@ void ws_set_mode(ws_sink *s, int32_t scheduled, int64_t latency_ref)
     atomic_store(&s->latency, latency_ref);
     atomic_store(&s->scheduled, scheduled ? 1 : 0);
 }
+
+void ws_set_cycle_delay(ws_sink *s, int32_t frames) { atomic_store(&s->cycle_delay, frames > 0 ? frames : 0); }
 
 void ws_set_frame_clock(ws_sink *s, jm_client *c) { atomic_store_explicit(&s->frame_clock, c, memory_order_release); }
 
@@ -375,12 +393,16 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
     int sched = atomic_load_explicit(&s->scheduled, memory_order_relaxed);
     int64_t lat = atomic_load_explicit(&s->latency, memory_order_relaxed);
     int tracing = atomic_load_explicit(&s->trace_on, memory_order_relaxed);
+    int32_t cycle_delay = atomic_load_explicit(&s->cycle_delay, memory_order_relaxed);
     ws_midi_msg m;
     uint64_t applied = 0, late = 0, full = 0;
     while (ring_pop(s, &m)) {
         uint64_t frame = pos;
         int is_late = 0;
-        if (sched) {
+        if (sched && m.offset >= 0) {
+            /* stamped by the frame it arrived at in this very cycle: no clock to map */
+            frame = pos + (uint64_t)(m.offset < frames ? m.offset : frames - 1) + (uint64_t)cycle_delay;
+        } else if (sched) {
             double f = map_frame(s, m.stamp + lat);
             if (f < (double)pos) {
                 is_late = 1;

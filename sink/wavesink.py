@@ -145,16 +145,22 @@ class WaveSink:
                 first = obs[0]
                 self.started_ref = int(first["dac_time"])
                 ahead = int(first["ahead"]) / REF_PER_SECOND
-                if self._auto_schedule and self.jack is not None and 0 < ahead < 1.0:
-                    # JACK as the device: its output latency, then one period for a message
-                    # stamped between cycles (by the Service thread, say) to meet its cycle.
-                    self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
+                if self.jack is not None and 0 < ahead < 1.0:
+                    # JACK as the device: a JACK MIDI message is played at the frame it
+                    # arrived at in the cycle being rendered (ws_midi_push_cycle), so a key
+                    # reaches the output port with no delay of ours and no jitter: the
+                    # latency is the port's. A --latency longer than that delays it more.
+                    if self._auto_schedule:
+                        self.schedule_latency = ahead
+                    delay = max(0, int(round((self.schedule_latency - ahead) * self.rate)))
+                    self.schedule_latency = ahead + delay / self.rate
+                    lib.ws_set_cycle_delay(self._ptr, delay)
                     self._apply_mode()
                 elif self._auto_schedule and self._out_latency < ahead < 1.0:
                     # On JACK, PortAudio's stream latency is a period short of the real DAC offset.
                     self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
                     self._apply_mode()
-            if self._auto_schedule:
+            if self._auto_schedule and self.jack is None:
                 self._learn_period(obs)
             if self.corrector is not None:
                 c = self.corrector
