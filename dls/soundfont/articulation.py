@@ -17,7 +17,8 @@ Units (SF2 generator -> DLS connection scale, as the engine reads it):
 - sustainModEnv (0.1 % decrease) -> ``1000 - value``;
 - LFO frequencies: SF2 absolute cents (0 = 8.176 Hz) are DLS absolute pitch cents;
 - initialFilterFc (absolute cents) -> cutoff; 13500 cents or more with nothing moving the
-  cutoff means "no filter" (DLS 0x7FFFFFFF), as the SF2 default intends. initialFilterQ
+  cutoff and no resonance means "no filter" (DLS 0x7FFFFFFF), as the SF2 default intends.
+  initialFilterQ
   (cB of resonance above DC gain) -> resonance in cB; the engine holds DLS2's 0..22.5 dB;
 - initialAttenuation (cB) -> a constant gain of ``-0.4 x cB``: E-mu's hardware and FluidSynth
   scale the generator by 0.4 (EMU_ATTENUATION_FACTOR), and banks are voiced for that, so

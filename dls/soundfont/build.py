@@ -89,8 +89,11 @@ class _Builder:
         waves, rs = S.build(h, self.buf, pairs.gens, pairs.sample, notes_of, file_notes)
         mod_of, mod_full, mod_compact, mod_protect, filter_moved = self._modulators(pairs, notes)
         gens = pairs.gens
+        # The filter runs unless the cutoff is SF2's open 13500 cents and nothing moves it or
+        # asks for a resonance (FluidSynth filters at 13500 too, and a resonance lowers the
+        # passband by half its height: a bank's levels count on that).
         filter_on = ((gens[:, G.INITIAL_FILTER_FC] < A.FILTER_OFF_CENTS) | (gens[:, G.MOD_LFO_TO_FILTER_FC] != 0)
-                     | (gens[:, G.MOD_ENV_TO_FILTER_FC] != 0) | filter_moved)
+                     | (gens[:, G.MOD_ENV_TO_FILTER_FC] != 0) | (gens[:, G.INITIAL_FILTER_Q] > 0) | filter_moved)
         values, q_clamped = A.scales(gens, filter_on)
         notes_of(q_clamped & filter_on, "filter resonance above 22.5 dB held at 22.5 dB (DLS2's range)")
         # Stereo halves panned to their own side: a multichannel wave link instead of the pan.

@@ -194,8 +194,11 @@ def _source(op: int, notes: set[str], what: str):
             notes.add(f"{what}: general controller {index} is not an SF2 source")
             return None
     bipolar, invert = bool(op & _P), bool(op & _D)
-    if src == C.CONN_SRC_PITCHWHEEL and not bipolar:
-        notes.add(f"{what}: a unipolar pitch wheel source (the engine reads the wheel bipolar)")
+    if src == C.CONN_SRC_PITCHWHEEL:
+        # DLS's pitch wheel is bipolar by nature (its default connection has no bipolar bit)
+        if not bipolar:
+            notes.add(f"{what}: a unipolar pitch wheel source (DLS reads the wheel bipolar)")
+        bipolar = False
     return src, curve, bipolar, invert
 
 
@@ -235,7 +238,7 @@ def to_connections(mods: list[Modulator], notes: set[str]) -> tuple[np.ndarray, 
             prim, sec = sec, prim  # amount x 1 x b = amount x b x 1
         amount = float(m.amount)
         if m.transform == 2:  # absolute value of the product
-            if prim[2] or sec[2] or prim[0] == C.CONN_SRC_PITCHWHEEL:
+            if prim[2] or sec[2] or C.CONN_SRC_PITCHWHEEL in (prim[0], sec[0]):
                 notes.add(f"{what}: the absolute-value transform of a bipolar source")
                 continue
             amount = abs(amount)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import constants as C
+from ..errors import DLSError
 from ..model import Wave, WaveSample
 from . import generators as G
 from .hydra import Hydra, text
@@ -120,6 +121,12 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
 
     ok = np.ones(n, dtype=bool)
     rom = (stype & TYPE_ROM) != 0
+    if n and rom.all():
+        where = h.chunks["shdr"].where() if "shdr" in h.chunks else "shdr"
+        raise DLSError(
+            f"{where}: every sample the presets play is a ROM sample (type 0x{int(stype[0]):04x}): this bank "
+            "needs the sample ROM of the synthesizer it was made for and cannot be played"
+        )
     notes_of(rom, "uses ROM samples (not in the file): those zones are left out")
     ok &= ~rom
     notes_of(ok & (rate <= 0), "a sample with a sample rate of 0 left out")
