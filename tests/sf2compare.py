@@ -60,17 +60,18 @@ def spectral_centroid(x: np.ndarray, rate: int) -> float:
 
 @dataclass
 class Comparison:
-    correlation: float  # of the 100 ms RMS levels in dB, over frames where either sounds
+    correlation: float  # of the frames' RMS levels in dB (100 ms by default), where either sounds
     median_difference_db: float  # a minus b, over frames where both sound
     centroid_a: float
     centroid_b: float
     frames: int
 
 
-def compare(a: np.ndarray, b: np.ndarray, rate: int, active_db: float = 50.0) -> Comparison:
+def compare(a: np.ndarray, b: np.ndarray, rate: int, active_db: float = 50.0,
+            frame_seconds: float = FRAME_SECONDS) -> Comparison:
     """Compare render a with render b (same rate). A frame "sounds" when it is within
     `active_db` of the render's loudest frame."""
-    la, lb = rms_frames_db(a, rate), rms_frames_db(b, rate)
+    la, lb = rms_frames_db(a, rate, frame_seconds), rms_frames_db(b, rate, frame_seconds)
     n = min(len(la), len(lb))
     la, lb = la[:n], lb[:n]
     on_a = la > la.max() - active_db if n else la
