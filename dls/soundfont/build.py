@@ -3,9 +3,9 @@
 SF2 preset -> `Instrument` (its bank and program; bank 128 is the drum bank, DLS's drum
 flag); each (preset zone, instrument zone) pair that can sound -> one `Region` with its own
 ``wsmp`` (root key, the sample's pitch correction, the loop the zone's sampleModes asks
-for), a wave link to the wave of its sample range, the exclusive class as key group, and
-two articulations: the generators (`dls.soundfont.articulation`) and the modulators
-(`dls.soundfont.modulators`). A left (right) sample of a stereo pair panned hard left
+for), a wave link to the wave of its sample range, the exclusive class as key group (and
+no other cut: SF2 regions are self-non-exclusive), and two articulations: the generators
+(`dls.soundfont.articulation`) and the modulators (`dls.soundfont.modulators`). A left (right) sample of a stereo pair panned hard left
 (right), as SF2 banks pan them, becomes a DLS2 multichannel wave link of that side, so that
 the synth plays the two halves as one stereo voice.
 
@@ -35,6 +35,9 @@ from .hydra import Hydra, text
 from .transforms import midi_value
 
 DRUM_BANK = 128
+# SF2 has no rule that a key cuts its own earlier note (DLS's default for a region): only
+# exclusive classes cut. A struck-again cymbal rings on, as in FluidSynth.
+_OPTIONS = C.F_RGN_OPTION_SELFNONEXCLUSIVE
 
 
 def read_sfbk(buf, *, lazy: bool = True) -> Collection:
@@ -119,9 +122,8 @@ class _Builder:
         self.phase = np.minimum(pairs.sample, link) + 1
         playable = rs.wave >= 0
 
+        # The SoundFont's version is its INFO's ifil ("2.04"); DLS's vers chunk has none.
         col = Collection(waves=waves, info=dict(h.info), level=2)
-        if h.version is not None:
-            col.version = ((h.version[0] << 16) | h.version[1], 0)
         counts = np.bincount(preset_of[playable], minlength=max(n_presets, 0)) if len(pairs) else np.zeros(
             max(n_presets, 0), np.int64)
         starts = np.searchsorted(preset_of, np.arange(max(n_presets, 0)), side="left") if len(pairs) else np.zeros(
@@ -266,8 +268,8 @@ class _Builder:
             arts = [Articulation(2, blocks=gen_blocks)]
             if len(mod_blocks):
                 arts.append(Articulation(2, blocks=mod_blocks))
-            out.append(Region(key_low=kl, key_high=kh, vel_low=vl, vel_high=vh, key_group=excl, wave_link=link,
-                              wave_sample=ws, articulations=arts, level=2))
+            out.append(Region(key_low=kl, key_high=kh, vel_low=vl, vel_high=vh, options=_OPTIONS, key_group=excl,
+                              wave_link=link, wave_sample=ws, articulations=arts, level=2))
         return out
 
     def _fixed(self, i: int, gen_blocks: np.ndarray, mod_blocks: np.ndarray, unity: int):
