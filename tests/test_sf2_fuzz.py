@@ -210,3 +210,22 @@ def test_any_generator_and_modulator_amounts_read_and_play(igens, pgens, krange,
             assert w.frames >= 1
             for lp in r.wave_sample.loops:
                 assert lp.start >= 0 and lp.length >= 1 and lp.start + lp.length <= w.frames
+
+
+def test_huge_chunks_beyond_what_the_indices_reach_cost_nothing():
+    """A pbag or igen of millions of records no index points into: read in no time, no memory."""
+    import tracemalloc
+
+    big = 4 * 2_000_000
+    data = B.one_sine_bank(raw={"pbag": struct.pack("<HHHH", 0, 0, 1, 0) + bytes(big),
+                                "igen": struct.pack("<HH", G.SAMPLE_MODES, 1) + struct.pack("<HH", G.SAMPLE_ID, 0)
+                                + bytes(big)})
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    col = dls.read(data)
+    col.load_all()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(col.instruments[0].regions) == 1
+    assert time.perf_counter() - t0 < MAX_SECONDS_PER_CASE
+    assert peak < 20_000_000  # bytes: far less than the chunks' 16 MB, let alone a table per record

@@ -63,6 +63,8 @@ class ZoneLevel:
 
 def _level(owner_bag: np.ndarray, bags: np.ndarray, gens: np.ndarray, terminal: int) -> ZoneLevel:
     owners = len(owner_bag) - 1  # the last record is the terminal one
+    # Only the zones the (16-bit) bag indices reach count, however long a hostile chunk is.
+    bags = bags[: int(owner_bag[-1]) + 1] if len(owner_bag) else bags[:1]
     nz = len(bags) - 1
     bag_gen = bags["gen"].astype(np.int64)
     bag_mod = bags["mod"].astype(np.int64)
