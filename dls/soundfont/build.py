@@ -113,14 +113,23 @@ class _Builder:
             keep |= np.stack(mod_protect)[mod_of]
         flat = blocks[keep]
         ends = np.cumsum(keep.sum(axis=1))
-        self.flat, self.row_end = flat, ends
+        self.flat, self.row_end = flat, ends.tolist()
         fixed = (gens[:, G.KEYNUM] >= 0) | (gens[:, G.VELOCITY] >= 0)
         link = h.shdr["link"][pairs.sample].astype(np.int64) if len(pairs) else np.zeros(0, np.int64)
-        self.pairs, self.rs, self.blocks = pairs, rs, blocks
-        self.mod_of, self.mod_full, self.mod_compact = mod_of, mod_full, mod_compact
-        self.left, self.right, self.fixed = left, right, fixed
-        self.phase = np.minimum(pairs.sample, link) + 1
         playable = rs.wave >= 0
+        # What building a region needs, one row per pair (the rest is let go once open).
+        self.cols = np.stack([
+            pairs.key_lo, pairs.key_hi, pairs.vel_lo, pairs.vel_hi, gens[:, G.EXCLUSIVE_CLASS], rs.wave,
+            rs.loop_type, rs.loop_start, rs.loop_length, rs.unity, rs.fine, left, right,
+            np.minimum(pairs.sample, link) + 1, mod_of,
+        ], axis=1).astype(np.int64) if len(pairs) else np.zeros((0, 15), dtype=np.int64)
+        self.mod_compact = mod_compact
+        # Zones with a fixed key or velocity (rare): their connections, worked out now.
+        self.fixed_arts = {
+            int(i): self._fixed(blocks[i], mod_full[mod_of[i]], int(rs.unity[i]), int(gens[i, G.KEYNUM]),
+                                int(gens[i, G.VELOCITY]))
+            for i in np.flatnonzero(fixed & playable)
+        }
 
         # The SoundFont's version is its INFO's ifil ("2.04"); DLS's vers chunk has none.
         col = Collection(waves=waves, info=dict(h.info), level=2)
@@ -241,30 +250,23 @@ class _Builder:
         return load
 
     def _regions(self, idx: np.ndarray) -> list[Region]:
-        p, rs = self.pairs, self.rs
         out: list[Region] = []
         if not len(idx):
             return out
-        il = idx.tolist()
-        cols = zip(
-            il, p.key_lo[idx].tolist(), p.key_hi[idx].tolist(), p.vel_lo[idx].tolist(), p.vel_hi[idx].tolist(),
-            p.gens[idx, G.EXCLUSIVE_CLASS].tolist(), rs.wave[idx].tolist(), rs.loop_type[idx].tolist(),
-            rs.loop_start[idx].tolist(), rs.loop_length[idx].tolist(), rs.unity[idx].tolist(), rs.fine[idx].tolist(),
-            self.left[idx].tolist(), self.right[idx].tolist(), self.fixed[idx].tolist(), self.phase[idx].tolist(),
-        )
-        flat, row_end, mod_of, compact = self.flat, self.row_end, self.mod_of, self.mod_compact
-        for (i, kl, kh, vl, vh, excl, wave, lt, ls, ll, unity, fine, left, right, fixed, phase) in cols:
+        flat, row_end, compact, fixed_arts = self.flat, self.row_end, self.mod_compact, self.fixed_arts
+        for i, (kl, kh, vl, vh, excl, wave, lt, ls, ll, unity, fine, left, right, phase, mods) in zip(
+                idx.tolist(), self.cols[idx].tolist()):
             if left or right:
                 link = WaveLink(table_index=wave, options=C.F_WAVELINK_MULTICHANNEL, phase_group=phase,
                                 channel=C.WAVELINK_CHANNEL_LEFT if left else C.WAVELINK_CHANNEL_RIGHT)
             else:
                 link = WaveLink(table_index=wave)
             ws = WaveSample(unity_note=unity, fine_tune=fine, loops=[Loop(lt, ls, ll)] if lt >= 0 else [])
-            if fixed:
-                gen_blocks, mod_blocks = self._fixed(i, self.blocks[i], self.mod_full[mod_of[i]], unity)
+            if i in fixed_arts:
+                gen_blocks, mod_blocks = fixed_arts[i]
             else:
                 gen_blocks = flat[(row_end[i - 1] if i else 0):row_end[i]]
-                mod_blocks = compact[mod_of[i]]
+                mod_blocks = compact[mods]
             arts = [Articulation(2, blocks=gen_blocks)]
             if len(mod_blocks):
                 arts.append(Articulation(2, blocks=mod_blocks))
@@ -272,12 +274,11 @@ class _Builder:
                               wave_link=link, wave_sample=ws, articulations=arts, level=2))
         return out
 
-    def _fixed(self, i: int, gen_blocks: np.ndarray, mod_blocks: np.ndarray, unity: int):
+    @staticmethod
+    def _fixed(gen_blocks: np.ndarray, mod_blocks: np.ndarray, unity: int, key: int, vel: int):
         """A zone with a fixed key (keynum) or velocity: connections reading them become
         constants of their value at that key or velocity (the key-to-pitch one around the
         root key, as the engine evaluates it)."""
-        key = int(self.pairs.gens[i, G.KEYNUM])
-        vel = int(self.pairs.gens[i, G.VELOCITY])
         fixed = {}
         if key >= 0:
             fixed[C.CONN_SRC_KEYNUMBER] = key
