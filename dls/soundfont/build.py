@@ -174,6 +174,8 @@ class _Builder:
                 preset_lines.append(f"{label}: " + "; ".join(sorted(notes[p])))
         if n_presets < 1:
             file_notes.append("the file has no presets")
+        # In bank order (melodic banks, then the drum kits; by program), as SF2 players list them.
+        col.instruments.sort(key=lambda i: (i.is_drum, i.bank_msb, i.bank_lsb, i.program))
         col.warnings = self.warnings + file_notes + preset_lines
         return col
 
