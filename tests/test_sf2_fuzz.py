@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +51,8 @@ def _seeds() -> list[bytes]:
          B.Preset("Drums", 128, 0, [B.Zone({}, 1)]),
          B.Preset("P5", 0, 5, [B.Zone({G.VEL_RANGE: (10, 100)}, 0), B.Zone({}, 1)])],
         [B.Instrument("I0", [B.Zone({G.SAMPLE_MODES: 1, G.DECAY_VOL_ENV: 100, G.SUSTAIN_VOL_ENV: 300}),
-                             B.Zone({G.KEY_RANGE: (0, 60), G.INITIAL_FILTER_FC: 5000, G.INITIAL_FILTER_Q: 120}, 0, mods),
+                             B.Zone({G.KEY_RANGE: (0, 60), G.INITIAL_FILTER_FC: 5000, G.INITIAL_FILTER_Q: 120}, 0,
+                                    mods),
                              B.Zone({G.KEY_RANGE: (61, 127), G.SAMPLE_MODES: 3, G.START_ADDRS_OFFSET: 5}, 0)]),
          B.Instrument("I1", [B.Zone({G.PAN: -500, G.EXCLUSIVE_CLASS: 1}, 1), B.Zone({G.PAN: 500, G.KEYNUM: 60}, 2)])],
         [short, left, right],

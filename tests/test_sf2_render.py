@@ -19,7 +19,6 @@ from pathlib import Path
 
 import mido
 import numpy as np
-import pytest
 import soundfile as sf
 
 import dls
@@ -163,7 +162,8 @@ def test_loop_modes(tmp_path):
     long_release = {G.RELEASE_VOL_ENV: 3600}  # 8 s to fall 96 dB: still loud in the windows below
     data = B.sf2(
         [B.Preset(f"m{m}", 0, m, [B.Zone({}, m)]) for m in range(3)],
-        [B.Instrument(f"m{m}", [B.Zone({G.SAMPLE_MODES: mode, **long_release}, 0)]) for m, mode in enumerate((0, 1, 3))],
+        [B.Instrument(f"m{m}", [B.Zone({G.SAMPLE_MODES: mode, **long_release}, 0)])
+         for m, mode in enumerate((0, 1, 3))],
         [s],
     )
     a, b = _render_both(_bank(tmp_path, data), [(0, m, 69, 127) for m in range(3)], tmp_path)

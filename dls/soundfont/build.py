@@ -5,9 +5,10 @@ flag); each (preset zone, instrument zone) pair that can sound -> one `Region` w
 ``wsmp`` (root key, the sample's pitch correction, the loop the zone's sampleModes asks
 for), a wave link to the wave of its sample range, the exclusive class as key group (and
 no other cut: SF2 regions are self-non-exclusive), and two articulations: the generators
-(`dls.soundfont.articulation`) and the modulators (`dls.soundfont.modulators`). A left (right) sample of a stereo pair panned hard left
-(right), as SF2 banks pan them, becomes a DLS2 multichannel wave link of that side, so that
-the synth plays the two halves as one stereo voice.
+(`dls.soundfont.articulation`) and the modulators (`dls.soundfont.modulators`). A left
+(right) sample of a stereo pair panned hard left (right), as SF2 banks pan them, becomes a
+DLS2 multichannel wave link of that side, so that the synth plays the two halves as one
+stereo voice.
 
 Everything that can go wrong or be odd is found when the file is opened, in bulk, and said
 in ``Collection.warnings``: remarks about the file first, then one line per preset listing
@@ -38,6 +39,8 @@ DRUM_BANK = 128
 # SF2 has no rule that a key cuts its own earlier note (DLS's default for a region): only
 # exclusive classes cut. A struck-again cymbal rings on, as in FluidSynth.
 _OPTIONS = C.F_RGN_OPTION_SELFNONEXCLUSIVE
+_SOURCE_BITS = 0xF << C.TRN_SOURCE_SHIFT | C.TRN_SOURCE_BIPOLAR | C.TRN_SOURCE_INVERT
+_CONTROL_BITS = 0xF << C.TRN_CONTROL_SHIFT | C.TRN_CONTROL_BIPOLAR | C.TRN_CONTROL_INVERT
 
 
 def read_sfbk(buf, *, lazy: bool = True) -> Collection:
@@ -80,7 +83,8 @@ class _Builder:
         file_notes: list[str] = []
         notes: list[set[str]] = [set() for _ in range(max(n_presets, 0))]
         if h.sm24_present:
-            file_notes.append("24-bit samples (sm24): played from their top 16 bits (the engine's sample pool is 16-bit)")
+            file_notes.append("24-bit samples (sm24): played from their top 16 bits "
+                              "(the engine's sample pool is 16-bit)")
         pairs = Z.combine(h, file_notes, notes)
         preset_of = pairs.preset
 
@@ -133,11 +137,10 @@ class _Builder:
 
         # The SoundFont's version is its INFO's ifil ("2.04"); DLS's vers chunk has none.
         col = Collection(waves=waves, info=dict(h.info), level=2)
-        counts = np.bincount(preset_of[playable], minlength=max(n_presets, 0)) if len(pairs) else np.zeros(
-            max(n_presets, 0), np.int64)
-        starts = np.searchsorted(preset_of, np.arange(max(n_presets, 0)), side="left") if len(pairs) else np.zeros(
-            max(n_presets, 0), np.int64)
-        ends = np.searchsorted(preset_of, np.arange(max(n_presets, 0)), side="right") if len(pairs) else starts
+        # The pairs are in preset order: preset p's are [starts[p], stops[p]).
+        every = np.arange(max(n_presets, 0))
+        starts = np.searchsorted(preset_of, every, side="left")
+        stops = np.searchsorted(preset_of, every, side="right")
         seen: dict[int, int] = {}
         preset_lines: list[str] = []
         for p in range(max(n_presets, 0)):
@@ -161,7 +164,7 @@ class _Builder:
                 continue
             seen[key] = p
             ins = Instrument(name=name, bank=bank, program=program, info={"INAM": name} if name else {})
-            lo, hi = int(starts[p]), int(ends[p])
+            lo, hi = int(starts[p]), int(stops[p])
             idx = np.arange(lo, hi)[playable[lo:hi]]
             if self.lazy and len(idx):
                 ins.defer_regions(self._loader(idx), len(idx))
@@ -298,12 +301,12 @@ class _Builder:
                     if s == C.CONN_SRC_KEYNUMBER and d == C.CONN_DST_PITCH:
                         f -= midi_value(unity, kind, bip, inv)
                     value *= f
-                    s, t = C.CONN_SRC_NONE, t & ~(0xF << C.TRN_SOURCE_SHIFT | C.TRN_SOURCE_BIPOLAR | C.TRN_SOURCE_INVERT)
+                    s, t = C.CONN_SRC_NONE, t & ~_SOURCE_BITS
                 if c in fixed:
                     kind, bip, inv = (t >> C.TRN_CONTROL_SHIFT) & 0xF, bool(t & C.TRN_CONTROL_BIPOLAR), bool(
                         t & C.TRN_CONTROL_INVERT)
                     value *= midi_value(fixed[c], kind, bip, inv)
-                    c, t = C.CONN_SRC_NONE, t & ~(0xF << C.TRN_CONTROL_SHIFT | C.TRN_CONTROL_BIPOLAR | C.TRN_CONTROL_INVERT)
+                    c, t = C.CONN_SRC_NONE, t & ~_CONTROL_BITS
                 if s == C.CONN_SRC_NONE and c != C.CONN_SRC_NONE:
                     s, c = c, C.CONN_SRC_NONE
                     t = ((t >> C.TRN_CONTROL_SHIFT) & 0xF) << C.TRN_SOURCE_SHIFT | (
