@@ -36,6 +36,7 @@ from .hydra import Hydra, text
 from .transforms import midi_value
 
 DRUM_BANK = 128
+ERROR_PREFIX = "SoundFont 2 bank: "  # what a refused sfbk file's message starts with
 # SF2 has no rule that a key cuts its own earlier note (DLS's default for a region): only
 # exclusive classes cut. A struck-again cymbal rings on, as in FluidSynth.
 _OPTIONS = C.F_RGN_OPTION_SELFNONEXCLUSIVE
@@ -51,7 +52,7 @@ def read_sfbk(buf, *, lazy: bool = True) -> Collection:
     size = struct.unpack_from("<I", buf, 4)[0]
     end = 8 + size
     if size < 4:
-        raise DLSError(f"RIFF at 0x0: size {size} < 4")
+        raise DLSError(f"{ERROR_PREFIX}RIFF at 0x0: size {size} < 4")
     if end > total:
         warnings.append(f"RIFF size {size} is larger than the file ({total - 8} bytes after the header); "
                         "read to the end of the file")
@@ -64,6 +65,8 @@ def read_sfbk(buf, *, lazy: bool = True) -> Collection:
     gc.disable()
     try:
         return _Builder(buf, root, warnings, lazy).collection()
+    except DLSError as exc:
+        raise DLSError(f"{ERROR_PREFIX}{exc}") from None
     finally:
         if gc_was_enabled:
             gc.enable()
