@@ -12,9 +12,9 @@ MODE="${DLSYNTH_SETUP:-run}"
 # The commands: render (libsndfile), play (PortAudio; JACK-Client needs libjack), bench (a
 # JACK dummy server when no server runs).
 APT_RUN="python3 python3-venv python3-dev gcc libportaudio2 libsndfile1 libjack-jackd2-0 jackd2"
-# The tests compare with libgig's dlsdump and run the live path on a JACK dummy server.
-# (The benchmarks also want fluidsynth libfluidsynth3 fluid-soundfont-gm nodejs npm.)
-APT_TEST="$APT_RUN gigtools"
+# The tests compare with libgig's dlsdump and with FluidSynth on the free GM SoundFonts,
+# and run the live path on a JACK dummy server. (The benchmarks also want nodejs npm.)
+APT_TEST="$APT_RUN gigtools fluidsynth fluid-soundfont-gm timgm6mb-soundfont"
 if [ "$MODE" = test ]; then APT_PKGS="$APT_TEST"; else APT_PKGS="$APT_RUN"; fi
 
 missing_pkgs() {
