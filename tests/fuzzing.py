@@ -61,6 +61,9 @@ def seed_banks() -> list[bytes]:
         if (DATA / "dls").is_dir() else []
     seeds += [p.read_bytes() for p in sorted((DATA / "sf2").glob("*.sf2")) if p.stat().st_size < 2_000_000] \
         if (DATA / "sf2").is_dir() else []
+    from . import test_sf2_fuzz
+
+    seeds += list(test_sf2_fuzz.SEEDS)  # SoundFont 2 and 3 banks (dls.read takes them too)
     seeds.append(rb.simple_bank(region_extra=rb.wsmp(loops=[(0, 10, 100)]) +
                                 rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))))
     seeds.append(rb.simple_bank(level2=False))
