@@ -101,6 +101,7 @@ class WaveSink:
                 wrap_callback=None,
             )
             self._out_latency = float(self.stream.latency)
+        self.key_latency: float | None = None  # JACK as the device: a JACK MIDI key's latency
         self._auto_schedule = schedule_latency is None
         if schedule_latency is None:
             schedule_latency = self._out_latency + self.blocksize / self.rate + SCHEDULE_MARGIN
@@ -150,10 +151,12 @@ class WaveSink:
                     # arrived at in the cycle being rendered (ws_midi_push_cycle), so a key
                     # reaches the output port with no delay of ours and no jitter: the
                     # latency is the port's. A --latency longer than that delays it more.
+                    # Messages stamped between cycles (the Service thread's) still go through
+                    # the time map, one period on so that they meet their cycle.
+                    delay = 0 if self._auto_schedule else max(0, int(round((self.schedule_latency - ahead) * self.rate)))
+                    self.key_latency = ahead + delay / self.rate
                     if self._auto_schedule:
-                        self.schedule_latency = ahead
-                    delay = max(0, int(round((self.schedule_latency - ahead) * self.rate)))
-                    self.schedule_latency = ahead + delay / self.rate
+                        self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
                     lib.ws_set_cycle_delay(self._ptr, delay)
                     self._apply_mode()
                 elif self._auto_schedule and self._out_latency < ahead < 1.0:
@@ -273,8 +276,11 @@ class WaveSink:
 
     @property
     def latency(self) -> float:
-        """Seconds from a note's arrival to its sound leaving the device, as scheduled."""
-        return self.schedule_latency if self.scheduled else self._out_latency + self.blocksize / self.rate
+        """Seconds from a note's arrival to its sound leaving the device, as scheduled (JACK
+        as the device: for a JACK MIDI key, played at the frame it arrived at)."""
+        if not self.scheduled:
+            return self._out_latency + self.blocksize / self.rate
+        return self.key_latency if self.key_latency is not None else self.schedule_latency
 
 
 def wait_until(pred, timeout: float, step: float = 0.01) -> bool:
