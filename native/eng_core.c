@@ -1139,9 +1139,13 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
         int32_t n = (int32_t)(seg_end - pos);
         memset(e->mix, 0, sizeof(float) * 4 * ENG_CTRL);
         render_voices(e, pos, n, mix_l, mix_r, mix_rev, mix_cho);
+        /* A voice whose wave has ended still rings through its filter to the end of the
+           segment; it is let go only where segments end whatever the block size (on the
+           control grid or at an event), so a render call's end never cuts its tail. */
+        int fixed_end = seg_end % ENG_CTRL == 0 || (e->heap_n > 0 && e->heap[0].time == seg_end);
         for (int32_t i = 0; i < e->n_act;) {
             eng_voice *v = &e->voices[e->act[i]];
-            if (v->state == PS_DONE || (v->end_at && v->end_at <= seg_end))
+            if ((v->state == PS_DONE && fixed_end) || (v->end_at && v->end_at <= seg_end))
                 voice_free(e, i);
             else
                 i++;

@@ -10,7 +10,7 @@ import pytest
 
 from dls import constants as C
 from dls.model import Loop, Wave, WaveSample
-from .test_engine_support import (
+from .enginekit import (
     FRAME_TOL, RATE, WAVE_RATE, art, conn, dc_wave, instrument, region, render, setup, sine_data, tc,
 )
 
@@ -153,7 +153,7 @@ def test_output_does_not_depend_on_the_cpus_simd_path():
     code = (
         "import hashlib\n"
         "from tests.test_engine_blocks import busy_engine, TOTAL\n"
-        "from tests.test_engine_support import render\n"
+        "from tests.enginekit import render\n"
         "h = hashlib.sha256()\n"
         "for interp in ('linear', 'cubic', 'sinc'):\n"
         "    h.update(render(busy_engine(interp, True), TOTAL, block=77).tobytes())\n"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dls import constants as C
-from .test_engine_support import (
+from .enginekit import (
     LEVEL_TOL_DB, RATE, art, conn, dc_wave, instrument, region, render, setup, setup_spec, sine_wave, tc, time_ok,
     F0, cents,
 )

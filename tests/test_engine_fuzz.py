@@ -15,7 +15,7 @@ from dls import constants as C
 from dls.model import Articulation, Connection, Loop, Wave, WaveSample
 from native.engine import CHANNEL_PRESSURE, CONTROL, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, Engine
 from synth.download import download_instrument
-from .test_engine_support import RATE, instrument, region, render
+from .enginekit import RATE, instrument, region, render
 
 SOURCES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0x81, 0x87, 0x8A, 0x8B, 0xDB, 0xDD, 0x100, 0x101, 0x102, 0x99, 0x7777]
 DESTS = sorted(C.DESTINATION_NAMES) + [0x9999]

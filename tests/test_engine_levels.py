@@ -12,12 +12,15 @@ import pytest
 
 from dls import constants as C
 from dls.model import Wave, WaveSample
-from .test_engine_support import (
+from .enginekit import (
     LEVEL_TOL_DB, RATE, art, conn, db, dc_wave, instrument, region, render, rms, setup, setup_spec, tc,
 )
 
 DC = 16384 / 32768  # the test wave's value
 
+
+SEND_AUDIBLE_DB = -45.0  # an effect return at full send is at least this loud (dBFS RMS)
+SEND_SCALE_TOL_DB = 0.2  # a send's return follows its controller linearly within this
 
 def level(ins=None, waves=None, vel=127, ccs=(), frames=RATE // 4, events=None, **kw):
     e, _ = setup(ins or instrument(region()), waves or [dc_wave()], **kw)
@@ -199,7 +202,18 @@ def test_sends_reach_the_effects_only_when_sent():
         return render(e, RATE // 2)
 
     dry = run(False, 0, 0)
-    assert np.array_equal(run(True, 0, 0), dry)
-    assert not np.array_equal(run(True, 127, 0), dry)
-    assert not np.array_equal(run(True, 0, 127), dry)
-    assert np.array_equal(run(False, 127, 127), dry)
+    assert np.array_equal(run(True, 0, 0), dry)  # no send: the effects add nothing at all
+    assert np.array_equal(run(False, 127, 127), dry)  # effects off: sends go nowhere
+    end = int(np.nonzero(np.abs(dry[:, 0]) > 1e-6)[0][-1]) + 100  # the dry note is over here
+
+    def rms_db(x):
+        return 20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-30)
+
+    # Reverb (CC91): a tail after the dry sound has ended, its level linear in the send.
+    tail = {v: rms_db(run(True, v, 0)[end:]) for v in (127, 64)}
+    assert tail[127] > SEND_AUDIBLE_DB, tail
+    assert abs(tail[127] - tail[64] - db(127 / 64)) < SEND_SCALE_TOL_DB, tail
+    # Chorus (CC93): a wet signal added during the note, linear in the send too.
+    wet = {v: rms_db((run(True, 0, v) - dry)[:end]) for v in (127, 64)}
+    assert wet[127] > SEND_AUDIBLE_DB, wet
+    assert abs(wet[127] - wet[64] - db(127 / 64)) < SEND_SCALE_TOL_DB, wet

@@ -10,7 +10,7 @@ import pytest
 
 from dls import constants as C
 from dls.model import Loop, Wave, WaveSample
-from .test_engine_support import (
+from .enginekit import (
     F0, RATE, WAVE_RATE, art, conn, dc_wave, instrument, peak_freq, region, render, setup, sine_data, tc,
 )
 

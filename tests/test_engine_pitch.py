@@ -11,7 +11,7 @@ import pytest
 
 from dls import constants as C
 from dls.model import WaveSample
-from .test_engine_support import (
+from .enginekit import (
     F0, PITCH_TOL_CENTS, RATE, art, cents, conn, instrument, peak_freq, region, render, setup, setup_spec, sine_wave,
     spec_bank, tc,
 )

@@ -28,7 +28,7 @@ import pytest
 from dls import constants as C
 from dls.model import Loop, Wave, WaveSample
 from synth.download import download_instrument
-from .test_engine_support import RATE, instrument, region, render, setup
+from .enginekit import RATE, instrument, region, render, setup
 
 # A correct pool and kernel differ from the float64 model only by float32 rounding (about
 # -140 dB); one wrong sample in a tap is a 16-bit step, -90 dB or more.

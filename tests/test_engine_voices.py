@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dls import constants as C
-from .test_engine_support import RATE, art, conn, dc_wave, instrument, region, render, setup, tc
+from .enginekit import RATE, art, conn, dc_wave, instrument, region, render, setup, tc
 
 STEAL_FADE = RATE / 70
 

@@ -30,7 +30,7 @@ from synth.synth import Synth
 
 from . import synthkit as K
 from .test_engine_filter import FILTER_TOL_DB, NPERSEG, design, noise_wave
-from .test_engine_support import (
+from .enginekit import (
     F0, LEVEL_TOL_DB, PITCH_TOL_CENTS, RATE, art, cents, conn, db, dc_wave, instrument, peak_freq, region, render,
     rms, setup, sine_data, sine_wave, tc,
 )

@@ -390,6 +390,35 @@ def test_recorder_save_replaces_atomically_and_validates(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["x.mid"]
 
 
+@pytest.mark.parametrize("fails", ["write", "fsync", "replace", "interrupt"])
+def test_recorder_save_that_fails_half_way_leaves_the_old_file(tmp_path, monkeypatch, fails):
+    """A failure (or Ctrl-C) while saving: the old file is untouched and no temporary file
+    is left beside it."""
+    from dls import atomicfile
+
+    alloc = Allocator(events=4)
+    rec = Recorder(alloc, passthrough=False)
+    rec.put_message(note(alloc, t=0))
+    path = tmp_path / "x.mid"
+    path.write_bytes(b"old")
+    err = KeyboardInterrupt if fails == "interrupt" else OSError
+
+    def broken(*a, **k):
+        raise err("injected")
+
+    if fails == "write":
+        monkeypatch.setattr(mido.MidiFile, "save", broken)
+    elif fails in ("fsync", "interrupt"):
+        monkeypatch.setattr(atomicfile.os, "fsync", broken)
+    else:
+        monkeypatch.setattr(atomicfile.os, "replace", broken)
+    with pytest.raises(err):
+        rec.save_midi(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["x.mid"]
+
+
 def test_recorder_skips_messages_mido_cannot_encode(tmp_path):
     alloc = Allocator(events=4)
     rec = Recorder(alloc, passthrough=False)

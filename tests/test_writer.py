@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import stat
 import struct
@@ -718,14 +717,8 @@ def test_large_collection_is_fast():
 # ------------------------------------------------------------------------------------------
 # Round trips through dls.reader
 # ------------------------------------------------------------------------------------------
-HAVE_READER = importlib.util.find_spec("dls.reader") is not None
-needs_reader = pytest.mark.skipif(not HAVE_READER, reason="dls.reader not written yet")
-
-
 @pytest.fixture
 def read():
-    if not HAVE_READER:
-        pytest.skip("dls.reader not written yet")
     from dls.reader import read
 
     return read
@@ -908,7 +901,6 @@ def test_layout_property(col):
         assert [r.get(b"rgnh").size for r in rgns] == [12 if r.layer is None else 14 for r in ins.regions]
 
 
-@needs_reader
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(collections())
 def test_round_trip_property(col):
