@@ -215,12 +215,36 @@ def test_multi_port_file_uses_more_than_16_channels(tmp_path):
     assert abs(top2[0] - 1000) < 5 and abs(top2[1] - 2000) < 5
 
 
+CORPUS_HEARD_DBFS = -50.0  # a file with notes is heard: its loudest 100 ms at least this loud
+CORPUS_SILENT_DBFS = -100.0  # a file without notes stays below this
+
+
 def test_corpus_files_render(tmp_path):
-    """Every playable jazz-soft file renders (resets, bank selects, RPN, sysex, ports)."""
+    """Every playable jazz-soft file renders (resets, bank selects, RPN, sysex, ports) to
+    what it holds: as long as the song, heard when it has notes, silent when it has none,
+    and never past full scale (the built-in bank is levelled)."""
+    from synth.midifile import read_midi
+
     bank = load_banks([])
     bad = {"test-corrupt-file-missing-byte.mid", "test-not-a-midi-file.mid", "test-empty-file.mid"}
     for f in sorted(JAZZ.glob("*.mid")):
         if f.name in bad:
             continue
-        r = render_file(str(f), str(tmp_path / (f.stem + ".wav")), bank, tail=0.2)
-        assert r.seconds >= 0.2 and r.error is None, f.name
+        song = read_midi(str(f))
+        notes = sum(1 for e in song.events if len(e.data) == 3 and e.data[0] & 0xF0 == 0x90 and e.data[2] > 0)
+        out = tmp_path / (f.stem + ".wav")
+        r = render_file(str(f), str(out), bank, tail=0.2, fmt="float")
+        assert r.error is None, f.name
+        assert abs(r.seconds - (song.duration_100ns / 1e7 + 0.2)) < 0.01, (f.name, r.seconds)
+        x, rate = sf.read(out, dtype="float32")
+        win = rate // 10
+        frames = (len(x) // win) * win
+        loudest = (20 * np.log10(np.sqrt(np.mean(x[:frames].reshape(-1, win, 2) ** 2, axis=(1, 2))).max() + 1e-30)
+                   if frames else -600.0)
+        peak = 20 * np.log10(float(np.max(np.abs(x))) + 1e-30) if len(x) else -600.0
+        if notes:
+            assert loudest > CORPUS_HEARD_DBFS, (f.name, notes, loudest)
+        else:
+            assert peak < CORPUS_SILENT_DBFS, (f.name, peak)
+        assert peak <= 0.0, (f.name, peak)
+        os.unlink(out)
