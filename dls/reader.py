@@ -597,7 +597,9 @@ class _Reader:
                 raise DLSError("big-endian RIFX files are not DLS")
             raise DLSError(f"not a RIFF file (it starts with {bytes(magic)!r})")
         if form == b"sfbk":
-            raise DLSError("this is a SoundFont 2 (sfbk) file, not DLS; convert it to DLS first")
+            from .soundfont import read_sfbk  # SoundFont 2 / SF3: read into the same model
+
+            return read_sfbk(buf, lazy=self.lazy)
         if form != b"DLS ":
             raise DLSError(f"RIFF form {form!r} is not 'DLS '")
         end = 8 + size

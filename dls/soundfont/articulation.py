@@ -1,0 +1,222 @@
+"""A region's SF2 generators as DLS2 connection blocks, for every region of a file at once.
+
+Each region gets the same ROWS (source, control, destination, transform); only the scales
+differ, so the blocks of all regions are one (regions, len(ROWS)) structured array and a
+region's articulation is a view of its row. Every destination the DLS2 defaults of
+`synth.download` would otherwise fill is written, so a SoundFont region sounds with SF2's
+defaults, not DLS's (LFOs at 8.176 Hz after 1 ms, envelope times of 1 ms, ...).
+
+Units (SF2 generator -> DLS connection scale, as the engine reads it):
+
+- times (delays, attack, hold, decay, release): timecents both sides;
+  keynumTo{Vol,Mod}Env{Hold,Decay} (timecents per key, around key 60) become a constant
+  ``60 x k`` plus a key-number connection of ``-128 x k`` (the engine's key source is
+  key / 128);
+- sustainVolEnv (cB of attenuation, SF2 spec) -> 0.1 % of the engine's 96 dB envelope scale:
+  ``1000 x (1 - cB / 960)``; FluidSynth reads it as ``1 - cB / 1000``, 4 % shallower;
+- sustainModEnv (0.1 % decrease) -> ``1000 - value``;
+- LFO frequencies: SF2 absolute cents (0 = 8.176 Hz) are DLS absolute pitch cents;
+- initialFilterFc (absolute cents) -> cutoff; 13500 cents or more with nothing moving the
+  cutoff and no resonance means "no filter" (DLS 0x7FFFFFFF), as the SF2 default intends.
+  initialFilterQ
+  (cB of resonance above DC gain) -> resonance in cB; the engine holds DLS2's 0..22.5 dB;
+- initialAttenuation (cB) -> a constant gain of ``-0.4 x cB``: E-mu's hardware and FluidSynth
+  scale the generator by 0.4 (EMU_ATTENUATION_FACTOR), and banks are voiced for that, so
+  960 cB sounds 38.4 dB down. Clamped to 0..144 dB as FluidSynth clamps it;
+- coarseTune (semitones) and fineTune (cents) -> one constant pitch offset in cents;
+  scaleTuning (cents per key) -> the key-number-to-pitch connection ``128 x cents`` (the
+  DLS default 12800 is 100 cents per key), acting around the root key;
+- pan, chorus and reverb sends: 0.1 % both sides;
+- modLfoToPitch, vibLfoToPitch, modEnvToPitch (cents), modLfoToFilterFc,
+  modEnvToFilterFc (cents), modLfoToVolume (cB, positive louder): LFO / vibrato / EG2
+  connections of that scale. SF2's LFOs are triangles; the engine's are sines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import constants as C
+from ..model import CONNECTION_DTYPE
+from . import generators as G
+
+EMU_ATTENUATION_FACTOR = 0.4  # SF2 initialAttenuation as E-mu hardware and FluidSynth play it
+FILTER_OFF_CENTS = 13500  # SF2 default initialFilterFc: the filter is open
+MAX_RESONANCE_CB = 225  # the engine's (DLS2's) largest filter resonance
+
+_N, _K = C.CONN_SRC_NONE, C.CONN_SRC_KEYNUMBER
+ROWS = (
+    (_N, _N, C.CONN_DST_LFO_FREQUENCY),
+    (_N, _N, C.CONN_DST_LFO_STARTDELAY),
+    (_N, _N, C.CONN_DST_VIB_FREQUENCY),
+    (_N, _N, C.CONN_DST_VIB_STARTDELAY),
+    (_N, _N, C.CONN_DST_EG1_DELAYTIME),
+    (_N, _N, C.CONN_DST_EG1_ATTACKTIME),
+    (_N, _N, C.CONN_DST_EG1_HOLDTIME),
+    (_N, _N, C.CONN_DST_EG1_DECAYTIME),
+    (_N, _N, C.CONN_DST_EG1_SUSTAINLEVEL),
+    (_N, _N, C.CONN_DST_EG1_RELEASETIME),
+    (_K, _N, C.CONN_DST_EG1_HOLDTIME),
+    (_K, _N, C.CONN_DST_EG1_DECAYTIME),
+    (_N, _N, C.CONN_DST_EG2_DELAYTIME),
+    (_N, _N, C.CONN_DST_EG2_ATTACKTIME),
+    (_N, _N, C.CONN_DST_EG2_HOLDTIME),
+    (_N, _N, C.CONN_DST_EG2_DECAYTIME),
+    (_N, _N, C.CONN_DST_EG2_SUSTAINLEVEL),
+    (_N, _N, C.CONN_DST_EG2_RELEASETIME),
+    (_K, _N, C.CONN_DST_EG2_HOLDTIME),
+    (_K, _N, C.CONN_DST_EG2_DECAYTIME),
+    (_N, _N, C.CONN_DST_FILTER_CUTOFF),
+    (_N, _N, C.CONN_DST_FILTER_Q),
+    (C.CONN_SRC_LFO, _N, C.CONN_DST_PITCH),
+    (C.CONN_SRC_VIBRATO, _N, C.CONN_DST_PITCH),
+    (C.CONN_SRC_EG2, _N, C.CONN_DST_PITCH),
+    (C.CONN_SRC_LFO, _N, C.CONN_DST_FILTER_CUTOFF),
+    (C.CONN_SRC_EG2, _N, C.CONN_DST_FILTER_CUTOFF),
+    (C.CONN_SRC_LFO, _N, C.CONN_DST_GAIN),
+    (_N, _N, C.CONN_DST_PAN),
+    (_N, _N, C.CONN_DST_REVERB),
+    (_N, _N, C.CONN_DST_CHORUS),
+    (_N, _N, C.CONN_DST_PITCH),
+    (_K, _N, C.CONN_DST_PITCH),
+    (_N, _N, C.CONN_DST_GAIN),
+)
+ROW_PAN = 28
+ROW_KEY_PITCH = 32
+ROW_CUTOFF = 20
+C_FILTER_OFF = 0x7FFFFFFF / 65536.0  # DLS2: initial cutoff 0x7FFFFFFF = no filter
+
+
+def _g(gens: np.ndarray, op: int) -> np.ndarray:
+    return gens[:, op].astype(np.float64)
+
+
+def scales(gens: np.ndarray, filter_on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (regions, len(ROWS)) scales in destination units (float64), and per region
+    whether a value had to be clamped to fit the engine (a resonance above 22.5 dB)."""
+    n = len(gens)
+    out = np.empty((n, len(ROWS)), dtype=np.float64)
+    out[:, 0] = _g(gens, G.FREQ_MOD_LFO)
+    out[:, 1] = _g(gens, G.DELAY_MOD_LFO)
+    out[:, 2] = _g(gens, G.FREQ_VIB_LFO)
+    out[:, 3] = _g(gens, G.DELAY_VIB_LFO)
+    for base, (d, a, h, dc, s, r, kh, kd) in (
+        (4, (G.DELAY_VOL_ENV, G.ATTACK_VOL_ENV, G.HOLD_VOL_ENV, G.DECAY_VOL_ENV, G.SUSTAIN_VOL_ENV,
+             G.RELEASE_VOL_ENV, G.KEYNUM_TO_VOL_ENV_HOLD, G.KEYNUM_TO_VOL_ENV_DECAY)),
+        (12, (G.DELAY_MOD_ENV, G.ATTACK_MOD_ENV, G.HOLD_MOD_ENV, G.DECAY_MOD_ENV, G.SUSTAIN_MOD_ENV,
+              G.RELEASE_MOD_ENV, G.KEYNUM_TO_MOD_ENV_HOLD, G.KEYNUM_TO_MOD_ENV_DECAY)),
+    ):
+        out[:, base] = _g(gens, d)
+        out[:, base + 1] = _g(gens, a)
+        out[:, base + 2] = _g(gens, h) + 60.0 * _g(gens, kh)
+        out[:, base + 3] = _g(gens, dc) + 60.0 * _g(gens, kd)
+        if base == 4:
+            out[:, base + 4] = np.clip(1000.0 * (1.0 - _g(gens, s) / 960.0), 0.0, 1000.0)
+        else:
+            out[:, base + 4] = np.clip(1000.0 - _g(gens, s), 0.0, 1000.0)
+        out[:, base + 5] = _g(gens, r)
+        out[:, base + 6] = -128.0 * _g(gens, kh)
+        out[:, base + 7] = -128.0 * _g(gens, kd)
+    out[:, ROW_CUTOFF] = np.where(filter_on, _g(gens, G.INITIAL_FILTER_FC), C_FILTER_OFF)
+    q = _g(gens, G.INITIAL_FILTER_Q)
+    clamped = q > MAX_RESONANCE_CB
+    out[:, 21] = q
+    out[:, 22] = _g(gens, G.MOD_LFO_TO_PITCH)
+    out[:, 23] = _g(gens, G.VIB_LFO_TO_PITCH)
+    out[:, 24] = _g(gens, G.MOD_ENV_TO_PITCH)
+    out[:, 25] = _g(gens, G.MOD_LFO_TO_FILTER_FC)
+    out[:, 26] = _g(gens, G.MOD_ENV_TO_FILTER_FC)
+    out[:, 27] = _g(gens, G.MOD_LFO_TO_VOLUME)
+    out[:, ROW_PAN] = _g(gens, G.PAN)
+    out[:, 29] = _g(gens, G.REVERB_EFFECTS_SEND)
+    out[:, 30] = _g(gens, G.CHORUS_EFFECTS_SEND)
+    out[:, 31] = 100.0 * _g(gens, G.COARSE_TUNE) + _g(gens, G.FINE_TUNE)
+    out[:, ROW_KEY_PITCH] = 128.0 * _g(gens, G.SCALE_TUNING)
+    out[:, 33] = -np.clip(EMU_ATTENUATION_FACTOR * _g(gens, G.INITIAL_ATTENUATION), 0.0, 1440.0)
+    return out, clamped
+
+
+def blocks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connection blocks (regions, len(ROWS)) from `scales`' values; and per region whether
+    a scale overflowed the 32-bit field (and was saturated)."""
+    n = len(values)
+    arr = np.zeros((n, len(ROWS)), dtype=CONNECTION_DTYPE)
+    for k, (s, c, d) in enumerate(ROWS):
+        arr["source"][:, k] = s
+        arr["control"][:, k] = c
+        arr["destination"][:, k] = d
+    raw = np.rint(values * 65536.0)
+    over = (raw > np.iinfo(np.int32).max) | (raw < np.iinfo(np.int32).min)
+    raw = np.clip(raw, np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+    arr["scale"] = raw.astype(np.int32)
+    arr["scale"][:, ROW_CUTOFF] = np.where(values[:, ROW_CUTOFF] == C_FILTER_OFF, 0x7FFFFFFF,
+                                           arr["scale"][:, ROW_CUTOFF])
+    return arr, over.any(axis=1)
+
+
+def _i(v: float) -> int:
+    return int(round(v * 65536.0))
+
+
+_CONCAVE_INVERTED = (C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT
+# The DLS2 default connections (DLS2 specification, table of defaults; synth.download
+# applies them before a region's own): (source, control, destination) -> (transform,
+# lScale). A region's connection of the same key replaces the default, so a row whose
+# value equals its default can be left out, and a default must be cancelled (a row of
+# scale 0) where the reader removes the row that replaced it.
+DLS2_DEFAULTS: dict[tuple[int, int, int], tuple[int, int]] = {
+    (_N, _N, C.CONN_DST_LFO_FREQUENCY): (0, _i(6900.0 + 1200.0 * np.log2(5.0 / 440.0))),
+    (_N, _N, C.CONN_DST_LFO_STARTDELAY): (0, _i(1200.0 * np.log2(0.01))),
+    (_N, _N, C.CONN_DST_VIB_FREQUENCY): (0, _i(6900.0 + 1200.0 * np.log2(5.0 / 440.0))),
+    (_N, _N, C.CONN_DST_VIB_STARTDELAY): (0, _i(1200.0 * np.log2(0.01))),
+    (_N, _N, C.CONN_DST_EG1_DELAYTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG1_ATTACKTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG1_HOLDTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG1_DECAYTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG1_SUSTAINLEVEL): (0, _i(1000.0)),
+    (_N, _N, C.CONN_DST_EG1_RELEASETIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG1_SHUTDOWNTIME): (0, _i(1200.0 * np.log2(0.015))),
+    (_N, _N, C.CONN_DST_EG2_DELAYTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG2_ATTACKTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG2_HOLDTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG2_DECAYTIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_EG2_SUSTAINLEVEL): (0, _i(1000.0)),
+    (_N, _N, C.CONN_DST_EG2_RELEASETIME): (0, _i(-32768.0)),
+    (_N, _N, C.CONN_DST_FILTER_CUTOFF): (0, 0x7FFFFFFF),
+    (_N, _N, C.CONN_DST_FILTER_Q): (0, 0),
+    (C.CONN_SRC_KEYONVELOCITY, _N, C.CONN_DST_GAIN): (_CONCAVE_INVERTED, _i(-960.0)),
+    (C.CONN_SRC_CC7, _N, C.CONN_DST_GAIN): (_CONCAVE_INVERTED, _i(-960.0)),
+    (C.CONN_SRC_CC11, _N, C.CONN_DST_GAIN): (_CONCAVE_INVERTED, _i(-960.0)),
+    (C.CONN_SRC_PITCHWHEEL, C.CONN_SRC_RPN0, C.CONN_DST_PITCH): (0, _i(12800.0)),
+    (C.CONN_SRC_RPN1, _N, C.CONN_DST_PITCH): (0, _i(100.0)),
+    (C.CONN_SRC_RPN2, _N, C.CONN_DST_KEYNUMBER): (0, _i(6400.0)),
+    (_K, _N, C.CONN_DST_PITCH): (0, _i(12800.0)),
+    (C.CONN_SRC_CC10, _N, C.CONN_DST_PAN): (C.TRN_SOURCE_BIPOLAR, _i(508.0)),
+    (C.CONN_SRC_CC91, _N, C.CONN_DST_REVERB): (0, _i(1000.0)),
+    (C.CONN_SRC_CC93, _N, C.CONN_DST_CHORUS): (0, _i(1000.0)),
+}
+ROW_KEYS = frozenset(ROWS)
+
+
+def needed(arr: np.ndarray) -> np.ndarray:
+    """Which rows of generator blocks (regions, len(ROWS)) change anything: a row with a
+    DLS2 default is needed unless it equals that default (which then applies); one
+    without is needed unless its scale is 0 (it adds nothing)."""
+    keep = arr["scale"] != 0
+    for k, key in enumerate(ROWS):
+        d = DLS2_DEFAULTS.get(key)
+        if d is not None:
+            keep[:, k] = ~((arr["scale"][:, k] == d[1]) & (arr["transform"][:, k] == d[0]))
+    return keep
+
+
+def needed_modulator_rows(rows: np.ndarray) -> np.ndarray:
+    """Modulator connections that change anything: one equal to its DLS2 default is left
+    out when no other connection of the region has its key (the default then applies)."""
+    keys = [tuple(r) for r in rows[["source", "control", "destination"]].tolist()]
+    keep = np.ones(len(rows), dtype=bool)
+    for k, (key, t, s) in enumerate(zip(keys, rows["transform"].tolist(), rows["scale"].tolist())):
+        d = DLS2_DEFAULTS.get(key)
+        if d is not None and d == (t, s) and keys.count(key) == 1 and key not in ROW_KEYS:
+            keep[k] = False
+    return keep

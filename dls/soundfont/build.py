@@ -1,0 +1,320 @@
+"""A SoundFont's presets as the DLS collection model (`dls.model.Collection`).
+
+SF2 preset -> `Instrument` (its bank and program; bank 128 is the drum bank, DLS's drum
+flag); each (preset zone, instrument zone) pair that can sound -> one `Region` with its own
+``wsmp`` (root key, the sample's pitch correction, the loop the zone's sampleModes asks
+for), a wave link to the wave of its sample range, the exclusive class as key group, and
+two articulations: the generators (`dls.soundfont.articulation`) and the modulators
+(`dls.soundfont.modulators`). A left (right) sample of a stereo pair panned hard left
+(right), as SF2 banks pan them, becomes a DLS2 multichannel wave link of that side, so that
+the synth plays the two halves as one stereo voice.
+
+Everything that can go wrong or be odd is found when the file is opened, in bulk, and said
+in ``Collection.warnings``: remarks about the file first, then one line per preset listing
+what of it the engine cannot do as the bank means it. Regions are then built on first use
+of ``Instrument.regions`` (or all at once with ``lazy=False``), which cannot fail.
+"""
+
+from __future__ import annotations
+
+import gc
+import struct
+
+import numpy as np
+
+from .. import constants as C
+from ..errors import DLSError
+from ..model import CONNECTION_DTYPE, Articulation, Collection, Instrument, Loop, Region, WaveLink, WaveSample
+from ..riff import Chunk
+from . import articulation as A
+from . import generators as G
+from . import modulators as M
+from . import samples as S
+from . import zones as Z
+from .hydra import Hydra, text
+from .transforms import midi_value
+
+DRUM_BANK = 128
+
+
+def read_sfbk(buf, *, lazy: bool = True) -> Collection:
+    """Read a ``RIFF sfbk`` file (SF2 2.0x or SF3) from a buffer whose first 12 bytes have
+    been checked (RIFF, sfbk)."""
+    warnings: list[str] = []
+    total = len(buf)
+    size = struct.unpack_from("<I", buf, 4)[0]
+    end = 8 + size
+    if size < 4:
+        raise DLSError(f"RIFF at 0x0: size {size} < 4")
+    if end > total:
+        warnings.append(f"RIFF size {size} is larger than the file ({total - 8} bytes after the header); "
+                        "read to the end of the file")
+        end = total
+    elif end + 1 < total:
+        warnings.append(f"RIFF size {size} is smaller than the file ({total - 8} bytes after the header); "
+                        f"the {total - end} bytes after it are ignored")
+    root = Chunk(b"RIFF", b"sfbk", 0, 12, end - 12, None, buf)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Builder(buf, root, warnings, lazy).collection()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+class _Builder:
+    def __init__(self, buf, root: Chunk, warnings: list[str], lazy: bool):
+        self.buf = buf
+        self.root = root
+        self.warnings = warnings
+        self.lazy = lazy
+
+    def collection(self) -> Collection:
+        h = Hydra.read(self.buf, self.root, self.warnings)
+        self.h = h
+        n_presets = len(h.phdr) - 1
+        file_notes: list[str] = []
+        notes: list[set[str]] = [set() for _ in range(max(n_presets, 0))]
+        if h.sm24_present:
+            file_notes.append("24-bit samples (sm24): played from their top 16 bits (the engine's sample pool is 16-bit)")
+        pairs = Z.combine(h, file_notes, notes)
+        preset_of = pairs.preset
+
+        def notes_of(mask: np.ndarray, remark: str) -> None:
+            if mask.any():
+                for p in np.unique(preset_of[mask]).tolist():
+                    notes[p].add(remark)
+
+        waves, rs = S.build(h, self.buf, pairs.gens, pairs.sample, notes_of, file_notes)
+        mod_of, mod_full, mod_compact, mod_protect, filter_moved = self._modulators(pairs, notes)
+        gens = pairs.gens
+        # The filter runs unless the cutoff is SF2's open 13500 cents and nothing moves it or
+        # asks for a resonance (FluidSynth filters at 13500 too, and a resonance lowers the
+        # passband by half its height: a bank's levels count on that).
+        filter_on = ((gens[:, G.INITIAL_FILTER_FC] < A.FILTER_OFF_CENTS) | (gens[:, G.MOD_LFO_TO_FILTER_FC] != 0)
+                     | (gens[:, G.MOD_ENV_TO_FILTER_FC] != 0) | (gens[:, G.INITIAL_FILTER_Q] > 0) | filter_moved)
+        values, q_clamped = A.scales(gens, filter_on)
+        notes_of(q_clamped & filter_on, "filter resonance above 22.5 dB held at 22.5 dB (DLS2's range)")
+        # Stereo halves panned to their own side: a multichannel wave link instead of the pan.
+        stype = h.shdr["type"][pairs.sample].astype(np.int64) & 0xF if len(pairs) else np.zeros(0, np.int64)
+        pan = gens[:, G.PAN]
+        left = (stype == S.TYPE_LEFT) & (pan <= -500)
+        right = (stype == S.TYPE_RIGHT) & (pan >= 500)
+        values[left | right, A.ROW_PAN] = 0.0
+        blocks, overflow = A.blocks(values)
+        notes_of(overflow, "a key scaling (scaleTuning or keynumTo*) beyond what a DLS connection holds, saturated")
+        # Each region's generator rows less those that change nothing, as views of one array.
+        keep = A.needed(blocks)
+        if len(pairs) and mod_protect:
+            keep |= np.stack(mod_protect)[mod_of]
+        flat = blocks[keep]
+        ends = np.cumsum(keep.sum(axis=1))
+        self.flat, self.row_end = flat, ends
+        fixed = (gens[:, G.KEYNUM] >= 0) | (gens[:, G.VELOCITY] >= 0)
+        link = h.shdr["link"][pairs.sample].astype(np.int64) if len(pairs) else np.zeros(0, np.int64)
+        self.pairs, self.rs, self.blocks = pairs, rs, blocks
+        self.mod_of, self.mod_full, self.mod_compact = mod_of, mod_full, mod_compact
+        self.left, self.right, self.fixed = left, right, fixed
+        self.phase = np.minimum(pairs.sample, link) + 1
+        playable = rs.wave >= 0
+
+        col = Collection(waves=waves, info=dict(h.info), level=2)
+        if h.version is not None:
+            col.version = ((h.version[0] << 16) | h.version[1], 0)
+        counts = np.bincount(preset_of[playable], minlength=max(n_presets, 0)) if len(pairs) else np.zeros(
+            max(n_presets, 0), np.int64)
+        starts = np.searchsorted(preset_of, np.arange(max(n_presets, 0)), side="left") if len(pairs) else np.zeros(
+            max(n_presets, 0), np.int64)
+        ends = np.searchsorted(preset_of, np.arange(max(n_presets, 0)), side="right") if len(pairs) else starts
+        seen: dict[int, int] = {}
+        preset_lines: list[str] = []
+        for p in range(max(n_presets, 0)):
+            rec = h.phdr[p]
+            name = text(bytes(rec["name"]))
+            bank_no, program = int(rec["bank"]), int(rec["preset"])
+            label = f"preset {bank_no}:{program} {name!r}"
+            if program > 127:
+                file_notes.append(f"{label}: program {program} is not a MIDI program (0-127); preset ignored")
+                continue
+            if bank_no == DRUM_BANK:
+                bank = Instrument.make_bank(0, 0, drum=True)
+            elif bank_no < 128:
+                bank = Instrument.make_bank(bank_no, 0)
+            else:
+                bank = Instrument.make_bank((bank_no >> 7) & 0x7F, bank_no & 0x7F)
+                notes[p].add(f"bank {bank_no} read as MSB {(bank_no >> 7) & 0x7F}, LSB {bank_no & 0x7F}")
+            key = (bank, program)
+            if key in seen:
+                file_notes.append(f"{label}: the same bank and program as an earlier preset; ignored")
+                continue
+            seen[key] = p
+            ins = Instrument(name=name, bank=bank, program=program, info={"INAM": name} if name else {})
+            lo, hi = int(starts[p]), int(ends[p])
+            idx = np.arange(lo, hi)[playable[lo:hi]]
+            if self.lazy and len(idx):
+                ins.defer_regions(self._loader(idx), len(idx))
+            else:
+                ins.regions = self._regions(idx)
+            if not len(idx):
+                notes[p].add("no zone that can sound")
+            col.instruments.append(ins)
+            if notes[p]:
+                preset_lines.append(f"{label}: " + "; ".join(sorted(notes[p])))
+        if n_presets < 1:
+            file_notes.append("the file has no presets")
+        col.warnings = self.warnings + file_notes + preset_lines
+        return col
+
+    # ------------------------------------------------------------------------- modulators
+    def _modulators(self, pairs: Z.Pairs, notes: list[set[str]]):
+        """Each pair's modulators as connections: (per pair, an index into the lists that
+        follow), the connection arrays as written, the same less what the DLS2 defaults
+        already give, which generator rows they make necessary (their key appears among
+        them), and per pair whether they move the filter cutoff."""
+        h = self.h
+        pl, il = pairs.pl, pairs.il
+        n = len(pairs)
+        which = np.zeros(n, dtype=np.int64)
+        moved = np.zeros(n, dtype=bool)
+        full: list[np.ndarray] = []
+        compact: list[np.ndarray] = []
+        protect: list[np.ndarray] = []
+        if not n:
+            return which, full, compact, protect, moved
+
+        def span(level: Z.ZoneLevel, zone: np.ndarray) -> np.ndarray:
+            ok = zone >= 0
+            z = np.maximum(zone, 0)
+            a = np.where(ok, level.mod_start[z], 0)
+            b = np.where(ok, level.mod_end[z], 0)
+            return np.stack([a, np.maximum(a, b)], axis=1)
+
+        ig = il.glob[np.maximum(pairs.instrument, 0)]
+        pg = pl.glob[np.maximum(pairs.preset, 0)]
+        key = np.concatenate([span(il, ig), span(il, pairs.izone), span(pl, pg), span(pl, pairs.pzone)], axis=1)
+        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        by_content: dict[tuple, int] = {}
+        remarks_of: list[set[str]] = []
+        moved_of: list[bool] = []
+        slot_of_uniq = np.zeros(len(uniq), dtype=np.int64)
+        for u, row in enumerate(uniq.tolist()):
+            parts = (M.records(h.imod, row[0], row[1]), M.records(h.imod, row[2], row[3]),
+                     M.records(h.pmod, row[4], row[5]), M.records(h.pmod, row[6], row[7]))
+            content = tuple(tuple(x) for x in parts)
+            slot = by_content.get(content)
+            if slot is None:
+                slot = by_content[content] = len(full)
+                remarks: set[str] = set()
+                rows, fc = M.to_connections(M.effective(*parts), remarks)
+                full.append(rows)
+                compact.append(rows[A.needed_modulator_rows(rows)])
+                keys = {tuple(r) for r in rows[["source", "control", "destination"]].tolist()}
+                protect.append(np.array([k in keys for k in A.ROWS], dtype=bool))
+                remarks_of.append(remarks)
+                moved_of.append(fc)
+            slot_of_uniq[u] = slot
+        which = slot_of_uniq[inverse]
+        moved = np.array(moved_of, dtype=bool)[which]
+        for slot, remarks in enumerate(remarks_of):
+            if remarks:
+                for p in np.unique(pairs.preset[which == slot]).tolist():
+                    notes[p].update(remarks)
+        return which, full, compact, protect, moved
+
+    # ---------------------------------------------------------------------------- regions
+    def _loader(self, idx: np.ndarray):
+        def load() -> list[Region]:
+            gc_was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                return self._regions(idx)
+            except (struct.error, ValueError, IndexError, OverflowError, MemoryError) as exc:  # defensive
+                raise DLSError(f"malformed data ({exc.__class__.__name__}: {exc})") from None
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
+
+        return load
+
+    def _regions(self, idx: np.ndarray) -> list[Region]:
+        p, rs = self.pairs, self.rs
+        out: list[Region] = []
+        if not len(idx):
+            return out
+        il = idx.tolist()
+        cols = zip(
+            il, p.key_lo[idx].tolist(), p.key_hi[idx].tolist(), p.vel_lo[idx].tolist(), p.vel_hi[idx].tolist(),
+            p.gens[idx, G.EXCLUSIVE_CLASS].tolist(), rs.wave[idx].tolist(), rs.loop_type[idx].tolist(),
+            rs.loop_start[idx].tolist(), rs.loop_length[idx].tolist(), rs.unity[idx].tolist(), rs.fine[idx].tolist(),
+            self.left[idx].tolist(), self.right[idx].tolist(), self.fixed[idx].tolist(), self.phase[idx].tolist(),
+        )
+        flat, row_end, mod_of, compact = self.flat, self.row_end, self.mod_of, self.mod_compact
+        for (i, kl, kh, vl, vh, excl, wave, lt, ls, ll, unity, fine, left, right, fixed, phase) in cols:
+            if left or right:
+                link = WaveLink(table_index=wave, options=C.F_WAVELINK_MULTICHANNEL, phase_group=phase,
+                                channel=C.WAVELINK_CHANNEL_LEFT if left else C.WAVELINK_CHANNEL_RIGHT)
+            else:
+                link = WaveLink(table_index=wave)
+            ws = WaveSample(unity_note=unity, fine_tune=fine, loops=[Loop(lt, ls, ll)] if lt >= 0 else [])
+            if fixed:
+                gen_blocks, mod_blocks = self._fixed(i, self.blocks[i], self.mod_full[mod_of[i]], unity)
+            else:
+                gen_blocks = flat[(row_end[i - 1] if i else 0):row_end[i]]
+                mod_blocks = compact[mod_of[i]]
+            arts = [Articulation(2, blocks=gen_blocks)]
+            if len(mod_blocks):
+                arts.append(Articulation(2, blocks=mod_blocks))
+            out.append(Region(key_low=kl, key_high=kh, vel_low=vl, vel_high=vh, key_group=excl, wave_link=link,
+                              wave_sample=ws, articulations=arts, level=2))
+        return out
+
+    def _fixed(self, i: int, gen_blocks: np.ndarray, mod_blocks: np.ndarray, unity: int):
+        """A zone with a fixed key (keynum) or velocity: connections reading them become
+        constants of their value at that key or velocity (the key-to-pitch one around the
+        root key, as the engine evaluates it)."""
+        key = int(self.pairs.gens[i, G.KEYNUM])
+        vel = int(self.pairs.gens[i, G.VELOCITY])
+        fixed = {}
+        if key >= 0:
+            fixed[C.CONN_SRC_KEYNUMBER] = key
+        if vel >= 0:
+            fixed[C.CONN_SRC_KEYONVELOCITY] = vel
+
+        def fix(arr: np.ndarray) -> np.ndarray:
+            rows = []
+            for s, c, d, t, scale in arr.tolist():
+                value = float(scale)
+                if s in fixed:
+                    kind, bip, inv = (t >> C.TRN_SOURCE_SHIFT) & 0xF, bool(t & C.TRN_SOURCE_BIPOLAR), bool(
+                        t & C.TRN_SOURCE_INVERT)
+                    f = midi_value(fixed[s], kind, bip, inv)
+                    if s == C.CONN_SRC_KEYNUMBER and d == C.CONN_DST_PITCH:
+                        f -= midi_value(unity, kind, bip, inv)
+                    value *= f
+                    s, t = C.CONN_SRC_NONE, t & ~(0xF << C.TRN_SOURCE_SHIFT | C.TRN_SOURCE_BIPOLAR | C.TRN_SOURCE_INVERT)
+                if c in fixed:
+                    kind, bip, inv = (t >> C.TRN_CONTROL_SHIFT) & 0xF, bool(t & C.TRN_CONTROL_BIPOLAR), bool(
+                        t & C.TRN_CONTROL_INVERT)
+                    value *= midi_value(fixed[c], kind, bip, inv)
+                    c, t = C.CONN_SRC_NONE, t & ~(0xF << C.TRN_CONTROL_SHIFT | C.TRN_CONTROL_BIPOLAR | C.TRN_CONTROL_INVERT)
+                if s == C.CONN_SRC_NONE and c != C.CONN_SRC_NONE:
+                    s, c = c, C.CONN_SRC_NONE
+                    t = ((t >> C.TRN_CONTROL_SHIFT) & 0xF) << C.TRN_SOURCE_SHIFT | (
+                        C.TRN_SOURCE_BIPOLAR if t & C.TRN_CONTROL_BIPOLAR else 0) | (
+                        C.TRN_SOURCE_INVERT if t & C.TRN_CONTROL_INVERT else 0)
+                rows.append((s, c, d, t, max(-(1 << 31), min((1 << 31) - 1, int(round(value))))))
+            return np.array(rows, dtype=CONNECTION_DTYPE) if rows else np.zeros(0, dtype=CONNECTION_DTYPE)
+
+        gen_fixed, mod_fixed = fix(gen_blocks), fix(mod_blocks)
+        # A DLS2 default whose replacing connection became a constant would apply again:
+        # cancel it with a connection of its key and scale 0.
+        def keys(*arrs):
+            return {tuple(r) for a in arrs for r in a[["source", "control", "destination"]].tolist()}
+
+        lost = sorted((keys(gen_blocks, mod_blocks) - keys(gen_fixed, mod_fixed)) & set(A.DLS2_DEFAULTS))
+        if lost:
+            extra = np.array([(s, c, d, 0, 0) for s, c, d in lost], dtype=CONNECTION_DTYPE)
+            gen_fixed = np.concatenate([gen_fixed, extra])
+        return gen_fixed, mod_fixed

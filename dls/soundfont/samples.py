@@ -1,0 +1,232 @@
+"""SF2 sample headers (shdr) as DLS waves: views of the ``smpl`` chunk, or decoded SF3 Vorbis.
+
+A region plays ``smpl[start:end]`` of its sample (SF2: ``dwEnd`` is the first point after
+the sample), moved by the zone's address-offset generators (``x 32768`` for the coarse
+ones) and kept inside the sample's own range, as FluidSynth keeps it. Each distinct
+(sample, start, end) is one `dls.model.Wave` whose data is a NumPy view of the file's
+memory map (int16, shape (frames, 1)): no sample data is copied at load. Loop points are
+relative to the wave; ``sampleModes`` 1 is a forward loop (DLS loop type 0), 3 loops until
+the note is released and then plays on (DLS's release loop, type 1), 0 and 2 do not loop.
+
+24-bit banks (an ``sm24`` chunk of low bytes) play their top 16 bits, which is the
+``smpl`` chunk itself: the engine's sample pool is 16-bit.
+
+SF3 (MuseScore's extension, type bit 0x10): ``dwStart``/``dwEnd`` are the byte range of an
+Ogg Vorbis stream in ``smpl``, loop points count from the start of the decoded sample.
+Those samples are decoded once, with libsndfile (python-soundfile), to int16; a decoded
+sample may hold at most MAX_DECODED_FRAMES and a file MAX_DECODED_TOTAL.
+
+ROM samples (type bit 0x8000) live in a synthesizer's ROM, not in the file: regions using
+them cannot be played and are left out, with a remark.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import constants as C
+from ..errors import DLSError
+from ..model import Wave, WaveSample
+from . import generators as G
+from .hydra import Hydra, text
+
+TYPE_MONO, TYPE_RIGHT, TYPE_LEFT, TYPE_LINKED = 1, 2, 4, 8
+TYPE_VORBIS = 0x10
+TYPE_ROM = 0x8000
+
+MAX_DECODED_FRAMES = 1 << 25  # about 12 minutes at 44.1 kHz
+MAX_DECODED_TOTAL = 1 << 28  # 512 MB of 16-bit samples for a whole SF3
+
+
+@dataclass
+class RegionSamples:
+    """Per region (pair): wave index (-1: cannot be played), loop type (-1 none, 0 forward,
+    1 release), loop start and length (frames of the wave), unity note, fine tune (cents:
+    the sample's pitch correction)."""
+
+    wave: np.ndarray
+    loop_type: np.ndarray
+    loop_start: np.ndarray
+    loop_length: np.ndarray
+    unity: np.ndarray
+    fine: np.ndarray
+
+
+class _Decoder:
+    """SF3 Vorbis samples, each decoded once."""
+
+    def __init__(self, h: Hydra, buf):
+        self.h = h
+        self.buf = buf
+        self.cache: dict[int, np.ndarray | None] = {}
+        self.total = 0
+        self.errors: dict[int, str] = {}
+
+    def get(self, sid: int) -> np.ndarray | None:
+        if sid in self.cache:
+            return self.cache[sid]
+        data = self._decode(sid)
+        self.cache[sid] = data
+        return data
+
+    def _decode(self, sid: int) -> np.ndarray | None:
+        sh = self.h.shdr[sid]
+        ck = self.h.smpl_chunk
+        start, end = int(sh["start"]), int(sh["end"])
+        if ck is None or not (0 <= start < end <= ck.size):
+            self.errors[sid] = f"its Ogg Vorbis data ({start}..{end}) lies outside the smpl chunk"
+            return None
+        try:
+            import soundfile as sf
+        except ImportError:  # pragma: no cover - soundfile is a dependency
+            self.errors[sid] = "python-soundfile is needed to decode SF3 (Ogg Vorbis) samples"
+            return None
+        raw = bytes(self.buf[ck.data_start + start:ck.data_start + end])
+        try:
+            with sf.SoundFile(io.BytesIO(raw)) as f:
+                frames = f.frames
+                if frames > MAX_DECODED_FRAMES or self.total + frames * f.channels > MAX_DECODED_TOTAL:
+                    self.errors[sid] = f"it decodes to {frames} frames, more than this reader takes"
+                    return None
+                data = f.read(frames=frames, dtype="int16", always_2d=True)
+        except Exception as exc:  # libsndfile's errors are RuntimeErrors; anything else is the stream's fault
+            self.errors[sid] = f"its Ogg Vorbis data does not decode ({exc.__class__.__name__})"
+            return None
+        if data.shape[1] > 1:
+            self.errors[sid] = None  # type: ignore[assignment]  # not an error: noted below
+        self.total += data.size
+        return np.ascontiguousarray(data[:, 0])
+
+
+def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_notes: list[str]):
+    """Waves for the regions described by `gens` (pairs x generators) and `sample` (their
+    sample header indices); `notes_of(mask, text)` files a remark for the regions in mask.
+    Returns (waves, RegionSamples)."""
+    sh = h.shdr
+    n = len(sample)
+    stype = sh["type"][sample].astype(np.int64)
+    s_start = sh["start"][sample].astype(np.int64)
+    s_end = sh["end"][sample].astype(np.int64)
+    l_start = sh["loop_start"][sample].astype(np.int64)
+    l_end = sh["loop_end"][sample].astype(np.int64)
+    rate = sh["rate"][sample].astype(np.int64)
+    g = gens.astype(np.int64)
+    d_start = g[:, G.START_ADDRS_OFFSET] + 32768 * g[:, G.START_ADDRS_COARSE_OFFSET]
+    d_end = g[:, G.END_ADDRS_OFFSET] + 32768 * g[:, G.END_ADDRS_COARSE_OFFSET]
+    d_lstart = g[:, G.STARTLOOP_ADDRS_OFFSET] + 32768 * g[:, G.STARTLOOP_ADDRS_COARSE_OFFSET]
+    d_lend = g[:, G.ENDLOOP_ADDRS_OFFSET] + 32768 * g[:, G.ENDLOOP_ADDRS_COARSE_OFFSET]
+
+    ok = np.ones(n, dtype=bool)
+    rom = (stype & TYPE_ROM) != 0
+    if n and rom.all():
+        where = h.chunks["shdr"].where() if "shdr" in h.chunks else "shdr"
+        raise DLSError(
+            f"{where}: every sample the presets play is a ROM sample (type 0x{int(stype[0]):04x}): this bank "
+            "needs the sample ROM of the synthesizer it was made for and cannot be played"
+        )
+    notes_of(rom, "uses ROM samples (not in the file): those zones are left out")
+    ok &= ~rom
+    notes_of(ok & (rate <= 0), "a sample with a sample rate of 0 left out")
+    ok &= rate > 0
+    vorbis = ok & ((stype & TYPE_VORBIS) != 0)
+    pcm = ok & ~vorbis
+
+    # The sample's own range in the file's samples (PCM) or in its decoded data (Vorbis).
+    base_lo = np.where(vorbis, 0, s_start)
+    base_hi = np.where(vorbis, 0, s_end)
+    n_smpl = len(h.smpl)
+    cut = pcm & (s_start < s_end) & (s_start < n_smpl) & (s_end > n_smpl)
+    if cut.any():
+        notes_of(cut, "a sample running past the end of the sample data cut short")
+        base_hi = np.where(cut, n_smpl, base_hi)
+    past = pcm & ((s_start >= s_end) | (s_start >= n_smpl))
+    if past.any():
+        bad = np.unique(sample[past]).tolist()
+        names = ", ".join(repr(text(bytes(sh["name"][s]))) for s in bad[:3])
+        file_notes.append(
+            f"{len(bad)} sample header(s) ({names}{', ...' if len(bad) > 3 else ''}) lie outside the "
+            f"sample data ({n_smpl} samples) or are empty; their zones are left out"
+        )
+        notes_of(past, "zones whose sample lies outside the sample data left out")
+        ok &= ~past
+        pcm &= ~past
+    decoder = _Decoder(h, buf) if vorbis.any() else None
+    decoded: dict[int, np.ndarray] = {}
+    if decoder is not None:
+        for sid in np.unique(sample[vorbis]).tolist():
+            data = decoder.get(int(sid))
+            if data is not None:
+                decoded[int(sid)] = data
+        lengths = np.array([len(decoded[s]) if s in decoded else -1 for s in sample.tolist()], dtype=np.int64)
+        undecoded = vorbis & (lengths <= 0)
+        for sid, why in decoder.errors.items():
+            if why:
+                file_notes.append(f"SF3 sample #{sid} {text(bytes(sh['name'][sid]))!r}: {why}; its zones are left out")
+        notes_of(undecoded, "zones whose SF3 sample does not decode left out")
+        ok &= ~undecoded
+        vorbis &= ~undecoded
+        base_hi = np.where(vorbis, lengths, base_hi)
+        if any(v is None for v in decoder.errors.values()):
+            file_notes.append("SF3 samples with more than one channel: their first channel is played")
+
+    start = np.clip(base_lo + d_start, base_lo, base_hi)
+    end = np.clip(base_hi + d_end, base_lo, base_hi)
+    empty = ok & (end - start < 1)
+    notes_of(empty, "zones whose address offsets leave no sample left out")
+    ok &= ~empty
+
+    # Loops, relative to the wave (PCM loop points count from the smpl chunk's start).
+    mode = g[:, G.SAMPLE_MODES] & 3
+    loops = ok & ((mode == 1) | (mode == 3))
+    # (PCM: start is in smpl coordinates; Vorbis: in the decoded sample's, where loops count.)
+    ls = l_start + d_lstart - start
+    le = l_end + d_lend - start
+    frames = end - start
+    bad_loop = loops & ((ls < 0) | (le > frames) | (le <= ls))
+    fixed_ls = np.clip(ls, 0, frames)
+    fixed_le = np.clip(le, 0, frames)
+    unusable = bad_loop & (fixed_le - fixed_ls < 1)
+    notes_of(bad_loop & ~unusable, "loop points outside the sample moved inside it")
+    notes_of(unusable, "a loop with no length played without looping")
+    loops &= ~unusable
+    loop_type = np.where(loops, np.where(mode == 3, C.WLOOP_TYPE_RELEASE, C.WLOOP_TYPE_FORWARD), -1)
+
+    linked = ok & ((stype & 0xF) == TYPE_LINKED)
+    notes_of(linked, "linked (non-stereo) sample chains played as separate mono samples")
+
+    # Unity note and pitch correction.
+    root = g[:, G.OVERRIDING_ROOT_KEY]
+    orig = sh["pitch"][sample].astype(np.int64)
+    odd_pitch = ok & (root < 0) & (orig > 127) & (orig != 255)
+    notes_of(odd_pitch, "a sample with original pitch above 127 played as key 60")
+    unity = np.where(root >= 0, root, np.where(orig <= 127, orig, 60))
+    fine = sh["correction"][sample].astype(np.int64)
+
+    # One wave per distinct (sample, start, end).
+    waves: list[Wave] = []
+    wave_of = np.full(n, -1, dtype=np.int64)
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        keys = np.stack([sample[idx], start[idx], end[idx]], axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        wave_of[idx] = inverse.reshape(-1)
+        smpl = h.smpl
+        for sid, a, b in uniq.tolist():
+            hdr = sh[sid]
+            r = int(hdr["rate"])
+            src = decoded[sid] if (int(hdr["type"]) & TYPE_VORBIS) else smpl
+            data = src[a:b].reshape(-1, 1)
+            p = int(hdr["pitch"])
+            waves.append(Wave(
+                format_tag=C.WAVE_FORMAT_PCM, channels=1, sample_rate=r, bits_per_sample=16, block_align=2,
+                avg_bytes_per_sec=2 * r, data=data,
+                wave_sample=WaveSample(unity_note=p if p <= 127 else 60, fine_tune=int(hdr["correction"])),
+                info={"INAM": text(bytes(hdr["name"]))},
+            ))
+    return waves, RegionSamples(
+        wave=wave_of, loop_type=loop_type.astype(np.int64), loop_start=np.where(loops, fixed_ls, 0),
+        loop_length=np.where(loops, fixed_le - fixed_ls, 0), unity=unity, fine=fine,
+    )
