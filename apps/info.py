@@ -1,4 +1,8 @@
-"""`dlsynth info [BANK.dls]`: what a DLS bank holds, in human units, with its warnings.
+"""`dlsynth info [BANK]`: what a DLS or SoundFont bank holds, in human units, with its warnings.
+
+A SoundFont (SF2 or SF3) is described as the DLS collection it is read into: its presets
+as instruments, its zones as regions, its generators and modulators as connections, and
+the reader's warnings, one line per preset for what the synth cannot play as meant.
 
 With no bank, describes the built-in default bank. ``--json`` prints the same as JSON
 (top-level ``instruments``, ``waves`` and ``warnings`` lists). Exit status 0 for a good
@@ -13,12 +17,13 @@ import sys
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "info",
-        help="describe a DLS bank (instruments, regions, waves, articulation, warnings)",
-        description="Describe a DLS bank: instruments (bank MSB/LSB, program, drum flag, name), "
+        help="describe a DLS or SoundFont bank (instruments, regions, waves, articulation, warnings)",
+        description="Describe a DLS or SoundFont 2/3 bank: instruments (a SoundFont's presets: bank "
+        "MSB/LSB, program, drum flag, name), "
         "regions (key and velocity ranges, wave, loop), articulation in human units and the "
         "reader's warnings. With no BANK, the built-in default General MIDI bank.",
     )
-    p.add_argument("bank", nargs="?", help="a DLS file (default: the built-in bank)")
+    p.add_argument("bank", nargs="?", help="a DLS, SF2 or SF3 file (default: the built-in bank)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--brief", action="store_true", help="one line per instrument, no regions or articulation")
     p.add_argument("--waves", action="store_true", help="also list the wave pool (text output)")
@@ -77,11 +82,11 @@ def _print_text(d: dict, brief: bool, waves: bool) -> None:
     name = f" \"{d['name']}\"" if d["name"] else ""
     ver = f", version {d['version']}" if d["version"] else ""
     w(
-        f"DLS Level {d['level']}{name}{ver}: {d['instrument_count']} instruments, "
+        f"{d['format']}{name}{ver}: {d['instrument_count']} instruments, "
         f"{d['region_count']} regions, {d['wave_count']} waves ({mb:.1f} MB of samples)\n"
     )
     for k, v in d["info"].items():
-        if v and k != "INAM":
+        if v and k not in ("INAM", "ifil"):
             w(f"  {k}: {' '.join(v.split())}\n")
     w("\n bank MSB:LSB  prog  kit  regions  name\n")
     waves_list = d["waves"]

@@ -6,6 +6,8 @@
 
 Knows nothing of synthesis. `read` memory-maps the file and keeps NumPy views of its sample
 data; `write` produces Level 2 (or Level 1) files such that ``read(write(c)) == c``.
+`read` takes SoundFont 2 and SF3 banks too, into the same model (`dls.soundfont`), so
+``write(read("bank.sf2"))`` is that bank as DLS.
 `read` checks the whole file at open but builds an instrument's regions on first use
 (``read(path, lazy=False)`` or ``Collection.load_all()`` to have them all at once).
 """

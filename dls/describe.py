@@ -224,9 +224,17 @@ def describe(col: Collection) -> dict:
     return _whole(col, instruments, cache.table)
 
 
+def file_format(col: Collection) -> str:
+    """What the bank was read from: "DLS Level 2", or "SoundFont 2.04" for a SoundFont
+    (whose INFO ``ifil`` chunk, a SoundFont's alone, gives the version)."""
+    ifil = col.info.get("ifil")
+    return f"SoundFont {ifil}" if ifil else f"DLS Level {col.level}"
+
+
 def _whole(col: Collection, instruments, articulations: list[dict]) -> dict:
     return {
         "file": col.source,
+        "format": file_format(col),
         "name": col.name,
         "level": col.level,
         "version": col.version_string(),

@@ -10,7 +10,8 @@ renders each song with ``python -m apps.cli render`` and with ``fluidsynth -ni -
 correlation of the 100 ms RMS levels (dB), the median level difference (dB, dlsynth minus
 FluidSynth, over the frames where both sound), and each render's spectral centroid (Hz).
 A DLS bank given with --bank is rendered by dlsynth only and compared with FluidSynth's
-render of the first SF2 bank.
+render of the first SF2 bank. With --timing it times instead how long dlsynth takes to open
+the first bank for the first song, against FluidSynth's whole render of that song.
 """
 
 from __future__ import annotations
@@ -90,22 +91,69 @@ def render_dlsynth(song: str, bank: str, out: str, rate: int = 48000) -> float:
     env = dict(os.environ, PYTHONPATH=root)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "apps.cli", "render", song, "--bank", bank, "-o", out, "--rate",
-                    str(rate), "-q"], check=True, env=env, cwd=root)
+                    str(rate), "-q"], check=True, env=env, cwd=root, timeout=600)
     return time.perf_counter() - t0
 
 
 def render_fluidsynth(song: str, bank: str, out: str, rate: int = 48000) -> float:
     t0 = time.perf_counter()
     subprocess.run(["fluidsynth", "-ni", "-q", "-F", out, "-r", str(rate), bank, song], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
+
+
+def open_seconds(bank: str, song: str) -> tuple[float, float]:
+    """(dls.read of the bank, read plus the download of what the song plays): the time a
+    render spends before its first block, in this process."""
+    import dls
+    from synth.filesource import FileSource
+    from synth.midifile import read_midi
+    from synth.miniport import Miniport
+    from synth.synth import Synth
+
+    t0 = time.perf_counter()
+    col = dls.read(bank)
+    t_read = time.perf_counter() - t0
+    s = Synth(48000)
+    try:
+        s.download(col, lazy=True)
+        stream = Miniport().init(synth=s, sample_rate=48000, voices=256, channel_groups=1).new_stream("render")
+        stream.set_state("run")
+        FileSource(read_midi(song), stream).prepare()  # downloads the instruments the song selects
+        return t_read, time.perf_counter() - t0
+    finally:
+        s.close()
+
+
+def timing(bank: str, song: str, runs: int = 5) -> None:
+    """Median over `runs`, in one run of this script: FluidSynth's whole render of the song
+    (a process), dlsynth's open of the bank for it (in process) and dlsynth's whole render
+    (a process)."""
+    import statistics
+
+    fs, reads, opens, ours = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs):
+            fs.append(render_fluidsynth(song, bank, os.path.join(tmp, "fs.wav")))
+            r, o = open_seconds(bank, song)
+            reads.append(r)
+            opens.append(o)
+            ours.append(render_dlsynth(song, bank, os.path.join(tmp, "ours.wav")))
+    med = statistics.median
+    print(f"fluidsynth whole render: {med(fs):.3f} s; dlsynth read {med(reads):.3f} s, open for the song "
+          f"{med(opens):.3f} s, whole render {med(ours):.3f} s (medians of {runs})")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("songs", nargs="+")
     ap.add_argument("--bank", action="append", required=True)
+    ap.add_argument("--timing", action="store_true", help="time opening the first bank against FluidSynth's "
+                    "whole render of the first song, instead of comparing")
     args = ap.parse_args(argv)
+    if args.timing:
+        timing(args.bank[0], args.songs[0])
+        return 0
     sf2 = [b for b in args.bank if b.lower().endswith((".sf2", ".sf3"))]
     with tempfile.TemporaryDirectory() as tmp:
         for song in args.songs:

@@ -403,3 +403,24 @@ def test_real_banks_read_whole_with_every_gm_program(path):
             w = col.waves[r.wave_link.table_index]
             for lp in r.wave_sample.loops:
                 assert 0 <= lp.start and lp.length >= 1 and lp.start + lp.length <= w.frames
+
+
+def test_regions_are_self_non_exclusive_as_sf2_has_no_same_key_cut():
+    _, r = one(B.one_sine_bank())
+    assert r.self_non_exclusive
+
+
+def test_info_describes_a_soundfont(tmp_path, capsys):
+    from apps.cli import main
+
+    path = tmp_path / "bank.sf2"
+    path.write_bytes(B.one_sine_bank(mods=[(127, G.PAN, 100, 0, 0)]))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert 'SoundFont 2.04 "test bank": 1 instruments, 1 regions, 1 waves' in out
+    assert "Sine" in out and "1 warning(s)" in out and "preset 0:0 'Sine': " in out
+    assert main(["info", "--json", str(path)]) == 0
+    import json
+
+    d = json.loads(capsys.readouterr().out)
+    assert d["format"] == "SoundFont 2.04" and d["instruments"][0]["name"] == "Sine"

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import mido
 import numpy as np
-import pytest
 import soundfile as sf
 
 import dls
@@ -163,7 +162,8 @@ def test_loop_modes(tmp_path):
     long_release = {G.RELEASE_VOL_ENV: 3600}  # 8 s to fall 96 dB: still loud in the windows below
     data = B.sf2(
         [B.Preset(f"m{m}", 0, m, [B.Zone({}, m)]) for m in range(3)],
-        [B.Instrument(f"m{m}", [B.Zone({G.SAMPLE_MODES: mode, **long_release}, 0)]) for m, mode in enumerate((0, 1, 3))],
+        [B.Instrument(f"m{m}", [B.Zone({G.SAMPLE_MODES: mode, **long_release}, 0)])
+         for m, mode in enumerate((0, 1, 3))],
         [s],
     )
     a, b = _render_both(_bank(tmp_path, data), [(0, m, 69, 127) for m in range(3)], tmp_path)
@@ -202,3 +202,16 @@ def test_timgm6mb_presets_against_fluidsynth(tmp_path):
             assert abs(K.cents(K.pitch(held_a), K.pitch(held_b))) < PITCH_TOLERANCE_CENTS, (prog, key)
     offsets = np.array(offsets)
     assert np.all(np.abs(offsets - FLUIDSYNTH_OFFSET_DB) < PRESET_LEVEL_TOLERANCE_DB), offsets
+
+
+SUSTAIN_CB = 480
+
+
+def test_volume_sustain_is_centibels_as_the_spec_says(tmp_path):
+    """sustainVolEnv 480 cB: dlsynth sustains 48 dB down (SF2 2.04: cB of attenuation);
+    FluidSynth 46.1 dB down (it takes the level as 1 - cB/1000 of its 96 dB scale)."""
+    bank = _bank(tmp_path, _two_presets({}, {G.DECAY_VOL_ENV: -3986, G.SUSTAIN_VOL_ENV: SUSTAIN_CB}))
+    a, b = _render_both(bank, [(0, 0, 69, 127), (0, 1, 69, 127)], tmp_path)
+    for x, expected in ((a, SUSTAIN_CB / 10.0), (b, 96.0 * SUSTAIN_CB / 1000.0)):
+        down = K.rms_db(_slot(x, 0, 0.5, 0.9)[:, 0]) - K.rms_db(_slot(x, 1, 0.5, 0.9)[:, 0])
+        assert abs(down - expected) < LEVEL_TOLERANCE_DB, (down, expected)

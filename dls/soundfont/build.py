@@ -3,11 +3,12 @@
 SF2 preset -> `Instrument` (its bank and program; bank 128 is the drum bank, DLS's drum
 flag); each (preset zone, instrument zone) pair that can sound -> one `Region` with its own
 ``wsmp`` (root key, the sample's pitch correction, the loop the zone's sampleModes asks
-for), a wave link to the wave of its sample range, the exclusive class as key group, and
-two articulations: the generators (`dls.soundfont.articulation`) and the modulators
-(`dls.soundfont.modulators`). A left (right) sample of a stereo pair panned hard left
-(right), as SF2 banks pan them, becomes a DLS2 multichannel wave link of that side, so that
-the synth plays the two halves as one stereo voice.
+for), a wave link to the wave of its sample range, the exclusive class as key group (and
+no other cut: SF2 regions are self-non-exclusive), and two articulations: the generators
+(`dls.soundfont.articulation`) and the modulators (`dls.soundfont.modulators`). A left
+(right) sample of a stereo pair panned hard left (right), as SF2 banks pan them, becomes a
+DLS2 multichannel wave link of that side, so that the synth plays the two halves as one
+stereo voice.
 
 Everything that can go wrong or be odd is found when the file is opened, in bulk, and said
 in ``Collection.warnings``: remarks about the file first, then one line per preset listing
@@ -35,6 +36,12 @@ from .hydra import Hydra, text
 from .transforms import midi_value
 
 DRUM_BANK = 128
+ERROR_PREFIX = "SoundFont 2 bank: "  # what a refused sfbk file's message starts with
+# SF2 has no rule that a key cuts its own earlier note (DLS's default for a region): only
+# exclusive classes cut. A struck-again cymbal rings on, as in FluidSynth.
+_OPTIONS = C.F_RGN_OPTION_SELFNONEXCLUSIVE
+_SOURCE_BITS = 0xF << C.TRN_SOURCE_SHIFT | C.TRN_SOURCE_BIPOLAR | C.TRN_SOURCE_INVERT
+_CONTROL_BITS = 0xF << C.TRN_CONTROL_SHIFT | C.TRN_CONTROL_BIPOLAR | C.TRN_CONTROL_INVERT
 
 
 def read_sfbk(buf, *, lazy: bool = True) -> Collection:
@@ -45,7 +52,7 @@ def read_sfbk(buf, *, lazy: bool = True) -> Collection:
     size = struct.unpack_from("<I", buf, 4)[0]
     end = 8 + size
     if size < 4:
-        raise DLSError(f"RIFF at 0x0: size {size} < 4")
+        raise DLSError(f"{ERROR_PREFIX}RIFF at 0x0: size {size} < 4")
     if end > total:
         warnings.append(f"RIFF size {size} is larger than the file ({total - 8} bytes after the header); "
                         "read to the end of the file")
@@ -58,6 +65,8 @@ def read_sfbk(buf, *, lazy: bool = True) -> Collection:
     gc.disable()
     try:
         return _Builder(buf, root, warnings, lazy).collection()
+    except DLSError as exc:
+        raise DLSError(f"{ERROR_PREFIX}{exc}") from None
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -77,7 +86,8 @@ class _Builder:
         file_notes: list[str] = []
         notes: list[set[str]] = [set() for _ in range(max(n_presets, 0))]
         if h.sm24_present:
-            file_notes.append("24-bit samples (sm24): played from their top 16 bits (the engine's sample pool is 16-bit)")
+            file_notes.append("24-bit samples (sm24): played from their top 16 bits "
+                              "(the engine's sample pool is 16-bit)")
         pairs = Z.combine(h, file_notes, notes)
         preset_of = pairs.preset
 
@@ -110,23 +120,30 @@ class _Builder:
             keep |= np.stack(mod_protect)[mod_of]
         flat = blocks[keep]
         ends = np.cumsum(keep.sum(axis=1))
-        self.flat, self.row_end = flat, ends
+        self.flat, self.row_end = flat, ends.tolist()
         fixed = (gens[:, G.KEYNUM] >= 0) | (gens[:, G.VELOCITY] >= 0)
         link = h.shdr["link"][pairs.sample].astype(np.int64) if len(pairs) else np.zeros(0, np.int64)
-        self.pairs, self.rs, self.blocks = pairs, rs, blocks
-        self.mod_of, self.mod_full, self.mod_compact = mod_of, mod_full, mod_compact
-        self.left, self.right, self.fixed = left, right, fixed
-        self.phase = np.minimum(pairs.sample, link) + 1
         playable = rs.wave >= 0
+        # What building a region needs, one row per pair (the rest is let go once open).
+        self.cols = np.stack([
+            pairs.key_lo, pairs.key_hi, pairs.vel_lo, pairs.vel_hi, gens[:, G.EXCLUSIVE_CLASS], rs.wave,
+            rs.loop_type, rs.loop_start, rs.loop_length, rs.unity, rs.fine, left, right,
+            np.minimum(pairs.sample, link) + 1, mod_of,
+        ], axis=1).astype(np.int64) if len(pairs) else np.zeros((0, 15), dtype=np.int64)
+        self.mod_compact = mod_compact
+        # Zones with a fixed key or velocity (rare): their connections, worked out now.
+        self.fixed_arts = {
+            int(i): self._fixed(blocks[i], mod_full[mod_of[i]], int(rs.unity[i]), int(gens[i, G.KEYNUM]),
+                                int(gens[i, G.VELOCITY]))
+            for i in np.flatnonzero(fixed & playable)
+        }
 
+        # The SoundFont's version is its INFO's ifil ("2.04"); DLS's vers chunk has none.
         col = Collection(waves=waves, info=dict(h.info), level=2)
-        if h.version is not None:
-            col.version = ((h.version[0] << 16) | h.version[1], 0)
-        counts = np.bincount(preset_of[playable], minlength=max(n_presets, 0)) if len(pairs) else np.zeros(
-            max(n_presets, 0), np.int64)
-        starts = np.searchsorted(preset_of, np.arange(max(n_presets, 0)), side="left") if len(pairs) else np.zeros(
-            max(n_presets, 0), np.int64)
-        ends = np.searchsorted(preset_of, np.arange(max(n_presets, 0)), side="right") if len(pairs) else starts
+        # The pairs are in preset order: preset p's are [starts[p], stops[p]).
+        every = np.arange(max(n_presets, 0))
+        starts = np.searchsorted(preset_of, every, side="left")
+        stops = np.searchsorted(preset_of, every, side="right")
         seen: dict[int, int] = {}
         preset_lines: list[str] = []
         for p in range(max(n_presets, 0)):
@@ -150,7 +167,7 @@ class _Builder:
                 continue
             seen[key] = p
             ins = Instrument(name=name, bank=bank, program=program, info={"INAM": name} if name else {})
-            lo, hi = int(starts[p]), int(ends[p])
+            lo, hi = int(starts[p]), int(stops[p])
             idx = np.arange(lo, hi)[playable[lo:hi]]
             if self.lazy and len(idx):
                 ins.defer_regions(self._loader(idx), len(idx))
@@ -163,6 +180,8 @@ class _Builder:
                 preset_lines.append(f"{label}: " + "; ".join(sorted(notes[p])))
         if n_presets < 1:
             file_notes.append("the file has no presets")
+        # In bank order (melodic banks, then the drum kits; by program), as SF2 players list them.
+        col.instruments.sort(key=lambda i: (i.is_drum, i.bank_msb, i.bank_lsb, i.program))
         col.warnings = self.warnings + file_notes + preset_lines
         return col
 
@@ -239,43 +258,35 @@ class _Builder:
         return load
 
     def _regions(self, idx: np.ndarray) -> list[Region]:
-        p, rs = self.pairs, self.rs
         out: list[Region] = []
         if not len(idx):
             return out
-        il = idx.tolist()
-        cols = zip(
-            il, p.key_lo[idx].tolist(), p.key_hi[idx].tolist(), p.vel_lo[idx].tolist(), p.vel_hi[idx].tolist(),
-            p.gens[idx, G.EXCLUSIVE_CLASS].tolist(), rs.wave[idx].tolist(), rs.loop_type[idx].tolist(),
-            rs.loop_start[idx].tolist(), rs.loop_length[idx].tolist(), rs.unity[idx].tolist(), rs.fine[idx].tolist(),
-            self.left[idx].tolist(), self.right[idx].tolist(), self.fixed[idx].tolist(), self.phase[idx].tolist(),
-        )
-        flat, row_end, mod_of, compact = self.flat, self.row_end, self.mod_of, self.mod_compact
-        for (i, kl, kh, vl, vh, excl, wave, lt, ls, ll, unity, fine, left, right, fixed, phase) in cols:
+        flat, row_end, compact, fixed_arts = self.flat, self.row_end, self.mod_compact, self.fixed_arts
+        for i, (kl, kh, vl, vh, excl, wave, lt, ls, ll, unity, fine, left, right, phase, mods) in zip(
+                idx.tolist(), self.cols[idx].tolist()):
             if left or right:
                 link = WaveLink(table_index=wave, options=C.F_WAVELINK_MULTICHANNEL, phase_group=phase,
                                 channel=C.WAVELINK_CHANNEL_LEFT if left else C.WAVELINK_CHANNEL_RIGHT)
             else:
                 link = WaveLink(table_index=wave)
             ws = WaveSample(unity_note=unity, fine_tune=fine, loops=[Loop(lt, ls, ll)] if lt >= 0 else [])
-            if fixed:
-                gen_blocks, mod_blocks = self._fixed(i, self.blocks[i], self.mod_full[mod_of[i]], unity)
+            if i in fixed_arts:
+                gen_blocks, mod_blocks = fixed_arts[i]
             else:
                 gen_blocks = flat[(row_end[i - 1] if i else 0):row_end[i]]
-                mod_blocks = compact[mod_of[i]]
+                mod_blocks = compact[mods]
             arts = [Articulation(2, blocks=gen_blocks)]
             if len(mod_blocks):
                 arts.append(Articulation(2, blocks=mod_blocks))
-            out.append(Region(key_low=kl, key_high=kh, vel_low=vl, vel_high=vh, key_group=excl, wave_link=link,
-                              wave_sample=ws, articulations=arts, level=2))
+            out.append(Region(key_low=kl, key_high=kh, vel_low=vl, vel_high=vh, options=_OPTIONS, key_group=excl,
+                              wave_link=link, wave_sample=ws, articulations=arts, level=2))
         return out
 
-    def _fixed(self, i: int, gen_blocks: np.ndarray, mod_blocks: np.ndarray, unity: int):
+    @staticmethod
+    def _fixed(gen_blocks: np.ndarray, mod_blocks: np.ndarray, unity: int, key: int, vel: int):
         """A zone with a fixed key (keynum) or velocity: connections reading them become
         constants of their value at that key or velocity (the key-to-pitch one around the
         root key, as the engine evaluates it)."""
-        key = int(self.pairs.gens[i, G.KEYNUM])
-        vel = int(self.pairs.gens[i, G.VELOCITY])
         fixed = {}
         if key >= 0:
             fixed[C.CONN_SRC_KEYNUMBER] = key
@@ -293,12 +304,12 @@ class _Builder:
                     if s == C.CONN_SRC_KEYNUMBER and d == C.CONN_DST_PITCH:
                         f -= midi_value(unity, kind, bip, inv)
                     value *= f
-                    s, t = C.CONN_SRC_NONE, t & ~(0xF << C.TRN_SOURCE_SHIFT | C.TRN_SOURCE_BIPOLAR | C.TRN_SOURCE_INVERT)
+                    s, t = C.CONN_SRC_NONE, t & ~_SOURCE_BITS
                 if c in fixed:
                     kind, bip, inv = (t >> C.TRN_CONTROL_SHIFT) & 0xF, bool(t & C.TRN_CONTROL_BIPOLAR), bool(
                         t & C.TRN_CONTROL_INVERT)
                     value *= midi_value(fixed[c], kind, bip, inv)
-                    c, t = C.CONN_SRC_NONE, t & ~(0xF << C.TRN_CONTROL_SHIFT | C.TRN_CONTROL_BIPOLAR | C.TRN_CONTROL_INVERT)
+                    c, t = C.CONN_SRC_NONE, t & ~_CONTROL_BITS
                 if s == C.CONN_SRC_NONE and c != C.CONN_SRC_NONE:
                     s, c = c, C.CONN_SRC_NONE
                     t = ((t >> C.TRN_CONTROL_SHIFT) & 0xF) << C.TRN_SOURCE_SHIFT | (

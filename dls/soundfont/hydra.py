@@ -167,13 +167,28 @@ class Hydra:
             self.chunks[name] = sub
 
     def _check(self, warnings: list[str]) -> None:
-        """Bag, generator and modulator indices: non-decreasing and inside their arrays."""
-        self._check_index(self.phdr["bag"], len(self.pbag), "phdr", "preset", "pbag")
-        self._check_index(self.inst["bag"], len(self.ibag), "inst", "instrument", "ibag")
-        for bag, gens, mods in (("pbag", "pgen", "pmod"), ("ibag", "igen", "imod")):
+        """Bag, generator and modulator indices: non-decreasing and inside their arrays.
+        Records after those the indices reach are ignored (with a warning), so a hostile
+        chunk's length costs nothing."""
+        for hdr, bag, gens, mods, what in (("phdr", "pbag", "pgen", "pmod", "preset"),
+                                           ("inst", "ibag", "igen", "imod", "instrument")):
+            owners = getattr(self, hdr)
+            self._check_index(owners["bag"], len(getattr(self, bag)), hdr, what, bag)
+            self._trim(bag, int(owners["bag"][-1]) + 1, warnings)
             arr = getattr(self, bag)
             self._check_index(arr["gen"], len(getattr(self, gens)) + 1, bag, "zone", gens, field="generator")
             self._check_index(arr["mod"], len(getattr(self, mods)) + 1, bag, "zone", mods, field="modulator")
+            self._trim(gens, int(arr["gen"][-1]) + 1, warnings)
+            self._trim(mods, int(arr["mod"][-1]) + 1, warnings)
+
+    def _trim(self, name: str, used: int, warnings: list[str]) -> None:
+        arr = getattr(self, name)
+        if len(arr) > used:
+            extra = len(arr) - used
+            ck = self.chunks.get(name)
+            warnings.append(f"{ck.where() if ck is not None else name}: {extra} record(s) after the terminal one "
+                            "ignored")
+            setattr(self, name, arr[:used])
 
     def _check_index(self, idx: np.ndarray, limit: int, chunk: str, what: str, target: str,
                      field: str = "bag") -> None:

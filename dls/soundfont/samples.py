@@ -37,6 +37,7 @@ TYPE_MONO, TYPE_RIGHT, TYPE_LEFT, TYPE_LINKED = 1, 2, 4, 8
 TYPE_VORBIS = 0x10
 TYPE_ROM = 0x8000
 
+MAX_SAMPLE_RATE = 1_000_000  # Hz: what the engine's wave pool takes
 MAX_DECODED_FRAMES = 1 << 25  # about 12 minutes at 44.1 kHz
 MAX_DECODED_TOTAL = 1 << 28  # 512 MB of 16-bit samples for a whole SF3
 
@@ -129,8 +130,9 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
         )
     notes_of(rom, "uses ROM samples (not in the file): those zones are left out")
     ok &= ~rom
-    notes_of(ok & (rate <= 0), "a sample with a sample rate of 0 left out")
-    ok &= rate > 0
+    bad_rate = ok & ((rate < 1) | (rate > MAX_SAMPLE_RATE))
+    notes_of(bad_rate, f"a sample with a sample rate outside 1..{MAX_SAMPLE_RATE} Hz left out")
+    ok &= ~bad_rate
     vorbis = ok & ((stype & TYPE_VORBIS) != 0)
     pcm = ok & ~vorbis
 

@@ -63,6 +63,8 @@ class ZoneLevel:
 
 def _level(owner_bag: np.ndarray, bags: np.ndarray, gens: np.ndarray, terminal: int) -> ZoneLevel:
     owners = len(owner_bag) - 1  # the last record is the terminal one
+    # Only the zones the (16-bit) bag indices reach count, however long a hostile chunk is.
+    bags = bags[: int(owner_bag[-1]) + 1] if len(owner_bag) else bags[:1]
     nz = len(bags) - 1
     bag_gen = bags["gen"].astype(np.int64)
     bag_mod = bags["mod"].astype(np.int64)
@@ -175,7 +177,7 @@ def combine(h: Hydra, file_notes: list[str], preset_notes: list[set[str]]) -> Pa
         n = int(np.count_nonzero(stray & (i_owner == ins)))
         file_notes.append(f"instrument #{ins} {_name(h.inst, ins)!r}: {n} zone(s) without a sample ignored")
     iz_play = iz_all[i_local]  # sorted by zone, hence by instrument
-    per_inst = np.bincount(i_owner[iz_play], minlength=max(n_inst, 0)) if len(iz_play) else np.zeros(max(n_inst, 0), np.int64)
+    per_inst = np.bincount(i_owner[iz_play], minlength=max(n_inst, 0)).astype(np.int64)
     inst_start = np.concatenate(([0], np.cumsum(per_inst)[:-1])) if n_inst > 0 else np.zeros(0, np.int64)
 
     # Preset zones that play: local zones with a valid instrument.
