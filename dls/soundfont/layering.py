@@ -48,15 +48,29 @@ def _value(z, op: int) -> int:
 
 def factor(zones: list) -> tuple[list[Row], list] | None:
     """(rows, column zones) such that the rows layered onto the columns give `zones`
-    (objects with ``gens``, ``mods``, ``key``, ``vel``, ``sample``), or None."""
+    (objects with ``gens``, ``mods``, ``key``, ``vel``, ``sample``), or None. Columns are
+    tried as told apart by their key range (velocity layers), by their velocity range
+    (key splits over one layer each) and by neither (layers of the same ranges, e.g.
+    detuned); the grid that saves the most generators is taken."""
     if len(zones) < 4:
         return None
-    additive = [op for op in range(G.COUNT) if G.PRESET_ADDITIVE[op]]
-    fixed = [op for op in range(G.COUNT) if not G.PRESET_ADDITIVE[op] and op not in (G.KEY_RANGE, G.VEL_RANGE,
-                                                                                      G.SAMPLE_ID, G.INSTRUMENT)]
+    best = None
+    for by in (("key",), ("vel",), ()):
+        grid = _grid(zones, by)
+        if grid is not None and (best is None or grid[0] < best[0]):
+            best = grid
+    return None if best is None else best[1:]
 
+
+_ADDITIVE = [op for op in range(G.COUNT) if G.PRESET_ADDITIVE[op]]
+_FIXED = [op for op in range(G.COUNT) if not G.PRESET_ADDITIVE[op]
+          and op not in (G.KEY_RANGE, G.VEL_RANGE, G.SAMPLE_ID, G.INSTRUMENT)]
+
+
+def _grid(zones: list, by: tuple[str, ...]):
     def column_key(z):
-        return (z.sample, tuple(_value(z, op) for op in fixed), tuple(sorted(z.mods.items())))
+        return (z.sample, *(getattr(z, d) for d in by), tuple(_value(z, op) for op in _FIXED),
+                tuple(sorted(z.mods.items())))
 
     columns: dict[tuple, list] = {}
     for z in zones:
@@ -65,9 +79,9 @@ def factor(zones: list) -> tuple[list[Row], list] | None:
     if len(sizes) != 1:
         return None
     rows_n = sizes.pop()
-    if rows_n < 2:
+    if rows_n < 2 or len(columns) < 2:
         return None
-    order = lambda z: (z.vel, z.key, tuple(_value(z, op) for op in additive))  # noqa: E731
+    order = lambda z: (z.vel, z.key, tuple(_value(z, op) for op in _ADDITIVE))  # noqa: E731
     cols = [sorted(v, key=order) for v in columns.values()]
     # ranges: the columns' or the rows'
     owner = {}
@@ -78,7 +92,7 @@ def factor(zones: list) -> tuple[list[Row], list] | None:
             owner[dim] = "row"
         else:
             return None
-    vals = np.array([[[_value(z, op) for op in additive] for z in col] for col in cols], dtype=np.int64)
+    vals = np.array([[[_value(z, op) for op in _ADDITIVE] for z in col] for col in cols], dtype=np.int64)
     offsets = vals[0] - vals[0, 0][None, :]  # (rows, additive): row r minus row 0, first column
     if not np.array_equal(vals, vals[:, :1, :] + offsets[None, :, :]):
         return None
@@ -87,7 +101,7 @@ def factor(zones: list) -> tuple[list[Row], list] | None:
         ref = cols[0][r]
         rows.append(Row(key=ref.key if owner["key"] == "row" else _FULL,
                         vel=ref.vel if owner["vel"] == "row" else _FULL,
-                        offsets={op: int(v) for op, v in zip(additive, offsets[r].tolist()) if v}))
+                        offsets={op: int(v) for op, v in zip(_ADDITIVE, offsets[r].tolist()) if v}))
     column_zones = []
     for col in cols:
         z = col[0]
@@ -97,4 +111,4 @@ def factor(zones: list) -> tuple[list[Row], list] | None:
     grid_cost = sum(len(z.gens) + 3 for z in column_zones) + sum(len(r.offsets) + 3 for r in rows)
     if grid_cost >= flat_cost:
         return None
-    return rows, column_zones
+    return grid_cost, rows, column_zones

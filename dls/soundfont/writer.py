@@ -79,6 +79,9 @@ ICMT_MAX = 65536
 _LOOP_MODES = {C.WLOOP_TYPE_FORWARD: 1, C.WLOOP_TYPE_RELEASE: 3, C.WLOOP_TYPE_RELEASE_WIN2000: 3}
 _FULL = (0, 127)
 _DEFAULT_AMOUNTS = {(m.src, m.dest, m.amount_src, m.transform): m.amount for m in M.DEFAULT_MODULATORS}
+# SF2 2.04 section 8.4.2: velocity to filter cutoff, -2400 cents (silent in the reader and in
+# FluidSynth, not in every player: a zone without its cancelling modulator would have it)
+_DEFAULT_AMOUNTS[(*M.SILENCED_IDENTITY, 0)] = -2400
 
 
 def sf2_bank(instrument: Instrument) -> tuple[int, str | None]:
