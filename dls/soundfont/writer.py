@@ -169,7 +169,8 @@ class SF2File:
         try:
             atomic_write(path, write)
         except (OSError, ValueError) as exc:
-            raise DLSError(f"cannot write SF2 file {os.fspath(path)!r}: {exc}") from exc
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DLSError(f"cannot write SF2 file {os.fspath(path)!r}: {why}") from exc
 
 
 def write_sf2(collection: Collection, path=None, *, name: str | None = None) -> SF2File:
