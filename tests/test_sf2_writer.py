@@ -222,10 +222,29 @@ def test_wsmp_attenuation_is_initial_attenuation_through_emu_04():
     assert z[G.INITIAL_ATTENUATION] == 225
 
 
-def test_a_gain_above_unity_is_said_and_held_at_0():
-    sf2 = convert(bank(articulation=[(N, N, C.CONN_DST_GAIN, 0, U.db_to_gain(6.0))]))
-    assert G.INITIAL_ATTENUATION not in local(hydra(sf2.to_bytes()))[0]
-    assert len(sf2.warnings) == 1 and "initialAttenuation" in sf2.warnings[0] and "'one'" in sf2.warnings[0]
+def test_a_gain_above_unity_is_moved_into_the_sample_as_far_as_its_peak_allows():
+    """SF2 cannot play louder than the sample (initialAttenuation >= 0): the sample is
+    scaled up by the loudest zone's gain, the others attenuated by as much more; what the
+    sample's peak leaves no room for is said."""
+    w = wave(sine(4410, amp=8000))
+    regions = [dls.Region(key_high=59, wave_link=dls.WaveLink(0),
+                          articulations=[dls.Articulation(2, [(N, N, C.CONN_DST_GAIN, 0, U.db_to_gain(6.0))])]),
+               dls.Region(key_low=60, wave_link=dls.WaveLink(0))]
+    sf2 = convert(bank(regions, waves=[w]))
+    h = hydra(sf2.to_bytes())
+    s = h.shdr[0]
+    data = h.smpl[s["start"]:s["end"]].astype(np.float64)
+    assert abs(20 * np.log10(np.abs(data).max() / 8000.0) - 6.0) < 0.02
+    loud, plain = local(h)
+    assert loud.get(G.INITIAL_ATTENUATION, 0) == 0 and plain[G.INITIAL_ATTENUATION] == 150  # 6 dB / 0.4
+    assert sf2.warnings == []
+    # +18 dB: the sample's peak (8000) leaves 12.2 dB
+    regions[0].articulations = [dls.Articulation(2, [(N, N, C.CONN_DST_GAIN, 0, U.db_to_gain(18.0))])]
+    sf2 = convert(bank(regions, waves=[w]))
+    h = hydra(sf2.to_bytes())
+    s = h.shdr[0]
+    assert 32600 < np.abs(h.smpl[s["start"]:s["end"]]).max() <= 32767
+    assert len(sf2.warnings) == 1 and "up to 5.8 dB" in sf2.warnings[0] and "SF2 cannot amplify" in sf2.warnings[0]
 
 
 # --- articulation -----------------------------------------------------------------------

@@ -88,10 +88,10 @@ _QUIET_LOW = frozenset({
     G.DELAY_MOD_LFO, G.DELAY_VIB_LFO, G.DELAY_MOD_ENV, G.ATTACK_MOD_ENV, G.HOLD_MOD_ENV, G.DECAY_MOD_ENV,
     G.RELEASE_MOD_ENV, G.DELAY_VOL_ENV, G.ATTACK_VOL_ENV, G.HOLD_VOL_ENV, G.DECAY_VOL_ENV, G.RELEASE_VOL_ENV,
     G.FREQ_MOD_LFO, G.FREQ_VIB_LFO, G.PAN, G.CHORUS_EFFECTS_SEND, G.REVERB_EFFECTS_SEND, G.SUSTAIN_VOL_ENV,
-    G.SUSTAIN_MOD_ENV, G.INITIAL_FILTER_Q,
+    G.SUSTAIN_MOD_ENV, G.INITIAL_FILTER_Q, G.INITIAL_ATTENUATION,  # (the writer says what it cannot give)
 })
 _QUIET_HIGH = frozenset({G.INITIAL_FILTER_FC, G.PAN, G.CHORUS_EFFECTS_SEND, G.REVERB_EFFECTS_SEND,
-                         G.SUSTAIN_VOL_ENV, G.SUSTAIN_MOD_ENV})
+                         G.SUSTAIN_VOL_ENV, G.SUSTAIN_MOD_ENV, G.INITIAL_ATTENUATION})
 
 
 @dataclass
@@ -102,6 +102,7 @@ class ZoneArticulation:
     generators: dict[int, int] = field(default_factory=dict)
     modulators: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
     notes: set[str] = field(default_factory=set)
+    attenuation: float = 0.0  # initialAttenuation unrounded and unclamped (< 0: louder than SF2 allows)
 
 
 def operand(source: int, curve: int, bipolar: bool, invert: bool, notes: set[str]) -> int | None:
@@ -269,6 +270,7 @@ def _solve(rows: np.ndarray, out: ZoneArticulation, notes: set[str]) -> None:
     coarse = int(round(whole / 100.0))
     known[G.COARSE_TUNE] = coarse
     known[G.FINE_TUNE] = whole - 100 * coarse
+    out.attenuation = known.get(G.INITIAL_ATTENUATION, 0.0)
     gens = out.generators
     for g, value in known.items():
         amount = _clamp(g, value, notes)

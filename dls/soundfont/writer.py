@@ -46,6 +46,7 @@ large bank is not copied whole in memory; `SF2File.save` writes through
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from ..model import Collection, Instrument, WaveSample
 from . import generators as G
 from . import hydra as H
 from . import modulators as M
+from .articulation import EMU_ATTENUATION_FACTOR
 from .build import DRUM_BANK
 from .inversion import invert
 from .layering import factor
@@ -109,6 +111,8 @@ class _Sample:
     loop: tuple[int, int] | None = None  # (start, end) in the sample's frames
     type: int = TYPE_MONO
     link: int = 0
+    wave: int = -1  # the wave it is (a channel of)
+    boost: float = 0.0  # initialAttenuation units the data was scaled up by (`_amplify`)
 
 
 @dataclass
@@ -118,6 +122,7 @@ class _Zone:
     key: tuple[int, int] = _FULL
     vel: tuple[int, int] = _FULL
     sample: int | None = None  # None: the global zone
+    attenuation: float = 0.0  # initialAttenuation asked for (may be < 0) until `_attenuation`
 
 
 @dataclass
@@ -206,11 +211,10 @@ class _Converter:
 
     # ------------------------------------------------------------------------- presets
     def run(self, name: str | None) -> SF2File:
-        presets: list[_Preset] = []
         taken: dict[tuple[int, int], str] = {}
         lines: list[str] = []
-        regions = 0
         self._plan_headers()
+        made = []  # (label, name, bank, program, zones, notes)
         for ins in self.col.instruments:
             bank, remark = sf2_bank(ins)
             label = (f"instrument {'drum ' if ins.is_drum else ''}MSB {ins.bank_msb} LSB {ins.bank_lsb} "
@@ -223,8 +227,12 @@ class _Converter:
                 lines.append(f"{label}: left out: SF2 bank {bank} program {key[1]} is already {taken[key]!r}")
                 continue
             taken[key] = ins.name
-            name_ = ins.name or f"bank {bank} program {key[1]}"
-            zones = self._zones(ins, notes)
+            made.append((label, ins.name or f"bank {bank} program {key[1]}", bank, key[1], self._zones(ins, notes), notes))
+        self._amplify([z for m in made for z in m[4]])
+        presets: list[_Preset] = []
+        regions = 0
+        for label, name_, bank, program, zones, notes in made:
+            _attenuation(zones, notes)
             regions += len(zones)
             grid = factor(zones)
             if grid is None:
@@ -233,7 +241,7 @@ class _Converter:
                 rows, columns = grid
                 inst = self._instrument(name_, columns)
                 pzones = [_PresetZone(inst, r.key, r.vel, r.offsets) for r in rows]
-            presets.append(_Preset(name_, bank, key[1], pzones))
+            presets.append(_Preset(name_, bank, program, pzones))
             if notes:
                 lines.append(f"{label}: " + "; ".join(sorted(notes)))
         self._link_pairs()
@@ -241,6 +249,35 @@ class _Converter:
         pieces, size = _layout(info, self.samples, presets, self.instruments)
         return SF2File(pieces=pieces, size=size, presets=len(presets), zones=regions, samples=len(self.samples),
                        warnings=self.warnings + lines)
+
+    def _amplify(self, zones: list[_Zone]) -> None:
+        """SF2 cannot play a zone louder than its sample (initialAttenuation >= 0): where
+        zones ask for more, the sample's data is scaled up by what the loudest of them asks,
+        as far as its peak allows, and every zone playing it attenuated by as much more."""
+        need: dict[int, float] = {}  # wave -> largest boost asked for, in generator units
+        for z in zones:
+            if z.attenuation < 0:
+                w = self.samples[z.sample].wave
+                need[w] = max(need.get(w, 0.0), -z.attenuation)
+        channels: dict[int, list[int]] = {}
+        for (ti, _ch), sid in self.sample_of.items():
+            channels.setdefault(ti, []).append(sid)
+        for w, gen_units in need.items():
+            sids = channels[w]
+            peak = max(int(np.abs(self.samples[sid].data.astype(np.int32)).max(initial=0)) for sid in sids)
+            if peak == 0:
+                continue
+            cb = min(gen_units * EMU_ATTENUATION_FACTOR, 200.0 * math.log10(32767.0 / peak))
+            cb = math.floor(cb * 10.0) / 10.0  # to 0.01 dB, never past the peak
+            if cb <= 0:
+                continue
+            factor_ = 10.0 ** (cb / 200.0)
+            for sid in sids:
+                s = self.samples[sid]
+                s.data = np.clip(np.rint(s.data * factor_), -32768, 32767).astype("<i2")
+                s.boost = cb / EMU_ATTENUATION_FACTOR
+        for z in zones:
+            z.attenuation += self.samples[z.sample].boost
 
     def _instrument(self, name: str, zones: list[_Zone]) -> int:
         """The SF2 instrument of these zones: one already made of the same zones is shared."""
@@ -302,8 +339,9 @@ class _Converter:
                 if mode:
                     gens[G.SAMPLE_MODES] = mode
                     _loop_offsets(gens, loop, hdr.loop)
+                gens.pop(G.INITIAL_ATTENUATION, None)  # set by `_attenuation`
                 zones.append(_Zone(gens, dict(art.modulators), (region.key_low & 0x7F, region.key_high & 0x7F),
-                                   (region.vel_low & 0x7F, region.vel_high & 0x7F), sid))
+                                   (region.vel_low & 0x7F, region.vel_high & 0x7F), sid, art.attenuation))
             if len(made) == 2:
                 self.pairs.append((made[0], made[1]))
             elif region.wave_link.multichannel and sides[0][1] is not None:
@@ -387,7 +425,7 @@ class _Converter:
         if wave.channels >= 2:
             base = f"{base[:18]} {'LR'[channel]}"
         sid = len(self.samples)
-        self.samples.append(_Sample(base, data, int(wave.sample_rate), pitch, correction, loop))
+        self.samples.append(_Sample(base, data, int(wave.sample_rate), pitch, correction, loop, wave=ti))
         self.sample_of[(ti, channel)] = sid
         return sid
 
@@ -432,6 +470,25 @@ def _zstr(text: str, limit: int) -> bytes:
 
 def _name(text: str) -> bytes:
     return str(text).encode("latin-1", "replace")[:20]
+
+
+def _attenuation(zones: list[_Zone], notes: set[str]) -> None:
+    """Each zone's initialAttenuation generator, with what SF2 could not give said once."""
+    short = 0.0
+    for z in zones:
+        amount = int(round(z.attenuation))
+        if amount < 0:
+            short = max(short, -amount * EMU_ATTENUATION_FACTOR / 10.0)
+            amount = 0
+        elif amount > int(G.HIGH[G.INITIAL_ATTENUATION]):
+            notes.add(f"an attenuation of {amount * EMU_ATTENUATION_FACTOR / 10.0:.1f} dB held at SF2's "
+                      f"{int(G.HIGH[G.INITIAL_ATTENUATION]) * EMU_ATTENUATION_FACTOR / 10.0:.1f} dB")
+            amount = int(G.HIGH[G.INITIAL_ATTENUATION])
+        if amount:
+            z.gens[G.INITIAL_ATTENUATION] = amount
+    if short > 0.05:
+        notes.add(f"a gain above its sample's (up to {short:.1f} dB, beyond what the sample's peak leaves room "
+                  "for) played at the sample's level: SF2 cannot amplify")
 
 
 def _loop_offsets(gens: dict[int, int], loop, header_loop) -> None:
