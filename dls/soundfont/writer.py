@@ -193,6 +193,11 @@ def convert(collection: Collection, *, name: str | None = None) -> SF2File:
 
 
 class _Converter:
+    """One conversion. What a region sounds like is the engine's merge of its articulation
+    onto the defaults (DLS2's, or SF2's for a bank converted from SF2): that rule lives in
+    `synth.download`, once, and the writer asks it rather than restating it, at the price of
+    this one import from the synth package."""
+
     def __init__(self, col: Collection):
         from synth.download import instrument_defaults, merge_articulation, sf2_origin
 
