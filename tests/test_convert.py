@@ -15,7 +15,6 @@ not copied (CI installs it).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -78,10 +77,12 @@ def round_trip_bank() -> dls.Collection:
     ATTACK_S, release RELEASE_S); 4 unlooped, 0.25 s long; 5 a release loop (1000 Hz looped
     for 0.1 s, then 0.4 s of 2000 Hz after it that only the release plays)."""
     loop = [dls.Loop(C.WLOOP_TYPE_FORWARD, 0, 4410)]
-    looped = dls.Wave.from_pcm16(_tone([(1000, 4410)]), WAVE_RATE, dls.WaveSample(unity_note=69, loops=loop), name="loop")
+    looped = dls.Wave.from_pcm16(_tone([(1000, 4410)]), WAVE_RATE, dls.WaveSample(unity_note=69, loops=loop),
+                                 name="loop")
     short = dls.Wave.from_pcm16(_tone([(1000, WAVE_RATE // 4)]), WAVE_RATE, dls.WaveSample(unity_note=69), name="short")
     rel = dls.Wave.from_pcm16(_tone([(1000, 4410), (2000, 4 * 4410)]), WAVE_RATE,
-                              dls.WaveSample(unity_note=69, loops=[dls.Loop(C.WLOOP_TYPE_RELEASE, 0, 4410)]), name="release")
+                              dls.WaveSample(unity_note=69, loops=[dls.Loop(C.WLOOP_TYPE_RELEASE, 0, 4410)]),
+                              name="release")
 
     def ins(name, program, wave=0, ws=None, art=None):
         region = dls.Region(wave_link=dls.WaveLink(wave), wave_sample=ws)
@@ -96,7 +97,8 @@ def round_trip_bank() -> dls.Collection:
     return dls.Collection(
         instruments=[ins("plain", 0), ins("quiet", 1, ws=quiet),
                      ins("tuned", 2, ws=tuned, art=[(N, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-1200))]),
-                     ins("envelope", 3, art=envelope), ins("no loop", 4, wave=1), ins("release loop", 5, wave=2, art=long_release)],
+                     ins("envelope", 3, art=envelope), ins("no loop", 4, wave=1),
+                     ins("release loop", 5, wave=2, art=long_release)],
         waves=[looped, short, rel], info={"INAM": "round trip"})
 
 
@@ -167,7 +169,8 @@ def _crossing(env_db: np.ndarray, level_db: float, rising: bool, frame_s: float 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("round_trip")
-    notes = [(0, 69, 127), (1, 69, 127), (2, 69, 127), (2, 81, 127), (3, 69, 127), (4, 69, 127), (5, 69, 127), (0, 57, 127)]
+    notes = [(0, 69, 127), (1, 69, 127), (2, 69, 127), (2, 81, 127), (3, 69, 127), (4, 69, 127), (5, 69, 127),
+             (0, 57, 127)]
     return _render_both(round_trip_bank(), notes, tmp)
 
 
@@ -284,6 +287,29 @@ def test_an_sf2_and_its_dls_conversion_render_the_same(tmp_path):
         outs.append(sf.read(out, dtype="float32")[0])
     assert outs[0].shape == outs[1].shape and np.abs(outs[0]).max() > 0.01
     assert np.array_equal(outs[0], outs[1])
+
+
+def test_an_sf3_becomes_a_dls_of_its_decoded_samples_and_then_an_sf2(tmp_path):
+    """SF3 (Ogg Vorbis samples): the DLS holds the decoded 16-bit PCM; written back as SF2,
+    the samples are that PCM."""
+    import io
+
+    from . import sf2build as B
+    from dls.soundfont import generators as G
+
+    pcm = B.sine(44100, 1000, 12000)
+    bio = io.BytesIO()
+    sf.write(bio, pcm.astype(np.float32) / 32768.0, 44100, format="OGG", subtype="VORBIS")
+    s = B.Sample("ogg", None, root=69, type=1 | 0x10, vorbis=bio.getvalue(), loop=(441, 44100 - 441))
+    (tmp_path / "in.sf3").write_bytes(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])],
+                                            [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])], [s], version=(3, 1)))
+    assert convert(tmp_path / "in.sf3", tmp_path / "out.dls").returncode == 0
+    assert convert(tmp_path / "out.dls", tmp_path / "out.sf2").returncode == 0
+    col, back = dls.read(tmp_path / "out.dls"), dls.read(tmp_path / "out.sf2")
+    decoded = col.waves[0].data[:, 0]
+    assert abs(K.cents(K.pitch(decoded[2000:40000].astype(np.float64), 44100), 1000.0)) < 1.0
+    assert np.array_equal(back.waves[0].data[:, 0], decoded)
+    assert back.instruments[0].regions[0].wave_sample.loops == col.instruments[0].regions[0].wave_sample.loops
 
 
 # --- what the command says and refuses -----------------------------------------------------------

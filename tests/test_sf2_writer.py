@@ -202,7 +202,8 @@ def test_root_key_and_tuning_from_the_wsmp():
     other = dls.WaveSample(unity_note=57, fine_tune=30, loops=[dls.Loop(0, 0, 4410)])
     regions = [dls.Region(key_high=59, wave_link=dls.WaveLink(0)),
                dls.Region(key_low=60, wave_link=dls.WaveLink(0), wave_sample=other)]
-    h = hydra(convert(bank(regions, waves=[w], articulation=[(N, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-250))])).to_bytes())
+    pitch = [(N, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-250))]
+    h = hydra(convert(bank(regions, waves=[w], articulation=pitch)).to_bytes())
     s = h.shdr[0]
     assert (int(s["pitch"]), int(s["correction"])) == (69, -20)
     own, moved = local(h)
@@ -470,7 +471,8 @@ def test_zones_sharing_a_value_keep_it_in_the_global_zone():
 
 def test_unplayable_waves_and_missing_waves_are_left_out_with_a_warning():
     bad = dls.Wave(format_tag=0x0055, supported=False, raw_data=b"\0" * 16)
-    regions = [dls.Region(key_high=40, wave_link=dls.WaveLink(0)), dls.Region(key_low=41, key_high=80, wave_link=dls.WaveLink(1)),
+    regions = [dls.Region(key_high=40, wave_link=dls.WaveLink(0)),
+               dls.Region(key_low=41, key_high=80, wave_link=dls.WaveLink(1)),
                dls.Region(key_low=81, wave_link=dls.WaveLink(7))]
     sf2 = convert(bank(regions, waves=[wave(), bad]))
     assert (sf2.zones, sf2.samples) == (1, 1)

@@ -91,7 +91,8 @@ def sf2_bank(instrument: Instrument) -> tuple[int, str | None]:
     select cannot reach it as the DLS bank select does."""
     if instrument.is_drum:
         if instrument.bank_msb or instrument.bank_lsb:
-            return DRUM_BANK, f"drum kit at bank MSB {instrument.bank_msb} LSB {instrument.bank_lsb} written in SF2's drum bank 128"
+            return DRUM_BANK, (f"drum kit at bank MSB {instrument.bank_msb} LSB {instrument.bank_lsb} written in "
+                               "SF2's drum bank 128")
         return DRUM_BANK, None
     msb, lsb = instrument.bank_msb, instrument.bank_lsb
     if lsb == 0:
@@ -232,7 +233,8 @@ class _Converter:
                 lines.append(f"{label}: left out: SF2 bank {bank} program {key[1]} is already {taken[key]!r}")
                 continue
             taken[key] = ins.name
-            made.append((label, ins.name or f"bank {bank} program {key[1]}", bank, key[1], self._zones(ins, notes), notes))
+            name_ = ins.name or f"bank {bank} program {key[1]}"
+            made.append((label, name_, bank, key[1], self._zones(ins, notes), notes))
         self._amplify([z for m in made for z in m[4]])
         presets: list[_Preset] = []
         regions = 0
