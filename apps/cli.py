@@ -13,7 +13,7 @@ import os
 import sys
 
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("apps.render", "apps.play", "apps.info", "apps.devices")
+SUBCOMMANDS = ("apps.render", "apps.play", "apps.info", "apps.devices", "apps.convert")
 OPTIONAL_SUBCOMMANDS = ("apps.bench",)
 
 
