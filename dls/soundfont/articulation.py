@@ -22,7 +22,9 @@ Units (SF2 generator -> DLS connection scale, as the engine reads it):
   (cB of resonance above DC gain) -> resonance in cB; the engine holds DLS2's 0..22.5 dB;
 - initialAttenuation (cB) -> a constant gain of ``-0.4 x cB``: E-mu's hardware and FluidSynth
   scale the generator by 0.4 (EMU_ATTENUATION_FACTOR), and banks are voiced for that, so
-  960 cB sounds 38.4 dB down. Clamped to 0..144 dB as FluidSynth clamps it;
+  960 cB sounds 38.4 dB down. A negative value (a preset's offset) is kept: the engine clamps
+  the gain of it and its modulators (velocity, CC7, CC11) at 0 dB, as FluidSynth clamps the
+  modulated generator to 0..144 dB;
 - coarseTune (semitones) and fineTune (cents) -> one constant pitch offset in cents;
   scaleTuning (cents per key) -> the key-number-to-pitch connection ``128 x cents`` (the
   DLS default 12800 is 100 cents per key), acting around the root key;
@@ -132,7 +134,7 @@ def scales(gens: np.ndarray, filter_on: np.ndarray) -> tuple[np.ndarray, np.ndar
     out[:, 30] = _g(gens, G.CHORUS_EFFECTS_SEND)
     out[:, 31] = 100.0 * _g(gens, G.COARSE_TUNE) + _g(gens, G.FINE_TUNE)
     out[:, ROW_KEY_PITCH] = 128.0 * _g(gens, G.SCALE_TUNING)
-    out[:, 33] = -np.clip(EMU_ATTENUATION_FACTOR * _g(gens, G.INITIAL_ATTENUATION), 0.0, 1440.0)
+    out[:, 33] = -EMU_ATTENUATION_FACTOR * _g(gens, G.INITIAL_ATTENUATION)
     return out, clamped
 
 
