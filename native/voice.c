@@ -426,7 +426,7 @@ static float eg_eval(const eng_eg *g, double t, float *attack_out, int *done)
 
 /* sin(2 pi p) for a phase in turns: folded to a quarter wave, then a degree-9 odd
    polynomial (error below 4e-6, far under any audible LFO depth). */
-static inline float sin_turns(double p)
+static inline double quarter_fold(double p)
 {
     p -= floor(p);
     if (p >= 0.5)
@@ -435,17 +435,25 @@ static inline float sin_turns(double p)
         p = 0.5 - p;
     else if (p < -0.25)
         p = -0.5 - p;
-    float x = (float)(p * (2.0 * PI_D));
+    return p; /* -0.25 .. 0.25, the same sign and slope as sin(2 pi p) */
+}
+
+static inline float sin_turns(double p)
+{
+    float x = (float)(quarter_fold(p) * (2.0 * PI_D));
     float x2 = x * x;
     return x * (1.0f + x2 * (-1.0f / 6.0f + x2 * (1.0f / 120.0f + x2 * (-1.0f / 5040.0f + x2 * (1.0f / 362880.0f)))));
 }
 
-static float lfo_eval(const eng_lfo *l, double t)
+/* An LFO's value t frames after note-on: 0 during its delay, then a sine (DLS) or, in a
+   region flagged ENG_RGN_TRIANGLE_LFOS, SF2's triangle (SF2 2.04 8.1.2 #22/#24: the LFOs
+   are triangular, as FluidSynth and SpessaSynth make them): both start at 0 and rise. */
+static float lfo_eval(const eng_lfo *l, double t, int triangle)
 {
     t -= l->delay;
     if (t <= 0.0)
         return 0.0f;
-    return sin_turns(t * l->freq);
+    return triangle ? (float)(4.0 * quarter_fold(t * l->freq)) : sin_turns(t * l->freq);
 }
 
 /* EG2's output during its attack, from the attack's linear progress 0..1: linear (DLS), or
@@ -469,10 +477,11 @@ static void dyn_eval(const eng_voice *v, int uses, double t, dyn_src *d)
         float L2 = eg_eval(&v->eg2, t, &att, &d2);
         d->eg2 = att >= 0.0f ? eg2_attack_out(v, att) : L2;
     }
+    int tri = (v->rgn->flags & ENG_RGN_TRIANGLE_LFOS) != 0;
     if (uses & USE_LFO)
-        d->lfo = lfo_eval(&v->lfo, t);
+        d->lfo = lfo_eval(&v->lfo, t, tri);
     if (uses & USE_VIB)
-        d->vib = lfo_eval(&v->vib, t);
+        d->vib = lfo_eval(&v->vib, t, tri);
 }
 
 /* EG1 output amplitude and dB-linear level at t. */

@@ -19,8 +19,9 @@ Conventions chosen where SF2 players disagree (all documented where they are app
 initialAttenuation is scaled by E-mu's 0.4, as FluidSynth and the banks voiced on either
 expect; sustainVolEnv follows the specification (cB); the default velocity-to-cutoff
 modulator is silent, as in FluidSynth; an initialFilterFc of 13500 cents that nothing
-modulates is no filter. The modulation and vibrato LFOs are the engine's sines, not SF2's
-triangles.
+modulates is no filter. What connections cannot say the synth gives every bank of SF2
+origin (synth.download, RGN_SF2): triangle LFOs, the modulation envelope's convex attack,
+and an initialAttenuation that with its modulators never goes below 0 dB.
 """
 
 from .build import read_sfbk
