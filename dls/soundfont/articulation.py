@@ -19,7 +19,8 @@ Units (SF2 generator -> DLS connection scale, as the engine reads it):
 - initialFilterFc (absolute cents) -> cutoff; 13500 cents or more with nothing moving the
   cutoff and no resonance means "no filter" (DLS 0x7FFFFFFF), as the SF2 default intends.
   initialFilterQ
-  (cB of resonance above DC gain) -> resonance in cB; the engine holds DLS2's 0..22.5 dB;
+  (cB of resonance above DC gain) -> resonance in cB, the engine's peak height above the
+  passband (FluidSynth's peak is about 3 dB lower); the engine holds DLS2's 0..22.5 dB;
 - initialAttenuation (cB) -> a constant gain of ``-0.4 x cB``: E-mu's hardware and FluidSynth
   scale the generator by 0.4 (EMU_ATTENUATION_FACTOR), and banks are voiced for that, so
   960 cB sounds 38.4 dB down. A negative value (a preset's offset) is kept: the engine clamps
