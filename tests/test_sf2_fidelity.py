@@ -269,3 +269,31 @@ def test_the_resonance_is_the_peaks_height_above_dc_and_fluidsynths_is_3_db_lowe
             gain = 20 * np.log10(harmonics(x, i) / flat)
             peak_above_dc = gain.max() - gain[1]  # against 200 Hz, in the passband
             assert abs(peak_above_dc - (q_db - expected_shortfall)) < RESONANCE_TOL_DB
+
+
+# --- the volume envelope's delay: where FluidSynth departs ---------------------------------------
+
+DELAY_TOL_S = 0.005  # where a tone change in the sample is heard (FluidSynth: 64-frame blocks)
+
+
+def test_the_sample_plays_on_through_the_volume_delay_fluidsynth_holds_it(tmp_path):
+    """delayVolEnv delays the volume envelope (SF2 2.04 8.1.2 #33); the sample runs from
+    note-on, as SpessaSynth plays it: a sample whose tone changes at 0.2 s, delayed 0.25 s,
+    is heard at its second tone at once. FluidSynth produces nothing during the delay and
+    starts the sample with the attack (TimGM6mb's Gun Shot: its delayed layer is a second
+    shot there, the same shot's tail here)."""
+    t = np.arange(44100) / 44100
+    step = np.round(12000 * np.where(t < 0.2, np.sin(2 * np.pi * 500 * t), np.sin(2 * np.pi * 1000 * t)))
+    b = bank(tmp_path, [{G.DELAY_VOL_ENV: -2400}], sample=step.astype(np.int16))  # 0.25 s
+    a, f, slot = render_both(b, [(0, 60, 127, {})], tmp_path, hold=0.8)
+
+    def tone_change(x) -> float:
+        """Seconds after the sound starts at which the sample's 1000 Hz part is heard."""
+        y = note(x, 0, slot, 0.0, 0.8)
+        on = int(np.argmax(np.abs(y) > 1e-4))
+        w = RATE // 200  # 5 ms windows: zero crossings give the frequency
+        zc = [np.sum(np.diff(np.sign(y[i:i + w])) != 0) * 100 for i in range(on, len(y) - w, w)]
+        return next(k for k, z in enumerate(zc) if z > 750) * w / RATE
+
+    assert tone_change(a) < DELAY_TOL_S  # 0.25 s into the sample: past the change
+    assert abs(tone_change(f) - 0.2) < DELAY_TOL_S  # FluidSynth: from the sample's start
