@@ -139,7 +139,13 @@ enum {
 
 /* Region flags (eng_region_desc.flags). */
 enum {
-    ENG_RGN_SELF_NON_EXCLUSIVE = 1
+    ENG_RGN_SELF_NON_EXCLUSIVE = 1,
+    ENG_RGN_MODENV_CONVEX_ATTACK = 2, /* EG2's attack is convex, as SF2's modulation envelope
+                                         (SF2 2.04 8.1.2 #26); DLS's EG2 attack is linear */
+    ENG_RGN_ATTENUATION_FLOOR = 4,    /* the note-on and controller gain (SF2's initialAttenuation
+                                         with its modulators) never exceeds 0 dB: SF2 clamps
+                                         the modulated generator to 0..144 dB */
+    ENG_RGN_TRIANGLE_LFOS = 8         /* both LFOs are triangles (SF2); DLS's are sines */
 };
 
 /* Loop types (eng_region_desc.loop_type). */

@@ -21,8 +21,10 @@
  *   exactly 0 dB.
  * - EG1 runs on a dB-linear level (1 = 0 dB, 0 = -96 dB): attack linear in amplitude,
  *   decay and release at one full scale (96 dB) per decay / release time, sustain in
- *   permille of that scale. EG2 is linear in its output, same times.
- * - Gain in centibels (positive louder), pitch in cents, pan in permille (-500 left,
+ *   permille of that scale. EG2 is linear in its output, same times (its attack convex in
+ *   a region flagged ENG_RGN_MODENV_CONVEX_ATTACK: SF2's modulation envelope).
+ * - Gain in centibels (positive louder; the note-on and controller part at most 0 in a region
+ *   flagged ENG_RGN_ATTENUATION_FLOOR, SF2's modulated initialAttenuation), pitch in cents, pan in permille (-500 left,
  *   500 right, constant power), filter cutoff in absolute cents (6900 = 440 Hz),
  *   resonance in centibels (0 = Butterworth, peak height above the passband otherwise,
  *   clamped to DLS2's 0..22.5 dB, passband lowered by half the resonance), sends in permille.
@@ -424,7 +426,7 @@ static float eg_eval(const eng_eg *g, double t, float *attack_out, int *done)
 
 /* sin(2 pi p) for a phase in turns: folded to a quarter wave, then a degree-9 odd
    polynomial (error below 4e-6, far under any audible LFO depth). */
-static inline float sin_turns(double p)
+static inline double quarter_fold(double p)
 {
     p -= floor(p);
     if (p >= 0.5)
@@ -433,17 +435,34 @@ static inline float sin_turns(double p)
         p = 0.5 - p;
     else if (p < -0.25)
         p = -0.5 - p;
-    float x = (float)(p * (2.0 * PI_D));
+    return p; /* -0.25 .. 0.25, the same sign and slope as sin(2 pi p) */
+}
+
+static inline float sin_turns(double p)
+{
+    float x = (float)(quarter_fold(p) * (2.0 * PI_D));
     float x2 = x * x;
     return x * (1.0f + x2 * (-1.0f / 6.0f + x2 * (1.0f / 120.0f + x2 * (-1.0f / 5040.0f + x2 * (1.0f / 362880.0f)))));
 }
 
-static float lfo_eval(const eng_lfo *l, double t)
+/* An LFO's value t frames after note-on: 0 during its delay, then a sine (DLS) or, in a
+   region flagged ENG_RGN_TRIANGLE_LFOS, SF2's triangle (SF2 2.04 8.1.2 #22/#24: the LFOs
+   are triangular, as FluidSynth and SpessaSynth make them): both start at 0 and rise. */
+static float lfo_eval(const eng_lfo *l, double t, int triangle)
 {
     t -= l->delay;
     if (t <= 0.0)
         return 0.0f;
-    return sin_turns(t * l->freq);
+    return triangle ? (float)(4.0 * quarter_fold(t * l->freq)) : sin_turns(t * l->freq);
+}
+
+/* EG2's output during its attack, from the attack's linear progress 0..1: linear (DLS), or
+   SF2's convex curve for a modulation envelope (SF2 2.04 8.1.2 #26: "the attack is convex";
+   FluidSynth and SpessaSynth use the convex transform of the progress, 1 + 20/96 log10(x^2)),
+   so a cutoff or pitch it drives rises fast at first, linearly in Hz. */
+static inline float eg2_attack_out(const eng_voice *v, float att)
+{
+    return (v->rgn->flags & ENG_RGN_MODENV_CONVEX_ATTACK) ? curve_fn(2, att) : att;
 }
 
 /* The time-varying sources other than EG1 at t frames since note-on. */
@@ -456,12 +475,13 @@ static void dyn_eval(const eng_voice *v, int uses, double t, dyn_src *d)
         float att;
         int d2;
         float L2 = eg_eval(&v->eg2, t, &att, &d2);
-        d->eg2 = att >= 0.0f ? att : L2;
+        d->eg2 = att >= 0.0f ? eg2_attack_out(v, att) : L2;
     }
+    int tri = (v->rgn->flags & ENG_RGN_TRIANGLE_LFOS) != 0;
     if (uses & USE_LFO)
-        d->lfo = lfo_eval(&v->lfo, t);
+        d->lfo = lfo_eval(&v->lfo, t, tri);
     if (uses & USE_VIB)
-        d->vib = lfo_eval(&v->vib, t);
+        d->vib = lfo_eval(&v->vib, t, tri);
 }
 
 /* EG1 output amplitude and dB-linear level at t. */
@@ -740,6 +760,8 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
     float sum[D_NCONT];
     for (int k = 0; k < D_NCONT; k++)
         sum[k] = v->stat[k] + v->chan[k];
+    if ((r->flags & ENG_RGN_ATTENUATION_FLOOR) && sum[D_GAIN] > 0.0f)
+        sum[D_GAIN] = 0.0f; /* SF2: initialAttenuation plus its modulators, clamped at 0 cB */
     for (int32_t i = r->first_dynamic; i < r->n_conn; i++) {
         const eng_cconn *c = &r->conn[i];
         sum[c->dst] += conn_value(c, v, ch, &d);
@@ -923,7 +945,7 @@ static void release_egs(eng_voice *v, uint64_t now, double rate1)
     if (!v->eg2.released) {
         float L2 = eg_eval(&v->eg2, t, &att, &done);
         if (att >= 0.0f)
-            L2 = att;
+            L2 = eg2_attack_out(v, att); /* released in the attack: from the level reached */
         v->eg2.released = 1;
         v->eg2.rel_t = t;
         v->eg2.rel_level = L2;

@@ -62,6 +62,10 @@ __all__ = [
 ]
 
 RGN_SELF_NON_EXCLUSIVE = 1
+RGN_MODENV_CONVEX_ATTACK = 2  # EG2 is SF2's modulation envelope: its attack is convex
+RGN_ATTENUATION_FLOOR = 4  # note-on and controller gain at most 0 dB (SF2's initialAttenuation)
+RGN_TRIANGLE_LFOS = 8  # both LFOs are SF2's triangles, not DLS's sines
+RGN_SF2 = RGN_MODENV_CONVEX_ATTACK | RGN_ATTENUATION_FLOOR | RGN_TRIANGLE_LFOS  # a bank made for SF2
 LOOP_NONE, LOOP_FORWARD, LOOP_RELEASE = -1, 0, 1
 
 _CONCAVE_INVERTED = (C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT
@@ -127,6 +131,9 @@ _SF2_MIN_TC = -12000.0  # SF2's default for every envelope and LFO time: 2^-10 s
 #   (SF2 8.4.3, 8.4.4; DLS2: 0, the instrument must ask);
 # - CC91 to reverb and CC93 to chorus: 200 permille (SF2 8.4.8, 8.4.9; DLS2: 1000);
 # - CC10 to pan: 500 (SF2 8.4.6; DLS2: 508).
+# Beyond connections, such a bank's regions carry RGN_SF2: the LFOs are SF2's triangles and
+# EG2's attack is SF2's convex one, as FluidSynth and SpessaSynth play every bank, and the
+# note-on and controller gain is clamped at 0 dB as SF2's modulated initialAttenuation is.
 # SF2's velocity-to-cutoff modulator (8.4.2) is left out, as SpessaSynth and FluidSynth's
 # DLS loader leave it out (FluidSynth's own reading of it depends on the version); the
 # filter's SF2 default cutoff (13500 cents) is the engine's rule for every bank
@@ -303,7 +310,13 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
     wave_ids maps a wave link's table index to an engine wave id (a dict or a sequence);
     wave_of(engine_id) returns the downloaded `dls.model.Wave`. Regions whose wave is missing
     or unplayable are left out (with a warning). sf2_defaults: the bank was converted from
-    SF2 (`sf2_origin` of its INFO): its articulation merges onto SF2's defaults.
+    SF2 (`sf2_origin` of its INFO): its articulation merges onto SF2's defaults, its LFOs are
+    SF2's triangles, its EG2 is SF2's modulation envelope, whose attack is convex (SF2 2.04
+    8.1.2 #26), and its gain at
+    note-on and from controllers stops at 0 dB, as SF2 clamps the modulated initialAttenuation
+    to 0..144 dB (a negative preset attenuation offsets velocity and CC7/CC11 attenuation
+    but never boosts: FluidSynth, and the Sound Blaster hardware the SoundFont spec test
+    describes).
     """
     warnings: list[str] = []
     defaults = instrument_defaults(instrument, sf2_defaults)
@@ -339,7 +352,8 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
         row = dict(
             key_lo=key_lo, key_hi=key_hi, vel_lo=vel_lo, vel_hi=vel_hi,
             key_group=int(region.key_group) & 0xFFFF,
-            flags=RGN_SELF_NON_EXCLUSIVE if region.self_non_exclusive else 0,
+            flags=(RGN_SELF_NON_EXCLUSIVE if region.self_non_exclusive else 0)
+            | (RGN_SF2 if sf2_defaults else 0),
             wave_id=(int(wid), int(wid) if stereo_wave else -1),
             wave_channel=(0, 1 if stereo_wave else 0),
             out_mask=out_mask, unity_note=int(ws.unity_note) & 0x7F,

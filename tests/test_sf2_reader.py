@@ -270,7 +270,8 @@ def test_the_dls2_defaults_the_reader_relies_on_are_the_synths():
 def test_a_zone_modulator_replaces_an_identical_default_and_preset_modulators_add():
     cc1_vib = (0x0081, G.VIB_LFO_TO_PITCH, 0, 0, 0)
     _, r = one(B.one_sine_bank(mods=[cc1_vib]))
-    assert (C.CONN_SRC_VIBRATO, C.CONN_SRC_CC1, C.CONN_DST_PITCH) not in conns(r)
+    # replaced by an amount of 0: a connection of scale 0 cancels the synth's default
+    assert conns(r)[(C.CONN_SRC_VIBRATO, C.CONN_SRC_CC1, C.CONN_DST_PITCH)] == [(0, 0.0)]
     cc2_cutoff = (0x0082 | 0x0100, G.INITIAL_FILTER_FC, -1200, 0, 0)  # CC2, linear, negative
     _, r = one(B.one_sine_bank(mods=[cc2_cutoff], pmods=[cc2_cutoff[:2] + (-600,) + cc2_cutoff[3:]]))
     assert conns(r)[(0x82, 0, C.CONN_DST_FILTER_CUTOFF)] == [(C.TRN_SOURCE_INVERT, -1800.0)]

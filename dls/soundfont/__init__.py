@@ -18,9 +18,14 @@ and the synth has one instrument model. How SF2 maps onto DLS:
 Conventions chosen where SF2 players disagree (all documented where they are applied):
 initialAttenuation is scaled by E-mu's 0.4, as FluidSynth and the banks voiced on either
 expect; sustainVolEnv follows the specification (cB); the default velocity-to-cutoff
-modulator is silent, as in FluidSynth; an initialFilterFc of 13500 cents that nothing
-modulates is no filter. The modulation and vibrato LFOs are the engine's sines, not SF2's
-triangles.
+modulator is silent, as in FluidSynth (2.3 silences it; measured: its filter does not move
+with velocity); an initialFilterFc of 13500 cents that nothing modulates is no filter;
+initialFilterQ is the resonant peak's height above the DC gain, as the specification
+defines it (FluidSynth's peaks are about 3 dB lower: it takes 3.01 dB off every Q; up to
+DLS2's 22.5 dB); the sample plays from note-on through delayVolEnv, as SpessaSynth plays it
+(FluidSynth holds the sample still until the attack). What connections cannot say the synth gives every bank of SF2
+origin (synth.download, RGN_SF2): triangle LFOs, the modulation envelope's convex attack,
+and an initialAttenuation that with its modulators never goes below 0 dB.
 """
 
 from .build import read_sfbk

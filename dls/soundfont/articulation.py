@@ -19,17 +19,21 @@ Units (SF2 generator -> DLS connection scale, as the engine reads it):
 - initialFilterFc (absolute cents) -> cutoff; 13500 cents or more with nothing moving the
   cutoff and no resonance means "no filter" (DLS 0x7FFFFFFF), as the SF2 default intends.
   initialFilterQ
-  (cB of resonance above DC gain) -> resonance in cB; the engine holds DLS2's 0..22.5 dB;
+  (cB of resonance above DC gain) -> resonance in cB, the engine's peak height above the
+  passband (FluidSynth's peak is about 3 dB lower); the engine holds DLS2's 0..22.5 dB;
 - initialAttenuation (cB) -> a constant gain of ``-0.4 x cB``: E-mu's hardware and FluidSynth
   scale the generator by 0.4 (EMU_ATTENUATION_FACTOR), and banks are voiced for that, so
-  960 cB sounds 38.4 dB down. Clamped to 0..144 dB as FluidSynth clamps it;
+  960 cB sounds 38.4 dB down. A negative value (a preset's offset) is kept: the engine clamps
+  the gain of it and its modulators (velocity, CC7, CC11) at 0 dB, as FluidSynth clamps the
+  modulated generator to 0..144 dB;
 - coarseTune (semitones) and fineTune (cents) -> one constant pitch offset in cents;
   scaleTuning (cents per key) -> the key-number-to-pitch connection ``128 x cents`` (the
   DLS default 12800 is 100 cents per key), acting around the root key;
 - pan, chorus and reverb sends: 0.1 % both sides;
 - modLfoToPitch, vibLfoToPitch, modEnvToPitch (cents), modLfoToFilterFc,
   modEnvToFilterFc (cents), modLfoToVolume (cB, positive louder): LFO / vibrato / EG2
-  connections of that scale. SF2's LFOs are triangles; the engine's are sines.
+  connections of that scale. SF2's LFOs are triangles, as the synth plays them for
+  a bank of SF2 origin.
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def scales(gens: np.ndarray, filter_on: np.ndarray) -> tuple[np.ndarray, np.ndar
     out[:, 30] = _g(gens, G.CHORUS_EFFECTS_SEND)
     out[:, 31] = 100.0 * _g(gens, G.COARSE_TUNE) + _g(gens, G.FINE_TUNE)
     out[:, ROW_KEY_PITCH] = 128.0 * _g(gens, G.SCALE_TUNING)
-    out[:, 33] = -np.clip(EMU_ATTENUATION_FACTOR * _g(gens, G.INITIAL_ATTENUATION), 0.0, 1440.0)
+    out[:, 33] = -EMU_ATTENUATION_FACTOR * _g(gens, G.INITIAL_ATTENUATION)
     return out, clamped
 
 
@@ -198,25 +202,52 @@ DLS2_DEFAULTS: dict[tuple[int, int, int], tuple[int, int]] = {
 ROW_KEYS = frozenset(ROWS)
 
 
+def _sf2_default_rows() -> dict[tuple[int, int, int], tuple[int, int]]:
+    """The connections a zone that sets nothing makes: SF2's generator defaults (with the
+    filter off) and its default modulators, key -> (transform, lScale)."""
+    from . import modulators as M
+
+    gens = G.DEFAULTS[None, :].astype(np.int32)
+    gen_rows, _ = blocks(scales(gens, np.zeros(1, dtype=bool))[0])
+    mod_rows, _ = M.to_connections(list(M.DEFAULT_MODULATORS), set())
+    return {(r[0], r[1], r[2]): (r[3], r[4]) for r in np.concatenate([gen_rows[0], mod_rows]).tolist()}
+
+
+# A bank read from SF2 is played with the DLS2 defaults or, as a bank of SF2 origin (its INFO
+# says so: synth.download.sf2_origin), with SF2's where they differ (LFO rates and delays,
+# envelope times, CC1 and pressure to vibrato, CC10/CC91/CC93 amounts). So a row may be left
+# out only where it equals a default both define alike (SHARED_DEFAULTS: the default then
+# applies whichever the player takes), and a zone that removes a default modulator (an
+# identical one of amount 0) must write a row of scale 0 with its key (CANCEL_KEYS) to
+# cancel the player's default.
+SF2_DEFAULTS = _sf2_default_rows()
+SHARED_DEFAULTS = {k: v for k, v in DLS2_DEFAULTS.items() if SF2_DEFAULTS.get(k) == v}
+CANCEL_KEYS = frozenset(DLS2_DEFAULTS) | frozenset(
+    k for k in SF2_DEFAULTS if k not in ROW_KEYS)  # the default modulators' keys
+
+
 def needed(arr: np.ndarray) -> np.ndarray:
     """Which rows of generator blocks (regions, len(ROWS)) change anything: a row with a
-    DLS2 default is needed unless it equals that default (which then applies); one
-    without is needed unless its scale is 0 (it adds nothing)."""
+    default of either kind is needed unless it equals a shared default (which then
+    applies); one without is needed unless its scale is 0 (it adds nothing)."""
     keep = arr["scale"] != 0
     for k, key in enumerate(ROWS):
-        d = DLS2_DEFAULTS.get(key)
-        if d is not None:
-            keep[:, k] = ~((arr["scale"][:, k] == d[1]) & (arr["transform"][:, k] == d[0]))
+        if key in DLS2_DEFAULTS:
+            d = SHARED_DEFAULTS.get(key)
+            keep[:, k] = True if d is None else ~((arr["scale"][:, k] == d[1]) & (arr["transform"][:, k] == d[0]))
     return keep
 
 
 def needed_modulator_rows(rows: np.ndarray) -> np.ndarray:
-    """Modulator connections that change anything: one equal to its DLS2 default is left
-    out when no other connection of the region has its key (the default then applies)."""
+    """Modulator connections that change anything: one equal to a shared default is left out
+    when no other connection of the region has its key (the default then applies); one of
+    scale 0 is kept only where it cancels a default (its key is in CANCEL_KEYS)."""
     keys = [tuple(r) for r in rows[["source", "control", "destination"]].tolist()]
     keep = np.ones(len(rows), dtype=bool)
     for k, (key, t, s) in enumerate(zip(keys, rows["transform"].tolist(), rows["scale"].tolist())):
-        d = DLS2_DEFAULTS.get(key)
+        d = SHARED_DEFAULTS.get(key)
         if d is not None and d == (t, s) and keys.count(key) == 1 and key not in ROW_KEYS:
+            keep[k] = False
+        elif s == 0 and (key not in CANCEL_KEYS or keys.count(key) > 1):
             keep[k] = False
     return keep

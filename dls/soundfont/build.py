@@ -319,12 +319,12 @@ class _Builder:
             return np.array(rows, dtype=CONNECTION_DTYPE) if rows else np.zeros(0, dtype=CONNECTION_DTYPE)
 
         gen_fixed, mod_fixed = fix(gen_blocks), fix(mod_blocks)
-        # A DLS2 default whose replacing connection became a constant would apply again:
+        # A default whose replacing connection became a constant would apply again:
         # cancel it with a connection of its key and scale 0.
         def keys(*arrs):
             return {tuple(r) for a in arrs for r in a[["source", "control", "destination"]].tolist()}
 
-        lost = sorted((keys(gen_blocks, mod_blocks) - keys(gen_fixed, mod_fixed)) & set(A.DLS2_DEFAULTS))
+        lost = sorted((keys(gen_blocks, mod_blocks) - keys(gen_fixed, mod_fixed)) & A.CANCEL_KEYS)
         if lost:
             extra = np.array([(s, c, d, 0, 0) for s, c, d in lost], dtype=CONNECTION_DTYPE)
             gen_fixed = np.concatenate([gen_fixed, extra])

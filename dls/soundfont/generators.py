@@ -155,6 +155,12 @@ for _op, _g in TABLE.items():
         LOW[_op], HIGH[_op] = _g.low, _g.high
     PRESET_ADDITIVE[_op] = _g.preset and _op not in (INSTRUMENT, KEY_RANGE, VEL_RANGE)
 del _op, _g
+# initialAttenuation's range bounds the value after its modulators, not the sum of the two
+# levels: FluidSynth clips the modulated value to 0..1440 cB, and the engine's attenuation
+# floor (ENG_RGN_ATTENUATION_FLOOR) stops the gain at 0 dB. So a preset's negative offset
+# survives the sum and cancels velocity or CC attenuation instead of vanishing (the
+# SoundFont spec test's "negative attenuation"); the sum is only kept within +-1440.
+LOW[INITIAL_ATTENUATION] = -HIGH[INITIAL_ATTENUATION]
 
 # Generators that only move the sample's addresses (instrument level; in sample points).
 ADDRESS_GENERATORS = (

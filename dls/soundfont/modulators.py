@@ -244,8 +244,8 @@ def to_connections(mods: list[Modulator], notes: set[str]) -> tuple[np.ndarray, 
             amount = abs(amount)
         if C.CONN_SRC_RPN0 in (prim[0], sec[0]):
             amount *= 128.0 / 127.0
-        if amount == 0.0:
-            continue
+        # an amount of 0 stays: where it replaced a default modulator it must cancel the
+        # player's default too (articulation.needed_modulator_rows keeps only those)
         dest = m.dest
         if dest in _DEPTHS:
             driver, dst = _DEPTHS[dest]
@@ -272,7 +272,7 @@ def to_connections(mods: list[Modulator], notes: set[str]) -> tuple[np.ndarray, 
         else:
             notes.add(f"{what} (not a realtime DLS destination)")
             continue
-        if rows and rows[-1][2] == C.CONN_DST_FILTER_CUTOFF:
+        if rows and rows[-1][2] == C.CONN_DST_FILTER_CUTOFF and rows[-1][4] != 0:
             filter_moved = True
     if not rows:
         return np.zeros(0, dtype=CONNECTION_DTYPE), filter_moved
