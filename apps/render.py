@@ -14,6 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
+#: frames rendered by one Render pull at most: whole RENDER_BLOCKs run together while no
+#: decision falls between them (fewer Python steps per second of song; the same bytes)
+GROUP_FRAMES = 16 * RENDER_BLOCK
+#: messages handed over for one pull at most: far below the engine's queue (Synth's
+#: event_capacity), so a group never fills it where single blocks would not
+GROUP_EVENTS = 8192
 AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
 SILENCE_PEAK = 10 ** (-100 / 20)  # -100 dBFS: the auto tail ends at a block quieter than this
 # A song is "absurd for its size" (said before rendering, with its length) when it lasts
@@ -151,30 +157,37 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         limit = end_frame + tail_frames
         if max_length is not None:
             limit = min(limit, int(round(max_length * rate)))
-        buf = np.zeros((block, 2), dtype=np.float32)
+        group = max(block, (GROUP_FRAMES // block) * block)
+        buf = np.zeros((group, 2), dtype=np.float32)
         voice_sum = 0
         blocks = 0
         last_n = block
+        stats = synth.engine.stats
         with WavFileSink(out_path, rate, fmt, max_frames=limit) as sink:
             pos = 0
-            while True:
-                if pos >= limit:
-                    break
+            while pos < limit:
                 if pos >= end_frame and source.done:
-                    if tail is None and blocks and synth.engine.stats()["voices_active"] == 0 \
-                            and float(np.max(np.abs(buf[:last_n]))) < SILENCE_PEAK:
-                        break
-                n = min(block, limit - pos)
-                source.feed_until(synth.sample_to_ref_time(pos + n))
+                    if tail is None:
+                        # (the last block rendered: a group ends with a whole one)
+                        if blocks and stats()["voices_active"] == 0 \
+                                and float(np.max(np.abs(buf[max(0, last_n - block):last_n]))) < SILENCE_PEAK:
+                            break
+                        n = min(block, limit - pos)  # the auto tail ends on a block: one at a time
+                    else:
+                        n = min(group, limit - pos)
+                else:
+                    n = _group_frames(synth, source, pos, block, group, limit, end_frame, tail is None)
+                t_end = synth.sample_to_ref_time(pos + n)
+                source.feed_until(t_end)
                 nxt = source.next_time
-                if nxt is not None and nxt < synth.sample_to_ref_time(pos + n):
+                if nxt is not None and nxt < t_end:
                     # The engine's queue is full: render up to the first event left over.
                     n = max(1, synth.ref_time_to_sample(nxt) - pos)
                 sink.pull(synth, buf, n)
                 last_n = n
                 pos += n
                 blocks += 1
-                voice_sum += synth.engine.stats()["voices_active"]
+                voice_sum += stats()["voices_active"]
                 if progress is not None:
                     progress(pos, end_frame)
             sink_peak = sink.peak
@@ -197,6 +210,30 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     res.missing = [w for w in synth_warnings if w.startswith("no instrument for")]
     res.warnings += [w for w in synth_warnings if not w.startswith("no instrument for")]
     return res
+
+
+def _group_frames(synth, source, pos: int, block: int, group: int, limit: int, end_frame: int,
+                  auto_tail: bool) -> int:
+    """How many frames the next pull renders: as many whole blocks (at most ``group`` frames
+    and GROUP_EVENTS messages, not past ``limit``) as run together with nothing decided
+    between them, so that every pull starts where one block at a time would (the auto tail
+    looks at each block boundary from the song's end on: a group stops at the first one).
+    One block when a single block holds more messages than a group may: the queue may then
+    fill, as with single blocks, and the pull is cut where it does."""
+    span = min(group, limit - pos)
+    if auto_tail:
+        if pos >= end_frame:
+            return min(block, span)
+        span = min(span, -(-(end_frame - pos) // block) * block)
+    if span <= block:
+        return span
+    cap_time = source.time_after(GROUP_EVENTS)  # the messages before this one fit in a group
+    if cap_time is None or synth.sample_to_ref_time(pos + span) <= cap_time:
+        return span
+    k = span // block
+    while k > 1 and synth.sample_to_ref_time(pos + k * block) > cap_time:
+        k -= 1
+    return k * block
 
 
 def _clock(seconds: float) -> str:
