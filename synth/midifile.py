@@ -202,6 +202,13 @@ class Song:
         return len(self.events)
 
 
+def _distinct(groups: np.ndarray) -> list[int]:
+    """The distinct channel groups (>= 0) of an array, ascending (np.unique imports numpy.ma)."""
+    if not len(groups):
+        return []
+    return np.flatnonzero(np.bincount(groups)).tolist()
+
+
 def read_midi(path: str | os.PathLike) -> Song:
     """Read a Standard MIDI File (format 0, 1 or 2) or a RIFF MIDI (.rmi) file.
 
@@ -537,7 +544,7 @@ class _Parser:
         for tr in tracks:
             g = tr.group_array()
             infos.append(TrackInfo(tr.index, tr.name, len(tr.ticks), tr.end_tick,
-                                   frozenset(np.unique(g).tolist()), tr.port, tr.device))
+                                   frozenset(_distinct(g)), tr.port, tr.device))
         return Song(
             source=self.name,
             format=fmt,
@@ -547,7 +554,7 @@ class _Parser:
             times=times,
             duration_100ns=int(duration),
             tracks=infos,
-            channel_groups=set(np.unique(groups).tolist()),
+            channel_groups=set(_distinct(groups)),
             tempo_changes=tempo_changes,
             warnings=self.warnings,
             title=self.title,
