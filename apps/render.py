@@ -20,6 +20,8 @@ GROUP_FRAMES = 16 * RENDER_BLOCK
 #: messages handed over for one pull at most: far below the engine's queue (Synth's
 #: event_capacity), so a group never fills it where single blocks would not
 GROUP_EVENTS = 8192
+FILE_POOL_EVENTS = 64  # kernel event objects of a render's miniport (live play's default: 4096)
+FILE_POOL_BUFFERS = 4
 AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
 SILENCE_PEAK = 10 ** (-100 / 20)  # -100 dBFS: the auto tail ends at a block quieter than this
 # A song is "absurd for its size" (said before rendering, with its length) when it lasts
@@ -146,7 +148,10 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         from synth.miniport import Miniport
 
         # The DirectMusic path: the file is a source connected to the miniport's render stream.
-        miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups)
+        # (A file source hands its messages over C-side, in arrays: the pool of kernel
+        # event objects live inputs draw from is not used, so it is kept small.)
+        miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups,
+                                   pool_events=FILE_POOL_EVENTS, pool_buffers=FILE_POOL_BUFFERS)
         stream = miniport.new_stream("render")
         stream.set_state("run")
         source = FileSource(song, stream)
@@ -268,6 +273,19 @@ def _output_for(inp: str, output: str | None, many: bool) -> str:
     return output
 
 
+#: the banks of this worker process, read once for all its renders: (paths, collections)
+_worker_banks: tuple[tuple[str, ...], list] | None = None
+
+
+def _init_worker(bank_paths: list[str]) -> None:
+    """ProcessPoolExecutor initializer: read the banks once per worker (a forked worker
+    finds them already read, inherited from the parent, and reads nothing)."""
+    global _worker_banks
+    key = tuple(bank_paths)
+    if _worker_banks is None or _worker_banks[0] != key:
+        _worker_banks = (key, load_banks(list(bank_paths)))
+
+
 def _worker(job):
     """A render in a worker process (several inputs with -o DIR/)."""
     midi_path, out_path, bank_paths, kw = job
@@ -276,8 +294,8 @@ def _worker(job):
     from synth.midifile import MidiFileError
 
     try:
-        banks = load_banks(bank_paths)
-        return render_file(midi_path, out_path, banks, **kw)
+        _init_worker(bank_paths)  # (done already by the pool's initializer)
+        return render_file(midi_path, out_path, _worker_banks[1], **kw)
     except (MidiFileError, FileSinkError, DLSError, OSError, ValueError) as exc:
         r = RenderResult(midi_path, out_path)
         r.error = " ".join(str(exc).split())
@@ -347,12 +365,15 @@ def run(args) -> int:
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
     else:
-        # Check every bank once up front so a bad bank fails fast, with one line.
-        load_banks(args.bank)
+        # Check every bank once up front so a bad bank fails fast, with one line; forked
+        # workers inherit what was read, others read it once each (_init_worker).
+        global _worker_banks
+        _worker_banks = (tuple(args.bank), load_banks(args.bank))
         from concurrent.futures import ProcessPoolExecutor
 
         n = args.jobs or os.cpu_count() or 1
-        ex = ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs))))
+        ex = ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs))), initializer=_init_worker,
+                                 initargs=(list(args.bank),))
         try:
             for r in ex.map(_worker, [(i, o, args.bank, kw) for i, o in jobs]):
                 results.append(r)
