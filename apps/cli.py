@@ -93,8 +93,15 @@ def _leave(status: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line (``argv``: the arguments, default sys.argv[1:]). Run as the program
-    (no ``argv``), `render` and `info` end the process when done (`_leave`)."""
+    (no ``argv``), `render` and `info` run without the cyclic garbage collector and end the
+    process when done (`_leave`)."""
     command = _command_in(sys.argv[1:] if argv is None else list(argv))
+    if argv is None and command in FAST_EXIT:
+        # A short-lived process that makes no garbage worth collecting: the cyclic collector
+        # would only scan, again and again, the objects of the imports and of the bank.
+        import gc
+
+        gc.disable()
     status = _main(argv, command)
     if argv is None and command in FAST_EXIT:
         _leave(status)
