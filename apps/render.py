@@ -124,7 +124,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     its size); the same text is among the result's warnings."""
     import numpy as np
 
-    from sink.filesink import WavFileSink
+    from sink.filesink import BackgroundWriter, WavFileSink
     from synth.filesource import FileSource
     from synth.midifile import read_midi
     from synth.synth import Synth
@@ -163,19 +163,19 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         if max_length is not None:
             limit = min(limit, int(round(max_length * rate)))
         group = max(block, (GROUP_FRAMES // block) * block)
-        buf = np.zeros((group, 2), dtype=np.float32)
         voice_sum = 0
         blocks = 0
-        last_n = block
+        last = None  # the last block rendered
         stats = synth.engine.stats
-        with WavFileSink(out_path, rate, fmt, max_frames=limit) as sink:
+        with WavFileSink(out_path, rate, fmt, max_frames=limit) as sink, \
+                BackgroundWriter(sink, group) as writer:
             pos = 0
             while pos < limit:
                 if pos >= end_frame and source.done:
                     if tail is None:
                         # (the last block rendered: a group ends with a whole one)
                         if blocks and stats()["voices_active"] == 0 \
-                                and float(np.max(np.abs(buf[max(0, last_n - block):last_n]))) < SILENCE_PEAK:
+                                and float(np.max(np.abs(last[max(0, len(last) - block):]))) < SILENCE_PEAK:
                             break
                         n = min(block, limit - pos)  # the auto tail ends on a block: one at a time
                     else:
@@ -188,13 +188,14 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                 if nxt is not None and nxt < t_end:
                     # The engine's queue is full: render up to the first event left over.
                     n = max(1, synth.ref_time_to_sample(nxt) - pos)
-                sink.pull(synth, buf, n)
-                last_n = n
+                last = synth.render(out=writer.buffer()[:n])  # ISynthSinkDMus::Render
+                writer.submit(n)  # written while the next block renders
                 pos += n
                 blocks += 1
                 voice_sum += stats()["voices_active"]
                 if progress is not None:
                     progress(pos, end_frame)
+            writer.close()
             sink_peak = sink.peak
             frames = sink.frames
         st = synth.stats()

@@ -195,3 +195,84 @@ class WavFileSink:
 
     def __exit__(self, exc_type, exc, tb):
         self.close(commit=exc_type is None)
+
+
+class BackgroundWriter:
+    """Writes a sink's blocks on a thread of its own, so that converting and writing one
+    block overlaps rendering the next (the engine, NumPy and libsndfile all let go of the
+    GIL while they work). Blocks are written in the order given, so the file is the same
+    as with `WavFileSink.write` called in turn.
+
+    ``buffer()`` gives the next of ``count`` float32 (frames, channels) arrays to render
+    into (waiting until the writer is done with it); ``submit(n)`` queues its first n
+    frames. A write that fails is raised from the next ``buffer``, ``submit`` or
+    ``close`` call (the sink has removed its partial file by then). ``close()`` (or leaving
+    the ``with`` block) waits for the queued blocks; after an error or an interruption it
+    drops what is still queued instead.
+    """
+
+    def __init__(self, sink: WavFileSink, frames: int, channels: int = 2, count: int = 2):
+        import queue
+        import threading
+
+        self.sink = sink
+        self._buffers = [np.zeros((frames, channels), dtype=np.float32) for _ in range(max(2, count))]
+        self._next = 0
+        self._todo: queue.Queue = queue.Queue()
+        self._free = [threading.Event() for _ in self._buffers]
+        for e in self._free:
+            e.set()
+        self._error: BaseException | None = None
+        self._abandon = False
+        self._thread = threading.Thread(target=self._run, name="dlsynth-wav-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._todo.get()
+            if job is None:
+                return
+            i, n = job
+            try:
+                if self._error is None and not self._abandon:
+                    self.sink.write(self._buffers[i][:n])
+            except BaseException as exc:  # noqa: BLE001  (handed to the rendering thread)
+                self._error = exc
+            finally:
+                self._free[i].set()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def buffer(self) -> np.ndarray:
+        """The array to render the next block into."""
+        self._raise()
+        i = self._next
+        self._free[i].wait()
+        self._raise()
+        return self._buffers[i]
+
+    def submit(self, frames: int) -> None:
+        """Queue the first ``frames`` frames of the array `buffer` gave last."""
+        i = self._next
+        self._free[i].clear()
+        self._todo.put((i, int(frames)))
+        self._next = (i + 1) % len(self._buffers)
+
+    def close(self, abandon: bool = False) -> None:
+        if self._thread is None:
+            return
+        self._abandon = self._abandon or abandon
+        self._todo.put(None)
+        self._thread.join()
+        self._thread = None
+        if not abandon:
+            self._raise()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(abandon=exc_type is not None)
+
