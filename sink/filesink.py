@@ -90,6 +90,8 @@ class WavFileSink:
                 raise
             raise FileSinkError(f"{path}: cannot create ({exc})") from None
         self._scratch: dict = {}
+        self.unsynced_bytes = 0  #: written since the last sync_data (or the start)
+        self._sync_fd = -1
 
     def write(self, block: np.ndarray) -> None:
         """Append a (frames, channels) float32 block."""
@@ -113,6 +115,23 @@ class WavFileSink:
         if peak > self.peak:
             self.peak = peak
         self.frames += n
+        self.unsynced_bytes += n * block.shape[1] * BYTES_PER_SAMPLE[self.format]
+
+    def sync_data(self) -> None:
+        """Have what is written so far reach the disk now (fdatasync), so that the sync the
+        finished file gets at close has only the rest to wait for: a writer that calls this
+        as it goes (`BackgroundWriter`) overlaps the disk's work with the render's."""
+        if self._f is None:
+            return
+        try:
+            if self._sync_fd < 0:
+                self._sync_fd = os.open(self._tmp, os.O_RDONLY)
+            getattr(os, "fdatasync", os.fsync)(self._sync_fd)
+        except OSError as exc:
+            why = _why(self.path, exc)
+            self.close(commit=False)
+            raise FileSinkError(f"{self.path}: write failed ({why})") from None
+        self.unsynced_bytes = 0
 
     def _to_int(self, block: np.ndarray, full_scale: float, dtype, shift: int) -> tuple[float, np.ndarray]:
         """The block's peak, and the block rounded to integers, clipping at full scale (never
@@ -141,6 +160,14 @@ class WavFileSink:
         self.write(block)
         return block
 
+    def _close_sync_fd(self) -> None:
+        if getattr(self, "_sync_fd", -1) >= 0:
+            try:
+                os.close(self._sync_fd)
+            except OSError:
+                pass
+            self._sync_fd = -1
+
     def _remove_tmp(self) -> None:
         try:
             os.unlink(self._tmp)
@@ -151,6 +178,7 @@ class WavFileSink:
         """Finish the file; with commit it replaces the final name, else it is removed.
         Whatever stops it half way (a write error, Ctrl-C or SIGTERM during the flush or the
         rename) removes the temporary file: the final name holds a whole file or nothing."""
+        self._close_sync_fd()
         f = getattr(self, "_f", None)
         if f is None:
             return
@@ -206,10 +234,15 @@ class BackgroundWriter:
     ``buffer()`` gives the next of ``count`` float32 (frames, channels) arrays to render
     into (waiting until the writer is done with it); ``submit(n)`` queues its first n
     frames. A write that fails is raised from the next ``buffer``, ``submit`` or
-    ``close`` call (the sink has removed its partial file by then). ``close()`` (or leaving
+    ``close`` call (the sink has removed its partial file by then). Every SYNC_BYTES the
+    thread also has the data written so far reach the disk (`WavFileSink.sync_data`), so
+    that the disk writes while the render goes on. ``close()`` (or leaving
     the ``with`` block) waits for the queued blocks; after an error or an interruption it
     drops what is still queued instead.
     """
+
+    #: bytes written between two WavFileSink.sync_data calls of the writer thread
+    SYNC_BYTES = 4 << 20
 
     def __init__(self, sink: WavFileSink, frames: int, channels: int = 2, count: int = 2):
         import queue
@@ -236,6 +269,8 @@ class BackgroundWriter:
             try:
                 if self._error is None and not self._abandon:
                     self.sink.write(self._buffers[i][:n])
+                    if self.sink.unsynced_bytes >= self.SYNC_BYTES:
+                        self.sink.sync_data()
             except BaseException as exc:  # noqa: BLE001  (handed to the rendering thread)
                 self._error = exc
             finally:
