@@ -280,11 +280,15 @@ _worker_banks: tuple[tuple[str, ...], list] | None = None
 
 def _init_worker(bank_paths: list[str]) -> None:
     """ProcessPoolExecutor initializer: read the banks once per worker (a forked worker
-    finds them already read, inherited from the parent, and reads nothing)."""
+    finds them already read, inherited from the parent, and reads nothing); the worker's
+    renders share the instruments compiled for its engines (`synth.download.keep_compiled`)."""
     global _worker_banks
     key = tuple(bank_paths)
     if _worker_banks is None or _worker_banks[0] != key:
         _worker_banks = (key, load_banks(list(bank_paths)))
+    from synth.download import keep_compiled
+
+    keep_compiled()  # and compile each instrument once per worker, not once per song
 
 
 def _worker(job):

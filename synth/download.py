@@ -47,6 +47,7 @@ Scales are handed over as ``lScale / 65536`` in the destination's units.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from dataclasses import dataclass, field
 
@@ -423,7 +424,72 @@ def download_instrument(engine, instrument: Instrument, wave_ids, sf2_defaults: 
 
     wave_ids maps the instrument's wave-link table indices to ids from
     ``engine.download_wave`` (a list in pool-table order, or a dict). sf2_defaults: see
-    `compile_instrument`.
+    `compile_instrument`. After `keep_compiled`, an instrument compiled before is not
+    compiled again.
     """
-    compiled = compile_instrument(instrument, wave_ids, engine.wave, sf2_defaults)
+    if _cache is None:
+        compiled = compile_instrument(instrument, wave_ids, engine.wave, sf2_defaults)
+    else:
+        compiled = _compiled_from_cache(instrument, wave_ids, engine.wave, sf2_defaults)
     return engine.download_compiled(compiled, instrument)
+
+
+# --------------------------------------------------------------------------- compile cache
+_cache: dict | None = None
+
+
+def keep_compiled(on: bool = True) -> None:
+    """From now on (until ``keep_compiled(False)``), `download_instrument` keeps what it
+    compiles, per instrument object, and gives it again to the next engine the same
+    instrument goes to (with that engine's wave ids): a render worker compiles each
+    instrument of its banks once, however many songs it renders. Only for collections that
+    nothing changes meanwhile (banks as read)."""
+    global _cache
+    if not on:
+        _cache = None
+    elif _cache is None:
+        _cache = {}
+
+
+@contextlib.contextmanager
+def compile_cache():
+    """`keep_compiled` for the duration of a with block."""
+    was = _cache
+    keep_compiled(True)
+    try:
+        yield
+    finally:
+        if was is None:
+            keep_compiled(False)
+
+
+def _wave_id(wave_ids, ti: int):
+    try:
+        wid = wave_ids[ti]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return None if wid is None or wid < 0 else int(wid)
+
+
+def _compiled_from_cache(instrument: Instrument, wave_ids, wave_of, sf2_defaults: bool) -> CompiledInstrument:
+    """`compile_instrument`'s result, compiled once against the wave-link table indices
+    themselves, then given this engine's wave ids (the same arrays as compiling anew)."""
+    tis = sorted({int(r.wave_link.table_index) for r in instrument.regions})
+    present = tuple(ti for ti in tis if _wave_id(wave_ids, ti) is not None)
+    key = (id(instrument), bool(sf2_defaults), present)
+    hit = _cache.get(key)
+    if hit is None or hit[0] is not instrument:
+        by_table = {ti: ti for ti in present}
+        compiled = compile_instrument(instrument, by_table, lambda ti: wave_of(_wave_id(wave_ids, ti)), sf2_defaults)
+        hit = _cache[key] = (instrument, compiled)
+    compiled = hit[1]
+    regions = compiled.regions.copy()
+    if len(regions):
+        lut = np.full(max(present) + 2 if present else 1, -1, dtype=np.int64)
+        for ti in present:
+            lut[ti] = _wave_id(wave_ids, ti)
+        table = regions["wave_id"]
+        regions["wave_id"] = np.where(table >= 0, lut[np.where(table >= 0, table, len(lut) - 1)], table)
+    return CompiledInstrument(regions=regions, connections=compiled.connections,
+                              wave_ids={_wave_id(wave_ids, ti) for ti in compiled.wave_ids},
+                              warnings=list(compiled.warnings))

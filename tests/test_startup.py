@@ -118,3 +118,44 @@ def test_several_inputs_read_each_bank_once_per_worker_not_once_per_file(tmp_pat
     assert proc.returncode == 0, proc.stderr
     for p in songs:
         assert (outdir / (p.stem + ".wav")).read_bytes() == single.read_bytes()
+
+
+def test_a_worker_compiles_each_instrument_once_and_the_engines_get_the_same_arrays(monkeypatch):
+    """keep_compiled (what -j workers switch on): the second engine an instrument goes to gets
+    it without a compile, and both engines get exactly what a fresh compile gives them,
+    with their own wave ids."""
+    from synth import download as D
+    from synth.synth import Synth
+
+    t = np.arange(2205)
+    waves = [dls.Wave.from_pcm16(np.round(np.sin(2 * np.pi * k * t / 2205) * 9000).astype(np.int16), 44100,
+                                 dls.WaveSample(unity_note=60 + k, loops=[dls.Loop(0, 0, 2205)])) for k in (1, 2, 3)]
+    regions = [dls.Region(key_low=0, key_high=59, wave_link=dls.WaveLink(2)),
+               dls.Region(key_low=60, key_high=127, wave_link=dls.WaveLink(0))]
+    bank = dls.Collection(instruments=[dls.Instrument(name="two", program=0, regions=regions)], waves=waves)
+    fresh = []
+    real = D.compile_instrument
+
+    def counted(*a, **k):
+        fresh.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(D, "compile_instrument", counted)
+    got = []
+    with D.compile_cache():
+        for order in ([0, 1, 2], [2, 1, 0]):  # the second engine numbers the waves otherwise
+            s = Synth(48000, effects=False)
+            ids = []
+            for ti in order:  # download the waves in this order first, so the ids differ
+                ids.append(s.engine.download_wave(waves[ti]))
+            wave_ids = [ids[order.index(ti)] for ti in range(3)]
+            cached = D._compiled_from_cache(bank.instruments[0], wave_ids, s.engine.wave, False)
+            direct = real(bank.instruments[0], wave_ids, s.engine.wave, False)
+            assert cached.regions.tobytes() == direct.regions.tobytes()
+            assert cached.connections.tobytes() == direct.connections.tobytes()
+            assert cached.wave_ids == direct.wave_ids and cached.warnings == direct.warnings
+            got.append(cached.regions["wave_id"][:, 0].tolist())
+            s.close()
+    assert len(fresh) == 1  # compiled for the first engine only
+    assert got[0] != got[1]  # each engine's own wave ids
+    assert D._cache is None  # off again after the block
