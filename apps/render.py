@@ -20,6 +20,7 @@ GROUP_FRAMES = 16 * RENDER_BLOCK
 #: messages handed over for one pull at most: far below the engine's queue (Synth's
 #: event_capacity), so a group never fills it where single blocks would not
 GROUP_EVENTS = 8192
+PROGRESS_AFTER = 0.5  # seconds of rendering before the progress bar appears (on a terminal)
 FILE_POOL_EVENTS = 64  # kernel event objects of a render's miniport (live play's default: 4096)
 FILE_POOL_BUFFERS = 4
 AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
@@ -353,16 +354,11 @@ def run(args) -> int:
 
         try:
             if show and tty:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-                with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                              TimeRemainingColumn(), transient=True) as prog:
-                    task = prog.add_task(os.path.basename(inp), total=1.0)
-
-                    def progress(pos, end):
-                        prog.update(task, completed=min(1.0, pos / end) if end else 1.0)
-
-                    results.append(render_file(inp, out, banks, progress=progress, **kw))
+                bar = _ProgressBar(os.path.basename(inp))
+                try:
+                    results.append(render_file(inp, out, banks, progress=bar, **kw))
+                finally:
+                    bar.close()
             else:
                 results.append(render_file(inp, out, banks, **kw))
         except MidiFileError as exc:
@@ -404,6 +400,34 @@ def run(args) -> int:
     for r in failed:
         print(f"dlsynth render: error: {r.error}", file=sys.stderr)
     return 2 if failed else 0
+
+
+class _ProgressBar:
+    """The progress bar on a terminal (rich), shown once the render has taken PROGRESS_AFTER
+    seconds: a short render neither draws one nor spends the time importing rich."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._t0 = time.monotonic()
+        self._prog = None
+        self._task = None
+
+    def __call__(self, pos: int, end: int) -> None:
+        if self._prog is None:
+            if time.monotonic() - self._t0 < PROGRESS_AFTER:
+                return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                  TimeRemainingColumn(), transient=True)
+            self._prog.start()
+            self._task = self._prog.add_task(self.name, total=1.0)
+        self._prog.update(self._task, completed=min(1.0, pos / end) if end else 1.0)
+
+    def close(self) -> None:
+        if self._prog is not None:
+            self._prog.stop()
+            self._prog = None
 
 
 def _stop_workers(ex) -> None:
