@@ -164,7 +164,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         if max_length is not None:
             limit = min(limit, int(round(max_length * rate)))
         group = max(block, (GROUP_FRAMES // block) * block)
-        voice_sum = 0
+        voice_sum = 0  # voices at the end of each pull, times its frames
         blocks = 0
         last = None  # the last block rendered
         stats = synth.engine.stats
@@ -193,7 +193,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                 writer.submit(n)  # written while the next block renders
                 pos += n
                 blocks += 1
-                voice_sum += stats()["voices_active"]
+                voice_sum += stats()["voices_active"] * n
                 if progress is not None:
                     progress(pos, end_frame)
             writer.close()
@@ -208,7 +208,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     res.wall_seconds = wall
     res.realtime_factor = res.seconds / wall if wall > 0 else 0.0
     res.peak_voices = st["peak_voices"]
-    res.average_voices = voice_sum / blocks if blocks else 0.0
+    res.average_voices = voice_sum / frames if frames else 0.0
     res.notes_dropped = st["dropped_notes"]
     res.voices_stolen = st["stolen_voices"]
     res.late_events = st["late_events"]
