@@ -279,14 +279,17 @@ def _output_for(inp: str, output: str | None, many: bool) -> str:
 _worker_banks: tuple[tuple[str, ...], list] | None = None
 
 
+def _keep_worker_banks(bank_paths: list[str], banks: list) -> None:
+    global _worker_banks
+    _worker_banks = (tuple(bank_paths), banks)
+
+
 def _init_worker(bank_paths: list[str]) -> None:
     """ProcessPoolExecutor initializer: read the banks once per worker (a forked worker
     finds them already read, inherited from the parent, and reads nothing); the worker's
     renders share the instruments compiled for its engines (`synth.download.keep_compiled`)."""
-    global _worker_banks
-    key = tuple(bank_paths)
-    if _worker_banks is None or _worker_banks[0] != key:
-        _worker_banks = (key, load_banks(list(bank_paths)))
+    if _worker_banks is None or _worker_banks[0] != tuple(bank_paths):
+        _keep_worker_banks(bank_paths, load_banks(list(bank_paths)))
     from synth.download import keep_compiled
 
     keep_compiled()  # and compile each instrument once per worker, not once per song
@@ -368,8 +371,7 @@ def run(args) -> int:
     else:
         # Check every bank once up front so a bad bank fails fast, with one line; forked
         # workers inherit what was read, others read it once each (_init_worker).
-        global _worker_banks
-        _worker_banks = (tuple(args.bank), load_banks(args.bank))
+        _keep_worker_banks(args.bank, load_banks(args.bank))
         from concurrent.futures import ProcessPoolExecutor
 
         n = args.jobs or os.cpu_count() or 1
