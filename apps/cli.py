@@ -15,12 +15,18 @@ import sys
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
 SUBCOMMANDS = ("apps.render", "apps.play", "apps.info", "apps.devices", "apps.convert")
 OPTIONAL_SUBCOMMANDS = ("apps.bench",)
+#: the command each module adds (a command line naming one imports only that module)
+COMMAND_MODULES = {"render": "apps.render", "play": "apps.play", "info": "apps.info",
+                   "devices": "apps.devices", "bench": "apps.bench"}
 
 
 from .errors import UserError  # noqa: E402  (one class, whether run as a module or a script)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (a command name), just that subcommand, so a
+    run imports the one module it needs (``dlsynth render`` never imports live play's or
+    the benchmarks' modules)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -29,11 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dlsynth {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS + OPTIONAL_SUBCOMMANDS:
+    names = SUBCOMMANDS + OPTIONAL_SUBCOMMANDS if only is None else (COMMAND_MODULES[only],)
+    for name in names:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name == name and name in OPTIONAL_SUBCOMMANDS:
+                if only is not None:
+                    return build_parser()  # not installed: the whole parser says what is
                 continue
             raise
         mod.add_parser(sub)
@@ -53,8 +62,58 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand an argument list names, when the top-level parser needs no other (the
+    top-level options take no values, so it is the first word not starting with '-');
+    None when help is asked for before it, or the word is not a command."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMAND_MODULES else None
+    return None
+
+
+#: commands that leave nothing to tear down when they return: run as the program, they end
+#: the process at once (see _leave)
+FAST_EXIT = ("render", "info")
+
+
+def _leave(status: int) -> None:
+    """End the process now with this status, once stdout and stderr are flushed: the
+    interpreter's own teardown (freeing every module, array and the bank's objects, which
+    the system frees anyway) takes tens of milliseconds, a large part of a short job."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """The command line (``argv``: the arguments, default sys.argv[1:]). Run as the program
+    (no ``argv``), `render` and `info` run without the cyclic garbage collector and end the
+    process when done (`_leave`)."""
+    command = _command_in(sys.argv[1:] if argv is None else list(argv))
+    if argv is None and "numpy" not in sys.modules:
+        # NumPy's OpenBLAS starts a thread per core when it loads, and they spin a while:
+        # dlsynth does no linear algebra worth threads, and its own threads need the cores.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if argv is None and command in FAST_EXIT:
+        # A short-lived process that makes no garbage worth collecting: the cyclic collector
+        # would only scan, again and again, the objects of the imports and of the bank.
+        import gc
+
+        gc.disable()
+    status = _main(argv, command)
+    if argv is None and command in FAST_EXIT:
+        _leave(status)
+    return status
+
+
+def _main(argv: list[str] | None, command: str | None) -> int:
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)

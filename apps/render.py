@@ -14,6 +14,15 @@ import time
 from dataclasses import asdict, dataclass, field
 
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
+#: frames rendered by one Render pull at most: whole RENDER_BLOCKs run together while no
+#: decision falls between them (fewer Python steps per second of song; the same bytes)
+GROUP_FRAMES = 16 * RENDER_BLOCK
+#: messages handed over for one pull at most: far below the engine's queue (Synth's
+#: event_capacity), so a group never fills it where single blocks would not
+GROUP_EVENTS = 8192
+PROGRESS_AFTER = 0.5  # seconds of rendering before the progress bar appears (on a terminal)
+FILE_POOL_EVENTS = 64  # kernel event objects of a render's miniport (live play's default: 4096)
+FILE_POOL_BUFFERS = 4
 AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
 SILENCE_PEAK = 10 ** (-100 / 20)  # -100 dBFS: the auto tail ends at a block quieter than this
 # A song is "absurd for its size" (said before rendering, with its length) when it lasts
@@ -116,7 +125,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     its size); the same text is among the result's warnings."""
     import numpy as np
 
-    from sink.filesink import WavFileSink
+    from sink.filesink import BackgroundWriter, WavFileSink
     from synth.filesource import FileSource
     from synth.midifile import read_midi
     from synth.synth import Synth
@@ -140,7 +149,10 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         from synth.miniport import Miniport
 
         # The DirectMusic path: the file is a source connected to the miniport's render stream.
-        miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups)
+        # (A file source hands its messages over C-side, in arrays: the pool of kernel
+        # event objects live inputs draw from is not used, so it is kept small.)
+        miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups,
+                                   pool_events=FILE_POOL_EVENTS, pool_buffers=FILE_POOL_BUFFERS)
         stream = miniport.new_stream("render")
         stream.set_state("run")
         source = FileSource(song, stream)
@@ -151,32 +163,40 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         limit = end_frame + tail_frames
         if max_length is not None:
             limit = min(limit, int(round(max_length * rate)))
-        buf = np.zeros((block, 2), dtype=np.float32)
-        voice_sum = 0
+        group = max(block, (GROUP_FRAMES // block) * block)
+        voice_sum = 0  # voices at the end of each pull, times its frames
         blocks = 0
-        last_n = block
-        with WavFileSink(out_path, rate, fmt, max_frames=limit) as sink:
+        last = None  # the last block rendered
+        stats = synth.engine.stats
+        with WavFileSink(out_path, rate, fmt, max_frames=limit) as sink, \
+                BackgroundWriter(sink, group) as writer:
             pos = 0
-            while True:
-                if pos >= limit:
-                    break
+            while pos < limit:
                 if pos >= end_frame and source.done:
-                    if tail is None and blocks and synth.engine.stats()["voices_active"] == 0 \
-                            and float(np.max(np.abs(buf[:last_n]))) < SILENCE_PEAK:
-                        break
-                n = min(block, limit - pos)
-                source.feed_until(synth.sample_to_ref_time(pos + n))
+                    if tail is None:
+                        # (the last block rendered: a group ends with a whole one)
+                        if blocks and stats()["voices_active"] == 0 \
+                                and float(np.max(np.abs(last[max(0, len(last) - block):]))) < SILENCE_PEAK:
+                            break
+                        n = min(block, limit - pos)  # the auto tail ends on a block: one at a time
+                    else:
+                        n = min(group, limit - pos)
+                else:
+                    n = _group_frames(synth, source, pos, block, group, limit, end_frame, tail is None)
+                t_end = synth.sample_to_ref_time(pos + n)
+                source.feed_until(t_end)
                 nxt = source.next_time
-                if nxt is not None and nxt < synth.sample_to_ref_time(pos + n):
+                if nxt is not None and nxt < t_end:
                     # The engine's queue is full: render up to the first event left over.
                     n = max(1, synth.ref_time_to_sample(nxt) - pos)
-                sink.pull(synth, buf, n)
-                last_n = n
+                last = synth.render(out=writer.buffer()[:n])  # ISynthSinkDMus::Render
+                writer.submit(n)  # written while the next block renders
                 pos += n
                 blocks += 1
-                voice_sum += synth.engine.stats()["voices_active"]
+                voice_sum += stats()["voices_active"] * n
                 if progress is not None:
                     progress(pos, end_frame)
+            writer.close()
             sink_peak = sink.peak
             frames = sink.frames
         st = synth.stats()
@@ -188,7 +208,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     res.wall_seconds = wall
     res.realtime_factor = res.seconds / wall if wall > 0 else 0.0
     res.peak_voices = st["peak_voices"]
-    res.average_voices = voice_sum / blocks if blocks else 0.0
+    res.average_voices = voice_sum / frames if frames else 0.0
     res.notes_dropped = st["dropped_notes"]
     res.voices_stolen = st["stolen_voices"]
     res.late_events = st["late_events"]
@@ -197,6 +217,30 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     res.missing = [w for w in synth_warnings if w.startswith("no instrument for")]
     res.warnings += [w for w in synth_warnings if not w.startswith("no instrument for")]
     return res
+
+
+def _group_frames(synth, source, pos: int, block: int, group: int, limit: int, end_frame: int,
+                  auto_tail: bool) -> int:
+    """How many frames the next pull renders: as many whole blocks (at most ``group`` frames
+    and GROUP_EVENTS messages, not past ``limit``) as run together with nothing decided
+    between them, so that every pull starts where one block at a time would (the auto tail
+    looks at each block boundary from the song's end on: a group stops at the first one).
+    One block when a single block holds more messages than a group may: the queue may then
+    fill, as with single blocks, and the pull is cut where it does."""
+    span = min(group, limit - pos)
+    if auto_tail:
+        if pos >= end_frame:
+            return min(block, span)
+        span = min(span, -(-(end_frame - pos) // block) * block)
+    if span <= block:
+        return span
+    cap_time = source.time_after(GROUP_EVENTS)  # the messages before this one fit in a group
+    if cap_time is None or synth.sample_to_ref_time(pos + span) <= cap_time:
+        return span
+    k = span // block
+    while k > 1 and synth.sample_to_ref_time(pos + k * block) > cap_time:
+        k -= 1
+    return k * block
 
 
 def _clock(seconds: float) -> str:
@@ -231,6 +275,26 @@ def _output_for(inp: str, output: str | None, many: bool) -> str:
     return output
 
 
+#: the banks of this worker process, read once for all its renders: (paths, collections)
+_worker_banks: tuple[tuple[str, ...], list] | None = None
+
+
+def _keep_worker_banks(bank_paths: list[str], banks: list) -> None:
+    global _worker_banks
+    _worker_banks = (tuple(bank_paths), banks)
+
+
+def _init_worker(bank_paths: list[str]) -> None:
+    """ProcessPoolExecutor initializer: read the banks once per worker (a forked worker
+    finds them already read, inherited from the parent, and reads nothing); the worker's
+    renders share the instruments compiled for its engines (`synth.download.keep_compiled`)."""
+    if _worker_banks is None or _worker_banks[0] != tuple(bank_paths):
+        _keep_worker_banks(bank_paths, load_banks(list(bank_paths)))
+    from synth.download import keep_compiled
+
+    keep_compiled()  # and compile each instrument once per worker, not once per song
+
+
 def _worker(job):
     """A render in a worker process (several inputs with -o DIR/)."""
     midi_path, out_path, bank_paths, kw = job
@@ -239,8 +303,8 @@ def _worker(job):
     from synth.midifile import MidiFileError
 
     try:
-        banks = load_banks(bank_paths)
-        return render_file(midi_path, out_path, banks, **kw)
+        _init_worker(bank_paths)  # (done already by the pool's initializer)
+        return render_file(midi_path, out_path, _worker_banks[1], **kw)
     except (MidiFileError, FileSinkError, DLSError, OSError, ValueError) as exc:
         r = RenderResult(midi_path, out_path)
         r.error = " ".join(str(exc).split())
@@ -293,16 +357,11 @@ def run(args) -> int:
 
         try:
             if show and tty:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-                with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                              TimeRemainingColumn(), transient=True) as prog:
-                    task = prog.add_task(os.path.basename(inp), total=1.0)
-
-                    def progress(pos, end):
-                        prog.update(task, completed=min(1.0, pos / end) if end else 1.0)
-
-                    results.append(render_file(inp, out, banks, progress=progress, **kw))
+                bar = _ProgressBar(os.path.basename(inp))
+                try:
+                    results.append(render_file(inp, out, banks, progress=bar, **kw))
+                finally:
+                    bar.close()
             else:
                 results.append(render_file(inp, out, banks, **kw))
         except MidiFileError as exc:
@@ -310,12 +369,14 @@ def run(args) -> int:
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
     else:
-        # Check every bank once up front so a bad bank fails fast, with one line.
-        load_banks(args.bank)
+        # Check every bank once up front so a bad bank fails fast, with one line; forked
+        # workers inherit what was read, others read it once each (_init_worker).
+        _keep_worker_banks(args.bank, load_banks(args.bank))
         from concurrent.futures import ProcessPoolExecutor
 
         n = args.jobs or os.cpu_count() or 1
-        ex = ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs))))
+        ex = ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs))), initializer=_init_worker,
+                                 initargs=(list(args.bank),))
         try:
             for r in ex.map(_worker, [(i, o, args.bank, kw) for i, o in jobs]):
                 results.append(r)
@@ -341,6 +402,34 @@ def run(args) -> int:
     for r in failed:
         print(f"dlsynth render: error: {r.error}", file=sys.stderr)
     return 2 if failed else 0
+
+
+class _ProgressBar:
+    """The progress bar on a terminal (rich), shown once the render has taken PROGRESS_AFTER
+    seconds: a short render neither draws one nor spends the time importing rich."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._t0 = time.monotonic()
+        self._prog = None
+        self._task = None
+
+    def __call__(self, pos: int, end: int) -> None:
+        if self._prog is None:
+            if time.monotonic() - self._t0 < PROGRESS_AFTER:
+                return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                  TimeRemainingColumn(), transient=True)
+            self._prog.start()
+            self._task = self._prog.add_task(self.name, total=1.0)
+        self._prog.update(self._task, completed=min(1.0, pos / end) if end else 1.0)
+
+    def close(self) -> None:
+        if self._prog is not None:
+            self._prog.stop()
+            self._prog = None
 
 
 def _stop_workers(ex) -> None:

@@ -11,7 +11,6 @@ an existing file's permissions are kept. On any failure the temporary file is re
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Callable
 
 
@@ -23,7 +22,7 @@ def atomic_write(path, write: Callable) -> None:
     tmp = None
     fd = -1
     for _ in range(16):
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{base}.{os.urandom(6).hex()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
             break

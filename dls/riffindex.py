@@ -183,7 +183,7 @@ class RiffIndex:
 def _kinds(parent_kind: np.ndarray, ctype: np.ndarray, islist: np.ndarray) -> np.ndarray:
     """What the reader makes of each child list, from its parent's kind and its form type."""
     kind = np.zeros(len(ctype), dtype=np.int8)
-    for pk in np.unique(parent_kind).tolist():
+    for pk in sorted(set(parent_kind.tolist())):  # (np.unique would import numpy.ma)
         sel = parent_kind == pk
         if pk == K_ROOT:
             # The reader reads every top-level INFO, but only the last lins and the last wvpl.

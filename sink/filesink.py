@@ -50,6 +50,11 @@ def _why(path: str, exc: Exception) -> str:
     return text
 
 
+def _peak(block: np.ndarray) -> float:
+    """max |x| of a block, without a temporary array."""
+    return float(max(block.max(), -block.min()))
+
+
 class WavFileSink:
     """A WAV file written block by block (the file side of the port driver's wave sink)."""
 
@@ -85,44 +90,68 @@ class WavFileSink:
                 raise
             raise FileSinkError(f"{path}: cannot create ({exc})") from None
         self._scratch: dict = {}
+        self.unsynced_bytes = 0  #: written since the last sync_data (or the start)
+        self._sync_fd = -1
 
     def write(self, block: np.ndarray) -> None:
         """Append a (frames, channels) float32 block."""
         n = int(block.shape[0])
         if n == 0:
             return
-        peak = float(np.max(np.abs(block)))
-        if peak > self.peak:
-            self.peak = peak
         try:
             if self.format == "float":
+                peak = _peak(block)
                 self._f.write(block)
             elif self.format == "pcm16":
-                self._f.write(self._to_int(block, 32768.0, np.int16, 0))
+                peak, data = self._to_int(block, 32768.0, np.int16, 0)
+                self._f.write(data)
             else:  # pcm24 through int32: libsndfile keeps the top 24 bits
-                self._f.write(self._to_int(block, 8388608.0, np.int32, 8))
+                peak, data = self._to_int(block, 8388608.0, np.int32, 8)
+                self._f.write(data)
         except Exception as exc:
             why = _why(self.path, exc)  # before the partial file goes and frees its space
             self.close(commit=False)
             raise FileSinkError(f"{self.path}: write failed ({why})") from None
+        if peak > self.peak:
+            self.peak = peak
         self.frames += n
+        self.unsynced_bytes += n * block.shape[1] * BYTES_PER_SAMPLE[self.format]
 
-    def _to_int(self, block: np.ndarray, full_scale: float, dtype, shift: int) -> np.ndarray:
-        """Round to integers, clipping at full scale (never wrapping), in reused scratch arrays."""
+    def sync_data(self) -> None:
+        """Have what is written so far reach the disk now (fdatasync), so that the sync the
+        finished file gets at close has only the rest to wait for: a writer that calls this
+        as it goes (`BackgroundWriter`) overlaps the disk's work with the render's."""
+        if self._f is None:
+            return
+        try:
+            if self._sync_fd < 0:
+                self._sync_fd = os.open(self._tmp, os.O_RDONLY)
+            getattr(os, "fdatasync", os.fsync)(self._sync_fd)
+        except OSError as exc:
+            why = _why(self.path, exc)
+            self.close(commit=False)
+            raise FileSinkError(f"{self.path}: write failed ({why})") from None
+        self.unsynced_bytes = 0
+
+    def _to_int(self, block: np.ndarray, full_scale: float, dtype, shift: int) -> tuple[float, np.ndarray]:
+        """The block's peak, and the block rounded to integers, clipping at full scale (never
+        wrapping), in reused scratch arrays. Scaling by a power of two is exact in float32,
+        and so is rounding there (|x| <= 2^23 has no fraction bits to lose): the same
+        integers as in double precision, with half the memory traffic."""
         n, ch = block.shape
         key = (np.dtype(dtype).str, ch)
         scratch = self._scratch.get(key)
         if scratch is None or scratch[0].shape[0] < n:
-            scratch = (np.empty((n, ch), dtype=np.float64), np.empty((n, ch), dtype=dtype))
+            scratch = (np.empty((n, ch), dtype=np.float32), np.empty((n, ch), dtype=dtype))
             self._scratch[key] = scratch
         f, out = scratch[0][:n], scratch[1][:n]
-        np.multiply(block, full_scale, out=f)
+        np.multiply(block, np.float32(full_scale), out=f)
+        peak = _peak(f) / full_scale
         np.rint(f, out=f)
-        np.clip(f, -full_scale, full_scale - 1.0, out=f)
-        out[...] = f
+        np.clip(f, -full_scale, full_scale - 1.0, out=out, casting="unsafe")
         if shift:
             out <<= shift
-        return out
+        return peak, out
 
     def pull(self, synth, out: np.ndarray, frames: int) -> np.ndarray:
         """Pull `frames` from the synth (ISynthSinkDMus::Render) and write them."""
@@ -130,6 +159,14 @@ class WavFileSink:
         synth.render(out=block)
         self.write(block)
         return block
+
+    def _close_sync_fd(self) -> None:
+        if getattr(self, "_sync_fd", -1) >= 0:
+            try:
+                os.close(self._sync_fd)
+            except OSError:
+                pass
+            self._sync_fd = -1
 
     def _remove_tmp(self) -> None:
         try:
@@ -141,6 +178,7 @@ class WavFileSink:
         """Finish the file; with commit it replaces the final name, else it is removed.
         Whatever stops it half way (a write error, Ctrl-C or SIGTERM during the flush or the
         rename) removes the temporary file: the final name holds a whole file or nothing."""
+        self._close_sync_fd()
         f = getattr(self, "_f", None)
         if f is None:
             return
@@ -185,3 +223,91 @@ class WavFileSink:
 
     def __exit__(self, exc_type, exc, tb):
         self.close(commit=exc_type is None)
+
+
+class BackgroundWriter:
+    """Writes a sink's blocks on a thread of its own, so that converting and writing one
+    block overlaps rendering the next (the engine, NumPy and libsndfile all let go of the
+    GIL while they work). Blocks are written in the order given, so the file is the same
+    as with `WavFileSink.write` called in turn.
+
+    ``buffer()`` gives the next of ``count`` float32 (frames, channels) arrays to render
+    into (waiting until the writer is done with it); ``submit(n)`` queues its first n
+    frames. A write that fails is raised from the next ``buffer``, ``submit`` or
+    ``close`` call (the sink has removed its partial file by then). Every SYNC_BYTES the
+    thread also has the data written so far reach the disk (`WavFileSink.sync_data`), so
+    that the disk writes while the render goes on. ``close()`` (or leaving
+    the ``with`` block) waits for the queued blocks; after an error or an interruption it
+    drops what is still queued instead.
+    """
+
+    #: bytes written between two WavFileSink.sync_data calls of the writer thread
+    SYNC_BYTES = 4 << 20
+
+    def __init__(self, sink: WavFileSink, frames: int, channels: int = 2, count: int = 2):
+        import queue
+        import threading
+
+        self.sink = sink
+        self._buffers = [np.zeros((frames, channels), dtype=np.float32) for _ in range(max(2, count))]
+        self._next = 0
+        self._todo: queue.Queue = queue.Queue()
+        self._free = [threading.Event() for _ in self._buffers]
+        for e in self._free:
+            e.set()
+        self._error: BaseException | None = None
+        self._abandon = False
+        self._thread = threading.Thread(target=self._run, name="dlsynth-wav-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._todo.get()
+            if job is None:
+                return
+            i, n = job
+            try:
+                if self._error is None and not self._abandon:
+                    self.sink.write(self._buffers[i][:n])
+                    if self.sink.unsynced_bytes >= self.SYNC_BYTES:
+                        self.sink.sync_data()
+            except BaseException as exc:  # noqa: BLE001  (handed to the rendering thread)
+                self._error = exc
+            finally:
+                self._free[i].set()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def buffer(self) -> np.ndarray:
+        """The array to render the next block into."""
+        self._raise()
+        i = self._next
+        self._free[i].wait()
+        self._raise()
+        return self._buffers[i]
+
+    def submit(self, frames: int) -> None:
+        """Queue the first ``frames`` frames of the array `buffer` gave last."""
+        i = self._next
+        self._free[i].clear()
+        self._todo.put((i, int(frames)))
+        self._next = (i + 1) % len(self._buffers)
+
+    def close(self, abandon: bool = False) -> None:
+        if self._thread is None:
+            return
+        self._abandon = self._abandon or abandon
+        self._todo.put(None)
+        self._thread.join()
+        self._thread = None
+        if not abandon:
+            self._raise()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(abandon=exc_type is not None)
+

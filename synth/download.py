@@ -47,6 +47,8 @@ Scales are handed over as ``lScale / 65536`` in the destination's units.
 
 from __future__ import annotations
 
+import contextlib
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -225,15 +227,26 @@ def merge_articulation(articulations: list[Articulation], warnings: list[str] | 
     connection of the chunks in order (connections of the same kind within them add)."""
     if defaults is None:
         defaults = DEFAULT_CONNECTIONS
-    default_index = {(s, c, d): i for i, (s, c, d, _t, _v) in enumerate(defaults)}
+    merged, notes = _merge(articulations, defaults, _default_index(defaults))
+    if warnings is not None:
+        warnings.extend(f"{where}: {text}" for text in notes)
+    return merged
+
+
+def _default_index(defaults) -> dict[tuple[int, int, int], int]:
+    return {(s, c, d): i for i, (s, c, d, _t, _v) in enumerate(defaults)}
+
+
+def _merge(articulations, defaults, default_index) -> tuple[list[tuple[int, int, int, int, float]], list[str]]:
+    """`merge_articulation`'s connections, and what it has to say (each text once, in order,
+    without the region's name)."""
     overridden: set[int] = set()
     own: list[tuple[int, int, int, int, float]] = []
-    noted: set[str] = set()
+    notes: list[str] = []
 
     def note(text: str) -> None:
-        if warnings is not None and text not in noted:
-            noted.add(text)
-            warnings.append(text)
+        if text not in notes:
+            notes.append(text)
 
     def put(s: int, c: int, d: int, t: int, v: float) -> None:
         i = default_index.get((s, c, d))
@@ -251,10 +264,10 @@ def merge_articulation(articulations: list[Articulation], warnings: list[str] | 
             if (s in _GAIN_SOURCES and c == C.CONN_SRC_NONE and d == C.CONN_DST_GAIN and v < 0
                     and (t >> C.TRN_SOURCE_SHIFT) & 0xF == C.CONN_TRN_CONCAVE and not t & C.TRN_SOURCE_INVERT):
                 t |= C.TRN_SOURCE_INVERT
-                note(f"{where}: non-inverted concave {C.source_name(s)}-to-gain read as inverted")
+                note(f"non-inverted concave {C.source_name(s)}-to-gain read as inverted")
             if s == C.CONN_SRC_KEYNUMBER and c == C.CONN_SRC_NONE and d in _KEY_TIME_DESTS and t & C.TRN_SOURCE_BIPOLAR:
                 t &= ~C.TRN_SOURCE_BIPOLAR
-                note(f"{where}: bipolar key-number-to-{C.destination_name(d)} read as key/128 (SpessaSynth's encoding)")
+                note(f"bipolar key-number-to-{C.destination_name(d)} read as key/128 (SpessaSynth's encoding)")
             put(s, c, d, t, v)
             if art.level == 1 and s == C.CONN_SRC_NONE and c == C.CONN_SRC_NONE:
                 # a DLS1 instrument has one LFO: it is the vibrato too
@@ -262,7 +275,9 @@ def merge_articulation(articulations: list[Articulation], warnings: list[str] | 
                     put(s, c, C.CONN_DST_VIB_FREQUENCY, t, v)
                 elif d == C.CONN_DST_LFO_STARTDELAY:
                     put(s, c, C.CONN_DST_VIB_STARTDELAY, t, v)
-    return [m for i, m in enumerate(defaults) if i not in overridden] + own
+    if overridden:
+        return [m for i, m in enumerate(defaults) if i not in overridden] + own, notes
+    return list(defaults) + own, notes
 
 
 def _loop_of(ws: WaveSample, warnings: list[str], where: str) -> tuple[int, int, int]:
@@ -304,6 +319,9 @@ def instrument_defaults(instrument: Instrument, sf2_defaults: bool = False):
     return defaults
 
 
+_region_record = operator.itemgetter(*REGION_DTYPE.names)  # a row's fields in the engine's order
+
+
 def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: bool = False) -> CompiledInstrument:
     """Compile `instrument` for the engine.
 
@@ -325,6 +343,8 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
     conns: list[tuple[int, int, int, int, float]] = []
     extra: list[dict] = []  # per row: what stereo pairing needs to compare
     used: set[int] = set()
+    default_index = _default_index(defaults)
+    merges: dict[tuple, tuple[tuple, list[str]]] = {}  # articulation contents -> _merge of them
     for ri, region in enumerate(instrument.regions):
         where = f"{name} region {ri}"
         ti = region.wave_link.table_index
@@ -342,7 +362,14 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
         ws = region.wave_sample or wave.wave_sample or WaveSample()
         loop_type, loop_start, loop_length = _loop_of(ws, warnings, where)
         arts = region.articulations if region.articulations else instrument.articulations
-        merged = merge_articulation(arts, warnings, where, defaults)
+        mkey = tuple((art.level, art.blocks.tobytes()) for art in arts)
+        hit = merges.get(mkey)
+        if hit is None:
+            merged, notes = _merge(arts, defaults, default_index)
+            hit = merges[mkey] = (tuple(merged), notes)
+        merged, notes = hit
+        if notes:
+            warnings.extend(f"{where}: {text}" for text in notes)
         key_lo, key_hi = int(region.key_low) & 0x7F, int(region.key_high) & 0x7F
         vel_lo, vel_hi = int(region.vel_low) & 0x7F, int(region.vel_high) & 0x7F
         if vel_lo > vel_hi:
@@ -385,24 +412,23 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
                 break
 
     kept = [r for k, r in enumerate(rows) if k not in dropped]
-    regions = np.zeros(len(kept), dtype=REGION_DTYPE)
     shared: dict[tuple, int] = {}  # a connection list given once: regions with the same one share it
-    for k, r in enumerate(kept):
-        key = tuple(r["conns"])
-        off = shared.get(key)
+    offset_of: dict[int, int] = {}  # the same, by the (memoized) list's identity
+    records = []
+    for r in kept:
+        merged = r["conns"]
+        off = offset_of.get(id(merged))
         if off is None:
-            off = shared[key] = len(conns)
-            conns.extend(r["conns"])
-        for f in REGION_DTYPE.names:
-            if f == "conn_offset":
-                regions[k][f] = off
-            elif f == "conn_count":
-                regions[k][f] = len(r["conns"])
-            else:
-                regions[k][f] = r[f]
-    carr = np.zeros(len(conns), dtype=ENGINE_CONN_DTYPE)
-    if conns:
-        carr[:] = [(s, c, d, t, v) for s, c, d, t, v in conns]
+            off = shared.get(merged)
+            if off is None:
+                off = shared[merged] = len(conns)
+                conns.extend(merged)
+            offset_of[id(merged)] = off
+        r["conn_offset"] = off
+        r["conn_count"] = len(merged)
+        records.append(_region_record(r))
+    regions = np.array(records, dtype=REGION_DTYPE) if records else np.zeros(0, dtype=REGION_DTYPE)
+    carr = np.array(conns, dtype=ENGINE_CONN_DTYPE) if conns else np.zeros(0, dtype=ENGINE_CONN_DTYPE)
     return CompiledInstrument(regions=regions, connections=carr, wave_ids=used, warnings=warnings)
 
 
@@ -412,7 +438,72 @@ def download_instrument(engine, instrument: Instrument, wave_ids, sf2_defaults: 
 
     wave_ids maps the instrument's wave-link table indices to ids from
     ``engine.download_wave`` (a list in pool-table order, or a dict). sf2_defaults: see
-    `compile_instrument`.
+    `compile_instrument`. After `keep_compiled`, an instrument compiled before is not
+    compiled again.
     """
-    compiled = compile_instrument(instrument, wave_ids, engine.wave, sf2_defaults)
+    if _cache is None:
+        compiled = compile_instrument(instrument, wave_ids, engine.wave, sf2_defaults)
+    else:
+        compiled = _compiled_from_cache(instrument, wave_ids, engine.wave, sf2_defaults)
     return engine.download_compiled(compiled, instrument)
+
+
+# --------------------------------------------------------------------------- compile cache
+_cache: dict | None = None
+
+
+def keep_compiled(on: bool = True) -> None:
+    """From now on (until ``keep_compiled(False)``), `download_instrument` keeps what it
+    compiles, per instrument object, and gives it again to the next engine the same
+    instrument goes to (with that engine's wave ids): a render worker compiles each
+    instrument of its banks once, however many songs it renders. Only for collections that
+    nothing changes meanwhile (banks as read)."""
+    global _cache
+    if not on:
+        _cache = None
+    elif _cache is None:
+        _cache = {}
+
+
+@contextlib.contextmanager
+def compile_cache():
+    """`keep_compiled` for the duration of a with block."""
+    was = _cache
+    keep_compiled(True)
+    try:
+        yield
+    finally:
+        if was is None:
+            keep_compiled(False)
+
+
+def _wave_id(wave_ids, ti: int):
+    try:
+        wid = wave_ids[ti]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return None if wid is None or wid < 0 else int(wid)
+
+
+def _compiled_from_cache(instrument: Instrument, wave_ids, wave_of, sf2_defaults: bool) -> CompiledInstrument:
+    """`compile_instrument`'s result, compiled once against the wave-link table indices
+    themselves, then given this engine's wave ids (the same arrays as compiling anew)."""
+    tis = sorted({int(r.wave_link.table_index) for r in instrument.regions})
+    present = tuple(ti for ti in tis if _wave_id(wave_ids, ti) is not None)
+    key = (id(instrument), bool(sf2_defaults), present)
+    hit = _cache.get(key)
+    if hit is None or hit[0] is not instrument:
+        by_table = {ti: ti for ti in present}
+        compiled = compile_instrument(instrument, by_table, lambda ti: wave_of(_wave_id(wave_ids, ti)), sf2_defaults)
+        hit = _cache[key] = (instrument, compiled)
+    compiled = hit[1]
+    regions = compiled.regions.copy()
+    if len(regions):
+        lut = np.full(max(present) + 2 if present else 1, -1, dtype=np.int64)
+        for ti in present:
+            lut[ti] = _wave_id(wave_ids, ti)
+        table = regions["wave_id"]
+        regions["wave_id"] = np.where(table >= 0, lut[np.where(table >= 0, table, len(lut) - 1)], table)
+    return CompiledInstrument(regions=regions, connections=compiled.connections,
+                              wave_ids={_wave_id(wave_ids, ti) for ti in compiled.wave_ids},
+                              warnings=list(compiled.warnings))

@@ -70,6 +70,12 @@ class FileSource:
         self._next = i + got
         return got
 
+    def time_after(self, count: int) -> int | None:
+        """Presentation time of the message ``count`` places after the next one to hand
+        over (None when there are not that many left)."""
+        k = self._next + int(count)
+        return int(self.times[k]) if k < len(self.times) else None
+
     @property
     def next_time(self) -> int | None:
         """Presentation time of the first event not yet handed over (None when done)."""

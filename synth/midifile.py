@@ -104,7 +104,6 @@ import gc
 import os
 import struct
 from dataclasses import dataclass, field
-from fractions import Fraction
 from itertools import repeat
 from typing import NamedTuple, Sequence
 
@@ -146,7 +145,7 @@ _SYSTEM_NAMES = {
 _SYSTEM_DATA_LEN = {0xF1: 1, 0xF2: 2, 0xF3: 1}
 
 # SMPTE frame rates (frames per second) by the SMPTE offset meta event's rate code.
-_SMPTE_OFFSET_RATES = {0: Fraction(24), 1: Fraction(25), 2: Fraction(30000, 1001), 3: Fraction(30)}
+_SMPTE_OFFSET_RATES = {0: (24, 1), 1: (25, 1), 2: (30000, 1001), 3: (30, 1)}  # frames per second, as a fraction
 
 
 class MidiFileError(ValueError):
@@ -200,6 +199,13 @@ class Song:
 
     def __len__(self) -> int:
         return len(self.events)
+
+
+def _distinct(groups: np.ndarray) -> list[int]:
+    """The distinct channel groups (>= 0) of an array, ascending (np.unique imports numpy.ma)."""
+    if not len(groups):
+        return []
+    return np.flatnonzero(np.bincount(groups)).tolist()
 
 
 def read_midi(path: str | os.PathLike) -> Song:
@@ -419,6 +425,8 @@ class _Parser:
             if fps not in (24, 25, 29, 30):
                 self.warn(f"unusual SMPTE frame rate {fps} frames per second")
             smpte = (fps, tpf)
+            from fractions import Fraction  # (only here: imported when a file needs it)
+
             frame_rate = Fraction(30000, 1001) if fps == 29 else Fraction(fps)
             ticks_per_second = frame_rate * tpf
             # one tick = 10^7 / ticks_per_second (100 ns) = rate / den
@@ -537,7 +545,7 @@ class _Parser:
         for tr in tracks:
             g = tr.group_array()
             infos.append(TrackInfo(tr.index, tr.name, len(tr.ticks), tr.end_tick,
-                                   frozenset(np.unique(g).tolist()), tr.port, tr.device))
+                                   frozenset(_distinct(g)), tr.port, tr.device))
         return Song(
             source=self.name,
             format=fmt,
@@ -547,7 +555,7 @@ class _Parser:
             times=times,
             duration_100ns=int(duration),
             tracks=infos,
-            channel_groups=set(np.unique(groups).tolist()),
+            channel_groups=set(_distinct(groups)),
             tempo_changes=tempo_changes,
             warnings=self.warnings,
             title=self.title,
@@ -825,7 +833,9 @@ def _smpte_offset_100ns(payload: bytes) -> int:
     hr, mn, se, fr, ff = payload[:5]
     rate_code = (hr >> 5) & 3
     hours = hr & 0x1F
-    rate = _SMPTE_OFFSET_RATES[rate_code]
+    from fractions import Fraction
+
+    rate = Fraction(*_SMPTE_OFFSET_RATES[rate_code])
     if rate_code == 2:
         # 29.97 drop-frame labels skip frame numbers 0 and 1 at every minute but each
         # tenth: turn the label into a frame count, then frames into time.

@@ -249,7 +249,7 @@ class MXF:
             self.unconnected += len(ref_times)
             return len(ref_times)
         g = np.asarray(groups, dtype=np.int32)
-        uniq = np.unique(g)
+        uniq = np.flatnonzero(np.bincount(g)) if len(g) and int(g.min()) >= 0 else sorted(set(g.tolist()))
         routes = {int(u): self.route(int(u)) for u in uniq}
         if all(r == [u] for u, r in routes.items()):
             return synth.put_batch(ref_times, g, data, offsets, lengths)

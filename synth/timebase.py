@@ -32,7 +32,7 @@ event times) always sees a consistent map without a lock.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+import sys
 
 import numpy as np
 from typing import Optional
@@ -67,8 +67,15 @@ def _check_int(name: str, value) -> int:
     return value
 
 
+def _is_fraction(value) -> bool:
+    """isinstance(value, fractions.Fraction), without importing fractions (at start-up) for
+    it: a Fraction exists only once its module is loaded."""
+    fractions = sys.modules.get("fractions")
+    return fractions is not None and isinstance(value, fractions.Fraction)
+
+
 def _check_real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) or _is_fraction(value)):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
@@ -169,6 +176,8 @@ class TimeMap:
 
     def _num(self, factor) -> int:
         """Fixed-point slope numerator for ``sample_rate * factor``."""
+        from fractions import Fraction
+
         return round(Fraction(factor) * self._rate * _ONE)
 
 
@@ -275,6 +284,8 @@ class TimeMap:
         length = 0
         new_num1 = new_num2
         if phase_offset_samples:
+            from fractions import Fraction
+
             sign = 1 if phase_offset_samples > 0 else -1
             new_num1 = self._num(Fraction(ratio) * (1 + sign * Fraction(self.max_slew)))
             diff = new_num1 - new_num2
