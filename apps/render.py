@@ -108,12 +108,13 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                 interpolation: str = "cubic", effects: bool = True, voices: int = 256,
                 tail: float | None = None, block: int = RENDER_BLOCK, progress=None,
                 gain_db: float | None = None, max_length: float | None = None,
-                notify=None) -> RenderResult:
+                notify=None, threads: int = 1) -> RenderResult:
     """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input.
 
     ``max_length``: seconds of output at most, tail included. ``notify(text)`` is told at
     once, before rendering, what a person should know up front (a song absurdly long for
-    its size); the same text is among the result's warnings."""
+    its size); the same text is among the result's warnings. ``threads``: threads rendering
+    each block (the output is the same for every count)."""
     import numpy as np
 
     from sink.filesink import WavFileSink
@@ -133,7 +134,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     from synth.synth import DEFAULT_GAIN_DB
 
     synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation, effects=effects,
-                  gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db)
+                  gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db, threads=threads)
     try:
         for col in banks:
             synth.download(col, lazy=True)

@@ -10,6 +10,7 @@
  */
 #include "voice.h"
 #include "midi.h"
+#include "eng_workers.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -87,7 +88,11 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
     e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
     e->mix = calloc(6 * ENG_CTRL, sizeof(float));
-    e->tmp = calloc((2 * ENG_PEND_VOICES + 1) * ENG_ROW, sizeof(float));
+    e->tmp = calloc(ENG_TMP_FLOATS, sizeof(float));
+    e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
+    e->gbuf = calloc(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
+    e->n_threads = 1;
+    e->par_min_work = 1024;
     e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
     e->ins_table = calloc((size_t)max_instruments, sizeof *e->ins_table);
     e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
@@ -95,7 +100,7 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->chorus = fx_chorus_new((double)sample_rate);
     e->midi = mid_create(channels);
     if (!e->midi || !e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
-        !e->mix || !e->tmp || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
+        !e->mix || !e->tmp || !e->gbuf || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
         eng_destroy(e);
         return NULL;
     }
@@ -165,6 +170,7 @@ void eng_destroy(eng_engine *e)
 {
     if (!e)
         return;
+    eng_pool_destroy(e->pool);
     if (e->ins_table)
         for (int32_t i = 0; i < e->max_instruments; i++)
             instrument_free(atomic_load(&e->ins_table[i]));
@@ -186,6 +192,7 @@ void eng_destroy(eng_engine *e)
     free(e->unloading);
     free(e->mix);
     free(e->tmp);
+    free(e->gbuf);
     free(e->sinc_mem);
     free((void *)e->ins_table);
     free(e->wave_table);
@@ -1053,44 +1060,190 @@ static void finish_unloads(eng_engine *e)
     }
 }
 
-/* Interpolate voices into scratch rows, run their filters four lanes at a time, and mix
-   them in the active list's order (which fixes the summing order). */
-static void render_voices(eng_engine *e, uint64_t at, int32_t n, float *mix_l, float *mix_r, float *mix_rev,
-                          float *mix_cho)
+/* A voice the free pass after the segment ending at `end` will remove. */
+static inline int voice_ends(const eng_voice *v, uint64_t end)
+{
+    return v->state == PS_DONE || (v->end_at && v->end_at <= end);
+}
+
+/* Free the voices that have ended by `at`. This runs only where the active list must be
+   the same whatever the block sizes: after a segment that ends on a control tick, and
+   before the events due at a frame. In between, a voice that ended inside a segment stays
+   in the list (and mixes silence, or its filter's ringing) until the next of those; so
+   the mix groups, made of consecutive entries of the list, are the same for every block
+   size. */
+static void free_ended(eng_engine *e, uint64_t at)
+{
+    for (int32_t i = 0; i < e->n_act;) {
+        if (voice_ends(&e->voices[e->act[i]], at))
+            voice_free(e, i);
+        else
+            i++;
+    }
+}
+
+/* One mix group: interpolate its voices into the thread's scratch rows, run their filters
+   (up to eight lanes at a time), mix them in the active list's order into the group's bus
+   rows, and, when the segment ends on a control tick, plan there each voice that goes on
+   (what the top of the render loop would do next, before any event at the tick). */
+static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
 {
     eng_voice *pend[ENG_PEND_VOICES];
     eng_fjob jobs[8];
     int np = 0, nj = 0;
-    float *dummy = e->tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
-    for (int32_t i = 0; i <= e->n_act; i++) {
-        eng_voice *v = i < e->n_act ? &e->voices[e->act[i]] : NULL;
+    int32_t n = j->n;
+    uint64_t at = j->at;
+    float *bus = e->gbuf + ((size_t)j->par * (size_t)e->max_groups + (size_t)g) * ENG_BUS_FLOATS;
+    float *bl = bus, *br = bus + ENG_CTRL;
+    float *brev = j->sends ? bus + 2 * ENG_CTRL : NULL, *bcho = j->sends ? bus + 3 * ENG_CTRL : NULL;
+    memset(bl, 0, sizeof(float) * (size_t)n);
+    memset(br, 0, sizeof(float) * (size_t)n);
+    if (j->sends) {
+        memset(brev, 0, sizeof(float) * (size_t)n);
+        memset(bcho, 0, sizeof(float) * (size_t)n);
+    }
+    float *dummy = tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
+    int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
+    for (int32_t i = first; i <= last; i++) {
+        eng_voice *v = i < last ? &e->voices[e->act[i]] : NULL;
         int lanes = v && v->filter ? v->nch : 0;
         if (!v || np == ENG_PEND_VOICES || nj + lanes > 8) {
             if (nj)
                 eng_filter_jobs(jobs, nj, n, dummy);
-            for (int k = 0; k < np; k++)
-                eng_voice_mix(pend[k], at, n, e->tmp + (2 * k) * ENG_ROW, e->tmp + (2 * k + 1) * ENG_ROW, mix_l, mix_r,
-                              mix_rev, mix_cho);
+            for (int k = 0; k < np; k++) {
+                eng_voice *p = pend[k];
+                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, brev, bcho);
+                if (j->tick && p->ramp_end <= j->tick && !voice_ends(p, j->tick))
+                    eng_voice_plan(e, p, j->tick, j->tick + ENG_CTRL);
+            }
             np = nj = 0;
             if (!v)
                 break;
         }
-        float *t0 = e->tmp + (2 * np) * ENG_ROW, *t1 = e->tmp + (2 * np + 1) * ENG_ROW;
+        float *t0 = tmp + (2 * np) * ENG_ROW, *t1 = tmp + (2 * np + 1) * ENG_ROW;
         eng_voice_interp(e, v, n, t0, t1);
         if (lanes) {
             float k0 = (float)(int64_t)(at - v->r0);
             for (int c = 0; c < lanes; c++) {
-                eng_fjob *j = &jobs[nj++];
-                j->x = c ? t1 : t0;
-                j->st = v->fx[c];
-                j->c = v->c0;
-                j->dc = v->dc;
-                j->k0 = k0;
-                j->ramp = v->coef_ramp;
+                eng_fjob *fj = &jobs[nj++];
+                fj->x = c ? t1 : t0;
+                fj->st = v->fx[c];
+                fj->c = v->c0;
+                fj->dc = v->dc;
+                fj->k0 = k0;
+                fj->ramp = v->coef_ramp;
             }
         }
         pend[np++] = v;
     }
+}
+
+/* dst[i] = the groups' rows summed in group order (first + second + third ...). */
+static void sum_groups(float *dst, const float *rows, size_t stride, int32_t n_groups, int32_t n)
+{
+    if (n_groups == 0) {
+        memset(dst, 0, sizeof(float) * (size_t)n);
+        return;
+    }
+    memcpy(dst, rows, sizeof(float) * (size_t)n);
+    for (int32_t g = 1; g < n_groups; g++) {
+        const float *r = rows + (size_t)g * stride;
+        for (int32_t i = 0; i < n; i++)
+            dst[i] += r[i];
+    }
+}
+
+/* The rest of a segment once its groups are mixed: the buses, the effects, the output. */
+static void finish_segment(eng_engine *e, const eng_finish *f)
+{
+    int32_t n = f->n;
+    float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
+          *mix_cho = e->mix + 3 * ENG_CTRL;
+    const float *rows = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
+    sum_groups(mix_l, rows, ENG_BUS_FLOATS, f->n_groups, n);
+    sum_groups(mix_r, rows + ENG_CTRL, ENG_BUS_FLOATS, f->n_groups, n);
+    if (f->fx_on) {
+        sum_groups(mix_rev, rows + 2 * ENG_CTRL, ENG_BUS_FLOATS, f->n_groups, n);
+        sum_groups(mix_cho, rows + 3 * ENG_CTRL, ENG_BUS_FLOATS, f->n_groups, n);
+        fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
+        fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
+    }
+    float g = f->gain;
+    float *o = f->out;
+    for (int32_t i = 0; i < n; i++) {
+        o[2 * i] = mix_l[i] * g;
+        o[2 * i + 1] = mix_r[i] * g;
+    }
+}
+
+static void run_item(void *ctx, int32_t worker, int32_t item)
+{
+    eng_engine *e = ctx;
+    const eng_job *j = &e->job;
+    if (j->has_finish) {
+        if (item == 0) {
+            finish_segment(e, &j->finish);
+            return;
+        }
+        item--;
+    }
+    render_group(e, e->tmp + (size_t)worker * ENG_TMP_FLOATS, j, item);
+}
+
+#define ENG_FX_VOICES 24        /* the effects' cost, in voices (for eng_set_parallel_min_work) */
+
+static void run_job(eng_engine *e)
+{
+    const eng_job *j = &e->job;
+    int32_t items = j->n_groups + (j->has_finish ? 1 : 0);
+    if (e->pool && items >= 2) {
+        int32_t work = j->n * e->n_act;
+        if (j->has_finish)
+            work += j->finish.n * (j->finish.fx_on ? ENG_FX_VOICES : 1);
+        if (work >= e->par_min_work) {
+            atomic_store_explicit(&e->st_parallel, atomic_load_explicit(&e->st_parallel, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+            eng_pool_run(e->pool, items);
+            return;
+        }
+    }
+    for (int32_t i = 0; i < items; i++)
+        run_item(e, 0, i);
+}
+
+int32_t eng_set_threads(eng_engine *e, int32_t threads)
+{
+    if (!e)
+        return ENG_ERR_ARG;
+    if (threads < 1)
+        threads = 1;
+    if (threads > ENG_MAX_THREADS)
+        threads = ENG_MAX_THREADS;
+    if (threads == e->n_threads)
+        return threads;
+    eng_pool_destroy(e->pool);
+    e->pool = NULL;
+    e->n_threads = 1;
+    float *tmp = calloc((size_t)threads * ENG_TMP_FLOATS, sizeof(float));
+    if (!tmp)
+        return ENG_ERR_NOMEM;
+    free(e->tmp);
+    e->tmp = tmp;
+    if (threads == 1)
+        return 1;
+    e->pool = eng_pool_create(threads, run_item, e);
+    if (!e->pool)
+        return 1; /* no threads here (or none could start): one thread renders */
+    e->n_threads = threads;
+    return threads;
+}
+
+int32_t eng_threads(const eng_engine *e) { return e->n_threads; }
+
+void eng_set_parallel_min_work(eng_engine *e, int32_t voice_frames)
+{
+    if (e)
+        e->par_min_work = voice_frames < 0 ? 0 : voice_frames;
 }
 
 void eng_render(eng_engine *e, float *out, int32_t frames)
@@ -1112,11 +1265,12 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     float gain = atomic_load_explicit(&e->master_gain, memory_order_relaxed);
     uint64_t start = e->pos, end = e->pos + (uint64_t)frames;
     uint64_t pos = start;
-    float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
-          *mix_cho = e->mix + 3 * ENG_CTRL;
     uint64_t late = 0;
+    eng_job *j = &e->job;
+    j->has_finish = 0;
     while (pos < end) {
-        /* the control tick first, then the events due now */
+        /* the control tick first, then the events due now (the groups plan the voices
+           that go on at the tick a segment ends on, so this finds none left to plan) */
         if (pos % ENG_CTRL == 0) {
             uint64_t tick_end = pos + ENG_CTRL;
             for (int32_t i = 0; i < e->n_act; i++) {
@@ -1125,6 +1279,8 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
                     eng_voice_plan(e, v, pos, tick_end);
             }
         }
+        if (e->heap_n > 0 && e->heap[0].time <= pos)
+            free_ended(e, pos);
         while (e->heap_n > 0 && e->heap[0].time <= pos) {
             eng_pending p = heap_pop(e);
             if (p.time < start)
@@ -1137,34 +1293,38 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
         if (e->heap_n > 0 && e->heap[0].time < seg_end)
             seg_end = e->heap[0].time;
         int32_t n = (int32_t)(seg_end - pos);
-        memset(e->mix, 0, sizeof(float) * 4 * ENG_CTRL);
-        render_voices(e, pos, n, mix_l, mix_r, mix_rev, mix_cho);
-        for (int32_t i = 0; i < e->n_act;) {
-            eng_voice *v = &e->voices[e->act[i]];
-            if (v->state == PS_DONE || (v->end_at && v->end_at <= seg_end))
-                voice_free(e, i);
-            else
-                i++;
-        }
-        if (fx_on) {
-            fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
-            fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
-        }
-        float g = gain * e->master_volume;
-        float *o = out + 2 * (pos - start);
-        for (int32_t i = 0; i < n; i++) {
-            o[2 * i] = mix_l[i] * g;
-            o[2 * i + 1] = mix_r[i] * g;
-        }
+        /* this segment's groups, with the finish of the one before */
+        e->gpar ^= 1;
+        j->at = pos;
+        j->tick = seg_end % ENG_CTRL == 0 ? seg_end : 0;
+        j->n = n;
+        j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
+        j->par = e->gpar;
+        j->sends = fx_on;
+        run_job(e);
+        if (j->tick)
+            free_ended(e, seg_end);
+        j->finish.out = out + 2 * (pos - start);
+        j->finish.n = n;
+        j->finish.n_groups = j->n_groups;
+        j->finish.par = j->par;
+        j->finish.fx_on = fx_on;
+        j->finish.gain = gain * e->master_volume;
+        j->has_finish = 1;
         pos = seg_end;
     }
+    if (j->has_finish)
+        finish_segment(e, &j->finish);
+    j->has_finish = 0;
     e->pos = end;
     finish_unloads(e);
     drain_ring(e);
     if (late)
         atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
     atomic_store_explicit(&e->st_pos, end, memory_order_relaxed);
-    uint32_t active = (uint32_t)e->n_act;
+    uint32_t active = 0; /* not counting voices that ended and wait for the next free pass */
+    for (int32_t i = 0; i < e->n_act; i++)
+        active += !voice_ends(&e->voices[e->act[i]], end);
     atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
     if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
         atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
@@ -1196,6 +1356,8 @@ void eng_get_stats(const eng_engine *e, eng_stats *s)
     s->dropped_group = atomic_load_explicit(&m->midi->st_dropped_group, memory_order_relaxed);
     s->ignored_sysex = atomic_load_explicit(&m->st_ignored_sysex, memory_order_relaxed);
     s->reports_lost = atomic_load_explicit(&m->midi->st_reports_lost, memory_order_relaxed);
+    s->parallel_segments = atomic_load_explicit(&m->st_parallel, memory_order_relaxed);
+    s->worker_items = m->pool ? eng_pool_worker_items(m->pool) : 0;
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -227,6 +227,8 @@ typedef struct {
     uint64_t dropped_group;      /* MIDI events for a channel group that is not open */
     uint64_t ignored_sysex;      /* system exclusive messages with no meaning here (eng_push_midi) */
     uint64_t reports_lost;       /* reports dropped because the report ring was full */
+    uint64_t parallel_segments;  /* segments whose voices were shared out among threads */
+    uint64_t worker_items;       /* pieces of them (mix groups, finishes) the workers ran */
 } eng_stats;
 
 /* sample_rate 8000..384000, max_voices 1..4096, channels 16..16000 (multiple of 16 not
@@ -300,6 +302,20 @@ int32_t eng_poll_reports(eng_engine *e, eng_report *out, int32_t max);
 /* Render frames of interleaved stereo float32 into out (2 * frames floats), applying every
    event due inside the block at its exact frame. */
 void eng_render(eng_engine *e, float *out, int32_t frames);
+
+/* Threads that render: the render thread plus threads - 1 workers (threads 1..64, clamped),
+   persistent, started here and woken per segment. Each segment's active voices are split
+   into fixed mix groups (eight consecutive entries of the active list), each group summed
+   into its own buses, the groups then summed in group order: the output is the same, bit
+   for bit, for every thread count. Returns the count in effect (1 where threads cannot be
+   started) or ENG_ERR_NOMEM. Allocates: producer thread, never while eng_render runs. */
+int32_t eng_set_threads(eng_engine *e, int32_t threads);
+int32_t eng_threads(const eng_engine *e);
+/* A segment (at most 64 frames, between control ticks and events) is shared out only when
+   its frames times its active voices reach this (default 1024); below, handing it out
+   costs more than it saves. 0 shares out every segment (tests). Either way the output is
+   the same. Producer thread, while no render runs. */
+void eng_set_parallel_min_work(eng_engine *e, int32_t voice_frames);
 
 /* Render thread only: queue an event straight into the render thread's pending heap (the
    live wave sink's callback, between renders). Returns 0 when the heap is full. */

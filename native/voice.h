@@ -316,6 +316,35 @@ typedef struct {
     eng_event ev;
 } eng_pending;
 
+/* One segment's render work, handed out as items (native/eng_workers.c): the voices in
+   mix groups of ENG_GROUP consecutive entries of the active list, each group into its own
+   bus rows, and the finish of the segment before (its groups summed in group order, the
+   effects, the output), which runs alongside. The summing tree is fixed by the active
+   list alone, so the output is the same whichever thread runs which item, and whatever
+   the thread count. */
+#define ENG_GROUP 8             /* voices per mix group */
+#define ENG_BUS_FLOATS (4 * ENG_CTRL) /* a group's bus rows: left, right, reverb, chorus */
+
+typedef struct {
+    float *out;             /* interleaved stereo, n frames */
+    int32_t n;              /* frames */
+    int32_t n_groups;
+    int32_t par;            /* which half of the group buffers holds its groups */
+    int32_t fx_on;
+    float gain;             /* master gain times master volume */
+} eng_finish;
+
+typedef struct {
+    uint64_t at;            /* absolute frame of the segment's first frame */
+    uint64_t tick;          /* the control tick the segment ends on (plan there), or 0 */
+    int32_t n;              /* frames */
+    int32_t n_groups;
+    int32_t par;
+    int32_t sends;          /* mix the reverb and chorus sends (the effects are on) */
+    int32_t has_finish;     /* item 0 is `finish` (of the segment before) */
+    eng_finish finish;
+} eng_job;
+
 typedef struct {
     atomic_uint version;    /* odd while the producer writes */
     double room, damping, width, level;
@@ -363,7 +392,17 @@ struct eng_engine {
     int32_t n_unloading;
     float master_volume;    /* from ENG_EV_MASTER_VOLUME, linear */
     float *mix;             /* 6 * ENG_CTRL: L, R, reverb, chorus, scratch */
-    float *tmp;             /* 2 * ENG_PEND_VOICES + 1 rows of ENG_ROW floats (the last: zeros) */
+    float *tmp;             /* per thread (render thread first) ENG_TMP_FLOATS: 2 * ENG_PEND_VOICES
+                               + 1 rows of ENG_ROW floats (the last: zeros) */
+    float *gbuf;            /* 2 * max_groups * ENG_BUS_FLOATS: the mix groups' bus rows, two
+                               halves (a segment's groups, the one before's being finished) */
+    int32_t max_groups;     /* ceil(n_slots / ENG_GROUP) */
+    int32_t gpar;           /* the half the current segment writes */
+    eng_job job;            /* the segment being handed out */
+    int32_t n_threads;      /* render thread plus workers */
+    struct eng_pool *pool;  /* the workers (NULL with one thread) */
+    int32_t par_min_work;   /* voice-frames: smaller segments render on the render thread */
+    atomic_ullong st_parallel; /* segments shared out */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
     fx_reverb *reverb;
@@ -414,10 +453,12 @@ typedef struct {
 
 #define ENG_PEND_VOICES 8   /* voices interpolated before their filters run as a group */
 #define ENG_ROW (ENG_CTRL + 8) /* floats per scratch row */
+#define ENG_TMP_FLOATS (((2 * ENG_PEND_VOICES + 1) * ENG_ROW + 15) / 16 * 16) /* per thread */
 
 void eng_sinc_table(float *table);
 void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *t1);
 void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy);
+/* out_rev and out_cho NULL: the sends are not mixed (the effects are off). */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
                    float *out_l, float *out_r, float *out_rev, float *out_cho);
 

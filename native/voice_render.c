@@ -858,7 +858,7 @@ void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, 
     float k0 = (float)(int64_t)(at - v->r0);
     const float *right = v->nch == 1 ? t0 : t1;
     mix_pair(t0, right, out_l, out_r, n, v->g0[0], v->dg[0], v->g0[1], v->dg[1], k0);
-    if (v->g0[2] != 0.0f || v->dg[2] != 0.0f || v->g0[3] != 0.0f || v->dg[3] != 0.0f) {
+    if (out_rev && (v->g0[2] != 0.0f || v->dg[2] != 0.0f || v->g0[3] != 0.0f || v->dg[3] != 0.0f)) {
         if (v->nch == 1)
             mix_pair(t0, t0, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
         else

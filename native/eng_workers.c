@@ -1,0 +1,358 @@
+/*
+ * dlsynth voice engine: the render workers, a pool of persistent threads woken per batch.
+ *
+ * Hand-out. One 64-bit atomic ticket holds (batch number << 32 | items << 16 | next item).
+ * The render thread publishes a batch with one store; every thread claims an item with one
+ * fetch-and-add and runs it if the index it got is below the batch's item count. The batch
+ * number makes every batch's ticket distinct, so a thread that is late never claims from a
+ * batch that has ended (its fetch-and-add lands on the new batch, whose items it may run:
+ * the store that published them happens before). A count of unfinished items, decremented
+ * with release order after each item, tells the render thread (acquire) when the batch is
+ * done; it does not wait for threads that claimed nothing, so a worker the OS has not
+ * scheduled costs nothing unless it holds an item.
+ *
+ * Waiting. A worker spins (with the CPU's pause hint) for ENG_SPIN_NS after its last item,
+ * then sleeps on a futex (Linux; a condition variable elsewhere). The render thread wakes
+ * sleepers only when there are any (a sequentially consistent store and load on each side,
+ * so either the worker sees the new batch or the render thread sees the sleeper), so in a
+ * steady render the wake costs a load. The render thread never sleeps: it spins, then
+ * yields its core, until the batch's last item is done.
+ */
+#define _GNU_SOURCE
+#include "eng_workers.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__unix__) || defined(__APPLE__)
+#define ENG_HAVE_THREADS 1
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#if defined(__linux__)
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define ENG_FUTEX 1
+#endif
+#else
+#define ENG_HAVE_THREADS 0
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <xmmintrin.h>
+#define ENG_MXCSR 1
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+#if ENG_HAVE_THREADS
+
+#define ENG_SPIN_NS 300000      /* a worker spins this long after its last item, then sleeps, */
+#define ENG_SPIN_MIN 8192       /* and at least this many pauses (time it was not running at
+                                   all does not count as spinning) */
+#define ENG_YIELD_SPINS 512     /* the render thread's pause spins (about 30 ns each) before it
+                                   starts yielding its core while a worker finishes an item */
+
+typedef struct {
+    _Alignas(64) struct eng_pool *pool;
+    int32_t index;              /* 1..threads-1 */
+    _Atomic uint64_t items;     /* items this thread ran (statistics) */
+} eng_worker;
+
+/* One thread's share of a batch: batch << 32 | end << 16 | next, claimed by fetch-and-add
+   (valid while next < end). Alone in its cache line. */
+typedef struct {
+    _Alignas(64) _Atomic uint64_t c;
+} eng_range;
+
+struct eng_pool {
+    _Alignas(64) atomic_uint batch;         /* the batch published last */
+    _Alignas(64) atomic_int remaining;      /* items of the batch not yet finished */
+    _Alignas(64) atomic_uint wake;          /* bumped to wake sleepers (the futex word) */
+    atomic_int sleepers;
+    atomic_int stop;
+    atomic_uint csr;                        /* the render thread's MXCSR for this batch */
+    _Alignas(64) uint32_t n_batch;          /* render thread only */
+    eng_item_fn fn;
+    void *ctx;
+    int32_t threads;
+    int32_t started;
+    eng_range *range;                       /* per thread */
+    pthread_t *tid;
+    eng_worker *workers;
+#ifndef ENG_FUTEX
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+#endif
+};
+
+#ifdef ENG_POOL_STATS
+#include <stdio.h>
+static _Atomic uint64_t st_runs, st_wait_ns, st_yields, st_wakes, st_own, st_stolen;
+__attribute__((destructor)) static void pool_stats(void)
+{
+    if (getenv("DLSYNTH_POOL_STATS"))
+        fprintf(stderr, "pool: %llu batches, render thread waited %.3f s (%llu yields), %llu wakes, items %llu own %llu stolen\n",
+                (unsigned long long)st_runs, (double)st_wait_ns * 1e-9, (unsigned long long)st_yields,
+                (unsigned long long)st_wakes, (unsigned long long)st_own, (unsigned long long)st_stolen);
+}
+#define STAT(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
+#define STAT_ADD(x, v) atomic_fetch_add_explicit(&(x), (v), memory_order_relaxed)
+#else
+#define STAT(x) ((void)0)
+#define STAT_ADD(x, v) ((void)0)
+#endif
+
+static inline int range_open(uint64_t c)
+{
+    return (uint32_t)(c & 0xffffu) < (uint32_t)((c >> 16) & 0xffffu);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_until_woken(struct eng_pool *p, unsigned seen)
+{
+#ifdef ENG_FUTEX
+    syscall(SYS_futex, (uint32_t *)&p->wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->wake) == seen)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+static void wake_all(struct eng_pool *p)
+{
+#ifdef ENG_FUTEX
+    atomic_fetch_add(&p->wake, 1u);
+    syscall(SYS_futex, (uint32_t *)&p->wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->wake, 1u);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+/* Claim and run items: this thread's own range first (so a voice group tends to stay on
+   one core from segment to segment), then what is left of the others'. Returns how many
+   items ran. */
+static int32_t run_items(struct eng_pool *p, int32_t worker)
+{
+    int32_t ran = 0;
+#ifdef ENG_MXCSR
+    unsigned mine = worker ? _mm_getcsr() : 0;
+#endif
+    for (int32_t k = 0; k < p->threads; k++) {
+        eng_range *r = &p->range[(worker + k) % p->threads];
+        if (!range_open(atomic_load_explicit(&r->c, memory_order_relaxed)))
+            continue;
+        for (;;) {
+            uint64_t c = atomic_fetch_add_explicit(&r->c, 1, memory_order_acq_rel);
+            if (!range_open(c))
+                break;
+#ifdef ENG_MXCSR
+            if (worker) {
+                unsigned want = atomic_load_explicit(&p->csr, memory_order_relaxed);
+                if (want != mine) {
+                    _mm_setcsr(want);
+                    mine = want;
+                }
+            }
+#endif
+            p->fn(p->ctx, worker, (int32_t)(c & 0xffffu));
+            ran++;
+            if (k)
+                STAT(st_stolen);
+            else
+                STAT(st_own);
+            if (worker)
+                atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_release);
+        }
+    }
+    if (worker && ran) {
+        _Atomic uint64_t *n = &p->workers[worker].items;
+        atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + (uint64_t)ran,
+                              memory_order_relaxed);
+    }
+    return ran;
+}
+
+static void *worker_main(void *arg)
+{
+    eng_worker *w = arg;
+    struct eng_pool *p = w->pool;
+    unsigned done = 0; /* the last batch this thread looked at */
+    for (;;) {
+        int64_t idle_since = now_ns();
+        unsigned spins = 0;
+        unsigned b;
+        for (;;) {
+            if (atomic_load_explicit(&p->stop, memory_order_acquire))
+                return NULL;
+            b = atomic_load_explicit(&p->batch, memory_order_acquire);
+            if (b != done)
+                break;
+            cpu_relax();
+            if ((++spins & 255u) || spins < ENG_SPIN_MIN || now_ns() - idle_since < ENG_SPIN_NS)
+                continue;
+            atomic_fetch_add(&p->sleepers, 1);
+            unsigned seen = atomic_load(&p->wake);
+            if (atomic_load(&p->batch) == done && !atomic_load(&p->stop))
+                sleep_until_woken(p, seen);
+            atomic_fetch_sub(&p->sleepers, 1);
+            idle_since = now_ns();
+            spins = 0;
+        }
+        done = b;
+        run_items(p, w->index);
+    }
+}
+
+eng_pool *eng_pool_create(int32_t threads, eng_item_fn fn, void *ctx)
+{
+    if (threads < 2 || threads > ENG_MAX_THREADS || !fn)
+        return NULL;
+    struct eng_pool *p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);
+    if (!p)
+        return NULL;
+    memset(p, 0, sizeof *p);
+    atomic_init(&p->batch, 0u);
+    atomic_init(&p->remaining, 0);
+    atomic_init(&p->wake, 0u);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->stop, 0);
+    atomic_init(&p->csr, 0u);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->threads = threads;
+    p->range = aligned_alloc(64, (size_t)threads * sizeof *p->range);
+    p->tid = calloc((size_t)threads, sizeof *p->tid);
+    p->workers = aligned_alloc(64, (size_t)threads * sizeof *p->workers);
+#ifndef ENG_FUTEX
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+#endif
+    if (!p->range || !p->tid || !p->workers) {
+        eng_pool_destroy(p);
+        return NULL;
+    }
+    memset(p->workers, 0, (size_t)threads * sizeof *p->workers);
+    for (int32_t i = 0; i < threads; i++) {
+        atomic_init(&p->range[i].c, 0);
+        atomic_init(&p->workers[i].items, 0);
+    }
+    for (int32_t i = 1; i < threads; i++) {
+        p->workers[i].pool = p;
+        p->workers[i].index = i;
+        if (pthread_create(&p->tid[i], NULL, worker_main, &p->workers[i]) != 0) {
+            eng_pool_destroy(p);
+            return NULL;
+        }
+        p->started = i;
+    }
+    return p;
+}
+
+void eng_pool_destroy(eng_pool *p)
+{
+    if (!p)
+        return;
+    atomic_store(&p->stop, 1);
+    wake_all(p);
+    for (int32_t i = 1; i <= p->started; i++)
+        pthread_join(p->tid[i], NULL);
+#ifndef ENG_FUTEX
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+#endif
+    free(p->range);
+    free(p->tid);
+    free(p->workers);
+    free(p);
+}
+
+uint64_t eng_pool_worker_items(const eng_pool *p)
+{
+    uint64_t n = 0;
+    for (int32_t i = 1; i <= p->started; i++)
+        n += atomic_load_explicit(&((eng_pool *)p)->workers[i].items, memory_order_relaxed);
+    return n;
+}
+
+void eng_pool_run(eng_pool *p, int32_t n_items)
+{
+    if (n_items <= 0)
+        return;
+    STAT(st_runs);
+#ifdef ENG_MXCSR
+    atomic_store_explicit(&p->csr, _mm_getcsr(), memory_order_relaxed);
+#endif
+    atomic_store_explicit(&p->remaining, n_items, memory_order_relaxed);
+    uint64_t b = ++p->n_batch;
+    /* thread t's share: items [t n / T, (t + 1) n / T) */
+    for (int32_t t = 0; t < p->threads; t++) {
+        uint64_t lo = (uint64_t)n_items * (uint64_t)t / (uint64_t)p->threads;
+        uint64_t hi = (uint64_t)n_items * (uint64_t)(t + 1) / (uint64_t)p->threads;
+        atomic_store_explicit(&p->range[t].c, b << 32 | hi << 16 | lo, memory_order_release);
+    }
+    atomic_store(&p->batch, (unsigned)b); /* seq_cst: against the sleepers check below */
+    if (atomic_load(&p->sleepers) > 0) {
+        STAT(st_wakes);
+        wake_all(p);
+    }
+    int32_t ran = run_items(p, 0);
+    if (ran)
+        atomic_fetch_sub_explicit(&p->remaining, ran, memory_order_relaxed);
+#ifdef ENG_POOL_STATS
+    int64_t w0 = now_ns();
+#endif
+    unsigned spins = 0;
+    while (atomic_load_explicit(&p->remaining, memory_order_acquire) != 0) {
+        if (++spins < ENG_YIELD_SPINS) {
+            cpu_relax();
+        } else {
+            STAT(st_yields);
+            sched_yield(); /* the worker holding an item may be waiting for this core */
+        }
+    }
+    STAT_ADD(st_wait_ns, (uint64_t)(now_ns() - w0));
+}
+
+#else /* no threads on this platform: one thread renders */
+
+eng_pool *eng_pool_create(int32_t threads, eng_item_fn fn, void *ctx)
+{
+    (void)threads;
+    (void)fn;
+    (void)ctx;
+    return NULL;
+}
+
+void eng_pool_destroy(eng_pool *p) { (void)p; }
+
+uint64_t eng_pool_worker_items(const eng_pool *p)
+{
+    (void)p;
+    return 0;
+}
+
+void eng_pool_run(eng_pool *p, int32_t n_items)
+{
+    (void)p;
+    (void)n_items;
+}
+
+#endif
