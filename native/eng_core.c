@@ -1138,17 +1138,19 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
     }
 }
 
-/* dst[i] = the groups' rows summed in group order (first + second + third ...). */
-static void sum_groups(float *dst, const float *rows, size_t stride, int32_t n_groups, int32_t n)
+/* dst[i] = the groups' rows summed in group order (first + second + third ...), for
+   i < len (len = 4 * ENG_CTRL sums the four buses at once; the frames past a segment's
+   end are stale and unused). */
+static void sum_groups(float *restrict dst, const float *restrict rows, int32_t n_groups, int32_t len)
 {
     if (n_groups == 0) {
-        memset(dst, 0, sizeof(float) * (size_t)n);
+        memset(dst, 0, sizeof(float) * (size_t)len);
         return;
     }
-    memcpy(dst, rows, sizeof(float) * (size_t)n);
+    memcpy(dst, rows, sizeof(float) * (size_t)len);
     for (int32_t g = 1; g < n_groups; g++) {
-        const float *r = rows + (size_t)g * stride;
-        for (int32_t i = 0; i < n; i++)
+        const float *r = rows + (size_t)g * ENG_BUS_FLOATS;
+        for (int32_t i = 0; i < len; i++)
             dst[i] += r[i];
     }
 }
@@ -1160,11 +1162,13 @@ static void finish_segment(eng_engine *e, const eng_finish *f)
     float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
           *mix_cho = e->mix + 3 * ENG_CTRL;
     const float *rows = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
-    sum_groups(mix_l, rows, ENG_BUS_FLOATS, f->n_groups, n);
-    sum_groups(mix_r, rows + ENG_CTRL, ENG_BUS_FLOATS, f->n_groups, n);
+    if (n > ENG_CTRL / 2) {
+        sum_groups(mix_l, rows, f->n_groups, (f->fx_on ? 4 : 2) * ENG_CTRL);
+    } else {
+        for (int b = 0; b < (f->fx_on ? 4 : 2); b++)
+            sum_groups(e->mix + b * ENG_CTRL, rows + b * ENG_CTRL, f->n_groups, n);
+    }
     if (f->fx_on) {
-        sum_groups(mix_rev, rows + 2 * ENG_CTRL, ENG_BUS_FLOATS, f->n_groups, n);
-        sum_groups(mix_cho, rows + 3 * ENG_CTRL, ENG_BUS_FLOATS, f->n_groups, n);
         fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
         fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
     }

@@ -41,7 +41,8 @@ void dls_gain_to_db(const int32_t *src, double *dst, size_t count);
 /* Peak absolute value of 16-bit PCM (for level checks and summaries), 0..32768. */
 int32_t dls_s16_peak(const int16_t *src, size_t count);
 
-/* 1 when this build has AddressSanitizer compiled in (so tests can prove which build ran). */
+/* 1 when this build has AddressSanitizer compiled in, 2 for ThreadSanitizer, else 0 (so
+   tests can prove which build ran). */
 int dls_built_with_sanitizer(void);
 
 /* --- fx_: reverb and chorus (native/effects.c) --- */

@@ -135,6 +135,16 @@ def test_thread_count_can_change_between_renders(dense_reference):
     assert np.concatenate(parts).tobytes() == ref.tobytes()
 
 
+def test_which_build_runs():
+    """Under dev/sanitize.sh's ThreadSanitizer pass, the engine is the TSan build."""
+    from native import lib
+
+    if os.environ.get("DLSYNTH_UNDER_SANITIZER") == "thread":
+        assert lib.dls_built_with_sanitizer() == 2
+    else:
+        assert lib.dls_built_with_sanitizer() in (0, 1)
+
+
 def test_thread_count_is_checked():
     e = Engine(RATE)
     assert e.threads == 1
