@@ -1194,7 +1194,7 @@ static void run_item(void *ctx, int32_t worker, int32_t item)
     render_group(e, e->tmp + (size_t)worker * ENG_TMP_FLOATS, j, item);
 }
 
-#define ENG_FX_VOICES 24        /* the effects' cost, in voices (for eng_set_parallel_min_work) */
+#define ENG_FX_VOICES 24        /* the effects' cost, in voices (for the sharing threshold) */
 
 static void run_job(eng_engine *e)
 {
@@ -1204,10 +1204,10 @@ static void run_job(eng_engine *e)
         int32_t work = j->n * e->n_act;
         if (j->has_finish)
             work += j->finish.n * (j->finish.fx_on ? ENG_FX_VOICES : 1);
-        if (work >= e->par_min_work) {
+        if (work >= e->par_min_work && (e->par_strict || eng_pool_ready(e->pool))) {
             atomic_store_explicit(&e->st_parallel, atomic_load_explicit(&e->st_parallel, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
-            eng_pool_run(e->pool, items);
+            eng_pool_run(e->pool, items, e->par_strict);
             return;
         }
     }
@@ -1244,10 +1244,12 @@ int32_t eng_set_threads(eng_engine *e, int32_t threads)
 
 int32_t eng_threads(const eng_engine *e) { return e->n_threads; }
 
-void eng_set_parallel_min_work(eng_engine *e, int32_t voice_frames)
+void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict)
 {
-    if (e)
-        e->par_min_work = voice_frames < 0 ? 0 : voice_frames;
+    if (!e)
+        return;
+    e->par_min_work = min_work < 0 ? 0 : min_work;
+    e->par_strict = strict != 0;
 }
 
 void eng_render(eng_engine *e, float *out, int32_t frames)
@@ -1260,6 +1262,8 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
 #endif
     drain_ring(e);
     apply_fx_mail(e);
+    if (e->pool && e->n_act > 0)
+        eng_pool_wake(e->pool);
     int fx_on = atomic_load_explicit(&e->effects_on, memory_order_relaxed);
     if (fx_on && !e->fx_seen_on) {
         fx_reverb_reset(e->reverb);

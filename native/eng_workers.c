@@ -58,6 +58,10 @@
                                    all does not count as spinning) */
 #define ENG_YIELD_SPINS 512     /* the render thread's pause spins (about 30 ns each) before it
                                    starts yielding its core while a worker finishes an item */
+#define ENG_STALL_NS 100000     /* waiting longer than this for a worker's item is a stall */
+#define ENG_BACKOFF_MIN 16      /* batches declined after a first stall, doubling after each */
+#define ENG_BACKOFF_MAX 8192    /* next one, up to this; halved after this many clean ones: */
+#define ENG_BACKOFF_CLEAN 256
 
 typedef struct {
     _Alignas(64) struct eng_pool *pool;
@@ -78,7 +82,11 @@ struct eng_pool {
     atomic_int sleepers;
     atomic_int stop;
     atomic_uint csr;                        /* the render thread's MXCSR for this batch */
-    _Alignas(64) uint32_t n_batch;          /* render thread only */
+    atomic_int strict;                      /* this batch: each thread runs its own share only */
+    _Alignas(64) uint32_t n_batch;          /* render thread only: */
+    int32_t skip;                           /* batches still to decline (backing off) */
+    int32_t backoff;                        /* the length of the last back-off, batches */
+    int32_t clean;                          /* batches without a stall since the last halving */
     eng_item_fn fn;
     void *ctx;
     int32_t threads;
@@ -94,12 +102,12 @@ struct eng_pool {
 
 #ifdef ENG_POOL_STATS
 #include <stdio.h>
-static _Atomic uint64_t st_runs, st_wait_ns, st_yields, st_wakes, st_own, st_stolen;
+static _Atomic uint64_t st_runs, st_stalls, st_yields, st_wakes, st_own, st_stolen;
 __attribute__((destructor)) static void pool_stats(void)
 {
     if (getenv("DLSYNTH_POOL_STATS"))
-        fprintf(stderr, "pool: %llu batches, render thread waited %.3f s (%llu yields), %llu wakes, items %llu own %llu stolen\n",
-                (unsigned long long)st_runs, (double)st_wait_ns * 1e-9, (unsigned long long)st_yields,
+        fprintf(stderr, "pool: %llu batches, %llu stalls (%llu yields), %llu wakes, items %llu own %llu stolen\n",
+                (unsigned long long)st_runs, (unsigned long long)st_stalls, (unsigned long long)st_yields,
                 (unsigned long long)st_wakes, (unsigned long long)st_own, (unsigned long long)st_stolen);
 }
 #define STAT(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
@@ -155,7 +163,8 @@ static int32_t run_items(struct eng_pool *p, int32_t worker)
 #ifdef ENG_MXCSR
     unsigned mine = worker ? _mm_getcsr() : 0;
 #endif
-    for (int32_t k = 0; k < p->threads; k++) {
+    int32_t ranges = atomic_load_explicit(&p->strict, memory_order_relaxed) ? 1 : p->threads;
+    for (int32_t k = 0; k < ranges; k++) {
         eng_range *r = &p->range[(worker + k) % p->threads];
         if (!range_open(atomic_load_explicit(&r->c, memory_order_relaxed)))
             continue;
@@ -292,7 +301,24 @@ uint64_t eng_pool_worker_items(const eng_pool *p)
     return n;
 }
 
-void eng_pool_run(eng_pool *p, int32_t n_items)
+void eng_pool_wake(eng_pool *p)
+{
+    if (atomic_load(&p->sleepers) > 0) {
+        STAT(st_wakes);
+        wake_all(p);
+    }
+}
+
+int eng_pool_ready(eng_pool *p)
+{
+    if (p->skip > 0) {
+        p->skip--;
+        return 0;
+    }
+    return 1;
+}
+
+void eng_pool_run(eng_pool *p, int32_t n_items, int strict)
 {
     if (n_items <= 0)
         return;
@@ -300,6 +326,7 @@ void eng_pool_run(eng_pool *p, int32_t n_items)
 #ifdef ENG_MXCSR
     atomic_store_explicit(&p->csr, _mm_getcsr(), memory_order_relaxed);
 #endif
+    atomic_store_explicit(&p->strict, strict, memory_order_relaxed);
     atomic_store_explicit(&p->remaining, n_items, memory_order_relaxed);
     uint64_t b = ++p->n_batch;
     /* thread t's share: items [t n / T, (t + 1) n / T) */
@@ -308,27 +335,38 @@ void eng_pool_run(eng_pool *p, int32_t n_items)
         uint64_t hi = (uint64_t)n_items * (uint64_t)(t + 1) / (uint64_t)p->threads;
         atomic_store_explicit(&p->range[t].c, b << 32 | hi << 16 | lo, memory_order_release);
     }
-    atomic_store(&p->batch, (unsigned)b); /* seq_cst: against the sleepers check below */
-    if (atomic_load(&p->sleepers) > 0) {
-        STAT(st_wakes);
-        wake_all(p);
-    }
+    atomic_store(&p->batch, (unsigned)b); /* seq_cst: against the sleepers check (strict) */
+    if (strict)
+        eng_pool_wake(p); /* the sleepers' shares are theirs to run */
     int32_t ran = run_items(p, 0);
     if (ran)
         atomic_fetch_sub_explicit(&p->remaining, ran, memory_order_relaxed);
-#ifdef ENG_POOL_STATS
-    int64_t w0 = now_ns();
-#endif
     unsigned spins = 0;
+    int64_t slow = 0; /* when the wait outlasted the spinning */
     while (atomic_load_explicit(&p->remaining, memory_order_acquire) != 0) {
         if (++spins < ENG_YIELD_SPINS) {
             cpu_relax();
         } else {
+            if (!slow)
+                slow = now_ns();
             STAT(st_yields);
             sched_yield(); /* the worker holding an item may be waiting for this core */
         }
     }
-    STAT_ADD(st_wait_ns, (uint64_t)(now_ns() - w0));
+    /* A worker that held an item this long was not running: the machine's cores are busy
+       with other work. Render alone for a while (the output is the same), then try again. */
+    if (strict)
+        return;
+    if (slow && now_ns() - slow > ENG_STALL_NS) {
+        STAT(st_stalls);
+        p->backoff = p->backoff ? (p->backoff * 2 > ENG_BACKOFF_MAX ? ENG_BACKOFF_MAX : p->backoff * 2)
+                                : ENG_BACKOFF_MIN;
+        p->skip = p->backoff;
+        p->clean = 0;
+    } else if (p->backoff && ++p->clean >= ENG_BACKOFF_CLEAN) {
+        p->backoff /= 2;
+        p->clean = 0;
+    }
 }
 
 #else /* no threads on this platform: one thread renders */
@@ -349,10 +387,19 @@ uint64_t eng_pool_worker_items(const eng_pool *p)
     return 0;
 }
 
-void eng_pool_run(eng_pool *p, int32_t n_items)
+void eng_pool_wake(eng_pool *p) { (void)p; }
+
+int eng_pool_ready(eng_pool *p)
+{
+    (void)p;
+    return 0;
+}
+
+void eng_pool_run(eng_pool *p, int32_t n_items, int strict)
 {
     (void)p;
     (void)n_items;
+    (void)strict;
 }
 
 #endif

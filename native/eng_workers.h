@@ -28,11 +28,22 @@ typedef void (*eng_item_fn)(void *ctx, int32_t worker, int32_t item);
 eng_pool *eng_pool_create(int32_t threads, eng_item_fn fn, void *ctx);
 /* Stops and joins the threads (no eng_pool_run may be running). */
 void eng_pool_destroy(eng_pool *p);
+/* Render thread: wake the workers that went to sleep (call once per block, before its
+   batches: a batch does not wake them, since on a busy machine waking a thread can cost
+   the waker its core; a sleeping worker's items are run by the others). */
+void eng_pool_wake(eng_pool *p);
+/* Render thread: 0 while the pool is backing off (a recent batch waited long for a worker
+   that was not running, the cores being busy with other work: the caller renders the
+   next batches alone), else 1. */
+int eng_pool_ready(eng_pool *p);
 /* Render thread: run items 0..n_items-1 (n_items <= ENG_MAX_ITEMS), each exactly once, on
    the pool and this thread; returns when all have finished, with their writes visible.
    Never allocates or locks. The workers run with this thread's floating-point control
-   word (MXCSR on x86: the flush-to-zero and denormals-are-zero bits the engine sets). */
-void eng_pool_run(eng_pool *p, int32_t n_items);
+   word (MXCSR on x86: the flush-to-zero and denormals-are-zero bits the engine sets).
+   Thread t's share is items [t n / T, (t + 1) n / T); a thread that has run its share
+   runs what is left of the others' (none with `strict`: each thread runs exactly its
+   share, sleepers are woken for it, and a stall does not back off; for tests). */
+void eng_pool_run(eng_pool *p, int32_t n_items, int strict);
 /* Items the pool's own threads (not the render thread) have run so far; any thread. */
 uint64_t eng_pool_worker_items(const eng_pool *p);
 

@@ -312,11 +312,15 @@ void eng_render(eng_engine *e, float *out, int32_t frames);
    started) or ENG_ERR_NOMEM. Allocates: producer thread, never while eng_render runs. */
 int32_t eng_set_threads(eng_engine *e, int32_t threads);
 int32_t eng_threads(const eng_engine *e);
-/* A segment (at most 64 frames, between control ticks and events) is shared out only when
-   its frames times its active voices reach this (default 1024); below, handing it out
-   costs more than it saves. 0 shares out every segment (tests). Either way the output is
-   the same. Producer thread, while no render runs. */
-void eng_set_parallel_min_work(eng_engine *e, int32_t voice_frames);
+/* How segments are shared out. A segment (at most 64 frames, between control ticks and
+   events) is shared out only when its frames times its active voices reach min_work
+   (default 1024; below, handing it out costs more than it saves; 0: every segment). Each
+   thread has its share of a segment's pieces and then helps with the others' (a thread
+   the OS has not scheduled has its share run by the others; after a long wait for one,
+   the render thread renders alone for a while); strict = 1 makes each thread run exactly
+   its own share (slower on a busy machine: for tests, which must see every thread work).
+   The output is the same in every case. Producer thread, while no render runs. */
+void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict);
 
 /* Render thread only: queue an event straight into the render thread's pending heap (the
    live wave sink's callback, between renders). Returns 0 when the heap is full. */

@@ -220,11 +220,13 @@ class Engine:
         """Threads rendering each block."""
         return lib.eng_threads(self._ptr)
 
-    def set_parallel_min_work(self, voice_frames: int) -> None:
-        """Share out a segment only when its frames times its voices reach this (default
-        1024; 0: every segment, as the tests do). The output does not depend on it."""
+    def set_sharing(self, min_work: int = 1024, strict: bool = False) -> None:
+        """How segments are shared out among the threads (eng_set_sharing): only those whose
+        frames times voices reach `min_work` (0: every one); `strict`: each thread runs
+        exactly its own share, never the others' (for tests: slower on a busy machine).
+        The output does not depend on either."""
         with self._lock:
-            lib.eng_set_parallel_min_work(self._ptr, int(voice_frames))
+            lib.eng_set_sharing(self._ptr, int(min_work), 1 if strict else 0)
 
     # --- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

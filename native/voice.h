@@ -402,6 +402,7 @@ struct eng_engine {
     int32_t n_threads;      /* render thread plus workers */
     struct eng_pool *pool;  /* the workers (NULL with one thread) */
     int32_t par_min_work;   /* voice-frames: smaller segments render on the render thread */
+    int32_t par_strict;     /* each thread runs exactly its share (eng_set_sharing) */
     atomic_ullong st_parallel; /* segments shared out */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
