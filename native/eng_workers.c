@@ -83,7 +83,11 @@ struct eng_pool {
     atomic_int stop;
     atomic_uint csr;                        /* the render thread's MXCSR for this batch */
     atomic_int strict;                      /* this batch: each thread runs its own share only */
+    atomic_uint sched;                      /* the render thread's scheduling: version << 16 |
+                                               policy << 8 | priority (workers adopt it) */
     _Alignas(64) uint32_t n_batch;          /* render thread only: */
+    uint32_t wakes;                         /* eng_pool_wake calls */
+    int32_t policy, priority;               /* the scheduling published last */
     int32_t skip;                           /* batches still to decline (backing off) */
     int32_t backoff;                        /* the length of the last back-off, batches */
     int32_t clean;                          /* batches without a stall since the last halving */
@@ -199,11 +203,27 @@ static int32_t run_items(struct eng_pool *p, int32_t worker)
     return ran;
 }
 
+/* Take on the render thread's scheduling policy and priority (a real-time audio thread's
+   SCHED_FIFO, say), so that a worker is not preempted by what the audio thread would not
+   be; without the permission for it, the worker keeps its own. */
+static void adopt_sched(struct eng_pool *p, unsigned *seen)
+{
+    unsigned s = atomic_load_explicit(&p->sched, memory_order_relaxed);
+    if (s == *seen)
+        return;
+    *seen = s;
+    struct sched_param sp;
+    memset(&sp, 0, sizeof sp);
+    sp.sched_priority = (int)(s & 0xffu);
+    pthread_setschedparam(pthread_self(), (int)((s >> 8) & 0xffu), &sp);
+}
+
 static void *worker_main(void *arg)
 {
     eng_worker *w = arg;
     struct eng_pool *p = w->pool;
     unsigned done = 0; /* the last batch this thread looked at */
+    unsigned sched_seen = 0;
     for (;;) {
         int64_t idle_since = now_ns();
         unsigned spins = 0;
@@ -226,6 +246,7 @@ static void *worker_main(void *arg)
             spins = 0;
         }
         done = b;
+        adopt_sched(p, &sched_seen);
         run_items(p, w->index);
     }
 }
@@ -247,6 +268,7 @@ eng_pool *eng_pool_create(int32_t threads, eng_item_fn fn, void *ctx)
     p->fn = fn;
     p->ctx = ctx;
     p->threads = threads;
+    atomic_init(&p->sched, 0u); /* version 0: SCHED_OTHER, as the workers start */
     p->range = aligned_alloc(64, (size_t)threads * sizeof *p->range);
     p->tid = calloc((size_t)threads, sizeof *p->tid);
     p->workers = aligned_alloc(64, (size_t)threads * sizeof *p->workers);
@@ -303,6 +325,20 @@ uint64_t eng_pool_worker_items(const eng_pool *p)
 
 void eng_pool_wake(eng_pool *p)
 {
+    if ((p->wakes++ & 63u) == 0) {
+        /* now and then: the render thread's scheduling, for the workers to take on */
+        int policy;
+        struct sched_param sp;
+        if (pthread_getschedparam(pthread_self(), &policy, &sp) == 0 &&
+            (policy != p->policy || sp.sched_priority != p->priority) && policy >= 0 && policy < 256 &&
+            sp.sched_priority >= 0 && sp.sched_priority < 256) {
+            p->policy = policy;
+            p->priority = sp.sched_priority;
+            unsigned version = (atomic_load_explicit(&p->sched, memory_order_relaxed) >> 16) + 1u;
+            atomic_store_explicit(&p->sched, version << 16 | (unsigned)policy << 8 | (unsigned)sp.sched_priority,
+                                  memory_order_relaxed);
+        }
+    }
     if (atomic_load(&p->sleepers) > 0) {
         STAT(st_wakes);
         wake_all(p);
