@@ -44,15 +44,19 @@ SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 TARGET = 1.7
 
 
-def cpu_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat (0, 0 elsewhere)."""
+def cpu_jiffies() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies of the whole machine, from /proc/stat (zeros elsewhere):
+    busy counts user, nice, system, irq and softirq time; steal is the time the hypervisor
+    gave the virtual CPUs to others."""
     try:
         with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return 0, 0
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v) - idle, sum(v)
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0, 0
+    v += [0] * (8 - len(v))
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    busy = user + nice + system + irq + softirq
+    return busy, steal, busy + steal + idle + iowait
 
 
 def own_jiffies() -> int:
@@ -106,7 +110,7 @@ def main(argv=None) -> int:
     best = {n: {"render": float("inf"), "engine": float("inf")} for n in counts}
     digests = set()
     load_before = os.getloadavg()
-    busy0, total0 = cpu_jiffies()
+    busy0, steal0, total0 = cpu_jiffies()
     own0 = own_jiffies()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.wav")
@@ -121,10 +125,11 @@ def main(argv=None) -> int:
                 best[n]["engine"] = min(best[n]["engine"], timer.total)
                 data, _ = soundfile.read(out, dtype="int16")
                 digests.add(hashlib.sha256(data.tobytes()).hexdigest())
-    busy1, total1 = cpu_jiffies()
+    busy1, steal1, total1 = cpu_jiffies()
     own = own_jiffies() - own0
     others = max(0, (busy1 - busy0) - own)
     span = max(1, total1 - total0)
+    steal = (steal1 - steal0) / span
     report = {
         "song": str(midi), "bank": str(dls_path), "seconds": r.seconds, "effects": not args.no_effects,
         "cores": cores(), "runs": args.runs, "threads": args.threads,
@@ -135,6 +140,7 @@ def main(argv=None) -> int:
         "identical_output": len(digests) == 1,
         "load_before": load_before, "load_after": os.getloadavg(),
         "other_processes_cpu_share": others / span,  # of the whole machine's time while measuring
+        "steal_share": steal,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -148,7 +154,8 @@ def main(argv=None) -> int:
               f"(target >= {TARGET} on two cores)")
         print(f"output identical for every run: {report['identical_output']}")
         print(f"load average before {load_before[0]:.2f}, after {report['load_after'][0]:.2f}; other processes used "
-              f"{100 * report['other_processes_cpu_share']:.0f}% of the machine's CPU time meanwhile")
+              f"{100 * report['other_processes_cpu_share']:.0f}% of the machine's CPU time meanwhile, "
+              f"the hypervisor took {100 * steal:.0f}%")
     return 0 if report["identical_output"] else 1
 
 

@@ -64,9 +64,10 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
         channels > 16000 || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
         max_instruments > (1 << 20) || max_waves < 1 || max_waves > (1 << 22))
         return NULL;
-    eng_engine *e = calloc(1, sizeof *e);
+    eng_engine *e = aligned_alloc(64, (sizeof *e + 63) / 64 * 64); /* its _Alignas(64) members */
     if (!e)
         return NULL;
+    memset(e, 0, sizeof *e);
     e->rate = sample_rate;
     e->max_voices = max_voices;
     e->n_slots = max_voices + max_voices / 4 + 16;
@@ -83,7 +84,9 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->fin = calloc(fcap, sizeof *e->fin);
     e->fin_mask = fcap - 1;
     e->chan = calloc((size_t)channels, sizeof *e->chan);
-    e->voices = calloc((size_t)e->n_slots, sizeof *e->voices);
+    e->voices = aligned_alloc(64, (size_t)e->n_slots * sizeof *e->voices); /* cache-line aligned */
+    if (e->voices)
+        memset(e->voices, 0, (size_t)e->n_slots * sizeof *e->voices);
     e->act = calloc((size_t)e->n_slots, sizeof *e->act);
     e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
     e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
@@ -1207,7 +1210,24 @@ static void run_job(eng_engine *e)
         if (work >= e->par_min_work && (e->par_strict || eng_pool_ready(e->pool))) {
             atomic_store_explicit(&e->st_parallel, atomic_load_explicit(&e->st_parallel, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
-            eng_pool_run(e->pool, items, e->par_strict);
+            /* the shares by expected work: the finish (effects included) counts as
+               ENG_FX_VOICES voices or two, a group as its voices */
+            int32_t bounds[ENG_MAX_THREADS + 1];
+            int32_t threads = e->n_threads;
+            int32_t fin = j->has_finish ? (j->finish.fx_on ? ENG_FX_VOICES : 2) : 0;
+            int32_t total = fin + e->n_act, i = 0, acc = 0;
+            bounds[0] = 0;
+            for (int32_t t = 1; t < threads; t++) {
+                int32_t target = (int32_t)((int64_t)total * t / threads);
+                while (i < items && acc < target) {
+                    int32_t g = j->has_finish ? i - 1 : i;
+                    acc += g < 0 ? fin : (g == j->n_groups - 1 ? e->n_act - g * ENG_GROUP : ENG_GROUP);
+                    i++;
+                }
+                bounds[t] = i;
+            }
+            bounds[threads] = items;
+            eng_pool_run(e->pool, items, bounds, e->par_strict);
             return;
         }
     }
@@ -1277,16 +1297,9 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     eng_job *j = &e->job;
     j->has_finish = 0;
     while (pos < end) {
-        /* the control tick first, then the events due now (the groups plan the voices
-           that go on at the tick a segment ends on, so this finds none left to plan) */
-        if (pos % ENG_CTRL == 0) {
-            uint64_t tick_end = pos + ENG_CTRL;
-            for (int32_t i = 0; i < e->n_act; i++) {
-                eng_voice *v = &e->voices[e->act[i]];
-                if (v->ramp_end <= pos)
-                    eng_voice_plan(e, v, pos, tick_end);
-            }
-        }
+        /* The control tick first (the mix groups planned the voices that go on at the tick
+           the segment before ended on: every segment ends at a tick or before one, and the
+           first starts with no voices), then the events due now. */
         if (e->heap_n > 0 && e->heap[0].time <= pos)
             free_ended(e, pos);
         while (e->heap_n > 0 && e->heap[0].time <= pos) {

@@ -1,22 +1,26 @@
 /*
  * dlsynth voice engine: the render workers, a pool of persistent threads woken per batch.
  *
- * Hand-out. One 64-bit atomic ticket holds (batch number << 32 | items << 16 | next item).
- * The render thread publishes a batch with one store; every thread claims an item with one
- * fetch-and-add and runs it if the index it got is below the batch's item count. The batch
- * number makes every batch's ticket distinct, so a thread that is late never claims from a
- * batch that has ended (its fetch-and-add lands on the new batch, whose items it may run:
- * the store that published them happens before). A count of unfinished items, decremented
- * with release order after each item, tells the render thread (acquire) when the batch is
- * done; it does not wait for threads that claimed nothing, so a worker the OS has not
- * scheduled costs nothing unless it holds an item.
+ * Hand-out. Each thread has a share of a batch's items (a contiguous range, the caller's
+ * bounds), in one 64-bit atomic word of its own cache line: batch number << 32 | end << 16
+ * | next. The render thread publishes a batch by storing every share (release) and then
+ * the batch number. A thread takes the items of its own share from the front (one
+ * fetch-and-add), then steals what is left of the others' from their backs (one
+ * compare-and-swap each), so that an item stays with the same thread from batch to batch
+ * (its voices stay in that core's cache) unless the balance needs otherwise. The batch
+ * number makes each batch's words distinct, so a thread that is late never claims from a
+ * batch that has ended. A count of unfinished items, decremented with release order after
+ * each item, tells the render thread (acquire) when the batch is done; it does not wait for
+ * threads that claimed nothing, so a worker the OS has not scheduled costs nothing unless
+ * it holds an item.
  *
  * Waiting. A worker spins (with the CPU's pause hint) for ENG_SPIN_NS after its last item,
  * then sleeps on a futex (Linux; a condition variable elsewhere). The render thread wakes
- * sleepers only when there are any (a sequentially consistent store and load on each side,
- * so either the worker sees the new batch or the render thread sees the sleeper), so in a
- * steady render the wake costs a load. The render thread never sleeps: it spins, then
- * yields its core, until the batch's last item is done.
+ * sleepers once per block (eng_pool_wake), never per batch: on a busy machine a wake-up
+ * can cost the waker its core. The render thread never sleeps: it spins, then yields its
+ * core, until the batch's last item is done; a wait long enough to mean the worker holding
+ * an item was not running makes it render alone for a while (eng_pool_ready), doubling
+ * that while it keeps happening.
  */
 #define _GNU_SOURCE
 #include "eng_workers.h"
@@ -53,7 +57,7 @@
 
 #if ENG_HAVE_THREADS
 
-#define ENG_SPIN_NS 300000      /* a worker spins this long after its last item, then sleeps, */
+#define ENG_SPIN_NS 2000000     /* a worker spins this long after its last item, then sleeps, */
 #define ENG_SPIN_MIN 8192       /* and at least this many pauses (time it was not running at
                                    all does not count as spinning) */
 #define ENG_YIELD_SPINS 512     /* the render thread's pause spins (about 30 ns each) before it
@@ -158,9 +162,26 @@ static void wake_all(struct eng_pool *p)
 #endif
 }
 
-/* Claim and run items: this thread's own range first (so a voice group tends to stay on
-   one core from segment to segment), then what is left of the others'. Returns how many
-   items ran. */
+/* Take the last unclaimed item of another thread's range (its owner takes them from the
+   front: the items stolen are those the owner would have come to last, the same ones from
+   batch to batch, so the voices that change threads are few). */
+static int steal_back(eng_range *r, uint32_t *item)
+{
+    uint64_t c = atomic_load_explicit(&r->c, memory_order_acquire);
+    while (range_open(c)) {
+        uint64_t end = (c >> 16) & 0xffffu;
+        uint64_t less = (c & ~(0xffffull << 16)) | (end - 1) << 16;
+        if (atomic_compare_exchange_weak_explicit(&r->c, &c, less, memory_order_acq_rel, memory_order_acquire)) {
+            *item = (uint32_t)(end - 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Claim and run items: this thread's own range from its front first (so a voice group
+   tends to stay on one core from segment to segment), then what is left of the others'
+   from their backs. Returns how many items ran. */
 static int32_t run_items(struct eng_pool *p, int32_t worker)
 {
     int32_t ran = 0;
@@ -170,12 +191,19 @@ static int32_t run_items(struct eng_pool *p, int32_t worker)
     int32_t ranges = atomic_load_explicit(&p->strict, memory_order_relaxed) ? 1 : p->threads;
     for (int32_t k = 0; k < ranges; k++) {
         eng_range *r = &p->range[(worker + k) % p->threads];
-        if (!range_open(atomic_load_explicit(&r->c, memory_order_relaxed)))
-            continue;
         for (;;) {
-            uint64_t c = atomic_fetch_add_explicit(&r->c, 1, memory_order_acq_rel);
-            if (!range_open(c))
-                break;
+            uint32_t item;
+            if (k == 0) {
+                uint64_t c = atomic_fetch_add_explicit(&r->c, 1, memory_order_acq_rel);
+                if (!range_open(c))
+                    break;
+                item = (uint32_t)(c & 0xffffu);
+                STAT(st_own);
+            } else {
+                if (!steal_back(r, &item))
+                    break;
+                STAT(st_stolen);
+            }
 #ifdef ENG_MXCSR
             if (worker) {
                 unsigned want = atomic_load_explicit(&p->csr, memory_order_relaxed);
@@ -185,12 +213,8 @@ static int32_t run_items(struct eng_pool *p, int32_t worker)
                 }
             }
 #endif
-            p->fn(p->ctx, worker, (int32_t)(c & 0xffffu));
+            p->fn(p->ctx, worker, (int32_t)item);
             ran++;
-            if (k)
-                STAT(st_stolen);
-            else
-                STAT(st_own);
             if (worker)
                 atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_release);
         }
@@ -354,7 +378,9 @@ int eng_pool_ready(eng_pool *p)
     return 1;
 }
 
-void eng_pool_run(eng_pool *p, int32_t n_items, int strict)
+int32_t eng_pool_threads(const eng_pool *p) { return p->threads; }
+
+void eng_pool_run(eng_pool *p, int32_t n_items, const int32_t *bounds, int strict)
 {
     if (n_items <= 0)
         return;
@@ -365,10 +391,15 @@ void eng_pool_run(eng_pool *p, int32_t n_items, int strict)
     atomic_store_explicit(&p->strict, strict, memory_order_relaxed);
     atomic_store_explicit(&p->remaining, n_items, memory_order_relaxed);
     uint64_t b = ++p->n_batch;
-    /* thread t's share: items [t n / T, (t + 1) n / T) */
     for (int32_t t = 0; t < p->threads; t++) {
-        uint64_t lo = (uint64_t)n_items * (uint64_t)t / (uint64_t)p->threads;
-        uint64_t hi = (uint64_t)n_items * (uint64_t)(t + 1) / (uint64_t)p->threads;
+        uint64_t lo, hi;
+        if (bounds) {
+            lo = (uint64_t)bounds[t];
+            hi = (uint64_t)bounds[t + 1];
+        } else { /* items [t n / T, (t + 1) n / T) */
+            lo = (uint64_t)n_items * (uint64_t)t / (uint64_t)p->threads;
+            hi = (uint64_t)n_items * (uint64_t)(t + 1) / (uint64_t)p->threads;
+        }
         atomic_store_explicit(&p->range[t].c, b << 32 | hi << 16 | lo, memory_order_release);
     }
     atomic_store(&p->batch, (unsigned)b); /* seq_cst: against the sleepers check (strict) */
@@ -431,10 +462,17 @@ int eng_pool_ready(eng_pool *p)
     return 0;
 }
 
-void eng_pool_run(eng_pool *p, int32_t n_items, int strict)
+int32_t eng_pool_threads(const eng_pool *p)
+{
+    (void)p;
+    return 1;
+}
+
+void eng_pool_run(eng_pool *p, int32_t n_items, const int32_t *bounds, int strict)
 {
     (void)p;
     (void)n_items;
+    (void)bounds;
     (void)strict;
 }
 

@@ -40,10 +40,12 @@ int eng_pool_ready(eng_pool *p);
    the pool and this thread; returns when all have finished, with their writes visible.
    Never allocates or locks. The workers run with this thread's floating-point control
    word (MXCSR on x86: the flush-to-zero and denormals-are-zero bits the engine sets).
-   Thread t's share is items [t n / T, (t + 1) n / T); a thread that has run its share
-   runs what is left of the others' (none with `strict`: each thread runs exactly its
+   Thread t's share is items [bounds[t], bounds[t + 1]) (bounds[0] = 0, bounds[threads] =
+   n_items, non-decreasing; NULL: [t n / T, (t + 1) n / T)); a thread that has run its
+   share runs what is left of the others' (none with `strict`: each thread runs exactly its
    share, sleepers are woken for it, and a stall does not back off; for tests). */
-void eng_pool_run(eng_pool *p, int32_t n_items, int strict);
+void eng_pool_run(eng_pool *p, int32_t n_items, const int32_t *bounds, int strict);
+int32_t eng_pool_threads(const eng_pool *p);
 /* Items the pool's own threads (not the render thread) have run so far; any thread. */
 uint64_t eng_pool_worker_items(const eng_pool *p);
 

@@ -243,8 +243,11 @@ typedef struct {
     float b0, a1, a2;       /* y = b0 (x + 2 x1 + x2) - a1 y1 - a2 y2 */
 } eng_coef;
 
+/* Aligned to a cache line: voices next to each other in the slot table are often rendered
+   by different threads (native/eng_workers.c), which must not share a line. */
 typedef struct eng_voice {
     /* --- hot: read by the kernels --- */
+    _Alignas(64)
     const int16_t *buf[2];  /* current playback buffer per output channel, int16 PCM (in
                                PS_LOOP the kernels' buffers come from the region: see
                                eng_voice_interp) */
