@@ -248,3 +248,46 @@ def test_song_through_the_render_path_identical_for_every_thread_count(tmp_path)
             assert np.abs(ref).max() > 0.01
         else:
             assert data.tobytes() == ref.tobytes(), threads
+
+
+def test_live_callback_identical_with_workers():
+    """The live wave sink's callback (native/wavesink.c, run without a device) renders the
+    engine on the audio thread; with workers (as `play --threads N` sets up) the output is
+    the same as with one thread: 40 notes stamped and pushed before the first callback."""
+    from native import ffi, lib
+    from synth.synth import Synth
+
+    from . import synthkit as K
+
+    ref_time = 10_000_000  # master time of frame 0, 100 ns
+
+    def session(threads: int, block: int) -> np.ndarray:
+        synth = Synth(RATE, channel_groups=2, effects=True, gain_db=-24.0, threads=threads)
+        synth.engine.set_sharing(0, strict=threads > 1)
+        synth.download(K.bank_of([K.instrument("sine", 0)]))
+        sink = lib.ws_create(synth.engine._ptr, 4096, 1024, 1024)
+        assert sink != ffi.NULL
+        lib.ws_set_mode(sink, 1, 50_000)
+        lib.ws_set_time_map(sink, ref_time, 0.0, float(RATE))
+        for k in range(40):  # note k on at k * 2 ms, all off at 300 ms (pushed in time order)
+            assert lib.ws_midi_push_at(sink, ref_time + k * 20_000, 1, bytes([0x90 | (k % 9), 40 + k, 100]), 3)
+        for k in range(40):
+            assert lib.ws_midi_push_at(sink, ref_time + 3_000_000, 1, bytes([0x80 | (k % 9), 40 + k, 0]), 3)
+        out, done = [], 0
+        while done < 24000:
+            buf = np.zeros((block, 2), dtype=np.float32)
+            lib.ws_run_callback(sink, ffi.cast("float *", ffi.from_buffer(buf)), block, 0.0, 0.0)
+            out.append(buf)
+            done += block
+        peak = synth.engine.stats()["peak_voices"]
+        lib.ws_destroy(sink)
+        synth.close()
+        assert peak >= 30
+        return np.concatenate(out)
+
+    ref = session(1, 256)
+    assert np.abs(ref).max() > 0.01
+    for threads, block in ((2, 256), (3, 100)):
+        got = session(threads, block)
+        n = min(len(got), len(ref))
+        assert got[:n].tobytes() == ref[:n].tobytes(), (threads, block)
