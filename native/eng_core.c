@@ -94,6 +94,9 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->tmp = calloc(ENG_TMP_FLOATS, sizeof(float));
     e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
     e->gbuf = calloc(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
+    e->gmask = aligned_alloc(64, (size_t)e->max_groups * sizeof *e->gmask);
+    if (e->gmask)
+        memset(e->gmask, 0, (size_t)e->max_groups * sizeof *e->gmask);
     e->n_threads = 1;
     e->par_min_work = 1024;
     e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
@@ -103,7 +106,7 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->chorus = fx_chorus_new((double)sample_rate);
     e->midi = mid_create(channels);
     if (!e->midi || !e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
-        !e->mix || !e->tmp || !e->gbuf || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
+        !e->mix || !e->tmp || !e->gbuf || !e->gmask || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
         eng_destroy(e);
         return NULL;
     }
@@ -196,6 +199,7 @@ void eng_destroy(eng_engine *e)
     free(e->mix);
     free(e->tmp);
     free(e->gbuf);
+    free(e->gmask);
     free(e->sinc_mem);
     free((void *)e->ins_table);
     free(e->wave_table);
@@ -1069,20 +1073,27 @@ static inline int voice_ends(const eng_voice *v, uint64_t end)
     return v->state == PS_DONE || (v->end_at && v->end_at <= end);
 }
 
-/* Free the voices that have ended by `at`. This runs only where the active list must be
-   the same whatever the block sizes: after a segment that ends on a control tick, and
-   before the events due at a frame. In between, a voice that ended inside a segment stays
-   in the list (and mixes silence, or its filter's ringing) until the next of those; so
-   the mix groups, made of consecutive entries of the list, are the same for every block
-   size. */
+/* Free the voices that have ended by `at`, the end of the last segment rendered (the
+   groups' masks say which: reading them, not the voices, keeps the voices in the cache of
+   the core that renders them). This runs only where the active list must be the same
+   whatever the block sizes: after a segment that ends on a control tick, and before the
+   events due at a frame. In between, a voice that ended inside a segment stays in the list
+   (and mixes silence, or its filter's ringing) until the next of those; so the mix groups,
+   made of consecutive entries of the list, are the same for every block size. Between
+   two passes with no segment rendered nothing can have ended. */
 static void free_ended(eng_engine *e, uint64_t at)
 {
-    for (int32_t i = 0; i < e->n_act;) {
-        if (voice_ends(&e->voices[e->act[i]], at))
-            voice_free(e, i);
-        else
-            i++;
+    (void)at;
+    int32_t freed = 0;
+    for (int32_t g = 0; g < e->gmask_groups; g++) {
+        uint32_t bits = e->gmask[g].bits;
+        for (int32_t k = 0; bits; k++, bits >>= 1)
+            if (bits & 1u) {
+                voice_free(e, g * ENG_GROUP + k - freed);
+                freed++;
+            }
     }
+    e->gmask_groups = 0;
 }
 
 /* One mix group: interpolate its voices into the thread's scratch rows, run their filters
@@ -1107,6 +1118,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
     }
     float *dummy = tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
     int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
+    uint32_t ended = 0;
     for (int32_t i = first; i <= last; i++) {
         eng_voice *v = i < last ? &e->voices[e->act[i]] : NULL;
         int lanes = v && v->filter ? v->nch : 0;
@@ -1116,7 +1128,9 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
             for (int k = 0; k < np; k++) {
                 eng_voice *p = pend[k];
                 eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, brev, bcho);
-                if (j->tick && p->ramp_end <= j->tick && !voice_ends(p, j->tick))
+                if (voice_ends(p, j->end))
+                    ended |= 1u << (i - np + k - first);
+                else if (j->tick && p->ramp_end <= j->tick)
                     eng_voice_plan(e, p, j->tick, j->tick + ENG_CTRL);
             }
             np = nj = 0;
@@ -1139,6 +1153,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
         }
         pend[np++] = v;
     }
+    e->gmask[g].bits = ended;
 }
 
 /* dst[i] = the groups' rows summed in group order (first + second + third ...), for
@@ -1317,12 +1332,14 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
         /* this segment's groups, with the finish of the one before */
         e->gpar ^= 1;
         j->at = pos;
+        j->end = seg_end;
         j->tick = seg_end % ENG_CTRL == 0 ? seg_end : 0;
         j->n = n;
         j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
         j->par = e->gpar;
         j->sends = fx_on;
         run_job(e);
+        e->gmask_groups = j->n_groups;
         if (j->tick)
             free_ended(e, seg_end);
         j->finish.out = out + 2 * (pos - start);

@@ -326,6 +326,12 @@ typedef struct {
    list alone, so the output is the same whichever thread runs which item, and whatever
    the thread count. */
 #define ENG_GROUP 8             /* voices per mix group */
+
+/* A group's ended-voices mask, alone in its cache line (written by the thread that rendered
+   the group, read by the render thread's free pass instead of every voice). */
+typedef struct eng_gmask {
+    _Alignas(64) uint32_t bits;
+} eng_gmask;
 #define ENG_BUS_FLOATS (4 * ENG_CTRL) /* a group's bus rows: left, right, reverb, chorus */
 
 typedef struct {
@@ -339,6 +345,7 @@ typedef struct {
 
 typedef struct {
     uint64_t at;            /* absolute frame of the segment's first frame */
+    uint64_t end;           /* and of the frame after its last */
     uint64_t tick;          /* the control tick the segment ends on (plan there), or 0 */
     int32_t n;              /* frames */
     int32_t n_groups;
@@ -402,6 +409,9 @@ struct eng_engine {
     int32_t max_groups;     /* ceil(n_slots / ENG_GROUP) */
     int32_t gpar;           /* the half the current segment writes */
     eng_job job;            /* the segment being handed out */
+    struct eng_gmask *gmask; /* max_groups: which voices of each group had ended by the end
+                               of the last segment rendered (bit k: the group's voice k) */
+    int32_t gmask_groups;   /* groups those masks cover; 0: none (a free pass used them) */
     int32_t n_threads;      /* render thread plus workers */
     struct eng_pool *pool;  /* the workers (NULL with one thread) */
     int32_t par_min_work;   /* voice-frames: smaller segments render on the render thread */
