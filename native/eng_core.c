@@ -1360,9 +1360,11 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     if (late)
         atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
     atomic_store_explicit(&e->st_pos, end, memory_order_relaxed);
-    uint32_t active = 0; /* not counting voices that ended and wait for the next free pass */
-    for (int32_t i = 0; i < e->n_act; i++)
-        active += !voice_ends(&e->voices[e->act[i]], end);
+    uint32_t active = (uint32_t)e->n_act; /* not counting voices that ended and wait for the
+                                             next free pass (the last segment's masks) */
+    for (int32_t g = 0; g < e->gmask_groups; g++)
+        for (uint32_t bits = e->gmask[g].bits; bits; bits &= bits - 1)
+            active--;
     atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
     if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
         atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
