@@ -267,8 +267,9 @@ typedef struct eng_voice {
     uint64_t ramp_end;      /* plan end (absolute frame) */
     uint64_t end_at;        /* free the voice once rendering reaches this frame (0 = no) */
 
-    /* --- identity --- */
-    int32_t active;
+    /* --- identity: written by the render thread (events), read by its scans of the
+       active list; a cache line of its own, apart from what the workers write --- */
+    _Alignas(64) int32_t active;
     int32_t channel;
     uint8_t key, vel;
     uint8_t note_on;        /* key held (no note-off yet, or held by a pedal) */
@@ -284,7 +285,7 @@ typedef struct eng_voice {
     const eng_region *rgn;
 
     /* --- articulation state --- */
-    float key_eff;          /* key + KEYNUM destination, semitones */
+    _Alignas(64) float key_eff; /* key + KEYNUM destination, semitones */
     uint32_t chan_version;
     float stat[D_NCONT];    /* static sums */
     float chan[D_NCONT];    /* channel sums */
