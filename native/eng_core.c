@@ -99,6 +99,8 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
         memset(e->gmask, 0, (size_t)e->max_groups * sizeof *e->gmask);
     e->n_threads = 1;
     e->par_min_work = 1024;
+    e->fin_weight[0] = 2;
+    e->fin_weight[1] = ENG_FX_VOICES;
     e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
     e->ins_table = calloc((size_t)max_instruments, sizeof *e->ins_table);
     e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
@@ -1212,7 +1214,7 @@ static void run_item(void *ctx, int32_t worker, int32_t item)
     render_group(e, e->tmp + (size_t)worker * ENG_TMP_FLOATS, j, item);
 }
 
-#define ENG_FX_VOICES 24        /* the effects' cost, in voices (for the sharing threshold) */
+
 
 static void run_job(eng_engine *e)
 {
@@ -1225,11 +1227,12 @@ static void run_job(eng_engine *e)
         if (work >= e->par_min_work && (e->par_strict || eng_pool_ready(e->pool))) {
             atomic_store_explicit(&e->st_parallel, atomic_load_explicit(&e->st_parallel, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
-            /* the shares by expected work: the finish (effects included) counts as
-               ENG_FX_VOICES voices or two, a group as its voices */
+            /* the shares by expected work: a group counts as its voices, the finish as
+               fin_weight voices (the render thread's share holds it) */
             int32_t bounds[ENG_MAX_THREADS + 1];
             int32_t threads = e->n_threads;
-            int32_t fin = j->has_finish ? (j->finish.fx_on ? ENG_FX_VOICES : 2) : 0;
+            int32_t *fw = &e->fin_weight[j->finish.fx_on ? 1 : 0];
+            int32_t fin = j->has_finish ? *fw : 0;
             int32_t total = fin + e->n_act, i = 0, acc = 0;
             bounds[0] = 0;
             for (int32_t t = 1; t < threads; t++) {
@@ -1243,6 +1246,17 @@ static void run_job(eng_engine *e)
             }
             bounds[threads] = items;
             eng_pool_run(e->pool, items, bounds, e->par_strict);
+            if (j->has_finish) {
+                /* others ran part of the render thread's share: it weighs the finish too
+                   lightly; it ran part of theirs: too heavily (steps of a voice) */
+                int32_t mine = eng_pool_stolen(e->pool, 0), theirs = 0;
+                for (int32_t t = 1; t < threads; t++)
+                    theirs += eng_pool_stolen(e->pool, t);
+                if (mine > theirs && *fw < ENG_FIN_WEIGHT_MAX)
+                    (*fw)++;
+                else if (theirs > mine && *fw > 0)
+                    (*fw)--;
+            }
             return;
         }
     }

@@ -77,6 +77,7 @@ typedef struct {
    (valid while next < end). Alone in its cache line. */
 typedef struct {
     _Alignas(64) _Atomic uint64_t c;
+    atomic_int stolen;      /* items of this share other threads ran, this batch */
 } eng_range;
 
 struct eng_pool {
@@ -202,6 +203,7 @@ static int32_t run_items(struct eng_pool *p, int32_t worker)
             } else {
                 if (!steal_back(r, &item))
                     break;
+                atomic_fetch_add_explicit(&r->stolen, 1, memory_order_relaxed);
                 STAT(st_stolen);
             }
 #ifdef ENG_MXCSR
@@ -307,6 +309,7 @@ eng_pool *eng_pool_create(int32_t threads, eng_item_fn fn, void *ctx)
     memset(p->workers, 0, (size_t)threads * sizeof *p->workers);
     for (int32_t i = 0; i < threads; i++) {
         atomic_init(&p->range[i].c, 0);
+        atomic_init(&p->range[i].stolen, 0);
         atomic_init(&p->workers[i].items, 0);
     }
     for (int32_t i = 1; i < threads; i++) {
@@ -380,6 +383,11 @@ int eng_pool_ready(eng_pool *p)
 
 int32_t eng_pool_threads(const eng_pool *p) { return p->threads; }
 
+int32_t eng_pool_stolen(const eng_pool *p, int32_t t)
+{
+    return atomic_load_explicit(&((eng_pool *)p)->range[t].stolen, memory_order_relaxed);
+}
+
 void eng_pool_run(eng_pool *p, int32_t n_items, const int32_t *bounds, int strict)
 {
     if (n_items <= 0)
@@ -400,6 +408,7 @@ void eng_pool_run(eng_pool *p, int32_t n_items, const int32_t *bounds, int stric
             lo = (uint64_t)n_items * (uint64_t)t / (uint64_t)p->threads;
             hi = (uint64_t)n_items * (uint64_t)(t + 1) / (uint64_t)p->threads;
         }
+        atomic_store_explicit(&p->range[t].stolen, 0, memory_order_relaxed);
         atomic_store_explicit(&p->range[t].c, b << 32 | hi << 16 | lo, memory_order_release);
     }
     atomic_store(&p->batch, (unsigned)b); /* seq_cst: against the sleepers check (strict) */
@@ -466,6 +475,13 @@ int32_t eng_pool_threads(const eng_pool *p)
 {
     (void)p;
     return 1;
+}
+
+int32_t eng_pool_stolen(const eng_pool *p, int32_t t)
+{
+    (void)p;
+    (void)t;
+    return 0;
 }
 
 void eng_pool_run(eng_pool *p, int32_t n_items, const int32_t *bounds, int strict)

@@ -46,6 +46,9 @@ int eng_pool_ready(eng_pool *p);
    share, sleepers are woken for it, and a stall does not back off; for tests). */
 void eng_pool_run(eng_pool *p, int32_t n_items, const int32_t *bounds, int strict);
 int32_t eng_pool_threads(const eng_pool *p);
+/* Render thread, after eng_pool_run: how many items of thread t's share the others ran
+   (a sign the shares were not even). */
+int32_t eng_pool_stolen(const eng_pool *p, int32_t t);
 /* Items the pool's own threads (not the render thread) have run so far; any thread. */
 uint64_t eng_pool_worker_items(const eng_pool *p);
 

@@ -327,6 +327,9 @@ typedef struct {
    list alone, so the output is the same whichever thread runs which item, and whatever
    the thread count. */
 #define ENG_GROUP 8             /* voices per mix group */
+#define ENG_FX_VOICES 24        /* the effects' cost, in voices (the sharing threshold, and
+                                   the first estimate of a finish's share of the work) */
+#define ENG_FIN_WEIGHT_MAX 256
 
 /* A group's ended-voices mask, alone in its cache line (written by the thread that rendered
    the group, read by the render thread's free pass instead of every voice). */
@@ -417,6 +420,8 @@ struct eng_engine {
     struct eng_pool *pool;  /* the workers (NULL with one thread) */
     int32_t par_min_work;   /* voice-frames: smaller segments render on the render thread */
     int32_t par_strict;     /* each thread runs exactly its share (eng_set_sharing) */
+    int32_t fin_weight[2];  /* a finish's share of the work, in voices (effects off, on):
+                               adjusted as the render thread's share proves too big or small */
     atomic_ullong st_parallel; /* segments shared out */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
