@@ -291,3 +291,34 @@ def test_live_callback_identical_with_workers():
         got = session(threads, block)
         n = min(len(got), len(ref))
         assert got[:n].tobytes() == ref[:n].tobytes(), (threads, block)
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    return subprocess.run([sys.executable, "-m", "apps.cli", *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_render_command_threads_option(tmp_path):
+    """`dlsynth render --threads N`: the same WAV data for 1 and 3 threads; out of range,
+    one line and exit status 2 (play too)."""
+    import soundfile as sf
+
+    outs = []
+    for threads in (1, 3):
+        out = tmp_path / f"t{threads}.wav"
+        r = _cli("render", SONG, "-o", str(out), "--max-length", "3", "--threads", str(threads), "-q")
+        assert r.returncode == 0, r.stderr
+        outs.append(sf.read(out, dtype="int16")[0])
+    assert outs[0].tobytes() == outs[1].tobytes()
+    assert np.abs(outs[0]).max() > 100
+    for cmd in (["render", SONG, "-o", str(tmp_path / "x.wav"), "--threads", str(MAX_THREADS + 1)],
+                ["play", "--no-midi-in", "--threads", "0"]):
+        r = _cli(*cmd)
+        assert r.returncode == 2
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "--threads" in lines[0], r.stderr
