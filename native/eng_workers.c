@@ -60,6 +60,8 @@
 #define ENG_SPIN_NS 2000000     /* a worker spins this long after its last item, then sleeps, */
 #define ENG_SPIN_MIN 8192       /* and at least this many pauses (time it was not running at
                                    all does not count as spinning) */
+#define ENG_SPIN_YIELD 2048     /* after this many pauses (about 70 us) it yields its core
+                                   every 256 */
 #define ENG_YIELD_SPINS 512     /* the render thread's pause spins (about 30 ns each) before it
                                    starts yielding its core while a worker finishes an item */
 #define ENG_STALL_NS 100000     /* waiting longer than this for a worker's item is a stall */
@@ -261,7 +263,11 @@ static void *worker_main(void *arg)
             if (b != done)
                 break;
             cpu_relax();
-            if ((++spins & 255u) || spins < ENG_SPIN_MIN || now_ns() - idle_since < ENG_SPIN_NS)
+            if (++spins & 255u)
+                continue;
+            if (spins >= ENG_SPIN_YIELD)
+                sched_yield(); /* a thread this core should run instead (more threads than cores) */
+            if (spins < ENG_SPIN_MIN || now_ns() - idle_since < ENG_SPIN_NS)
                 continue;
             atomic_fetch_add(&p->sleepers, 1);
             unsigned seen = atomic_load(&p->wake);
