@@ -1114,10 +1114,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
     float *brev = j->sends ? bus + 2 * ENG_CTRL : NULL, *bcho = j->sends ? bus + 3 * ENG_CTRL : NULL;
     memset(bl, 0, sizeof(float) * (size_t)n);
     memset(br, 0, sizeof(float) * (size_t)n);
-    if (j->sends) {
-        memset(brev, 0, sizeof(float) * (size_t)n);
-        memset(bcho, 0, sizeof(float) * (size_t)n);
-    }
+    uint32_t sends = 0; /* the send rows this group has written (zeroed on first use) */
     float *dummy = tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
     int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
     uint32_t ended = 0;
@@ -1129,11 +1126,24 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
                 eng_filter_jobs(jobs, nj, n, dummy);
             for (int k = 0; k < np; k++) {
                 eng_voice *p = pend[k];
-                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, brev, bcho);
+                float *vrev = NULL, *vcho = NULL;
+                if (j->sends) {
+                    if (p->g0[2] != 0.0f || p->dg[2] != 0.0f) {
+                        if (!(sends & ENG_SEND_REV))
+                            memset(brev, 0, sizeof(float) * (size_t)n);
+                        sends |= ENG_SEND_REV;
+                        vrev = brev;
+                    }
+                    if (p->g0[3] != 0.0f || p->dg[3] != 0.0f) {
+                        if (!(sends & ENG_SEND_CHO))
+                            memset(bcho, 0, sizeof(float) * (size_t)n);
+                        sends |= ENG_SEND_CHO;
+                        vcho = bcho;
+                    }
+                }
+                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, vrev, vcho);
                 if (voice_ends(p, j->end))
                     ended |= 1u << (i - np + k - first);
-                else if (j->tick && p->ramp_end <= j->tick)
-                    eng_voice_plan(e, p, j->tick, j->tick + ENG_CTRL);
             }
             np = nj = 0;
             if (!v)
@@ -1155,24 +1165,43 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
         }
         pend[np++] = v;
     }
+    if (j->tick)
+        for (int32_t i = first; i < last; i++) {
+            eng_voice *v = &e->voices[e->act[i]];
+            if (!(ended >> (i - first) & 1u) && v->ramp_end <= j->tick)
+                eng_voice_plan(e, v, j->tick, j->tick + ENG_CTRL);
+        }
     e->gmask[g].bits = ended;
+    memcpy(bus + 4 * ENG_CTRL, &sends, sizeof sends);
 }
 
-/* dst[i] = the groups' rows summed in group order (first + second + third ...), for
-   i < len (len = 4 * ENG_CTRL sums the four buses at once; the frames past a segment's
-   end are stale and unused). */
-static void sum_groups(float *restrict dst, const float *restrict rows, int32_t n_groups, int32_t len)
+/* dst[i] = the groups' rows at `offset` summed in group order (first + second + third
+   ...), for i < len (the left and right rows at once: len = 2 * ENG_CTRL; the frames past a
+   segment's end are stale and unused). With `send` (ENG_SEND_*), only the groups that wrote
+   that row (the others' are zero). */
+static void sum_groups(float *restrict dst, const float *restrict groups, size_t offset, int32_t n_groups,
+                       int32_t len, uint32_t send)
 {
-    if (n_groups == 0) {
+    int first = 1;
+    for (int32_t g = 0; g < n_groups; g++) {
+        const float *base = groups + (size_t)g * ENG_BUS_FLOATS;
+        if (send) {
+            uint32_t wrote;
+            memcpy(&wrote, base + 4 * ENG_CTRL, sizeof wrote);
+            if (!(wrote & send))
+                continue;
+        }
+        const float *r = base + offset;
+        if (first) {
+            memcpy(dst, r, sizeof(float) * (size_t)len);
+            first = 0;
+        } else {
+            for (int32_t i = 0; i < len; i++)
+                dst[i] += r[i];
+        }
+    }
+    if (first)
         memset(dst, 0, sizeof(float) * (size_t)len);
-        return;
-    }
-    memcpy(dst, rows, sizeof(float) * (size_t)len);
-    for (int32_t g = 1; g < n_groups; g++) {
-        const float *r = rows + (size_t)g * ENG_BUS_FLOATS;
-        for (int32_t i = 0; i < len; i++)
-            dst[i] += r[i];
-    }
 }
 
 /* The rest of a segment once its groups are mixed: the buses, the effects, the output. */
@@ -1181,14 +1210,16 @@ static void finish_segment(eng_engine *e, const eng_finish *f)
     int32_t n = f->n;
     float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
           *mix_cho = e->mix + 3 * ENG_CTRL;
-    const float *rows = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
+    const float *groups = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
     if (n > ENG_CTRL / 2) {
-        sum_groups(mix_l, rows, f->n_groups, (f->fx_on ? 4 : 2) * ENG_CTRL);
+        sum_groups(mix_l, groups, 0, f->n_groups, 2 * ENG_CTRL, 0);
     } else {
-        for (int b = 0; b < (f->fx_on ? 4 : 2); b++)
-            sum_groups(e->mix + b * ENG_CTRL, rows + b * ENG_CTRL, f->n_groups, n);
+        sum_groups(mix_l, groups, 0, f->n_groups, n, 0);
+        sum_groups(mix_r, groups, ENG_CTRL, f->n_groups, n, 0);
     }
     if (f->fx_on) {
+        sum_groups(mix_rev, groups, 2 * ENG_CTRL, f->n_groups, n, ENG_SEND_REV);
+        sum_groups(mix_cho, groups, 3 * ENG_CTRL, f->n_groups, n, ENG_SEND_CHO);
         fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
         fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
     }

@@ -336,7 +336,11 @@ typedef struct {
 typedef struct eng_gmask {
     _Alignas(64) uint32_t bits;
 } eng_gmask;
-#define ENG_BUS_FLOATS (4 * ENG_CTRL) /* a group's bus rows: left, right, reverb, chorus */
+#define ENG_BUS_FLOATS (4 * ENG_CTRL + 16) /* a group's bus rows: left, right, reverb, chorus,
+                                   then a cache line whose first word says which sends
+                                   the group wrote (ENG_SEND_*: the others hold stale data) */
+#define ENG_SEND_REV 1u
+#define ENG_SEND_CHO 2u
 
 typedef struct {
     float *out;             /* interleaved stereo, n frames */
@@ -478,7 +482,8 @@ typedef struct {
 void eng_sinc_table(float *table);
 void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *t1);
 void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy);
-/* out_rev and out_cho NULL: the sends are not mixed (the effects are off). */
+/* out_rev or out_cho NULL: that send is not mixed (the effects are off, or its gain is
+   zero throughout the segment: the caller checks). */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
                    float *out_l, float *out_r, float *out_rev, float *out_cho);
 
