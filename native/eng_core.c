@@ -30,6 +30,17 @@ static const uint32_t chan_priority_offset[16] = {14, 13, 12, 11, 10, 9, 8, 7, 6
  * Creation
  * ------------------------------------------------------------------------------------- */
 
+/* Zeroed memory starting on a cache line, in whole lines: what different render threads
+   write must not share a line (NULL on failure; free() frees it). */
+static void *calloc_lines(size_t count, size_t size)
+{
+    size_t bytes = (count * size + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes ? bytes : 64);
+    return p;
+}
+
 static uint32_t pow2_at_least(uint32_t n)
 {
     uint32_t p = 1;
@@ -64,10 +75,9 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
         channels > 16000 || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
         max_instruments > (1 << 20) || max_waves < 1 || max_waves > (1 << 22))
         return NULL;
-    eng_engine *e = aligned_alloc(64, (sizeof *e + 63) / 64 * 64); /* its _Alignas(64) members */
+    eng_engine *e = calloc_lines(1, sizeof *e); /* its _Alignas(64) members */
     if (!e)
         return NULL;
-    memset(e, 0, sizeof *e);
     e->rate = sample_rate;
     e->max_voices = max_voices;
     e->n_slots = max_voices + max_voices / 4 + 16;
@@ -84,19 +94,15 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->fin = calloc(fcap, sizeof *e->fin);
     e->fin_mask = fcap - 1;
     e->chan = calloc((size_t)channels, sizeof *e->chan);
-    e->voices = aligned_alloc(64, (size_t)e->n_slots * sizeof *e->voices); /* cache-line aligned */
-    if (e->voices)
-        memset(e->voices, 0, (size_t)e->n_slots * sizeof *e->voices);
+    e->voices = calloc_lines((size_t)e->n_slots, sizeof *e->voices);
     e->act = calloc((size_t)e->n_slots, sizeof *e->act);
     e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
     e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
     e->mix = calloc(6 * ENG_CTRL, sizeof(float));
-    e->tmp = calloc(ENG_TMP_FLOATS, sizeof(float));
+    e->tmp = calloc_lines(ENG_TMP_FLOATS, sizeof(float));
     e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
-    e->gbuf = calloc(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
-    e->gmask = aligned_alloc(64, (size_t)e->max_groups * sizeof *e->gmask);
-    if (e->gmask)
-        memset(e->gmask, 0, (size_t)e->max_groups * sizeof *e->gmask);
+    e->gbuf = calloc_lines(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
+    e->gmask = calloc_lines((size_t)e->max_groups, sizeof *e->gmask);
     e->n_threads = 1;
     e->par_min_work = 1024;
     e->fin_weight[0] = 2;
@@ -1308,7 +1314,7 @@ int32_t eng_set_threads(eng_engine *e, int32_t threads)
     eng_pool_destroy(e->pool);
     e->pool = NULL;
     e->n_threads = 1;
-    float *tmp = calloc((size_t)threads * ENG_TMP_FLOATS, sizeof(float));
+    float *tmp = calloc_lines((size_t)threads * ENG_TMP_FLOATS, sizeof(float));
     if (!tmp)
         return ENG_ERR_NOMEM;
     free(e->tmp);
