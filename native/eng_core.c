@@ -1106,8 +1106,9 @@ static void free_ended(eng_engine *e, uint64_t at)
 
 /* One mix group: interpolate its voices into the thread's scratch rows, run their filters
    (up to eight lanes at a time), mix them in the active list's order into the group's bus
-   rows, and, when the segment ends on a control tick, plan there each voice that goes on
-   (what the top of the render loop would do next, before any event at the tick). */
+   rows, note which have ended, and, when the segment ends on a control tick, plan there
+   each voice that goes on (the control tick's plan, made before any event at the tick is
+   applied, as the tick comes first). */
 static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
 {
     eng_voice *pend[ENG_PEND_VOICES];

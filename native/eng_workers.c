@@ -111,6 +111,8 @@ struct eng_pool {
 #endif
 };
 
+/* Built with -DENG_POOL_STATS, the pool counts batches, stalls, wakes and stolen items and
+   prints them at exit when DLSYNTH_POOL_STATS is set (for tuning). */
 #ifdef ENG_POOL_STATS
 #include <stdio.h>
 static _Atomic uint64_t st_runs, st_stalls, st_yields, st_wakes, st_own, st_stolen;
@@ -122,10 +124,8 @@ __attribute__((destructor)) static void pool_stats(void)
                 (unsigned long long)st_wakes, (unsigned long long)st_own, (unsigned long long)st_stolen);
 }
 #define STAT(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
-#define STAT_ADD(x, v) atomic_fetch_add_explicit(&(x), (v), memory_order_relaxed)
 #else
 #define STAT(x) ((void)0)
-#define STAT_ADD(x, v) ((void)0)
 #endif
 
 static inline int range_open(uint64_t c)
