@@ -52,6 +52,9 @@ def add_parser(sub) -> None:
     p.add_argument("--voices", type=int, default=256, help="polyphony (default 256)")
     p.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic")
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="threads rendering each audio block (default 1; more when one core cannot keep up "
+                   "at small block sizes)")
     p.add_argument("--gain", type=float, default=None, metavar="DB",
                    help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default -12); "
                    "the output is clipped at 0 dBFS whatever the gain")
@@ -73,10 +76,12 @@ def _device(arg):
 
 def check_args(args) -> None:
     """Every option in range, before anything is loaded (one-line errors, status 2)."""
-    from native.engine import MAX_VOICES, RATE_RANGE
+    from native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
 
     if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
         raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz, not {args.rate}")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, not {args.threads}")
     if not 1 <= args.voices <= MAX_VOICES:
         raise UserError(f"--voices must be between 1 and {MAX_VOICES}, not {args.voices}")
     if not BLOCKSIZE_RANGE[0] <= args.blocksize <= BLOCKSIZE_RANGE[1]:
@@ -155,7 +160,7 @@ def run(args) -> int:
     record: list | None = [] if args.record else None
     synth = Synth(args.rate, channel_groups=SPARE_GROUPS + 1 + (len(names) if names else 0), voices=args.voices,
                   interpolation=args.interpolation, effects=not args.no_effects,
-                  gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain)
+                  gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain, threads=args.threads)
     for col in banks:
         # Playable at once: the power-on patches now, the rest on the Service thread (never
         # on the audio thread), in well under a second even for a 150 MB bank.

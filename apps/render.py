@@ -60,6 +60,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-length", type=float, default=None, metavar="SECONDS",
                    help="stop the output at this length, tail included (default: the whole song)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel renders for several inputs (default: cores)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="threads rendering each song's blocks (default: the cores, shared among the --jobs; "
+                   "the output is the same for every N)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
@@ -117,12 +120,13 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                 interpolation: str = "cubic", effects: bool = True, voices: int = 256,
                 tail: float | None = None, block: int = RENDER_BLOCK, progress=None,
                 gain_db: float | None = None, max_length: float | None = None,
-                notify=None) -> RenderResult:
+                notify=None, threads: int = 1) -> RenderResult:
     """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input.
 
     ``max_length``: seconds of output at most, tail included. ``notify(text)`` is told at
     once, before rendering, what a person should know up front (a song absurdly long for
-    its size); the same text is among the result's warnings."""
+    its size); the same text is among the result's warnings. ``threads``: threads rendering
+    each block (the output is the same for every count)."""
     import numpy as np
 
     from sink.filesink import BackgroundWriter, WavFileSink
@@ -142,7 +146,7 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     from synth.synth import DEFAULT_GAIN_DB
 
     synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation, effects=effects,
-                  gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db)
+                  gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db, threads=threads)
     try:
         for col in banks:
             synth.download(col, lazy=True)
@@ -266,6 +270,14 @@ def absurd_length_warning(song, rate: int, fmt: str, max_length: float | None) -
             f"about {size / 1e9:,.1f} GB (RF64 past 4 GB); --max-length SECONDS cuts it")
 
 
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _output_for(inp: str, output: str | None, many: bool) -> str:
     stem = os.path.splitext(os.path.basename(inp))[0] + ".wav"
     if output is None:
@@ -315,10 +327,12 @@ def run(args) -> int:
     from .errors import UserError
 
     tail = _parse_tail(args.tail)
-    from native.engine import MAX_VOICES, RATE_RANGE
+    from native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
 
     if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
         raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise UserError(f"--threads must be between 1 and {MAX_THREADS}")
     if not 1 <= args.voices <= MAX_VOICES:
         raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
     if args.max_length is not None and not 0 < args.max_length <= 1e7:
@@ -342,8 +356,10 @@ def run(args) -> int:
             check_writable(o)
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
+    n_jobs = max(1, min(args.jobs or cores(), len(jobs)))
+    threads = args.threads or max(1, min(MAX_THREADS, cores() // n_jobs))
     kw = dict(rate=args.rate, fmt=args.format, interpolation=args.interpolation, effects=not args.no_effects,
-              voices=args.voices, tail=tail, gain_db=args.gain, max_length=args.max_length)
+              voices=args.voices, tail=tail, gain_db=args.gain, max_length=args.max_length, threads=threads)
     show = not args.quiet and not args.json
     tty = sys.stderr.isatty()
     if not args.quiet:
@@ -374,9 +390,7 @@ def run(args) -> int:
         _keep_worker_banks(args.bank, load_banks(args.bank))
         from concurrent.futures import ProcessPoolExecutor
 
-        n = args.jobs or os.cpu_count() or 1
-        ex = ProcessPoolExecutor(max_workers=max(1, min(n, len(jobs))), initializer=_init_worker,
-                                 initargs=(list(args.bank),))
+        ex = ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker, initargs=(list(args.bank),))
         try:
             for r in ex.map(_worker, [(i, o, args.bank, kw) for i, o in jobs]):
                 results.append(r)

@@ -7,6 +7,9 @@ header stays the single source of truth.
 Environment:
   DLSYNTH_SANITIZE=1   build with AddressSanitizer and UndefinedBehaviorSanitizer
                        (run Python with LD_PRELOAD=$(gcc -print-file-name=libasan.so)).
+  DLSYNTH_SANITIZE=thread
+                       build with ThreadSanitizer, for the render workers
+                       (run Python with LD_PRELOAD=$(gcc -print-file-name=libtsan.so)).
   DLSYNTH_DEBUG=1      build with -O0 -g.
 
 Run directly (``python native/build_engine.py``) to build in place for development.
@@ -41,6 +44,9 @@ def read_cdef(header: Path = HEADER) -> str:
 def _compile_args() -> tuple[list[str], list[str]]:
     cflags = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
     ldflags: list[str] = []
+    if sys.platform != "win32":
+        cflags.append("-pthread")  # the render workers (native/eng_workers.c)
+        ldflags.append("-pthread")
     if os.environ.get("DLSYNTH_DEBUG") == "1":
         cflags += ["-O0", "-g"]
     else:
@@ -50,6 +56,10 @@ def _compile_args() -> tuple[list[str], list[str]]:
         cflags += ["-msse2"]
     if os.environ.get("DLSYNTH_SANITIZE") == "1":
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-g"]
+        cflags += san
+        ldflags += san
+    elif os.environ.get("DLSYNTH_SANITIZE") == "thread":
+        san = ["-fsanitize=thread", "-fno-omit-frame-pointer", "-g"]
         cflags += san
         ldflags += san
     return cflags, ldflags

@@ -53,9 +53,13 @@ int dls_built_with_sanitizer(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
     return 1;
+#elif defined(__SANITIZE_THREAD__)
+    return 2;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
     return 1;
+#elif __has_feature(thread_sanitizer)
+    return 2;
 #else
     return 0;
 #endif

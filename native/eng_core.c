@@ -10,6 +10,7 @@
  */
 #include "voice.h"
 #include "midi.h"
+#include "eng_workers.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -28,6 +29,17 @@ static const uint32_t chan_priority_offset[16] = {14, 13, 12, 11, 10, 9, 8, 7, 6
 /* ---------------------------------------------------------------------------------------
  * Creation
  * ------------------------------------------------------------------------------------- */
+
+/* Zeroed memory starting on a cache line, in whole lines: what different render threads
+   write must not share a line (NULL on failure; free() frees it). */
+static void *calloc_lines(size_t count, size_t size)
+{
+    size_t bytes = (count * size + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes ? bytes : 64);
+    return p;
+}
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -63,7 +75,7 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
         channels > 16000 || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
         max_instruments > (1 << 20) || max_waves < 1 || max_waves > (1 << 22))
         return NULL;
-    eng_engine *e = calloc(1, sizeof *e);
+    eng_engine *e = calloc_lines(1, sizeof *e); /* its _Alignas(64) members */
     if (!e)
         return NULL;
     e->rate = sample_rate;
@@ -82,12 +94,19 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->fin = calloc(fcap, sizeof *e->fin);
     e->fin_mask = fcap - 1;
     e->chan = calloc((size_t)channels, sizeof *e->chan);
-    e->voices = calloc((size_t)e->n_slots, sizeof *e->voices);
+    e->voices = calloc_lines((size_t)e->n_slots, sizeof *e->voices);
     e->act = calloc((size_t)e->n_slots, sizeof *e->act);
     e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
     e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
     e->mix = calloc(6 * ENG_CTRL, sizeof(float));
-    e->tmp = calloc((2 * ENG_PEND_VOICES + 1) * ENG_ROW, sizeof(float));
+    e->tmp = calloc_lines(ENG_TMP_FLOATS, sizeof(float));
+    e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
+    e->gbuf = calloc_lines(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
+    e->gmask = calloc_lines((size_t)e->max_groups, sizeof *e->gmask);
+    e->n_threads = 1;
+    e->par_min_work = 1024;
+    e->fin_weight[0] = 2;
+    e->fin_weight[1] = ENG_FX_VOICES;
     e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
     e->ins_table = calloc((size_t)max_instruments, sizeof *e->ins_table);
     e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
@@ -95,7 +114,7 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->chorus = fx_chorus_new((double)sample_rate);
     e->midi = mid_create(channels);
     if (!e->midi || !e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
-        !e->mix || !e->tmp || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
+        !e->mix || !e->tmp || !e->gbuf || !e->gmask || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
         eng_destroy(e);
         return NULL;
     }
@@ -165,6 +184,7 @@ void eng_destroy(eng_engine *e)
 {
     if (!e)
         return;
+    eng_pool_destroy(e->pool);
     if (e->ins_table)
         for (int32_t i = 0; i < e->max_instruments; i++)
             instrument_free(atomic_load(&e->ins_table[i]));
@@ -186,6 +206,8 @@ void eng_destroy(eng_engine *e)
     free(e->unloading);
     free(e->mix);
     free(e->tmp);
+    free(e->gbuf);
+    free(e->gmask);
     free(e->sinc_mem);
     free((void *)e->ins_table);
     free(e->wave_table);
@@ -1053,44 +1075,268 @@ static void finish_unloads(eng_engine *e)
     }
 }
 
-/* Interpolate voices into scratch rows, run their filters four lanes at a time, and mix
-   them in the active list's order (which fixes the summing order). */
-static void render_voices(eng_engine *e, uint64_t at, int32_t n, float *mix_l, float *mix_r, float *mix_rev,
-                          float *mix_cho)
+/* A voice the free pass after the segment ending at `end` will remove. */
+static inline int voice_ends(const eng_voice *v, uint64_t end)
+{
+    return v->state == PS_DONE || (v->end_at && v->end_at <= end);
+}
+
+/* Free the voices that have ended by `at`, the end of the last segment rendered (the
+   groups' masks say which: reading them, not the voices, keeps the voices in the cache of
+   the core that renders them). This runs only where the active list must be the same
+   whatever the block sizes: after a segment that ends on a control tick, and before the
+   events due at a frame. In between, a voice that ended inside a segment stays in the list
+   (and mixes silence, or its filter's ringing) until the next of those; so the mix groups,
+   made of consecutive entries of the list, are the same for every block size. Between
+   two passes with no segment rendered nothing can have ended. */
+static void free_ended(eng_engine *e, uint64_t at)
+{
+    (void)at;
+    int32_t freed = 0;
+    for (int32_t g = 0; g < e->gmask_groups; g++) {
+        uint32_t bits = e->gmask[g].bits;
+        for (int32_t k = 0; bits; k++, bits >>= 1)
+            if (bits & 1u) {
+                voice_free(e, g * ENG_GROUP + k - freed);
+                freed++;
+            }
+    }
+    e->gmask_groups = 0;
+}
+
+/* One mix group: interpolate its voices into the thread's scratch rows, run their filters
+   (up to eight lanes at a time), mix them in the active list's order into the group's bus
+   rows, note which have ended, and, when the segment ends on a control tick, plan there
+   each voice that goes on (the control tick's plan, made before any event at the tick is
+   applied, as the tick comes first). */
+static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
 {
     eng_voice *pend[ENG_PEND_VOICES];
     eng_fjob jobs[8];
     int np = 0, nj = 0;
-    float *dummy = e->tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
-    for (int32_t i = 0; i <= e->n_act; i++) {
-        eng_voice *v = i < e->n_act ? &e->voices[e->act[i]] : NULL;
+    int32_t n = j->n;
+    uint64_t at = j->at;
+    float *bus = e->gbuf + ((size_t)j->par * (size_t)e->max_groups + (size_t)g) * ENG_BUS_FLOATS;
+    float *bl = bus, *br = bus + ENG_CTRL;
+    float *brev = j->sends ? bus + 2 * ENG_CTRL : NULL, *bcho = j->sends ? bus + 3 * ENG_CTRL : NULL;
+    memset(bl, 0, sizeof(float) * (size_t)n);
+    memset(br, 0, sizeof(float) * (size_t)n);
+    uint32_t sends = 0; /* the send rows this group has written (zeroed on first use) */
+    float *dummy = tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
+    int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
+    uint32_t ended = 0;
+    for (int32_t i = first; i <= last; i++) {
+        eng_voice *v = i < last ? &e->voices[e->act[i]] : NULL;
         int lanes = v && v->filter ? v->nch : 0;
         if (!v || np == ENG_PEND_VOICES || nj + lanes > 8) {
             if (nj)
                 eng_filter_jobs(jobs, nj, n, dummy);
-            for (int k = 0; k < np; k++)
-                eng_voice_mix(pend[k], at, n, e->tmp + (2 * k) * ENG_ROW, e->tmp + (2 * k + 1) * ENG_ROW, mix_l, mix_r,
-                              mix_rev, mix_cho);
+            for (int k = 0; k < np; k++) {
+                eng_voice *p = pend[k];
+                float *vrev = NULL, *vcho = NULL;
+                if (j->sends) {
+                    if (p->g0[2] != 0.0f || p->dg[2] != 0.0f) {
+                        if (!(sends & ENG_SEND_REV))
+                            memset(brev, 0, sizeof(float) * (size_t)n);
+                        sends |= ENG_SEND_REV;
+                        vrev = brev;
+                    }
+                    if (p->g0[3] != 0.0f || p->dg[3] != 0.0f) {
+                        if (!(sends & ENG_SEND_CHO))
+                            memset(bcho, 0, sizeof(float) * (size_t)n);
+                        sends |= ENG_SEND_CHO;
+                        vcho = bcho;
+                    }
+                }
+                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, vrev, vcho);
+                if (voice_ends(p, j->end))
+                    ended |= 1u << (i - np + k - first);
+            }
             np = nj = 0;
             if (!v)
                 break;
         }
-        float *t0 = e->tmp + (2 * np) * ENG_ROW, *t1 = e->tmp + (2 * np + 1) * ENG_ROW;
+        float *t0 = tmp + (2 * np) * ENG_ROW, *t1 = tmp + (2 * np + 1) * ENG_ROW;
         eng_voice_interp(e, v, n, t0, t1);
         if (lanes) {
             float k0 = (float)(int64_t)(at - v->r0);
             for (int c = 0; c < lanes; c++) {
-                eng_fjob *j = &jobs[nj++];
-                j->x = c ? t1 : t0;
-                j->st = v->fx[c];
-                j->c = v->c0;
-                j->dc = v->dc;
-                j->k0 = k0;
-                j->ramp = v->coef_ramp;
+                eng_fjob *fj = &jobs[nj++];
+                fj->x = c ? t1 : t0;
+                fj->st = v->fx[c];
+                fj->c = v->c0;
+                fj->dc = v->dc;
+                fj->k0 = k0;
+                fj->ramp = v->coef_ramp;
             }
         }
         pend[np++] = v;
     }
+    if (j->tick)
+        for (int32_t i = first; i < last; i++) {
+            eng_voice *v = &e->voices[e->act[i]];
+            if (!(ended >> (i - first) & 1u) && v->ramp_end <= j->tick)
+                eng_voice_plan(e, v, j->tick, j->tick + ENG_CTRL);
+        }
+    e->gmask[g].bits = ended;
+    memcpy(bus + 4 * ENG_CTRL, &sends, sizeof sends);
+}
+
+/* dst[i] = the groups' rows at `offset` summed in group order (first + second + third
+   ...), for i < len (the left and right rows at once: len = 2 * ENG_CTRL; the frames past a
+   segment's end are stale and unused). With `send` (ENG_SEND_*), only the groups that wrote
+   that row (the others' are zero). */
+static void sum_groups(float *restrict dst, const float *restrict groups, size_t offset, int32_t n_groups,
+                       int32_t len, uint32_t send)
+{
+    int first = 1;
+    for (int32_t g = 0; g < n_groups; g++) {
+        const float *base = groups + (size_t)g * ENG_BUS_FLOATS;
+        if (send) {
+            uint32_t wrote;
+            memcpy(&wrote, base + 4 * ENG_CTRL, sizeof wrote);
+            if (!(wrote & send))
+                continue;
+        }
+        const float *r = base + offset;
+        if (first) {
+            memcpy(dst, r, sizeof(float) * (size_t)len);
+            first = 0;
+        } else {
+            for (int32_t i = 0; i < len; i++)
+                dst[i] += r[i];
+        }
+    }
+    if (first)
+        memset(dst, 0, sizeof(float) * (size_t)len);
+}
+
+/* The rest of a segment once its groups are mixed: the buses, the effects, the output. */
+static void finish_segment(eng_engine *e, const eng_finish *f)
+{
+    int32_t n = f->n;
+    float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
+          *mix_cho = e->mix + 3 * ENG_CTRL;
+    const float *groups = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
+    if (n > ENG_CTRL / 2) {
+        sum_groups(mix_l, groups, 0, f->n_groups, 2 * ENG_CTRL, 0);
+    } else {
+        sum_groups(mix_l, groups, 0, f->n_groups, n, 0);
+        sum_groups(mix_r, groups, ENG_CTRL, f->n_groups, n, 0);
+    }
+    if (f->fx_on) {
+        sum_groups(mix_rev, groups, 2 * ENG_CTRL, f->n_groups, n, ENG_SEND_REV);
+        sum_groups(mix_cho, groups, 3 * ENG_CTRL, f->n_groups, n, ENG_SEND_CHO);
+        fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
+        fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
+    }
+    float g = f->gain;
+    float *o = f->out;
+    for (int32_t i = 0; i < n; i++) {
+        o[2 * i] = mix_l[i] * g;
+        o[2 * i + 1] = mix_r[i] * g;
+    }
+}
+
+static void run_item(void *ctx, int32_t worker, int32_t item)
+{
+    eng_engine *e = ctx;
+    const eng_job *j = &e->job;
+    if (j->has_finish) {
+        if (item == 0) {
+            finish_segment(e, &j->finish);
+            return;
+        }
+        item--;
+    }
+    render_group(e, e->tmp + (size_t)worker * ENG_TMP_FLOATS, j, item);
+}
+
+
+
+static void run_job(eng_engine *e)
+{
+    const eng_job *j = &e->job;
+    int32_t items = j->n_groups + (j->has_finish ? 1 : 0);
+    if (e->pool && items >= 2) {
+        int32_t work = j->n * e->n_act;
+        if (j->has_finish)
+            work += j->finish.n * (j->finish.fx_on ? ENG_FX_VOICES : 1);
+        if (work >= e->par_min_work && (e->par_strict || eng_pool_ready(e->pool))) {
+            atomic_store_explicit(&e->st_parallel, atomic_load_explicit(&e->st_parallel, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+            /* the shares by expected work: a group counts as its voices, the finish as
+               fin_weight voices (the render thread's share holds it) */
+            int32_t bounds[ENG_MAX_THREADS + 1];
+            int32_t threads = e->n_threads;
+            int32_t *fw = &e->fin_weight[j->finish.fx_on ? 1 : 0];
+            int32_t fin = j->has_finish ? *fw : 0;
+            int32_t total = fin + e->n_act, i = 0, acc = 0;
+            bounds[0] = 0;
+            for (int32_t t = 1; t < threads; t++) {
+                int32_t target = (int32_t)((int64_t)total * t / threads);
+                while (i < items && acc < target) {
+                    int32_t g = j->has_finish ? i - 1 : i;
+                    acc += g < 0 ? fin : (g == j->n_groups - 1 ? e->n_act - g * ENG_GROUP : ENG_GROUP);
+                    i++;
+                }
+                bounds[t] = i;
+            }
+            bounds[threads] = items;
+            eng_pool_run(e->pool, items, bounds, e->par_strict);
+            if (j->has_finish) {
+                /* others ran part of the render thread's share: it weighs the finish too
+                   lightly; it ran part of theirs: too heavily (steps of a voice) */
+                int32_t mine = eng_pool_stolen(e->pool, 0), theirs = 0;
+                for (int32_t t = 1; t < threads; t++)
+                    theirs += eng_pool_stolen(e->pool, t);
+                if (mine > theirs && *fw < ENG_FIN_WEIGHT_MAX)
+                    (*fw)++;
+                else if (theirs > mine && *fw > 0)
+                    (*fw)--;
+            }
+            return;
+        }
+    }
+    for (int32_t i = 0; i < items; i++)
+        run_item(e, 0, i);
+}
+
+int32_t eng_set_threads(eng_engine *e, int32_t threads)
+{
+    if (!e)
+        return ENG_ERR_ARG;
+    if (threads < 1)
+        threads = 1;
+    if (threads > ENG_MAX_THREADS)
+        threads = ENG_MAX_THREADS;
+    if (threads == e->n_threads)
+        return threads;
+    eng_pool_destroy(e->pool);
+    e->pool = NULL;
+    e->n_threads = 1;
+    float *tmp = calloc_lines((size_t)threads * ENG_TMP_FLOATS, sizeof(float));
+    if (!tmp)
+        return ENG_ERR_NOMEM;
+    free(e->tmp);
+    e->tmp = tmp;
+    if (threads == 1)
+        return 1;
+    e->pool = eng_pool_create(threads, run_item, e);
+    if (!e->pool)
+        return 1; /* no threads here (or none could start): one thread renders */
+    e->n_threads = threads;
+    return threads;
+}
+
+int32_t eng_threads(const eng_engine *e) { return e->n_threads; }
+
+void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict)
+{
+    if (!e)
+        return;
+    e->par_min_work = min_work < 0 ? 0 : min_work;
+    e->par_strict = strict != 0;
 }
 
 void eng_render(eng_engine *e, float *out, int32_t frames)
@@ -1103,6 +1349,8 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
 #endif
     drain_ring(e);
     apply_fx_mail(e);
+    if (e->pool && e->n_act > 0)
+        eng_pool_wake(e->pool);
     int fx_on = atomic_load_explicit(&e->effects_on, memory_order_relaxed);
     if (fx_on && !e->fx_seen_on) {
         fx_reverb_reset(e->reverb);
@@ -1112,19 +1360,15 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     float gain = atomic_load_explicit(&e->master_gain, memory_order_relaxed);
     uint64_t start = e->pos, end = e->pos + (uint64_t)frames;
     uint64_t pos = start;
-    float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
-          *mix_cho = e->mix + 3 * ENG_CTRL;
     uint64_t late = 0;
+    eng_job *j = &e->job;
+    j->has_finish = 0;
     while (pos < end) {
-        /* the control tick first, then the events due now */
-        if (pos % ENG_CTRL == 0) {
-            uint64_t tick_end = pos + ENG_CTRL;
-            for (int32_t i = 0; i < e->n_act; i++) {
-                eng_voice *v = &e->voices[e->act[i]];
-                if (v->ramp_end <= pos)
-                    eng_voice_plan(e, v, pos, tick_end);
-            }
-        }
+        /* The control tick first (the mix groups planned the voices that go on at the tick
+           the segment before ended on: every segment ends at a tick or before one, and the
+           first starts with no voices), then the events due now. */
+        if (e->heap_n > 0 && e->heap[0].time <= pos)
+            free_ended(e, pos);
         while (e->heap_n > 0 && e->heap[0].time <= pos) {
             eng_pending p = heap_pop(e);
             if (p.time < start)
@@ -1137,38 +1381,42 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
         if (e->heap_n > 0 && e->heap[0].time < seg_end)
             seg_end = e->heap[0].time;
         int32_t n = (int32_t)(seg_end - pos);
-        memset(e->mix, 0, sizeof(float) * 4 * ENG_CTRL);
-        render_voices(e, pos, n, mix_l, mix_r, mix_rev, mix_cho);
-        /* A voice whose wave has ended still rings through its filter to the end of the
-           segment; it is let go only where segments end whatever the block size (on the
-           control grid or at an event), so a render call's end never cuts its tail. */
-        int fixed_end = seg_end % ENG_CTRL == 0 || (e->heap_n > 0 && e->heap[0].time == seg_end);
-        for (int32_t i = 0; i < e->n_act;) {
-            eng_voice *v = &e->voices[e->act[i]];
-            if ((v->state == PS_DONE && fixed_end) || (v->end_at && v->end_at <= seg_end))
-                voice_free(e, i);
-            else
-                i++;
-        }
-        if (fx_on) {
-            fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
-            fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
-        }
-        float g = gain * e->master_volume;
-        float *o = out + 2 * (pos - start);
-        for (int32_t i = 0; i < n; i++) {
-            o[2 * i] = mix_l[i] * g;
-            o[2 * i + 1] = mix_r[i] * g;
-        }
+        /* this segment's groups, with the finish of the one before */
+        e->gpar ^= 1;
+        j->at = pos;
+        j->end = seg_end;
+        j->tick = seg_end % ENG_CTRL == 0 ? seg_end : 0;
+        j->n = n;
+        j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
+        j->par = e->gpar;
+        j->sends = fx_on;
+        run_job(e);
+        e->gmask_groups = j->n_groups;
+        if (j->tick)
+            free_ended(e, seg_end);
+        j->finish.out = out + 2 * (pos - start);
+        j->finish.n = n;
+        j->finish.n_groups = j->n_groups;
+        j->finish.par = j->par;
+        j->finish.fx_on = fx_on;
+        j->finish.gain = gain * e->master_volume;
+        j->has_finish = 1;
         pos = seg_end;
     }
+    if (j->has_finish)
+        finish_segment(e, &j->finish);
+    j->has_finish = 0;
     e->pos = end;
     finish_unloads(e);
     drain_ring(e);
     if (late)
         atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
     atomic_store_explicit(&e->st_pos, end, memory_order_relaxed);
-    uint32_t active = (uint32_t)e->n_act;
+    uint32_t active = (uint32_t)e->n_act; /* not counting voices that ended and wait for the
+                                             next free pass (the last segment's masks) */
+    for (int32_t g = 0; g < e->gmask_groups; g++)
+        for (uint32_t bits = e->gmask[g].bits; bits; bits &= bits - 1)
+            active--;
     atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
     if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
         atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
@@ -1200,6 +1448,8 @@ void eng_get_stats(const eng_engine *e, eng_stats *s)
     s->dropped_group = atomic_load_explicit(&m->midi->st_dropped_group, memory_order_relaxed);
     s->ignored_sysex = atomic_load_explicit(&m->st_ignored_sysex, memory_order_relaxed);
     s->reports_lost = atomic_load_explicit(&m->midi->st_reports_lost, memory_order_relaxed);
+    s->parallel_segments = atomic_load_explicit(&m->st_parallel, memory_order_relaxed);
+    s->worker_items = m->pool ? eng_pool_worker_items(m->pool) : 0;
 }
 
 /* ---------------------------------------------------------------------------------------

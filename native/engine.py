@@ -60,6 +60,8 @@ PARAM_PRIORITY = lib.ENG_PARAM_PRIORITY
 #: Polyphony limits of eng_create, and the sample rates the command offers (the engine
 #: itself takes 8000..384000 Hz).
 MAX_VOICES = 4096
+#: Render threads an engine can use (eng_set_threads).
+MAX_THREADS = 64
 RATE_RANGE = (8000, 192000)
 
 INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC, "sinc": lib.ENG_INTERP_SINC}
@@ -94,7 +96,8 @@ _ERRORS = {
 
 _STAT_FIELDS = ("position", "voices_active", "peak_voices", "late_events", "stolen_voices",
                 "dropped_events", "dropped_notes", "instruments", "waves", "sample_bytes",
-                "midi_events", "malformed_midi", "dropped_group", "ignored_sysex", "reports_lost")
+                "midi_events", "malformed_midi", "dropped_group", "ignored_sysex", "reports_lost",
+                "parallel_segments", "worker_items")
 
 
 class EngineError(RuntimeError):
@@ -170,12 +173,13 @@ class Engine:
     sample_rate: output rate in Hz. max_voices: polyphony (1..4096; stolen voices fade in
     1/70 s in extra slots). channel_groups: 16 channels each (DirectMusic channel groups),
     channel index = group * 16 + MIDI channel. interpolation: 'linear', 'cubic' or 'sinc'.
-    effects: reverb and chorus on the send buses.
+    effects: reverb and chorus on the send buses. threads: how many threads render a block
+    (the render thread plus workers, see `set_threads`).
     """
 
     def __init__(self, sample_rate: int = 48000, max_voices: int = 256, channel_groups: int = 1,
                  interpolation: str = "cubic", effects: bool = True, *, event_capacity: int = 16384,
-                 max_instruments: int = MAX_INSTRUMENTS, max_waves: int = MAX_WAVES):
+                 max_instruments: int = MAX_INSTRUMENTS, max_waves: int = MAX_WAVES, threads: int = 1):
         if interpolation not in INTERPOLATION:
             raise ValueError(f"interpolation must be one of {sorted(INTERPOLATION)}")
         if not 1 <= channel_groups <= MAX_CHANNEL_GROUPS:
@@ -203,6 +207,35 @@ class Engine:
         self._stats = ffi.new("eng_stats *")
         self._event = ffi.new("eng_event *")
         self.effects = effects
+        if threads != 1:
+            self.set_threads(threads)
+
+    # --- threads -------------------------------------------------------------------------
+    def set_threads(self, threads: int) -> int:
+        """Render each block on `threads` threads (1..64): the render thread and persistent
+        workers that share out the voices. The output is the same, bit for bit, for every
+        count. Call while no render runs; returns the count in effect (1 where the
+        platform has no threads)."""
+        if not 1 <= int(threads) <= MAX_THREADS:
+            raise ValueError(f"threads must be 1..{MAX_THREADS}")
+        with self._lock:
+            n = lib.eng_set_threads(self._ptr, int(threads))
+        if n < 0:
+            raise _err(n, "set_threads")
+        return n
+
+    @property
+    def threads(self) -> int:
+        """Threads rendering each block."""
+        return lib.eng_threads(self._ptr)
+
+    def set_sharing(self, min_work: int = 1024, strict: bool = False) -> None:
+        """How segments are shared out among the threads (eng_set_sharing): only those whose
+        frames times voices reach `min_work` (0: every one); `strict`: each thread runs
+        exactly its own share, never the others' (for tests: slower on a busy machine).
+        The output does not depend on either."""
+        with self._lock:
+            lib.eng_set_sharing(self._ptr, int(min_work), 1 if strict else 0)
 
     # --- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

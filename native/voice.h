@@ -243,8 +243,11 @@ typedef struct {
     float b0, a1, a2;       /* y = b0 (x + 2 x1 + x2) - a1 y1 - a2 y2 */
 } eng_coef;
 
+/* Aligned to a cache line: voices next to each other in the slot table are often rendered
+   by different threads (native/eng_workers.c), which must not share a line. */
 typedef struct eng_voice {
     /* --- hot: read by the kernels --- */
+    _Alignas(64)
     const int16_t *buf[2];  /* current playback buffer per output channel, int16 PCM (in
                                PS_LOOP the kernels' buffers come from the region: see
                                eng_voice_interp) */
@@ -264,8 +267,9 @@ typedef struct eng_voice {
     uint64_t ramp_end;      /* plan end (absolute frame) */
     uint64_t end_at;        /* free the voice once rendering reaches this frame (0 = no) */
 
-    /* --- identity --- */
-    int32_t active;
+    /* --- identity: written by the render thread (events), read by its scans of the
+       active list; a cache line of its own, apart from what the workers write --- */
+    _Alignas(64) int32_t active;
     int32_t channel;
     uint8_t key, vel;
     uint8_t note_on;        /* key held (no note-off yet, or held by a pedal) */
@@ -281,7 +285,7 @@ typedef struct eng_voice {
     const eng_region *rgn;
 
     /* --- articulation state --- */
-    float key_eff;          /* key + KEYNUM destination, semitones */
+    _Alignas(64) float key_eff; /* key + KEYNUM destination, semitones */
     uint32_t chan_version;
     float stat[D_NCONT];    /* static sums */
     float chan[D_NCONT];    /* channel sums */
@@ -315,6 +319,49 @@ typedef struct {
     uint64_t seq;
     eng_event ev;
 } eng_pending;
+
+/* One segment's render work, handed out as items (native/eng_workers.c): the voices in
+   mix groups of ENG_GROUP consecutive entries of the active list, each group into its own
+   bus rows, and the finish of the segment before (its groups summed in group order, the
+   effects, the output), which runs alongside. The summing tree is fixed by the active
+   list alone, so the output is the same whichever thread runs which item, and whatever
+   the thread count. */
+#define ENG_GROUP 8             /* voices per mix group */
+#define ENG_FX_VOICES 24        /* the effects' cost, in voices (the sharing threshold, and
+                                   the first estimate of a finish's share of the work) */
+#define ENG_FIN_WEIGHT_MAX 256
+
+/* A group's ended-voices mask, alone in its cache line (written by the thread that rendered
+   the group, read by the render thread's free pass instead of every voice). */
+typedef struct eng_gmask {
+    _Alignas(64) uint32_t bits;
+} eng_gmask;
+#define ENG_BUS_FLOATS (4 * ENG_CTRL + 16) /* a group's bus rows: left, right, reverb, chorus,
+                                   then a cache line whose first word says which sends
+                                   the group wrote (ENG_SEND_*: the others hold stale data) */
+#define ENG_SEND_REV 1u
+#define ENG_SEND_CHO 2u
+
+typedef struct {
+    float *out;             /* interleaved stereo, n frames */
+    int32_t n;              /* frames */
+    int32_t n_groups;
+    int32_t par;            /* which half of the group buffers holds its groups */
+    int32_t fx_on;
+    float gain;             /* master gain times master volume */
+} eng_finish;
+
+typedef struct {
+    uint64_t at;            /* absolute frame of the segment's first frame */
+    uint64_t end;           /* and of the frame after its last */
+    uint64_t tick;          /* the control tick the segment ends on (plan there), or 0 */
+    int32_t n;              /* frames */
+    int32_t n_groups;
+    int32_t par;
+    int32_t sends;          /* mix the reverb and chorus sends (the effects are on) */
+    int32_t has_finish;     /* item 0 is `finish` (of the segment before) */
+    eng_finish finish;
+} eng_job;
 
 typedef struct {
     atomic_uint version;    /* odd while the producer writes */
@@ -363,7 +410,23 @@ struct eng_engine {
     int32_t n_unloading;
     float master_volume;    /* from ENG_EV_MASTER_VOLUME, linear */
     float *mix;             /* 6 * ENG_CTRL: L, R, reverb, chorus, scratch */
-    float *tmp;             /* 2 * ENG_PEND_VOICES + 1 rows of ENG_ROW floats (the last: zeros) */
+    float *tmp;             /* per thread (render thread first) ENG_TMP_FLOATS: 2 * ENG_PEND_VOICES
+                               + 1 rows of ENG_ROW floats (the last: zeros) */
+    float *gbuf;            /* 2 * max_groups * ENG_BUS_FLOATS: the mix groups' bus rows, two
+                               halves (a segment's groups, the one before's being finished) */
+    int32_t max_groups;     /* ceil(n_slots / ENG_GROUP) */
+    int32_t gpar;           /* the half the current segment writes */
+    eng_job job;            /* the segment being handed out */
+    struct eng_gmask *gmask; /* max_groups: which voices of each group had ended by the end
+                               of the last segment rendered (bit k: the group's voice k) */
+    int32_t gmask_groups;   /* groups those masks cover; 0: none (a free pass used them) */
+    int32_t n_threads;      /* render thread plus workers */
+    struct eng_pool *pool;  /* the workers (NULL with one thread) */
+    int32_t par_min_work;   /* voice-frames: smaller segments render on the render thread */
+    int32_t par_strict;     /* each thread runs exactly its share (eng_set_sharing) */
+    int32_t fin_weight[2];  /* a finish's share of the work, in voices (effects off, on):
+                               adjusted as the render thread's share proves too big or small */
+    atomic_ullong st_parallel; /* segments shared out */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
     fx_reverb *reverb;
@@ -414,10 +477,13 @@ typedef struct {
 
 #define ENG_PEND_VOICES 8   /* voices interpolated before their filters run as a group */
 #define ENG_ROW (ENG_CTRL + 8) /* floats per scratch row */
+#define ENG_TMP_FLOATS (((2 * ENG_PEND_VOICES + 1) * ENG_ROW + 15) / 16 * 16) /* per thread */
 
 void eng_sinc_table(float *table);
 void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *t1);
 void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy);
+/* out_rev or out_cho NULL: that send is not mixed (the effects are off, or its gain is
+   zero throughout the segment: the caller checks). */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
                    float *out_l, float *out_r, float *out_rev, float *out_cho);
 

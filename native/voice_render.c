@@ -730,6 +730,30 @@ ENG_CLONES static void mix_pair_sum(const float *restrict y0, const float *restr
     }
 }
 
+/* One bus of the above: out += y * gain(i) (y = y0, or y0 + y1 for a two-channel voice's
+   send), the same operations as that bus's in mix_pair / mix_pair_sum. */
+ENG_CLONES static void mix_one(const float *restrict y0, const float *restrict y1, float *restrict o, int n, float g,
+                    float dg, float k0)
+{
+    if (y1) {
+        if (dg == 0.0f) {
+            for (int i = 0; i < n; i++)
+                o[i] += (y0[i] + y1[i]) * g;
+        } else {
+            for (int i = 0; i < n; i++)
+                o[i] += (y0[i] + y1[i]) * (g + (k0 + (float)i) * dg);
+        }
+    } else {
+        if (dg == 0.0f) {
+            for (int i = 0; i < n; i++)
+                o[i] += y0[i] * g;
+        } else {
+            for (int i = 0; i < n; i++)
+                o[i] += y0[i] * (g + (k0 + (float)i) * dg);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * A voice's segment
  * ------------------------------------------------------------------------------------- */
@@ -858,10 +882,14 @@ void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, 
     float k0 = (float)(int64_t)(at - v->r0);
     const float *right = v->nch == 1 ? t0 : t1;
     mix_pair(t0, right, out_l, out_r, n, v->g0[0], v->dg[0], v->g0[1], v->dg[1], k0);
-    if (v->g0[2] != 0.0f || v->dg[2] != 0.0f || v->g0[3] != 0.0f || v->dg[3] != 0.0f) {
+    if (out_rev && out_cho) {
         if (v->nch == 1)
             mix_pair(t0, t0, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
         else
             mix_pair_sum(t0, t1, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
+    } else if (out_rev) {
+        mix_one(t0, v->nch == 1 ? NULL : t1, out_rev, n, v->g0[2], v->dg[2], k0);
+    } else if (out_cho) {
+        mix_one(t0, v->nch == 1 ? NULL : t1, out_cho, n, v->g0[3], v->dg[3], k0);
     }
 }

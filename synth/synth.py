@@ -150,16 +150,17 @@ class Synth:
     sample_rate: output rate (Hz). channel_groups: how many groups of 16 channels (1..1000).
     voices: polyphony (default 256, up to 4096). interpolation: 'linear', 'cubic' (default)
     or 'sinc'. effects: reverb and chorus on. gain_db: master gain (default -12 dB of
-    headroom for polyphony).
+    headroom for polyphony). threads: threads rendering each block (the output is the same
+    for every count).
     """
 
     def __init__(self, sample_rate: int = DEFAULT_SAMPLE_RATE, channel_groups: int = 1, voices: int = 256,
                  interpolation: str = "cubic", effects: bool = True, *, gain_db: float = DEFAULT_GAIN_DB,
-                 event_capacity: int = 1 << 16):
+                 event_capacity: int = 1 << 16, threads: int = 1):
         if not 1 <= int(channel_groups) <= MAX_CHANNEL_GROUPS:
             raise ValueError(f"channel_groups must be 1..{MAX_CHANNEL_GROUPS}, got {channel_groups}")
         self.engine = Engine(sample_rate, voices, int(channel_groups), interpolation, effects,
-                             event_capacity=event_capacity)
+                             event_capacity=event_capacity, threads=threads)
         self.engine.master_gain = 10.0 ** (float(gain_db) / 20.0)
         self.sample_rate = int(sample_rate)
         self.channel_groups = int(channel_groups)
