@@ -18,7 +18,12 @@ The ratios are 1-thread time over N-thread time, of the best runs and of the med
 (higher is better; the target on two cores is 1.7). The outputs of every run are compared byte for byte (they must be the
 same). On a shared machine other processes take cores from the workers: the script prints
 the load average before and after and the CPU time the other processes used while it ran
-(from /proc/stat), so a figure taken on a busy machine can be told from a quiet one.
+(from /proc/stat), so a figure taken on a busy machine can be told from a quiet one. On
+Linux with autogrouping (the default), nice alone does not favour a process over other
+sessions; to measure on a shared machine, give the run a scheduling group of its own at the
+highest priority (as root):
+
+    setsid sh -c 'echo -20 > /proc/self/autogroup; exec nice -n -20 python benchmarks/render_threads.py'
 """
 
 from __future__ import annotations
