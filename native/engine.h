@@ -156,6 +156,9 @@ enum {
     ENG_LOOP_RELEASE = 1         /* loops until note-off, then plays on to the end */
 };
 
+/* DirectMusic's REFERENCE_TIME: 100 ns units, this many per second (master-clock times). */
+enum { ENG_REF_PER_SECOND = 10000000 };
+
 /* Error codes returned (negative) by the create/destroy calls. */
 enum {
     ENG_ERR_ARG = -1,            /* a bad argument (count, channel, range) */

@@ -30,6 +30,8 @@ __all__ = [
     "PARAM_BEND_RANGE", "PARAM_FINE_TUNE", "PARAM_COARSE_TUNE", "PARAM_PRIORITY",
 ]
 
+#: DirectMusic REFERENCE_TIME units (100 ns) per second: the master clock's unit everywhere
+REF_PER_SECOND = int(lib.ENG_REF_PER_SECOND)
 #: channel groups an engine can have (16 channels each)
 MAX_CHANNEL_GROUPS = 1000
 #: instruments and waves an engine holds at once (its slot tables: a pointer each)

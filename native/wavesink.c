@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#define REF_PER_SECOND 10000000LL
+#define REF_PER_SECOND ((int64_t)ENG_REF_PER_SECOND)
 #define PA_OUTPUT_UNDERFLOW 0x00000004UL /* paOutputUnderflow */
 #define PA_OUTPUT_OVERFLOW 0x00000008UL  /* paOutputOverflow */
 #define PA_PRIMING_OUTPUT 0x00000010UL   /* paPrimingOutput */

@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import math
 
-REF_PER_SECOND = 10_000_000
+from native.engine import REF_PER_SECOND  # noqa: E402
 _SEC_PER_REF = 1e-7
 
 # --- estimator ---------------------------------------------------------------------

@@ -122,7 +122,7 @@ __all__ = [
 ]
 
 DEFAULT_TEMPO = 500_000  # microseconds per quarter note (120 bpm), the SMF default
-_HUNDRED_NS_PER_SECOND = 10_000_000
+from native.engine import REF_PER_SECOND as _HUNDRED_NS_PER_SECOND  # noqa: E402
 
 # Names of the system messages that a Standard MIDI File may not contain.
 _SYSTEM_NAMES = {

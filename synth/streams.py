@@ -55,7 +55,7 @@ __all__ = [
 
 DEFAULT_HOLD_CAPACITY = 1024
 #: Reference time units (100 ns) per second.
-REFTIME_PER_SECOND = 10_000_000
+from native.engine import REF_PER_SECOND as REFTIME_PER_SECOND  # noqa: E402
 
 
 class StreamState(enum.IntEnum):
