@@ -303,7 +303,8 @@ def test_bench_latency_hears_every_note_through_the_graph(server, tmp_path):
     assert d["loop_delay_frames"] in (0, BLOCK) and d["xruns"]["portaudio"] is not None
     b = d["breakdown"]
     assert b["matched"] and b["received"] == NOTES and b["clock_ok"]
-    assert 0 <= b["arrival_to_sound_ms"]["p50"] < 3 * PERIOD_MS + 5
+    # (JACK as the device: 0, to the rounding of the clock conversions, less than a frame)
+    assert -1000 / RATE <= b["arrival_to_sound_ms"]["p50"] < 3 * PERIOD_MS + 5
     if d["loop_delay_frames"] == BLOCK:
         # JACK as the device: each key is played at the very frame it reached dlsynth, so
         # every note takes the same time to sound (the graph's one period), to the frame.
