@@ -155,8 +155,8 @@ class WaveSink:
                     # the time map, one period on so that they meet their cycle.
                     delay = 0 if self._auto_schedule else max(0, int(round((self.schedule_latency - ahead) * self.rate)))
                     self.key_latency = ahead + delay / self.rate
-                    if self._auto_schedule:
-                        self.schedule_latency = ahead + self.blocksize / self.rate + SCHEDULE_MARGIN
+                    if self._auto_schedule:  # one JACK period, whatever --blocksize says
+                        self.schedule_latency = ahead + int(first["frames"]) / self.rate + SCHEDULE_MARGIN
                     lib.ws_set_cycle_delay(self._ptr, delay)
                     self._apply_mode()
                 elif self._auto_schedule and self._out_latency < ahead < 1.0:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import dls
 
 from . import riffbuild as rb
+from .fuzzing import mutate as _mutate
 
 DATA = Path(__file__).parent / "data"
 SEEDS = [
@@ -31,38 +32,6 @@ SEEDS = [
 FUZZ_CASES = int(os.environ.get("DLSYNTH_FUZZ_CASES", "4000"))
 # One small mutated bank must be read (or refused) well within this.
 MAX_SECONDS_PER_CASE = 1.0
-
-
-def _mutate(rng: np.random.Generator, data: bytes) -> bytes:
-    b = bytearray(data)
-    kind = rng.integers(0, 6)
-    n = len(b)
-    if n < 8:
-        return bytes(b) + rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
-    if kind == 0:  # flip random bits
-        for _ in range(int(rng.integers(1, 8))):
-            i = int(rng.integers(0, n))
-            b[i] ^= 1 << int(rng.integers(0, 8))
-    elif kind == 1:  # overwrite a 32-bit field with an extreme value
-        i = int(rng.integers(0, max(1, n - 4)))
-        v = int(rng.choice([0, 1, 2, 3, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFF, n, n + 1, n * 2]))
-        struct.pack_into("<I", b, i, v)
-    elif kind == 2:  # truncate
-        del b[int(rng.integers(0, n)):]
-    elif kind == 3:  # change a chunk size field (4 bytes after a printable fourcc)
-        spots = [i for i in range(0, n - 8) if all(32 <= c < 127 for c in b[i:i + 4])]
-        if spots:
-            i = spots[int(rng.integers(0, len(spots)))]
-            old = struct.unpack_from("<I", b, i + 4)[0]
-            struct.pack_into("<I", b, i + 4, max(0, old + int(rng.integers(-40, 40))) & 0xFFFFFFFF)
-    elif kind == 4:  # duplicate a slice
-        i = int(rng.integers(0, n))
-        j = min(n, i + int(rng.integers(1, 64)))
-        b[i:i] = b[i:j]
-    else:  # random garbage block
-        i = int(rng.integers(0, n))
-        b[i:i + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
-    return bytes(b)
 
 
 def _read_only_dlserror(data: bytes) -> None:

@@ -531,32 +531,30 @@ def _shared(values: list, absent) -> tuple[object, bool]:
     return best, saved > 0
 
 
+
+def _hoist(tables: list[dict], shared: dict, absent) -> None:
+    """Move each key's most shared value from the zones' tables into the global zone's
+    (`shared`) when that saves records; a zone that lacked the key gets `absent(key)`, what
+    it meant without the global zone."""
+    for key in sorted({k for t in tables for k in t}):
+        none = absent(key)
+        v, worth = _shared([t.get(key) for t in tables], none)
+        if worth:
+            shared[key] = v
+            for t in tables:
+                if t.get(key) == v:
+                    del t[key]
+                elif key not in t:
+                    t[key] = none
+
 def _with_global_zone(zones: list[_Zone]) -> list[_Zone]:
     """A generator or modulator value most zones share moves to a global zone (the zones
     that had another value keep theirs; those that had none get the default written)."""
     if len(zones) < 2:
         return zones
     glob = _Zone({}, {})
-    for op in sorted({op for z in zones for op in z.gens}):
-        default = int(G.DEFAULTS[op])
-        v, worth = _shared([z.gens.get(op) for z in zones], default)
-        if worth:
-            glob.gens[op] = v
-            for z in zones:
-                if z.gens.get(op) == v:
-                    del z.gens[op]
-                elif op not in z.gens:
-                    z.gens[op] = default
-    for key in sorted({k for z in zones for k in z.mods}):
-        absent = _absent_modulator(key)
-        v, worth = _shared([z.mods.get(key) for z in zones], absent)
-        if worth:
-            glob.mods[key] = v
-            for z in zones:
-                if z.mods.get(key) == v:
-                    del z.mods[key]
-                elif key not in z.mods:
-                    z.mods[key] = absent
+    _hoist([z.gens for z in zones], glob.gens, lambda op: int(G.DEFAULTS[op]))
+    _hoist([z.mods for z in zones], glob.mods, _absent_modulator)
     if not glob.gens and not glob.mods:
         return zones
     return [glob, *zones]
