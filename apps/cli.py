@@ -13,11 +13,11 @@ import os
 import sys
 
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("apps.render", "apps.play", "apps.info", "apps.devices", "apps.convert")
-OPTIONAL_SUBCOMMANDS = ("apps.bench",)
+SUBCOMMANDS = ("dlsynth.apps.render", "dlsynth.apps.play", "dlsynth.apps.info", "dlsynth.apps.devices", "dlsynth.apps.convert")
+OPTIONAL_SUBCOMMANDS = ("dlsynth.apps.bench",)
 #: the command each module adds (a command line naming one imports only that module)
-COMMAND_MODULES = {"render": "apps.render", "play": "apps.play", "info": "apps.info",
-                   "devices": "apps.devices", "bench": "apps.bench"}
+COMMAND_MODULES = {"render": "dlsynth.apps.render", "play": "dlsynth.apps.play", "info": "dlsynth.apps.info",
+                   "devices": "dlsynth.apps.devices", "bench": "dlsynth.apps.bench"}
 
 
 from .errors import UserError  # noqa: E402  (one class, whether run as a module or a script)
@@ -119,7 +119,7 @@ def _main(argv: list[str] | None, command: str | None) -> int:
         parser.print_help(sys.stderr)
         return 2
     debug = os.environ.get("DLSYNTH_DEBUG") == "1"
-    from dls.errors import DLSError
+    from dlsynth.dls.errors import DLSError
 
     import signal
 

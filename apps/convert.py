@@ -64,7 +64,7 @@ def output_format(path: str, forced: str | None) -> str:
 
 
 def run(args) -> int:
-    import dls
+    from dlsynth import dls
 
     src_fmt = input_format(args.input)
     dst_fmt = output_format(args.output, args.to)
@@ -81,7 +81,7 @@ def run(args) -> int:
         counts = f"{len(col.instruments)} instruments, {regions} regions, {waves} waves"
         warnings = list(col.warnings)
     else:
-        from dls.soundfont.writer import write_sf2
+        from dlsynth.dls.soundfont.writer import write_sf2
 
         stem = os.path.splitext(os.path.basename(args.input))[0]
         sf2 = write_sf2(col, args.output, name=stem)

@@ -137,7 +137,7 @@ def midi_api_from_name(name: str) -> int:
 
 def default_midi_api() -> str:
     """The platform's usual MIDI API, by short name (shared with `dlsynth play`)."""
-    from synth.live import default_api_name
+    from dlsynth.synth.live import default_api_name
 
     return default_api_name()
 
@@ -196,7 +196,7 @@ def collect_midi(only: str | None = None) -> dict:
     try:
         import rtmidi
 
-        from synth.live import client_name_for
+        from dlsynth.synth.live import client_name_for
     except ImportError as exc:
         out["error"] = f"python-rtmidi is not installed ({_one_line(exc)}): pip install python-rtmidi"
         return out

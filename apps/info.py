@@ -33,14 +33,14 @@ def add_parser(sub) -> None:
 def _bank_path(arg: str | None) -> str:
     if arg:
         return arg
-    from dls.default_bank import default_bank_path
+    from dlsynth.dls.default_bank import default_bank_path
 
     return str(default_bank_path())
 
 
 def run(args) -> int:
-    import dls
-    from dls.describe import describe, describe_json
+    from dlsynth import dls
+    from dlsynth.dls.describe import describe, describe_json
 
     import gc
 
@@ -59,7 +59,7 @@ def run(args) -> int:
 
 
 def _range(lo: int, hi: int) -> str:
-    from dls.describe import note_name
+    from dlsynth.dls.describe import note_name
 
     if lo == hi:
         return f"{lo} ({note_name(lo)})"
@@ -74,7 +74,7 @@ def _loop_text(ws: dict | None) -> str:
 
 
 def _print_text(d: dict, brief: bool, waves: bool) -> None:
-    from dls.describe import connection_text
+    from dlsynth.dls.describe import connection_text
 
     w = sys.stdout.write
     mb = d["sample_bytes"] / 1e6

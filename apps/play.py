@@ -76,7 +76,7 @@ def _device(arg):
 
 def check_args(args) -> None:
     """Every option in range, before anything is loaded (one-line errors, status 2)."""
-    from native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
+    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
 
     if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
         raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz, not {args.rate}")
@@ -110,7 +110,7 @@ def _portaudio(client_name: str = "dlsynth"):
     try:
         import ctypes
 
-        from synth.live import client_name_for
+        from dlsynth.synth.live import client_name_for
 
         pa = ctypes.CDLL(sd._libname)
         if hasattr(pa, "PaJack_SetClientName"):
@@ -128,7 +128,7 @@ def _portaudio(client_name: str = "dlsynth"):
 def quiet_jack() -> None:
     """Silence every libjack loaded in this process (PortAudio's, and the copy bundled in
     python-rtmidi's wheel): when a server goes away they flood stderr. Counted instead."""
-    from native import lib
+    from dlsynth.native import lib
 
     try:
         with open("/proc/self/maps") as f:
@@ -141,9 +141,9 @@ def quiet_jack() -> None:
 
 def run(args) -> int:
     check_args(args)
-    from apps.render import load_banks
-    from synth.live import MIDI_CLIENT, MidiInputError, MidiInputs
-    from synth.synth import DEFAULT_GAIN_DB, Synth
+    from dlsynth.apps.render import load_banks
+    from dlsynth.synth.live import MIDI_CLIENT, MidiInputError, MidiInputs
+    from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
 
     banks = load_banks(args.bank)  # a bad bank is an error, never replaced by another
     # With JACK MIDI and no --device, JACK itself is the audio device: dlsynth's one JACK
@@ -151,8 +151,8 @@ def run(args) -> int:
     native_jack = args.device is None and _midi_api(args) == "jack"
     if not native_jack:
         _portaudio()
-    from sink.wavesink import DeviceLost, WaveSink
-    from synth.service import ServiceThread
+    from dlsynth.sink.wavesink import DeviceLost, WaveSink
+    from dlsynth.synth.service import ServiceThread
 
     names = None if args.midi_in is None else list(args.midi_in)
     if args.no_midi_in:
@@ -178,7 +178,7 @@ def run(args) -> int:
         raise UserError(f"audio device: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
     except Exception as exc:  # PortAudioError
         raise UserError(f"cannot open the audio output: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
-    from synth.miniport import Miniport
+    from dlsynth.synth.miniport import Miniport
 
     miniport = Miniport().init(synth=synth, sample_rate=args.rate, voices=args.voices,
                                channel_groups=synth.channel_groups)
@@ -253,7 +253,7 @@ def run(args) -> int:
 
 def _midi_api(args) -> str | None:
     """The MIDI API play will use (None if it cannot tell yet: the fallback decides)."""
-    from synth.live import MidiInputError, api_name
+    from dlsynth.synth.live import MidiInputError, api_name
 
     if args.midi_api is None:
         return None
@@ -291,7 +291,7 @@ def _check_output_device(device) -> None:
 
 def _release(synth, sink, service) -> None:
     """All notes off (sustain off first) on every group; wait for the voices to finish."""
-    from synth.live import silence_messages
+    from dlsynth.synth.live import silence_messages
 
     for g in range(1, synth.channel_groups + 1):
         for msg in silence_messages():
@@ -321,8 +321,8 @@ def _abandon(message: str, args, record) -> None:
 def _save_record(args, record) -> None:
     if not args.record or record is None:
         return
-    from synth.allocator import Allocator
-    from synth.streams import Recorder
+    from dlsynth.synth.allocator import Allocator
+    from dlsynth.synth.streams import Recorder
 
     rec = Recorder(Allocator(events=16, buffers=4))
     rec.events.extend(record)
@@ -338,7 +338,7 @@ def _summary(sink, synth, stats_json: str | None = None, received: int | None = 
     if stats_json:
         import json
 
-        from dls.atomicfile import atomic_write
+        from dlsynth.dls.atomicfile import atomic_write
 
         doc = {"blocks": st["callbacks"], "xruns": st["xruns"], "midi_messages": st["midi_in"], "late": st["late"],
                "dropped": st["midi_dropped"] + st["heap_full"], "clipped_samples": st["clipped"],
@@ -352,7 +352,7 @@ def _summary(sink, synth, stats_json: str | None = None, received: int | None = 
 
 
 def _status_loop(args, synth, sink, inputs, service) -> None:
-    from sink.wavesink import DeviceLost
+    from dlsynth.sink.wavesink import DeviceLost
 
     t0 = time.monotonic()
     tty = sys.stderr.isatty() and not args.no_status

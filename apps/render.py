@@ -107,10 +107,10 @@ def _parse_tail(text: str) -> float | None:
 def load_banks(paths: list[str]):
     """Read every bank (the built-in one when none is given), failing on the first bad one:
     a bank that does not load is an error, never silently replaced by another."""
-    import dls
+    from dlsynth import dls
 
     if not paths:
-        from dls.default_bank import load_default_bank
+        from dlsynth.dls.default_bank import load_default_bank
 
         return [load_default_bank()]
     return [dls.read(p) for p in paths]
@@ -129,10 +129,10 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     each block (the output is the same for every count)."""
     import numpy as np
 
-    from sink.filesink import BackgroundWriter, WavFileSink
-    from synth.filesource import FileSource
-    from synth.midifile import read_midi
-    from synth.synth import Synth
+    from dlsynth.sink.filesink import BackgroundWriter, WavFileSink
+    from dlsynth.synth.filesource import FileSource
+    from dlsynth.synth.midifile import read_midi
+    from dlsynth.synth.synth import Synth
 
     t0 = time.perf_counter()
     song = read_midi(midi_path)
@@ -143,14 +143,14 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         res.notices.append(absurd)
         if notify is not None:
             notify(absurd)
-    from synth.synth import DEFAULT_GAIN_DB
+    from dlsynth.synth.synth import DEFAULT_GAIN_DB
 
     synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation, effects=effects,
                   gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db, threads=threads)
     try:
         for col in banks:
             synth.download(col, lazy=True)
-        from synth.miniport import Miniport
+        from dlsynth.synth.miniport import Miniport
 
         # The DirectMusic path: the file is a source connected to the miniport's render stream.
         # (A file source hands its messages over C-side, in arrays: the pool of kernel
@@ -256,7 +256,7 @@ def _clock(seconds: float) -> str:
 
 def absurd_length_warning(song, rate: int, fmt: str, max_length: float | None) -> str | None:
     """The up-front warning for a song far longer than what it holds (None if it is not)."""
-    from sink.filesink import BYTES_PER_SAMPLE
+    from dlsynth.sink.filesink import BYTES_PER_SAMPLE
 
     seconds = song.duration_100ns / 1e7
     messages = max(1, len(song.events))
@@ -302,7 +302,7 @@ def _init_worker(bank_paths: list[str]) -> None:
     renders share the instruments compiled for its engines (`synth.download.keep_compiled`)."""
     if _worker_banks is None or _worker_banks[0] != tuple(bank_paths):
         _keep_worker_banks(bank_paths, load_banks(list(bank_paths)))
-    from synth.download import keep_compiled
+    from dlsynth.synth.download import keep_compiled
 
     keep_compiled()  # and compile each instrument once per worker, not once per song
 
@@ -310,9 +310,9 @@ def _init_worker(bank_paths: list[str]) -> None:
 def _worker(job):
     """A render in a worker process (several inputs with -o DIR/)."""
     midi_path, out_path, bank_paths, kw = job
-    from dls.errors import DLSError
-    from sink.filesink import FileSinkError
-    from synth.midifile import MidiFileError
+    from dlsynth.dls.errors import DLSError
+    from dlsynth.sink.filesink import FileSinkError
+    from dlsynth.synth.midifile import MidiFileError
 
     try:
         _init_worker(bank_paths)  # (done already by the pool's initializer)
@@ -327,7 +327,7 @@ def run(args) -> int:
     from .errors import UserError
 
     tail = _parse_tail(args.tail)
-    from native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
+    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
 
     if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
         raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
@@ -349,7 +349,7 @@ def run(args) -> int:
     outs = [o for _, o in jobs]
     if len(set(outs)) != len(outs):
         raise UserError("two inputs would write the same output file")
-    from sink.filesink import FileSinkError, check_writable
+    from dlsynth.sink.filesink import FileSinkError, check_writable
 
     for _, o in jobs:
         try:
@@ -369,7 +369,7 @@ def run(args) -> int:
     if not many:
         banks = load_banks(args.bank)  # a bad bank: one-line error, exit 2
         inp, out = jobs[0]
-        from synth.midifile import MidiFileError
+        from dlsynth.synth.midifile import MidiFileError
 
         try:
             if show and tty:

@@ -217,10 +217,10 @@ def bench_dls_read(path: Path, runs: int) -> dict:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     try:
-        import dls  # noqa: WPS433
+        from dlsynth import dls  # noqa: WPS433
         read = getattr(dls, "read", None)
         if read is None:
-            from dls.reader import read  # type: ignore[no-redef]
+            from dlsynth.dls.reader import read  # type: ignore[no-redef]
     except Exception as exc:  # the reader may not exist yet
         return {"available": False, "error": f"{type(exc).__name__}: {exc}"}
     p = str(path)

@@ -107,8 +107,8 @@ _bank_cache: dict[str, list] = {}
 
 
 def render_dlsynth(midi: Path, bank: Path, out: Path, gain_db: float) -> dict:
-    import dls
-    from apps.render import render_file
+    from dlsynth import dls
+    from dlsynth.apps.render import render_file
 
     key = str(bank)
     if key not in _bank_cache:
@@ -577,7 +577,7 @@ def main(argv=None) -> int:
     use_fluid = not a.no_fluidsynth and shutil.which("fluidsynth") is not None and SF2.is_file()
     RENDERS.mkdir(parents=True, exist_ok=True)
 
-    from synth.synth import DEFAULT_GAIN_DB
+    from dlsynth.synth.synth import DEFAULT_GAIN_DB
 
     report = {
         "peer": "SpessaSynth (spessasynth_core, same DLS bank); FluidSynth with the SF2 original as a second opinion",

@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     if bank is None or not bank.exists():
         raise SystemExit("no bank: build benchmarks/cache/FluidR3_GM.dls with benchmarks/bank_load.py, or pass --bank")
 
-    import dls
-    from synth.synth import Synth
+    from dlsynth import dls
+    from dlsynth.synth.synth import Synth
 
     start = proc_status()
     t0 = time.perf_counter()

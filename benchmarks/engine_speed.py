@@ -130,7 +130,7 @@ class Fluid:
 # dlsynth
 # ------------------------------------------------------------------------------------------
 def synthetic_instrument():
-    from dls.model import Instrument, Loop, Region, Wave, WaveSample
+    from dlsynth.dls.model import Instrument, Loop, Region, Wave, WaveSample
 
     n = 44100
     t = np.arange(n) / 44100.0
@@ -146,8 +146,8 @@ def with_filter(instrument):
     low-pass runs, as FluidSynth's always does) unless it already does."""
     import copy
 
-    from dls import constants as C
-    from dls.model import Articulation, Connection
+    from dlsynth.dls import constants as C
+    from dlsynth.dls.model import Articulation, Connection
 
     ins = copy.deepcopy(instrument)
     fc = Articulation(level=2, connections=[Connection(0, 0, C.CONN_DST_FILTER_CUTOFF, 0, 13500 * 65536)])
@@ -166,11 +166,11 @@ def with_filter(instrument):
 
 class Dlsynth:
     def __init__(self, program: int, groups: int, max_voices: int, use_dls: bool):
-        from native.engine import Engine
+        from dlsynth.native.engine import Engine
 
         self.engine = Engine(RATE, max_voices=max_voices, channel_groups=groups, interpolation="cubic", effects=False)
         if use_dls and DLS.exists():
-            import dls
+            from dlsynth import dls
 
             col = dls.read(str(DLS))
             ins = col.find_instrument(0, program)
@@ -186,7 +186,7 @@ class Dlsynth:
         ids: dict[int, int] = {}
         for ti in need:
             ids[ti] = self.engine.download_wave(waves[ti])
-        from synth.download import download_instrument
+        from dlsynth.synth.download import download_instrument
 
         self.iid = download_instrument(self.engine, ins, ids)
         self.groups = groups

@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth.allocator import Allocator  # noqa: E402
-from synth.miniport import Miniport  # noqa: E402
-from synth.timebase import TimeMap  # noqa: E402
+from dlsynth.synth.allocator import Allocator  # noqa: E402
+from dlsynth.synth.miniport import Miniport  # noqa: E402
+from dlsynth.synth.timebase import TimeMap  # noqa: E402
 
 BLOCK_FRAMES = 64
 SAMPLE_RATE = 48000

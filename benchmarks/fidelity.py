@@ -246,7 +246,7 @@ def render_dlsynth(midi: Path, bank: Path, d: Dlsynth, gain_db: float) -> Render
            "effects": False}
 
     def make(out: Path) -> dict:
-        cmd = [d.python, "-m", "apps.cli", "render", str(midi), "--bank", str(bank), "-o", str(out),
+        cmd = [d.python, "-m", "dlsynth", "render", str(midi), "--bank", str(bank), "-o", str(out),
                "--no-effects", "--rate", str(RATE), "--format", "float", "--gain", str(gain_db),
                "--voices", str(VOICES), "-j", "1", "-q", "--json"]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=d.root, env=dlsynth_env(d))
@@ -295,7 +295,7 @@ def dlsynth_reads(bank: Path, d: Dlsynth) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as tmp:
         mid = Path(tmp) / "one.mid"
         one_note_midi(mid)
-        cmd = [d.python, "-m", "apps.cli", "render", str(mid), "--bank", str(bank), "-o",
+        cmd = [d.python, "-m", "dlsynth", "render", str(mid), "--bank", str(bank), "-o",
                str(Path(tmp) / "one.wav"), "--no-effects", "-q", "-j", "1"]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=d.root, env=dlsynth_env(d))
     ok = p.returncode == 0

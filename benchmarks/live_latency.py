@@ -34,7 +34,7 @@ OUT = os.path.join(ROOT, "benchmarks", "out", "live")
 def bench(argv: list[str], json_path: str, timeout: float = 1800) -> dict | None:
     """One `dlsynth bench` command on a dummy server of its own; its JSON, or None."""
     env = dict(os.environ, JACK_DEFAULT_SERVER=f"dlsynth-matrix-none{os.getpid()}")  # never running: a dummy starts
-    cmd = [sys.executable, "-m", "apps.cli", "bench", *argv, "--json", json_path]
+    cmd = [sys.executable, "-m", "dlsynth", "bench", *argv, "--json", json_path]
     r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         print(f"  failed: dlsynth bench {' '.join(argv)}: {r.stderr.strip()}", file=sys.stderr)

@@ -94,7 +94,7 @@ def dlsynth_command() -> list[str]:
     venv = REPO / ".venv" / "bin" / "dlsynth"
     if venv.is_file():
         return [str(venv)]
-    return [sys.executable, "-m", "apps.cli"]
+    return [sys.executable, "-m", "dlsynth"]
 
 
 def song_seconds(midi: Path) -> float:
@@ -228,8 +228,8 @@ def main(argv=None) -> int:
                                         "bank_parse_s": info["bank_parse_s"], "seconds": info["seconds"],
                                         "peak_voices": info["peak_voices"]}
         if not a.no_inprocess:
-            import dls
-            from apps.render import render_file
+            from dlsynth import dls
+            from dlsynth.apps.render import render_file
 
             t0 = time.perf_counter()
             banks = [dls.read(str(DLS))]
@@ -345,10 +345,10 @@ def ready_seconds(midi: Path, runs: int) -> dict:
     as the command runs them."""
     import gc
 
-    import dls
-    from synth.filesource import pack_messages
-    from synth.midifile import read_midi
-    from synth.synth import Synth
+    from dlsynth import dls
+    from dlsynth.synth.filesource import pack_messages
+    from dlsynth.synth.midifile import read_midi
+    from dlsynth.synth.synth import Synth
 
     song = read_midi(str(midi))
     _times, groups, data, offsets, lengths = pack_messages(song.events)

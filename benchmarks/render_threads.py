@@ -75,7 +75,7 @@ class EngineTimer:
     """Adds up the wall time spent inside Engine.render (the engine's render calls)."""
 
     def __init__(self):
-        from native.engine import Engine
+        from dlsynth.native.engine import Engine
 
         self.total = 0.0
         self._orig = Engine.render
@@ -109,8 +109,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"cannot build {dls_path}: {exc}")
     import soundfile
 
-    import dls
-    from apps.render import cores, render_file
+    from dlsynth import dls
+    from dlsynth.apps.render import cores, render_file
 
     timer = EngineTimer()
     banks = [dls.read(str(dls_path))]

@@ -25,7 +25,7 @@ EVENTS_PER_BLOCK = 10
 
 
 def _bank():
-    import dls
+    from dlsynth import dls
 
     t = np.arange(4410)
     data = np.round(np.sin(2 * np.pi * 100 * t / 4410) * 16000).astype(np.int16)
@@ -45,9 +45,9 @@ def _messages(block_index: int):
 
 
 def measure(blocks: int) -> dict:
-    from native import ffi, lib
-    from synth.allocator import Allocator
-    from synth.synth import Synth
+    from dlsynth.native import ffi, lib
+    from dlsynth.synth.allocator import Allocator
+    from dlsynth.synth.synth import Synth
 
     plans = [_messages(b) for b in range(64)]
 

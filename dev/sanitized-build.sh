@@ -6,6 +6,9 @@ SANITIZER="${SANITIZER:-address}"
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/dlsynth-san.XXXXXX")"
 trap 'rm -rf "$SCRATCH"' EXIT
 (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$SCRATCH"/ 2>/dev/null || true)
+# The copy is imported from its own folder, not the installed package: dlsynth/'s parts are
+# linked beside its __init__.py, as the package mapping in pyproject.toml puts them.
+bash "$ROOT/dev/link-package.sh" "$SCRATCH"
 if [ "$SANITIZER" = thread ]; then SAN_KIND=thread SAN_LIB=libtsan.so; else SAN_KIND=1 SAN_LIB=libasan.so; fi
 (cd "$SCRATCH" && { DLSYNTH_SANITIZE=$SAN_KIND "$PY" setup.py -q build_ext --inplace >/dev/null 2>&1 || DLSYNTH_SANITIZE=$SAN_KIND "$PY" setup.py build_ext --inplace; })
 LIBSAN="$(gcc -print-file-name=$SAN_LIB)"

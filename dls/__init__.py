@@ -1,6 +1,6 @@
 """DLS (Downloadable Sounds Level 1 and 2) collections: reading, writing, the model.
 
-    >>> import dls
+    >>> from dlsynth import dls
     >>> bank = dls.read("gm.dls")
     >>> bank.instruments[0].name
 

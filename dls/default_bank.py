@@ -1638,7 +1638,7 @@ def _note_loudness_db(collection: Collection, notes: list[tuple[int, int, int]],
     """dBFS RMS (both channels) over the first `seconds` of each note (channel, program, key)
     played alone at LEVEL_VELOCITY with the engine's default controllers (CC7 100, CC11 127),
     dry, at master gain 0 dB: the collection rendered by the synth it is built for."""
-    from synth.synth import Synth  # the engine measures what it will play
+    from dlsynth.synth.synth import Synth  # the engine measures what it will play
 
     s = Synth(LEVEL_RATE, effects=False, gain_db=0.0, voices=8)
     try:

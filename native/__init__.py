@@ -14,7 +14,7 @@ try:
 except ImportError as exc:  # pragma: no cover - reported to the user by apps
     raise ImportError(
         "dlsynth's native engine is not built: run `pip install -e .` (or "
-        "`python native/build_engine.py`) in the project folder"
+        "`python setup.py build_ext --inplace`) in the project folder"
     ) from exc
 
 __all__ = ["ffi", "lib", "u8_to_s16", "s16_to_f32", "timecents_to_seconds", "abs_pitch_to_hz", "gain_to_db", "s16_peak"]

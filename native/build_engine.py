@@ -1,6 +1,7 @@
 """cffi build script for the native core (out-of-line API mode).
 
-Named in setup.py's ``cffi_modules``; builds the extension ``native._engine`` from every C
+Named in setup.py's ``cffi_modules``; builds the extension ``dlsynth.native._engine`` (this folder, by the
+package mapping in pyproject.toml) from every C
 source in this folder. The ``cdef`` is read from engine.h (between the CDEF markers) so the
 header stays the single source of truth.
 
@@ -12,7 +13,8 @@ Environment:
                        (run Python with LD_PRELOAD=$(gcc -print-file-name=libtsan.so)).
   DLSYNTH_DEBUG=1      build with -O0 -g.
 
-Run directly (``python native/build_engine.py``) to build in place for development.
+Run directly (``python native/build_engine.py``) to build in place for development (the same as
+``python setup.py build_ext --inplace``).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(read_cdef())
 _cflags, _ldflags = _compile_args()
 ffibuilder.set_source(
-    "native._engine",
+    "dlsynth.native._engine",
     '#include "engine.h"\n',
     sources=sorted(str(p.relative_to(HERE.parent)) for p in HERE.glob("*.c") if not p.name.startswith("_")),
     include_dirs=[str(HERE)],
@@ -79,5 +81,7 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
-    os.chdir(HERE.parent)
-    ffibuilder.compile(verbose=True)
+    import subprocess
+    import sys
+
+    raise SystemExit(subprocess.call([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=HERE.parent))

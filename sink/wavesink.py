@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from native import ffi, lib
+from dlsynth.native import ffi, lib
 
 from .clock import REF_PER_SECOND
 

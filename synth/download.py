@@ -53,9 +53,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dls import constants as C
-from dls.model import Articulation, Instrument, Region, Wave, WaveSample
-from native.engine import ENGINE_CONN_DTYPE, REGION_DTYPE
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Articulation, Instrument, Region, Wave, WaveSample
+from dlsynth.native.engine import ENGINE_CONN_DTYPE, REGION_DTYPE
 
 __all__ = [
     "REGION_DTYPE", "ENGINE_CONN_DTYPE", "DEFAULT_CONNECTIONS", "SF2_DEFAULT_CONNECTIONS",

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from native import ffi, lib
+from dlsynth.native import ffi, lib
 
 MIDI_CLIENT = "dlsynth-midi"  # the MIDI client's name (never the JACK server's: see `client_name_for`)
 #: A port that appears is opened after this long (seconds), unless by then it was connected

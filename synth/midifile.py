@@ -109,7 +109,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from native.engine import MAX_CHANNEL_GROUPS
+from dlsynth.native.engine import MAX_CHANNEL_GROUPS
 
 __all__ = [
     "MidiFileError",
@@ -122,7 +122,7 @@ __all__ = [
 ]
 
 DEFAULT_TEMPO = 500_000  # microseconds per quarter note (120 bpm), the SMF default
-from native.engine import REF_PER_SECOND as _HUNDRED_NS_PER_SECOND  # noqa: E402
+from dlsynth.native.engine import REF_PER_SECOND as _HUNDRED_NS_PER_SECOND  # noqa: E402
 
 # Names of the system messages that a Standard MIDI File may not contain.
 _SYSTEM_NAMES = {

@@ -84,7 +84,7 @@ DMUS_EFFECT_NONE = 0x0
 DMUS_EFFECT_REVERB = 0x1
 DMUS_EFFECT_CHORUS = 0x2
 
-from native.engine import MAX_VOICES, RATE_RANGE  # noqa: E402  (the engine's limits, said once)
+from dlsynth.native.engine import MAX_VOICES, RATE_RANGE  # noqa: E402  (the engine's limits, said once)
 
 from .synth import DEFAULT_SAMPLE_RATE, MAX_CHANNEL_GROUPS  # noqa: E402
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import os
-from dls.atomicfile import atomic_write
+from dlsynth.dls.atomicfile import atomic_write
 from collections import deque
 from typing import Callable, Mapping, Optional, Union
 
@@ -55,7 +55,7 @@ __all__ = [
 
 DEFAULT_HOLD_CAPACITY = 1024
 #: Reference time units (100 ns) per second.
-from native.engine import REF_PER_SECOND as REFTIME_PER_SECOND  # noqa: E402
+from dlsynth.native.engine import REF_PER_SECOND as REFTIME_PER_SECOND  # noqa: E402
 
 
 class StreamState(enum.IntEnum):

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import dls
-from dls.model import Collection, Instrument
-from native import ffi as _ffi
-from native import lib as _lib
-from native.engine import MAX_CHANNEL_GROUPS, REPORT_FALLBACK, REPORT_MISSING, Engine, EngineFull
+from dlsynth import dls
+from dlsynth.dls.model import Collection, Instrument
+from dlsynth.native import ffi as _ffi
+from dlsynth.native import lib as _lib
+from dlsynth.native.engine import MAX_CHANNEL_GROUPS, REPORT_FALLBACK, REPORT_MISSING, Engine, EngineFull
 
 from .download import download_instrument, sf2_origin
 from .events import EVENT_INCOMPLETE, PACKAGE_EVENT, SysexAssembler

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from dls import constants as C
-from dls.model import Articulation, Connection, Instrument, Loop, Region, Wave, WaveLink, WaveSample
-from native.engine import Engine
-from synth.download import download_instrument
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Articulation, Connection, Instrument, Loop, Region, Wave, WaveLink, WaveSample
+from dlsynth.native.engine import Engine
+from dlsynth.synth.download import download_instrument
 
 RATE = 48000
 WAVE_RATE = 44100
@@ -144,7 +144,7 @@ def spec_bank():
     if "col" not in _spec_cache:
         import pathlib
 
-        from dls.reader import read
+        from dlsynth.dls.reader import read
 
         _spec_cache["col"] = read(pathlib.Path(__file__).resolve().parent.parent / SPEC_BANK)
     return _spec_cache["col"]

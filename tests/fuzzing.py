@@ -134,8 +134,8 @@ def case_input(layer: str, seed: int, case: int, banks: list[bytes], songs: list
 # --- the layers ---------------------------------------------------------------------------
 
 def check_reader(data: bytes) -> None:
-    import dls
-    from dls.describe import describe
+    from dlsynth import dls
+    from dlsynth.dls.describe import describe
 
     t0 = time.process_time()  # CPU time: a loaded machine's waits are not the reader's
     try:
@@ -154,8 +154,8 @@ def check_reader(data: bytes) -> None:
 
 
 def check_play(data: bytes) -> None:
-    import dls
-    from synth.synth import Synth
+    from dlsynth import dls
+    from dlsynth.synth.synth import Synth
 
     try:
         col = dls.read(data)
@@ -193,7 +193,7 @@ def check_cli(kind: str, data: bytes, workdir: Path) -> None:
     import resource
 
     song = DATA / "midi" / "jazz-soft" / "test-c-major-scale.mid"
-    args = [sys.executable, "-m", "apps.cli", "render", "--max-length", CLI_MAX_LENGTH_S, "--rate", "22050"]
+    args = [sys.executable, "-m", "dlsynth", "render", "--max-length", CLI_MAX_LENGTH_S, "--rate", "22050"]
     if kind == "song":
         src = workdir / "case.mid"
         src.write_bytes(data)

@@ -113,9 +113,9 @@ def _set_pdeathsig() -> None:
 
 # The environment and PortAudio helpers are the application's own (sink/jackserver.py,
 # which `dlsynth bench` uses); the test rig shares them rather than keeping a copy.
-from sink.jackserver import jack_output_device as jack_hostapi_output_device  # noqa: E402,F401
-from sink.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402,F401
-from sink.jackserver import portaudio_terminate as portaudio_release  # noqa: E402,F401
+from dlsynth.sink.jackserver import jack_output_device as jack_hostapi_output_device  # noqa: E402,F401
+from dlsynth.sink.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402,F401
+from dlsynth.sink.jackserver import portaudio_terminate as portaudio_release  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------------------- the server

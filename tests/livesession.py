@@ -246,7 +246,7 @@ class Session:
     def dlsynth(self, *args: str, label: str = "dlsynth", cmd: list[str] | None = None,
                 server_name: str | None = None, **env_extra) -> Proc:
         """`dlsynth play ARGS` as a subprocess: ``python -m apps.cli play ...`` unless ``cmd``."""
-        cmd = cmd or [sys.executable, "-m", "apps.cli", "play", *args]
+        cmd = cmd or [sys.executable, "-m", "dlsynth", "play", *args]
         p = Proc(cmd, child_env(server_name or self.server_name, **env_extra), REPO, self.workdir, label)
         self.procs.append(p)
         return p

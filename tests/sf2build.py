@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dls.soundfont import generators as G
+from dlsynth.dls.soundfont import generators as G
 
 
 @dataclass

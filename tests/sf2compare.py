@@ -90,7 +90,7 @@ def render_dlsynth(song: str, bank: str, out: str, rate: int = 48000) -> float:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "apps.cli", "render", song, "--bank", bank, "-o", out, "--rate",
+    subprocess.run([sys.executable, "-m", "dlsynth", "render", song, "--bank", bank, "-o", out, "--rate",
                     str(rate), "-q"], check=True, env=env, cwd=root, timeout=600)
     return time.perf_counter() - t0
 
@@ -105,11 +105,11 @@ def render_fluidsynth(song: str, bank: str, out: str, rate: int = 48000) -> floa
 def open_seconds(bank: str, song: str) -> tuple[float, float]:
     """(dls.read of the bank, read plus the download of what the song plays): the time a
     render spends before its first block, in this process."""
-    import dls
-    from synth.filesource import FileSource
-    from synth.midifile import read_midi
-    from synth.miniport import Miniport
-    from synth.synth import Synth
+    from dlsynth import dls
+    from dlsynth.synth.filesource import FileSource
+    from dlsynth.synth.midifile import read_midi
+    from dlsynth.synth.miniport import Miniport
+    from dlsynth.synth.synth import Synth
 
     t0 = time.perf_counter()
     col = dls.read(bank)

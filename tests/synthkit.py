@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import dls
-from dls import constants as C
+from dlsynth import dls
+from dlsynth.dls import constants as C
 
 RATE = 48000
 WAVE_RATE = 44100

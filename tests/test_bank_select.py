@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import dls
-from dls.model import Instrument
-from synth.synth import Synth, patch_fallbacks, patch_key, patch_of_key
+from dlsynth import dls
+from dlsynth.dls.model import Instrument
+from dlsynth.synth.synth import Synth, patch_fallbacks, patch_key, patch_of_key
 
 from . import synthkit as K
 
@@ -177,7 +177,7 @@ def gm2_song(path, msb: int, lsb: int) -> None:
 
 
 def render_cli(midi, bank_path, out) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", "render", str(midi), "--bank", str(bank_path), "-o",
+    return subprocess.run([sys.executable, "-m", "dlsynth", "render", str(midi), "--bank", str(bank_path), "-o",
                            str(out), "--no-effects", "--format", "float", "--tail", "0.5"],
                           capture_output=True, text=True, timeout=300)
 

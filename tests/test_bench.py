@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from apps.bench import latency, plan as plan_mod, report, rig, stats, voices
-from apps.errors import UserError
+from dlsynth.apps.bench import latency, plan as plan_mod, report, rig, stats, voices
+from dlsynth.apps.errors import UserError
 from tests.jackrig import jack_server, jack_tools_available  # noqa: F401  (jack_server is a fixture)
 
 RATE = 48000
@@ -274,7 +274,7 @@ def server(request):
 
 def _bench(server, *argv, timeout=120):
     env = dict(os.environ, **server.env)
-    return subprocess.run([sys.executable, "-m", "apps.cli", "bench", *argv, "--jack-server", server.name],
+    return subprocess.run([sys.executable, "-m", "dlsynth", "bench", *argv, "--jack-server", server.name],
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -337,7 +337,7 @@ def test_bench_voices_runs_a_couple_of_steps(server, tmp_path):
 def test_bench_naming_a_server_that_does_not_run_is_one_line():
     pytest.importorskip("jack")
     env = dict(os.environ, JACK_NO_START_SERVER="1")
-    r = subprocess.run([sys.executable, "-m", "apps.cli", "bench", "voices", "--jack-server", "no-such-server-here"],
+    r = subprocess.run([sys.executable, "-m", "dlsynth", "bench", "voices", "--jack-server", "no-such-server-here"],
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no-such-server-here" in r.stderr

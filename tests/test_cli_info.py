@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import dls
-from apps.cli import main
+from dlsynth import dls
+from dlsynth.apps.cli import main
 
 from . import riffbuild as rb
 
@@ -20,7 +20,7 @@ LIBGIG = DATA / "libgig-generated" / "libgig-generated.dls"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "dlsynth", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_info_json_structure(capsys):
@@ -40,8 +40,8 @@ def test_info_json_structure(capsys):
 
 
 def test_info_json_units():
-    from dls.describe import connection_value
-    from dls import constants as C
+    from dlsynth.dls.describe import connection_value
+    from dlsynth.dls import constants as C
 
     assert connection_value(0, C.CONN_DST_EG1_ATTACKTIME, -0x80000000) == (0.0, "s")
     assert connection_value(0, C.CONN_DST_EG1_ATTACKTIME, 1200 * 65536) == (2.0, "s")
@@ -113,7 +113,7 @@ def test_info_good_bank_written_in_test(tmp_path, capsys):
 @pytest.mark.parametrize("path", [SPEC_TEST, LIBGIG], ids=lambda p: p.name)
 def test_info_json_text_is_exactly_json_dumps(path):
     """`to_json` encodes shared connection dicts once; the text must not change for it."""
-    from dls.describe import describe, to_json
+    from dlsynth.dls.describe import describe, to_json
 
     for lazy in (True, False):
         data = describe(dls.read(path, lazy=lazy))
@@ -131,7 +131,7 @@ def _dumps(data: dict) -> str:
                          ids=lambda p: p.name)
 def test_describe_json_is_the_json_of_describe(path):
     """`info --json` writes straight from the model: the same bytes as json.dumps(describe())."""
-    from dls.describe import describe, describe_json
+    from dlsynth.dls.describe import describe, describe_json
 
     for lazy in (True, False):
         col = dls.read(path, lazy=lazy)
@@ -145,7 +145,7 @@ def test_describe_json_is_the_json_of_describe(path):
 
 def test_describe_json_of_a_hand_built_collection():
     """Fields that are not plain ints (bools, floats) go the general way, with the same text."""
-    from dls.describe import describe, describe_json
+    from dlsynth.dls.describe import describe, describe_json
 
     col = dls.read(rb.simple_bank(region_extra=rb.wsmp(loops=[(1, 10, 20)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))))
     col.load_all()
@@ -158,8 +158,8 @@ def test_describe_json_of_a_hand_built_collection():
 
 
 def test_info_json_matches_describe_on_the_default_bank(capsys):
-    from dls.default_bank import default_bank_path
-    from dls.describe import describe
+    from dlsynth.dls.default_bank import default_bank_path
+    from dlsynth.dls.describe import describe
 
     assert main(["info", "--json"]) == 0
     assert capsys.readouterr().out == _dumps(describe(dls.read(default_bank_path()))) + "\n"

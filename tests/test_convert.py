@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import dls
-from dls import constants as C
-from dls import units as U
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls import units as U
 
 from . import synthkit as K
 
@@ -53,7 +53,7 @@ N = C.CONN_SRC_NONE
 
 
 def convert(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", "convert", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "dlsynth", "convert", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 
@@ -125,7 +125,7 @@ def _song(notes, path: Path, controls=()) -> None:
 
 def _render_both(col: dls.Collection, notes, tmp: Path, controls=()) -> tuple[np.ndarray, np.ndarray]:
     """(dlsynth from the DLS, FluidSynth from `dlsynth convert`'s SF2), mono, SLOT-aligned."""
-    from apps.render import render_file
+    from dlsynth.apps.render import render_file
 
     bank, sf2 = tmp / "bank.dls", tmp / "bank.sf2"
     dls.write(col, bank)
@@ -240,9 +240,9 @@ def _pairs(path: Path) -> dict:
     import mmap
     import struct
 
-    from dls.riff import Chunk
-    from dls.soundfont import zones as Z
-    from dls.soundfont.hydra import Hydra
+    from dlsynth.dls.riff import Chunk
+    from dlsynth.dls.soundfont import zones as Z
+    from dlsynth.dls.soundfont.hydra import Hydra
 
     with open(path, "rb") as f:
         buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -276,7 +276,7 @@ def test_sf2_to_dls_to_sf2_keeps_presets_zones_and_samples_bit_for_bit(tmp_path)
 
 
 def test_an_sf2_and_its_dls_conversion_render_the_same(tmp_path):
-    from apps.render import render_file
+    from dlsynth.apps.render import render_file
 
     r = convert(TIMGM, tmp_path / "tim.dls")
     assert r.returncode == 0, r.stderr
@@ -295,7 +295,7 @@ def test_an_sf3_becomes_a_dls_of_its_decoded_samples_and_then_an_sf2(tmp_path):
     import io
 
     from . import sf2build as B
-    from dls.soundfont import generators as G
+    from dlsynth.dls.soundfont import generators as G
 
     pcm = B.sine(44100, 1000, 12000)
     bio = io.BytesIO()
@@ -376,7 +376,7 @@ slow = sys.argv.pop(1)
 if slow == "fsync":
     os.fsync = lambda fd: (time.sleep(60), real_fsync(fd))
 else:
-    import dls.atomicfile as A
+    import dlsynth.dls.atomicfile as A
     real_fdopen = os.fdopen
     class Slow:
         def __init__(self, f): self.f = f
@@ -386,7 +386,7 @@ else:
         def __exit__(self, *e): return self.f.__exit__(*e)
     A.os = type("os", (), {**{k: getattr(os, k) for k in dir(os) if not k.startswith("__")},
                           "fdopen": staticmethod(lambda *a, **k: Slow(real_fdopen(*a, **k)))})
-from apps.cli import main
+from dlsynth.apps.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

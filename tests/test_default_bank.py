@@ -9,11 +9,11 @@ import threading
 import numpy as np
 import pytest
 
-import dls
-from dls import constants as C
-from dls import default_bank as db
-from dls import units as U
-from dls.model import Instrument
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls import default_bank as db
+from dlsynth.dls import units as U
+from dlsynth.dls.model import Instrument
 
 MAX_BANK_BYTES = 10 * 1024 * 1024
 SEAM_TOLERANCE = 0.02  # largest loop-seam mismatch, as a fraction of the wave's peak

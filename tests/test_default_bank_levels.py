@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dls import default_bank as db
-from synth.synth import Synth
+from dlsynth.dls import default_bank as db
+from dlsynth.synth.synth import Synth
 
 RATE = 48000
 VELOCITY = 100
@@ -85,7 +85,7 @@ def test_every_drum_within_3_db_of_the_kit_median_and_the_kit_of_the_melodic_med
 def render(tmp_path, midi: Path) -> tuple[float, str]:
     """The README's command: render with the built-in bank at the default gain."""
     out = tmp_path / (midi.stem + ".wav")
-    p = subprocess.run([sys.executable, "-m", "apps.cli", "render", str(midi), "-o", str(out)],
+    p = subprocess.run([sys.executable, "-m", "dlsynth", "render", str(midi), "-o", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     x, _ = sf.read(out)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from native import ffi, lib
-from native.effects import (
+from dlsynth.native import ffi, lib
+from dlsynth.native.effects import (
     CHORUS_SINE,
     CHORUS_TRIANGLE,
     FLUID_CHORUS_DEFAULT,

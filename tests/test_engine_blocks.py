@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dls import constants as C
-from dls.model import Loop, Wave, WaveSample
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Loop, Wave, WaveSample
 from .enginekit import (
     FRAME_TOL, RATE, WAVE_RATE, art, conn, dc_wave, instrument, region, render, setup, sine_data, tc,
 )
@@ -128,7 +128,7 @@ def test_events_pushed_out_of_order_are_sorted():
 
 
 def test_batch_push_and_a_full_ring():
-    from native.engine import EVENT_DTYPE, NOTE_ON, Engine
+    from dlsynth.native.engine import EVENT_DTYPE, NOTE_ON, Engine
 
     e = Engine(RATE, effects=False, event_capacity=256)
     ev = np.zeros(300, EVENT_DTYPE)

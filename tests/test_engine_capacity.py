@@ -7,11 +7,11 @@ import functools
 
 import numpy as np
 
-import dls
-from dls.model import Collection, Instrument, Region, Wave, WaveLink, WaveSample
-from native.engine import MAX_INSTRUMENTS, Engine
-from synth import synth as synth_mod
-from synth.synth import Synth
+from dlsynth import dls
+from dlsynth.dls.model import Collection, Instrument, Region, Wave, WaveLink, WaveSample
+from dlsynth.native.engine import MAX_INSTRUMENTS, Engine
+from dlsynth.synth import synth as synth_mod
+from dlsynth.synth.synth import Synth
 
 RATE = 48000
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dls import constants as C
-from dls.model import Loop, WaveSample
-from native import ffi
-from synth.download import (
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Loop, WaveSample
+from dlsynth.native import ffi
+from dlsynth.synth.download import (
     DEFAULT_CONNECTIONS, ENGINE_CONN_DTYPE, REGION_DTYPE, compile_instrument, merge_articulation,
 )
 from .enginekit import RATE, art, conn, dc_wave, instrument, region, render, setup, sine_wave, tc

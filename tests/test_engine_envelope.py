@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dls import constants as C
+from dlsynth.dls import constants as C
 from .enginekit import (
     LEVEL_TOL_DB, RATE, art, conn, dc_wave, instrument, region, render, setup, setup_spec, sine_wave, tc, time_ok,
     F0, cents,

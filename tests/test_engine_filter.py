@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from dls import constants as C
-from dls.model import Loop, Wave, WaveSample
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Loop, Wave, WaveSample
 from .enginekit import RATE, WAVE_RATE, abs_cents, art, conn, instrument, region, render, setup, tc
 
 FILTER_TOL_DB = 0.5  # noise spectra, averaged over many segments

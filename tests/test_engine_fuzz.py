@@ -11,10 +11,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dls import constants as C
-from dls.model import Articulation, Connection, Loop, Wave, WaveSample
-from native.engine import CHANNEL_PRESSURE, CONTROL, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, Engine
-from synth.download import download_instrument
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Articulation, Connection, Loop, Wave, WaveSample
+from dlsynth.native.engine import CHANNEL_PRESSURE, CONTROL, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, Engine
+from dlsynth.synth.download import download_instrument
 from .enginekit import RATE, instrument, region, render
 
 SOURCES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0x81, 0x87, 0x8A, 0x8B, 0xDB, 0xDD, 0x100, 0x101, 0x102, 0x99, 0x7777]

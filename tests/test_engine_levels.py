@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from dls import constants as C
-from dls.model import Wave, WaveSample
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Wave, WaveSample
 from .enginekit import (
     LEVEL_TOL_DB, RATE, art, conn, db, dc_wave, instrument, region, render, rms, setup, setup_spec, tc,
 )

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dls import constants as C
-from dls.model import Loop, Wave, WaveSample
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Loop, Wave, WaveSample
 from .enginekit import (
     F0, RATE, WAVE_RATE, art, conn, dc_wave, instrument, peak_freq, region, render, setup, sine_data, tc,
 )
@@ -173,9 +173,9 @@ def test_extreme_pitches_are_clamped_not_trusted():
 
 
 def test_bad_descriptors_are_rejected_by_the_engine():
-    from native import ffi, lib
-    from synth.download import ENGINE_CONN_DTYPE, REGION_DTYPE
-    from native.engine import Engine
+    from dlsynth.native import ffi, lib
+    from dlsynth.synth.download import ENGINE_CONN_DTYPE, REGION_DTYPE
+    from dlsynth.native.engine import Engine
 
     e = Engine(RATE, effects=False)
     wid = e.download_wave(dc_wave(0.01))

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from dls import constants as C
-from dls.model import WaveSample
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import WaveSample
 from .enginekit import (
     F0, PITCH_TOL_CENTS, RATE, art, cents, conn, instrument, peak_freq, region, render, setup, setup_spec, sine_wave,
     spec_bank, tc,

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dls import constants as C
-from dls.model import Loop, Wave, WaveSample
-from synth.download import download_instrument
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Loop, Wave, WaveSample
+from dlsynth.synth.download import download_instrument
 from .enginekit import RATE, instrument, region, render, setup
 
 # A correct pool and kernel differ from the float64 model only by float32 rounding (about
@@ -210,7 +210,7 @@ def test_8_bit_and_stereo_waves_match_the_float_reference(interp):
 
 
 def test_sample_bytes_counts_int16_samples_guards_and_seams():
-    from native.engine import Engine
+    from dlsynth.native.engine import Engine
 
     e = Engine(RATE, effects=False)
     expected = 0
@@ -282,9 +282,9 @@ def test_download_gives_back_the_file_pages_of_a_mapped_bank(tmp_path):
     """dls.read maps the file; after a download the pool holds the samples and the map's
     pages under the wave are no longer resident in the process, while the data still reads
     back the same (from the page cache)."""
-    import dls
-    from dls.model import Collection
-    from native.engine import Engine
+    from dlsynth import dls
+    from dlsynth.dls.model import Collection
+    from dlsynth.native.engine import Engine
 
     data = _data(400_000, 1, 5)[:, 0]
     col = Collection(instruments=[instrument(region(0))], waves=[Wave.from_pcm16(data, 44100, WaveSample())])
@@ -306,7 +306,7 @@ def test_download_leaves_private_or_writable_mappings_alone(tmp_path):
     """Only a read-only shared file mapping is released: a copy-on-write map's changes stay."""
     import mmap as _mmap
 
-    from native.engine import Engine
+    from dlsynth.native.engine import Engine
 
     path = tmp_path / "raw.bin"
     path.write_bytes(_data(200_000, 1, 6).tobytes())

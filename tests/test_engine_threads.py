@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dls import constants as C
-from dls.model import Articulation, Loop, Wave, WaveSample
-from native.engine import CONTROL, MAX_THREADS, NOTE_OFF, NOTE_ON, PITCH_BEND, Engine
-from synth.download import download_instrument
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Articulation, Loop, Wave, WaveSample
+from dlsynth.native.engine import CONTROL, MAX_THREADS, NOTE_OFF, NOTE_ON, PITCH_BEND, Engine
+from dlsynth.synth.download import download_instrument
 from .test_engine_fuzz import connection, waves
 from .enginekit import RATE, WAVE_RATE, art, conn, instrument, region, render, sine_data, tc
 
@@ -146,7 +146,7 @@ def test_thread_count_can_change_between_renders(dense_reference):
 
 def test_which_build_runs():
     """Under dev/sanitize.sh's ThreadSanitizer pass, the engine is the TSan build."""
-    from native import lib
+    from dlsynth.native import lib
 
     if os.environ.get("DLSYNTH_UNDER_SANITIZER") == "thread":
         assert lib.dls_built_with_sanitizer() == 2
@@ -233,7 +233,7 @@ def test_song_through_the_render_path_identical_for_every_thread_count(tmp_path)
     data is the same for 1 to 4 threads."""
     import soundfile as sf
 
-    from apps.render import load_banks, render_file
+    from dlsynth.apps.render import load_banks, render_file
 
     banks = load_banks([])
     ref = None
@@ -254,8 +254,8 @@ def test_live_callback_identical_with_workers():
     """The live wave sink's callback (native/wavesink.c, run without a device) renders the
     engine on the audio thread; with workers (as `play --threads N` sets up) the output is
     the same as with one thread: 40 notes stamped and pushed before the first callback."""
-    from native import ffi, lib
-    from synth.synth import Synth
+    from dlsynth.native import ffi, lib
+    from dlsynth.synth.synth import Synth
 
     from . import synthkit as K
 
@@ -299,7 +299,7 @@ def _cli(*args: str):
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root)
-    return subprocess.run([sys.executable, "-m", "apps.cli", *args], cwd=root, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "dlsynth", *args], cwd=root, env=env, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dls import constants as C
+from dlsynth.dls import constants as C
 from .enginekit import RATE, art, conn, dc_wave, instrument, region, render, setup, tc
 
 STEAL_FADE = RATE / 70
@@ -16,7 +16,7 @@ STEAL_FADE = RATE / 70
 
 def keyed_dc(n_keys: int = 8, **region_kw):
     """One region per key 60.., each its own DC level so a key can be told from its output."""
-    from dls.model import Loop, Wave, WaveSample
+    from dlsynth.dls.model import Loop, Wave, WaveSample
 
     waves, regions = [], []
     for i in range(n_keys):
@@ -217,7 +217,7 @@ def test_unload_while_sounding_fades_then_frees():
 
 
 def test_a_wave_in_use_cannot_be_freed():
-    from native.engine import EngineError
+    from dlsynth.native.engine import EngineError
 
     e, iid = setup(instrument(region()), [dc_wave()])
     with pytest.raises(EngineError):

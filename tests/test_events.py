@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synth.allocator import Allocator
-from synth.events import (
+from dlsynth.synth.allocator import Allocator
+from dlsynth.synth.events import (
     BYTE_POSITION_NONE,
     EVENT_COMPLETE,
     EVENT_INCOMPLETE,

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from scipy.signal import hilbert, welch
 
-import dls
-from dls import constants as C
-from dls.model import Instrument, Loop, Wave, WaveSample
-from synth import download as D
-from synth.synth import Synth
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls.model import Instrument, Loop, Wave, WaveSample
+from dlsynth.synth import download as D
+from dlsynth.synth.synth import Synth
 
 from . import synthkit as K
 from .test_engine_filter import FILTER_TOL_DB, NPERSEG, design, noise_wave
@@ -306,7 +306,7 @@ def vibrato(out: np.ndarray, f0: float, skip: float = 0.25) -> tuple[float, floa
 
 
 def play_vibrato(sf2_defaults: bool, cc1: int = 0, pressure: int = 0) -> np.ndarray:
-    from native.engine import Engine
+    from dlsynth.native.engine import Engine
     e = Engine(RATE, effects=False)
     w = sine_wave(3.0)
     ids = [e.download_wave(w)]

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dls
+from dlsynth import dls
 
 from . import riffbuild as rb
 from .fuzzing import mutate as _mutate
@@ -43,7 +43,7 @@ def _read_only_dlserror(data: bytes) -> None:
         assert "\n" not in str(exc)
     else:
         # What reads must also describe (what `dlsynth info` prints) without failing.
-        from dls.describe import describe
+        from dlsynth.dls.describe import describe
 
         describe(col)
     assert time.perf_counter() - t0 < MAX_SECONDS_PER_CASE

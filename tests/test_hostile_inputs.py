@@ -26,7 +26,7 @@ STOP_BOUND_S = 2.0
 
 
 def cli(*args, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", "render", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "dlsynth", "render", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 
@@ -47,7 +47,7 @@ def long_song(path: Path) -> Path:
 
 
 def test_more_device_names_than_channel_groups_maps_what_fits(tmp_path):
-    from native.engine import MAX_CHANNEL_GROUPS
+    from dlsynth.native.engine import MAX_CHANNEL_GROUPS
 
     mf = mido.MidiFile()
     for i in range(MAX_CHANNEL_GROUPS + 2):
@@ -91,7 +91,7 @@ def test_max_length_out_of_range_is_one_line(tmp_path):
 
 def test_without_max_length_the_warning_gives_the_size_it_would_write(tmp_path):
     song = long_song(tmp_path / "long.mid")
-    proc = subprocess.Popen([sys.executable, "-m", "apps.cli", "render", str(song), "-o", str(tmp_path / "l.wav")],
+    proc = subprocess.Popen([sys.executable, "-m", "dlsynth", "render", str(song), "-o", str(tmp_path / "l.wav")],
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
@@ -104,7 +104,7 @@ def test_without_max_length_the_warning_gives_the_size_it_would_write(tmp_path):
 
 
 def test_past_four_gigabytes_the_file_is_rf64_and_small_files_stay_wav(tmp_path):
-    from sink.filesink import WAV_MAX_DATA_BYTES, WavFileSink
+    from dlsynth.sink.filesink import WAV_MAX_DATA_BYTES, WavFileSink
 
     block = (0.25 * np.sin(np.arange(4800) / 10.0)).astype(np.float32)[:, None].repeat(2, axis=1)
     # a render that could run past the limit (in frames of 16-bit stereo) but stops short:
@@ -125,7 +125,7 @@ def test_past_four_gigabytes_the_file_is_rf64_and_small_files_stay_wav(tmp_path)
 @pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_mid_render_stops_at_once_and_leaves_nothing(tmp_path, sig, status):
     song = long_song(tmp_path / "long.mid")
-    proc = subprocess.Popen([sys.executable, "-m", "apps.cli", "render", str(song), "-o", str(tmp_path / "l.wav"), "-q"],
+    proc = subprocess.Popen([sys.executable, "-m", "dlsynth", "render", str(song), "-o", str(tmp_path / "l.wav"), "-q"],
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not any(p.name.endswith(".part") and p.stat().st_size > 10_000_000 for p in tmp_path.iterdir()):
@@ -148,7 +148,7 @@ def test_sigterm_to_a_parallel_render_stops_its_workers_and_their_files(tmp_path
     b = long_song(tmp_path / "b.mid")
     out = tmp_path / "out"
     out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "apps.cli", "render", str(a), str(b), "-o", f"{out}/", "-q", "-j", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "dlsynth", "render", str(a), str(b), "-o", f"{out}/", "-q", "-j", "2"],
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while len([p for p in out.iterdir() if p.name.endswith(".part")]) < 2:
@@ -178,7 +178,7 @@ def test_a_write_that_fails_is_one_line_and_removes_the_partial_file(tmp_path):
 
 
 def test_a_full_disk_is_named_as_such(tmp_path, monkeypatch):
-    from sink import filesink
+    from dlsynth.sink import filesink
 
     class Full:
         f_bavail = 3
@@ -190,7 +190,7 @@ def test_a_full_disk_is_named_as_such(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("when", ["fsync", "replace", "chmod"])
 def test_an_interrupt_while_saving_leaves_neither_file(tmp_path, monkeypatch, when):
-    from sink import filesink
+    from dlsynth.sink import filesink
 
     real = getattr(filesink.os, when)
 

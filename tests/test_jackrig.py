@@ -245,7 +245,7 @@ def _devices_json(env: dict) -> dict:
     import sys
 
     r = subprocess.run(
-        [sys.executable, "-m", "apps.cli", "devices", "--json"], env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "dlsynth", "devices", "--json"], env=env, capture_output=True, text=True, timeout=30
     )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)

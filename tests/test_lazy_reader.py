@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dls
-from dls import constants as C
-from dls import riff, riffindex
-from dls.regiontable import RegionTable
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls import riff, riffindex
+from dlsynth.dls.regiontable import RegionTable
 
 from . import riffbuild as rb
 from .test_fuzz_reader import _mutate
@@ -131,7 +131,7 @@ def test_lazy_and_full_reads_agree_on_built_banks(name):
 
 
 def test_lazy_and_full_reads_agree_on_the_default_bank():
-    from dls.default_bank import default_bank_path
+    from dlsynth.dls.default_bank import default_bank_path
 
     lazy = _same_reads(default_bank_path())
     assert not any(i.regions_loaded for i in lazy.instruments)
@@ -316,7 +316,7 @@ def _built_big_bank(tmp_path) -> Path:
     instruments copied under other bank numbers (what a GS/XG bank's variations look like)."""
     import copy as _copy
 
-    from dls.default_bank import load_default_bank
+    from dlsynth.dls.default_bank import load_default_bank
 
     base = load_default_bank()
     col = _copy.deepcopy(base)

@@ -27,9 +27,9 @@ def _rig(server: JackServer, bank, voices: int = 256):
 
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         pytest.fail("python-rtmidi was built without its JACK API")
-    from sink.wavesink import WaveSink
-    from synth.live import MidiInputs
-    from synth.synth import Synth
+    from dlsynth.sink.wavesink import WaveSink
+    from dlsynth.synth.live import MidiInputs
+    from dlsynth.synth.synth import Synth
 
     sd = server.sounddevice()
     device = jackrig.jack_hostapi_output_device(sd)
@@ -57,7 +57,7 @@ def _connect_capture(server, client, port):
 def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
     bank = K.bank_of([K.instrument("sine", 0)])
     synth, sink, inputs, out = _rig(jack_server, bank)
-    from synth.service import ServiceThread
+    from dlsynth.synth.service import ServiceThread
 
     client, port, state = _capture_client(jack_server, 3.0)
     service = ServiceThread(synth, sink, inputs)
@@ -117,7 +117,7 @@ def test_play_command_runs_records_and_exits_cleanly(jack_server, tmp_path):
 
     rec = tmp_path / "rec.mid"
     env = dict(os.environ, **jack_server.env)
-    p = subprocess.Popen([sys.executable, "-m", "apps.cli", "play", "--midi-api", "jack", "--no-midi-in",
+    p = subprocess.Popen([sys.executable, "-m", "dlsynth", "play", "--midi-api", "jack", "--no-midi-in",
                           "--virtual-port", "keys", "--blocksize", str(BLOCK), "--duration", "4",
                           "--record", str(rec), "--no-status", "--device", "system"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -155,9 +155,9 @@ def test_an_input_that_disappears_and_comes_back(jack_server, backend):
     C callback by hand: no audio stream needed.)"""
     import rtmidi
 
-    from native import ffi, lib
-    from synth.live import MidiInputs
-    from synth.synth import Synth
+    from dlsynth.native import ffi, lib
+    from dlsynth.synth.live import MidiInputs
+    from dlsynth.synth.synth import Synth
 
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         pytest.fail("python-rtmidi was built without its JACK API")
@@ -179,7 +179,7 @@ def test_an_input_that_disappears_and_comes_back(jack_server, backend):
     ws = lib.ws_create(synth.engine._ptr, 4096, 64, 4096)
     buf = ffi.new("float[128]")
     kb = keyboard()
-    from synth.live import _RtMidiBackend
+    from dlsynth.synth.live import _RtMidiBackend
 
     inputs = MidiInputs(ws, api="jack", names=["usb-keys"], client_name="dlsynth-hotplug")
     if backend == "rtmidi":  # the path ALSA, CoreMIDI and WinMM take, driven over JACK here

@@ -98,7 +98,7 @@ def rig():
     if not os.path.exists(dlsynth_script()):
         jackrig.skip_or_fail(f"the dlsynth command is not installed next to {sys.executable} "
                              "(pip install -e '.[test]')")
-    from dls.default_bank import default_bank_path
+    from dlsynth.dls.default_bank import default_bank_path
 
     default_bank_path()
     return True
@@ -462,7 +462,7 @@ def collect():  # the cyclic collector forced over and over, with plenty to walk
 
 threading.Thread(target=spin, name="hostile-spin", daemon=True).start()
 threading.Thread(target=collect, name="hostile-gc", daemon=True).start()
-from apps.cli import main
+from dlsynth.apps.cli import main
 sys.exit(main({args!r}))
 """
 
@@ -614,8 +614,8 @@ def test_the_jack_server_dying_ends_dlsynth_with_one_line_of_error(live, sig):
 def slow_bank(tmp_path_factory):
     """A bank that takes `dlsynth play` over a second to load here (4000 instruments of
     8 regions): Ctrl-C can land in the middle of loading it."""
-    import dls
-    from dls.model import Instrument
+    from dlsynth import dls
+    from dlsynth.dls.model import Instrument
 
     from tests import synthkit as K
 
@@ -748,7 +748,7 @@ def test_the_end_of_duration_lets_the_release_tail_finish(live):
 def test_the_highest_gain_with_loud_chords_never_exceeds_full_scale(live):
     """The loudest --gain allowed (beyond it: a one-line error, tested below) on loud chords:
     nothing over 0 dBFS reaches the device."""
-    from apps.play import GAIN_RANGE_DB
+    from dlsynth.apps.play import GAIN_RANGE_DB
 
     top = f"{GAIN_RANGE_DB[1]:g}"
     sched = [(0.05, program(ch, p)) for ch, p in ((0, ORGAN), (1, PIANO), (2, 48), (3, 61))]

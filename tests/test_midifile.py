@@ -18,7 +18,7 @@ import mido
 import numpy as np
 import pytest
 
-from synth.midifile import DEFAULT_TEMPO, MidiFileError, Song, TimedMessage, parse_midi, read_midi
+from dlsynth.synth.midifile import DEFAULT_TEMPO, MidiFileError, Song, TimedMessage, parse_midi, read_midi
 
 DATA = Path(__file__).parent / "data" / "midi"
 JAZZ = DATA / "jazz-soft"

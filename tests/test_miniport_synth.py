@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth.miniport import Miniport
-from synth.synth import Synth
+from dlsynth.synth.miniport import Miniport
+from dlsynth.synth.synth import Synth
 
 from . import synthkit as K
 

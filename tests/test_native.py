@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import native
+from dlsynth import native
 
 # Unit conversions in C must agree with the NumPy formulas to double precision.
 REL_TOL = 1e-12

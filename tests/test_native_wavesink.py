@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from native import ffi, lib
-from synth.synth import Synth
+from dlsynth.native import ffi, lib
+from dlsynth.synth.synth import Synth
 
 from . import synthkit as K
 

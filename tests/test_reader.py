@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dls
-from dls import constants as C
-from dls.cdl import Capabilities, encode
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls.cdl import Capabilities, encode
 
 from . import riffbuild as rb
 
@@ -255,7 +255,7 @@ def test_cdl_conditions_with_gm_in_hardware():
     ],
 )
 def test_cdl_stack_machine(ops, expected):
-    from dls.cdl import evaluate, parse
+    from dlsynth.dls.cdl import evaluate, parse
 
     assert evaluate(parse(encode(ops))) is expected
 
@@ -430,7 +430,7 @@ def test_recursion_bomb_is_not_followed():
 
 
 def test_walker_refuses_deep_nesting():
-    from dls.riff import MAX_DEPTH, Chunk, children
+    from dlsynth.dls.riff import MAX_DEPTH, Chunk, children
 
     data = rb.lst(b"lrgn", b"")
     root = Chunk(b"RIFF", b"DLS ", 0, 0, len(data), None, data)

@@ -19,10 +19,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import dls
-from dls import constants as C
-from dls.errors import Warnings
-from synth.synth import Synth
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls.errors import Warnings
+from dlsynth.synth.synth import Synth
 
 from . import riffbuild as rb
 from . import synthkit as K
@@ -380,7 +380,7 @@ def test_a_list_too_short_for_its_type_refuses_with_path_and_offset():
 
 
 def test_nesting_deeper_than_the_walker_follows_refuses():
-    from dls.riff import MAX_DEPTH, Chunk, children
+    from dlsynth.dls.riff import MAX_DEPTH, Chunk, children
 
     data = rb.lst(b"lrgn", b"")
     root = Chunk(b"RIFF", b"DLS ", 0, 0, len(data), None, data)
@@ -516,7 +516,7 @@ def test_warnings_of_different_kinds_are_bounded_separately():
 # --- the reader and the engine agree on what a wave may be ---------------------------------------------
 
 def _engine():
-    from native.engine import Engine
+    from dlsynth.native.engine import Engine
 
     return Engine(48000, max_voices=4, effects=False)
 
@@ -526,7 +526,7 @@ def _pcm_wave(channels: int = 1, rate: int = 44100, frames: int = 4) -> dls.Wave
 
 
 def test_the_players_wave_limits_are_the_engines():
-    from native.engine import EngineError
+    from dlsynth.native.engine import EngineError
 
     eng = _engine()
     try:
@@ -546,7 +546,7 @@ def test_the_players_wave_limits_are_the_engines():
 
 
 def test_the_players_region_limit_is_the_engines():
-    from native.engine import REGION_DTYPE, EngineError
+    from dlsynth.native.engine import REGION_DTYPE, EngineError
 
     eng = _engine()
     try:
@@ -567,7 +567,7 @@ def test_the_players_region_limit_is_the_engines():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", *args], capture_output=True, text=True, timeout=300,
+    return subprocess.run([sys.executable, "-m", "dlsynth", *args], capture_output=True, text=True, timeout=300,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import dls
-from apps.render import load_banks, render_file
+from dlsynth import dls
+from dlsynth.apps.render import load_banks, render_file
 
 from . import synthkit as K
 
@@ -57,7 +57,7 @@ def song(path: Path, notes, tempo=500000, tpb=480) -> Path:
 
 
 def cli(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", "render", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "dlsynth", "render", *map(str, args)], capture_output=True,
                           text=True, timeout=300, **kw)
 
 
@@ -223,7 +223,7 @@ def test_corpus_files_render(tmp_path):
     """Every playable jazz-soft file renders (resets, bank selects, RPN, sysex, ports) to
     what it holds: as long as the song, heard when it has notes, silent when it has none,
     and never past full scale (the built-in bank is levelled)."""
-    from synth.midifile import read_midi
+    from dlsynth.synth.midifile import read_midi
 
     bank = load_banks([])
     bad = {"test-corrupt-file-missing-byte.mid", "test-not-a-midi-file.mid", "test-empty-file.mid"}

@@ -21,9 +21,9 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import hilbert
 
-import dls
-from dls import constants as C
-from dls.soundfont import generators as G
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls.soundfont import generators as G
 
 from . import sf2build as B
 
@@ -64,7 +64,7 @@ def bank(tmp: Path, zones: list[dict], sample: np.ndarray | None = None, mods=No
 def render_both(bank_path: Path, notes, tmp: Path, hold: float, gap: float = 0.8):
     """notes: (program, key, velocity, {cc: value}); each note `hold` seconds, then `gap`.
     Returns (dlsynth, fluidsynth) stereo float arrays of the same length and the slot length."""
-    from apps.render import render_file
+    from dlsynth.apps.render import render_file
 
     slot = LEAD_S + hold + gap
     mid = mido.MidiFile(ticks_per_beat=480)  # 960 ticks a second

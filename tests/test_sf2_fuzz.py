@@ -19,8 +19,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dls
-from dls.soundfont import generators as G
+from dlsynth import dls
+from dlsynth.dls.soundfont import generators as G
 
 from . import sf2build as B
 
@@ -106,7 +106,7 @@ def _mutate(rng: np.random.Generator, data: bytes) -> bytes:
 
 def _play(col: dls.Collection) -> None:
     """A few keys and velocities of the first instruments: every sample finite."""
-    from synth.synth import Synth
+    from dlsynth.synth.synth import Synth
 
     s = Synth(48000, effects=True, gain_db=0.0)
     try:
@@ -137,7 +137,7 @@ def _read_only_dlserror(data: bytes, play: bool = False) -> dls.Collection | Non
         assert str(exc) and "\n" not in str(exc)
         col = None
     else:
-        from dls.describe import describe
+        from dlsynth.dls.describe import describe
 
         describe(col)
         col.load_all()

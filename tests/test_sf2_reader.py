@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dls
-from dls import constants as C
-from dls.soundfont import articulation as A
-from dls.soundfont import generators as G
-from dls.soundfont import modulators as M
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls.soundfont import articulation as A
+from dlsynth.dls.soundfont import generators as G
+from dlsynth.dls.soundfont import modulators as M
 
 from . import sf2build as B
 
@@ -260,7 +260,7 @@ def test_sf2_default_modulators_are_in_effect():
 
 
 def test_the_dls2_defaults_the_reader_relies_on_are_the_synths():
-    from synth.download import DEFAULT_CONNECTIONS
+    from dlsynth.synth.download import DEFAULT_CONNECTIONS
 
     synth = {(s, c, d): (t, int(round(v * U)) if d != C.CONN_DST_FILTER_CUTOFF else 0x7FFFFFFF)
              for s, c, d, t, v in DEFAULT_CONNECTIONS}
@@ -412,7 +412,7 @@ def test_regions_are_self_non_exclusive_as_sf2_has_no_same_key_cut():
 
 
 def test_info_describes_a_soundfont(tmp_path, capsys):
-    from apps.cli import main
+    from dlsynth.apps.cli import main
 
     path = tmp_path / "bank.sf2"
     path.write_bytes(B.one_sine_bank(mods=[(127, G.PAN, 100, 0, 0)]))

@@ -21,8 +21,8 @@ import mido
 import numpy as np
 import soundfile as sf
 
-import dls
-from dls.soundfont import generators as G
+from dlsynth import dls
+from dlsynth.dls.soundfont import generators as G
 
 from . import sf2build as B
 from . import synthkit as K
@@ -66,7 +66,7 @@ def _midi(notes, path: Path) -> None:
 
 
 def _render_both(bank: Path, notes, tmp: Path) -> tuple[np.ndarray, np.ndarray]:
-    from apps.render import render_file
+    from dlsynth.apps.render import render_file
 
     song = tmp / "notes.mid"
     _midi(notes, song)

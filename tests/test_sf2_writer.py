@@ -12,14 +12,14 @@ import struct
 import numpy as np
 import pytest
 
-import dls
-from dls import constants as C
-from dls import units as U
-from dls.riff import Chunk
-from dls.soundfont import generators as G
-from dls.soundfont import modulators as M
-from dls.soundfont.hydra import Hydra, text
-from dls.soundfont.writer import PADDING_POINTS, convert, write_sf2
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.dls import units as U
+from dlsynth.dls.riff import Chunk
+from dlsynth.dls.soundfont import generators as G
+from dlsynth.dls.soundfont import modulators as M
+from dlsynth.dls.soundfont.hydra import Hydra, text
+from dlsynth.dls.soundfont.writer import PADDING_POINTS, convert, write_sf2
 
 WAVE_RATE = 44100
 TC_TOLERANCE = 1  # timecents: rounding of a time to the nearest timecent

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import dls
+from dlsynth import dls
 
 from . import spectest as S
 
@@ -66,7 +66,7 @@ SPESSASYNTH_DIVERGES = {
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
-    from apps.render import render_file
+    from dlsynth.apps.render import render_file
 
     tmp = tmp_path_factory.mktemp("spec")
     out = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-import dls
+from dlsynth import dls
 
 REPO = Path(__file__).resolve().parents[1]
 SONG = REPO / "tests" / "data" / "midi" / "jazz-soft" / "test-c-major-scale.mid"
@@ -26,8 +26,8 @@ SONG = REPO / "tests" / "data" / "midi" / "jazz-soft" / "test-c-major-scale.mid"
 #: terminal only, plots and signal processing only in benchmarks, mido only to build files)
 NOT_FOR_RENDER = ("rich", "scipy", "sounddevice", "rtmidi", "jack", "matplotlib", "mido")
 #: this project's modules a render with --bank never needs
-NOT_FOR_RENDER_OURS = ("dls.default_bank", "dls.describe", "dls.writer", "apps.play", "apps.devices",
-                       "apps.bench", "synth.live", "synth.service", "sink.wavesink", "sink.jackserver")
+NOT_FOR_RENDER_OURS = ("dlsynth.dls.default_bank", "dlsynth.dls.describe", "dlsynth.dls.writer", "dlsynth.apps.play", "dlsynth.apps.devices",
+                       "dlsynth.apps.bench", "dlsynth.synth.live", "dlsynth.synth.service", "dlsynth.sink.wavesink", "dlsynth.sink.jackserver")
 
 
 def _modules_after(code: str) -> set[str]:
@@ -53,16 +53,16 @@ def _bank(path: Path) -> Path:
 
 
 def test_import_cli_imports_no_subcommand_and_no_heavy_library():
-    mods = _modules_after("import apps.cli")
-    assert _loaded(mods, NOT_FOR_RENDER + ("numpy", "soundfile", "dls", "synth", "sink", "native")) == []
-    assert _loaded(mods, ("apps.render", "apps.play", "apps.info", "apps.devices", "apps.bench")) == []
+    mods = _modules_after("import dlsynth.apps.cli")
+    assert _loaded(mods, NOT_FOR_RENDER + ("numpy", "soundfile", "dlsynth.dls", "dlsynth.synth", "dlsynth.sink", "dlsynth.native")) == []
+    assert _loaded(mods, ("dlsynth.apps.render", "dlsynth.apps.play", "dlsynth.apps.info", "dlsynth.apps.devices", "dlsynth.apps.bench")) == []
 
 
 def test_render_with_a_bank_imports_only_the_render_path(tmp_path):
     bank = _bank(tmp_path / "sine.dls")
     out = tmp_path / "out.wav"
     mods = _modules_after(f"""
-        from apps.cli import main
+        from dlsynth.apps.cli import main
         assert main(["render", {str(SONG)!r}, "--bank", {str(bank)!r}, "-o", {str(out)!r}, "-q"]) == 0
     """)
     assert out.stat().st_size > 44  # the render did happen
@@ -75,11 +75,11 @@ def test_info_on_a_bank_does_not_import_the_built_in_bank(tmp_path):
     bank = _bank(tmp_path / "sine.dls")
     mods = _modules_after(f"""
         import contextlib, io
-        from apps.cli import main
+        from dlsynth.apps.cli import main
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["info", {str(bank)!r}, "--json"]) == 0
     """)
-    assert _loaded(mods, NOT_FOR_RENDER + ("soundfile", "dls.default_bank", "synth", "sink")) == []
+    assert _loaded(mods, NOT_FOR_RENDER + ("soundfile", "dlsynth.dls.default_bank", "dlsynth.synth", "dlsynth.sink")) == []
 
 
 def test_several_inputs_read_each_bank_once_per_worker_not_once_per_file(tmp_path):
@@ -96,16 +96,16 @@ def test_several_inputs_read_each_bank_once_per_worker_not_once_per_file(tmp_pat
     log = tmp_path / "reads.log"
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import os, sys
-        import dls.reader
+        from dlsynth import dls; import dlsynth.dls.reader
         _read = dls.reader.read
         def counted(source, *a, **kw):
             with open({str(log)!r}, "a") as f:
                 f.write(f"{{os.getpid()}}\\n")
             return _read(source, *a, **kw)
         dls.reader.read = counted
-        import dls
+        from dlsynth import dls
         dls.read = counted
-        from apps.cli import main
+        from dlsynth.apps.cli import main
         sys.exit(main(["render", *{[str(p) for p in songs]!r}, "--bank", {str(bank)!r}, "-o",
                        {str(outdir) + "/"!r}, "-j", "2", "-q"]))
     """)], capture_output=True, text=True, cwd=str(REPO), timeout=300)
@@ -113,7 +113,7 @@ def test_several_inputs_read_each_bank_once_per_worker_not_once_per_file(tmp_pat
     reads = log.read_text().split()
     assert 1 <= len(reads) <= 1 + 2, reads  # the parent, then at most one per worker
     single = tmp_path / "single.wav"
-    proc = subprocess.run([sys.executable, "-m", "apps.cli", "render", str(songs[0]), "--bank", str(bank), "-o",
+    proc = subprocess.run([sys.executable, "-m", "dlsynth", "render", str(songs[0]), "--bank", str(bank), "-o",
                            str(single), "-q"], capture_output=True, text=True, cwd=str(REPO), timeout=300)
     assert proc.returncode == 0, proc.stderr
     for p in songs:
@@ -124,8 +124,8 @@ def test_a_worker_compiles_each_instrument_once_and_the_engines_get_the_same_arr
     """keep_compiled (what -j workers switch on): the second engine an instrument goes to gets
     it without a compile, and both engines get exactly what a fresh compile gives them,
     with their own wave ids."""
-    from synth import download as D
-    from synth.synth import Synth
+    from dlsynth.synth import download as D
+    from dlsynth.synth.synth import Synth
 
     t = np.arange(2205)
     waves = [dls.Wave.from_pcm16(np.round(np.sin(2 * np.pi * k * t / 2205) * 9000).astype(np.int16), 44100,

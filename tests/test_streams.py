@@ -9,9 +9,9 @@ import mido
 import numpy as np
 import pytest
 
-from synth.allocator import Allocator
-from synth.events import EVENT_INCOMPLETE, PACKAGE_EVENT, KernelEvent, iter_chain
-from synth.miniport import (
+from dlsynth.synth.allocator import Allocator
+from dlsynth.synth.events import EVENT_INCOMPLETE, PACKAGE_EVENT, KernelEvent, iter_chain
+from dlsynth.synth.miniport import (
     DMUS_PC_DLS,
     DMUS_PC_DLS2,
     DMUS_PC_SOFTWARESYNTH,
@@ -21,7 +21,7 @@ from synth.miniport import (
     StreamKind,
     WaveStream,
 )
-from synth.streams import (
+from dlsynth.synth.streams import (
     MXF,
     CallbackSink,
     ChannelGroupRemapper,
@@ -394,7 +394,7 @@ def test_recorder_save_replaces_atomically_and_validates(tmp_path):
 def test_recorder_save_that_fails_half_way_leaves_the_old_file(tmp_path, monkeypatch, fails):
     """A failure (or Ctrl-C) while saving: the old file is untouched and no temporary file
     is left beside it."""
-    from dls import atomicfile
+    from dlsynth.dls import atomicfile
 
     alloc = Allocator(events=4)
     rec = Recorder(alloc, passthrough=False)
@@ -587,8 +587,8 @@ def test_event_flags_survive_the_stream_path():
 def test_routes_compile_the_graph_for_c_side_events():
     """Live inputs and the file source push C-side events along compiled routes: a
     remapper moves a group, a splitter fans out, a stopped stream delivers nothing."""
-    from synth.streams import ChannelGroupRemapper, Splitter
-    from synth.synth import Synth
+    from dlsynth.synth.streams import ChannelGroupRemapper, Splitter
+    from dlsynth.synth.synth import Synth
 
     synth = Synth(48000, channel_groups=4, effects=False)
     mp = Miniport().init(synth=synth, channel_groups=4)

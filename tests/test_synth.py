@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import dls
-from dls import constants as C
-from synth.allocator import Allocator
-from synth.events import EVENT_INCOMPLETE
-from synth.synth import Synth
+from dlsynth import dls
+from dlsynth.dls import constants as C
+from dlsynth.synth.allocator import Allocator
+from dlsynth.synth.events import EVENT_INCOMPLETE
+from dlsynth.synth.synth import Synth
 
 from . import synthkit as K
 
@@ -308,7 +308,7 @@ def test_later_collections_take_precedence_and_unload_falls_back():
     ],
 )
 def test_sysex_classification(msg, kind):
-    from native import ffi, lib
+    from dlsynth.native import ffi, lib
 
     ev = ffi.new("eng_event *")
     rc = lib.eng_midi_encode(msg, len(msg), 1, 0, ev)

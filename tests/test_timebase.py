@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synth.timebase import REFTIME_PER_SECOND, SampleClock, TimeMap
+from dlsynth.synth.timebase import REFTIME_PER_SECOND, SampleClock, TimeMap
 
 RATES = [8000, 11025, 22050, 44100, 48000, 96000]
 HOUR_REF = 3600 * REFTIME_PER_SECOND

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dls import constants as C
-from dls.errors import DLSError
-from dls.model import (
+from dlsynth.dls import constants as C
+from dlsynth.dls.errors import DLSError
+from dlsynth.dls.model import (
     CONNECTION_DTYPE,
     Articulation,
     Collection,
@@ -27,7 +27,7 @@ from dls.model import (
     WaveLink,
     WaveSample,
 )
-from dls.writer import write
+from dlsynth.dls.writer import write
 
 
 # ------------------------------------------------------------------------------------------
@@ -626,7 +626,7 @@ def test_target_is_a_directory(tmp_path):
 
 @pytest.mark.parametrize("failing", ["replace", "fsync", "write"])
 def test_failure_leaves_no_file_and_no_temp(tmp_path, monkeypatch, failing):
-    import dls.writer as W
+    import dlsynth.dls.writer as W
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
@@ -719,7 +719,7 @@ def test_large_collection_is_fast():
 # ------------------------------------------------------------------------------------------
 @pytest.fixture
 def read():
-    from dls.reader import read
+    from dlsynth.dls.reader import read
 
     return read
 
@@ -904,7 +904,7 @@ def test_layout_property(col):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(collections())
 def test_round_trip_property(col):
-    from dls.reader import read
+    from dlsynth.dls.reader import read
 
     buf = write(col)
     back = read(buf)

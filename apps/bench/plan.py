@@ -107,7 +107,7 @@ def make_plan(notes: int, rate: int, period: int, seed: int = 1, *, on_cycle: bo
 def probe_collection():
     """One instrument: a looped cosine (1 kHz at key 69 at 44.1 kHz) starting at its peak,
     with the default articulation (instant attack, instant release): its first frame sounds."""
-    import dls
+    from dlsynth import dls
 
     t = np.arange(4410)
     data = np.round(np.cos(2 * np.pi * 100 * t / 4410) * 16000).astype(np.int16)
@@ -118,7 +118,7 @@ def probe_collection():
 
 def write_probe_bank(path: str) -> str:
     """The probe instrument as a DLS file (dlsynth reads it; FluidSynth through libinstpatch)."""
-    import dls
+    from dlsynth import dls
 
     dls.write(probe_collection(), path)
     return path

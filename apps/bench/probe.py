@@ -198,7 +198,7 @@ class ProbeProcess:
         env = dict(os.environ, JACK_DEFAULT_SERVER=server, JACK_NO_START_SERVER="1",
                    PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
         self._err = open(os.path.join(workdir, f"{name}.stderr"), "w+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "apps.bench.probe", cfg], env=env, cwd=workdir,
+        self.proc = subprocess.Popen([sys.executable, "-m", "dlsynth.apps.bench.probe", cfg], env=env, cwd=workdir,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True)
         self.timeout = timeout
         info = self._read("ready")

@@ -39,7 +39,7 @@ class JackRig:
             import jack
         except ImportError:
             raise UserError("the JACK-Client package is needed: pip install JACK-Client") from None
-        from sink.jackserver import DummyServer, JackUnavailable, probe_server
+        from dlsynth.sink.jackserver import DummyServer, JackUnavailable, probe_server
 
         try:
             if self.choice != "auto":
@@ -205,7 +205,7 @@ class PlayProcess(_Peer):
         super().__init__(rig, workdir, "dlsynth")
         self.port = f"bench-in{os.getpid()}"
         self.log_path = os.path.join(workdir, "dlsynth-events.jsonl")
-        cmd = [sys.executable, "-m", "apps.cli", "play", "--midi-api", "jack", "--no-midi-in",
+        cmd = [sys.executable, "-m", "dlsynth", "play", "--midi-api", "jack", "--no-midi-in",
                "--virtual-port", self.port, "--blocksize", str(blocksize), "--rate", str(rig.rate),
                "--bank", bank, "--voices", str(voices), "--interpolation", interpolation,
                "--gain", f"{gain_db:g}", "--no-status", "--event-log", self.log_path]

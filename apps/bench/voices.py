@@ -116,10 +116,10 @@ class _Target:
 class DlsynthTarget(_Target):
     def __init__(self, cfg: VoicesConfig, rig: JackRig, block: int):
         super().__init__()
-        from sink.jackserver import jack_output_device, portaudio_reinit
-        from sink.wavesink import WaveSink
-        from synth.service import ServiceThread
-        from synth.synth import Synth
+        from dlsynth.sink.jackserver import jack_output_device, portaudio_reinit
+        from dlsynth.sink.wavesink import WaveSink
+        from dlsynth.synth.service import ServiceThread
+        from dlsynth.synth.synth import Synth
 
         from ..play import quiet_jack
 
@@ -146,7 +146,7 @@ class DlsynthTarget(_Target):
         return int(self.synth.engine.stats()["voices_active"])
 
     def reset_peak(self) -> None:
-        from native import lib
+        from dlsynth.native import lib
 
         lib.ws_reset_peak(self.sink.handle)
 

@@ -1,6 +1,6 @@
 """SoundFont 2.04 files (``RIFF sfbk``) from the DLS collection model.
 
-    >>> from dls.soundfont.writer import write_sf2
+    >>> from dlsynth.dls.soundfont.writer import write_sf2
     >>> result = write_sf2(dls.read("gm.dls"), "gm.sf2")   # atomically; result.warnings
 
 What a DLS instrument becomes, so that an SF2 player plays it as dlsynth plays the DLS:
@@ -200,7 +200,7 @@ class _Converter:
     this one import from the synth package."""
 
     def __init__(self, col: Collection):
-        from synth.download import instrument_defaults, merge_articulation, sf2_origin
+        from dlsynth.synth.download import instrument_defaults, merge_articulation, sf2_origin
 
         self.col = col
         self.merge = merge_articulation
