@@ -106,7 +106,7 @@ class TimeMap:
         ``estimator(ref_time, sample_time, error_samples) -> (rate_ratio,
         phase_offset_samples) or None`` (phase relative to where this map stands at
         *ref_time*). (Live play does not use this map: its one clock controller is
-        ``sink.drift.DriftCorrector``, whose line the wave sink publishes to C directly.)
+        ``synth.drift.DriftCorrector``, whose line the wave sink publishes to C directly.)
     """
 
     def __init__(

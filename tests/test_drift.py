@@ -18,8 +18,8 @@ import math
 import numpy as np
 import pytest
 
-from dlsynth.sink import drift
-from dlsynth.sink.drift import DDKSynthCorrector, DriftCorrector
+from dlsynth.synth import drift
+from dlsynth.synth.drift import DDKSynthCorrector, DriftCorrector
 
 FS = 48_000
 BLOCK = 512

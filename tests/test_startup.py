@@ -27,7 +27,7 @@ SONG = REPO / "tests" / "data" / "midi" / "jazz-soft" / "test-c-major-scale.mid"
 NOT_FOR_RENDER = ("rich", "scipy", "sounddevice", "rtmidi", "jack", "matplotlib", "mido")
 #: this project's modules a render with --bank never needs
 NOT_FOR_RENDER_OURS = ("dlsynth.dls.default_bank", "dlsynth.dls.describe", "dlsynth.dls.writer", "dlsynth.apps.play", "dlsynth.apps.devices",
-                       "dlsynth.apps.bench", "dlsynth.synth.live", "dlsynth.synth.service", "dlsynth.sink.wavesink", "dlsynth.sink.jackserver")
+                       "dlsynth.apps.bench", "dlsynth.synth.live", "dlsynth.synth.service", "dlsynth.sink.wavesink", "dlsynth.apps.jackserver")
 
 
 def _modules_after(code: str) -> set[str]:

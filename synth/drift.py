@@ -1,6 +1,6 @@
 """SyncToMaster: keep RefTimeToSample true while the sample clock drifts against the master.
 
-The audio device plays samples on its own crystal; the master clock (``sink.clock``) runs
+The audio device plays samples on its own crystal; the master clock (``synth.masterclock``) runs
 on another. They disagree by up to a few hundred ppm, so a fixed map from reference time
 to sample position walks off by tens of milliseconds a minute. The wave sink reports, for
 each buffer, the master-clock time at which that buffer reaches the DAC and the buffer's
