@@ -25,6 +25,8 @@ PROGRESS_AFTER = 0.5  # seconds of rendering before the progress bar appears (on
 FILE_POOL_EVENTS = 64  # kernel event objects of a render's miniport (live play's default: 4096)
 FILE_POOL_BUFFERS = 4
 AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
+TAIL_MAX_SECONDS = 3600.0  # the longest --tail
+MAX_LENGTH_SECONDS = 1e7  # the longest --max-length
 SILENCE_PEAK = 10 ** (-100 / 20)  # -100 dBFS: the auto tail ends at a block quieter than this
 # A song is "absurd for its size" (said before rendering, with its length) when it lasts
 # longer than this and more than this many seconds per message it holds: a few bytes of
@@ -98,10 +100,10 @@ def _parse_tail(text: str) -> float | None:
         from .errors import UserError
 
         raise UserError(f"--tail must be a number of seconds or 'auto', not {text!r}") from None
-    if v < 0 or v > 3600:
+    if not 0 <= v <= TAIL_MAX_SECONDS:
         from .errors import UserError
 
-        raise UserError("--tail must be between 0 and 3600 seconds")
+        raise UserError(f"--tail must be between 0 and {TAIL_MAX_SECONDS:g} seconds")
     return v
 
 
@@ -383,8 +385,8 @@ def run(args) -> int:
         raise UserError(f"--threads must be between 1 and {MAX_THREADS}")
     if not 1 <= args.voices <= MAX_VOICES:
         raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
-    if args.max_length is not None and not 0 < args.max_length <= 1e7:
-        raise UserError("--max-length must be a number of seconds above 0 (at most 10,000,000)")
+    if args.max_length is not None and not 0 < args.max_length <= MAX_LENGTH_SECONDS:
+        raise UserError(f"--max-length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f})")
     many = len(args.inputs) > 1
     if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
         raise UserError("several inputs need -o to name a folder (ending in /)")
