@@ -35,7 +35,9 @@ HOST_POOL_EVENTS = 512
 
 
 class Synth:
-    """A DLS/SoundFont synth you drive: MIDI in by method calls, stereo float32 out by ``render``.
+    """A DLS/SoundFont synth you drive: MIDI in by method calls, stereo float32 out by
+    ``render``; what DirectMusic calls a port to a software synth (IDirectMusicPort:
+    PlayBuffer in, the synth sink's Render out).
 
     bank: None (the built-in General MIDI bank), a path, a bank from ``load_bank``, or a
     list of these (later ones take precedence per instrument); every instrument is

@@ -65,8 +65,12 @@ def flag(name: str, value: object) -> bool:
     return value
 
 
+#: the master gain's range in dB: every gain in it is a finite float32 (10 ** 30 at most)
+GAIN_DB_RANGE = (-600.0, 600.0)
+
+
 def gain_db(value: object) -> float:
-    return real("gain_db", value, -200.0, 60.0)
+    return real("gain_db", value, *GAIN_DB_RANGE)
 
 
 def tail(value: object) -> float | None:

@@ -307,3 +307,23 @@ def test_import_dlsynth_imports_no_numpy():
     code = "import sys, dlsynth; dlsynth.__version__; dlsynth.load_bank; assert 'numpy' not in sys.modules, 'numpy'"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
+
+
+def test_an_instrument_no_bank_has_is_a_render_warning(tmp_path):
+    bank = cosine_bank(tmp_path / "cos.dls")  # programs 0 and 1, no drum kit
+    obj = PrettyLike([Instrument(0, is_drum=True, notes=[Note(0.0, 0.1, 36)]), Instrument(1, notes=[Note(0.0, 0.1, 69)])])
+    with pytest.warns(dlsynth.RenderWarning, match="no instrument for drum kit 0"):
+        x = dlsynth.render(obj, bank, tail=0.0)
+    assert np.abs(x).max() > 0.01  # the melodic one plays
+
+
+def test_the_public_api_is_annotated():
+    import inspect
+
+    for fn in (dlsynth.render, dlsynth.load_bank, dlsynth.Synth.__init__, *[
+            getattr(dlsynth.Synth, m) for m in ("note_on", "note_off", "control_change", "program_change",
+                                                 "pitch_bend", "sysex", "render", "close")]):
+        sig = inspect.signature(fn)
+        missing = [p for p in sig.parameters.values() if p.name != "self" and p.annotation is inspect.Parameter.empty]
+        assert not missing and sig.return_annotation is not inspect.Signature.empty, (fn.__qualname__, missing)
+    assert (Path(dlsynth.__file__).parent / "py.typed").exists()
