@@ -385,6 +385,10 @@ def run(args) -> int:
         raise UserError(f"--threads must be between 1 and {MAX_THREADS}")
     if not 1 <= args.voices <= MAX_VOICES:
         raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
+    from dlsynth.options import GAIN_DB_RANGE
+
+    if args.gain is not None and not GAIN_DB_RANGE[0] <= args.gain <= GAIN_DB_RANGE[1]:
+        raise UserError(f"--gain must be between {GAIN_DB_RANGE[0]:g} and {GAIN_DB_RANGE[1]:g} dB, not {args.gain:g}")
     if args.max_length is not None and not 0 < args.max_length <= MAX_LENGTH_SECONDS:
         raise UserError(f"--max-length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f})")
     many = len(args.inputs) > 1

@@ -65,8 +65,9 @@ def flag(name: str, value: object) -> bool:
     return value
 
 
-#: the master gain's range in dB: every gain in it is a finite float32 (10 ** 30 at most)
-GAIN_DB_RANGE = (-600.0, 600.0)
+#: the master gain's range in dB, for the library and every command: from inaudible to 24 dB of
+#: boost (a quiet song at most needs that; the output is clipped at 0 dBFS beyond)
+GAIN_DB_RANGE = (-60.0, 24.0)
 
 
 def gain_db(value: object) -> float:

@@ -8,6 +8,7 @@ the installed command must render a MIDI file with the built-in bank.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -35,8 +36,18 @@ def _run(cmd, **kw):
 def dists(tmp_path_factory):
     """A wheel and an sdist built from this checkout (without build isolation: the test
     environment has the build requirements)."""
+    # From a copy of the tracked files: a build in the checkout would leave build/ there, and
+    # setuptools packs whatever a stale build/lib holds.
+    src = tmp_path_factory.mktemp("src")
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=str(ROOT),
+                           capture_output=True, check=True).stdout.split(b"\0")
+    for name in filter(None, files):
+        dest = src / name.decode()
+        if (ROOT / name.decode()).is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name.decode(), dest)
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(out), str(ROOT)],
+    _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(out), str(src)],
          cwd=str(out))
     wheels, sdists = sorted(out.glob("*.whl")), sorted(out.glob("*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in out.iterdir())
