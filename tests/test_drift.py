@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from dlsynth.synth import drift
-from dlsynth.synth.drift import DDKSynthCorrector, DriftCorrector
+from dlsynth.synth.drift import DriftCorrector
+from tests.ddksynth_drift import DDKSynthCorrector
 
 FS = 48_000
 BLOCK = 512
