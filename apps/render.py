@@ -113,7 +113,7 @@ def load_banks(paths: list[str]):
     from dlsynth import dls
 
     if not paths:
-        from dlsynth.dls.default_bank import load_default_bank
+        from dlsynth.gmbank import load_default_bank
 
         return [load_default_bank()]
     return [dls.read(p) for p in paths]

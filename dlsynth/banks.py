@@ -37,7 +37,7 @@ def default_bank() -> Collection:
     """The built-in General MIDI bank (built on first use and cached on disk)."""
     global _default
     if _default is None:
-        from dlsynth.dls.default_bank import load_default_bank
+        from dlsynth.gmbank import load_default_bank
 
         _default = load_default_bank()
     return _default

@@ -99,7 +99,7 @@ def rig():
     if not os.path.exists(dlsynth_script()):
         jackrig.skip_or_fail(f"the dlsynth command is not installed next to {sys.executable} "
                              "(pip install -e '.[test]')")
-    from dlsynth.dls.default_bank import default_bank_path
+    from dlsynth.gmbank import default_bank_path
 
     default_bank_path()
     return True
