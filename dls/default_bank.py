@@ -63,7 +63,7 @@ from . import units as U
 from .model import Articulation, Collection, Connection, Instrument, Loop, Region, Wave, WaveLink, WaveSample
 
 __all__ = [
-    "BANK_VERSION", "GM_PROGRAM_NAMES", "GM_DRUM_NAMES", "DRUM_EXCLUSIVE_CLASSES", "DRUM_KIT_NAME",
+    "BANK_VERSION", "GM_PROGRAM_NAMES", "GM_DRUM_NAMES", "GM_DRUM_KIT_NAMES", "DRUM_EXCLUSIVE_CLASSES", "DRUM_KIT_NAME",
     "build_default_bank", "default_bank_path", "load_default_bank", "cache_dir", "wave_is_pitched",
 ]
 
@@ -95,7 +95,10 @@ LEVEL_SECONDS = 1.0
 DRUM_LEVEL_SECONDS = 0.1
 LEVEL_RATE = 48000
 
-DRUM_KIT_NAME = "Standard Kit"
+#: the drum kits' names by program (GM2's kits, as GS numbers them)
+GM_DRUM_KIT_NAMES = {0: "Standard Kit", 8: "Room Kit", 16: "Power Kit", 24: "Electronic Kit", 25: "Analog Kit",
+                     32: "Jazz Kit", 40: "Brush Kit", 48: "Orchestra Kit", 56: "SFX Kit"}
+DRUM_KIT_NAME = GM_DRUM_KIT_NAMES[0]
 
 GM_PROGRAM_NAMES = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
