@@ -55,6 +55,7 @@ import numpy as np
 
 from dlsynth.dls import constants as C
 from dlsynth.dls.model import Articulation, Instrument, Region, Wave, WaveSample
+from dlsynth.native import lib
 from dlsynth.native.engine import ENGINE_CONN_DTYPE, REGION_DTYPE
 
 __all__ = [
@@ -63,12 +64,13 @@ __all__ = [
     "download_instrument", "instrument_defaults", "sf2_origin",
 ]
 
-RGN_SELF_NON_EXCLUSIVE = 1
-RGN_MODENV_CONVEX_ATTACK = 2  # EG2 is SF2's modulation envelope: its attack is convex
-RGN_ATTENUATION_FLOOR = 4  # note-on and controller gain at most 0 dB (SF2's initialAttenuation)
-RGN_TRIANGLE_LFOS = 8  # both LFOs are SF2's triangles, not DLS's sines
+# The engine's region flags and loop kinds (native/engine.h, ENG_RGN_* and ENG_LOOP_*).
+RGN_SELF_NON_EXCLUSIVE = lib.ENG_RGN_SELF_NON_EXCLUSIVE
+RGN_MODENV_CONVEX_ATTACK = lib.ENG_RGN_MODENV_CONVEX_ATTACK  # EG2 is SF2's modulation envelope
+RGN_ATTENUATION_FLOOR = lib.ENG_RGN_ATTENUATION_FLOOR  # note-on and controller gain at most 0 dB
+RGN_TRIANGLE_LFOS = lib.ENG_RGN_TRIANGLE_LFOS  # both LFOs are SF2's triangles, not DLS's sines
 RGN_SF2 = RGN_MODENV_CONVEX_ATTACK | RGN_ATTENUATION_FLOOR | RGN_TRIANGLE_LFOS  # a bank made for SF2
-LOOP_NONE, LOOP_FORWARD, LOOP_RELEASE = -1, 0, 1
+LOOP_NONE, LOOP_FORWARD, LOOP_RELEASE = lib.ENG_LOOP_NONE, lib.ENG_LOOP_FORWARD, lib.ENG_LOOP_RELEASE
 
 _CONCAVE_INVERTED = (C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT
 _F = 65536.0

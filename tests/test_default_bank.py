@@ -360,7 +360,9 @@ def test_units_round_trip_and_clamp():
 @pytest.fixture
 def quick_build(monkeypatch, bank):
     """The cache tests check the caching, not the synthesis: reuse the module's bank."""
-    monkeypatch.setattr(db, "build_default_bank", lambda: bank)
+    from dlsynth.gmbank import cache
+
+    monkeypatch.setattr(cache, "build_default_bank", lambda: bank)
 
 
 def test_cache_builds_once_and_loads(monkeypatch, tmp_path, bank_bytes, quick_build):
