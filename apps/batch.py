@@ -11,15 +11,15 @@ client's filesystem at the same paths (a shared filesystem). Each worker writes 
 into the folder itself, under a temporary name renamed to the final one when the file is
 whole (`sink.filesink`). So the final name existing *is* the mark of a complete output: a
 re-run skips those files and renders the rest (resumable), and a worker that dies, a run
-that is stopped, or Ctrl-C never leaves half a file under a final name. Temporary files of
-workers that died mid-file are removed at the end of the run.
+that is stopped, or Ctrl-C never leaves half a file under a final name. The temporary files
+of workers that died mid-file are removed at the end of the run that renders those files.
 
 The manifest (``OUT/manifest.json`` by default) is a JSON list with one object per file of
 the run, in the order given: ``file``, ``output``, ``status`` (``rendered``, ``skipped``: its
 complete output was there already, ``error``, ``pending``: not finished when the run was
 stopped), ``seconds`` (the render's wall-clock time), ``audio_seconds``, ``voices`` (peak),
 ``error`` (one line, or null) and ``worker`` (host:pid). It is written atomically at the
-start, every MANIFEST_EVERY_SECONDS while files finish, and at the end, so a run interrupted
+start, every MANIFEST_EVERY_SECONDS or so while files finish, and at the end, so a run interrupted
 at any point leaves a valid one.
 """
 
@@ -38,6 +38,8 @@ from .render import RenderResult, _init_worker, _keep_worker_banks, _output_for,
 
 MANIFEST_NAME = "manifest.json"  #: in the output folder, unless told otherwise
 MANIFEST_EVERY_SECONDS = 1.0  #: the manifest is rewritten at most this often while files finish
+#: ... and at most this share of the time (a huge batch's manifest takes a while to write)
+MANIFEST_TIME_SHARE = 0.05
 SCHEDULER_TIMEOUT_SECONDS = 5.0  #: a Dask scheduler not answering within this is an error
 #: renders submitted ahead of the results, per worker thread (and at least MIN_IN_FLIGHT): enough
 #: to keep every worker busy, few enough that Ctrl-C has little to cancel
@@ -229,9 +231,11 @@ class _Manifest:
         self.path = path
         self.entries = entries
         self._written = 0.0
+        self._took = 0.0  # seconds the last write took
         self._umask = _umask()
 
     def write(self) -> None:
+        t0 = time.monotonic()
         d = os.path.dirname(os.path.abspath(self.path))
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".tmp", dir=d)
         try:
@@ -247,9 +251,10 @@ class _Manifest:
                 pass
             raise
         self._written = time.monotonic()
+        self._took = self._written - t0
 
     def write_if_due(self) -> None:
-        if time.monotonic() - self._written >= MANIFEST_EVERY_SECONDS:
+        if time.monotonic() - self._written >= max(MANIFEST_EVERY_SECONDS, self._took / MANIFEST_TIME_SHARE):
             self.write()
 
 

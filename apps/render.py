@@ -487,6 +487,8 @@ def _run_batch(args, n_jobs: int, kw: dict, show: bool, tty: bool) -> int:
     if args.scheduler:
         logging.getLogger("distributed").setLevel(logging.ERROR)  # its own chatter is not ours to print
         client = batch.connect(args.scheduler)
+        if not client.nthreads() and not args.quiet:
+            _notify(f"the scheduler at {args.scheduler} has no workers yet: the files wait for some")
     bar = _BatchProgress() if show and tty else None
 
     def progress(entry: dict, done: int, total: int) -> None:
