@@ -109,11 +109,12 @@ def render_many(files, out_dir, bank=None, *, client=None, jobs: int = 0, manife
                 e["audio_seconds"], e["voices"] = old.get("audio_seconds"), old.get("voices")
         else:
             todo.append(i)
+    # A bad bank fails here, once, before any file is sent or a manifest written.
+    banks = load_banks(bank_paths) if todo else None
     book = _Manifest(manifest_path, entries)
     book.write()
     if not todo:
         return entries
-    banks = load_banks(bank_paths)  # a bad bank fails here, once, before any file is sent
     abs_banks = [os.path.abspath(b) for b in bank_paths]
     pool = _DaskPool(client) if client is not None else _LocalPool(local_jobs, abs_banks, banks)
     finished: queue.Queue[int] = queue.Queue()

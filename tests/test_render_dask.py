@@ -306,3 +306,15 @@ def test_batch_options_need_a_folder_and_overwrite_needs_a_batch(tmp_path):
     r = _cli(songs[0], "-o", tmp_path / "x.wav", "--overwrite")
     assert r.returncode == 2 and "--overwrite is for batch runs" in r.stderr
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "m.json").exists()
+
+
+def test_a_bad_bank_stops_a_batch_before_anything_is_written(tmp_path):
+    songs = _songs(tmp_path / "in", 2)
+    bank = tmp_path / "bad.dls"
+    bank.write_bytes(b"RIFF\x04\x00\x00\x00DLS ")
+    out = tmp_path / "out"
+    out.mkdir()
+    r = _cli(*songs, "--bank", bank, "-o", f"{out}/", "--manifest", out / "m.json")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("dlsynth render: error: ") and "Traceback" not in r.stderr
+    assert os.listdir(out) == []
