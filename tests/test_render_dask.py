@@ -321,3 +321,42 @@ def test_a_bad_bank_stops_a_batch_before_anything_is_written(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("dlsynth render: error: ") and "Traceback" not in r.stderr
     assert os.listdir(out) == []
+
+
+def test_the_library_keeps_the_programs_ctrl_c_and_a_local_batch_stops_cleanly(tmp_path):
+    """render_many in a program of its own (local workers): importing it leaves the program's
+    SIGINT handler alone; Ctrl-C raises KeyboardInterrupt out of render_many, with every
+    output whole, no temporary file left (the stopped workers' are removed) and a valid
+    manifest."""
+    bank = _bank(tmp_path / "sine.dls")
+    songs = _songs(tmp_path / "in", 40, seconds=3.0)
+    ref = _references(tmp_path, songs, bank)
+    out = tmp_path / "out"
+    out.mkdir()
+    script = f"""
+import signal, sys
+before = signal.getsignal(signal.SIGINT)
+from dlsynth.apps.batch import render_many
+assert signal.getsignal(signal.SIGINT) is before, signal.getsignal(signal.SIGINT)
+try:
+    render_many({[str(p) for p in songs]!r}, {str(out)!r}, bank={str(bank)!r}, jobs=2)
+except KeyboardInterrupt:
+    print("stopped", file=sys.stderr)
+    sys.exit(130)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("*.wav"))) < 4:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=30)[1]
+    assert proc.returncode == 130 and err.strip() == "stopped", err
+    wavs = sorted(out.glob("*.wav"))
+    assert 4 <= len(wavs) < len(songs)
+    for w in wavs:
+        assert w.read_bytes() == _reference_for(ref, w.stem), w
+    assert _no_temp_files(out) == []
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {e["status"] for e in manifest} <= {"rendered", "pending"} and len(manifest) == len(songs)
+    assert all((out / f"{Path(e['file']).stem}.wav").exists() for e in manifest if e["status"] == "rendered")
