@@ -33,8 +33,8 @@ import tempfile
 import time
 import uuid
 
-from .render import RenderResult, _init_worker, _keep_worker_banks, _output_for, _stop_workers, check_options, \
-    cores, load_banks, render_job
+from .render import RenderResult, _init_worker, _keep_worker_banks, _output_for, _stop_workers, cores, load_banks, \
+    render_job
 
 MANIFEST_NAME = "manifest.json"  #: in the output folder, unless told otherwise
 MANIFEST_EVERY_SECONDS = 1.0  #: the manifest is rewritten at most this often while files finish
@@ -61,20 +61,24 @@ def render_many(files, out_dir, bank=None, *, client=None, jobs: int = 0, manife
     cluster, or None for ``jobs`` local worker processes (default: the cores). ``options``:
     `apps.render.render_file`'s (rate, fmt, interpolation, effects, voices, tail, gain_db,
     max_length, threads; threads default to 1 per Dask render, to the cores shared among
-    the jobs locally). ``manifest``: its path (default ``out_dir/manifest.json``).
+    the jobs locally; tail None or "auto": until silent). ``manifest``: its path (default ``out_dir/manifest.json``).
     ``overwrite``: render files whose output exists too (else they are skipped).
     ``progress(entry, done, total)`` is called as each file finishes (and once before, with
     entry None and done 0).
 
     A bad MIDI file is its entry's error while the rest go on; a bad bank or option raises
-    (DLSError, ValueError) before anything is rendered.
+    (DLSError, ValueError or TypeError, as `dlsynth.options` checks them) before anything
+    is rendered.
     """
     unknown = sorted(set(options) - set(RENDER_OPTIONS))
     if unknown:
         raise TypeError(f"render_many() got unknown options {', '.join(unknown)}; it takes {', '.join(RENDER_OPTIONS)}")
     files = [os.fspath(f) for f in files]
     out_dir = os.fspath(out_dir)
-    bank_paths = [os.fspath(bank)] if isinstance(bank, (str, os.PathLike)) else [os.fspath(b) for b in bank or ()]
+    banks_given = [bank] if isinstance(bank, (str, os.PathLike)) else list(bank or ())
+    if not all(isinstance(b, (str, os.PathLike)) for b in banks_given):
+        raise TypeError("render_many's bank is a path or a list of paths: each worker reads the banks itself")
+    bank_paths = [os.fspath(b) for b in banks_given]
     if not os.path.isdir(out_dir):
         raise ValueError(f"output folder {out_dir} does not exist")
     outputs = [_output_for(f, out_dir, True) for f in files]
@@ -84,18 +88,7 @@ def render_many(files, out_dir, bank=None, *, client=None, jobs: int = 0, manife
             raise ValueError(f"two inputs would write the same output file {o} ({f} is the second)")
         seen.add(os.path.abspath(o))
     local_jobs = max(1, min(jobs or cores(), len(files) or 1))
-    kw = dict(options)
-    if not kw.get("threads"):
-        from dlsynth.native.engine import MAX_THREADS
-
-        kw["threads"] = 1 if client is not None else max(1, min(MAX_THREADS, cores() // local_jobs))
-    from .errors import UserError
-
-    try:
-        check_options(rate=kw.get("rate", 48000), threads=kw["threads"], voices=kw.get("voices", 256),
-                      max_length=kw.get("max_length"))
-    except UserError as exc:
-        raise ValueError(str(exc)) from None
+    kw = _checked_options(options, 1 if client is not None else None, local_jobs)
     manifest_path = os.fspath(manifest) if manifest is not None else os.path.join(out_dir, MANIFEST_NAME)
     before = _previous_entries(manifest_path)
     entries = [dict(file=f, output=o, status=PENDING, seconds=None, audio_seconds=None, voices=None, error=None,
@@ -160,6 +153,40 @@ def render_many(files, out_dir, bank=None, *, client=None, jobs: int = 0, manife
     _remove_temp_files(outputs[i] for i in todo)
     book.write()
     return entries
+
+
+def _checked_options(options: dict, threads: int | None, jobs: int) -> dict:
+    """render_file's keyword arguments from render_many's options, each checked as the library
+    checks it (ValueError, TypeError for the wrong type); ``threads``: the default (None: the
+    cores shared among the local jobs)."""
+    from dlsynth import options as O
+    from dlsynth.native.engine import MAX_THREADS
+    from dlsynth.sink.filesink import FORMATS
+
+    kw: dict = {}
+    if "rate" in options:
+        kw["rate"] = O.rate(options["rate"])
+    if "fmt" in options:
+        if options["fmt"] not in FORMATS:
+            raise ValueError(f"fmt must be one of {', '.join(map(repr, FORMATS))}, got {options['fmt']!r}")
+        kw["fmt"] = options["fmt"]
+    if "interpolation" in options:
+        kw["interpolation"] = O.interpolation(options["interpolation"])
+    if "effects" in options:
+        kw["effects"] = O.flag("effects", options["effects"])
+    if "voices" in options:
+        kw["voices"] = O.voices(options["voices"])
+    if options.get("tail") is not None:  # None or "auto": until silent
+        kw["tail"] = O.tail(options["tail"])
+    if options.get("gain_db") is not None:
+        kw["gain_db"] = O.gain_db(options["gain_db"])
+    if options.get("max_length") is not None:
+        kw["max_length"] = O.max_length(options["max_length"])
+    if options.get("threads"):
+        kw["threads"] = O.threads(options["threads"])
+    else:
+        kw["threads"] = threads or max(1, min(MAX_THREADS, cores() // jobs))
+    return kw
 
 
 def connect(address: str, timeout: float = SCHEDULER_TIMEOUT_SECONDS):

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
 def _bank_path(arg: str | None) -> str:
     if arg:
         return arg
-    from dlsynth.dls.default_bank import default_bank_path
+    from dlsynth.gmbank import default_bank_path
 
     return str(default_bank_path())
 

@@ -18,7 +18,7 @@ import time
 from .errors import UserError
 
 RELEASE_SECONDS = 2.0  # longest wait for release tails when stopping
-GAIN_RANGE_DB = (-60.0, 24.0)
+from dlsynth.options import GAIN_DB_RANGE as GAIN_RANGE_DB  # noqa: E402
 BLOCKSIZE_RANGE = (16, 8192)
 LATENCY_RANGE_S = (0.0, 2.0)
 MAX_DURATION_S = 1e7

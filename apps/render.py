@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
@@ -25,6 +26,8 @@ PROGRESS_AFTER = 0.5  # seconds of rendering before the progress bar appears (on
 FILE_POOL_EVENTS = 64  # kernel event objects of a render's miniport (live play's default: 4096)
 FILE_POOL_BUFFERS = 4
 AUTO_TAIL_MAX_SECONDS = 30.0  # --tail auto renders at most this long after the last event
+TAIL_MAX_SECONDS = 3600.0  # the longest --tail
+MAX_LENGTH_SECONDS = 1e7  # the longest --max-length
 SILENCE_PEAK = 10 ** (-100 / 20)  # -100 dBFS: the auto tail ends at a block quieter than this
 # A song is "absurd for its size" (said before rendering, with its length) when it lasts
 # longer than this and more than this many seconds per message it holds: a few bytes of
@@ -107,10 +110,10 @@ def _parse_tail(text: str) -> float | None:
         from .errors import UserError
 
         raise UserError(f"--tail must be a number of seconds or 'auto', not {text!r}") from None
-    if v < 0 or v > 3600:
+    if not 0 <= v <= TAIL_MAX_SECONDS:
         from .errors import UserError
 
-        raise UserError("--tail must be between 0 and 3600 seconds")
+        raise UserError(f"--tail must be between 0 and {TAIL_MAX_SECONDS:g} seconds")
     return v
 
 
@@ -120,7 +123,7 @@ def load_banks(paths: list[str]):
     from dlsynth import dls
 
     if not paths:
-        from dlsynth.dls.default_bank import load_default_bank
+        from dlsynth.gmbank import load_default_bank
 
         return [load_default_bank()]
     return [dls.read(p) for p in paths]
@@ -139,22 +142,84 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
     each block (the output is the same for every count)."""
     import numpy as np
 
-    from dlsynth.sink.filesink import BackgroundWriter, WavFileSink
-    from dlsynth.synth.filesource import FileSource
     from dlsynth.synth.midifile import read_midi
-    from dlsynth.synth.synth import Synth
 
     t0 = time.perf_counter()
     song = read_midi(midi_path)
-    groups = max([1, *song.channel_groups])
     res = RenderResult(midi_path, out_path, warnings=list(song.warnings) + [w for col in banks for w in col.warnings])
     absurd = absurd_length_warning(song, rate, fmt, max_length)
     if absurd:
         res.notices.append(absurd)
         if notify is not None:
             notify(absurd)
-    from dlsynth.synth.synth import DEFAULT_GAIN_DB
+    target = _WavTarget(out_path, rate, fmt)
+    done = render_song(song, banks, target, rate=rate, interpolation=interpolation, effects=effects,
+                       voices=voices, tail=tail, block=block, progress=progress, gain_db=gain_db,
+                       max_length=max_length, threads=threads)
+    wall = time.perf_counter() - t0
+    frames = done.frames
+    st = done.stats
+    res.seconds = frames / rate
+    res.wall_seconds = wall
+    res.realtime_factor = res.seconds / wall if wall > 0 else 0.0
+    res.peak_voices = st["peak_voices"]
+    res.average_voices = done.voice_frames / frames if frames else 0.0
+    res.notes_dropped = st["dropped_notes"]
+    res.voices_stolen = st["stolen_voices"]
+    res.late_events = st["late_events"]
+    res.peak_dbfs = 20 * float(np.log10(target.peak)) if target.peak > 0 else float("-inf")
+    res.clipped = target.peak > 1.0 and fmt != "float"
+    res.missing = done.missing
+    res.warnings += done.warnings
+    return res
 
+
+class _WavTarget:
+    """Where render_song's blocks go for `render_file`: a WAV file (atomic), written on a
+    thread of its own while the next block renders."""
+
+    def __init__(self, path: str, rate: int, fmt: str):
+        self.path, self.rate, self.format = path, rate, fmt
+        self.peak = 0.0  #: max |sample| written (known once the file is finished)
+
+    @contextmanager
+    def open(self, limit: int, group: int):
+        from dlsynth.sink.filesink import BackgroundWriter, WavFileSink
+
+        with WavFileSink(self.path, self.rate, self.format, max_frames=limit) as sink, \
+                BackgroundWriter(sink, group) as writer:
+            yield writer
+            writer.close()
+            self.peak = sink.peak
+
+
+@dataclass
+class SongRendered:
+    """What `render_song` did: frames rendered, the engine's counters, what was said."""
+
+    frames: int
+    voice_frames: int  #: voices active at the end of each pull, times its frames, summed
+    stats: dict
+    missing: list[str]  #: "no instrument for ..." warnings of the synth
+    warnings: list[str]  #: the synth's other warnings
+
+
+def render_song(song, banks, target, *, rate: int = 48000, interpolation: str = "cubic",
+                effects: bool = True, voices: int = 256, tail: float | None = None,
+                block: int = RENDER_BLOCK, progress=None, gain_db: float | None = None,
+                max_length: float | None = None, threads: int = 1) -> SongRendered:
+    """The render job: a Song (synth.midifile) through the miniport's render stream, the
+    file source and the Synth, pulled block by block into ``target``, whose ``open(limit,
+    group)`` is a context manager giving an object with ``buffer()`` (a float32 (n, 2)
+    array of at least ``group`` frames to render into) and ``submit(frames)`` (its first
+    frames are done); ``limit`` is the most frames the render can give. Both `render_file`
+    (a WAV file) and the library's ``dlsynth.render`` (an array) are this function."""
+    import numpy as np
+
+    from dlsynth.synth.filesource import FileSource
+    from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
+
+    groups = max([1, *song.channel_groups])
     synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation, effects=effects,
                   gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db, threads=threads)
     try:
@@ -182,9 +247,8 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
         blocks = 0
         last = None  # the last block rendered
         stats = synth.engine.stats
-        with WavFileSink(out_path, rate, fmt, max_frames=limit) as sink, \
-                BackgroundWriter(sink, group) as writer:
-            pos = 0
+        pos = 0
+        with target.open(limit, group) as writer:
             while pos < limit:
                 if pos >= end_frame and source.done:
                     if tail is None:
@@ -210,27 +274,13 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                 voice_sum += stats()["voices_active"] * n
                 if progress is not None:
                     progress(pos, end_frame)
-            writer.close()
-            sink_peak = sink.peak
-            frames = sink.frames
+            last = None
         st = synth.stats()
         synth_warnings = list(synth.warnings)
     finally:
         synth.close()
-    wall = time.perf_counter() - t0
-    res.seconds = frames / rate
-    res.wall_seconds = wall
-    res.realtime_factor = res.seconds / wall if wall > 0 else 0.0
-    res.peak_voices = st["peak_voices"]
-    res.average_voices = voice_sum / frames if frames else 0.0
-    res.notes_dropped = st["dropped_notes"]
-    res.voices_stolen = st["stolen_voices"]
-    res.late_events = st["late_events"]
-    res.peak_dbfs = 20 * float(np.log10(sink_peak)) if sink_peak > 0 else float("-inf")
-    res.clipped = sink_peak > 1.0 and fmt != "float"
-    res.missing = [w for w in synth_warnings if w.startswith("no instrument for")]
-    res.warnings += [w for w in synth_warnings if not w.startswith("no instrument for")]
-    return res
+    return SongRendered(pos, voice_sum, st, [w for w in synth_warnings if w.startswith("no instrument for")],
+                        [w for w in synth_warnings if not w.startswith("no instrument for")])
 
 
 def _group_frames(synth, source, pos: int, block: int, group: int, limit: int, end_frame: int,
@@ -364,28 +414,24 @@ def _worker(job):
     return render_job(*job)
 
 
-def check_options(*, rate: int, threads: int, voices: int, max_length: float | None) -> None:
-    """The render options' ranges (UserError naming the option); threads 0: the default."""
-    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
-
-    from .errors import UserError
-
-    if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
-        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
-    if not 0 <= threads <= MAX_THREADS:
-        raise UserError(f"--threads must be between 1 and {MAX_THREADS}")
-    if not 1 <= voices <= MAX_VOICES:
-        raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
-    if max_length is not None and not 0 < max_length <= 1e7:
-        raise UserError("--max-length must be a number of seconds above 0 (at most 10,000,000)")
-
-
 def run(args) -> int:
     from .errors import UserError
 
     tail = _parse_tail(args.tail)
-    check_options(rate=args.rate, threads=args.threads, voices=args.voices, max_length=args.max_length)
-    from dlsynth.native.engine import MAX_THREADS
+    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
+
+    if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
+        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise UserError(f"--threads must be between 1 and {MAX_THREADS}")
+    if not 1 <= args.voices <= MAX_VOICES:
+        raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
+    from dlsynth.options import GAIN_DB_RANGE
+
+    if args.gain is not None and not GAIN_DB_RANGE[0] <= args.gain <= GAIN_DB_RANGE[1]:
+        raise UserError(f"--gain must be between {GAIN_DB_RANGE[0]:g} and {GAIN_DB_RANGE[1]:g} dB, not {args.gain:g}")
+    if args.max_length is not None and not 0 < args.max_length <= MAX_LENGTH_SECONDS:
+        raise UserError(f"--max-length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f})")
     many = len(args.inputs) > 1
     if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
         raise UserError("several inputs need -o to name a folder (ending in /)")

@@ -7,7 +7,7 @@ stamped MIDI messages, maps each to its frame through the time map, renders the 
 the device's buffer, clips it, and records where the buffer will be heard.
 
 Everything else happens in `service` (called from the miniport's Service thread): read
-the callback's observations and run SyncToMaster (one controller, `sink.drift.DriftCorrector`,
+the callback's observations and run SyncToMaster (one controller, `synth.drift.DriftCorrector`,
 whose output line is published to C as the time map), set the scheduled latency from the
 device's real DAC offset, and report the counters.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 from dlsynth.native import ffi, lib
 
-from .clock import REF_PER_SECOND
+from dlsynth.synth.masterclock import REF_PER_SECOND
 
 SCHEDULE_MARGIN = 0.0005  # seconds added to the scheduled latency for timing jitter
 MIDI_RING = 8192  # stamped messages waiting for the audio thread
@@ -79,7 +79,7 @@ class WaveSink:
         self._trace = np.zeros(1024, dtype=_TRACE_DTYPE)
         self.corrector = None
         if drift:
-            from .drift import DriftCorrector
+            from dlsynth.synth.drift import DriftCorrector
 
             self.corrector = DriftCorrector(self.rate)
         self.observations = 0

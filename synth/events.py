@@ -49,7 +49,6 @@ __all__ = [
     "KernelEvent",
     "SysexAssembler",
     "iter_chain",
-    "chain_length",
     "midi_message_length",
 ]
 
@@ -280,13 +279,6 @@ def iter_chain(evt: Optional[KernelEvent], expand_packages: bool = False) -> Ite
         evt = nxt
 
 
-def chain_length(evt: Optional[KernelEvent]) -> int:
-    """Number of events in a chain (not counting package contents)."""
-    n = 0
-    while evt is not None:
-        n += 1
-        evt = evt.next
-    return n
 
 
 def midi_message_length(status: int) -> int:

@@ -42,7 +42,6 @@ __all__ = [
     "DEFAULT_MAX_SLEW",
     "DEFAULT_MAX_RATE_DEVIATION",
     "TimeMap",
-    "SampleClock",
 ]
 
 #: Reference time units (100 ns) per second.
@@ -106,7 +105,7 @@ class TimeMap:
         ``estimator(ref_time, sample_time, error_samples) -> (rate_ratio,
         phase_offset_samples) or None`` (phase relative to where this map stands at
         *ref_time*). (Live play does not use this map: its one clock controller is
-        ``sink.drift.DriftCorrector``, whose line the wave sink publishes to C directly.)
+        ``synth.drift.DriftCorrector``, whose line the wave sink publishes to C directly.)
     """
 
     def __init__(
@@ -236,9 +235,6 @@ class TimeMap:
             return r0 + (2 * (n - a) + num1) // (2 * num1)
         return r_end + (2 * (n - a_end) + num2) // (2 * num2)
 
-    def ref_delta_to_samples(self, delta_ref: int) -> int:
-        """A duration in 100 ns units as frames at the nominal rate (rounded half up)."""
-        return (2 * delta_ref * self._rate + REFTIME_PER_SECOND) // (2 * REFTIME_PER_SECOND)
 
     # ------------------------------------------------------------------------ corrections
     def set_correction(self, rate_ratio: float, phase_offset_samples: float,
@@ -341,6 +337,3 @@ class TimeMap:
             self.set_correction(self._ratio, error, ref_time)
         return error
 
-
-#: DDKSynth calls its map the sample clock (``CSampleClock``).
-SampleClock = TimeMap

@@ -1,8 +1,9 @@
 """A JACK server with the dummy backend, for testing the live path on a machine with no sound card.
 
 The dummy backend gives a real, clocked audio graph: PortAudio (under sounddevice) and RtMidi
-(under python-rtmidi) both speak JACK, and a JACK client can capture what dlsynth plays.
-See ../shared/RIG.md for what was learnt setting this up.
+(under python-rtmidi) both speak JACK, and a JACK client can capture what dlsynth plays. The
+server is the application's own launcher (`dlsynth.apps.jackserver.DummyServer`); this rig
+adds the pytest fixture, port helpers and a capture client.
 
 Use the ``jack_server`` fixture (import it into the test module):
 
@@ -40,21 +41,18 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import glob
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 import pytest
 
 SAMPLE_RATE = 48_000
-PERIOD = 512  # frames: functional tests use 512 (RIG.md: 128 sees occasional xruns here)
+PERIOD = 512  # frames: functional tests use 512 (at 128 the dummy driver itself xruns now and then on 2 cores)
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.02
@@ -91,152 +89,39 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _load_prctl():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl()  # looked up here: the child after fork must not import anything
-_PR_SET_PDEATHSIG = 1
-
-
-def _set_pdeathsig() -> None:
-    """Runs in the child between fork and exec: die (SIGTERM) when the test process dies."""
-    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-
-
-# The environment and PortAudio helpers are the application's own (sink/jackserver.py,
-# which `dlsynth bench` uses); the test rig shares them rather than keeping a copy.
-from dlsynth.sink.jackserver import jack_output_device as jack_hostapi_output_device  # noqa: E402,F401
-from dlsynth.sink.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402,F401
-from dlsynth.sink.jackserver import portaudio_terminate as portaudio_release  # noqa: E402,F401
+# The server, the environment and PortAudio helpers are the application's own.
+from dlsynth.apps.jackserver import DummyServer, JackUnavailable  # noqa: E402
+from dlsynth.apps.jackserver import jack_output_device as jack_hostapi_output_device  # noqa: E402,F401
+from dlsynth.apps.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402,F401
+from dlsynth.apps.jackserver import portaudio_terminate as portaudio_release  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------------------- the server
-class JackServer:
-    """``jackd -n NAME -d dummy -r RATE -p PERIOD`` with a unique NAME, started and stopped cleanly."""
+class JackServer(DummyServer):
+    """The application's dummy server (``jackd -n NAME -d dummy``, unique NAME), with what the
+    tests need beside it: port listing and connections, and a stop at exit for any left."""
 
     def __init__(self, rate: int = SAMPLE_RATE, period: int = PERIOD, name: str | None = None) -> None:
-        self.rate = int(rate)
-        self.period = int(period)
-        self.name = name or f"dlsynth{os.getpid()}n{next(_counter)}"
-        self.process: subprocess.Popen | None = None
-        self._log = None
-        self._saved_env: dict[str, str | None] = {}
-        self.startup_seconds: float | None = None
-
-    # --- environment for subprocesses (jack_lsp, jack_connect, helper programs)
-    @property
-    def env(self) -> dict[str, str]:
-        e = dict(os.environ)
-        e["JACK_DEFAULT_SERVER"] = self.name
-        e["JACK_NO_START_SERVER"] = "1"
-        return e
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_text(self) -> str:
-        if self._log is None:
-            return ""
-        try:
-            self._log.flush()
-            with open(self._log.name, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        super().__init__(rate, period, name or f"dlsynth{os.getpid()}n{next(_counter)}")
 
     def start(self, timeout: float = START_TIMEOUT_S) -> "JackServer":
-        if self.running:
-            return self
-        exe = jackd_path()
-        if exe is None:
+        if jackd_path() is None:
             raise FileNotFoundError(SKIP_REASON)
-        prune_stale_servers()
-        self._log = tempfile.NamedTemporaryFile(prefix=f"jackd-{self.name}-", suffix=".log", delete=False)
-        cmd = [exe, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]
-        t0 = time.monotonic()
-        self.process = subprocess.Popen(
-            cmd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_set_pdeathsig if _prctl is not None else None,
-        )
         _running.add(self)
-        # Point this process's JACK clients at the new server.
-        self._saved_env = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
-        os.environ["JACK_NO_START_SERVER"] = "1"
         try:
-            self._wait_ready(t0 + timeout)
-        except BaseException:
-            log = self.log_text()
-            status = self.process.poll()
-            self.stop()
-            if status is not None:
-                raise RuntimeError(f"jackd exited with status {status} while starting:\n{log}") from None
-            raise
-        self.startup_seconds = time.monotonic() - t0
+            super().start(timeout)
+        except JackUnavailable as exc:
+            _running.discard(self)
+            raise RuntimeError(str(exc)) from None
         return self
 
-    def _wait_ready(self, deadline: float) -> None:
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError("jackd exited while starting")
-            # jack_lsp rather than jack_wait (which polls only once a second).
-            left = max(deadline - time.monotonic(), 0.5)
-            r = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True, timeout=left)
-            if r.returncode == 0 and "system:" in r.stdout:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"jackd {self.name} not ready in time:\n{self.log_text()}")
-            time.sleep(POLL_INTERVAL_S)
-
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
-        """Terminate PortAudio, then the server (SIGTERM, then SIGKILL); clean /dev/shm."""
-        proc = self.process
-        if proc is None:
-            return None
-        portaudio_release()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        status = super().stop(timeout)
         _running.discard(self)
-        if proc.returncode != 0:
-            prune_stale_servers()  # it died rather than stopped: free its registry slot
-        for pattern in (f"/dev/shm/jack_sem.*_{self.name}_*", f"/dev/shm/jack_{self.name}_*"):
-            for path in glob.glob(pattern):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-        for k, v in self._saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        self._saved_env = {}
-        if self._log is not None:
-            self._log.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self._log.name)
-            self._log = None
-        if "sounddevice" in sys.modules:
+        if status is not None and "sounddevice" in sys.modules:
             portaudio_rescan()  # usable again, without this server
-        return proc.returncode
+        return status
 
-    # --- helpers
     def lsp(self, *args: str) -> list[str]:
         """Port names (``jack_lsp ARGS``), one per line."""
         r = subprocess.run(["jack_lsp", *args], env=self.env, capture_output=True, text=True, timeout=10)
@@ -264,9 +149,6 @@ class JackServer:
 
     def __enter__(self) -> "JackServer":
         return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -318,46 +200,3 @@ def capture_client(server: JackServer, seconds: float, name: str = "dlsynth-capt
         state["xruns"] += 1
 
     return client, port, state
-
-
-_REGISTRY = "/dev/shm/jack-shm-registry"
-_REGISTRY_MAGIC = b"KCAJ"
-_SERVER_SLOTS = 8  # JACK2's MAX_SERVERS
-_SLOT_BYTES = 264  # jack_shm_server_t: pid_t pid; char name[256]; padded
-_SLOTS_AT = 24  # after the header's magic, protocol, type, size, hdr_len, entry_len
-
-
-def prune_stale_servers(path: str = _REGISTRY) -> int:
-    """Free the registry slots of JACK servers that died without unregistering (killed by
-    a test on purpose, or by SIGKILL). JACK2 only reclaims a dead server's slot when a new
-    server of the SAME name starts, and holds 8 slots, so test servers with unique names
-    that die hard would, after eight, stop any server from starting ("Too many servers
-    already active"). Returns how many slots were freed; leaves a file it does not
-    recognise alone."""
-    import struct
-
-    try:
-        with open(path, "r+b") as f:
-            head = f.read(_SLOTS_AT + _SERVER_SLOTS * _SLOT_BYTES)
-            if head[:4] != _REGISTRY_MAGIC or len(head) < _SLOTS_AT + _SERVER_SLOTS * _SLOT_BYTES:
-                return 0
-            freed = 0
-            for i in range(_SERVER_SLOTS):
-                off = _SLOTS_AT + i * _SLOT_BYTES
-                pid = struct.unpack_from("<i", head, off)[0]
-                name = head[off + 4:off + 4 + 256].split(b"\0")[0]
-                if pid <= 0 or not name.startswith(b"jack-"):
-                    continue
-                try:
-                    os.kill(pid, 0)
-                    continue  # alive
-                except ProcessLookupError:
-                    pass
-                except PermissionError:
-                    continue  # someone else's, alive
-                f.seek(off)
-                f.write(b"\0" * (4 + 256))
-                freed += 1
-            return freed
-    except OSError:
-        return 0

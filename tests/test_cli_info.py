@@ -158,7 +158,7 @@ def test_describe_json_of_a_hand_built_collection():
 
 
 def test_info_json_matches_describe_on_the_default_bank(capsys):
-    from dlsynth.dls.default_bank import default_bank_path
+    from dlsynth.gmbank import default_bank_path
     from dlsynth.dls.describe import describe
 
     assert main(["info", "--json"]) == 0

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dlsynth.sink.clock import (
+from dlsynth.synth.masterclock import (
     REF_PER_SECOND,
     MasterClock,
     SimulatedClock,
@@ -98,7 +98,7 @@ def test_simulated_clock():
 
 def test_simulated_clock_drives_the_drift_corrector():
     """The two pieces fit: a simulated master clock, an exact sample clock, a locked map."""
-    from dlsynth.sink.drift import DriftCorrector
+    from dlsynth.synth.drift import DriftCorrector
 
     fs, block = 48_000, 256
     clock = SimulatedClock(123_000_000)

@@ -11,7 +11,8 @@ import pytest
 
 from dlsynth import dls
 from dlsynth.dls import constants as C
-from dlsynth.dls import default_bank as db
+from dlsynth import gmbank as db
+from dlsynth.gmbank import params
 from dlsynth.dls import units as U
 from dlsynth.dls.model import Instrument
 
@@ -145,7 +146,7 @@ def test_round_trip(bank, bank_bytes, tmp_path):
 # --- waves ------------------------------------------------------------------------------------
 
 def test_wave_formats_and_levels(bank):
-    target = 32767 * 10 ** (db.PEAK_DBFS / 20)
+    target = 32767 * 10 ** (params.PEAK_DBFS / 20)
     for w in bank.waves:
         assert w.channels == 1 and w.bits_per_sample == 16
         assert w.sample_rate in (22050, 32000)
@@ -255,7 +256,7 @@ def test_samples_do_not_alias_when_pitched_up(bank):
             w = _region_wave(bank, r)
             if not db.wave_is_pitched(w):
                 continue
-            top_key = min(r.key_high, w.wave_sample.unity_note + db.ALIAS_FREE_SEMITONES)
+            top_key = min(r.key_high, w.wave_sample.unity_note + params.ALIAS_FREE_SEMITONES)
             ratio = 2 ** ((top_key - w.wave_sample.unity_note) / 12)
             if w.name not in seen:
                 seen[w.name] = _highest_partial(w)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dlsynth.dls import default_bank as db
+from dlsynth import gmbank as db
 from dlsynth.synth.synth import Synth
 
 RATE = 48000

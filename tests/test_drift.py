@@ -18,8 +18,9 @@ import math
 import numpy as np
 import pytest
 
-from dlsynth.sink import drift
-from dlsynth.sink.drift import DDKSynthCorrector, DriftCorrector
+from dlsynth.synth import drift
+from dlsynth.synth.drift import DriftCorrector
+from tests.ddksynth_drift import DDKSynthCorrector
 
 FS = 48_000
 BLOCK = 512

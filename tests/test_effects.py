@@ -1,4 +1,4 @@
-"""Built-in reverb and chorus (native/effects.c through native/effects.py).
+"""Built-in reverb and chorus (native/effects.c, driven through tests/effectskit.py).
 
 Everything is checked by measured properties of the output against NumPy references:
 reverb time from the Schroeder energy-decay curve of the impulse response, stereo
@@ -14,7 +14,7 @@ import pytest
 from scipy import signal
 
 from dlsynth.native import ffi, lib
-from dlsynth.native.effects import (
+from tests.effectskit import (
     CHORUS_SINE,
     CHORUS_TRIANGLE,
     FLUID_CHORUS_DEFAULT,

@@ -20,10 +20,18 @@ from dlsynth.synth.events import (
     PACKAGE_EVENT,
     KernelEvent,
     SysexAssembler,
-    chain_length,
     iter_chain,
     midi_message_length,
 )
+
+def chain_length(evt) -> int:
+    """Number of events in a chain (not counting package contents)."""
+    n = 0
+    while evt is not None:
+        n += 1
+        evt = evt.next
+    return n
+
 
 #: Net memory blocks a 10,000-iteration get/put loop may leave behind (tracemalloc noise).
 STEADY_STATE_BLOCK_TOLERANCE = 8

@@ -131,7 +131,7 @@ def test_server_starts_and_stops_cleanly():
         assert glob.glob(f"/dev/shm/jack_sem.*_{server.name}_*")
         print(f"\njackd {server.name} ready in {server.startup_seconds * 1e3:.0f} ms")
         pid = server.process.pid
-    assert not server.running and server.process.returncode == 0  # SIGTERM: a clean exit
+    assert not server.running and server.returncode == 0  # SIGTERM: a clean exit
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     assert not glob.glob(f"/dev/shm/jack_sem.*_{server.name}_*")
     assert not glob.glob(f"/dev/shm/jack_{server.name}_*")

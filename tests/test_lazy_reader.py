@@ -131,7 +131,7 @@ def test_lazy_and_full_reads_agree_on_built_banks(name):
 
 
 def test_lazy_and_full_reads_agree_on_the_default_bank():
-    from dlsynth.dls.default_bank import default_bank_path
+    from dlsynth.gmbank import default_bank_path
 
     lazy = _same_reads(default_bank_path())
     assert not any(i.regions_loaded for i in lazy.instruments)
@@ -316,7 +316,7 @@ def _built_big_bank(tmp_path) -> Path:
     instruments copied under other bank numbers (what a GS/XG bank's variations look like)."""
     import copy as _copy
 
-    from dlsynth.dls.default_bank import load_default_bank
+    from dlsynth.gmbank import load_default_bank
 
     base = load_default_bank()
     col = _copy.deepcopy(base)

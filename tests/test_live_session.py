@@ -18,7 +18,7 @@ port itself, pass ``--no-midi-in``; the README recipe and the hot-plug test keep
 default.
 
 Periods: 512 frames for the functional tests; 256 and 128 where the test is about
-dropouts (RIG.md). With CI=true in the environment a missing tool fails a test instead of
+dropouts (the dummy driver itself xruns now and then at 128 on 2 cores). With CI=true in the environment a missing tool fails a test instead of
 skipping it.
 
 Run them (about 4 minutes; the 30-second ones are marked ``slow`` but run by default):
@@ -49,6 +49,7 @@ import time
 import numpy as np
 import pytest
 
+from dlsynth.apps.jackserver import prune_stale_servers
 from tests import jackrig
 from tests import liveanalysis as A
 from tests.livesession import (PLAY_ARGS, REPO, Proc, ProbeProc, Session, cc, child_env, client_audio_outputs,
@@ -98,7 +99,7 @@ def rig():
     if not os.path.exists(dlsynth_script()):
         jackrig.skip_or_fail(f"the dlsynth command is not installed next to {sys.executable} "
                              "(pip install -e '.[test]')")
-    from dlsynth.dls.default_bank import default_bank_path
+    from dlsynth.gmbank import default_bank_path
 
     default_bank_path()
     return True
@@ -123,7 +124,7 @@ class Live:
     def close(self) -> None:
         # Servers first, then the processes: a jackd stopped right after one of its clients
         # was killed can die of SIGPIPE (and leave its entry in JACK's server registry:
-        # see jackrig.prune_stale_servers).
+        # see dlsynth.apps.jackserver.prune_stale_servers).
         for fn in reversed(self.cleanups):
             with contextlib.suppress(Exception):
                 fn()
@@ -251,10 +252,9 @@ dlsynth play --midi-api jack --virtual-port keys --duration 4 --no-status
 
 def _jack_sh_default_name() -> str:
     """The server name dev/jack.sh uses when JACK_NAME is not set."""
-    import re
+    from dlsynth.apps.jackserver import DEFAULT_NAME
 
-    text = open(os.path.join(REPO, "dev", "jack.sh")).read()
-    return re.search(r'NAME="\$\{JACK_NAME:-([^}]+)\}"', text).group(1)
+    return DEFAULT_NAME
 
 
 def _readme_recipe(live: Live, jack_name: str | None) -> None:
@@ -266,7 +266,7 @@ def _readme_recipe(live: Live, jack_name: str | None) -> None:
 
     def stop():
         subprocess.run(["bash", "dev/jack.sh", "stop"], cwd=REPO, env=stop_env, capture_output=True, timeout=30)
-        jackrig.prune_stale_servers()  # in case it died rather than stopped
+        prune_stale_servers()  # in case it died rather than stopped
 
     live.cleanups.append(stop)
     sh = live.session.shell(README_SCRIPT, "readme", **extra)

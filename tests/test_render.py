@@ -127,6 +127,17 @@ def test_bad_midi_one_line_exit_2_no_file(tmp_path, name):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("bad", [["--gain", "10000"], ["--gain=-1e9"], ["--gain", "nan"], ["--voices", "0"]],
+                         ids=lambda a: " ".join(a))
+def test_an_option_out_of_range_is_one_line_exit_2_no_file(tmp_path, bad):
+    out = tmp_path / "o.wav"
+    p = cli(JAZZ / "test-c-major-scale.mid", "-o", out, *bad)
+    assert p.returncode == 2, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    assert bad[0].split("=")[0] in p.stderr
+    assert not out.exists()
+
+
 def test_bad_bank_is_an_error_not_replaced_by_the_default(tmp_path):
     bad = tmp_path / "bad.dls"
     bad.write_bytes(b"RIFF\x04\x00\x00\x00sfbk")

@@ -26,8 +26,8 @@ SONG = REPO / "tests" / "data" / "midi" / "jazz-soft" / "test-c-major-scale.mid"
 #: terminal only, plots and signal processing only in benchmarks, mido only to build files)
 NOT_FOR_RENDER = ("rich", "scipy", "sounddevice", "rtmidi", "jack", "matplotlib", "mido")
 #: this project's modules a render with --bank never needs
-NOT_FOR_RENDER_OURS = ("dlsynth.dls.default_bank", "dlsynth.dls.describe", "dlsynth.dls.writer", "dlsynth.apps.play", "dlsynth.apps.devices",
-                       "dlsynth.apps.bench", "dlsynth.synth.live", "dlsynth.synth.service", "dlsynth.sink.wavesink", "dlsynth.sink.jackserver")
+NOT_FOR_RENDER_OURS = ("dlsynth.gmbank", "dlsynth.dls.describe", "dlsynth.dls.writer", "dlsynth.apps.play", "dlsynth.apps.devices",
+                       "dlsynth.apps.bench", "dlsynth.synth.live", "dlsynth.synth.service", "dlsynth.sink.wavesink", "dlsynth.apps.jackserver")
 
 
 def _modules_after(code: str) -> set[str]:
@@ -79,7 +79,7 @@ def test_info_on_a_bank_does_not_import_the_built_in_bank(tmp_path):
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["info", {str(bank)!r}, "--json"]) == 0
     """)
-    assert _loaded(mods, NOT_FOR_RENDER + ("soundfile", "dlsynth.dls.default_bank", "dlsynth.synth", "dlsynth.sink")) == []
+    assert _loaded(mods, NOT_FOR_RENDER + ("soundfile", "dlsynth.gmbank", "dlsynth.synth", "dlsynth.sink")) == []
 
 
 def test_several_inputs_read_each_bank_once_per_worker_not_once_per_file(tmp_path):

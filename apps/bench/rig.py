@@ -39,7 +39,7 @@ class JackRig:
             import jack
         except ImportError:
             raise UserError("the JACK-Client package is needed: pip install JACK-Client") from None
-        from dlsynth.sink.jackserver import DummyServer, JackUnavailable, probe_server
+        from dlsynth.apps.jackserver import DummyServer, JackUnavailable, probe_server
 
         try:
             if self.choice != "auto":

@@ -116,7 +116,7 @@ class _Target:
 class DlsynthTarget(_Target):
     def __init__(self, cfg: VoicesConfig, rig: JackRig, block: int):
         super().__init__()
-        from dlsynth.sink.jackserver import jack_output_device, portaudio_reinit
+        from dlsynth.apps.jackserver import jack_output_device, portaudio_reinit
         from dlsynth.sink.wavesink import WaveSink
         from dlsynth.synth.service import ServiceThread
         from dlsynth.synth.synth import Synth

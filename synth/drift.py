@@ -1,6 +1,6 @@
 """SyncToMaster: keep RefTimeToSample true while the sample clock drifts against the master.
 
-The audio device plays samples on its own crystal; the master clock (``sink.clock``) runs
+The audio device plays samples on its own crystal; the master clock (``synth.masterclock``) runs
 on another. They disagree by up to a few hundred ppm, so a fixed map from reference time
 to sample position walks off by tens of milliseconds a minute. The wave sink reports, for
 each buffer, the master-clock time at which that buffer reaches the DAC and the buffer's
@@ -9,8 +9,8 @@ map and the rate/phase correction the synth's time map applies.
 
 DirectMusic names: ``DriftCorrector.observe`` is ``CSampleClock::SyncToMaster``,
 ``ref_time_to_sample`` / ``sample_to_ref_time`` are ``RefTimeToSample`` /
-``SampleToRefTime``. ``DDKSynthCorrector`` reproduces the DDK sample's method for
-comparison (see its docstring).
+``SampleToRefTime``. (The DDK sample's own method, kept for comparison, is in the tests:
+``tests/ddksynth_drift.py``.)
 
 How it works
 ------------
@@ -67,7 +67,7 @@ from __future__ import annotations
 import math
 
 from dlsynth.native.engine import REF_PER_SECOND  # noqa: E402
-_SEC_PER_REF = 1e-7
+_SEC_PER_REF = 1.0 / REF_PER_SECOND
 
 # --- estimator ---------------------------------------------------------------------
 #: Outlier gate, in standard deviations of the innovation.
@@ -465,90 +465,3 @@ class DriftCorrector:
         elif d < -lim:
             d = -lim
         self._k = k + d
-
-
-class DDKSynthCorrector:
-    """The DDK sample's SyncToMaster, for comparison (``CSampleClock`` / ``CPhaseLockClock``).
-
-    The sample position is converted to a "slave" reference time at the nominal rate
-    (integer arithmetic), and an offset maps it onto the master clock. Each SyncToMaster
-    measures ``slave + offset - master`` and subtracts a hundredth of it (C integer
-    division, truncating towards zero) from the offset: a first-order phase loop with no
-    rate estimate. Against a rate error it settles with a standing lag of
-    ``rate_error * call_interval / 0.01`` (about 0.53 ms at 500 ppm and 10.7 ms calls),
-    and any error below 100 units (10 us) is never corrected.
-
-    No detection of restarts, xruns or clock steps: it just converges back at 1 % per call.
-    Same interface as ``DriftCorrector``.
-    """
-
-    GAIN_DIVISOR = 100
-
-    def __init__(self, sample_rate: float) -> None:
-        fs = int(round(float(sample_rate)))
-        if fs <= 0:
-            raise ValueError(f"sample_rate must be a positive number, not {sample_rate!r}")
-        self._fs = fs
-        self.reset()
-
-    def reset(self) -> None:
-        self._started = False
-        self._start_sample = 0
-        self._offset = 0  # ref units: master = slave + offset
-        self._last_err = 0
-        self._origin_ref = 0.0
-        self._origin_sample = 0.0
-        self.observations = 0
-        self.rejected = 0
-        self.relocks = 0
-        self.last_relock = None
-
-    @property
-    def sample_rate(self) -> float:
-        return float(self._fs)
-
-    @property
-    def rate_ppm(self) -> float:
-        return 0.0
-
-    @property
-    def locked(self) -> bool:
-        return self._started
-
-    @property
-    def error_estimate(self) -> float:
-        return abs(self._last_err) * _SEC_PER_REF if self._started else math.inf
-
-    @property
-    def origin(self) -> tuple[float, float]:
-        return (self._origin_ref, self._origin_sample)
-
-    def _slave(self, sample: int) -> int:
-        return (sample - self._start_sample) * REF_PER_SECOND // self._fs
-
-    def observe(self, ref_time: float, sample_position: float) -> None:
-        t = int(round(ref_time))
-        s = int(round(sample_position))
-        self.observations += 1
-        if not self._started:  # CSampleClock::Start: offset = master - 0
-            self._started = True
-            self._start_sample = s
-            self._offset = t
-            self._origin_ref = float(t)
-            self._origin_sample = float(s)
-            return
-        err = self._slave(s) + self._offset - t
-        self._last_err = err
-        step = abs(err) // self.GAIN_DIVISOR
-        self._offset -= step if err > 0 else -step
-
-    def ref_time_to_sample(self, ref_time: float) -> float:
-        return (ref_time - self._offset) * self._fs / REF_PER_SECOND + self._start_sample
-
-    def sample_to_ref_time(self, sample: float) -> float:
-        return (sample - self._start_sample) * REF_PER_SECOND / self._fs + self._offset
-
-    def correction(self, ref_origin: float | None = None, sample_origin: float | None = None) -> tuple[float, float]:
-        r0 = self._origin_ref if ref_origin is None else float(ref_origin)
-        s0 = self._origin_sample if sample_origin is None else float(sample_origin)
-        return (1.0, self.ref_time_to_sample(r0) - s0)

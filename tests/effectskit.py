@@ -1,4 +1,4 @@
-"""Built-in reverb and chorus (C: native/effects.c, prefix ``fx_``).
+"""Test kit: the built-in reverb and chorus (C: native/effects.c, prefix ``fx_``) as standalone units.
 
 Both units read a mono send bus and ADD a stereo wet signal into left/right buffers, like
 FluidSynth's ``fluid_revmodel_processmix`` / ``fluid_chorus_processmix``. Arrays are checked
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ffi, lib
+from dlsynth.native import ffi, lib
 
 __all__ = [
     "Reverb",
