@@ -360,3 +360,26 @@ except KeyboardInterrupt:
     manifest = json.loads((out / "manifest.json").read_text())
     assert {e["status"] for e in manifest} <= {"rendered", "pending"} and len(manifest) == len(songs)
     assert all((out / f"{Path(e['file']).stem}.wav").exists() for e in manifest if e["status"] == "rendered")
+
+
+def test_render_many_checks_its_options_before_anything_is_read_or_written(tmp_path):
+    songs = _songs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    bank = _bank(tmp_path / "sine.dls")
+    with pytest.raises(ValueError, match="^rate must be between"):
+        batch.render_many(songs, out, rate=1000)
+    with pytest.raises(ValueError, match="^fmt must be one of"):
+        batch.render_many(songs, out, fmt="mp3")
+    with pytest.raises(TypeError, match="unknown options block"):
+        batch.render_many(songs, out, block=64)
+    with pytest.raises(TypeError, match="a path or a list of paths"):
+        batch.render_many(songs, out, bank=[load_banks([str(bank)])[0]])
+    with pytest.raises(ValueError, match="does not exist"):
+        batch.render_many(songs, tmp_path / "nowhere")
+    assert os.listdir(out) == []
+    entries = batch.render_many(songs, out, bank=bank, jobs=1, tail="auto", gain_db=-6.0, fmt="float")
+    assert [e["status"] for e in entries] == ["rendered"] * 2
+    single = tmp_path / "single.wav"
+    render_file(str(songs[0]), str(single), load_banks([str(bank)]), gain_db=-6.0, fmt="float")
+    assert (out / "song000.wav").read_bytes() == single.read_bytes()
