@@ -61,8 +61,9 @@ def render_many(files, out_dir, bank=None, *, client=None, jobs: int = 0, manife
     cluster, or None for ``jobs`` local worker processes (default: the cores). ``options``:
     `apps.render.render_file`'s (rate, fmt, interpolation, effects, voices, tail, gain_db,
     max_length, threads; threads default to 1 per Dask render, to the cores shared among
-    the jobs locally; tail None or "auto": until silent). ``manifest``: its path (default ``out_dir/manifest.json``).
-    ``overwrite``: render files whose output exists too (else they are skipped).
+    the jobs locally; tail None or "auto": until silent). ``manifest``: its path (default
+    ``out_dir/manifest.json``). ``overwrite``: render files whose output exists too (else
+    they are skipped).
     ``progress(entry, done, total)`` is called as each file finishes (and once before, with
     entry None and done 0).
 
