@@ -12,7 +12,6 @@ import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
@@ -67,6 +66,13 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N",
                    help="threads rendering each song's blocks (default: the cores, shared among the --jobs; "
                    "the output is the same for every N)")
+    p.add_argument("--stems", metavar="DIR/", default=None,
+                   help="also one WAV per instrument in DIR (made if missing), from the same pass as the mix, "
+                   "plus effects.wav (the reverb and chorus return): they sum to the mix")
+    p.add_argument("--stems-by", choices=("channel", "program", "track"), default="channel",
+                   help="a stem per channel group, channel and program (default), per program, or per MIDI track")
+    p.add_argument("--labels", metavar="FILE.csv|FILE.json", default=None,
+                   help="one row per note as the engine played it (start, note-off and end frames, why it ended)")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786",
                    help="render the inputs on this Dask scheduler's workers (shared filesystem: the "
                    "workers read and write the same paths); with -o DIR/, a manifest, and files whose "
@@ -99,6 +105,8 @@ class RenderResult:
     warnings: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  #: warnings said before rendering
     error: str | None = None
+    stems: list[str] = field(default_factory=list)  #: the stem files written (--stems)
+    labels: str | None = None  #: the labels file written (--labels)
 
 
 def _parse_tail(text: str) -> float | None:
@@ -133,154 +141,227 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
                 interpolation: str = "cubic", effects: bool = True, voices: int = 256,
                 tail: float | None = None, block: int = RENDER_BLOCK, progress=None,
                 gain_db: float | None = None, max_length: float | None = None,
-                notify=None, threads: int = 1) -> RenderResult:
+                notify=None, threads: int = 1, stems_dir: str | None = None, stems_by: str = "channel",
+                labels_path: str | None = None) -> RenderResult:
     """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input.
 
     ``max_length``: seconds of output at most, tail included. ``notify(text)`` is told at
     once, before rendering, what a person should know up front (a song absurdly long for
     its size); the same text is among the result's warnings. ``threads``: threads rendering
-    each block (the output is the same for every count)."""
-    import numpy as np
+    each block (the output is the same for every count). ``stems_dir``: also one WAV per
+    instrument there (apps/stems.py; ``stems_by`` channel, program or track), from the same
+    pass; ``labels_path``: the notes as played, CSV or JSON by its extension."""
+    from dlsynth.sink.filesink import BackgroundWriter, WavFileSink
 
-    from dlsynth.synth.midifile import read_midi
+    from .stems import StemFiles, write_labels
 
-    t0 = time.perf_counter()
-    song = read_midi(midi_path)
-    res = RenderResult(midi_path, out_path, warnings=list(song.warnings) + [w for col in banks for w in col.warnings])
-    absurd = absurd_length_warning(song, rate, fmt, max_length)
-    if absurd:
-        res.notices.append(absurd)
-        if notify is not None:
-            notify(absurd)
-    target = _WavTarget(out_path, rate, fmt)
-    done = render_song(song, banks, target, rate=rate, interpolation=interpolation, effects=effects,
-                       voices=voices, tail=tail, block=block, progress=progress, gain_db=gain_db,
-                       max_length=max_length, threads=threads)
-    wall = time.perf_counter() - t0
-    frames = done.frames
-    st = done.stats
-    res.seconds = frames / rate
-    res.wall_seconds = wall
-    res.realtime_factor = res.seconds / wall if wall > 0 else 0.0
-    res.peak_voices = st["peak_voices"]
-    res.average_voices = done.voice_frames / frames if frames else 0.0
-    res.notes_dropped = st["dropped_notes"]
-    res.voices_stolen = st["stolen_voices"]
-    res.late_events = st["late_events"]
-    res.peak_dbfs = 20 * float(np.log10(target.peak)) if target.peak > 0 else float("-inf")
-    res.clipped = target.peak > 1.0 and fmt != "float"
-    res.missing = done.missing
-    res.warnings += done.warnings
-    return res
-
-
-class _WavTarget:
-    """Where render_song's blocks go for `render_file`: a WAV file (atomic), written on a
-    thread of its own while the next block renders."""
-
-    def __init__(self, path: str, rate: int, fmt: str):
-        self.path, self.rate, self.format = path, rate, fmt
-        self.peak = 0.0  #: max |sample| written (known once the file is finished)
-
-    @contextmanager
-    def open(self, limit: int, group: int):
-        from dlsynth.sink.filesink import BackgroundWriter, WavFileSink
-
-        with WavFileSink(self.path, self.rate, self.format, max_frames=limit) as sink, \
-                BackgroundWriter(sink, group) as writer:
-            yield writer
-            writer.close()
-            self.peak = sink.peak
+    with _RenderJob(midi_path, out_path, banks, rate=rate, interpolation=interpolation, effects=effects,
+                    voices=voices, tail=tail, block=block, gain_db=gain_db, max_length=max_length, notify=notify,
+                    threads=threads, fmt=fmt, stems_by=stems_by if stems_dir is not None else None,
+                    labels=labels_path is not None) as job:
+        stem_files = None
+        if stems_dir is not None:
+            stem_files = StemFiles(stems_dir, rate, fmt, job.limit, effects)
+        try:
+            with WavFileSink(out_path, rate, fmt, max_frames=job.limit) as sink, \
+                    BackgroundWriter(sink, job.group) as writer:
+                job.run(writer, stem_files.write if stem_files is not None else None, progress)
+                writer.close()
+                sink_peak = sink.peak
+                frames = sink.frames
+            if job.labels is not None:
+                write_labels(labels_path, job.labels.rows(), rate)
+        except BaseException:
+            if stem_files is not None:
+                stem_files.close(commit=False)
+            raise
+        if stem_files is not None:
+            stem_files.close(commit=True)
+            job.res.stems = sorted(stem_files.paths)
+        if labels_path is not None:
+            job.res.labels = labels_path
+        return job.result(frames, sink_peak, fmt)
 
 
 @dataclass
 class SongRendered:
-    """What `render_song` did: frames rendered, the engine's counters, what was said."""
+    """One pass of a song into memory (`render_song`): the mix, float32 (frames, 2), the same
+    samples `render_file` writes as float; the stems {stem name: float32 (frames, 2)} (None
+    unless asked for), whose sum is the mix within float32 rounding; the notes as played
+    (dicts of apps.stems.LABEL_COLUMNS; None unless asked for); what the synth said."""
 
-    frames: int
-    voice_frames: int  #: voices active at the end of each pull, times its frames, summed
-    stats: dict
+    mix: object
+    stems: dict | None
+    labels: list | None
     missing: list[str]  #: "no instrument for ..." warnings of the synth
     warnings: list[str]  #: the synth's other warnings
 
 
-def render_song(song, banks, target, *, rate: int = 48000, interpolation: str = "cubic",
-                effects: bool = True, voices: int = 256, tail: float | None = None,
-                block: int = RENDER_BLOCK, progress=None, gain_db: float | None = None,
-                max_length: float | None = None, threads: int = 1) -> SongRendered:
-    """The render job: a Song (synth.midifile) through the miniport's render stream, the
-    file source and the Synth, pulled block by block into ``target``, whose ``open(limit,
-    group)`` is a context manager giving an object with ``buffer()`` (a float32 (n, 2)
-    array of at least ``group`` frames to render into) and ``submit(frames)`` (its first
-    frames are done); ``limit`` is the most frames the render can give. Both `render_file`
-    (a WAV file) and the library's ``dlsynth.render`` (an array) are this function."""
-    import numpy as np
+def render_song(midi, banks, *, stems_by: str | None = None, labels: bool = False, rate: int = 48000,
+                interpolation: str = "cubic", effects: bool = True, voices: int = 256, tail: float | None = None,
+                block: int = RENDER_BLOCK, gain_db: float | None = None, max_length: float | None = None,
+                threads: int = 1) -> SongRendered:
+    """The render job into memory: ``midi`` a path or a Song (synth.midifile) through the
+    same set-up and pull loop as `render_file` (the library's ``dlsynth.render`` is this)."""
+    from .stems import ArrayOutput
 
-    from dlsynth.synth.filesource import FileSource
-    from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
+    with _RenderJob(midi, None, banks, rate=rate, interpolation=interpolation, effects=effects, voices=voices,
+                    tail=tail, block=block, gain_db=gain_db, max_length=max_length, notify=None, threads=threads,
+                    fmt="float", stems_by=stems_by, labels=labels) as job:
+        out = ArrayOutput(job.group)
+        job.run(out, out.write_stems if stems_by is not None else None, None)
+        res = job.result(out.frames, out.peak, "float")
+        return SongRendered(out.mix(), out.stems(job.stems, effects) if job.stems is not None else None,
+                            job.labels.rows() if job.labels is not None else None, res.missing, res.warnings)
 
-    groups = max([1, *song.channel_groups])
-    synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation, effects=effects,
-                  gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db, threads=threads)
-    try:
-        for col in banks:
-            synth.download(col, lazy=True)
-        from dlsynth.synth.miniport import Miniport
 
-        # The DirectMusic path: the file is a source connected to the miniport's render stream.
-        # (A file source hands its messages over C-side, in arrays: the pool of kernel
-        # event objects live inputs draw from is not used, so it is kept small.)
-        miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups,
-                                   pool_events=FILE_POOL_EVENTS, pool_buffers=FILE_POOL_BUFFERS)
-        stream = miniport.new_stream("render")
-        stream.set_state("run")
-        source = FileSource(song, stream)
-        source.prepare()
-        synth.start(0, 0)
-        end_frame = synth.ref_time_to_sample(source.last_time)
-        tail_frames = int(round((AUTO_TAIL_MAX_SECONDS if tail is None else tail) * rate))
-        limit = end_frame + tail_frames
-        if max_length is not None:
-            limit = min(limit, int(round(max_length * rate)))
-        group = max(block, (GROUP_FRAMES // block) * block)
+def render_arrays(midi_path: str, banks, *, stems_by: str | None = "channel", labels: bool = True, **kw):
+    """(mix, stems, labels) of `render_song`, with stems by channel and labels by default."""
+    done = render_song(midi_path, banks, stems_by=stems_by, labels=labels, **kw)
+    return done.mix, done.stems, done.labels
+
+
+class _RenderJob:
+    """One song through the synth: the set-up, the pull loop (`run`) and the summary; the
+    output (a file's writer, or arrays) is the caller's."""
+
+    def __init__(self, midi, out_path: str | None, banks, *, rate, interpolation, effects, voices, tail,
+                 block, gain_db, max_length, notify, threads, fmt, stems_by, labels):
+        from dlsynth.synth.midifile import read_midi
+        from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
+
+        self.t0 = time.perf_counter()
+        self.rate = rate
+        self.tail = tail
+        self.block = block
+        song = read_midi(midi) if isinstance(midi, (str, os.PathLike)) else midi  # a path, or a Song
+        self.song = song
+        groups = max([1, *song.channel_groups])
+        self.res = RenderResult(str(getattr(song, "source", midi)), out_path or "",
+                                warnings=list(song.warnings) + [w for col in banks for w in col.warnings])
+        absurd = absurd_length_warning(song, rate, fmt, max_length)
+        if absurd:
+            self.res.notices.append(absurd)
+            if notify is not None:
+                notify(absurd)
+        self.synth = synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation,
+                                   effects=effects, gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db,
+                                   threads=threads)
+        try:
+            for col in banks:
+                synth.download(col, lazy=True)
+            from dlsynth.synth.filesource import FileSource
+            from dlsynth.synth.miniport import Miniport
+
+            # The DirectMusic path: the file is a source connected to the miniport's render stream.
+            # (A file source hands its messages over C-side, in arrays: the pool of kernel
+            # event objects live inputs draw from is not used, so it is kept small.)
+            miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups,
+                                       pool_events=FILE_POOL_EVENTS, pool_buffers=FILE_POOL_BUFFERS)
+            stream = miniport.new_stream("render")
+            stream.set_state("run")
+            self.source = source = FileSource(song, stream)
+            source.prepare()
+            synth.start(0, 0)
+            self.end_frame = synth.ref_time_to_sample(source.last_time)
+            tail_frames = int(round((AUTO_TAIL_MAX_SECONDS if tail is None else tail) * rate))
+            self.limit = self.end_frame + tail_frames
+            if max_length is not None:
+                self.limit = min(self.limit, int(round(max_length * rate)))
+            self.group = max(block, (GROUP_FRAMES // block) * block)
+            self.stems = self.labels = None
+            if stems_by is not None:
+                from .stems import StemSet, stem_bound
+
+                self.stems = StemSet(synth.engine, stems_by, stem_bound(song, stems_by), song.tracks)
+                self.group = self.stems.pull_frames(self.group, block)
+            if labels:
+                from .stems import LabelBook
+
+                self.labels = LabelBook(synth.engine, self.stems, song.tracks)
+        except BaseException:
+            synth.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.synth.close()
+
+    def run(self, writer, stem_sink, progress) -> None:
+        """Pull the song through the synth into ``writer`` (buffer() / submit(n)), the stems
+        of each pull to ``stem_sink(stem_set, block, n)``."""
+        import numpy as np
+
+        synth, source, block, limit, end_frame, tail = (self.synth, self.source, self.block, self.limit,
+                                                         self.end_frame, self.tail)
+        group = self.group
         voice_sum = 0  # voices at the end of each pull, times its frames
         blocks = 0
         last = None  # the last block rendered
         stats = synth.engine.stats
+        stems = self.stems
         pos = 0
-        with target.open(limit, group) as writer:
-            while pos < limit:
-                if pos >= end_frame and source.done:
-                    if tail is None:
-                        # (the last block rendered: a group ends with a whole one)
-                        if blocks and stats()["voices_active"] == 0 \
-                                and float(np.max(np.abs(last[max(0, len(last) - block):]))) < SILENCE_PEAK:
-                            break
-                        n = min(block, limit - pos)  # the auto tail ends on a block: one at a time
-                    else:
-                        n = min(group, limit - pos)
+        while pos < limit:
+            if pos >= end_frame and source.done:
+                if tail is None:
+                    # (the last block rendered: a group ends with a whole one)
+                    if blocks and stats()["voices_active"] == 0 \
+                            and float(np.max(np.abs(last[max(0, len(last) - block):]))) < SILENCE_PEAK:
+                        break
+                    n = min(block, limit - pos)  # the auto tail ends on a block: one at a time
                 else:
-                    n = _group_frames(synth, source, pos, block, group, limit, end_frame, tail is None)
-                t_end = synth.sample_to_ref_time(pos + n)
-                source.feed_until(t_end)
-                nxt = source.next_time
-                if nxt is not None and nxt < t_end:
-                    # The engine's queue is full: render up to the first event left over.
-                    n = max(1, synth.ref_time_to_sample(nxt) - pos)
-                last = synth.render(out=writer.buffer()[:n])  # ISynthSinkDMus::Render
-                writer.submit(n)  # written while the next block renders
-                pos += n
-                blocks += 1
-                voice_sum += stats()["voices_active"] * n
-                if progress is not None:
-                    progress(pos, end_frame)
-            last = None
-        st = synth.stats()
-        synth_warnings = list(synth.warnings)
-    finally:
-        synth.close()
-    return SongRendered(pos, voice_sum, st, [w for w in synth_warnings if w.startswith("no instrument for")],
-                        [w for w in synth_warnings if not w.startswith("no instrument for")])
+                    n = min(group, limit - pos)
+            else:
+                n = _group_frames(synth, source, pos, block, group, limit, end_frame, tail is None)
+            t_end = synth.sample_to_ref_time(pos + n)
+            source.feed_until(t_end)
+            nxt = source.next_time
+            if nxt is not None and nxt < t_end:
+                # The engine's queue is full: render up to the first event left over.
+                n = max(1, synth.ref_time_to_sample(nxt) - pos)
+            stem_buf = stems.buffer(group) if stems is not None else None
+            last = synth.render(out=writer.buffer()[:n], stems=stem_buf)  # ISynthSinkDMus::Render
+            writer.submit(n)  # written while the next block renders
+            if stem_sink is not None:
+                stem_sink(stems, stem_buf, n)
+            if self.labels is not None:
+                self.labels.drain()
+            pos += n
+            blocks += 1
+            voice_sum += stats()["voices_active"] * n
+            if progress is not None:
+                progress(pos, end_frame)
+        if self.labels is not None:
+            self.labels.finish()
+            if self.labels.lost:
+                self.res.warnings.append(f"{self.labels.lost} note label records were lost (the ring was full)")
+        if stems is not None and stems.count and any(stems.name(s) == "other" for s in range(1, stems.count)):
+            self.res.warnings.append(f"more than {stems.max_stems - 2} stems: the rest are mixed into other.wav")
+        self.voice_sum = voice_sum
+
+    def result(self, frames: int, peak: float, fmt: str) -> RenderResult:
+        import numpy as np
+
+        st = self.synth.stats()
+        synth_warnings = list(self.synth.warnings)
+        res = self.res
+        wall = time.perf_counter() - self.t0
+        rate = self.rate
+        res.seconds = frames / rate
+        res.wall_seconds = wall
+        res.realtime_factor = res.seconds / wall if wall > 0 else 0.0
+        res.peak_voices = st["peak_voices"]
+        res.average_voices = self.voice_sum / frames if frames else 0.0
+        res.notes_dropped = st["dropped_notes"]
+        res.voices_stolen = st["stolen_voices"]
+        res.late_events = st["late_events"]
+        res.peak_dbfs = 20 * float(np.log10(peak)) if peak > 0 else float("-inf")
+        res.clipped = peak > 1.0 and fmt != "float"
+        res.missing = [w for w in synth_warnings if w.startswith("no instrument for")]
+        res.warnings += [w for w in synth_warnings if not w.startswith("no instrument for")]
+        return res
 
 
 def _group_frames(synth, source, pos: int, block: int, group: int, limit: int, end_frame: int,
@@ -440,21 +521,44 @@ def run(args) -> int:
     for inp in args.inputs:
         if not os.path.exists(inp):
             raise UserError(f"{inp}: no such file")
+    if (args.stems is not None or args.labels is not None) and (many or (args.output and (
+            args.output.endswith(os.sep) or os.path.isdir(args.output)))):
+        raise UserError("--stems and --labels render one input to one -o OUT.wav")
+    if args.labels is not None:
+        from .stems import labels_format
+
+        if labels_format(args.labels) is None:
+            raise UserError(f"--labels {args.labels}: the file name must end in .csv or .json")
+    if args.stems is not None:
+        if os.path.exists(args.stems) and not os.path.isdir(args.stems):
+            raise UserError(f"--stems {args.stems}: not a folder")
+        parent = os.path.dirname(os.path.abspath(args.stems.rstrip(os.sep) or args.stems))
+        if not os.path.isdir(parent):
+            raise UserError(f"--stems {args.stems}: the folder {parent} does not exist")
     jobs = [(inp, _output_for(inp, args.output, many)) for inp in args.inputs]
     outs = [o for _, o in jobs]
     if len(set(outs)) != len(outs):
         raise UserError("two inputs would write the same output file")
     from dlsynth.sink.filesink import FileSinkError, check_writable
 
-    for _, o in jobs:
+    for o in [o for _, o in jobs] + ([args.labels] if args.labels is not None else []):
         try:
             check_writable(o)
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
+    if args.stems is not None:
+        try:
+            os.makedirs(args.stems, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--stems {args.stems}: cannot make the folder ({exc.strerror or exc})") from None
+        if not os.access(args.stems, os.W_OK | os.X_OK):
+            raise UserError(f"--stems {args.stems}: cannot write there (permission denied)")
     n_jobs = max(1, min(args.jobs or cores(), len(jobs)))
     threads = args.threads or max(1, min(MAX_THREADS, cores() // n_jobs))
     kw = dict(rate=args.rate, fmt=args.format, interpolation=args.interpolation, effects=not args.no_effects,
               voices=args.voices, tail=tail, gain_db=args.gain, max_length=args.max_length, threads=threads)
+    if not many:
+        kw.update(stems_dir=args.stems, stems_by=args.stems_by, labels_path=args.labels)
     show = not args.quiet and not args.json
     tty = sys.stderr.isatty()
     if not args.quiet:
@@ -465,7 +569,7 @@ def run(args) -> int:
             raise UserError("--scheduler and --manifest render into a folder: give -o DIR/")
         if not args.threads:
             kw["threads"] = 1 if args.scheduler else threads
-        return _run_batch(args, n_jobs, {k: v for k, v in kw.items() if k != "notify"}, show, tty)
+        return _run_batch(args, n_jobs, kw, show, tty)
     if args.overwrite:
         raise UserError("--overwrite is for batch runs (--scheduler or --manifest); a plain render always writes")
 
@@ -529,6 +633,7 @@ def _run_batch(args, n_jobs: int, kw: dict, show: bool, tty: bool) -> int:
 
     from . import batch
 
+    kw = {k: v for k, v in kw.items() if k in batch.RENDER_OPTIONS}  # (no notify, stems or labels)
     client = None
     if args.scheduler:
         logging.getLogger("distributed").setLevel(logging.ERROR)  # its own chatter is not ours to print
@@ -656,5 +761,9 @@ def _summary(r: RenderResult) -> None:
         w(f"  missing instruments ({len(r.missing)}):\n")
         for msg in r.missing:
             w(f"    - {msg}\n")
+    if r.stems:
+        w(f"  stems: {len(r.stems)} files in {os.path.dirname(r.stems[0]) or '.'}\n")
+    if r.labels:
+        w(f"  labels: {r.labels}\n")
     for msg in r.warnings:
         w(f"  warning: {msg}\n")

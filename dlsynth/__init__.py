@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "render": ("dlsynth.api_render", "render"),
     "RenderWarning": ("dlsynth.api_render", "RenderWarning"),
+    "Rendered": ("dlsynth.api_render", "Rendered"),
     "load_bank": ("dlsynth.banks", "load_bank"),
     "Synth": ("dlsynth.host", "Synth"),
     "BankError": ("dlsynth.dls.errors", "DLSError"),
@@ -41,11 +42,11 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # what a type checker sees; at run time, __getattr__ below
-    from dlsynth.api_render import RenderWarning, render
-    from dlsynth.banks import load_bank
-    from dlsynth.dls.errors import DLSError as BankError
-    from dlsynth.host import Synth
-    from dlsynth.synth.midifile import MidiFileError
+    from dlsynth.api_render import Rendered, RenderWarning, render  # noqa: F401
+    from dlsynth.banks import load_bank  # noqa: F401
+    from dlsynth.dls.errors import DLSError as BankError  # noqa: F401
+    from dlsynth.host import Synth  # noqa: F401
+    from dlsynth.synth.midifile import MidiFileError  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -9,8 +9,7 @@ file. So ``render(path)`` equals ``dlsynth render path --format float`` sample f
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
-from typing import Iterator, Union
+from typing import NamedTuple, Union
 
 import numpy as np
 
@@ -20,10 +19,7 @@ from . import options
 from .banks import BankSpec, banks_of
 from .midi_input import MidiSpec, song_of
 
-__all__ = ["render", "RenderWarning"]
-
-#: frames the array starts with at most; it doubles as the song goes on
-FIRST_FRAMES = 1 << 20
+__all__ = ["render", "Rendered", "RenderWarning"]
 
 
 class RenderWarning(UserWarning):
@@ -31,45 +27,19 @@ class RenderWarning(UserWarning):
     song far longer than its size suggests. The command prints these in its summary."""
 
 
-class _ArrayTarget:
-    """Where ``render_song``'s blocks go for ``render``: one growing float32 (frames, 2) array."""
+class Rendered(NamedTuple):
+    """``render(..., stems=..., labels=True)``: the mix and what the same pass gave beside it."""
 
-    def __init__(self) -> None:
-        self._data = np.zeros((0, 2), dtype=np.float32)
-        self._pos = 0
-        self._group = 0
-        self._limit = 0
-
-    @contextmanager
-    def open(self, limit: int, group: int) -> Iterator["_ArrayTarget"]:
-        self._limit, self._group = limit, group
-        self._data = np.empty((min(limit, FIRST_FRAMES) + group, 2), dtype=np.float32)
-        yield self
-
-    def buffer(self) -> np.ndarray:
-        need = self._pos + self._group
-        if need > len(self._data):
-            grown = np.empty((max(need, min(self._limit + self._group, 2 * len(self._data))), 2), dtype=np.float32)
-            grown[:self._pos] = self._data[:self._pos]
-            self._data = grown
-        return self._data[self._pos:need]
-
-    def submit(self, frames: int) -> None:
-        self._pos += int(frames)
-
-    def result(self) -> np.ndarray:
-        data, self._data = self._data, np.zeros((0, 2), dtype=np.float32)
-        try:
-            data.resize((self._pos, 2), refcheck=True)  # in place: nothing else holds it now
-        except ValueError:
-            data = data[:self._pos].copy()
-        return data
+    mix: np.ndarray  #: float32 (frames, 2)
+    stems: dict[str, np.ndarray] | None  #: stem name -> float32 (frames, 2); they sum to the mix
+    labels: list[dict] | None  #: one dict per note as played (see the README's --labels)
 
 
 def render(midi: MidiSpec, bank: BankSpec = None, *, rate: int = 48000, interpolation: str = "cubic",
            effects: bool = True, voices: int = 256, gain_db: float = DEFAULT_GAIN_DB,
            tail: Union[str, float] = "auto", max_length: float | None = None,
-           threads: int | None = None) -> np.ndarray:
+           threads: int | None = None, stems: Union[bool, str] = False,
+           labels: bool = False) -> Union[np.ndarray, Rendered]:
     """Render a song to a (frames, 2) float32 array at ``rate``, as ``dlsynth render`` does.
 
     midi: a path, the bytes of a .mid, a ``mido.MidiFile``, or an object shaped like
@@ -83,12 +53,24 @@ def render(midi: MidiSpec, bank: BankSpec = None, *, rate: int = 48000, interpol
     last event, or 'auto' (until silent, at most 30 s); ``max_length`` seconds of output
     at most, tail included; ``threads`` rendering each block (None: the cores; the output
     is the same for every count).
+    ``stems``: True (or 'channel'), 'program' or 'track' also gives one array per instrument
+    (per channel group and channel, per program, or per MIDI track; 'effects' is the reverb
+    and chorus return), from the same pass, summing to the mix within float32 rounding;
+    ``labels`` also gives the notes as played (channel group, channel, program, key,
+    velocity, start frame, note-off frame, end-of-sound frame, why it ended). With either,
+    the result is a ``Rendered`` (mix, stems, labels); without, the mix alone.
 
     Raises ``dlsynth.MidiFileError`` for bad MIDI, ``dlsynth.BankError`` for a bad bank,
     ValueError (TypeError for the wrong type) for a bad option. Instruments no bank has
     are said as ``dlsynth.RenderWarning`` (their notes are silent).
     """
     from dlsynth.apps.render import absurd_length_warning, cores, render_song
+
+    if stems is True:
+        stems = "channel"
+    if stems is not False and stems not in ("channel", "program", "track"):
+        raise ValueError(f"stems must be True, False, 'channel', 'program' or 'track', not {stems!r}")
+    options.flag("labels", labels)
 
     rate = options.rate(rate)
     kw = dict(rate=rate, interpolation=options.interpolation(interpolation), effects=options.flag("effects", effects),
@@ -104,8 +86,9 @@ def render(midi: MidiSpec, bank: BankSpec = None, *, rate: int = 48000, interpol
         warnings.warn(f"{song.source}: the song lasts {seconds:,.0f} s for {len(song.events)} messages: "
                       f"an array of about {seconds * rate * 8 / 1e9:,.1f} GB (max_length= cuts it)",
                       RenderWarning, stacklevel=2)
-    target = _ArrayTarget()
-    done = render_song(song, banks, target, **kw)  # type: ignore[arg-type]
+    done = render_song(song, banks, stems_by=stems or None, labels=labels, **kw)  # type: ignore[arg-type]
     for text in done.missing:
         warnings.warn(f"{song.source}: {text}", RenderWarning, stacklevel=2)
-    return target.result()
+    if stems or labels:
+        return Rendered(done.mix, done.stems, done.labels)
+    return done.mix

@@ -56,7 +56,7 @@ from __future__ import annotations
 _HOMES = {
     "build_default_bank": "build", "cache_dir": "cache", "default_bank_path": "cache",
     "load_default_bank": "cache", "BANK_VERSION": "params", "DRUM_EXCLUSIVE_CLASSES": "programs",
-    "DRUM_KIT_NAME": "programs", "GM_DRUM_NAMES": "programs", "GM_PROGRAM_NAMES": "programs",
+    "DRUM_KIT_NAME": "programs", "GM_DRUM_KIT_NAMES": "programs", "GM_DRUM_NAMES": "programs", "GM_PROGRAM_NAMES": "programs",
     "wave_is_pitched": "timbres",
 }
 
@@ -70,6 +70,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "BANK_VERSION", "GM_PROGRAM_NAMES", "GM_DRUM_NAMES", "DRUM_EXCLUSIVE_CLASSES", "DRUM_KIT_NAME",
+    "BANK_VERSION", "GM_PROGRAM_NAMES", "GM_DRUM_NAMES", "GM_DRUM_KIT_NAMES", "DRUM_EXCLUSIVE_CLASSES", "DRUM_KIT_NAME",
     "build_default_bank", "default_bank_path", "load_default_bank", "cache_dir", "wave_is_pitched",
 ]

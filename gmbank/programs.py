@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-DRUM_KIT_NAME = "Standard Kit"
+#: the drum kits' names by program (GM2's kits, as GS numbers them)
+GM_DRUM_KIT_NAMES = {0: "Standard Kit", 8: "Room Kit", 16: "Power Kit", 24: "Electronic Kit", 25: "Analog Kit",
+                     32: "Jazz Kit", 40: "Brush Kit", 48: "Orchestra Kit", 56: "SFX Kit"}
+DRUM_KIT_NAME = GM_DRUM_KIT_NAMES[0]
 
 GM_PROGRAM_NAMES = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",

@@ -185,6 +185,8 @@ void eng_destroy(eng_engine *e)
     if (!e)
         return;
     eng_pool_destroy(e->pool);
+    eng_stems_free(e);
+    free(e->labels);
     if (e->ins_table)
         for (int32_t i = 0; i < e->max_instruments; i++)
             instrument_free(atomic_load(&e->ins_table[i]));
@@ -615,10 +617,36 @@ static void drain_ring(eng_engine *e)
  * Voices: allocation, stealing, freeing (render thread)
  * ------------------------------------------------------------------------------------- */
 
-static void voice_free(eng_engine *e, int32_t slot_pos)
+/* The END label of a voice freed at `at` (the end of the last segment rendered, or the
+   frame a slot is taken back at): its sound ended at its planned silence (end_at), where
+   its wave ran out, or at `at`, whichever came first; why, from the cut that ended it, or
+   else whether it had been released. */
+void eng_label_voice_end(eng_engine *e, const eng_voice *v, uint64_t at)
+{
+    uint64_t end = at;
+    if (v->end_at && v->end_at < end)
+        end = v->end_at;
+    if (v->done_seen && v->done_at < end)
+        end = v->done_at;
+    if (end < v->start)
+        end = v->start;
+    eng_label l;
+    memset(&l, 0, sizeof l);
+    l.kind = ENG_LABEL_END;
+    l.frame = end;
+    l.note = v->note;
+    l.channel = v->channel;
+    l.key = v->key;
+    l.reason = v->end_reason ? v->end_reason : (v->eg1.released ? ENG_END_RELEASED : ENG_END_FINISHED);
+    eng_label_push(e, &l);
+}
+
+static void voice_free(eng_engine *e, int32_t slot_pos, uint64_t at)
 {
     int32_t idx = e->act[slot_pos];
     eng_voice *v = &e->voices[idx];
+    if (eng_labels_on(e))
+        eng_label_voice_end(e, v, at);
     if (!v->fading)
         e->n_playing--;
     if (v->ins)
@@ -679,6 +707,7 @@ static eng_voice *voice_alloc(eng_engine *e, uint32_t priority, uint64_t now)
             atomic_fetch_add_explicit(&e->st_lost, 1, memory_order_relaxed);
             return NULL;
         }
+        victim->end_reason = ENG_END_STOLEN;
         voice_fade(e, victim, now);
         atomic_fetch_add_explicit(&e->st_stolen, 1, memory_order_relaxed);
     }
@@ -694,7 +723,7 @@ static eng_voice *voice_alloc(eng_engine *e, uint32_t priority, uint64_t now)
             atomic_fetch_add_explicit(&e->st_lost, 1, memory_order_relaxed);
             return NULL;
         }
-        voice_free(e, pick);
+        voice_free(e, pick, now);
     }
     int32_t idx = e->free_list[--e->n_free];
     eng_voice *v = &e->voices[idx];
@@ -726,20 +755,28 @@ static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
     if (!ins || ins->dead)
         return;
     uint64_t first_serial = e->serial;
+    int32_t matched = 0, started = 0;
+    int labels = eng_labels_on(e);
+    uint32_t patch = e->midi->chan[c].patch;
+    int32_t stem = -1; /* found when its first voice starts: a note that plays makes a stem */
+    uint32_t note = labels ? ++e->note_serial : 0;
     for (int32_t ri = 0; ri < ins->n_regions; ri++) {
         const eng_region *r = &ins->regions[ri];
         if (key < r->key_lo || key > r->key_hi || vel < r->vel_lo || vel > r->vel_hi)
             continue;
+        matched++;
         /* exclusivity: key groups, and the same key on a region that is not self-non-exclusive */
         for (int32_t i = 0; i < e->n_act; i++) {
             eng_voice *v = &e->voices[e->act[i]];
             if (v->channel != c || v->ins != ins || v->fading || v->serial >= first_serial)
                 continue;
-            int cut = (r->key_group && v->rgn->key_group == r->key_group) ||
-                      (!(r->flags & ENG_RGN_SELF_NON_EXCLUSIVE) && v->rgn == r && v->key == key);
+            int group_cut = r->key_group && v->rgn->key_group == r->key_group;
+            int cut = group_cut || (!(r->flags & ENG_RGN_SELF_NON_EXCLUSIVE) && v->rgn == r && v->key == key);
             /* cut with the EG1 shutdown time, unless it is already releasing faster */
-            if (cut && (v->note_on || v->eg1.release_rate < v->shutdown_rate))
+            if (cut && (v->note_on || v->eg1.release_rate < v->shutdown_rate)) {
+                v->end_reason = group_cut ? ENG_END_KEY_GROUP : ENG_END_RETRIGGERED;
                 eng_voice_cut(e, v, now, 0);
+            }
         }
         eng_voice *v = voice_alloc(e, ch->priority, now);
         if (!v)
@@ -752,8 +789,31 @@ static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
         v->ins = ins;
         v->rgn = r;
         v->fading = 0;
+        v->end_reason = 0;
+        v->done_seen = 0;
+        v->done_at = 0;
+        if (stem < 0)
+            stem = e->stems_by ? eng_stem_for(e, c, patch, e->cur_tag, now) : 0;
+        v->stem = stem;
+        v->note = note;
         ins->voices++;
+        started++;
         eng_voice_start(e, v, now);
+    }
+    if (labels && matched) {
+        eng_label l;
+        memset(&l, 0, sizeof l);
+        l.kind = ENG_LABEL_NOTE;
+        l.frame = now;
+        l.note = note;
+        l.channel = c;
+        l.patch = patch;
+        l.track = e->cur_tag;
+        l.key = (int16_t)key;
+        l.velocity = (int16_t)vel;
+        l.voices = started;
+        l.stem = stem < 0 ? 0 : stem;
+        eng_label_push(e, &l);
     }
     uint32_t active = (uint32_t)e->n_act;
     atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
@@ -761,9 +821,23 @@ static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
         atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
 }
 
+/* The KEY_OFF label of a note-off (key -1: all notes off on the channel). */
+static void label_key_off(eng_engine *e, int32_t c, int key, uint64_t now)
+{
+    eng_label l;
+    memset(&l, 0, sizeof l);
+    l.kind = ENG_LABEL_KEY_OFF;
+    l.frame = now;
+    l.channel = c;
+    l.key = (int16_t)key;
+    eng_label_push(e, &l);
+}
+
 static void note_off(eng_engine *e, int32_t c, int key, uint64_t now)
 {
     eng_channel *ch = &e->chan[c];
+    if (eng_labels_on(e))
+        label_key_off(e, c, key, now);
     for (int32_t i = 0; i < e->n_act; i++) {
         eng_voice *v = &e->voices[e->act[i]];
         if (v->channel != c || v->key != key || !v->note_on || v->sustained || v->fading)
@@ -827,6 +901,8 @@ static void sostenuto_pedal(eng_engine *e, int32_t c, int down, uint64_t now)
 static void all_notes_off(eng_engine *e, int32_t c, uint64_t now)
 {
     eng_channel *ch = &e->chan[c];
+    if (eng_labels_on(e))
+        label_key_off(e, c, -1, now);
     for (int32_t i = 0; i < e->n_act; i++) {
         eng_voice *v = &e->voices[e->act[i]];
         if (v->channel != c || !v->note_on || v->fading)
@@ -844,8 +920,10 @@ static void all_sound_off(eng_engine *e, int32_t c, uint64_t now)
 {
     for (int32_t i = 0; i < e->n_act; i++) {
         eng_voice *v = &e->voices[e->act[i]];
-        if ((c < 0 || v->channel == c) && !v->fading)
+        if ((c < 0 || v->channel == c) && !v->fading) {
+            v->end_reason = ENG_END_SOUND_OFF;
             voice_fade(e, v, now);
+        }
     }
 }
 
@@ -917,8 +995,10 @@ static void unload_instrument(eng_engine *e, int32_t id, uint64_t now)
             e->chan[c].ins = NULL;
     for (int32_t i = 0; i < e->n_act; i++) {
         eng_voice *v = &e->voices[e->act[i]];
-        if (v->ins == ins && !v->fading)
+        if (v->ins == ins && !v->fading) {
+            v->end_reason = ENG_END_SOUND_OFF;
             voice_fade(e, v, now);
+        }
     }
     if (!ins->pending) {
         ins->pending = 1;
@@ -1091,13 +1171,12 @@ static inline int voice_ends(const eng_voice *v, uint64_t end)
    two passes with no segment rendered nothing can have ended. */
 static void free_ended(eng_engine *e, uint64_t at)
 {
-    (void)at;
     int32_t freed = 0;
     for (int32_t g = 0; g < e->gmask_groups; g++) {
         uint32_t bits = e->gmask[g].bits;
         for (int32_t k = 0; bits; k++, bits >>= 1)
             if (bits & 1u) {
-                voice_free(e, g * ENG_GROUP + k - freed);
+                voice_free(e, g * ENG_GROUP + k - freed, at);
                 freed++;
             }
     }
@@ -1149,6 +1228,15 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
                     }
                 }
                 eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, vrev, vcho);
+                if (j->stems) {
+                    /* the voice's dry output again, alone, into its entry's row: rows start
+                       at -0.0, which adds nothing (-0 + x is x, signed zeros included) */
+                    float *row = eng_stem_row(e, j->par, i - np + k);
+                    for (int32_t f = 0; f < n; f++)
+                        row[f] = row[ENG_CTRL + f] = -0.0f;
+                    eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, row,
+                                  row + ENG_CTRL, NULL, NULL);
+                }
                 if (voice_ends(p, j->end))
                     ended |= 1u << (i - np + k - first);
             }
@@ -1157,7 +1245,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
                 break;
         }
         float *t0 = tmp + (2 * np) * ENG_ROW, *t1 = tmp + (2 * np + 1) * ENG_ROW;
-        eng_voice_interp(e, v, n, t0, t1);
+        eng_voice_interp(e, v, at, n, t0, t1);
         if (lanes) {
             float k0 = (float)(int64_t)(at - v->r0);
             for (int c = 0; c < lanes; c++) {
@@ -1224,12 +1312,35 @@ static void finish_segment(eng_engine *e, const eng_finish *f)
         sum_groups(mix_l, groups, 0, f->n_groups, n, 0);
         sum_groups(mix_r, groups, ENG_CTRL, f->n_groups, n, 0);
     }
+    const float *wet = NULL;
     if (f->fx_on) {
         sum_groups(mix_rev, groups, 2 * ENG_CTRL, f->n_groups, n, ENG_SEND_REV);
         sum_groups(mix_cho, groups, 3 * ENG_CTRL, f->n_groups, n, ENG_SEND_CHO);
-        fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
-        fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
+        if (f->stem_out) {
+            /* The effects' return apart (stem 0): each unit adds into rows of -0.0 (which
+               then hold exactly what it would have added), then those are added to the
+               mix in the same order as without stems: the same mix, bit for bit. */
+            float *w = e->stem_wet;
+            for (int32_t i = 0; i < 4 * ENG_CTRL; i++)
+                w[i] = -0.0f;
+            fx_reverb_process(e->reverb, mix_rev, w, w + ENG_CTRL, (size_t)n);
+            fx_chorus_process(e->chorus, mix_cho, w + 2 * ENG_CTRL, w + 3 * ENG_CTRL, (size_t)n);
+            for (int32_t i = 0; i < n; i++) {
+                mix_l[i] += w[i];
+                mix_r[i] += w[ENG_CTRL + i];
+            }
+            for (int32_t i = 0; i < n; i++) {
+                mix_l[i] += w[2 * ENG_CTRL + i];
+                mix_r[i] += w[3 * ENG_CTRL + i];
+            }
+            wet = w;
+        } else {
+            fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
+            fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
+        }
     }
+    if (f->stem_out)
+        eng_stems_finish(e, f, wet);
     float g = f->gain;
     float *o = f->out;
     for (int32_t i = 0; i < n; i++) {
@@ -1363,6 +1474,8 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     uint64_t late = 0;
     eng_job *j = &e->job;
     j->has_finish = 0;
+    int stems = eng_stems_on(e) && frames <= e->stem_frames;
+    int32_t stems_before = e->n_stems;
     while (pos < end) {
         /* The control tick first (the mix groups planned the voices that go on at the tick
            the segment before ended on: every segment ends at a tick or before one, and the
@@ -1390,6 +1503,11 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
         j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
         j->par = e->gpar;
         j->sends = fx_on;
+        j->stems = stems;
+        if (stems)
+            for (int32_t i = 0; i < e->n_act; i++)
+                e->stem_of[(size_t)j->par * (size_t)e->n_slots + (size_t)i] = e->voices[e->act[i]].stem;
+        int32_t entries = e->n_act;
         run_job(e);
         e->gmask_groups = j->n_groups;
         if (j->tick)
@@ -1400,12 +1518,17 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
         j->finish.par = j->par;
         j->finish.fx_on = fx_on;
         j->finish.gain = gain * e->master_volume;
+        j->finish.n_entries = entries;
+        j->finish.n_stems = e->n_stems;
+        j->finish.stem_out = stems ? e->stem_out + 2 * (pos - start) : NULL;
         j->has_finish = 1;
         pos = seg_end;
     }
     if (j->has_finish)
         finish_segment(e, &j->finish);
     j->has_finish = 0;
+    if (stems)
+        eng_stems_zero_new(e, start, stems_before);
     e->pos = end;
     finish_unloads(e);
     drain_ring(e);

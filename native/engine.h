@@ -297,9 +297,11 @@ int32_t eng_midi_encode(const uint8_t *data, int32_t n, int32_t group, uint64_t 
    ring was full (each counted). */
 int32_t eng_push_midi(eng_engine *e, uint64_t time, int32_t group, const uint8_t *data, int32_t n);
 /* Queue many: message i is bytes[offsets[i] .. offsets[i] + lengths[i]) at frame times[i] for
-   groups[i]. Stops when the ring is full; returns how many messages were consumed. */
+   groups[i]. Stops when the ring is full; returns how many messages were consumed. tags
+   (NULL: none) gives each channel message a tag the notes it starts carry (a file source's
+   MIDI track + 1: stems by track, note labels); 0 = no tag. */
 int32_t eng_push_midi_batch(eng_engine *e, const uint64_t *times, const int32_t *groups, const uint8_t *bytes,
-                            const int64_t *offsets, const int32_t *lengths, int32_t n);
+                            const int64_t *offsets, const int32_t *lengths, const int32_t *tags, int32_t n);
 /* The patches a stream of messages (in time order, as for eng_push_midi_batch) will select
    on an engine with `channels` channels, from the power-on state: the distinct patch keys
    requested, written to keys (at most max_keys); returns how many, or -1 if more than
@@ -330,6 +332,85 @@ int32_t eng_threads(const eng_engine *e);
    its own share (slower on a busy machine: for tests, which must see every thread work).
    The output is the same in every case. Producer thread, while no render runs. */
 void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict);
+
+/* --- Stems and note labels (native/eng_stems.c): what each instrument played, in the
+   same pass as the mix. Both are off (and cost nothing) until set, and are set by the
+   producer while no render runs.
+
+   Stems. Every voice gets a stem when it starts, by its key: the engine channel and the
+   channel's patch (ENG_STEMS_BY_CHANNEL), the patch alone (BY_PROGRAM) or the tag of the
+   note-on message (BY_TRACK). Stems are numbered in the order their first voice started,
+   from 1; stem 0 is the effects' return (reverb plus chorus, wet). Each voice's dry output
+   is mixed into its stem as well as into the mix, which is computed exactly as without
+   stems (the same bytes); a stem is its voices summed in the active list's order, times
+   the master gain, so the stems sum to the mix within float rounding, for every thread
+   count and block size. More keys than max_stems - 1: the rest share the last stem (its
+   info's overflow is 1). */
+enum { ENG_STEMS_OFF = 0, ENG_STEMS_BY_CHANNEL = 1, ENG_STEMS_BY_PROGRAM = 2, ENG_STEMS_BY_TRACK = 3 };
+enum { ENG_STEMS_MAX = 4096 };
+
+typedef struct {
+    int32_t channel;             /* engine channel of its first voice */
+    uint32_t patch;              /* the channel's patch key (eng_patch_key) then */
+    int32_t track;               /* the note-on's tag then (MIDI track + 1), 0 = none */
+    int32_t overflow;            /* 1: the stem every key past max_stems shares */
+    uint64_t first_frame;        /* absolute frame its first voice started at */
+} eng_stem_info;
+
+/* by = ENG_STEMS_*, max_stems 2..ENG_STEMS_MAX (effects return included). Allocates (0, or
+   ENG_ERR_*); by = ENG_STEMS_OFF frees. Stems already made are forgotten. */
+int32_t eng_set_stems(eng_engine *e, int32_t by, int32_t max_stems);
+/* Where the next renders write the stems: stem s at out + s * 2 * frames, interleaved
+   stereo like the mix, for renders of at most `frames` frames; each render writes stems
+   0 .. eng_stem_count() - 1 (a stem born during it: zeros before its first voice). NULL: the
+   stems are not written (nor mixed). */
+void eng_set_stem_output(eng_engine *e, float *out, int32_t frames);
+int32_t eng_stem_count(const eng_engine *e);
+/* 0, or ENG_ERR_ARG for a stem that does not exist (stem 0, the effects, has no info). */
+int32_t eng_get_stem_info(const eng_engine *e, int32_t stem, eng_stem_info *out);
+
+/* Note labels: a ring of records the render thread writes as it plays and the producer
+   drains (eng_poll_labels) between renders: one NOTE record per note-on that matched a
+   region (its voices all start at its frame), one KEY_OFF per note-off and all-notes-off
+   (key -1: every key of the channel), one END per voice as it ends, with why. A full ring
+   drops records (counted: labels_lost). */
+enum { ENG_LABEL_NOTE = 1, ENG_LABEL_KEY_OFF = 2, ENG_LABEL_END = 3 };
+enum {
+    ENG_END_RELEASED = 1,        /* its release finished */
+    ENG_END_FINISHED = 2,        /* the sound died out (a one-shot wave's end) with the key held */
+    ENG_END_STOLEN = 3,          /* its voice was taken for another note (polyphony) */
+    ENG_END_KEY_GROUP = 4,       /* cut by a note of the same key group (exclusive class) */
+    ENG_END_RETRIGGERED = 5,     /* cut by the same key again on a self-exclusive region */
+    ENG_END_SOUND_OFF = 6,       /* all sound off, a reset, an unloaded instrument */
+    ENG_END_END_OF_FILE = 7      /* still sounding when the render ended (eng_labels_finish) */
+};
+
+typedef struct {
+    uint64_t frame;              /* NOTE: note-on frame (every voice starts there); KEY_OFF:
+                                    the note-off's frame; END: the first frame after the
+                                    voice's sound */
+    uint32_t note;               /* NOTE, END: the note's serial (from 1); KEY_OFF: 0 */
+    int32_t kind;                /* ENG_LABEL_* */
+    int32_t channel;             /* engine channel */
+    uint32_t patch;              /* NOTE: the channel's patch key */
+    int32_t track;               /* NOTE: the note-on's tag (MIDI track + 1), 0 = none */
+    int16_t key;                 /* NOTE, KEY_OFF: MIDI key (-1: every key) */
+    int16_t velocity;            /* NOTE */
+    int32_t voices;              /* NOTE: voices started (0: none free: dropped) */
+    int32_t reason;              /* END: ENG_END_* */
+    int32_t stem;                /* NOTE: its stem (0 without stems) */
+    int32_t pad;
+} eng_label;
+
+/* capacity: records the ring holds (rounded up to a power of two); 0 frees (labels off).
+   Returns 0 or ENG_ERR_*. */
+int32_t eng_set_labels(eng_engine *e, int32_t capacity);
+/* Records oldest first; returns how many were written to out. */
+int32_t eng_poll_labels(eng_engine *e, eng_label *out, int32_t max);
+/* After the last render: an END for every voice still there (END_OF_FILE at the current
+   position, or its own end if it had ended in the last segment); no records after it. */
+void eng_labels_finish(eng_engine *e);
+uint64_t eng_labels_lost(const eng_engine *e);
 
 /* Render thread only: queue an event straight into the render thread's pending heap (the
    live wave sink's callback, between renders). Returns 0 when the heap is full. */

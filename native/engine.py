@@ -87,6 +87,22 @@ ENGINE_CONN_DTYPE = np.dtype(
     [("source", "<u2"), ("control", "<u2"), ("destination", "<u2"), ("transform", "<u2"), ("scale", "<f4")]
 )
 REPORT_DTYPE = np.dtype([("kind", "<i4"), ("channel", "<i4"), ("requested", "<u4"), ("used", "<u4")])
+#: One eng_label (engine.h): a note-on, a note-off or a voice's end, as the engine played it.
+LABEL_DTYPE = np.dtype([("frame", "<u8"), ("note", "<u4"), ("kind", "<i4"), ("channel", "<i4"), ("patch", "<u4"),
+                        ("track", "<i4"), ("key", "<i2"), ("velocity", "<i2"), ("voices", "<i4"),
+                        ("reason", "<i4"), ("stem", "<i4"), ("pad", "<i4")])
+LABEL_NOTE = lib.ENG_LABEL_NOTE
+LABEL_KEY_OFF = lib.ENG_LABEL_KEY_OFF
+LABEL_END = lib.ENG_LABEL_END
+#: why a voice ended (eng_label.reason), as words
+END_REASONS = {
+    lib.ENG_END_RELEASED: "released", lib.ENG_END_FINISHED: "finished", lib.ENG_END_STOLEN: "stolen",
+    lib.ENG_END_KEY_GROUP: "key_group", lib.ENG_END_RETRIGGERED: "retriggered",
+    lib.ENG_END_SOUND_OFF: "sound_off", lib.ENG_END_END_OF_FILE: "end_of_file",
+}
+#: what a stem is keyed by (eng_set_stems)
+STEMS_BY = {"channel": lib.ENG_STEMS_BY_CHANNEL, "program": lib.ENG_STEMS_BY_PROGRAM, "track": lib.ENG_STEMS_BY_TRACK}
+MAX_STEMS = int(lib.ENG_STEMS_MAX)
 
 _ERRORS = {
     lib.ENG_ERR_ARG: "invalid argument",
@@ -112,7 +128,7 @@ class EngineFull(EngineError):
 
 def _check_layout() -> None:
     for dt, cname in ((REGION_DTYPE, "eng_region_desc"), (ENGINE_CONN_DTYPE, "eng_conn"), (EVENT_DTYPE, "eng_event"),
-                      (REPORT_DTYPE, "eng_report")):
+                      (REPORT_DTYPE, "eng_report"), (LABEL_DTYPE, "eng_label")):
         if dt.itemsize != ffi.sizeof(cname):
             raise ImportError(f"{cname}: C size {ffi.sizeof(cname)} != NumPy {dt.itemsize}")
         for name in dt.names:
@@ -205,6 +221,8 @@ class Engine:
         self._instruments: dict[int, dict] = {}  # id -> {"state", "waves", "warnings", "instrument"}
         self._out = None
         self._out_ptr = None
+        self._stems_out = None
+        self._stems_max = 0
         self._out_frames = 0
         self._stats = ffi.new("eng_stats *")
         self._event = ffi.new("eng_event *")
@@ -393,9 +411,11 @@ class Engine:
             return bool(lib.eng_push_midi(self._ptr, int(time), int(group), buf, len(buf)))
 
     def push_midi_batch(self, times: np.ndarray, groups: np.ndarray, data: bytes, offsets: np.ndarray,
-                        lengths: np.ndarray) -> int:
+                        lengths: np.ndarray, tags: np.ndarray | None = None) -> int:
         """Queue messages ``data[offsets[i]:offsets[i] + lengths[i]]`` at frames ``times[i]``
-        for ``groups[i]``; returns how many were consumed (the ring may fill)."""
+        for ``groups[i]``; returns how many were consumed (the ring may fill). ``tags[i]``
+        (a file's MIDI track + 1) goes with the notes a channel message starts (stems by
+        track, note labels)."""
         n = len(times)
         if not n:
             return 0
@@ -403,11 +423,15 @@ class Engine:
         g = np.ascontiguousarray(groups, dtype=np.int32)
         o = np.ascontiguousarray(offsets, dtype=np.int64)
         ln = np.ascontiguousarray(lengths, dtype=np.int32)
+        tg = ffi.NULL
+        if tags is not None:
+            tags = np.ascontiguousarray(tags, dtype=np.int32)
+            tg = ffi.cast("int32_t *", ffi.from_buffer(tags))
         with self._lock:
             return int(lib.eng_push_midi_batch(
                 self._ptr, ffi.cast("uint64_t *", ffi.from_buffer(t)), ffi.cast("int32_t *", ffi.from_buffer(g)),
                 ffi.from_buffer(data), ffi.cast("int64_t *", ffi.from_buffer(o)),
-                ffi.cast("int32_t *", ffi.from_buffer(ln)), n))
+                ffi.cast("int32_t *", ffi.from_buffer(ln)), tg, n))
 
     def set_patch(self, time: int, key: int, instrument_id: int) -> bool:
         """Patch table: `key` (patch_key) plays engine instrument `instrument_id` (-1: none)."""
@@ -491,12 +515,81 @@ class Engine:
         return self.push(time, RESET_ALL, 0, 0, 0)
 
     # --- render --------------------------------------------------------------------------
-    def render(self, frames: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    # --- stems and note labels (native/eng_stems.c) ----------------------------------------
+    def set_stems(self, by: str | None, max_stems: int = 256) -> None:
+        """Mix every voice into a stem of its own as well (by "channel": channel and
+        patch, "program": patch, "track": the note-on's tag; None: off), at most
+        ``max_stems`` stems with the effects' return (stem 0). While no render runs."""
+        code = lib.ENG_STEMS_OFF if by is None else STEMS_BY[by]
+        with self._lock:
+            rc = int(lib.eng_set_stems(self._ptr, code, int(max_stems)))
+        if rc < 0:
+            raise _err(rc, "set_stems")
+        self._stems_out = None
+        self._stems_max = 0 if by is None else int(max_stems)
+
+    @property
+    def stem_count(self) -> int:
+        """Stems so far, the effects' return (stem 0) included; 0 with stems off."""
+        return int(lib.eng_stem_count(self._ptr))
+
+    def stem_info(self, stem: int) -> dict:
+        """channel, patch, track, overflow and first_frame of stem >= 1."""
+        info = ffi.new("eng_stem_info *")
+        if lib.eng_get_stem_info(self._ptr, int(stem), info) < 0:
+            raise IndexError(f"no stem {stem}")
+        return {"channel": int(info.channel), "patch": int(info.patch), "track": int(info.track),
+                "overflow": bool(info.overflow), "first_frame": int(info.first_frame)}
+
+    def set_labels(self, capacity: int) -> None:
+        """Record note labels in a ring of ``capacity`` records (0: off); drain it with
+        `poll_labels` between renders. While no render runs."""
+        with self._lock:
+            rc = int(lib.eng_set_labels(self._ptr, int(capacity)))
+        if rc < 0:
+            raise _err(rc, "set_labels")
+
+    def poll_labels(self) -> np.ndarray:
+        """The label records written since the last call (LABEL_DTYPE), oldest first."""
+        out = np.empty(4096, dtype=LABEL_DTYPE)
+        parts = []
+        while True:
+            n = int(lib.eng_poll_labels(self._ptr, ffi.cast("eng_label *", ffi.from_buffer(out)), len(out)))
+            if n:
+                parts.append(out[:n].copy())
+            if n < len(out):
+                break
+        return np.concatenate(parts) if parts else out[:0].copy()
+
+    def finish_labels(self) -> None:
+        """After the last render: an END record for every voice still there."""
+        lib.eng_labels_finish(self._ptr)
+
+    @property
+    def labels_lost(self) -> int:
+        return int(lib.eng_labels_lost(self._ptr))
+
+    def render(self, frames: int | None = None, out: np.ndarray | None = None,
+               stems: np.ndarray | None = None) -> np.ndarray:
         """Render the next block (``ISynthSinkDMus::Render``): a (frames, 2) float32 array.
 
         With `out` (a C-contiguous writable float32 (n, 2) array) nothing is allocated; the
         array is checked once and its pointer reused while the same array is passed.
+        ``stems`` (stems on): a C-contiguous float32 (max_stems, m, 2) array, m >= frames,
+        that gets stems 0 .. stem_count - 1 of the block in ``stems[s, :frames]``.
         """
+        if stems is not None:
+            if (not isinstance(stems, np.ndarray) or stems.dtype != np.float32 or stems.ndim != 3
+                    or stems.shape[2] != 2 or not stems.flags.c_contiguous or not stems.flags.writeable):
+                raise ValueError("stems must be a writable C-contiguous float32 array of shape (stems, frames, 2)")
+            n = len(out) if out is not None else frames
+            if stems.shape[0] < self._stems_max:
+                raise ValueError(f"stems must have room for the {self._stems_max} stems set")
+            if n is None or stems.shape[1] < n:
+                raise ValueError("stems holds fewer frames than the block")
+            if stems is not getattr(self, "_stems_out", None):
+                lib.eng_set_stem_output(self._ptr, ffi.cast("float *", ffi.from_buffer(stems)), int(stems.shape[1]))
+                self._stems_out = stems
         if out is not None:
             if out is not self._out:
                 if (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.ndim != 2

@@ -192,7 +192,7 @@ int32_t eng_push_midi(eng_engine *e, uint64_t time, int32_t group, const uint8_t
 }
 
 int32_t eng_push_midi_batch(eng_engine *e, const uint64_t *times, const int32_t *groups, const uint8_t *bytes,
-                            const int64_t *offsets, const int32_t *lengths, int32_t n)
+                            const int64_t *offsets, const int32_t *lengths, const int32_t *tags, int32_t n)
 {
     if (!e || n <= 0)
         return 0;
@@ -205,8 +205,11 @@ int32_t eng_push_midi_batch(eng_engine *e, const uint64_t *times, const int32_t 
     for (; i < n && k < room; i++) {
         eng_event *slot = &e->ring[(head + k) & e->ring_mask];
         int32_t rc = eng_midi_encode(bytes + offsets[i], lengths[i], groups[i], times[i], slot);
-        if (rc > 0)
+        if (rc > 0) {
+            if (tags && slot->type == ENG_EV_MIDI)
+                slot->b = tags[i];
             k++;
+        }
         else if (rc < 0)
             bad++;
         else
@@ -507,8 +510,10 @@ void mid_apply(eng_engine *e, mid_state *m, const eng_event *ev, uint64_t now)
             atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
             return;
         }
+        e->cur_tag = ev->b; /* the message's tag (eng_push_midi_batch), for the notes it starts */
         for (int32_t grp = g0; grp < g1; grp++)
             short_message(e, m, grp * 16 + (st & 0x0F), packed, now);
+        e->cur_tag = 0;
         break;
     }
     case ENG_EV_SYSEX_RESET:

@@ -266,6 +266,8 @@ typedef struct eng_voice {
     uint64_t r0;            /* ramp start (absolute frame) */
     uint64_t ramp_end;      /* plan end (absolute frame) */
     uint64_t end_at;        /* free the voice once rendering reaches this frame (0 = no) */
+    uint64_t done_at;       /* with done_seen: the frame its wave ran out (PS_DONE) */
+    int32_t done_seen;
 
     /* --- identity: written by the render thread (events), read by its scans of the
        active list; a cache line of its own, apart from what the workers write --- */
@@ -277,12 +279,14 @@ typedef struct eng_voice {
     uint8_t sostenuto;      /* latched by the sostenuto pedal */
     uint8_t sost_off;       /* note-off arrived while latched */
     uint8_t fading;         /* stolen / cut: linear fade to silence */
-    uint8_t pad0;
+    uint8_t end_reason;     /* ENG_END_* of a cut (0: it ends on its own) */
     uint32_t priority;
     uint64_t start;         /* absolute frame of note-on */
     uint64_t serial;        /* allocation order */
     eng_instrument *ins;
     const eng_region *rgn;
+    int32_t stem;           /* its stem (eng_set_stems), 0 without */
+    uint32_t note;          /* the serial of the note that started it (labels) */
 
     /* --- articulation state --- */
     _Alignas(64) float key_eff; /* key + KEYNUM destination, semitones */
@@ -345,6 +349,9 @@ typedef struct eng_gmask {
 typedef struct {
     float *out;             /* interleaved stereo, n frames */
     int32_t n;              /* frames */
+    int32_t n_entries;      /* active-list entries mixed (stems: their rows) */
+    int32_t n_stems;        /* stems that exist (written, stems on) */
+    float *stem_out;        /* stem 0's first frame of the segment (stems on), else NULL */
     int32_t n_groups;
     int32_t par;            /* which half of the group buffers holds its groups */
     int32_t fx_on;
@@ -359,6 +366,7 @@ typedef struct {
     int32_t n_groups;
     int32_t par;
     int32_t sends;          /* mix the reverb and chorus sends (the effects are on) */
+    int32_t stems;          /* each voice's dry output into its entry's row too (stems on) */
     int32_t has_finish;     /* item 0 is `finish` (of the segment before) */
     eng_finish finish;
 } eng_job;
@@ -453,6 +461,31 @@ struct eng_engine {
 
     /* MIDI semantics (native/midi.c): channel state, patch table, reports */
     struct mid_state *midi;
+    int32_t cur_tag;        /* the tag of the MIDI message being applied (0: none) */
+
+    /* stems (native/eng_stems.c): everything NULL / 0 while off */
+    int32_t stems_by;       /* ENG_STEMS_* */
+    int32_t stems_max;
+    int32_t n_stems;        /* stem 0 (the effects) included */
+    uint64_t *stem_keys;    /* open-addressing table: key + 1 (0 = empty slot) */
+    int32_t *stem_index;    /* per table slot: its stem */
+    uint32_t stem_mask;
+    eng_stem_info *stem_info; /* per stem */
+    float *stem_rows;       /* 2 halves * n_slots rows of 2 * ENG_CTRL floats: each active
+                               entry's dry output (left row, right row) in the segment */
+    int32_t *stem_of;       /* 2 halves * n_slots: the stem of each entry of that segment */
+    float *stem_wet;        /* 4 * ENG_CTRL: reverb left, right, chorus left, right (wet) */
+    float *stem_out;        /* eng_set_stem_output: stems_max * 2 * stem_frames floats */
+    int32_t stem_frames;
+
+    /* note labels (native/eng_stems.c): NULL while off */
+    eng_label *labels;
+    uint32_t label_mask;
+    int32_t labels_done;    /* eng_labels_finish ran: no more records */
+    uint32_t note_serial;
+    _Alignas(64) atomic_uint label_head; /* render thread */
+    _Alignas(64) atomic_uint label_tail; /* producer */
+    atomic_ullong st_labels_lost;
 };
 
 /* voice.c */
@@ -480,11 +513,25 @@ typedef struct {
 #define ENG_TMP_FLOATS (((2 * ENG_PEND_VOICES + 1) * ENG_ROW + 15) / 16 * 16) /* per thread */
 
 void eng_sinc_table(float *table);
-void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *t1);
+/* at: the absolute frame of t0[0] (a voice whose wave runs out notes the frame, done_at) */
+void eng_voice_interp(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float *t0, float *t1);
 void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy);
 /* out_rev or out_cho NULL: that send is not mixed (the effects are off, or its gain is
    zero throughout the segment: the caller checks). */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
                    float *out_l, float *out_r, float *out_rev, float *out_cho);
+
+/* eng_stems.c (render thread unless said) */
+void eng_stems_free(eng_engine *e);   /* the stems' memory (eng_set_stems, eng_destroy) */
+int32_t eng_stem_for(eng_engine *e, int32_t channel, uint32_t patch, int32_t tag, uint64_t now);
+/* The voices' dry rows of one segment and a stemmed finish (stems on and an output set). */
+static inline int eng_stems_on(const eng_engine *e) { return e->stem_rows && e->stem_out; }
+float *eng_stem_row(eng_engine *e, int32_t par, int32_t entry);
+void eng_stems_finish(eng_engine *e, const eng_finish *f, const float *wet);
+void eng_stems_zero_new(eng_engine *e, uint64_t start, int32_t n_before);
+void eng_label_push(eng_engine *e, const eng_label *l);
+static inline int eng_labels_on(const eng_engine *e) { return e->labels && !e->labels_done; }
+/* eng_core.c: the ENG_END_* reason and end frame of a voice freed at `at` */
+void eng_label_voice_end(eng_engine *e, const eng_voice *v, uint64_t at);
 
 #endif /* DLSYNTH_VOICE_H */

@@ -839,12 +839,16 @@ static uint64_t loop_zone(const eng_voice *v, const int16_t **b, uint64_t *off)
 }
 
 /* Interpolate n frames of the voice into t0 (and t1 for two channels). */
-void eng_voice_interp(eng_engine *e, eng_voice *v, int32_t n, float *t0, float *t1)
+void eng_voice_interp(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float *t0, float *t1)
 {
     int nch = v->nch;
     int i = 0;
     while (i < n) {
         if (v->state == PS_DONE) {
+            if (!v->done_seen) {
+                v->done_seen = 1;
+                v->done_at = at + (uint64_t)i;
+            }
             memset(t0 + i, 0, sizeof(float) * (size_t)(n - i));
             if (nch == 2)
                 memset(t1 + i, 0, sizeof(float) * (size_t)(n - i));

@@ -41,6 +41,8 @@ class FileSource:
         self.time_offset = int(time_offset)
         times, self.groups, self.data, self.offsets, self.lengths = pack_messages(song.events)
         self.times = times + self.time_offset
+        #: each message's tag: its MIDI track + 1 (the notes it starts carry it)
+        self.tags = None if song.event_tracks is None else np.asarray(song.event_tracks, dtype=np.int32) + 1
         self._next = 0
 
     def prepare(self) -> None:
@@ -66,7 +68,8 @@ class FileSource:
         if j <= i:
             return 0
         sl = slice(i, j)
-        got = self.stream.put_batch(self.times[sl], self.groups[sl], self.data, self.offsets[sl], self.lengths[sl])
+        got = self.stream.put_batch(self.times[sl], self.groups[sl], self.data, self.offsets[sl], self.lengths[sl],
+                                    None if self.tags is None else self.tags[sl])
         self._next = i + got
         return got
 

@@ -196,6 +196,8 @@ class Song:
     title: str | None = None
     copyright: str | None = None
     smpte_offset_100ns: int | None = None
+    #: the MTrk index (TrackInfo.index) of each event, int32, in the order of ``events``
+    event_tracks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.events)
@@ -521,17 +523,20 @@ class _Parser:
         groups = (np.concatenate([tr.group_array() for tr in tracks]) if tracks
                   else np.zeros(0, dtype=np.int64))
         datas = [d for tr in tracks for d in tr.datas]
+        track_of = (np.concatenate([np.full(len(tr.datas), tr.index, dtype=np.int32) for tr in tracks]) if tracks
+                    else np.zeros(0, dtype=np.int32))
         if len(times) > 1 and np.any(times[1:] < times[:-1]):
             order = np.argsort(times, kind="stable")
             times = times[order]
             groups = groups[order]
+            track_of = track_of[order]
             datas = [datas[i] for i in order.tolist()]
         if len(groups) and int(groups.max()) > MAX_CHANNEL_GROUPS:
             keep = groups <= MAX_CHANNEL_GROUPS
             over = len(self.devices) - MAX_CHANNEL_GROUPS
             self.warn(f"{len(self.devices)} device names: the first {MAX_CHANNEL_GROUPS} get channel groups; "
                       f"the {int((~keep).sum())} events of the {over} more are dropped")
-            times, groups = times[keep], groups[keep]
+            times, groups, track_of = times[keep], groups[keep], track_of[keep]
             datas = [d for d, k in zip(datas, keep.tolist()) if k]
             for tr in tracks:
                 tr.marks = [(i, g if g <= MAX_CHANNEL_GROUPS else 0) for i, g in tr.marks]
@@ -558,6 +563,7 @@ class _Parser:
             channel_groups=set(_distinct(groups)),
             tempo_changes=tempo_changes,
             warnings=self.warnings,
+            event_tracks=track_of,
             title=self.title,
             copyright=self.copyright,
             smpte_offset_100ns=self.smpte_offset,

@@ -238,9 +238,10 @@ class MXF:
         fn = getattr(sink, "route", None)
         return fn(group) if fn is not None else []
 
-    def put_batch(self, ref_times, groups, data: bytes, offsets, lengths) -> int:
+    def put_batch(self, ref_times, groups, data: bytes, offsets, lengths, tags=None) -> int:
         """``IMXF::PutMessage`` for many C-side kernel events at once (see Synth.put_batch):
         their groups are mapped along this stream's routes, then handed to the synth.
+        ``tags``: each event's tag (a file's MIDI track + 1), or None.
         Returns how many of the given events were taken."""
         import numpy as np
 
@@ -252,11 +253,12 @@ class MXF:
         uniq = np.flatnonzero(np.bincount(g)) if len(g) and int(g.min()) >= 0 else sorted(set(g.tolist()))
         routes = {int(u): self.route(int(u)) for u in uniq}
         if all(r == [u] for u, r in routes.items()):
-            return synth.put_batch(ref_times, g, data, offsets, lengths)
+            return synth.put_batch(ref_times, g, data, offsets, lengths, tags)
         counts = np.array([len(routes[int(x)]) for x in g.tolist()], dtype=np.int64)
         new_g = np.array([t for x in g.tolist() for t in routes[int(x)]], dtype=np.int32)
         rep = lambda a: np.repeat(np.asarray(a), counts)  # noqa: E731
-        got = synth.put_batch(rep(ref_times), new_g, data, rep(offsets), rep(lengths))
+        got = synth.put_batch(rep(ref_times), new_g, data, rep(offsets), rep(lengths),
+                              None if tags is None else rep(tags))
         # Count whole source events taken.
         return int(np.searchsorted(np.cumsum(counts), got, side="right"))
 

@@ -437,13 +437,14 @@ class Synth:
         return self
 
     def put_batch(self, ref_times: np.ndarray, groups: np.ndarray, data: bytes, offsets: np.ndarray,
-                  lengths: np.ndarray) -> int:
+                  lengths: np.ndarray, tags: np.ndarray | None = None) -> int:
         """IMXF::PutMessage for many kernel events kept in arrays (message i is
         ``data[offsets[i]:offsets[i] + lengths[i]]`` at presentation time ``ref_times[i]``
-        for ``groups[i]``); returns how many were taken (the engine's queue may fill)."""
+        for ``groups[i]``, tagged ``tags[i]``: a file's MIDI track + 1, which the notes it
+        starts carry); returns how many were taken (the engine's queue may fill)."""
         frames = self.time_map.ref_times_to_samples(ref_times)
         np.maximum(frames, 0, out=frames)
-        got = self.engine.push_midi_batch(frames, groups, data, offsets, lengths)
+        got = self.engine.push_midi_batch(frames, groups, data, offsets, lengths, tags)
         self.counters.events += got
         return got
 
@@ -463,11 +464,13 @@ class Synth:
         self.message(sample, group, bytes([0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7]))
 
     # ------------------------------------------------------------------ render
-    def render(self, out: np.ndarray | None = None, frames: int | None = None, position: int | None = None) -> np.ndarray:
+    def render(self, out: np.ndarray | None = None, frames: int | None = None, position: int | None = None,
+               stems: np.ndarray | None = None) -> np.ndarray:
         """ISynthSinkDMus::Render: the next ``frames`` frames (or ``len(out)``) as interleaved
         stereo float32 of shape (frames, 2). ``position`` is where the sink believes the
-        stream is; the engine's own position is authoritative."""
-        return self.engine.render(frames, out)
+        stream is; the engine's own position is authoritative. ``stems``: where the block's
+        stems go, with stems on (`Engine.render`)."""
+        return self.engine.render(frames, out, stems)
 
     @property
     def position(self) -> int:

@@ -309,6 +309,12 @@ def test_batch_options_need_a_folder_and_overwrite_needs_a_batch(tmp_path):
     r = _cli(songs[0], "-o", tmp_path / "x.wav", "--overwrite")
     assert r.returncode == 2 and "--overwrite is for batch runs" in r.stderr
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "m.json").exists()
+    out = tmp_path / "out"
+    out.mkdir()
+    r = _cli(songs[0], "-o", f"{out}/", "--manifest", tmp_path / "m.json", "-q")  # one input is a batch too
+    assert r.returncode == 0, r.stderr
+    assert [e["status"] for e in json.loads((tmp_path / "m.json").read_text())] == ["rendered"]
+    assert sorted(os.listdir(out)) == ["song000.wav"]
 
 
 def test_a_bad_bank_stops_a_batch_before_anything_is_written(tmp_path):
