@@ -7,10 +7,31 @@ DLSYNTH_DEBUG=1 is set in the environment.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
+import signal
 import sys
+
+
+def _early_interrupt(signum, frame):  # pragma: no cover - timing dependent
+    """Ctrl-C (or SIGTERM) before the command has anything to clean up: leave at once,
+    one line, status 130 (143 for SIGTERM), never a traceback from a half-done import."""
+    try:
+        os.write(2, b"dlsynth: interrupted\n")
+    finally:
+        os._exit(130 if signum == signal.SIGINT else 143)
+
+
+# Until main takes over (it turns these into exceptions once cleanup matters). Here, not in
+# the package's __init__: a program that imports dlsynth's library parts (render_file,
+# render_many) keeps its own Ctrl-C.
+try:
+    signal.signal(signal.SIGINT, _early_interrupt)
+    signal.signal(signal.SIGTERM, _early_interrupt)
+except ValueError:  # imported from a thread other than the main one
+    pass
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
 
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
 SUBCOMMANDS = ("dlsynth.apps.render", "dlsynth.apps.play", "dlsynth.apps.info", "dlsynth.apps.devices", "dlsynth.apps.convert")
@@ -120,8 +141,6 @@ def _main(argv: list[str] | None, command: str | None) -> int:
         return 2
     debug = os.environ.get("DLSYNTH_DEBUG") == "1"
     from dlsynth.dls.errors import DLSError
-
-    import signal
 
     try:
         # From here on Ctrl-C and SIGTERM are exceptions, so every command cleans up.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -72,6 +73,15 @@ def add_parser(sub) -> None:
                    help="a stem per channel group, channel and program (default), per program, or per MIDI track")
     p.add_argument("--labels", metavar="FILE.csv|FILE.json", default=None,
                    help="one row per note as the engine played it (start, note-off and end frames, why it ended)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="render the inputs on this Dask scheduler's workers (shared filesystem: the "
+                   "workers read and write the same paths); with -o DIR/, a manifest, and files whose "
+                   "output is complete already skipped")
+    p.add_argument("--manifest", metavar="FILE.json",
+                   help="a batch run's manifest (default with --scheduler: DIR/manifest.json); given "
+                   "without --scheduler, the local workers run the batch the same way (resumable)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --scheduler or --manifest: render every input, complete outputs too")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
@@ -418,40 +428,71 @@ def _output_for(inp: str, output: str | None, many: bool) -> str:
     return output
 
 
-#: the banks of this worker process, read once for all its renders: (paths, collections)
-_worker_banks: tuple[tuple[str, ...], list] | None = None
+#: the banks of this worker process, read once for all its renders: (key, collections), the
+#: key naming each bank file by path, size and modification time (a bank changed on disk
+#: between two batches on a long-lived worker is read again)
+_worker_banks: tuple[tuple, list] | None = None
+#: how many times this process has read its banks (once per worker process)
+bank_reads = 0
+
+
+def bank_key(bank_paths) -> tuple:
+    """What a worker's banks are cached by: each file's absolute path, size and mtime."""
+    key = []
+    for p in bank_paths:
+        try:
+            st = os.stat(p)
+            key.append((os.path.abspath(p), st.st_size, st.st_mtime_ns))
+        except OSError:
+            key.append((os.path.abspath(p), None, None))
+    return tuple(key)
 
 
 def _keep_worker_banks(bank_paths: list[str], banks: list) -> None:
     global _worker_banks
-    _worker_banks = (tuple(bank_paths), banks)
+    _worker_banks = (bank_key(bank_paths), banks)
 
 
 def _init_worker(bank_paths: list[str]) -> None:
-    """ProcessPoolExecutor initializer: read the banks once per worker (a forked worker
-    finds them already read, inherited from the parent, and reads nothing); the worker's
-    renders share the instruments compiled for its engines (`synth.download.keep_compiled`)."""
-    if _worker_banks is None or _worker_banks[0] != tuple(bank_paths):
-        _keep_worker_banks(bank_paths, load_banks(list(bank_paths)))
+    """A worker's set-up (the -j pool's initializer, and the first render of a Dask worker):
+    read the banks once per worker process (a forked worker finds them already read,
+    inherited from the parent, and reads nothing); the worker's renders share the
+    instruments compiled for its engines (`synth.download.keep_compiled`)."""
+    global bank_reads
+    if _worker_banks is None or _worker_banks[0] != bank_key(bank_paths):
+        banks = load_banks(list(bank_paths))
+        bank_reads += 1
+        _keep_worker_banks(bank_paths, banks)
     from dlsynth.synth.download import keep_compiled
 
     keep_compiled()  # and compile each instrument once per worker, not once per song
 
 
-def _worker(job):
-    """A render in a worker process (several inputs with -o DIR/)."""
-    midi_path, out_path, bank_paths, kw = job
+_worker_lock = threading.Lock()  # a Dask worker may run several renders at once
+
+
+def render_job(midi_path: str, out_path: str, bank_paths: list[str], kw: dict) -> RenderResult:
+    """One file of a batch, in a worker process: the one function behind `-j N` and the Dask
+    renders (`apps.batch`), so both give the bytes of a single render. The banks come from
+    the worker's cache; a bad input is the result's ``error``, never an exception."""
     from dlsynth.dls.errors import DLSError
     from dlsynth.sink.filesink import FileSinkError
     from dlsynth.synth.midifile import MidiFileError
 
     try:
-        _init_worker(bank_paths)  # (done already by the pool's initializer)
-        return render_file(midi_path, out_path, _worker_banks[1], **kw)
+        with _worker_lock:
+            _init_worker(bank_paths)  # (done already by the -j pool's initializer)
+            banks = _worker_banks[1]
+        return render_file(midi_path, out_path, banks, **kw)
     except (MidiFileError, FileSinkError, DLSError, OSError, ValueError) as exc:
         r = RenderResult(midi_path, out_path)
         r.error = " ".join(str(exc).split())
         return r
+
+
+def _worker(job):
+    """A -j render (several inputs with -o DIR/): `render_job` on one tuple."""
+    return render_job(*job)
 
 
 def run(args) -> int:
@@ -523,6 +564,15 @@ def run(args) -> int:
     if not args.quiet:
         kw["notify"] = _notify
 
+    if args.scheduler or args.manifest:
+        if not args.output or not os.path.isdir(args.output):
+            raise UserError("--scheduler and --manifest render into a folder: give -o DIR/")
+        if not args.threads:
+            kw["threads"] = 1 if args.scheduler else threads
+        return _run_batch(args, n_jobs, kw, show, tty)
+    if args.overwrite:
+        raise UserError("--overwrite is for batch runs (--scheduler or --manifest); a plain render always writes")
+
     results: list[RenderResult] = []
     if not many:
         banks = load_banks(args.bank)  # a bad bank: one-line error, exit 2
@@ -574,6 +624,88 @@ def run(args) -> int:
     for r in failed:
         print(f"dlsynth render: error: {r.error}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _run_batch(args, n_jobs: int, kw: dict, show: bool, tty: bool) -> int:
+    """--scheduler / --manifest: `apps.batch.render_many`, with a progress bar on a terminal
+    (else a line per file), then one summary line and a line per failed file."""
+    import logging
+
+    from . import batch
+
+    kw = {k: v for k, v in kw.items() if k in batch.RENDER_OPTIONS}  # (no notify, stems or labels)
+    client = None
+    if args.scheduler:
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # its own chatter is not ours to print
+        client = batch.connect(args.scheduler)
+        if not client.nthreads() and not args.quiet:
+            _notify(f"the scheduler at {args.scheduler} has no workers yet: the files wait for some")
+    bar = _BatchProgress() if show and tty else None
+
+    def progress(entry: dict, done: int, total: int) -> None:
+        if bar is not None:
+            bar(done, total)
+        elif show and entry is not None and entry["status"] == batch.RENDERED:
+            print(f"{entry['file']} -> {entry['output']}  ({entry['audio_seconds']:.1f} s audio in "
+                  f"{entry['seconds']:.2f} s)", file=sys.stderr)
+
+    t0 = time.monotonic()
+    try:
+        entries = batch.render_many(args.inputs, args.output, args.bank, client=client, jobs=n_jobs,
+                                    manifest=args.manifest, overwrite=args.overwrite, progress=progress, **kw)
+    except ValueError as exc:
+        from .errors import UserError
+
+        raise UserError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+        if client is not None:
+            client.close(timeout=batch.SCHEDULER_TIMEOUT_SECONDS)
+    wall = time.monotonic() - t0
+    count = {s: sum(e["status"] == s for e in entries) for s in (batch.RENDERED, batch.SKIPPED, batch.ERROR)}
+    manifest = args.manifest or os.path.join(args.output, batch.MANIFEST_NAME)
+    if args.json:
+        import json
+
+        print(json.dumps(entries, indent=2))
+    if show:
+        if count[batch.RENDERED] == count[batch.ERROR] == 0:
+            print(f"nothing to render: the {count[batch.SKIPPED]} outputs are complete already "
+                  f"(--overwrite renders them again); manifest {manifest}", file=sys.stderr)
+        else:
+            print(f"{count[batch.RENDERED]} rendered, {count[batch.SKIPPED]} skipped (complete already), "
+                  f"{count[batch.ERROR]} failed in {wall:.1f} s "
+                  f"({count[batch.RENDERED] / wall if wall > 0 else 0.0:.1f} files/s); manifest {manifest}",
+                  file=sys.stderr)
+    for e in entries:
+        if e["status"] == batch.ERROR:
+            where = "" if e["error"].startswith(e["file"]) else f"{e['file']}: "
+            print(f"dlsynth render: error: {where}{e['error']}", file=sys.stderr)
+    return 2 if count[batch.ERROR] else 0
+
+
+class _BatchProgress:
+    """A batch's progress bar on a terminal (rich): files done of the files to render."""
+
+    def __init__(self):
+        self._prog = None
+        self._task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._prog is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._prog = Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), transient=True)
+            self._prog.start()
+            self._task = self._prog.add_task("files", total=total)
+        self._prog.update(self._task, completed=done)
+
+    def close(self) -> None:
+        if self._prog is not None:
+            self._prog.stop()
+            self._prog = None
 
 
 class _ProgressBar:

@@ -35,6 +35,36 @@ def check_writable(path: str) -> None:
         raise FileSinkError(f"{path}: cannot write in {d} (permission denied)")
 
 
+def _temp_prefix(path: str) -> str:
+    return "." + os.path.basename(path) + "."
+
+
+TEMP_SUFFIX = ".part"  #: a WavFileSink's temporary file: .NAME.wav.XXXXXXXX.part beside NAME.wav
+
+
+def temp_files(paths) -> list[str]:
+    """The temporary files of writes to these outputs that are under way or were never
+    finished (a process killed mid-write cannot remove its own): never a complete output.
+    Each folder is listed once."""
+    by_dir: dict[str, set[str]] = {}
+    for p in paths:
+        by_dir.setdefault(os.path.dirname(os.path.abspath(p)), set()).add(os.path.basename(p))
+    found = []
+    for d, outputs in by_dir.items():
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            if not (n.startswith(".") and n.endswith(TEMP_SUFFIX)):
+                continue
+            # .NAME.XXXXXXXX.part: mkstemp's random middle has no dot
+            output, _, middle = n[1:-len(TEMP_SUFFIX)].rpartition(".")
+            if output in outputs and middle:
+                found.append(os.path.join(d, n))
+    return found
+
+
 def _why(path: str, exc: Exception) -> str:
     """What a person can act on, for a write that failed: libsndfile says only "System
     error." when the disk fills up."""
@@ -74,7 +104,7 @@ class WavFileSink:
         self.frames = 0
         self.peak = 0.0
         d = os.path.dirname(os.path.abspath(path))
-        fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=d)
+        fd, self._tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=d)
         os.close(fd)
         self.container = "WAV"
         if max_frames is not None and max_frames * channels * BYTES_PER_SAMPLE[fmt] > WAV_MAX_DATA_BYTES:
