@@ -1,3 +1,1 @@
-"""The `dlsynth` command-line application (render, play, bench, info, devices)."""
-
-__version__ = "0.1.0"
+"""The `dlsynth` command-line application (render, play, bench, info, devices, convert)."""

@@ -48,7 +48,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``only`` (a command name), just that subcommand, so a
     run imports the one module it needs (``dlsynth render`` never imports live play's or
     the benchmarks' modules)."""
-    from . import __version__
+    from dlsynth import __version__
 
     parser = argparse.ArgumentParser(
         prog="dlsynth",

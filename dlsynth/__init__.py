@@ -33,6 +33,7 @@ _LAZY = {
     "render": ("dlsynth.api_render", "render"),
     "RenderWarning": ("dlsynth.api_render", "RenderWarning"),
     "Rendered": ("dlsynth.api_render", "Rendered"),
+    "render_many": ("dlsynth.apps.batch", "render_many"),
     "load_bank": ("dlsynth.banks", "load_bank"),
     "Synth": ("dlsynth.host", "Synth"),
     "BankError": ("dlsynth.dls.errors", "DLSError"),
@@ -43,6 +44,7 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # what a type checker sees; at run time, __getattr__ below
     from dlsynth.api_render import Rendered, RenderWarning, render  # noqa: F401
+    from dlsynth.apps.batch import render_many  # noqa: F401
     from dlsynth.banks import load_bank  # noqa: F401
     from dlsynth.dls.errors import DLSError as BankError  # noqa: F401
     from dlsynth.host import Synth  # noqa: F401
