@@ -237,11 +237,51 @@ def _copy_fundamental_scale(ctx: _Ctx, detune) -> list[float]:
     return [min(1.0, 0.8 / totals[o]) if o else 1.0 for o in offs]
 
 
-def _g_harmonic(ctx: _Ctx, *, slope=1.0, even=1.0, amps=None, formants=(), lowpass=None, lp_order=2.0,
-                highpass=None, detune=(), breath=0.0, breath_band=(400.0, 7000.0), breath_tilt=-3.0,
-                bright=0.0, bright_tau=0.08, swell=0.0, swell_tau=0.06, decay=0.0, decay_floor=0.0,
-                sub=0.0, fifth=0.0, drive=0.0, chiff=0.0, chiff_band=(1500.0, 7000.0), click=0.0, extra=(),
-                perc=None):
+@dataclass(frozen=True)
+class Harmonic:
+    """A harmonic timbre (`_g_harmonic`): the partials h = 1, 2, ... of the note, shaped.
+
+    Amplitudes: ``slope`` (h ** -slope), ``even`` (weight of the even harmonics), or ``amps``
+    (given outright). Spectral shape: ``formants`` ((Hz, bandwidth Hz, dB) peaks),
+    ``lowpass`` / ``highpass`` (Hz, None: none) of ``lp_order``. Copies: ``detune``
+    ((cents, level) chorus copies), ``sub`` / ``fifth`` (levels of an octave below and a
+    fifth above), ``extra`` ((frequency ratio, level) partials: drawbars, octaves), ``perc``
+    ((harmonic, level, time constant s) a decaying part on one harmonic). Time: ``bright``
+    (upper harmonics start louder, settling with ``bright_tau`` s), ``swell`` (they start
+    softer, blooming with ``swell_tau`` s), ``decay`` (upper harmonics die away, per second
+    per kHz, down to ``decay_floor``). Noise and transients: ``breath`` (level of a noise
+    band ``breath_band`` Hz tilted ``breath_tilt`` dB/octave), ``chiff`` (a burst in
+    ``chiff_band`` Hz at the start), ``click`` (a 3 ms burst). ``drive``: soft clipping.
+    """
+
+    slope: float = 1.0
+    even: float = 1.0
+    amps: tuple | None = None
+    formants: tuple = ()
+    lowpass: float | None = None
+    lp_order: float = 2.0
+    highpass: float | None = None
+    detune: tuple = ()
+    breath: float = 0.0
+    breath_band: tuple = (400.0, 7000.0)
+    breath_tilt: float = -3.0
+    bright: float = 0.0
+    bright_tau: float = 0.08
+    swell: float = 0.0
+    swell_tau: float = 0.06
+    decay: float = 0.0
+    decay_floor: float = 0.0
+    sub: float = 0.0
+    fifth: float = 0.0
+    drive: float = 0.0
+    chiff: float = 0.0
+    chiff_band: tuple = (1500.0, 7000.0)
+    click: float = 0.0
+    extra: tuple = ()
+    perc: tuple | None = None
+
+
+def _g_harmonic(ctx: _Ctx, spec: Harmonic):
     """Harmonic spectrum: h**-slope, even-harmonic weight, formants, filters, chorus copies.
 
     bright: upper harmonics start louder and settle (hammers, picks); swell: they start softer
@@ -251,6 +291,12 @@ def _g_harmonic(ctx: _Ctx, *, slope=1.0, even=1.0, amps=None, formants=(), lowpa
     perc: (harmonic, amplitude, time constant) an extra decaying part on one harmonic (the
     percussion tab of a drawbar organ).
     """
+    slope, even, amps, formants, lowpass, lp_order, highpass = (spec.slope, spec.even, spec.amps, spec.formants,
+                                                                spec.lowpass, spec.lp_order, spec.highpass)
+    detune, breath, breath_band, breath_tilt = spec.detune, spec.breath, spec.breath_band, spec.breath_tilt
+    bright, bright_tau, swell, swell_tau = spec.bright, spec.bright_tau, spec.swell, spec.swell_tau
+    decay, decay_floor, sub, fifth, drive = spec.decay, spec.decay_floor, spec.sub, spec.fifth, spec.drive
+    chiff, chiff_band, click, extra, perc = spec.chiff, spec.chiff_band, spec.click, spec.extra, spec.perc
     h = _harmonics(ctx)
     f = h * ctx.f0
     a = h ** (-float(slope))
@@ -423,7 +469,7 @@ def _g_fm(ctx: _Ctx, *, ops, detune=(), strike=0.0, strike_band=(1000.0, 8000.0)
         for cents, lev in detune:
             parts.add(f * 2.0 ** (cents / 1200.0), lev * amp[keep] * sign[keep][:, None], np.full(len(f), 0.4))
     if pad is not None:
-        sub = _g_harmonic(ctx, **pad)
+        sub = _g_harmonic(ctx, Harmonic(**pad))
         for fr, am, ph in zip(sub.freqs, sub.amps, sub.phases):
             parts.add(fr, am, ph)
     if strike:

@@ -8,6 +8,7 @@ from typing import Callable
 from dlsynth.dls.model import Wave
 
 from .generators import (
+    Harmonic,
     _am_applause,
     _am_breath,
     _am_helicopter,
@@ -61,7 +62,8 @@ _T: dict[str, _Timbre] = {}
 
 def _t(name, gen, attack=0.15, loop=0.1, roots=ROOTS_WIDE, **kw):
     opts = {k: kw.pop(k) for k in ("pitched", "oneshot", "rate", "k_mult") if k in kw}
-    _T[name] = _Timbre(name, gen, kw, attack, loop, roots, **opts)
+    params = {"spec": Harmonic(**kw)} if gen is _g_harmonic else kw  # a harmonic timbre's knobs: one dataclass
+    _T[name] = _Timbre(name, gen, params, attack, loop, roots, **opts)
     return name
 
 
