@@ -11,7 +11,7 @@ Measured, each the median of N repetitions (per event, in microseconds):
   status and data bytes inline, give the event back to the allocator.
 * ``get/put``: one ``Allocator.get_message`` + ``put_message`` pair.
 
-and, for the budget of the issue, the render-side cost of a 64-frame block at 48 kHz holding
+and, against the live path's budget, the render-side cost of a 64-frame block at 48 kHz holding
 10 events, as a share of the block's 1.333 ms (target: well under 5 %, which leaves the rest
 of the Python part of ``Synth.render`` the remainder).
 

@@ -1,5 +1,4 @@
-"""Live latency and polyphony on JACK, dlsynth beside FluidSynth: the figures of the issue on
-live play, in one run.
+"""Live latency and polyphony on JACK, dlsynth beside FluidSynth: every live-play figure in one run.
 
 For each block size (64, 128, 256 frames by default) a JACK dummy server is started with
 that period (by the command itself) and

