@@ -97,7 +97,7 @@ def probe_server(name: str) -> tuple[int, int] | None:
     Uses JACK-Client when it is installed (no subprocess), else ``jack_lsp`` to see whether
     the server is up (the rate and period are then unknown: (0, 0))."""
     try:
-        import jack  # noqa: PLC0415  (optional: JACK-Client)
+        import jack
     except ImportError:
         jack = None
     if jack is not None:
@@ -246,7 +246,7 @@ def portaudio_terminate() -> None:
 def portaudio_reinit():
     """Re-initialise PortAudio so it sees the JACK server running now; returns sounddevice."""
     with _environ(JACK_NO_START_SERVER="1"):
-        import sounddevice as sd  # noqa: PLC0415
+        import sounddevice as sd
 
         portaudio_terminate()
         sd._initialize()

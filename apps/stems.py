@@ -287,7 +287,7 @@ class StemFiles:
         for sink in self.sinks.values():
             try:
                 sink.close(commit=commit and err is None)
-            except Exception as exc:  # noqa: BLE001  (the first failure is raised, the rest removed)
+            except Exception as exc:
                 err = err or exc
         if err is not None:
             raise err

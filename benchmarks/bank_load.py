@@ -238,7 +238,7 @@ def bench_dls_read(path: Path, runs: int) -> dict:
         def first_use():
             c = read(p)
             t0 = time.perf_counter()
-            c.instruments[biggest].regions  # noqa: B018
+            c.instruments[biggest].regions
             return time.perf_counter() - t0
 
         extra["first_use_runs_s"] = [first_use() for _ in range(runs)]

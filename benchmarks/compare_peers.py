@@ -601,7 +601,7 @@ def main(argv=None) -> int:
             v = r.get(f"vs_{peer}")
             if not v:
                 continue
-            L, O = v["loudness"], v["onsets"]
+            L, Ons = v["loudness"], v["onsets"]
 
             def f(x, fmt):
                 return format(x, fmt) if x is not None else "-"
@@ -609,8 +609,8 @@ def main(argv=None) -> int:
             print(f"{stem[:34]:34s} {peer:12s} {f(L['correlation'], '7.3f')} {f(L['correlation_100ms'], '6.3f')} "
                   f"{f(L.get('median_diff_db'), '+9.1f')} "
                   f"{f(L.get('p10_diff_db'), '+6.1f')}..{f(L.get('p90_diff_db'), '+5.1f')} "
-                  f"{f(O['agreement'], '7.0%')} {f(O['recall'], '6.0%')} {f(O['precision'], '5.0%')} "
-                  f"{f(O['median_offset_ms'], '+7.2f')} {v['note_segments'].get('flagged_count', '-'):>5}")
+                  f"{f(Ons['agreement'], '7.0%')} {f(Ons['recall'], '6.0%')} {f(Ons['precision'], '5.0%')} "
+                  f"{f(Ons['median_offset_ms'], '+7.2f')} {v['note_segments'].get('flagged_count', '-'):>5}")
     print("flags: note segments off the median (see note_segments.flagged in the JSON)")
     for stem, r in report["files"].items():
         v = r["vs_spessasynth"]["note_segments"]

@@ -56,7 +56,7 @@ class Fluid:
             fl = ctypes.CDLL("libfluidsynth.so.3")
         except OSError:
             fl = ctypes.CDLL(name)
-        V, I, S, D = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_double
+        V, Int, S, D = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_double
 
         def sig(fn, res, *args):
             f = getattr(fl, fn)
@@ -66,15 +66,15 @@ class Fluid:
 
         self.new_settings = sig("new_fluid_settings", V)
         self.new_synth = sig("new_fluid_synth", V, V)
-        self.setint = sig("fluid_settings_setint", I, V, S, I)
-        self.setnum = sig("fluid_settings_setnum", I, V, S, D)
-        self.sfload = sig("fluid_synth_sfload", I, V, S, I)
-        self.noteon = sig("fluid_synth_noteon", I, V, I, I, I)
-        self.program_change = sig("fluid_synth_program_change", I, V, I, I)
-        self.write_float = sig("fluid_synth_write_float", I, V, I, V, I, I, V, I, I)
-        self.active = sig("fluid_synth_get_active_voice_count", I, V)
-        self.set_interp = sig("fluid_synth_set_interp_method", I, V, I, I)
-        self.reset = sig("fluid_synth_system_reset", I, V)
+        self.setint = sig("fluid_settings_setint", Int, V, S, Int)
+        self.setnum = sig("fluid_settings_setnum", Int, V, S, D)
+        self.sfload = sig("fluid_synth_sfload", Int, V, S, Int)
+        self.noteon = sig("fluid_synth_noteon", Int, V, Int, Int, Int)
+        self.program_change = sig("fluid_synth_program_change", Int, V, Int, Int)
+        self.write_float = sig("fluid_synth_write_float", Int, V, Int, V, Int, Int, V, Int, Int)
+        self.active = sig("fluid_synth_get_active_voice_count", Int, V)
+        self.set_interp = sig("fluid_synth_set_interp_method", Int, V, Int, Int)
+        self.reset = sig("fluid_synth_system_reset", Int, V)
         self.delete_synth = sig("delete_fluid_synth", None, V)
         self.delete_settings = sig("delete_fluid_settings", None, V)
         version = sig("fluid_version_str", S)

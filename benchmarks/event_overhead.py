@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dlsynth.synth.allocator import Allocator  # noqa: E402
-from dlsynth.synth.miniport import Miniport  # noqa: E402
-from dlsynth.synth.timebase import TimeMap  # noqa: E402
+from dlsynth.synth.allocator import Allocator
+from dlsynth.synth.miniport import Miniport
+from dlsynth.synth.timebase import TimeMap
 
 BLOCK_FRAMES = 64
 SAMPLE_RATE = 48000

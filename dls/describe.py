@@ -11,7 +11,6 @@ import functools
 import json
 from json.encoder import encode_basestring as _encode_str
 
-import numpy as np
 
 from . import constants as C
 from .model import Articulation, Collection, Instrument, Loop, Region, Wave, WaveSample

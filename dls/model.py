@@ -408,7 +408,7 @@ class Collection:
         gc.disable()  # many small acyclic objects: collecting between instruments only costs
         try:
             for ins in self.instruments:
-                ins.regions  # noqa: B018  (reading the property loads them)
+                ins.regions
         finally:
             if gc_was_enabled:
                 gc.enable()

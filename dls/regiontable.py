@@ -20,7 +20,7 @@ import numpy as np
 
 from . import constants as C
 from .model import CONNECTION_DTYPE, Articulation, Loop, Region, WaveLink, WaveSample
-from .riffindex import K_LRGN, K_RGN, K_RGN_ART, RiffIndex
+from .riffindex import K_LRGN, K_RGN, RiffIndex
 
 
 def _u32(fcc: bytes) -> int:

@@ -179,6 +179,6 @@ class Synth:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001  (the interpreter may be shutting down)
+        except Exception:
             pass
 

@@ -301,7 +301,7 @@ class BackgroundWriter:
                     self.sink.write(self._buffers[i][:n])
                     if self.sink.unsynced_bytes >= self.SYNC_BYTES:
                         self.sink.sync_data()
-            except BaseException as exc:  # noqa: BLE001  (handed to the rendering thread)
+            except BaseException as exc:
                 self._error = exc
             finally:
                 self._free[i].set()

@@ -264,7 +264,7 @@ class Allocator:
         return head
 
     # --------------------------------------------------------------------- MXF-sink duck type
-    def set_state(self, state) -> None:  # noqa: ARG002 - an allocator has no state
+    def set_state(self, state) -> None:
         """An allocator accepts events in every state."""
 
     # ---------------------------------------------------------------------------- reporting

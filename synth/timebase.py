@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Reference time units (100 ns) per second.
-from dlsynth.native.engine import REF_PER_SECOND as REFTIME_PER_SECOND  # noqa: E402
+from dlsynth.native.engine import REF_PER_SECOND as REFTIME_PER_SECOND
 #: Largest slope deviation used to absorb a phase offset: 1 sample per 1000 samples.
 DEFAULT_MAX_SLEW = 1e-3
 #: The rate ratio accepted from an estimator stays within 1 +- this (1 % is far beyond any

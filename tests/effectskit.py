@@ -211,7 +211,7 @@ class Chorus(_Effect):
 
     def set(self, voices: int | None = None, level: float | None = None,
             speed_hz: float | None = None, depth_ms: float | None = None,
-            type: int | None = None) -> None:  # noqa: A002 - FluidSynth's name
+            type: int | None = None) -> None:
         """Change any parameters (others keep their values); out-of-range values are clamped."""
         p = self.params
         self.params = ChorusParams(

@@ -84,8 +84,10 @@ def kept(case: Case) -> np.ndarray:
 def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
     """Signal to difference ratio in dB (inf when identical)."""
     n = max(len(reference), len(test))
-    a = np.zeros((n, 2)); a[: len(reference)] = reference
-    b = np.zeros((n, 2)); b[: len(test)] = test
+    a = np.zeros((n, 2))
+    a[: len(reference)] = reference
+    b = np.zeros((n, 2))
+    b[: len(test)] = test
     err = float(np.sum((a - b) ** 2))
     sig = float(np.sum(a ** 2))
     return float("inf") if err == 0 else 10 * np.log10(max(sig, 1e-30) / err)

@@ -5,9 +5,7 @@ The dummy backend gives a real, clocked audio graph: PortAudio (under sounddevic
 server is the application's own launcher (`dlsynth.apps.jackserver.DummyServer`); this rig
 adds the pytest fixture, port helpers and a capture client.
 
-Use the ``jack_server`` fixture (import it into the test module):
-
-    from tests.jackrig import jack_server  # noqa: F401  (a pytest fixture)
+Use the ``jack_server`` fixture (tests/conftest.py makes it available to every module):
 
     @pytest.mark.timeout(60)
     def test_something(jack_server):
@@ -92,7 +90,7 @@ def skip_or_fail(reason: str) -> None:
 # The server, the environment and PortAudio helpers are the application's own.
 from dlsynth.apps.jackserver import DummyServer, JackUnavailable  # noqa: E402
 from dlsynth.apps.jackserver import jack_output_device as jack_hostapi_output_device  # noqa: E402,F401
-from dlsynth.apps.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402,F401
+from dlsynth.apps.jackserver import portaudio_reinit as portaudio_rescan  # noqa: E402
 from dlsynth.apps.jackserver import portaudio_terminate as portaudio_release  # noqa: E402,F401
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from dlsynth import dls
-from dlsynth.dls import constants as C
 
 RATE = 48000
 WAVE_RATE = 44100

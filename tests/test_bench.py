@@ -15,7 +15,7 @@ import pytest
 
 from dlsynth.apps.bench import latency, plan as plan_mod, report, rig, stats, voices
 from dlsynth.apps.errors import UserError
-from tests.jackrig import jack_server, jack_tools_available  # noqa: F401  (jack_server is a fixture)
+from tests.jackrig import jack_tools_available
 
 RATE = 48000
 BLOCK = 512  # the rig's period

@@ -15,7 +15,7 @@ from dlsynth.native import ffi
 from dlsynth.synth.download import (
     DEFAULT_CONNECTIONS, ENGINE_CONN_DTYPE, REGION_DTYPE, compile_instrument, merge_articulation,
 )
-from .enginekit import RATE, art, conn, dc_wave, instrument, region, render, setup, sine_wave, tc
+from .enginekit import art, conn, dc_wave, instrument, region, render, setup, sine_wave, tc
 
 
 def find(conns, src, ctl, dst):

@@ -12,7 +12,7 @@ import pytest
 from dlsynth.dls import constants as C
 from .enginekit import (
     LEVEL_TOL_DB, RATE, art, conn, dc_wave, instrument, region, render, setup, setup_spec, sine_wave, tc, time_ok,
-    F0, cents,
+    F0,
 )
 
 
@@ -109,7 +109,7 @@ def test_decay_rate_and_sustain_level(decay, sustain):
 def test_release_rate(release):
     off = RATE // 4
     env, e = envelope(eg1(release=release), off + int(release * RATE * 0.8), off=off)
-    peak = env[off - 1]
+    env[off - 1]
     slope = db_slope(env, off / RATE + 0.1 * release, off / RATE + 0.7 * release)
     assert time_ok(96.0 / -slope, release)
 

@@ -14,7 +14,7 @@ from scipy.signal import welch
 
 from dlsynth.dls import constants as C
 from dlsynth.dls.model import Loop, Wave, WaveSample
-from .enginekit import RATE, WAVE_RATE, abs_cents, art, conn, instrument, region, render, setup, tc
+from .enginekit import RATE, abs_cents, art, conn, instrument, region, render, setup, tc
 
 FILTER_TOL_DB = 0.5  # noise spectra, averaged over many segments
 NPERSEG = 4096

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests import jackrig
-from tests.jackrig import JackServer, capture_client as _capture_client, jack_server  # noqa: F401  (jack_server is a fixture)
+from tests.jackrig import JackServer, capture_client as _capture_client
 
 FS = jackrig.SAMPLE_RATE
 BLOCK = jackrig.PERIOD

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests import jackrig
-from tests.jackrig import JackServer, jack_server  # noqa: F401  (jack_server is a fixture)
+from tests.jackrig import JackServer
 from tests.jackrig import capture_client as _capture_client
 
 from . import synthkit as K

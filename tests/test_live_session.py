@@ -507,7 +507,7 @@ def test_midi_from_the_instant_the_port_appears_never_silences_the_session(live)
     """The probe connects to ':keys' as soon as it appears and writes a burst of messages in
     every cycle while dlsynth starts, until 0.5 s after its audio appears; a note sent 1 s
     after the audio appeared is heard, in tune; dlsynth exits 0 with no traceback."""
-    srv = live.server(FUNCTIONAL_PERIOD)
+    live.server(FUNCTIONAL_PERIOD)
     sched = [(1.0, note_on(0, 81, 100)), (2.0, note_off(0, 81))]
     probe = live.session.probe(midi_to=":keys", seconds=3.0, storm=STORM, storm_until=0.5,
                                schedule=[[t, b] for t, b in sched])
@@ -533,7 +533,7 @@ def test_a_keyboard_plugged_in_after_start_is_opened_and_its_held_note_released_
     cap = live.session.probe(label="capture", midi_to=None, seconds=12.0)
     cap.wait_event("active", 20)
     dl = live.session.dlsynth(*PLAY_ARGS, "--blocksize", str(FUNCTIONAL_PERIOD))  # --midi-in all, by default
-    started = wait_started(cap, dl)
+    wait_started(cap, dl)
     time.sleep(0.5)
     kb = live.session.probe(label="usbkeys", midi_to=None, audio=False, start="peer", seconds=60.0,
                             report_sent=True, schedule=[[0.05, program(0, ORGAN)], [0.1, note_on(0, 69, 100)]])
@@ -574,7 +574,7 @@ def _vanish_with_a_key_down(cap, source, sent, dl, what: str, held: str) -> None
 
 @pytest.mark.timeout(120)
 def test_a_sender_connected_to_the_virtual_port_vanishing_with_a_key_down_releases_the_note(live):
-    srv = live.server(FUNCTIONAL_PERIOD)
+    live.server(FUNCTIONAL_PERIOD)
     cap = live.session.probe(label="capture", midi_to=None, seconds=7.0)
     cap.wait_event("active", 20)
     dl = live.session.dlsynth(*PLAY_ARGS, "--no-midi-in", "--blocksize", str(FUNCTIONAL_PERIOD))
@@ -772,7 +772,7 @@ def test_the_highest_gain_with_loud_chords_never_exceeds_full_scale(live):
                                  ["--latency", "-1"], ["--duration", "-5"], ["--gain", "1000"]],
                          ids=lambda a: " ".join(a))
 def test_a_bad_argument_is_one_line_and_status_2(live, bad):
-    srv = live.server(FUNCTIONAL_PERIOD)
+    live.server(FUNCTIONAL_PERIOD)
     dl = live.session.dlsynth(*PLAY_ARGS, *bad)
     rc = dl.poll_until_exit(15)
     err = dl.stderr()

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from dlsynth import dls
-from dlsynth.dls import constants as C
 from dlsynth.synth.allocator import Allocator
 from dlsynth.synth.events import EVENT_INCOMPLETE
 from dlsynth.synth.synth import Synth
