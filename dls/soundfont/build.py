@@ -106,12 +106,13 @@ class _Builder:
                      | (gens[:, G.MOD_ENV_TO_FILTER_FC] != 0) | (gens[:, G.INITIAL_FILTER_Q] > 0) | filter_moved)
         values, q_clamped = A.scales(gens, filter_on)
         notes_of(q_clamped & filter_on, "filter resonance above 22.5 dB held at 22.5 dB (DLS2's range)")
-        # Stereo halves panned to their own side: a multichannel wave link instead of the pan.
+        # Stereo halves panned to their own side: a multichannel wave link, and the pan kept
+        # (readers that place nothing by the link's channel, SpessaSynth's, still pan them;
+        # the synth takes the pan as said by the link: synth.download._without_side_pan).
         stype = h.shdr["type"][pairs.sample].astype(np.int64) & 0xF if len(pairs) else np.zeros(0, np.int64)
         pan = gens[:, G.PAN]
         left = (stype == S.TYPE_LEFT) & (pan <= -500)
         right = (stype == S.TYPE_RIGHT) & (pan >= 500)
-        values[left | right, A.ROW_PAN] = 0.0
         blocks, overflow = A.blocks(values)
         notes_of(overflow, "a key scaling (scaleTuning or keynumTo*) beyond what a DLS connection holds, saturated")
         # Each region's generator rows less those that change nothing, as views of one array.
