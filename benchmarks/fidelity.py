@@ -68,6 +68,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import audiometrics as M  # noqa: E402
+import spessa_peer as SP  # noqa: E402
 
 CACHE = HERE / "cache" / "fidelity"
 SONG_DIR = REPO / "tests" / "data" / "midi"
@@ -262,6 +263,53 @@ def render_dlsynth(midi: Path, bank: Path, d: Dlsynth, gain_db: float) -> Render
     return cached_render(key, make)
 
 
+_spessa_version: str | None = None
+
+
+def spessa_version() -> str:
+    global _spessa_version
+    if _spessa_version is None:
+        try:
+            _spessa_version = SP.version()
+        except SP.SpessaError as e:
+            raise FidelityError(str(e)) from None
+    return _spessa_version
+
+
+def render_spessasynth(midi: Path, bank: Path) -> Render:
+    """SpessaSynth's render of `midi` with `bank` (the SF2 or a DLS), effects off."""
+    key = {"synth": "spessasynth", "version": spessa_version(), "script": SP.script_hash(),
+           "midi": file_sha256(midi), "bank": file_sha256(bank), "rate": RATE, "voices": VOICES,
+           "effects": False}
+
+    def make(out: Path) -> dict:
+        try:
+            return SP.run_render(bank, midi, out, RATE, VOICES)
+        except SP.SpessaError as e:
+            raise FidelityError(str(e)) from None
+
+    return cached_render(key, make)
+
+
+def dlsynth_conversion(sf2: Path, d: Dlsynth) -> Path:
+    """The checkout's own DLS conversion of `sf2` (``python -m dlsynth convert``), cached by the
+    SF2's and the code's hashes; an older conversion of the same SF2 is removed."""
+    out = CACHE / f"{sf2.stem}.dlsynth-{file_sha256(sf2)[:10]}-{d.code[:10]}.dls"
+    if out.is_file():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob(f"{sf2.stem}.dlsynth-*.dls"):
+        old.unlink()
+    log(f"  converting {sf2.name} to DLS with the dlsynth checkout ...")
+    tmp = out.with_suffix(".tmp.dls")
+    p = subprocess.run(SP.convert_command(d.python, sf2, tmp), capture_output=True, text=True, cwd=d.root,
+                       env=dlsynth_env(d))
+    if p.returncode != 0 or not tmp.is_file():
+        raise FidelityError(f"dlsynth convert {sf2.name} failed: {p.stderr.strip()[-300:]}")
+    os.replace(tmp, out)
+    return out
+
+
 def read_wav(path: Path) -> np.ndarray:
     import soundfile as sf
 
@@ -343,17 +391,7 @@ def song_row(name: str, kind: str, c: M.Comparison, fl: Render, dl: Render) -> d
 
 
 def judge(row: dict) -> dict:
-    checks = {
-        "loudness_correlation": row["loudness_correlation"] is not None
-        and row["loudness_correlation"] >= TARGET_CORRELATION,
-        "level_diff_db": row["level_diff_db"] is not None and abs(row["level_diff_db"]) <= TARGET_LEVEL_DB,
-        "centroid_diff_semitones": row["centroid_diff_semitones"] is not None
-        and abs(row["centroid_diff_semitones"]) <= TARGET_CENTROID_SEMITONES,
-        "chroma_similarity": row["chroma_similarity"] is not None and row["chroma_similarity"] >= TARGET_CHROMA,
-    }
-    row["pass"] = checks
-    row["all_pass"] = all(checks.values())
-    return row
+    return judge_figures(row)
 
 
 def resolve_offset(spec: str, diffs: list[float]) -> tuple[float, str]:
@@ -366,7 +404,25 @@ def resolve_offset(spec: str, diffs: list[float]) -> tuple[float, str]:
                  f"(dlsynth at {DLSYNTH_GAIN_DB:+g} dB minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB")
 
 
-def run_songs(songs, sf2: Path, dl_bank: Path, d: Dlsynth) -> list[dict]:
+def spessa_offset(spec: str, rows: list[dict]) -> tuple[float, str]:
+    """The one gain offset between SpessaSynth (gain 1) and FluidSynth (-g 1.0), as
+    `resolve_offset` takes dlsynth's."""
+    diffs = [r["spessa_vs_fluidsynth"]["raw_level_diff_db"] for r in rows
+             if r["spessa_vs_fluidsynth"]["raw_level_diff_db"] is not None]
+    if spec != "auto":
+        return float(spec), f"fixed by --offset: {float(spec):+.2f} dB"
+    if not diffs:
+        return 0.0, "no level differences measured: 0 dB"
+    off = float(np.median(diffs))
+    return off, (f"median over {len(diffs)} songs of the per-song median level difference "
+                 f"(SpessaSynth at gain 1 minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB")
+
+
+def run_songs(songs, sf2: Path, dl_bank: Path, d: Dlsynth, spessa_dls: Path | None = None) -> list[dict]:
+    """Per song: dlsynth against FluidSynth; with `spessa_dls` (dlsynth's DLS conversion of
+    the SF2) also SpessaSynth reading that DLS against FluidSynth reading the SF2
+    (row["spessa_vs_fluidsynth"]) and against SpessaSynth reading the SF2
+    (row["spessa_dls_vs_sf2"])."""
     rows = []
     for rel, kind in songs:
         midi = SONG_DIR / rel
@@ -374,9 +430,55 @@ def run_songs(songs, sf2: Path, dl_bank: Path, d: Dlsynth) -> list[dict]:
         fl = render_fluidsynth(midi, sf2, FLUID_GAIN)
         log(f"  {rel}: dlsynth ...")
         dl = render_dlsynth(midi, dl_bank, d, DLSYNTH_GAIN_DB)
-        c = M.compare(read_wav(fl.wav), read_wav(dl.wav), RATE)
-        rows.append(song_row(rel, kind, c, fl, dl))
+        ref = read_wav(fl.wav)
+        c = M.compare(ref, read_wav(dl.wav), RATE)
+        row = song_row(rel, kind, c, fl, dl)
+        if spessa_dls is not None:
+            log(f"  {rel}: SpessaSynth (dlsynth's DLS, the SF2) ...")
+            sp_dls = read_wav(render_spessasynth(midi, spessa_dls).wav)
+            sp_sf2 = read_wav(render_spessasynth(midi, sf2).wav)
+            vs_fl = M.compare(ref, sp_dls, RATE).as_dict()
+            vs_fl["raw_level_diff_db"] = vs_fl["level_diff_db"]
+            row["spessa_vs_fluidsynth"] = vs_fl
+            row["spessa_dls_vs_sf2"] = M.compare(sp_sf2, sp_dls, RATE).as_dict()
+            own = M.compare(ref, sp_sf2, RATE).as_dict()  # the synths apart, no DLS involved
+            own["raw_level_diff_db"] = own["level_diff_db"]
+            row["spessa_sf2_vs_fluidsynth"] = own
+            del sp_dls, sp_sf2
+        rows.append(row)
     return rows
+
+
+def judge_figures(fig: dict) -> dict:
+    """`fig` (a Comparison's dict) with "pass" (each target) and "all_pass" added."""
+    ok = {
+        "loudness_correlation": fig["loudness_correlation"] is not None
+        and fig["loudness_correlation"] >= TARGET_CORRELATION,
+        "level_diff_db": fig["level_diff_db"] is not None and abs(fig["level_diff_db"]) <= TARGET_LEVEL_DB,
+        "centroid_diff_semitones": fig["centroid_diff_semitones"] is not None
+        and abs(fig["centroid_diff_semitones"]) <= TARGET_CENTROID_SEMITONES,
+        "chroma_similarity": fig["chroma_similarity"] is not None and fig["chroma_similarity"] >= TARGET_CHROMA,
+    }
+    fig["pass"] = ok
+    fig["all_pass"] = all(ok.values())
+    return fig
+
+
+def print_peer_songs(title: str, rows: list[dict], field_name: str, offset_note: str) -> None:
+    """One table of per-song figures held in row[field_name] (judged by `judge_figures`)."""
+    print(f"\n== {title}")
+    print(f"   gain offset taken out of each level difference: {offset_note}")
+    print(f"   {'song':36s} {'corr':>6s}      {'level dB':>8s}      {'centroid st':>11s}      "
+          f"{'chroma':>6s} {'(frames)':>8s}      {'lag ms':>6s}")
+    figs = [r[field_name] for r in rows]
+    for r, f in zip(rows, figs):
+        p = f["pass"]
+        print(f"   {r['song']:36s} {fmt(f['loudness_correlation'], '6.3f')} {mark(p['loudness_correlation'])} "
+              f"{fmt(f['level_diff_db'], '+8.2f')} {mark(p['level_diff_db'])} "
+              f"{fmt(f['centroid_diff_semitones'], '+11.2f')} {mark(p['centroid_diff_semitones'])} "
+              f"{fmt(f['chroma_similarity'], '6.4f')} {fmt(f['chroma_similarity_framewise'], '8.4f')} "
+              f"{mark(p['chroma_similarity'])} {f['lag_s'] * 1000:6.1f}")
+    print(f"   {sum(f['all_pass'] for f in figs)}/{len(figs)} songs pass every target")
 
 
 def fmt(v, spec: str) -> str:
@@ -600,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--songs", nargs="*", metavar="SUBSTRING", help="only songs whose path contains one of these")
     ap.add_argument("--no-songs", action="store_true", help="skip the songs (with --sweep)")
     ap.add_argument("--sweep", action="store_true", help="also run the per-preset sweep")
+    ap.add_argument("--no-spessa", action="store_true",
+                    help="leave out SpessaSynth (reading dlsynth's DLS conversion of each bank)")
     ap.add_argument("--offset", default="auto", help="gain offset in dB taken out of level differences, or auto")
     ap.add_argument("--no-cache", action="store_true", help="render again even where a cached render exists")
     ap.add_argument("--json", type=Path, metavar="OUT.json", help="write every figure to this file")
@@ -636,8 +740,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{sf2}: FluidSynth renders it; {why}.")
             entry: dict = {"sf2": str(sf2), "dlsynth_bank": str(dl_bank), "dlsynth_bank_note": why}
             offset = None
+            spessa_dls = None if args.no_spessa else dlsynth_conversion(sf2, d)
+            if spessa_dls is not None:
+                entry["spessasynth"] = {"version": spessa_version(), "dls": str(spessa_dls)}
             if not args.no_songs:
-                rows = run_songs(songs, sf2, dl_bank, d)
+                rows = run_songs(songs, sf2, dl_bank, d, spessa_dls)
                 offset, note = resolve_offset(args.offset, [r["raw_level_diff_db"] for r in rows
                                                             if r["raw_level_diff_db"] is not None])
                 for r in rows:
@@ -646,6 +753,24 @@ def main(argv: list[str] | None = None) -> int:
                     judge(r)
                 print_songs(label, rows, note)
                 entry.update({"offset_db": offset, "offset_note": note, "songs": rows})
+                if spessa_dls is not None:
+                    sp_off, sp_note = spessa_offset(args.offset, rows)
+                    for r in rows:
+                        for name in ("spessa_vs_fluidsynth", "spessa_sf2_vs_fluidsynth"):
+                            f = r[name]
+                            if f["raw_level_diff_db"] is not None:
+                                f["level_diff_db"] = f["raw_level_diff_db"] - sp_off
+                            judge_figures(f)
+                        judge_figures(r["spessa_dls_vs_sf2"])
+                    print_peer_songs(f"{sf2.name}: SpessaSynth {spessa_version()} reading dlsynth's DLS "
+                                     f"({spessa_dls.name}) minus FluidSynth reading the SF2", rows,
+                                     "spessa_vs_fluidsynth", sp_note)
+                    print_peer_songs(f"{sf2.name}: SpessaSynth reading dlsynth's DLS minus SpessaSynth "
+                                     "reading the SF2", rows, "spessa_dls_vs_sf2", "none (the same synth)")
+                    print_peer_songs(f"{sf2.name}: (for reference, no DLS involved) SpessaSynth reading the SF2 "
+                                     "minus FluidSynth reading it", rows, "spessa_sf2_vs_fluidsynth",
+                                     f"the same as above: {sp_off:+.2f} dB")
+                    entry["spessasynth"].update({"offset_db": sp_off, "offset_note": sp_note})
             if args.sweep:
                 notes, lag_s = run_sweep(sf2, dl_bank, d)
                 if offset is None:
