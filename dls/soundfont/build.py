@@ -96,7 +96,7 @@ class _Builder:
                 for p in np.unique(preset_of[mask]).tolist():
                     notes[p].add(remark)
 
-        waves, rs = S.build(h, self.buf, pairs.gens, pairs.sample, notes_of, file_notes)
+        waves, rs, decoder = S.build(h, self.buf, pairs.gens, pairs.sample, notes_of, file_notes)
         mod_of, mod_full, mod_compact, mod_protect, filter_moved = self._modulators(pairs, notes)
         gens = pairs.gens
         # The filter runs unless the cutoff is SF2's open 13500 cents and nothing moves it or
@@ -184,6 +184,11 @@ class _Builder:
         # In bank order (melodic banks, then the drum kits; by program), as SF2 players list them.
         col.instruments.sort(key=lambda i: (i.is_drum, i.bank_msb, i.bank_lsb, i.program))
         col.warnings = self.warnings + file_notes + preset_lines
+        if decoder is not None:
+            decoder.late_warnings = col.warnings
+        if not self.lazy:
+            for w in waves:
+                w.data  # noqa: B018  # lazy=False: every SF3 sample decoded now
         return col
 
     # ------------------------------------------------------------------------- modulators
