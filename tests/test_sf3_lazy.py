@@ -124,3 +124,20 @@ def test_a_stream_whose_headers_do_not_read_is_left_out_at_open(stream):
                          [B.Instrument("I", [B.Zone({}, 0), B.Zone({}, 1)])], [bad, ok]))
     assert len(col.instruments[0].regions) == 1
     assert any("SF3 sample #0 'bad'" in w for w in col.warnings)
+
+
+@pytest.mark.parametrize("channels,frames", [(1, SAMPLE_FRAMES), (2, 1000), (1, 1), (1, 300_000)])
+def test_the_length_read_from_the_pages_is_libsndfiles(channels, frames):
+    from dlsynth.dls.soundfont.samples import _ogg_vorbis_length
+
+    t = np.arange(frames) / 44100.0
+    x = np.stack([0.3 * np.sin(2 * np.pi * 440.0 * (c + 1) * t) for c in range(channels)], axis=1)
+    bio = io.BytesIO()
+    sf.write(bio, x.astype(np.float32), 44100, format="OGG", subtype="VORBIS")
+    raw = bio.getvalue()
+    with sf.SoundFile(io.BytesIO(raw)) as f:
+        assert _ogg_vorbis_length(raw) == (f.frames, f.channels) == (frames, channels)
+    # anything unexpected is left to libsndfile: a cut stream, bytes after it, not Vorbis
+    assert _ogg_vorbis_length(raw[:-1]) is None
+    assert _ogg_vorbis_length(raw + b"\0") is None
+    assert _ogg_vorbis_length(b"OggS" + bytes(200)) is None
