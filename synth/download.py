@@ -12,7 +12,9 @@ What the compile does, per region:
 - picks the wave: a two-channel wave becomes one two-channel voice; two mono regions that
   form a DLS2 stereo pair (multichannel wave links LEFT and RIGHT, same ranges, same sample
   format and articulation) are merged into one two-channel voice so the pair stays in phase;
-  a lone multichannel wave link to one side is panned to that side. Without the
+  a lone multichannel wave link to one side is panned to that side. In a bank of SF2 origin
+  a constant pan that puts such a wave on its own side (the SF2 stereo pair's -500/+500,
+  which the DLS keeps for readers that ignore ``ulChannel``) is left out: the link says it. Without the
   multichannel flag the channel field places nothing (DLS2: ``ulChannel`` places a wave of
   a multichannel set): the wave is mono and panned as articulated, as FluidSynth's and
   SpessaSynth's DLS readers play it (SpessaSynth's SF2-to-DLS conversion writes channel 2,
