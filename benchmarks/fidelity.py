@@ -30,12 +30,38 @@ FluidSynth at -g 1.0 against dlsynth at 0 dB). ONE offset per bank is taken out 
 difference: by default (``--offset auto``) the median over the songs of the per-song median
 level difference, printed as measured; ``--offset DB`` fixes it instead.
 
+SpessaSynth (unless ``--no-spessa``; spessasynth_core in node, benchmarks/spessa_peer.py) plays
+each song twice more: from the DLS conversion that the dlsynth checkout writes of the SF2
+(``python -m dlsynth convert``) and from the SF2 itself. Three more tables per bank, with the
+same targets: SpessaSynth reading dlsynth's DLS against FluidSynth reading the SF2 (the
+issue's requirement: the files dlsynth writes are right for other synths too; one gain
+offset, SpessaSynth's master level against FluidSynth's, taken out as above); SpessaSynth's
+DLS reading against its own SF2 reading (no offset: what differs is what the DLS file says,
+or how SpessaSynth reads DLS); and, for reference, SpessaSynth's SF2 reading against
+FluidSynth's (no DLS involved: where the first table fails the same way, the two synths
+differ, not the file). benchmarks/SPESSASYNTH_DLS.md has the measured figures and, cause by
+cause, what was wrong in dlsynth's DLS writer and what SpessaSynth's DLS reader does.
+
 ``--sweep``: for every preset of the SF2 in bank 0 (programs 0-127) and bank 128 (drum kits), a
 MIDI file made on the fly (all presets in one file, one after the other) plays keys 36, 60 and
 84 at velocities 40 and 110 (drum kits: every GM percussion key 35-81 at velocity 100); both
 synths render it; each note's level and spectral centroid are compared, and every preset whose
 median note is more than 3 dB (after the offset) or 1 semitone of centroid from FluidSynth is
-listed, with its worst note (drum kits: every such key).
+listed, with its worst note (drum kits: every such key). Each listed preset carries its cause
+where one is measured:
+
+* "known: resonance (FluidSynth -3 dB)": dlsynth follows the SF2 2.04 / DLS2 rule, the filter
+  resonance (initialFilterQ, cB) is the height of the resonant peak above the DC gain, as
+  SpessaSynth does; FluidSynth takes 3.01 dB off every Q, so its peaks are 3 dB lower
+  (the SoundFont spec test, test 10: +2.0 dB, tests/data/sf-spec-test/README.md). The rule
+  is kept. The sweep renders dlsynth a second time with the bank's every resonance lowered by
+  3.01 dB (benchmarks/resonance_bank.py); a preset that is off against FluidSynth but not in
+  that render is marked so (the criterion is measured, no list of presets).
+
+With SpessaSynth, the sweep is played by it too, from the SF2 and from dlsynth's DLS, and the
+presets whose median note differs by more than 0.5 dB or 0.25 semitone are listed, each
+marked with a known cause where the DLS has a construct SpessaSynth's DLS reader takes
+otherwise than its SF2 reader (a static gain above 0 dB; a key-number-to-pitch connection).
 
 Renders are cached by content hash (MIDI bytes, bank, options, the synth's version or the
 dlsynth checkout's code) under benchmarks/cache/fidelity/ (git-ignored), so re-runs are fast;
@@ -45,6 +71,7 @@ Usage::
 
     python benchmarks/fidelity.py [--bank X.sf2 ...] [--dlsynth-bank X.dls ...] [--sweep]
         [--songs SUBSTRING ...] [--offset auto|DB] [--json OUT.json] [--dlsynth-root DIR]
+        [--no-spessa] [--no-songs]
 """
 
 from __future__ import annotations
@@ -68,6 +95,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import audiometrics as M  # noqa: E402
+import spessa_peer as SP  # noqa: E402
 
 CACHE = HERE / "cache" / "fidelity"
 SONG_DIR = REPO / "tests" / "data" / "midi"
@@ -147,7 +175,7 @@ def file_sha256(path: Path) -> str:
     return memo[key]
 
 
-CODE_DIRS = ("dls", "synth", "native", "sink", "apps")
+CODE_DIRS = ("dls", "gmbank", "synth", "native", "sink", "apps")
 CODE_SUFFIXES = (".py", ".c", ".h", ".so", ".cdef")
 
 
@@ -262,6 +290,53 @@ def render_dlsynth(midi: Path, bank: Path, d: Dlsynth, gain_db: float) -> Render
     return cached_render(key, make)
 
 
+_spessa_version: str | None = None
+
+
+def spessa_version() -> str:
+    global _spessa_version
+    if _spessa_version is None:
+        try:
+            _spessa_version = SP.version()
+        except SP.SpessaError as e:
+            raise FidelityError(str(e)) from None
+    return _spessa_version
+
+
+def render_spessasynth(midi: Path, bank: Path) -> Render:
+    """SpessaSynth's render of `midi` with `bank` (the SF2 or a DLS), effects off."""
+    key = {"synth": "spessasynth", "version": spessa_version(), "script": SP.script_hash(),
+           "midi": file_sha256(midi), "bank": file_sha256(bank), "rate": RATE, "voices": VOICES,
+           "effects": False}
+
+    def make(out: Path) -> dict:
+        try:
+            return SP.run_render(bank, midi, out, RATE, VOICES)
+        except SP.SpessaError as e:
+            raise FidelityError(str(e)) from None
+
+    return cached_render(key, make)
+
+
+def dlsynth_conversion(sf2: Path, d: Dlsynth) -> Path:
+    """The checkout's own DLS conversion of `sf2` (``python -m dlsynth convert``), cached by the
+    SF2's and the code's hashes; an older conversion of the same SF2 is removed."""
+    out = CACHE / f"{sf2.stem}.dlsynth-{file_sha256(sf2)[:10]}-{d.code[:10]}.dls"
+    if out.is_file():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob(f"{sf2.stem}.dlsynth-*.dls"):
+        old.unlink()
+    log(f"  converting {sf2.name} to DLS with the dlsynth checkout ...")
+    tmp = out.with_suffix(".tmp.dls")
+    p = subprocess.run(SP.convert_command(d.python, sf2, tmp), capture_output=True, text=True, cwd=d.root,
+                       env=dlsynth_env(d))
+    if p.returncode != 0 or not tmp.is_file():
+        raise FidelityError(f"dlsynth convert {sf2.name} failed: {p.stderr.strip()[-300:]}")
+    os.replace(tmp, out)
+    return out
+
+
 def read_wav(path: Path) -> np.ndarray:
     import soundfile as sf
 
@@ -343,17 +418,7 @@ def song_row(name: str, kind: str, c: M.Comparison, fl: Render, dl: Render) -> d
 
 
 def judge(row: dict) -> dict:
-    checks = {
-        "loudness_correlation": row["loudness_correlation"] is not None
-        and row["loudness_correlation"] >= TARGET_CORRELATION,
-        "level_diff_db": row["level_diff_db"] is not None and abs(row["level_diff_db"]) <= TARGET_LEVEL_DB,
-        "centroid_diff_semitones": row["centroid_diff_semitones"] is not None
-        and abs(row["centroid_diff_semitones"]) <= TARGET_CENTROID_SEMITONES,
-        "chroma_similarity": row["chroma_similarity"] is not None and row["chroma_similarity"] >= TARGET_CHROMA,
-    }
-    row["pass"] = checks
-    row["all_pass"] = all(checks.values())
-    return row
+    return judge_figures(row)
 
 
 def resolve_offset(spec: str, diffs: list[float]) -> tuple[float, str]:
@@ -366,7 +431,25 @@ def resolve_offset(spec: str, diffs: list[float]) -> tuple[float, str]:
                  f"(dlsynth at {DLSYNTH_GAIN_DB:+g} dB minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB")
 
 
-def run_songs(songs, sf2: Path, dl_bank: Path, d: Dlsynth) -> list[dict]:
+def spessa_offset(spec: str, rows: list[dict]) -> tuple[float, str]:
+    """The one gain offset between SpessaSynth (gain 1) and FluidSynth (-g 1.0), as
+    `resolve_offset` takes dlsynth's."""
+    diffs = [r["spessa_vs_fluidsynth"]["raw_level_diff_db"] for r in rows
+             if r["spessa_vs_fluidsynth"]["raw_level_diff_db"] is not None]
+    if spec != "auto":
+        return float(spec), f"fixed by --offset: {float(spec):+.2f} dB"
+    if not diffs:
+        return 0.0, "no level differences measured: 0 dB"
+    off = float(np.median(diffs))
+    return off, (f"median over {len(diffs)} songs of the per-song median level difference "
+                 f"(SpessaSynth at gain 1 minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB")
+
+
+def run_songs(songs, sf2: Path, dl_bank: Path, d: Dlsynth, spessa_dls: Path | None = None) -> list[dict]:
+    """Per song: dlsynth against FluidSynth; with `spessa_dls` (dlsynth's DLS conversion of
+    the SF2) also SpessaSynth reading that DLS against FluidSynth reading the SF2
+    (row["spessa_vs_fluidsynth"]) and against SpessaSynth reading the SF2
+    (row["spessa_dls_vs_sf2"])."""
     rows = []
     for rel, kind in songs:
         midi = SONG_DIR / rel
@@ -374,9 +457,55 @@ def run_songs(songs, sf2: Path, dl_bank: Path, d: Dlsynth) -> list[dict]:
         fl = render_fluidsynth(midi, sf2, FLUID_GAIN)
         log(f"  {rel}: dlsynth ...")
         dl = render_dlsynth(midi, dl_bank, d, DLSYNTH_GAIN_DB)
-        c = M.compare(read_wav(fl.wav), read_wav(dl.wav), RATE)
-        rows.append(song_row(rel, kind, c, fl, dl))
+        ref = read_wav(fl.wav)
+        c = M.compare(ref, read_wav(dl.wav), RATE)
+        row = song_row(rel, kind, c, fl, dl)
+        if spessa_dls is not None:
+            log(f"  {rel}: SpessaSynth (dlsynth's DLS, the SF2) ...")
+            sp_dls = read_wav(render_spessasynth(midi, spessa_dls).wav)
+            sp_sf2 = read_wav(render_spessasynth(midi, sf2).wav)
+            vs_fl = M.compare(ref, sp_dls, RATE).as_dict()
+            vs_fl["raw_level_diff_db"] = vs_fl["level_diff_db"]
+            row["spessa_vs_fluidsynth"] = vs_fl
+            row["spessa_dls_vs_sf2"] = M.compare(sp_sf2, sp_dls, RATE).as_dict()
+            own = M.compare(ref, sp_sf2, RATE).as_dict()  # the synths apart, no DLS involved
+            own["raw_level_diff_db"] = own["level_diff_db"]
+            row["spessa_sf2_vs_fluidsynth"] = own
+            del sp_dls, sp_sf2
+        rows.append(row)
     return rows
+
+
+def judge_figures(fig: dict) -> dict:
+    """`fig` (a Comparison's dict) with "pass" (each target) and "all_pass" added."""
+    ok = {
+        "loudness_correlation": fig["loudness_correlation"] is not None
+        and fig["loudness_correlation"] >= TARGET_CORRELATION,
+        "level_diff_db": fig["level_diff_db"] is not None and abs(fig["level_diff_db"]) <= TARGET_LEVEL_DB,
+        "centroid_diff_semitones": fig["centroid_diff_semitones"] is not None
+        and abs(fig["centroid_diff_semitones"]) <= TARGET_CENTROID_SEMITONES,
+        "chroma_similarity": fig["chroma_similarity"] is not None and fig["chroma_similarity"] >= TARGET_CHROMA,
+    }
+    fig["pass"] = ok
+    fig["all_pass"] = all(ok.values())
+    return fig
+
+
+def print_peer_songs(title: str, rows: list[dict], field_name: str, offset_note: str) -> None:
+    """One table of per-song figures held in row[field_name] (judged by `judge_figures`)."""
+    print(f"\n== {title}")
+    print(f"   gain offset taken out of each level difference: {offset_note}")
+    print(f"   {'song':36s} {'corr':>6s}      {'level dB':>8s}      {'centroid st':>11s}      "
+          f"{'chroma':>6s} {'(frames)':>8s}      {'lag ms':>6s}")
+    figs = [r[field_name] for r in rows]
+    for r, f in zip(rows, figs):
+        p = f["pass"]
+        print(f"   {r['song']:36s} {fmt(f['loudness_correlation'], '6.3f')} {mark(p['loudness_correlation'])} "
+              f"{fmt(f['level_diff_db'], '+8.2f')} {mark(p['level_diff_db'])} "
+              f"{fmt(f['centroid_diff_semitones'], '+11.2f')} {mark(p['centroid_diff_semitones'])} "
+              f"{fmt(f['chroma_similarity'], '6.4f')} {fmt(f['chroma_similarity_framewise'], '8.4f')} "
+              f"{mark(p['chroma_similarity'])} {f['lag_s'] * 1000:6.1f}")
+    print(f"   {sum(f['all_pass'] for f in figs)}/{len(figs)} songs pass every target")
 
 
 def fmt(v, spec: str) -> str:
@@ -492,17 +621,19 @@ def sweep_midi(presets: list[tuple[int, int, str]], path: Path) -> list[SweepNot
     return notes
 
 
-def run_sweep(sf2: Path, dl_bank: Path, d: Dlsynth) -> tuple[list[dict], float]:
+def sweep_plan(sf2: Path) -> tuple[Path, list[SweepNote]]:
     presets = [p for p in sf2_presets(sf2) if p[0] == 0 or p[0] == 128]
     presets.sort(key=lambda p: (p[0], p[1]))
     CACHE.mkdir(parents=True, exist_ok=True)
     midi = CACHE / f"sweep-{file_sha256(sf2)[:16]}.mid"
     notes = sweep_midi(presets, midi)
-    log(f"  sweep: {len(presets)} presets, {len(notes)} notes, {notes[-1].off_s:.0f} s: FluidSynth ...")
-    fl = render_fluidsynth(midi, sf2, FLUID_GAIN)
-    log("  sweep: dlsynth ...")
-    dl = render_dlsynth(midi, dl_bank, d, DLSYNTH_GAIN_DB)
-    a, b = read_wav(fl.wav), read_wav(dl.wav)
+    return midi, notes
+
+
+def note_figures(ref: Render, test: Render, notes: list[SweepNote]) -> tuple[list[dict], float]:
+    """Each sweep note's level and centroid figures, test minus ref, after onset alignment;
+    and the lag (s)."""
+    a, b = read_wav(ref.wav), read_wav(test.wav)
     lag = M.onset_lag(a, b, RATE)
     a, b = M.align(a, b, lag)
     out = []
@@ -513,8 +644,93 @@ def run_sweep(sf2: Path, dl_bank: Path, d: Dlsynth) -> tuple[list[dict], float]:
     return out, lag / RATE
 
 
-def sweep_report(notes: list[dict], offset_db: float) -> list[dict]:
-    """Per preset (melodic) or per key (drum kits): the figures and whether it is off."""
+def run_sweep(sf2: Path, dl_bank: Path, d: Dlsynth) -> tuple[list[dict], float]:
+    midi, notes = sweep_plan(sf2)
+    log(f"  sweep: {len(notes)} notes, {notes[-1].off_s:.0f} s: FluidSynth ...")
+    fl = render_fluidsynth(midi, sf2, FLUID_GAIN)
+    log("  sweep: dlsynth ...")
+    dl = render_dlsynth(midi, dl_bank, d, DLSYNTH_GAIN_DB)
+    return note_figures(fl, dl, notes)
+
+
+def resonance_bank(sf2: Path, d: Dlsynth) -> Path:
+    """`sf2` with every filter resonance 3.01 dB lower (benchmarks/resonance_bank.py), as a
+    DLS the checkout writes; cached by the SF2's and the code's hashes."""
+    out = CACHE / f"{sf2.stem}.q-3dB-{file_sha256(sf2)[:10]}-{d.code[:10]}.dls"
+    if out.is_file():
+        return out
+    for old in CACHE.glob(f"{sf2.stem}.q-3dB-*.dls"):
+        old.unlink()
+    log(f"  sweep: {sf2.name} with every resonance 3.01 dB lower ...")
+    tmp = out.with_suffix(".tmp.dls")
+    p = subprocess.run([d.python, str(HERE / "resonance_bank.py"), str(sf2), str(tmp)], capture_output=True,
+                       text=True, cwd=d.root, env=dlsynth_env(d))
+    if p.returncode != 0 or not tmp.is_file():
+        raise FidelityError(f"resonance_bank.py failed on {sf2.name}: {p.stderr.strip()[-300:]}")
+    os.replace(tmp, out)
+    return out
+
+
+def mark_resonance(rows: list[dict], sf2: Path, d: Dlsynth, offset_db: float) -> None:
+    """Measured, not listed: a preset (drum key) that is off against FluidSynth but not when
+    dlsynth renders it with every resonance 3.01 dB lower (FluidSynth's Q) is marked known:
+    the difference is FluidSynth's lower resonant peak. (A preset without resonance renders
+    the same both times, so it cannot be marked.)"""
+    if not any(r["off"] for r in rows):
+        return
+    midi, notes = sweep_plan(sf2)
+    fl = render_fluidsynth(midi, sf2, FLUID_GAIN)
+    log("  sweep: dlsynth with FluidSynth's resonance ...")
+    dq = render_dlsynth(midi, resonance_bank(sf2, d), d, DLSYNTH_GAIN_DB)
+    q_notes, _ = note_figures(fl, dq, notes)
+    adjusted = {(r["bank"], r["program"], r["key"]): r for r in sweep_report(q_notes, offset_db)}
+    for r in rows:
+        q = adjusted.get((r["bank"], r["program"], r["key"]))
+        if r["off"] and q is not None and not q["off"]:
+            r["known"] = "resonance (FluidSynth -3 dB)"
+            r["with_fluidsynth_resonance"] = {"level_diff_db": q["level_diff_db"],
+                                              "centroid_diff_semitones": q["centroid_diff_semitones"]}
+
+
+# SpessaSynth reading dlsynth's DLS against SpessaSynth reading the SF2: the same synth, so
+# tighter limits than against FluidSynth.
+SPESSA_SWEEP_LEVEL_DB = 0.5
+SPESSA_SWEEP_CENTROID_SEMITONES = 0.25
+SPESSA_KNOWN = {
+    "positive_gain": "SpessaSynth clamps a DLS gain above 0 dB when it loads the bank (an SF2 "
+                     "preset's negative attenuation); its SF2 reader clamps after the modulators",
+    "key_to_pitch": "SpessaSynth reads a key-number-to-pitch connection (scale tuning) also as "
+                    "key-number-to-hold",
+}
+
+
+def run_spessa_sweep(sf2: Path, spessa_dls: Path, d: Dlsynth) -> tuple[list[dict], float]:
+    """The sweep played by SpessaSynth from the SF2 (ref) and from dlsynth's DLS (test); the
+    presets that differ, each with a known cause where the DLS has one of the constructs
+    SpessaSynth's DLS reader is known to take otherwise (spessa_peer.dls_properties)."""
+    midi, notes = sweep_plan(sf2)
+    log("  sweep: SpessaSynth (the SF2, dlsynth's DLS) ...")
+    ref = render_spessasynth(midi, sf2)
+    test = render_spessasynth(midi, spessa_dls)
+    figs, lag_s = note_figures(ref, test, notes)
+    rows = sweep_report(figs, 0.0, SPESSA_SWEEP_LEVEL_DB, SPESSA_SWEEP_CENTROID_SEMITONES)
+    if any(r["off"] for r in rows):
+        try:
+            props = SP.dls_properties(spessa_dls, dlsynth_env(d), d.python, d.root)
+        except SP.SpessaError as e:
+            raise FidelityError(str(e)) from None
+        for r in rows:
+            p = props.get((r["bank"], r["program"]), {})
+            causes = [SPESSA_KNOWN[k] for k in SPESSA_KNOWN if p.get(k)]
+            if r["off"] and causes:
+                r["known"] = "; ".join(causes)
+    return rows, lag_s
+
+
+def sweep_report(notes: list[dict], offset_db: float, level_db: float = SWEEP_LEVEL_DB,
+                 centroid_st: float = SWEEP_CENTROID_SEMITONES) -> list[dict]:
+    """Per preset (melodic) or per key (drum kits): the figures and whether it is off (its
+    median note more than `level_db` or `centroid_st` away, or a note silent in one)."""
     groups: dict[tuple, list[dict]] = {}
     for n in notes:
         k = (n["bank"], n["program"], n["key"]) if n["bank"] == 128 else (n["bank"], n["program"])
@@ -531,13 +747,13 @@ def sweep_report(notes: list[dict], offset_db: float) -> list[dict]:
         def badness(n):
             if n["level_diff_db"] is None:  # silent in one (worst) or in both (nothing to compare)
                 return np.inf if max(n["ref_level_db"], n["test_level_db"]) > M.FLOOR_DB else 0.0
-            lvl = abs(n["level_diff_db"] - offset_db) / SWEEP_LEVEL_DB
-            cen = abs(n["centroid_diff_semitones"] or 0.0) / SWEEP_CENTROID_SEMITONES
+            lvl = abs(n["level_diff_db"] - offset_db) / level_db
+            cen = abs(n["centroid_diff_semitones"] or 0.0) / centroid_st
             return max(lvl, cen)
 
         worst = max(ns, key=badness)
-        off = (silent_dl > 0 or silent_fl > 0 or (level is not None and abs(level) > SWEEP_LEVEL_DB)
-               or (cent is not None and abs(cent) > SWEEP_CENTROID_SEMITONES))
+        off = (silent_dl > 0 or silent_fl > 0 or (level is not None and abs(level) > level_db)
+               or (cent is not None and abs(cent) > centroid_st))
         rows.append({"bank": k[0], "program": k[1], "key": k[2] if len(k) > 2 else None,
                      "name": ns[0]["name"], "notes": len(ns), "level_diff_db": level,
                      "centroid_diff_semitones": cent, "silent_in_dlsynth": silent_dl,
@@ -550,27 +766,35 @@ def sweep_report(notes: list[dict], offset_db: float) -> list[dict]:
     return rows
 
 
-def print_sweep(bank_label: str, rows: list[dict], offset_note: str, lag_s: float) -> None:
-    """The presets (and drum keys) that are off. Drum keys whose figures are the same in
-    several kits (kits sharing the same instrument in both synths) are printed once, with the
-    list of kits."""
+def print_sweep(bank_label: str, rows: list[dict], offset_note: str, lag_s: float,
+                title: str = "dlsynth minus FluidSynth", level_db: float = SWEEP_LEVEL_DB,
+                centroid_st: float = SWEEP_CENTROID_SEMITONES, test: str = "dlsynth",
+                ref: str = "FluidSynth") -> None:
+    """The presets (and drum keys) that are off, each with its known cause where one was
+    measured or found (row["known"]). Drum keys whose figures are the same in several kits
+    (kits sharing the same instrument in both renders) are printed once, with the list of
+    kits."""
     off = [r for r in rows if r["off"]]
-    print(f"\n== {bank_label}: preset sweep (dlsynth minus FluidSynth, per note from note-on to "
+    print(f"\n== {bank_label}: preset sweep ({title}, per note from note-on to "
           f"{SWEEP_MEASURE_TAIL_S} s after note-off; lag {lag_s * 1000:.1f} ms)")
     print(f"   gain offset: {offset_note}")
     n_mel = sum(1 for r in rows if r["bank"] != 128)
     n_kit = len({r["program"] for r in rows if r["bank"] == 128})
+    known = sum(1 for r in off if r.get("known"))
     print(f"   {len(off)} of {len(rows)} ({n_mel} melodic presets, {len(rows) - n_mel} drum keys in {n_kit} kits) "
-          f"more than {SWEEP_LEVEL_DB} dB or {SWEEP_CENTROID_SEMITONES} semitone away, or silent in one:")
+          f"more than {level_db} dB or {centroid_st} semitone away, or silent in one; "
+          f"{known} of them with a known cause, {len(off) - known} unexplained:")
     print(f"   {'bank:prog key':14s} {'name':22s} {'level dB':>8s} {'centroid st':>11s}  worst note")
     printed: dict[tuple, list] = {}
     for r in off:
         w = r["worst_note"]
         extra = ""
         if r["silent_in_dlsynth"]:
-            extra += f" silent in dlsynth ({r['silent_in_dlsynth']}/{r['notes']} notes)"
+            extra += f" silent in {test} ({r['silent_in_dlsynth']}/{r['notes']} notes)"
         if r["silent_in_fluidsynth"]:
-            extra += f" silent in FluidSynth ({r['silent_in_fluidsynth']}/{r['notes']} notes)"
+            extra += f" silent in {ref} ({r['silent_in_fluidsynth']}/{r['notes']} notes)"
+        if r.get("known"):
+            extra += f"  [known: {r['known']}]"
         figures = (f"{fmt(r['level_diff_db'], '+8.1f')} {fmt(r['centroid_diff_semitones'], '+11.2f')}  "
                    f"key {w['key']} vel {w['velocity']}: {fmt(w['level_diff_db'], '+.1f')} dB, "
                    f"{fmt(w['centroid_diff_semitones'], '+.2f')} st{extra}")
@@ -600,6 +824,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--songs", nargs="*", metavar="SUBSTRING", help="only songs whose path contains one of these")
     ap.add_argument("--no-songs", action="store_true", help="skip the songs (with --sweep)")
     ap.add_argument("--sweep", action="store_true", help="also run the per-preset sweep")
+    ap.add_argument("--no-spessa", action="store_true",
+                    help="leave out SpessaSynth (reading dlsynth's DLS conversion of each bank)")
     ap.add_argument("--offset", default="auto", help="gain offset in dB taken out of level differences, or auto")
     ap.add_argument("--no-cache", action="store_true", help="render again even where a cached render exists")
     ap.add_argument("--json", type=Path, metavar="OUT.json", help="write every figure to this file")
@@ -636,8 +862,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{sf2}: FluidSynth renders it; {why}.")
             entry: dict = {"sf2": str(sf2), "dlsynth_bank": str(dl_bank), "dlsynth_bank_note": why}
             offset = None
+            spessa_dls = None if args.no_spessa else dlsynth_conversion(sf2, d)
+            if spessa_dls is not None:
+                entry["spessasynth"] = {"version": spessa_version(), "dls": str(spessa_dls)}
             if not args.no_songs:
-                rows = run_songs(songs, sf2, dl_bank, d)
+                rows = run_songs(songs, sf2, dl_bank, d, spessa_dls)
                 offset, note = resolve_offset(args.offset, [r["raw_level_diff_db"] for r in rows
                                                             if r["raw_level_diff_db"] is not None])
                 for r in rows:
@@ -646,6 +875,24 @@ def main(argv: list[str] | None = None) -> int:
                     judge(r)
                 print_songs(label, rows, note)
                 entry.update({"offset_db": offset, "offset_note": note, "songs": rows})
+                if spessa_dls is not None:
+                    sp_off, sp_note = spessa_offset(args.offset, rows)
+                    for r in rows:
+                        for name in ("spessa_vs_fluidsynth", "spessa_sf2_vs_fluidsynth"):
+                            f = r[name]
+                            if f["raw_level_diff_db"] is not None:
+                                f["level_diff_db"] = f["raw_level_diff_db"] - sp_off
+                            judge_figures(f)
+                        judge_figures(r["spessa_dls_vs_sf2"])
+                    print_peer_songs(f"{sf2.name}: SpessaSynth {spessa_version()} reading dlsynth's DLS "
+                                     f"({spessa_dls.name}) minus FluidSynth reading the SF2", rows,
+                                     "spessa_vs_fluidsynth", sp_note)
+                    print_peer_songs(f"{sf2.name}: SpessaSynth reading dlsynth's DLS minus SpessaSynth "
+                                     "reading the SF2", rows, "spessa_dls_vs_sf2", "none (the same synth)")
+                    print_peer_songs(f"{sf2.name}: (for reference, no DLS involved) SpessaSynth reading the SF2 "
+                                     "minus FluidSynth reading it", rows, "spessa_sf2_vs_fluidsynth",
+                                     f"the same as above: {sp_off:+.2f} dB")
+                    entry["spessasynth"].update({"offset_db": sp_off, "offset_note": sp_note})
             if args.sweep:
                 notes, lag_s = run_sweep(sf2, dl_bank, d)
                 if offset is None:
@@ -655,8 +902,16 @@ def main(argv: list[str] | None = None) -> int:
                         offset = float(np.median(lv)) if lv else 0.0
                         note = f"median over the sweep's {len(lv)} notes (no songs run): {offset:+.2f} dB"
                 rows = sweep_report(notes, offset)
+                mark_resonance(rows, sf2, d, offset)
                 print_sweep(label, rows, note, lag_s)
                 entry["sweep"] = {"lag_s": lag_s, "offset_db": offset, "presets": rows, "notes": notes}
+                if spessa_dls is not None:
+                    sp_rows, sp_lag = run_spessa_sweep(sf2, spessa_dls, d)
+                    print_sweep(sf2.name, sp_rows, "none (the same synth)", sp_lag,
+                                title="SpessaSynth reading dlsynth's DLS minus SpessaSynth reading the SF2",
+                                level_db=SPESSA_SWEEP_LEVEL_DB, centroid_st=SPESSA_SWEEP_CENTROID_SEMITONES,
+                                test="SpessaSynth from the DLS", ref="SpessaSynth from the SF2")
+                    entry["spessasynth"]["sweep"] = {"lag_s": sp_lag, "presets": sp_rows}
             report["banks"].append(entry)
     except FidelityError as e:
         print(f"fidelity: error: {e}", file=sys.stderr)

@@ -370,6 +370,46 @@ class Wave:
         )
 
 
+class DeferredWave(Wave):
+    """A `Wave` whose sample data is made on first use of ``data`` (an SF3's Ogg Vorbis
+    sample, decoded when an instrument playing it is first downloaded or written); its
+    frame count is known at open. ``decode()`` must give int16 data of shape
+    (frames, channels); it runs once (under a lock), and copies and pickles carry the data."""
+
+    def __init__(self, *, frames: int, decode, **fields) -> None:
+        super().__init__(**fields)
+        self._data = None
+        self._frames = int(frames)
+        self._decode = decode
+
+    @property
+    def data(self) -> np.ndarray:
+        if self._data is None:
+            with _LOAD_LOCK:
+                if self._data is None:
+                    self._data = self._decode()
+                    self._decode = None
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = value
+
+    @property
+    def decoded(self) -> bool:
+        return self._data is not None
+
+    @property
+    def frames(self) -> int:
+        return self._frames if self._data is None else int(self._data.shape[0])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_data"] = self.data
+        state["_decode"] = None
+        return state
+
+
 @dataclass
 class Condition:
     """A ``cdl `` chunk: its raw op list and whether it held for the capabilities used."""

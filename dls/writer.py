@@ -19,7 +19,8 @@ The layout is the one ``dls.reader.read`` expects, so ``read(write(c)) == c``::
               rgnh              key range, velocity range, fusOptions, usKeyGroup[, usLayer]
               wsmp              (if region.wave_sample)
               wlnk
-              LIST 'lar2'{art2} | LIST 'lart'{art1}   one list per articulation
+              LIST 'lar2'{art2...} | LIST 'lart'{art1...}   one list per run of
+                                articulations of one level
           LIST 'lar2' | 'lart'  instrument articulations
           LIST 'INFO'           INAM from instrument.name, other keys from instrument.info
       ptbl                      cbSize=8, cCues, offsets of each LIST wave from the first
@@ -224,6 +225,11 @@ def _wsmp(ws: WaveSample, frames: int | None, what: str) -> bytes:
 
 
 def _articulations(out: _Out, arts, forced: int | None, what: str) -> None:
+    """The articulations as LIST lar2 {art2...} / LIST lart {art1...}: consecutive ones of
+    the same level share one list, as the DLS grammar has it (``<lar2-list> -> LIST 'lar2'
+    { <art2-ck>... }``, one optional list per region or instrument). Readers that take only
+    the first list of a kind (SpessaSynth) then see every connection."""
+    open_level = None
     for i, art in enumerate(arts):
         aw = f"{what} articulation {i}"
         if not isinstance(art, Articulation):
@@ -231,9 +237,14 @@ def _articulations(out: _Out, arts, forced: int | None, what: str) -> None:
         lvl = _level(art.level, forced, aw)
         blocks = _blocks_bytes(art.blocks, aw)
         n = len(blocks) // CONNECTION_DTYPE.itemsize
-        out.begin(b"lar2" if lvl == 2 else b"lart")
+        if lvl != open_level:
+            if open_level is not None:
+                out.end()
+            out.begin(b"lar2" if lvl == 2 else b"lart")
+            open_level = lvl
         out.raw(_ART.pack(b"art2" if lvl == 2 else b"art1", 8 + len(blocks), 8, n))
         out.raw(blocks)  # 12 bytes a block: always even
+    if open_level is not None:
         out.end()
 
 

@@ -12,7 +12,9 @@ What the compile does, per region:
 - picks the wave: a two-channel wave becomes one two-channel voice; two mono regions that
   form a DLS2 stereo pair (multichannel wave links LEFT and RIGHT, same ranges, same sample
   format and articulation) are merged into one two-channel voice so the pair stays in phase;
-  a lone multichannel wave link to one side is panned to that side. Without the
+  a lone multichannel wave link to one side is panned to that side. In a bank of SF2 origin
+  a constant pan that puts such a wave on its own side (the SF2 stereo pair's -500/+500,
+  which the DLS keeps for readers that ignore ``ulChannel``) is left out: the link says it. Without the
   multichannel flag the channel field places nothing (DLS2: ``ulChannel`` places a wave of
   a multichannel set): the wave is mono and panned as articulated, as FluidSynth's and
   SpessaSynth's DLS readers play it (SpessaSynth's SF2-to-DLS conversion writes channel 2,
@@ -309,6 +311,22 @@ def _out_mask(region: Region) -> int:
     return 0
 
 
+_STATIC_PAN = (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_PAN)
+
+
+def _without_side_pan(merged: tuple, out_mask: int) -> tuple:
+    """`merged` less its constant pan where that pan puts the wave on the side its wave link
+    already confines it to (at or beyond -500 for LEFT, +500 for RIGHT): an SF2 stereo pair
+    pans each half to its side, and a DLS written from one keeps that pan, for readers that
+    place nothing by ``ulChannel`` (SpessaSynth's DLS reader); the link's placement says it
+    already, so the two halves still compare equal and merge into one stereo voice."""
+    pans = [m[4] for m in merged if (m[0], m[1], m[2]) == _STATIC_PAN]
+    total = sum(pans)
+    if not pans or not (total <= -500.0 if out_mask == 1 else total >= 500.0):
+        return merged
+    return tuple(m for m in merged if (m[0], m[1], m[2]) != _STATIC_PAN)
+
+
 def instrument_defaults(instrument: Instrument, sf2_defaults: bool = False):
     """The default connections an instrument's articulation merges onto: DLS2's, or those of
     a bank converted from SF2; a drum instrument leaves out RPN 2 (coarse tune) to the key
@@ -347,6 +365,7 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
     used: set[int] = set()
     default_index = _default_index(defaults)
     merges: dict[tuple, tuple[tuple, list[str]]] = {}  # articulation contents -> _merge of them
+    side_pans: dict[tuple[int, int], tuple[tuple, tuple]] = {}  # (id of a merge, side) -> (it, less its pan)
     for ri, region in enumerate(instrument.regions):
         where = f"{name} region {ri}"
         ti = region.wave_link.table_index
@@ -378,6 +397,12 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
             warnings.append(f"{where}: velocity range {vel_lo}..{vel_hi} matches no velocity; the region never plays")
         stereo_wave = wave.channels >= 2
         out_mask = 0 if stereo_wave else _out_mask(region)
+        if out_mask and sf2_defaults:
+            side_key = (id(merged), out_mask)
+            stripped = side_pans.get(side_key)
+            if stripped is None:
+                stripped = side_pans[side_key] = (merged, _without_side_pan(merged, out_mask))
+            merged = stripped[1]
         row = dict(
             key_lo=key_lo, key_hi=key_hi, vel_lo=vel_lo, vel_hi=vel_hi,
             key_group=int(region.key_group) & 0xFFFF,

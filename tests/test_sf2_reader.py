@@ -213,7 +213,17 @@ def test_a_stereo_pair_panned_to_its_sides_becomes_a_multichannel_wave_link():
     assert [(r.wave_link.channel, r.wave_link.multichannel) for r in rs] == [
         (C.WAVELINK_CHANNEL_LEFT, True), (C.WAVELINK_CHANNEL_RIGHT, True)]
     assert rs[0].wave_link.phase_group == rs[1].wave_link.phase_group
-    assert value(rs[0], C.CONN_SRC_NONE, C.CONN_DST_PAN) is None  # the side is the wave link's
+    # the pan stays beside the link, for DLS readers that place nothing by ulChannel
+    # (SpessaSynth: without it the pair plays centred, 3 dB louder)
+    assert value(rs[0], C.CONN_SRC_NONE, C.CONN_DST_PAN) == -500
+    assert value(rs[1], C.CONN_SRC_NONE, C.CONN_DST_PAN) == 500
+    # and the synth still plays the two halves as one stereo voice
+    from dlsynth.synth.download import compile_instrument
+
+    col = dls.read(data)
+    ins = col.instruments[0]
+    compiled = compile_instrument(ins, list(range(len(col.waves))), lambda i: col.waves[i], sf2_defaults=True)
+    assert len(compiled.regions) == 1 and compiled.regions[0]["out_mask"] == 0
     # panned elsewhere, the halves stay mono voices with their pan
     data = B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])],
                  [B.Instrument("I", [B.Zone({G.PAN: -200}, 0), B.Zone({G.PAN: 200}, 1)])], [left, right])

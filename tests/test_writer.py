@@ -345,6 +345,25 @@ def test_articulation_layout():
     assert struct.unpack_from("<IIHHHHi", buf, inst_art.start) == (8, 1) + tuple(art2_ins().connections[0])
 
 
+def test_articulations_of_one_level_share_one_list(read):
+    """A region's articulations of one level go in one LIST (DLS2: <lar2-list> -> LIST 'lar2'
+    { <art2-ck>... }, one list per region): a reader that reads only a region's first lar2
+    list, as SpessaSynth does, sees every connection; reading the file back gives them all
+    again, in order."""
+    col = make_level1_collection()
+    second = Articulation(2, [Connection(C.CONN_SRC_CC1, C.CONN_SRC_NONE, C.CONN_DST_PITCH, 0, 50 * 65536)])
+    col.instruments[0].regions[0].articulations = [art2(), second, art1()]
+    buf = write(col)
+    rgn = parse(buf).get(b"LIST:lins").kids[0].get(b"LIST:lrgn").kids[0]
+    assert rgn.names() == [b"rgnh", b"wlnk", b"LIST:lar2", b"LIST:lart"]
+    assert rgn.get(b"LIST:lar2").names() == [b"art2", b"art2"]
+    assert rgn.get(b"LIST:lart").names() == [b"art1"]
+    back = read(buf).instruments[0].regions[0].articulations
+    assert [a.level for a in back] == [2, 2, 1]
+    for got, want in zip(back, [art2(), second, art1()]):
+        assert np.array_equal(got.blocks, want.blocks)
+
+
 def test_empty_articulation():
     col = make_level1_collection()
     col.instruments[0].articulations = [Articulation(2)]
@@ -375,13 +394,16 @@ def test_force_level_1():
             assert rgn.get(b"rgnh").size == 12  # layer dropped
             for lst in rgn.kids[1:]:
                 if lst.id == b"LIST":
-                    assert lst.type == b"lart" and lst.names() == [b"art1"]
+                    assert lst.type == b"lart" and set(lst.names()) == {b"art1"}
     piano = parse(buf).get(b"LIST:lins").kids[0]
     assert piano.get(b"LIST:lart").names() == [b"art1"]
     r2 = piano.get(b"LIST:lrgn").kids[2]
-    assert r2.names() == [b"rgnh", b"wlnk", b"LIST:lart", b"LIST:lart"]
+    # the region's two articulations, both Level 1 now, share one list (DLS: <lart-list>
+    # -> LIST 'lart' { <art1-ck>... }, one list per region)
+    assert r2.names() == [b"rgnh", b"wlnk", b"LIST:lart"]
+    assert r2.kids[2].names() == [b"art1", b"art1"]
     # the connection blocks themselves are unchanged
-    art = r2.kids[3].get(b"art1")
+    art = r2.kids[2].kids[1]
     assert np.array_equal(np.frombuffer(buf, CONNECTION_DTYPE, len(art2()), art.start + 8), art2().blocks)
     # the model is not modified
     assert col.instruments[0].regions[0].layer == 1 and col.instruments[0].regions[0].level == 2

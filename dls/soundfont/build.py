@@ -96,7 +96,7 @@ class _Builder:
                 for p in np.unique(preset_of[mask]).tolist():
                     notes[p].add(remark)
 
-        waves, rs = S.build(h, self.buf, pairs.gens, pairs.sample, notes_of, file_notes)
+        waves, rs, decoder = S.build(h, self.buf, pairs.gens, pairs.sample, notes_of, file_notes)
         mod_of, mod_full, mod_compact, mod_protect, filter_moved = self._modulators(pairs, notes)
         gens = pairs.gens
         # The filter runs unless the cutoff is SF2's open 13500 cents and nothing moves it or
@@ -106,12 +106,13 @@ class _Builder:
                      | (gens[:, G.MOD_ENV_TO_FILTER_FC] != 0) | (gens[:, G.INITIAL_FILTER_Q] > 0) | filter_moved)
         values, q_clamped = A.scales(gens, filter_on)
         notes_of(q_clamped & filter_on, "filter resonance above 22.5 dB held at 22.5 dB (DLS2's range)")
-        # Stereo halves panned to their own side: a multichannel wave link instead of the pan.
+        # Stereo halves panned to their own side: a multichannel wave link, and the pan kept
+        # (readers that place nothing by the link's channel, SpessaSynth's, still pan them;
+        # the synth takes the pan as said by the link: synth.download._without_side_pan).
         stype = h.shdr["type"][pairs.sample].astype(np.int64) & 0xF if len(pairs) else np.zeros(0, np.int64)
         pan = gens[:, G.PAN]
         left = (stype == S.TYPE_LEFT) & (pan <= -500)
         right = (stype == S.TYPE_RIGHT) & (pan >= 500)
-        values[left | right, A.ROW_PAN] = 0.0
         blocks, overflow = A.blocks(values)
         notes_of(overflow, "a key scaling (scaleTuning or keynumTo*) beyond what a DLS connection holds, saturated")
         # Each region's generator rows less those that change nothing, as views of one array.
@@ -183,6 +184,11 @@ class _Builder:
         # In bank order (melodic banks, then the drum kits; by program), as SF2 players list them.
         col.instruments.sort(key=lambda i: (i.is_drum, i.bank_msb, i.bank_lsb, i.program))
         col.warnings = self.warnings + file_notes + preset_lines
+        if decoder is not None:
+            decoder.late_warnings = col.warnings
+        if not self.lazy:
+            for w in waves:
+                w.data  # lazy=False: every SF3 sample decoded now
         return col
 
     # ------------------------------------------------------------------------- modulators

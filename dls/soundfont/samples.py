@@ -13,8 +13,11 @@ the note is released and then plays on (DLS's release loop, type 1), 0 and 2 do 
 
 SF3 (MuseScore's extension, type bit 0x10): ``dwStart``/``dwEnd`` are the byte range of an
 Ogg Vorbis stream in ``smpl``, loop points count from the start of the decoded sample.
-Those samples are decoded once, with libsndfile (python-soundfile), to int16; a decoded
-sample may hold at most MAX_DECODED_FRAMES and a file MAX_DECODED_TOTAL.
+At open only each stream's headers are read (its length and channels, with libsndfile,
+python-soundfile); a sample is decoded to int16 once, when a wave of it is first used (an
+instrument playing it downloaded, the bank written), as DLS waves are views of the file
+that the synth touches only then. A decoded sample may hold at most MAX_DECODED_FRAMES and
+a file MAX_DECODED_TOTAL.
 
 ROM samples (type bit 0x8000) live in a synthesizer's ROM, not in the file: regions using
 them cannot be played and are left out, with a remark.
@@ -23,13 +26,14 @@ them cannot be played and are left out, with a remark.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import constants as C
 from ..errors import DLSError
-from ..model import Wave, WaveSample
+from ..model import DeferredWave, Wave, WaveSample
 from . import generators as G
 from .hydra import Hydra, text
 
@@ -56,56 +60,135 @@ class RegionSamples:
     fine: np.ndarray
 
 
+_OGG_PAGE = struct.Struct("<4sBBqIIIB")  # capture, version, flags, granule, serial, page, CRC, segments
+
+
+def _ogg_vorbis_length(raw) -> tuple[int, int] | None:
+    """(frames, channels) of a well-formed Ogg Vorbis stream from its pages alone: the channels
+    from the identification header on the first page, the length from the granule position
+    of the last page (the stream's last sample), which must end exactly where the stream
+    does. None where anything is unexpected: the caller then asks libsndfile, which reads the
+    same two pages (the two agree on every sample of TimGM6mb made SF3)."""
+    b = bytes(raw[:64])
+    if len(b) < 28 + 12:
+        return None
+    cap, ver, _flags, _gran, _serial, _seq, _crc, nseg = _OGG_PAGE.unpack_from(b, 0)
+    body = 27 + nseg
+    if cap != b"OggS" or ver != 0 or nseg < 1 or len(b) < body + 12 or b[body:body + 7] != b"\x01vorbis":
+        return None
+    channels = b[body + 11]
+    tail = bytes(raw[-65307:])  # the largest Ogg page: 27 + 255 + 255 * 255 bytes
+    k = tail.rfind(b"OggS")
+    if k < 0 or len(tail) - k < 27:
+        return None
+    cap, ver, flags, gran, _serial, _seq, _crc, nseg = _OGG_PAGE.unpack_from(tail, k)
+    if ver != 0 or not flags & 0x04 or len(tail) < k + 27 + nseg:  # 0x04: end of stream
+        return None
+    if k + 27 + nseg + sum(tail[k + 27:k + 27 + nseg]) != len(tail) or gran < 1 or channels < 1:
+        return None
+    return int(gran), int(channels)
+
+
 class _Decoder:
-    """SF3 Vorbis samples, each decoded once."""
+    """SF3 Vorbis samples: each stream's header read at open (its frame count and channels,
+    nothing decoded), each sample decoded once, when a wave of it is first used."""
 
     def __init__(self, h: Hydra, buf):
         self.h = h
         self.buf = buf
-        self.cache: dict[int, np.ndarray | None] = {}
+        self.frames: dict[int, int | None] = {}  # sample -> decoded length, None: cannot be played
+        self.cache: dict[int, np.ndarray] = {}
         self.total = 0
         self.errors: dict[int, str] = {}
+        self.late_warnings: list[str] = []  # the collection's warnings, once it is made
 
-    def get(self, sid: int) -> np.ndarray | None:
-        if sid in self.cache:
-            return self.cache[sid]
-        data = self._decode(sid)
-        self.cache[sid] = data
-        return data
-
-    def _decode(self, sid: int) -> np.ndarray | None:
+    def _stream(self, sid: int):
+        """The sample's Ogg bytes, or None (with the reason in errors)."""
         sh = self.h.shdr[sid]
         ck = self.h.smpl_chunk
         start, end = int(sh["start"]), int(sh["end"])
         if ck is None or not (0 <= start < end <= ck.size):
             self.errors[sid] = f"its Ogg Vorbis data ({start}..{end}) lies outside the smpl chunk"
             return None
+        return memoryview(self.buf)[ck.data_start + start:ck.data_start + end]
+
+    def probe(self, sid: int) -> int | None:
+        """The sample's length in frames from its stream's headers, or None where it cannot
+        be played (the reason in errors; None there: more than one channel, noted once)."""
+        if sid in self.frames:
+            return self.frames[sid]
+        n = None
+        raw = self._stream(sid)
+        known = _ogg_vorbis_length(raw) if raw is not None else None
+        if known is not None:
+            frames, channels = known
+            if frames > MAX_DECODED_FRAMES or self.total + frames * channels > MAX_DECODED_TOTAL:
+                self.errors[sid] = f"it decodes to {frames} frames, more than this reader takes"
+            else:
+                if channels > 1:
+                    self.errors[sid] = None  # type: ignore[assignment]  # not an error: noted below
+                self.total += frames * channels
+                n = frames
+            self.frames[sid] = n
+            return n
+        if raw is not None:
+            try:
+                import soundfile as sf
+            except ImportError:  # pragma: no cover - soundfile is a dependency
+                self.errors[sid] = "python-soundfile is needed to decode SF3 (Ogg Vorbis) samples"
+                raw = None
+        if raw is not None:
+            try:
+                with sf.SoundFile(io.BytesIO(raw)) as f:
+                    frames, channels = f.frames, f.channels
+            except Exception as exc:  # libsndfile's errors are RuntimeErrors; anything else is the stream's fault
+                self.errors[sid] = f"its Ogg Vorbis data does not decode ({exc.__class__.__name__})"
+            else:
+                if frames < 1:
+                    self.errors[sid] = "its Ogg Vorbis data holds no samples"
+                elif frames > MAX_DECODED_FRAMES or self.total + frames * channels > MAX_DECODED_TOTAL:
+                    self.errors[sid] = f"it decodes to {frames} frames, more than this reader takes"
+                else:
+                    if channels > 1:
+                        self.errors[sid] = None  # type: ignore[assignment]  # not an error: noted below
+                    self.total += frames * channels
+                    n = int(frames)
+        self.frames[sid] = n
+        return n
+
+    def samples(self, sid: int) -> np.ndarray:
+        """The whole decoded sample (its first channel, int16, of the probed length): decoded on
+        first call. A stream whose headers read but whose audio does not decode plays
+        silence, said in the collection's warnings."""
+        data = self.cache.get(sid)
+        if data is not None:
+            return data
+        n = self.frames[sid]
+        out = np.zeros(n, dtype=np.int16)
         try:
             import soundfile as sf
-        except ImportError:  # pragma: no cover - soundfile is a dependency
-            self.errors[sid] = "python-soundfile is needed to decode SF3 (Ogg Vorbis) samples"
-            return None
-        raw = bytes(self.buf[ck.data_start + start:ck.data_start + end])
-        try:
-            with sf.SoundFile(io.BytesIO(raw)) as f:
-                frames = f.frames
-                if frames > MAX_DECODED_FRAMES or self.total + frames * f.channels > MAX_DECODED_TOTAL:
-                    self.errors[sid] = f"it decodes to {frames} frames, more than this reader takes"
-                    return None
-                data = f.read(frames=frames, dtype="int16", always_2d=True)
-        except Exception as exc:  # libsndfile's errors are RuntimeErrors; anything else is the stream's fault
-            self.errors[sid] = f"its Ogg Vorbis data does not decode ({exc.__class__.__name__})"
-            return None
-        if data.shape[1] > 1:
-            self.errors[sid] = None  # type: ignore[assignment]  # not an error: noted below
-        self.total += data.size
-        return np.ascontiguousarray(data[:, 0])
+
+            with sf.SoundFile(io.BytesIO(self._stream(sid))) as f:
+                got = f.read(frames=n, dtype="int16", always_2d=True)
+            out[:len(got)] = got[:, 0]
+        except Exception as exc:
+            name = text(bytes(self.h.shdr[sid]["name"]))
+            self.late_warnings.append(f"SF3 sample #{sid} {name!r}: its Ogg Vorbis data does not decode "
+                                      f"({exc.__class__.__name__}); played as silence")
+        self.cache[sid] = out
+        return out
+
+    def wave_data(self, sid: int, a: int, b: int):
+        """A decode() for `dls.model.DeferredWave`: frames a..b of the sample, shape (frames, 1)."""
+        return lambda: self.samples(sid)[a:b].reshape(-1, 1)
 
 
 def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_notes: list[str]):
     """Waves for the regions described by `gens` (pairs x generators) and `sample` (their
     sample header indices); `notes_of(mask, text)` files a remark for the regions in mask.
-    Returns (waves, RegionSamples)."""
+    Returns (waves, RegionSamples, the SF3 decoder or None): SF3 waves are
+    `dls.model.DeferredWave`s, decoded on first use; the caller hands the decoder the
+    collection's warnings list (``late_warnings``)."""
     sh = h.shdr
     n = len(sample)
     stype = sh["type"][sample].astype(np.int64)
@@ -156,13 +239,10 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
         ok &= ~past
         pcm &= ~past
     decoder = _Decoder(h, buf) if vorbis.any() else None
-    decoded: dict[int, np.ndarray] = {}
     if decoder is not None:
         for sid in np.unique(sample[vorbis]).tolist():
-            data = decoder.get(int(sid))
-            if data is not None:
-                decoded[int(sid)] = data
-        lengths = np.array([len(decoded[s]) if s in decoded else -1 for s in sample.tolist()], dtype=np.int64)
+            decoder.probe(int(sid))
+        lengths = np.array([decoder.frames.get(s) or -1 for s in sample.tolist()], dtype=np.int64)
         undecoded = vorbis & (lengths <= 0)
         for sid, why in decoder.errors.items():
             if why:
@@ -219,16 +299,18 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
         for sid, a, b in uniq.tolist():
             hdr = sh[sid]
             r = int(hdr["rate"])
-            src = decoded[sid] if (int(hdr["type"]) & TYPE_VORBIS) else smpl
-            data = src[a:b].reshape(-1, 1)
             p = int(hdr["pitch"])
-            waves.append(Wave(
+            fields = dict(
                 format_tag=C.WAVE_FORMAT_PCM, channels=1, sample_rate=r, bits_per_sample=16, block_align=2,
-                avg_bytes_per_sec=2 * r, data=data,
+                avg_bytes_per_sec=2 * r,
                 wave_sample=WaveSample(unity_note=p if p <= 127 else 60, fine_tune=int(hdr["correction"])),
                 info={"INAM": text(bytes(hdr["name"]))},
-            ))
+            )
+            if int(hdr["type"]) & TYPE_VORBIS:
+                waves.append(DeferredWave(frames=b - a, decode=decoder.wave_data(sid, a, b), **fields))
+            else:
+                waves.append(Wave(data=smpl[a:b].reshape(-1, 1), **fields))
     return waves, RegionSamples(
         wave=wave_of, loop_type=loop_type.astype(np.int64), loop_start=np.where(loops, fixed_ls, 0),
         loop_length=np.where(loops, fixed_le - fixed_ls, 0), unity=unity, fine=fine,
-    )
+    ), decoder

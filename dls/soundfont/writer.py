@@ -336,7 +336,8 @@ class _Converter:
                 notes.update(art.notes)
                 gens = dict(art.generators)
                 if pan is not None:
-                    if G.PAN in gens and gens[G.PAN] != 0:
+                    # a mono half's own pan to its side (as the SF2 reader keeps it) is no news
+                    if G.PAN in gens and gens[G.PAN] != 0 and not (wave.channels < 2 and gens[G.PAN] == pan):
                         notes.add("a pan on a stereo wave (each side is panned to its own side)")
                     gens[G.PAN] = pan
                 if (ws.unity_note & 0x7F) != hdr.pitch:
