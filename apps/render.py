@@ -201,7 +201,7 @@ def render_song(midi, banks, *, stems_by: str | None = None, labels: bool = Fals
                 interpolation: str = "cubic", effects: bool = True, voices: int = 256, tail: float | None = None,
                 block: int = RENDER_BLOCK, gain_db: float | None = None, max_length: float | None = None,
                 threads: int = 1) -> SongRendered:
-    """The render job into memory: ``midi`` a path or a Song (synth.midifile) through the
+    """The render job into memory: ``midi`` a path or a Song (smf.reader) through the
     same set-up and pull loop as `render_file` (the library's ``dlsynth.render`` is this)."""
     from .stems import ArrayOutput
 
@@ -227,7 +227,7 @@ class _RenderJob:
 
     def __init__(self, midi, out_path: str | None, banks, *, rate, interpolation, effects, voices, tail,
                  block, gain_db, max_length, notify, threads, fmt, stems_by, labels):
-        from dlsynth.synth.midifile import read_midi
+        from dlsynth.smf.reader import read_midi
         from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
 
         self.t0 = time.perf_counter()
@@ -477,7 +477,7 @@ def render_job(midi_path: str, out_path: str, bank_paths: list[str], kw: dict) -
     the worker's cache; a bad input is the result's ``error``, never an exception."""
     from dlsynth.dls.errors import DLSError
     from dlsynth.sink.filesink import FileSinkError
-    from dlsynth.synth.midifile import MidiFileError
+    from dlsynth.smf.reader import MidiFileError
 
     try:
         with _worker_lock:
@@ -577,7 +577,7 @@ def run(args) -> int:
     if not many:
         banks = load_banks(args.bank)  # a bad bank: one-line error, exit 2
         inp, out = jobs[0]
-        from dlsynth.synth.midifile import MidiFileError
+        from dlsynth.smf.reader import MidiFileError
 
         try:
             if show and tty:

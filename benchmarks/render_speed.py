@@ -347,7 +347,7 @@ def ready_seconds(midi: Path, runs: int) -> dict:
 
     from dlsynth import dls
     from dlsynth.synth.filesource import pack_messages
-    from dlsynth.synth.midifile import read_midi
+    from dlsynth.smf.reader import read_midi
     from dlsynth.synth.synth import Synth
 
     song = read_midi(str(midi))

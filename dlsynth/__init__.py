@@ -37,7 +37,7 @@ _LAZY = {
     "load_bank": ("dlsynth.banks", "load_bank"),
     "Synth": ("dlsynth.host", "Synth"),
     "BankError": ("dlsynth.dls.errors", "DLSError"),
-    "MidiFileError": ("dlsynth.synth.midifile", "MidiFileError"),
+    "MidiFileError": ("dlsynth.smf.reader", "MidiFileError"),
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # what a type checker sees; at run time, __getattr__ below
     from dlsynth.banks import load_bank  # noqa: F401
     from dlsynth.dls.errors import DLSError as BankError  # noqa: F401
     from dlsynth.host import Synth  # noqa: F401
-    from dlsynth.synth.midifile import MidiFileError  # noqa: F401
+    from dlsynth.smf.reader import MidiFileError  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from dlsynth.synth.midifile import MidiFileError, Song, TimedMessage
+from dlsynth.smf.reader import MidiFileError, Song, TimedMessage
 
 DRUM_CHANNEL = 9  #: channel 10 in MIDI's numbering, counted from 0
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != DRUM_CHANNEL)

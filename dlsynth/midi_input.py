@@ -16,7 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
-    from dlsynth.synth.midifile import Song
+    from dlsynth.smf.reader import Song
 
 #: what ``midi=`` takes (a mido.MidiFile and a pretty_midi-shaped object are duck-typed)
 MidiSpec = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
@@ -28,7 +28,7 @@ def _is_mido_file(obj: object) -> bool:
 
 def song_of(midi: MidiSpec, rate: int) -> Song:
     """The Song of ``midi`` (times of a pretty_midi-shaped object turn into frames at ``rate``)."""
-    from dlsynth.synth.midifile import parse_midi, read_midi
+    from dlsynth.smf.reader import parse_midi, read_midi
 
     if isinstance(midi, (str, os.PathLike)):
         return read_midi(midi)

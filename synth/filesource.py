@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .midifile import Song
+from dlsynth.smf.reader import Song
 
 
 def pack_messages(events) -> tuple[np.ndarray, np.ndarray, bytes, np.ndarray, np.ndarray]:

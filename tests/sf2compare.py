@@ -107,7 +107,7 @@ def open_seconds(bank: str, song: str) -> tuple[float, float]:
     render spends before its first block, in this process."""
     from dlsynth import dls
     from dlsynth.synth.filesource import FileSource
-    from dlsynth.synth.midifile import read_midi
+    from dlsynth.smf.reader import read_midi
     from dlsynth.synth.miniport import Miniport
     from dlsynth.synth.synth import Synth
 

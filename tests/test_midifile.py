@@ -1,4 +1,4 @@
-"""The Standard MIDI File reader (synth/midifile.py).
+"""The Standard MIDI File reader (smf/reader.py).
 
 Corpus files: tests/data/midi/jazz-soft (MIT, Jazz-Soft, one file per category of the
 jazz-soft test set) and tests/data/midi/sf-spec-test (MIT, S. Christian Collins). Other
@@ -18,7 +18,7 @@ import mido
 import numpy as np
 import pytest
 
-from dlsynth.synth.midifile import DEFAULT_TEMPO, MidiFileError, Song, TimedMessage, parse_midi, read_midi
+from dlsynth.smf.reader import DEFAULT_TEMPO, MidiFileError, Song, TimedMessage, parse_midi, read_midi
 
 DATA = Path(__file__).parent / "data" / "midi"
 JAZZ = DATA / "jazz-soft"

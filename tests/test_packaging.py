@@ -65,7 +65,7 @@ def test_the_wheel_holds_one_package_with_its_compiled_core_and_type_marker(dist
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert tops == ALLOWED_TOP
-    for part in ("dls", "dls/soundfont", "gmbank", "synth", "sink", "native", "apps", "apps/bench"):
+    for part in ("dls", "dls/soundfont", "gmbank", "smf", "synth", "sink", "native", "apps", "apps/bench"):
         assert f"dlsynth/{part}/__init__.py" in names, part
     assert any(n.startswith("dlsynth/native/_engine") and n.endswith(".so") for n in names)
     assert "dlsynth/py.typed" in names

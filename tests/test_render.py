@@ -234,7 +234,7 @@ def test_corpus_files_render(tmp_path):
     """Every playable jazz-soft file renders (resets, bank selects, RPN, sysex, ports) to
     what it holds: as long as the song, heard when it has notes, silent when it has none,
     and never past full scale (the built-in bank is levelled)."""
-    from dlsynth.synth.midifile import read_midi
+    from dlsynth.smf.reader import read_midi
 
     bank = load_banks([])
     bad = {"test-corrupt-file-missing-byte.mid", "test-not-a-midi-file.mid", "test-empty-file.mid"}

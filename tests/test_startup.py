@@ -54,7 +54,7 @@ def _bank(path: Path) -> Path:
 
 def test_import_cli_imports_no_subcommand_and_no_heavy_library():
     mods = _modules_after("import dlsynth.apps.cli")
-    assert _loaded(mods, NOT_FOR_RENDER + ("numpy", "soundfile", "dlsynth.dls", "dlsynth.synth", "dlsynth.sink", "dlsynth.native")) == []
+    assert _loaded(mods, NOT_FOR_RENDER + ("numpy", "soundfile", "dlsynth.dls", "dlsynth.gmbank", "dlsynth.smf", "dlsynth.synth", "dlsynth.sink", "dlsynth.native")) == []
     assert _loaded(mods, ("dlsynth.apps.render", "dlsynth.apps.play", "dlsynth.apps.info", "dlsynth.apps.devices", "dlsynth.apps.bench")) == []
 
 

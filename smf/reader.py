@@ -10,7 +10,7 @@
   complete system exclusive message ``F0 ... F7``.
 
 Everything else in the file (meta events, system common and real-time bytes) is consumed
-here and never reaches the synth. The lead's code wraps each event in a kernel event
+here and never reaches the synth. The file source (synth/filesource.py) hands each event on as a kernel event
 (``DMUS_KERNEL_EVENT``: ``ullPresTime100ns``, ``dwChannelGroup``, ``cbEvent``/data).
 
 Why this module tokenizes the track bytes itself rather than taking mido's messages
