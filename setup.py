@@ -2,6 +2,7 @@
 
 The native engine is compiled by cffi in out-of-line API mode from native/build_engine.py.
 """
+
 from setuptools import setup
 
 setup(cffi_modules=["native/build_engine.py:ffibuilder"])

@@ -33,8 +33,16 @@ import tempfile
 import time
 import uuid
 
-from .render import RenderResult, _init_worker, _keep_worker_banks, _output_for, _stop_workers, cores, load_banks, \
-    render_job
+from .render import (
+    RenderResult,
+    _init_worker,
+    _keep_worker_banks,
+    _output_for,
+    _stop_workers,
+    cores,
+    load_banks,
+    render_job,
+)
 
 MANIFEST_NAME = "manifest.json"  #: in the output folder, unless told otherwise
 MANIFEST_EVERY_SECONDS = 1.0  #: the manifest is rewritten at most this often while files finish
@@ -52,8 +60,18 @@ RENDER_OPTIONS = ("rate", "fmt", "interpolation", "effects", "voices", "tail", "
 RENDERED, SKIPPED, ERROR, PENDING = "rendered", "skipped", "error", "pending"
 
 
-def render_many(files, out_dir, bank=None, *, client=None, jobs: int = 0, manifest=None, overwrite: bool = False,
-                progress=None, **options) -> list[dict]:
+def render_many(
+    files,
+    out_dir,
+    bank=None,
+    *,
+    client=None,
+    jobs: int = 0,
+    manifest=None,
+    overwrite: bool = False,
+    progress=None,
+    **options,
+) -> list[dict]:
     """Render MIDI files into ``out_dir`` (each input's name with .wav); returns the manifest.
 
     ``bank``: a bank path, a list of them (later ones take precedence per instrument), or
@@ -92,8 +110,10 @@ def render_many(files, out_dir, bank=None, *, client=None, jobs: int = 0, manife
     kw = _checked_options(options, 1 if client is not None else None, local_jobs)
     manifest_path = os.fspath(manifest) if manifest is not None else os.path.join(out_dir, MANIFEST_NAME)
     before = _previous_entries(manifest_path)
-    entries = [dict(file=f, output=o, status=PENDING, seconds=None, audio_seconds=None, voices=None, error=None,
-                    worker=None) for f, o in zip(files, outputs)]
+    entries = [
+        dict(file=f, output=o, status=PENDING, seconds=None, audio_seconds=None, voices=None, error=None, worker=None)
+        for f, o in zip(files, outputs)
+    ]
     todo = []
     for i, e in enumerate(entries):
         if not overwrite and os.path.exists(e["output"]):  # the rename is the mark of a whole file
@@ -223,8 +243,14 @@ def _record(entry: dict, fut) -> None:
     if r.error:
         entry.update(status=ERROR, error=r.error, worker=worker)
     else:
-        entry.update(status=RENDERED, seconds=round(r.wall_seconds, 4), audio_seconds=round(r.seconds, 4),
-                     voices=r.peak_voices, error=None, worker=worker)
+        entry.update(
+            status=RENDERED,
+            seconds=round(r.wall_seconds, 4),
+            audio_seconds=round(r.seconds, 4),
+            voices=r.peak_voices,
+            error=None,
+            worker=worker,
+        )
 
 
 def _remove_temp_files(outputs) -> None:

@@ -34,11 +34,22 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("dlsynth.apps.render", "dlsynth.apps.play", "dlsynth.apps.info", "dlsynth.apps.devices", "dlsynth.apps.convert")
+SUBCOMMANDS = (
+    "dlsynth.apps.render",
+    "dlsynth.apps.play",
+    "dlsynth.apps.info",
+    "dlsynth.apps.devices",
+    "dlsynth.apps.convert",
+)
 OPTIONAL_SUBCOMMANDS = ("dlsynth.apps.bench",)
 #: the command each module adds (a command line naming one imports only that module)
-COMMAND_MODULES = {"render": "dlsynth.apps.render", "play": "dlsynth.apps.play", "info": "dlsynth.apps.info",
-                   "devices": "dlsynth.apps.devices", "bench": "dlsynth.apps.bench"}
+COMMAND_MODULES = {
+    "render": "dlsynth.apps.render",
+    "play": "dlsynth.apps.play",
+    "info": "dlsynth.apps.info",
+    "devices": "dlsynth.apps.devices",
+    "bench": "dlsynth.apps.bench",
+}
 
 
 from .errors import UserError  # noqa: E402  (one class, whether run as a module or a script)

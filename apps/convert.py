@@ -58,8 +58,10 @@ def output_format(path: str, forced: str | None) -> str:
     if fmt is None:
         if ext == ".sf3":
             raise UserError(f"{path}: writing SF3 (Ogg Vorbis samples) is not supported; write a .sf2")
-        raise UserError(f"{path}: cannot tell the output format from the extension {ext or '(none)'!r}; "
-                        "use .dls or .sf2, or give --to dls|sf2")
+        raise UserError(
+            f"{path}: cannot tell the output format from the extension {ext or '(none)'!r}; "
+            "use .dls or .sf2, or give --to dls|sf2"
+        )
     return fmt
 
 
@@ -69,8 +71,10 @@ def run(args) -> int:
     src_fmt = input_format(args.input)
     dst_fmt = output_format(args.output, args.to)
     if src_fmt == dst_fmt == "sf2":
-        raise UserError(f"{args.input} is already a SoundFont; converting it to SoundFont again would only "
-                        "flatten its presets (convert it to .dls)")
+        raise UserError(
+            f"{args.input} is already a SoundFont; converting it to SoundFont again would only "
+            "flatten its presets (convert it to .dls)"
+        )
     col = dls.read(args.input)
     if dst_fmt == "dls":
         level = 2 if src_fmt == "sf2" else None

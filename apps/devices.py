@@ -150,7 +150,9 @@ def collect_audio() -> dict:
         with _no_jack_autostart(), _quiet_c_stderr():
             import sounddevice as sd
     except OSError as exc:  # sounddevice imports, but libportaudio is missing
-        out["error"] = f"PortAudio library not found ({_one_line(exc)}): install libportaudio2 or the platform's PortAudio"
+        out["error"] = (
+            f"PortAudio library not found ({_one_line(exc)}): install libportaudio2 or the platform's PortAudio"
+        )
         return out
     except ImportError as exc:
         out["error"] = f"sounddevice is not installed ({_one_line(exc)}): pip install sounddevice"

@@ -79,7 +79,7 @@ def _print_text(d: dict, brief: bool, waves: bool) -> None:
     w = sys.stdout.write
     mb = d["sample_bytes"] / 1e6
     w(f"{d['file']}\n")
-    name = f" \"{d['name']}\"" if d["name"] else ""
+    name = f' "{d["name"]}"' if d["name"] else ""
     ver = f", version {d['version']}" if d["version"] else ""
     w(
         f"{d['format']}{name}{ver}: {d['instrument_count']} instruments, "
@@ -93,7 +93,9 @@ def _print_text(d: dict, brief: bool, waves: bool) -> None:
     arts = d["articulations"]
     for ins in d["instruments"]:
         kit = "drum" if ins["drum"] else "    "
-        w(f"    {ins['bank_msb']:3d}:{ins['bank_lsb']:<3d}   {ins['program']:3d}  {kit}  {len(ins['regions']):6d}  {ins['name']}\n")
+        w(
+            f"    {ins['bank_msb']:3d}:{ins['bank_lsb']:<3d}   {ins['program']:3d}  {kit}  {len(ins['regions']):6d}  {ins['name']}\n"
+        )
         if brief:
             continue
         for aid in ins["articulation"]:
@@ -104,7 +106,7 @@ def _print_text(d: dict, brief: bool, waves: bool) -> None:
         for r in ins["regions"]:
             wi = r["wave"]
             wave = waves_list[wi] if wi < len(waves_list) else None
-            wname = f" \"{wave['name']}\"" if wave and wave["name"] else ""
+            wname = f' "{wave["name"]}"' if wave and wave["name"] else ""
             ws = r["wsmp"] or (wave["wsmp"] if wave else None)
             unity = f", unity {ws['unity_note']}" if ws else ""
             fine = f" {ws['fine_tune_cents']:+d} c" if ws and ws["fine_tune_cents"] else ""

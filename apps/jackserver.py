@@ -36,8 +36,10 @@ POLL_S = 0.02
 
 _serial = itertools.count(1)
 
-INSTALL_HINT = ("install JACK with `apt-get install --no-install-recommends jackd2 libjack-jackd2-0` "
-                "(Debian/Ubuntu) or name a running server with --jack-server")
+INSTALL_HINT = (
+    "install JACK with `apt-get install --no-install-recommends jackd2 libjack-jackd2-0` "
+    "(Debian/Ubuntu) or name a running server with --jack-server"
+)
 
 
 class JackUnavailable(Exception):
@@ -164,8 +166,9 @@ class DummyServer:
         kwargs = {}
         if sys.platform.startswith("linux"):
             kwargs["preexec_fn"] = _die_with_parent
-        self.process = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                        stderr=subprocess.STDOUT, **kwargs)
+        self.process = subprocess.Popen(
+            cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, **kwargs
+        )
         self._saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
         os.environ.update(JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
         deadline = time.monotonic() + timeout
@@ -290,7 +293,7 @@ def prune_stale_servers(path: str = _REGISTRY) -> int:
             for i in range(_SERVER_SLOTS):
                 off = _SLOTS_AT + i * _SLOT_BYTES
                 pid = struct.unpack_from("<i", head, off)[0]
-                name = head[off + 4:off + 4 + 256].split(b"\0")[0]
+                name = head[off + 4 : off + 4 + 256].split(b"\0")[0]
                 if pid <= 0 or not name.startswith(b"jack-"):
                     continue
                 try:
@@ -339,9 +342,14 @@ def start_detached(name: str, rate: int, period: int, timeout: float = START_TIM
     prune_stale_servers()
     log_path = os.path.join(_rundir(), f"dlsynth-jackd-{name}.log")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([exe, "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
-                                env=_jack_env(name), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [exe, "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+            env=_jack_env(name),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     with open(_pidfile(name), "w") as f:
         f.write(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
@@ -377,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     `start` prints the shell line that points JACK clients at it (for ``eval``)."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="dev/jack.sh", description="a JACK server with the dummy backend, "
-                                 "for trying `dlsynth play` on a machine with no sound card")
+    ap = argparse.ArgumentParser(
+        prog="dev/jack.sh",
+        description="a JACK server with the dummy backend, for trying `dlsynth play` on a machine with no sound card",
+    )
     ap.add_argument("action", choices=("start", "stop", "status"))
     ap.add_argument("--name", default=os.environ.get("JACK_NAME", DEFAULT_NAME))
     ap.add_argument("--rate", type=int, default=int(os.environ.get("JACK_RATE", "48000")))

@@ -19,6 +19,7 @@ from .errors import UserError
 
 RELEASE_SECONDS = 2.0  # longest wait for release tails when stopping
 from dlsynth.options import GAIN_DB_RANGE as GAIN_RANGE_DB  # noqa: E402
+
 BLOCKSIZE_RANGE = (16, 8192)
 LATENCY_RANGE_S = (0.0, 2.0)
 MAX_DURATION_S = 1e7
@@ -37,32 +38,68 @@ def add_parser(sub) -> None:
         "with several, later banks take precedence per instrument.",
     )
     p.add_argument("--bank", action="append", default=[], metavar="BANK.dls", help="a DLS bank (repeatable)")
-    p.add_argument("--midi-api", metavar="NAME", help="MIDI API: alsa, jack, core or winmm (default: the platform's usual)")
-    p.add_argument("--midi-in", action="append", metavar="NAME", help="open MIDI inputs whose name contains NAME "
-                   "(repeatable; 'all' for every input, also those plugged in later; default: all)")
+    p.add_argument(
+        "--midi-api", metavar="NAME", help="MIDI API: alsa, jack, core or winmm (default: the platform's usual)"
+    )
+    p.add_argument(
+        "--midi-in",
+        action="append",
+        metavar="NAME",
+        help="open MIDI inputs whose name contains NAME "
+        "(repeatable; 'all' for every input, also those plugged in later; default: all)",
+    )
     p.add_argument("--no-midi-in", action="store_true", help="open no MIDI input ports (use --virtual-port)")
     p.add_argument("--virtual-port", metavar="NAME", help="also create a virtual MIDI input port with this name")
-    p.add_argument("--device", metavar="NAME", help="audio output device (name substring or index; see `dlsynth devices`)")
-    p.add_argument("--blocksize", type=int, default=256,
-                   help=f"audio block size in frames ({BLOCKSIZE_RANGE[0]}..{BLOCKSIZE_RANGE[1]}, default 256)")
-    p.add_argument("--latency", type=float, default=None, metavar="SECONDS",
-                   help="scheduled latency from MIDI arrival to sound (default: the device's latency plus one block)")
-    p.add_argument("--immediate", action="store_true", help="apply events at the next block (lowest latency, block jitter)")
+    p.add_argument(
+        "--device", metavar="NAME", help="audio output device (name substring or index; see `dlsynth devices`)"
+    )
+    p.add_argument(
+        "--blocksize",
+        type=int,
+        default=256,
+        help=f"audio block size in frames ({BLOCKSIZE_RANGE[0]}..{BLOCKSIZE_RANGE[1]}, default 256)",
+    )
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="scheduled latency from MIDI arrival to sound (default: the device's latency plus one block)",
+    )
+    p.add_argument(
+        "--immediate", action="store_true", help="apply events at the next block (lowest latency, block jitter)"
+    )
     p.add_argument("--rate", type=int, default=48000, help="sample rate (default 48000)")
     p.add_argument("--voices", type=int, default=256, help="polyphony (default 256)")
     p.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic")
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="threads rendering each audio block (default 1; more when one core cannot keep up "
-                   "at small block sizes)")
-    p.add_argument("--gain", type=float, default=None, metavar="DB",
-                   help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default -12); "
-                   "the output is clipped at 0 dBFS whatever the gain")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="threads rendering each audio block (default 1; more when one core cannot keep up at small block sizes)",
+    )
+    p.add_argument(
+        "--gain",
+        type=float,
+        default=None,
+        metavar="DB",
+        help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default -12); "
+        "the output is clipped at 0 dBFS whatever the gain",
+    )
     p.add_argument("--record", metavar="FILE.mid", help="record what is played to a MIDI file")
-    p.add_argument("--event-log", metavar="FILE", help="write every MIDI message as applied (arrival stamp, "
-                   "engine frame, group, bytes, late) as JSON lines")
-    p.add_argument("--stats-json", metavar="FILE", help="at the end, write the session's counters (blocks, xruns, "
-                   "MIDI messages, late, dropped, time-map re-locks, peak voices and load) as JSON")
+    p.add_argument(
+        "--event-log",
+        metavar="FILE",
+        help="write every MIDI message as applied (arrival stamp, engine frame, group, bytes, late) as JSON lines",
+    )
+    p.add_argument(
+        "--stats-json",
+        metavar="FILE",
+        help="at the end, write the session's counters (blocks, xruns, "
+        "MIDI messages, late, dropped, time-map re-locks, peak voices and load) as JSON",
+    )
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
     p.add_argument("--no-status", action="store_true", help="no status line")
     p.set_defaults(run=run)
@@ -85,11 +122,13 @@ def check_args(args) -> None:
     if not 1 <= args.voices <= MAX_VOICES:
         raise UserError(f"--voices must be between 1 and {MAX_VOICES}, not {args.voices}")
     if not BLOCKSIZE_RANGE[0] <= args.blocksize <= BLOCKSIZE_RANGE[1]:
-        raise UserError(f"--blocksize must be between {BLOCKSIZE_RANGE[0]} and {BLOCKSIZE_RANGE[1]} frames, "
-                        f"not {args.blocksize}")
+        raise UserError(
+            f"--blocksize must be between {BLOCKSIZE_RANGE[0]} and {BLOCKSIZE_RANGE[1]} frames, not {args.blocksize}"
+        )
     if args.latency is not None and not LATENCY_RANGE_S[0] <= args.latency <= LATENCY_RANGE_S[1]:
-        raise UserError(f"--latency must be between {LATENCY_RANGE_S[0]:g} and {LATENCY_RANGE_S[1]:g} seconds, "
-                        f"not {args.latency:g}")
+        raise UserError(
+            f"--latency must be between {LATENCY_RANGE_S[0]:g} and {LATENCY_RANGE_S[1]:g} seconds, not {args.latency:g}"
+        )
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise UserError(f"--duration must be a positive number of seconds, not {args.duration:g}")
     if args.gain is not None and not GAIN_RANGE_DB[0] <= args.gain <= GAIN_RANGE_DB[1]:
@@ -158,9 +197,15 @@ def run(args) -> int:
     if args.no_midi_in:
         names = []
     record: list | None = [] if args.record else None
-    synth = Synth(args.rate, channel_groups=SPARE_GROUPS + 1 + (len(names) if names else 0), voices=args.voices,
-                  interpolation=args.interpolation, effects=not args.no_effects,
-                  gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain, threads=args.threads)
+    synth = Synth(
+        args.rate,
+        channel_groups=SPARE_GROUPS + 1 + (len(names) if names else 0),
+        voices=args.voices,
+        interpolation=args.interpolation,
+        effects=not args.no_effects,
+        gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain,
+        threads=args.threads,
+    )
     for col in banks:
         # Playable at once: the power-on patches now, the rest on the Service thread (never
         # on the audio thread), in well under a second even for a 150 MB bank.
@@ -171,21 +216,36 @@ def run(args) -> int:
     if not native_jack:
         _check_output_device(args.device)
     try:
-        sink = WaveSink(synth, device=_device(args.device), blocksize=args.blocksize, scheduled=not args.immediate,
-                        schedule_latency=args.latency, trace=bool(args.event_log or args.record),
-                        jack=True if native_jack else None)
+        sink = WaveSink(
+            synth,
+            device=_device(args.device),
+            blocksize=args.blocksize,
+            scheduled=not args.immediate,
+            schedule_latency=args.latency,
+            trace=bool(args.event_log or args.record),
+            jack=True if native_jack else None,
+        )
     except ValueError as exc:
         raise UserError(f"audio device: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
     except Exception as exc:  # PortAudioError
         raise UserError(f"cannot open the audio output: {' '.join(str(exc).split())} (see `dlsynth devices`)") from None
     from dlsynth.synth.miniport import Miniport
 
-    miniport = Miniport().init(synth=synth, sample_rate=args.rate, voices=args.voices,
-                               channel_groups=synth.channel_groups)
+    miniport = Miniport().init(
+        synth=synth, sample_rate=args.rate, voices=args.voices, channel_groups=synth.channel_groups
+    )
     render = miniport.new_stream("render")
     render.set_state("run")
-    inputs = MidiInputs(sink.handle, miniport, render, api=args.midi_api, names=names, virtual=args.virtual_port,
-                        max_group=synth.channel_groups, client_name="dlsynth" if native_jack else MIDI_CLIENT)
+    inputs = MidiInputs(
+        sink.handle,
+        miniport,
+        render,
+        api=args.midi_api,
+        names=names,
+        virtual=args.virtual_port,
+        max_group=synth.channel_groups,
+        client_name="dlsynth" if native_jack else MIDI_CLIENT,
+    )
     log = open(args.event_log, "w") if args.event_log else None
     service = ServiceThread(synth, sink, inputs, event_log=log, record=record)
     stopped_by = None
@@ -205,8 +265,11 @@ def run(args) -> int:
         elif _on_jack(sink) and hasattr(inputs.backend, "use_as_frame_clock"):
             inputs.backend.use_as_frame_clock(sink.handle)
         if not any(i.connected for i in inputs.inputs):
-            print("dlsynth play: no MIDI inputs yet; inputs that appear are opened as they come "
-                  "(or use --virtual-port NAME)", file=sys.stderr)
+            print(
+                "dlsynth play: no MIDI inputs yet; inputs that appear are opened as they come "
+                "(or use --virtual-port NAME)",
+                file=sys.stderr,
+            )
         sink.start()
         service.start()
         _status_loop(args, synth, sink, inputs, service)
@@ -234,8 +297,9 @@ def run(args) -> int:
         sink.silence()
         time.sleep(2 * args.blocksize / args.rate + 0.01)
         if not sink.stop():
-            _abandon("dlsynth play: error: the audio device did not stop (is the JACK server still running?)",
-                     args, record)
+            _abandon(
+                "dlsynth play: error: the audio device did not stop (is the JACK server still running?)", args, record
+            )
         inputs.close()  # (JACK as the device: its client goes last, after the sink let go of it)
     except KeyboardInterrupt:
         stopped_by = stopped_by or KeyboardInterrupt()
@@ -284,9 +348,11 @@ def _check_output_device(device) -> None:
     try:
         sd.query_devices(kind="output")
     except Exception:
-        raise UserError("no audio output device: PortAudio finds none (no sound card, and no JACK server "
-                        "running? see `dlsynth devices`; with no sound card, a JACK server with its dummy "
-                        "backend will do: `jackd -d dummy -r 48000 &`)") from None
+        raise UserError(
+            "no audio output device: PortAudio finds none (no sound card, and no JACK server "
+            "running? see `dlsynth devices`; with no sound card, a JACK server with its dummy "
+            "backend will do: `jackd -d dummy -r 48000 &`)"
+        ) from None
 
 
 def _release(synth, sink, service) -> None:
@@ -340,15 +406,27 @@ def _summary(sink, synth, stats_json: str | None = None, received: int | None = 
 
         from dlsynth.dls.atomicfile import atomic_write
 
-        doc = {"blocks": st["callbacks"], "xruns": st["xruns"], "midi_messages": st["midi_in"], "late": st["late"],
-               "dropped": st["midi_dropped"] + st["heap_full"], "clipped_samples": st["clipped"],
-               "time_map_relocks": sink.discontinuities, "scheduled_latency_s": sink.latency,
-               "peak_voices": es["peak_voices"], "peak_load": st["peak_load"], "load": st["load"]}
+        doc = {
+            "blocks": st["callbacks"],
+            "xruns": st["xruns"],
+            "midi_messages": st["midi_in"],
+            "late": st["late"],
+            "dropped": st["midi_dropped"] + st["heap_full"],
+            "clipped_samples": st["clipped"],
+            "time_map_relocks": sink.discontinuities,
+            "scheduled_latency_s": sink.latency,
+            "peak_voices": es["peak_voices"],
+            "peak_load": st["peak_load"],
+            "load": st["load"],
+        }
         atomic_write(stats_json, lambda fh: fh.write(json.dumps(doc, indent=2).encode() + b"\n"))
-    print(f"dlsynth play: {st['callbacks']} blocks, {st['xruns']} xruns, {st['midi_in']} MIDI messages "
-          f"({st['late']} late, {st['midi_dropped'] + st['heap_full']} dropped), peak voices {es['peak_voices']}, "
-          f"peak callback load {100 * st['peak_load']:.0f} %"
-          + (f", {st['clipped']} samples clipped at 0 dBFS" if st["clipped"] else ""), file=sys.stderr)
+    print(
+        f"dlsynth play: {st['callbacks']} blocks, {st['xruns']} xruns, {st['midi_in']} MIDI messages "
+        f"({st['late']} late, {st['midi_dropped'] + st['heap_full']} dropped), peak voices {es['peak_voices']}, "
+        f"peak callback load {100 * st['peak_load']:.0f} %"
+        + (f", {st['clipped']} samples clipped at 0 dBFS" if st["clipped"] else ""),
+        file=sys.stderr,
+    )
 
 
 def _status_loop(args, synth, sink, inputs, service) -> None:
@@ -360,10 +438,14 @@ def _status_loop(args, synth, sink, inputs, service) -> None:
     def line() -> str:
         st = sink.stats()
         es = synth.engine.stats()
-        ins = ", ".join(f"{i.port_name or i.name}->{i.group}" + ("" if i.connected else " (gone)")
-                        for i in inputs.inputs) or "none"
-        return (f"voices {es['voices_active']:3d} (peak {es['peak_voices']})  load {100 * st['load']:4.1f} %  "
-                f"xruns {st['xruns']}  latency {1000 * sink.latency:.1f} ms  events {st['midi_in']}  inputs: {ins}")
+        ins = (
+            ", ".join(f"{i.port_name or i.name}->{i.group}" + ("" if i.connected else " (gone)") for i in inputs.inputs)
+            or "none"
+        )
+        return (
+            f"voices {es['voices_active']:3d} (peak {es['peak_voices']})  load {100 * st['load']:4.1f} %  "
+            f"xruns {st['xruns']}  latency {1000 * sink.latency:.1f} ms  events {st['midi_in']}  inputs: {ins}"
+        )
 
     def running() -> bool:
         if service.error is not None:

@@ -45,43 +45,96 @@ def add_parser(sub) -> None:
         "and instruments only an earlier bank has still play.",
     )
     p.add_argument("inputs", nargs="+", metavar="SONG.mid", help="MIDI file(s) to render")
-    p.add_argument("-o", "--output", metavar="OUT", help="output WAV file, or a folder (ending in /) for "
-                   "several inputs (default: each input's name with .wav)")
-    p.add_argument("--bank", action="append", default=[], metavar="BANK.dls",
-                   help="a DLS bank (repeatable; later banks take precedence per instrument)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output WAV file, or a folder (ending in /) for several inputs (default: each input's name with .wav)",
+    )
+    p.add_argument(
+        "--bank",
+        action="append",
+        default=[],
+        metavar="BANK.dls",
+        help="a DLS bank (repeatable; later banks take precedence per instrument)",
+    )
     p.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
     p.add_argument("--format", choices=("pcm16", "pcm24", "float"), default="pcm16", help="WAV sample format")
-    p.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic",
-                   help="sample interpolation (default cubic)")
+    p.add_argument(
+        "--interpolation",
+        choices=("linear", "cubic", "sinc"),
+        default="cubic",
+        help="sample interpolation (default cubic)",
+    )
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
     p.add_argument("--voices", type=int, default=256, help="polyphony limit (default 256, up to 4096)")
-    p.add_argument("--gain", type=float, default=None, metavar="DB",
-                   help="master gain in dB (default -12: headroom for chords; 0 plays single notes near full scale)")
-    p.add_argument("--tail", default="auto", metavar="SECONDS|auto",
-                   help="how long to go on after the last event: seconds, or auto (until silent, "
-                   f"at most {AUTO_TAIL_MAX_SECONDS:g} s; default)")
-    p.add_argument("--max-length", type=float, default=None, metavar="SECONDS",
-                   help="stop the output at this length, tail included (default: the whole song)")
+    p.add_argument(
+        "--gain",
+        type=float,
+        default=None,
+        metavar="DB",
+        help="master gain in dB (default -12: headroom for chords; 0 plays single notes near full scale)",
+    )
+    p.add_argument(
+        "--tail",
+        default="auto",
+        metavar="SECONDS|auto",
+        help="how long to go on after the last event: seconds, or auto (until silent, "
+        f"at most {AUTO_TAIL_MAX_SECONDS:g} s; default)",
+    )
+    p.add_argument(
+        "--max-length",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop the output at this length, tail included (default: the whole song)",
+    )
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel renders for several inputs (default: cores)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="threads rendering each song's blocks (default: the cores, shared among the --jobs; "
-                   "the output is the same for every N)")
-    p.add_argument("--stems", metavar="DIR/", default=None,
-                   help="also one WAV per instrument in DIR (made if missing), from the same pass as the mix, "
-                   "plus effects.wav (the reverb and chorus return): they sum to the mix")
-    p.add_argument("--stems-by", choices=("channel", "program", "track"), default="channel",
-                   help="a stem per channel group, channel and program (default), per program, or per MIDI track")
-    p.add_argument("--labels", metavar="FILE.csv|FILE.json", default=None,
-                   help="one row per note as the engine played it (start, note-off and end frames, why it ended)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
-                   help="render the inputs on this Dask scheduler's workers (shared filesystem: the "
-                   "workers read and write the same paths); with -o DIR/, a manifest, and files whose "
-                   "output is complete already skipped")
-    p.add_argument("--manifest", metavar="FILE.json",
-                   help="a batch run's manifest (default with --scheduler: DIR/manifest.json); given "
-                   "without --scheduler, the local workers run the batch the same way (resumable)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="with --scheduler or --manifest: render every input, complete outputs too")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="threads rendering each song's blocks (default: the cores, shared among the --jobs; "
+        "the output is the same for every N)",
+    )
+    p.add_argument(
+        "--stems",
+        metavar="DIR/",
+        default=None,
+        help="also one WAV per instrument in DIR (made if missing), from the same pass as the mix, "
+        "plus effects.wav (the reverb and chorus return): they sum to the mix",
+    )
+    p.add_argument(
+        "--stems-by",
+        choices=("channel", "program", "track"),
+        default="channel",
+        help="a stem per channel group, channel and program (default), per program, or per MIDI track",
+    )
+    p.add_argument(
+        "--labels",
+        metavar="FILE.csv|FILE.json",
+        default=None,
+        help="one row per note as the engine played it (start, note-off and end frames, why it ended)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="render the inputs on this Dask scheduler's workers (shared filesystem: the "
+        "workers read and write the same paths); with -o DIR/, a manifest, and files whose "
+        "output is complete already skipped",
+    )
+    p.add_argument(
+        "--manifest",
+        metavar="FILE.json",
+        help="a batch run's manifest (default with --scheduler: DIR/manifest.json); given "
+        "without --scheduler, the local workers run the batch the same way (resumable)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --scheduler or --manifest: render every input, complete outputs too",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
@@ -137,12 +190,27 @@ def load_banks(paths: list[str]):
     return [dls.read(p) for p in paths]
 
 
-def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt: str = "pcm16",
-                interpolation: str = "cubic", effects: bool = True, voices: int = 256,
-                tail: float | None = None, block: int = RENDER_BLOCK, progress=None,
-                gain_db: float | None = None, max_length: float | None = None,
-                notify=None, threads: int = 1, stems_dir: str | None = None, stems_by: str = "channel",
-                labels_path: str | None = None) -> RenderResult:
+def render_file(
+    midi_path: str,
+    out_path: str,
+    banks,
+    *,
+    rate: int = 48000,
+    fmt: str = "pcm16",
+    interpolation: str = "cubic",
+    effects: bool = True,
+    voices: int = 256,
+    tail: float | None = None,
+    block: int = RENDER_BLOCK,
+    progress=None,
+    gain_db: float | None = None,
+    max_length: float | None = None,
+    notify=None,
+    threads: int = 1,
+    stems_dir: str | None = None,
+    stems_by: str = "channel",
+    labels_path: str | None = None,
+) -> RenderResult:
     """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input.
 
     ``max_length``: seconds of output at most, tail included. ``notify(text)`` is told at
@@ -155,16 +223,32 @@ def render_file(midi_path: str, out_path: str, banks, *, rate: int = 48000, fmt:
 
     from .stems import StemFiles, write_labels
 
-    with _RenderJob(midi_path, out_path, banks, rate=rate, interpolation=interpolation, effects=effects,
-                    voices=voices, tail=tail, block=block, gain_db=gain_db, max_length=max_length, notify=notify,
-                    threads=threads, fmt=fmt, stems_by=stems_by if stems_dir is not None else None,
-                    labels=labels_path is not None) as job:
+    with _RenderJob(
+        midi_path,
+        out_path,
+        banks,
+        rate=rate,
+        interpolation=interpolation,
+        effects=effects,
+        voices=voices,
+        tail=tail,
+        block=block,
+        gain_db=gain_db,
+        max_length=max_length,
+        notify=notify,
+        threads=threads,
+        fmt=fmt,
+        stems_by=stems_by if stems_dir is not None else None,
+        labels=labels_path is not None,
+    ) as job:
         stem_files = None
         if stems_dir is not None:
             stem_files = StemFiles(stems_dir, rate, fmt, job.limit, effects)
         try:
-            with WavFileSink(out_path, rate, fmt, max_frames=job.limit) as sink, \
-                    BackgroundWriter(sink, job.group) as writer:
+            with (
+                WavFileSink(out_path, rate, fmt, max_frames=job.limit) as sink,
+                BackgroundWriter(sink, job.group) as writer,
+            ):
                 job.run(writer, stem_files.write if stem_files is not None else None, progress)
                 writer.close()
                 sink_peak = sink.peak
@@ -197,22 +281,54 @@ class SongRendered:
     warnings: list[str]  #: the synth's other warnings
 
 
-def render_song(midi, banks, *, stems_by: str | None = None, labels: bool = False, rate: int = 48000,
-                interpolation: str = "cubic", effects: bool = True, voices: int = 256, tail: float | None = None,
-                block: int = RENDER_BLOCK, gain_db: float | None = None, max_length: float | None = None,
-                threads: int = 1) -> SongRendered:
+def render_song(
+    midi,
+    banks,
+    *,
+    stems_by: str | None = None,
+    labels: bool = False,
+    rate: int = 48000,
+    interpolation: str = "cubic",
+    effects: bool = True,
+    voices: int = 256,
+    tail: float | None = None,
+    block: int = RENDER_BLOCK,
+    gain_db: float | None = None,
+    max_length: float | None = None,
+    threads: int = 1,
+) -> SongRendered:
     """The render job into memory: ``midi`` a path or a Song (smf.reader) through the
     same set-up and pull loop as `render_file` (the library's ``dlsynth.render`` is this)."""
     from .stems import ArrayOutput
 
-    with _RenderJob(midi, None, banks, rate=rate, interpolation=interpolation, effects=effects, voices=voices,
-                    tail=tail, block=block, gain_db=gain_db, max_length=max_length, notify=None, threads=threads,
-                    fmt="float", stems_by=stems_by, labels=labels) as job:
+    with _RenderJob(
+        midi,
+        None,
+        banks,
+        rate=rate,
+        interpolation=interpolation,
+        effects=effects,
+        voices=voices,
+        tail=tail,
+        block=block,
+        gain_db=gain_db,
+        max_length=max_length,
+        notify=None,
+        threads=threads,
+        fmt="float",
+        stems_by=stems_by,
+        labels=labels,
+    ) as job:
         out = ArrayOutput(job.group)
         job.run(out, out.write_stems if stems_by is not None else None, None)
         res = job.result(out.frames, out.peak, "float")
-        return SongRendered(out.mix(), out.stems(job.stems, effects) if job.stems is not None else None,
-                            job.labels.rows() if job.labels is not None else None, res.missing, res.warnings)
+        return SongRendered(
+            out.mix(),
+            out.stems(job.stems, effects) if job.stems is not None else None,
+            job.labels.rows() if job.labels is not None else None,
+            res.missing,
+            res.warnings,
+        )
 
 
 def render_arrays(midi_path: str, banks, *, stems_by: str | None = "channel", labels: bool = True, **kw):
@@ -225,8 +341,26 @@ class _RenderJob:
     """One song through the synth: the set-up, the pull loop (`run`) and the summary; the
     output (a file's writer, or arrays) is the caller's."""
 
-    def __init__(self, midi, out_path: str | None, banks, *, rate, interpolation, effects, voices, tail,
-                 block, gain_db, max_length, notify, threads, fmt, stems_by, labels):
+    def __init__(
+        self,
+        midi,
+        out_path: str | None,
+        banks,
+        *,
+        rate,
+        interpolation,
+        effects,
+        voices,
+        tail,
+        block,
+        gain_db,
+        max_length,
+        notify,
+        threads,
+        fmt,
+        stems_by,
+        labels,
+    ):
         from dlsynth.smf.reader import read_midi
         from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
 
@@ -237,16 +371,25 @@ class _RenderJob:
         song = read_midi(midi) if isinstance(midi, (str, os.PathLike)) else midi  # a path, or a Song
         self.song = song
         groups = max([1, *song.channel_groups])
-        self.res = RenderResult(str(getattr(song, "source", midi)), out_path or "",
-                                warnings=list(song.warnings) + [w for col in banks for w in col.warnings])
+        self.res = RenderResult(
+            str(getattr(song, "source", midi)),
+            out_path or "",
+            warnings=list(song.warnings) + [w for col in banks for w in col.warnings],
+        )
         absurd = absurd_length_warning(song, rate, fmt, max_length)
         if absurd:
             self.res.notices.append(absurd)
             if notify is not None:
                 notify(absurd)
-        self.synth = synth = Synth(rate, channel_groups=groups, voices=voices, interpolation=interpolation,
-                                   effects=effects, gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db,
-                                   threads=threads)
+        self.synth = synth = Synth(
+            rate,
+            channel_groups=groups,
+            voices=voices,
+            interpolation=interpolation,
+            effects=effects,
+            gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db,
+            threads=threads,
+        )
         try:
             for col in banks:
                 synth.download(col, lazy=True)
@@ -256,8 +399,14 @@ class _RenderJob:
             # The DirectMusic path: the file is a source connected to the miniport's render stream.
             # (A file source hands its messages over C-side, in arrays: the pool of kernel
             # event objects live inputs draw from is not used, so it is kept small.)
-            miniport = Miniport().init(synth=synth, sample_rate=rate, voices=voices, channel_groups=groups,
-                                       pool_events=FILE_POOL_EVENTS, pool_buffers=FILE_POOL_BUFFERS)
+            miniport = Miniport().init(
+                synth=synth,
+                sample_rate=rate,
+                voices=voices,
+                channel_groups=groups,
+                pool_events=FILE_POOL_EVENTS,
+                pool_buffers=FILE_POOL_BUFFERS,
+            )
             stream = miniport.new_stream("render")
             stream.set_state("run")
             self.source = source = FileSource(song, stream)
@@ -294,8 +443,14 @@ class _RenderJob:
         of each pull to ``stem_sink(stem_set, block, n)``."""
         import numpy as np
 
-        synth, source, block, limit, end_frame, tail = (self.synth, self.source, self.block, self.limit,
-                                                         self.end_frame, self.tail)
+        synth, source, block, limit, end_frame, tail = (
+            self.synth,
+            self.source,
+            self.block,
+            self.limit,
+            self.end_frame,
+            self.tail,
+        )
         group = self.group
         voice_sum = 0  # voices at the end of each pull, times its frames
         blocks = 0
@@ -307,8 +462,11 @@ class _RenderJob:
             if pos >= end_frame and source.done:
                 if tail is None:
                     # (the last block rendered: a group ends with a whole one)
-                    if blocks and stats()["voices_active"] == 0 \
-                            and float(np.max(np.abs(last[max(0, len(last) - block):]))) < SILENCE_PEAK:
+                    if (
+                        blocks
+                        and stats()["voices_active"] == 0
+                        and float(np.max(np.abs(last[max(0, len(last) - block) :]))) < SILENCE_PEAK
+                    ):
                         break
                     n = min(block, limit - pos)  # the auto tail ends on a block: one at a time
                 else:
@@ -364,8 +522,7 @@ class _RenderJob:
         return res
 
 
-def _group_frames(synth, source, pos: int, block: int, group: int, limit: int, end_frame: int,
-                  auto_tail: bool) -> int:
+def _group_frames(synth, source, pos: int, block: int, group: int, limit: int, end_frame: int, auto_tail: bool) -> int:
     """How many frames the next pull renders: as many whole blocks (at most ``group`` frames
     and GROUP_EVENTS messages, not past ``limit``) as run together with nothing decided
     between them, so that every pull starts where one block at a time would (the auto tail
@@ -404,11 +561,15 @@ def absurd_length_warning(song, rate: int, fmt: str, max_length: float | None) -
     if seconds <= ABSURD_SONG_SECONDS or seconds <= ABSURD_SECONDS_PER_MESSAGE * messages:
         return None
     if max_length is not None and max_length < seconds:
-        return (f"the song lasts {_clock(seconds)} for {len(song.events)} messages; "
-                f"rendering the first {_clock(max_length)} (--max-length)")
+        return (
+            f"the song lasts {_clock(seconds)} for {len(song.events)} messages; "
+            f"rendering the first {_clock(max_length)} (--max-length)"
+        )
     size = seconds * rate * 2 * BYTES_PER_SAMPLE[fmt]
-    return (f"the song lasts {_clock(seconds)} for {len(song.events)} messages; rendering all of it writes "
-            f"about {size / 1e9:,.1f} GB (RF64 past 4 GB); --max-length SECONDS cuts it")
+    return (
+        f"the song lasts {_clock(seconds)} for {len(song.events)} messages; rendering all of it writes "
+        f"about {size / 1e9:,.1f} GB (RF64 past 4 GB); --max-length SECONDS cuts it"
+    )
 
 
 def cores() -> int:
@@ -521,8 +682,9 @@ def run(args) -> int:
     for inp in args.inputs:
         if not os.path.exists(inp):
             raise UserError(f"{inp}: no such file")
-    if (args.stems is not None or args.labels is not None) and (many or (args.output and (
-            args.output.endswith(os.sep) or os.path.isdir(args.output)))):
+    if (args.stems is not None or args.labels is not None) and (
+        many or (args.output and (args.output.endswith(os.sep) or os.path.isdir(args.output)))
+    ):
         raise UserError("--stems and --labels render one input to one -o OUT.wav")
     if args.labels is not None:
         from .stems import labels_format
@@ -555,8 +717,17 @@ def run(args) -> int:
             raise UserError(f"--stems {args.stems}: cannot write there (permission denied)")
     n_jobs = max(1, min(args.jobs or cores(), len(jobs)))
     threads = args.threads or max(1, min(MAX_THREADS, cores() // n_jobs))
-    kw = dict(rate=args.rate, fmt=args.format, interpolation=args.interpolation, effects=not args.no_effects,
-              voices=args.voices, tail=tail, gain_db=args.gain, max_length=args.max_length, threads=threads)
+    kw = dict(
+        rate=args.rate,
+        fmt=args.format,
+        interpolation=args.interpolation,
+        effects=not args.no_effects,
+        voices=args.voices,
+        tail=tail,
+        gain_db=args.gain,
+        max_length=args.max_length,
+        threads=threads,
+    )
     if not many:
         kw.update(stems_dir=args.stems, stems_by=args.stems_by, labels_path=args.labels)
     show = not args.quiet and not args.json
@@ -603,8 +774,10 @@ def run(args) -> int:
             for r in ex.map(_worker, [(i, o, args.bank, kw) for i, o in jobs]):
                 results.append(r)
                 if show and r.error is None:
-                    print(f"{r.input} -> {r.output}  ({r.seconds:.1f} s audio, {r.realtime_factor:.0f}x realtime)",
-                          file=sys.stderr)
+                    print(
+                        f"{r.input} -> {r.output}  ({r.seconds:.1f} s audio, {r.realtime_factor:.0f}x realtime)",
+                        file=sys.stderr,
+                    )
         except BaseException:
             # Ctrl-C or SIGTERM to this process alone: stop the workers the same way, so
             # each removes the file it has not finished, and wait for them (briefly).
@@ -646,13 +819,25 @@ def _run_batch(args, n_jobs: int, kw: dict, show: bool, tty: bool) -> int:
         if bar is not None:
             bar(done, total)
         elif show and entry is not None and entry["status"] == batch.RENDERED:
-            print(f"{entry['file']} -> {entry['output']}  ({entry['audio_seconds']:.1f} s audio in "
-                  f"{entry['seconds']:.2f} s)", file=sys.stderr)
+            print(
+                f"{entry['file']} -> {entry['output']}  ({entry['audio_seconds']:.1f} s audio in "
+                f"{entry['seconds']:.2f} s)",
+                file=sys.stderr,
+            )
 
     t0 = time.monotonic()
     try:
-        entries = batch.render_many(args.inputs, args.output, args.bank, client=client, jobs=n_jobs,
-                                    manifest=args.manifest, overwrite=args.overwrite, progress=progress, **kw)
+        entries = batch.render_many(
+            args.inputs,
+            args.output,
+            args.bank,
+            client=client,
+            jobs=n_jobs,
+            manifest=args.manifest,
+            overwrite=args.overwrite,
+            progress=progress,
+            **kw,
+        )
     except ValueError as exc:
         from .errors import UserError
 
@@ -671,13 +856,18 @@ def _run_batch(args, n_jobs: int, kw: dict, show: bool, tty: bool) -> int:
         print(json.dumps(entries, indent=2))
     if show:
         if count[batch.RENDERED] == count[batch.ERROR] == 0:
-            print(f"nothing to render: the {count[batch.SKIPPED]} outputs are complete already "
-                  f"(--overwrite renders them again); manifest {manifest}", file=sys.stderr)
+            print(
+                f"nothing to render: the {count[batch.SKIPPED]} outputs are complete already "
+                f"(--overwrite renders them again); manifest {manifest}",
+                file=sys.stderr,
+            )
         else:
-            print(f"{count[batch.RENDERED]} rendered, {count[batch.SKIPPED]} skipped (complete already), "
-                  f"{count[batch.ERROR]} failed in {wall:.1f} s "
-                  f"({count[batch.RENDERED] / wall if wall > 0 else 0.0:.1f} files/s); manifest {manifest}",
-                  file=sys.stderr)
+            print(
+                f"{count[batch.RENDERED]} rendered, {count[batch.SKIPPED]} skipped (complete already), "
+                f"{count[batch.ERROR]} failed in {wall:.1f} s "
+                f"({count[batch.RENDERED] / wall if wall > 0 else 0.0:.1f} files/s); manifest {manifest}",
+                file=sys.stderr,
+            )
     for e in entries:
         if e["status"] == batch.ERROR:
             where = "" if e["error"].startswith(e["file"]) else f"{e['file']}: "
@@ -696,8 +886,9 @@ class _BatchProgress:
         if self._prog is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._prog = Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), transient=True)
+            self._prog = Progress(
+                TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+            )
             self._prog.start()
             self._task = self._prog.add_task("files", total=total)
         self._prog.update(self._task, completed=done)
@@ -724,8 +915,13 @@ class _ProgressBar:
                 return
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                  TimeRemainingColumn(), transient=True)
+            self._prog = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
             self._prog.start()
             self._task = self._prog.add_task(self.name, total=1.0)
         self._prog.update(self._task, completed=min(1.0, pos / end) if end else 1.0)
@@ -753,10 +949,14 @@ def _notify(text: str) -> None:
 def _summary(r: RenderResult) -> None:
     w = sys.stderr.write
     m, s = divmod(r.seconds, 60)
-    w(f"{r.output}: {int(m)}:{s:06.3f} of audio in {r.wall_seconds:.2f} s ({r.realtime_factor:.1f}x realtime), "
-      f"peak {r.peak_dbfs:.1f} dBFS{' (clipped)' if r.clipped else ''}\n")
-    w(f"  voices: peak {r.peak_voices}, average {r.average_voices:.1f}; notes dropped {r.notes_dropped}, "
-      f"voices stolen {r.voices_stolen}\n")
+    w(
+        f"{r.output}: {int(m)}:{s:06.3f} of audio in {r.wall_seconds:.2f} s ({r.realtime_factor:.1f}x realtime), "
+        f"peak {r.peak_dbfs:.1f} dBFS{' (clipped)' if r.clipped else ''}\n"
+    )
+    w(
+        f"  voices: peak {r.peak_voices}, average {r.average_voices:.1f}; notes dropped {r.notes_dropped}, "
+        f"voices stolen {r.voices_stolen}\n"
+    )
     if r.missing:
         w(f"  missing instruments ({len(r.missing)}):\n")
         for msg in r.missing:

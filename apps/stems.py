@@ -36,8 +36,24 @@ LABEL_RING = 1 << 18
 STEMS_BY = ("channel", "program", "track")
 EFFECTS_STEM = "effects"
 OVERFLOW_STEM = "other"
-LABEL_COLUMNS = ("group", "channel", "program", "bank_msb", "bank_lsb", "drum", "instrument", "key", "velocity",
-                 "start_frame", "key_off_frame", "end_frame", "reason", "track", "stem", "voices")
+LABEL_COLUMNS = (
+    "group",
+    "channel",
+    "program",
+    "bank_msb",
+    "bank_lsb",
+    "drum",
+    "instrument",
+    "key",
+    "velocity",
+    "start_frame",
+    "key_off_frame",
+    "end_frame",
+    "reason",
+    "track",
+    "stem",
+    "voices",
+)
 
 
 def _safe(text: str) -> str:
@@ -170,9 +186,17 @@ class LabelBook:
         for r in recs.tolist():
             frame, note, kind, channel, patch, track, key, velocity, voices, reason, stem, _ = r
             if kind == LABEL_NOTE:
-                self._notes[note] = {"frame": frame, "channel": channel, "patch": patch, "track": track,
-                                     "key": key, "velocity": velocity, "voices": voices, "stem": stem,
-                                     "key_off": None}
+                self._notes[note] = {
+                    "frame": frame,
+                    "channel": channel,
+                    "patch": patch,
+                    "track": track,
+                    "key": key,
+                    "velocity": velocity,
+                    "voices": voices,
+                    "stem": stem,
+                    "key_off": None,
+                }
                 self._order.append(note)
                 self._open.setdefault((channel, key), []).append(note)
             elif kind == LABEL_KEY_OFF:
@@ -208,14 +232,26 @@ class LabelBook:
             else:
                 end_frame, reason = end[0], END_REASONS.get(end[1], "unknown")
             track = n["track"] - 1 if n["track"] > 0 else None
-            out.append({
-                "group": n["channel"] // 16 + 1, "channel": n["channel"] % 16 + 1, "program": program,
-                "bank_msb": msb, "bank_lsb": lsb, "drum": drum, "instrument": instrument_name(n["patch"]),
-                "key": n["key"], "velocity": n["velocity"], "start_frame": n["frame"], "key_off_frame": n["key_off"],
-                "end_frame": end_frame, "reason": reason, "track": track,
-                "stem": self.stems.name(n["stem"]) if self.stems is not None and n["stem"] > 0 else None,
-                "voices": n["voices"],
-            })
+            out.append(
+                {
+                    "group": n["channel"] // 16 + 1,
+                    "channel": n["channel"] % 16 + 1,
+                    "program": program,
+                    "bank_msb": msb,
+                    "bank_lsb": lsb,
+                    "drum": drum,
+                    "instrument": instrument_name(n["patch"]),
+                    "key": n["key"],
+                    "velocity": n["velocity"],
+                    "start_frame": n["frame"],
+                    "key_off_frame": n["key_off"],
+                    "end_frame": end_frame,
+                    "reason": reason,
+                    "track": track,
+                    "stem": self.stems.name(n["stem"]) if self.stems is not None and n["stem"] > 0 else None,
+                    "voices": n["voices"],
+                }
+            )
         return out
 
 

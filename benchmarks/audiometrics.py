@@ -57,8 +57,7 @@ def mono(x: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- alignment
 
 
-def level_envelope(x: np.ndarray, rate: int, seconds: float = ALIGN_SECONDS,
-                   hop_s: float = ALIGN_HOP_S) -> np.ndarray:
+def level_envelope(x: np.ndarray, rate: int, seconds: float = ALIGN_SECONDS, hop_s: float = ALIGN_HOP_S) -> np.ndarray:
     """The first `seconds` of `x` as a level curve, one value per `hop_s`: RMS in dB re the
     curve's peak, clipped at -SOUNDING_RANGE_DB, mean removed. In dB, so a constant gain
     between renders does not change it and every note's rise out of the floor counts alike;
@@ -78,8 +77,14 @@ def level_envelope(x: np.ndarray, rate: int, seconds: float = ALIGN_SECONDS,
     return db - db.mean()
 
 
-def onset_lag(ref: np.ndarray, test: np.ndarray, rate: int, seconds: float = ALIGN_SECONDS,
-              max_lag_s: float = ALIGN_MAX_LAG_S, hop_s: float = ALIGN_HOP_S) -> int:
+def onset_lag(
+    ref: np.ndarray,
+    test: np.ndarray,
+    rate: int,
+    seconds: float = ALIGN_SECONDS,
+    max_lag_s: float = ALIGN_MAX_LAG_S,
+    hop_s: float = ALIGN_HOP_S,
+) -> int:
     """How many frames `test` is late against `ref` (negative: early): the lag within
     +-`max_lag_s` that maximises the mean product of their level envelopes over the overlap.
     Resolution `hop_s`."""
@@ -144,8 +149,9 @@ def chroma_map(rate: int, n_fft: int = CHROMA_FFT_SIZE) -> tuple[np.ndarray, np.
     return bins, np.mod(np.round(midi).astype(int), 12)
 
 
-def frame_features(x: np.ndarray, rate: int, frame_s: float = FRAME_S, n_fft: int = FFT_SIZE,
-                   chunk: int = 128) -> Frames:
+def frame_features(
+    x: np.ndarray, rate: int, frame_s: float = FRAME_S, n_fft: int = FFT_SIZE, chunk: int = 128
+) -> Frames:
     """Level, centroid and chroma of each `frame_s` frame of `x` (no overlap; the last partial
     frame is dropped). The centroid's spectrum is of the frame's Hann-windowed mono mix,
     zero-padded to `n_fft`; the chroma's, of a CHROMA_FFT_SIZE Hann window centred on the frame
@@ -170,14 +176,14 @@ def frame_features(x: np.ndarray, rate: int, frame_s: float = FRAME_S, n_fft: in
     centroid = np.full(n, np.nan)
     chroma = np.zeros((n, 12))
     for s in range(0, n, chunk):  # bounded memory: `chunk` spectra at a time
-        p = np.abs(np.fft.rfft(m[s:s + chunk] * win, n=n_fft, axis=1)) ** 2
+        p = np.abs(np.fft.rfft(m[s : s + chunk] * win, n=n_fft, axis=1)) ** 2
         tot = p[:, cmask].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             c = (p[:, cmask] * freqs[cmask]).sum(axis=1) / tot
-        centroid[s:s + chunk] = np.where(tot > 0, c, np.nan)
+        centroid[s : s + chunk] = np.where(tot > 0, c, np.nan)
         idx = np.arange(s, min(n, s + chunk))[:, None] * frame + np.arange(CHROMA_FFT_SIZE)[None, :]
         pc = np.abs(np.fft.rfft(padded[idx] * cwin, axis=1)[:, cbins]) ** 2
-        chroma[s:s + chunk] = pc @ fold
+        chroma[s : s + chunk] = pc @ fold
     return Frames(level, centroid, chroma, frame)
 
 
@@ -238,10 +244,17 @@ def compare_frames(ref: Frames, test: Frames, lag_s: float = 0.0) -> Comparison:
         if good.any():
             sims = (ha[both][good] * hb[both][good]).sum(axis=1) / (na[good] * nb[good])
             fw = float(np.median(sims))
-    return Comparison(lag_s=float(lag_s), frames=int(n), frames_sounding_either=int(either.sum()),
-                      frames_sounding_both=int(both.sum()), loudness_correlation=corr,
-                      level_diff_db=level, centroid_diff_semitones=cent,
-                      chroma_similarity=chroma_avg, chroma_similarity_framewise=fw)
+    return Comparison(
+        lag_s=float(lag_s),
+        frames=int(n),
+        frames_sounding_either=int(either.sum()),
+        frames_sounding_both=int(both.sum()),
+        loudness_correlation=corr,
+        level_diff_db=level,
+        centroid_diff_semitones=cent,
+        chroma_similarity=chroma_avg,
+        chroma_similarity_framewise=fw,
+    )
 
 
 def compare(ref: np.ndarray, test: np.ndarray, rate: int, align_onsets: bool = True) -> Comparison:
@@ -251,19 +264,17 @@ def compare(ref: np.ndarray, test: np.ndarray, rate: int, align_onsets: bool = T
     return compare_frames(frame_features(a, rate), frame_features(b, rate), lag / rate)
 
 
-def segment_figures(ref: np.ndarray, test: np.ndarray, rate: int, start_s: float,
-                    end_s: float) -> dict:
+def segment_figures(ref: np.ndarray, test: np.ndarray, rate: int, start_s: float, end_s: float) -> dict:
     """Level difference (dB) and centroid difference (semitones) of test against ref over one
     stretch of already aligned renders, taken as a whole (one spectrum per 100 ms frame,
     power-summed): for a short note, where a per-frame median has too few frames."""
     a0, a1 = int(round(start_s * rate)), int(round(end_s * rate))
     ra, rb = as_2d(ref)[a0:a1], as_2d(test)[a0:a1]
-    out: dict = {"ref_level_db": None, "test_level_db": None, "level_diff_db": None,
-                 "centroid_diff_semitones": None}
+    out: dict = {"ref_level_db": None, "test_level_db": None, "level_diff_db": None, "centroid_diff_semitones": None}
     if len(ra) == 0 or len(rb) == 0:
         return out
-    la = 10 * np.log10(max(float((ra ** 2).mean()), 1e-30))
-    lb = 10 * np.log10(max(float((rb ** 2).mean()), 1e-30))
+    la = 10 * np.log10(max(float((ra**2).mean()), 1e-30))
+    lb = 10 * np.log10(max(float((rb**2).mean()), 1e-30))
     out["ref_level_db"], out["test_level_db"] = float(max(la, FLOOR_DB)), float(max(lb, FLOOR_DB))
     if la > FLOOR_DB and lb > FLOOR_DB:
         out["level_diff_db"] = float(lb - la)
@@ -273,16 +284,14 @@ def segment_figures(ref: np.ndarray, test: np.ndarray, rate: int, start_s: float
     return out
 
 
-def _power_centroid(x: np.ndarray, rate: int, frame_s: float = FRAME_S,
-                    n_fft: int = FFT_SIZE) -> float | None:
+def _power_centroid(x: np.ndarray, rate: int, frame_s: float = FRAME_S, n_fft: int = FFT_SIZE) -> float | None:
     """Spectral centroid of the power spectrum summed over the 100 ms frames of `x`."""
     frame = int(round(frame_s * rate))
     m = mono(x)
     n = len(m) // frame
     if n == 0:
         return None
-    p = (np.abs(np.fft.rfft(m[: n * frame].reshape(n, frame) * np.hanning(frame), n=n_fft,
-                            axis=1)) ** 2).sum(axis=0)
+    p = (np.abs(np.fft.rfft(m[: n * frame].reshape(n, frame) * np.hanning(frame), n=n_fft, axis=1)) ** 2).sum(axis=0)
     f = np.fft.rfftfreq(n_fft, 1.0 / rate)
     k = f >= CENTROID_LOW_HZ
     tot = p[k].sum()

@@ -84,9 +84,7 @@ def ensure_bank(sf2: Path, dls_path: Path, rebuild: bool) -> Path:
     ensure_spessasynth()
     if rebuild or not dls_path.is_file():
         if not sf2.is_file():
-            raise BenchError(
-                f"{sf2} is missing; install it with:\n    sudo apt-get install fluid-soundfont-gm"
-            )
+            raise BenchError(f"{sf2} is missing; install it with:\n    sudo apt-get install fluid-soundfont-gm")
         log(f"converting {sf2} to DLS with spessasynth_core ...")
         dls_path.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
@@ -115,16 +113,16 @@ def count_bank(path: Path) -> dict:
         size = len(m)
         # Warm the page cache: read the file once (all measured readers benefit alike).
         for off in range(0, size, 1 << 22):
-            m[off:off + (1 << 22)]
+            m[off : off + (1 << 22)]
         stack = [(0, size)]
         while stack:
             off, end = stack.pop()
             while off + 8 <= end:
-                cid = m[off:off + 4]
+                cid = m[off : off + 4]
                 (sz,) = struct.unpack_from("<I", m, off + 4)
                 body = off + 8
                 if cid in (b"RIFF", b"LIST") and sz >= 4:
-                    kind = m[body:body + 4]
+                    kind = m[body : body + 4]
                     if kind == b"ins ":
                         counts["instruments"] += 1
                     elif kind in (b"rgn ", b"rgn2"):
@@ -144,9 +142,7 @@ def count_bank(path: Path) -> dict:
 
 
 def run_node_load(path: Path, runs: int) -> dict:
-    proc = subprocess.run(
-        ["node", str(LOAD_MJS), str(path), str(runs)], capture_output=True, text=True
-    )
+    proc = subprocess.run(["node", str(LOAD_MJS), str(path), str(runs)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise BenchError(f"spessa_load.mjs failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -218,6 +214,7 @@ def bench_dls_read(path: Path, runs: int) -> dict:
         sys.path.insert(0, str(REPO))
     try:
         from dlsynth import dls  # noqa: WPS433
+
         read = getattr(dls, "read", None)
         if read is None:
             from dlsynth.dls.reader import read  # type: ignore[no-redef]
@@ -317,8 +314,7 @@ def bench_info_command(path: Path, runs: int, cmd: list[str] | None) -> dict:
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-2:])
-            return {"available": False, "command": argv,
-                    "error": f"exit {proc.returncode} on a timed run: {tail}"}
+            return {"available": False, "command": argv, "error": f"exit {proc.returncode} on a timed run: {tail}"}
     out.update(runs_s=times, best_s=min(times), median_s=statistics.median(times))
     return out
 
@@ -411,12 +407,30 @@ def print_table(rep: dict) -> None:
         ("SpessaSynth parse, first in a fresh process", s["first_parse_best_s"], None, None),
         ("SpessaSynth whole node process (read+parse once)", s["process_wall_best_s"], None, None),
         ("dlsynth dls.read(path), in-process", r.get("best_s"), q["read_vs_spessa_parse"], None),
-        (f"  then first use of one instrument ({r.get('first_use_regions', '?')} regions)", r.get("first_use_best_s"),
-         ratio(r.get("first_use_best_s"), s["parse_best_s"]), None),
-        ("  dls.read(path).load_all(), every region built", r.get("load_all_best_s"), q["load_all_vs_spessa_parse"], None),
-        ("  dls.read(path, lazy=False), full one-by-one parse", r.get("full_best_s"), q["full_read_vs_spessa_parse"], None),
-        ("dlsynth info --json PATH > /dev/null, wall", i.get("best_s"), q["info_vs_spessa_parse"],
-         q["info_vs_spessa_process"]),
+        (
+            f"  then first use of one instrument ({r.get('first_use_regions', '?')} regions)",
+            r.get("first_use_best_s"),
+            ratio(r.get("first_use_best_s"), s["parse_best_s"]),
+            None,
+        ),
+        (
+            "  dls.read(path).load_all(), every region built",
+            r.get("load_all_best_s"),
+            q["load_all_vs_spessa_parse"],
+            None,
+        ),
+        (
+            "  dls.read(path, lazy=False), full one-by-one parse",
+            r.get("full_best_s"),
+            q["full_read_vs_spessa_parse"],
+            None,
+        ),
+        (
+            "dlsynth info --json PATH > /dev/null, wall",
+            i.get("best_s"),
+            q["info_vs_spessa_parse"],
+            q["info_vs_spessa_process"],
+        ),
     ]
     for name, val, r1, r2 in rows:
         print(f"{name:<56} {_fmt_s(val)}  {_fmt_r(r1):>14}  {_fmt_r(r2):>16}")
@@ -434,24 +448,31 @@ def print_table(rep: dict) -> None:
     if r.get("lazy_equals_full") is False:
         print("MISMATCH: the lazy read and the full read give different collections")
     if "unread_instruments_after_open" in r:
-        print(f"after dls.read: {r['unread_instruments_after_open']} of {r.get('instruments')} instruments "
-              f"have their regions still unread; lazy == full: {r.get('lazy_equals_full')}")
+        print(
+            f"after dls.read: {r['unread_instruments_after_open']} of {r.get('instruments')} instruments "
+            f"have their regions still unread; lazy == full: {r.get('lazy_equals_full')}"
+        )
 
     def verdict(met):
         return "not measured" if met is None else ("MET" if met else "MISSED")
 
     t = rep["target"]
-    print(f"target: dls.read at most {t['read_under_s']:.1f} s: {verdict(t['read_met'])}"
-          + ("" if r.get("best_s") is None else f" ({r['best_s']:.3f} s)"))
-    print(f"target: `dlsynth info --json` at most {t['info_under_s']:.1f} s: {verdict(t['met'])}"
-          + ("" if i.get("best_s") is None else f" ({i['best_s']:.3f} s)"))
+    print(
+        f"target: dls.read at most {t['read_under_s']:.1f} s: {verdict(t['read_met'])}"
+        + ("" if r.get("best_s") is None else f" ({r['best_s']:.3f} s)")
+    )
+    print(
+        f"target: `dlsynth info --json` at most {t['info_under_s']:.1f} s: {verdict(t['met'])}"
+        + ("" if i.get("best_s") is None else f" ({i['best_s']:.3f} s)")
+    )
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="timed runs per measure (best is reported)")
-    ap.add_argument("--process-runs", type=int, default=3,
-                    help="fresh node processes for the first-parse and whole-process figures")
+    ap.add_argument(
+        "--process-runs", type=int, default=3, help="fresh node processes for the first-parse and whole-process figures"
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--bank", help="benchmark this DLS file instead of the converted FluidR3 bank")
     ap.add_argument("--sf2", default=str(DEFAULT_SF2), help="SF2 to convert (default: FluidR3_GM.sf2)")

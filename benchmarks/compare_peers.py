@@ -114,16 +114,44 @@ def render_dlsynth(midi: Path, bank: Path, out: Path, gain_db: float) -> dict:
     if key not in _bank_cache:
         _bank_cache[key] = [dls.read(key)]
     t0 = time.perf_counter()
-    res = render_file(str(midi), str(out), _bank_cache[key], rate=RATE, fmt="float", effects=False,
-                      interpolation="cubic", voices=VOICES, gain_db=gain_db)
-    return {"seconds": res.seconds, "wall_s": time.perf_counter() - t0, "peak_voices": res.peak_voices,
-            "voices_stolen": res.voices_stolen, "notes_dropped": res.notes_dropped, "missing": res.missing,
-            "warnings": res.warnings}
+    res = render_file(
+        str(midi),
+        str(out),
+        _bank_cache[key],
+        rate=RATE,
+        fmt="float",
+        effects=False,
+        interpolation="cubic",
+        voices=VOICES,
+        gain_db=gain_db,
+    )
+    return {
+        "seconds": res.seconds,
+        "wall_s": time.perf_counter() - t0,
+        "peak_voices": res.peak_voices,
+        "voices_stolen": res.voices_stolen,
+        "notes_dropped": res.notes_dropped,
+        "missing": res.missing,
+        "warnings": res.warnings,
+    }
 
 
 def render_spessa(midi: Path, bank: Path, out: Path) -> dict:
-    cmd = ["node", str(SPESSA_RENDER), str(bank), str(midi), str(out), "--rate", str(RATE), "--effects", "0",
-           "--voices", str(VOICES), "--block", "32"]
+    cmd = [
+        "node",
+        str(SPESSA_RENDER),
+        str(bank),
+        str(midi),
+        str(out),
+        "--rate",
+        str(RATE),
+        "--effects",
+        "0",
+        "--voices",
+        str(VOICES),
+        "--block",
+        "32",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"spessa_render failed on {midi}:\n{p.stderr[-2000:]}")
@@ -133,8 +161,29 @@ def render_spessa(midi: Path, bank: Path, out: Path) -> dict:
 def render_fluidsynth(midi: Path, out: Path) -> dict:
     cfg = RENDERS / "fluid-interp4.cfg"
     cfg.write_text("interp 4\n")
-    cmd = ["fluidsynth", "-ni", "-q", "-F", str(out), "-f", str(cfg), "-r", str(RATE), "-R", "0", "-C", "0",
-           "-g", "1.0", "-o", f"synth.polyphony={VOICES}", "-O", "float", str(SF2), str(midi)]
+    cmd = [
+        "fluidsynth",
+        "-ni",
+        "-q",
+        "-F",
+        str(out),
+        "-f",
+        str(cfg),
+        "-r",
+        str(RATE),
+        "-R",
+        "0",
+        "-C",
+        "0",
+        "-g",
+        "1.0",
+        "-o",
+        f"synth.polyphony={VOICES}",
+        "-O",
+        "float",
+        str(SF2),
+        str(midi),
+    ]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -162,7 +211,7 @@ def k_weighting(rate: int):
     f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
     k = np.tan(np.pi * f0 / rate)
     vh = 10 ** (gain_db / 20)
-    vb = vh ** 0.4996667741545416
+    vb = vh**0.4996667741545416
     a0 = 1 + k / q + k * k
     shelf_b = np.array([(vh + vb * k / q + k * k), 2 * (k * k - vh), (vh - vb * k / q + k * k)]) / a0
     shelf_a = np.array([a0, 2 * (k * k - 1), 1 - k / q + k * k]) / a0
@@ -213,7 +262,7 @@ def spectral_flux_onsets(x: np.ndarray, n_fft: int = 1024, hop: int = 128) -> np
     from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
     mono = x.mean(axis=1).astype(np.float64)
-    rms = np.sqrt(np.mean(mono ** 2))
+    rms = np.sqrt(np.mean(mono**2))
     if rms <= 0:
         return np.zeros(0)
     mono = mono / rms
@@ -230,7 +279,7 @@ def spectral_flux_onsets(x: np.ndarray, n_fft: int = 1024, hop: int = 128) -> np
             d = np.diff(mag, axis=0, prepend=mag[:1])
         else:
             d = np.diff(np.vstack([prev, mag]), axis=0)
-        flux[s:s + len(mag)] = np.maximum(d, 0).sum(axis=1)
+        flux[s : s + len(mag)] = np.maximum(d, 0).sum(axis=1)
         prev = mag[-1:]
     # Adaptive threshold: a local mean over +-100 ms plus a fraction of the flux's spread.
     scale = np.percentile(flux, 99.5) or 1.0
@@ -273,8 +322,11 @@ def compare_onsets(a: np.ndarray, b: np.ndarray) -> dict:
     rec = m / len(b) if len(b) else None
     prec = m / len(a) if len(a) else None
     return {
-        "n_dlsynth": int(len(a)), "n_peer": int(len(b)), "matched": m,
-        "recall": rec, "precision": prec,
+        "n_dlsynth": int(len(a)),
+        "n_peer": int(len(b)),
+        "matched": m,
+        "recall": rec,
+        "precision": prec,
         "agreement": (rec + prec) / 2 if rec is not None and prec is not None else None,
         "median_offset_ms": float(np.median(offs) * 1000) if offs else None,
         "unmatched_peer": [float(b[j]) for j in sorted(set(range(len(b))) - {j for _, j in pairs})],
@@ -363,7 +415,7 @@ def segment_level(y: np.ndarray, t0: float, t1: float) -> float:
     seg = y[a:b]
     if len(seg) == 0:
         return FLOOR_DB
-    return max(FLOOR_DB, float(10 * np.log10(max((seg ** 2).sum(axis=1).mean(), 1e-30))))
+    return max(FLOOR_DB, float(10 * np.log10(max((seg**2).sum(axis=1).mean(), 1e-30))))
 
 
 def k_filtered(x: np.ndarray) -> np.ndarray:
@@ -377,7 +429,7 @@ def log_centroid(x: np.ndarray, t0: float, t1: float) -> float | None:
     """Power-weighted mean of log2(frequency) over 20 Hz..Nyquist between two times (mono mix):
     a crude "where is the sound" figure; two renders of the same note should agree within a
     few hundred cents unless one plays at the wrong pitch or through a very different filter."""
-    seg = x[int(round(t0 * RATE)):int(round(t1 * RATE))].mean(axis=1)
+    seg = x[int(round(t0 * RATE)) : int(round(t1 * RATE))].mean(axis=1)
     n = 1 << 14
     if len(seg) < n // 4:
         return None
@@ -386,7 +438,7 @@ def log_centroid(x: np.ndarray, t0: float, t1: float) -> float | None:
     w = np.hanning(n)
     p = np.zeros(n // 2 + 1)
     for i in range(0, len(seg) - n + 1, n // 2):
-        p += np.abs(np.fft.rfft(seg[i:i + n] * w)) ** 2
+        p += np.abs(np.fft.rfft(seg[i : i + n] * w)) ** 2
     f = np.arange(len(p)) * RATE / n
     m = f > 20
     tot = p[m].sum()
@@ -411,10 +463,15 @@ def compare_segments(notes, kw: dict, peer: str, median_diff: float, audio: dict
         dh = held["dlsynth"] - held[peer]
         if max(held.values()) > GATE_DB:
             diffs.append(dh)
-        item = {"start": round(s0, 3), "end": round(e0, 3),
-                "what": ", ".join(f"ch{c} {'drums' if c == 10 else f'prog{p}'}" for c, p in label),
-                "keys": keys[:8], "velocities": vels[:4],
-                "held_db": {k: round(v, 1) for k, v in held.items()}, "held_diff_db": round(dh, 1)}
+        item = {
+            "start": round(s0, 3),
+            "end": round(e0, 3),
+            "what": ", ".join(f"ch{c} {'drums' if c == 10 else f'prog{p}'}" for c, p in label),
+            "keys": keys[:8],
+            "velocities": vels[:4],
+            "held_db": {k: round(v, 1) for k, v in held.items()},
+            "held_diff_db": round(dh, 1),
+        }
         flag = max(held.values()) > GATE_DB and abs(dh - median_diff) > SEG_HELD_FLAG_DB
         if audio is not None and max(held.values()) > GATE_DB:
             ca, cb = log_centroid(audio["dlsynth"], s0, e0), log_centroid(audio[peer], s0, e0)
@@ -428,8 +485,12 @@ def compare_segments(notes, kw: dict, peer: str, median_diff: float, audio: dict
             flag = flag or (max(rel.values()) > GATE_DB + 10 and abs(dr - median_diff) > SEG_RELEASE_FLAG_DB)
         if flag:
             flagged.append(item)
-    return {"segments": len(segs), "held_diff_median_db": float(np.median(diffs)) if diffs else None,
-            "flagged_count": len(flagged), "flagged": flagged}
+    return {
+        "segments": len(segs),
+        "held_diff_median_db": float(np.median(diffs)) if diffs else None,
+        "flagged_count": len(flagged),
+        "flagged": flagged,
+    }
 
 
 def midi_onset_recall(onsets: np.ndarray, notes) -> float | None:
@@ -452,10 +513,12 @@ def plot_file(name: str, curves: dict, fine: dict, diff_label: str, png: Path) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True,
-                                   gridspec_kw={"height_ratios": [2.2, 1]})
-    style = {"dlsynth": dict(color="tab:blue", lw=1.6), "spessasynth": dict(color="tab:orange", lw=1.6),
-             "fluidsynth": dict(color="tab:green", lw=1.0, ls="--")}
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
+    style = {
+        "dlsynth": dict(color="tab:blue", lw=1.6),
+        "spessasynth": dict(color="tab:orange", lw=1.6),
+        "fluidsynth": dict(color="tab:green", lw=1.0, ls="--"),
+    }
     for k, c in curves.items():
         t = np.arange(len(c) + 1)
         ax1.stairs(c, t, label=f"{k} (1 s)", baseline=None, **style[k])
@@ -477,8 +540,15 @@ def plot_file(name: str, curves: dict, fine: dict, diff_label: str, png: Path) -
     ax2.stairs(d, np.arange(n + 1), color="tab:purple", baseline=None, label="dlsynth - spessasynth")
     if "fluidsynth" in curves:
         f = pad_to(curves["fluidsynth"], n)
-        ax2.stairs(np.where(keep, a - f, np.nan), np.arange(n + 1), color="tab:green", ls="--", lw=0.8,
-                   baseline=None, label="dlsynth - fluidsynth")
+        ax2.stairs(
+            np.where(keep, a - f, np.nan),
+            np.arange(n + 1),
+            color="tab:green",
+            ls="--",
+            lw=0.8,
+            baseline=None,
+            label="dlsynth - fluidsynth",
+        )
     ax2.axhspan(-3, 3, color="grey", alpha=0.15)
     ax2.axhline(0, color="k", lw=0.5)
     last = max((int(np.nonzero(c > GATE_DB)[0][-1]) if (c > GATE_DB).any() else 0) for c in curves.values())
@@ -498,8 +568,10 @@ def plot_file(name: str, curves: dict, fine: dict, diff_label: str, png: Path) -
 
 def analyse(midi: Path, bank: Path, gain_db: float, use_fluid: bool) -> dict:
     stem = midi.stem
-    res = {"midi": str(midi.relative_to(REPO)) if midi.is_relative_to(REPO) else str(midi),
-           "bank": str(bank.relative_to(REPO)) if bank.is_relative_to(REPO) else str(bank)}
+    res = {
+        "midi": str(midi.relative_to(REPO)) if midi.is_relative_to(REPO) else str(midi),
+        "bank": str(bank.relative_to(REPO)) if bank.is_relative_to(REPO) else str(bank),
+    }
     paths = {"dlsynth": RENDERS / f"{stem}.dlsynth.wav", "spessasynth": RENDERS / f"{stem}.spessasynth.wav"}
     log(f"{stem}: dlsynth ...")
     res["dlsynth_render"] = render_dlsynth(midi, bank, paths["dlsynth"], gain_db)
@@ -532,14 +604,21 @@ def analyse(midi: Path, bank: Path, gain_db: float, use_fluid: bool) -> dict:
         dev = np.where(keep, (a - b) - med, 0.0)
         order = np.argsort(-np.abs(dev))[:WORST_N]
         entry["worst_seconds"] = [
-            {"second": int(s), "dlsynth_db": round(float(a[s]), 1), "peer_db": round(float(b[s]), 1),
-             "diff_db": round(float(a[s] - b[s]), 1), "diff_from_median_db": round(float(dev[s]), 1),
-             "sounding": who(notes, float(s), float(s + 1))}
-            for s in order if keep[s] and abs(dev[s]) > 0
+            {
+                "second": int(s),
+                "dlsynth_db": round(float(a[s]), 1),
+                "peer_db": round(float(b[s]), 1),
+                "diff_db": round(float(a[s] - b[s]), 1),
+                "diff_from_median_db": round(float(dev[s]), 1),
+                "sounding": who(notes, float(s), float(s + 1)),
+            }
+            for s in order
+            if keep[s] and abs(dev[s]) > 0
         ]
         entry["seconds_over_6db_from_median"] = [int(s) for s in np.nonzero(np.abs(dev) > DIFF_FLAG_DB)[0]]
         entry["unmatched_peer_onsets"] = [
-            {"t": round(t, 3), "notes_starting_near": starting_near(notes, t)[:6]} for t in o["unmatched_peer"][:12]]
+            {"t": round(t, 3), "notes_starting_near": starting_near(notes, t)[:6]} for t in o["unmatched_peer"][:12]
+        ]
         entry["unmatched_peer_onsets_total"] = len(o["unmatched_peer"])
         entry["unmatched_dlsynth_onsets"] = [round(t, 3) for t in o["unmatched_dlsynth"][:20]]
         entry["unmatched_dlsynth_onsets_total"] = len(o["unmatched_dlsynth"])
@@ -547,10 +626,12 @@ def analyse(midi: Path, bank: Path, gain_db: float, use_fluid: bool) -> dict:
         res[f"vs_{peer}"] = entry
 
     vs = res["vs_spessasynth"]
-    lab = (f"vs SpessaSynth: r={vs['loudness']['correlation'] if vs['loudness']['correlation'] is not None else float('nan'):.3f}, "
-           f"median diff {vs['loudness'].get('median_diff_db', float('nan')):+.1f} dB, "
-           f"onsets matched {vs['onsets']['agreement'] if vs['onsets']['agreement'] is not None else float('nan'):.0%}"
-           f" (dlsynth gain {gain_db:+g} dB; peers at unity)")
+    lab = (
+        f"vs SpessaSynth: r={vs['loudness']['correlation'] if vs['loudness']['correlation'] is not None else float('nan'):.3f}, "
+        f"median diff {vs['loudness'].get('median_diff_db', float('nan')):+.1f} dB, "
+        f"onsets matched {vs['onsets']['agreement'] if vs['onsets']['agreement'] is not None else float('nan'):.0%}"
+        f" (dlsynth gain {gain_db:+g} dB; peers at unity)"
+    )
     png = OUT / f"compare-{stem}.png"
     plot_file(f"{stem}  [{bank.name}]", curves, fine, lab, png)
     res["png"] = str(png.relative_to(REPO))
@@ -560,10 +641,19 @@ def analyse(midi: Path, bank: Path, gain_db: float, use_fluid: bool) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="dlsynth vs SpessaSynth (and FluidSynth): loudness and onsets")
-    ap.add_argument("--files", nargs="*", type=Path, help="MIDI files (with the FluidR3 DLS bank, or "
-                    "sf_spec_test.dls for sf_spec_test.mid); default: the standard set")
-    ap.add_argument("--dlsynth-gain", type=float, default=0.0, help="dlsynth master gain in dB (default 0: unity, "
-                    "like the peers; dlsynth's own default is -12)")
+    ap.add_argument(
+        "--files",
+        nargs="*",
+        type=Path,
+        help="MIDI files (with the FluidR3 DLS bank, or "
+        "sf_spec_test.dls for sf_spec_test.mid); default: the standard set",
+    )
+    ap.add_argument(
+        "--dlsynth-gain",
+        type=float,
+        default=0.0,
+        help="dlsynth master gain in dB (default 0: unity, like the peers; dlsynth's own default is -12)",
+    )
     ap.add_argument("--no-fluidsynth", action="store_true", help="no FluidSynth second opinion")
     ap.add_argument("--json", action="store_true", help="also print the summary JSON to stdout")
     a = ap.parse_args(argv)
@@ -581,10 +671,14 @@ def main(argv=None) -> int:
 
     report = {
         "peer": "SpessaSynth (spessasynth_core, same DLS bank); FluidSynth with the SF2 original as a second opinion",
-        "rate": RATE, "effects": False, "voices": VOICES,
-        "dlsynth_gain_db": a.dlsynth_gain, "dlsynth_default_gain_db": DEFAULT_GAIN_DB,
+        "rate": RATE,
+        "effects": False,
+        "voices": VOICES,
+        "dlsynth_gain_db": a.dlsynth_gain,
+        "dlsynth_default_gain_db": DEFAULT_GAIN_DB,
         "peer_gains": {"spessasynth": 1.0, "fluidsynth": 1.0},
-        "gate_db": GATE_DB, "onset_tolerance_ms": ONSET_TOL * 1000,
+        "gate_db": GATE_DB,
+        "onset_tolerance_ms": ONSET_TOL * 1000,
         "files": {},
     }
     for midi, bank in todo:
@@ -594,8 +688,10 @@ def main(argv=None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "compare.json").write_text(json.dumps(report, indent=1))
 
-    print(f"{'file':34s} {'peer':12s} {'corr 1s':>7s} {'100ms':>6s} {'median dB':>9s} {'p10..p90 dB':>13s} "
-          f"{'onsets':>7s} {'recall':>6s} {'prec':>5s} {'offs ms':>7s} {'flags':>5s}")
+    print(
+        f"{'file':34s} {'peer':12s} {'corr 1s':>7s} {'100ms':>6s} {'median dB':>9s} {'p10..p90 dB':>13s} "
+        f"{'onsets':>7s} {'recall':>6s} {'prec':>5s} {'offs ms':>7s} {'flags':>5s}"
+    )
     for stem, r in report["files"].items():
         for peer in ("spessasynth", "fluidsynth"):
             v = r.get(f"vs_{peer}")
@@ -606,11 +702,13 @@ def main(argv=None) -> int:
             def f(x, fmt):
                 return format(x, fmt) if x is not None else "-"
 
-            print(f"{stem[:34]:34s} {peer:12s} {f(L['correlation'], '7.3f')} {f(L['correlation_100ms'], '6.3f')} "
-                  f"{f(L.get('median_diff_db'), '+9.1f')} "
-                  f"{f(L.get('p10_diff_db'), '+6.1f')}..{f(L.get('p90_diff_db'), '+5.1f')} "
-                  f"{f(Ons['agreement'], '7.0%')} {f(Ons['recall'], '6.0%')} {f(Ons['precision'], '5.0%')} "
-                  f"{f(Ons['median_offset_ms'], '+7.2f')} {v['note_segments'].get('flagged_count', '-'):>5}")
+            print(
+                f"{stem[:34]:34s} {peer:12s} {f(L['correlation'], '7.3f')} {f(L['correlation_100ms'], '6.3f')} "
+                f"{f(L.get('median_diff_db'), '+9.1f')} "
+                f"{f(L.get('p10_diff_db'), '+6.1f')}..{f(L.get('p90_diff_db'), '+5.1f')} "
+                f"{f(Ons['agreement'], '7.0%')} {f(Ons['recall'], '6.0%')} {f(Ons['precision'], '5.0%')} "
+                f"{f(Ons['median_offset_ms'], '+7.2f')} {v['note_segments'].get('flagged_count', '-'):>5}"
+            )
     print("flags: note segments off the median (see note_segments.flagged in the JSON)")
     for stem, r in report["files"].items():
         v = r["vs_spessasynth"]["note_segments"]
@@ -620,8 +718,10 @@ def main(argv=None) -> int:
                 bits.append(f"release {it['release_diff_db']:+.1f} dB")
             if "centroid_diff_cents" in it:
                 bits.append(f"centroid {it['centroid_diff_cents']:+d} c")
-            print(f"  {stem} {it['start']:.2f}-{it['end']:.2f}s {it['what']} keys {it['keys'][:4]} "
-                  f"vel {it['velocities'][:3]}: " + ", ".join(bits))
+            print(
+                f"  {stem} {it['start']:.2f}-{it['end']:.2f}s {it['what']} keys {it['keys'][:4]} "
+                f"vel {it['velocities'][:3]}: " + ", ".join(bits)
+            )
         if v.get("flagged_count", 0) > MAX_PRINTED_FLAGS:
             print(f"  {stem}: {v['flagged_count'] - MAX_PRINTED_FLAGS} more")
     print(f"wrote {OUT / 'compare.json'} and {OUT}/compare-*.png (dlsynth gain {a.dlsynth_gain:+g} dB, peers at unity)")

@@ -55,8 +55,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bank", type=Path, default=None, help="DLS file (default: FluidR3_GM.dls, see above)")
     ap.add_argument("--interpolation", default="cubic", choices=["linear", "cubic", "sinc"])
-    ap.add_argument("--preload", action="store_true",
-                    help="download(preload=True), keeping the reader's regions (default: as play does)")
+    ap.add_argument(
+        "--preload",
+        action="store_true",
+        help="download(preload=True), keeping the reader's regions (default: as play does)",
+    )
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args(argv)
     bank = args.bank or next((p for p in CANDIDATES if p.exists()), None)
@@ -117,18 +120,30 @@ def main(argv=None) -> int:
         print(json.dumps(res, indent=1))
         return 0
     mb = 1e6
-    print(f"bank: {bank} ({res['file_bytes'] / mb:.1f} MB), {res['waves']} PCM waves; "
-          f"engine: {res['waves_in_engine']} waves, {res['instruments_in_engine']} instruments")
+    print(
+        f"bank: {bank} ({res['file_bytes'] / mb:.1f} MB), {res['waves']} PCM waves; "
+        f"engine: {res['waves_in_engine']} waves, {res['instruments_in_engine']} instruments"
+    )
     print(f"sample data (as stored):  {sample_bytes / mb:9.1f} MB")
-    print(f"engine pool:              {res['pool_bytes'] / mb:9.1f} MB  ({res['pool_per_sample_data']:.3f} x sample data)")
-    print(f"held for the bank:        {res['held_for_bank'] / mb:9.1f} MB  ({res['held_per_sample_data']:.3f} x sample data;"
-          f" {res['path']} path)")
+    print(
+        f"engine pool:              {res['pool_bytes'] / mb:9.1f} MB  ({res['pool_per_sample_data']:.3f} x sample data)"
+    )
+    print(
+        f"held for the bank:        {res['held_for_bank'] / mb:9.1f} MB  ({res['held_per_sample_data']:.3f} x sample data;"
+        f" {res['path']} path)"
+    )
     print(f"RSS before read:          {res['rss_start'] / mb:9.1f} MB")
-    print(f"RSS after dls.read:       {res['rss_after_read'] / mb:9.1f} MB  (anonymous {res['rss_anon_after_read'] / mb:.1f}, "
-          f"file-backed {res['rss_file_after_read'] / mb:.1f})")
+    print(
+        f"RSS after dls.read:       {res['rss_after_read'] / mb:9.1f} MB  (anonymous {res['rss_anon_after_read'] / mb:.1f}, "
+        f"file-backed {res['rss_file_after_read'] / mb:.1f})"
+    )
     print(f"RSS after download:       {res['rss'] / mb:9.1f} MB  ({res['rss_per_sample_data']:.3f} x sample data)")
-    print(f"  anonymous (RssAnon):    {res['rss_anon'] / mb:9.1f} MB  ({res['anon_per_sample_data']:.3f} x sample data)")
-    print(f"  file-backed (RssFile):  {res['rss_file'] / mb:9.1f} MB  (shared libraries, pages of the bank's memory map)")
+    print(
+        f"  anonymous (RssAnon):    {res['rss_anon'] / mb:9.1f} MB  ({res['anon_per_sample_data']:.3f} x sample data)"
+    )
+    print(
+        f"  file-backed (RssFile):  {res['rss_file'] / mb:9.1f} MB  (shared libraries, pages of the bank's memory map)"
+    )
     print(f"peak RSS (VmHWM):         {res['rss_peak'] / mb:9.1f} MB")
     print(f"dls.read: {t_read:.3f} s; download of everything: {t_download:.3f} s")
     return 0

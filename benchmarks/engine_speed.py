@@ -153,8 +153,11 @@ def with_filter(instrument):
     fc = Articulation(level=2, connections=[Connection(0, 0, C.CONN_DST_FILTER_CUTOFF, 0, 13500 * 65536)])
 
     def has_fc(arts):
-        return any(c.source == 0 and c.control == 0 and c.destination == C.CONN_DST_FILTER_CUTOFF
-                   for a in arts for c in a.connections)
+        return any(
+            c.source == 0 and c.control == 0 and c.destination == C.CONN_DST_FILTER_CUTOFF
+            for a in arts
+            for c in a.connections
+        )
 
     if not has_fc(ins.articulations):
         ins.articulations.append(fc)
@@ -245,9 +248,13 @@ def main(argv=None) -> int:
     channels = groups * 16
     fluid = Fluid(SF2, args.program, min(256, channels)) if os.path.exists(SF2) else None
     ours = Dlsynth(args.program, groups, max_voices=min(4096, nmax + 64), use_dls=not args.synthetic)
-    print(f"dlsynth: {ours.source}; FluidSynth {fluid.version if fluid else '(not found)'}: {SF2}, program {args.program}")
-    print(f"{RATE} Hz, {BLOCK}-frame blocks, cubic / 4th-order interpolation, filter on, effects off, "
-          f"{args.seconds:g} s per run, best of {args.repeat}")
+    print(
+        f"dlsynth: {ours.source}; FluidSynth {fluid.version if fluid else '(not found)'}: {SF2}, program {args.program}"
+    )
+    print(
+        f"{RATE} Hz, {BLOCK}-frame blocks, cubic / 4th-order interpolation, filter on, effects off, "
+        f"{args.seconds:g} s per run, best of {args.repeat}"
+    )
     print(f"{'voices':>7} {'dlsynth ns':>11} {'fluidsynth ns':>14} {'ratio':>7}   (ns per voice-sample)")
     worst = 0.0
     for n in args.voices:

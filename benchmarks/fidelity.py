@@ -244,16 +244,40 @@ def cached_render(key: dict, make) -> Render:
     return Render(wav, info["wall_s"], False, info)
 
 
-
-
-
 def render_fluidsynth(midi: Path, sf2: Path, gain: float) -> Render:
-    key = {"synth": "fluidsynth", "version": fluidsynth_version(), "midi": file_sha256(midi),
-           "bank": file_sha256(sf2), "rate": RATE, "gain": gain, "voices": VOICES, "effects": False}
+    key = {
+        "synth": "fluidsynth",
+        "version": fluidsynth_version(),
+        "midi": file_sha256(midi),
+        "bank": file_sha256(sf2),
+        "rate": RATE,
+        "gain": gain,
+        "voices": VOICES,
+        "effects": False,
+    }
 
     def make(out: Path) -> dict:
-        cmd = ["fluidsynth", "-ni", "-q", "-F", str(out), "-r", str(RATE), "-R", "0", "-C", "0",
-               "-g", str(gain), "-O", "float", "-o", f"synth.polyphony={VOICES}", str(sf2), str(midi)]
+        cmd = [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-F",
+            str(out),
+            "-r",
+            str(RATE),
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            str(gain),
+            "-O",
+            "float",
+            "-o",
+            f"synth.polyphony={VOICES}",
+            str(sf2),
+            str(midi),
+        ]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0 or not out.is_file():
             raise FidelityError(f"fluidsynth failed on {midi.name}: {p.stderr.strip()[-500:]}")
@@ -269,14 +293,43 @@ def dlsynth_env(d: Dlsynth) -> dict:
 
 
 def render_dlsynth(midi: Path, bank: Path, d: Dlsynth, gain_db: float) -> Render:
-    key = {"synth": "dlsynth", "code": d.code, "python": d.python, "midi": file_sha256(midi),
-           "bank": file_sha256(bank), "rate": RATE, "gain_db": gain_db, "voices": VOICES,
-           "effects": False}
+    key = {
+        "synth": "dlsynth",
+        "code": d.code,
+        "python": d.python,
+        "midi": file_sha256(midi),
+        "bank": file_sha256(bank),
+        "rate": RATE,
+        "gain_db": gain_db,
+        "voices": VOICES,
+        "effects": False,
+    }
 
     def make(out: Path) -> dict:
-        cmd = [d.python, "-m", "dlsynth", "render", str(midi), "--bank", str(bank), "-o", str(out),
-               "--no-effects", "--rate", str(RATE), "--format", "float", "--gain", str(gain_db),
-               "--voices", str(VOICES), "-j", "1", "-q", "--json"]
+        cmd = [
+            d.python,
+            "-m",
+            "dlsynth",
+            "render",
+            str(midi),
+            "--bank",
+            str(bank),
+            "-o",
+            str(out),
+            "--no-effects",
+            "--rate",
+            str(RATE),
+            "--format",
+            "float",
+            "--gain",
+            str(gain_db),
+            "--voices",
+            str(VOICES),
+            "-j",
+            "1",
+            "-q",
+            "--json",
+        ]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=d.root, env=dlsynth_env(d))
         if p.returncode != 0 or not out.is_file():
             raise FidelityError(f"dlsynth failed on {midi.name}: {p.stderr.strip()[-500:]}")
@@ -305,9 +358,16 @@ def spessa_version() -> str:
 
 def render_spessasynth(midi: Path, bank: Path) -> Render:
     """SpessaSynth's render of `midi` with `bank` (the SF2 or a DLS), effects off."""
-    key = {"synth": "spessasynth", "version": spessa_version(), "script": SP.script_hash(),
-           "midi": file_sha256(midi), "bank": file_sha256(bank), "rate": RATE, "voices": VOICES,
-           "effects": False}
+    key = {
+        "synth": "spessasynth",
+        "version": spessa_version(),
+        "script": SP.script_hash(),
+        "midi": file_sha256(midi),
+        "bank": file_sha256(bank),
+        "rate": RATE,
+        "voices": VOICES,
+        "effects": False,
+    }
 
     def make(out: Path) -> dict:
         try:
@@ -329,8 +389,9 @@ def dlsynth_conversion(sf2: Path, d: Dlsynth) -> Path:
         old.unlink()
     log(f"  converting {sf2.name} to DLS with the dlsynth checkout ...")
     tmp = out.with_suffix(".tmp.dls")
-    p = subprocess.run(SP.convert_command(d.python, sf2, tmp), capture_output=True, text=True, cwd=d.root,
-                       env=dlsynth_env(d))
+    p = subprocess.run(
+        SP.convert_command(d.python, sf2, tmp), capture_output=True, text=True, cwd=d.root, env=dlsynth_env(d)
+    )
     if p.returncode != 0 or not tmp.is_file():
         raise FidelityError(f"dlsynth convert {sf2.name} failed: {p.stderr.strip()[-300:]}")
     os.replace(tmp, out)
@@ -354,8 +415,10 @@ def one_note_midi(path: Path) -> None:
 
     mf = mido.MidiFile(ticks_per_beat=480)
     tr = mido.MidiTrack()
-    tr += [mido.Message("note_on", note=60, velocity=100, time=0),
-           mido.Message("note_off", note=60, velocity=0, time=240)]
+    tr += [
+        mido.Message("note_on", note=60, velocity=100, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=240),
+    ]
     mf.tracks.append(tr)
     mf.save(str(path))
 
@@ -370,8 +433,21 @@ def dlsynth_reads(bank: Path, d: Dlsynth) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as tmp:
         mid = Path(tmp) / "one.mid"
         one_note_midi(mid)
-        cmd = [d.python, "-m", "dlsynth", "render", str(mid), "--bank", str(bank), "-o",
-               str(Path(tmp) / "one.wav"), "--no-effects", "-q", "-j", "1"]
+        cmd = [
+            d.python,
+            "-m",
+            "dlsynth",
+            "render",
+            str(mid),
+            "--bank",
+            str(bank),
+            "-o",
+            str(Path(tmp) / "one.wav"),
+            "--no-effects",
+            "-q",
+            "-j",
+            "1",
+        ]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=d.root, env=dlsynth_env(d))
     ok = p.returncode == 0
     err = "" if ok else (p.stderr.strip().splitlines() or ["?"])[-1]
@@ -404,10 +480,16 @@ def dlsynth_bank_for(sf2: Path, given: Path | None, d: Dlsynth) -> tuple[Path, s
 
 
 def song_row(name: str, kind: str, c: M.Comparison, fl: Render, dl: Render) -> dict:
-    row = {"song": name, "kind": kind, **c.as_dict(),
-           "fluidsynth_wall_s": fl.wall_s, "dlsynth_wall_s": dl.wall_s,
-           "speed_ratio": dl.wall_s / fl.wall_s if fl.wall_s > 0 else None,
-           "cached": fl.cached or dl.cached, "raw_level_diff_db": c.level_diff_db}
+    row = {
+        "song": name,
+        "kind": kind,
+        **c.as_dict(),
+        "fluidsynth_wall_s": fl.wall_s,
+        "dlsynth_wall_s": dl.wall_s,
+        "speed_ratio": dl.wall_s / fl.wall_s if fl.wall_s > 0 else None,
+        "cached": fl.cached or dl.cached,
+        "raw_level_diff_db": c.level_diff_db,
+    }
     summary = dl.info.get("summary") or {}
     if isinstance(summary, list):
         summary = summary[0] if summary else {}
@@ -427,22 +509,29 @@ def resolve_offset(spec: str, diffs: list[float]) -> tuple[float, str]:
     if not diffs:
         return 0.0, "no level differences measured: 0 dB"
     off = float(np.median(diffs))
-    return off, (f"median over {len(diffs)} songs of the per-song median level difference "
-                 f"(dlsynth at {DLSYNTH_GAIN_DB:+g} dB minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB")
+    return off, (
+        f"median over {len(diffs)} songs of the per-song median level difference "
+        f"(dlsynth at {DLSYNTH_GAIN_DB:+g} dB minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB"
+    )
 
 
 def spessa_offset(spec: str, rows: list[dict]) -> tuple[float, str]:
     """The one gain offset between SpessaSynth (gain 1) and FluidSynth (-g 1.0), as
     `resolve_offset` takes dlsynth's."""
-    diffs = [r["spessa_vs_fluidsynth"]["raw_level_diff_db"] for r in rows
-             if r["spessa_vs_fluidsynth"]["raw_level_diff_db"] is not None]
+    diffs = [
+        r["spessa_vs_fluidsynth"]["raw_level_diff_db"]
+        for r in rows
+        if r["spessa_vs_fluidsynth"]["raw_level_diff_db"] is not None
+    ]
     if spec != "auto":
         return float(spec), f"fixed by --offset: {float(spec):+.2f} dB"
     if not diffs:
         return 0.0, "no level differences measured: 0 dB"
     off = float(np.median(diffs))
-    return off, (f"median over {len(diffs)} songs of the per-song median level difference "
-                 f"(SpessaSynth at gain 1 minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB")
+    return off, (
+        f"median over {len(diffs)} songs of the per-song median level difference "
+        f"(SpessaSynth at gain 1 minus FluidSynth at -g {FLUID_GAIN:g}): {off:+.2f} dB"
+    )
 
 
 def run_songs(songs, sf2: Path, dl_bank: Path, d: Dlsynth, spessa_dls: Path | None = None) -> list[dict]:
@@ -495,16 +584,20 @@ def print_peer_songs(title: str, rows: list[dict], field_name: str, offset_note:
     """One table of per-song figures held in row[field_name] (judged by `judge_figures`)."""
     print(f"\n== {title}")
     print(f"   gain offset taken out of each level difference: {offset_note}")
-    print(f"   {'song':36s} {'corr':>6s}      {'level dB':>8s}      {'centroid st':>11s}      "
-          f"{'chroma':>6s} {'(frames)':>8s}      {'lag ms':>6s}")
+    print(
+        f"   {'song':36s} {'corr':>6s}      {'level dB':>8s}      {'centroid st':>11s}      "
+        f"{'chroma':>6s} {'(frames)':>8s}      {'lag ms':>6s}"
+    )
     figs = [r[field_name] for r in rows]
     for r, f in zip(rows, figs):
         p = f["pass"]
-        print(f"   {r['song']:36s} {fmt(f['loudness_correlation'], '6.3f')} {mark(p['loudness_correlation'])} "
-              f"{fmt(f['level_diff_db'], '+8.2f')} {mark(p['level_diff_db'])} "
-              f"{fmt(f['centroid_diff_semitones'], '+11.2f')} {mark(p['centroid_diff_semitones'])} "
-              f"{fmt(f['chroma_similarity'], '6.4f')} {fmt(f['chroma_similarity_framewise'], '8.4f')} "
-              f"{mark(p['chroma_similarity'])} {f['lag_s'] * 1000:6.1f}")
+        print(
+            f"   {r['song']:36s} {fmt(f['loudness_correlation'], '6.3f')} {mark(p['loudness_correlation'])} "
+            f"{fmt(f['level_diff_db'], '+8.2f')} {mark(p['level_diff_db'])} "
+            f"{fmt(f['centroid_diff_semitones'], '+11.2f')} {mark(p['centroid_diff_semitones'])} "
+            f"{fmt(f['chroma_similarity'], '6.4f')} {fmt(f['chroma_similarity_framewise'], '8.4f')} "
+            f"{mark(p['chroma_similarity'])} {f['lag_s'] * 1000:6.1f}"
+        )
     print(f"   {sum(f['all_pass'] for f in figs)}/{len(figs)} songs pass every target")
 
 
@@ -519,25 +612,32 @@ def mark(ok: bool) -> str:
 def print_songs(bank_label: str, rows: list[dict], offset_note: str) -> None:
     print(f"\n== {bank_label}: songs (dlsynth minus FluidSynth)")
     print(f"   gain offset taken out of each level difference: {offset_note}")
-    print(f"   targets: loudness corr >= {TARGET_CORRELATION}, |level| <= {TARGET_LEVEL_DB} dB, "
-          f"|centroid| <= {TARGET_CENTROID_SEMITONES} st, chroma >= {TARGET_CHROMA}")
-    head = (f"   {'song':36s} {'corr':>6s}      {'level dB':>8s}      {'centroid st':>11s}      "
-            f"{'chroma':>6s} {'(frames)':>8s}      {'lag ms':>6s} {'fluid s':>7s} {'dlsynth s':>9s} {'ratio':>5s}")
+    print(
+        f"   targets: loudness corr >= {TARGET_CORRELATION}, |level| <= {TARGET_LEVEL_DB} dB, "
+        f"|centroid| <= {TARGET_CENTROID_SEMITONES} st, chroma >= {TARGET_CHROMA}"
+    )
+    head = (
+        f"   {'song':36s} {'corr':>6s}      {'level dB':>8s}      {'centroid st':>11s}      "
+        f"{'chroma':>6s} {'(frames)':>8s}      {'lag ms':>6s} {'fluid s':>7s} {'dlsynth s':>9s} {'ratio':>5s}"
+    )
     print(head)
     for r in rows:
         p = r["pass"]
-        print(f"   {r['song']:36s} {fmt(r['loudness_correlation'], '6.3f')} {mark(p['loudness_correlation'])} "
-              f"{fmt(r['level_diff_db'], '+8.2f')} {mark(p['level_diff_db'])} "
-              f"{fmt(r['centroid_diff_semitones'], '+11.2f')} {mark(p['centroid_diff_semitones'])} "
-              f"{fmt(r['chroma_similarity'], '6.4f')} {fmt(r['chroma_similarity_framewise'], '8.4f')} "
-              f"{mark(p['chroma_similarity'])} {r['lag_s'] * 1000:6.1f} {r['fluidsynth_wall_s']:7.2f} "
-              f"{r['dlsynth_wall_s']:9.2f} {fmt(r['speed_ratio'], '5.2f')}"
-              + (" (cached)" if r["cached"] else ""))
+        print(
+            f"   {r['song']:36s} {fmt(r['loudness_correlation'], '6.3f')} {mark(p['loudness_correlation'])} "
+            f"{fmt(r['level_diff_db'], '+8.2f')} {mark(p['level_diff_db'])} "
+            f"{fmt(r['centroid_diff_semitones'], '+11.2f')} {mark(p['centroid_diff_semitones'])} "
+            f"{fmt(r['chroma_similarity'], '6.4f')} {fmt(r['chroma_similarity_framewise'], '8.4f')} "
+            f"{mark(p['chroma_similarity'])} {r['lag_s'] * 1000:6.1f} {r['fluidsynth_wall_s']:7.2f} "
+            f"{r['dlsynth_wall_s']:9.2f} {fmt(r['speed_ratio'], '5.2f')}" + (" (cached)" if r["cached"] else "")
+        )
     n_pass = sum(r["all_pass"] for r in rows)
     tf = sum(r["fluidsynth_wall_s"] for r in rows)
     td = sum(r["dlsynth_wall_s"] for r in rows)
-    print(f"   {n_pass}/{len(rows)} songs pass every target; wall time FluidSynth {tf:.1f} s, "
-          f"dlsynth {td:.1f} s, ratio {td / tf if tf else float('nan'):.2f}")
+    print(
+        f"   {n_pass}/{len(rows)} songs pass every target; wall time FluidSynth {tf:.1f} s, "
+        f"dlsynth {td:.1f} s, ratio {td / tf if tf else float('nan'):.2f}"
+    )
 
 
 # --------------------------------------------------------------------------- preset sweep
@@ -550,15 +650,15 @@ def sf2_presets(path: Path) -> list[tuple[int, int, str]]:
         raise FidelityError(f"{path}: not a SoundFont 2 file")
     off, end = 12, len(data)
     while off + 8 <= end:
-        cid, size = data[off:off + 4], struct.unpack_from("<I", data, off + 4)[0]
-        if cid == b"LIST" and data[off + 8:off + 12] == b"pdta":
+        cid, size = data[off : off + 4], struct.unpack_from("<I", data, off + 4)[0]
+        if cid == b"LIST" and data[off + 8 : off + 12] == b"pdta":
             sub, sub_end = off + 12, off + 8 + size
             while sub + 8 <= sub_end:
-                sid, ssize = data[sub:sub + 4], struct.unpack_from("<I", data, sub + 4)[0]
+                sid, ssize = data[sub : sub + 4], struct.unpack_from("<I", data, sub + 4)[0]
                 if sid == b"phdr":
                     out = []
                     for r in range(sub + 8, sub + 8 + ssize - 38, 38):  # the last record is EOP
-                        name = data[r:r + 20].split(b"\0")[0].decode("latin-1").strip()
+                        name = data[r : r + 20].split(b"\0")[0].decode("latin-1").strip()
                         prog, bank = struct.unpack_from("<HH", data, r + 20)
                         out.append((bank, prog, name))
                     return out
@@ -590,13 +690,18 @@ def sweep_midi(presets: list[tuple[int, int, str]], path: Path) -> list[SweepNot
     for bank, prog, name in presets:
         drums = bank == 128
         ch = 9 if drums else 0
-        setup = [mido.Message("control_change", channel=ch, control=0, value=0 if drums else bank),
-                 mido.Message("control_change", channel=ch, control=32, value=0),
-                 mido.Message("program_change", channel=ch, program=prog)]
+        setup = [
+            mido.Message("control_change", channel=ch, control=0, value=0 if drums else bank),
+            mido.Message("control_change", channel=ch, control=32, value=0),
+            mido.Message("program_change", channel=ch, program=prog),
+        ]
         for i, m in enumerate(setup):
             events.append((ticks(t - 0.2), i, m))
-        plan = ([(k, SWEEP_DRUM_VELOCITY) for k in SWEEP_DRUM_KEYS] if drums
-                else [(k, v) for k in SWEEP_KEYS for v in SWEEP_VELOCITIES])
+        plan = (
+            [(k, SWEEP_DRUM_VELOCITY) for k in SWEEP_DRUM_KEYS]
+            if drums
+            else [(k, v) for k in SWEEP_KEYS for v in SWEEP_VELOCITIES]
+        )
         hold, gap = (SWEEP_DRUM_NOTE_S, SWEEP_DRUM_GAP_S) if drums else (SWEEP_NOTE_S, SWEEP_GAP_S)
         for key, vel in plan:
             on, off = ticks(t), ticks(t + hold)
@@ -639,8 +744,17 @@ def note_figures(ref: Render, test: Render, notes: list[SweepNote]) -> tuple[lis
     out = []
     for n in notes:
         s = M.segment_figures(a, b, RATE, n.on_s, n.off_s + SWEEP_MEASURE_TAIL_S)
-        out.append({"bank": n.bank, "program": n.program, "name": n.name, "key": n.key,
-                    "velocity": n.velocity, "on_s": n.on_s, **s})
+        out.append(
+            {
+                "bank": n.bank,
+                "program": n.program,
+                "name": n.name,
+                "key": n.key,
+                "velocity": n.velocity,
+                "on_s": n.on_s,
+                **s,
+            }
+        )
     return out, lag / RATE
 
 
@@ -663,8 +777,13 @@ def resonance_bank(sf2: Path, d: Dlsynth) -> Path:
         old.unlink()
     log(f"  sweep: {sf2.name} with every resonance 3.01 dB lower ...")
     tmp = out.with_suffix(".tmp.dls")
-    p = subprocess.run([d.python, str(HERE / "resonance_bank.py"), str(sf2), str(tmp)], capture_output=True,
-                       text=True, cwd=d.root, env=dlsynth_env(d))
+    p = subprocess.run(
+        [d.python, str(HERE / "resonance_bank.py"), str(sf2), str(tmp)],
+        capture_output=True,
+        text=True,
+        cwd=d.root,
+        env=dlsynth_env(d),
+    )
     if p.returncode != 0 or not tmp.is_file():
         raise FidelityError(f"resonance_bank.py failed on {sf2.name}: {p.stderr.strip()[-300:]}")
     os.replace(tmp, out)
@@ -688,8 +807,10 @@ def mark_resonance(rows: list[dict], sf2: Path, d: Dlsynth, offset_db: float) ->
         q = adjusted.get((r["bank"], r["program"], r["key"]))
         if r["off"] and q is not None and not q["off"]:
             r["known"] = "resonance (FluidSynth -3 dB)"
-            r["with_fluidsynth_resonance"] = {"level_diff_db": q["level_diff_db"],
-                                              "centroid_diff_semitones": q["centroid_diff_semitones"]}
+            r["with_fluidsynth_resonance"] = {
+                "level_diff_db": q["level_diff_db"],
+                "centroid_diff_semitones": q["centroid_diff_semitones"],
+            }
 
 
 # SpessaSynth reading dlsynth's DLS against SpessaSynth reading the SF2: the same synth, so
@@ -698,9 +819,8 @@ SPESSA_SWEEP_LEVEL_DB = 0.5
 SPESSA_SWEEP_CENTROID_SEMITONES = 0.25
 SPESSA_KNOWN = {
     "positive_gain": "SpessaSynth clamps a DLS gain above 0 dB when it loads the bank (an SF2 "
-                     "preset's negative attenuation); its SF2 reader clamps after the modulators",
-    "key_to_pitch": "SpessaSynth reads a key-number-to-pitch connection (scale tuning) also as "
-                    "key-number-to-hold",
+    "preset's negative attenuation); its SF2 reader clamps after the modulators",
+    "key_to_pitch": "SpessaSynth reads a key-number-to-pitch connection (scale tuning) also as key-number-to-hold",
 }
 
 
@@ -727,8 +847,9 @@ def run_spessa_sweep(sf2: Path, spessa_dls: Path, d: Dlsynth) -> tuple[list[dict
     return rows, lag_s
 
 
-def sweep_report(notes: list[dict], offset_db: float, level_db: float = SWEEP_LEVEL_DB,
-                 centroid_st: float = SWEEP_CENTROID_SEMITONES) -> list[dict]:
+def sweep_report(
+    notes: list[dict], offset_db: float, level_db: float = SWEEP_LEVEL_DB, centroid_st: float = SWEEP_CENTROID_SEMITONES
+) -> list[dict]:
     """Per preset (melodic) or per key (drum kits): the figures and whether it is off (its
     median note more than `level_db` or `centroid_st` away, or a note silent in one)."""
     groups: dict[tuple, list[dict]] = {}
@@ -752,38 +873,65 @@ def sweep_report(notes: list[dict], offset_db: float, level_db: float = SWEEP_LE
             return max(lvl, cen)
 
         worst = max(ns, key=badness)
-        off = (silent_dl > 0 or silent_fl > 0 or (level is not None and abs(level) > level_db)
-               or (cent is not None and abs(cent) > centroid_st))
-        rows.append({"bank": k[0], "program": k[1], "key": k[2] if len(k) > 2 else None,
-                     "name": ns[0]["name"], "notes": len(ns), "level_diff_db": level,
-                     "centroid_diff_semitones": cent, "silent_in_dlsynth": silent_dl,
-                     "silent_in_fluidsynth": silent_fl, "off": off,
-                     "worst_note": {"key": worst["key"], "velocity": worst["velocity"],
-                                    "level_diff_db": None if worst["level_diff_db"] is None
-                                    else worst["level_diff_db"] - offset_db,
-                                    "centroid_diff_semitones": worst["centroid_diff_semitones"]}})
+        off = (
+            silent_dl > 0
+            or silent_fl > 0
+            or (level is not None and abs(level) > level_db)
+            or (cent is not None and abs(cent) > centroid_st)
+        )
+        rows.append(
+            {
+                "bank": k[0],
+                "program": k[1],
+                "key": k[2] if len(k) > 2 else None,
+                "name": ns[0]["name"],
+                "notes": len(ns),
+                "level_diff_db": level,
+                "centroid_diff_semitones": cent,
+                "silent_in_dlsynth": silent_dl,
+                "silent_in_fluidsynth": silent_fl,
+                "off": off,
+                "worst_note": {
+                    "key": worst["key"],
+                    "velocity": worst["velocity"],
+                    "level_diff_db": None if worst["level_diff_db"] is None else worst["level_diff_db"] - offset_db,
+                    "centroid_diff_semitones": worst["centroid_diff_semitones"],
+                },
+            }
+        )
     rows.sort(key=lambda r: (r["bank"], r["program"], r["key"] or 0))
     return rows
 
 
-def print_sweep(bank_label: str, rows: list[dict], offset_note: str, lag_s: float,
-                title: str = "dlsynth minus FluidSynth", level_db: float = SWEEP_LEVEL_DB,
-                centroid_st: float = SWEEP_CENTROID_SEMITONES, test: str = "dlsynth",
-                ref: str = "FluidSynth") -> None:
+def print_sweep(
+    bank_label: str,
+    rows: list[dict],
+    offset_note: str,
+    lag_s: float,
+    title: str = "dlsynth minus FluidSynth",
+    level_db: float = SWEEP_LEVEL_DB,
+    centroid_st: float = SWEEP_CENTROID_SEMITONES,
+    test: str = "dlsynth",
+    ref: str = "FluidSynth",
+) -> None:
     """The presets (and drum keys) that are off, each with its known cause where one was
     measured or found (row["known"]). Drum keys whose figures are the same in several kits
     (kits sharing the same instrument in both renders) are printed once, with the list of
     kits."""
     off = [r for r in rows if r["off"]]
-    print(f"\n== {bank_label}: preset sweep ({title}, per note from note-on to "
-          f"{SWEEP_MEASURE_TAIL_S} s after note-off; lag {lag_s * 1000:.1f} ms)")
+    print(
+        f"\n== {bank_label}: preset sweep ({title}, per note from note-on to "
+        f"{SWEEP_MEASURE_TAIL_S} s after note-off; lag {lag_s * 1000:.1f} ms)"
+    )
     print(f"   gain offset: {offset_note}")
     n_mel = sum(1 for r in rows if r["bank"] != 128)
     n_kit = len({r["program"] for r in rows if r["bank"] == 128})
     known = sum(1 for r in off if r.get("known"))
-    print(f"   {len(off)} of {len(rows)} ({n_mel} melodic presets, {len(rows) - n_mel} drum keys in {n_kit} kits) "
-          f"more than {level_db} dB or {centroid_st} semitone away, or silent in one; "
-          f"{known} of them with a known cause, {len(off) - known} unexplained:")
+    print(
+        f"   {len(off)} of {len(rows)} ({n_mel} melodic presets, {len(rows) - n_mel} drum keys in {n_kit} kits) "
+        f"more than {level_db} dB or {centroid_st} semitone away, or silent in one; "
+        f"{known} of them with a known cause, {len(off) - known} unexplained:"
+    )
     print(f"   {'bank:prog key':14s} {'name':22s} {'level dB':>8s} {'centroid st':>11s}  worst note")
     printed: dict[tuple, list] = {}
     for r in off:
@@ -795,9 +943,11 @@ def print_sweep(bank_label: str, rows: list[dict], offset_note: str, lag_s: floa
             extra += f" silent in {ref} ({r['silent_in_fluidsynth']}/{r['notes']} notes)"
         if r.get("known"):
             extra += f"  [known: {r['known']}]"
-        figures = (f"{fmt(r['level_diff_db'], '+8.1f')} {fmt(r['centroid_diff_semitones'], '+11.2f')}  "
-                   f"key {w['key']} vel {w['velocity']}: {fmt(w['level_diff_db'], '+.1f')} dB, "
-                   f"{fmt(w['centroid_diff_semitones'], '+.2f')} st{extra}")
+        figures = (
+            f"{fmt(r['level_diff_db'], '+8.1f')} {fmt(r['centroid_diff_semitones'], '+11.2f')}  "
+            f"key {w['key']} vel {w['velocity']}: {fmt(w['level_diff_db'], '+.1f')} dB, "
+            f"{fmt(w['centroid_diff_semitones'], '+.2f')} st{extra}"
+        )
         if r["bank"] == 128:
             printed.setdefault((r["key"], figures), []).append(r)
             continue
@@ -814,18 +964,31 @@ def print_sweep(bank_label: str, rows: list[dict], offset_note: str, lag_s: floa
 def main(argv: list[str] | None = None) -> int:
     global use_cache
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bank", action="append", type=Path, metavar="X.sf2",
-                    help="SF2 bank (repeatable; default FluidR3_GM.sf2 and TimGM6mb.sf2)")
-    ap.add_argument("--dlsynth-bank", action="append", type=Path, default=[], metavar="X.dls",
-                    help="DLS conversion of each --bank, in order, for dlsynth while it cannot read SF2")
-    ap.add_argument("--dlsynth-root", type=Path, default=REPO,
-                    help="dlsynth checkout to render with (default: this repository)")
+    ap.add_argument(
+        "--bank",
+        action="append",
+        type=Path,
+        metavar="X.sf2",
+        help="SF2 bank (repeatable; default FluidR3_GM.sf2 and TimGM6mb.sf2)",
+    )
+    ap.add_argument(
+        "--dlsynth-bank",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="X.dls",
+        help="DLS conversion of each --bank, in order, for dlsynth while it cannot read SF2",
+    )
+    ap.add_argument(
+        "--dlsynth-root", type=Path, default=REPO, help="dlsynth checkout to render with (default: this repository)"
+    )
     ap.add_argument("--python", default=sys.executable, help="interpreter for dlsynth (default: this one)")
     ap.add_argument("--songs", nargs="*", metavar="SUBSTRING", help="only songs whose path contains one of these")
     ap.add_argument("--no-songs", action="store_true", help="skip the songs (with --sweep)")
     ap.add_argument("--sweep", action="store_true", help="also run the per-preset sweep")
-    ap.add_argument("--no-spessa", action="store_true",
-                    help="leave out SpessaSynth (reading dlsynth's DLS conversion of each bank)")
+    ap.add_argument(
+        "--no-spessa", action="store_true", help="leave out SpessaSynth (reading dlsynth's DLS conversion of each bank)"
+    )
     ap.add_argument("--offset", default="auto", help="gain offset in dB taken out of level differences, or auto")
     ap.add_argument("--no-cache", action="store_true", help="render again even where a cached render exists")
     ap.add_argument("--json", type=Path, metavar="OUT.json", help="write every figure to this file")
@@ -843,14 +1006,24 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "apps" / "cli.py").is_file():
         ap.error(f"--dlsynth-root {root}: not a dlsynth checkout (no apps/cli.py)")
     d = Dlsynth(python=args.python, root=root, code=code_hash(root))
-    report: dict = {"rate": RATE, "voices": VOICES, "fluidsynth": fluidsynth_version(),
-                    "fluidsynth_gain": FLUID_GAIN, "dlsynth_gain_db": DLSYNTH_GAIN_DB,
-                    "dlsynth_root": str(root), "dlsynth_code": d.code,
-                    "targets": {"loudness_correlation": TARGET_CORRELATION, "level_db": TARGET_LEVEL_DB,
-                                "centroid_semitones": TARGET_CENTROID_SEMITONES, "chroma": TARGET_CHROMA,
-                                "sweep_level_db": SWEEP_LEVEL_DB,
-                                "sweep_centroid_semitones": SWEEP_CENTROID_SEMITONES},
-                    "banks": []}
+    report: dict = {
+        "rate": RATE,
+        "voices": VOICES,
+        "fluidsynth": fluidsynth_version(),
+        "fluidsynth_gain": FLUID_GAIN,
+        "dlsynth_gain_db": DLSYNTH_GAIN_DB,
+        "dlsynth_root": str(root),
+        "dlsynth_code": d.code,
+        "targets": {
+            "loudness_correlation": TARGET_CORRELATION,
+            "level_db": TARGET_LEVEL_DB,
+            "centroid_semitones": TARGET_CENTROID_SEMITONES,
+            "chroma": TARGET_CHROMA,
+            "sweep_level_db": SWEEP_LEVEL_DB,
+            "sweep_centroid_semitones": SWEEP_CENTROID_SEMITONES,
+        },
+        "banks": [],
+    }
     try:
         for i, sf2 in enumerate(banks):
             if not sf2.is_file():
@@ -867,8 +1040,9 @@ def main(argv: list[str] | None = None) -> int:
                 entry["spessasynth"] = {"version": spessa_version(), "dls": str(spessa_dls)}
             if not args.no_songs:
                 rows = run_songs(songs, sf2, dl_bank, d, spessa_dls)
-                offset, note = resolve_offset(args.offset, [r["raw_level_diff_db"] for r in rows
-                                                            if r["raw_level_diff_db"] is not None])
+                offset, note = resolve_offset(
+                    args.offset, [r["raw_level_diff_db"] for r in rows if r["raw_level_diff_db"] is not None]
+                )
                 for r in rows:
                     if r["raw_level_diff_db"] is not None:
                         r["level_diff_db"] = r["raw_level_diff_db"] - offset
@@ -884,14 +1058,26 @@ def main(argv: list[str] | None = None) -> int:
                                 f["level_diff_db"] = f["raw_level_diff_db"] - sp_off
                             judge_figures(f)
                         judge_figures(r["spessa_dls_vs_sf2"])
-                    print_peer_songs(f"{sf2.name}: SpessaSynth {spessa_version()} reading dlsynth's DLS "
-                                     f"({spessa_dls.name}) minus FluidSynth reading the SF2", rows,
-                                     "spessa_vs_fluidsynth", sp_note)
-                    print_peer_songs(f"{sf2.name}: SpessaSynth reading dlsynth's DLS minus SpessaSynth "
-                                     "reading the SF2", rows, "spessa_dls_vs_sf2", "none (the same synth)")
-                    print_peer_songs(f"{sf2.name}: (for reference, no DLS involved) SpessaSynth reading the SF2 "
-                                     "minus FluidSynth reading it", rows, "spessa_sf2_vs_fluidsynth",
-                                     f"the same as above: {sp_off:+.2f} dB")
+                    print_peer_songs(
+                        f"{sf2.name}: SpessaSynth {spessa_version()} reading dlsynth's DLS "
+                        f"({spessa_dls.name}) minus FluidSynth reading the SF2",
+                        rows,
+                        "spessa_vs_fluidsynth",
+                        sp_note,
+                    )
+                    print_peer_songs(
+                        f"{sf2.name}: SpessaSynth reading dlsynth's DLS minus SpessaSynth reading the SF2",
+                        rows,
+                        "spessa_dls_vs_sf2",
+                        "none (the same synth)",
+                    )
+                    print_peer_songs(
+                        f"{sf2.name}: (for reference, no DLS involved) SpessaSynth reading the SF2 "
+                        "minus FluidSynth reading it",
+                        rows,
+                        "spessa_sf2_vs_fluidsynth",
+                        f"the same as above: {sp_off:+.2f} dB",
+                    )
                     entry["spessasynth"].update({"offset_db": sp_off, "offset_note": sp_note})
             if args.sweep:
                 notes, lag_s = run_sweep(sf2, dl_bank, d)
@@ -907,10 +1093,17 @@ def main(argv: list[str] | None = None) -> int:
                 entry["sweep"] = {"lag_s": lag_s, "offset_db": offset, "presets": rows, "notes": notes}
                 if spessa_dls is not None:
                     sp_rows, sp_lag = run_spessa_sweep(sf2, spessa_dls, d)
-                    print_sweep(sf2.name, sp_rows, "none (the same synth)", sp_lag,
-                                title="SpessaSynth reading dlsynth's DLS minus SpessaSynth reading the SF2",
-                                level_db=SPESSA_SWEEP_LEVEL_DB, centroid_st=SPESSA_SWEEP_CENTROID_SEMITONES,
-                                test="SpessaSynth from the DLS", ref="SpessaSynth from the SF2")
+                    print_sweep(
+                        sf2.name,
+                        sp_rows,
+                        "none (the same synth)",
+                        sp_lag,
+                        title="SpessaSynth reading dlsynth's DLS minus SpessaSynth reading the SF2",
+                        level_db=SPESSA_SWEEP_LEVEL_DB,
+                        centroid_st=SPESSA_SWEEP_CENTROID_SEMITONES,
+                        test="SpessaSynth from the DLS",
+                        ref="SpessaSynth from the SF2",
+                    )
                     entry["spessasynth"]["sweep"] = {"lag_s": sp_lag, "presets": sp_rows}
             report["banks"].append(entry)
     except FidelityError as e:

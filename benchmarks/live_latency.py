@@ -47,9 +47,11 @@ def _f(v, w: int = 6, prec: int = 2) -> str:
 
 
 def latency_table(rows: list) -> list[str]:
-    out = ["key press -> sound at the output port, ms (graph frames; see apps/bench/plan.py)",
-           f"{'block':>5} {'mode':>9} {'loadavg':>7} | {'synth':>10} {'p50':>6} {'p99':>6} {'max':>6} {'std':>6} "
-           f"{'xruns':>9} | {'p99<=2T+1':>9} {'std<0.1':>7} {'0 xruns':>7} | {'clear n':>7} {'p99':>6} {'std':>6}"]
+    out = [
+        "key press -> sound at the output port, ms (graph frames; see apps/bench/plan.py)",
+        f"{'block':>5} {'mode':>9} {'loadavg':>7} | {'synth':>10} {'p50':>6} {'p99':>6} {'max':>6} {'std':>6} "
+        f"{'xruns':>9} | {'p99<=2T+1':>9} {'std<0.1':>7} {'0 xruns':>7} | {'clear n':>7} {'p99':>6} {'std':>6}",
+    ]
     for block, mode, la, r in rows:
         for name, s in r["synths"].items():
             if "missing" in s:
@@ -63,22 +65,30 @@ def latency_table(rows: list) -> list[str]:
 
             c = s.get("clear_of_xruns", {})
             cl = c.get("latency_ms", {})
-            out.append(f"{block:5d} {mode:>9} {la:7.2f} | {name:>10} {_f(lat.get('p50'))} {_f(lat.get('p99'))} "
-                       f"{_f(lat.get('max'))} {_f(lat.get('std'), 6, 3)} {xr:>9} | {yn('p99_met'):>9} "
-                       f"{yn('jitter_met'):>7} {yn('xruns_met'):>7} | {c.get('notes', 0):>7} {_f(cl.get('p99'))} "
-                       f"{_f(cl.get('std'), 6, 3)}")
+            out.append(
+                f"{block:5d} {mode:>9} {la:7.2f} | {name:>10} {_f(lat.get('p50'))} {_f(lat.get('p99'))} "
+                f"{_f(lat.get('max'))} {_f(lat.get('std'), 6, 3)} {xr:>9} | {yn('p99_met'):>9} "
+                f"{yn('jitter_met'):>7} {yn('xruns_met'):>7} | {c.get('notes', 0):>7} {_f(cl.get('p99'))} "
+                f"{_f(cl.get('std'), 6, 3)}"
+            )
         ra = r.get("ratios") or {}
         bl = r.get("baseline") or {}
         tail = f"   (the server alone: {bl['xruns']} xruns in {bl['seconds']:g} s)" if bl else ""
         if ra:
-            out.append(f"{'':5s} {'':>9} {'':7s} | {'dl/fluid':>10} " + " ".join(
-                _f(ra.get(k)) + "x" if ra.get(k) is not None else "     -" for k in ("p50", "p99", "max", "std"))
-                + tail)
+            out.append(
+                f"{'':5s} {'':>9} {'':7s} | {'dl/fluid':>10} "
+                + " ".join(
+                    _f(ra.get(k)) + "x" if ra.get(k) is not None else "     -" for k in ("p50", "p99", "max", "std")
+                )
+                + tail
+            )
         elif tail:
             out.append(f"{'':5s} {'':>9} {'':7s} |{tail}")
-    out.append("xruns: JACK server's during the notes / PortAudio's over dlsynth play's session; targets: p99 at most "
-               "2 periods + 1 ms, jitter (std) under 0.1 ms in scheduled mode, 0 xruns at 64 frames on the dummy "
-               "server; clear: the notes with no xrun in the 5 s before them")
+    out.append(
+        "xruns: JACK server's during the notes / PortAudio's over dlsynth play's session; targets: p99 at most "
+        "2 periods + 1 ms, jitter (std) under 0.1 ms in scheduled mode, 0 xruns at 64 frames on the dummy "
+        "server; clear: the notes with no xrun in the 5 s before them"
+    )
     return out
 
 
@@ -93,13 +103,18 @@ def voices_table(vrows: list) -> list[str]:
                 parts.append(f"{name} {s['max_voices']}{'+' if s['at_limit'] else ''}")
         ratio = v.get("ratio")
         rtxt = f"; ratio {'>= ' if v.get('ratio_is_lower_bound') else ''}{ratio:.2f}x" if ratio else ""
-        ests = [f"{n} ~{s['voices_at_load_ceiling']}" for n, s in v["synths"].items() if s.get("voices_at_load_ceiling")]
+        ests = [
+            f"{n} ~{s['voices_at_load_ceiling']}" for n, s in v["synths"].items() if s.get("voices_at_load_ceiling")
+        ]
         er = v.get("estimate_ratio")
-        etxt = (f"; CPU estimates (voices at 70 % load): {', '.join(ests)}" if ests else "") + \
-            (f", ratio {er:.2f}x" if er else "")
+        etxt = (f"; CPU estimates (voices at 70 % load): {', '.join(ests)}" if ests else "") + (
+            f", ratio {er:.2f}x" if er else ""
+        )
         out.append(f"  {block:4d} frames (load average {la:.2f}): " + ", ".join(parts) + rtxt + etxt)
-    out.append("  (+: the search limit, 4096, the engine's own. A stray xrun fails a count three times over: on a "
-               "shared machine the CPU estimates are the steadier figure)")
+    out.append(
+        "  (+: the search limit, 4096, the engine's own. A stray xrun fails a count three times over: on a "
+        "shared machine the CPU estimates are the steadier figure)"
+    )
     return out
 
 
@@ -119,14 +134,19 @@ def main() -> int:
         for mode, extra in (("scheduled", []), ("immediate", ["--immediate"])):
             stem = os.path.join(OUT, f"latency-{block}-{mode}")
             la = os.getloadavg()[0]
-            r = bench(["latency", "--blocksize", str(block), "--notes", str(args.notes), "--png", stem + ".png",
-                       *extra], stem + ".json")
+            r = bench(
+                ["latency", "--blocksize", str(block), "--notes", str(args.notes), "--png", stem + ".png", *extra],
+                stem + ".json",
+            )
             if r:
                 rows.append((block, mode, la, r))
     for block in args.voices_blocks:
         la = os.getloadavg()[0]
-        v = bench(["voices", "--blocksize", str(block), "--seconds", str(args.voices_seconds)],
-                  os.path.join(OUT, f"voices-{block}.json"), timeout=3600)
+        v = bench(
+            ["voices", "--blocksize", str(block), "--seconds", str(args.voices_seconds)],
+            os.path.join(OUT, f"voices-{block}.json"),
+            timeout=3600,
+        )
         if v:
             vrows.append((block, la, v))
     print()

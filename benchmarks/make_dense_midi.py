@@ -71,22 +71,22 @@ CORPUS = [
 
 # channel (0-based) -> (program, volume, pan)
 PARTS = {
-    0: (33, 110, 64),   # bass
-    1: (0, 96, 50),     # piano
-    2: (48, 84, 76),    # strings
-    3: (61, 92, 84),    # brass
-    4: (81, 86, 64),    # lead
-    5: (46, 80, 30),    # harp arpeggios
-    6: (4, 78, 98),     # e-piano fast arpeggios
-    7: (25, 82, 40),    # guitar strums
-    8: (52, 72, 70),    # choir
-    9: (0, 110, 64),    # drums (channel 10)
-    10: (89, 70, 58),   # warm pad
-    11: (65, 84, 88),   # sax
-    12: (11, 80, 20),   # vibraphone
+    0: (33, 110, 64),  # bass
+    1: (0, 96, 50),  # piano
+    2: (48, 84, 76),  # strings
+    3: (61, 92, 84),  # brass
+    4: (81, 86, 64),  # lead
+    5: (46, 80, 30),  # harp arpeggios
+    6: (4, 78, 98),  # e-piano fast arpeggios
+    7: (25, 82, 40),  # guitar strums
+    8: (52, 72, 70),  # choir
+    9: (0, 110, 64),  # drums (channel 10)
+    10: (89, 70, 58),  # warm pad
+    11: (65, 84, 88),  # sax
+    12: (11, 80, 20),  # vibraphone
     13: (45, 84, 104),  # pizzicato
-    14: (47, 96, 64),   # timpani
-    15: (16, 66, 64),   # organ
+    14: (47, 96, 64),  # timpani
+    15: (16, 66, 64),  # organ
 }
 
 # Chord progressions (root as a pitch class offset, quality) per section kind.
@@ -176,9 +176,17 @@ def build(seed: int = SEED) -> tuple[mido.MidiFile, dict]:
     start = 2 * beat  # a short lead-in so all setup events are well before the first note
 
     # Song form: (section kind, bars, density 0..1)
-    form = [("break", 4, 0.45), ("verse", 8, 0.7), ("chorus", 8, 1.0), ("verse", 8, 0.75),
-            ("chorus", 8, 1.0), ("break", 6, 0.55), ("chorus", 12, 1.0), ("verse", 4, 0.6),
-            ("break", 4, 0.4)]
+    form = [
+        ("break", 4, 0.45),
+        ("verse", 8, 0.7),
+        ("chorus", 8, 1.0),
+        ("verse", 8, 0.75),
+        ("chorus", 8, 1.0),
+        ("break", 6, 0.55),
+        ("chorus", 12, 1.0),
+        ("verse", 4, 0.6),
+        ("break", 4, 0.4),
+    ]
     assert sum(b for _, b, _ in form) == total_bars, sum(b for _, b, _ in form)
     key_shift = 0
     b0 = 0
@@ -197,7 +205,13 @@ def build(seed: int = SEED) -> tuple[mido.MidiFile, dict]:
             for k in range(16):
                 tt = t + k * six
                 if k % 2 == 0 or dens >= 1.0:
-                    s.note(9, tt, six, 42 if k % 8 != 6 else 46, 50 + vel_bias + (20 if k % 4 == 0 else 0) + rng.randint(-8, 8))
+                    s.note(
+                        9,
+                        tt,
+                        six,
+                        42 if k % 8 != 6 else 46,
+                        50 + vel_bias + (20 if k % 4 == 0 else 0) + rng.randint(-8, 8),
+                    )
                 if k in (0, 8) or (k == 10 and dens > 0.8) or (k == 7 and rng.random() < 0.3):
                     s.note(9, tt, six, 36, 100 + rng.randint(-6, 6))
                 if k in (4, 12):
@@ -311,7 +325,13 @@ def build(seed: int = SEED) -> tuple[mido.MidiFile, dict]:
             # --- pizzicato eighths
             if dens >= 0.7:
                 for k in range(8):
-                    s.note(13, t + k * beat // 2, beat // 4, ch_keys[(k * 3) % len(ch_keys)] - 12, 76 + rng.randint(-10, 10))
+                    s.note(
+                        13,
+                        t + k * beat // 2,
+                        beat // 4,
+                        ch_keys[(k * 3) % len(ch_keys)] - 12,
+                        76 + rng.randint(-10, 10),
+                    )
 
             # --- timpani: downbeats, a roll at the end of each section
             s.note(14, t, beat, 41 + (root_pc % 7), 90)
@@ -385,8 +405,10 @@ def main(argv=None) -> int:
     if a.json:
         print(json.dumps(stats, indent=2))
     else:
-        print(f"{stats['out']}: {stats['notes']} notes in {stats['seconds']:.1f} s "
-              f"({stats['notes_per_second']:.1f} notes/s), {stats['channels']} channels, seed {stats['seed']}")
+        print(
+            f"{stats['out']}: {stats['notes']} notes in {stats['seconds']:.1f} s "
+            f"({stats['notes_per_second']:.1f} notes/s), {stats['channels']} channels, seed {stats['seed']}"
+        )
         for c in stats["corpus_copies"]:
             print(f"  corpus copy: {c}")
     return 0

@@ -47,8 +47,15 @@ from render_speed import _env, dlsynth_command, log, make_short_songs, timed  # 
 
 
 def _command(files: list[Path], out: Path, bank: str | None, *extra: str) -> list[str]:
-    return dlsynth_command() + ["render", *map(str, files), "-o", f"{out}/", "-q",
-                                *(["--bank", bank] if bank else []), *extra]
+    return dlsynth_command() + [
+        "render",
+        *map(str, files),
+        "-o",
+        f"{out}/",
+        "-q",
+        *(["--bank", bank] if bank else []),
+        *extra,
+    ]
 
 
 def main(argv=None) -> int:
@@ -90,8 +97,9 @@ def main(argv=None) -> int:
                         audio = sum(x["seconds"] for x in results)
                     else:
                         if name == "dask":
-                            wall, _ = timed(_command(files, out, a.bank, "--scheduler", cluster.scheduler_address),
-                                            timeout=3600)
+                            wall, _ = timed(
+                                _command(files, out, a.bank, "--scheduler", cluster.scheduler_address), timeout=3600
+                            )
                         else:
                             t0 = time.perf_counter()
                             render_many(files, out, a.bank, client=client)
@@ -105,8 +113,10 @@ def main(argv=None) -> int:
                                 raise RuntimeError(f"{name}: {f.stem}: the Dask output differs from the local one")
                     if wall < best.get(name, float("inf")):
                         best[name], render_sum[name] = wall, spent
-                    log(f"run {r + 1}/{a.runs} {name:9s} {wall:7.2f} s  {n / wall:6.1f} files/s  "
-                        f"(renders {spent:.2f} s of worker time)")
+                    log(
+                        f"run {r + 1}/{a.runs} {name:9s} {wall:7.2f} s  {n / wall:6.1f} files/s  "
+                        f"(renders {spent:.2f} s of worker time)"
+                    )
         finally:
             client.close()
             cluster.close()
@@ -114,9 +124,16 @@ def main(argv=None) -> int:
     overhead_ms = {k: 1000 * (w * best[k] - render_sum[k]) / n for k in best}
     extra_ms = {k: 1000 * w * (best[k] - best["local"]) / n for k in ("dask", "dask_warm")}
     result = {
-        "files": n, "workers": w, "runs": a.runs, "bank": a.bank or "built-in", "audio_seconds": audio,
-        "cluster_start_seconds": cluster_start, "best_seconds": best, "files_per_second": fps,
-        "render_seconds_sum": render_sum, "overhead_ms_per_file": overhead_ms,
+        "files": n,
+        "workers": w,
+        "runs": a.runs,
+        "bank": a.bank or "built-in",
+        "audio_seconds": audio,
+        "cluster_start_seconds": cluster_start,
+        "best_seconds": best,
+        "files_per_second": fps,
+        "render_seconds_sum": render_sum,
+        "overhead_ms_per_file": overhead_ms,
         "extra_ms_per_file_over_local": extra_ms,
         "ratio_files_per_second_over_local": {k: fps[k] / fps["local"] for k in ("dask", "dask_warm")},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -126,11 +143,15 @@ def main(argv=None) -> int:
     else:
         print(f"{n} short songs ({audio:.0f} s of audio in all), {w} workers, best of {a.runs}")
         for k in best:
-            print(f"{k:9s} {best[k]:7.2f} s  {fps[k]:6.1f} files/s  overhead {overhead_ms[k]:6.1f} ms per file "
-                  f"(worker time not rendering; renders took {render_sum[k]:.2f} s)")
+            print(
+                f"{k:9s} {best[k]:7.2f} s  {fps[k]:6.1f} files/s  overhead {overhead_ms[k]:6.1f} ms per file "
+                f"(worker time not rendering; renders took {render_sum[k]:.2f} s)"
+            )
         for k in ("dask", "dask_warm"):
-            print(f"{k} over local: {result['ratio_files_per_second_over_local'][k]:.2f}x the files per second; "
-                  f"{extra_ms[k]:+.1f} ms of worker time per file")
+            print(
+                f"{k} over local: {result['ratio_files_per_second_over_local'][k]:.2f}x the files per second; "
+                f"{extra_ms[k]:+.1f} ms of worker time per file"
+            )
     return 0
 
 

@@ -149,8 +149,9 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the rendered WAVs (in benchmarks/out/speed/)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--songs", action="store_true", help="the twelve real songs and the dense file, whole commands")
-    ap.add_argument("--many", type=int, metavar="N", help="N short songs: one dlsynth -j command against a "
-                    "fluidsynth shell loop")
+    ap.add_argument(
+        "--many", type=int, metavar="N", help="N short songs: one dlsynth -j command against a fluidsynth shell loop"
+    )
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="-j for --many (default: cores)")
     a = ap.parse_args(argv)
     if a.songs or a.many:
@@ -189,17 +190,61 @@ def main(argv=None) -> int:
     cfg = outdir / "fluid-interp4.cfg"
     cfg.write_text("interp 4\n")
     cmds = {
-        "dlsynth": dlsynth_command() + [
-            "render", str(midi), "-o", str(outdir / "dlsynth.wav"), "--bank", str(DLS), "--no-effects",
-            "--rate", str(RATE), "--interpolation", "cubic", "--voices", str(a.voices), "--json"],
+        "dlsynth": dlsynth_command()
+        + [
+            "render",
+            str(midi),
+            "-o",
+            str(outdir / "dlsynth.wav"),
+            "--bank",
+            str(DLS),
+            "--no-effects",
+            "--rate",
+            str(RATE),
+            "--interpolation",
+            "cubic",
+            "--voices",
+            str(a.voices),
+            "--json",
+        ],
         "fluidsynth": [
-            "fluidsynth", "-ni", "-q", "-F", str(outdir / "fluidsynth.wav"), "-f", str(cfg), "-r", str(RATE),
-            "-R", "0", "-C", "0", "-g", "0.2", "-o", f"synth.polyphony={a.voices}", "-O", "s16",
-            str(SF2), str(midi)],
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-F",
+            str(outdir / "fluidsynth.wav"),
+            "-f",
+            str(cfg),
+            "-r",
+            str(RATE),
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "0.2",
+            "-o",
+            f"synth.polyphony={a.voices}",
+            "-O",
+            "s16",
+            str(SF2),
+            str(midi),
+        ],
     }
     if spessa:
-        cmds["spessasynth"] = ["node", str(SPESSA_RENDER), str(DLS), str(midi), str(outdir / "spessasynth.wav"),
-                               "--rate", str(RATE), "--effects", "0", "--voices", str(a.voices)]
+        cmds["spessasynth"] = [
+            "node",
+            str(SPESSA_RENDER),
+            str(DLS),
+            str(midi),
+            str(outdir / "spessasynth.wav"),
+            "--rate",
+            str(RATE),
+            "--effects",
+            "0",
+            "--voices",
+            str(a.voices),
+        ]
 
     # Warm the page cache for everyone: read both banks once.
     for p in (SF2, DLS):
@@ -219,14 +264,28 @@ def main(argv=None) -> int:
             log(f"run {r + 1}/{a.runs} {name:12s} {wall:7.2f} s")
             if name == "dlsynth":
                 summary = json.loads(proc.stdout)[0]
-                extra["dlsynth"] = {k: summary[k] for k in ("seconds", "wall_seconds", "peak_voices", "average_voices",
-                                                            "notes_dropped", "voices_stolen", "peak_dbfs", "clipped")}
+                extra["dlsynth"] = {
+                    k: summary[k]
+                    for k in (
+                        "seconds",
+                        "wall_seconds",
+                        "peak_voices",
+                        "average_voices",
+                        "notes_dropped",
+                        "voices_stolen",
+                        "peak_dbfs",
+                        "clipped",
+                    )
+                }
             elif name == "spessasynth":
                 info = json.loads(proc.stdout.strip().splitlines()[-1])
                 prev = extra.get("spessasynth", {}).get("render_s_best", float("inf"))
-                extra["spessasynth"] = {"render_s_best": min(prev, info["render_s"]),
-                                        "bank_parse_s": info["bank_parse_s"], "seconds": info["seconds"],
-                                        "peak_voices": info["peak_voices"]}
+                extra["spessasynth"] = {
+                    "render_s_best": min(prev, info["render_s"]),
+                    "bank_parse_s": info["bank_parse_s"],
+                    "seconds": info["seconds"],
+                    "peak_voices": info["peak_voices"],
+                }
         if not a.no_inprocess:
             from dlsynth import dls
             from dlsynth.apps.render import render_file
@@ -235,11 +294,20 @@ def main(argv=None) -> int:
             banks = [dls.read(str(DLS))]
             inproc_load.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            render_file(str(midi), str(outdir / "dlsynth-inproc.wav"), banks, rate=RATE, effects=False,
-                              interpolation="cubic", voices=a.voices)
+            render_file(
+                str(midi),
+                str(outdir / "dlsynth-inproc.wav"),
+                banks,
+                rate=RATE,
+                effects=False,
+                interpolation="cubic",
+                voices=a.voices,
+            )
             inproc_render.append(time.perf_counter() - t0)
-            log(f"run {r + 1}/{a.runs} {'in-process':12s} load {inproc_load[-1]:.2f} s, "
-                f"render_file {inproc_render[-1]:.2f} s")
+            log(
+                f"run {r + 1}/{a.runs} {'in-process':12s} load {inproc_load[-1]:.2f} s, "
+                f"render_file {inproc_render[-1]:.2f} s"
+            )
             del banks
 
     out_lengths = {}
@@ -284,20 +352,28 @@ def main(argv=None) -> int:
             print(f"{k:14s} {best[k]:8.2f} {length / best[k]:11.1f} {out_lengths[k] or 0:9.1f}")
         if inproc_render:
             ip = result["in_process"]
-            print(f"{'render_file':14s} {ip['render_file_best_s']:8.2f} {ip['render_file_realtime_factor']:11.1f}"
-                  f"   (in process; dls.read {ip['bank_load_best_s']:.2f} s before it)")
+            print(
+                f"{'render_file':14s} {ip['render_file_best_s']:8.2f} {ip['render_file_realtime_factor']:11.1f}"
+                f"   (in process; dls.read {ip['bank_load_best_s']:.2f} s before it)"
+            )
         if "spessasynth" in extra:
-            print(f"spessasynth render loop alone: {extra['spessasynth']['render_s_best']:.2f} s "
-                  f"(bank parse {extra['spessasynth']['bank_parse_s']:.2f} s)")
+            print(
+                f"spessasynth render loop alone: {extra['spessasynth']['render_s_best']:.2f} s "
+                f"(bank parse {extra['spessasynth']['bank_parse_s']:.2f} s)"
+            )
         verdict = "meets" if result["meets_target"] else "MISSES"
-        print(f"ratio dlsynth/fluidsynth (whole commands): {result['ratio_dlsynth_over_fluidsynth']:.3f} "
-              f"({verdict} the target <= {TARGET_RATIO})")
+        print(
+            f"ratio dlsynth/fluidsynth (whole commands): {result['ratio_dlsynth_over_fluidsynth']:.3f} "
+            f"({verdict} the target <= {TARGET_RATIO})"
+        )
         if "ratio_dlsynth_over_spessasynth" in result:
             print(f"ratio dlsynth/spessasynth (whole commands): {result['ratio_dlsynth_over_spessasynth']:.3f}")
         d = extra.get("dlsynth", {})
         if d:
-            print(f"dlsynth: peak voices {d['peak_voices']}, stolen {d['voices_stolen']}, "
-                  f"dropped {d['notes_dropped']}, peak {d['peak_dbfs']:.1f} dBFS")
+            print(
+                f"dlsynth: peak voices {d['peak_voices']}, stolen {d['voices_stolen']}, "
+                f"dropped {d['notes_dropped']}, peak {d['peak_dbfs']:.1f} dBFS"
+            )
         if a.keep:
             print(f"WAVs kept in {outdir}")
     if tmpctx is not None:
@@ -335,8 +411,17 @@ def fluid_cmd(midi: Path, out: Path) -> list[str]:
 
 
 def dlsynth_render_cmd(inputs: list[Path], out: Path, *extra: str) -> list[str]:
-    return dlsynth_command() + ["render", *map(str, inputs), "--bank", str(DLS), "-o", str(out), "--no-effects",
-                                "-q", *extra]
+    return dlsynth_command() + [
+        "render",
+        *map(str, inputs),
+        "--bank",
+        str(DLS),
+        "-o",
+        str(out),
+        "--no-effects",
+        "-q",
+        *extra,
+    ]
 
 
 def ready_seconds(midi: Path, runs: int) -> dict:
@@ -384,44 +469,73 @@ def run_songs(a) -> dict:
                 fc.append(last_cpu_seconds)
                 dl.append(timed(dlsynth_render_cmd([midi], out / "d.wav"))[0])
                 dc.append(last_cpu_seconds)
-            row = {"song": str(midi.relative_to(REPO)) if midi.is_relative_to(REPO) else str(midi),
-                   "seconds": wav_seconds(out / "d.wav"), "fluidsynth_s": min(fl), "dlsynth_s": min(dl),
-                   "ratio": min(dl) / min(fl), "fluidsynth_cpu_s": min(fc), "dlsynth_cpu_s": min(dc),
-                   "cpu_ratio": min(dc) / min(fc), "dense": midi == make_dense_midi.DENSE_MIDI,
-                   **ready_seconds(midi, a.runs)}
+            row = {
+                "song": str(midi.relative_to(REPO)) if midi.is_relative_to(REPO) else str(midi),
+                "seconds": wav_seconds(out / "d.wav"),
+                "fluidsynth_s": min(fl),
+                "dlsynth_s": min(dl),
+                "ratio": min(dl) / min(fl),
+                "fluidsynth_cpu_s": min(fc),
+                "dlsynth_cpu_s": min(dc),
+                "cpu_ratio": min(dc) / min(fc),
+                "dense": midi == make_dense_midi.DENSE_MIDI,
+                **ready_seconds(midi, a.runs),
+            }
             rows.append(row)
-            log(f"{Path(row['song']).name:32s} fluidsynth {row['fluidsynth_s']:6.2f} s  dlsynth {row['dlsynth_s']:6.2f} s"
-                f"  ratio {row['ratio']:.3f}  (ready {row['ready_s'] * 1e3:.0f} ms)")
+            log(
+                f"{Path(row['song']).name:32s} fluidsynth {row['fluidsynth_s']:6.2f} s  dlsynth {row['dlsynth_s']:6.2f} s"
+                f"  ratio {row['ratio']:.3f}  (ready {row['ready_s'] * 1e3:.0f} ms)"
+            )
     real = [r for r in rows if not r["dense"]]
     dense = [r for r in rows if r["dense"]]
     median = statistics.median(r["ratio"] for r in real)
     result = {
-        "bank_dls": str(DLS), "bank_sf2": str(SF2), "runs": a.runs,
+        "bank_dls": str(DLS),
+        "bank_sf2": str(SF2),
+        "runs": a.runs,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "commands": {"dlsynth": " ".join(dlsynth_render_cmd([Path("SONG.mid")], Path("OUT.wav"))),
-                     "fluidsynth": " ".join(fluid_cmd(Path("SONG.mid"), Path("OUT.wav")))},
-        "songs": rows, "median_ratio": median,
+        "commands": {
+            "dlsynth": " ".join(dlsynth_render_cmd([Path("SONG.mid")], Path("OUT.wav"))),
+            "fluidsynth": " ".join(fluid_cmd(Path("SONG.mid"), Path("OUT.wav"))),
+        },
+        "songs": rows,
+        "median_ratio": median,
         "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in real),
-        "targets": {"each": TARGET_SONG_RATIO, "median": TARGET_MEDIAN_RATIO, "dense": TARGET_DENSE_RATIO,
-                    "ready_s": TARGET_READY_SECONDS},
-        "meets": {"each": all(r["ratio"] <= TARGET_SONG_RATIO for r in real), "median": median <= TARGET_MEDIAN_RATIO,
-                  "dense": all(r["ratio"] <= TARGET_DENSE_RATIO for r in dense),
-                  "ready": all(r["ready_s"] <= TARGET_READY_SECONDS for r in rows)},
+        "targets": {
+            "each": TARGET_SONG_RATIO,
+            "median": TARGET_MEDIAN_RATIO,
+            "dense": TARGET_DENSE_RATIO,
+            "ready_s": TARGET_READY_SECONDS,
+        },
+        "meets": {
+            "each": all(r["ratio"] <= TARGET_SONG_RATIO for r in real),
+            "median": median <= TARGET_MEDIAN_RATIO,
+            "dense": all(r["ratio"] <= TARGET_DENSE_RATIO for r in dense),
+            "ready": all(r["ready_s"] <= TARGET_READY_SECONDS for r in rows),
+        },
     }
     if not a.json:
         print(f"whole commands, best of {a.runs}; dlsynth: {result['commands']['dlsynth']}")
-        print(f"{'song':34s} {'audio s':>7s} {'fluid s':>8s} {'dlsynth s':>9s} {'ratio':>6s}  {'cpu ratio':>9s}  "
-              f"{'read ms':>7s} {'prep ms':>7s}")
+        print(
+            f"{'song':34s} {'audio s':>7s} {'fluid s':>8s} {'dlsynth s':>9s} {'ratio':>6s}  {'cpu ratio':>9s}  "
+            f"{'read ms':>7s} {'prep ms':>7s}"
+        )
         for r in rows:
             flag = "" if r["ratio"] <= (TARGET_DENSE_RATIO if r["dense"] else TARGET_SONG_RATIO) else "  over"
-            print(f"{Path(r['song']).name:34s} {r['seconds']:7.1f} {r['fluidsynth_s']:8.2f} {r['dlsynth_s']:9.2f} "
-                  f"{r['ratio']:6.3f}  {r['cpu_ratio']:9.3f}  {r['read_s'] * 1e3:7.1f} {r['prepare_s'] * 1e3:7.1f}{flag}")
+            print(
+                f"{Path(r['song']).name:34s} {r['seconds']:7.1f} {r['fluidsynth_s']:8.2f} {r['dlsynth_s']:9.2f} "
+                f"{r['ratio']:6.3f}  {r['cpu_ratio']:9.3f}  {r['read_s'] * 1e3:7.1f} {r['prepare_s'] * 1e3:7.1f}{flag}"
+            )
         m = result["meets"]
         print(f"median CPU-time ratio (real songs): {result['median_cpu_ratio']:.3f}")
-        print(f"median ratio (real songs): {median:.3f} (target <= {TARGET_MEDIAN_RATIO}: {'meets' if m['median'] else 'MISSES'})")
-        print(f"each real song <= {TARGET_SONG_RATIO}: {'meets' if m['each'] else 'MISSES'}; dense <= "
-              f"{TARGET_DENSE_RATIO}: {'meets' if m['dense'] else 'MISSES'}; ready <= {TARGET_READY_SECONDS * 1e3:.0f} ms: "
-              f"{'meets' if m['ready'] else 'MISSES'}")
+        print(
+            f"median ratio (real songs): {median:.3f} (target <= {TARGET_MEDIAN_RATIO}: {'meets' if m['median'] else 'MISSES'})"
+        )
+        print(
+            f"each real song <= {TARGET_SONG_RATIO}: {'meets' if m['each'] else 'MISSES'}; dense <= "
+            f"{TARGET_DENSE_RATIO}: {'meets' if m['dense'] else 'MISSES'}; ready <= {TARGET_READY_SECONDS * 1e3:.0f} ms: "
+            f"{'meets' if m['ready'] else 'MISSES'}"
+        )
     return result
 
 
@@ -496,8 +610,14 @@ def run_many(a) -> dict:
                 if name == "dlsynth":
                     cmd = dlsynth_render_cmd(files, outdir, "-j", str(jobs))  # a folder: -o DIR
                 else:
-                    cmd = ["sh", "-c", 'for f in "$@"; do fluidsynth -ni -q -F "$0/$(basename "$f" .mid).wav" '
-                           f'-r {RATE} -R 0 -C 0 "{SF2}" "$f" || exit 1; done', str(outdir), *map(str, files)]
+                    cmd = [
+                        "sh",
+                        "-c",
+                        'for f in "$@"; do fluidsynth -ni -q -F "$0/$(basename "$f" .mid).wav" '
+                        f'-r {RATE} -R 0 -C 0 "{SF2}" "$f" || exit 1; done',
+                        str(outdir),
+                        *map(str, files),
+                    ]
                 if name == "fluidsynth_parallel":
                     wall = fluid_parallel(files, outdir, jobs)
                 else:
@@ -511,7 +631,11 @@ def run_many(a) -> dict:
                 log(f"run {r + 1}/{a.runs} {name:20s} {wall:7.2f} s  {n / wall:6.1f} files/s")
     fps = {k: n / v for k, v in best.items()}
     result = {
-        "files": n, "jobs": jobs, "runs": a.runs, "audio_seconds": audio, "best_seconds": best,
+        "files": n,
+        "jobs": jobs,
+        "runs": a.runs,
+        "audio_seconds": audio,
+        "best_seconds": best,
         "files_per_second": fps,
         "ratio_files_per_second_dlsynth_over_fluidsynth_loop": fps["dlsynth"] / fps["fluidsynth_loop"],
         "ratio_files_per_second_dlsynth_over_fluidsynth_parallel": fps["dlsynth"] / fps["fluidsynth_parallel"],
@@ -521,9 +645,11 @@ def run_many(a) -> dict:
         print(f"{n} short songs ({audio:.0f} s of audio in all), best of {a.runs}; dlsynth -j {jobs}")
         for k in best:
             print(f"{k:22s} {best[k]:7.2f} s  {fps[k]:6.1f} files/s")
-        print(f"files per second, dlsynth over a fluidsynth shell loop: "
-              f"{result['ratio_files_per_second_dlsynth_over_fluidsynth_loop']:.2f}x; over fluidsynth {jobs} at a time: "
-              f"{result['ratio_files_per_second_dlsynth_over_fluidsynth_parallel']:.2f}x")
+        print(
+            f"files per second, dlsynth over a fluidsynth shell loop: "
+            f"{result['ratio_files_per_second_dlsynth_over_fluidsynth_loop']:.2f}x; over fluidsynth {jobs} at a time: "
+            f"{result['ratio_files_per_second_dlsynth_over_fluidsynth_parallel']:.2f}x"
+        )
     return result
 
 

@@ -126,8 +126,9 @@ def main(argv=None) -> int:
             for n in counts:
                 timer.total = 0.0
                 t0 = time.perf_counter()
-                r = render_file(str(midi), out, banks, effects=not args.no_effects, threads=n,
-                                max_length=args.max_length)
+                r = render_file(
+                    str(midi), out, banks, effects=not args.no_effects, threads=n, max_length=args.max_length
+                )
                 wall = time.perf_counter() - t0
                 times[n]["render"].append(wall)
                 times[n]["engine"].append(timer.total)
@@ -141,8 +142,13 @@ def main(argv=None) -> int:
     span = max(1, total1 - total0)
     steal = (steal1 - steal0) / span
     report = {
-        "song": str(midi), "bank": str(dls_path), "seconds": r.seconds, "effects": not args.no_effects,
-        "cores": cores(), "runs": args.runs, "threads": args.threads,
+        "song": str(midi),
+        "bank": str(dls_path),
+        "seconds": r.seconds,
+        "effects": not args.no_effects,
+        "cores": cores(),
+        "runs": args.runs,
+        "threads": args.threads,
         "render_s": {str(n): best[n]["render"] for n in counts},
         "engine_s": {str(n): best[n]["engine"] for n in counts},
         "render_ratio": best[1]["render"] / best[args.threads]["render"],
@@ -151,25 +157,32 @@ def main(argv=None) -> int:
         "median_engine_ratio": median[1]["engine"] / median[args.threads]["engine"],
         "runs_s": {str(n): times[n] for n in counts},
         "identical_output": len(digests) == 1,
-        "load_before": load_before, "load_after": os.getloadavg(),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
         "other_processes_cpu_share": others / span,  # of the whole machine's time while measuring
         "steal_share": steal,
     }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{midi.name}, {r.seconds:.1f} s of audio, effects {'on' if report['effects'] else 'off'}, "
-              f"{report['cores']} cores, best of {args.runs}")
+        print(
+            f"{midi.name}, {r.seconds:.1f} s of audio, effects {'on' if report['effects'] else 'off'}, "
+            f"{report['cores']} cores, best of {args.runs}"
+        )
         print(f"{'threads':>8} {'render s':>9} {'engine s':>9} {'x realtime':>11}")
         for n in counts:
             print(f"{n:>8} {best[n]['render']:>9.3f} {best[n]['engine']:>9.3f} {r.seconds / best[n]['render']:>11.1f}")
-        print(f"ratio 1/{args.threads} threads (best runs): render {report['render_ratio']:.2f}, engine "
-              f"{report['engine_ratio']:.2f} (target >= {TARGET} on two cores); median runs: render "
-              f"{report['median_render_ratio']:.2f}, engine {report['median_engine_ratio']:.2f}")
+        print(
+            f"ratio 1/{args.threads} threads (best runs): render {report['render_ratio']:.2f}, engine "
+            f"{report['engine_ratio']:.2f} (target >= {TARGET} on two cores); median runs: render "
+            f"{report['median_render_ratio']:.2f}, engine {report['median_engine_ratio']:.2f}"
+        )
         print(f"output identical for every run: {report['identical_output']}")
-        print(f"load average before {load_before[0]:.2f}, after {report['load_after'][0]:.2f}; other processes used "
-              f"{100 * report['other_processes_cpu_share']:.0f}% of the machine's CPU time meanwhile, "
-              f"the hypervisor took {100 * steal:.0f}%")
+        print(
+            f"load average before {load_before[0]:.2f}, after {report['load_after'][0]:.2f}; other processes used "
+            f"{100 * report['other_processes_cpu_share']:.0f}% of the machine's CPU time meanwhile, "
+            f"the hypervisor took {100 * steal:.0f}%"
+        )
     return 0 if report["identical_output"] else 1
 
 

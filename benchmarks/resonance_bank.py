@@ -39,8 +39,11 @@ def lowered(path_in: str, path_out: str) -> dict:
             arts = []
             for art in region.articulations:
                 b = np.array(art.blocks, copy=True)
-                q = ((b["source"] == C.CONN_SRC_NONE) & (b["control"] == C.CONN_SRC_NONE)
-                     & (b["destination"] == C.CONN_DST_FILTER_Q))
+                q = (
+                    (b["source"] == C.CONN_SRC_NONE)
+                    & (b["control"] == C.CONN_SRC_NONE)
+                    & (b["destination"] == C.CONN_DST_FILTER_Q)
+                )
                 if q.any():
                     with_q += 1
                     new = np.maximum(b["scale"][q].astype(np.int64) - step, 0)

@@ -41,7 +41,7 @@ TYPE_VORBIS = 0x10
 def _chunks(data: bytes, start: int, end: int):
     off = start
     while off + 8 <= end:
-        cid, size = data[off:off + 4], struct.unpack_from("<I", data, off + 4)[0]
+        cid, size = data[off : off + 4], struct.unpack_from("<I", data, off + 4)[0]
         yield cid, off, size
         off += 8 + size + (size & 1)
 
@@ -57,7 +57,7 @@ def sf2_to_sf3(data: bytes) -> bytes:
     lists = {}
     for cid, off, size in _chunks(data, 12, len(data)):
         if cid == b"LIST":
-            lists[data[off + 8:off + 12]] = (off, size)
+            lists[data[off + 8 : off + 12]] = (off, size)
     sdta_off, sdta_size = lists[b"sdta"]
     pdta_off, pdta_size = lists[b"pdta"]
     smpl = None
@@ -67,7 +67,7 @@ def sf2_to_sf3(data: bytes) -> bytes:
     pdta_parts = []
     out_smpl = bytearray()
     for cid, off, size in _chunks(data, pdta_off + 12, pdta_off + 8 + pdta_size):
-        body = data[off + 8:off + 8 + size]
+        body = data[off + 8 : off + 8 + size]
         if cid == b"shdr":
             recs = []
             made: dict[tuple[int, int], tuple[int, int]] = {}
@@ -79,8 +79,9 @@ def sf2_to_sf3(data: bytes) -> bytes:
                     continue
                 if (start, end) not in made:
                     bio = io.BytesIO()
-                    sf.write(bio, smpl[start:end].astype(np.float32) / 32768.0, max(rate, 1), format="OGG",
-                             subtype="VORBIS")
+                    sf.write(
+                        bio, smpl[start:end].astype(np.float32) / 32768.0, max(rate, 1), format="OGG", subtype="VORBIS"
+                    )
                     a = len(out_smpl)
                     out_smpl += bio.getvalue()
                     made[(start, end)] = (a, len(out_smpl))
@@ -90,7 +91,7 @@ def sf2_to_sf3(data: bytes) -> bytes:
                 recs.append(SHDR.pack(name, a, b, ls - start, le - start, rate, pitch, corr, link, typ | TYPE_VORBIS))
             body = b"".join(recs)
         pdta_parts.append(_chunk(cid, body))
-    info = data[lists[b"INFO"][0]:lists[b"INFO"][0] + 8 + lists[b"INFO"][1]] if b"INFO" in lists else b""
+    info = data[lists[b"INFO"][0] : lists[b"INFO"][0] + 8 + lists[b"INFO"][1]] if b"INFO" in lists else b""
     sdta = _chunk(b"LIST", b"sdta" + _chunk(b"smpl", bytes(out_smpl)))
     pdta = _chunk(b"LIST", b"pdta" + b"".join(pdta_parts))
     body = b"sfbk" + info + sdta + pdta
@@ -139,7 +140,9 @@ def main(argv=None) -> int:
         return time.perf_counter() - t0
 
     res = {
-        "sf3": str(path), "bytes": path.stat().st_size, "dlsynth": dls.__file__,
+        "sf3": str(path),
+        "bytes": path.stat().st_size,
+        "dlsynth": dls.__file__,
         "open_s": best(lambda: dls.read(path), args.runs),
         "first_use_program0_s": min(first_use() for _ in range(args.runs)),
         "open_lazy_false_s": best(lambda: dls.read(path, lazy=False), max(1, args.runs // 2)),

@@ -45,8 +45,21 @@ def version() -> str:
 
 
 def render_command(bank: Path, midi: Path, out: Path, rate: int, voices: int) -> list[str]:
-    return ["node", str(RENDER_MJS), str(bank), str(midi), str(out), "--rate", str(rate),
-            "--voices", str(voices), "--effects", "0", "--tail-max", str(TAIL_MAX_S)]
+    return [
+        "node",
+        str(RENDER_MJS),
+        str(bank),
+        str(midi),
+        str(out),
+        "--rate",
+        str(rate),
+        "--voices",
+        str(voices),
+        "--effects",
+        "0",
+        "--tail-max",
+        str(TAIL_MAX_S),
+    ]
 
 
 def script_hash() -> str:

@@ -90,9 +90,14 @@ def measure(blocks: int) -> dict:
     block_us = BLOCK / RATE * 1e6
     py = max(0.0, full - engine)
     return {
-        "block_frames": BLOCK, "events_per_block": EVENTS_PER_BLOCK, "block_us": block_us,
-        "full_us": full * 1e6, "engine_us": engine * 1e6, "python_us": py * 1e6,
-        "python_share_of_block": py * 1e6 / block_us, "target_share": 0.05,
+        "block_frames": BLOCK,
+        "events_per_block": EVENTS_PER_BLOCK,
+        "block_us": block_us,
+        "full_us": full * 1e6,
+        "engine_us": engine * 1e6,
+        "python_us": py * 1e6,
+        "python_share_of_block": py * 1e6 / block_us,
+        "target_share": 0.05,
     }
 
 
@@ -109,8 +114,10 @@ def main() -> None:
     print(f"64-frame block at 48 kHz = {best['block_us']:.0f} us; 10 events per block (best of {a.runs})")
     print(f"  full path (events + Synth.render): {best['full_us']:7.2f} us")
     print(f"  engine alone (C push + C render):  {best['engine_us']:7.2f} us")
-    print(f"  Python's share:                    {best['python_us']:7.2f} us = "
-          f"{100 * best['python_share_of_block']:.2f} % of the block (target < 5 %)")
+    print(
+        f"  Python's share:                    {best['python_us']:7.2f} us = "
+        f"{100 * best['python_share_of_block']:.2f} % of the block (target < 5 %)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,18 @@ def write(collection, path=None, *, level=None):
 
 
 __all__ = [
-    "read", "write", "DLSError", "Capabilities", "Collection", "Instrument", "Region", "Wave",
-    "WaveLink", "WaveSample", "Loop", "Articulation", "Connection", "CONNECTION_DTYPE",
+    "read",
+    "write",
+    "DLSError",
+    "Capabilities",
+    "Collection",
+    "Instrument",
+    "Region",
+    "Wave",
+    "WaveLink",
+    "WaveSample",
+    "Loop",
+    "Articulation",
+    "Connection",
+    "CONNECTION_DTYPE",
 ]

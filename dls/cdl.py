@@ -93,7 +93,7 @@ def parse(data: bytes) -> list[tuple[int, object]]:
         elif op in (C.DLS_CDL_QUERY, C.DLS_CDL_QUERYSUPPORTED):
             if n - pos < 16:
                 raise CdlSyntaxError("QUERY without its 16-byte DLSID")
-            ops.append((op, bytes(data[pos:pos + 16])))
+            ops.append((op, bytes(data[pos : pos + 16])))
             pos += 16
         elif op in _BINARY or op == C.DLS_CDL_NOT:
             ops.append((op, None))

@@ -17,20 +17,39 @@ from .model import Articulation, Collection, Instrument, Loop, Region, Wave, Wav
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
-_TIME_DESTS = frozenset({
-    C.CONN_DST_LFO_STARTDELAY, C.CONN_DST_VIB_STARTDELAY,
-    C.CONN_DST_EG1_ATTACKTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG1_RELEASETIME,
-    C.CONN_DST_EG1_DELAYTIME, C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_SHUTDOWNTIME,
-    C.CONN_DST_EG2_ATTACKTIME, C.CONN_DST_EG2_DECAYTIME, C.CONN_DST_EG2_RELEASETIME,
-    C.CONN_DST_EG2_DELAYTIME, C.CONN_DST_EG2_HOLDTIME,
-})
+_TIME_DESTS = frozenset(
+    {
+        C.CONN_DST_LFO_STARTDELAY,
+        C.CONN_DST_VIB_STARTDELAY,
+        C.CONN_DST_EG1_ATTACKTIME,
+        C.CONN_DST_EG1_DECAYTIME,
+        C.CONN_DST_EG1_RELEASETIME,
+        C.CONN_DST_EG1_DELAYTIME,
+        C.CONN_DST_EG1_HOLDTIME,
+        C.CONN_DST_EG1_SHUTDOWNTIME,
+        C.CONN_DST_EG2_ATTACKTIME,
+        C.CONN_DST_EG2_DECAYTIME,
+        C.CONN_DST_EG2_RELEASETIME,
+        C.CONN_DST_EG2_DELAYTIME,
+        C.CONN_DST_EG2_HOLDTIME,
+    }
+)
 _FREQ_DESTS = frozenset({C.CONN_DST_LFO_FREQUENCY, C.CONN_DST_VIB_FREQUENCY, C.CONN_DST_FILTER_CUTOFF})
-_PERMILLE_DESTS = frozenset({
-    C.CONN_DST_EG1_SUSTAINLEVEL, C.CONN_DST_EG2_SUSTAINLEVEL, C.CONN_DST_PAN,
-    C.CONN_DST_CHORUS, C.CONN_DST_REVERB,
-    C.CONN_DST_LEFT, C.CONN_DST_RIGHT, C.CONN_DST_CENTER, C.CONN_DST_LEFTREAR,
-    C.CONN_DST_RIGHTREAR, C.CONN_DST_LFE_CHANNEL,
-})
+_PERMILLE_DESTS = frozenset(
+    {
+        C.CONN_DST_EG1_SUSTAINLEVEL,
+        C.CONN_DST_EG2_SUSTAINLEVEL,
+        C.CONN_DST_PAN,
+        C.CONN_DST_CHORUS,
+        C.CONN_DST_REVERB,
+        C.CONN_DST_LEFT,
+        C.CONN_DST_RIGHT,
+        C.CONN_DST_CENTER,
+        C.CONN_DST_LEFTREAR,
+        C.CONN_DST_RIGHTREAR,
+        C.CONN_DST_LFE_CHANNEL,
+    }
+)
 _DB_DESTS = frozenset({C.CONN_DST_GAIN, C.CONN_DST_FILTER_Q})
 _CENT_DESTS = frozenset({C.CONN_DST_PITCH, C.CONN_DST_KEYNUMBER})
 
@@ -139,11 +158,13 @@ class _ArtCache:
         hit = self.ids.get(key)
         if hit is None:
             hit = len(self.table)
-            self.table.append({
-                "id": hit,
-                "level": art.level,
-                "connections": [_described(*row) for row in art.blocks.tolist()],
-            })
+            self.table.append(
+                {
+                    "id": hit,
+                    "level": art.level,
+                    "connections": [_described(*row) for row in art.blocks.tolist()],
+                }
+            )
             self.ids[key] = hit
         return hit
 
@@ -157,7 +178,11 @@ def _wsmp(ws: WaveSample | None) -> dict | None:
         "gain_db": round(ws.attenuation / 655360.0, 3),
         "options": ws.options,
         "loops": [
-            {"type": "release" if lp.type == C.WLOOP_TYPE_RELEASE else "forward", "start": lp.start, "length": lp.length}
+            {
+                "type": "release" if lp.type == C.WLOOP_TYPE_RELEASE else "forward",
+                "start": lp.start,
+                "length": lp.length,
+            }
             for lp in ws.loops
         ],
     }
@@ -278,9 +303,13 @@ def _to_json(data: dict, raw: dict[str, str]) -> str:
         return "[" + ",".join(out) + "]"
 
     def articulation(a: dict) -> str:
-        return "{" + ",".join(
-            [_encode_str(k) + ":" + (connections(v) if k == "connections" else value(v)) for k, v in a.items()]
-        ) + "}"
+        return (
+            "{"
+            + ",".join(
+                [_encode_str(k) + ":" + (connections(v) if k == "connections" else value(v)) for k, v in a.items()]
+            )
+            + "}"
+        )
 
     parts = []
     for k, v in data.items():
@@ -344,18 +373,41 @@ def _region_json(r: Region, cache: _ArtCache) -> str:
     wl = r.wave_link
     ws = r.wave_sample
     layer = r.layer
-    vals = (r.key_low, r.key_high, r.vel_low, r.vel_high, r.key_group, r.options, r.level,
-            wl.table_index, wl.phase_group, wl.channel, wl.options, 0 if layer is None else layer)
+    vals = (
+        r.key_low,
+        r.key_high,
+        r.vel_low,
+        r.vel_high,
+        r.key_group,
+        r.options,
+        r.level,
+        wl.table_index,
+        wl.phase_group,
+        wl.channel,
+        wl.options,
+        0 if layer is None else layer,
+    )
     wtext = "null" if ws is None else _wsmp_json(ws)
     if wtext is None or not _ints(vals):
         return _ENCODER.encode(_region(r, cache))  # the general way (takes its articulation ids)
     get = cache.get
     wopt = vals[10]
     return _REGION_JSON % (
-        vals[0], vals[1], vals[2], vals[3], vals[4], _BOOL[vals[5] & _SELF_NON_EXCLUSIVE != 0],
-        "null" if layer is None else int.__repr__(layer), vals[6], vals[7], vals[8], vals[9],
-        _BOOL[wopt & _PHASE_MASTER != 0], _BOOL[wopt & _MULTICHANNEL != 0],
-        wtext, ",".join([int.__repr__(get(a)) for a in r.articulations]),
+        vals[0],
+        vals[1],
+        vals[2],
+        vals[3],
+        vals[4],
+        _BOOL[vals[5] & _SELF_NON_EXCLUSIVE != 0],
+        "null" if layer is None else int.__repr__(layer),
+        vals[6],
+        vals[7],
+        vals[8],
+        vals[9],
+        _BOOL[wopt & _PHASE_MASTER != 0],
+        _BOOL[wopt & _MULTICHANNEL != 0],
+        wtext,
+        ",".join([int.__repr__(get(a)) for a in r.articulations]),
     )
 
 
@@ -363,8 +415,13 @@ def _instrument_json(ins: Instrument, cache: _ArtCache, brief: bool) -> str:
     # Same order of articulation ids as describe_instrument: regions first, then its own.
     regions = ",".join([_region_json(r, cache) for r in ins.regions])
     arts = ",".join([int.__repr__(cache.get(a)) for a in ins.articulations])
-    head = {"name": ins.name, "bank_msb": ins.bank_msb, "bank_lsb": ins.bank_lsb, "drum": ins.is_drum,
-            "program": ins.program}
+    head = {
+        "name": ins.name,
+        "bank_msb": ins.bank_msb,
+        "bank_lsb": ins.bank_lsb,
+        "drum": ins.is_drum,
+        "program": ins.program,
+    }
     text = _ENCODER.encode(head)
     if brief:
         return text
@@ -384,4 +441,15 @@ def seconds_text(s: float) -> str:
     return f"{s:.3g} s"
 
 
-__all__ = ["describe", "describe_json", "to_json", "describe_instrument", "describe_wave", "describe_connection", "connection_value", "connection_text", "note_name", "seconds_text"]
+__all__ = [
+    "describe",
+    "describe_json",
+    "to_json",
+    "describe_instrument",
+    "describe_wave",
+    "describe_connection",
+    "connection_value",
+    "connection_text",
+    "note_name",
+    "seconds_text",
+]

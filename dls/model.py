@@ -192,9 +192,16 @@ class Instrument:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
-    def __init__(self, name: str = "", bank: int = 0, program: int = 0, regions: list[Region] | None = None,
-                 articulations: list[Articulation] | None = None, dlid: bytes | None = None,
-                 info: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str = "",
+        bank: int = 0,
+        program: int = 0,
+        regions: list[Region] | None = None,
+        articulations: list[Articulation] | None = None,
+        dlid: bytes | None = None,
+        info: dict[str, str] | None = None,
+    ):
         self.name = name
         self.bank = bank
         self.program = program
@@ -336,37 +343,49 @@ class Wave:
             and self.dlid == other.dlid
             and self.info == other.info
             and self.supported == other.supported
-            and (
-                np.array_equal(self.data, other.data)
-                if self.supported
-                else self.raw_data == other.raw_data
-            )
+            and (np.array_equal(self.data, other.data) if self.supported else self.raw_data == other.raw_data)
         )
 
     @classmethod
-    def from_pcm16(cls, samples, sample_rate: int = 44100, wave_sample: WaveSample | None = None, name: str = "") -> "Wave":
+    def from_pcm16(
+        cls, samples, sample_rate: int = 44100, wave_sample: WaveSample | None = None, name: str = ""
+    ) -> "Wave":
         """A 16-bit wave from an int16 array of shape (frames,) or (frames, channels)."""
         arr = np.asarray(samples, dtype=np.int16)
         if arr.ndim == 1:
             arr = arr[:, None]
         ch = int(arr.shape[1])
         return cls(
-            format_tag=C.WAVE_FORMAT_PCM, channels=ch, sample_rate=sample_rate, bits_per_sample=16,
-            block_align=2 * ch, avg_bytes_per_sec=2 * ch * sample_rate, data=np.ascontiguousarray(arr),
-            wave_sample=wave_sample, info={"INAM": name} if name else {},
+            format_tag=C.WAVE_FORMAT_PCM,
+            channels=ch,
+            sample_rate=sample_rate,
+            bits_per_sample=16,
+            block_align=2 * ch,
+            avg_bytes_per_sec=2 * ch * sample_rate,
+            data=np.ascontiguousarray(arr),
+            wave_sample=wave_sample,
+            info={"INAM": name} if name else {},
         )
 
     @classmethod
-    def from_pcm8(cls, samples, sample_rate: int = 22050, wave_sample: WaveSample | None = None, name: str = "") -> "Wave":
+    def from_pcm8(
+        cls, samples, sample_rate: int = 22050, wave_sample: WaveSample | None = None, name: str = ""
+    ) -> "Wave":
         """An 8-bit (unsigned) wave from a uint8 array of shape (frames,) or (frames, channels)."""
         arr = np.asarray(samples, dtype=np.uint8)
         if arr.ndim == 1:
             arr = arr[:, None]
         ch = int(arr.shape[1])
         return cls(
-            format_tag=C.WAVE_FORMAT_PCM, channels=ch, sample_rate=sample_rate, bits_per_sample=8,
-            block_align=ch, avg_bytes_per_sec=ch * sample_rate, data=np.ascontiguousarray(arr),
-            wave_sample=wave_sample, info={"INAM": name} if name else {},
+            format_tag=C.WAVE_FORMAT_PCM,
+            channels=ch,
+            sample_rate=sample_rate,
+            bits_per_sample=8,
+            block_align=ch,
+            avg_bytes_per_sec=ch * sample_rate,
+            data=np.ascontiguousarray(arr),
+            wave_sample=wave_sample,
+            info={"INAM": name} if name else {},
         )
 
 

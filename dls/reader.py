@@ -113,7 +113,14 @@ _art = struct.Struct("<II").unpack_from
 
 _KSDATAFORMAT_SUBTYPE_PCM = bytes.fromhex("0100000000001000800000aa00389b71")
 
-_FORMAT_NAMES = {0x0002: "MS ADPCM", 0x0003: "IEEE float", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM", 0x0055: "MPEG layer 3"}
+_FORMAT_NAMES = {
+    0x0002: "MS ADPCM",
+    0x0003: "IEEE float",
+    0x0006: "A-law",
+    0x0007: "mu-law",
+    0x0011: "IMA ADPCM",
+    0x0055: "MPEG layer 3",
+}
 
 # Chunks that may appear and carry nothing we use; not worth a warning.
 _QUIET_TOP = {b"JUNK", b"PAD ", b"pgal", b"ISFT"}
@@ -181,7 +188,7 @@ class _Reader:
         for sub in self.children(ck, depth + 1):
             if sub.type is not None:
                 continue
-            raw = bytes(buf[sub.data_start:sub.end])
+            raw = bytes(buf[sub.data_start : sub.end])
             nul = raw.find(b"\0")
             if nul >= 0:
                 raw = raw[:nul]
@@ -191,11 +198,11 @@ class _Reader:
     def dlid(self, ck: Chunk) -> bytes | None:
         if not self.fits(ck, 16, "ignored"):
             return None
-        return bytes(self.buf[ck.data_start:ck.data_start + 16])
+        return bytes(self.buf[ck.data_start : ck.data_start + 16])
 
     def condition(self, ck: Chunk) -> Condition:
         self.level = 2
-        data = bytes(self.buf[ck.data_start:ck.end])
+        data = bytes(self.buf[ck.data_start : ck.end])
         try:
             ops = cdl_mod.parse(data)
             result = cdl_mod.evaluate(ops, self.caps)
@@ -219,8 +226,11 @@ class _Reader:
             return None
         room = (ck.size - cb) // 16
         if nloops > room:
-            self.warn(W_LOOPS, f"{ck.where()}: {nloops} loops need {cb + 16 * nloops} bytes, the chunk has "
-                               f"{ck.size}; the {room} that fit are read")
+            self.warn(
+                W_LOOPS,
+                f"{ck.where()}: {nloops} loops need {cb + 16 * nloops} bytes, the chunk has "
+                f"{ck.size}; the {room} that fit are read",
+            )
             nloops = room
         loops = []
         pos = ck.data_start + cb
@@ -234,13 +244,17 @@ class _Reader:
                 self.warn(W_LOOPS, f"{ck.where()}: loop #{i + 1} has size {lcb} < 16; it and any after it ignored")
                 break
             if ltype not in (C.WLOOP_TYPE_FORWARD, C.WLOOP_TYPE_RELEASE, C.WLOOP_TYPE_RELEASE_WIN2000):
-                self.warn(W_LOOP_TYPE, f"{ck.where()}: loop #{i + 1} has unknown type {ltype}; played as a forward loop")
+                self.warn(
+                    W_LOOP_TYPE, f"{ck.where()}: loop #{i + 1} has unknown type {ltype}; played as a forward loop"
+                )
                 ltype = C.WLOOP_TYPE_FORWARD
             loops.append(Loop(ltype, start, length))
             pos += lcb
             if pos > end:
-                self.warn(W_LOOPS, f"{ck.where()}: loop #{i + 1} has size {lcb}, past the chunk's end; "
-                                   f"its first 16 bytes are read")
+                self.warn(
+                    W_LOOPS,
+                    f"{ck.where()}: loop #{i + 1} has size {lcb}, past the chunk's end; its first 16 bytes are read",
+                )
                 break
         return WaveSample(unity, fine, atten, options, loops)
 
@@ -260,8 +274,11 @@ class _Reader:
                 continue
             if not frames:
                 continue
-            what = f"loop {lp.start}+{lp.length} lies outside the wave ({frames} frames)" if lp.length \
+            what = (
+                f"loop {lp.start}+{lp.length} lies outside the wave ({frames} frames)"
+                if lp.length
                 else f"loop at {lp.start} has length 0"
+            )
             if lp.length and lp.start < frames:
                 out.append(Loop(lp.type, lp.start, frames - lp.start))
                 self.warn(W_LOOP_FIT, f"{where}: {what}; clamped to {lp.start}+{frames - lp.start}")
@@ -282,8 +299,11 @@ class _Reader:
             return None
         room = (ck.size - cb) // 12
         if count > room:
-            self.warn(W_ART, f"{ck.where()}: {count} connection blocks need {cb + 12 * count} bytes, the chunk "
-                             f"has {ck.size}; the {room} that fit are read")
+            self.warn(
+                W_ART,
+                f"{ck.where()}: {count} connection blocks need {cb + 12 * count} bytes, the chunk "
+                f"has {ck.size}; the {room} that fit are read",
+            )
             count = room
         blocks = np.frombuffer(self.buf, dtype=CONNECTION_DTYPE, count=count, offset=ck.data_start + cb)
         return Articulation(level=level, blocks=blocks)
@@ -341,10 +361,24 @@ class _Reader:
         reason = None
         if fmt_ck is None:
             reason = "no fmt  chunk"
-            w.format_tag, w.channels, w.sample_rate, w.avg_bytes_per_sec, w.block_align, w.bits_per_sample = 0, 1, 0, 0, 0, 0
+            w.format_tag, w.channels, w.sample_rate, w.avg_bytes_per_sec, w.block_align, w.bits_per_sample = (
+                0,
+                1,
+                0,
+                0,
+                0,
+                0,
+            )
         elif fmt_ck.size < 14:
             reason = f"its fmt  chunk has {fmt_ck.size} bytes (< 14)"
-            w.format_tag, w.channels, w.sample_rate, w.avg_bytes_per_sec, w.block_align, w.bits_per_sample = 0, 1, 0, 0, 0, 0
+            w.format_tag, w.channels, w.sample_rate, w.avg_bytes_per_sec, w.block_align, w.bits_per_sample = (
+                0,
+                1,
+                0,
+                0,
+                0,
+                0,
+            )
         else:
             if fmt_ck.size >= 16:
                 tag, ch, rate, avg, align, bits = _fmt(buf, fmt_ck.data_start)
@@ -352,7 +386,7 @@ class _Reader:
                 tag, ch, rate, avg, align = _fmt14(buf, fmt_ck.data_start)
                 bits = 8 * align // max(ch, 1)
             if tag == C.WAVE_FORMAT_EXTENSIBLE and fmt_ck.size >= 40:
-                sub_fmt = bytes(buf[fmt_ck.data_start + 24:fmt_ck.data_start + 40])
+                sub_fmt = bytes(buf[fmt_ck.data_start + 24 : fmt_ck.data_start + 40])
                 tag_eff = C.WAVE_FORMAT_PCM if sub_fmt == _KSDATAFORMAT_SUBTYPE_PCM else -1
             else:
                 tag_eff = tag
@@ -380,14 +414,19 @@ class _Reader:
         if reason is not None:
             self.lose(W_WAVE, f"wave #{index} ({ck.where()}): {reason}; its regions will be silent")
             w.supported = False
-            w.raw_data = bytes(buf[data_ck.data_start:data_ck.end]) if data_ck is not None else b""
+            w.raw_data = bytes(buf[data_ck.data_start : data_ck.end]) if data_ck is not None else b""
             w.data = np.zeros((0, max(w.channels, 1)), dtype=np.int16)
             return w, keep
         ch, align = w.channels, w.block_align
         if align != frame_bytes:
-            self.warn(W_WAVE_DATA, f"{fmt_ck.where()}: block align {align} should be {frame_bytes}; using {frame_bytes}")
+            self.warn(
+                W_WAVE_DATA, f"{fmt_ck.where()}: block align {align} should be {frame_bytes}; using {frame_bytes}"
+            )
         if data_ck.size % frame_bytes:
-            self.warn(W_WAVE_DATA, f"{data_ck.where()}: {data_ck.size % frame_bytes} trailing bytes of a partial frame ignored")
+            self.warn(
+                W_WAVE_DATA,
+                f"{data_ck.where()}: {data_ck.size % frame_bytes} trailing bytes of a partial frame ignored",
+            )
         dtype = np.uint8 if w.bits_per_sample == 8 else np.dtype("<i2")
         w.data = np.frombuffer(buf, dtype=dtype, count=frames * ch, offset=data_ck.data_start).reshape(frames, ch)
         if not frames:
@@ -424,8 +463,9 @@ class _Reader:
         if lo <= hi <= 127:
             return lo, hi
         if lo > 127 or lo > hi:
-            self.lose(W_REGION, f"{ck.where()}: {what} range {lo}-{hi} is not within 0-127 low to high; "
-                                f"the region is skipped")
+            self.lose(
+                W_REGION, f"{ck.where()}: {what} range {lo}-{hi} is not within 0-127 low to high; the region is skipped"
+            )
             return None
         self.warn(W_RANGE, f"{ck.where()}: {what} range {lo}-{hi} read as {lo}-127")
         return lo, 127
@@ -604,12 +644,18 @@ class _Reader:
             raise DLSError(f"RIFF form {form!r} is not 'DLS '")
         end = 8 + size
         if end > total:
-            self.warn(W_LAYOUT, f"RIFF size {size} is larger than the file ({total - 8} bytes after the header); "
-                                f"read to the end of the file")
+            self.warn(
+                W_LAYOUT,
+                f"RIFF size {size} is larger than the file ({total - 8} bytes after the header); "
+                f"read to the end of the file",
+            )
             end = total
         elif end + 1 < total:
-            self.warn(W_LAYOUT, f"RIFF size {size} is smaller than the file ({total - 8} bytes after the header); "
-                                f"the {total - end} bytes after it are ignored")
+            self.warn(
+                W_LAYOUT,
+                f"RIFF size {size} is smaller than the file ({total - 8} bytes after the header); "
+                f"the {total - end} bytes after it are ignored",
+            )
         if size < 4:
             raise DLSError(f"RIFF at 0x0: size {size} < 4")
         root = Chunk(b"RIFF", b"DLS ", 0, 12, end - 12, None, buf)
@@ -681,10 +727,13 @@ class _Reader:
                 for r, rck in zip(ins.regions, region_cks):
                     ti = r.wave_link.table_index
                     if ti >= len(col.waves) or table[ti] is None:
-                        self.lose(W_LINK, f"{rck.where()}: links to wave {ti}, but the pool table has "
-                                          f"{len(col.waves)} entries" + ("" if ti >= len(col.waves) else
-                                                                        " and that one is empty")
-                                  + "; the region is skipped")
+                        self.lose(
+                            W_LINK,
+                            f"{rck.where()}: links to wave {ti}, but the pool table has "
+                            f"{len(col.waves)} entries"
+                            + ("" if ti >= len(col.waves) else " and that one is empty")
+                            + "; the region is skipped",
+                        )
                         continue
                     wave = col.waves[ti]
                     if r.wave_sample is not None:
@@ -694,9 +743,12 @@ class _Reader:
                     kept_regions.append(r)
                     playable = playable or (wave.supported and wave.frames > 0)
                 if len(kept_regions) > C.PLAYER_MAX_REGIONS:
-                    self.lose(W_INSTRUMENT, f"{ck.where()}: {len(kept_regions):,} regions; the player takes "
-                                            f"{C.PLAYER_MAX_REGIONS:,}, the rest are left out")
-                    del kept_regions[C.PLAYER_MAX_REGIONS:]
+                    self.lose(
+                        W_INSTRUMENT,
+                        f"{ck.where()}: {len(kept_regions):,} regions; the player takes "
+                        f"{C.PLAYER_MAX_REGIONS:,}, the rest are left out",
+                    )
+                    del kept_regions[C.PLAYER_MAX_REGIONS :]
                 ins.regions = kept_regions
                 col.instruments.append(ins)
             else:
@@ -704,8 +756,10 @@ class _Reader:
         if colh_ck is None:
             self.warn(W_COUNT, "no colh (collection header); instrument count taken from lins")
         elif colh is not None and colh != n_ins_lists:
-            self.warn(W_COUNT, f"{colh_ck.where()}: colh says {colh} instruments, LIST lins has {n_ins_lists}; "
-                               f"read {n_ins_lists}")
+            self.warn(
+                W_COUNT,
+                f"{colh_ck.where()}: colh says {colh} instruments, LIST lins has {n_ins_lists}; read {n_ins_lists}",
+            )
         if not playable and self.first_loss is not None:
             # Everything that could have sounded was lost to a problem: one error, not a silent bank.
             raise DLSError(f"nothing in the file can be played; the first problem: {self.first_loss}")
@@ -713,8 +767,9 @@ class _Reader:
         col.level = self.level
         return col
 
-    def pool_table(self, ptbl: Chunk | None, wvpl: Chunk | None, waves: list[Wave],
-                   by_offset: dict[int, int]) -> list[int | None]:
+    def pool_table(
+        self, ptbl: Chunk | None, wvpl: Chunk | None, waves: list[Wave], by_offset: dict[int, int]
+    ) -> list[int | None]:
         """For each pool-table entry, the index of its wave in the pool (None: no wave)."""
         buf = self.buf
         if ptbl is not None:
@@ -726,8 +781,11 @@ class _Reader:
                 else:
                     room = (ptbl.size - cb) // 4
                     if cues > room:
-                        self.warn(W_POOL, f"{ptbl.where()}: {cues} cues need {cb + 4 * cues} bytes, the chunk has "
-                                          f"{ptbl.size}; the {room} that fit are read")
+                        self.warn(
+                            W_POOL,
+                            f"{ptbl.where()}: {cues} cues need {cb + 4 * cues} bytes, the chunk has "
+                            f"{ptbl.size}; the {room} that fit are read",
+                        )
                         cues = room
                     offsets = np.frombuffer(buf, dtype="<u4", count=cues, offset=ptbl.data_start + cb).tolist()
                     return self.match_pool(offsets, by_offset, ptbl, wvpl)
@@ -756,18 +814,25 @@ class _Reader:
             try:
                 return table.regions_of(node)
             except (struct.error, ValueError, IndexError, OverflowError, MemoryError) as exc:  # defensive
-                raise DLSError(f"{path + ': ' if path else ''}malformed data ({exc.__class__.__name__}: {exc})") from None
+                raise DLSError(
+                    f"{path + ': ' if path else ''}malformed data ({exc.__class__.__name__}: {exc})"
+                ) from None
             finally:
                 if gc_was_enabled:
                     gc.enable()
 
         return load
 
-    def match_pool(self, offsets: list[int], by_offset: dict[int, int], ptbl: Chunk, wvpl: Chunk | None) -> list[int | None]:
+    def match_pool(
+        self, offsets: list[int], by_offset: dict[int, int], ptbl: Chunk, wvpl: Chunk | None
+    ) -> list[int | None]:
         if wvpl is None:
             if offsets:
-                self.lose(W_POOL, f"{ptbl.where()}: the pool table lists {len(offsets)} waves but there is no "
-                                  f"LIST wvpl; their regions are skipped")
+                self.lose(
+                    W_POOL,
+                    f"{ptbl.where()}: the pool table lists {len(offsets)} waves but there is no "
+                    f"LIST wvpl; their regions are skipped",
+                )
             return [None] * len(offsets)
         out: list[int | None] = []
         bad = []
@@ -788,8 +853,11 @@ class _Reader:
                     self.warn(W_POOL, f"{ptbl.where()}: pool table offsets count from {desc}; accepted")
                     return alt
             for i in bad:
-                self.lose(W_POOL, f"{ptbl.where()}: cue #{i} points at offset 0x{offsets[i]:x}, where the wave pool "
-                                  f"has no wave; regions linking to it are skipped")
+                self.lose(
+                    W_POOL,
+                    f"{ptbl.where()}: cue #{i} points at offset 0x{offsets[i]:x}, where the wave pool "
+                    f"has no wave; regions linking to it are skipped",
+                )
         return out
 
 
@@ -812,7 +880,9 @@ def _open(source) -> tuple[object, str | None]:
     except PermissionError:
         raise DLSError(f"{path}: permission denied") from None
     except (OSError, ValueError) as exc:
-        raise DLSError(f"{path}: cannot read ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})") from None
+        raise DLSError(
+            f"{path}: cannot read ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})"
+        ) from None
     return mm, path
 
 

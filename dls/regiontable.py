@@ -32,9 +32,32 @@ _ART1, _ART2 = _u32(b"art1"), _u32(b"art2")
 _LART, _LAR2, _INFO, _RGN2 = _u32(b"lart"), _u32(b"lar2"), _u32(b"INFO"), _u32(b"rgn2")
 
 # Columns of the decoded region table.
-(C_KL, C_KH, C_VL, C_VH, C_OPT, C_KG, C_LAYER, C_LEVEL, C_WOPT, C_WPHASE, C_WCHAN, C_WTI,
- C_HASWS, C_UNITY, C_FINE, C_ATTEN, C_WSOPT, C_NLOOPS, C_LTYPE, C_LSTART, C_LLEN,
- C_ARTFIRST, C_ARTCOUNT, C_KEPT) = range(24)
+(
+    C_KL,
+    C_KH,
+    C_VL,
+    C_VH,
+    C_OPT,
+    C_KG,
+    C_LAYER,
+    C_LEVEL,
+    C_WOPT,
+    C_WPHASE,
+    C_WCHAN,
+    C_WTI,
+    C_HASWS,
+    C_UNITY,
+    C_FINE,
+    C_ATTEN,
+    C_WSOPT,
+    C_NLOOPS,
+    C_LTYPE,
+    C_LSTART,
+    C_LLEN,
+    C_ARTFIRST,
+    C_ARTCOUNT,
+    C_KEPT,
+) = range(24)
 _NCOLS = 24
 
 
@@ -51,7 +74,10 @@ def decode_wsmp(index: RiffIndex, nodes: np.ndarray) -> dict[str, np.ndarray]:
     (Whether the loop lies inside its wave is for the caller.) Fields of chunks that are not
     plain are unspecified; ``nloops`` is 0 or 1 where plain."""
     n = len(nodes)
-    out = {k: np.zeros(n, dtype=np.int64) for k in ("unity", "fine", "atten", "options", "nloops", "type", "start", "length")}
+    out = {
+        k: np.zeros(n, dtype=np.int64)
+        for k in ("unity", "fine", "atten", "options", "nloops", "type", "start", "length")
+    }
     ssize = index.size[nodes]
     good = ssize >= 20
     fit = np.flatnonzero(good)
@@ -82,9 +108,17 @@ def decode_wsmp(index: RiffIndex, nodes: np.ndarray) -> dict[str, np.ndarray]:
 class RegionTable:
     """Per-region checks and decoded fields for a whole bank (see the module docstring)."""
 
-    def __init__(self, buf, cols: np.ndarray, arts: np.ndarray, plain_ins: np.ndarray,
-                 span: dict[int, tuple[int, int]], level2_ins: np.ndarray, rgn_count: np.ndarray,
-                 playable: np.ndarray):
+    def __init__(
+        self,
+        buf,
+        cols: np.ndarray,
+        arts: np.ndarray,
+        plain_ins: np.ndarray,
+        span: dict[int, tuple[int, int]],
+        level2_ins: np.ndarray,
+        rgn_count: np.ndarray,
+        playable: np.ndarray,
+    ):
         self.buf = buf  # (not the index: it is not needed once the table is built)
         self.cols = cols  # (regions, _NCOLS) int64
         self.arts = arts  # (art chunks, 3) int64: level, offset of the blocks, block count
@@ -123,8 +157,12 @@ class RegionTable:
         if views is None:
             buf = self.buf
             n = len(buf)
-            views = [np.frombuffer(buf, dtype=CONNECTION_DTYPE, count=max(0, (n - r) // 12), offset=r) if n > r
-                     else np.zeros(0, dtype=CONNECTION_DTYPE) for r in range(12)]
+            views = [
+                np.frombuffer(buf, dtype=CONNECTION_DTYPE, count=max(0, (n - r) // 12), offset=r)
+                if n > r
+                else np.zeros(0, dtype=CONNECTION_DTYPE)
+                for r in range(12)
+            ]
             self._views = views
         return views
 
@@ -135,31 +173,71 @@ class RegionTable:
             return []
         cols = self.cols
         art0 = int(cols[a, C_ARTFIRST])
-        arts = self.arts[art0:int(cols[b - 1, C_ARTFIRST] + cols[b - 1, C_ARTCOUNT])].tolist()
+        arts = self.arts[art0 : int(cols[b - 1, C_ARTFIRST] + cols[b - 1, C_ARTCOUNT])].tolist()
         views = self._block_views()
         new_art = Articulation.__new__
         out = []
         append = out.append
-        for (kl, kh, vl, vh, opt, kg, layer, level, wopt, wphase, wchan, wti, has_ws, unity, fine, atten,
-             wsopt, nloops, ltype, lstart, llen, art_first, art_count, kept) in cols[a:b].tolist():
+        for (
+            kl,
+            kh,
+            vl,
+            vh,
+            opt,
+            kg,
+            layer,
+            level,
+            wopt,
+            wphase,
+            wchan,
+            wti,
+            has_ws,
+            unity,
+            fine,
+            atten,
+            wsopt,
+            nloops,
+            ltype,
+            lstart,
+            llen,
+            art_first,
+            art_count,
+            kept,
+        ) in cols[a:b].tolist():
             if not kept:
                 continue
-            ws = WaveSample(unity, fine, atten, wsopt, [Loop(ltype, lstart, llen)] if nloops else []) if has_ws else None
+            ws = (
+                WaveSample(unity, fine, atten, wsopt, [Loop(ltype, lstart, llen)] if nloops else []) if has_ws else None
+            )
             articulations = []
-            for lvl, off, count in arts[art_first - art0:art_first - art0 + art_count]:
+            for lvl, off, count in arts[art_first - art0 : art_first - art0 + art_count]:
                 art = new_art(Articulation)
                 art.level = lvl
                 first = off // 12
-                art.blocks = views[off - 12 * first][first:first + count]
+                art.blocks = views[off - 12 * first][first : first + count]
                 articulations.append(art)
-            append(Region(kl, kh, vl, vh, opt, kg, None if layer < 0 else layer, WaveLink(wti, wopt, wphase, wchan),
-                          ws, articulations, level))
+            append(
+                Region(
+                    kl,
+                    kh,
+                    vl,
+                    vh,
+                    opt,
+                    kg,
+                    None if layer < 0 else layer,
+                    WaveLink(wti, wopt, wphase, wchan),
+                    ws,
+                    articulations,
+                    level,
+                )
+            )
         return out
 
     # ---------------------------------------------------------------------------- building
     @classmethod
-    def build(cls, index: RiffIndex, table_ok: np.ndarray, frames: np.ndarray, supported: np.ndarray,
-              kept: np.ndarray) -> "RegionTable":
+    def build(
+        cls, index: RiffIndex, table_ok: np.ndarray, frames: np.ndarray, supported: np.ndarray, kept: np.ndarray
+    ) -> "RegionTable":
         """table_ok, frames, supported, kept: per pool-table entry (what `Collection.waves` holds)."""
         n_nodes = len(index)
         kind, parent, cid, ctype, islist = index.kind, index.parent, index.cid, index.ctype, index.islist
@@ -206,7 +284,7 @@ class RegionTable:
         bad = (kl > 127) | (kh > 127) | (kl > kh) | (vl > 127) | (vh > 127) | (vl > vh)
         bad |= (vl == 0) & (vh == 0) & (cols[hr, C_LEVEL] == 2)  # read as 0-127, with a warning
         ok[hr[bad]] = False
-        cols[hr, C_KL:C_KG + 1] = f
+        cols[hr, C_KL : C_KG + 1] = f
         long = hsize >= 14
         if long.any():
             cols[hr[long], C_LAYER] = _fields(index, data[h[long]] + 12, 2, "<u2")[:, 0]

@@ -36,8 +36,17 @@ class Chunk:
 
     __slots__ = ("id", "type", "offset", "data_start", "size", "parent", "buf", "node", "_path", "_ordinals")
 
-    def __init__(self, cid: bytes, ctype: bytes | None, offset: int, data_start: int, size: int,
-                 parent: "Chunk | None", buf=None, node: int = -1):
+    def __init__(
+        self,
+        cid: bytes,
+        ctype: bytes | None,
+        offset: int,
+        data_start: int,
+        size: int,
+        parent: "Chunk | None",
+        buf=None,
+        node: int = -1,
+    ):
         self.id = cid
         self.type = ctype
         self.offset = offset  # of the chunk header
@@ -157,7 +166,9 @@ def children(buf, parent: Chunk, depth: int, warnings=None) -> list[Chunk]:
         if cid == b"LIST" or cid == b"RIFF":
             if size < 4:
                 prefix = parent.path
-                raise DLSError(f"{prefix + ' > ' if prefix else ''}{fourcc_str(cid)} at 0x{pos:x}: size {size} < 4 (no list type)")
+                raise DLSError(
+                    f"{prefix + ' > ' if prefix else ''}{fourcc_str(cid)} at 0x{pos:x}: size {size} < 4 (no list type)"
+                )
             append(Chunk(cid, _unpack_type(buf, ds)[0], pos, ds + 4, size - 4, parent))
         else:
             append(Chunk(cid, None, pos, ds, size, parent))

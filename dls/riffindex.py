@@ -99,13 +99,18 @@ class RiffIndex:
         append = out.append
         if count:
             for k, off, ds, size, islist in zip(
-                range(a, b), self.offset[a:b].tolist(), self.data[a:b].tolist(), self.size[a:b].tolist(),
+                range(a, b),
+                self.offset[a:b].tolist(),
+                self.data[a:b].tolist(),
+                self.size[a:b].tolist(),
                 self.islist[a:b].tolist(),
             ):
                 if islist:
-                    append(Chunk(bytes(buf[off:off + 4]), bytes(buf[off + 8:off + 12]), off, ds, size, parent, None, k))
+                    append(
+                        Chunk(bytes(buf[off : off + 4]), bytes(buf[off + 8 : off + 12]), off, ds, size, parent, None, k)
+                    )
                 else:
-                    append(Chunk(bytes(buf[off:off + 4]), None, off, ds, size, parent, None, k))
+                    append(Chunk(bytes(buf[off : off + 4]), None, off, ds, size, parent, None, k))
         stray = int(self.stray[node])
         if stray > 1 and warnings is not None:
             note(warnings, STRAY_BYTES, f"{parent.where()}: {stray} stray bytes after the last chunk ignored")

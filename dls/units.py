@@ -31,16 +31,37 @@ import math
 from . import constants as C
 
 __all__ = [
-    "INT32_MIN", "INT32_MAX", "TIME_ZERO", "FILTER_CUTOFF_OFF", "UNITS_PER",
-    "clamp_int32", "as_int32",
-    "timecents_to_seconds", "seconds_to_timecents", "to_seconds", "from_seconds",
-    "abs_pitch_to_cents", "cents_to_abs_pitch", "abs_pitch_to_hz", "hz_to_abs_pitch",
-    "rel_pitch_to_cents", "cents_to_rel_pitch",
-    "gain_to_db", "db_to_gain", "gain_to_centibels", "centibels_to_gain",
-    "attenuation_to_db", "db_to_attenuation",
-    "sustain_to_percent", "percent_to_sustain",
-    "pan_to_percent", "percent_to_pan",
-    "hz_to_cents", "cents_to_hz", "midi_note_to_hz", "hz_to_midi_note",
+    "INT32_MIN",
+    "INT32_MAX",
+    "TIME_ZERO",
+    "FILTER_CUTOFF_OFF",
+    "UNITS_PER",
+    "clamp_int32",
+    "as_int32",
+    "timecents_to_seconds",
+    "seconds_to_timecents",
+    "to_seconds",
+    "from_seconds",
+    "abs_pitch_to_cents",
+    "cents_to_abs_pitch",
+    "abs_pitch_to_hz",
+    "hz_to_abs_pitch",
+    "rel_pitch_to_cents",
+    "cents_to_rel_pitch",
+    "gain_to_db",
+    "db_to_gain",
+    "gain_to_centibels",
+    "centibels_to_gain",
+    "attenuation_to_db",
+    "db_to_attenuation",
+    "sustain_to_percent",
+    "percent_to_sustain",
+    "pan_to_percent",
+    "percent_to_pan",
+    "hz_to_cents",
+    "cents_to_hz",
+    "midi_note_to_hz",
+    "hz_to_midi_note",
     "describe_scale",
 ]
 
@@ -71,6 +92,7 @@ def as_int32(value: int) -> int:
 
 # --- time -------------------------------------------------------------------------------
 
+
 def timecents_to_seconds(value: int) -> float:
     """Decode a 32-bit time value (timecents * 65536) to seconds; 0x80000000 is 0 s."""
     v = as_int32(value)
@@ -91,6 +113,7 @@ from_seconds = seconds_to_timecents
 
 
 # --- pitch --------------------------------------------------------------------------------
+
 
 def hz_to_cents(hz: float) -> float:
     """Absolute pitch in cents for a frequency (6900 cents = 440 Hz, 100 cents per semitone)."""
@@ -146,6 +169,7 @@ def cents_to_rel_pitch(cents: float) -> int:
 
 # --- gain ---------------------------------------------------------------------------------
 
+
 def gain_to_centibels(value: int) -> float:
     """Decode a 32-bit gain to centibels."""
     return as_int32(value) / UNITS_PER
@@ -178,6 +202,7 @@ def db_to_attenuation(db: float) -> int:
 
 # --- levels and pan -------------------------------------------------------------------------
 
+
 def sustain_to_percent(value: int) -> float:
     """Decode an EG sustain level ((0.1 %) * 65536) to percent (100.0 = full)."""
     return as_int32(value) / UNITS_PER / 10.0
@@ -200,20 +225,38 @@ def percent_to_pan(percent: float) -> int:
 
 # --- describing a connection -----------------------------------------------------------------
 
-_TIME_DESTINATIONS = frozenset({
-    C.CONN_DST_LFO_STARTDELAY, C.CONN_DST_VIB_STARTDELAY,
-    C.CONN_DST_EG1_ATTACKTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG1_RELEASETIME,
-    C.CONN_DST_EG1_DELAYTIME, C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_SHUTDOWNTIME,
-    C.CONN_DST_EG2_ATTACKTIME, C.CONN_DST_EG2_DECAYTIME, C.CONN_DST_EG2_RELEASETIME,
-    C.CONN_DST_EG2_DELAYTIME, C.CONN_DST_EG2_HOLDTIME,
-})
+_TIME_DESTINATIONS = frozenset(
+    {
+        C.CONN_DST_LFO_STARTDELAY,
+        C.CONN_DST_VIB_STARTDELAY,
+        C.CONN_DST_EG1_ATTACKTIME,
+        C.CONN_DST_EG1_DECAYTIME,
+        C.CONN_DST_EG1_RELEASETIME,
+        C.CONN_DST_EG1_DELAYTIME,
+        C.CONN_DST_EG1_HOLDTIME,
+        C.CONN_DST_EG1_SHUTDOWNTIME,
+        C.CONN_DST_EG2_ATTACKTIME,
+        C.CONN_DST_EG2_DECAYTIME,
+        C.CONN_DST_EG2_RELEASETIME,
+        C.CONN_DST_EG2_DELAYTIME,
+        C.CONN_DST_EG2_HOLDTIME,
+    }
+)
 _SUSTAIN_DESTINATIONS = frozenset({C.CONN_DST_EG1_SUSTAINLEVEL, C.CONN_DST_EG2_SUSTAINLEVEL})
 _PERCENT_DESTINATIONS = frozenset({C.CONN_DST_PAN, C.CONN_DST_CHORUS, C.CONN_DST_REVERB})
 _ABS_PITCH_DESTINATIONS = frozenset({C.CONN_DST_LFO_FREQUENCY, C.CONN_DST_VIB_FREQUENCY, C.CONN_DST_FILTER_CUTOFF})
-_GAIN_DESTINATIONS = frozenset({
-    C.CONN_DST_GAIN, C.CONN_DST_FILTER_Q, C.CONN_DST_LEFT, C.CONN_DST_RIGHT, C.CONN_DST_CENTER,
-    C.CONN_DST_LEFTREAR, C.CONN_DST_RIGHTREAR, C.CONN_DST_LFE_CHANNEL,
-})
+_GAIN_DESTINATIONS = frozenset(
+    {
+        C.CONN_DST_GAIN,
+        C.CONN_DST_FILTER_Q,
+        C.CONN_DST_LEFT,
+        C.CONN_DST_RIGHT,
+        C.CONN_DST_CENTER,
+        C.CONN_DST_LEFTREAR,
+        C.CONN_DST_RIGHTREAR,
+        C.CONN_DST_LFE_CHANNEL,
+    }
+)
 
 
 def describe_scale(source: int, destination: int, scale: int) -> str:

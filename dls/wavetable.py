@@ -42,17 +42,39 @@ class WaveTable:
         row = self._rows.get(node)
         if row is None:
             return None
-        (ch, rate, avg, align, bits, data_at, frames, has_ws, unity, fine, atten, options, nloops,
-         ltype, lstart, llen, dlid_at) = row
+        (
+            ch,
+            rate,
+            avg,
+            align,
+            bits,
+            data_at,
+            frames,
+            has_ws,
+            unity,
+            fine,
+            atten,
+            options,
+            nloops,
+            ltype,
+            lstart,
+            llen,
+            dlid_at,
+        ) = row
         dtype = np.uint8 if bits == 8 else np.dtype("<i2")
         buf = self.index.buf
         return Wave(
-            format_tag=C.WAVE_FORMAT_PCM, channels=ch, sample_rate=rate, bits_per_sample=bits, block_align=align,
+            format_tag=C.WAVE_FORMAT_PCM,
+            channels=ch,
+            sample_rate=rate,
+            bits_per_sample=bits,
+            block_align=align,
             avg_bytes_per_sec=avg,
             data=np.frombuffer(buf, dtype=dtype, count=frames * ch, offset=data_at).reshape(frames, ch),
             wave_sample=WaveSample(unity, fine, atten, options, [Loop(ltype, lstart, llen)] if nloops else [])
-            if has_ws else None,
-            dlid=bytes(buf[dlid_at:dlid_at + 16]) if dlid_at >= 0 else None,
+            if has_ws
+            else None,
+            dlid=bytes(buf[dlid_at : dlid_at + 16]) if dlid_at >= 0 else None,
             info=self._infos.get(node, {}),
         )
 
@@ -138,18 +160,20 @@ class WaveTable:
             sub = sub[~islist[sub]]  # the reader skips lists inside INFO
             owner = wv[infr[np.searchsorted(inf, parent[sub])]]
             buf = index.buf
-            for w, off, ds, n in zip(owner.tolist(), index.offset[sub].tolist(), data[sub].tolist(), size[sub].tolist()):
-                raw = bytes(buf[ds:ds + n])
+            for w, off, ds, n in zip(
+                owner.tolist(), index.offset[sub].tolist(), data[sub].tolist(), size[sub].tolist()
+            ):
+                raw = bytes(buf[ds : ds + n])
                 nul = raw.find(b"\0")
                 if nul >= 0:
                     raw = raw[:nul]
                 d = infos.get(w)
                 if d is None:
                     d = infos[w] = {}
-                d[fourcc_str(bytes(buf[off:off + 4]))] = raw.decode("latin-1")
+                d[fourcc_str(bytes(buf[off : off + 4]))] = raw.decode("latin-1")
 
         plain = np.flatnonzero(ok)
-        table = np.stack(
-            [chans, rate, avg, align, bits, data[data_c], frames, *wcols.T, dlid_at], axis=1
-        )[plain].tolist()
+        table = np.stack([chans, rate, avg, align, bits, data[data_c], frames, *wcols.T, dlid_at], axis=1)[
+            plain
+        ].tolist()
         return cls(index, dict(zip(wv[plain].tolist(), map(tuple, table))), infos)

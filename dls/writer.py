@@ -197,7 +197,9 @@ def _wsmp(ws: WaveSample, frames: int | None, what: str) -> bytes:
         raise DLSError(f"{what}: wave_sample must be a WaveSample, got {type(ws).__name__}")
     loops = list(ws.loops)
     head = _WSMP.pack(
-        b"wsmp", 20 + 16 * len(loops), 20,
+        b"wsmp",
+        20 + 16 * len(loops),
+        20,
         _int(ws.unity_note, what, "wsmp unity_note", 0, 127),
         _int(ws.fine_tune, what, "wsmp fine_tune", *_I16),
         _int(ws.attenuation, what, "wsmp attenuation", *_I32),
@@ -217,9 +219,7 @@ def _wsmp(ws: WaveSample, frames: int | None, what: str) -> bytes:
         start = _int(start, lw, "start", 0, _U32)
         length = _int(length, lw, "length", 1, _U32)  # a zero-length loop cannot play
         if frames is not None and start + length > frames:
-            raise DLSError(
-                f"{lw}: frames {start}..{start + length} lie outside the wave ({frames} frames)"
-            )
+            raise DLSError(f"{lw}: frames {start}..{start + length} lie outside the wave ({frames} frames)")
         body.append(_WLOOP.pack(16, ltype, start, length))
     return b"".join(body)
 
@@ -301,8 +301,7 @@ def _wave_data(wave: Wave, what: str):
         data = data[:, None]
     if data.ndim != 2 or data.shape[1] != channels:
         raise DLSError(
-            f"{what}: data of shape {data.shape} does not match {channels} channel(s); "
-            "expected (frames, channels)"
+            f"{what}: data of shape {data.shape} does not match {channels} channel(s); expected (frames, channels)"
         )
     bits = wave.bits_per_sample
     if bits == 8:
@@ -330,7 +329,8 @@ def _wave(out: _Out, wave: Wave, what: str) -> None:
     bits = _int(wave.bits_per_sample, what, "bits_per_sample", 0, _U16)
     extensible = wave.supported and tag == C.WAVE_FORMAT_EXTENSIBLE
     fmt = _FMT.pack(
-        b"fmt ", 40 if extensible else 16,
+        b"fmt ",
+        40 if extensible else 16,
         tag,
         _int(wave.channels, what, "channels", 1, _U16),
         _int(wave.sample_rate, what, "sample_rate", 0, _U32),
@@ -379,11 +379,10 @@ def _region(out: _Out, rgn: Region, waves: list[Wave], forced: int | None, what:
     wl = rgn.wave_link
     index = _int(wl.table_index, what, "wave link table_index", 0, _U32)
     if index >= len(waves):
-        raise DLSError(
-            f"{what}: wave link table_index {index} is out of range (the pool has {len(waves)} waves)"
-        )
+        raise DLSError(f"{what}: wave link table_index {index} is out of range (the pool has {len(waves)} waves)")
     wlnk = _WLNK.pack(
-        b"wlnk", 12,
+        b"wlnk",
+        12,
         _int(wl.options, what, "wave link options", 0, _U16),
         _int(wl.phase_group, what, "wave link phase_group", 0, _U16),
         _int(wl.channel, what, "wave link channel", 0, _U32),
@@ -466,7 +465,11 @@ def _build(col: Collection, forced: int | None) -> list:
             ms, ls = col.version
         except (TypeError, ValueError):
             raise DLSError(f"collection version must be a pair (ms, ls), got {col.version!r}") from None
-        out.packed(_VERS.pack(b"vers", 8, _int(ms, "collection", "version ms", 0, _U32), _int(ls, "collection", "version ls", 0, _U32)))
+        out.packed(
+            _VERS.pack(
+                b"vers", 8, _int(ms, "collection", "version ms", 0, _U32), _int(ls, "collection", "version ls", 0, _U32)
+            )
+        )
     if col.dlid is not None:
         out.chunk(b"dlid", _dlid(col.dlid, "collection dlid"))
     out.begin(b"lins")

@@ -35,11 +35,21 @@ class Rendered(NamedTuple):
     labels: list[dict] | None  #: one dict per note as played (see the README's --labels)
 
 
-def render(midi: MidiSpec, bank: BankSpec = None, *, rate: int = 48000, interpolation: str = "cubic",
-           effects: bool = True, voices: int = 256, gain_db: float = DEFAULT_GAIN_DB,
-           tail: Union[str, float] = "auto", max_length: float | None = None,
-           threads: int | None = None, stems: Union[bool, str] = False,
-           labels: bool = False) -> Union[np.ndarray, Rendered]:
+def render(
+    midi: MidiSpec,
+    bank: BankSpec = None,
+    *,
+    rate: int = 48000,
+    interpolation: str = "cubic",
+    effects: bool = True,
+    voices: int = 256,
+    gain_db: float = DEFAULT_GAIN_DB,
+    tail: Union[str, float] = "auto",
+    max_length: float | None = None,
+    threads: int | None = None,
+    stems: Union[bool, str] = False,
+    labels: bool = False,
+) -> Union[np.ndarray, Rendered]:
     """Render a song to a (frames, 2) float32 array at ``rate``, as ``dlsynth render`` does.
 
     midi: a path, the bytes of a .mid, a ``mido.MidiFile``, or an object shaped like
@@ -73,9 +83,15 @@ def render(midi: MidiSpec, bank: BankSpec = None, *, rate: int = 48000, interpol
     options.flag("labels", labels)
 
     rate = options.rate(rate)
-    kw = dict(rate=rate, interpolation=options.interpolation(interpolation), effects=options.flag("effects", effects),
-              voices=options.voices(voices), gain_db=options.gain_db(gain_db), tail=options.tail(tail),
-              max_length=options.max_length(max_length))
+    kw = dict(
+        rate=rate,
+        interpolation=options.interpolation(interpolation),
+        effects=options.flag("effects", effects),
+        voices=options.voices(voices),
+        gain_db=options.gain_db(gain_db),
+        tail=options.tail(tail),
+        max_length=options.max_length(max_length),
+    )
     from dlsynth.native.engine import MAX_THREADS
 
     kw["threads"] = max(1, min(MAX_THREADS, cores())) if threads is None else options.threads(threads)
@@ -83,9 +99,12 @@ def render(midi: MidiSpec, bank: BankSpec = None, *, rate: int = 48000, interpol
     song = song_of(midi, rate)
     if absurd_length_warning(song, rate, "float", kw["max_length"]) is not None and kw["max_length"] is None:
         seconds = song.duration_100ns / 1e7
-        warnings.warn(f"{song.source}: the song lasts {seconds:,.0f} s for {len(song.events)} messages: "
-                      f"an array of about {seconds * rate * 8 / 1e9:,.1f} GB (max_length= cuts it)",
-                      RenderWarning, stacklevel=2)
+        warnings.warn(
+            f"{song.source}: the song lasts {seconds:,.0f} s for {len(song.events)} messages: "
+            f"an array of about {seconds * rate * 8 / 1e9:,.1f} GB (max_length= cuts it)",
+            RenderWarning,
+            stacklevel=2,
+        )
     done = render_song(song, banks, stems_by=stems or None, labels=labels, **kw)  # type: ignore[arg-type]
     for text in done.missing:
         warnings.warn(f"{song.source}: {text}", RenderWarning, stacklevel=2)

@@ -48,9 +48,18 @@ class Synth:
     ``dlsynth.BankError``.
     """
 
-    def __init__(self, bank: BankSpec = None, *, rate: int = 48000, channel_groups: int = 1, voices: int = 256,
-                 interpolation: str = "cubic", effects: bool = True, gain_db: float = DEFAULT_GAIN_DB,
-                 threads: int = 1) -> None:
+    def __init__(
+        self,
+        bank: BankSpec = None,
+        *,
+        rate: int = 48000,
+        channel_groups: int = 1,
+        voices: int = 256,
+        interpolation: str = "cubic",
+        effects: bool = True,
+        gain_db: float = DEFAULT_GAIN_DB,
+        threads: int = 1,
+    ) -> None:
         from dlsynth.native.engine import MAX_CHANNEL_GROUPS
         from dlsynth.synth.miniport import Miniport
 
@@ -62,14 +71,25 @@ class Synth:
         gain = options.gain_db(gain_db)
         n_threads = options.threads(threads)
         banks = banks_of(bank)
-        self._sink: Optional[_SynthSink] = _SynthSink(self.rate, channel_groups=self.channel_groups, voices=n_voices,
-                                                      interpolation=interp, effects=fx, gain_db=gain,
-                                                      threads=n_threads)
+        self._sink: Optional[_SynthSink] = _SynthSink(
+            self.rate,
+            channel_groups=self.channel_groups,
+            voices=n_voices,
+            interpolation=interp,
+            effects=fx,
+            gain_db=gain,
+            threads=n_threads,
+        )
         try:
             for col in banks:
                 self._sink.download(col)
-            self._miniport = Miniport().init(synth=self._sink, sample_rate=self.rate, voices=n_voices,
-                                             channel_groups=self.channel_groups, pool_events=HOST_POOL_EVENTS)
+            self._miniport = Miniport().init(
+                synth=self._sink,
+                sample_rate=self.rate,
+                voices=n_voices,
+                channel_groups=self.channel_groups,
+                pool_events=HOST_POOL_EVENTS,
+            )
             self._stream = self._miniport.new_stream("render")
             self._stream.set_state("run")
             self._sink.start(0, 0)
@@ -93,20 +113,29 @@ class Synth:
     def note_on(self, channel: int, key: int, velocity: int, offset: int = 0, *, group: int = 1) -> None:
         """Note-on (velocity 0 is a note-off, as in MIDI)."""
         ch = self._channel(channel, group)
-        self._send(bytes((0x90 | ch, options.integer("key", key, 0, 127), options.integer("velocity", velocity, 0, 127))),
-                   offset, group)
+        self._send(
+            bytes((0x90 | ch, options.integer("key", key, 0, 127), options.integer("velocity", velocity, 0, 127))),
+            offset,
+            group,
+        )
 
     def note_off(self, channel: int, key: int, velocity: int = 64, offset: int = 0, *, group: int = 1) -> None:
         """Note-off (``velocity``: the release velocity)."""
         ch = self._channel(channel, group)
-        self._send(bytes((0x80 | ch, options.integer("key", key, 0, 127), options.integer("velocity", velocity, 0, 127))),
-                   offset, group)
+        self._send(
+            bytes((0x80 | ch, options.integer("key", key, 0, 127), options.integer("velocity", velocity, 0, 127))),
+            offset,
+            group,
+        )
 
     def control_change(self, channel: int, cc: int, value: int, offset: int = 0, *, group: int = 1) -> None:
         """Control change (bank select, volume, pan, sustain, RPN and the rest)."""
         ch = self._channel(channel, group)
-        self._send(bytes((0xB0 | ch, options.integer("cc", cc, 0, 127), options.integer("value", value, 0, 127))),
-                   offset, group)
+        self._send(
+            bytes((0xB0 | ch, options.integer("cc", cc, 0, 127), options.integer("value", value, 0, 127))),
+            offset,
+            group,
+        )
 
     def program_change(self, channel: int, program: int, offset: int = 0, *, group: int = 1) -> None:
         """Program change (0..127; with the bank last selected by CC 0 and 32)."""
@@ -181,4 +210,3 @@ class Synth:
             self.close()
         except Exception:
             pass
-

@@ -115,8 +115,10 @@ def instrument_song(obj: Any, rate: int, name: str = "<instruments>") -> Song:
     slots = channel_slots(instruments)
     groups_used = {g for g, _ in slots}
     if groups_used and max(groups_used) > MAX_CHANNEL_GROUPS:
-        raise MidiFileError(f"{name}: {len(instruments)} instruments need {max(groups_used)} channel groups; "
-                            f"the synth has at most {MAX_CHANNEL_GROUPS}")
+        raise MidiFileError(
+            f"{name}: {len(instruments)} instruments need {max(groups_used)} channel groups; "
+            f"the synth has at most {MAX_CHANNEL_GROUPS}"
+        )
     # (frame, order, sequence number, group, message) of every event
     frames: list[int] = []
     orders: list[int] = []
@@ -177,6 +179,15 @@ def instrument_song(obj: Any, rate: int, name: str = "<instruments>") -> Song:
             ref = ref_of[fr] = tm.sample_to_ref_time(fr)
         events.append(TimedMessage(ref, groups[j], data[j]))
     times = np.fromiter((e.time for e in events), dtype=np.int64, count=n)
-    return Song(source=name, format=1, ticks_per_beat=None, smpte_division=None, events=events, times=times,
-                duration_100ns=int(times[-1]) if n else 0, tracks=[], channel_groups=groups_used or {1},
-                tempo_changes=[])
+    return Song(
+        source=name,
+        format=1,
+        ticks_per_beat=None,
+        smpte_division=None,
+        events=events,
+        times=times,
+        duration_100ns=int(times[-1]) if n else 0,
+        tracks=[],
+        channel_groups=groups_used or {1},
+        tempo_changes=[],
+    )

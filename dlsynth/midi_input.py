@@ -40,5 +40,7 @@ def song_of(midi: MidiSpec, rate: int) -> Song:
 
     if is_instrument_song(midi):
         return instrument_song(midi, rate, name=f"<{type(midi).__name__}>")
-    raise TypeError("midi must be a path, the bytes of a MIDI file, a mido.MidiFile or a pretty_midi-shaped "
-                    f"object (with .instruments), not {type(midi).__name__}")
+    raise TypeError(
+        "midi must be a path, the bytes of a MIDI file, a mido.MidiFile or a pretty_midi-shaped "
+        f"object (with .instruments), not {type(midi).__name__}"
+    )

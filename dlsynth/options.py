@@ -92,6 +92,7 @@ def max_length(value: object) -> float | None:
         return None
     v = real("max_length", value)
     if not 0 < v <= MAX_LENGTH_SECONDS:
-        raise ValueError(f"max_length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f}), "
-                         f"got {value!r}")
+        raise ValueError(
+            f"max_length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f}), got {value!r}"
+        )
     return v

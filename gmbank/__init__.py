@@ -54,9 +54,16 @@ from __future__ import annotations
 
 #: where each public name lives (imported on first use: the names alone need no NumPy)
 _HOMES = {
-    "build_default_bank": "build", "cache_dir": "cache", "default_bank_path": "cache",
-    "load_default_bank": "cache", "BANK_VERSION": "params", "DRUM_EXCLUSIVE_CLASSES": "programs",
-    "DRUM_KIT_NAME": "programs", "GM_DRUM_KIT_NAMES": "programs", "GM_DRUM_NAMES": "programs", "GM_PROGRAM_NAMES": "programs",
+    "build_default_bank": "build",
+    "cache_dir": "cache",
+    "default_bank_path": "cache",
+    "load_default_bank": "cache",
+    "BANK_VERSION": "params",
+    "DRUM_EXCLUSIVE_CLASSES": "programs",
+    "DRUM_KIT_NAME": "programs",
+    "GM_DRUM_KIT_NAMES": "programs",
+    "GM_DRUM_NAMES": "programs",
+    "GM_PROGRAM_NAMES": "programs",
     "wave_is_pitched": "timbres",
 }
 
@@ -70,6 +77,15 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "BANK_VERSION", "GM_PROGRAM_NAMES", "GM_DRUM_NAMES", "GM_DRUM_KIT_NAMES", "DRUM_EXCLUSIVE_CLASSES", "DRUM_KIT_NAME",
-    "build_default_bank", "default_bank_path", "load_default_bank", "cache_dir", "wave_is_pitched",
+    "BANK_VERSION",
+    "GM_PROGRAM_NAMES",
+    "GM_DRUM_NAMES",
+    "GM_DRUM_KIT_NAMES",
+    "DRUM_EXCLUSIVE_CLASSES",
+    "DRUM_KIT_NAME",
+    "build_default_bank",
+    "default_bank_path",
+    "load_default_bank",
+    "cache_dir",
+    "wave_is_pitched",
 ]

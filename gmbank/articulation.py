@@ -12,6 +12,7 @@ from dlsynth.dls.model import Connection
 # Articulation
 # =========================================================================================
 
+
 @dataclass(frozen=True)
 class _Art:
     """Per-program articulation in everyday units (seconds, percent, Hz, cents, dB)."""
@@ -103,19 +104,54 @@ def _key_scaled_decay(decay_at_60: float, key_decay: float) -> float:
 
 
 def _pluck_art(decay60, key_decay=-2400.0, release=0.25, **kw) -> _Art:
-    return _Art(attack=0.001, decay=_key_scaled_decay(decay60, key_decay), sustain=0.0, release=release,
-                key_decay=key_decay, **kw)
+    return _Art(
+        attack=0.001,
+        decay=_key_scaled_decay(decay60, key_decay),
+        sustain=0.0,
+        release=release,
+        key_decay=key_decay,
+        **kw,
+    )
 
 
-PIANO = _Art(attack=0.001, decay=_key_scaled_decay(9.0, -3600.0), sustain=0.0, release=0.35, key_decay=-3600.0,
-             cutoff=350.0, key_cutoff=6400.0, vel_cutoff=3600.0, mod=30.0)
+PIANO = _Art(
+    attack=0.001,
+    decay=_key_scaled_decay(9.0, -3600.0),
+    sustain=0.0,
+    release=0.35,
+    key_decay=-3600.0,
+    cutoff=350.0,
+    key_cutoff=6400.0,
+    vel_cutoff=3600.0,
+    mod=30.0,
+)
 ORGAN = _Art(attack=0.004, sustain=100.0, release=0.06, mod=40.0)
 SOLO_STRING = _Art(attack=0.08, sustain=100.0, release=0.3, vib=14.0, vib_rate=5.6, vib_delay=0.35)
 ENSEMBLE_ART = _Art(attack=0.18, sustain=100.0, release=0.5, vib=5.0, vib_rate=5.3, vib_delay=0.4)
-BRASS = _Art(attack=0.035, sustain=100.0, release=0.15, cutoff=350.0, key_cutoff=5000.0, vel_cutoff=2400.0, q=1.0,
-             eg2=(0.05, 0.4, 55.0, 0.2), eg2_cutoff=1800.0, vib=6.0, vib_delay=0.5)
-REED = _Art(attack=0.025, sustain=100.0, release=0.1, vib=9.0, vib_rate=5.2, vib_delay=0.45,
-            cutoff=600.0, key_cutoff=5200.0, vel_cutoff=2400.0)
+BRASS = _Art(
+    attack=0.035,
+    sustain=100.0,
+    release=0.15,
+    cutoff=350.0,
+    key_cutoff=5000.0,
+    vel_cutoff=2400.0,
+    q=1.0,
+    eg2=(0.05, 0.4, 55.0, 0.2),
+    eg2_cutoff=1800.0,
+    vib=6.0,
+    vib_delay=0.5,
+)
+REED = _Art(
+    attack=0.025,
+    sustain=100.0,
+    release=0.1,
+    vib=9.0,
+    vib_rate=5.2,
+    vib_delay=0.45,
+    cutoff=600.0,
+    key_cutoff=5200.0,
+    vel_cutoff=2400.0,
+)
 PIPE = _Art(attack=0.04, sustain=100.0, release=0.12, vib=8.0, vib_rate=5.0, vib_delay=0.4)
 LEAD = _Art(attack=0.004, sustain=100.0, release=0.08, mod=60.0)
 PAD = _Art(attack=0.6, sustain=100.0, release=1.4, vib=3.0)
@@ -163,10 +199,34 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("jazzguitar", _pluck_art(5.0, release=0.25)),
     ("cleanguitar", _pluck_art(5.0, release=0.25)),
     ("mutedguitar", _pluck_art(0.4, key_decay=-1200.0, release=0.08)),
-    ("overdrive", _Art(attack=0.002, decay=6.0, sustain=0.0, release=0.2, key_decay=-1200.0,
-                       cutoff=1200.0, key_cutoff=3000.0, vel_cutoff=2400.0, q=2.0)),
-    ("distortion", _Art(attack=0.002, decay=8.0, sustain=0.0, release=0.2, key_decay=-1200.0,
-                        cutoff=1500.0, key_cutoff=3000.0, vel_cutoff=2000.0, q=3.0)),
+    (
+        "overdrive",
+        _Art(
+            attack=0.002,
+            decay=6.0,
+            sustain=0.0,
+            release=0.2,
+            key_decay=-1200.0,
+            cutoff=1200.0,
+            key_cutoff=3000.0,
+            vel_cutoff=2400.0,
+            q=2.0,
+        ),
+    ),
+    (
+        "distortion",
+        _Art(
+            attack=0.002,
+            decay=8.0,
+            sustain=0.0,
+            release=0.2,
+            key_decay=-1200.0,
+            cutoff=1500.0,
+            key_cutoff=3000.0,
+            vel_cutoff=2000.0,
+            q=3.0,
+        ),
+    ),
     ("gtrharmonics", _pluck_art(4.0, release=0.4)),
     # Bass
     ("acousticbass", _pluck_art(3.0, key_decay=-1800.0, release=0.15)),
@@ -176,8 +236,21 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("slapbass", _pluck_art(2.5, key_decay=-1800.0, release=0.1)),
     ("slapbass2", _pluck_art(2.5, key_decay=-1800.0, release=0.1)),
     ("synthbass1", _with(LEAD, attack=0.002, decay=2.5, sustain=0.0, release=0.08, **SYNTH_FILTER)),
-    ("synthbass2", _with(LEAD, attack=0.002, decay=3.0, sustain=0.0, release=0.08, cutoff=250.0, key_cutoff=6400.0,
-                         q=3.0, eg2=(0.002, 0.2, 20.0, 0.1), eg2_cutoff=3600.0)),
+    (
+        "synthbass2",
+        _with(
+            LEAD,
+            attack=0.002,
+            decay=3.0,
+            sustain=0.0,
+            release=0.08,
+            cutoff=250.0,
+            key_cutoff=6400.0,
+            q=3.0,
+            eg2=(0.002, 0.2, 20.0, 0.1),
+            eg2_cutoff=3600.0,
+        ),
+    ),
     # Strings
     ("violin", SOLO_STRING),
     ("viola", SOLO_STRING),
@@ -190,8 +263,18 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     # Ensemble
     ("strings", ENSEMBLE_ART),
     ("strings", _with(ENSEMBLE_ART, attack=0.35, release=0.8)),
-    ("synthstrings1", _with(ENSEMBLE_ART, attack=0.12, cutoff=800.0, key_cutoff=4800.0, q=1.5,
-                            eg2=(0.3, 1.0, 70.0, 0.5), eg2_cutoff=1800.0)),
+    (
+        "synthstrings1",
+        _with(
+            ENSEMBLE_ART,
+            attack=0.12,
+            cutoff=800.0,
+            key_cutoff=4800.0,
+            q=1.5,
+            eg2=(0.3, 1.0, 70.0, 0.5),
+            eg2_cutoff=1800.0,
+        ),
+    ),
     ("synthstrings2", _with(ENSEMBLE_ART, attack=0.25, release=0.7)),
     ("choir", _with(ENSEMBLE_ART, attack=0.2, vib=8.0, vib_rate=5.0)),
     ("oohs", _with(ENSEMBLE_ART, attack=0.15, vib=8.0, vib_rate=5.0)),
@@ -204,10 +287,36 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     ("mutedtrumpet", _with(BRASS, eg2_cutoff=1200.0)),
     ("frenchhorn", _with(BRASS, attack=0.06, cutoff=250.0, eg2_cutoff=1400.0, vel_cutoff=2000.0)),
     ("brasssection", BRASS),
-    ("synthbrass1", _with(BRASS, attack=0.01, release=0.12, q=5.0, cutoff=300.0, key_cutoff=3200.0, vel_cutoff=1200.0,
-                          eg2=(0.06, 0.5, 45.0, 0.15), eg2_cutoff=3000.0, vib=0.0)),
-    ("synthbrass2", _with(BRASS, attack=0.02, release=0.2, q=3.0, cutoff=250.0, key_cutoff=3200.0, vel_cutoff=1200.0,
-                          eg2=(0.15, 0.8, 60.0, 0.3), eg2_cutoff=2600.0, vib=0.0)),
+    (
+        "synthbrass1",
+        _with(
+            BRASS,
+            attack=0.01,
+            release=0.12,
+            q=5.0,
+            cutoff=300.0,
+            key_cutoff=3200.0,
+            vel_cutoff=1200.0,
+            eg2=(0.06, 0.5, 45.0, 0.15),
+            eg2_cutoff=3000.0,
+            vib=0.0,
+        ),
+    ),
+    (
+        "synthbrass2",
+        _with(
+            BRASS,
+            attack=0.02,
+            release=0.2,
+            q=3.0,
+            cutoff=250.0,
+            key_cutoff=3200.0,
+            vel_cutoff=1200.0,
+            eg2=(0.15, 0.8, 60.0, 0.3),
+            eg2_cutoff=2600.0,
+            vib=0.0,
+        ),
+    ),
     # Reed
     ("sopranosax", REED),
     ("altosax", REED),
@@ -238,14 +347,27 @@ _PROGRAMS: list[tuple[str, _Art]] = [
     # Synth pad
     ("newage", _with(PAD, attack=0.25)),
     ("warmpad", PAD),
-    ("polysynth", _with(PAD, attack=0.05, release=0.8, cutoff=300.0, key_cutoff=6400.0, q=2.0,
-                        eg2=(0.01, 1.5, 35.0, 0.8), eg2_cutoff=2800.0)),
+    (
+        "polysynth",
+        _with(
+            PAD,
+            attack=0.05,
+            release=0.8,
+            cutoff=300.0,
+            key_cutoff=6400.0,
+            q=2.0,
+            eg2=(0.01, 1.5, 35.0, 0.8),
+            eg2_cutoff=2800.0,
+        ),
+    ),
     ("choir", _with(PAD, attack=0.5, vib=6.0)),
     ("bowedpad", _with(PAD, attack=0.7)),
     ("metallic", _with(PAD, attack=0.4)),
     ("halo", _with(PAD, attack=0.8, release=2.0)),
-    ("sweep", _with(PAD, attack=0.3, cutoff=200.0, key_cutoff=4800.0, q=6.0, lfo_cutoff=2400.0, lfo_rate=0.25,
-                    lfo_delay=0.0)),
+    (
+        "sweep",
+        _with(PAD, attack=0.3, cutoff=200.0, key_cutoff=4800.0, q=6.0, lfo_cutoff=2400.0, lfo_rate=0.25, lfo_delay=0.0),
+    ),
     # Synth effects
     ("rain", _pluck_art(3.0, release=1.2)),
     ("soundtrack", _with(PAD, attack=0.8, release=2.0)),

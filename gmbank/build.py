@@ -49,6 +49,7 @@ from .timbres import _T, _Timbre
 # Assembly
 # =========================================================================================
 
+
 def _to_pcm16(y: np.ndarray) -> np.ndarray:
     peak = float(np.max(np.abs(y))) or 1.0
     scale = 32767.0 * 10.0 ** (PEAK_DBFS / 20.0) / peak
@@ -61,7 +62,7 @@ def _loudness_db(pcm: np.ndarray, sr: int, loop: Loop | None) -> float:
     first = x[: max(1, int(0.3 * sr))]
     levels = [np.sqrt(np.mean(first**2))]
     if loop is not None:
-        seg = x[loop.start: loop.end]
+        seg = x[loop.start : loop.end]
         levels.append(np.sqrt(np.mean(seg**2)))
     return 20.0 * math.log10(max(max(levels), 1e-9))
 
@@ -76,8 +77,13 @@ def _gain_sample(ws: WaveSample, gain_db: float) -> WaveSample:
     """ws with its gain set to gain_db. The wsmp's lAttenuation is read as a relative gain,
     negative = quieter (as DirectMusic's DDKSynth, FluidSynth and SpessaSynth read it, and
     synth/download.py with them)."""
-    return WaveSample(unity_note=ws.unity_note, fine_tune=ws.fine_tune, attenuation=U.db_to_gain(gain_db),
-                      options=ws.options, loops=list(ws.loops))
+    return WaveSample(
+        unity_note=ws.unity_note,
+        fine_tune=ws.fine_tune,
+        attenuation=U.db_to_gain(gain_db),
+        options=ws.options,
+        loops=list(ws.loops),
+    )
 
 
 def _gain_db(ws: WaveSample) -> float:
@@ -114,8 +120,15 @@ def _make_timbre_waves(timbre: _Timbre) -> list[tuple[Wave, int, int]]:
             k, L = _grid(f0, sr, timbre.loop, timbre.pitched, timbre.k_mult)
             # High notes die away sooner, so their keyframed attack can be shorter.
             attack = timbre.attack * min(1.0, 2.0 ** (-(root - 48) / 24.0))
-            ctx = _Ctx(f0=k * sr / L if timbre.pitched else f0, sr=sr, length=L, fmax=fmax,
-                       times=_keyframes(attack), rng=rng, root=root)
+            ctx = _Ctx(
+                f0=k * sr / L if timbre.pitched else f0,
+                sr=sr,
+                length=L,
+                fmax=fmax,
+                times=_keyframes(attack),
+                rng=rng,
+                root=root,
+            )
             parts = timbre.gen(ctx, **timbre.params)
             y, start = _render_looped(ctx, parts)
             pcm = _to_pcm16(y)
@@ -127,9 +140,19 @@ def _make_timbre_waves(timbre: _Timbre) -> list[tuple[Wave, int, int]]:
 
 
 def _region(lo, hi, table_index, ws: WaveSample, arts=None, key_group=0) -> Region:
-    return Region(key_low=lo, key_high=hi, vel_low=0, vel_high=127, options=0, key_group=key_group, layer=0,
-                  wave_link=WaveLink(table_index=table_index, channel=C.WAVELINK_CHANNEL_LEFT),
-                  wave_sample=ws, articulations=list(arts or []), level=2)
+    return Region(
+        key_low=lo,
+        key_high=hi,
+        vel_low=0,
+        vel_high=127,
+        options=0,
+        key_group=key_group,
+        layer=0,
+        wave_link=WaveLink(table_index=table_index, channel=C.WAVELINK_CHANNEL_LEFT),
+        wave_sample=ws,
+        articulations=list(arts or []),
+        level=2,
+    )
 
 
 def _drum_instrument(waves: list[Wave]) -> Instrument:
@@ -138,20 +161,40 @@ def _drum_instrument(waves: list[Wave]) -> Instrument:
         rng = _rng("drum", key)
         y = _fade(np.asarray(builder(sr, rng), dtype=float), sr)
         pcm = _to_pcm16(y)
-        ws = _gain_sample(WaveSample(unity_note=key), _auto_gain_db(_loudness_db(pcm[: int(DRUM_LEVEL_SECONDS * sr)], sr, None)))
+        ws = _gain_sample(
+            WaveSample(unity_note=key), _auto_gain_db(_loudness_db(pcm[: int(DRUM_LEVEL_SECONDS * sr)], sr, None))
+        )
         waves.append(Wave.from_pcm16(pcm, sample_rate=sr, wave_sample=ws, name=GM_DRUM_NAMES[key]))
         art = _Art(attack=0.0, decay=0.0, sustain=100.0, release=max(release, len(pcm) / sr), mod=0.0)
-        conns = [c for c in _art_connections(art) if c.destination not in (C.CONN_DST_VIB_FREQUENCY, C.CONN_DST_VIB_STARTDELAY)]
+        conns = [
+            c
+            for c in _art_connections(art)
+            if c.destination not in (C.CONN_DST_VIB_FREQUENCY, C.CONN_DST_VIB_STARTDELAY)
+        ]
         conns.append(_c(C.CONN_SRC_NONE, C.CONN_DST_PAN, U.percent_to_pan(pan)))
-        regions.append(_region(key, key, len(waves) - 1, ws, arts=[Articulation(level=2, connections=conns)],
-                               key_group=DRUM_EXCLUSIVE_CLASSES.get(key, 0)))
-    return Instrument(name=DRUM_KIT_NAME, bank=Instrument.make_bank(0, 0, drum=True), program=0, regions=regions,
-                      info={"INAM": DRUM_KIT_NAME})
+        regions.append(
+            _region(
+                key,
+                key,
+                len(waves) - 1,
+                ws,
+                arts=[Articulation(level=2, connections=conns)],
+                key_group=DRUM_EXCLUSIVE_CLASSES.get(key, 0),
+            )
+        )
+    return Instrument(
+        name=DRUM_KIT_NAME,
+        bank=Instrument.make_bank(0, 0, drum=True),
+        program=0,
+        regions=regions,
+        info={"INAM": DRUM_KIT_NAME},
+    )
 
 
 # =========================================================================================
 # Levelling: every program and every drum key as loud as the others, measured in the engine
 # =========================================================================================
+
 
 def _note_loudness_db(collection: Collection, notes: list[tuple[int, int, int]], seconds: float) -> list[float]:
     """dBFS RMS (both channels) over the first `seconds` of each note (channel, program, key)
@@ -189,7 +232,7 @@ def _level(instruments: list[Instrument], collection: Collection) -> None:
     levels = _note_loudness_db(collection, notes, LEVEL_SECONDS)
     n = len(LEVEL_KEYS)
     for i, ins in enumerate(melodic):
-        power = np.mean([10.0 ** (v / 10.0) for v in levels[i * n:(i + 1) * n]])
+        power = np.mean([10.0 ** (v / 10.0) for v in levels[i * n : (i + 1) * n]])
         gain = LEVEL_TARGET_DBFS - 10.0 * math.log10(power)
         for r in ins.regions:
             r.wave_sample = _gain_sample(r.wave_sample, _gain_db(r.wave_sample) + gain)
@@ -209,18 +252,33 @@ def build_default_bank() -> Collection:
             for wave, lo, hi in _make_timbre_waves(_T[tname]):
                 waves.append(wave)
                 made[tname].append((len(waves) - 1, lo, hi))
-        regions = [_region(lo, hi, idx, _gain_sample(waves[idx].wave_sample, _gain_db(waves[idx].wave_sample)))
-                   for idx, lo, hi in made[tname]]
+        regions = [
+            _region(lo, hi, idx, _gain_sample(waves[idx].wave_sample, _gain_db(waves[idx].wave_sample)))
+            for idx, lo, hi in made[tname]
+        ]
         name = GM_PROGRAM_NAMES[program]
-        instruments.append(Instrument(name=name, bank=Instrument.make_bank(0, 0), program=program, regions=regions,
-                                      articulations=[Articulation(level=2, connections=_art_connections(art))],
-                                      info={"INAM": name}))
+        instruments.append(
+            Instrument(
+                name=name,
+                bank=Instrument.make_bank(0, 0),
+                program=program,
+                regions=regions,
+                articulations=[Articulation(level=2, connections=_art_connections(art))],
+                info={"INAM": name},
+            )
+        )
     instruments.append(_drum_instrument(waves))
     digest = hashlib.sha256(BANK_VERSION.encode()).digest()
     collection = Collection(
-        instruments=instruments, waves=waves, version=(0x00010000, 0x00000000), dlid=digest[:16],
-        info={"INAM": "dlsynth General MIDI bank", "ISFT": "dlsynth default_bank " + BANK_VERSION,
-              "ICMT": "Every waveform synthesized by dlsynth's own generator; no recorded samples."},
+        instruments=instruments,
+        waves=waves,
+        version=(0x00010000, 0x00000000),
+        dlid=digest[:16],
+        info={
+            "INAM": "dlsynth General MIDI bank",
+            "ISFT": "dlsynth default_bank " + BANK_VERSION,
+            "ICMT": "Every waveform synthesized by dlsynth's own generator; no recorded samples.",
+        },
         level=2,
     )
     _level(instruments, collection)

@@ -17,6 +17,7 @@ from .params import BANK_VERSION
 # Cache
 # =========================================================================================
 
+
 def _version_hash() -> str:
     """BANK_VERSION and the source of what makes the bank: the generator and the writer, and,
     since the levels are measured by playing it, the engine (native/ C sources) and the
@@ -63,7 +64,10 @@ def default_bank_path() -> pathlib.Path:
     from dlsynth.dls.writer import write
 
     name = f"default-bank-{_version_hash()}.dls"
-    candidates = [cache_dir(), pathlib.Path(tempfile.gettempdir()) / f"dlsynth-{os.getuid() if hasattr(os, 'getuid') else 'user'}"]
+    candidates = [
+        cache_dir(),
+        pathlib.Path(tempfile.gettempdir()) / f"dlsynth-{os.getuid() if hasattr(os, 'getuid') else 'user'}",
+    ]
     for d in candidates:
         path = d / name
         if path.is_file() and path.stat().st_size > 0:

@@ -11,6 +11,7 @@ from .params import BRIGHT_RATE, SAMPLE_RATE
 # Drums
 # =========================================================================================
 
+
 def _t_axis(sr, dur):
     n = int(dur * sr)
     return np.arange(n) / sr
@@ -19,7 +20,7 @@ def _t_axis(sr, dur):
 def _fade(x: np.ndarray, sr: int, ms: float = 6.0) -> np.ndarray:
     n = min(len(x), int(ms * 1e-3 * sr))
     x = x.copy()
-    x[len(x) - n:] *= np.linspace(1.0, 0.0, n)
+    x[len(x) - n :] *= np.linspace(1.0, 0.0, n)
     return x
 
 
@@ -50,7 +51,9 @@ def _d_kick(sr, rng, f_hi=140.0, f_lo=48.0, tau=0.04, dur=0.55, click=0.5, body=
 
 def _d_snare(sr, rng, tone=(185.0, 330.0), noise_dur=0.16, tone_dur=0.09, dur=0.4, band=(1200.0, 9000.0), mix=0.8):
     t = _t_axis(sr, dur)
-    y = (_osc(t, tone[0] * 1.3, tone[0], 0.01) + 0.6 * _osc(t, tone[1] * 1.2, tone[1], 0.01, 1.0)) * np.exp(-t / tone_dur)
+    y = (_osc(t, tone[0] * 1.3, tone[0], 0.01) + 0.6 * _osc(t, tone[1] * 1.2, tone[1], 0.01, 1.0)) * np.exp(
+        -t / tone_dur
+    )
     y += mix * 2.0 * _bandnoise(rng, len(t), sr, band[0], band[1]) * np.exp(-t / noise_dur)
     return y * np.minimum(1.0, t / 0.0005)
 
@@ -87,7 +90,10 @@ def _d_cymbal(sr, rng, dur, decay, lo=3000.0, metal_mix=0.5, freqs=_HAT_FREQS, b
     env = np.exp(-t / decay) * (1.0 - swell * np.exp(-t / 0.02)) * np.minimum(1.0, t / 0.001)
     y = y * env
     if bell:
-        b = sum(np.sin(2 * np.pi * fb * t + i) * a for i, (fb, a) in enumerate(((820.0, 1.0), (1210.0, 0.6), (1873.0, 0.5), (2540.0, 0.3))))
+        b = sum(
+            np.sin(2 * np.pi * fb * t + i) * a
+            for i, (fb, a) in enumerate(((820.0, 1.0), (1210.0, 0.6), (1873.0, 0.5), (2540.0, 0.3)))
+        )
         y += bell * b * np.exp(-t / (decay * 0.6))
     return y
 
@@ -132,7 +138,7 @@ def _d_tambourine(sr, rng):
     t = _t_axis(sr, 0.35)
     jingles = _metal(t, (2420.0, 3310.0, 4780.0, 5900.0), sr, rng)
     y = 0.4 * jingles / np.std(jingles) + _bandnoise(rng, len(t), sr, 5000, 14000)
-    env = np.exp(-t / 0.09) * (1 + 0.6 * np.exp(-((t - 0.025) / 0.01) ** 2))
+    env = np.exp(-t / 0.09) * (1 + 0.6 * np.exp(-(((t - 0.025) / 0.01) ** 2)))
     return y * env * np.minimum(1.0, t / 0.001)
 
 
@@ -178,7 +184,9 @@ def _d_cuica(sr, rng, dur, f_start, f_end):
 def _d_triangle(sr, rng, dur, decay):
     t = _t_axis(sr, dur)
     modes = ((1330.0, 0.6), (3990.0, 1.0), (5320.0, 0.5), (6650.0, 0.7), (9320.0, 0.4), (11960.0, 0.3))
-    y = sum(a * np.sin(2 * np.pi * f * t + i) * np.exp(-t / (decay * (1.0 - 0.04 * i))) for i, (f, a) in enumerate(modes))
+    y = sum(
+        a * np.sin(2 * np.pi * f * t + i) * np.exp(-t / (decay * (1.0 - 0.04 * i))) for i, (f, a) in enumerate(modes)
+    )
     y += 0.2 * _bandnoise(rng, len(t), sr, 4000, 12000) * np.exp(-t / 0.003)
     return y * np.minimum(1.0, t / 0.0003)
 
@@ -203,32 +211,85 @@ def _drum_table():
         48: (lambda sr, r: _d_tom(sr, r, 142.0, 0.7), S, -10, 0.7),
         49: (lambda sr, r: _d_cymbal(sr, r, 1.6, 0.55, swell=0.4), B, -30, 1.6),
         50: (lambda sr, r: _d_tom(sr, r, 168.0, 0.65), S, -20, 0.65),
-        51: (lambda sr, r: _d_cymbal(sr, r, 1.4, 0.45, lo=4500.0, metal_mix=1.2, bell=0.3,
-                                     freqs=(312.0, 457.0, 598.0, 733.0, 905.0, 1187.0)), B, 30, 1.4),
-        52: (lambda sr, r: _d_cymbal(sr, r, 1.5, 0.45, lo=2000.0, hi=9000.0, metal_mix=1.0,
-                                     freqs=(263.0, 391.0, 530.0, 641.0, 857.0, 1020.0)), B, 35, 1.5),
+        51: (
+            lambda sr, r: _d_cymbal(
+                sr, r, 1.4, 0.45, lo=4500.0, metal_mix=1.2, bell=0.3, freqs=(312.0, 457.0, 598.0, 733.0, 905.0, 1187.0)
+            ),
+            B,
+            30,
+            1.4,
+        ),
+        52: (
+            lambda sr, r: _d_cymbal(
+                sr, r, 1.5, 0.45, lo=2000.0, hi=9000.0, metal_mix=1.0, freqs=(263.0, 391.0, 530.0, 641.0, 857.0, 1020.0)
+            ),
+            B,
+            35,
+            1.5,
+        ),
         53: (lambda sr, r: _d_cymbal(sr, r, 1.1, 0.4, lo=5000.0, metal_mix=0.4, bell=3.0), B, 30, 1.1),
         54: (_d_tambourine, B, -15, 0.35),
         55: (lambda sr, r: _d_cymbal(sr, r, 1.0, 0.3, lo=4000.0, swell=0.2), B, -20, 1.0),
         56: (_d_cowbell, S, -15, 0.35),
-        57: (lambda sr, r: _d_cymbal(sr, r, 1.6, 0.6, lo=2600.0, swell=0.4,
-                                     freqs=(233.0, 347.0, 412.0, 575.0, 611.0, 880.0)), B, 25, 1.6),
+        57: (
+            lambda sr, r: _d_cymbal(
+                sr, r, 1.6, 0.6, lo=2600.0, swell=0.4, freqs=(233.0, 347.0, 412.0, 575.0, 611.0, 880.0)
+            ),
+            B,
+            25,
+            1.6,
+        ),
         58: (_d_vibraslap, S, 20, 0.9),
-        59: (lambda sr, r: _d_cymbal(sr, r, 1.4, 0.45, lo=5000.0, metal_mix=1.0, bell=0.25,
-                                     freqs=(298.0, 421.0, 566.0, 702.0, 951.0, 1263.0)), B, 35, 1.4),
+        59: (
+            lambda sr, r: _d_cymbal(
+                sr, r, 1.4, 0.45, lo=5000.0, metal_mix=1.0, bell=0.25, freqs=(298.0, 421.0, 566.0, 702.0, 951.0, 1263.0)
+            ),
+            B,
+            35,
+            1.4,
+        ),
         60: (lambda sr, r: _d_modal(sr, r, ((420.0, 1.0, 0.06), (780.0, 0.3, 0.03)), 0.3, sweep=0.15), S, 25, 0.3),
         61: (lambda sr, r: _d_modal(sr, r, ((290.0, 1.0, 0.08), (560.0, 0.3, 0.04)), 0.35, sweep=0.15), S, 20, 0.35),
-        62: (lambda sr, r: _d_modal(sr, r, ((330.0, 1.0, 0.03), (650.0, 0.3, 0.02)), 0.2, noise=0.6, noise_dur=0.008), S, -25, 0.2),
+        62: (
+            lambda sr, r: _d_modal(sr, r, ((330.0, 1.0, 0.03), (650.0, 0.3, 0.02)), 0.2, noise=0.6, noise_dur=0.008),
+            S,
+            -25,
+            0.2,
+        ),
         63: (lambda sr, r: _d_modal(sr, r, ((330.0, 1.0, 0.14), (520.0, 0.3, 0.05)), 0.5, sweep=0.1), S, -25, 0.5),
         64: (lambda sr, r: _d_modal(sr, r, ((220.0, 1.0, 0.16), (360.0, 0.3, 0.06)), 0.55, sweep=0.1), S, -15, 0.55),
-        65: (lambda sr, r: _d_modal(sr, r, ((520.0, 1.0, 0.12), (1150.0, 0.4, 0.1), (2430.0, 0.25, 0.08)), 0.5,
-                                    noise=0.6, noise_dur=0.01), S, 15, 0.5),
-        66: (lambda sr, r: _d_modal(sr, r, ((380.0, 1.0, 0.14), (870.0, 0.4, 0.1), (1900.0, 0.25, 0.08)), 0.55,
-                                    noise=0.6, noise_dur=0.01), S, 5, 0.55),
-        67: (lambda sr, r: _d_modal(sr, r, ((910.0, 1.0, 0.12), (2070.0, 0.5, 0.06), (3730.0, 0.3, 0.04)), 0.5,
-                                    noise=0.2), S, -20, 0.5),
-        68: (lambda sr, r: _d_modal(sr, r, ((640.0, 1.0, 0.14), (1450.0, 0.5, 0.07), (2620.0, 0.3, 0.05)), 0.55,
-                                    noise=0.2), S, -25, 0.55),
+        65: (
+            lambda sr, r: _d_modal(
+                sr, r, ((520.0, 1.0, 0.12), (1150.0, 0.4, 0.1), (2430.0, 0.25, 0.08)), 0.5, noise=0.6, noise_dur=0.01
+            ),
+            S,
+            15,
+            0.5,
+        ),
+        66: (
+            lambda sr, r: _d_modal(
+                sr, r, ((380.0, 1.0, 0.14), (870.0, 0.4, 0.1), (1900.0, 0.25, 0.08)), 0.55, noise=0.6, noise_dur=0.01
+            ),
+            S,
+            5,
+            0.55,
+        ),
+        67: (
+            lambda sr, r: _d_modal(
+                sr, r, ((910.0, 1.0, 0.12), (2070.0, 0.5, 0.06), (3730.0, 0.3, 0.04)), 0.5, noise=0.2
+            ),
+            S,
+            -20,
+            0.5,
+        ),
+        68: (
+            lambda sr, r: _d_modal(
+                sr, r, ((640.0, 1.0, 0.14), (1450.0, 0.5, 0.07), (2620.0, 0.3, 0.05)), 0.55, noise=0.2
+            ),
+            S,
+            -25,
+            0.55,
+        ),
         69: (lambda sr, r: _d_shaker(sr, r, 0.2, 3500.0, 11000.0, 0.02), B, 20, 0.2),
         70: (lambda sr, r: _d_shaker(sr, r, 0.12, 5000.0, 13000.0, 0.01), B, 25, 0.12),
         71: (lambda sr, r: _d_whistle(sr, r, 0.18), S, 35, 0.1),

@@ -22,6 +22,7 @@ def _rng(*key) -> np.random.Generator:
 # The partial engine: keyframed spectra on the loop's frequency grid
 # =========================================================================================
 
+
 @dataclass
 class _Ctx:
     """What a timbre generator gets: the exact fundamental and the grid it must stay on."""
@@ -147,12 +148,13 @@ def _render_looped(ctx: _Ctx, parts: _Parts) -> tuple[np.ndarray, int]:
         if len(tr):
             fade = min(len(tr), int(0.004 * ctx.sr))
             tr = tr.copy()
-            tr[len(tr) - fade:] *= np.linspace(1.0, 0.0, fade)
+            tr[len(tr) - fade :] *= np.linspace(1.0, 0.0, fade)
             y[: len(tr)] += tr
     return y, start
 
 
 # --- small spectral helpers -------------------------------------------------------------
+
 
 def _formants(f: np.ndarray, formants) -> np.ndarray:
     """Linear gain of a sum of Gaussian bumps (centre Hz, width Hz, gain dB)."""
@@ -223,6 +225,7 @@ def _bessel_j(n: np.ndarray, x: np.ndarray) -> np.ndarray:
 # Timbre generators (melodic). Each takes the context and keyword parameters.
 # =========================================================================================
 
+
 def _copy_fundamental_scale(ctx: _Ctx, detune) -> list[float]:
     """Per chorus copy, a factor for its fundamental so that copies landing on one grid bin
     never outweigh the true fundamental (the loop's pitch stays where the note is)."""
@@ -291,8 +294,15 @@ def _g_harmonic(ctx: _Ctx, spec: Harmonic):
     perc: (harmonic, amplitude, time constant) an extra decaying part on one harmonic (the
     percussion tab of a drawbar organ).
     """
-    slope, even, amps, formants, lowpass, lp_order, highpass = (spec.slope, spec.even, spec.amps, spec.formants,
-                                                                spec.lowpass, spec.lp_order, spec.highpass)
+    slope, even, amps, formants, lowpass, lp_order, highpass = (
+        spec.slope,
+        spec.even,
+        spec.amps,
+        spec.formants,
+        spec.lowpass,
+        spec.lp_order,
+        spec.highpass,
+    )
     detune, breath, breath_band, breath_tilt = spec.detune, spec.breath, spec.breath_band, spec.breath_tilt
     bright, bright_tau, swell, swell_tau = spec.bright, spec.bright_tau, spec.swell, spec.swell_tau
     decay, decay_floor, sub, fifth, drive = spec.decay, spec.decay_floor, spec.sub, spec.fifth, spec.drive
@@ -360,8 +370,18 @@ def _g_harmonic(ctx: _Ctx, spec: Harmonic):
     return parts
 
 
-def _g_piano(ctx: _Ctx, *, stretch=1.5e-4, strike=1 / 8, lowpass=3500.0, decay=0.9, detune=0.7,
-             hammer=0.25, strings=3, bright=0.6):
+def _g_piano(
+    ctx: _Ctx,
+    *,
+    stretch=1.5e-4,
+    strike=1 / 8,
+    lowpass=3500.0,
+    decay=0.9,
+    detune=0.7,
+    hammer=0.25,
+    strings=3,
+    bright=0.6,
+):
     """Piano: stretched partials (B grows up the keyboard), strike-position nulls, two-stage decay."""
     B = stretch * 2.0 ** ((ctx.root - 60) / 18.0)
     h = _harmonics(ctx)
@@ -393,9 +413,24 @@ def _decay_floor(ratio: np.ndarray) -> np.ndarray:
     return DECAY_FLOOR * np.maximum(ratio, 1.0) ** -1.5
 
 
-def _g_pluck(ctx: _Ctx, *, brightness=9000.0, loss=1.2, pos=0.18, pickup=None, randomness=0.35,
-             formants=(), lowpass=None, highpass=None, drive=0.0, detune=(), pick=0.0, pick_band=(1500.0, 9000.0),
-             slope=0.9, sustain_floor=0.0):
+def _g_pluck(
+    ctx: _Ctx,
+    *,
+    brightness=9000.0,
+    loss=1.2,
+    pos=0.18,
+    pickup=None,
+    randomness=0.35,
+    formants=(),
+    lowpass=None,
+    highpass=None,
+    drive=0.0,
+    detune=(),
+    pick=0.0,
+    pick_band=(1500.0, 9000.0),
+    slope=0.9,
+    sustain_floor=0.0,
+):
     """Karplus-Strong style string: each harmonic loses |cos(pi f / B)| per period (the KS
     averaging filter at a virtual loop rate B) on top of a base loss (per second); the initial
     spectrum has the pluck position's nulls and KS-like random magnitudes."""
@@ -537,7 +572,13 @@ def _g_bird(ctx: _Ctx):
     t = np.arange(n) / ctx.sr
     rng = ctx.rng
     base = min(ctx.f0 * 16.0, ctx.fmax / 2.0)
-    for start, dur, sweep in ((0.05, 0.07, 1.6), (0.16, 0.05, 1.4), (0.24, 0.05, 1.5), (0.5, 0.12, 0.7), (0.72, 0.06, 1.8)):
+    for start, dur, sweep in (
+        (0.05, 0.07, 1.6),
+        (0.16, 0.05, 1.4),
+        (0.24, 0.05, 1.5),
+        (0.5, 0.12, 0.7),
+        (0.72, 0.06, 1.8),
+    ):
         if start + dur > t[-1]:
             continue
         m = (t >= start) & (t < start + dur)
@@ -551,6 +592,7 @@ def _g_bird(ctx: _Ctx):
 
 
 # --- one-shot melodic waves (no loop) ---------------------------------------------------
+
 
 def _o_orchestra_hit(sr: int, f0: float, rng: np.random.Generator) -> np.ndarray:
     n = int(0.9 * sr)
@@ -584,7 +626,7 @@ def _o_fret_noise(sr: int, f0: float, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / sr
     y = np.zeros(n)
     base = _bandnoise(rng, n, sr, f0 * 4, f0 * 16)
-    env = np.exp(-((t - 0.12) / 0.06) ** 2)
+    env = np.exp(-(((t - 0.12) / 0.06) ** 2))
     y += base * env
     scr = np.sin(2 * np.pi * np.cumsum(f0 * 6 * (1 + 0.5 * t / t[-1])) / sr)
     y += 0.4 * scr * env * (0.5 + 0.5 * np.sin(2 * np.pi * 60 * t))

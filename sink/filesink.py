@@ -59,7 +59,7 @@ def temp_files(paths) -> list[str]:
             if not (n.startswith(".") and n.endswith(TEMP_SUFFIX)):
                 continue
             # .NAME.XXXXXXXX.part: mkstemp's random middle has no dot
-            output, _, middle = n[1:-len(TEMP_SUFFIX)].rpartition(".")
+            output, _, middle = n[1 : -len(TEMP_SUFFIX)].rpartition(".")
             if output in outputs and middle:
                 found.append(os.path.join(d, n))
     return found
@@ -88,8 +88,9 @@ def _peak(block: np.ndarray) -> float:
 class WavFileSink:
     """A WAV file written block by block (the file side of the port driver's wave sink)."""
 
-    def __init__(self, path: str, sample_rate: int, fmt: str = "pcm16", channels: int = 2,
-                 max_frames: int | None = None):
+    def __init__(
+        self, path: str, sample_rate: int, fmt: str = "pcm16", channels: int = 2, max_frames: int | None = None
+    ):
         """``max_frames``: the most frames the render can write. When those would not fit a
         WAV file's 32-bit sizes (about 6 h 13 min of 16-bit stereo at 48 kHz), the file is
         RF64 (EBU Tech 3306, the 64-bit WAV) that libsndfile writes as plain WAV if it stays
@@ -110,8 +111,14 @@ class WavFileSink:
         if max_frames is not None and max_frames * channels * BYTES_PER_SAMPLE[fmt] > WAV_MAX_DATA_BYTES:
             self.container = "RF64"
         try:
-            self._f = sf.SoundFile(self._tmp, "w", samplerate=int(sample_rate), channels=channels,
-                                   subtype=FORMATS[fmt], format=self.container)
+            self._f = sf.SoundFile(
+                self._tmp,
+                "w",
+                samplerate=int(sample_rate),
+                channels=channels,
+                subtype=FORMATS[fmt],
+                format=self.container,
+            )
             if self.container == "RF64":
                 sf._snd.sf_command(self._f._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
         except BaseException as exc:
@@ -340,4 +347,3 @@ class BackgroundWriter:
 
     def __exit__(self, exc_type, exc, tb):
         self.close(abandon=exc_type is not None)
-

@@ -29,12 +29,44 @@ OBSERVATIONS = 4096
 TRACE = 65536
 PERIOD_OBSERVATIONS = 64  # callbacks watched to learn the host's real period
 STALL_SECONDS = 1.5  # no callback for this long while running: the device (or server) is gone
-_OBS_DTYPE = np.dtype([("frame", "<u8"), ("dac_time", "<i8"), ("now", "<i8"), ("frames", "<i4"), ("status", "<u4"),
-                       ("ahead", "<i8"), ("discontinuity", "<i4"), ("pad", "<i4")])
-_TRACE_DTYPE = np.dtype([("stamp", "<i8"), ("frame", "<u8"), ("block", "<u8"), ("group", "<i4"), ("type", "<i4"),
-                         ("a", "<i4"), ("late", "<i4")])
-_STATS_FIELDS = ("callbacks", "xruns", "midi_in", "midi_dropped", "midi_applied", "late", "clipped", "heap_full",
-                 "frames", "last_callback", "load", "peak_load", "max_frames")
+_OBS_DTYPE = np.dtype(
+    [
+        ("frame", "<u8"),
+        ("dac_time", "<i8"),
+        ("now", "<i8"),
+        ("frames", "<i4"),
+        ("status", "<u4"),
+        ("ahead", "<i8"),
+        ("discontinuity", "<i4"),
+        ("pad", "<i4"),
+    ]
+)
+_TRACE_DTYPE = np.dtype(
+    [
+        ("stamp", "<i8"),
+        ("frame", "<u8"),
+        ("block", "<u8"),
+        ("group", "<i4"),
+        ("type", "<i4"),
+        ("a", "<i4"),
+        ("late", "<i4"),
+    ]
+)
+_STATS_FIELDS = (
+    "callbacks",
+    "xruns",
+    "midi_in",
+    "midi_dropped",
+    "midi_applied",
+    "late",
+    "clipped",
+    "heap_full",
+    "frames",
+    "last_callback",
+    "load",
+    "peak_load",
+    "max_frames",
+)
 
 
 class DeviceLost(Exception):
@@ -60,9 +92,20 @@ class WaveSink:
     reaches the device).
     """
 
-    def __init__(self, synth, *, device=None, blocksize: int = 256, latency=None, scheduled: bool = True,
-                 schedule_latency: float | None = None, drift: bool = True, limit_db: float = 0.0,
-                 trace: bool = False, jack=None):
+    def __init__(
+        self,
+        synth,
+        *,
+        device=None,
+        blocksize: int = 256,
+        latency=None,
+        scheduled: bool = True,
+        schedule_latency: float | None = None,
+        drift: bool = True,
+        limit_db: float = 0.0,
+        trace: bool = False,
+        jack=None,
+    ):
         self.synth = synth
         self.jack = None  # jack=True: JACK itself will be the device (attach_jack), no PortAudio stream
         self.rate = synth.sample_rate
@@ -96,8 +139,15 @@ class WaveSink:
             import sounddevice as sd
 
             self.stream = sd._StreamBase(
-                kind="output", samplerate=self.rate, blocksize=self.blocksize, device=device, channels=2,
-                dtype="float32", latency=latency, callback=ffi.addressof(lib, "ws_callback"), userdata=ptr,
+                kind="output",
+                samplerate=self.rate,
+                blocksize=self.blocksize,
+                device=device,
+                channels=2,
+                dtype="float32",
+                latency=latency,
+                callback=ffi.addressof(lib, "ws_callback"),
+                userdata=ptr,
                 wrap_callback=None,
             )
             self._out_latency = float(self.stream.latency)
@@ -137,8 +187,11 @@ class WaveSink:
         """SyncToMaster from the callback's observations; returns how many were read."""
         n_total = 0
         while True:
-            n = int(lib.ws_poll_observations(self._ptr, ffi.cast("ws_observation *", ffi.from_buffer(self._obs)),
-                                             len(self._obs)))
+            n = int(
+                lib.ws_poll_observations(
+                    self._ptr, ffi.cast("ws_observation *", ffi.from_buffer(self._obs)), len(self._obs)
+                )
+            )
             if not n:
                 break
             obs = self._obs[:n]
@@ -153,7 +206,9 @@ class WaveSink:
                     # latency is the port's. A --latency longer than that delays it more.
                     # Messages stamped between cycles (the Service thread's) still go through
                     # the time map, one period on so that they meet their cycle.
-                    delay = 0 if self._auto_schedule else max(0, int(round((self.schedule_latency - ahead) * self.rate)))
+                    delay = (
+                        0 if self._auto_schedule else max(0, int(round((self.schedule_latency - ahead) * self.rate)))
+                    )
                     self.key_latency = ahead + delay / self.rate
                     if self._auto_schedule:  # one JACK period, whatever --blocksize says
                         self.schedule_latency = ahead + int(first["frames"]) / self.rate + SCHEDULE_MARGIN
@@ -167,8 +222,9 @@ class WaveSink:
                 self._learn_period(obs)
             if self.corrector is not None:
                 c = self.corrector
-                for frame, dac, broke in zip(obs["frame"].tolist(), obs["dac_time"].tolist(),
-                                             obs["discontinuity"].tolist()):
+                for frame, dac, broke in zip(
+                    obs["frame"].tolist(), obs["dac_time"].tolist(), obs["discontinuity"].tolist()
+                ):
                     if broke:
                         c.discontinuity(dac, frame)
                         self.discontinuities += 1
@@ -198,8 +254,9 @@ class WaveSink:
         """MIDI messages as applied since the last call (when tracing)."""
         parts = []
         while True:
-            n = int(lib.ws_poll_trace(self._ptr, ffi.cast("ws_trace *", ffi.from_buffer(self._trace)),
-                                      len(self._trace)))
+            n = int(
+                lib.ws_poll_trace(self._ptr, ffi.cast("ws_trace *", ffi.from_buffer(self._trace)), len(self._trace))
+            )
             if n:
                 parts.append(self._trace[:n].copy())
             if n < len(self._trace):

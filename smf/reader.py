@@ -98,6 +98,7 @@ Limits (what this reader does not do):
 - Meta events other than tempo, port, device name, track name (title), copyright, SMPTE
   offset and end of track are ignored, as are lyrics and karaoke text.
 """
+
 from __future__ import annotations
 
 import gc
@@ -272,8 +273,7 @@ def _decode_text(raw: bytes) -> str:
 
 
 class _TrackResult:
-    __slots__ = ("index", "ticks", "datas", "marks", "tempos", "end_tick", "has_eot",
-                 "name", "port", "device")
+    __slots__ = ("index", "ticks", "datas", "marks", "tempos", "end_tick", "has_eot", "name", "port", "device")
 
     def __init__(self, index: int):
         self.index = index
@@ -386,13 +386,13 @@ class _Parser:
             self.fail(f"not a Standard MIDI File (RIFF form {bytes(buf[8:12])!r}, expected b'RMID')")
         pos, end = 12, min(len(buf), 8 + struct.unpack_from("<I", buf, 4)[0])
         while pos + 8 <= end:
-            cid = buf[pos:pos + 4]
+            cid = buf[pos : pos + 4]
             clen = struct.unpack_from("<I", buf, pos + 4)[0]
             if cid == b"data":
                 if pos + 8 + clen > len(buf):
                     self.fail(f"truncated RMID data chunk at byte {pos:#x}")
                 self.base = pos + 8
-                return buf[pos + 8:pos + 8 + clen]
+                return buf[pos + 8 : pos + 8 + clen]
             pos += 8 + clen + (clen & 1)
         self.fail("RIFF MIDI file without a data chunk")
 
@@ -446,7 +446,7 @@ class _Parser:
         pos = 8 + hlen
         n = len(buf)
         while pos + 8 <= n:
-            cid = buf[pos:pos + 4]
+            cid = buf[pos : pos + 4]
             clen = struct.unpack_from(">I", buf, pos + 4)[0]
             body = pos + 8
             if cid == b"MTrk":
@@ -520,11 +520,13 @@ class _Parser:
             times = np.concatenate(events_times) if len(events_times) > 1 else events_times[0]
         else:
             times = np.zeros(0, dtype=np.int64)
-        groups = (np.concatenate([tr.group_array() for tr in tracks]) if tracks
-                  else np.zeros(0, dtype=np.int64))
+        groups = np.concatenate([tr.group_array() for tr in tracks]) if tracks else np.zeros(0, dtype=np.int64)
         datas = [d for tr in tracks for d in tr.datas]
-        track_of = (np.concatenate([np.full(len(tr.datas), tr.index, dtype=np.int32) for tr in tracks]) if tracks
-                    else np.zeros(0, dtype=np.int32))
+        track_of = (
+            np.concatenate([np.full(len(tr.datas), tr.index, dtype=np.int32) for tr in tracks])
+            if tracks
+            else np.zeros(0, dtype=np.int32)
+        )
         if len(times) > 1 and np.any(times[1:] < times[:-1]):
             order = np.argsort(times, kind="stable")
             times = times[order]
@@ -534,8 +536,10 @@ class _Parser:
         if len(groups) and int(groups.max()) > MAX_CHANNEL_GROUPS:
             keep = groups <= MAX_CHANNEL_GROUPS
             over = len(self.devices) - MAX_CHANNEL_GROUPS
-            self.warn(f"{len(self.devices)} device names: the first {MAX_CHANNEL_GROUPS} get channel groups; "
-                      f"the {int((~keep).sum())} events of the {over} more are dropped")
+            self.warn(
+                f"{len(self.devices)} device names: the first {MAX_CHANNEL_GROUPS} get channel groups; "
+                f"the {int((~keep).sum())} events of the {over} more are dropped"
+            )
             times, groups, track_of = times[keep], groups[keep], track_of[keep]
             datas = [d for d, k in zip(datas, keep.tolist()) if k]
             for tr in tracks:
@@ -549,8 +553,9 @@ class _Parser:
         infos = []
         for tr in tracks:
             g = tr.group_array()
-            infos.append(TrackInfo(tr.index, tr.name, len(tr.ticks), tr.end_tick,
-                                   frozenset(_distinct(g)), tr.port, tr.device))
+            infos.append(
+                TrackInfo(tr.index, tr.name, len(tr.ticks), tr.end_tick, frozenset(_distinct(g)), tr.port, tr.device)
+            )
         return Song(
             source=self.name,
             format=fmt,
@@ -585,13 +590,16 @@ class _Parser:
     def _summarise_dropped(self):
         for status in sorted(self.illegal):
             count = self.illegal[status]
-            self.warn(f"dropped {count} {_SYSTEM_NAMES.get(status, 'system')} message"
-                      f"{'s' if count != 1 else ''} (0x{status:02X}): not allowed in a MIDI file")
+            self.warn(
+                f"dropped {count} {_SYSTEM_NAMES.get(status, 'system')} message"
+                f"{'s' if count != 1 else ''} (0x{status:02X}): not allowed in a MIDI file"
+            )
         if self.clamped:
             self.warn(f"clamped {self.clamped} data byte{'s' if self.clamped != 1 else ''} > 127 to 127")
         if self.escape_junk:
-            self.warn(f"dropped {self.escape_junk} undecodable byte{'s' if self.escape_junk != 1 else ''}"
-                      " in F7 escape events")
+            self.warn(
+                f"dropped {self.escape_junk} undecodable byte{'s' if self.escape_junk != 1 else ''} in F7 escape events"
+            )
 
     # -- one track ----------------------------------------------------------------------
     def _scan_track(self, buf: bytes, pos: int, declared_end: int, index: int) -> _TrackResult:
@@ -645,8 +653,9 @@ class _Parser:
                 elif running:
                     status = running
                 else:
-                    self.fail(f"track {tno}: data byte 0x{status:02X} without a status byte "
-                              f"at byte {self.base + pos:#x}")
+                    self.fail(
+                        f"track {tno}: data byte 0x{status:02X} without a status byte at byte {self.base + pos:#x}"
+                    )
                 if (status & 0xE0) == 0xC0:  # program change, channel pressure
                     if pos >= end:
                         truncated(pos)
@@ -692,7 +701,7 @@ class _Parser:
                         break
                 if pos + length > end:
                     truncated(end)
-                payload = buf[pos:pos + length]
+                payload = buf[pos : pos + length]
                 pos += length
 
                 if status == 0xFF:
@@ -738,23 +747,25 @@ class _Parser:
 
                 if status == 0xF0:
                     if pending is not None:
-                        self.warn(f"track {tno}: unterminated sysex dropped (new F0 at byte "
-                                  f"{self.base + pos - length - 1:#x})")
+                        self.warn(
+                            f"track {tno}: unterminated sysex dropped (new F0 at byte "
+                            f"{self.base + pos - length - 1:#x})"
+                        )
                         pending = None
-                    if payload[:1] == b"\xF0":  # some writers repeat the F0
+                    if payload[:1] == b"\xf0":  # some writers repeat the F0
                         payload = payload[1:]
-                    if payload[-1:] == b"\xF7":
-                        add_data(b"\xF0" + payload)
+                    if payload[-1:] == b"\xf7":
+                        add_data(b"\xf0" + payload)
                         add_tick(tick)
                     else:
-                        pending = bytearray(b"\xF0")
+                        pending = bytearray(b"\xf0")
                         pending += payload
                     continue
 
                 # F7: continuation packet, or escape
                 if pending is not None:
                     pending += payload
-                    if payload[-1:] == b"\xF7":
+                    if payload[-1:] == b"\xf7":
                         add_data(bytes(pending))
                         add_tick(tick)
                         pending = None
@@ -808,16 +819,16 @@ class _Parser:
         while i < n:
             b = payload[i]
             if b == 0xF0:
-                j = payload.find(b"\xF7", i + 1)
+                j = payload.find(b"\xf7", i + 1)
                 if j < 0:
                     return msgs, bytearray(payload[i:])
-                msgs.append(bytes(payload[i:j + 1]))
+                msgs.append(bytes(payload[i : j + 1]))
                 i = j + 1
             elif 0x80 <= b < 0xF0:
                 size = 2 if (b & 0xE0) == 0xC0 else 3
-                body = payload[i + 1:i + size]
+                body = payload[i + 1 : i + size]
                 if len(body) == size - 1 and all(c < 0x80 for c in body):
-                    msgs.append(bytes(payload[i:i + size]))
+                    msgs.append(bytes(payload[i : i + size]))
                     i += size
                 else:
                     self.escape_junk += 1

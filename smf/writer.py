@@ -20,8 +20,13 @@ __all__ = ["write_midi"]
 _REF_PER_US = REF_PER_SECOND // 1_000_000
 
 
-def write_midi(events: Iterable[tuple[int, int, bytes]], path, ticks_per_beat: int = 960, tempo: int = 500000,
-               origin: int | None = None) -> dict:
+def write_midi(
+    events: Iterable[tuple[int, int, bytes]],
+    path,
+    ticks_per_beat: int = 960,
+    tempo: int = 500000,
+    origin: int | None = None,
+) -> dict:
     """Write ``events`` ((time in 100 ns units, channel group, message bytes)) as a type 1 file.
 
     Track 0 holds the tempo; each channel group gets its own track, in group order, named

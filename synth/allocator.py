@@ -197,7 +197,7 @@ class Allocator:
         view = memoryview(data) if not isinstance(data, (list, tuple)) else data
         for start in range(0, n, size):
             evt = self.get_message()
-            if evt is None or not evt.set_data(view[start:start + size]):
+            if evt is None or not evt.set_data(view[start : start + size]):
                 if evt is not None:
                     self.put_message(evt)
                 self.put_message(head)
@@ -212,8 +212,9 @@ class Allocator:
             tail = evt
         return head
 
-    def make_package(self, chain: Optional[KernelEvent], channel_group: int = 0,
-                     presentation_time: Optional[int] = None) -> Optional[KernelEvent]:
+    def make_package(
+        self, chain: Optional[KernelEvent], channel_group: int = 0, presentation_time: Optional[int] = None
+    ) -> Optional[KernelEvent]:
         """A PACKAGE event carrying *chain*.  On failure the chain is returned to the pool."""
         evt = self.get_message()
         if evt is None:

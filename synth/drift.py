@@ -67,6 +67,7 @@ from __future__ import annotations
 import math
 
 from dlsynth.native.engine import REF_PER_SECOND
+
 _SEC_PER_REF = 1.0 / REF_PER_SECOND
 
 # --- estimator ---------------------------------------------------------------------

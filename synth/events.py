@@ -279,8 +279,6 @@ def iter_chain(evt: Optional[KernelEvent], expand_packages: bool = False) -> Ite
         evt = nxt
 
 
-
-
 def midi_message_length(status: int) -> int:
     """Length in bytes of a MIDI message starting with *status*; 0 for sysex (variable) and for
     a data byte (no status)."""

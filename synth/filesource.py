@@ -68,8 +68,14 @@ class FileSource:
         if j <= i:
             return 0
         sl = slice(i, j)
-        got = self.stream.put_batch(self.times[sl], self.groups[sl], self.data, self.offsets[sl], self.lengths[sl],
-                                    None if self.tags is None else self.tags[sl])
+        got = self.stream.put_batch(
+            self.times[sl],
+            self.groups[sl],
+            self.data,
+            self.offsets[sl],
+            self.lengths[sl],
+            None if self.tags is None else self.tags[sl],
+        )
         self._next = i + got
         return got
 

@@ -100,8 +100,10 @@ class _JackBackend:
         err = ffi.new("char[256]")
         ptr = lib.jm_create(sink, client_name_for(client_name).encode(), err, 256)
         if ptr == ffi.NULL:
-            raise MidiInputError(f"cannot open the jack MIDI API: {ffi.string(err).decode()}; "
-                                 "try --midi-api with another API (see `dlsynth devices`)")
+            raise MidiInputError(
+                f"cannot open the jack MIDI API: {ffi.string(err).decode()}; "
+                "try --midi-api with another API (see `dlsynth devices`)"
+            )
         self.ptr = ptr
         name = ffi.new("char[512]")
         lib.jm_client_name(ptr, name, 512)
@@ -211,8 +213,10 @@ class _RtMidiBackend:
         except rtmidi.SystemError as exc:  # no ALSA sequencer...
             api = rtmidi.get_api_name(self.api)
             hint = " (no ALSA sequencer: /dev/snd/seq missing?)" if api == "alsa" else ""
-            raise MidiInputError(f"cannot open the {api} MIDI API{hint}: {' '.join(str(exc).split())}; "
-                                 "try --midi-api with another API (see `dlsynth devices`)") from None
+            raise MidiInputError(
+                f"cannot open the {api} MIDI API{hint}: {' '.join(str(exc).split())}; "
+                "try --midi-api with another API (see `dlsynth devices`)"
+            ) from None
         m.ignore_types(sysex=False, timing=True, active_sense=True)
         return m
 
@@ -333,8 +337,11 @@ class MidiInputs:
             if self.backend is not None:  # given (tests drive python-rtmidi over JACK this way)
                 pass
             else:
-                self.backend = _JackBackend(self.sink, self.client_name) if api == "jack" else \
-                    _RtMidiBackend(self.sink, api, self.client_name)
+                self.backend = (
+                    _JackBackend(self.sink, self.client_name)
+                    if api == "jack"
+                    else _RtMidiBackend(self.sink, api, self.client_name)
+                )
         except MidiInputError as exc:
             first = exc
             if self.api is not None or api == "jack":
@@ -395,8 +402,10 @@ class MidiInputs:
     def _add(self, label: str, port: str) -> _Input | None:
         group = self._take_group(label, port)
         if group > self.max_group:
-            print(f"dlsynth play: MIDI input {port!r} not opened: all {self.max_group} channel groups are in use",
-                  file=sys.stderr)
+            print(
+                f"dlsynth play: MIDI input {port!r} not opened: all {self.max_group} channel groups are in use",
+                file=sys.stderr,
+            )
             return None
         inp = _Input(label, group, port)
         self._stream(inp)

@@ -14,6 +14,7 @@ import time
 
 #: Reference-time units per second (REFERENCE_TIME counts 100 ns).
 from dlsynth.native.engine import REF_PER_SECOND
+
 #: Nanoseconds per reference-time unit.
 NS_PER_REF = 100
 

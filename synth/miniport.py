@@ -90,16 +90,19 @@ from .synth import DEFAULT_SAMPLE_RATE, MAX_CHANNEL_GROUPS  # noqa: E402
 
 DEFAULT_VOICES = 256
 #: The usual rates, as DMUS_PORTCAPS would list them; any rate in RATE_RANGE works.
-SUPPORTED_SAMPLE_RATES = tuple(r for r in (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000,
-                                           176400, 192000) if RATE_RANGE[0] <= r <= RATE_RANGE[1])
+SUPPORTED_SAMPLE_RATES = tuple(
+    r
+    for r in (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
+    if RATE_RANGE[0] <= r <= RATE_RANGE[1]
+)
 
 
 class StreamKind(enum.Enum):
     """``DMUS_STREAM_TYPE``: what a stream made by :meth:`Miniport.new_stream` is for."""
 
-    RENDER = "render"    # DMUS_STREAM_MIDI_RENDER: events into the synth
+    RENDER = "render"  # DMUS_STREAM_MIDI_RENDER: events into the synth
     CAPTURE = "capture"  # DMUS_STREAM_MIDI_CAPTURE: events from a MIDI input
-    WAVE = "wave"        # DMUS_STREAM_WAVE_SINK: the synth's audio output side
+    WAVE = "wave"  # DMUS_STREAM_WAVE_SINK: the synth's audio output side
 
 
 def _as_kind(kind) -> StreamKind:
@@ -155,8 +158,9 @@ class CaptureStream(MXF):
     and puts it on its way.  Created stopped (events submitted while stopped are dropped).
     """
 
-    def __init__(self, miniport: "Miniport", allocator, channel_group: int,
-                 time_source: Optional[Callable[[], int]], **kwargs) -> None:
+    def __init__(
+        self, miniport: "Miniport", allocator, channel_group: int, time_source: Optional[Callable[[], int]], **kwargs
+    ) -> None:
         super().__init__(allocator, state=StreamState.STOP, **kwargs)
         self.miniport = miniport
         self.channel_group = channel_group
@@ -297,9 +301,14 @@ class Miniport:
             raise ValueError(f"sink_factory must be callable, got {sink_factory!r}")
         if port is not None and not (callable(port) or callable(getattr(port, "notify", None))):
             raise ValueError(f"port must have notify(text) or be callable, got {port!r}")
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or \
-                not RATE_RANGE[0] <= sample_rate <= RATE_RANGE[1]:
-            raise ValueError(f"sample_rate {sample_rate!r} is not supported; choose {RATE_RANGE[0]}..{RATE_RANGE[1]} Hz")
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, int)
+            or not RATE_RANGE[0] <= sample_rate <= RATE_RANGE[1]
+        ):
+            raise ValueError(
+                f"sample_rate {sample_rate!r} is not supported; choose {RATE_RANGE[0]}..{RATE_RANGE[1]} Hz"
+            )
         _int_in("voices", voices, 1, MAX_VOICES)
         _int_in("channel_groups", channel_groups, 1, MAX_CHANNEL_GROUPS)
         _int_in("audio_channels", audio_channels, 1, 2)
@@ -386,8 +395,7 @@ class Miniport:
         if k is StreamKind.CAPTURE:
             _int_in("channel_group", channel_group, 1, self.params["channel_groups"])
             ts = _time_source(clock) if clock is not None else self._time_source
-            stream: MXF = CaptureStream(self, self.allocator, channel_group, ts,
-                                        hold_capacity=hold_capacity)
+            stream: MXF = CaptureStream(self, self.allocator, channel_group, ts, hold_capacity=hold_capacity)
         else:
             synth = self.synth
             if synth is None:

@@ -20,8 +20,17 @@ DOWNLOAD_SLICE_S = 0.02  # background downloads: this long per service round
 class ServiceThread:
     """The miniport's Service thread for a live session."""
 
-    def __init__(self, synth, sink, inputs=None, *, interval: float = 0.01, input_interval: float = 0.25,
-                 event_log=None, record: list | None = None):
+    def __init__(
+        self,
+        synth,
+        sink,
+        inputs=None,
+        *,
+        interval: float = 0.01,
+        input_interval: float = 0.25,
+        event_log=None,
+        record: list | None = None,
+    ):
         self.synth = synth
         self.sink = sink
         self.inputs = inputs
@@ -98,16 +107,30 @@ class ServiceThread:
             if self.record is not None and data:
                 self.record.append((stamp, group, bytes(data)))
             if f is not None:
-                f.write(json.dumps({"stamp": stamp, "frame": frame, "block": _block, "group": group,
-                                    "data": data or [typ, a], "late": bool(late)}))
+                f.write(
+                    json.dumps(
+                        {
+                            "stamp": stamp,
+                            "frame": frame,
+                            "block": _block,
+                            "group": group,
+                            "data": data or [typ, a],
+                            "late": bool(late),
+                        }
+                    )
+                )
                 f.write("\n")
         if f is not None:
             f.flush()
 
 
-_RESETS = {1: [0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7], 2: [0xF0, 0x7E, 0x7F, 0x09, 0x02, 0xF7],
-           3: [0xF0, 0x7E, 0x7F, 0x09, 0x03, 0xF7], 0x41: [0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7],
-           0x43: [0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7]}
+_RESETS = {
+    1: [0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7],
+    2: [0xF0, 0x7E, 0x7F, 0x09, 0x02, 0xF7],
+    3: [0xF0, 0x7E, 0x7F, 0x09, 0x03, 0xF7],
+    0x41: [0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7],
+    0x43: [0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7],
+}
 
 
 def message_bytes(typ: int, a: int) -> list[int] | None:

@@ -129,8 +129,7 @@ class MXF:
             raise ValueError("a stream cannot be connected to itself")
         if self._sink is not None:
             raise ValueError(
-                f"{type(self).__name__} is already connected to {self._sink!r}; "
-                "call disconnect_output first"
+                f"{type(self).__name__} is already connected to {self._sink!r}; call disconnect_output first"
             )
         self._sink = sink
 
@@ -255,8 +254,9 @@ class MXF:
         counts = np.array([len(routes[int(x)]) for x in g.tolist()], dtype=np.int64)
         new_g = np.array([t for x in g.tolist() for t in routes[int(x)]], dtype=np.int32)
         rep = lambda a: np.repeat(np.asarray(a), counts)  # noqa: E731
-        got = synth.put_batch(rep(ref_times), new_g, data, rep(offsets), rep(lengths),
-                              None if tags is None else rep(tags))
+        got = synth.put_batch(
+            rep(ref_times), new_g, data, rep(offsets), rep(lengths), None if tags is None else rep(tags)
+        )
         # Count whole source events taken.
         return int(np.searchsorted(np.cumsum(counts), got, side="right"))
 
@@ -437,8 +437,9 @@ class CallbackSink(MXF):
     An exception from the callback is counted (``errors``) and the events still go back.
     """
 
-    def __init__(self, allocator, callback: Callable[[KernelEvent], object], *,
-                 expand_packages: bool = True, **kwargs) -> None:
+    def __init__(
+        self, allocator, callback: Callable[[KernelEvent], object], *, expand_packages: bool = True, **kwargs
+    ) -> None:
         if not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         super().__init__(allocator, **kwargs)
@@ -469,8 +470,7 @@ class Recorder(MXF):
     Allocates (tuples, bytes): use it on the MIDI or control side, not in the audio thread.
     """
 
-    def __init__(self, allocator, passthrough: bool = True, *,
-                 max_sysex: int = 64 * 1024, **kwargs) -> None:
+    def __init__(self, allocator, passthrough: bool = True, *, max_sysex: int = 64 * 1024, **kwargs) -> None:
         super().__init__(allocator, **kwargs)
         self.passthrough = passthrough
         self.events: list[tuple[int, int, bytes]] = []
@@ -504,13 +504,10 @@ class Recorder(MXF):
             self.allocator.put_message(evt)
 
     # ----------------------------------------------------------------------------- MIDI file
-    def save_midi(self, path, ticks_per_beat: int = 960, tempo: int = 500000,
-                  origin: Optional[int] = None) -> dict:
+    def save_midi(self, path, ticks_per_beat: int = 960, tempo: int = 500000, origin: Optional[int] = None) -> dict:
         """Write the recording as a standard MIDI file (type 1): one track per channel group,
         written atomically (`smf.writer.write_midi`). Returns ``tracks``, ``messages`` and
         ``skipped``."""
         from dlsynth.smf.writer import write_midi
 
         return write_midi(self.events, path, ticks_per_beat, tempo, origin)
-
-

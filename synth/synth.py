@@ -154,13 +154,29 @@ class Synth:
     for every count).
     """
 
-    def __init__(self, sample_rate: int = DEFAULT_SAMPLE_RATE, channel_groups: int = 1, voices: int = 256,
-                 interpolation: str = "cubic", effects: bool = True, *, gain_db: float = DEFAULT_GAIN_DB,
-                 event_capacity: int = 1 << 16, threads: int = 1):
+    def __init__(
+        self,
+        sample_rate: int = DEFAULT_SAMPLE_RATE,
+        channel_groups: int = 1,
+        voices: int = 256,
+        interpolation: str = "cubic",
+        effects: bool = True,
+        *,
+        gain_db: float = DEFAULT_GAIN_DB,
+        event_capacity: int = 1 << 16,
+        threads: int = 1,
+    ):
         if not 1 <= int(channel_groups) <= MAX_CHANNEL_GROUPS:
             raise ValueError(f"channel_groups must be 1..{MAX_CHANNEL_GROUPS}, got {channel_groups}")
-        self.engine = Engine(sample_rate, voices, int(channel_groups), interpolation, effects,
-                             event_capacity=event_capacity, threads=threads)
+        self.engine = Engine(
+            sample_rate,
+            voices,
+            int(channel_groups),
+            interpolation,
+            effects,
+            event_capacity=event_capacity,
+            threads=threads,
+        )
         self.engine.master_gain = 10.0 ** (float(gain_db) / 20.0)
         self.sample_rate = int(sample_rate)
         self.channel_groups = int(channel_groups)
@@ -274,9 +290,15 @@ class Synth:
         cap = 4096
         keys = np.zeros(cap, dtype=np.uint32)
         got = _lib.eng_scan_patches(
-            _ffi.cast("int32_t *", _ffi.from_buffer(g)), _ffi.from_buffer(data) if data else _ffi.NULL,
-            _ffi.cast("int64_t *", _ffi.from_buffer(o)), _ffi.cast("int32_t *", _ffi.from_buffer(ln)), n,
-            self.engine.channels, _ffi.cast("uint32_t *", _ffi.from_buffer(keys)), cap)
+            _ffi.cast("int32_t *", _ffi.from_buffer(g)),
+            _ffi.from_buffer(data) if data else _ffi.NULL,
+            _ffi.cast("int64_t *", _ffi.from_buffer(o)),
+            _ffi.cast("int32_t *", _ffi.from_buffer(ln)),
+            n,
+            self.engine.channels,
+            _ffi.cast("uint32_t *", _ffi.from_buffer(keys)),
+            cap,
+        )
         if got < 0:  # more distinct patches than that: take them all
             self.prepare(list(self._patches))
         else:
@@ -357,14 +379,20 @@ class Synth:
                 if ti < len(h.wave_ids) and h.wave_ids[ti] is None:
                     w = h.collection.waves[ti]
                     h.wave_ids[ti] = self.engine.download_wave(w) if w.supported else -1
-            iid = download_instrument(self.engine, ins, [(-1 if w is None else w) for w in h.wave_ids],
-                                      sf2_defaults=sf2_origin(h.collection.info))
+            iid = download_instrument(
+                self.engine,
+                ins,
+                [(-1 if w is None else w) for w in h.wave_ids],
+                sf2_defaults=sf2_origin(h.collection.info),
+            )
         except EngineFull:
             # More instruments (or waves) than the engine's slot tables hold: the rest of
             # the banks stay out, said once; what is in plays on.
             e = self.engine
-            self._warn_once(f"the banks hold more than the engine's {e.max_instruments:,} instruments or "
-                            f"{e.max_waves:,} waves: the rest are not loaded (their notes are silent)")
+            self._warn_once(
+                f"the banks hold more than the engine's {e.max_instruments:,} instruments or "
+                f"{e.max_waves:,} waves: the rest are not loaded (their notes are silent)"
+            )
             h.engine_ids[index] = -1
             return -1
         h.engine_ids[index] = iid
@@ -436,8 +464,15 @@ class Synth:
     def terminal(self):
         return self
 
-    def put_batch(self, ref_times: np.ndarray, groups: np.ndarray, data: bytes, offsets: np.ndarray,
-                  lengths: np.ndarray, tags: np.ndarray | None = None) -> int:
+    def put_batch(
+        self,
+        ref_times: np.ndarray,
+        groups: np.ndarray,
+        data: bytes,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        tags: np.ndarray | None = None,
+    ) -> int:
         """IMXF::PutMessage for many kernel events kept in arrays (message i is
         ``data[offsets[i]:offsets[i] + lengths[i]]`` at presentation time ``ref_times[i]``
         for ``groups[i]``, tagged ``tags[i]``: a file's MIDI track + 1, which the notes it
@@ -457,15 +492,20 @@ class Synth:
         if not (0 <= status <= 255 and 0 <= d1 <= 255 and 0 <= d2 <= 255):
             self.counters.out_of_range += 1
             return
-        self.message(sample, group, bytes([status, d1, d2][:max(1, min(3, n))]))
+        self.message(sample, group, bytes([status, d1, d2][: max(1, min(3, n))]))
 
     def reset(self, sample: int, group: int = 0) -> None:
         """GM reset: every channel back to its defaults (drums on channel 10)."""
         self.message(sample, group, bytes([0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7]))
 
     # ------------------------------------------------------------------ render
-    def render(self, out: np.ndarray | None = None, frames: int | None = None, position: int | None = None,
-               stems: np.ndarray | None = None) -> np.ndarray:
+    def render(
+        self,
+        out: np.ndarray | None = None,
+        frames: int | None = None,
+        position: int | None = None,
+        stems: np.ndarray | None = None,
+    ) -> np.ndarray:
         """ISynthSinkDMus::Render: the next ``frames`` frames (or ``len(out)``) as interleaved
         stereo float32 of shape (frames, 2). ``position`` is where the sink believes the
         stream is; the engine's own position is authoritative. ``stems``: where the block's
@@ -479,8 +519,12 @@ class Synth:
 
     def stats(self) -> dict:
         s = self.engine.stats()
-        s.update(events=self.counters.events, malformed=s["malformed_midi"] + self.counters.out_of_range,
-                 unknown_sysex=s["ignored_sysex"], ring_full=s["dropped_events"])
+        s.update(
+            events=self.counters.events,
+            malformed=s["malformed_midi"] + self.counters.out_of_range,
+            unknown_sysex=s["ignored_sysex"],
+            ring_full=s["dropped_events"],
+        )
         return s
 
     def close(self) -> None:

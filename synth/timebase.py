@@ -46,6 +46,7 @@ __all__ = [
 
 #: Reference time units (100 ns) per second.
 from dlsynth.native.engine import REF_PER_SECOND as REFTIME_PER_SECOND
+
 #: Largest slope deviation used to absorb a phase offset: 1 sample per 1000 samples.
 DEFAULT_MAX_SLEW = 1e-3
 #: The rate ratio accepted from an estimator stays within 1 +- this (1 % is far beyond any
@@ -122,10 +123,7 @@ class TimeMap:
     ) -> None:
         _check_int("sample_rate", sample_rate)
         if not 1 <= sample_rate < REFTIME_PER_SECOND:
-            raise ValueError(
-                f"sample_rate must be in 1..{REFTIME_PER_SECOND - 1} frames per second, "
-                f"got {sample_rate}"
-            )
+            raise ValueError(f"sample_rate must be in 1..{REFTIME_PER_SECOND - 1} frames per second, got {sample_rate}")
         _check_real("max_slew", max_slew)
         if not 0 < max_slew <= 0.1:
             raise ValueError(f"max_slew must be in (0, 0.1], got {max_slew!r}")
@@ -179,7 +177,6 @@ class TimeMap:
 
         return round(Fraction(factor) * self._rate * _ONE)
 
-
     def start(self, ref_time: int, sample_time: int = 0) -> None:
         """(Re)anchor the map: *ref_time* is *sample_time*, rate nominal, no correction.
 
@@ -209,9 +206,14 @@ class TimeMap:
         """:meth:`ref_time_to_sample` of many times at once (int64 frames, same rounding)."""
         t = np.asarray(ref_times, dtype=np.int64)
         r0, a, num1, r_end, a_end, num2 = self._state
-        if num1 == num2 == self._rate << _FRAC_BITS and a % _Q == 0 and a_end % _Q == 0 and (
-                a_end // _Q - a // _Q) * REFTIME_PER_SECOND == (r_end - r0) * self._rate and len(t) and \
-                int(np.abs(t - r0).max()) < (1 << 62) // (2 * self._rate):
+        if (
+            num1 == num2 == self._rate << _FRAC_BITS
+            and a % _Q == 0
+            and a_end % _Q == 0
+            and (a_end // _Q - a // _Q) * REFTIME_PER_SECOND == (r_end - r0) * self._rate
+            and len(t)
+            and int(np.abs(t - r0).max()) < (1 << 62) // (2 * self._rate)
+        ):
             # The nominal map (no correction in force): exact in int64.
             d = t - r0
             return a // _Q + (2 * d * self._rate + REFTIME_PER_SECOND) // (2 * REFTIME_PER_SECOND)
@@ -235,10 +237,8 @@ class TimeMap:
             return r0 + (2 * (n - a) + num1) // (2 * num1)
         return r_end + (2 * (n - a_end) + num2) // (2 * num2)
 
-
     # ------------------------------------------------------------------------ corrections
-    def set_correction(self, rate_ratio: float, phase_offset_samples: float,
-                       ref_time: Optional[int] = None) -> None:
+    def set_correction(self, rate_ratio: float, phase_offset_samples: float, ref_time: Optional[int] = None) -> None:
         """Apply a correction from a drift estimator, smoothly.
 
         *rate_ratio* is the sample clock's rate against the master clock (samples per
@@ -293,8 +293,7 @@ class TimeMap:
             new_num1 = new_num2
         self._ratio = ratio
         self.corrections += 1
-        self._state = (ref_time, a_p, new_num1, ref_time + length,
-                       a_p + length * new_num1, new_num2)
+        self._state = (ref_time, a_p, new_num1, ref_time + length, a_p + length * new_num1, new_num2)
 
     def follow(self, ref_time: int, target_sample: float, rate_ratio: float) -> float:
         """Steer towards another map: at *ref_time* it says *target_sample* and runs at
@@ -336,4 +335,3 @@ class TimeMap:
         elif abs(error) > self.deadband:
             self.set_correction(self._ratio, error, ref_time)
         return error
-

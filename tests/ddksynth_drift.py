@@ -10,6 +10,7 @@ from dlsynth.native.engine import REF_PER_SECOND
 
 _SEC_PER_REF = 1.0 / REF_PER_SECOND
 
+
 class DDKSynthCorrector:
     """The DDK sample's SyncToMaster, for comparison (``CSampleClock`` / ``CPhaseLockClock``).
 

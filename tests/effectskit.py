@@ -78,11 +78,9 @@ FLUID_REVERB_DEFAULT = ReverbParams()
 FLUID_CHORUS_DEFAULT = ChorusParams()
 # Roland GS power-on reverb: Hall 2, time 64 (about 2.4 s), level 64/127. An approximation:
 # the GS unit's tone (pre-LPF 0, moderate high damping) is mapped to damping 0.3.
-GS_REVERB_DEFAULT = ReverbParams(room_size=room_size_for_rt60(2.4), damping=0.3, width=1.0,
-                                 level=64 / 127)
+GS_REVERB_DEFAULT = ReverbParams(room_size=room_size_for_rt60(2.4), damping=0.3, width=1.0, level=64 / 127)
 # Roland GS power-on chorus: "Chorus 3", level 64, rate 3 (~0.4 Hz), depth 19 (~6 ms).
-GS_CHORUS_DEFAULT = ChorusParams(voices=3, level=64 / 127, speed_hz=0.4, depth_ms=6.0,
-                                 type=CHORUS_SINE)
+GS_CHORUS_DEFAULT = ChorusParams(voices=3, level=64 / 127, speed_hz=0.4, depth_ms=6.0, type=CHORUS_SINE)
 
 
 def _check_in(x, name: str = "in_mono") -> np.ndarray:
@@ -101,10 +99,13 @@ def _check_out(out, frames: int) -> np.ndarray:
         raise TypeError("out must be a numpy array")
     # Each row must be contiguous (C gets one pointer per row); the rows themselves may be
     # apart, so a (2, n) slice of a longer (2, N) buffer is accepted.
-    if (out.dtype != np.float32 or out.shape != (2, frames) or not out.flags.writeable
-            or (frames > 1 and out.strides[1] != out.itemsize)):
-        raise ValueError(f"out must be a writable float32 array of shape (2, {frames}) "
-                         "with contiguous rows")
+    if (
+        out.dtype != np.float32
+        or out.shape != (2, frames)
+        or not out.flags.writeable
+        or (frames > 1 and out.strides[1] != out.itemsize)
+    ):
+        raise ValueError(f"out must be a writable float32 array of shape (2, {frames}) with contiguous rows")
     return out
 
 
@@ -152,8 +153,13 @@ class _Effect:
             raise ValueError("effect is closed")
         a = _check_in(in_mono)
         for b in (out_left, out_right):
-            if (not isinstance(b, np.ndarray) or b.dtype != np.float32 or b.shape != a.shape
-                    or not b.flags.c_contiguous or not b.flags.writeable):
+            if (
+                not isinstance(b, np.ndarray)
+                or b.dtype != np.float32
+                or b.shape != a.shape
+                or not b.flags.c_contiguous
+                or not b.flags.writeable
+            ):
                 raise ValueError(f"outputs must be writable C-contiguous float32 arrays of shape {a.shape}")
         if a.shape[0]:
             type(self)._process(self._ptr, _fptr(a), _fptr(out_left), _fptr(out_right), a.shape[0])
@@ -171,8 +177,13 @@ class Reverb(_Effect):
         self.params = params
         self.set(**params.__dict__)
 
-    def set(self, room_size: float | None = None, damping: float | None = None,
-            width: float | None = None, level: float | None = None) -> None:
+    def set(
+        self,
+        room_size: float | None = None,
+        damping: float | None = None,
+        width: float | None = None,
+        level: float | None = None,
+    ) -> None:
         """Change any parameters (others keep their values). Values are clamped to 0..1."""
         p = self.params
         self.params = ReverbParams(
@@ -209,9 +220,14 @@ class Chorus(_Effect):
         self.params = params
         self.set(**params.__dict__)
 
-    def set(self, voices: int | None = None, level: float | None = None,
-            speed_hz: float | None = None, depth_ms: float | None = None,
-            type: int | None = None) -> None:
+    def set(
+        self,
+        voices: int | None = None,
+        level: float | None = None,
+        speed_hz: float | None = None,
+        depth_ms: float | None = None,
+        type: int | None = None,
+    ) -> None:
         """Change any parameters (others keep their values); out-of-range values are clamped."""
         p = self.params
         self.params = ChorusParams(

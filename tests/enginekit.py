@@ -61,8 +61,13 @@ def sine_wave(seconds: float = 1.0, unity: int = 69, loop: bool = True, amp: flo
     return Wave.from_pcm16(data, WAVE_RATE, WaveSample(unity_note=unity, fine_tune=fine, loops=loops))
 
 
-def dc_wave(seconds: float = 1.0, value: int = 16384, loop_type: int | None = C.WLOOP_TYPE_FORWARD,
-            loop: tuple[int, int] | None = None, tail: int | None = None) -> Wave:
+def dc_wave(
+    seconds: float = 1.0,
+    value: int = 16384,
+    loop_type: int | None = C.WLOOP_TYPE_FORWARD,
+    loop: tuple[int, int] | None = None,
+    tail: int | None = None,
+) -> Wave:
     """A constant wave: the output is the envelope times the gains. tail: a different value
     after the loop (to see a release loop play on)."""
     n = int(round(seconds * WAVE_RATE))
@@ -72,7 +77,7 @@ def dc_wave(seconds: float = 1.0, value: int = 16384, loop_type: int | None = C.
         start, length = loop if loop else (100, n - 200)
         loops = [Loop(loop_type, start, length)]
         if tail is not None:
-            data[start + length:] = tail
+            data[start + length :] = tail
     return Wave.from_pcm16(data, WAVE_RATE, WaveSample(unity_note=60, loops=loops))
 
 
@@ -80,12 +85,29 @@ def instrument(*regions: Region, articulations=None, name: str = "test") -> Inst
     return Instrument(name=name, regions=list(regions) or [Region()], articulations=list(articulations or []))
 
 
-def region(table_index: int = 0, key=(0, 127), vel=(0, 127), articulations=None, wave_sample=None, key_group=0,
-           options=0, channel=C.WAVELINK_CHANNEL_LEFT, link_options=0, phase_group=0) -> Region:
-    return Region(key_low=key[0], key_high=key[1], vel_low=vel[0], vel_high=vel[1], options=options,
-                  key_group=key_group, wave_link=WaveLink(table_index=table_index, options=link_options,
-                                                          phase_group=phase_group, channel=channel),
-                  wave_sample=wave_sample, articulations=list(articulations or []))
+def region(
+    table_index: int = 0,
+    key=(0, 127),
+    vel=(0, 127),
+    articulations=None,
+    wave_sample=None,
+    key_group=0,
+    options=0,
+    channel=C.WAVELINK_CHANNEL_LEFT,
+    link_options=0,
+    phase_group=0,
+) -> Region:
+    return Region(
+        key_low=key[0],
+        key_high=key[1],
+        vel_low=vel[0],
+        vel_high=vel[1],
+        options=options,
+        key_group=key_group,
+        wave_link=WaveLink(table_index=table_index, options=link_options, phase_group=phase_group, channel=channel),
+        wave_sample=wave_sample,
+        articulations=list(articulations or []),
+    )
 
 
 def setup(ins: Instrument, waves: list[Wave], channels=(0,), effects: bool = False, **kw) -> tuple[Engine, int]:
@@ -117,7 +139,7 @@ def peak_freq(x: np.ndarray, rate: int = RATE) -> float:
     n = 1 << int(math.ceil(math.log2(len(x) * 8)))
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x)), n))
     k = int(np.argmax(spec[1:-1])) + 1
-    a, b, c = np.log(spec[k - 1:k + 2] + 1e-300)
+    a, b, c = np.log(spec[k - 1 : k + 2] + 1e-300)
     d = 0.5 * (a - c) / (a - 2 * b + c)
     return (k + d) * rate / n
 

@@ -49,23 +49,44 @@ PLAY_FRAMES = 2048  # frames rendered per played note group
 KEYS = (0, 21, 36, 60, 84, 108, 127)
 VELOCITIES = (1, 64, 127)
 #: (controller, value) pairs sent before the notes: each at an extreme
-CONTROLLER_EXTREMES = ((1, 127), (7, 127), (10, 0), (11, 127), (64, 127), (91, 127), (93, 127), (71, 127),
-                       (74, 0), (1, 0), (10, 127), (7, 0))
+CONTROLLER_EXTREMES = (
+    (1, 127),
+    (7, 127),
+    (10, 0),
+    (11, 127),
+    (64, 127),
+    (91, 127),
+    (93, 127),
+    (71, 127),
+    (74, 0),
+    (1, 0),
+    (10, 127),
+    (7, 0),
+)
 
 
 def seed_banks() -> list[bytes]:
     from . import riffbuild as rb
 
     seeds = [p.read_bytes() for p in sorted((DATA / "libgig-generated").glob("*.dls"))]
-    seeds += [p.read_bytes() for p in sorted((DATA / "dls").glob("*.dls")) if p.stat().st_size < 2_000_000] \
-        if (DATA / "dls").is_dir() else []
-    seeds += [p.read_bytes() for p in sorted((DATA / "sf2").glob("*.sf2")) if p.stat().st_size < 2_000_000] \
-        if (DATA / "sf2").is_dir() else []
+    seeds += (
+        [p.read_bytes() for p in sorted((DATA / "dls").glob("*.dls")) if p.stat().st_size < 2_000_000]
+        if (DATA / "dls").is_dir()
+        else []
+    )
+    seeds += (
+        [p.read_bytes() for p in sorted((DATA / "sf2").glob("*.sf2")) if p.stat().st_size < 2_000_000]
+        if (DATA / "sf2").is_dir()
+        else []
+    )
     from . import test_sf2_fuzz
 
     seeds += list(test_sf2_fuzz.SEEDS)  # SoundFont 2 and 3 banks (dls.read takes them too)
-    seeds.append(rb.simple_bank(region_extra=rb.wsmp(loops=[(0, 10, 100)]) +
-                                rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))))
+    seeds.append(
+        rb.simple_bank(
+            region_extra=rb.wsmp(loops=[(0, 10, 100)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))
+        )
+    )
     seeds.append(rb.simple_bank(level2=False))
     return seeds
 
@@ -96,9 +117,9 @@ def mutate(rng: np.random.Generator, data: bytes) -> bytes:
         v = int(rng.choice([0, 1, 2, 3, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFF, n, n + 1, n * 2]))
         struct.pack_into("<I", b, i, v)
     elif kind == 2:
-        del b[int(rng.integers(0, n)):]
+        del b[int(rng.integers(0, n)) :]
     elif kind == 3:
-        spots = [i for i in range(0, n - 8) if all(32 <= c < 127 for c in b[i:i + 4])]
+        spots = [i for i in range(0, n - 8) if all(32 <= c < 127 for c in b[i : i + 4])]
         if spots:
             i = spots[int(rng.integers(0, len(spots)))]
             old = struct.unpack_from("<I", b, i + 4)[0]
@@ -109,10 +130,10 @@ def mutate(rng: np.random.Generator, data: bytes) -> bytes:
         b[i:i] = b[i:j]
     elif kind == 5:
         i = int(rng.integers(0, n))
-        b[i:i + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
+        b[i : i + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
     elif kind == 6:  # a variable-length quantity of four 0xFF-ish bytes (a huge delta or length)
         i = int(rng.integers(0, n))
-        b[i:i + 4] = bytes([0x8F, 0xFF, 0xFF, 0x7F])
+        b[i : i + 4] = bytes([0x8F, 0xFF, 0xFF, 0x7F])
     else:  # a status byte somewhere
         i = int(rng.integers(0, n))
         b[i] = int(rng.choice([0x80, 0x90, 0xB0, 0xC0, 0xE0, 0xF0, 0xF7, 0xFF]))
@@ -132,6 +153,7 @@ def case_input(layer: str, seed: int, case: int, banks: list[bytes], songs: list
 
 
 # --- the layers ---------------------------------------------------------------------------
+
 
 def check_reader(data: bytes) -> None:
     from dlsynth import dls
@@ -212,8 +234,15 @@ def check_cli(kind: str, data: bytes, workdir: Path) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (CLI_MEMORY_BYTES, CLI_MEMORY_BYTES))
 
     try:
-        r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=CLI_SECONDS,
-                           preexec_fn=limits, env={**os.environ, "DLSYNTH_DEBUG": "0"})
+        r = subprocess.run(
+            args,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=CLI_SECONDS,
+            preexec_fn=limits,
+            env={**os.environ, "DLSYNTH_DEBUG": "0"},
+        )
     except subprocess.TimeoutExpired:
         raise AssertionError(f"render did not end within {CLI_SECONDS:g} s") from None
     err = r.stderr
@@ -238,6 +267,7 @@ def check_cli(kind: str, data: bytes, workdir: Path) -> None:
 
 
 # --- running ------------------------------------------------------------------------------
+
 
 @dataclass
 class Tally:
@@ -303,8 +333,10 @@ def run(layers: dict[str, int], seed: int, jobs: int, progress=print) -> dict[st
                     tally.outcomes[k] = tally.outcomes.get(k, 0) + v
                 tally.failures += bad
                 if progress:
-                    progress(f"  {layer}: {tally.cases}/{cases} cases, {len(tally.failures)} failures, "
-                             f"{time.perf_counter() - t0:.0f} s")
+                    progress(
+                        f"  {layer}: {tally.cases}/{cases} cases, {len(tally.failures)} failures, "
+                        f"{time.perf_counter() - t0:.0f} s"
+                    )
         tally.seconds = time.perf_counter() - t0
         out[layer] = tally
     return out
@@ -334,9 +366,12 @@ def main(argv=None) -> int:
     total = sum(t.cases for t in results.values())
     failed = sum(len(t.failures) for t in results.values())
     for layer, t in results.items():
-        print(f"{layer:7s} {t.cases:9d} cases  {len(t.failures):4d} failures  {t.seconds:8.0f} s  "
-              f"({t.cases / t.seconds if t.seconds else 0:.0f} cases/s; "
-              + ", ".join(f"{v} {k}" for k, v in sorted(t.outcomes.items())) + ")")
+        print(
+            f"{layer:7s} {t.cases:9d} cases  {len(t.failures):4d} failures  {t.seconds:8.0f} s  "
+            f"({t.cases / t.seconds if t.seconds else 0:.0f} cases/s; "
+            + ", ".join(f"{v} {k}" for k, v in sorted(t.outcomes.items()))
+            + ")"
+        )
         for _, case, why in t.failures[:20]:
             print(f"    case {case}: {why[:300]}")
     print(f"total   {total:9d} cases  {failed:4d} failures (inputs in {FAILURES})")

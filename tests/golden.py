@@ -10,6 +10,7 @@ the kept files, which then shows in the commit:
     python -m tests.golden --update          # re-render every kept file
     python -m tests.golden                    # compare only, print the SNR per case
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,23 @@ class Case:
         return GOLDEN / f"{self.name}.flac"
 
     def args(self, out: Path) -> list[str]:
-        a = ["render", str(self.song), "-o", str(out), "-q", "--rate", str(RATE), "--format", "pcm24",
-             "--max-length", str(SECONDS), "--tail", "0", "--interpolation", self.interpolation]
+        a = [
+            "render",
+            str(self.song),
+            "-o",
+            str(out),
+            "-q",
+            "--rate",
+            str(RATE),
+            "--format",
+            "pcm24",
+            "--max-length",
+            str(SECONDS),
+            "--tail",
+            "0",
+            "--interpolation",
+            self.interpolation,
+        ]
         if self.bank is not None:
             a += ["--bank", str(self.bank)]
         return a
@@ -66,8 +82,9 @@ CASES = (
 
 def render(case: Case, out: Path) -> np.ndarray:
     """The case rendered by the command (a subprocess) to `out` (WAV), as float samples."""
-    p = subprocess.run([sys.executable, "-m", "dlsynth", *case.args(out)], capture_output=True, text=True,
-                       timeout=600, cwd=str(ROOT))
+    p = subprocess.run(
+        [sys.executable, "-m", "dlsynth", *case.args(out)], capture_output=True, text=True, timeout=600, cwd=str(ROOT)
+    )
     if p.returncode != 0:
         raise RuntimeError(f"dlsynth {' '.join(case.args(out))} failed ({p.returncode}): {p.stderr.strip()}")
     data, rate = sf.read(out, dtype="float64", always_2d=True)
@@ -89,7 +106,7 @@ def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
     b = np.zeros((n, 2))
     b[: len(test)] = test
     err = float(np.sum((a - b) ** 2))
-    sig = float(np.sum(a ** 2))
+    sig = float(np.sum(a**2))
     return float("inf") if err == 0 else 10 * np.log10(max(sig, 1e-30) / err)
 
 
@@ -117,8 +134,10 @@ def main(argv=None) -> int:
             snr, diff, n, m = compare(case, data)
             ok = n == m and diff <= ROUNDING
             status |= not ok
-            print(f"{case.name}: SNR {snr:.1f} dB, max difference {diff:.2e}, frames {n} (kept {m}): "
-                  f"{'same' if ok else 'CHANGED'}")
+            print(
+                f"{case.name}: SNR {snr:.1f} dB, max difference {diff:.2e}, frames {n} (kept {m}): "
+                f"{'same' if ok else 'CHANGED'}"
+            )
     return status
 
 

@@ -128,7 +128,9 @@ class JackServer(DummyServer):
         return [line for line in r.stdout.splitlines() if line and not line.startswith((" ", "\t"))]
 
     def connect(self, source: str, destination: str) -> None:
-        r = subprocess.run(["jack_connect", source, destination], env=self.env, capture_output=True, text=True, timeout=10)
+        r = subprocess.run(
+            ["jack_connect", source, destination], env=self.env, capture_output=True, text=True, timeout=10
+        )
         if r.returncode != 0:
             raise RuntimeError(f"jack_connect {source} {destination} failed: {(r.stderr or r.stdout).strip()}")
 
@@ -179,7 +181,13 @@ def capture_client(server: JackServer, seconds: float, name: str = "dlsynth-capt
     jack = pytest.importorskip("jack", reason="JACK-Client is not installed (pip install JACK-Client)")
     client = jack.Client(name, servername=server.name, no_start_server=True)
     port = client.inports.register("in")
-    state = {"buf": np.zeros(int(seconds * SAMPLE_RATE) + 4 * PERIOD, np.float32), "pos": 0, "armed": False, "xruns": 0, "stall": 0.0}
+    state = {
+        "buf": np.zeros(int(seconds * SAMPLE_RATE) + 4 * PERIOD, np.float32),
+        "pos": 0,
+        "armed": False,
+        "xruns": 0,
+        "stall": 0.0,
+    }
 
     @client.set_process_callback
     def process(frames):

@@ -55,8 +55,8 @@ def pitch_near(x: np.ndarray, fs: int, expected_hz: float, search_cents: float =
     lo = int(math.floor(expected_hz * 2 ** (-search_cents / 1200) / df))
     hi = int(math.ceil(expected_hz * 2 ** (search_cents / 1200) / df))
     lo, hi = max(lo, 1), min(hi, len(spec) - 2)
-    k = lo + int(np.argmax(spec[lo:hi + 1]))
-    a, b, c = (math.log(max(v, 1e-30)) for v in spec[k - 1:k + 2])
+    k = lo + int(np.argmax(spec[lo : hi + 1]))
+    a, b, c = (math.log(max(v, 1e-30)) for v in spec[k - 1 : k + 2])
     denom = a - 2 * b + c
     delta = 0.5 * (a - c) / denom if denom < 0 else 0.0
     hz = (k + delta) * df
@@ -83,12 +83,13 @@ def envelope(x: np.ndarray, hop: int) -> np.ndarray:
     a = mono_abs(x)
     n = -(-len(a) // hop)
     pad = np.zeros(n * hop)
-    pad[:len(a)] = a
+    pad[: len(a)] = a
     return pad.reshape(n, hop).max(axis=1)
 
 
-def sounding_regions(x: np.ndarray, threshold: float, hop: int = 240, min_len: int = 0,
-                     bridge: int = 0) -> list[tuple[int, int]]:
+def sounding_regions(
+    x: np.ndarray, threshold: float, hop: int = 240, min_len: int = 0, bridge: int = 0
+) -> list[tuple[int, int]]:
     """Stretches (start, end) in frames where the hop envelope exceeds ``threshold``; gaps
     shorter than ``bridge`` frames are bridged; stretches shorter than ``min_len`` dropped.
     Precise to a hop: for sample-accurate onsets use `onsets_after_silence`."""
@@ -170,8 +171,9 @@ def rms_db(x: np.ndarray) -> float:
     return 10 * math.log10(ms) if ms > 0 else FLOOR_DB
 
 
-def release_drop_db(x: np.ndarray, release: int, fs: int, within: float = 1.5, ref: float = 0.25,
-                    window: float = 0.05) -> tuple[float, float, float]:
+def release_drop_db(
+    x: np.ndarray, release: int, fs: int, within: float = 1.5, ref: float = 0.25, window: float = 0.05
+) -> tuple[float, float, float]:
     """How far the level has fallen ``within`` seconds after frame ``release``: (drop in dB,
     the reference level: RMS over the ``ref`` seconds before the release, the level of the
     ``window`` seconds ending ``within`` seconds after it)."""
@@ -180,7 +182,7 @@ def release_drop_db(x: np.ndarray, release: int, fs: int, within: float = 1.5, r
     end = release + int(within * fs)
     if end > len(x):
         raise ValueError(f"the capture ends {(end - len(x)) / fs:.2f} s too early to judge the release")
-    late_db = rms_db(x[end - int(window * fs):end])
+    late_db = rms_db(x[end - int(window * fs) : end])
     return ref_db - late_db, ref_db, late_db
 
 

@@ -161,8 +161,8 @@ class Probe:
         ncap = len(cap)
         if j < ncap:
             m = min(frames, ncap - j)
-            cap[j:j + m, 0] = self.ins[0].get_array()[:m]
-            cap[j:j + m, 1] = self.ins[1].get_array()[:m]
+            cap[j : j + m, 0] = self.ins[0].get_array()[:m]
+            cap[j : j + m, 1] = self.ins[1].get_array()[:m]
         elif i >= n:
             self.state = DONE
         if self.stop_requested:
@@ -198,8 +198,10 @@ class Probe:
             if r:
                 return r
             if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out after {timeout} s waiting for {what}; ports: "
-                                   f"{[p.name for p in self.client.get_ports()]}")
+                raise RuntimeError(
+                    f"timed out after {timeout} s waiting for {what}; ports: "
+                    f"{[p.name for p in self.client.get_ports()]}"
+                )
             time.sleep(POLL_S)
 
     def _connect(self, ours, theirs, reverse: bool = False, timeout: float = 5.0) -> None:
@@ -233,23 +235,34 @@ class Probe:
         gc.freeze()
         self.client.activate()
         t_active = time.monotonic()
-        emit(event="active", name=self.client.name, midi_out=self.midi.name,
-             inputs=[p.name for p in self.ins], rate=self.rate, period=self.period)
+        emit(
+            event="active",
+            name=self.client.name,
+            midi_out=self.midi.name,
+            inputs=[p.name for p in self.ins],
+            rate=self.rate,
+            period=self.period,
+        )
         threading.Thread(target=self._stdin_loop, daemon=True).start()
         start = cfg.get("start", "audio")
         midi_to = cfg.get("midi_to")
         if midi_to:
+
             def midi_port():
                 hits = [p for p in self._find_ports(is_midi=True, is_input=True) if p.endswith(midi_to)]
                 return hits[0] if hits else None
 
             self.midi_port = self._wait(f"a MIDI input port ending with {midi_to!r}", midi_port, timeout)
-            self._connect(self.midi, lambda: self._wait(f"a MIDI input port ending with {midi_to!r}", midi_port, timeout))
+            self._connect(
+                self.midi, lambda: self._wait(f"a MIDI input port ending with {midi_to!r}", midi_port, timeout)
+            )
             if self.storm:
                 self.storming = True
-            emit(event="midi_connected", port=self.midi_port, t=time.monotonic() - t_active,
-                 frame=self.client.frame_time)
+            emit(
+                event="midi_connected", port=self.midi_port, t=time.monotonic() - t_active, frame=self.client.frame_time
+            )
         if start == "peer":
+
             def peer():
                 try:
                     return self.client.get_all_connections(self.midi)
@@ -257,9 +270,14 @@ class Probe:
                     return None
 
             peers = self._wait("a connection to our MIDI output", peer, timeout)
-            emit(event="peer_connected", peers=[p.name for p in peers], t=time.monotonic() - t_active,
-                 frame=self.client.frame_time)
+            emit(
+                event="peer_connected",
+                peers=[p.name for p in peers],
+                t=time.monotonic() - t_active,
+                frame=self.client.frame_time,
+            )
         if cfg.get("audio", True):
+
             def audio_ports():
                 ports = [p for p in self._find_ports(is_audio=True, is_output=True) if not p.startswith("system:")]
                 return ports if len(ports) >= 2 else None
@@ -336,15 +354,23 @@ class Probe:
         tmp = out + ".tmp.npz"
         np.savez(
             tmp,
-            rate=self.rate, period=self.period, base=int(self.base),
-            capture=self.capture, cyc_frame=self.cyc_frame[:k], cyc_us=self.cyc_us[:k],
-            cyc_entry=self.cyc_entry[:k], ev_frame=self.ev_frame,
+            rate=self.rate,
+            period=self.period,
+            base=int(self.base),
+            capture=self.capture,
+            cyc_frame=self.cyc_frame[:k],
+            cyc_us=self.cyc_us[:k],
+            cyc_entry=self.cyc_entry[:k],
+            ev_frame=self.ev_frame,
             ev_off=self.ev_off,
-            xrun_frame=self.xrun_frame[:min(self.n_xruns, MAX_XRUNS)], n_xruns=int(self.n_xruns),
+            xrun_frame=self.xrun_frame[: min(self.n_xruns, MAX_XRUNS)],
+            n_xruns=int(self.n_xruns),
             marks_name=np.array([m[0] for m in self.marks], dtype=str),
             marks_frame=np.array([m[1] for m in self.marks], dtype=np.int64),
-            storm_cycles=int(self.storm_cycles), shutdown=bool(self.shutdown),
-            audio_ports=np.array(self.audio_ports, dtype=str), midi_port=self.midi_port,
+            storm_cycles=int(self.storm_cycles),
+            shutdown=bool(self.shutdown),
+            audio_ports=np.array(self.audio_ports, dtype=str),
+            midi_port=self.midi_port,
         )
         os.replace(tmp, out)
 

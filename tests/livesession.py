@@ -70,8 +70,9 @@ class Proc:
     """A subprocess with stdout and stderr in files (never a full pipe), or stdout read
     line by line as JSON events (``events=True``) by a thread."""
 
-    def __init__(self, cmd, env, cwd, workdir: Path, label: str, events: bool = False, stdin: bool = False,
-                 shell: bool = False):
+    def __init__(
+        self, cmd, env, cwd, workdir: Path, label: str, events: bool = False, stdin: bool = False, shell: bool = False
+    ):
         self.label = label
         self.cmd = cmd
         self.err_path = workdir / f"{label}.stderr"
@@ -83,10 +84,16 @@ class Proc:
         self.t_start = time.monotonic()
         self.t_end: float | None = None
         self.p = subprocess.Popen(
-            cmd, env=env, cwd=str(cwd), shell=shell,
+            cmd,
+            env=env,
+            cwd=str(cwd),
+            shell=shell,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if events else self._out, stderr=self._err,
-            text=events or None, bufsize=1 if events else -1, start_new_session=True,
+            stdout=subprocess.PIPE if events else self._out,
+            stderr=self._err,
+            text=events or None,
+            bufsize=1 if events else -1,
+            start_new_session=True,
         )
         if events:
             self._reader = threading.Thread(target=self._read, daemon=True)
@@ -116,16 +123,20 @@ class Proc:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"{self.label}: no {name!r} event within {timeout} s; "
-                                   f"events {self.brief_events()}; stderr: {self.stderr()[-2000:]}")
+                raise TimeoutError(
+                    f"{self.label}: no {name!r} event within {timeout} s; "
+                    f"events {self.brief_events()}; stderr: {self.stderr()[-2000:]}"
+                )
             try:
                 ev = self._q.get(timeout=min(left, 0.2))
             except queue.Empty:
                 continue
             if ev is None:
                 self._q.put(None)
-                raise RuntimeError(f"{self.label} ended (status {self.p.poll()}) before a {name!r} event; "
-                                   f"events {self.brief_events()}; stderr: {self.stderr()[-2000:]}")
+                raise RuntimeError(
+                    f"{self.label} ended (status {self.p.poll()}) before a {name!r} event; "
+                    f"events {self.brief_events()}; stderr: {self.stderr()[-2000:]}"
+                )
             if ev.get("event") == "error":
                 raise RuntimeError(f"{self.label}: {ev.get('text')}")
             if ev.get("event") == name and not ev.get("_taken"):
@@ -212,8 +223,15 @@ class ProbeProc(Proc):
         cfg_path = workdir / f"{label}.json"
         cfg_path.write_text(json.dumps(cfg))
         self.cfg = cfg
-        super().__init__([sys.executable, "-m", "tests.liveprobe", str(cfg_path)], child_env(server_name),
-                         REPO, workdir, label, events=True, stdin=True)
+        super().__init__(
+            [sys.executable, "-m", "tests.liveprobe", str(cfg_path)],
+            child_env(server_name),
+            REPO,
+            workdir,
+            label,
+            events=True,
+            stdin=True,
+        )
 
     def mark(self, name: str, timeout: float = 5.0) -> int:
         """The graph frame now, as the probe's JACK client sees it."""
@@ -243,8 +261,14 @@ class Session:
     def server_name(self) -> str:
         return self.server.name
 
-    def dlsynth(self, *args: str, label: str = "dlsynth", cmd: list[str] | None = None,
-                server_name: str | None = None, **env_extra) -> Proc:
+    def dlsynth(
+        self,
+        *args: str,
+        label: str = "dlsynth",
+        cmd: list[str] | None = None,
+        server_name: str | None = None,
+        **env_extra,
+    ) -> Proc:
         """`dlsynth play ARGS` as a subprocess: ``python -m apps.cli play ...`` unless ``cmd``."""
         cmd = cmd or [sys.executable, "-m", "dlsynth", "play", *args]
         p = Proc(cmd, child_env(server_name or self.server_name, **env_extra), REPO, self.workdir, label)
@@ -305,8 +329,9 @@ def jack_port_table(server_name: str) -> list[tuple[str, str, str]] | None:
     """Every port on that server as (name, "input"|"output", "audio"|"midi"), from
     ``jack_lsp -p -t``; None if the server does not answer."""
     try:
-        r = subprocess.run(["jack_lsp", "-p", "-t"], env=child_env(server_name), capture_output=True, text=True,
-                           timeout=10)
+        r = subprocess.run(
+            ["jack_lsp", "-p", "-t"], env=child_env(server_name), capture_output=True, text=True, timeout=10
+        )
     except subprocess.TimeoutExpired:
         return None
     if r.returncode != 0:
@@ -330,8 +355,11 @@ def jack_port_table(server_name: str) -> list[tuple[str, str, str]] | None:
 
 def client_audio_outputs(server_name: str) -> list[str]:
     """Audio output ports of clients other than "system" (dlsynth's, in these tests)."""
-    return [n for n, d, k in jack_port_table(server_name) or []
-            if d == "output" and k == "audio" and not n.startswith("system:")]
+    return [
+        n
+        for n, d, k in jack_port_table(server_name) or []
+        if d == "output" and k == "audio" and not n.startswith("system:")
+    ]
 
 
 def stderr_lines(text: str) -> list[str]:

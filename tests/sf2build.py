@@ -114,8 +114,17 @@ def _level(items, terminal: int, kind: str):
     return hdrs, bags, mods, gens
 
 
-def sf2(presets, instruments, samples, *, version=(2, 4), name="test bank", sm24: bool = False,
-        raw: dict[str, bytes] | None = None, info_extra: bytes = b"") -> bytes:
+def sf2(
+    presets,
+    instruments,
+    samples,
+    *,
+    version=(2, 4),
+    name="test bank",
+    sm24: bool = False,
+    raw: dict[str, bytes] | None = None,
+    info_extra: bytes = b"",
+) -> bytes:
     """The bytes of an SF2 file (SF3 when a sample has ``vorbis`` data)."""
     raw = raw or {}
     smpl = bytearray()
@@ -134,15 +143,21 @@ def sf2(presets, instruments, samples, *, version=(2, 4), name="test bank", sm24
             smpl += d.tobytes() + b"\0" * 92  # 46 zero points after each sample
             end = start + len(d)
             ls, le = (start + s.loop[0], start + s.loop[1]) if s.loop else (start, start)
-        shdr += _name(s.name) + struct.pack("<IIIIIBbHH", start, end, ls, le, s.rate, s.root, s.correction,
-                                            s.link, s.type)
+        shdr += _name(s.name) + struct.pack(
+            "<IIIIIBbHH", start, end, ls, le, s.rate, s.root, s.correction, s.link, s.type
+        )
     shdr += _name("EOS") + b"\0" * 26
     phdr, pbag, pmod, pgen = _level(presets, G.INSTRUMENT, "p")
     inst, ibag, imod, igen = _level(instruments, G.SAMPLE_ID, "i")
     parts = dict(phdr=phdr, pbag=pbag, pmod=pmod, pgen=pgen, inst=inst, ibag=ibag, imod=imod, igen=igen, shdr=shdr)
     parts.update({k: v for k, v in raw.items() if k in parts})
-    info = _list(b"INFO", _chunk(b"ifil", struct.pack("<HH", *version)), _chunk(b"isng", b"EMU8000\0"),
-                 _chunk(b"INAM", name.encode() + b"\0"), info_extra)
+    info = _list(
+        b"INFO",
+        _chunk(b"ifil", struct.pack("<HH", *version)),
+        _chunk(b"isng", b"EMU8000\0"),
+        _chunk(b"INAM", name.encode() + b"\0"),
+        info_extra,
+    )
     sdta_parts = [_chunk(b"smpl", bytes(smpl))]
     if sm24:
         n = len(smpl) // 2
@@ -159,8 +174,22 @@ def sine(frames: int = 44100, cycles: int = 1000, amp: int = 16000) -> np.ndarra
     return np.round(amp * np.sin(2 * np.pi * cycles * t / frames)).astype(np.int16)
 
 
-def one_sine_bank(izone_gens=None, pzone_gens=None, *, frames=44100, cycles=1000, root=69, amp=16000, mods=(),
-                  pmods=(), program=0, bank=0, rate=44100, loop=True, **kw) -> bytes:
+def one_sine_bank(
+    izone_gens=None,
+    pzone_gens=None,
+    *,
+    frames=44100,
+    cycles=1000,
+    root=69,
+    amp=16000,
+    mods=(),
+    pmods=(),
+    program=0,
+    bank=0,
+    rate=44100,
+    loop=True,
+    **kw,
+) -> bytes:
     """One preset of one instrument of one looped sine sample (by default 1000 Hz at key 69)."""
     ig = {G.SAMPLE_MODES: 1} if loop else {}
     ig.update(izone_gens or {})
@@ -168,5 +197,6 @@ def one_sine_bank(izone_gens=None, pzone_gens=None, *, frames=44100, cycles=1000
     return sf2(
         [Preset("Sine", bank, program, [Zone(dict(pzone_gens or {}), 0, list(pmods))])],
         [Instrument("sine", [Zone(ig, 0, list(mods))])],
-        [s], **kw,
+        [s],
+        **kw,
     )

@@ -68,8 +68,9 @@ class Comparison:
     frames: int
 
 
-def compare(a: np.ndarray, b: np.ndarray, rate: int, active_db: float = 50.0,
-            frame_seconds: float = FRAME_SECONDS) -> Comparison:
+def compare(
+    a: np.ndarray, b: np.ndarray, rate: int, active_db: float = 50.0, frame_seconds: float = FRAME_SECONDS
+) -> Comparison:
     """Compare render a with render b (same rate). A frame "sounds" when it is within
     `active_db` of the render's loudest frame."""
     la, lb = rms_frames_db(a, rate, frame_seconds), rms_frames_db(b, rate, frame_seconds)
@@ -90,15 +91,25 @@ def render_dlsynth(song: str, bank: str, out: str, rate: int = 48000) -> float:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "dlsynth", "render", song, "--bank", bank, "-o", out, "--rate",
-                    str(rate), "-q"], check=True, env=env, cwd=root, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "dlsynth", "render", song, "--bank", bank, "-o", out, "--rate", str(rate), "-q"],
+        check=True,
+        env=env,
+        cwd=root,
+        timeout=600,
+    )
     return time.perf_counter() - t0
 
 
 def render_fluidsynth(song: str, bank: str, out: str, rate: int = 48000) -> float:
     t0 = time.perf_counter()
-    subprocess.run(["fluidsynth", "-ni", "-q", "-F", out, "-r", str(rate), bank, song], check=True,
-                   timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["fluidsynth", "-ni", "-q", "-F", out, "-r", str(rate), bank, song],
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 
@@ -140,16 +151,21 @@ def timing(bank: str, song: str, runs: int = 5) -> None:
             opens.append(o)
             ours.append(render_dlsynth(song, bank, os.path.join(tmp, "ours.wav")))
     med = statistics.median
-    print(f"fluidsynth whole render: {med(fs):.3f} s; dlsynth read {med(reads):.3f} s, open for the song "
-          f"{med(opens):.3f} s, whole render {med(ours):.3f} s (medians of {runs})")
+    print(
+        f"fluidsynth whole render: {med(fs):.3f} s; dlsynth read {med(reads):.3f} s, open for the song "
+        f"{med(opens):.3f} s, whole render {med(ours):.3f} s (medians of {runs})"
+    )
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("songs", nargs="+")
     ap.add_argument("--bank", action="append", required=True)
-    ap.add_argument("--timing", action="store_true", help="time opening the first bank against FluidSynth's "
-                    "whole render of the first song, instead of comparing")
+    ap.add_argument(
+        "--timing",
+        action="store_true",
+        help="time opening the first bank against FluidSynth's whole render of the first song, instead of comparing",
+    )
     args = ap.parse_args(argv)
     if args.timing:
         timing(args.bank[0], args.songs[0])
@@ -171,10 +187,12 @@ def main(argv=None) -> int:
                 a, rate = read_mono(ours)
                 b, _ = read_mono(refs[ref_bank])
                 c = compare(a, b, rate)
-                print(f"{os.path.basename(song)}  {os.path.basename(bank)} vs fluidsynth {os.path.basename(ref_bank)}: "
-                      f"loudness r={c.correlation:.3f}  median diff {c.median_difference_db:+.1f} dB  "
-                      f"centroid {c.centroid_a:.0f} Hz vs {c.centroid_b:.0f} Hz  ({c.frames} frames; "
-                      f"dlsynth {t_us:.2f} s wall)")
+                print(
+                    f"{os.path.basename(song)}  {os.path.basename(bank)} vs fluidsynth {os.path.basename(ref_bank)}: "
+                    f"loudness r={c.correlation:.3f}  median diff {c.median_difference_db:+.1f} dB  "
+                    f"centroid {c.centroid_a:.0f} Hz vs {c.centroid_b:.0f} Hz  ({c.frames} frames; "
+                    f"dlsynth {t_us:.2f} s wall)"
+                )
     return 0
 
 

@@ -106,9 +106,12 @@ def features(x: np.ndarray, rate: int, seg: Segment) -> dict:
     summed over 100 ms frames) and its loudness contour (dB per CONTOUR_FRAME_S)."""
     a0, a1 = int(round(seg.start_s * rate)), int(round(seg.end_s * rate))
     y = M.as_2d(x)[a0:a1]
-    lv = 10 * np.log10(max(float((y ** 2).mean()), 1e-30)) if len(y) else M.FLOOR_DB
-    return {"level_db": float(max(lv, M.FLOOR_DB)), "centroid_hz": M._power_centroid(y, rate) if len(y) else None,
-            "contour": _contour(y, rate)}
+    lv = 10 * np.log10(max(float((y**2).mean()), 1e-30)) if len(y) else M.FLOOR_DB
+    return {
+        "level_db": float(max(lv, M.FLOOR_DB)),
+        "centroid_hz": M._power_centroid(y, rate) if len(y) else None,
+        "contour": _contour(y, rate),
+    }
 
 
 def compare_features(ref: dict, test: dict, offset_db: float = 0.0) -> dict:
@@ -117,8 +120,13 @@ def compare_features(ref: dict, test: dict, offset_db: float = 0.0) -> dict:
     CONTOUR_RANGE_DB of its loudest): the reference's spread (standard deviation, dB), the
     correlation (None where the reference barely moves) and the median absolute difference
     after the median difference is taken out."""
-    out: dict = {"level_diff_db": None, "centroid_diff_semitones": None, "contour_std_db": None,
-                 "contour_correlation": None, "contour_mad_db": None}
+    out: dict = {
+        "level_diff_db": None,
+        "centroid_diff_semitones": None,
+        "contour_std_db": None,
+        "contour_correlation": None,
+        "contour_mad_db": None,
+    }
     if ref["level_db"] > M.FLOOR_DB and test["level_db"] > M.FLOOR_DB:
         out["level_diff_db"] = test["level_db"] - ref["level_db"] - offset_db
     if ref["centroid_hz"] and test["centroid_hz"]:
@@ -144,13 +152,17 @@ def render_features(x: np.ndarray, rate: int, midi: Path = MIDI) -> dict[str, di
 
 def median_level_offset(ref: dict[str, dict], test: dict[str, dict]) -> float:
     """The constant gain between two renders: the median over segments of the level difference."""
-    d = [test[k]["level_db"] - ref[k]["level_db"] for k in ref
-         if k in test and ref[k]["level_db"] > M.FLOOR_DB and test[k]["level_db"] > M.FLOOR_DB]
+    d = [
+        test[k]["level_db"] - ref[k]["level_db"]
+        for k in ref
+        if k in test and ref[k]["level_db"] > M.FLOOR_DB and test[k]["level_db"] > M.FLOOR_DB
+    ]
     return float(np.median(d)) if d else 0.0
 
 
-def compare_renders(ref: np.ndarray, test: np.ndarray, rate: int, midi: Path = MIDI,
-                    offset_db: float | None = None) -> tuple[float, float, dict[str, dict]]:
+def compare_renders(
+    ref: np.ndarray, test: np.ndarray, rate: int, midi: Path = MIDI, offset_db: float | None = None
+) -> tuple[float, float, dict[str, dict]]:
     """Onset-aligned per-segment figures: (lag in seconds, the level offset taken out (the
     median one unless given), {segment name: figures})."""
     lag = M.onset_lag(ref, test, rate)
@@ -176,8 +188,9 @@ def load_features(path: Path) -> dict[str, dict]:
     for key in z.files:
         seg, what = key.split("/")
         v = z[key]
-        out.setdefault(seg, {})[what] = v if what == "contour" else (float(v) or None if what == "centroid_hz"
-                                                                      else float(v))
+        out.setdefault(seg, {})[what] = (
+            v if what == "contour" else (float(v) or None if what == "centroid_hz" else float(v))
+        )
     return out
 
 
@@ -192,12 +205,21 @@ def main(argv=None) -> int:
     ap.add_argument("ref", help="reference render (WAV), or with --save-features the render to keep")
     ap.add_argument("test", nargs="?", help="render under test (WAV)")
     ap.add_argument("--midi", type=Path, default=MIDI)
-    ap.add_argument("--offset", type=float, default=None,
-                    help="gain offset (dB) taken out of level differences (default: the median)")
-    ap.add_argument("--align-to", type=Path, metavar="WAV",
-                    help="with --save-features: align the render to this one first")
-    ap.add_argument("--save-features", type=Path, metavar="OUT.npz",
-                    help="write the per-segment features of REF instead of comparing")
+    ap.add_argument(
+        "--offset",
+        type=float,
+        default=None,
+        help="gain offset (dB) taken out of level differences (default: the median)",
+    )
+    ap.add_argument(
+        "--align-to", type=Path, metavar="WAV", help="with --save-features: align the render to this one first"
+    )
+    ap.add_argument(
+        "--save-features",
+        type=Path,
+        metavar="OUT.npz",
+        help="write the per-segment features of REF instead of comparing",
+    )
     args = ap.parse_args(argv)
     a, ra = sf.read(args.ref, dtype="float64", always_2d=True)
     if args.save_features:
@@ -215,13 +237,16 @@ def main(argv=None) -> int:
         ap.error("the two renders differ in rate")
     lag, off, rows = compare_renders(a, b, ra, args.midi, args.offset)
     print(f"lag {lag * 1000:.1f} ms; test minus reference, levels minus {off:+.2f} dB")
-    print(f"{'seg':5s} {'start':>6s} {'level dB':>8s} {'centroid st':>11s} {'contour sd':>10s} {'r':>6s} "
-          f"{'mad dB':>6s}")
+    print(
+        f"{'seg':5s} {'start':>6s} {'level dB':>8s} {'centroid st':>11s} {'contour sd':>10s} {'r':>6s} {'mad dB':>6s}"
+    )
     for s in segments(args.midi):
         r = rows[s.name]
-        print(f"{s.name:5s} {s.start_s:6.1f} {_fmt(r['level_diff_db'], '+8.2f')} "
-              f"{_fmt(r['centroid_diff_semitones'], '+11.2f')} {_fmt(r['contour_std_db'], '10.1f')} "
-              f"{_fmt(r['contour_correlation'], '6.3f')} {_fmt(r['contour_mad_db'], '6.2f')}")
+        print(
+            f"{s.name:5s} {s.start_s:6.1f} {_fmt(r['level_diff_db'], '+8.2f')} "
+            f"{_fmt(r['centroid_diff_semitones'], '+11.2f')} {_fmt(r['contour_std_db'], '10.1f')} "
+            f"{_fmt(r['contour_correlation'], '6.3f')} {_fmt(r['contour_mad_db'], '6.2f')}"
+        )
     return 0
 
 

@@ -27,8 +27,14 @@ def probe_bank(path: Path) -> Path:
     data = np.round(np.cos(2 * np.pi * 100 * t / frames) * 16000).astype(np.int16)
     wave = dls.Wave.from_pcm16(data, 44100, dls.WaveSample(unity_note=69, loops=[dls.Loop(0, 0, frames)]))
     ins = [dls.Instrument(name=f"cos{p}", program=p, regions=[dls.Region(wave_link=dls.WaveLink(0))]) for p in range(2)]
-    kit = dls.Instrument(name="kit", program=0, bank=dls.Instrument.make_bank(0, 0, drum=True), regions=[
-        dls.Region(key_low=k, key_high=k, key_group=1, wave_link=dls.WaveLink(0)) for k in (HAT_CLOSED, HAT_OPEN)])
+    kit = dls.Instrument(
+        name="kit",
+        program=0,
+        bank=dls.Instrument.make_bank(0, 0, drum=True),
+        regions=[
+            dls.Region(key_low=k, key_high=k, key_group=1, wave_link=dls.WaveLink(0)) for k in (HAT_CLOSED, HAT_OPEN)
+        ],
+    )
     dls.write(dls.Collection(instruments=[*ins, kit], waves=[wave]), path)
     return path
 
@@ -56,8 +62,9 @@ def song(path: Path, tracks) -> Path:
 
 
 def cli(*args, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlsynth", "render", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dlsynth", "render", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def read_labels(path: Path) -> list[dict]:

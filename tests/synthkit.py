@@ -23,13 +23,26 @@ def sine_hz(cycles: int = 100, frames: int = 4410, rate: int = WAVE_RATE) -> flo
     return cycles * rate / frames
 
 
-def instrument(name: str, wave_index: int, bank: int = 0, program: int = 0, key_range=(0, 127), fine_tune: int = 0,
-               articulation=None, key_group: int = 0) -> dls.Instrument:
+def instrument(
+    name: str,
+    wave_index: int,
+    bank: int = 0,
+    program: int = 0,
+    key_range=(0, 127),
+    fine_tune: int = 0,
+    articulation=None,
+    key_group: int = 0,
+) -> dls.Instrument:
     ws = None
     if fine_tune:
         ws = dls.WaveSample(unity_note=69, fine_tune=fine_tune, loops=[dls.Loop(0, 0, 4410)])
-    r = dls.Region(key_low=key_range[0], key_high=key_range[1], key_group=key_group,
-                   wave_link=dls.WaveLink(wave_index), wave_sample=ws)
+    r = dls.Region(
+        key_low=key_range[0],
+        key_high=key_range[1],
+        key_group=key_group,
+        wave_link=dls.WaveLink(wave_index),
+        wave_sample=ws,
+    )
     arts = [dls.Articulation(2, articulation)] if articulation else []
     return dls.Instrument(name=name, bank=bank, program=program, regions=[r], articulations=arts)
 
@@ -47,7 +60,7 @@ def pitch(x: np.ndarray, rate: int = RATE) -> float:
     n = 1 << int(np.ceil(np.log2(len(x) * 4)))
     mag = np.abs(np.fft.rfft(x * w, n))
     k = int(np.argmax(mag[1:])) + 1
-    a, b, c = np.log(mag[k - 1:k + 2] + 1e-30)
+    a, b, c = np.log(mag[k - 1 : k + 2] + 1e-30)
     p = 0.5 * (a - c) / (a - 2 * b + c)
     return (k + p) * rate / n
 

@@ -76,8 +76,24 @@ class PrettyLike:
 
 def cli_float(tmp_path: Path, midi: Path, *args) -> np.ndarray:
     out = tmp_path / "cli.wav"
-    p = subprocess.run([sys.executable, "-m", "dlsynth", "render", str(midi), "-o", str(out), "--format", "float",
-                        "-q", *map(str, args)], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dlsynth",
+            "render",
+            str(midi),
+            "-o",
+            str(out),
+            "--format",
+            "float",
+            "-q",
+            *map(str, args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     x, _ = sf.read(out, dtype="float32")
     return x
@@ -95,13 +111,45 @@ def test_render_equals_the_command_sample_for_sample_default_bank(tmp_path):
 def test_render_equals_the_command_with_every_option_and_two_banks(tmp_path):
     a = cosine_bank(tmp_path / "a.dls")
     b = tmp_path / "b.sf2"
-    subprocess.run([sys.executable, "-m", "dlsynth", "convert", str(a), str(b), "-q"], check=True,
-                   capture_output=True, timeout=120)  # the same instruments as a SoundFont
+    subprocess.run(
+        [sys.executable, "-m", "dlsynth", "convert", str(a), str(b), "-q"], check=True, capture_output=True, timeout=120
+    )  # the same instruments as a SoundFont
     midi = song(tmp_path / "s.mid", [(0, 480, 69, 0), (240, 960, 72, 1), (500, 700, 60, 0)])
-    x = dlsynth.render(str(midi), [str(a), dlsynth.load_bank(b)], rate=44100, interpolation="linear",
-                       effects=False, voices=8, gain_db=-3.0, tail=0.25, max_length=1.2, threads=2)
-    y = cli_float(tmp_path, midi, "--bank", a, "--bank", b, "--rate", 44100, "--interpolation", "linear",
-                  "--no-effects", "--voices", 8, "--gain", -3, "--tail", 0.25, "--max-length", 1.2, "--threads", 2)
+    x = dlsynth.render(
+        str(midi),
+        [str(a), dlsynth.load_bank(b)],
+        rate=44100,
+        interpolation="linear",
+        effects=False,
+        voices=8,
+        gain_db=-3.0,
+        tail=0.25,
+        max_length=1.2,
+        threads=2,
+    )
+    y = cli_float(
+        tmp_path,
+        midi,
+        "--bank",
+        a,
+        "--bank",
+        b,
+        "--rate",
+        44100,
+        "--interpolation",
+        "linear",
+        "--no-effects",
+        "--voices",
+        8,
+        "--gain",
+        -3,
+        "--tail",
+        0.25,
+        "--max-length",
+        1.2,
+        "--threads",
+        2,
+    )
     np.testing.assert_array_equal(x, y)
     assert len(x) == round(1.2 * 44100)  # max_length cut it (the song and its tail last 1.25 s)
 
@@ -138,7 +186,7 @@ def test_onsets_of_a_pretty_midi_shaped_object_land_on_their_frames(tmp_path):
     for t in starts:
         frame = round(t * rate)
         w0 = max(0, frame - 40)
-        got = K.onset(x[w0:frame + 40], ONSET_THRESHOLD) + w0
+        got = K.onset(x[w0 : frame + 40], ONSET_THRESHOLD) + w0
         assert abs(got - frame) <= ONSET_TOLERANCE_FRAMES, (t, frame, got)
 
 
@@ -153,7 +201,7 @@ def test_instruments_never_share_a_channel_past_fifteen(tmp_path):
     lone = PrettyLike([Instrument(0, notes=[Note(0.0, 1.0, 69)])])
     both = dlsynth.render(PrettyLike(ins), bank, effects=False, gain_db=0.0, tail=0.0)
     alone = dlsynth.render(lone, bank, effects=False, gain_db=0.0, tail=0.0)
-    bent = both[:len(alone), 0] - alone[:, 0]  # instrument 15 is what `lone` plays, to the sample
+    bent = both[: len(alone), 0] - alone[:, 0]  # instrument 15 is what `lone` plays, to the sample
     assert abs(K.cents(K.pitch(bent[4800:40000], 48000), COSINE_HZ * 2 ** (-10 / 12))) < PITCH_TOLERANCE_CENTS
     assert abs(K.cents(K.pitch(alone[4800:40000, 0], 48000), COSINE_HZ)) < PITCH_TOLERANCE_CENTS
 
@@ -169,12 +217,28 @@ def test_drums_take_channel_10_of_group_after_group():
 
 def test_events_of_one_frame_keep_pretty_midis_order():
     """Note-offs first, then the rest; a note too short for a frame ends after it starts."""
-    obj = PrettyLike([Instrument(5, notes=[Note(0.0, 0.5, 60), Note(0.5, 1.0, 60), Note(1.0, 1.0000001, 62)],
-                                 control_changes=[ControlChange(0.5, 7, 90)], pitch_bends=[PitchBend(0.5, -8192)])])
+    obj = PrettyLike(
+        [
+            Instrument(
+                5,
+                notes=[Note(0.0, 0.5, 60), Note(0.5, 1.0, 60), Note(1.0, 1.0000001, 62)],
+                control_changes=[ControlChange(0.5, 7, 90)],
+                pitch_bends=[PitchBend(0.5, -8192)],
+            )
+        ]
+    )
     got = [e.data for e in instrument_song(obj, 48000).events]
-    assert got == [bytes((0xC0, 5)), bytes((0x90, 60, 100)),
-                   bytes((0x80, 60, 64)), bytes((0x90, 60, 100)), bytes((0xE0, 0, 0)), bytes((0xB0, 7, 90)),
-                   bytes((0x80, 60, 64)), bytes((0x90, 62, 100)), bytes((0x80, 62, 64))]
+    assert got == [
+        bytes((0xC0, 5)),
+        bytes((0x90, 60, 100)),
+        bytes((0x80, 60, 64)),
+        bytes((0x90, 60, 100)),
+        bytes((0xE0, 0, 0)),
+        bytes((0xB0, 7, 90)),
+        bytes((0x80, 60, 64)),
+        bytes((0x90, 62, 100)),
+        bytes((0x80, 62, 64)),
+    ]
 
 
 # ---------------------------------------------------------------- Synth for host loops
@@ -210,7 +274,7 @@ def test_host_loop_equals_the_render_of_the_same_events(tmp_path):
         got.append(synth.render(out=buf).copy())
         pos += block
     synth.close()
-    np.testing.assert_array_equal(np.concatenate(got)[:len(want)], want)
+    np.testing.assert_array_equal(np.concatenate(got)[: len(want)], want)
 
 
 def test_render_into_out_allocates_nothing(tmp_path):
@@ -282,9 +346,21 @@ def test_bad_bank_raises_bank_error(tmp_path):
         dlsynth.render(midi, 42)
 
 
-@pytest.mark.parametrize("option", [dict(rate=100), dict(voices=0), dict(voices=5000), dict(interpolation="best"),
-                                    dict(tail=-1), dict(tail="long"), dict(max_length=0), dict(threads=0),
-                                    dict(gain_db=float("inf")), dict(tail=float("nan"))])
+@pytest.mark.parametrize(
+    "option",
+    [
+        dict(rate=100),
+        dict(voices=0),
+        dict(voices=5000),
+        dict(interpolation="best"),
+        dict(tail=-1),
+        dict(tail="long"),
+        dict(max_length=0),
+        dict(threads=0),
+        dict(gain_db=float("inf")),
+        dict(tail=float("nan")),
+    ],
+)
 def test_bad_options_raise_value_error(option):
     with pytest.raises(ValueError):
         dlsynth.render(JAZZ / "test-c-major-scale.mid", **option)
@@ -292,11 +368,17 @@ def test_bad_options_raise_value_error(option):
 
 def test_bad_synth_calls_raise_value_error(tmp_path):
     with dlsynth.Synth(cosine_bank(tmp_path / "cos.dls")) as synth:
-        for call in (lambda: synth.note_on(16, 60, 100), lambda: synth.note_on(0, 128, 100),
-                     lambda: synth.note_on(0, 60, 100, offset=-1), lambda: synth.note_on(0, 60, 100, group=2),
-                     lambda: synth.pitch_bend(0, 8192), lambda: synth.control_change(0, 7, 128),
-                     lambda: synth.sysex(b"\xf0\x7e\x80\xf7"), lambda: synth.render(),
-                     lambda: synth.render(out=np.zeros((8, 2)))):
+        for call in (
+            lambda: synth.note_on(16, 60, 100),
+            lambda: synth.note_on(0, 128, 100),
+            lambda: synth.note_on(0, 60, 100, offset=-1),
+            lambda: synth.note_on(0, 60, 100, group=2),
+            lambda: synth.pitch_bend(0, 8192),
+            lambda: synth.control_change(0, 7, 128),
+            lambda: synth.sysex(b"\xf0\x7e\x80\xf7"),
+            lambda: synth.render(),
+            lambda: synth.render(out=np.zeros((8, 2))),
+        ):
             with pytest.raises(ValueError):
                 call()
     with pytest.raises(RuntimeError):
@@ -311,7 +393,9 @@ def test_import_dlsynth_imports_no_numpy():
 
 def test_an_instrument_no_bank_has_is_a_render_warning(tmp_path):
     bank = cosine_bank(tmp_path / "cos.dls")  # programs 0 and 1, no drum kit
-    obj = PrettyLike([Instrument(0, is_drum=True, notes=[Note(0.0, 0.1, 36)]), Instrument(1, notes=[Note(0.0, 0.1, 69)])])
+    obj = PrettyLike(
+        [Instrument(0, is_drum=True, notes=[Note(0.0, 0.1, 36)]), Instrument(1, notes=[Note(0.0, 0.1, 69)])]
+    )
     with pytest.warns(dlsynth.RenderWarning, match="no instrument for drum kit 0"):
         x = dlsynth.render(obj, bank, tail=0.0)
     assert np.abs(x).max() > 0.01  # the melodic one plays
@@ -320,9 +404,24 @@ def test_an_instrument_no_bank_has_is_a_render_warning(tmp_path):
 def test_the_public_api_is_annotated():
     import inspect
 
-    for fn in (dlsynth.render, dlsynth.load_bank, dlsynth.Synth.__init__, *[
-            getattr(dlsynth.Synth, m) for m in ("note_on", "note_off", "control_change", "program_change",
-                                                 "pitch_bend", "sysex", "render", "close")]):
+    for fn in (
+        dlsynth.render,
+        dlsynth.load_bank,
+        dlsynth.Synth.__init__,
+        *[
+            getattr(dlsynth.Synth, m)
+            for m in (
+                "note_on",
+                "note_off",
+                "control_change",
+                "program_change",
+                "pitch_bend",
+                "sysex",
+                "render",
+                "close",
+            )
+        ],
+    ):
         sig = inspect.signature(fn)
         missing = [p for p in sig.parameters.values() if p.name != "self" and p.annotation is inspect.Parameter.empty]
         assert not missing and sig.return_annotation is not inspect.Signature.empty, (fn.__qualname__, missing)

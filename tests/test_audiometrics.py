@@ -124,7 +124,7 @@ def test_a_missing_part_lowers_the_loudness_correlation():
     bass = notes([65.4] * 12, amps=[0.3] * 12)
     full = a + bass
     thin = a.copy()
-    thin[len(thin) // 2:] *= 0.05  # the second half goes nearly silent in the test render
+    thin[len(thin) // 2 :] *= 0.05  # the second half goes nearly silent in the test render
     c = M.compare(full, thin, RATE, align_onsets=False)
     assert c.loudness_correlation < 0.9
 
@@ -145,6 +145,7 @@ def test_segment_figures_of_one_note():
 def test_a_slower_attack_does_not_shift_the_alignment():
     """Two synths seldom share attack shapes: a 15 ms attack against a 1 ms one still lines up
     where the notes start (the rise-only envelope this replaced was 14 ms off on real renders)."""
+
     def plucks(attack_s: float) -> np.ndarray:
         parts = [np.zeros(int(0.2 * RATE))]
         for f in [262, 330, 392, 523, 392, 330, 262, 196]:

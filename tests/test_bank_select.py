@@ -45,26 +45,30 @@ def key_of_select(drum: bool, msb: int, lsb: int, program: int) -> int:
     return patch_key(bank(msb, lsb, drum=drum), program)
 
 
-@pytest.mark.parametrize("select,tries", [
-    # GM2 melody bank: the exact bank, then variation 6 of GM bank 0, then GM program 1.
-    ((False, 121, 6, 1), [melodic(121, 6, 1), melodic(0, 6, 1), melodic(0, 0, 1)]),
-    # On a drum channel MSB 121 still means a melodic instrument, after a kit there.
-    ((True, 121, 6, 1), [kit(121, 6, 1), melodic(121, 6, 1), melodic(0, 6, 1), melodic(0, 0, 1)]),
-    # GM2 rhythm bank on a melodic channel: a melodic instrument there, a kit there, kit 25, kit 0.
-    ((False, 120, 0, 25), [melodic(120, 0, 25), kit(120, 0, 25), kit(0, 0, 25), kit(0, 0, 0)]),
-    # XG drum bank.
-    ((False, 127, 0, 0), [melodic(127, 0, 0), kit(127, 0, 0), kit(0, 0, 0)]),
-    # GS / GM: a variation falls back to bank 0; a kit to the standard kit.
-    ((False, 9, 9, 5), [melodic(9, 9, 5), melodic(0, 0, 5)]),
-    ((True, 0, 0, 25), [kit(0, 0, 25), kit(0, 0, 0)]),
-    ((False, 0, 0, 5), [melodic(0, 0, 5)]),
-])
+@pytest.mark.parametrize(
+    "select,tries",
+    [
+        # GM2 melody bank: the exact bank, then variation 6 of GM bank 0, then GM program 1.
+        ((False, 121, 6, 1), [melodic(121, 6, 1), melodic(0, 6, 1), melodic(0, 0, 1)]),
+        # On a drum channel MSB 121 still means a melodic instrument, after a kit there.
+        ((True, 121, 6, 1), [kit(121, 6, 1), melodic(121, 6, 1), melodic(0, 6, 1), melodic(0, 0, 1)]),
+        # GM2 rhythm bank on a melodic channel: a melodic instrument there, a kit there, kit 25, kit 0.
+        ((False, 120, 0, 25), [melodic(120, 0, 25), kit(120, 0, 25), kit(0, 0, 25), kit(0, 0, 0)]),
+        # XG drum bank.
+        ((False, 127, 0, 0), [melodic(127, 0, 0), kit(127, 0, 0), kit(0, 0, 0)]),
+        # GS / GM: a variation falls back to bank 0; a kit to the standard kit.
+        ((False, 9, 9, 5), [melodic(9, 9, 5), melodic(0, 0, 5)]),
+        ((True, 0, 0, 25), [kit(0, 0, 25), kit(0, 0, 0)]),
+        ((False, 0, 0, 5), [melodic(0, 0, 5)]),
+    ],
+)
 def test_lookup_order(select, tries):
     got = patch_fallbacks(key_of_select(*select))
     assert [patch_of_key(k) for k in got] == [patch_of_key(k) for k in tries]
 
 
 # --- in the synth: which instrument sounds, told by its pitch ----------------------------
+
 
 def make_synth(instruments, cycles) -> Synth:
     s = Synth(K.RATE, effects=False, gain_db=0.0)
@@ -91,8 +95,11 @@ def plays(s, hz, *select, **kw) -> bool:
 
 
 def test_an_instrument_at_exactly_the_selected_bank_plays():
-    ins = [K.instrument("gm", 0, program=1), K.instrument("gm2 var 6", 1, bank=bank(0, 6), program=1),
-           K.instrument("exact", 2, bank=bank(121, 6), program=1)]
+    ins = [
+        K.instrument("gm", 0, program=1),
+        K.instrument("gm2 var 6", 1, bank=bank(0, 6), program=1),
+        K.instrument("exact", 2, bank=bank(121, 6), program=1),
+    ]
     s = make_synth(ins, cycles=(100, 120, 150))
     assert plays(s, K.sine_hz(150), 121, 6, 1)
     # On channel 10 too: MSB 121 is a melodic bank on any channel.
@@ -104,8 +111,9 @@ def test_an_instrument_at_exactly_the_selected_bank_plays():
 
 
 def test_without_the_exact_instrument_the_gm2_reading_then_the_gm_fallback_play():
-    s = make_synth([K.instrument("gm", 0, program=1), K.instrument("gm2 var 6", 1, bank=bank(0, 6), program=1)],
-                   cycles=(100, 120))
+    s = make_synth(
+        [K.instrument("gm", 0, program=1), K.instrument("gm2 var 6", 1, bank=bank(0, 6), program=1)], cycles=(100, 120)
+    )
     assert plays(s, K.sine_hz(120), 121, 6, 1)  # GM2 melody bank, variation 6: no warning
     assert s.warnings == []
     s = make_synth([K.instrument("gm", 0, program=1)], cycles=(100,))
@@ -114,9 +122,11 @@ def test_without_the_exact_instrument_the_gm2_reading_then_the_gm_fallback_play(
 
 
 def test_a_kit_at_exactly_the_selected_drum_bank_plays():
-    ins = [K.instrument("standard kit", 0, bank=bank(0, 0, drum=True)),
-           K.instrument("kit at 120", 1, bank=bank(120, 0, drum=True)),
-           K.instrument("kit at 127", 2, bank=bank(127, 0, drum=True))]
+    ins = [
+        K.instrument("standard kit", 0, bank=bank(0, 0, drum=True)),
+        K.instrument("kit at 120", 1, bank=bank(120, 0, drum=True)),
+        K.instrument("kit at 127", 2, bank=bank(127, 0, drum=True)),
+    ]
     s = make_synth(ins, cycles=(100, 120, 150))
     assert plays(s, K.sine_hz(100), 0, 0, 0, channel=9)
     assert plays(s, K.sine_hz(120), 120, 0, 0, channel=9)
@@ -152,23 +162,39 @@ def mobile_bank(at_msb: int, at_lsb: int) -> dls.Collection:
     """One instrument of four one-key regions at (at_msb, at_lsb, program 1), each key a wave
     of its own pitch at its own unity note, like Streetwise's; and a GM program 1 that is not it."""
     waves = [K.sine_wave(c) for c in EXACT_CYCLES] + [K.sine_wave(GM_CYCLES)]
-    regions = [dls.Region(key_low=k, key_high=k, wave_link=dls.WaveLink(i),
-                          wave_sample=dls.WaveSample(unity_note=k, loops=[dls.Loop(0, 0, 4410)]))
-               for i, k in enumerate(EXACT_KEYS)]
+    regions = [
+        dls.Region(
+            key_low=k,
+            key_high=k,
+            wave_link=dls.WaveLink(i),
+            wave_sample=dls.WaveSample(unity_note=k, loops=[dls.Loop(0, 0, 4410)]),
+        )
+        for i, k in enumerate(EXACT_KEYS)
+    ]
     ins = [dls.Instrument(name="Streetwise-like", bank=bank(at_msb, at_lsb), program=1, regions=regions)]
     if (at_msb, at_lsb) != (0, 0):
-        ins.append(dls.Instrument(name="GM Bright Piano", bank=bank(0, 0), program=1,
-                                  regions=[dls.Region(wave_link=dls.WaveLink(len(EXACT_CYCLES)))]))
+        ins.append(
+            dls.Instrument(
+                name="GM Bright Piano",
+                bank=bank(0, 0),
+                program=1,
+                regions=[dls.Region(wave_link=dls.WaveLink(len(EXACT_CYCLES)))],
+            )
+        )
     return dls.Collection(instruments=ins, waves=waves, info={"INAM": "mobile test bank"})
 
 
 def gm2_song(path, msb: int, lsb: int) -> None:
     """GM2 System On, then on channel 8 bank MSB/LSB and program 1, and the four keys in turn."""
     mf = mido.MidiFile(type=0, ticks_per_beat=480)
-    tr = mido.MidiTrack([mido.Message("sysex", data=(0x7E, 0x7F, 0x09, 0x03), time=0),
-                         mido.Message("control_change", channel=7, control=0, value=msb, time=10),
-                         mido.Message("control_change", channel=7, control=32, value=lsb, time=0),
-                         mido.Message("program_change", channel=7, program=1, time=0)])
+    tr = mido.MidiTrack(
+        [
+            mido.Message("sysex", data=(0x7E, 0x7F, 0x09, 0x03), time=0),
+            mido.Message("control_change", channel=7, control=0, value=msb, time=10),
+            mido.Message("control_change", channel=7, control=32, value=lsb, time=0),
+            mido.Message("program_change", channel=7, program=1, time=0),
+        ]
+    )
     for i, k in enumerate(EXACT_KEYS):
         tr.append(mido.Message("note_on", channel=7, note=k, velocity=100, time=NOTE_TICKS if i else 10))
         tr.append(mido.Message("note_off", channel=7, note=k, velocity=0, time=NOTE_TICKS))
@@ -177,9 +203,27 @@ def gm2_song(path, msb: int, lsb: int) -> None:
 
 
 def render_cli(midi, bank_path, out) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlsynth", "render", str(midi), "--bank", str(bank_path), "-o",
-                           str(out), "--no-effects", "--format", "float", "--tail", "0.5"],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dlsynth",
+            "render",
+            str(midi),
+            "--bank",
+            str(bank_path),
+            "-o",
+            str(out),
+            "--no-effects",
+            "--format",
+            "float",
+            "--tail",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_mobile_dls_instrument_at_msb_121_lsb_6_plays_through_the_cli(tmp_path):
@@ -195,7 +239,7 @@ def test_a_mobile_dls_instrument_at_msb_121_lsb_6_plays_through_the_cli(tmp_path
     note_frames = int(rate * NOTE_TICKS / 960)
     for i, k in enumerate(EXACT_KEYS):
         start = int(rate * (10 + 10 + 2 * i * NOTE_TICKS) / 960)
-        seg = mono[start + note_frames // 4: start + note_frames - note_frames // 8]
+        seg = mono[start + note_frames // 4 : start + note_frames - note_frames // 8]
         assert abs(K.cents(K.pitch(seg, rate), K.sine_hz(EXACT_CYCLES[i]))) < PITCH_TOLERANCE_CENTS, k
     # And identical to the same instrument selected at GM bank 0 in a bank that has only it.
     direct_bank, direct_song, direct_out = tmp_path / "direct.dls", tmp_path / "direct.mid", tmp_path / "direct.wav"

@@ -101,9 +101,9 @@ def test_plan_on_cycle_starts_and_its_setup_comes_first():
     p = plan_mod.make_plan(30, RATE, 256, on_cycle=True, background=100)
     assert np.all(p.press % 256 == 0)
     setup = plan_mod.setup_messages(100)
-    assert p.messages[:len(setup)] == setup
-    assert max(p.offsets[:len(setup)]) < p.press[0]  # all set-up before the first key
-    per_cycle = np.bincount(p.offsets[:len(setup)] // 256)
+    assert p.messages[: len(setup)] == setup
+    assert max(p.offsets[: len(setup)]) < p.press[0]  # all set-up before the first key
+    per_cycle = np.bincount(p.offsets[: len(setup)] // 256)
     assert per_cycle.max() <= plan_mod.SETUP_PER_CYCLE
     chans = {m[0] & 0x0F for m in setup if m[0] & 0xF0 == 0x90}
     assert plan_mod.PROBE_CHANNEL not in chans and plan_mod.DRUM_CHANNEL not in chans
@@ -121,12 +121,20 @@ def _fake_run(p, latency_frames, loop_delay=0):
     cap = np.zeros(p.capture_frames, np.float32)
     for k, lat in zip(p.press, latency_frames):
         a = int(k + lat + loop_delay)
-        cap[a:a + p.note_frames] = _tone(p.note_frames, 0.3)
+        cap[a : a + p.note_frames] = _tone(p.note_frames, 0.3)
     cyc = base + np.arange(p.capture_frames // p.period + 2) * p.period
     usecs = (cyc * 1e6 / p.rate).astype(np.int64)
-    return {"base": base, "ev_frame": ev, "capture": cap, "cyc_frame": cyc, "cyc_usecs": usecs,
-            "cyc_offset_ns": np.zeros(len(cyc), np.int64), "cyc_entry_ns": usecs * 1000 + 30_000,
-            "xruns": 0, "xrun_ref": np.zeros(0, np.int64)}
+    return {
+        "base": base,
+        "ev_frame": ev,
+        "capture": cap,
+        "cyc_frame": cyc,
+        "cyc_usecs": usecs,
+        "cyc_offset_ns": np.zeros(len(cyc), np.int64),
+        "cyc_entry_ns": usecs * 1000 + 30_000,
+        "xruns": 0,
+        "xrun_ref": np.zeros(0, np.int64),
+    }
 
 
 def test_analysis_counts_from_the_key_press_and_takes_a_loop_s_period_off():
@@ -146,8 +154,16 @@ def test_breakdown_puts_arrival_stamps_against_the_graph():
     # dlsynth stamps each note-on at the master time of its delivery frame, applies it at
     # engine frame = graph frame - 1000, and it sounds 300 - 128 frames after delivery
     delivered = base + p.press + 128
-    events = [{"stamp": int(round(f * 1e7 / RATE)), "frame": int(base + k + 300 - 1000), "group": 1,
-               "data": [0x90, int(key), 127], "late": False} for f, k, key in zip(delivered, p.press, p.keys)]
+    events = [
+        {
+            "stamp": int(round(f * 1e7 / RATE)),
+            "frame": int(base + k + 300 - 1000),
+            "group": 1,
+            "data": [0x90, int(key), 127],
+            "late": False,
+        }
+        for f, k, key in zip(delivered, p.press, p.keys)
+    ]
     events.insert(3, {"stamp": 0, "frame": 0, "group": 1, "data": [0xB0, 7, 127], "late": False})
     b = latency.analyse(p, res, events=events)["breakdown"]
     assert b["matched"] and b["clock_ok"] and b["late"] == 0
@@ -173,8 +189,10 @@ def test_notes_clear_of_xruns_leave_out_the_seconds_after_one():
 
 
 def test_targets_and_ratios_are_set_beside_the_figures():
-    synths = {"dlsynth": {"latency_ms": stats.summarize([5.6, 5.61, 5.62]), "xruns": {"jack": 0, "portaudio": 0}},
-              "fluidsynth": {"latency_ms": stats.summarize([0.5, 1.4, 2.6]), "xruns": {"jack": 1, "portaudio": None}}}
+    synths = {
+        "dlsynth": {"latency_ms": stats.summarize([5.6, 5.61, 5.62]), "xruns": {"jack": 0, "portaudio": 0}},
+        "fluidsynth": {"latency_ms": stats.summarize([0.5, 1.4, 2.6]), "xruns": {"jack": 1, "portaudio": None}},
+    }
     r = report.ratios(synths)
     assert r["p50"] == pytest.approx(5.61 / 1.4)
     assert report.ratios({"dlsynth": synths["dlsynth"], "fluidsynth": {"missing": "x"}}) == {}
@@ -205,8 +223,11 @@ def _result(fluid_missing=False):
     p = plan_mod.make_plan(5, RATE, 128)
     out = latency.analyse(p, _fake_run(p, np.full(5, 200)))
     out["xruns"] = {"jack": 0, "portaudio": 0}
-    fl = {"missing": "fluidsynth is not installed here: only dlsynth was measured"} if fluid_missing else \
-        dict(out, xruns={"jack": 2, "portaudio": None})
+    fl = (
+        {"missing": "fluidsynth is not installed here: only dlsynth was measured"}
+        if fluid_missing
+        else dict(out, xruns={"jack": 2, "portaudio": None})
+    )
     synths = {"dlsynth": out, "fluidsynth": fl}
 
     class Rig:
@@ -243,8 +264,10 @@ def test_fluidsynth_required_but_missing_is_one_error(monkeypatch):
 
 
 def test_play_s_summary_line_is_read():
-    line = ("dlsynth play: 1162 blocks, 3 xruns, 544 MIDI messages (0 late, 0 dropped), peak voices 2, "
-            "peak callback load 12 %\n")
+    line = (
+        "dlsynth play: 1162 blocks, 3 xruns, 544 MIDI messages (0 late, 0 dropped), peak voices 2, "
+        "peak callback load 12 %\n"
+    )
     s = rig.parse_play_summary("noise\n" + line)
     assert s["callbacks"] == 1162 and s["xruns"] == 3 and s["peak_load_percent"] == 12
     assert rig.parse_play_summary("nothing") is None
@@ -274,8 +297,13 @@ def server(request):
 
 def _bench(server, *argv, timeout=120):
     env = dict(os.environ, **server.env)
-    return subprocess.run([sys.executable, "-m", "dlsynth", "bench", *argv, "--jack-server", server.name],
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dlsynth", "bench", *argv, "--jack-server", server.name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.timeout(150)
@@ -296,7 +324,9 @@ def test_bench_latency_hears_every_note_through_the_graph(server, tmp_path):
         assert s["notes"]["planned"] == s["notes"]["sent"] == s["notes"]["detected"] == NOTES, name
         lat = [v for v in s["per_note"]["latency_ms"]]
         assert all(0 < v <= 3 * PERIOD_MS + 5 for v in lat), (name, lat)
-        assert set(s["xruns"]) == {"jack", "jack_bursts", "portaudio"} and s["xruns"]["jack_bursts"] <= s["xruns"]["jack"]
+        assert (
+            set(s["xruns"]) == {"jack", "jack_bursts", "portaudio"} and s["xruns"]["jack_bursts"] <= s["xruns"]["jack"]
+        )
     d = res["synths"]["dlsynth"]
     # dlsynth as one JACK client (MIDI in and audio out, like FluidSynth) closes a loop with
     # the probe: one period taken off, as for FluidSynth; through PortAudio none.
@@ -317,8 +347,20 @@ def test_bench_latency_hears_every_note_through_the_graph(server, tmp_path):
 @pytest.mark.timeout(150)
 def test_bench_voices_runs_a_couple_of_steps(server, tmp_path):
     out = tmp_path / "voices.json"
-    r = _bench(server, "voices", "--start", "16", "--max-voices", "32", "--seconds", "0.5", "--retries", "0",
-               "--json", str(out))
+    r = _bench(
+        server,
+        "voices",
+        "--start",
+        "16",
+        "--max-voices",
+        "32",
+        "--seconds",
+        "0.5",
+        "--retries",
+        "0",
+        "--json",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     assert "most voices without xruns" in r.stdout
     res = json.loads(out.read_text())
@@ -337,7 +379,12 @@ def test_bench_voices_runs_a_couple_of_steps(server, tmp_path):
 def test_bench_naming_a_server_that_does_not_run_is_one_line():
     pytest.importorskip("jack")
     env = dict(os.environ, JACK_NO_START_SERVER="1")
-    r = subprocess.run([sys.executable, "-m", "dlsynth", "bench", "voices", "--jack-server", "no-such-server-here"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "dlsynth", "bench", "voices", "--jack-server", "no-such-server-here"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no-such-server-here" in r.stderr

@@ -118,7 +118,7 @@ def test_info_json_text_is_exactly_json_dumps(path):
     for lazy in (True, False):
         data = describe(dls.read(path, lazy=lazy))
         assert to_json(data) == json.dumps(data, separators=(",", ":"), check_circular=False, ensure_ascii=False)
-    data["name"] = "Ünïcode \u2603 \"quoted\"\n"
+    data["name"] = 'Ünïcode \u2603 "quoted"\n'
     data["articulations"].append({"id": -1, "level": 2, "connections": [], "note": None, "x": 1.5})
     assert to_json(data) == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
@@ -127,8 +127,9 @@ def _dumps(data: dict) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-@pytest.mark.parametrize("path", [SPEC_TEST, LIBGIG, DATA / "libgig-generated" / "libgig-generated-mono.dls"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [SPEC_TEST, LIBGIG, DATA / "libgig-generated" / "libgig-generated-mono.dls"], ids=lambda p: p.name
+)
 def test_describe_json_is_the_json_of_describe(path):
     """`info --json` writes straight from the model: the same bytes as json.dumps(describe())."""
     from dlsynth.dls.describe import describe, describe_json
@@ -147,11 +148,19 @@ def test_describe_json_of_a_hand_built_collection():
     """Fields that are not plain ints (bools, floats) go the general way, with the same text."""
     from dlsynth.dls.describe import describe, describe_json
 
-    col = dls.read(rb.simple_bank(region_extra=rb.wsmp(loops=[(1, 10, 20)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))))
+    col = dls.read(
+        rb.simple_bank(
+            region_extra=rb.wsmp(loops=[(1, 10, 20)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))
+        )
+    )
     col.load_all()
     r = col.instruments[0].regions[0]
-    extra = dls.Region(key_low=True, layer=3, wave_sample=dls.WaveSample(60, 0, 1.5, 0, [dls.Loop(0, 1, 2)]),
-                       articulations=r.articulations)
+    extra = dls.Region(
+        key_low=True,
+        layer=3,
+        wave_sample=dls.WaveSample(60, 0, 1.5, 0, [dls.Loop(0, 1, 2)]),
+        articulations=r.articulations,
+    )
     col.instruments[0].regions.append(extra)
     col.instruments[0].articulations.append(r.articulations[0])
     assert describe_json(col) == _dumps(describe(col))

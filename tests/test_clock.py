@@ -108,5 +108,7 @@ def test_simulated_clock_drives_the_drift_corrector():
         clock.advance(block * REF_PER_SECOND // fs)  # 256 frames = 53333 units (rounded down)
     # The master clock ran 1/3 unit per buffer short: the corrector sees the sample clock
     # as slightly fast (+6.25 ppm) and maps accordingly.
-    assert corr.rate_ppm == pytest.approx(1e6 * (block * REF_PER_SECOND / fs / (block * REF_PER_SECOND // fs) - 1), abs=0.5)
+    assert corr.rate_ppm == pytest.approx(
+        1e6 * (block * REF_PER_SECOND / fs / (block * REF_PER_SECOND // fs) - 1), abs=0.5
+    )
     assert corr.ref_time_to_sample(clock.get_time()) == pytest.approx(2000 * block, abs=0.5)

@@ -53,8 +53,14 @@ N = C.CONN_SRC_NONE
 
 
 def convert(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlsynth", "convert", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "dlsynth", "convert", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
 
 
 def leftovers(folder: Path, *keep: str) -> list[str]:
@@ -62,6 +68,7 @@ def leftovers(folder: Path, *keep: str) -> list[str]:
 
 
 # --- the bank ---------------------------------------------------------------------------------
+
 
 def _tone(freqs_and_frames, amp: int = 12000) -> np.ndarray:
     parts = []
@@ -77,29 +84,42 @@ def round_trip_bank() -> dls.Collection:
     ATTACK_S, release RELEASE_S); 4 unlooped, 0.25 s long; 5 a release loop (1000 Hz looped
     for 0.1 s, then 0.4 s of 2000 Hz after it that only the release plays)."""
     loop = [dls.Loop(C.WLOOP_TYPE_FORWARD, 0, 4410)]
-    looped = dls.Wave.from_pcm16(_tone([(1000, 4410)]), WAVE_RATE, dls.WaveSample(unity_note=69, loops=loop),
-                                 name="loop")
+    looped = dls.Wave.from_pcm16(
+        _tone([(1000, 4410)]), WAVE_RATE, dls.WaveSample(unity_note=69, loops=loop), name="loop"
+    )
     short = dls.Wave.from_pcm16(_tone([(1000, WAVE_RATE // 4)]), WAVE_RATE, dls.WaveSample(unity_note=69), name="short")
-    rel = dls.Wave.from_pcm16(_tone([(1000, 4410), (2000, 4 * 4410)]), WAVE_RATE,
-                              dls.WaveSample(unity_note=69, loops=[dls.Loop(C.WLOOP_TYPE_RELEASE, 0, 4410)]),
-                              name="release")
+    rel = dls.Wave.from_pcm16(
+        _tone([(1000, 4410), (2000, 4 * 4410)]),
+        WAVE_RATE,
+        dls.WaveSample(unity_note=69, loops=[dls.Loop(C.WLOOP_TYPE_RELEASE, 0, 4410)]),
+        name="release",
+    )
 
     def ins(name, program, wave=0, ws=None, art=None):
         region = dls.Region(wave_link=dls.WaveLink(wave), wave_sample=ws)
-        return dls.Instrument(name=name, program=program, regions=[region],
-                              articulations=[dls.Articulation(2, art)] if art else [])
+        return dls.Instrument(
+            name=name, program=program, regions=[region], articulations=[dls.Articulation(2, art)] if art else []
+        )
 
     quiet = dls.WaveSample(unity_note=69, attenuation=U.db_to_gain(-6.0), loops=loop)
     tuned = dls.WaveSample(unity_note=69, fine_tune=30, loops=loop)
-    envelope = [(N, N, C.CONN_DST_EG1_ATTACKTIME, 0, U.seconds_to_timecents(ATTACK_S)),
-                (N, N, C.CONN_DST_EG1_RELEASETIME, 0, U.seconds_to_timecents(RELEASE_S))]
+    envelope = [
+        (N, N, C.CONN_DST_EG1_ATTACKTIME, 0, U.seconds_to_timecents(ATTACK_S)),
+        (N, N, C.CONN_DST_EG1_RELEASETIME, 0, U.seconds_to_timecents(RELEASE_S)),
+    ]
     long_release = [(N, N, C.CONN_DST_EG1_RELEASETIME, 0, U.seconds_to_timecents(4.0))]
     return dls.Collection(
-        instruments=[ins("plain", 0), ins("quiet", 1, ws=quiet),
-                     ins("tuned", 2, ws=tuned, art=[(N, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-1200))]),
-                     ins("envelope", 3, art=envelope), ins("no loop", 4, wave=1),
-                     ins("release loop", 5, wave=2, art=long_release)],
-        waves=[looped, short, rel], info={"INAM": "round trip"})
+        instruments=[
+            ins("plain", 0),
+            ins("quiet", 1, ws=quiet),
+            ins("tuned", 2, ws=tuned, art=[(N, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-1200))]),
+            ins("envelope", 3, art=envelope),
+            ins("no loop", 4, wave=1),
+            ins("release loop", 5, wave=2, art=long_release),
+        ],
+        waves=[looped, short, rel],
+        info={"INAM": "round trip"},
+    )
 
 
 def _song(notes, path: Path, controls=()) -> None:
@@ -135,9 +155,29 @@ def _render_both(col: dls.Collection, notes, tmp: Path, controls=()) -> tuple[np
     _song(notes, song, controls)
     ours, theirs = tmp / "dlsynth.wav", tmp / "fluidsynth.wav"
     render_file(str(song), str(ours), [dls.read(bank)], rate=RATE, effects=False, gain_db=0.0, tail=0.2)
-    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "1", "-F", str(theirs), "-r", str(RATE),
-                    str(sf2), str(song)], check=True, timeout=FLUIDSYNTH_TIMEOUT, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "1",
+            "-F",
+            str(theirs),
+            "-r",
+            str(RATE),
+            str(sf2),
+            str(song),
+        ],
+        check=True,
+        timeout=FLUIDSYNTH_TIMEOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     n = int(len(notes) * SLOT * RATE)
     out = []
     for path in (ours, theirs):
@@ -149,7 +189,7 @@ def _render_both(col: dls.Collection, notes, tmp: Path, controls=()) -> tuple[np
 
 
 def _slot(x: np.ndarray, i: int, start: float = 0.2, stop: float = NOTE_SECONDS - 0.05) -> np.ndarray:
-    return x[int((i * SLOT + start) * RATE):int((i * SLOT + stop) * RATE)]
+    return x[int((i * SLOT + start) * RATE) : int((i * SLOT + stop) * RATE)]
 
 
 def _envelope_db(x: np.ndarray, frame_s: float = 0.002) -> np.ndarray:
@@ -169,8 +209,16 @@ def _crossing(env_db: np.ndarray, level_db: float, rising: bool, frame_s: float 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("round_trip")
-    notes = [(0, 69, 127), (1, 69, 127), (2, 69, 127), (2, 81, 127), (3, 69, 127), (4, 69, 127), (5, 69, 127),
-             (0, 57, 127)]
+    notes = [
+        (0, 69, 127),
+        (1, 69, 127),
+        (2, 69, 127),
+        (2, 81, 127),
+        (3, 69, 127),
+        (4, 69, 127),
+        (5, 69, 127),
+        (0, 57, 127),
+    ]
     return _render_both(round_trip_bank(), notes, tmp)
 
 
@@ -197,10 +245,10 @@ def test_attack_and_release_times_survive_the_round_trip(renders):
     release: from note-off until 40 dB down (96 dB over RELEASE_S: 0.42 x RELEASE_S)."""
     times = []
     for x in renders:
-        note = x[int(4 * SLOT * RATE):int(5 * SLOT * RATE)]
+        note = x[int(4 * SLOT * RATE) : int(5 * SLOT * RATE)]
         env = _envelope_db(note)
-        held = float(np.median(env[int(0.6 / 0.002):int(0.95 / 0.002)]))
-        attack = (_crossing(env, held + 20 * np.log10(0.9), True) - _crossing(env, held + 20 * np.log10(0.1), True))
+        held = float(np.median(env[int(0.6 / 0.002) : int(0.95 / 0.002)]))
+        attack = _crossing(env, held + 20 * np.log10(0.9), True) - _crossing(env, held + 20 * np.log10(0.1), True)
         off = int(NOTE_SECONDS / 0.002)
         release = _crossing(env[off:], held - 40.0, False)
         times.append((attack, release))
@@ -234,6 +282,7 @@ def test_the_mod_wheel_adds_no_vibrato_the_dls_bank_does_not_have(tmp_path):
 
 # --- SF2 -> DLS -> SF2 ------------------------------------------------------------------------
 
+
 def _pairs(path: Path) -> dict:
     """Per preset (bank, program): each sounding (preset zone, instrument zone) pair's ranges
     and its sample's data, as the SF2 reader's zone layering gives them."""
@@ -254,8 +303,14 @@ def _pairs(path: Path) -> dict:
         rec = h.phdr[pairs.preset[i]]
         sh = h.shdr[pairs.sample[i]]
         out.setdefault((int(rec["bank"]), int(rec["preset"])), []).append(
-            (int(pairs.key_lo[i]), int(pairs.key_hi[i]), int(pairs.vel_lo[i]), int(pairs.vel_hi[i]),
-             h.smpl[int(sh["start"]):int(sh["end"])].tobytes()))
+            (
+                int(pairs.key_lo[i]),
+                int(pairs.key_hi[i]),
+                int(pairs.vel_lo[i]),
+                int(pairs.vel_hi[i]),
+                h.smpl[int(sh["start"]) : int(sh["end"])].tobytes(),
+            )
+        )
     return {k: sorted(v) for k, v in out.items()}, len(h.shdr) - 1
 
 
@@ -271,8 +326,10 @@ def test_sf2_to_dls_to_sf2_keeps_presets_zones_and_samples_bit_for_bit(tmp_path)
     for preset, zones in before.items():
         assert after[preset] == zones, preset  # key and velocity ranges, sample data
     n_zones = sum(len(v) for v in before.values())
-    assert r2.stdout.strip() == (f"{tmp_path / 'tim.sf2'}: SoundFont 2.04 from {tmp_path / 'tim.dls'} (DLS Level 2): "
-                                 f"{len(before)} presets, {n_zones} zones, {samples_before} samples")
+    assert r2.stdout.strip() == (
+        f"{tmp_path / 'tim.sf2'}: SoundFont 2.04 from {tmp_path / 'tim.dls'} (DLS Level 2): "
+        f"{len(before)} presets, {n_zones} zones, {samples_before} samples"
+    )
 
 
 def test_an_sf2_and_its_dls_conversion_render_the_same(tmp_path):
@@ -301,8 +358,14 @@ def test_an_sf3_becomes_a_dls_of_its_decoded_samples_and_then_an_sf2(tmp_path):
     bio = io.BytesIO()
     sf.write(bio, pcm.astype(np.float32) / 32768.0, 44100, format="OGG", subtype="VORBIS")
     s = B.Sample("ogg", None, root=69, type=1 | 0x10, vorbis=bio.getvalue(), loop=(441, 44100 - 441))
-    (tmp_path / "in.sf3").write_bytes(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])],
-                                            [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])], [s], version=(3, 1)))
+    (tmp_path / "in.sf3").write_bytes(
+        B.sf2(
+            [B.Preset("P", zones=[B.Zone({}, 0)])],
+            [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])],
+            [s],
+            version=(3, 1),
+        )
+    )
     assert convert(tmp_path / "in.sf3", tmp_path / "out.dls").returncode == 0
     assert convert(tmp_path / "out.dls", tmp_path / "out.sf2").returncode == 0
     col, back = dls.read(tmp_path / "out.dls"), dls.read(tmp_path / "out.sf2")
@@ -313,6 +376,7 @@ def test_an_sf3_becomes_a_dls_of_its_decoded_samples_and_then_an_sf2(tmp_path):
 
 
 # --- what the command says and refuses -----------------------------------------------------------
+
 
 def test_dls_to_dls_rewrites_and_to_overrides_the_extension(tmp_path):
     col = round_trip_bank()
@@ -333,11 +397,14 @@ def test_warnings_name_the_instrument_and_what_sf2_cannot_say(tmp_path):
     assert r.stderr.splitlines() == ["dlsynth convert: warning: instrument MSB 0 LSB 0 program 0 'plain': eg1 to pitch"]
 
 
-@pytest.mark.parametrize("name,data,message", [
-    ("broken.dls", b"RIFF\x10\x00\x00\x00DLS colh\x04\x00\x00\x00", "dlsynth convert: error: "),
-    ("broken.sf2", b"RIFF\x0c\x00\x00\x00sfbkLIST\x04\x00\x00\x00", "dlsynth convert: error: "),
-    ("text.dls", b"this is not a bank", "dlsynth convert: error: "),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("broken.dls", b"RIFF\x10\x00\x00\x00DLS colh\x04\x00\x00\x00", "dlsynth convert: error: "),
+        ("broken.sf2", b"RIFF\x0c\x00\x00\x00sfbkLIST\x04\x00\x00\x00", "dlsynth convert: error: "),
+        ("text.dls", b"this is not a bank", "dlsynth convert: error: "),
+    ],
+)
 def test_a_broken_bank_is_one_line_exit_2_and_no_file(tmp_path, name, data, message):
     (tmp_path / name).write_bytes(data)
     r = convert(tmp_path / name, tmp_path / "out.sf2" if name.endswith(".dls") else tmp_path / "out.dls")
@@ -347,11 +414,14 @@ def test_a_broken_bank_is_one_line_exit_2_and_no_file(tmp_path, name, data, mess
     assert leftovers(tmp_path, name) == []
 
 
-@pytest.mark.parametrize("out,args,text", [
-    ("x.sf2", (), "is already a SoundFont"),
-    ("x.wav", (), "cannot tell the output format from the extension '.wav'"),
-    ("x.sf3", (), "writing SF3"),
-])
+@pytest.mark.parametrize(
+    "out,args,text",
+    [
+        ("x.sf2", (), "is already a SoundFont"),
+        ("x.wav", (), "cannot tell the output format from the extension '.wav'"),
+        ("x.sf3", (), "writing SF3"),
+    ],
+)
 def test_refusals_are_one_line(tmp_path, out, args, text):
     sf2 = tmp_path / "in.sf2"
     dls.write(round_trip_bank(), tmp_path / "in.dls")
@@ -401,8 +471,13 @@ def test_ctrl_c_mid_write_leaves_no_file(tmp_path, slow, target):
         dls.write(round_trip_bank(), tmp_path / "tmp.dls")
         assert convert(tmp_path / "tmp.dls", src).returncode == 0
         (tmp_path / "tmp.dls").unlink()
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW, slow, "convert", str(src), str(tmp_path / target)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW, slow, "convert", str(src), str(tmp_path / target)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(f".{target}.") for p in tmp_path.iterdir()):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()

@@ -58,6 +58,7 @@ def _conn_value(ins, destination, source=C.CONN_SRC_NONE, control=C.CONN_SRC_NON
 
 # --- contents -------------------------------------------------------------------------------
 
+
 def test_all_128_melodic_programs_with_gm_names(bank):
     melodic = _melodic(bank)
     assert sorted(melodic) == list(range(128))
@@ -73,7 +74,7 @@ def test_melodic_regions_cover_every_key_once(bank):
         keys = np.zeros(128, dtype=int)
         for rgn in ins.regions:
             assert 0 <= rgn.key_low <= rgn.key_high <= 127
-            keys[rgn.key_low: rgn.key_high + 1] += 1
+            keys[rgn.key_low : rgn.key_high + 1] += 1
             assert 0 <= rgn.wave_link.table_index < len(bank.waves)
         assert np.all(keys == 1), ins.name
 
@@ -126,6 +127,7 @@ def test_drums_are_panned_like_a_kit(bank):
 
 # --- the file -------------------------------------------------------------------------------
 
+
 def test_deterministic_bytes(bank_bytes):
     again = dls.write(db.build_default_bank())
     assert hashlib.sha256(again).hexdigest() == hashlib.sha256(bank_bytes).hexdigest()
@@ -144,6 +146,7 @@ def test_round_trip(bank, bank_bytes, tmp_path):
 
 
 # --- waves ------------------------------------------------------------------------------------
+
 
 def test_wave_formats_and_levels(bank):
     target = 32767 * 10 ** (params.PEAK_DBFS / 20)
@@ -174,7 +177,7 @@ def test_loops_inside_waves_and_seamless(bank):
             # Loops start at an upward zero crossing.
             assert x[loop.start] >= 0 and (loop.start == 0 or x[loop.start - 1] <= 0), w.name
             # The jump across the seam is no bigger than the loop's own largest step.
-            seg = x[loop.start: loop.end]
+            seg = x[loop.start : loop.end]
             steps = np.abs(np.diff(seg))
             assert abs(seg[0] - seg[-1]) <= steps.max() + SEAM_TOLERANCE * peak, w.name
     assert looped >= 300
@@ -184,7 +187,7 @@ def test_loops_are_not_silent(bank):
     # The sustained part must be well above the 16-bit floor, else a held note turns to hiss.
     for w in bank.waves:
         for loop in w.wave_sample.loops:
-            seg = w.data[loop.start: loop.end, 0].astype(np.float64)
+            seg = w.data[loop.start : loop.end, 0].astype(np.float64)
             peak = np.max(np.abs(w.data.astype(np.float64)))
             level_db = 20 * np.log10(np.sqrt(np.mean(seg**2)) / peak)
             assert level_db > LOOP_FLOOR_DB, f"{w.name}: loop at {level_db:.1f} dB"
@@ -204,7 +207,7 @@ def _measured_pitch(loop_samples: np.ndarray, sr: int, expected_hz: float) -> tu
     f = np.fft.rfftfreq(n, 1.0 / sr)
     band = np.flatnonzero((f > expected_hz / np.sqrt(2)) & (f < expected_hz * np.sqrt(2)))
     i = band[np.argmax(X[band])]
-    a, b, c = np.log(X[i - 1: i + 2] + 1e-12)
+    a, b, c = np.log(X[i - 1 : i + 2] + 1e-12)
     shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
     below = np.flatnonzero((f > 20.0) & (f < 0.7 * expected_hz))
     sub = float(X[below].max()) if len(below) else 0.0
@@ -217,7 +220,7 @@ def test_looped_melodic_waves_are_in_tune(bank):
         if not db.wave_is_pitched(w) or not w.wave_sample.loops:
             continue
         loop = w.wave_sample.loops[0]
-        seg = w.data[loop.start: loop.end, 0].astype(np.float64)
+        seg = w.data[loop.start : loop.end, 0].astype(np.float64)
         ws = w.wave_sample
         expected = U.midi_note_to_hz(ws.unity_note - ws.fine_tune / 100.0)
         got, mag, sub = _measured_pitch(seg, w.sample_rate, expected)
@@ -241,7 +244,7 @@ def _highest_partial(w) -> float:
     x = w.data[:, 0].astype(np.float64)
     if w.wave_sample.loops:
         lp = w.wave_sample.loops[0]
-        x = np.tile(x[lp.start: lp.end], max(1, 8192 // lp.length + 1))
+        x = np.tile(x[lp.start : lp.end], max(1, 8192 // lp.length + 1))
     X = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     f = np.fft.rfftfreq(len(x), 1.0 / w.sample_rate)
     return float(f[np.flatnonzero(X > X.max() * 10 ** (-50 / 20))[-1]])
@@ -264,6 +267,7 @@ def test_samples_do_not_alias_when_pitched_up(bank):
 
 
 # --- articulation ----------------------------------------------------------------------------
+
 
 def _seconds(ins, dst):
     v = _conn_value(ins, dst)
@@ -324,7 +328,9 @@ def test_every_connection_is_well_formed(bank):
                 assert c.destination in C.DESTINATION_NAMES, (ins.name, c)
                 assert -(2**31) <= c.scale < 2**31
                 if c.source == C.CONN_SRC_NONE and c.destination in (
-                    C.CONN_DST_EG1_ATTACKTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG1_RELEASETIME,
+                    C.CONN_DST_EG1_ATTACKTIME,
+                    C.CONN_DST_EG1_DECAYTIME,
+                    C.CONN_DST_EG1_RELEASETIME,
                 ):
                     assert U.timecents_to_seconds(c.scale) < 40.0, (ins.name, c)
                 if c.destination == C.CONN_DST_EG1_SUSTAINLEVEL:
@@ -332,6 +338,7 @@ def test_every_connection_is_well_formed(bank):
 
 
 # --- units -------------------------------------------------------------------------------------
+
 
 def test_units_round_trip_and_clamp():
     assert U.seconds_to_timecents(0.0) == U.TIME_ZERO == -(2**31)
@@ -356,6 +363,7 @@ def test_units_round_trip_and_clamp():
 
 
 # --- cache ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def quick_build(monkeypatch, bank):

@@ -69,8 +69,9 @@ def levels():
 def test_every_program_within_3_db_of_the_median(levels):
     melodic, _ = levels
     median = np.median(list(melodic.values()))
-    off = {db.GM_PROGRAM_NAMES[p]: round(v - median, 1) for p, v in melodic.items()
-           if abs(v - median) > LEVEL_TOLERANCE_DB}
+    off = {
+        db.GM_PROGRAM_NAMES[p]: round(v - median, 1) for p, v in melodic.items() if abs(v - median) > LEVEL_TOLERANCE_DB
+    }
     assert not off, f"programs more than {LEVEL_TOLERANCE_DB} dB from the median {median:.1f} dBFS: {off}"
 
 
@@ -85,8 +86,12 @@ def test_every_drum_within_3_db_of_the_kit_median_and_the_kit_of_the_melodic_med
 def render(tmp_path, midi: Path) -> tuple[float, str]:
     """The README's command: render with the built-in bank at the default gain."""
     out = tmp_path / (midi.stem + ".wav")
-    p = subprocess.run([sys.executable, "-m", "dlsynth", "render", str(midi), "-o", str(out)],
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "dlsynth", "render", str(midi), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     x, _ = sf.read(out)
     summary = p.stderr.splitlines()[0]

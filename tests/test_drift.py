@@ -248,7 +248,9 @@ def test_small_step_is_slewed_not_jumped():
     # ...so closing the gap takes what the slope-change limit allows: accelerate for half
     # of it, brake for the other half (2 sqrt(gap / accel)), and a little more.
     bound = 2 * math.sqrt(2e-3 / (drift.MAX_SLOPE_ACCEL_PPM * 1e-6)) + 1.0
-    print(f"\nmaster clock step of 2 ms (slewed): back under {MAPPING_TOLERANCE_MS} ms in {rec:.2f} s (bound {bound:.1f} s)")
+    print(
+        f"\nmaster clock step of 2 ms (slewed): back under {MAPPING_TOLERANCE_MS} ms in {rec:.2f} s (bound {bound:.1f} s)"
+    )
     assert rec <= bound
     assert np.abs(err[secs >= at + rec]).max() < MAPPING_TOLERANCE_MS
 

@@ -164,7 +164,7 @@ def test_damping_shortens_high_frequency_decay():
 def test_late_tail_does_not_ring():
     out = reverb_ir(4.7, room_size=1.0, damping=0.0, width=1.0, level=1.0)
     n = 1 << 16
-    seg = out[0, 3 * SR:3 * SR + n].astype(np.float64) * np.hanning(n)
+    seg = out[0, 3 * SR : 3 * SR + n].astype(np.float64) * np.hanning(n)
     s = (np.abs(np.fft.rfft(seg)) ** 2)[100:20000]  # about 70 Hz .. 13 kHz
     top = np.sort(s)[::-1][: s.size // 100]
     assert top.sum() / s.sum() < TAIL_TOP_BINS_MAX_SHARE
@@ -198,13 +198,13 @@ def test_silent_tail_decays_to_zero_without_denormal_stall():
     tail = np.zeros((2, (12 * SR // block) * block), np.float32)
     silence = np.zeros(block, np.float32)
     for start in range(0, tail.shape[1], block):
-        r.process(silence, out=tail[:, start:start + block])
+        r.process(silence, out=tail[:, start : start + block])
     assert np.all(np.isfinite(tail))
     assert _subnormal_count(tail) == 0
     peak_db = 20 * np.log10(float(np.abs(tail[:, -SR:]).max()) + 1e-300)
     assert peak_db < TAIL_FLOOR_DB
     # the tail is truncated to true silence, not left ringing at a tiny level
-    assert not np.any(tail[:, -2 * SR:])
+    assert not np.any(tail[:, -2 * SR :])
 
     # Cost of a silent tail (including the stretch where an unflushed tail would be
     # subnormal) against the same length of noise, block by block like an engine.
@@ -216,8 +216,8 @@ def test_silent_tail_decays_to_zero_without_denormal_stall():
             out = np.zeros((2, block), np.float32)
             t0 = time.perf_counter()
             for start in range(0, feed.size, block):
-                chunk = feed[start:start + block]
-                rv.process(chunk, out=out[:, :chunk.size])
+                chunk = feed[start : start + block]
+                rv.process(chunk, out=out[:, : chunk.size])
             best = min(best, time.perf_counter() - t0)
         return best
 
@@ -252,8 +252,9 @@ def test_reverb_is_deterministic_and_reset_restores_initial_state():
 def test_reverb_block_size_independence(block):
     # Burst, a silence long enough for the tail to reach exact zero (so the idle fast path
     # runs), a second burst, a short silence. Room 0 (0.7 s) keeps the run short.
-    x = np.concatenate([noise(0.3), np.zeros(int(5.0 * SR), np.float32), noise(0.2, seed=5),
-                        np.zeros(SR // 2, np.float32)])
+    x = np.concatenate(
+        [noise(0.3), np.zeros(int(5.0 * SR), np.float32), noise(0.2, seed=5), np.zeros(SR // 2, np.float32)]
+    )
 
     def new(sr):
         p = lib.fx_reverb_new(sr)
@@ -261,7 +262,7 @@ def test_reverb_block_size_independence(block):
         return p
 
     whole = run_blocks(new, lib.fx_reverb_free, lib.fx_reverb_process, x, x.size)
-    assert np.any(whole[:, -SR // 2:] != 0.25)  # the second burst did come out
+    assert np.any(whole[:, -SR // 2 :] != 0.25)  # the second burst did come out
     assert np.array_equal(run_blocks(new, lib.fx_reverb_free, lib.fx_reverb_process, x, block), whole)
 
 
@@ -312,7 +313,7 @@ def test_reverb_level_close_to_freeverb():
     # Freeverb: 8 combs fed 0.015 x (2 x mono), output x3, width mix; steady-state power of
     # a comb with feedback g for white noise is in^2 / (1 - g^2).
     x = np.random.default_rng(7).standard_normal(12 * SR).astype(np.float32)
-    out = Reverb(SR).process(x)[:, 4 * SR:]
+    out = Reverb(SR).process(x)[:, 4 * SR :]
     p = FLUID_REVERB_DEFAULT
     g = 0.7 + 0.28 * p.room_size
     wet1, wet2 = 3 * p.level * (1 + p.width) / 2, 3 * p.level * (1 - p.width) / 2
@@ -410,8 +411,8 @@ def test_chorus_delay_follows_lfo_within_configured_range(lfo):
     win, max_lag = 512, int(np.ceil(hi_ms * 1e-3 * SR)) + 8
     lags, times = [], []
     for st in range(max_lag, x.size - win, 1500):
-        seg = y[st:st + win]
-        cc = np.array([np.dot(seg, x[st - lag:st - lag + win]) for lag in range(max_lag)])
+        seg = y[st : st + win]
+        cc = np.array([np.dot(seg, x[st - lag : st - lag + win]) for lag in range(max_lag)])
         k = int(np.argmax(cc))
         a, b, d = cc[k - 1], cc[k], cc[k + 1]
         lags.append((k + 0.5 * (a - d) / (a - 2 * b + d)) / SR * 1e3)
@@ -460,8 +461,7 @@ def test_chorus_is_deterministic_and_reset_restores_initial_state():
 @pytest.mark.parametrize("block", BLOCK_SIZES)
 def test_chorus_block_size_independence(block):
     # The silence is longer than the line, so the idle fast path runs in between.
-    x = np.concatenate([noise(0.3), np.zeros(SR, np.float32), noise(0.2, seed=6),
-                        np.zeros(SR // 2, np.float32)])
+    x = np.concatenate([noise(0.3), np.zeros(SR, np.float32), noise(0.2, seed=6), np.zeros(SR // 2, np.float32)])
 
     def new(sr):
         p = lib.fx_chorus_new(sr)

@@ -19,8 +19,15 @@ RATE = 48000
 def many_instruments(n: int) -> Collection:
     tone = (np.sin(2 * np.pi * 440 * np.arange(4800) / RATE) * 8000).astype(np.int16)[:, None]
     wave = Wave.from_pcm16(tone, RATE, WaveSample(unity_note=69))
-    ins = [Instrument(name=f"i{i}", bank=Instrument.make_bank(msb=(i // 128) % 128, lsb=i // 16384),
-                      program=i % 128, regions=[Region(wave_link=WaveLink(table_index=0))]) for i in range(n)]
+    ins = [
+        Instrument(
+            name=f"i{i}",
+            bank=Instrument.make_bank(msb=(i // 128) % 128, lsb=i // 16384),
+            program=i % 128,
+            regions=[Region(wave_link=WaveLink(table_index=0))],
+        )
+        for i in range(n)
+    ]
     return Collection(instruments=ins, waves=[wave])
 
 
@@ -44,4 +51,4 @@ def test_past_the_engine_s_tables_the_rest_is_one_warning(monkeypatch):
         # what did fit plays: program 0 of bank 0
         s.message(0, 1, bytes([0x90, 69, 100]))
         out = s.render(frames=RATE // 10)
-        assert float(np.sqrt(np.mean(out[RATE // 20:, 0] ** 2))) > 0.01
+        assert float(np.sqrt(np.mean(out[RATE // 20 :, 0] ** 2))) > 0.01

@@ -13,7 +13,11 @@ from dlsynth.dls import constants as C
 from dlsynth.dls.model import Loop, WaveSample
 from dlsynth.native import ffi
 from dlsynth.synth.download import (
-    DEFAULT_CONNECTIONS, ENGINE_CONN_DTYPE, REGION_DTYPE, compile_instrument, merge_articulation,
+    DEFAULT_CONNECTIONS,
+    ENGINE_CONN_DTYPE,
+    REGION_DTYPE,
+    compile_instrument,
+    merge_articulation,
 )
 from .enginekit import art, conn, dc_wave, instrument, region, render, setup, sine_wave, tc
 
@@ -30,7 +34,7 @@ def compiled(ins, waves):
 
 def region_conns(ci, k):
     r = ci.regions[k]
-    rows = ci.connections[r["conn_offset"]:r["conn_offset"] + r["conn_count"]]
+    rows = ci.connections[r["conn_offset"] : r["conn_offset"] + r["conn_count"]]
     return [tuple(x) for x in rows.tolist()]
 
 
@@ -59,8 +63,12 @@ def test_same_source_control_destination_replaces_the_default():
 def test_articulation_connections_of_the_same_kind_add():
     # SpessaSynth's pair: both override the one default and both stay (they add)
     lin = conn(C.CONN_DST_GAIN, -960, src=C.CONN_SRC_KEYONVELOCITY, trn=C.TRN_SOURCE_INVERT)
-    cav = conn(C.CONN_DST_GAIN, 0, src=C.CONN_SRC_KEYONVELOCITY,
-               trn=(C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT)
+    cav = conn(
+        C.CONN_DST_GAIN,
+        0,
+        src=C.CONN_SRC_KEYONVELOCITY,
+        trn=(C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_INVERT,
+    )
     for order in ((lin, cav), (cav, lin)):
         merged = merge_articulation([art(*order)])
         hits = [c for c in merged if (c[0], c[1], c[2]) == (C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN)]
@@ -75,8 +83,10 @@ def test_articulation_connections_of_the_same_kind_add():
 def test_bipolar_key_to_eg_time_is_read_as_key_over_128():
     bip = C.TRN_SOURCE_BIPOLAR
     dests = (C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG2_DECAYTIME, C.CONN_DST_EG2_HOLDTIME)
-    a = art(*[conn(d, -12928, src=C.CONN_SRC_KEYNUMBER, trn=bip) for d in dests],
-            conn(C.CONN_DST_PAN, 100, src=C.CONN_SRC_KEYNUMBER, trn=bip))
+    a = art(
+        *[conn(d, -12928, src=C.CONN_SRC_KEYNUMBER, trn=bip) for d in dests],
+        conn(C.CONN_DST_PAN, 100, src=C.CONN_SRC_KEYNUMBER, trn=bip),
+    )
     warnings = []
     merged = merge_articulation([a], warnings, "x")
     for d in dests:
@@ -96,8 +106,12 @@ def test_region_articulation_replaces_the_instruments():
 
 
 def test_level1_transform_moves_to_the_source_and_lfo_drives_vibrato():
-    a = art(conn(C.CONN_DST_GAIN, -960, src=C.CONN_SRC_KEYONVELOCITY, trn=C.CONN_TRN_CONCAVE),
-            conn(C.CONN_DST_LFO_FREQUENCY, -1000), conn(C.CONN_DST_LFO_STARTDELAY, tc(0.2), raw=True), level=1)
+    a = art(
+        conn(C.CONN_DST_GAIN, -960, src=C.CONN_SRC_KEYONVELOCITY, trn=C.CONN_TRN_CONCAVE),
+        conn(C.CONN_DST_LFO_FREQUENCY, -1000),
+        conn(C.CONN_DST_LFO_STARTDELAY, tc(0.2), raw=True),
+        level=1,
+    )
     warnings = []
     merged = merge_articulation([a], warnings)
     vel = find(merged, C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN)
@@ -120,8 +134,14 @@ def test_region_wsmp_overrides_the_waves():
     ws = WaveSample(unity_note=48, fine_tune=-20, attenuation=-100 * 65536, loops=[Loop(1, 10, 500)])
     ci = compiled(instrument(region(wave_sample=ws), region()), [sine_wave(unity=69, fine=5)])
     a, b = ci.regions
-    assert (a["unity_note"], a["fine_tune"], a["attenuation"], a["loop_type"], a["loop_start"], a["loop_length"]) == \
-        (48, -20, 100.0, 1, 10, 500)
+    assert (a["unity_note"], a["fine_tune"], a["attenuation"], a["loop_type"], a["loop_start"], a["loop_length"]) == (
+        48,
+        -20,
+        100.0,
+        1,
+        10,
+        500,
+    )
     assert (b["unity_note"], b["fine_tune"], b["attenuation"], b["loop_type"]) == (69, 5, 0.0, 0)
 
 

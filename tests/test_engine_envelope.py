@@ -11,16 +11,31 @@ import pytest
 
 from dlsynth.dls import constants as C
 from .enginekit import (
-    LEVEL_TOL_DB, RATE, art, conn, dc_wave, instrument, region, render, setup, setup_spec, sine_wave, tc, time_ok,
+    LEVEL_TOL_DB,
+    RATE,
+    art,
+    conn,
+    dc_wave,
+    instrument,
+    region,
+    render,
+    setup,
+    setup_spec,
+    sine_wave,
+    tc,
+    time_ok,
     F0,
 )
 
 
 def eg1(delay=0.0, attack=0.0, hold=0.0, decay=0.0, sustain=1000, release=0.0, extra=()):
     return art(
-        conn(C.CONN_DST_EG1_DELAYTIME, tc(delay), raw=True), conn(C.CONN_DST_EG1_ATTACKTIME, tc(attack), raw=True),
-        conn(C.CONN_DST_EG1_HOLDTIME, tc(hold), raw=True), conn(C.CONN_DST_EG1_DECAYTIME, tc(decay), raw=True),
-        conn(C.CONN_DST_EG1_SUSTAINLEVEL, sustain), conn(C.CONN_DST_EG1_RELEASETIME, tc(release), raw=True),
+        conn(C.CONN_DST_EG1_DELAYTIME, tc(delay), raw=True),
+        conn(C.CONN_DST_EG1_ATTACKTIME, tc(attack), raw=True),
+        conn(C.CONN_DST_EG1_HOLDTIME, tc(hold), raw=True),
+        conn(C.CONN_DST_EG1_DECAYTIME, tc(decay), raw=True),
+        conn(C.CONN_DST_EG1_SUSTAINLEVEL, sustain),
+        conn(C.CONN_DST_EG1_RELEASETIME, tc(release), raw=True),
         *extra,
     )
 
@@ -98,7 +113,7 @@ def test_decay_rate_and_sustain_level(decay, sustain):
     peak = env[0]
     slope = db_slope(env, 0.05 * reach, 0.9 * reach)
     assert time_ok(96.0 / -slope, decay), 96.0 / -slope
-    level = 20 * np.log10(env[-RATE // 10:].mean() / peak)
+    level = 20 * np.log10(env[-RATE // 10 :].mean() / peak)
     assert abs(level - sustain_db) < LEVEL_TOL_DB
     # the decay ends where it meets the sustain level
     t = falling(env, peak * 10 ** ((sustain_db + 0.5) / 20)) / RATE
@@ -147,7 +162,7 @@ def test_key_to_decay():
 def test_sustain_zero_ends_the_voice():
     env, e = envelope(eg1(decay=0.25, sustain=0), RATE // 2)
     assert e.stats()["voices_active"] == 0
-    assert np.all(env[int(0.26 * RATE):] == 0)
+    assert np.all(env[int(0.26 * RATE) :] == 0)
 
 
 def test_eg2_attack_through_pitch():
@@ -163,7 +178,7 @@ def test_eg2_attack_through_pitch():
     c = np.convolve(c, np.ones(101) / 101, mode="same")  # smooth the analysis ripple
     t_half = crossing(c[200:], 600.0) + 200
     assert time_ok(t_half / RATE, attack / 2)
-    assert abs(np.median(c[int(0.3 * RATE):int(0.45 * RATE)]) - 1200) < 1.0
+    assert abs(np.median(c[int(0.3 * RATE) : int(0.45 * RATE)]) - 1200) < 1.0
 
 
 @pytest.mark.parametrize("key", [0, 60, 127])
@@ -182,9 +197,12 @@ def eg2_gain(delay=0.0, attack=0.0, hold=0.0, decay=0.0, sustain=1000, extra=())
     """EG2 seen through gain: -60 dB * EG2, so the output's dB level is -60 * EG2 (linear)."""
     return art(
         conn(C.CONN_DST_GAIN, -600, src=C.CONN_SRC_EG2),
-        conn(C.CONN_DST_EG2_DELAYTIME, tc(delay), raw=True), conn(C.CONN_DST_EG2_ATTACKTIME, tc(attack), raw=True),
-        conn(C.CONN_DST_EG2_HOLDTIME, tc(hold), raw=True), conn(C.CONN_DST_EG2_DECAYTIME, tc(decay), raw=True),
-        conn(C.CONN_DST_EG2_SUSTAINLEVEL, sustain), *extra,
+        conn(C.CONN_DST_EG2_DELAYTIME, tc(delay), raw=True),
+        conn(C.CONN_DST_EG2_ATTACKTIME, tc(attack), raw=True),
+        conn(C.CONN_DST_EG2_HOLDTIME, tc(hold), raw=True),
+        conn(C.CONN_DST_EG2_DECAYTIME, tc(decay), raw=True),
+        conn(C.CONN_DST_EG2_SUSTAINLEVEL, sustain),
+        *extra,
     )
 
 
@@ -236,7 +254,7 @@ def test_velocity_to_eg2_attack(vel):
 
 def _rms_db(x, frame=480):
     m = len(x) // frame
-    r = np.sqrt((np.asarray(x[:m * frame], np.float64).reshape(m, frame) ** 2).mean(1))
+    r = np.sqrt((np.asarray(x[: m * frame], np.float64).reshape(m, frame) ** 2).mean(1))
     return 20 * np.log10(np.maximum(r, 1e-12))
 
 
@@ -268,7 +286,7 @@ def test_spec_bank_keynum_to_hold(key):
     e.note_on(0, 0, key, 127)
     x = render(e, int((hold + 0.3) * RATE))[:, 0]
     lv = _rms_db(x, 96)
-    held = np.median(lv[int(0.02 * RATE / 96):int((attack + 0.9 * hold) * RATE / 96)])
+    held = np.median(lv[int(0.02 * RATE / 96) : int((attack + 0.9 * hold) * RATE / 96)])
     t_end = np.nonzero(lv < held - 6.0)[0]
     t_end = t_end[t_end * 96 > (attack + 0.5 * hold) * RATE][0] * 96 / RATE
     # -6 dB of a 0.05 s full-scale (96 dB) decay is 3.1 ms after the hold ends; frames of 2 ms

@@ -34,7 +34,7 @@ def spectrum(cutoff_hz=None, q_cb=0.0, seconds=3.0):
         conns = [conn(C.CONN_DST_FILTER_CUTOFF, abs_cents(cutoff_hz), raw=True), conn(C.CONN_DST_FILTER_Q, q_cb)]
     e, _ = setup(instrument(region(), articulations=[art(*conns)]), [noise_wave()])
     e.note_on(0, 0, 60, 127)
-    x = render(e, int(seconds * RATE))[RATE // 10:, 0].astype(np.float64)
+    x = render(e, int(seconds * RATE))[RATE // 10 :, 0].astype(np.float64)
     f, p = welch(x, RATE, nperseg=NPERSEG)
     return f, p
 
@@ -142,16 +142,19 @@ def test_loudness_stays_about_constant_with_resonance(dry, q_cb):
 def test_default_cutoff_leaves_the_voice_unfiltered(dry):
     e, _ = setup(instrument(region()), [noise_wave()])
     e.note_on(0, 0, 60, 127)
-    x = render(e, 3 * RATE)[RATE // 10:, 0].astype(np.float64)
+    x = render(e, 3 * RATE)[RATE // 10 :, 0].astype(np.float64)
     f, p = welch(x, RATE, nperseg=NPERSEG)
     assert np.allclose(p, dry[1])
 
 
 def test_eg2_sweeps_the_cutoff():
     # cutoff 500 Hz + 4 octaves of EG2 decaying to 0 over 1 s: bright early, dark late
-    a = art(conn(C.CONN_DST_FILTER_CUTOFF, abs_cents(500.0), raw=True),
-            conn(C.CONN_DST_FILTER_CUTOFF, 4800, src=C.CONN_SRC_EG2),
-            conn(C.CONN_DST_EG2_DECAYTIME, tc(1.0), raw=True), conn(C.CONN_DST_EG2_SUSTAINLEVEL, 0))
+    a = art(
+        conn(C.CONN_DST_FILTER_CUTOFF, abs_cents(500.0), raw=True),
+        conn(C.CONN_DST_FILTER_CUTOFF, 4800, src=C.CONN_SRC_EG2),
+        conn(C.CONN_DST_EG2_DECAYTIME, tc(1.0), raw=True),
+        conn(C.CONN_DST_EG2_SUSTAINLEVEL, 0),
+    )
     e, _ = setup(instrument(region(), articulations=[a]), [noise_wave()])
     e.note_on(0, 0, 60, 127)
     x = render(e, 2 * RATE)[:, 0].astype(np.float64)
@@ -160,5 +163,5 @@ def test_eg2_sweeps_the_cutoff():
         f, p = welch(seg, RATE, nperseg=1024)
         return p[(f > 3000) & (f < 6000)].mean() / p[(f > 100) & (f < 300)].mean()
 
-    early, late = hf_ratio(x[1000:RATE // 10]), hf_ratio(x[int(1.2 * RATE):])
+    early, late = hf_ratio(x[1000 : RATE // 10]), hf_ratio(x[int(1.2 * RATE) :])
     assert early > 0.5 and late < 1e-3

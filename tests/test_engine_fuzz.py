@@ -23,7 +23,10 @@ DESTS = sorted(C.DESTINATION_NAMES) + [0x9999]
 i32 = st.integers(-(2**31), 2**31 - 1)
 connection = st.builds(
     Connection,
-    st.sampled_from(SOURCES), st.sampled_from(SOURCES), st.sampled_from(DESTS), st.integers(0, 0xFFFF),
+    st.sampled_from(SOURCES),
+    st.sampled_from(SOURCES),
+    st.sampled_from(DESTS),
+    st.integers(0, 0xFFFF),
     st.one_of(i32, st.integers(-3000 * 65536, 3000 * 65536)),
 )
 
@@ -34,10 +37,23 @@ def waves(draw):
     channels = draw(st.integers(1, 2))
     eight = draw(st.booleans())
     rng = np.random.default_rng(draw(st.integers(0, 1000)))
-    loops = [Loop(draw(st.integers(0, 1)), draw(st.integers(0, 2**32 - 1) | st.integers(0, 70)),
-                  draw(st.integers(0, 2**32 - 1) | st.integers(0, 70)))] if draw(st.booleans()) else []
-    ws = WaveSample(unity_note=draw(st.integers(0, 127)), fine_tune=draw(st.integers(-32768, 32767)),
-                    attenuation=draw(st.integers(-20000 * 65536, 200 * 65536)), loops=loops)
+    loops = (
+        [
+            Loop(
+                draw(st.integers(0, 1)),
+                draw(st.integers(0, 2**32 - 1) | st.integers(0, 70)),
+                draw(st.integers(0, 2**32 - 1) | st.integers(0, 70)),
+            )
+        ]
+        if draw(st.booleans())
+        else []
+    )
+    ws = WaveSample(
+        unity_note=draw(st.integers(0, 127)),
+        fine_tune=draw(st.integers(-32768, 32767)),
+        attenuation=draw(st.integers(-20000 * 65536, 200 * 65536)),
+        loops=loops,
+    )
     rate = draw(st.sampled_from([4000, 22050, 44100, 96000]))
     if eight:
         return Wave.from_pcm8(rng.integers(0, 256, (frames, channels), dtype=np.uint8), rate, ws)
@@ -45,12 +61,19 @@ def waves(draw):
 
 
 event = st.tuples(
-    st.integers(0, 6000), st.sampled_from([NOTE_ON, NOTE_OFF, CONTROL, PITCH_BEND, CHANNEL_PRESSURE, POLY_PRESSURE]),
-    st.integers(0, 1), st.integers(0, 127), st.integers(0, 127),
+    st.integers(0, 6000),
+    st.sampled_from([NOTE_ON, NOTE_OFF, CONTROL, PITCH_BEND, CHANNEL_PRESSURE, POLY_PRESSURE]),
+    st.integers(0, 1),
+    st.integers(0, 127),
+    st.integers(0, 127),
 )
 
 
-@settings(max_examples=int(os.environ.get("DLSYNTH_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("DLSYNTH_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(
     pool=st.lists(waves(), min_size=1, max_size=3),
     arts=st.lists(st.lists(connection, max_size=12), min_size=1, max_size=3),
@@ -61,8 +84,9 @@ event = st.tuples(
 def test_random_banks_and_events(pool, arts, events, interp, level):
     regions = []
     for k, conns in enumerate(arts):
-        r = region(k % len(pool), key=(0, 127), key_group=k % 2,
-                   articulations=[Articulation(level=level, connections=conns)])
+        r = region(
+            k % len(pool), key=(0, 127), key_group=k % 2, articulations=[Articulation(level=level, connections=conns)]
+        )
         regions.append(r)
     ins = instrument(*regions)
 

@@ -13,7 +13,19 @@ import pytest
 from dlsynth.dls import constants as C
 from dlsynth.dls.model import Wave, WaveSample
 from .enginekit import (
-    LEVEL_TOL_DB, RATE, art, conn, db, dc_wave, instrument, region, render, rms, setup, setup_spec, tc,
+    LEVEL_TOL_DB,
+    RATE,
+    art,
+    conn,
+    db,
+    dc_wave,
+    instrument,
+    region,
+    render,
+    rms,
+    setup,
+    setup_spec,
+    tc,
 )
 
 DC = 16384 / 32768  # the test wave's value
@@ -21,6 +33,7 @@ DC = 16384 / 32768  # the test wave's value
 
 SEND_AUDIBLE_DB = -45.0  # an effect return at full send is at least this loud (dBFS RMS)
 SEND_SCALE_TOL_DB = 0.2  # a send's return follows its controller linearly within this
+
 
 def level(ins=None, waves=None, vel=127, ccs=(), frames=RATE // 4, events=None, **kw):
     e, _ = setup(ins or instrument(region()), waves or [dc_wave()], **kw)
@@ -88,8 +101,10 @@ def test_concave_velocity_scale_is_linear_in_db(scale_cb, vel):
 def test_linear_velocity_curve_beside_a_cancelling_concave_one(vel):
     # SpessaSynth's pair: linear inverted -96 dB (the real curve) and concave inverted 0 (to
     # cancel the DLS2 default). Both replace the default and both apply: -96 dB * (1 - v/128)
-    a = art(conn(C.CONN_DST_GAIN, -960, src=VEL, trn=C.TRN_SOURCE_INVERT),
-            conn(C.CONN_DST_GAIN, 0, src=VEL, trn=CONCAVE_INV))
+    a = art(
+        conn(C.CONN_DST_GAIN, -960, src=VEL, trn=C.TRN_SOURCE_INVERT),
+        conn(C.CONN_DST_GAIN, 0, src=VEL, trn=CONCAVE_INV),
+    )
     ins = instrument(region(), articulations=[a])
     ref, _ = level(ins, vel=127)
     got, _ = level(ins, vel=vel)
@@ -100,7 +115,7 @@ def spec_level(key: int, vel: int) -> float:
     """RMS level (dB) of sf_spec_test program 0 `key` at `vel`, held (a looped sine)."""
     e, _ = setup_spec(0)
     e.note_on(0, 0, key, vel)
-    out = render(e, RATE // 2)[RATE // 4:, 0]
+    out = render(e, RATE // 2)[RATE // 4 :, 0]
     return db(rms(out))
 
 
@@ -108,8 +123,12 @@ def spec_level(key: int, vel: int) -> float:
 def test_spec_bank_velocity_curves(vel):
     # key 73: the linear -96 dB / concave 0 pair; key 71: concave -144 dB; key 72: concave
     # -48 dB; key 74: concave 0 alone (no velocity sensitivity)
-    expected = {73: -96.0 * (127 - vel) / 128, 71: -144.0 * concave(1 - vel / 127),
-                72: -48.0 * concave(1 - vel / 127), 74: 0.0}
+    expected = {
+        73: -96.0 * (127 - vel) / 128,
+        71: -144.0 * concave(1 - vel / 127),
+        72: -48.0 * concave(1 - vel / 127),
+        74: 0.0,
+    }
     for key, want in expected.items():
         got = spec_level(key, vel) - spec_level(key, 127)
         assert abs(got - want) < LEVEL_TOL_DB, (key, got, want)
@@ -121,10 +140,10 @@ def test_volume_change_on_a_sounding_note():
     e.note_on(0, 0, 60, 127)
     e.control(RATE // 4, 0, 7, 64)
     out = render(e, RATE // 2)[:, 0]
-    a, b = out[RATE // 4 - 200:RATE // 4].mean(), out[-200:].mean()
+    a, b = out[RATE // 4 - 200 : RATE // 4].mean(), out[-200:].mean()
     assert abs(db(b) - db(a) - 40 * math.log10(64 / 127)) < LEVEL_TOL_DB
     # the change ramps (no step) and is complete within two control intervals
-    assert np.all(np.abs(np.diff(out[RATE // 4 - 10:RATE // 4 + 200])) < 0.01)
+    assert np.all(np.abs(np.diff(out[RATE // 4 - 10 : RATE // 4 + 200])) < 0.01)
 
 
 def pan_gains(p_permille):
@@ -169,7 +188,7 @@ def test_tremolo_depth():
     out = render(e, 2 * RATE)[:, 0]
     ref, _ = level()
     assert abs(db(out.max()) - db(ref) - depth_cb / 10) < LEVEL_TOL_DB
-    assert abs(db(out[RATE // 10:].min()) - db(ref) + depth_cb / 10) < LEVEL_TOL_DB
+    assert abs(db(out[RATE // 10 :].min()) - db(ref) + depth_cb / 10) < LEVEL_TOL_DB
 
 
 def test_master_volume_and_master_gain():

@@ -11,7 +11,19 @@ import pytest
 from dlsynth.dls import constants as C
 from dlsynth.dls.model import Loop, Wave, WaveSample
 from .enginekit import (
-    F0, RATE, WAVE_RATE, art, conn, dc_wave, instrument, peak_freq, region, render, setup, sine_data, tc,
+    F0,
+    RATE,
+    WAVE_RATE,
+    art,
+    conn,
+    dc_wave,
+    instrument,
+    peak_freq,
+    region,
+    render,
+    setup,
+    sine_data,
+    tc,
 )
 
 
@@ -21,7 +33,7 @@ def spur_db(x: np.ndarray) -> float:
     spec = np.abs(np.fft.rfft(x * np.blackman(len(x))))
     k = int(np.argmax(spec))
     mask = np.ones_like(spec, bool)
-    mask[max(0, k - 12):k + 13] = False
+    mask[max(0, k - 12) : k + 13] = False
     return 20 * np.log10(spec[mask].max() / spec[k])
 
 
@@ -32,7 +44,7 @@ def test_forward_loop_is_seamless_for_many_passes(interp):
     w = Wave.from_pcm16(data, WAVE_RATE, WaveSample(unity_note=69, loops=[Loop(0, 500, 300)]))
     e, _ = setup(instrument(region()), [w], interpolation=interp)
     e.note_on(0, 0, 69, 127)
-    out = render(e, 2 * RATE)[RATE // 2:, 0]
+    out = render(e, 2 * RATE)[RATE // 2 :, 0]
     assert abs(peak_freq(out) - F0) < 0.1
     limit = {"linear": -45, "cubic": -70, "sinc": -80}[interp]  # interpolation images, not seams
     assert spur_db(out) < limit
@@ -59,13 +71,13 @@ def test_release_loop_plays_on_to_the_end_after_note_off():
     off = RATE // 2  # long after the loop would have ended without looping
     e.note_off(off, 0, 60)
     out = render(e, off + RATE)[:, 0]
-    before = out[off - 100:off].mean()
+    before = out[off - 100 : off].mean()
     assert before > 0
     # after note-off: the rest of the loop, then the tail at half the level, then silence
     rest = (n - 2000) / WAVE_RATE  # frames after the loop end, in seconds
     t_tail = off + int(0.03 * RATE)
     fall = 10 ** (-96.0 * (t_tail + 50 - off) / RATE / release / 20)  # the release meanwhile
-    assert out[t_tail:t_tail + 100].mean() == pytest.approx(before / 2 * fall, rel=0.01)
+    assert out[t_tail : t_tail + 100].mean() == pytest.approx(before / 2 * fall, rel=0.01)
     end = np.nonzero(out)[0][-1]
     expected_end = off + (1000 + rest * WAVE_RATE) / WAVE_RATE * RATE  # at most one loop pass plus the tail
     assert end <= expected_end + 2
@@ -88,8 +100,9 @@ def test_one_shot_stops_at_its_end():
 def test_stereo_wave_is_one_voice_in_phase():
     left = sine_data(0.5)
     right = -left
-    w = Wave.from_pcm16(np.stack([left, right], axis=1), WAVE_RATE,
-                        WaveSample(unity_note=69, loops=[Loop(0, 1000, 20000)]))
+    w = Wave.from_pcm16(
+        np.stack([left, right], axis=1), WAVE_RATE, WaveSample(unity_note=69, loops=[Loop(0, 1000, 20000)])
+    )
     e, _ = setup(instrument(region()), [w])
     e.note_on(0, 0, 69, 127)
     out = render(e, RATE)

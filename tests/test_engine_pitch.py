@@ -12,8 +12,21 @@ import pytest
 from dlsynth.dls import constants as C
 from dlsynth.dls.model import WaveSample
 from .enginekit import (
-    F0, PITCH_TOL_CENTS, RATE, art, cents, conn, instrument, peak_freq, region, render, setup, setup_spec, sine_wave,
-    spec_bank, tc,
+    F0,
+    PITCH_TOL_CENTS,
+    RATE,
+    art,
+    cents,
+    conn,
+    instrument,
+    peak_freq,
+    region,
+    render,
+    setup,
+    setup_spec,
+    sine_wave,
+    spec_bank,
+    tc,
 )
 
 SETTLE = 4800  # frames skipped before measuring
@@ -46,8 +59,9 @@ def test_fine_tune_from_wave_and_region(fine):
     assert abs(cents(measure(e), F0 * 2 ** ((-1200 - fine) / 1200))) < PITCH_TOL_CENTS
 
 
-@pytest.mark.parametrize("bend, range_cents", [(0, 200), (16383, 200), (4096, 200), (0, 700), (12288, 1200),
-                                               (8192, 1200)])
+@pytest.mark.parametrize(
+    "bend, range_cents", [(0, 200), (16383, 200), (4096, 200), (0, 700), (12288, 1200), (8192, 1200)]
+)
 def test_pitch_wheel_times_rpn0(bend, range_cents):
     e, _ = setup(instrument(region()), [sine_wave()])
     e.bend_range(0, 0, range_cents)
@@ -64,7 +78,7 @@ def test_pitch_bend_applies_to_a_sounding_note_at_its_frame():
     out = render(e, 2 * RATE + SETTLE)
     assert abs(cents(peak_freq(out[SETTLE:RATE, 0]), F0)) < PITCH_TOL_CENTS
     up = F0 * 2 ** (8191 / 8192 * 200 / 1200)
-    assert abs(cents(peak_freq(out[RATE + SETTLE:, 0]), up)) < PITCH_TOL_CENTS
+    assert abs(cents(peak_freq(out[RATE + SETTLE :, 0]), up)) < PITCH_TOL_CENTS
 
 
 @pytest.mark.parametrize("fine, coarse", [(50, 0), (-100, 0), (0, 12), (0, -7), (25, 3)])
@@ -146,7 +160,7 @@ def test_coarse_tune_moves_the_key_that_key_to_pitch_sees(coarse, scale):
 def _loop_frequency(wave) -> float:
     """The pitch a wave's loop plays at its own rate, with its wsmp fine tune."""
     lp = wave.wave_sample.loops[0]
-    x = np.asarray(wave.data, dtype=np.float64).ravel()[lp.start:lp.start + lp.length]
+    x = np.asarray(wave.data, dtype=np.float64).ravel()[lp.start : lp.start + lp.length]
     return peak_freq(np.tile(x, 400), wave.sample_rate)
 
 
@@ -169,18 +183,24 @@ def test_spec_bank_scale_tuning_zero_plays_the_unity_pitch(program, keys):
 
 
 def test_eg2_to_pitch_settles_at_its_sustain():
-    a = art(conn(C.CONN_DST_PITCH, 1200, src=C.CONN_SRC_EG2), conn(C.CONN_DST_EG2_SUSTAINLEVEL, 500),
-            conn(C.CONN_DST_EG2_DECAYTIME, tc(0.05) / 65536))
+    a = art(
+        conn(C.CONN_DST_PITCH, 1200, src=C.CONN_SRC_EG2),
+        conn(C.CONN_DST_EG2_SUSTAINLEVEL, 500),
+        conn(C.CONN_DST_EG2_DECAYTIME, tc(0.05) / 65536),
+    )
     e, _ = setup(instrument(region(), articulations=[a]), [sine_wave()])
     e.note_on(0, 0, 69, 100)
     out = render(e, RATE // 2 + RATE)
-    assert abs(cents(peak_freq(out[RATE // 2:, 0]), F0 * 2 ** (600 / 1200))) < PITCH_TOL_CENTS
+    assert abs(cents(peak_freq(out[RATE // 2 :, 0]), F0 * 2 ** (600 / 1200))) < PITCH_TOL_CENTS
 
 
 def test_vibrato_depth_and_rate():
     depth = 50.0  # cents
-    a = art(conn(C.CONN_DST_PITCH, depth, src=C.CONN_SRC_VIBRATO), conn(C.CONN_DST_VIB_FREQUENCY, 0, raw=True),
-            conn(C.CONN_DST_VIB_STARTDELAY, tc(0.0), raw=True))
+    a = art(
+        conn(C.CONN_DST_PITCH, depth, src=C.CONN_SRC_VIBRATO),
+        conn(C.CONN_DST_VIB_FREQUENCY, 0, raw=True),
+        conn(C.CONN_DST_VIB_STARTDELAY, tc(0.0), raw=True),
+    )
     e, _ = setup(instrument(region(), articulations=[a]), [sine_wave()])
     e.note_on(0, 0, 69, 100)
     out = render(e, 2 * RATE)[:, 0].astype(np.float64)

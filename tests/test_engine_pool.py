@@ -172,7 +172,7 @@ def play(wave: Wave, interp: str, frames: int = FRAMES) -> np.ndarray:
 def check_against_reference(out: np.ndarray, refs: list[np.ndarray]) -> None:
     for ch in range(2):
         y = out[SETTLE:, ch].astype(np.float64)
-        r = refs[ch][SETTLE:len(out)]
+        r = refs[ch][SETTLE : len(out)]
         if not r.any():  # the voice ended before SETTLE (a short wave played fast)
             assert not y.any()
             continue
@@ -259,8 +259,9 @@ def test_output_is_the_float_pools_bit_for_bit_on_both_simd_paths():
         env.pop("DLSYNTH_NO_AVX2", None)
         if no_avx2:
             env["DLSYNTH_NO_AVX2"] = "1"
-        out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == FLOAT_POOL_SHA256, f"DLSYNTH_NO_AVX2={int(no_avx2)}"
 
 

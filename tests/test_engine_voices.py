@@ -40,7 +40,7 @@ def test_polyphony_limit_steals_the_oldest_and_fades_it():
     unit = out[900] / 6
     assert out[3500] == pytest.approx(unit * 9, rel=1e-4)
     # the stolen voice fades over about 1/70 s, linearly: no step
-    seg = out[1000:1000 + int(STEAL_FADE) + 200]
+    seg = out[1000 : 1000 + int(STEAL_FADE) + 200]
     assert np.abs(np.diff(seg)).max() < unit * 3 / 100
 
 
@@ -98,7 +98,7 @@ def test_key_group_cuts_earlier_notes_with_the_shutdown_time():
     assert out[-1] == pytest.approx(unit * 2, rel=1e-3)  # only the second
     # the first fell 96 dB in 10 ms: silent within about 11 ms
     assert e.stats()["voices_active"] == 1
-    cut = out[RATE // 10:RATE // 10 + int(0.012 * RATE)] - unit * 2
+    cut = out[RATE // 10 : RATE // 10 + int(0.012 * RATE)] - unit * 2
     assert np.all(np.diff(cut) <= 1e-6)
 
 
@@ -160,15 +160,29 @@ def pedal_run(events, frames=RATE // 2):
 
 
 def test_sustain_pedal_holds_released_notes_until_lifted():
-    out, e = pedal_run([("control", 0, 0, 64, 127), ("note_on", 0, 0, 60, 127), ("note_off", 1000, 0, 60),
-                        ("control", 10000, 0, 64, 0)])
+    out, e = pedal_run(
+        [
+            ("control", 0, 0, 64, 127),
+            ("note_on", 0, 0, 60, 127),
+            ("note_off", 1000, 0, 60),
+            ("control", 10000, 0, 64, 0),
+        ]
+    )
     assert out[9000] > 0 and out[-1] == 0
     assert np.nonzero(out)[0][-1] < 10000 + 200
 
 
 def test_sostenuto_holds_only_the_notes_down_when_pressed():
-    out, e = pedal_run([("note_on", 0, 0, 60, 127), ("control", 500, 0, 66, 127), ("note_on", 600, 0, 61, 127),
-                        ("note_off", 1000, 0, 60), ("note_off", 1000, 0, 61), ("control", 10000, 0, 66, 0)])
+    out, e = pedal_run(
+        [
+            ("note_on", 0, 0, 60, 127),
+            ("control", 500, 0, 66, 127),
+            ("note_on", 600, 0, 61, 127),
+            ("note_off", 1000, 0, 60),
+            ("note_off", 1000, 0, 61),
+            ("control", 10000, 0, 66, 0),
+        ]
+    )
     unit = out[400]  # key 60 alone: 1 unit
     assert out[5000] == pytest.approx(unit, rel=1e-4)  # 60 held, 61 released
     assert out[-1] == 0
@@ -184,8 +198,15 @@ def test_all_notes_off_respects_the_sustain_pedal_and_all_sound_off_does_not():
 
 
 def test_reset_controllers_and_reset_all():
-    out, e = pedal_run([("note_on", 0, 0, 60, 127), ("control", 0, 0, 64, 127), ("control", 0, 0, 11, 20),
-                        ("note_off", 100, 0, 60), ("control", 5000, 0, 121, 0)])
+    out, e = pedal_run(
+        [
+            ("note_on", 0, 0, 60, 127),
+            ("control", 0, 0, 64, 127),
+            ("control", 0, 0, 11, 20),
+            ("note_off", 100, 0, 60),
+            ("control", 5000, 0, 121, 0),
+        ]
+    )
     assert out[-1] == 0  # the pedal was lifted by the reset
     out, e = pedal_run([("note_on", 0, 0, 60, 127), ("note_on", 0, 0, 61, 127), ("reset_all", 2000)])
     assert out[-1] == 0 and e.stats()["voices_active"] == 0

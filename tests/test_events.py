@@ -24,6 +24,7 @@ from dlsynth.synth.events import (
     midi_message_length,
 )
 
+
 def chain_length(evt) -> int:
     """Number of events in a chain (not counting package contents)."""
     n = 0

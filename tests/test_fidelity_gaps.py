@@ -31,8 +31,24 @@ from dlsynth.synth.synth import Synth
 from . import synthkit as K
 from .test_engine_filter import FILTER_TOL_DB, NPERSEG, design, noise_wave
 from .enginekit import (
-    F0, LEVEL_TOL_DB, PITCH_TOL_CENTS, RATE, art, cents, conn, db, dc_wave, instrument, peak_freq, region, render,
-    rms, setup, sine_data, sine_wave, tc,
+    F0,
+    LEVEL_TOL_DB,
+    PITCH_TOL_CENTS,
+    RATE,
+    art,
+    cents,
+    conn,
+    db,
+    dc_wave,
+    instrument,
+    peak_freq,
+    region,
+    render,
+    rms,
+    setup,
+    sine_data,
+    sine_wave,
+    tc,
 )
 
 SF2_DEFAULT_FC_CENTS = 13500.0  # SF2 initialFilterFc default
@@ -53,10 +69,11 @@ def hz_of(abs_cents_value: float) -> float:
 
 # ------------------------------------------------------------------ 1. the filter's SF2 default
 
+
 def noise_spectrum(*conns, vel: int = 127):
     e, _ = setup(instrument(region(), articulations=[art(*conns)]), [noise_wave()])
     e.note_on(0, 0, 60, vel)
-    x = render(e, 3 * RATE)[RATE // 10:, 0].astype(np.float64)
+    x = render(e, 3 * RATE)[RATE // 10 :, 0].astype(np.float64)
     return welch(x, RATE, nperseg=NPERSEG)
 
 
@@ -99,8 +116,11 @@ def test_a_modulated_cutoff_without_a_static_one_starts_from_13500_cents(dry, ca
         fc = hz_of(SF2_DEFAULT_FC_CENTS + VEL_DEPTH * 127 / 128)
     else:
         # an LFO at 0.01 Hz after 0.1 s barely moves in 3 s: the cutoff stays near 13500
-        conns = [conn(C.CONN_DST_FILTER_CUTOFF, -1.0, src=C.CONN_SRC_LFO),
-                 conn(C.CONN_DST_FILTER_Q, 0.0), conn(C.CONN_DST_LFO_FREQUENCY, -11079)]
+        conns = [
+            conn(C.CONN_DST_FILTER_CUTOFF, -1.0, src=C.CONN_SRC_LFO),
+            conn(C.CONN_DST_FILTER_Q, 0.0),
+            conn(C.CONN_DST_LFO_FREQUENCY, -11079),
+        ]
         fc = hz_of(SF2_DEFAULT_FC_CENTS)
     f, p = noise_spectrum(*conns)
     assert abs(response_db(f, p, dry[1], fc) + 3.01) < FILTER_TOL_DB  # Butterworth: -3 dB at fc
@@ -116,12 +136,14 @@ def test_no_connection_to_the_filter_means_no_filter_exactly():
 
     plain = out()
     assert np.array_equal(out(conn(C.CONN_DST_FILTER_Q, 0.0)), plain)
-    assert np.array_equal(out(conn(C.CONN_DST_FILTER_CUTOFF, 0x7FFFFFFF, raw=True), conn(C.CONN_DST_FILTER_Q, 0.0)),
-                          plain)
+    assert np.array_equal(
+        out(conn(C.CONN_DST_FILTER_CUTOFF, 0x7FFFFFFF, raw=True), conn(C.CONN_DST_FILTER_Q, 0.0)), plain
+    )
     assert np.array_equal(out(conn(C.CONN_DST_FILTER_CUTOFF, 0.0, src=C.CONN_SRC_EG2)), plain)
 
 
 # ------------------------------------------------------------------ 2. Level 1 velocity ranges
+
 
 def test_level1_velocity_layers_play_one_layer_at_a_time():
     c = dls.read(LIBGIG)
@@ -144,11 +166,12 @@ def test_level1_velocity_layers_play_one_layer_at_a_time():
 
 # ------------------------------------------------------------------ 3. placement, sends, transforms
 
+
 def test_a_right_channel_link_without_the_multichannel_flag_plays_in_the_middle():
     # FluidR3's Gun Shot: one region, channel 2, no multichannel flag
     e, _ = setup(instrument(region(0, channel=C.WAVELINK_CHANNEL_RIGHT)), [sine_wave()])
     e.note_on(0, 0, 69, 127)
-    out = render(e, RATE // 2)[RATE // 10:]
+    out = render(e, RATE // 2)[RATE // 10 :]
     assert abs(db(rms(out[:, 0])) - db(rms(out[:, 1]))) < LEVEL_TOL_DB
     assert rms(out[:, 0]) > 0.05
 
@@ -158,7 +181,7 @@ def _reverb_tail(ins, waves):
     e.note_on(0, 0, 69, 127)
     e.note_off(RATE // 2, 0, 69)  # EG1 release 0: the dry sound stops, the reverb rings on
     out = render(e, 2 * RATE)
-    return out, out[RATE // 2 + RATE // 20:].astype(np.float64)
+    return out, out[RATE // 2 + RATE // 20 :].astype(np.float64)
 
 
 def test_a_merged_stereo_pair_sends_as_its_two_voices_would():
@@ -167,10 +190,13 @@ def test_a_merged_stereo_pair_sends_as_its_two_voices_would():
     multi = C.F_WAVELINK_MULTICHANNEL
     merged = instrument(
         region(0, channel=C.WAVELINK_CHANNEL_LEFT, link_options=multi | C.F_WAVELINK_PHASE_MASTER, phase_group=1),
-        region(1, channel=C.WAVELINK_CHANNEL_RIGHT, link_options=multi, phase_group=1))
+        region(1, channel=C.WAVELINK_CHANNEL_RIGHT, link_options=multi, phase_group=1),
+    )
     # the same pair as two mono voices panned hard left and right (as SF2 plays a stereo pair)
-    apart = instrument(region(0, articulations=[art(conn(C.CONN_DST_PAN, -500))]),
-                       region(1, articulations=[art(conn(C.CONN_DST_PAN, 500))]))
+    apart = instrument(
+        region(0, articulations=[art(conn(C.CONN_DST_PAN, -500))]),
+        region(1, articulations=[art(conn(C.CONN_DST_PAN, 500))]),
+    )
     centre = instrument(region(0))  # one mono voice of the same content
     out_m, tail_m = _reverb_tail(merged, [lw, rw])
     out_a, tail_a = _reverb_tail(apart, [lw, rw])
@@ -191,7 +217,7 @@ def test_a_bipolar_switch_has_two_levels(value, expected):
     e, _ = setup(instrument(region(), articulations=[a]), [sine_wave(2.0)])
     e.control(0, 0, 16, value)
     e.note_on(0, 0, 69, 100)
-    out = render(e, RATE)[RATE // 10:, 0]
+    out = render(e, RATE)[RATE // 10 :, 0]
     assert abs(cents(peak_freq(out), F0) - expected) < PITCH_TOL_CENTS
 
 
@@ -203,7 +229,7 @@ def test_the_key_number_as_a_control_scales_without_the_unity_note(key):
     e, _ = setup(instrument(region(), articulations=[a]), [sine_wave(2.0)])
     e.control(0, 0, 16, 127)
     e.note_on(0, 0, key, 100)
-    out = render(e, RATE)[RATE // 10:, 0]
+    out = render(e, RATE)[RATE // 10 :, 0]
     expected = 100 * (key - 69) + 1200 * (127 / 128) * (key / 128)
     assert abs(cents(peak_freq(out), F0) - expected) < PITCH_TOL_CENTS
 
@@ -224,7 +250,7 @@ def test_loop_type_2_is_the_old_headers_release_loop():
     assert ci2.regions[0]["loop_type"] == D.LOOP_RELEASE and not ci2.warnings
     assert np.array_equal(out2, out1)
     assert not np.array_equal(out2, out0)  # after note-off it leaves the loop and plays the tail
-    assert (out2[RATE // 4 + 200:, 0] < 0).any()
+    assert (out2[RATE // 4 + 200 :, 0] < 0).any()
 
 
 @pytest.mark.parametrize("lazy", [True, False])
@@ -249,7 +275,7 @@ def test_drum_kits_ignore_coarse_tune_and_keep_fine_tune():
         e.coarse_tune(0, 0, coarse)
         e.fine_tune(0, 0, fine)
         e.note_on(0, 0, 69, 100)
-        return cents(peak_freq(render(e, RATE)[RATE // 10:, 0]), F0)
+        return cents(peak_freq(render(e, RATE)[RATE // 10 :, 0]), F0)
 
     assert abs(pitch(False, 12, 0) - 1200) < PITCH_TOL_CENTS
     assert abs(pitch(True, 12, 0)) < PITCH_TOL_CENTS
@@ -262,20 +288,24 @@ def test_a_drum_kits_own_coarse_tune_connection_still_applies():
     e, _ = setup(ins, [sine_wave(2.0)])
     e.coarse_tune(0, 0, 5)
     e.note_on(0, 0, 69, 100)
-    assert abs(cents(peak_freq(render(e, RATE)[RATE // 10:, 0]), F0) - 500) < PITCH_TOL_CENTS
+    assert abs(cents(peak_freq(render(e, RATE)[RATE // 10 :, 0]), F0) - 500) < PITCH_TOL_CENTS
 
 
 # ------------------------------------------------------------------ 4. banks converted from SF2
 
-@pytest.mark.parametrize("info, sf2", [
-    ({"ISFT": "SpessaSynth"}, True),  # SpessaSynth's DLS writer, default name
-    ({"ISFT": "dlsynth benchmark (spessasynth_core)", "IPRD": "SBAWE32"}, True),  # the FluidR3 conversion
-    ({"ISFT": "convert.mjs", "IPRD": "SBAWE32"}, True),  # the SoundFont spec test bank's conversion
-    ({"isng": "EMU8000", "INAM": "an SF2 read into the model"}, True),
-    ({"INAM": "libgig generated test bank", "ISFT": "", "ICMT": ""}, False),
-    ({"INAM": "Roland GS sound set", "ISFT": "Microsoft DLS Designer"}, False),
-    ({}, False),
-])
+
+@pytest.mark.parametrize(
+    "info, sf2",
+    [
+        ({"ISFT": "SpessaSynth"}, True),  # SpessaSynth's DLS writer, default name
+        ({"ISFT": "dlsynth benchmark (spessasynth_core)", "IPRD": "SBAWE32"}, True),  # the FluidR3 conversion
+        ({"ISFT": "convert.mjs", "IPRD": "SBAWE32"}, True),  # the SoundFont spec test bank's conversion
+        ({"isng": "EMU8000", "INAM": "an SF2 read into the model"}, True),
+        ({"INAM": "libgig generated test bank", "ISFT": "", "ICMT": ""}, False),
+        ({"INAM": "Roland GS sound set", "ISFT": "Microsoft DLS Designer"}, False),
+        ({}, False),
+    ],
+)
 def test_sf2_origin_from_the_bank_info(info, sf2):
     assert D.sf2_origin(info) is sf2
 
@@ -295,18 +325,19 @@ def vibrato(out: np.ndarray, f0: float, skip: float = 0.25) -> tuple[float, floa
     inst = np.diff(ph) * RATE / (2 * np.pi)
     smooth = RATE // 100
     inst = np.convolve(inst, np.ones(smooth) / smooth, mode="same")
-    c = 1200 * np.log2(np.maximum(inst, 1.0) / f0)[int(skip * RATE):-RATE // 20]
+    c = 1200 * np.log2(np.maximum(inst, 1.0) / f0)[int(skip * RATE) : -RATE // 20]
     dev = c - np.median(c)
     up = np.nonzero((dev[:-1] < 0) & (dev[1:] >= 0))[0]
     if len(up) < 3:
         return float(np.percentile(np.abs(dev), 99)), 0.0
-    whole = dev[up[0]:up[-1]]
+    whole = dev[up[0] : up[-1]]
     rate = (len(up) - 1) * RATE / (up[-1] - up[0])
     return float((whole.max() - whole.min()) / 2), float(rate)
 
 
 def play_vibrato(sf2_defaults: bool, cc1: int = 0, pressure: int = 0) -> np.ndarray:
     from dlsynth.native.engine import Engine
+
     e = Engine(RATE, effects=False)
     w = sine_wave(3.0)
     ids = [e.download_wave(w)]

@@ -25,7 +25,9 @@ DATA = Path(__file__).parent / "data"
 SEEDS = [
     (DATA / "libgig-generated" / "libgig-generated.dls").read_bytes(),
     (DATA / "libgig-generated" / "libgig-generated-mono.dls").read_bytes(),
-    rb.simple_bank(region_extra=rb.wsmp(loops=[(0, 10, 100)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))),
+    rb.simple_bank(
+        region_extra=rb.wsmp(loops=[(0, 10, 100)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))
+    ),
     rb.simple_bank(level2=False),
 ]
 FUZZ_CASES = int(os.environ.get("DLSYNTH_FUZZ_CASES", "4000"))

@@ -2,6 +2,7 @@
 kept render, sample for sample to within one 24-bit step, for the same length. A failure
 means the sound changed: if that was meant, `python -m tests.golden --update` keeps the new
 renders (and the change shows in the commit)."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,5 +20,7 @@ def test_render_is_the_kept_render(case, tmp_path):
     snr, diff, n, m = golden.compare(case, data)
     assert n == m, f"{case.name}: {n} frames now, {m} kept"
     assert snr >= golden.MIN_SNR_DB, f"{case.name}: the sound changed (SNR {snr:.1f} dB against the kept render)"
-    assert diff <= golden.ROUNDING, (f"{case.name}: differs from the kept render by up to {diff:.2e} "
-                                     f"(SNR {snr:.1f} dB); if meant: python -m tests.golden --update")
+    assert diff <= golden.ROUNDING, (
+        f"{case.name}: differs from the kept render by up to {diff:.2e} "
+        f"(SNR {snr:.1f} dB); if meant: python -m tests.golden --update"
+    )

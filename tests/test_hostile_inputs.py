@@ -26,8 +26,14 @@ STOP_BOUND_S = 2.0
 
 
 def cli(*args, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlsynth", "render", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "dlsynth", "render", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -91,8 +97,12 @@ def test_max_length_out_of_range_is_one_line(tmp_path):
 
 def test_without_max_length_the_warning_gives_the_size_it_would_write(tmp_path):
     song = long_song(tmp_path / "long.mid")
-    proc = subprocess.Popen([sys.executable, "-m", "dlsynth", "render", str(song), "-o", str(tmp_path / "l.wav")],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlsynth", "render", str(song), "-o", str(tmp_path / "l.wav")],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stderr.readline()
     finally:
@@ -125,8 +135,12 @@ def test_past_four_gigabytes_the_file_is_rf64_and_small_files_stay_wav(tmp_path)
 @pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_mid_render_stops_at_once_and_leaves_nothing(tmp_path, sig, status):
     song = long_song(tmp_path / "long.mid")
-    proc = subprocess.Popen([sys.executable, "-m", "dlsynth", "render", str(song), "-o", str(tmp_path / "l.wav"), "-q"],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlsynth", "render", str(song), "-o", str(tmp_path / "l.wav"), "-q"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not any(p.name.endswith(".part") and p.stat().st_size > 10_000_000 for p in tmp_path.iterdir()):
         assert time.monotonic() < deadline and proc.poll() is None
@@ -148,8 +162,12 @@ def test_sigterm_to_a_parallel_render_stops_its_workers_and_their_files(tmp_path
     b = long_song(tmp_path / "b.mid")
     out = tmp_path / "out"
     out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "dlsynth", "render", str(a), str(b), "-o", f"{out}/", "-q", "-j", "2"],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlsynth", "render", str(a), str(b), "-o", f"{out}/", "-q", "-j", "2"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while len([p for p in out.iterdir() if p.name.endswith(".part")]) < 2:
         assert time.monotonic() < deadline and proc.poll() is None
@@ -172,7 +190,9 @@ def test_a_write_that_fails_is_one_line_and_removes_the_partial_file(tmp_path):
     r = cli(song, "-o", tmp_path / "big.wav", preexec_fn=_limit_file_size)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"dlsynth render: error: {tmp_path / 'big.wav'}: write failed ("), r.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"dlsynth render: error: {tmp_path / 'big.wav'}: write failed ("), (
+        r.stderr
+    )
     assert "System error" not in lines[0]
     assert os.listdir(tmp_path) == []
 

@@ -173,7 +173,9 @@ def test_xruns_are_counted(jack_server):
     """A capture client that overruns its period once: the server reports the xrun to every
     client (JACK-Client's xrun callback) and PortAudio flags an output underflow."""
     state, sine, _ = _play_and_capture(jack_server, CAPTURE_SECONDS, stall_at=0.5)
-    print(f"\nafter one {STALL_S * 1e3:.0f} ms stall: JACK xruns {state['xruns']}, PortAudio underflows {sine.underflows}")
+    print(
+        f"\nafter one {STALL_S * 1e3:.0f} ms stall: JACK xruns {state['xruns']}, PortAudio underflows {sine.underflows}"
+    )
     assert state["xruns"] >= 1
     assert sine.underflows >= 1
 

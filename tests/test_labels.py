@@ -20,8 +20,22 @@ def _render(tmp_path, tracks, *extra, labels="labels.csv"):
     bank = S.probe_bank(tmp_path / "probe.dls")
     midi = S.song(tmp_path / "s.mid", tracks)
     out = tmp_path / "mix.wav"
-    r = S.cli(midi, "-o", out, "--bank", bank, "--format", "float", "--no-effects", "--gain", "0", "-q",
-              "--labels", tmp_path / labels, *extra)
+    r = S.cli(
+        midi,
+        "-o",
+        out,
+        "--bank",
+        bank,
+        "--format",
+        "float",
+        "--no-effects",
+        "--gain",
+        "0",
+        "-q",
+        "--labels",
+        tmp_path / labels,
+        *extra,
+    )
     assert r.returncode == 0, r.stderr
     return sf.read(out, dtype="float32")[0], tmp_path / labels
 
@@ -44,7 +58,7 @@ def test_each_onset_is_at_its_labels_start_frame(tmp_path):
         assert end > int(row["key_off_frame"])
         heard = prev_end + int(np.argmax(x[prev_end:] > SILENT))
         assert abs(heard - start) <= ONSET_TOLERANCE_FRAMES, (heard, start)
-        assert np.all(x[end:end + 100] <= SILENT), "sound after the labelled end"
+        assert np.all(x[end : end + 100] <= SILENT), "sound after the labelled end"
         prev_end = end
 
 
@@ -67,15 +81,18 @@ def test_an_exclusive_class_pair_cuts_the_first_hat(tmp_path):
     mix, path = _render(tmp_path, [hats])
     rows = sorted(S.read_labels(path), key=lambda r: int(r["start_frame"]))
     assert [(int(r["key"]), r["reason"], r["drum"]) for r in rows] == [
-        (S.HAT_OPEN, "key_group", "1"), (S.HAT_CLOSED, "released", "1")]
+        (S.HAT_OPEN, "key_group", "1"),
+        (S.HAT_CLOSED, "released", "1"),
+    ]
     cut = int(rows[0]["end_frame"])
     assert 200 * S.FRAMES_PER_TICK < cut < 400 * S.FRAMES_PER_TICK  # ended by the cut, before its note-off
     assert rows[0]["instrument"] == "Standard Kit"
 
 
 def test_a_note_still_sounding_at_the_end_is_labelled_end_of_file(tmp_path):
-    mix, path = _render(tmp_path, [[(0, 40000, 60, 0, 0), (10, 20, 64, 0, 0)]], "--max-length", "1", "--tail", "0",
-                        labels="labels.json")
+    mix, path = _render(
+        tmp_path, [[(0, 40000, 60, 0, 0), (10, 20, 64, 0, 0)]], "--max-length", "1", "--tail", "0", labels="labels.json"
+    )
     doc = json.loads(path.read_text())
     assert doc["sample_rate"] == 48000
     rows = {n["key"]: n for n in doc["notes"]}

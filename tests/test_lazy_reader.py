@@ -32,15 +32,34 @@ def _two_instrument_bank() -> bytes:
     """Two instruments, every plain region feature: loops, layer, 8-bit wave with its own loop."""
     arts2 = rb.lst(b"lar2", rb.art(b"art2", [(0, 0, C.CONN_DST_PAN, 0, 9), (0, 0, C.CONN_DST_GAIN, 0, -5)]))
     ins1 = rb.lst(
-        b"ins ", rb.insh(2, 0, 1), rb.info(INAM="One"),
-        rb.lst(b"lrgn",
-               rb.lst(b"rgn2", rb.rgnh(0, 60, 1, 100), rb.wlnk(0), rb.wsmp(62, -3, -65536, 2, loops=[(1, 10, 20)]), arts2),
-               rb.lst(b"rgn2", rb.rgnh(61, 127, layer=3), rb.wlnk(1, C.F_WAVELINK_PHASE_MASTER, 2, 2), rb.chunk(b"dlid", bytes(16)))),
+        b"ins ",
+        rb.insh(2, 0, 1),
+        rb.info(INAM="One"),
+        rb.lst(
+            b"lrgn",
+            rb.lst(b"rgn2", rb.rgnh(0, 60, 1, 100), rb.wlnk(0), rb.wsmp(62, -3, -65536, 2, loops=[(1, 10, 20)]), arts2),
+            rb.lst(
+                b"rgn2",
+                rb.rgnh(61, 127, layer=3),
+                rb.wlnk(1, C.F_WAVELINK_PHASE_MASTER, 2, 2),
+                rb.chunk(b"dlid", bytes(16)),
+            ),
+        ),
     )
     ins2 = rb.lst(
-        b"ins ", rb.insh(1, C.F_INSTRUMENT_DRUMS, 2), rb.lst(b"lart", rb.art(b"art1", [(0, 0, C.CONN_DST_PAN, 0, 7)])),
-        rb.lst(b"lrgn", rb.lst(b"rgn ", rb.rgnh(), rb.wlnk(1), rb.lst(b"lart", rb.art(b"art1", [(0, 0, 0x206, 0, 3)])),
-                               rb.lst(b"lart", rb.art(b"art1", [(0, 0, 0x206, 0, 4)])))),
+        b"ins ",
+        rb.insh(1, C.F_INSTRUMENT_DRUMS, 2),
+        rb.lst(b"lart", rb.art(b"art1", [(0, 0, C.CONN_DST_PAN, 0, 7)])),
+        rb.lst(
+            b"lrgn",
+            rb.lst(
+                b"rgn ",
+                rb.rgnh(),
+                rb.wlnk(1),
+                rb.lst(b"lart", rb.art(b"art1", [(0, 0, 0x206, 0, 3)])),
+                rb.lst(b"lart", rb.art(b"art1", [(0, 0, 0x206, 0, 4)])),
+            ),
+        ),
     )
     waves = [
         rb.wave_list(rb.fmt(), rb.chunk(b"data", rb.pcm16(100))),
@@ -57,8 +76,13 @@ def _many_instruments_bank(n_ins: int = 40, regions: int = 30) -> bytes:
     ins = []
     for i in range(n_ins):
         rg = [
-            rb.lst(b"rgn2", rb.rgnh(k, k), rb.wlnk(k % 3), rb.wsmp(loops=[(0, k, 50)] if k % 2 else ()),
-                   rb.lst(b"lar2", rb.art(b"art2", [(0, 0, C.CONN_DST_PAN, 0, k)])))
+            rb.lst(
+                b"rgn2",
+                rb.rgnh(k, k),
+                rb.wlnk(k % 3),
+                rb.wsmp(loops=[(0, k, 50)] if k % 2 else ()),
+                rb.lst(b"lar2", rb.art(b"art2", [(0, 0, C.CONN_DST_PAN, 0, k)])),
+            )
             for k in range(regions + i % 7)
         ]
         ins.append(rb.lst(b"ins ", rb.insh(len(rg), 0, i % 128), rb.info(INAM=f"I{i}"), rb.lst(b"lrgn", *rg)))
@@ -72,12 +96,24 @@ def _wave_variety_bank() -> bytes:
     import struct as st
 
     pcm = rb.pcm16(64)
-    ext = rb.chunk(b"fmt ", st.pack("<HHIIHHHHI", 0xFFFE, 1, 22050, 44100, 2, 16, 22, 16, 0)
-                   + bytes.fromhex("0100000000001000800000aa00389b71"))
+    ext = rb.chunk(
+        b"fmt ",
+        st.pack("<HHIIHHHHI", 0xFFFE, 1, 22050, 44100, 2, 16, 22, 16, 0)
+        + bytes.fromhex("0100000000001000800000aa00389b71"),
+    )
     waves = [
-        rb.wave_list(rb.fmt(), rb.chunk(b"dlid", bytes(range(16))), rb.chunk(b"smpl", b"\0" * 36), rb.chunk(b"fact", b"\0" * 4),
-                     rb.wsmp(61, 5, 0, 0, loops=[(0, 4, 50)]), rb.chunk(b"data", pcm), rb.info(INAM="plain", ICMT="x")),
-        rb.wave_list(rb.fmt(channels=2), rb.chunk(b"data", pcm), rb.lst(b"INFO", rb.chunk(b"INAM", b"st\0"), rb.lst(b"junk"))),
+        rb.wave_list(
+            rb.fmt(),
+            rb.chunk(b"dlid", bytes(range(16))),
+            rb.chunk(b"smpl", b"\0" * 36),
+            rb.chunk(b"fact", b"\0" * 4),
+            rb.wsmp(61, 5, 0, 0, loops=[(0, 4, 50)]),
+            rb.chunk(b"data", pcm),
+            rb.info(INAM="plain", ICMT="x"),
+        ),
+        rb.wave_list(
+            rb.fmt(channels=2), rb.chunk(b"data", pcm), rb.lst(b"INFO", rb.chunk(b"INAM", b"st\0"), rb.lst(b"junk"))
+        ),
         rb.wave_list(rb.chunk(b"data", pcm), rb.fmt()),
         rb.wave_list(rb.chunk(b"fmt ", st.pack("<HHIIHH", 1, 1, 22050, 44100, 4, 16)), rb.chunk(b"data", pcm)),
         rb.wave_list(rb.fmt(), rb.chunk(b"data", pcm + b"\1")),
@@ -96,7 +132,9 @@ def _wave_variety_bank() -> bytes:
 BUILT = {
     "simple": rb.simple_bank(),
     "simple-level1": rb.simple_bank(level2=False),
-    "loops": rb.simple_bank(region_extra=rb.wsmp(loops=[(0, 10, 100)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))),
+    "loops": rb.simple_bank(
+        region_extra=rb.wsmp(loops=[(0, 10, 100)]) + rb.lst(b"lar2", rb.art(b"art2", [(0, 0, 0x206, 0, 5)]))
+    ),
     "odd-region": rb.simple_bank(region_extra=rb.wsmp(loops=[(7, 5, 50)]) + rb.rgnh(1, 2)),
     "cdl": _cdl_bank(),
     "two": _two_instrument_bank(),
@@ -162,6 +200,7 @@ def test_index_walks_agree_with_the_plain_walker(monkeypatch, vector_min):
 
 
 # --- regions on first use -----------------------------------------------------------------------
+
 
 def test_regions_are_read_on_first_use_only(monkeypatch):
     calls: list[int] = []
@@ -238,8 +277,16 @@ def test_errors_and_warnings_still_come_from_read():
     good = rb.lst(b"rgn2", rb.rgnh(), rb.wlnk(0))
     w = rb.wave_list(rb.fmt(), rb.chunk(b"data", rb.pcm16(100)))
     ptbl, wvpl = rb.pool([w])
-    data = rb.dls_file(rb.colh(2), rb.lst(b"lins", rb.lst(b"ins ", rb.insh(1), rb.lst(b"lrgn", good)),
-                                          rb.lst(b"ins ", rb.insh(2, 0, 1), rb.lst(b"lrgn", good, bad))), ptbl, wvpl)
+    data = rb.dls_file(
+        rb.colh(2),
+        rb.lst(
+            b"lins",
+            rb.lst(b"ins ", rb.insh(1), rb.lst(b"lrgn", good)),
+            rb.lst(b"ins ", rb.insh(2, 0, 1), rb.lst(b"lrgn", good, bad)),
+        ),
+        ptbl,
+        wvpl,
+    )
     lazy = dls.read(data)
     assert lazy.warnings == dls.read(data, lazy=False).warnings
     assert len(lazy.warnings) == 1
@@ -343,6 +390,7 @@ def test_lazy_and_full_reads_agree_on_a_big_bank(tmp_path):
 
 
 # --- warning paths -----------------------------------------------------------------------------
+
 
 def _bank_with_unknown_chunks(n: int) -> bytes:
     """simple_bank with n unknown top-level chunks (each one a warning naming '#k')."""

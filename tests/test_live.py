@@ -47,8 +47,11 @@ def _rig(server: JackServer, bank, voices: int = 256):
 
 def _connect_capture(server, client, port):
     ours = {p.name for p in client.inports}
-    sources = [p.name for p in client.get_ports(is_audio=True, is_output=True)
-               if not p.name.startswith("system:") and p.name not in ours]
+    sources = [
+        p.name
+        for p in client.get_ports(is_audio=True, is_output=True)
+        if not p.name.startswith("system:") and p.name not in ours
+    ]
     assert sources, f"no PortAudio output port among {server.lsp()}"
     client.connect(sources[0], port)
 
@@ -88,10 +91,10 @@ def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
         client.deactivate()
         client.close()
         synth.close()
-    x = state["buf"][:state["pos"]]
+    x = state["buf"][: state["pos"]]
     hop = 240  # 5 ms frames: an envelope that does not follow the waveform's zero crossings
     n = len(x) // hop
-    env = np.repeat(np.abs(x[:n * hop]).reshape(n, hop).max(axis=1) > 0.05, hop)
+    env = np.repeat(np.abs(x[: n * hop]).reshape(n, hop).max(axis=1) > 0.05, hop)
     assert env.any(), "nothing was heard"
     # Two notes: find the two sounding stretches and check each one's pitch.
     padded = np.concatenate([[0], env.astype(np.int8), [0]])
@@ -99,7 +102,7 @@ def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
     runs = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a > 0.3 * FS]
     assert len(runs) == 2, f"expected two notes, found sounding runs {runs}"
     for (a, b), want in zip(runs, (K.sine_hz(100), 2 * K.sine_hz(100))):
-        seg = x[a + 2400:b - 2400]
+        seg = x[a + 2400 : b - 2400]
         assert abs(K.cents(K.pitch(seg, FS), want)) < PITCH_TOLERANCE_CENTS
     assert len(applied) == 4 and not applied["late"].any()
 
@@ -117,10 +120,32 @@ def test_play_command_runs_records_and_exits_cleanly(jack_server, tmp_path):
 
     rec = tmp_path / "rec.mid"
     env = dict(os.environ, **jack_server.env)
-    p = subprocess.Popen([sys.executable, "-m", "dlsynth", "play", "--midi-api", "jack", "--no-midi-in",
-                          "--virtual-port", "keys", "--blocksize", str(BLOCK), "--duration", "4",
-                          "--record", str(rec), "--no-status", "--device", "system"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dlsynth",
+            "play",
+            "--midi-api",
+            "jack",
+            "--no-midi-in",
+            "--virtual-port",
+            "keys",
+            "--blocksize",
+            str(BLOCK),
+            "--duration",
+            "4",
+            "--record",
+            str(rec),
+            "--no-status",
+            "--device",
+            "system",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = None
         deadline = time.monotonic() + 30

@@ -72,8 +72,8 @@ def _notes(starts, length=4000, fs=FS, attack=0, seed=1):
         env = np.minimum(1.0, (n + 1) / max(attack, 1)) * np.exp(-n / 800.0)
         env[-200:] = 0.0
         sig = env * np.sin(2 * np.pi * rng.uniform(100, 2000) * n / fs + rng.uniform(0, 1e-3))
-        x[s:s + length, 0] = 0.2 * sig
-        x[s:s + length, 1] = 0.1 * sig
+        x[s : s + length, 0] = 0.2 * sig
+        x[s : s + length, 1] = 0.1 * sig
     return x
 
 

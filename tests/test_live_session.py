@@ -52,9 +52,24 @@ import pytest
 from dlsynth.apps.jackserver import prune_stale_servers
 from tests import jackrig
 from tests import liveanalysis as A
-from tests.livesession import (PLAY_ARGS, REPO, Proc, ProbeProc, Session, cc, child_env, client_audio_outputs,
-                               dlsynth_script, jack_connections, jack_ports, note_off, note_on, program, stderr_lines,
-                               wait_for)
+from tests.livesession import (
+    PLAY_ARGS,
+    REPO,
+    Proc,
+    ProbeProc,
+    Session,
+    cc,
+    child_env,
+    client_audio_outputs,
+    dlsynth_script,
+    jack_connections,
+    jack_ports,
+    note_off,
+    note_on,
+    program,
+    stderr_lines,
+    wait_for,
+)
 
 FS = jackrig.SAMPLE_RATE
 FUNCTIONAL_PERIOD = 512
@@ -97,8 +112,9 @@ def rig():
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         jackrig.skip_or_fail("python-rtmidi was built without its JACK API")
     if not os.path.exists(dlsynth_script()):
-        jackrig.skip_or_fail(f"the dlsynth command is not installed next to {sys.executable} "
-                             "(pip install -e '.[test]')")
+        jackrig.skip_or_fail(
+            f"the dlsynth command is not installed next to {sys.executable} (pip install -e '.[test]')"
+        )
     from dlsynth.gmbank import default_bank_path
 
     default_bank_path()
@@ -153,19 +169,33 @@ def wait_started(probe: ProbeProc, dl: Proc, timeout: float = START_TIMEOUT_S) -
         except TimeoutError:
             pass
         if dl.returncode is not None:
-            pytest.fail(f"{dl.label} ended (status {dl.returncode}) before its audio reached the probe; "
-                        f"stderr:\n{dl.stderr()[-3000:]}", pytrace=False)
+            pytest.fail(
+                f"{dl.label} ended (status {dl.returncode}) before its audio reached the probe; "
+                f"stderr:\n{dl.stderr()[-3000:]}",
+                pytrace=False,
+            )
         if time.monotonic() > deadline:
-            pytest.fail(f"dlsynth's ports were not connected to the probe within {timeout} s; probe events "
-                        f"{probe.brief_events()}; dlsynth stderr:\n{dl.stderr()[-3000:]}", pytrace=False)
+            pytest.fail(
+                f"dlsynth's ports were not connected to the probe within {timeout} s; probe events "
+                f"{probe.brief_events()}; dlsynth stderr:\n{dl.stderr()[-3000:]}",
+                pytrace=False,
+            )
 
 
-def start_session(live: Live, *args: str, period: int = FUNCTIONAL_PERIOD, schedule=(), seconds: float = 3.0,
-                  cmd: list[str] | None = None, probe_kw: dict | None = None):
+def start_session(
+    live: Live,
+    *args: str,
+    period: int = FUNCTIONAL_PERIOD,
+    schedule=(),
+    seconds: float = 3.0,
+    cmd: list[str] | None = None,
+    probe_kw: dict | None = None,
+):
     """A server, the probe (MIDI into ':keys', audio from dlsynth), and `dlsynth play`."""
     srv = live.server(period)
-    probe = live.session.probe(midi_to=":keys", schedule=[[t, list(b)] for t, b in schedule], seconds=seconds,
-                               **(probe_kw or {}))
+    probe = live.session.probe(
+        midi_to=":keys", schedule=[[t, list(b)] for t, b in schedule], seconds=seconds, **(probe_kw or {})
+    )
     probe.wait_event("active", 20)
     dl = live.session.dlsynth(*PLAY_ARGS, "--blocksize", str(period), *args, cmd=cmd)
     started = wait_started(probe, dl)
@@ -176,7 +206,7 @@ def capture(res: dict) -> np.ndarray:
     """The captured frames (up to the last cycle the probe ran)."""
     cyc = res["cyc_frame"]
     n = 0 if len(cyc) == 0 else int(cyc[-1] - res["base"] + res["period"])
-    return res["capture"][:min(n, len(res["capture"]))]
+    return res["capture"][: min(n, len(res["capture"]))]
 
 
 def xruns_since_start(res: dict) -> list[int]:
@@ -207,8 +237,10 @@ def assert_note(x: np.ndarray, start: int, end: int, key: int, what: str = "the 
 def heard_after(x: np.ndarray, frame: int, threshold: float = 1e-3, within: float = 1.0) -> int:
     """The first frame after ``frame`` where the capture exceeds ``threshold``."""
     at = A.first_above(x, threshold, max(frame, 0), min(len(x), frame + int(within * FS)))
-    assert at is not None, (f"nothing heard within {within} s of frame {frame} (capture {len(x) / FS:.2f} s; "
-                            f"peak after it {np.abs(x[max(frame, 0):]).max() if frame < len(x) else 0:.2g})")
+    assert at is not None, (
+        f"nothing heard within {within} s of frame {frame} (capture {len(x) / FS:.2f} s; "
+        f"peak after it {np.abs(x[max(frame, 0) :]).max() if frame < len(x) else 0:.2g})"
+    )
     return at
 
 
@@ -272,8 +304,9 @@ def _readme_recipe(live: Live, jack_name: str | None) -> None:
     sh = live.session.shell(README_SCRIPT, "readme", **extra)
     wait_for(lambda: jack_ports(server) is not None or sh.returncode is not None, 20, "the README's JACK server")
     assert jack_ports(server) is not None, f"dev/jack.sh did not start server {server!r}: {sh.stderr()}"
-    probe = live.session.probe(server_name=server, midi_to=":keys", seconds=2.0,
-                               schedule=[[0.3, note_on(0, 69, 100)], [1.3, note_off(0, 69)]])
+    probe = live.session.probe(
+        server_name=server, midi_to=":keys", seconds=2.0, schedule=[[0.3, note_on(0, 69, 100)], [1.3, note_off(0, 69)]]
+    )
     try:
         wait_started(probe, sh)
     except pytest.fail.Exception as exc:
@@ -286,8 +319,10 @@ def _readme_recipe(live: Live, jack_name: str | None) -> None:
     on = int(res["ev_frame"][0] - res["base"])
     at = heard_after(x, on)
     assert_note(x, at + int(0.05 * FS), at + int(0.6 * FS), 69, "the note sent to dlsynth")
-    assert ports is not None, (f"the JACK server {server!r} no longer answers jack_lsp after `dlsynth play` ended; "
-                               f"dlsynth's stderr:\n{sh.stderr()[-2000:]}")
+    assert ports is not None, (
+        f"the JACK server {server!r} no longer answers jack_lsp after `dlsynth play` ended; "
+        f"dlsynth's stderr:\n{sh.stderr()[-2000:]}"
+    )
     assert rc == 0, f"the README's commands ended with status {rc}; stderr:\n{sh.stderr()[-3000:]}"
     assert TRACEBACK not in sh.stderr()
 
@@ -350,8 +385,10 @@ def server_xrun_report(srv) -> str:
     if not late and not driver:
         return ""
     who = ", ".join(f"{c} x{n}" for c, n in late.most_common())
-    return (f" [jackd's log over the server's life: clients not finished in time: {who or 'none'} (a client"
-            f" waiting on a late one is listed too); the dummy driver itself late: x{driver}]")
+    return (
+        f" [jackd's log over the server's life: clients not finished in time: {who or 'none'} (a client"
+        f" waiting on a late one is listed too); the dummy driver itself late: x{driver}]"
+    )
 
 
 #: Xruns closer together than this (seconds) are one burst (one late cycle shows as several).
@@ -382,8 +419,10 @@ def _judge_held(res: dict, keys, what: str, srv=None) -> None:
     problems = []
     gaps = A.cycle_gaps(res["cyc_frame"], period)
     if gaps:
-        problems.append(f"{len(gaps)} missing capture cycles (first at {gaps[0][0] * period / FS:.2f} s: "
-                        f"{gaps[0][1]} frames between cycles)")
+        problems.append(
+            f"{len(gaps)} missing capture cycles (first at {gaps[0][0] * period / FS:.2f} s: "
+            f"{gaps[0][1]} frames between cycles)"
+        )
     xr = xruns_since_start(res)
     if xr:
         problems.append(f"{len(xr)} JACK xruns (at {', '.join(f'{f / FS:.2f} s' for f in xr[:8])})")
@@ -392,7 +431,9 @@ def _judge_held(res: dict, keys, what: str, srv=None) -> None:
         problems.append(f"a run of {run} exact zero samples at {where / FS:.3f} s while the notes sound")
     lv = A.level_db(x[start:off], FS // 2)
     if len(lv) and lv.min() < -50:
-        problems.append(f"the level falls to {lv.min():.1f} dBFS at {(start + int(np.argmin(lv)) * FS // 2) / FS:.1f} s")
+        problems.append(
+            f"the level falls to {lv.min():.1f} dBFS at {(start + int(np.argmin(lv)) * FS // 2) / FS:.1f} s"
+        )
     probe_us = res["cyc_us"]
     if problems and _all_bursts_are_the_drivers(xr, srv):
         # Every xrun burst matches the dummy driver itself waking late (jackd's log): the
@@ -401,9 +442,12 @@ def _judge_held(res: dict, keys, what: str, srv=None) -> None:
         # driver on time.)
         print(f"\n{what}: machine noise only: " + "; ".join(problems) + server_xrun_report(srv))
         return
-    assert not problems, (f"{what}: " + "; ".join(problems) +
-                          f" (the probe's own callback: max {probe_us.max():.0f} us, p99 {np.percentile(probe_us, 99):.0f} us)"
-                          + server_xrun_report(srv))
+    assert not problems, (
+        f"{what}: "
+        + "; ".join(problems)
+        + f" (the probe's own callback: max {probe_us.max():.0f} us, p99 {np.percentile(probe_us, 99):.0f} us)"
+        + server_xrun_report(srv)
+    )
     if len(keys) == 1:
         assert_note(x, start, start + FS, keys[0][1], "the held note")
 
@@ -420,8 +464,9 @@ def test_held_notes_for_30_seconds_without_a_dropout(rig, tmp_path, period, note
     seconds = HOLD_ON_S + HOLD_S + 0.5
 
     def session(live):
-        srv, probe, dl, started = start_session(live, "--no-midi-in", "--duration", str(seconds + 3), period=period,
-                                                schedule=sched, seconds=seconds)
+        srv, probe, dl, started = start_session(
+            live, "--no-midi-in", "--duration", str(seconds + 3), period=period, schedule=sched, seconds=seconds
+        )
         res = probe.results(seconds + 30)
         _judge_held(res, keys, f"{notes} note(s) held for {HOLD_S:.0f} s at {period} frames", srv)
         dl.wait(15)
@@ -487,8 +532,13 @@ def test_held_note_without_a_dropout_while_python_in_the_process_is_hostile(rig,
         spins, collections = (int(v) for v in report.read_text().split()) if report.exists() else (0, 0)
         if not (spins > 1_000_000 and collections >= 40):
             pytest.fail(f"rig: the hostile threads hardly ran ({spins} spins, {collections} collections)")
-        _judge_held(res, keys, f"a note held for 30 s at 256 frames with a spinning thread and {collections} "
-                               "forced collections in dlsynth's process", srv)
+        _judge_held(
+            res,
+            keys,
+            f"a note held for 30 s at 256 frames with a spinning thread and {collections} "
+            "forced collections in dlsynth's process",
+            srv,
+        )
         dl.wait(15)
 
     with_attempts(tmp_path, session)
@@ -496,9 +546,21 @@ def test_held_note_without_a_dropout_while_python_in_the_process_is_hostile(rig,
 
 # ============================================================================ 4. start-up storm
 STORM = [
-    cc(0, 64, 127), note_on(0, 40, 10), note_on(1, 52, 10), [0xA0, 40, 30], [0xD0, 20], [0xE0, 0x00, 0x40],
-    cc(0, 7, 100), cc(0, 1, 0), [0xF8], [0xFE], note_off(0, 40), note_off(1, 52), cc(0, 64, 0),
-    program(1, PIANO), [0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7],
+    cc(0, 64, 127),
+    note_on(0, 40, 10),
+    note_on(1, 52, 10),
+    [0xA0, 40, 30],
+    [0xD0, 20],
+    [0xE0, 0x00, 0x40],
+    cc(0, 7, 100),
+    cc(0, 1, 0),
+    [0xF8],
+    [0xFE],
+    note_off(0, 40),
+    note_off(1, 52),
+    cc(0, 64, 0),
+    program(1, PIANO),
+    [0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7],
 ]
 
 
@@ -509,8 +571,9 @@ def test_midi_from_the_instant_the_port_appears_never_silences_the_session(live)
     after the audio appeared is heard, in tune; dlsynth exits 0 with no traceback."""
     live.server(FUNCTIONAL_PERIOD)
     sched = [(1.0, note_on(0, 81, 100)), (2.0, note_off(0, 81))]
-    probe = live.session.probe(midi_to=":keys", seconds=3.0, storm=STORM, storm_until=0.5,
-                               schedule=[[t, b] for t, b in sched])
+    probe = live.session.probe(
+        midi_to=":keys", seconds=3.0, storm=STORM, storm_until=0.5, schedule=[[t, b] for t, b in sched]
+    )
     probe.wait_event("active", 20)
     dl = live.session.dlsynth(*PLAY_ARGS, "--blocksize", str(FUNCTIONAL_PERIOD), "--duration", "4")
     wait_started(probe, dl)
@@ -521,8 +584,9 @@ def test_midi_from_the_instant_the_port_appears_never_silences_the_session(live)
     on = int(res["ev_frame"][0] - res["base"])
     at = heard_after(x, on, within=0.5)
     assert_note(x, at + int(0.05 * FS), at + int(0.8 * FS), 81, "the note sent 1 s after the audio appeared")
-    assert A.rms_db(x[at:at + int(0.5 * FS)]) > A.rms_db(x[on - int(0.2 * FS):on]) + 20, \
+    assert A.rms_db(x[at : at + int(0.5 * FS)]) > A.rms_db(x[on - int(0.2 * FS) : on]) + 20, (
         "the note does not stand out of what the storm left sounding"
+    )
     assert_clean_exit(dl, 0)
 
 
@@ -535,16 +599,25 @@ def test_a_keyboard_plugged_in_after_start_is_opened_and_its_held_note_released_
     dl = live.session.dlsynth(*PLAY_ARGS, "--blocksize", str(FUNCTIONAL_PERIOD))  # --midi-in all, by default
     wait_started(cap, dl)
     time.sleep(0.5)
-    kb = live.session.probe(label="usbkeys", midi_to=None, audio=False, start="peer", seconds=60.0,
-                            report_sent=True, schedule=[[0.05, program(0, ORGAN)], [0.1, note_on(0, 69, 100)]])
+    kb = live.session.probe(
+        label="usbkeys",
+        midi_to=None,
+        audio=False,
+        start="peer",
+        seconds=60.0,
+        report_sent=True,
+        schedule=[[0.05, program(0, ORGAN)], [0.1, note_on(0, 69, 100)]],
+    )
     kb.wait_event("active", 20)
     peer = None
     with contextlib.suppress(TimeoutError):
         peer = kb.wait_event("peer_connected", 5.0)
     if peer is None:
-        pytest.fail(f"a keyboard plugged in after dlsynth started was not opened within 5 s "
-                    f"(JACK connections:\n{jack_connections(srv.name)}); dlsynth stderr:\n{dl.stderr()[-2000:]}",
-                    pytrace=False)
+        pytest.fail(
+            f"a keyboard plugged in after dlsynth started was not opened within 5 s "
+            f"(JACK connections:\n{jack_connections(srv.name)}); dlsynth stderr:\n{dl.stderr()[-2000:]}",
+            pytrace=False,
+        )
     assert peer["t"] <= 2.0, f"the new keyboard was opened {peer['t']:.2f} s after it appeared (at most 2 s)"
     sent = kb.wait_event("sent", 5)
     sent = kb.wait_event("sent", 5)  # the note-on
@@ -566,8 +639,9 @@ def _vanish_with_a_key_down(cap, source, sent, dl, what: str, held: str) -> None
     kill = kill_frame - res["base"]
     assert_note(x, at + int(0.1 * FS), kill, 69, what)
     drop, ref, late = A.release_drop_db(x, kill, FS, within=RELEASE_WITHIN_S)
-    assert drop >= RELEASE_DB, (f"{held} is only {drop:.1f} dB down "
-                                f"{RELEASE_WITHIN_S} s after it went ({ref:.1f} -> {late:.1f} dBFS)")
+    assert drop >= RELEASE_DB, (
+        f"{held} is only {drop:.1f} dB down {RELEASE_WITHIN_S} s after it went ({ref:.1f} -> {late:.1f} dBFS)"
+    )
     dl.signal(signal.SIGINT)
     assert dl.poll_until_exit(5) is not None
 
@@ -579,8 +653,15 @@ def test_a_sender_connected_to_the_virtual_port_vanishing_with_a_key_down_releas
     cap.wait_event("active", 20)
     dl = live.session.dlsynth(*PLAY_ARGS, "--no-midi-in", "--blocksize", str(FUNCTIONAL_PERIOD))
     wait_started(cap, dl)
-    snd = live.session.probe(label="sender", midi_to=":keys", audio=False, start="midi", seconds=60.0,
-                             report_sent=True, schedule=[[0.05, program(0, ORGAN)], [0.1, note_on(0, 69, 100)]])
+    snd = live.session.probe(
+        label="sender",
+        midi_to=":keys",
+        audio=False,
+        start="midi",
+        seconds=60.0,
+        report_sent=True,
+        schedule=[[0.05, program(0, ORGAN)], [0.1, note_on(0, 69, 100)]],
+    )
     snd.wait_event("midi_connected", 20)
     snd.wait_event("sent", 5)
     sent = snd.wait_event("sent", 5)
@@ -604,7 +685,9 @@ def test_the_jack_server_dying_ends_dlsynth_with_one_line_of_error(live, sig):
     assert TRACEBACK not in err, f"a traceback:\n{err[-3000:]}"
     assert rc == 2, f"exit status {rc}, want 2; stderr:\n{err[-3000:]}"
     assert lines, "no error message on stderr"
-    assert len(lines) <= FEW_LINES, f"{len(lines)} lines on stderr (one line of error wanted, a few at most):\n{err[-3000:]}"
+    assert len(lines) <= FEW_LINES, (
+        f"{len(lines)} lines on stderr (one line of error wanted, a few at most):\n{err[-3000:]}"
+    )
     last = lines[-1]
     assert "error" in last.lower() and "internal error" not in last, f"the last line is not an error message: {last!r}"
 
@@ -624,10 +707,11 @@ def slow_bank(tmp_path_factory):
     waves = [K.sine_wave(frames=441, cycles=10) for _ in range(2 * n)]
     ins = []
     for i in range(n):
-        regs = [dls.Region(key_low=16 * r, key_high=16 * r + 15, wave_link=dls.WaveLink(2 * i + r % 2))
-                for r in range(regions)]
-        ins.append(dls.Instrument(name=f"i{i}", bank=Instrument.make_bank(msb=i // 128), program=i % 128,
-                                  regions=regs))
+        regs = [
+            dls.Region(key_low=16 * r, key_high=16 * r + 15, wave_link=dls.WaveLink(2 * i + r % 2))
+            for r in range(regions)
+        ]
+        ins.append(dls.Instrument(name=f"i{i}", bank=Instrument.make_bank(msb=i // 128), program=i % 128, regions=regs))
     dls.write(dls.Collection(instruments=ins, waves=waves, info={"INAM": "slow to load"}), str(path))
     return path
 
@@ -662,12 +746,20 @@ def test_ctrl_c_at_any_moment_exits_130_quietly_and_quickly(live, slow_bank, mom
         time.sleep(0.05)
     elif moment == "bank-loading":
         # As soon as dlsynth has the bank open (or mapped): it takes over a second to load.
-        wait_for(lambda: _has_file_open(dl.p.pid, slow_bank) or dl.returncode is not None, 30,
-                 "dlsynth opening the bank", step=0.002)
+        wait_for(
+            lambda: _has_file_open(dl.p.pid, slow_bank) or dl.returncode is not None,
+            30,
+            "dlsynth opening the bank",
+            step=0.002,
+        )
         time.sleep(0.25)  # into the middle of it (it took 1.5 s here, on today's code)
     elif moment == "midi-port-open":
-        wait_for(lambda: any(p.endswith(":keys") for p in jack_ports(srv.name) or []) or dl.returncode is not None,
-                 30, "dlsynth's virtual port", step=0.005)
+        wait_for(
+            lambda: any(p.endswith(":keys") for p in jack_ports(srv.name) or []) or dl.returncode is not None,
+            30,
+            "dlsynth's virtual port",
+            step=0.005,
+        )
     elif moment == "audio-start":
         wait_for(lambda: _audio_ports(srv.name) or dl.returncode is not None, 30, "dlsynth's audio ports", step=0.005)
     elif moment == "playing":
@@ -692,16 +784,19 @@ def _tail_problems(x: np.ndarray, stop: int) -> list[str]:
         problems.append("the capture ends too soon after the stop")
     run, where = A.longest_zero_run(x, stop, seg_end)
     if run >= ZERO_RUN_LIMIT:
-        problems.append(f"the sound is cut to zero {(where - stop) / FS * 1000:.0f} ms after the stop "
-                        f"({run} zero samples from there; level just before: "
-                        f"{A.rms_db(x[max(stop, where - 480):where]) if where > stop else float('nan'):.1f} dBFS)")
+        problems.append(
+            f"the sound is cut to zero {(where - stop) / FS * 1000:.0f} ms after the stop "
+            f"({run} zero samples from there; level just before: "
+            f"{A.rms_db(x[max(stop, where - 480) : where]) if where > stop else float('nan'):.1f} dBFS)"
+        )
     return problems
 
 
 @pytest.mark.timeout(60)
 def test_ctrl_c_while_a_note_sounds_lets_its_release_tail_finish(live):
-    srv, probe, dl, started = start_session(live, schedule=[(0.05, program(0, ORGAN)), (0.3, note_on(0, 69, 100))],
-                                            seconds=5.0)
+    srv, probe, dl, started = start_session(
+        live, schedule=[(0.05, program(0, ORGAN)), (0.3, note_on(0, 69, 100))], seconds=5.0
+    )
     time.sleep(1.4)
     stop_frame = probe.mark("sigint")
     t_int = time.monotonic()
@@ -711,7 +806,7 @@ def test_ctrl_c_while_a_note_sounds_lets_its_release_tail_finish(live):
     res = probe.results(20)
     x = capture(res)
     stop = stop_frame - res["base"]
-    assert A.rms_db(x[stop - int(0.2 * FS):stop]) > -40, "rig: the note was not sounding at the Ctrl-C"
+    assert A.rms_db(x[stop - int(0.2 * FS) : stop]) > -40, "rig: the note was not sounding at the Ctrl-C"
     problems = _tail_problems(x, stop)
     if rc is None or took > 2.5:
         problems.append(f"dlsynth still running {took:.2f} s after Ctrl-C (at most 2.5 s)")
@@ -722,14 +817,18 @@ def test_ctrl_c_while_a_note_sounds_lets_its_release_tail_finish(live):
 @pytest.mark.timeout(60)
 def test_the_end_of_duration_lets_the_release_tail_finish(live):
     duration = 2.5
-    srv, probe, dl, started = start_session(live, "--duration", str(duration),
-                                            schedule=[(0.05, program(0, ORGAN)), (0.3, note_on(0, 69, 100))],
-                                            seconds=duration + 3.5)
+    srv, probe, dl, started = start_session(
+        live,
+        "--duration",
+        str(duration),
+        schedule=[(0.05, program(0, ORGAN)), (0.3, note_on(0, 69, 100))],
+        seconds=duration + 3.5,
+    )
     rc = dl.poll_until_exit(duration + 10)
     res = probe.results(20)
     x = capture(res)
     on = heard_after(x, int(res["ev_frame"][1] - res["base"]))
-    held = A.rms_db(x[on + int(0.3 * FS):on + int(1.3 * FS)])
+    held = A.rms_db(x[on + int(0.3 * FS) : on + int(1.3 * FS)])
     lv = A.level_db(x, 480)  # 10 ms windows
     sustained = np.flatnonzero(lv >= held - 3.0)
     assert len(sustained), "rig: the held note was not found"
@@ -737,8 +836,9 @@ def test_the_end_of_duration_lets_the_release_tail_finish(live):
     problems = _tail_problems(x, stop)
     t_stop = started["_t"] + stop / FS  # the test's clock at that frame (to a period or so)
     if rc is None or dl.t_end - t_stop > 2.5:
-        problems.append(f"dlsynth ended {(dl.t_end or time.monotonic()) - t_stop:.2f} s after its release began "
-                        "(at most 2.5 s)")
+        problems.append(
+            f"dlsynth ended {(dl.t_end or time.monotonic()) - t_stop:.2f} s after its release began (at most 2.5 s)"
+        )
     assert not problems, "; ".join(problems)
     assert_clean_exit(dl, 0)
 
@@ -761,16 +861,28 @@ def test_the_highest_gain_with_loud_chords_never_exceeds_full_scale(live):
     peak = float(np.abs(x).max())
     assert peak > 0.1, f"rig: the chords were not heard (peak {peak:.3g})"
     over = np.flatnonzero(np.abs(x).max(axis=1) > 1.0)
-    assert peak <= 1.0, (f"with --gain {top} the output reaches {peak:.2f} ({20 * math.log10(peak):+.1f} dBFS); "
-                         f"{len(over)} frames over full scale")
+    assert peak <= 1.0, (
+        f"with --gain {top} the output reaches {peak:.2f} ({20 * math.log10(peak):+.1f} dBFS); "
+        f"{len(over)} frames over full scale"
+    )
     dl.signal(signal.SIGINT)
     dl.poll_until_exit(5)
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("bad", [["--rate", "0"], ["--voices", "0"], ["--voices", "100000"], ["--blocksize", "3"],
-                                 ["--latency", "-1"], ["--duration", "-5"], ["--gain", "1000"]],
-                         ids=lambda a: " ".join(a))
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--rate", "0"],
+        ["--voices", "0"],
+        ["--voices", "100000"],
+        ["--blocksize", "3"],
+        ["--latency", "-1"],
+        ["--duration", "-5"],
+        ["--gain", "1000"],
+    ],
+    ids=lambda a: " ".join(a),
+)
 def test_a_bad_argument_is_one_line_and_status_2(live, bad):
     live.server(FUNCTIONAL_PERIOD)
     dl = live.session.dlsynth(*PLAY_ARGS, *bad)
@@ -825,29 +937,44 @@ def read_event_log(path) -> list[dict]:
 def test_fifty_notes_at_the_right_pitch_and_at_their_scheduled_frames(live):
     sched, notes, seconds = _accuracy_plan()
     log = live.tmp / "events.jsonl"
-    srv, probe, dl, started = start_session(live, "--no-midi-in", "--no-effects", "--event-log", str(log),
-                                            "--duration", str(seconds + 2), schedule=sched, seconds=seconds)
+    srv, probe, dl, started = start_session(
+        live,
+        "--no-midi-in",
+        "--no-effects",
+        "--event-log",
+        str(log),
+        "--duration",
+        str(seconds + 2),
+        schedule=sched,
+        seconds=seconds,
+    )
     res = probe.results(seconds + 30)
     rc = dl.poll_until_exit(20)
     x = capture(res)
     gaps = A.cycle_gaps(res["cyc_frame"], res["period"])
-    graph = (f" (the graph: {len(xruns_since_start(res))} xruns, {len(gaps)} cycles not following on)"
-             if gaps or len(xruns_since_start(res)) else "")
+    graph = (
+        f" (the graph: {len(xruns_since_start(res))} xruns, {len(gaps)} cycles not following on)"
+        if gaps or len(xruns_since_start(res))
+        else ""
+    )
     # dlsynth's own account of where it applied each note-on.
     entries = read_event_log(log)
     ons = [e for e in entries if (e["data"][0] & 0xF0) == 0x90 and len(e["data"]) > 2 and e["data"][2] > 0]
     ons.sort(key=lambda e: e["frame"])
     logged = [(e["data"][0] & 0x0F, e["data"][1]) for e in ons]
-    assert logged == [(ch, key) for _, ch, key in notes], \
+    assert logged == [(ch, key) for _, ch, key in notes], (
         f"the event log's note-ons (channel, key) are not the notes sent, in order: {logged}"
+    )
     frames = np.array([e["frame"] for e in ons], dtype=np.int64)
     # The capture's onsets: the first non-zero sample after a silent gap.
     onsets = A.onsets_after_silence(x, 0.0, SILENCE_FRAMES)
     sent = np.array([f for f, (_, b) in zip(res["ev_frame"], sched) if (b[0] & 0xF0) == 0x90], dtype=np.int64)
     sent -= res["base"]
-    assert len(onsets) == N_NOTES, (f"{len(onsets)} onsets after silence in the capture, want {N_NOTES} "
-                                    f"(first ones at {[round(o / FS, 3) for o in onsets[:8]]} s; notes sent at "
-                                    f"{[round(s / FS, 3) for s in sent[:8]]} s){graph}")
+    assert len(onsets) == N_NOTES, (
+        f"{len(onsets)} onsets after silence in the capture, want {N_NOTES} "
+        f"(first ones at {[round(o / FS, 3) for o in onsets[:8]]} s; notes sent at "
+        f"{[round(s / FS, 3) for s in sent[:8]]} s){graph}"
+    )
     lat = onsets - sent
     assert np.all((lat > 0) & (lat < FS)), f"onsets do not follow the notes sent: latencies {lat.tolist()}"
     d_capture = onsets - onsets[0]
@@ -855,11 +982,13 @@ def test_fifty_notes_at_the_right_pitch_and_at_their_scheduled_frames(live):
     err = d_capture - d_engine
     bad = np.flatnonzero(np.abs(err) > 1)
     late = [i for i, e in enumerate(ons) if e["late"]]
-    assert len(bad) == 0, (f"{len(bad)} of {N_NOTES} onsets are not at their scheduled frame (relative to the first) "
-                           f"within 1 frame: errors (frames) {err.tolist()}; notes logged late: {late}{graph}")
+    assert len(bad) == 0, (
+        f"{len(bad)} of {N_NOTES} onsets are not at their scheduled frame (relative to the first) "
+        f"within 1 frame: errors (frames) {err.tolist()}; notes logged late: {late}{graph}"
+    )
     off = []
     for i, (o, (_, ch, key)) in enumerate(zip(onsets, notes)):
-        seg = x[o + int(0.03 * FS):o + int((NOTE_LEN_S - 0.005) * FS)]
+        seg = x[o + int(0.03 * FS) : o + int((NOTE_LEN_S - 0.005) * FS)]
         c = A.pitch_cents(seg, FS, key)
         if math.isnan(c) or abs(c) > PITCH_CENTS:
             off.append((i, PLUCKED[ch], key, None if math.isnan(c) else round(c, 2)))

@@ -33,6 +33,7 @@ MAX_SECONDS_FOR_100K_EVENTS = 1.0
 
 # --- helpers ------------------------------------------------------------------------------
 
+
 def vlq(n: int) -> bytes:
     out = [n & 0x7F]
     n >>= 7
@@ -50,8 +51,14 @@ def mtrk(body: bytes, eot: bool = True) -> bytes:
 
 def smf(fmt: int, division: int, *tracks: bytes, ntracks: int | None = None) -> bytes:
     n = len(tracks) if ntracks is None else ntracks
-    return (b"MThd" + (6).to_bytes(4, "big") + fmt.to_bytes(2, "big") + n.to_bytes(2, "big")
-            + division.to_bytes(2, "big") + b"".join(tracks))
+    return (
+        b"MThd"
+        + (6).to_bytes(4, "big")
+        + fmt.to_bytes(2, "big")
+        + n.to_bytes(2, "big")
+        + division.to_bytes(2, "big")
+        + b"".join(tracks)
+    )
 
 
 def mido_bytes(mf: mido.MidiFile) -> bytes:
@@ -122,12 +129,18 @@ def assert_c_major_scale(song: Song, first_time: int = 0, step: int = HALF_SECON
 # --- corpus: every category of the jazz-soft set --------------------------------------------
 
 MIDO_READABLE = sorted(
-    p for p in JAZZ.glob("*.mid")
-    if p.name not in {
-        "test-corrupt-file-missing-byte.mid", "test-empty-file.mid", "test-not-a-midi-file.mid",
-        "test-non-midi-track.mid", "test-running-status-sysex.mid",
+    p
+    for p in JAZZ.glob("*.mid")
+    if p.name
+    not in {
+        "test-corrupt-file-missing-byte.mid",
+        "test-empty-file.mid",
+        "test-not-a-midi-file.mid",
+        "test-non-midi-track.mid",
+        "test-running-status-sysex.mid",
         "test-2-tracks-type-2.mid",  # mido cannot merge format 2 tracks
-    } and not p.name.startswith("test-illegal-message-")
+    }
+    and not p.name.startswith("test-illegal-message-")
 ) + [SF_SPEC]
 
 
@@ -200,8 +213,7 @@ def test_vlq_multi_byte_delta_times(nbytes):
 def test_vlq_edges_built():
     # the largest SMF delta (0x0FFFFFFF, 4 bytes) and over-long encodings of small values
     big = 0x0FFFFFFF
-    body = (vlq(big) + b"\x90\x40\x40" + b"\x80\x80\x00" + b"\x80\x40\x00"
-            + b"\x81\x00" + b"\x90\x41\x40")
+    body = vlq(big) + b"\x90\x40\x40" + b"\x80\x80\x00" + b"\x80\x40\x00" + b"\x81\x00" + b"\x90\x41\x40"
     s = parse_midi(smf(0, 96, mtrk(body)))
     ticks = [big, big, big + 128]
     assert [e.time for e in s.events] == [round_half_up(Fraction(t * DEFAULT_TEMPO * 10, 96)) for t in ticks]
@@ -218,11 +230,14 @@ def test_corrupt_extra_byte_reads_with_warning():
     assert s.warnings == ["ignored 1 byte after the last chunk"]
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("test-empty-file.mid", "empty file"),
-    ("test-not-a-midi-file.mid", "not a Standard MIDI File"),
-    ("test-syx-7e-06-01-id-request.syx", "not a Standard MIDI File"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("test-empty-file.mid", "empty file"),
+        ("test-not-a-midi-file.mid", "not a Standard MIDI File"),
+        ("test-syx-7e-06-01-id-request.syx", "not a Standard MIDI File"),
+    ],
+)
 def test_not_midi_files_are_errors(name, problem):
     msg = expect_error(JAZZ / name)
     assert msg.startswith(str(JAZZ / name) + ": ") and problem in msg
@@ -259,8 +274,19 @@ def test_non_midi_chunk_is_skipped():
 
 
 ILLEGAL = {
-    "f1-xx": 0xF1, "f2-xx-xx": 0xF2, "f3-xx": 0xF3, "f4": 0xF4, "f5": 0xF5, "f6": 0xF6,
-    "f8": 0xF8, "f9": 0xF9, "fa": 0xFA, "fb": 0xFB, "fc": 0xFC, "fd": 0xFD, "fe": 0xFE,
+    "f1-xx": 0xF1,
+    "f2-xx-xx": 0xF2,
+    "f3-xx": 0xF3,
+    "f4": 0xF4,
+    "f5": 0xF5,
+    "f6": 0xF6,
+    "f8": 0xF8,
+    "f9": 0xF9,
+    "fa": 0xFA,
+    "fb": 0xFB,
+    "fc": 0xFC,
+    "fd": 0xFD,
+    "fe": 0xFE,
 }
 
 
@@ -342,23 +368,28 @@ def test_sf_spec_test_file():
 
 # --- tempo map --------------------------------------------------------------------------------
 
+
 def test_tempo_change_times_exact():
     mf = mido.MidiFile(type=1, ticks_per_beat=960)
-    conductor = mido.MidiTrack([
-        mido.MetaMessage("set_tempo", tempo=500000, time=0),
-        mido.MetaMessage("set_tempo", tempo=400000, time=960),  # at tick 960
-        mido.MetaMessage("set_tempo", tempo=333333, time=960),  # at tick 1920
-    ])
-    notes_track = mido.MidiTrack([
-        mido.Message("note_on", note=60, velocity=100, time=480),   # tick 480
-        mido.Message("note_on", note=62, velocity=100, time=480),   # tick 960: after the change
-        mido.Message("note_on", note=64, velocity=100, time=960),   # tick 1920
-        mido.Message("note_on", note=65, velocity=100, time=1),     # tick 1921
-    ])
+    conductor = mido.MidiTrack(
+        [
+            mido.MetaMessage("set_tempo", tempo=500000, time=0),
+            mido.MetaMessage("set_tempo", tempo=400000, time=960),  # at tick 960
+            mido.MetaMessage("set_tempo", tempo=333333, time=960),  # at tick 1920
+        ]
+    )
+    notes_track = mido.MidiTrack(
+        [
+            mido.Message("note_on", note=60, velocity=100, time=480),  # tick 480
+            mido.Message("note_on", note=62, velocity=100, time=480),  # tick 960: after the change
+            mido.Message("note_on", note=64, velocity=100, time=960),  # tick 1920
+            mido.Message("note_on", note=65, velocity=100, time=1),  # tick 1921
+        ]
+    )
     mf.tracks += [conductor, notes_track]
     s = parse_midi(mido_bytes(mf))
-    t960 = 960 * 500000 * 10 // 960                    # 0.5 s
-    t1920 = t960 + 960 * 400000 * 10 // 960             # + 0.4 s
+    t960 = 960 * 500000 * 10 // 960  # 0.5 s
+    t1920 = t960 + 960 * 400000 * 10 // 960  # + 0.4 s
     t1921 = round_half_up(t1920 + Fraction(333333 * 10, 960))
     assert [e.time for e in s.events] == [2_500_000, t960, t1920, t1921]
     assert (t960, t1920, t1921) == (5_000_000, 9_000_000, 9_003_472)
@@ -382,12 +413,15 @@ def test_format_2_each_track_has_its_own_tempo_map():
     assert s.tempo_changes == [(0, 250000), (2_500_000, 500000)]
 
 
-@pytest.mark.parametrize("fps, tpf, tick, expected", [
-    (25, 40, 1, 10_000),                       # 1000 ticks per second
-    (24, 4, 96, 10_000_000),
-    (30, 80, 2401, round_half_up(Fraction(2401 * 10**7, 2400))),
-    (29, 4, 120, 10_010_000),                   # 29.97 fps: 120 ticks = 1.001 s
-])
+@pytest.mark.parametrize(
+    "fps, tpf, tick, expected",
+    [
+        (25, 40, 1, 10_000),  # 1000 ticks per second
+        (24, 4, 96, 10_000_000),
+        (30, 80, 2401, round_half_up(Fraction(2401 * 10**7, 2400))),
+        (29, 4, 120, 10_010_000),  # 29.97 fps: 120 ticks = 1.001 s
+    ],
+)
 def test_smpte_division(fps, tpf, tick, expected):
     division = ((256 - fps) << 8) | tpf
     tempo = b"\x00\xff\x51\x03" + (250000).to_bytes(3, "big")  # ignored under SMPTE timing
@@ -405,8 +439,8 @@ def test_one_hour_file_timing_is_exact():
     mf = mido.MidiFile(type=1, ticks_per_beat=tpb)
     bars = 2 * 1900
     conductor = mido.MidiTrack(
-        mido.MetaMessage("set_tempo", tempo=(a if i % 2 == 0 else b), time=(0 if i == 0 else bar))
-        for i in range(bars))
+        mido.MetaMessage("set_tempo", tempo=(a if i % 2 == 0 else b), time=(0 if i == 0 else bar)) for i in range(bars)
+    )
     step = 333
     n = bars * bar // step
     track = mido.MidiTrack()
@@ -438,19 +472,28 @@ def test_extreme_deltas_and_tempo_stay_exact():
 
 # --- ports and devices: channel groups ------------------------------------------------------
 
+
 def test_midi_port_meta_maps_tracks_to_channel_groups():
     mf = mido.MidiFile(type=1, ticks_per_beat=96)
     for port in range(3):
-        mf.tracks.append(mido.MidiTrack([
-            mido.Message("program_change", channel=0, program=port, time=0),  # before the port
-            mido.MetaMessage("midi_port", port=port, time=0),
-            mido.Message("note_on", channel=0, note=60 + port, velocity=100, time=96),
-        ]))
+        mf.tracks.append(
+            mido.MidiTrack(
+                [
+                    mido.Message("program_change", channel=0, program=port, time=0),  # before the port
+                    mido.MetaMessage("midi_port", port=port, time=0),
+                    mido.Message("note_on", channel=0, note=60 + port, velocity=100, time=96),
+                ]
+            )
+        )
     s = parse_midi(mido_bytes(mf))
     assert s.channel_groups == {1, 2, 3}
     assert [(e.channel_group, e.data) for e in s.events] == [
-        (1, b"\xc0\x00"), (2, b"\xc0\x01"), (3, b"\xc0\x02"),
-        (1, b"\x90\x3c\x64"), (2, b"\x90\x3d\x64"), (3, b"\x90\x3e\x64"),
+        (1, b"\xc0\x00"),
+        (2, b"\xc0\x01"),
+        (3, b"\xc0\x02"),
+        (1, b"\x90\x3c\x64"),
+        (2, b"\x90\x3d\x64"),
+        (3, b"\x90\x3e\x64"),
     ]
     assert [t.port for t in s.tracks] == [0, 1, 2]
     assert [t.channel_groups for t in s.tracks] == [{1}, {2}, {3}]
@@ -471,22 +514,29 @@ def test_device_name_meta_maps_tracks_to_channel_groups():
 
 
 def test_port_change_mid_track_and_port_beats_device():
-    body = (b"\x00\xff\x09\x03Dev" + b"\x00\xff\x21\x01\x04"  # device then port 4 at tick 0
-            + b"\x00\x90\x40\x40" + b"\x10\x80\x40\x00"
-            + b"\x00\xff\x21\x01\x01"                          # port 1 from tick 16 on
-            + b"\x00\x90\x41\x40")
+    body = (
+        b"\x00\xff\x09\x03Dev"
+        + b"\x00\xff\x21\x01\x04"  # device then port 4 at tick 0
+        + b"\x00\x90\x40\x40"
+        + b"\x10\x80\x40\x00"
+        + b"\x00\xff\x21\x01\x01"  # port 1 from tick 16 on
+        + b"\x00\x90\x41\x40"
+    )
     s = parse_midi(smf(0, 96, mtrk(body)))
     assert [e.channel_group for e in s.events] == [5, 5, 2]
 
 
 # --- sysex ------------------------------------------------------------------------------------
 
+
 def test_sysex_split_across_packets_is_reassembled():
     # The SMF specification's example: F0 03 43 12 00 / 81 48 F7 06 43 12 00 43 12 00 / 64 F7 04 43 12 00 F7
-    body = (b"\x00\xf0\x03\x43\x12\x00"
-            + b"\x81\x48\xf7\x06\x43\x12\x00\x43\x12\x00"
-            + b"\x64\xf7\x04\x43\x12\x00\xf7"
-            + b"\x00\x90\x40\x40")
+    body = (
+        b"\x00\xf0\x03\x43\x12\x00"
+        + b"\x81\x48\xf7\x06\x43\x12\x00\x43\x12\x00"
+        + b"\x64\xf7\x04\x43\x12\x00\xf7"
+        + b"\x00\x90\x40\x40"
+    )
     s = parse_midi(smf(0, 96, mtrk(body)))
     ticks = 200 + 100
     t = round_half_up(Fraction(ticks * DEFAULT_TEMPO * 10, 96))
@@ -496,16 +546,22 @@ def test_sysex_split_across_packets_is_reassembled():
 
 
 def test_sysex_escapes_and_unterminated_packets():
-    body = (b"\x00\xf0\x05\x7e\x7f\x09\x01\xf7"      # complete: F0 + data + F7
-            + b"\x00\xf7\x01\xf8"                     # escape with a timing clock: dropped
-            + b"\x00\xf7\x03\x90\x40\x40"             # escape with a note-on: kept
-            + b"\x00\xf7\x06\xf0\x41\x10\x42\x12\xf7"  # escape holding a whole sysex
-            + b"\x00\xf0\x02\x41\x10"                 # unterminated ...
-            + b"\x00\xf0\x02\x43\xf7"                 # ... cut off by a new F0: dropped
-            + b"\x00\xf0\x02\x44\x10")                # unterminated at the end of the track
+    body = (
+        b"\x00\xf0\x05\x7e\x7f\x09\x01\xf7"  # complete: F0 + data + F7
+        + b"\x00\xf7\x01\xf8"  # escape with a timing clock: dropped
+        + b"\x00\xf7\x03\x90\x40\x40"  # escape with a note-on: kept
+        + b"\x00\xf7\x06\xf0\x41\x10\x42\x12\xf7"  # escape holding a whole sysex
+        + b"\x00\xf0\x02\x41\x10"  # unterminated ...
+        + b"\x00\xf0\x02\x43\xf7"  # ... cut off by a new F0: dropped
+        + b"\x00\xf0\x02\x44\x10"
+    )  # unterminated at the end of the track
     s = parse_midi(smf(0, 96, mtrk(body)))
     assert [e.data for e in s.events] == [
-        b"\xf0\x7e\x7f\x09\x01\xf7", b"\x90\x40\x40", b"\xf0\x41\x10\x42\x12\xf7", b"\xf0\x43\xf7"]
+        b"\xf0\x7e\x7f\x09\x01\xf7",
+        b"\x90\x40\x40",
+        b"\xf0\x41\x10\x42\x12\xf7",
+        b"\xf0\x43\xf7",
+    ]
     assert len(s.warnings) == 3
     assert any("0xF8" in w for w in s.warnings)
     assert sum("unterminated sysex" in w for w in s.warnings) == 2
@@ -513,12 +569,15 @@ def test_sysex_escapes_and_unterminated_packets():
 
 def test_mido_sysex_round_trip():
     mf = mido.MidiFile(type=0)
-    mf.tracks.append(mido.MidiTrack([mido.Message("sysex", data=[0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41])]))
+    mf.tracks.append(
+        mido.MidiTrack([mido.Message("sysex", data=[0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41])])
+    )
     s = parse_midi(mf)  # a mido.MidiFile object is accepted directly
     assert [e.data for e in s.events] == [b"\xf0\x41\x10\x42\x12\x40\x00\x7f\x00\x41\xf7"]
 
 
 # --- malformed input --------------------------------------------------------------------------
+
 
 def test_data_bytes_over_127_are_clamped_with_warning():
     s = parse_midi(smf(0, 96, mtrk(b"\x00\x90\x40\x80" + b"\x00\xc0\xff")))
@@ -526,17 +585,20 @@ def test_data_bytes_over_127_are_clamped_with_warning():
     assert s.warnings == ["clamped 2 data bytes > 127 to 127"]
 
 
-@pytest.mark.parametrize("data, problem", [
-    (b"MThd\x00\x00\x00\x06\x00\x03\x00\x01\x00\x60", "unknown SMF format 3"),
-    (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00", "zero ticks"),
-    (b"MThd\x00\x00\x00\x06\x00\x00", "truncated header"),
-    (b"MThd\x00\x00\x00\x02\x00\x00\x00\x01\x00\x60", "header chunk too short"),
-    (smf(0, 96, mtrk(b"\x00\x40\x40")), "without a status byte"),
-    (smf(0, 96, mtrk(b"\x00\x90\x40", eot=False)), "truncated track 1"),
-    (smf(0, 96, mtrk(b"\x00\xff\x01\x10abc", eot=False)), "truncated track 1"),
-    (smf(0, 96, mtrk(b"\x00\x90\x40\x40", eot=True))[:-3], "truncated track 1"),
-    (b"RIFF\x04\x00\x00\x00WAVE", "not a Standard MIDI File"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"MThd\x00\x00\x00\x06\x00\x03\x00\x01\x00\x60", "unknown SMF format 3"),
+        (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00", "zero ticks"),
+        (b"MThd\x00\x00\x00\x06\x00\x00", "truncated header"),
+        (b"MThd\x00\x00\x00\x02\x00\x00\x00\x01\x00\x60", "header chunk too short"),
+        (smf(0, 96, mtrk(b"\x00\x40\x40")), "without a status byte"),
+        (smf(0, 96, mtrk(b"\x00\x90\x40", eot=False)), "truncated track 1"),
+        (smf(0, 96, mtrk(b"\x00\xff\x01\x10abc", eot=False)), "truncated track 1"),
+        (smf(0, 96, mtrk(b"\x00\x90\x40\x40", eot=True))[:-3], "truncated track 1"),
+        (b"RIFF\x04\x00\x00\x00WAVE", "not a Standard MIDI File"),
+    ],
+)
 def test_malformed_built_files(data, problem):
     msg = expect_error(data)
     assert msg.startswith("built.mid: ") and problem in msg
@@ -560,8 +622,10 @@ def test_rmid_wrapper():
 def test_truncations_and_mutations_never_escape_as_other_errors():
     """Every prefix of real files, and random byte changes: a Song or a MidiFileError."""
     rng = random.Random(1234)
-    seeds = [(JAZZ / n).read_bytes() for n in (
-        "test-running-status-sysex.mid", "test-2-tracks-type-1.mid", "test-smpte-offset.mid")]
+    seeds = [
+        (JAZZ / n).read_bytes()
+        for n in ("test-running-status-sysex.mid", "test-2-tracks-type-1.mid", "test-smpte-offset.mid")
+    ]
     seeds.append(smf(0, 96, mtrk(b"\x00\xf0\x03\x43\x12\x00\x10\xf7\x02\x00\xf7\x00\xff\x21\x01\x02")))
     variants = []
     for data in seeds:
@@ -584,6 +648,7 @@ def test_truncations_and_mutations_never_escape_as_other_errors():
 
 
 # --- speed ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dense_file(tmp_path_factory) -> Path:

@@ -56,7 +56,7 @@ def test_timecents_to_seconds():
     vals = np.array([-0x80000000, 0, 1200 * 65536, -1200 * 65536, -12000 * 65536], dtype=np.int32)
     got = native.timecents_to_seconds(vals)
     assert got[0] == 0.0
-    np.testing.assert_allclose(got[1:], [1.0, 2.0, 0.5, 2.0 ** -10], rtol=REL_TOL)
+    np.testing.assert_allclose(got[1:], [1.0, 2.0, 0.5, 2.0**-10], rtol=REL_TOL)
 
 
 def test_abs_pitch_and_gain():

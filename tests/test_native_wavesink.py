@@ -119,7 +119,9 @@ def test_late_messages_play_at_the_block_start_and_are_counted():
     sink.push(10 * REF + 2 * REF, 1, bytes([0x90, 72, 100]))  # due in 2 s: fine
     sink.run(64)
     tr = sink.trace()
-    assert [(int(f), int(late)) for _, f, _, late in tr] == [(4800, 1), (4800, 1)][:1] + [(_expected_frame(12 * REF), 0)]
+    assert [(int(f), int(late)) for _, f, _, late in tr] == [(4800, 1), (4800, 1)][:1] + [
+        (_expected_frame(12 * REF), 0)
+    ]
     assert sink.stats().late == 1
     sink.close()
     synth.close()
@@ -166,8 +168,22 @@ def _build_stress(tmp_path: Path, flags: list[str]) -> Path:
         pytest.fail("gcc is needed for the sanitizer builds")
     exe = tmp_path / "ws_stress"
     srcs = [str(p) for p in sorted((ROOT / "native").glob("*.c")) if not p.name.startswith("_")]
-    cmd = [gcc, "-std=c11", "-O1", "-g", "-D_POSIX_C_SOURCE=200809L", f"-I{ROOT / 'native'}", *flags,
-           str(ROOT / "tests" / "c" / "ws_stress.c"), *srcs, "-o", str(exe), "-lm", "-ldl", "-lpthread"]
+    cmd = [
+        gcc,
+        "-std=c11",
+        "-O1",
+        "-g",
+        "-D_POSIX_C_SOURCE=200809L",
+        f"-I{ROOT / 'native'}",
+        *flags,
+        str(ROOT / "tests" / "c" / "ws_stress.c"),
+        *srcs,
+        "-o",
+        str(exe),
+        "-lm",
+        "-ldl",
+        "-lpthread",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env())
     assert r.returncode == 0, r.stderr
     return exe
@@ -182,11 +198,17 @@ def _clean_env(**extra) -> dict:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("kind,flags,env", [
-    ("thread", ["-fsanitize=thread"], {"TSAN_OPTIONS": "halt_on_error=1:exitcode=66"}),
-    ("address", ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
-     {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "halt_on_error=1"}),
-])
+@pytest.mark.parametrize(
+    "kind,flags,env",
+    [
+        ("thread", ["-fsanitize=thread"], {"TSAN_OPTIONS": "halt_on_error=1:exitcode=66"}),
+        (
+            "address",
+            ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
+            {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "halt_on_error=1"},
+        ),
+    ],
+)
 def test_live_threads_are_clean_under_sanitizers(tmp_path, kind, flags, env):
     exe = _build_stress(tmp_path, flags)
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=240, env=_clean_env(**env))

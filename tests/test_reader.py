@@ -33,6 +33,7 @@ def read_err(data: bytes) -> str:
 
 # --- real files -----------------------------------------------------------------------------
 
+
 def test_libgig_bank_layouts_and_formats():
     col = dls.read(LIBGIG)
     assert col.level == 1
@@ -102,10 +103,17 @@ def test_counts_agree_with_libgig_dlsdump(path):
 
 # --- every chunk type -------------------------------------------------------------------------
 
+
 def test_every_chunk_type_of_a_level2_bank():
     conns = [
         (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_ATTACKTIME, 0, -1200 * 65536),
-        (C.CONN_SRC_KEYONVELOCITY, C.CONN_SRC_NONE, C.CONN_DST_GAIN, C.TRN_SOURCE_INVERT | (C.CONN_TRN_CONCAVE << 10), -960 * 65536),
+        (
+            C.CONN_SRC_KEYONVELOCITY,
+            C.CONN_SRC_NONE,
+            C.CONN_DST_GAIN,
+            C.TRN_SOURCE_INVERT | (C.CONN_TRN_CONCAVE << 10),
+            -960 * 65536,
+        ),
     ]
     region = rb.lst(
         b"rgn2",
@@ -123,13 +131,21 @@ def test_every_chunk_type_of_a_level2_bank():
         rb.info(INAM="Kit", ICMT="a comment"),
     )
     wave = rb.wave_list(
-        rb.fmt(), rb.wsmp(60, 0, 0, 0, loops=[(0, 0, 1000)]), rb.chunk(b"data", rb.pcm16(1000)),
-        rb.chunk(b"dlid", bytes(16)), rb.info(INAM="sine"),
+        rb.fmt(),
+        rb.wsmp(60, 0, 0, 0, loops=[(0, 0, 1000)]),
+        rb.chunk(b"data", rb.pcm16(1000)),
+        rb.chunk(b"dlid", bytes(16)),
+        rb.info(INAM="sine"),
     )
     ptbl, wvpl = rb.pool([wave])
     data = rb.dls_file(
-        rb.colh(1), rb.chunk(b"vers", struct.pack("<II", 0x00010002, 0x00030004)),
-        rb.chunk(b"dlid", b"\x11" * 16), rb.lst(b"lins", ins), ptbl, wvpl, rb.info(INAM="Bank", ICOP="x"),
+        rb.colh(1),
+        rb.chunk(b"vers", struct.pack("<II", 0x00010002, 0x00030004)),
+        rb.chunk(b"dlid", b"\x11" * 16),
+        rb.lst(b"lins", ins),
+        ptbl,
+        wvpl,
+        rb.info(INAM="Bank", ICOP="x"),
     )
     col = dls.read(data)
     assert col.warnings == []
@@ -144,7 +160,9 @@ def test_every_chunk_type_of_a_level2_bank():
     (r,) = i.regions
     assert (r.key_low, r.key_high, r.vel_low, r.vel_high, r.key_group, r.layer) == (36, 48, 10, 100, 3, 2)
     assert r.self_non_exclusive
-    assert r.wave_link == dls.WaveLink(0, C.F_WAVELINK_PHASE_MASTER | C.F_WAVELINK_MULTICHANNEL, 4, C.WAVELINK_CHANNEL_RIGHT)
+    assert r.wave_link == dls.WaveLink(
+        0, C.F_WAVELINK_PHASE_MASTER | C.F_WAVELINK_MULTICHANNEL, 4, C.WAVELINK_CHANNEL_RIGHT
+    )
     assert r.wave_link.phase_master and r.wave_link.multichannel
     ws = r.wave_sample
     assert (ws.unity_note, ws.fine_tune, ws.attenuation_db, ws.options) == (50, -7, 3.0, C.F_WSMP_NO_TRUNCATION)
@@ -177,7 +195,11 @@ def test_8bit_and_stereo_waves():
     w8 = rb.wave_list(rb.fmt(bits=8), rb.chunk(b"data", data8))
     st = np.array([[1, -1], [2, -2], [3, -3]], dtype="<i2").tobytes()
     w2 = rb.wave_list(rb.fmt(channels=2), rb.chunk(b"data", st))
-    ins = rb.lst(b"ins ", rb.insh(2), rb.lst(b"lrgn", rb.lst(b"rgn2", rb.rgnh(0, 10), rb.wlnk(0)), rb.lst(b"rgn2", rb.rgnh(11, 20), rb.wlnk(1))))
+    ins = rb.lst(
+        b"ins ",
+        rb.insh(2),
+        rb.lst(b"lrgn", rb.lst(b"rgn2", rb.rgnh(0, 10), rb.wlnk(0)), rb.lst(b"rgn2", rb.rgnh(11, 20), rb.wlnk(1))),
+    )
     ptbl, wvpl = rb.pool([w8, w2])
     col = dls.read(rb.dls_file(rb.colh(1), rb.lst(b"lins", ins), ptbl, wvpl))
     assert col.waves[0].data[:4, 0].tolist() == [128, 255, 0, 128]
@@ -198,6 +220,7 @@ def test_unsupported_formats_are_reported_with_the_wave_index():
 
 # --- conditional chunks -----------------------------------------------------------------------
 
+
 def _cdl(ops) -> bytes:
     return rb.chunk(b"cdl ", encode(ops))
 
@@ -212,12 +235,19 @@ def _cdl_bank() -> bytes:
 
     lar2 = rb.lst(
         b"lar2",
-        _cdl(IS_GM), rb.art(b"art2", [(0, 0, C.CONN_DST_PAN, 0, 1)]),
-        _cdl(NOT_GM), rb.art(b"art2", [(0, 0, C.CONN_DST_PAN, 0, 2)]),
+        _cdl(IS_GM),
+        rb.art(b"art2", [(0, 0, C.CONN_DST_PAN, 0, 1)]),
+        _cdl(NOT_GM),
+        rb.art(b"art2", [(0, 0, C.CONN_DST_PAN, 0, 2)]),
     )
     both = rb.lst(
-        b"ins ", rb.insh(2, 0, 3),
-        rb.lst(b"lrgn", rb.lst(b"rgn2", _cdl(IS_GM), rb.rgnh(0, 10), rb.wlnk(0)), rb.lst(b"rgn2", rb.rgnh(11, 20), rb.wlnk(0), lar2)),
+        b"ins ",
+        rb.insh(2, 0, 3),
+        rb.lst(
+            b"lrgn",
+            rb.lst(b"rgn2", _cdl(IS_GM), rb.rgnh(0, 10), rb.wlnk(0)),
+            rb.lst(b"rgn2", rb.rgnh(11, 20), rb.wlnk(0), lar2),
+        ),
     )
     w = rb.wave_list(rb.fmt(), rb.chunk(b"data", rb.pcm16(100)))
     ptbl, wvpl = rb.pool([w])
@@ -244,12 +274,35 @@ def test_cdl_conditions_with_gm_in_hardware():
     [
         ([(C.DLS_CDL_CONST, 5), (C.DLS_CDL_CONST, 3), (C.DLS_CDL_GT, None)], True),
         ([(C.DLS_CDL_CONST, 5), (C.DLS_CDL_CONST, 3), (C.DLS_CDL_LT, None)], False),
-        ([(C.DLS_CDL_CONST, 6), (C.DLS_CDL_CONST, 3), (C.DLS_CDL_DIVIDE, None), (C.DLS_CDL_CONST, 2), (C.DLS_CDL_EQ, None)], True),
+        (
+            [
+                (C.DLS_CDL_CONST, 6),
+                (C.DLS_CDL_CONST, 3),
+                (C.DLS_CDL_DIVIDE, None),
+                (C.DLS_CDL_CONST, 2),
+                (C.DLS_CDL_EQ, None),
+            ],
+            True,
+        ),
         ([(C.DLS_CDL_QUERY, C.DLSID_SampleMemorySize), (C.DLS_CDL_CONST, 1 << 20), (C.DLS_CDL_GE, None)], True),
         ([(C.DLS_CDL_QUERYSUPPORTED, b"\x99" * 16)], False),
         ([(C.DLS_CDL_QUERYSUPPORTED, C.DLSID_SupportsDLS2)], True),
-        ([(C.DLS_CDL_QUERY, C.DLSID_SupportsDLS1), (C.DLS_CDL_QUERY, C.DLSID_XGInHardware), (C.DLS_CDL_LOGICAL_OR, None)], True),
-        ([(C.DLS_CDL_QUERY, C.DLSID_SupportsDLS1), (C.DLS_CDL_QUERY, C.DLSID_XGInHardware), (C.DLS_CDL_LOGICAL_AND, None)], False),
+        (
+            [
+                (C.DLS_CDL_QUERY, C.DLSID_SupportsDLS1),
+                (C.DLS_CDL_QUERY, C.DLSID_XGInHardware),
+                (C.DLS_CDL_LOGICAL_OR, None),
+            ],
+            True,
+        ),
+        (
+            [
+                (C.DLS_CDL_QUERY, C.DLSID_SupportsDLS1),
+                (C.DLS_CDL_QUERY, C.DLSID_XGInHardware),
+                (C.DLS_CDL_LOGICAL_AND, None),
+            ],
+            False,
+        ),
         ([(C.DLS_CDL_CONST, 0xF0), (C.DLS_CDL_CONST, 0x0F), (C.DLS_CDL_AND, None)], False),
         ([(C.DLS_CDL_CONST, 7), (C.DLS_CDL_CONST, 0), (C.DLS_CDL_DIVIDE, None)], False),
     ],
@@ -267,6 +320,7 @@ def test_malformed_cdl_is_a_warning_and_holds():
 
 
 # --- odd but playable layouts ------------------------------------------------------------------
+
 
 def test_art1_inside_lar2_and_cdl_inside_lart_are_accepted():
     extra = rb.lst(b"lar2", rb.art(b"art1", [(0, 0, C.CONN_DST_PAN, 0, 5)])) + rb.lst(
@@ -325,6 +379,7 @@ def test_pool_table_order_differs_from_wave_order():
 
 # --- broken files: one exception type, a message with path and offset ---------------------------
 
+
 def test_wsmp_too_small_names_path_and_offset():
     # A region wsmp that cannot be read is ignored (the region plays with its wave's).
     short = rb.chunk(b"wsmp", b"\0" * 12)
@@ -378,14 +433,16 @@ def test_wave_link_pointing_nowhere():
     # The bank's only region cannot be played: nothing can, and the error names the region.
     data = rb.simple_bank().replace(rb.wlnk(0), rb.wlnk(7))
     msg = read_err(data)
-    assert msg.startswith("nothing in the file can be played; the first problem: LIST lins > LIST ins  > LIST lrgn > LIST rgn2 at 0x")
+    assert msg.startswith(
+        "nothing in the file can be played; the first problem: LIST lins > LIST ins  > LIST lrgn > LIST rgn2 at 0x"
+    )
     assert "links to wave 7, but the pool table has 1 entries" in msg
 
 
 def test_pool_table_pointing_nowhere():
     data = rb.simple_bank()
     pos = data.find(b"ptbl")
-    data = data[:pos + 16] + struct.pack("<I", 3) + data[pos + 20:]
+    data = data[: pos + 16] + struct.pack("<I", 3) + data[pos + 20 :]
     assert "cue #0 points at offset 0x3" in read_err(data)
 
 
@@ -394,7 +451,10 @@ def test_loop_outside_the_wave():
     data = rb.simple_bank(region_extra=rb.wsmp(loops=[(0, 900, 200)]), frames=1000)
     col = dls.read(data)
     assert col.instruments[0].regions[0].wave_sample.loops == [dls.Loop(0, 900, 100)]
-    assert len(col.warnings) == 1 and "loop 900+200 lies outside the wave (1000 frames); clamped to 900+100" in col.warnings[0]
+    assert (
+        len(col.warnings) == 1
+        and "loop 900+200 lies outside the wave (1000 frames); clamped to 900+100" in col.warnings[0]
+    )
     data = rb.simple_bank(wave_extra=rb.wsmp(loops=[(0, 1000, 5000)]), frames=1000)
     col = dls.read(data)
     assert col.waves[0].wave_sample.loops == []

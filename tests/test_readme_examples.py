@@ -27,7 +27,7 @@ def examples() -> list[str]:
     text = (REPO / "README.md").read_text()
     start = text.index(SECTION + "\n")
     nxt = text.find("\n## ", start + len(SECTION))
-    section = text[start:nxt if nxt >= 0 else len(text)]
+    section = text[start : nxt if nxt >= 0 else len(text)]
     return re.findall(r"^```python\n(.*?)^```", section, flags=re.S | re.M)
 
 
@@ -42,8 +42,9 @@ def test_readme_example_runs(tmp_path, index):
     (tmp_path / "song.sf2").symlink_to(TIMGM)
     script = tmp_path / f"example{index}.py"
     script.write_text(code)
-    p = subprocess.run([sys.executable, str(script)], cwd=str(tmp_path), capture_output=True, text=True,
-                       timeout=EXAMPLE_SECONDS)
+    p = subprocess.run(
+        [sys.executable, str(script)], cwd=str(tmp_path), capture_output=True, text=True, timeout=EXAMPLE_SECONDS
+    )
     assert p.returncode == 0, f"example {index}:\n{code}\n{p.stderr}"
     if index == 0:
         import soundfile as sf

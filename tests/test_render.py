@@ -57,8 +57,9 @@ def song(path: Path, notes, tempo=500000, tpb=480) -> Path:
 
 
 def cli(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlsynth", "render", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "dlsynth", "render", *map(str, args)], capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def test_onsets_are_exact_and_output_is_identical_across_block_sizes(tmp_path):
@@ -77,7 +78,7 @@ def test_onsets_are_exact_and_output_is_identical_across_block_sizes(tmp_path):
     for t in ticks:
         frame = round(t * tempo * 48000 / (tpb * 1e6))
         w0 = max(0, frame - 20)
-        got = K.onset(x[w0:frame + 20], 1e-3) + w0
+        got = K.onset(x[w0 : frame + 20], 1e-3) + w0
         assert abs(got - frame) <= ONSET_TOLERANCE_FRAMES, (t, frame, got)
 
 
@@ -118,7 +119,9 @@ def test_pitch_of_a_rendered_note(tmp_path):
     assert abs(K.cents(K.pitch(x[4800:40000, 0], rate), K.sine_hz(100))) < PITCH_TOLERANCE_CENTS
 
 
-@pytest.mark.parametrize("name", ["test-corrupt-file-missing-byte.mid", "test-not-a-midi-file.mid", "test-empty-file.mid"])
+@pytest.mark.parametrize(
+    "name", ["test-corrupt-file-missing-byte.mid", "test-not-a-midi-file.mid", "test-empty-file.mid"]
+)
 def test_bad_midi_one_line_exit_2_no_file(tmp_path, name):
     out = tmp_path / "o.wav"
     p = cli(JAZZ / name, "-o", out)
@@ -127,8 +130,9 @@ def test_bad_midi_one_line_exit_2_no_file(tmp_path, name):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("bad", [["--gain", "10000"], ["--gain=-1e9"], ["--gain", "nan"], ["--voices", "0"]],
-                         ids=lambda a: " ".join(a))
+@pytest.mark.parametrize(
+    "bad", [["--gain", "10000"], ["--gain=-1e9"], ["--gain", "nan"], ["--voices", "0"]], ids=lambda a: " ".join(a)
+)
 def test_an_option_out_of_range_is_one_line_exit_2_no_file(tmp_path, bad):
     out = tmp_path / "o.wav"
     p = cli(JAZZ / "test-c-major-scale.mid", "-o", out, *bad)
@@ -173,9 +177,13 @@ def test_full_disk_leaves_nothing_behind(tmp_path):
 def test_missing_instruments_render_with_a_warning(tmp_path):
     bank = cosine_bank(tmp_path / "cos.dls")
     mf = mido.MidiFile(type=0)
-    tr = mido.MidiTrack([mido.Message("program_change", program=40, time=0),
-                         mido.Message("note_on", note=60, velocity=100, time=0),
-                         mido.Message("note_on", note=60, velocity=0, time=480)])
+    tr = mido.MidiTrack(
+        [
+            mido.Message("program_change", program=40, time=0),
+            mido.Message("note_on", note=60, velocity=100, time=0),
+            mido.Message("note_on", note=60, velocity=0, time=480),
+        ]
+    )
     mf.tracks.append(tr)
     midi = tmp_path / "m.mid"
     mf.save(midi)
@@ -209,11 +217,15 @@ def test_multi_port_file_uses_more_than_16_channels(tmp_path):
     bank = load_banks([str(cosine_bank(tmp_path / "cos.dls"))])
     mf = mido.MidiFile(type=1, ticks_per_beat=480)
     for port, key in ((0, 69), (1, 81)):
-        mf.tracks.append(mido.MidiTrack([
-            mido.MetaMessage("midi_port", port=port, time=0),
-            mido.Message("note_on", note=key, velocity=100, channel=0, time=0),
-            mido.Message("note_off", note=key, velocity=0, channel=0, time=960),
-        ]))
+        mf.tracks.append(
+            mido.MidiTrack(
+                [
+                    mido.MetaMessage("midi_port", port=port, time=0),
+                    mido.Message("note_on", note=key, velocity=100, channel=0, time=0),
+                    mido.Message("note_off", note=key, velocity=0, channel=0, time=960),
+                ]
+            )
+        )
     midi = tmp_path / "ports.mid"
     mf.save(midi)
     out = tmp_path / "o.wav"
@@ -250,8 +262,11 @@ def test_corpus_files_render(tmp_path):
         x, rate = sf.read(out, dtype="float32")
         win = rate // 10
         frames = (len(x) // win) * win
-        loudest = (20 * np.log10(np.sqrt(np.mean(x[:frames].reshape(-1, win, 2) ** 2, axis=(1, 2))).max() + 1e-30)
-                   if frames else -600.0)
+        loudest = (
+            20 * np.log10(np.sqrt(np.mean(x[:frames].reshape(-1, win, 2) ** 2, axis=(1, 2))).max() + 1e-30)
+            if frames
+            else -600.0
+        )
         peak = 20 * np.log10(float(np.max(np.abs(x))) + 1e-30) if len(x) else -600.0
         if notes:
             assert loudest > CORPUS_HEARD_DBFS, (f.name, notes, loudest)

@@ -77,8 +77,13 @@ def _no_temp_files(out: Path) -> list[str]:
 
 
 def _cli(*args, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlsynth", "render", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dlsynth", "render", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 def _cluster() -> tuple[LocalCluster, Client]:
@@ -100,8 +105,7 @@ def _bank_reads() -> int:
     return render.bank_reads
 
 
-def test_render_many_on_dask_gives_the_bytes_of_local_renders_and_reads_the_bank_once_per_worker(tmp_path,
-                                                                                                 dask_client):
+def test_render_many_on_dask_gives_the_bytes_of_local_renders_and_reads_the_bank_once_per_worker(tmp_path, dask_client):
     bank = _bank(tmp_path / "sine.dls")
     songs = _songs(tmp_path / "in", 12)
     ref = _references(tmp_path, songs, bank)
@@ -218,8 +222,9 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2_within_seconds(tmp_path
     took = time.monotonic() - t0
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"dlsynth render: error: cannot reach the Dask scheduler at "
-                                                   f"tcp://127.0.0.1:{port}"), r.stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        f"dlsynth render: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
+    ), r.stderr
     assert took < UNREACHABLE_BOUND_S, took
     assert os.listdir(out) == []
 
@@ -268,8 +273,25 @@ def test_ctrl_c_on_the_client_cancels_leaves_whole_files_and_a_valid_manifest(tm
     out = tmp_path / "out"
     out.mkdir()
     address = dask_client.scheduler.address
-    proc = subprocess.Popen([sys.executable, "-m", "dlsynth", "render", *map(str, songs), "--bank", str(bank),
-                             "-o", f"{out}/", "--scheduler", address, "-q"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dlsynth",
+            "render",
+            *map(str, songs),
+            "--bank",
+            str(bank),
+            "-o",
+            f"{out}/",
+            "--scheduler",
+            address,
+            "-q",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while len(list(out.glob("*.wav"))) < 4:
         assert time.monotonic() < deadline and proc.poll() is None
@@ -304,8 +326,10 @@ def test_ctrl_c_on_the_client_cancels_leaves_whole_files_and_a_valid_manifest(tm
 def test_batch_options_need_a_folder_and_overwrite_needs_a_batch(tmp_path):
     songs = _songs(tmp_path / "in", 1)
     r = _cli(songs[0], "-o", tmp_path / "x.wav", "--manifest", tmp_path / "m.json")
-    assert r.returncode == 2 and r.stderr.strip() == "dlsynth render: error: --scheduler and --manifest render " \
-        "into a folder: give -o DIR/"
+    assert (
+        r.returncode == 2
+        and r.stderr.strip() == "dlsynth render: error: --scheduler and --manifest render into a folder: give -o DIR/"
+    )
     r = _cli(songs[0], "-o", tmp_path / "x.wav", "--overwrite")
     assert r.returncode == 2 and "--overwrite is for batch runs" in r.stderr
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "m.json").exists()

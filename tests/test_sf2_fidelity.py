@@ -53,9 +53,11 @@ def bank(tmp: Path, zones: list[dict], sample: np.ndarray | None = None, mods=No
     s = B.Sample("s", comb() if sample is None else sample, rate=44100, root=60, loop=(0, 44100))
     mods = mods or [[] for _ in zones]
     pzones = pzones or [{} for _ in zones]
-    data = B.sf2([B.Preset(f"p{i}", 0, i, [B.Zone(dict(pzones[i]), i)]) for i in range(len(zones))],
-                 [B.Instrument(f"i{i}", [B.Zone({G.SAMPLE_MODES: 1, **z}, 0, list(mods[i]))])
-                  for i, z in enumerate(zones)], [s])
+    data = B.sf2(
+        [B.Preset(f"p{i}", 0, i, [B.Zone(dict(pzones[i]), i)]) for i in range(len(zones))],
+        [B.Instrument(f"i{i}", [B.Zone({G.SAMPLE_MODES: 1, **z}, 0, list(mods[i]))]) for i, z in enumerate(zones)],
+        [s],
+    )
     p = tmp / "bank.sf2"
     p.write_bytes(data)
     return p
@@ -85,9 +87,29 @@ def render_both(bank_path: Path, notes, tmp: Path, hold: float, gap: float = 0.8
     song, ours, theirs = tmp / "notes.mid", tmp / "dlsynth.wav", tmp / "fluidsynth.wav"
     mid.save(song)
     render_file(str(song), str(ours), [dls.read(bank_path)], rate=RATE, effects=False, gain_db=0.0, tail=0.2)
-    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "1", "-F", str(theirs), "-r", str(RATE),
-                    str(bank_path), str(song)], check=True, timeout=FLUIDSYNTH_TIMEOUT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "1",
+            "-F",
+            str(theirs),
+            "-r",
+            str(RATE),
+            str(bank_path),
+            str(song),
+        ],
+        check=True,
+        timeout=FLUIDSYNTH_TIMEOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     a = sf.read(ours, dtype="float64", always_2d=True)[0]
     b = sf.read(theirs, dtype="float64", always_2d=True)[0]
     n = int(round(len(notes) * slot * RATE))
@@ -98,18 +120,18 @@ def render_both(bank_path: Path, notes, tmp: Path, hold: float, gap: float = 0.8
 def note(x: np.ndarray, i: int, slot: float, start: float, stop: float) -> np.ndarray:
     """Mono mix of note i from `start` to `stop` seconds after its note-on."""
     t0 = i * slot + LEAD_S
-    return x[int(round((t0 + start) * RATE)):int(round((t0 + stop) * RATE))].mean(axis=1)
+    return x[int(round((t0 + start) * RATE)) : int(round((t0 + stop) * RATE))].mean(axis=1)
 
 
 def level_db(x: np.ndarray) -> float:
-    return 10 * np.log10(float(np.mean(x ** 2)) + 1e-30)
+    return 10 * np.log10(float(np.mean(x**2)) + 1e-30)
 
 
 def centroids(x: np.ndarray) -> np.ndarray:
     """Spectral centroid (Hz) of each FRAME_S frame."""
     n = int(FRAME_S * RATE)
     k = len(x) // n
-    p = np.abs(np.fft.rfft(x[:k * n].reshape(k, n) * np.hanning(n), axis=1)) ** 2
+    p = np.abs(np.fft.rfft(x[: k * n].reshape(k, n) * np.hanning(n), axis=1)) ** 2
     f = np.fft.rfftfreq(n, 1 / RATE)
     return (p * f).sum(axis=1) / p.sum(axis=1)
 
@@ -131,12 +153,18 @@ def sine_1000() -> np.ndarray:
 
 # --- the modulation envelope ------------------------------------------------------------------
 
+
 def test_the_modulation_envelope_attack_is_convex_as_fluidsynth_plays_it(tmp_path):
     """SF2 2.04 8.1.2 #26: the modulation envelope's attack is convex. A 4.9 s attack taking
     the cutoff up 7087 cents: after 0.3 s a linear attack has moved it 430 cents, the convex
     one about 4000. The centroid follows FluidSynth's frame by frame."""
-    b = bank(tmp_path, [{G.INITIAL_FILTER_FC: 5544, G.MOD_ENV_TO_FILTER_FC: 7087, G.ATTACK_MOD_ENV: 2769},
-                        {G.INITIAL_FILTER_FC: 5544}])
+    b = bank(
+        tmp_path,
+        [
+            {G.INITIAL_FILTER_FC: 5544, G.MOD_ENV_TO_FILTER_FC: 7087, G.ATTACK_MOD_ENV: 2769},
+            {G.INITIAL_FILTER_FC: 5544},
+        ],
+    )
     a, f, slot = render_both(b, [(0, 60, 127, {}), (1, 60, 127, {})], tmp_path, hold=1.0)
     ca, cf = centroids(note(a, 0, slot, 0.1, 1.0)), centroids(note(f, 0, slot, 0.1, 1.0))
     assert np.max(np.abs(12 * np.log2(ca / cf))) < CENTROID_TOL_ST
@@ -145,6 +173,7 @@ def test_the_modulation_envelope_attack_is_convex_as_fluidsynth_plays_it(tmp_pat
 
 
 # --- initialAttenuation and its modulators ----------------------------------------------------
+
 
 def test_a_negative_preset_attenuation_offsets_velocity_but_never_boosts(tmp_path):
     """A preset's initialAttenuation of -100 cB (-4 dB as E-mu plays it) cancels up to 4 dB of
@@ -194,6 +223,7 @@ def test_a_zone_that_removes_the_mod_wheel_vibrato_has_none(tmp_path):
 
 # --- the LFOs -----------------------------------------------------------------------------------
 
+
 def inner_half_share(c: np.ndarray) -> float:
     """Share of the time a periodic curve spends within half its amplitude of its middle:
     a triangle 1/2, a sine 1/3."""
@@ -220,6 +250,7 @@ def test_the_lfos_are_triangles_as_in_fluidsynth(tmp_path):
 
 
 # --- what the reader writes ----------------------------------------------------------------------
+
 
 def _conns(region) -> dict:
     out: dict = {}
@@ -292,7 +323,7 @@ def test_the_sample_plays_on_through_the_volume_delay_fluidsynth_holds_it(tmp_pa
         y = note(x, 0, slot, 0.0, 0.8)
         on = int(np.argmax(np.abs(y) > 1e-4))
         w = RATE // 200  # 5 ms windows: zero crossings give the frequency
-        zc = [np.sum(np.diff(np.sign(y[i:i + w])) != 0) * 100 for i in range(on, len(y) - w, w)]
+        zc = [np.sum(np.diff(np.sign(y[i : i + w])) != 0) * 100 for i in range(on, len(y) - w, w)]
         return next(k for k, z in enumerate(zc) if z > 750) * w / RATE
 
     assert tone_change(a) < DELAY_TOL_S  # 0.25 s into the sample: past the change

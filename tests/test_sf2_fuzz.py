@@ -44,21 +44,37 @@ def _seeds() -> list[bytes]:
     short = B.Sample("s", B.sine(300, 10), root=60, loop=(20, 280))
     left = B.Sample("L", B.sine(300, 10), type=4, link=2, loop=(0, 300))
     right = B.Sample("R", B.sine(300, 10), type=2, link=1, loop=(0, 300))
-    mods = [(0x0081, G.VIB_LFO_TO_PITCH, 0, 0, 0), (0x0502, G.INITIAL_FILTER_FC, -1000, 0, 0),
-            (0x0082, G.INITIAL_ATTENUATION, 200, 0x0102, 2), (0x000D, G.MOD_LFO_TO_PITCH, 20, 0, 0)]
+    mods = [
+        (0x0081, G.VIB_LFO_TO_PITCH, 0, 0, 0),
+        (0x0502, G.INITIAL_FILTER_FC, -1000, 0, 0),
+        (0x0082, G.INITIAL_ATTENUATION, 200, 0x0102, 2),
+        (0x000D, G.MOD_LFO_TO_PITCH, 20, 0, 0),
+    ]
     rich = B.sf2(
-        [B.Preset("P0", 0, 0, [B.Zone({G.COARSE_TUNE: 1, G.PAN: 100}), B.Zone({G.KEY_RANGE: (0, 80)}, 0, mods[:1])]),
-         B.Preset("Drums", 128, 0, [B.Zone({}, 1)]),
-         B.Preset("P5", 0, 5, [B.Zone({G.VEL_RANGE: (10, 100)}, 0), B.Zone({}, 1)])],
-        [B.Instrument("I0", [B.Zone({G.SAMPLE_MODES: 1, G.DECAY_VOL_ENV: 100, G.SUSTAIN_VOL_ENV: 300}),
-                             B.Zone({G.KEY_RANGE: (0, 60), G.INITIAL_FILTER_FC: 5000, G.INITIAL_FILTER_Q: 120}, 0,
-                                    mods),
-                             B.Zone({G.KEY_RANGE: (61, 127), G.SAMPLE_MODES: 3, G.START_ADDRS_OFFSET: 5}, 0)]),
-         B.Instrument("I1", [B.Zone({G.PAN: -500, G.EXCLUSIVE_CLASS: 1}, 1), B.Zone({G.PAN: 500, G.KEYNUM: 60}, 2)])],
+        [
+            B.Preset("P0", 0, 0, [B.Zone({G.COARSE_TUNE: 1, G.PAN: 100}), B.Zone({G.KEY_RANGE: (0, 80)}, 0, mods[:1])]),
+            B.Preset("Drums", 128, 0, [B.Zone({}, 1)]),
+            B.Preset("P5", 0, 5, [B.Zone({G.VEL_RANGE: (10, 100)}, 0), B.Zone({}, 1)]),
+        ],
+        [
+            B.Instrument(
+                "I0",
+                [
+                    B.Zone({G.SAMPLE_MODES: 1, G.DECAY_VOL_ENV: 100, G.SUSTAIN_VOL_ENV: 300}),
+                    B.Zone({G.KEY_RANGE: (0, 60), G.INITIAL_FILTER_FC: 5000, G.INITIAL_FILTER_Q: 120}, 0, mods),
+                    B.Zone({G.KEY_RANGE: (61, 127), G.SAMPLE_MODES: 3, G.START_ADDRS_OFFSET: 5}, 0),
+                ],
+            ),
+            B.Instrument("I1", [B.Zone({G.PAN: -500, G.EXCLUSIVE_CLASS: 1}, 1), B.Zone({G.PAN: 500, G.KEYNUM: 60}, 2)]),
+        ],
         [short, left, right],
     )
-    sf3 = B.sf2([B.Preset("P", 0, 0, [B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])],
-                [B.Sample("ogg", None, type=0x11, vorbis=_ogg(), loop=(0, 4000))], version=(3, 1))
+    sf3 = B.sf2(
+        [B.Preset("P", 0, 0, [B.Zone({}, 0)])],
+        [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])],
+        [B.Sample("ogg", None, type=0x11, vorbis=_ogg(), loop=(0, 4000))],
+        version=(3, 1),
+    )
     return [rich, B.one_sine_bank(frames=441, cycles=10), sf3, B.one_sine_bank(frames=441, cycles=10, sm24=True)]
 
 
@@ -84,19 +100,19 @@ def _mutate(rng: np.random.Generator, data: bytes) -> bytes:
         else:
             struct.pack_into("<I", b, i, int(rng.choice([0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, n, n * 2])))
     elif kind == 2:  # truncate
-        del b[int(rng.integers(0, n)):]
+        del b[int(rng.integers(0, n)) :]
     elif kind == 3:  # a chunk size
-        spots = [i for i in range(0, n - 8) if all(32 <= c < 127 for c in b[i:i + 4])]
+        spots = [i for i in range(0, n - 8) if all(32 <= c < 127 for c in b[i : i + 4])]
         if spots:
             i = spots[int(rng.integers(0, len(spots)))]
             old = struct.unpack_from("<I", b, i + 4)[0]
             struct.pack_into("<I", b, i + 4, max(0, old + int(rng.integers(-40, 40))) & 0xFFFFFFFF)
     elif kind == 4:  # duplicate a slice
         i = int(rng.integers(lo, n))
-        b[i:i] = b[i:min(n, i + int(rng.integers(1, 64)))]
+        b[i:i] = b[i : min(n, i + int(rng.integers(1, 64)))]
     elif kind == 5:  # garbage
         i = int(rng.integers(lo, n))
-        b[i:i + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
+        b[i : i + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
     else:  # a generator record: random operator and amount
         i = lo + 4 * int(rng.integers(0, max(1, (n - lo) // 4)))
         if i + 4 <= n:
@@ -187,15 +203,24 @@ def test_any_single_byte_change(seed, pos, value):
 
 
 _amount = st.integers(-32768, 32767)
-_gens = st.dictionaries(st.integers(0, 60).filter(lambda g: g not in (G.INSTRUMENT, G.SAMPLE_ID, G.KEY_RANGE,
-                                                                        G.VEL_RANGE)), _amount, max_size=12)
+_gens = st.dictionaries(
+    st.integers(0, 60).filter(lambda g: g not in (G.INSTRUMENT, G.SAMPLE_ID, G.KEY_RANGE, G.VEL_RANGE)),
+    _amount,
+    max_size=12,
+)
 _range = st.tuples(st.integers(0, 255), st.integers(0, 255))
 _mod = st.tuples(st.integers(0, 65535), st.integers(0, 65535), _amount, st.integers(0, 65535), st.integers(0, 65535))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(igens=_gens, pgens=_gens, krange=_range, vrange=_range, mods=st.lists(_mod, max_size=4),
-       pmods=st.lists(_mod, max_size=3))
+@given(
+    igens=_gens,
+    pgens=_gens,
+    krange=_range,
+    vrange=_range,
+    mods=st.lists(_mod, max_size=4),
+    pmods=st.lists(_mod, max_size=3),
+)
 def test_any_generator_and_modulator_amounts_read_and_play(igens, pgens, krange, vrange, mods, pmods):
     igens = {**igens, G.KEY_RANGE: krange}
     pgens = {**pgens, G.VEL_RANGE: vrange}
@@ -217,9 +242,12 @@ def test_huge_chunks_beyond_what_the_indices_reach_cost_nothing():
     import tracemalloc
 
     big = 4 * 2_000_000
-    data = B.one_sine_bank(raw={"pbag": struct.pack("<HHHH", 0, 0, 1, 0) + bytes(big),
-                                "igen": struct.pack("<HH", G.SAMPLE_MODES, 1) + struct.pack("<HH", G.SAMPLE_ID, 0)
-                                + bytes(big)})
+    data = B.one_sine_bank(
+        raw={
+            "pbag": struct.pack("<HHHH", 0, 0, 1, 0) + bytes(big),
+            "igen": struct.pack("<HH", G.SAMPLE_MODES, 1) + struct.pack("<HH", G.SAMPLE_ID, 0) + bytes(big),
+        }
+    )
     tracemalloc.start()
     t0 = time.perf_counter()
     col = dls.read(data)

@@ -51,6 +51,7 @@ def one(data: bytes, **kw) -> tuple[dls.Collection, dls.Region]:
 
 # --- the collection and its regions --------------------------------------------------------
 
+
 def test_a_preset_is_an_instrument_with_a_region_per_zone_pair():
     col, r = one(B.one_sine_bank(program=5, bank=3))
     ins = col.instruments[0]
@@ -85,13 +86,27 @@ def test_lazy_and_full_reads_are_equal():
 
 # --- generators ------------------------------------------------------------------------
 
+
 def test_generators_become_dls_connections_in_dls_units():
-    _, r = one(B.one_sine_bank({
-        G.ATTACK_VOL_ENV: -1200, G.HOLD_VOL_ENV: 0, G.DECAY_VOL_ENV: 1200, G.SUSTAIN_VOL_ENV: 480,
-        G.RELEASE_VOL_ENV: 2400, G.SUSTAIN_MOD_ENV: 250, G.FREQ_VIB_LFO: 1200, G.VIB_LFO_TO_PITCH: 30,
-        G.MOD_LFO_TO_VOLUME: -60, G.PAN: 250, G.REVERB_EFFECTS_SEND: 300, G.INITIAL_FILTER_FC: 9000,
-        G.INITIAL_FILTER_Q: 100,
-    }))
+    _, r = one(
+        B.one_sine_bank(
+            {
+                G.ATTACK_VOL_ENV: -1200,
+                G.HOLD_VOL_ENV: 0,
+                G.DECAY_VOL_ENV: 1200,
+                G.SUSTAIN_VOL_ENV: 480,
+                G.RELEASE_VOL_ENV: 2400,
+                G.SUSTAIN_MOD_ENV: 250,
+                G.FREQ_VIB_LFO: 1200,
+                G.VIB_LFO_TO_PITCH: 30,
+                G.MOD_LFO_TO_VOLUME: -60,
+                G.PAN: 250,
+                G.REVERB_EFFECTS_SEND: 300,
+                G.INITIAL_FILTER_FC: 9000,
+                G.INITIAL_FILTER_Q: 100,
+            }
+        )
+    )
     N = C.CONN_SRC_NONE
     assert value(r, N, C.CONN_DST_EG1_ATTACKTIME) == -1200  # timecents both sides
     assert value(r, N, C.CONN_DST_EG1_HOLDTIME) == 0
@@ -126,8 +141,9 @@ def test_initial_attenuation_takes_the_emu_factor():
 
 
 def test_tuning_scale_tuning_and_root_key():
-    _, r = one(B.one_sine_bank({G.COARSE_TUNE: 12, G.FINE_TUNE: -20, G.SCALE_TUNING: 50, G.OVERRIDING_ROOT_KEY: 57},
-                               root=69))
+    _, r = one(
+        B.one_sine_bank({G.COARSE_TUNE: 12, G.FINE_TUNE: -20, G.SCALE_TUNING: 50, G.OVERRIDING_ROOT_KEY: 57}, root=69)
+    )
     assert value(r, C.CONN_SRC_NONE, C.CONN_DST_PITCH) == 1180
     assert value(r, C.CONN_SRC_KEYNUMBER, C.CONN_DST_PITCH) == 6400  # 50 cents per key
     assert r.wave_sample.unity_note == 57
@@ -144,16 +160,26 @@ def test_keynum_to_envelope_times_act_around_key_60():
 def test_global_zones_local_zones_preset_offsets_and_range_intersection():
     s = B.Sample("s", B.sine(4410, 100), root=60)
     data = B.sf2(
-        [B.Preset("P", zones=[
-            B.Zone({G.COARSE_TUNE: 2, G.SAMPLE_MODES: 1, G.OVERRIDING_ROOT_KEY: 30}),  # global (no instrument)
-            B.Zone({G.KEY_RANGE: (50, 100), G.FINE_TUNE: 7}, target=0),
-        ])],
-        [B.Instrument("I", zones=[
-            B.Zone({G.KEY_RANGE: (0, 70), G.COARSE_TUNE: 5, G.DECAY_VOL_ENV: 100}),  # global
-            B.Zone({G.COARSE_TUNE: 1}, target=0),  # takes the global key range 0-70
-            B.Zone({G.KEY_RANGE: (90, 127), G.DECAY_VOL_ENV: 200}, target=0),
-            B.Zone({G.KEY_RANGE: (0, 10)}, target=0),  # outside the preset zone's range: no region
-        ])],
+        [
+            B.Preset(
+                "P",
+                zones=[
+                    B.Zone({G.COARSE_TUNE: 2, G.SAMPLE_MODES: 1, G.OVERRIDING_ROOT_KEY: 30}),  # global (no instrument)
+                    B.Zone({G.KEY_RANGE: (50, 100), G.FINE_TUNE: 7}, target=0),
+                ],
+            )
+        ],
+        [
+            B.Instrument(
+                "I",
+                zones=[
+                    B.Zone({G.KEY_RANGE: (0, 70), G.COARSE_TUNE: 5, G.DECAY_VOL_ENV: 100}),  # global
+                    B.Zone({G.COARSE_TUNE: 1}, target=0),  # takes the global key range 0-70
+                    B.Zone({G.KEY_RANGE: (90, 127), G.DECAY_VOL_ENV: 200}, target=0),
+                    B.Zone({G.KEY_RANGE: (0, 10)}, target=0),  # outside the preset zone's range: no region
+                ],
+            )
+        ],
         [s],
     )
     col = dls.read(data)
@@ -173,19 +199,33 @@ def test_values_are_clamped_to_the_generator_ranges_after_adding():
     assert value(r, C.CONN_SRC_NONE, C.CONN_DST_PITCH) == 12000  # coarseTune range -120..120
 
 
-@pytest.mark.parametrize("mode,loop_type", [(0, None), (1, C.WLOOP_TYPE_FORWARD), (2, None),
-                                            (3, C.WLOOP_TYPE_RELEASE)])
+@pytest.mark.parametrize("mode,loop_type", [(0, None), (1, C.WLOOP_TYPE_FORWARD), (2, None), (3, C.WLOOP_TYPE_RELEASE)])
 def test_sample_modes_are_loop_types(mode, loop_type):
-    _, r = one(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: mode}, 0)])],
-                     [B.Sample("s", B.sine(4410, 100), loop=(100, 4000))]))
+    _, r = one(
+        B.sf2(
+            [B.Preset("P", zones=[B.Zone({}, 0)])],
+            [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: mode}, 0)])],
+            [B.Sample("s", B.sine(4410, 100), loop=(100, 4000))],
+        )
+    )
     assert r.wave_sample.loops == ([] if loop_type is None else [dls.Loop(loop_type, 100, 3900)])
 
 
 def test_address_offsets_move_the_wave_and_the_loop():
-    gens = {G.SAMPLE_MODES: 1, G.START_ADDRS_OFFSET: 10, G.END_ADDRS_OFFSET: -20, G.STARTLOOP_ADDRS_OFFSET: 5,
-            G.ENDLOOP_ADDRS_OFFSET: -5}
-    col, r = one(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone(gens, 0)])],
-                       [B.Sample("s", B.sine(4410, 100), loop=(100, 4000))]))
+    gens = {
+        G.SAMPLE_MODES: 1,
+        G.START_ADDRS_OFFSET: 10,
+        G.END_ADDRS_OFFSET: -20,
+        G.STARTLOOP_ADDRS_OFFSET: 5,
+        G.ENDLOOP_ADDRS_OFFSET: -5,
+    }
+    col, r = one(
+        B.sf2(
+            [B.Preset("P", zones=[B.Zone({}, 0)])],
+            [B.Instrument("I", [B.Zone(gens, 0)])],
+            [B.Sample("s", B.sine(4410, 100), loop=(100, 4000))],
+        )
+    )
     w = col.waves[r.wave_link.table_index]
     assert w.frames == 4410 - 10 - 20
     assert np.array_equal(w.data[:, 0], B.sine(4410, 100)[10:4390])
@@ -193,8 +233,13 @@ def test_address_offsets_move_the_wave_and_the_loop():
 
 
 def test_loops_outside_the_sample_are_moved_inside_with_a_warning():
-    col, r = one(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])],
-                       [B.Sample("s", B.sine(4410, 100), loop=(100, 9000))]))
+    col, r = one(
+        B.sf2(
+            [B.Preset("P", zones=[B.Zone({}, 0)])],
+            [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])],
+            [B.Sample("s", B.sine(4410, 100), loop=(100, 9000))],
+        )
+    )
     assert r.wave_sample.loops == [dls.Loop(0, 100, 4310)]
     assert any("loop points outside the sample" in w for w in col.warnings)
 
@@ -207,11 +252,16 @@ def test_exclusive_class_is_the_key_group():
 def test_a_stereo_pair_panned_to_its_sides_becomes_a_multichannel_wave_link():
     left = B.Sample("L", B.sine(4410, 100), type=4, link=1)
     right = B.Sample("R", B.sine(4410, 100), type=2, link=0)
-    data = B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])],
-                 [B.Instrument("I", [B.Zone({G.PAN: -500}, 0), B.Zone({G.PAN: 500}, 1)])], [left, right])
+    data = B.sf2(
+        [B.Preset("P", zones=[B.Zone({}, 0)])],
+        [B.Instrument("I", [B.Zone({G.PAN: -500}, 0), B.Zone({G.PAN: 500}, 1)])],
+        [left, right],
+    )
     rs = dls.read(data).instruments[0].regions
     assert [(r.wave_link.channel, r.wave_link.multichannel) for r in rs] == [
-        (C.WAVELINK_CHANNEL_LEFT, True), (C.WAVELINK_CHANNEL_RIGHT, True)]
+        (C.WAVELINK_CHANNEL_LEFT, True),
+        (C.WAVELINK_CHANNEL_RIGHT, True),
+    ]
     assert rs[0].wave_link.phase_group == rs[1].wave_link.phase_group
     # the pan stays beside the link, for DLS readers that place nothing by ulChannel
     # (SpessaSynth: without it the pair plays centred, 3 dB louder)
@@ -225,8 +275,11 @@ def test_a_stereo_pair_panned_to_its_sides_becomes_a_multichannel_wave_link():
     compiled = compile_instrument(ins, list(range(len(col.waves))), lambda i: col.waves[i], sf2_defaults=True)
     assert len(compiled.regions) == 1 and compiled.regions[0]["out_mask"] == 0
     # panned elsewhere, the halves stay mono voices with their pan
-    data = B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])],
-                 [B.Instrument("I", [B.Zone({G.PAN: -200}, 0), B.Zone({G.PAN: 200}, 1)])], [left, right])
+    data = B.sf2(
+        [B.Preset("P", zones=[B.Zone({}, 0)])],
+        [B.Instrument("I", [B.Zone({G.PAN: -200}, 0), B.Zone({G.PAN: 200}, 1)])],
+        [left, right],
+    )
     rs = dls.read(data).instruments[0].regions
     assert [r.wave_link.multichannel for r in rs] == [False, False]
     assert value(rs[0], C.CONN_SRC_NONE, C.CONN_DST_PAN) == -200
@@ -249,6 +302,7 @@ def test_fixed_key_plays_one_pitch():
 
 # --- modulators ------------------------------------------------------------------------
 
+
 def test_sf2_default_modulators_are_in_effect():
     _, r = one(B.one_sine_bank())
     c = conns(r)
@@ -259,21 +313,28 @@ def test_sf2_default_modulators_are_in_effect():
     assert c[(C.CONN_SRC_CC93, C.CONN_SRC_NONE, C.CONN_DST_CHORUS)] == [(0, 200.0)]
     # velocity / CC7 / CC11 to attenuation and the pitch wheel are exactly DLS2's defaults,
     # which the synth applies: they are not repeated
-    for key in ((C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN), (C.CONN_SRC_CC7, 0, C.CONN_DST_GAIN),
-                (C.CONN_SRC_PITCHWHEEL, C.CONN_SRC_RPN0, C.CONN_DST_PITCH)):
+    for key in (
+        (C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN),
+        (C.CONN_SRC_CC7, 0, C.CONN_DST_GAIN),
+        (C.CONN_SRC_PITCHWHEEL, C.CONN_SRC_RPN0, C.CONN_DST_PITCH),
+    ):
         assert key not in c and key in A.DLS2_DEFAULTS
     modulator_rows, _ = M.to_connections(list(M.DEFAULT_MODULATORS), set())
     as_dict = {tuple(row[:3]): tuple(row[3:]) for row in modulator_rows.tolist()}
-    for key in ((C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN), (C.CONN_SRC_PITCHWHEEL, C.CONN_SRC_RPN0,
-                                                                  C.CONN_DST_PITCH)):
+    for key in (
+        (C.CONN_SRC_KEYONVELOCITY, 0, C.CONN_DST_GAIN),
+        (C.CONN_SRC_PITCHWHEEL, C.CONN_SRC_RPN0, C.CONN_DST_PITCH),
+    ):
         assert as_dict[key] == A.DLS2_DEFAULTS[key]
 
 
 def test_the_dls2_defaults_the_reader_relies_on_are_the_synths():
     from dlsynth.synth.download import DEFAULT_CONNECTIONS
 
-    synth = {(s, c, d): (t, int(round(v * U)) if d != C.CONN_DST_FILTER_CUTOFF else 0x7FFFFFFF)
-             for s, c, d, t, v in DEFAULT_CONNECTIONS}
+    synth = {
+        (s, c, d): (t, int(round(v * U)) if d != C.CONN_DST_FILTER_CUTOFF else 0x7FFFFFFF)
+        for s, c, d, t, v in DEFAULT_CONNECTIONS
+    }
     assert synth == A.DLS2_DEFAULTS
 
 
@@ -314,6 +375,7 @@ def test_fluidsynths_velocity_to_cutoff_identity_is_silent():
 
 # --- samples ----------------------------------------------------------------------------
 
+
 def test_sm24_plays_its_top_16_bits_with_a_warning():
     col, r = one(B.one_sine_bank(sm24=True))
     assert any("24-bit" in w for w in col.warnings)
@@ -323,8 +385,9 @@ def test_sm24_plays_its_top_16_bits_with_a_warning():
 def test_rom_samples_are_left_out_and_a_rom_only_bank_is_refused():
     rom = B.Sample("rom", np.zeros(10, np.int16), type=0x8001)
     ram = B.Sample("ram", B.sine(4410, 100))
-    data = B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({}, 0), B.Zone({}, 1)])],
-                 [rom, ram])
+    data = B.sf2(
+        [B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({}, 0), B.Zone({}, 1)])], [rom, ram]
+    )
     col = dls.read(data)
     assert len(col.instruments[0].regions) == 1
     assert any("ROM samples" in w for w in col.warnings)
@@ -344,8 +407,14 @@ def _ogg(samples: np.ndarray, rate: int) -> bytes:
 def test_sf3_vorbis_samples_are_decoded():
     pcm = B.sine(44100, 1000, 12000)
     s = B.Sample("ogg", None, root=69, type=1 | 0x10, vorbis=_ogg(pcm, 44100), loop=(441, 44100 - 441))
-    col, r = one(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])],
-                       [s], version=(3, 1)))
+    col, r = one(
+        B.sf2(
+            [B.Preset("P", zones=[B.Zone({}, 0)])],
+            [B.Instrument("I", [B.Zone({G.SAMPLE_MODES: 1}, 0)])],
+            [s],
+            version=(3, 1),
+        )
+    )
     w = col.waves[r.wave_link.table_index]
     assert w.data.dtype == np.int16 and abs(w.frames - 44100) < 2048
     assert r.wave_sample.loops == [dls.Loop(0, 441, 44100 - 882)]
@@ -360,13 +429,15 @@ def test_sf3_vorbis_samples_are_decoded():
 def test_a_vorbis_stream_that_does_not_decode_is_left_out_with_a_warning():
     s = B.Sample("bad", None, type=1 | 0x10, vorbis=b"OggS" + bytes(200))
     ok = B.Sample("ok", B.sine(4410, 100))
-    col = dls.read(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])],
-                         [B.Instrument("I", [B.Zone({}, 0), B.Zone({}, 1)])], [s, ok]))
+    col = dls.read(
+        B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({}, 0), B.Zone({}, 1)])], [s, ok])
+    )
     assert len(col.instruments[0].regions) == 1
     assert any("does not decode" in w for w in col.warnings)
 
 
 # --- broken files: one DLSError with the chunk path and offset --------------------------------
+
 
 def _errors(data: bytes) -> str:
     with pytest.raises(dls.DLSError) as e:
@@ -389,8 +460,9 @@ def test_structural_errors_name_the_chunk_and_offset():
 
 def test_a_product_of_zones_too_large_for_a_real_bank_is_refused():
     zones = [B.Zone({}, 0)] * 600
-    data = B.sf2([B.Preset("P", zones=zones)], [B.Instrument("I", [B.Zone({}, 0)] * 600)],
-                 [B.Sample("s", B.sine(100, 1))])
+    data = B.sf2(
+        [B.Preset("P", zones=zones)], [B.Instrument("I", [B.Zone({}, 0)] * 600)], [B.Sample("s", B.sine(100, 1))]
+    )
     assert "more than" in _errors(data)
 
 
@@ -401,6 +473,7 @@ def test_it_writes_as_dls_and_reads_back_equal():
 
 
 # --- the real banks ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", [FLUID_R3, TIMGM], ids=["FluidR3_GM", "TimGM6mb"])
 def test_real_banks_read_whole_with_every_gm_program(path):

@@ -72,9 +72,29 @@ def _render_both(bank: Path, notes, tmp: Path) -> tuple[np.ndarray, np.ndarray]:
     _midi(notes, song)
     ours, theirs = tmp / "dlsynth.wav", tmp / "fluidsynth.wav"
     render_file(str(song), str(ours), [dls.read(bank)], rate=RATE, effects=False, gain_db=0.0, tail=0.2)
-    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "1", "-F", str(theirs), "-r", str(RATE),
-                    str(bank), str(song)], check=True, timeout=FLUIDSYNTH_TIMEOUT, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "1",
+            "-F",
+            str(theirs),
+            "-r",
+            str(RATE),
+            str(bank),
+            str(song),
+        ],
+        check=True,
+        timeout=FLUIDSYNTH_TIMEOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     a, ra = sf.read(ours, dtype="float64", always_2d=True)
     b, rb = sf.read(theirs, dtype="float64", always_2d=True)
     assert ra == rb == RATE
@@ -84,7 +104,7 @@ def _render_both(bank: Path, notes, tmp: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _slot(x: np.ndarray, i: int, start: float = 0.1, stop: float = NOTE_SECONDS - 0.05) -> np.ndarray:
-    return x[int((i * SLOT + start) * RATE):int((i * SLOT + stop) * RATE)]
+    return x[int((i * SLOT + start) * RATE) : int((i * SLOT + stop) * RATE)]
 
 
 def _bank(tmp: Path, data: bytes, name: str = "bank.sf2") -> Path:
@@ -100,11 +120,13 @@ def _two_presets(gens_a: dict, gens_b: dict, **kw) -> bytes:
     return B.sf2(
         [B.Preset("A", 0, 0, [B.Zone({}, 0)]), B.Preset("B", 0, 1, [B.Zone({}, 1)])],
         [B.Instrument("a", [B.Zone({**base, **gens_a}, 0)]), B.Instrument("b", [B.Zone({**base, **gens_b}, 0)])],
-        [s], **kw,
+        [s],
+        **kw,
     )
 
 
 # --- the tiny banks: one generator at a time ----------------------------------------------
+
 
 def test_coarse_tune_plays_an_octave_up_and_fine_tune_cents(tmp_path):
     bank = _bank(tmp_path, _two_presets({G.COARSE_TUNE: 12}, {G.FINE_TUNE: -50}))
@@ -143,9 +165,19 @@ def test_velocity_and_pan_as_fluidsynth_plays_them(tmp_path):
 def test_key_ranges_pick_the_zone(tmp_path):
     lo = B.Sample("lo", B.sine(44100, 500), root=69, loop=(0, 44100))
     hi = B.Sample("hi", B.sine(44100, 1500), root=69, loop=(0, 44100))
-    data = B.sf2([B.Preset("P", 0, 0, [B.Zone({}, 0)])],
-                 [B.Instrument("I", [B.Zone({G.KEY_RANGE: (0, 64), G.SAMPLE_MODES: 1}, 0),
-                                     B.Zone({G.KEY_RANGE: (65, 127), G.SAMPLE_MODES: 1}, 1)])], [lo, hi])
+    data = B.sf2(
+        [B.Preset("P", 0, 0, [B.Zone({}, 0)])],
+        [
+            B.Instrument(
+                "I",
+                [
+                    B.Zone({G.KEY_RANGE: (0, 64), G.SAMPLE_MODES: 1}, 0),
+                    B.Zone({G.KEY_RANGE: (65, 127), G.SAMPLE_MODES: 1}, 1),
+                ],
+            )
+        ],
+        [lo, hi],
+    )
     a, b = _render_both(_bank(tmp_path, data), [(0, 0, 64, 100), (0, 0, 65, 100)], tmp_path)
     for x in (a, b):
         assert abs(K.cents(K.pitch(_slot(x, 0)[:, 0]), 500.0 * 2 ** (-5 / 12))) < PITCH_TOLERANCE_CENTS
@@ -162,12 +194,15 @@ def test_loop_modes(tmp_path):
     long_release = {G.RELEASE_VOL_ENV: 3600}  # 8 s to fall 96 dB: still loud in the windows below
     data = B.sf2(
         [B.Preset(f"m{m}", 0, m, [B.Zone({}, m)]) for m in range(3)],
-        [B.Instrument(f"m{m}", [B.Zone({G.SAMPLE_MODES: mode, **long_release}, 0)])
-         for m, mode in enumerate((0, 1, 3))],
+        [
+            B.Instrument(f"m{m}", [B.Zone({G.SAMPLE_MODES: mode, **long_release}, 0)])
+            for m, mode in enumerate((0, 1, 3))
+        ],
         [s],
     )
     a, b = _render_both(_bank(tmp_path, data), [(0, m, 69, 127) for m in range(3)], tmp_path)
     for x in (a, b):
+
         def f(i, t0, t1):
             return K.pitch(_slot(x, i, t0, t1)[:, 0])
 
@@ -183,8 +218,16 @@ def test_loop_modes(tmp_path):
 # (channel, program, key, velocity): a piano, a guitar, a bass, a trumpet, a flute, an organ,
 # and two drums. (Not the strings: their detuned layers beat, and an FFT peak of a beating
 # sound depends on the beats' phase, not on the tuning.)
-TIMGM_NOTES = [(0, 0, 60, 100), (0, 24, 64, 100), (0, 32, 40, 100), (0, 56, 67, 100), (0, 73, 72, 100),
-               (0, 19, 48, 100), (9, 0, 38, 100), (9, 0, 42, 100)]
+TIMGM_NOTES = [
+    (0, 0, 60, 100),
+    (0, 24, 64, 100),
+    (0, 32, 40, 100),
+    (0, 56, 67, 100),
+    (0, 73, 72, 100),
+    (0, 19, 48, 100),
+    (9, 0, 38, 100),
+    (9, 0, 42, 100),
+]
 
 
 def test_timgm6mb_presets_against_fluidsynth(tmp_path):

@@ -33,8 +33,12 @@ def sine(frames: int = 4410, cycles: int = 100, amp: int = 12000, channels: int 
 
 
 def wave(data=None, unity=60, fine=0, loops=None, attenuation=0) -> dls.Wave:
-    ws = dls.WaveSample(unity_note=unity, fine_tune=fine, attenuation=attenuation,
-                        loops=[dls.Loop(0, 0, 4410)] if loops is None else loops)
+    ws = dls.WaveSample(
+        unity_note=unity,
+        fine_tune=fine,
+        attenuation=attenuation,
+        loops=[dls.Loop(0, 0, 4410)] if loops is None else loops,
+    )
     return dls.Wave.from_pcm16(sine() if data is None else data, WAVE_RATE, ws, name="sine")
 
 
@@ -89,6 +93,7 @@ def one_zone(articulation=None, **kw) -> dict[int, int]:
 
 # --- the file ------------------------------------------------------------------------------
 
+
 def test_info_names_the_version_engine_and_bank():
     col = bank()
     col.info.update({"ICOP": "nobody", "ISBJ": "a subject", "ISFT": "maker"})
@@ -125,10 +130,10 @@ def test_samples_are_the_waves_followed_by_46_zero_points_and_8_bit_is_widened()
     regions = [dls.Region(key_high=59, wave_link=dls.WaveLink(0)), dls.Region(key_low=60, wave_link=dls.WaveLink(1))]
     h = hydra(convert(bank(regions, waves=[w16, w8])).to_bytes())
     s0, s1 = h.shdr[0], h.shdr[1]
-    assert np.array_equal(h.smpl[s0["start"]:s0["end"]], w16.data[:, 0])
-    assert np.array_equal(h.smpl[s1["start"]:s1["end"]], (u8.astype(np.int16) - 128) << 8)
+    assert np.array_equal(h.smpl[s0["start"] : s0["end"]], w16.data[:, 0])
+    assert np.array_equal(h.smpl[s1["start"] : s1["end"]], (u8.astype(np.int16) - 128) << 8)
     for s in (s0, s1):
-        assert not h.smpl[s["end"]:s["end"] + PADDING_POINTS].any()
+        assert not h.smpl[s["end"] : s["end"] + PADDING_POINTS].any()
     assert int(s1["start"]) == int(s0["end"]) + PADDING_POINTS
     assert len(h.smpl) == int(s1["end"]) + PADDING_POINTS
     assert (int(s0["rate"]), int(s1["rate"])) == (WAVE_RATE, 22050)
@@ -154,23 +159,27 @@ def test_a_stereo_wave_is_two_linked_samples_panned_apart():
     assert sf2.samples == 2 and sf2.zones == 2  # one zone per side
     left, right = h.shdr[0], h.shdr[1]
     assert (int(left["type"]), int(left["link"]), int(right["type"]), int(right["link"])) == (4, 1, 2, 0)
-    assert np.array_equal(h.smpl[left["start"]:left["end"]], st.data[:, 0])
-    assert np.array_equal(h.smpl[right["start"]:right["end"]], st.data[:, 1])
+    assert np.array_equal(h.smpl[left["start"] : left["end"]], st.data[:, 0])
+    assert np.array_equal(h.smpl[right["start"] : right["end"]], st.data[:, 1])
     pans = sorted((z[G.SAMPLE_ID], z[G.PAN]) for z in local(h))
     assert pans == [(0, -500), (1, 500)]
 
 
 def test_a_dls2_stereo_pair_of_mono_waves_is_linked():
     mc = C.F_WAVELINK_MULTICHANNEL
-    regions = [dls.Region(wave_link=dls.WaveLink(0, mc, 1, C.WAVELINK_CHANNEL_LEFT)),
-               dls.Region(wave_link=dls.WaveLink(1, mc, 1, C.WAVELINK_CHANNEL_RIGHT))]
+    regions = [
+        dls.Region(wave_link=dls.WaveLink(0, mc, 1, C.WAVELINK_CHANNEL_LEFT)),
+        dls.Region(wave_link=dls.WaveLink(1, mc, 1, C.WAVELINK_CHANNEL_RIGHT)),
+    ]
     h = hydra(convert(bank(regions, waves=[wave(), wave(-sine())])).to_bytes())
     assert [(int(s["type"]), int(s["link"])) for s in h.shdr[:-1]] == [(4, 1), (2, 0)]
     assert sorted(z[G.PAN] for z in local(h)) == [-500, 500]
 
 
-@pytest.mark.parametrize("loop_type,mode", [(C.WLOOP_TYPE_FORWARD, 1), (C.WLOOP_TYPE_RELEASE, 3),
-                                            (C.WLOOP_TYPE_RELEASE_WIN2000, 3), (None, 0)])
+@pytest.mark.parametrize(
+    "loop_type,mode",
+    [(C.WLOOP_TYPE_FORWARD, 1), (C.WLOOP_TYPE_RELEASE, 3), (C.WLOOP_TYPE_RELEASE_WIN2000, 3), (None, 0)],
+)
 def test_loop_types_become_sample_modes(loop_type, mode):
     loops = [] if loop_type is None else [dls.Loop(loop_type, 441, 2205)]
     h = hydra(convert(bank(waves=[wave(loops=loops)])).to_bytes())
@@ -186,8 +195,10 @@ def test_loop_types_become_sample_modes(loop_type, mode):
 def test_a_region_looping_elsewhere_moves_the_headers_loop_by_offsets():
     w = wave(sine(100000), loops=[dls.Loop(0, 1000, 4410)])
     far = dls.WaveSample(unity_note=60, loops=[dls.Loop(0, 1000 + 40000, 4410 + 5)])
-    regions = [dls.Region(key_high=59, wave_link=dls.WaveLink(0)),
-               dls.Region(key_low=60, wave_link=dls.WaveLink(0), wave_sample=far)]
+    regions = [
+        dls.Region(key_high=59, wave_link=dls.WaveLink(0)),
+        dls.Region(key_low=60, wave_link=dls.WaveLink(0), wave_sample=far),
+    ]
     h = hydra(convert(bank(regions, waves=[w])).to_bytes())
     near_z, far_z = local(h)
     assert not any(op in near_z for op in G.ADDRESS_GENERATORS)
@@ -200,8 +211,10 @@ def test_a_region_looping_elsewhere_moves_the_headers_loop_by_offsets():
 def test_root_key_and_tuning_from_the_wsmp():
     w = wave(unity=69, fine=-20)
     other = dls.WaveSample(unity_note=57, fine_tune=30, loops=[dls.Loop(0, 0, 4410)])
-    regions = [dls.Region(key_high=59, wave_link=dls.WaveLink(0)),
-               dls.Region(key_low=60, wave_link=dls.WaveLink(0), wave_sample=other)]
+    regions = [
+        dls.Region(key_high=59, wave_link=dls.WaveLink(0)),
+        dls.Region(key_low=60, wave_link=dls.WaveLink(0), wave_sample=other),
+    ]
     pitch = [(N, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-250))]
     h = hydra(convert(bank(regions, waves=[w], articulation=pitch)).to_bytes())
     s = h.shdr[0]
@@ -228,13 +241,18 @@ def test_a_gain_above_unity_is_moved_into_the_sample_as_far_as_its_peak_allows()
     scaled up by the loudest zone's gain, the others attenuated by as much more; what the
     sample's peak leaves no room for is said."""
     w = wave(sine(4410, amp=8000))
-    regions = [dls.Region(key_high=59, wave_link=dls.WaveLink(0),
-                          articulations=[dls.Articulation(2, [(N, N, C.CONN_DST_GAIN, 0, U.db_to_gain(6.0))])]),
-               dls.Region(key_low=60, wave_link=dls.WaveLink(0))]
+    regions = [
+        dls.Region(
+            key_high=59,
+            wave_link=dls.WaveLink(0),
+            articulations=[dls.Articulation(2, [(N, N, C.CONN_DST_GAIN, 0, U.db_to_gain(6.0))])],
+        ),
+        dls.Region(key_low=60, wave_link=dls.WaveLink(0)),
+    ]
     sf2 = convert(bank(regions, waves=[w]))
     h = hydra(sf2.to_bytes())
     s = h.shdr[0]
-    data = h.smpl[s["start"]:s["end"]].astype(np.float64)
+    data = h.smpl[s["start"] : s["end"]].astype(np.float64)
     assert abs(20 * np.log10(np.abs(data).max() / 8000.0) - 6.0) < 0.02
     loud, plain = local(h)
     assert loud.get(G.INITIAL_ATTENUATION, 0) == 0 and plain[G.INITIAL_ATTENUATION] == 150  # 6 dB / 0.4
@@ -244,23 +262,26 @@ def test_a_gain_above_unity_is_moved_into_the_sample_as_far_as_its_peak_allows()
     sf2 = convert(bank(regions, waves=[w]))
     h = hydra(sf2.to_bytes())
     s = h.shdr[0]
-    assert 32600 < np.abs(h.smpl[s["start"]:s["end"]]).max() <= 32767
+    assert 32600 < np.abs(h.smpl[s["start"] : s["end"]]).max() <= 32767
     assert len(sf2.warnings) == 1 and "up to 5.8 dB" in sf2.warnings[0] and "SF2 cannot amplify" in sf2.warnings[0]
 
 
 # --- articulation -----------------------------------------------------------------------
+
 
 def tc(seconds: float) -> int:
     return round(1200 * math.log2(seconds))
 
 
 def test_eg1_is_the_volume_envelope_in_timecents_and_centibels():
-    art = [(N, N, C.CONN_DST_EG1_DELAYTIME, 0, U.seconds_to_timecents(0.05)),
-           (N, N, C.CONN_DST_EG1_ATTACKTIME, 0, U.seconds_to_timecents(0.2)),
-           (N, N, C.CONN_DST_EG1_HOLDTIME, 0, U.seconds_to_timecents(0.1)),
-           (N, N, C.CONN_DST_EG1_DECAYTIME, 0, U.seconds_to_timecents(1.5)),
-           (N, N, C.CONN_DST_EG1_SUSTAINLEVEL, 0, U.percent_to_sustain(50.0)),
-           (N, N, C.CONN_DST_EG1_RELEASETIME, 0, U.seconds_to_timecents(0.7))]
+    art = [
+        (N, N, C.CONN_DST_EG1_DELAYTIME, 0, U.seconds_to_timecents(0.05)),
+        (N, N, C.CONN_DST_EG1_ATTACKTIME, 0, U.seconds_to_timecents(0.2)),
+        (N, N, C.CONN_DST_EG1_HOLDTIME, 0, U.seconds_to_timecents(0.1)),
+        (N, N, C.CONN_DST_EG1_DECAYTIME, 0, U.seconds_to_timecents(1.5)),
+        (N, N, C.CONN_DST_EG1_SUSTAINLEVEL, 0, U.percent_to_sustain(50.0)),
+        (N, N, C.CONN_DST_EG1_RELEASETIME, 0, U.seconds_to_timecents(0.7)),
+    ]
     z = one_zone(art)
     assert abs(z[G.DELAY_VOL_ENV] - tc(0.05)) <= TC_TOLERANCE
     assert abs(z[G.ATTACK_VOL_ENV] - tc(0.2)) <= TC_TOLERANCE
@@ -285,21 +306,23 @@ def test_times_the_dls_defaults_leave_at_zero_are_sf2s_shortest():
 
 
 def test_eg2_lfos_filter_and_sends_become_their_generators():
-    art = [(N, N, C.CONN_DST_EG2_ATTACKTIME, 0, U.seconds_to_timecents(0.3)),
-           (N, N, C.CONN_DST_EG2_SUSTAINLEVEL, 0, U.percent_to_sustain(25.0)),
-           (C.CONN_SRC_EG2, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_rel_pitch(2400)),
-           (C.CONN_SRC_EG2, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-100)),
-           (N, N, C.CONN_DST_LFO_FREQUENCY, 0, U.hz_to_abs_pitch(6.0)),
-           (N, N, C.CONN_DST_LFO_STARTDELAY, 0, U.seconds_to_timecents(0.25)),
-           (C.CONN_SRC_LFO, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(30)),
-           (C.CONN_SRC_LFO, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_rel_pitch(200)),
-           (C.CONN_SRC_LFO, N, C.CONN_DST_GAIN, 0, U.db_to_gain(1.5)),
-           (C.CONN_SRC_VIBRATO, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(15)),
-           (N, N, C.CONN_DST_VIB_FREQUENCY, 0, U.hz_to_abs_pitch(4.5)),
-           (N, N, C.CONN_DST_FILTER_CUTOFF, 0, U.hz_to_abs_pitch(2000.0)),
-           (N, N, C.CONN_DST_FILTER_Q, 0, U.db_to_gain(6.0)),
-           (N, N, C.CONN_DST_REVERB, 0, U.percent_to_pan(40.0)),
-           (N, N, C.CONN_DST_CHORUS, 0, U.percent_to_pan(10.0))]
+    art = [
+        (N, N, C.CONN_DST_EG2_ATTACKTIME, 0, U.seconds_to_timecents(0.3)),
+        (N, N, C.CONN_DST_EG2_SUSTAINLEVEL, 0, U.percent_to_sustain(25.0)),
+        (C.CONN_SRC_EG2, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_rel_pitch(2400)),
+        (C.CONN_SRC_EG2, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(-100)),
+        (N, N, C.CONN_DST_LFO_FREQUENCY, 0, U.hz_to_abs_pitch(6.0)),
+        (N, N, C.CONN_DST_LFO_STARTDELAY, 0, U.seconds_to_timecents(0.25)),
+        (C.CONN_SRC_LFO, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(30)),
+        (C.CONN_SRC_LFO, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_rel_pitch(200)),
+        (C.CONN_SRC_LFO, N, C.CONN_DST_GAIN, 0, U.db_to_gain(1.5)),
+        (C.CONN_SRC_VIBRATO, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(15)),
+        (N, N, C.CONN_DST_VIB_FREQUENCY, 0, U.hz_to_abs_pitch(4.5)),
+        (N, N, C.CONN_DST_FILTER_CUTOFF, 0, U.hz_to_abs_pitch(2000.0)),
+        (N, N, C.CONN_DST_FILTER_Q, 0, U.db_to_gain(6.0)),
+        (N, N, C.CONN_DST_REVERB, 0, U.percent_to_pan(40.0)),
+        (N, N, C.CONN_DST_CHORUS, 0, U.percent_to_pan(10.0)),
+    ]
     z = one_zone(art)
     assert abs(z[G.ATTACK_MOD_ENV] - tc(0.3)) <= TC_TOLERANCE
     assert z[G.SUSTAIN_MOD_ENV] == 750  # 0.1 % of decrease
@@ -317,8 +340,10 @@ def test_an_open_filter_is_sf2s_default():
 
 def test_key_number_to_decay_is_keynum_to_vol_env_decay_around_key_60():
     """DLS: decay = base + scale x key/128; SF2: decay + keynumToVolEnvDecay x (60 - key)."""
-    art = [(N, N, C.CONN_DST_EG1_DECAYTIME, 0, U.seconds_to_timecents(2.0)),
-           (C.CONN_SRC_KEYNUMBER, N, C.CONN_DST_EG1_DECAYTIME, 0, -128 * 50 * 65536)]
+    art = [
+        (N, N, C.CONN_DST_EG1_DECAYTIME, 0, U.seconds_to_timecents(2.0)),
+        (C.CONN_SRC_KEYNUMBER, N, C.CONN_DST_EG1_DECAYTIME, 0, -128 * 50 * 65536),
+    ]
     z = one_zone(art)
     assert z[G.KEYNUM_TO_VOL_ENV_DECAY] == 50
     for key in (0, 60, 127):
@@ -370,11 +395,13 @@ def test_a_linear_velocity_curve_replaces_the_default():
 
 
 def test_controller_connections_become_modulators():
-    art = [(C.CONN_SRC_LFO, C.CONN_SRC_CC1, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(40)),
-           (C.CONN_SRC_VIBRATO, C.CONN_SRC_CHANNELPRESSURE, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(25)),
-           (C.CONN_SRC_CC1 + 1, N, C.CONN_DST_FILTER_CUTOFF, C.TRN_SOURCE_BIPOLAR, U.cents_to_rel_pitch(-1200)),
-           (C.CONN_SRC_KEYONVELOCITY, N, C.CONN_DST_EG1_ATTACKTIME, 0, -1200 * 65536),
-           (C.CONN_SRC_KEYNUMBER, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_rel_pitch(6400))]
+    art = [
+        (C.CONN_SRC_LFO, C.CONN_SRC_CC1, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(40)),
+        (C.CONN_SRC_VIBRATO, C.CONN_SRC_CHANNELPRESSURE, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(25)),
+        (C.CONN_SRC_CC1 + 1, N, C.CONN_DST_FILTER_CUTOFF, C.TRN_SOURCE_BIPOLAR, U.cents_to_rel_pitch(-1200)),
+        (C.CONN_SRC_KEYONVELOCITY, N, C.CONN_DST_EG1_ATTACKTIME, 0, -1200 * 65536),
+        (C.CONN_SRC_KEYNUMBER, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_rel_pitch(6400)),
+    ]
     m = mods_of(bank(articulation=art))
     assert m[(0x0081, G.MOD_LFO_TO_PITCH, 0)] == 40
     assert m[_PRESSURE_VIB] == 25 and m[_CC1_VIB] == 0
@@ -384,15 +411,18 @@ def test_controller_connections_become_modulators():
 
 
 def test_the_pitch_wheel_range_is_sf2s_default_scaled_by_127_128():
-    m = mods_of(bank(articulation=[(C.CONN_SRC_PITCHWHEEL, C.CONN_SRC_RPN0, C.CONN_DST_PITCH, 0,
-                                    U.cents_to_rel_pitch(6400))]))
+    m = mods_of(
+        bank(articulation=[(C.CONN_SRC_PITCHWHEEL, C.CONN_SRC_RPN0, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(6400))])
+    )
     assert m[(0x020E, G.FINE_TUNE, 0x0010)] == 6350
 
 
 def test_what_sf2_cannot_say_is_one_warning_line_per_instrument():
-    art = [(C.CONN_SRC_EG1, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(100)),
-           (C.CONN_SRC_VIBRATO, N, C.CONN_DST_GAIN, 0, U.db_to_gain(3.0)),
-           (C.CONN_SRC_CC1, N, C.CONN_DST_LEFT, 0, U.db_to_gain(-3.0))]
+    art = [
+        (C.CONN_SRC_EG1, N, C.CONN_DST_PITCH, 0, U.cents_to_rel_pitch(100)),
+        (C.CONN_SRC_VIBRATO, N, C.CONN_DST_GAIN, 0, U.db_to_gain(3.0)),
+        (C.CONN_SRC_CC1, N, C.CONN_DST_LEFT, 0, U.db_to_gain(-3.0)),
+    ]
     col = bank(articulation=art)
     col.instruments.append(dls.Instrument(name="fine", program=1, regions=[dls.Region(wave_link=dls.WaveLink(0))]))
     sf2 = convert(col)
@@ -405,15 +435,20 @@ def test_what_sf2_cannot_say_is_one_warning_line_per_instrument():
 
 # --- presets --------------------------------------------------------------------------------
 
+
 def test_banks_as_fluidsynth_selects_them_and_drums_at_128():
     mk = dls.Instrument.make_bank
-    col = dls.Collection(waves=[wave()], info={"INAM": "banks"}, instruments=[
-        dls.Instrument("melodic", mk(0, 0), 5, [dls.Region()]),
-        dls.Instrument("msb", mk(8, 0), 5, [dls.Region()]),
-        dls.Instrument("msb+lsb", mk(1, 2), 5, [dls.Region()]),
-        dls.Instrument("drums", mk(0, 0, drum=True), 16, [dls.Region()]),
-        dls.Instrument("same again", mk(0, 0), 5, [dls.Region()]),
-    ])
+    col = dls.Collection(
+        waves=[wave()],
+        info={"INAM": "banks"},
+        instruments=[
+            dls.Instrument("melodic", mk(0, 0), 5, [dls.Region()]),
+            dls.Instrument("msb", mk(8, 0), 5, [dls.Region()]),
+            dls.Instrument("msb+lsb", mk(1, 2), 5, [dls.Region()]),
+            dls.Instrument("drums", mk(0, 0, drum=True), 16, [dls.Region()]),
+            dls.Instrument("same again", mk(0, 0), 5, [dls.Region()]),
+        ],
+    )
     sf2 = convert(col)
     h = hydra(sf2.to_bytes())
     got = [(text(bytes(p["name"])), int(p["bank"]), int(p["preset"])) for p in h.phdr[:-1]]
@@ -431,11 +466,21 @@ def test_velocity_layers_over_key_splits_are_factored_into_preset_zones():
     for layer in range(9):
         vlo, vhi = layer * 14, min(127, layer * 14 + 13)
         for split in range(6):
-            art = [(N, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_abs_pitch(8000 + 300 * layer + 10 * split)),
-                   (N, N, C.CONN_DST_EG1_ATTACKTIME, 0, (-6000 + 100 * layer) * 65536),
-                   (N, N, C.CONN_DST_PAN, 0, U.percent_to_pan(-40 + 15 * split))]
-            regions.append(dls.Region(key_low=20 * split, key_high=20 * split + 19, vel_low=vlo, vel_high=vhi,
-                                      wave_link=dls.WaveLink(0), articulations=[dls.Articulation(2, art)]))
+            art = [
+                (N, N, C.CONN_DST_FILTER_CUTOFF, 0, U.cents_to_abs_pitch(8000 + 300 * layer + 10 * split)),
+                (N, N, C.CONN_DST_EG1_ATTACKTIME, 0, (-6000 + 100 * layer) * 65536),
+                (N, N, C.CONN_DST_PAN, 0, U.percent_to_pan(-40 + 15 * split)),
+            ]
+            regions.append(
+                dls.Region(
+                    key_low=20 * split,
+                    key_high=20 * split + 19,
+                    vel_low=vlo,
+                    vel_high=vhi,
+                    wave_link=dls.WaveLink(0),
+                    articulations=[dls.Articulation(2, art)],
+                )
+            )
     sf2 = convert(bank(regions))
     h = hydra(sf2.to_bytes())
     assert sf2.zones == 54
@@ -444,12 +489,16 @@ def test_velocity_layers_over_key_splits_are_factored_into_preset_zones():
     # each (preset zone, instrument zone) pair, summed, is the region it came from
     izones = local(h)
     for p in range(9):
-        pz = {int(o): int(a) for o, a in h.pgen[int(h.pbag["gen"][p]):int(h.pbag["gen"][p + 1])].tolist()}
+        pz = {int(o): int(a) for o, a in h.pgen[int(h.pbag["gen"][p]) : int(h.pbag["gen"][p + 1])].tolist()}
         vel = pz.get(G.VEL_RANGE, 0x7F00)
         for iz in izones:
             key = iz[G.KEY_RANGE]
-            src = next(r for r in regions if (r.key_low, r.key_high) == (key & 0xFF, key >> 8)
-                       and (r.vel_low, r.vel_high) == (vel & 0xFF, (vel >> 8) & 0xFF))
+            src = next(
+                r
+                for r in regions
+                if (r.key_low, r.key_high) == (key & 0xFF, key >> 8)
+                and (r.vel_low, r.vel_high) == (vel & 0xFF, (vel >> 8) & 0xFF)
+            )
             want = {c.destination: c.scale / 65536 for c in src.articulations[0].connections}
             fc = iz.get(G.INITIAL_FILTER_FC, 13500) + pz.get(G.INITIAL_FILTER_FC, 0)
             attack = iz.get(G.ATTACK_VOL_ENV, -12000) + pz.get(G.ATTACK_VOL_ENV, 0)
@@ -471,9 +520,11 @@ def test_zones_sharing_a_value_keep_it_in_the_global_zone():
 
 def test_unplayable_waves_and_missing_waves_are_left_out_with_a_warning():
     bad = dls.Wave(format_tag=0x0055, supported=False, raw_data=b"\0" * 16)
-    regions = [dls.Region(key_high=40, wave_link=dls.WaveLink(0)),
-               dls.Region(key_low=41, key_high=80, wave_link=dls.WaveLink(1)),
-               dls.Region(key_low=81, wave_link=dls.WaveLink(7))]
+    regions = [
+        dls.Region(key_high=40, wave_link=dls.WaveLink(0)),
+        dls.Region(key_low=41, key_high=80, wave_link=dls.WaveLink(1)),
+        dls.Region(key_low=81, wave_link=dls.WaveLink(7)),
+    ]
     sf2 = convert(bank(regions, waves=[wave(), bad]))
     assert (sf2.zones, sf2.samples) == (1, 1)
     assert "wave 1, which cannot be played" in sf2.warnings[0] and "wave 7 is not in the pool" in sf2.warnings[0]

@@ -33,19 +33,26 @@ def _ogg(freq: float) -> bytes:
 
 
 def _sf3() -> bytes:
-    samples = [B.Sample(f"tone{i}", None, root=69, type=1 | 0x10, vorbis=_ogg(f), loop=(441, SAMPLE_FRAMES - 441))
-               for i, f in enumerate(TONES)]
-    return B.sf2([B.Preset(f"P{i}", 0, i, zones=[B.Zone({}, i)]) for i in range(len(TONES))],
-                 [B.Instrument(f"I{i}", [B.Zone({G.SAMPLE_MODES: 1}, i)]) for i in range(len(TONES))],
-                 samples, version=(3, 1))
+    samples = [
+        B.Sample(f"tone{i}", None, root=69, type=1 | 0x10, vorbis=_ogg(f), loop=(441, SAMPLE_FRAMES - 441))
+        for i, f in enumerate(TONES)
+    ]
+    return B.sf2(
+        [B.Preset(f"P{i}", 0, i, zones=[B.Zone({}, i)]) for i in range(len(TONES))],
+        [B.Instrument(f"I{i}", [B.Zone({G.SAMPLE_MODES: 1}, i)]) for i in range(len(TONES))],
+        samples,
+        version=(3, 1),
+    )
 
 
 def _song(path, program: int) -> None:
     mf = mido.MidiFile(ticks_per_beat=480)
     tr = mido.MidiTrack()
-    tr += [mido.Message("program_change", program=program, time=0),
-           mido.Message("note_on", note=69, velocity=100, time=0),
-           mido.Message("note_off", note=69, velocity=0, time=480)]
+    tr += [
+        mido.Message("program_change", program=program, time=0),
+        mido.Message("note_on", note=69, velocity=100, time=0),
+        mido.Message("note_off", note=69, velocity=0, time=480),
+    ]
     mf.tracks.append(tr)
     mf.save(str(path))
 
@@ -87,7 +94,7 @@ def test_playing_one_preset_decodes_only_its_sample_and_sounds_as_decoded_at_ope
     assert np.abs(y_lazy).max() > 0.01
     assert np.array_equal(y_lazy, y_eager)
     # it is the decoded tone that plays
-    x = y_lazy[int(0.1 * RATE):int(0.45 * RATE), 0].astype(np.float64)
+    x = y_lazy[int(0.1 * RATE) : int(0.45 * RATE), 0].astype(np.float64)
     assert abs(K.cents(K.pitch(x, RATE), TONES[2])) < PITCH_CENTS
     # the data is what libsndfile decodes, first used or decoded at open
     for p in range(len(TONES)):
@@ -120,8 +127,9 @@ def test_a_stream_that_fails_when_first_used_plays_silence_with_a_warning(monkey
 def test_a_stream_whose_headers_do_not_read_is_left_out_at_open(stream):
     bad = B.Sample("bad", None, type=1 | 0x10, vorbis=stream or b"\0\0")
     ok = B.Sample("ok", B.sine(4410, 100))
-    col = dls.read(B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])],
-                         [B.Instrument("I", [B.Zone({}, 0), B.Zone({}, 1)])], [bad, ok]))
+    col = dls.read(
+        B.sf2([B.Preset("P", zones=[B.Zone({}, 0)])], [B.Instrument("I", [B.Zone({}, 0), B.Zone({}, 1)])], [bad, ok])
+    )
     assert len(col.instruments[0].regions) == 1
     assert any("SF3 sample #0 'bad'" in w for w in col.warnings)
 

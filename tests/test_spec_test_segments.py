@@ -37,27 +37,30 @@ MOVING_DB = 3.0
 # Where FluidSynth 2.3 departs from the SF2 specification (dlsynth follows it):
 FLUIDSYNTH_DIVERGES = {
     "5A": "modLfoToVolume cannot raise the level in FluidSynth 2.3 (fluid_cb2amp clamps a negative "
-          "attenuation to 0 dB; fixed after 2.3, FluidSynth issue #1374); SF2 2.04 8.1.2 #13: "
-          "the volume first rises, then falls, by the amount",
+    "attenuation to 0 dB; fixed after 2.3, FluidSynth issue #1374); SF2 2.04 8.1.2 #13: "
+    "the volume first rises, then falls, by the amount",
     "5B": "the same LFO: FluidSynth 2.3 only lowers the level",
     "9": "the 20 kHz note (initialFilterFc 13500, the default, no resonance): SF2 says such a filter "
-         "does not affect the signal and dlsynth runs none; FluidSynth runs its low-pass at 19.9 kHz",
+    "does not affect the signal and dlsynth runs none; FluidSynth runs its low-pass at 19.9 kHz",
     "10": "filter resonance: SF2 defines it as the peak's height above the DC gain; FluidSynth's peak "
-          "is about 3 dB lower (it takes 3.01 dB off every Q); above 22.5 dB (the last five notes) "
-          "dlsynth holds DLS2's resonance range",
+    "is about 3 dB lower (it takes 3.01 dB off every Q); above 22.5 dB (the last five notes) "
+    "dlsynth holds DLS2's resonance range",
     "14A": "velocity to cutoff agrees (neither applies the default modulator); the filter's "
-           "10 dB resonance is FluidSynth's 3 dB lower peak, as in test 10",
-    "14B": "as 14A", "14C": "as 14A", "14D": "as 14A", "14E": "as 14A",
+    "10 dB resonance is FluidSynth's 3 dB lower peak, as in test 10",
+    "14B": "as 14A",
+    "14C": "as 14A",
+    "14D": "as 14A",
+    "14E": "as 14A",
     "21": "exclusive class: dlsynth cuts the earlier note at once (SF2: 'rapidly terminated'); "
-          "FluidSynth releases it over -200 timecents (0.87 s per 96 dB)",
+    "FluidSynth releases it over -200 timecents (0.87 s per 96 dB)",
 }
 # Where SpessaSynth's DLS reading departs from the DLS specification (dlsynth follows it):
 SPESSASYNTH_DIVERGES = {
     "4": "SpessaSynth's DLS reader falls through from its default case into the key-to-hold one, so "
-         "the key-to-pitch connection (scale 0) replaces the key-to-hold scaling: every key holds "
-         "16.5 s; DLS: hold = 4860 - 12928 key / 128 timecents",
+    "the key-to-pitch connection (scale 0) replaces the key-to-hold scaling: every key holds "
+    "16.5 s; DLS: hold = 4860 - 12928 key / 128 timecents",
     "9": "SpessaSynth's filter at resonance 0 is not the non-resonant one: it takes 3.01 centibels "
-         "(not dB) off the Q, leaving a 1 dB peak (its SF2 render too)",
+    "(not dB) off the Q, leaving a 1 dB peak (its SF2 render too)",
     "10": "the same filter, and above 22.5 dB dlsynth holds DLS2's resonance range",
     "13B": "SpessaSynth clamps a velocity-to-gain connection to 96 dB; the file's is 144 dB",
     "15": "the filter at resonance 0, as in test 9",
@@ -72,13 +75,43 @@ def renders(tmp_path_factory):
     out = {}
     for name, bank in (("sf2", S.SF2), ("dls", S.DLS)):
         path = tmp / f"dlsynth-{name}.wav"
-        render_file(str(S.MIDI), str(path), [dls.read(bank)], rate=RATE, fmt="float", effects=False, gain_db=0.0,
-                    max_length=MAX_SECONDS)
+        render_file(
+            str(S.MIDI),
+            str(path),
+            [dls.read(bank)],
+            rate=RATE,
+            fmt="float",
+            effects=False,
+            gain_db=0.0,
+            max_length=MAX_SECONDS,
+        )
         out[name] = sf.read(path, dtype="float64", always_2d=True)[0]
     fl = tmp / "fluidsynth.wav"
-    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "1", "-F", str(fl), "-r", str(RATE),
-                    "-O", "float", str(S.SF2), str(S.MIDI)], check=True, timeout=FLUIDSYNTH_TIMEOUT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "1",
+            "-F",
+            str(fl),
+            "-r",
+            str(RATE),
+            "-O",
+            "float",
+            str(S.SF2),
+            str(S.MIDI),
+        ],
+        check=True,
+        timeout=FLUIDSYNTH_TIMEOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     out["fluidsynth"] = sf.read(fl, dtype="float64", always_2d=True)[0]
     return out
 
@@ -116,8 +149,7 @@ def test_the_dls_conversion_agrees_with_spessasynth_reading_it(renders):
     ours = S.render_features(renders["dls"], RATE)
     off = S.median_level_offset(ref, ours)
     rows = {k: S.compare_features(ref[k], ours[k], off) for k in ref}
-    failures = {k: _bad(r, SPESSA_CONTOUR_MAD_TOL_DB, False) for k, r in rows.items()
-                if k not in SPESSASYNTH_DIVERGES}
+    failures = {k: _bad(r, SPESSA_CONTOUR_MAD_TOL_DB, False) for k, r in rows.items() if k not in SPESSASYNTH_DIVERGES}
     assert not {k: v for k, v in failures.items() if v}
 
 

@@ -26,15 +26,24 @@ SONG = REPO / "tests" / "data" / "midi" / "jazz-soft" / "test-c-major-scale.mid"
 #: terminal only, plots and signal processing only in benchmarks, mido only to build files)
 NOT_FOR_RENDER = ("rich", "scipy", "sounddevice", "rtmidi", "jack", "matplotlib", "mido")
 #: this project's modules a render with --bank never needs
-NOT_FOR_RENDER_OURS = ("dlsynth.gmbank", "dlsynth.dls.describe", "dlsynth.dls.writer", "dlsynth.apps.play", "dlsynth.apps.devices",
-                       "dlsynth.apps.bench", "dlsynth.synth.live", "dlsynth.synth.service", "dlsynth.sink.wavesink", "dlsynth.apps.jackserver")
+NOT_FOR_RENDER_OURS = (
+    "dlsynth.gmbank",
+    "dlsynth.dls.describe",
+    "dlsynth.dls.writer",
+    "dlsynth.apps.play",
+    "dlsynth.apps.devices",
+    "dlsynth.apps.bench",
+    "dlsynth.synth.live",
+    "dlsynth.synth.service",
+    "dlsynth.sink.wavesink",
+    "dlsynth.apps.jackserver",
+)
 
 
 def _modules_after(code: str) -> set[str]:
     """The top-level and dotted names in sys.modules after running code in a new Python."""
     script = textwrap.dedent(code) + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=str(REPO),
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=str(REPO), timeout=120)
     assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout.strip().splitlines()[-1]))
 
@@ -54,8 +63,36 @@ def _bank(path: Path) -> Path:
 
 def test_import_cli_imports_no_subcommand_and_no_heavy_library():
     mods = _modules_after("import dlsynth.apps.cli")
-    assert _loaded(mods, NOT_FOR_RENDER + ("numpy", "soundfile", "dlsynth.dls", "dlsynth.gmbank", "dlsynth.smf", "dlsynth.synth", "dlsynth.sink", "dlsynth.native")) == []
-    assert _loaded(mods, ("dlsynth.apps.render", "dlsynth.apps.play", "dlsynth.apps.info", "dlsynth.apps.devices", "dlsynth.apps.bench")) == []
+    assert (
+        _loaded(
+            mods,
+            NOT_FOR_RENDER
+            + (
+                "numpy",
+                "soundfile",
+                "dlsynth.dls",
+                "dlsynth.gmbank",
+                "dlsynth.smf",
+                "dlsynth.synth",
+                "dlsynth.sink",
+                "dlsynth.native",
+            ),
+        )
+        == []
+    )
+    assert (
+        _loaded(
+            mods,
+            (
+                "dlsynth.apps.render",
+                "dlsynth.apps.play",
+                "dlsynth.apps.info",
+                "dlsynth.apps.devices",
+                "dlsynth.apps.bench",
+            ),
+        )
+        == []
+    )
 
 
 def test_render_with_a_bank_imports_only_the_render_path(tmp_path):
@@ -94,7 +131,11 @@ def test_several_inputs_read_each_bank_once_per_worker_not_once_per_file(tmp_pat
     outdir = tmp_path / "out"
     outdir.mkdir()
     log = tmp_path / "reads.log"
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import os, sys
         from dlsynth import dls; import dlsynth.dls.reader
         _read = dls.reader.read
@@ -108,13 +149,24 @@ def test_several_inputs_read_each_bank_once_per_worker_not_once_per_file(tmp_pat
         from dlsynth.apps.cli import main
         sys.exit(main(["render", *{[str(p) for p in songs]!r}, "--bank", {str(bank)!r}, "-o",
                        {str(outdir) + "/"!r}, "-j", "2", "-q"]))
-    """)], capture_output=True, text=True, cwd=str(REPO), timeout=300)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     reads = log.read_text().split()
     assert 1 <= len(reads) <= 1 + 2, reads  # the parent, then at most one per worker
     single = tmp_path / "single.wav"
-    proc = subprocess.run([sys.executable, "-m", "dlsynth", "render", str(songs[0]), "--bank", str(bank), "-o",
-                           str(single), "-q"], capture_output=True, text=True, cwd=str(REPO), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlsynth", "render", str(songs[0]), "--bank", str(bank), "-o", str(single), "-q"],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     for p in songs:
         assert (outdir / (p.stem + ".wav")).read_bytes() == single.read_bytes()
@@ -128,10 +180,18 @@ def test_a_worker_compiles_each_instrument_once_and_the_engines_get_the_same_arr
     from dlsynth.synth.synth import Synth
 
     t = np.arange(2205)
-    waves = [dls.Wave.from_pcm16(np.round(np.sin(2 * np.pi * k * t / 2205) * 9000).astype(np.int16), 44100,
-                                 dls.WaveSample(unity_note=60 + k, loops=[dls.Loop(0, 0, 2205)])) for k in (1, 2, 3)]
-    regions = [dls.Region(key_low=0, key_high=59, wave_link=dls.WaveLink(2)),
-               dls.Region(key_low=60, key_high=127, wave_link=dls.WaveLink(0))]
+    waves = [
+        dls.Wave.from_pcm16(
+            np.round(np.sin(2 * np.pi * k * t / 2205) * 9000).astype(np.int16),
+            44100,
+            dls.WaveSample(unity_note=60 + k, loops=[dls.Loop(0, 0, 2205)]),
+        )
+        for k in (1, 2, 3)
+    ]
+    regions = [
+        dls.Region(key_low=0, key_high=59, wave_link=dls.WaveLink(2)),
+        dls.Region(key_low=60, key_high=127, wave_link=dls.WaveLink(0)),
+    ]
     bank = dls.Collection(instruments=[dls.Instrument(name="two", program=0, regions=regions)], waves=waves)
     fresh = []
     real = D.compile_instrument

@@ -54,24 +54,51 @@ def test_stems_of_a_real_song_sum_to_the_unchanged_mix(tmp_path):
 
 def _probe_song(tmp_path):
     bank = load_banks([str(S.probe_bank(tmp_path / "probe.dls"))])
-    midi = S.song(tmp_path / "s.mid", [
-        [(0, 300, 60, 0, 0), (40, 200, 67, 0, 1), (90, 400, 64, 1, 1)],  # two programs on channel 1
-        [(10, 250, 48, 2, 0), (20, 180, S.HAT_OPEN, 9, 0), (130, 170, S.HAT_CLOSED, 9, 0)],
-    ])
+    midi = S.song(
+        tmp_path / "s.mid",
+        [
+            [(0, 300, 60, 0, 0), (40, 200, 67, 0, 1), (90, 400, 64, 1, 1)],  # two programs on channel 1
+            [(10, 250, 48, 2, 0), (20, 180, S.HAT_OPEN, 9, 0), (130, 170, S.HAT_CLOSED, 9, 0)],
+        ],
+    )
     return midi, bank
 
 
-@pytest.mark.parametrize("by,names", [
-    ("channel", {"effects", "1-01-000-Acoustic_Grand_Piano", "1-01-001-Bright_Acoustic_Piano",
-                 "1-02-001-Bright_Acoustic_Piano", "1-03-000-Acoustic_Grand_Piano", "1-10-000-Standard_Kit"}),
-    ("program", {"effects", "000-Acoustic_Grand_Piano", "001-Bright_Acoustic_Piano", "000-Standard_Kit"}),
-    ("track", {"effects", "1-part_1", "2-part_2"}),
-])
+@pytest.mark.parametrize(
+    "by,names",
+    [
+        (
+            "channel",
+            {
+                "effects",
+                "1-01-000-Acoustic_Grand_Piano",
+                "1-01-001-Bright_Acoustic_Piano",
+                "1-02-001-Bright_Acoustic_Piano",
+                "1-03-000-Acoustic_Grand_Piano",
+                "1-10-000-Standard_Kit",
+            },
+        ),
+        ("program", {"effects", "000-Acoustic_Grand_Piano", "001-Bright_Acoustic_Piano", "000-Standard_Kit"}),
+        ("track", {"effects", "1-part_1", "2-part_2"}),
+    ],
+)
 def test_stems_by_channel_program_and_track(tmp_path, by, names):
     midi, _ = _probe_song(tmp_path)
     out = tmp_path / "mix.wav"
-    r = S.cli(midi, "-o", out, "--bank", tmp_path / "probe.dls", "--format", "float", "--stems", tmp_path / "st",
-              "--stems-by", by, "-q")
+    r = S.cli(
+        midi,
+        "-o",
+        out,
+        "--bank",
+        tmp_path / "probe.dls",
+        "--format",
+        "float",
+        "--stems",
+        tmp_path / "st",
+        "--stems-by",
+        by,
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
     stems = _stems(tmp_path / "st")
     assert set(stems) == names
@@ -85,8 +112,9 @@ def test_stems_and_labels_are_the_same_for_every_block_size_and_thread_count(tmp
     ref = None
     for threads in (1, 2):
         for block in (1, 63, 64, 65, 8193):
-            mix, stems, labels = render_arrays(str(midi), bank, block=block, threads=threads, max_length=0.3,
-                                               stems_by="channel")
+            mix, stems, labels = render_arrays(
+                str(midi), bank, block=block, threads=threads, max_length=0.3, stems_by="channel"
+            )
             got = (mix.tobytes(), {k: v.tobytes() for k, v in stems.items()}, labels)
             if ref is None:
                 ref = got

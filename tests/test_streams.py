@@ -75,8 +75,7 @@ def note(alloc, key=60, t=0, group=1, status=0x90, vel=100):
 
 # ---------------------------------------------------------------------------- state machine
 def test_stream_states_are_ksstate_values():
-    assert [int(s) for s in (StreamState.STOP, StreamState.ACQUIRE, StreamState.PAUSE,
-                             StreamState.RUN)] == [0, 1, 2, 3]
+    assert [int(s) for s in (StreamState.STOP, StreamState.ACQUIRE, StreamState.PAUSE, StreamState.RUN)] == [0, 1, 2, 3]
 
 
 def test_running_stream_delivers_in_order():

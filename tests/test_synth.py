@@ -47,7 +47,7 @@ def render_all(s: Synth, frames: int, block: int) -> np.ndarray:
     pos = 0
     while pos < frames:
         n = min(block, frames - pos)
-        out[pos:pos + n] = s.render(frames=n)
+        out[pos : pos + n] = s.render(frames=n)
         pos += n
     return out
 
@@ -71,7 +71,7 @@ def test_kernel_events_start_at_their_exact_frame_whatever_the_block_size():
     # Every onset within one frame of its time: look in a window around each start.
     x = K.mono(outputs[0])
     for f in starts:
-        window = x[max(0, f - 50):f + 50]
+        window = x[max(0, f - 50) : f + 50]
         got = K.onset(window) + max(0, f - 50)
         assert abs(got - f) <= ONSET_TOLERANCE_FRAMES, (f, got)
 
@@ -90,7 +90,9 @@ def test_velocity_zero_is_note_off_and_late_events_are_counted():
     assert s.stats()["late_events"] == 1
 
 
-def _pitch_of_program(s: Synth, program: int, msb: int = 0, lsb: int = 0, channel: int = 0, key: int = KEY_1000HZ) -> float:
+def _pitch_of_program(
+    s: Synth, program: int, msb: int = 0, lsb: int = 0, channel: int = 0, key: int = KEY_1000HZ
+) -> float:
     t = s.position
     s.short_message(t, 1, 0xB0 | channel, 0, msb)
     s.short_message(t, 1, 0xB0 | channel, 32, lsb)
@@ -311,16 +313,26 @@ def test_sysex_classification(msg, kind):
 
     ev = ffi.new("eng_event *")
     rc = lib.eng_midi_encode(msg, len(msg), 1, 0, ev)
-    got = None if rc <= 0 else {lib.ENG_EV_SYSEX_RESET: "reset", lib.ENG_EV_MASTER_VOLUME: "master_volume",
-                                lib.ENG_EV_GS_RHYTHM: "gs_rhythm"}[ev.type]
+    got = (
+        None
+        if rc <= 0
+        else {
+            lib.ENG_EV_SYSEX_RESET: "reset",
+            lib.ENG_EV_MASTER_VOLUME: "master_volume",
+            lib.ENG_EV_GS_RHYTHM: "gs_rhythm",
+        }[ev.type]
+    )
     assert got == kind
 
 
-@pytest.mark.parametrize("reset", [
-    bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7]),
-    bytes([0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7]),
-    bytes([0xF0, 0x7E, 0x7F, 0x09, 0x03, 0xF7]),
-])
+@pytest.mark.parametrize(
+    "reset",
+    [
+        bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7]),
+        bytes([0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7]),
+        bytes([0xF0, 0x7E, 0x7F, 0x09, 0x03, 0xF7]),
+    ],
+)
 def test_gs_xg_gm2_resets_restore_defaults(reset):
     s = make_synth([K.instrument("p0", 0, program=0), K.instrument("p1", 1, program=1)], cycles=(100, 150))
     assert abs(K.cents(_pitch_of_program(s, 1), K.sine_hz(150))) < PITCH_TOLERANCE_CENTS

@@ -115,8 +115,7 @@ corrections = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(rate=rates, corr=corrections, probe=st.lists(refs, min_size=2, max_size=10),
-       s=samples)
+@given(rate=rates, corr=corrections, probe=st.lists(refs, min_size=2, max_size=10), s=samples)
 def test_corrected_map_stays_monotonic_and_round_trips(rate, corr, probe, s):
     m = TimeMap(rate)
     pivot = 0
@@ -143,8 +142,9 @@ def test_correction_is_continuous_at_the_pivot(rate, corr):
 
 
 @settings(max_examples=200, deadline=None)
-@given(rate=rates, phase=st.floats(min_value=-200.0, max_value=200.0),
-       pivot=st.integers(min_value=0, max_value=HOUR_REF))
+@given(
+    rate=rates, phase=st.floats(min_value=-200.0, max_value=200.0), pivot=st.integers(min_value=0, max_value=HOUR_REF)
+)
 def test_phase_slews_at_most_max_slew_and_is_fully_absorbed(rate, phase, pivot):
     m = TimeMap(rate, max_slew=1e-3)
     nominal = TimeMap(rate)
@@ -177,7 +177,8 @@ def test_rate_ratio_changes_the_slope():
     m = TimeMap(48000)
     m.set_correction(1.0001, 0.0, 0)
     assert m.ref_time_to_sample_float(100 * REFTIME_PER_SECOND) == pytest.approx(
-        100 * 48000 * 1.0001, abs=POSITION_EPS * 1000)
+        100 * 48000 * 1.0001, abs=POSITION_EPS * 1000
+    )
 
 
 def test_interleaved_queries_and_corrections_never_go_back():
@@ -198,8 +199,7 @@ def test_pivot_before_anchor_is_moved_up():
     m.set_correction(1.0, 10.0, 5 * REFTIME_PER_SECOND)
     at = m.ref_time_to_sample_float(6 * REFTIME_PER_SECOND)
     m.set_correction(1.0, -10.0, REFTIME_PER_SECOND)  # stale pivot
-    assert m.ref_time_to_sample_float(5 * REFTIME_PER_SECOND) == pytest.approx(
-        5 * 48000, abs=POSITION_EPS)
+    assert m.ref_time_to_sample_float(5 * REFTIME_PER_SECOND) == pytest.approx(5 * 48000, abs=POSITION_EPS)
     assert m.ref_time_to_sample_float(6 * REFTIME_PER_SECOND) <= at
 
 

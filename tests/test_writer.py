@@ -43,7 +43,7 @@ class Node:
     kids: list["Node"] = field(default_factory=list)
 
     def body(self, buf: bytes) -> bytes:
-        return buf[self.start:self.start + self.size]
+        return buf[self.start : self.start + self.size]
 
     @property
     def name(self) -> bytes:
@@ -69,7 +69,7 @@ def _walk(buf: bytes, start: int, end: int) -> list[Node]:
         cid, size = struct.unpack_from("<4sI", buf, pos)
         assert pos + 8 + size <= end, f"{cid!r} at {pos} overruns its parent"
         if cid in (b"RIFF", b"LIST"):
-            node = Node(cid, buf[pos + 8:pos + 12], pos, pos + 12, size - 4)
+            node = Node(cid, buf[pos + 8 : pos + 12], pos, pos + 12, size - 4)
             node.kids = _walk(buf, node.start, node.start + node.size)
         else:
             node = Node(cid, None, pos, pos + 8, size)
@@ -107,19 +107,30 @@ DLID_D = bytes(range(50, 66))
 
 def art2() -> Articulation:
     """A fresh Level 2 articulation (fresh so tests that mutate one cannot leak)."""
-    return Articulation(2, [
-        Connection(C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_ATTACKTIME, C.CONN_TRN_NONE, -12345678),
-        Connection(C.CONN_SRC_KEYONVELOCITY, C.CONN_SRC_NONE, C.CONN_DST_GAIN,
-                   C.CONN_TRN_CONCAVE | C.TRN_SOURCE_INVERT, -96 * 655360),
-        Connection(C.CONN_SRC_CC1, C.CONN_SRC_NONE, C.CONN_DST_FILTER_CUTOFF, 0, 0x7FFFFFFF),
-    ])
+    return Articulation(
+        2,
+        [
+            Connection(C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_ATTACKTIME, C.CONN_TRN_NONE, -12345678),
+            Connection(
+                C.CONN_SRC_KEYONVELOCITY,
+                C.CONN_SRC_NONE,
+                C.CONN_DST_GAIN,
+                C.CONN_TRN_CONCAVE | C.TRN_SOURCE_INVERT,
+                -96 * 655360,
+            ),
+            Connection(C.CONN_SRC_CC1, C.CONN_SRC_NONE, C.CONN_DST_FILTER_CUTOFF, 0, 0x7FFFFFFF),
+        ],
+    )
 
 
 def art1() -> Articulation:
-    return Articulation(1, [
-        Connection(C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_RELEASETIME, 0, 0x80000000 - 2**32),
-        Connection(C.CONN_SRC_LFO, C.CONN_SRC_NONE, C.CONN_DST_PITCH, 0, 50 * 65536),
-    ])
+    return Articulation(
+        1,
+        [
+            Connection(C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_EG1_RELEASETIME, 0, 0x80000000 - 2**32),
+            Connection(C.CONN_SRC_LFO, C.CONN_SRC_NONE, C.CONN_DST_PITCH, 0, 50 * 65536),
+        ],
+    )
 
 
 def art2_ins() -> Articulation:
@@ -133,12 +144,17 @@ def sine16(frames: int, channels: int = 1) -> np.ndarray:
 
 
 def make_waves() -> list[Wave]:
-    w0 = Wave.from_pcm16(sine16(1000), 44100, WaveSample(60, -5, -65536 * 3, C.F_WSMP_NO_TRUNCATION,
-                                                         [Loop(C.WLOOP_TYPE_FORWARD, 100, 800)]), name="sine")
+    w0 = Wave.from_pcm16(
+        sine16(1000),
+        44100,
+        WaveSample(60, -5, -65536 * 3, C.F_WSMP_NO_TRUNCATION, [Loop(C.WLOOP_TYPE_FORWARD, 100, 800)]),
+        name="sine",
+    )
     w0.dlid = DLID_D
     w1 = Wave.from_pcm8((np.arange(101) * 5 % 256).astype(np.uint8), 22050)  # odd data size: padded
-    w2 = Wave.from_pcm16(sine16(500, 2), 32000, WaveSample(72, 10, 0, 0, [Loop(C.WLOOP_TYPE_RELEASE, 10, 400)]),
-                         name="stereo")
+    w2 = Wave.from_pcm16(
+        sine16(500, 2), 32000, WaveSample(72, 10, 0, 0, [Loop(C.WLOOP_TYPE_RELEASE, 10, 400)]), name="stereo"
+    )
     w2.info["ICMT"] = "two channels"
     w3 = Wave.from_pcm8(np.full((64, 2), 128, np.uint8), 11025, name="8-bit stereo")
     return [w0, w1, w2, w3]
@@ -148,39 +164,76 @@ def make_collection() -> Collection:
     """A mixed Level 1 / Level 2 collection exercising every chunk the writer knows."""
     waves = make_waves()
     piano = Instrument(
-        name="Grand Piano", bank=Instrument.make_bank(1, 2), program=5,
+        name="Grand Piano",
+        bank=Instrument.make_bank(1, 2),
+        program=5,
         regions=[
-            Region(0, 59, 0, 63, C.F_RGN_OPTION_SELFNONEXCLUSIVE, 0, 1, WaveLink(0, C.F_WAVELINK_PHASE_MASTER, 3, 1),
-                   WaveSample(48, 3, 65536, 0, [Loop(0, 0, 1000)]), [art2()], 2),
+            Region(
+                0,
+                59,
+                0,
+                63,
+                C.F_RGN_OPTION_SELFNONEXCLUSIVE,
+                0,
+                1,
+                WaveLink(0, C.F_WAVELINK_PHASE_MASTER, 3, 1),
+                WaveSample(48, 3, 65536, 0, [Loop(0, 0, 1000)]),
+                [art2()],
+                2,
+            ),
             Region(60, 127, 64, 127, 0, 0, None, WaveLink(2, C.F_WAVELINK_MULTICHANNEL, 0, 3), None, [], 2),
             Region(60, 127, 0, 63, 0, 0, 7, WaveLink(1), None, [art1(), art2()], 2),
         ],
-        articulations=[art2_ins()], dlid=DLID_B, info={"INAM": "Grand Piano", "ICMT": "a comment"},
+        articulations=[art2_ins()],
+        dlid=DLID_B,
+        info={"INAM": "Grand Piano", "ICMT": "a comment"},
     )
     drums = Instrument(
-        name="Standard Kit", bank=Instrument.make_bank(0, 0, drum=True), program=0,
+        name="Standard Kit",
+        bank=Instrument.make_bank(0, 0, drum=True),
+        program=0,
         regions=[
             Region(35, 36, 0, 127, 0, 1, None, WaveLink(1), None, [art1()], 1),
             Region(38, 38, 0, 127, 0, 1, None, WaveLink(3), WaveSample(38, 0, 0, 0, []), [], 1),
         ],
-        articulations=[art1()], info={"INAM": "Standard Kit"},
+        articulations=[art1()],
+        info={"INAM": "Standard Kit"},
     )
     bare = Instrument(name="", bank=0, program=127, regions=[])
     return Collection(
-        instruments=[piano, drums, bare], waves=waves, version=(0x00010002, 0x00030004), dlid=DLID_A,
+        instruments=[piano, drums, bare],
+        waves=waves,
+        version=(0x00010002, 0x00030004),
+        dlid=DLID_A,
         info={"INAM": "Test Bank", "ICOP": "(c) nobody", "ISFT": "dlsynth"},
     )
 
 
 def make_level1_collection() -> Collection:
-    waves = [Wave.from_pcm8((np.arange(300) % 256).astype(np.uint8), 22050, WaveSample(60, 0, 0, 0, [Loop(0, 20, 200)]), name="saw8"),
-             Wave.from_pcm16(sine16(256), 22050, name="sine16")]
+    waves = [
+        Wave.from_pcm8(
+            (np.arange(300) % 256).astype(np.uint8), 22050, WaveSample(60, 0, 0, 0, [Loop(0, 20, 200)]), name="saw8"
+        ),
+        Wave.from_pcm16(sine16(256), 22050, name="sine16"),
+    ]
     ins = [
-        Instrument(name="Lead", bank=0, program=80, regions=[
-            Region(0, 127, 0, 127, 0, 0, None, WaveLink(0), None, [], 1)], articulations=[art1()], info={"INAM": "Lead"}),
-        Instrument(name="Kit", bank=C.F_INSTRUMENT_DRUMS, program=0, regions=[
-            Region(36, 36, 0, 127, 0, 0, None, WaveLink(1), WaveSample(36, 0, 0, 0, [Loop(1, 0, 256)]), [art1()], 1)],
-            info={"INAM": "Kit"}),
+        Instrument(
+            name="Lead",
+            bank=0,
+            program=80,
+            regions=[Region(0, 127, 0, 127, 0, 0, None, WaveLink(0), None, [], 1)],
+            articulations=[art1()],
+            info={"INAM": "Lead"},
+        ),
+        Instrument(
+            name="Kit",
+            bank=C.F_INSTRUMENT_DRUMS,
+            program=0,
+            regions=[
+                Region(36, 36, 0, 127, 0, 0, None, WaveLink(1), WaveSample(36, 0, 0, 0, [Loop(1, 0, 256)]), [art1()], 1)
+            ],
+            info={"INAM": "Kit"},
+        ),
     ]
     return Collection(instruments=ins, waves=waves, info={"INAM": "L1"})
 
@@ -202,7 +255,10 @@ def test_top_level_order_and_sizes():
     assert struct.unpack("<II", root.get(b"vers").body(buf)) == (0x00010002, 0x00030004)
     assert root.get(b"dlid").body(buf) == DLID_A
     assert info_of(buf, root.get(b"LIST:INFO")) == {
-        "INAM": b"Test Bank\0", "ICOP": b"(c) nobody\0", "ISFT": b"dlsynth\0"}
+        "INAM": b"Test Bank\0",
+        "ICOP": b"(c) nobody\0",
+        "ISFT": b"dlsynth\0",
+    }
     assert [k.name for k in root.get(b"LIST:lins").kids] == [b"LIST:ins "] * 3
     assert [k.name for k in root.get(b"LIST:wvpl").kids] == [b"LIST:wave"] * 4
 
@@ -228,13 +284,13 @@ def test_pool_table_offsets_point_at_wave_lists():
     offsets = struct.unpack_from(f"<{cues}I", buf, ptbl.start + 8)
     wvpl = root.get(b"LIST:wvpl")
     base = wvpl.start  # first byte after the 'wvpl' list type
-    assert buf[base - 4:base] == b"wvpl"
+    assert buf[base - 4 : base] == b"wvpl"
     assert offsets[0] == 0
     for off, node in zip(offsets, wvpl.kids):
         pos = base + off
         assert pos == node.offset
-        assert buf[pos:pos + 4] == b"LIST"
-        assert buf[pos + 8:pos + 12] == b"wave"
+        assert buf[pos : pos + 4] == b"LIST"
+        assert buf[pos + 8 : pos + 12] == b"wave"
         (size,) = struct.unpack_from("<I", buf, pos + 4)
         assert size == node.size + 4
 
@@ -373,7 +429,9 @@ def test_empty_articulation():
 
 
 def test_articulation_blocks_other_field_order_converted():
-    other = np.dtype([("scale", "<i8"), ("source", "<u4"), ("control", "u2"), ("destination", "i4"), ("transform", "u2")])
+    other = np.dtype(
+        [("scale", "<i8"), ("source", "<u4"), ("control", "u2"), ("destination", "i4"), ("transform", "u2")]
+    )
     blocks = np.zeros(2, other)
     blocks["scale"] = [-5, 7]
     blocks["destination"] = [3, 4]
@@ -453,9 +511,19 @@ def test_name_wins_over_info_inam_and_info_text_encoding():
 
 def test_unsupported_wave_written_raw():
     col = make_level1_collection()
-    col.waves.append(Wave(format_tag=2, channels=1, sample_rate=8000, bits_per_sample=4, block_align=256,
-                          avg_bytes_per_sec=4096, data=np.zeros((0, 1), np.int16), supported=False,
-                          raw_data=b"\x01\x02\x03"))
+    col.waves.append(
+        Wave(
+            format_tag=2,
+            channels=1,
+            sample_rate=8000,
+            bits_per_sample=4,
+            block_align=256,
+            avg_bytes_per_sec=4096,
+            data=np.zeros((0, 1), np.int16),
+            supported=False,
+            raw_data=b"\x01\x02\x03",
+        )
+    )
     buf = write(col)
     wave = parse(buf).get(b"LIST:wvpl").kids[-1]
     assert wave.names() == [b"fmt ", b"data"]
@@ -478,7 +546,17 @@ def test_extensible_pcm_wave_gets_40_byte_fmt():
     fmt = parse(buf).get(b"LIST:wvpl").kids[0].get(b"fmt ")
     assert fmt.size == 40
     assert struct.unpack_from("<HHIIHHHHI16s", buf, fmt.start) == (
-        0xFFFE, 2, 48000, 192000, 4, 16, 22, 16, 0, KSDATAFORMAT_SUBTYPE_PCM)
+        0xFFFE,
+        2,
+        48000,
+        192000,
+        4,
+        16,
+        22,
+        16,
+        0,
+        KSDATAFORMAT_SUBTYPE_PCM,
+    )
 
 
 def test_raw_bank_bits_are_kept():
@@ -527,11 +605,16 @@ BAD = {
     "negative table index": lambda c: setattr(c.instruments[0].regions[1].wave_link, "table_index", -1),
     "wave loop past the end": lambda c: setattr(c.waves[0].wave_sample, "loops", [Loop(0, 900, 101)]),
     "wave loop negative start": lambda c: setattr(c.waves[0].wave_sample, "loops", [Loop(0, -1, 10)]),
-    "region loop past the linked wave": lambda c: setattr(c.instruments[0].regions[0].wave_sample, "loops", [Loop(1, 0, 1001)]),
+    "region loop past the linked wave": lambda c: setattr(
+        c.instruments[0].regions[0].wave_sample, "loops", [Loop(1, 0, 1001)]
+    ),
     "key high > 127": lambda c: setattr(c.instruments[0].regions[0], "key_high", 128),
     "key low > high": lambda c: setattr(c.instruments[0].regions[0], "key_low", 60),
     "vel low 128": lambda c: setattr(c.instruments[0].regions[1], "vel_low", 128),
-    "vel reversed": lambda c: (setattr(c.instruments[0].regions[0], "vel_low", 64), setattr(c.instruments[0].regions[0], "vel_high", 10)),
+    "vel reversed": lambda c: (
+        setattr(c.instruments[0].regions[0], "vel_low", 64),
+        setattr(c.instruments[0].regions[0], "vel_high", 10),
+    ),
     "negative key": lambda c: setattr(c.instruments[1].regions[0], "key_low", -1),
     "channels mismatch": lambda c: setattr(c.waves[2], "channels", 1),
     "8-bit with int16 data": lambda c: setattr(c.waves[0], "bits_per_sample", 8),
@@ -558,10 +641,17 @@ BAD = {
     "layer too big": lambda c: setattr(c.instruments[0].regions[0], "layer", 70000),
     "region level 3": lambda c: setattr(c.instruments[0].regions[0], "level", 3),
     "articulation list": lambda c: setattr(c.instruments[0], "articulations", [[1, 2, 3, 4, 5]]),
-    "articulation plain array": lambda c: setattr(c.instruments[0].articulations[0], "blocks", np.zeros((1, 5), np.int32)),
+    "articulation plain array": lambda c: setattr(
+        c.instruments[0].articulations[0], "blocks", np.zeros((1, 5), np.int32)
+    ),
     "articulation scale too big": lambda c: setattr(
-        c.instruments[0].articulations[0], "blocks",
-        np.array([(0, 0, 1, 0, 2**31)], [("source", "u2"), ("control", "u2"), ("destination", "u2"), ("transform", "u2"), ("scale", "i8")])),
+        c.instruments[0].articulations[0],
+        "blocks",
+        np.array(
+            [(0, 0, 1, 0, 2**31)],
+            [("source", "u2"), ("control", "u2"), ("destination", "u2"), ("transform", "u2"), ("scale", "i8")],
+        ),
+    ),
     "version not a pair": lambda c: setattr(c, "version", (1, 2, 3)),
     "version negative": lambda c: setattr(c, "version", (-1, 0)),
 }
@@ -715,16 +805,37 @@ def test_large_collection_is_fast():
     rng = np.random.default_rng(1)
     nwaves = 500
     frames = 150_000_000 // 2 // nwaves
-    waves = [Wave.from_pcm16(rng.integers(-1000, 1000, frames, dtype=np.int16),
-                             wave_sample=WaveSample(loops=[Loop(0, 10, 1000)]), name=f"w{i}") for i in range(nwaves)]
+    waves = [
+        Wave.from_pcm16(
+            rng.integers(-1000, 1000, frames, dtype=np.int16),
+            wave_sample=WaveSample(loops=[Loop(0, 10, 1000)]),
+            name=f"w{i}",
+        )
+        for i in range(nwaves)
+    ]
     art = Articulation(2, [(0, 0, C.CONN_DST_EG1_ATTACKTIME, 0, 1000)] * 6)
     instruments = []
     for p in range(256):
-        regions = [Region(k, k, wave_link=WaveLink(table_index=(p * 7 + k) % nwaves),
-                          wave_sample=WaveSample(unity_note=k, loops=[Loop(0, 5, 50)]), articulations=[art])
-                   for k in range(67)]
-        instruments.append(Instrument(name=f"ins {p}", bank=Instrument.make_bank(p // 128), program=p % 128,
-                                      regions=regions, articulations=[art], info={"INAM": f"ins {p}"}))
+        regions = [
+            Region(
+                k,
+                k,
+                wave_link=WaveLink(table_index=(p * 7 + k) % nwaves),
+                wave_sample=WaveSample(unity_note=k, loops=[Loop(0, 5, 50)]),
+                articulations=[art],
+            )
+            for k in range(67)
+        ]
+        instruments.append(
+            Instrument(
+                name=f"ins {p}",
+                bank=Instrument.make_bank(p // 128),
+                program=p % 128,
+                regions=regions,
+                articulations=[art],
+                info={"INAM": f"ins {p}"},
+            )
+        )
     col = Collection(instruments=instruments, waves=waves)
     assert sum(len(i.regions) for i in instruments) >= 17000
     best = float("inf")
@@ -812,9 +923,20 @@ def test_round_trip_extensible_and_raw_bank(read):
 
 def test_round_trip_unsupported_wave(read):
     col = make_level1_collection()
-    col.waves.append(Wave(format_tag=2, channels=1, sample_rate=8000, bits_per_sample=4, block_align=256,
-                          avg_bytes_per_sec=4096, data=np.zeros((0, 1), np.int16), supported=False,
-                          raw_data=b"\x01\x02\x03\x04", info={"INAM": "adpcm"}))
+    col.waves.append(
+        Wave(
+            format_tag=2,
+            channels=1,
+            sample_rate=8000,
+            bits_per_sample=4,
+            block_align=256,
+            avg_bytes_per_sec=4096,
+            data=np.zeros((0, 1), np.int16),
+            supported=False,
+            raw_data=b"\x01\x02\x03\x04",
+            info={"INAM": "adpcm"},
+        )
+    )
     back = read(write(col))
     assert back.waves[-1].supported is False
     assert back.waves[-1].raw_data == b"\x01\x02\x03\x04"
@@ -836,8 +958,9 @@ def wave_samples(draw, frames: int):
         start = draw(st.integers(0, frames - 1))
         length = draw(st.integers(1, frames - start))
         loops.append(Loop(draw(st.sampled_from([0, 1])), start, length))
-    return WaveSample(draw(st.integers(0, 127)), draw(st.integers(-32768, 32767)), draw(_I32),
-                      draw(st.integers(0, 3)), loops)
+    return WaveSample(
+        draw(st.integers(0, 127)), draw(st.integers(-32768, 32767)), draw(_I32), draw(st.integers(0, 3)), loops
+    )
 
 
 @st.composite
@@ -863,8 +986,16 @@ def waves(draw):
 @st.composite
 def articulations(draw):
     n = draw(st.integers(0, 4))
-    conns = [Connection(draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)),
-                        draw(st.integers(0, 0xFFFF)), draw(_I32)) for _ in range(n)]
+    conns = [
+        Connection(
+            draw(st.integers(0, 0xFFFF)),
+            draw(st.integers(0, 0xFFFF)),
+            draw(st.integers(0, 0xFFFF)),
+            draw(st.integers(0, 0xFFFF)),
+            draw(_I32),
+        )
+        for _ in range(n)
+    ]
     return Articulation(draw(st.sampled_from([1, 2])), conns)
 
 
@@ -877,9 +1008,19 @@ def regions(draw, pool: list[Wave]):
     index = draw(st.integers(0, len(pool) - 1))
     wl = WaveLink(index, draw(st.integers(0, 3)), draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFFFFFF)))
     ws = draw(st.none() | wave_samples(pool[index].frames))
-    return Region(k[0], k[1], v[0], v[1], draw(st.integers(0, 1)), draw(st.integers(0, 15)),
-                  draw(st.none() | st.integers(0, 0xFFFF)) if level == 2 else None,
-                  wl, ws, draw(st.lists(articulations(), max_size=2)), level)
+    return Region(
+        k[0],
+        k[1],
+        v[0],
+        v[1],
+        draw(st.integers(0, 1)),
+        draw(st.integers(0, 15)),
+        draw(st.none() | st.integers(0, 0xFFFF)) if level == 2 else None,
+        wl,
+        ws,
+        draw(st.lists(articulations(), max_size=2)),
+        level,
+    )
 
 
 @st.composite
@@ -891,15 +1032,17 @@ def collections(draw):
         info = draw(st.dictionaries(_INFO_KEYS, _TEXT, max_size=2))
         if name:
             info["INAM"] = name
-        instruments.append(Instrument(
-            name=name,
-            bank=Instrument.make_bank(draw(st.integers(0, 127)), draw(st.integers(0, 127)), draw(st.booleans())),
-            program=draw(st.integers(0, 127)),
-            regions=draw(st.lists(regions(pool), max_size=3)) if pool else [],
-            articulations=draw(st.lists(articulations(), max_size=2)),
-            dlid=draw(_DLID),
-            info=info,
-        ))
+        instruments.append(
+            Instrument(
+                name=name,
+                bank=Instrument.make_bank(draw(st.integers(0, 127)), draw(st.integers(0, 127)), draw(st.booleans())),
+                program=draw(st.integers(0, 127)),
+                regions=draw(st.lists(regions(pool), max_size=3)) if pool else [],
+                articulations=draw(st.lists(articulations(), max_size=2)),
+                dlid=draw(_DLID),
+                info=info,
+            )
+        )
     version = draw(st.none() | st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)))
     info = draw(st.dictionaries(st.sampled_from(["INAM", "ICOP", "ICMT"]), _TEXT, max_size=3))
     return Collection(instruments=instruments, waves=pool, version=version, dlid=draw(_DLID), info=info)

@@ -55,16 +55,26 @@ def peers_wanted(peer: str) -> tuple[bool, str | None]:
 def run(cfg: LatencyConfig) -> dict:
     check(cfg)
     fluid, why_not = peers_wanted(cfg.peer)
-    with tempfile.TemporaryDirectory(prefix="dlsynth-bench-") as work, \
-            JackRig(cfg.jack_server, cfg.rate, cfg.period) as rig:
+    with (
+        tempfile.TemporaryDirectory(prefix="dlsynth-bench-") as work,
+        JackRig(cfg.jack_server, cfg.rate, cfg.period) as rig,
+    ):
         block = cfg.blocksize or rig.period
         plan = make_plan(cfg.notes, rig.rate, rig.period, cfg.seed, on_cycle=cfg.on_cycle, background=cfg.voices)
         bank = write_probe_bank(os.path.join(work, "probe.dls"))
         base = baseline_xruns(rig, work, cfg.baseline)
         synths = {}
-        play = PlayProcess(rig, work, bank=bank, blocksize=block, voices=cfg.voices + 64,
-                           interpolation=cfg.interpolation, effects=False, immediate=cfg.immediate,
-                           latency=cfg.latency)
+        play = PlayProcess(
+            rig,
+            work,
+            bank=bank,
+            blocksize=block,
+            voices=cfg.voices + 64,
+            interpolation=cfg.interpolation,
+            effects=False,
+            immediate=cfg.immediate,
+            latency=cfg.latency,
+        )
         synths["dlsynth"] = measure(rig, plan, play, work, cfg)
         if fluid:
             fl = FluidProcess(rig, work, bank=bank, blocksize=block, voices=cfg.voices + 64, effects=False)
@@ -114,8 +124,9 @@ def play_plan(rig: JackRig, plan: Plan, peer, work: str, warmup: float) -> tuple
     Returns the probe's results and its xrun count when the plan began."""
     timeout = plan.capture_frames / plan.rate + 30
     try:
-        probe = ProbeProcess(plan.offsets, plan.messages, plan.capture_frames, rig.name, work, timeout,
-                             name=f"probe-{peer.tag}")
+        probe = ProbeProcess(
+            plan.offsets, plan.messages, plan.capture_frames, rig.name, work, timeout, name=f"probe-{peer.tag}"
+        )
     except ProbeError as exc:
         raise UserError(str(exc)) from None
     with probe:
@@ -158,9 +169,13 @@ def analyse(plan: Plan, res: dict, events: list | None = None, loop_delay: int =
     detected = sent & (onset >= 0)
     lat_ms = np.where(detected, (onset - press) * to_ms, np.nan)
     out = {
-        "notes": {"planned": plan.notes, "sent": int(sent.sum()), "detected": int(detected.sum()),
-                  "quiet_before": int((quiet & detected).sum()),
-                  "sent_late": int((sent & (delivered != press + plan.period)).sum())},
+        "notes": {
+            "planned": plan.notes,
+            "sent": int(sent.sum()),
+            "detected": int(detected.sum()),
+            "quiet_before": int((quiet & detected).sum()),
+            "sent_late": int((sent & (delivered != press + plan.period)).sum()),
+        },
         "latency_ms": summarize(lat_ms),
         "per_note": {"latency_ms": [None if not np.isfinite(v) else float(v) for v in lat_ms]},
     }
@@ -181,16 +196,24 @@ def clear_of_xruns(press_ref, xrun_ref, lat_ms, before_s: float = CLEAR_BEFORE_S
     lo = np.searchsorted(t, press_ref - before_s * 1e7)
     hi = np.searchsorted(t, press_ref + after_s * 1e7)
     clear = hi == lo
-    return {"xrun_times_s": [round((v - press_ref[0]) / 1e7, 4) for v in t.tolist()],
-            "clear_of_xruns": {"before_s": before_s, "notes": int((clear & np.isfinite(lat_ms)).sum()),
-                               "latency_ms": summarize(np.where(clear, lat_ms, np.nan))}}
+    return {
+        "xrun_times_s": [round((v - press_ref[0]) / 1e7, 4) for v in t.tolist()],
+        "clear_of_xruns": {
+            "before_s": before_s,
+            "notes": int((clear & np.isfinite(lat_ms)).sum()),
+            "latency_ms": summarize(np.where(clear, lat_ms, np.nan)),
+        },
+    }
 
 
 def probe_note_ons(events: list, group: int = 1) -> list[dict]:
     """The event log's rows for the probe's note-ons (channel PROBE_CHANNEL of `group`)."""
     st = 0x90 | PROBE_CHANNEL
-    return [e for e in events if e.get("group") == group and len(e.get("data", ())) == 3
-            and e["data"][0] == st and e["data"][2]]
+    return [
+        e
+        for e in events
+        if e.get("group") == group and len(e.get("data", ())) == 3 and e["data"][0] == st and e["data"][2]
+    ]
 
 
 def breakdown(plan: Plan, events: list, clock: GraphClock, delivered, onset, detected) -> dict:
@@ -210,15 +233,24 @@ def breakdown(plan: Plan, events: list, clock: GraphClock, delivered, onset, det
     to_stamp = np.where(sent, (stamp - clock.ref(np.maximum(delivered, 0))) / 1e4, np.nan)
     to_sound = np.where(detected, (clock.ref(np.maximum(onset, 0)) - stamp) / 1e4, np.nan)
     diff = (onset - frame)[detected]
-    out.update({
-        "clock_ok": True, "jack_clock_suspect_cycles": clock.suspect,
-        "delivery_to_stamp_ms": summarize(to_stamp),  # the note-on's graph frame -> its arrival stamp
-        "arrival_to_sound_ms": summarize(to_sound),  # arrival stamp -> sound at the port
-        "engine_to_graph_frames": ({"median": float(np.median(diff)), "min": int(diff.min()), "max": int(diff.max())}
-                                   if len(diff) else None),
-        "per_note": {"delivery_to_stamp_ms": _finite(to_stamp), "arrival_to_sound_ms": _finite(to_sound),
-                     "late": [bool(r.get("late")) for r in rows[:n]]},
-    })
+    out.update(
+        {
+            "clock_ok": True,
+            "jack_clock_suspect_cycles": clock.suspect,
+            "delivery_to_stamp_ms": summarize(to_stamp),  # the note-on's graph frame -> its arrival stamp
+            "arrival_to_sound_ms": summarize(to_sound),  # arrival stamp -> sound at the port
+            "engine_to_graph_frames": (
+                {"median": float(np.median(diff)), "min": int(diff.min()), "max": int(diff.max())}
+                if len(diff)
+                else None
+            ),
+            "per_note": {
+                "delivery_to_stamp_ms": _finite(to_stamp),
+                "arrival_to_sound_ms": _finite(to_sound),
+                "late": [bool(r.get("late")) for r in rows[:n]],
+            },
+        }
+    )
     if all("block" in r for r in rows[:n]):  # the callback that drained it (when the log says)
         block = np.array([r["block"] for r in rows[:n]], dtype=np.int64)
         out["drained_to_frame_ms"] = summarize((frame - block) * 1000.0 / plan.rate)
@@ -263,9 +295,8 @@ def assemble(cfg: LatencyConfig, rig: JackRig, block: int, plan: Plan, synths: d
         "on_cycle": cfg.on_cycle,
         "bank": "the probe instrument (a looped cosine, instant attack) as DLS, in both synths",
         "definition": "key press at graph frame K, delivered to the synth at K + one period (as JACK's MIDI "
-                      "drivers deliver); latency = first frame of the sound at the synth's output port - K",
-        "targets": {"p99_limit_ms": limit, "jitter_limit_ms": JITTER_TARGET_MS,
-                    "xruns_at_64_on_dummy": 0},
+        "drivers deliver); latency = first frame of the sound at the synth's output port - K",
+        "targets": {"p99_limit_ms": limit, "jitter_limit_ms": JITTER_TARGET_MS, "xruns_at_64_on_dummy": 0},
         "synths": synths,
         "ratios": report.ratios(synths),
     }

@@ -75,8 +75,9 @@ def setup_messages(background: int) -> list[bytes]:
     return out
 
 
-def make_plan(notes: int, rate: int, period: int, seed: int = 1, *, on_cycle: bool = False,
-              background: int = 0) -> Plan:
+def make_plan(
+    notes: int, rate: int, period: int, seed: int = 1, *, on_cycle: bool = False, background: int = 0
+) -> Plan:
     """`notes` probe notes with random gaps of whole frames (about 60-110 ms; longer for big
     periods) so the key presses land everywhere in a cycle, or (on_cycle) on cycle starts.
     Set-up messages come first, SETUP_PER_CYCLE a cycle, then a quarter second of rest."""
@@ -99,9 +100,17 @@ def make_plan(notes: int, rate: int, period: int, seed: int = 1, *, on_cycle: bo
         events.append((int(f), 1, bytes([0x90 | PROBE_CHANNEL, int(k), 127])))
         events.append((int(f) + dur, 2, bytes([0x80 | PROBE_CHANNEL, int(k), 0])))
     events.sort(key=lambda e: (e[0], e[1]))
-    return Plan(rate=int(rate), period=int(period), press=press, keys=keys, note_frames=dur, gap_min=int(lo),
-                offsets=np.array([e[0] for e in events], dtype=np.int64), messages=[e[2] for e in events],
-                background=int(background))
+    return Plan(
+        rate=int(rate),
+        period=int(period),
+        press=press,
+        keys=keys,
+        note_frames=dur,
+        gap_min=int(lo),
+        offsets=np.array([e[0] for e in events], dtype=np.int64),
+        messages=[e[2] for e in events],
+        background=int(background),
+    )
 
 
 def probe_collection():

@@ -31,8 +31,15 @@ class Probe:
     """One JACK client with a MIDI output and an audio input; everything its process
     callback touches is preallocated."""
 
-    def __init__(self, offsets, messages, capture_frames: int, name: str = "bench-probe",
-                 servername: str | None = None, watch: bool = False):
+    def __init__(
+        self,
+        offsets,
+        messages,
+        capture_frames: int,
+        name: str = "bench-probe",
+        servername: str | None = None,
+        watch: bool = False,
+    ):
         import ctypes
         import ctypes.util
 
@@ -92,7 +99,7 @@ class Probe:
         cap = self.capture
         if 0 <= j < len(cap):
             m = min(frames, len(cap) - j)
-            cap[j:j + m] = self.audio.get_array()[:m]
+            cap[j : j + m] = self.audio.get_array()[:m]
         elif j >= len(cap) and self.i >= len(self.ev_off):
             self.state = 3
 
@@ -123,10 +130,19 @@ class Probe:
 
     def results(self) -> dict:
         k = self.k
-        return {"rate": self.rate, "period": self.period, "base": int(self.base), "ev_frame": self.ev_frame,
-                "capture": self.capture, "cyc_frame": self.cyc_frame[:k], "cyc_usecs": self.cyc_usecs[:k],
-                "cyc_offset_ns": self.cyc_offset_ns[:k], "cyc_entry_ns": self.cyc_entry_ns[:k],
-                "xruns": int(self.xruns), "xrun_ref": self.xrun_ref[:min(self.xruns, XRUN_SLOTS)]}
+        return {
+            "rate": self.rate,
+            "period": self.period,
+            "base": int(self.base),
+            "ev_frame": self.ev_frame,
+            "capture": self.capture,
+            "cyc_frame": self.cyc_frame[:k],
+            "cyc_usecs": self.cyc_usecs[:k],
+            "cyc_offset_ns": self.cyc_offset_ns[:k],
+            "cyc_entry_ns": self.cyc_entry_ns[:k],
+            "xruns": int(self.xruns),
+            "xrun_ref": self.xrun_ref[: min(self.xruns, XRUN_SLOTS)],
+        }
 
     def close(self) -> None:
         try:
@@ -149,8 +165,14 @@ def main(config_path: str) -> int:
     sys.setswitchinterval(0.0005)  # its two callbacks and the main thread take turns quickly
     with open(config_path) as f:
         cfg = json.load(f)
-    probe = Probe(cfg["offsets"], [bytes(b) for b in cfg["messages"]], cfg["capture_frames"],
-                  name=cfg.get("name", "bench-probe"), servername=cfg.get("server"), watch=cfg.get("watch", False))
+    probe = Probe(
+        cfg["offsets"],
+        [bytes(b) for b in cfg["messages"]],
+        cfg["capture_frames"],
+        name=cfg.get("name", "bench-probe"),
+        servername=cfg.get("server"),
+        watch=cfg.get("watch", False),
+    )
     probe.activate()
     _say({"ready": True, **probe.port_names, "rate": probe.rate, "period": probe.period})
     done = threading.Event()
@@ -186,20 +208,50 @@ class ProbeError(Exception):
 class ProbeProcess:
     """The probe in its own process, driven over a pipe."""
 
-    def __init__(self, plan_offsets, messages, capture_frames: int, server: str, workdir: str,
-                 timeout: float, name: str = "bench-probe", watch: bool = False):
+    def __init__(
+        self,
+        plan_offsets,
+        messages,
+        capture_frames: int,
+        server: str,
+        workdir: str,
+        timeout: float,
+        name: str = "bench-probe",
+        watch: bool = False,
+    ):
         self.out = os.path.join(workdir, f"{name}.npz")
         cfg = os.path.join(workdir, f"{name}.json")
         with open(cfg, "w") as f:
-            json.dump({"offsets": [int(x) for x in plan_offsets], "messages": [list(m) for m in messages],
-                       "capture_frames": int(capture_frames), "server": server, "timeout": timeout,
-                       "out": self.out, "name": name, "watch": watch}, f)
+            json.dump(
+                {
+                    "offsets": [int(x) for x in plan_offsets],
+                    "messages": [list(m) for m in messages],
+                    "capture_frames": int(capture_frames),
+                    "server": server,
+                    "timeout": timeout,
+                    "out": self.out,
+                    "name": name,
+                    "watch": watch,
+                },
+                f,
+            )
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, JACK_DEFAULT_SERVER=server, JACK_NO_START_SERVER="1",
-                   PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        env = dict(
+            os.environ,
+            JACK_DEFAULT_SERVER=server,
+            JACK_NO_START_SERVER="1",
+            PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        )
         self._err = open(os.path.join(workdir, f"{name}.stderr"), "w+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "dlsynth.apps.bench.probe", cfg], env=env, cwd=workdir,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dlsynth.apps.bench.probe", cfg],
+            env=env,
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            text=True,
+        )
         self.timeout = timeout
         info = self._read("ready")
         self.port_names = {"midi_out": info["midi_out"], "audio_in": info["audio_in"]}

@@ -90,17 +90,24 @@ class JackRig:
         return {p.name for p in self.ctl.get_ports(**kind)}
 
     def snapshot(self) -> dict:
-        return {"midi_in": self.ports(is_midi=True, is_input=True), "audio_out": self.ports(is_audio=True, is_output=True)}
+        return {
+            "midi_in": self.ports(is_midi=True, is_input=True),
+            "audio_out": self.ports(is_audio=True, is_output=True),
+        }
 
-    def wait_synth_ports(self, before: dict, proc, midi_suffix: str | None = None,
-                         timeout: float = PORT_TIMEOUT_S) -> tuple[str, list[str]]:
+    def wait_synth_ports(
+        self, before: dict, proc, midi_suffix: str | None = None, timeout: float = PORT_TIMEOUT_S
+    ) -> tuple[str, list[str]]:
         """A new synth's MIDI input (ending with midi_suffix, if given) and its audio outputs."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 return None, []
-            midi = sorted(p for p in self.ports(is_midi=True, is_input=True) - before["midi_in"]
-                          if midi_suffix is None or p.endswith(":" + midi_suffix))
+            midi = sorted(
+                p
+                for p in self.ports(is_midi=True, is_input=True) - before["midi_in"]
+                if midi_suffix is None or p.endswith(":" + midi_suffix)
+            )
             audio = sorted(self.ports(is_audio=True, is_output=True) - before["audio_out"])
             clients = {p.split(":")[0] for p in audio}
             if midi and len(audio) >= 2 and len(clients) == 1:
@@ -145,8 +152,16 @@ class _Peer:
         before = self.rig.snapshot()
         self._out = open(self.out_path, "w")
         self._err = open(self.err_path, "w")
-        self.proc = subprocess.Popen(cmd, env=self.rig.env, cwd=ROOT, stdin=stdin, stdout=self._out,
-                                     stderr=self._err, text=True, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self.rig.env,
+            cwd=ROOT,
+            stdin=stdin,
+            stdout=self._out,
+            stderr=self._err,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
         self.midi_in, self.audio_out = self.rig.wait_synth_ports(before, self.proc, midi_suffix)
         if self.midi_in is None:
             self.kill()
@@ -178,8 +193,10 @@ def _die_with_parent() -> None:  # in the child between fork and exec
         pass
 
 
-_SUMMARY = re.compile(r"(\d+) blocks, (\d+) xruns, (\d+) MIDI messages \((\d+) late, (\d+) dropped\), "
-                      r"peak voices (\d+), peak callback load (\d+) %")
+_SUMMARY = re.compile(
+    r"(\d+) blocks, (\d+) xruns, (\d+) MIDI messages \((\d+) late, (\d+) dropped\), "
+    r"peak voices (\d+), peak callback load (\d+) %"
+)
 
 
 def parse_play_summary(text: str) -> dict | None:
@@ -199,16 +216,49 @@ class PlayProcess(_Peer):
 
     label = "dlsynth play"
 
-    def __init__(self, rig: JackRig, workdir: str, *, bank: str, blocksize: int, voices: int,
-                 interpolation: str, effects: bool, immediate: bool = False, latency: float | None = None,
-                 gain_db: float = 0.0):
+    def __init__(
+        self,
+        rig: JackRig,
+        workdir: str,
+        *,
+        bank: str,
+        blocksize: int,
+        voices: int,
+        interpolation: str,
+        effects: bool,
+        immediate: bool = False,
+        latency: float | None = None,
+        gain_db: float = 0.0,
+    ):
         super().__init__(rig, workdir, "dlsynth")
         self.port = f"bench-in{os.getpid()}"
         self.log_path = os.path.join(workdir, "dlsynth-events.jsonl")
-        cmd = [sys.executable, "-m", "dlsynth", "play", "--midi-api", "jack", "--no-midi-in",
-               "--virtual-port", self.port, "--blocksize", str(blocksize), "--rate", str(rig.rate),
-               "--bank", bank, "--voices", str(voices), "--interpolation", interpolation,
-               "--gain", f"{gain_db:g}", "--no-status", "--event-log", self.log_path]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dlsynth",
+            "play",
+            "--midi-api",
+            "jack",
+            "--no-midi-in",
+            "--virtual-port",
+            self.port,
+            "--blocksize",
+            str(blocksize),
+            "--rate",
+            str(rig.rate),
+            "--bank",
+            bank,
+            "--voices",
+            str(voices),
+            "--interpolation",
+            interpolation,
+            "--gain",
+            f"{gain_db:g}",
+            "--no-status",
+            "--event-log",
+            self.log_path,
+        ]
         if not effects:
             cmd.append("--no-effects")
         if immediate:
@@ -232,8 +282,12 @@ class PlayProcess(_Peer):
         self._close_files()
         with open(self.err_path, errors="replace") as f:
             text = f.read()
-        return {"summary": parse_play_summary(text), "events": read_event_log(self.log_path),
-                "status": self.proc.returncode, "stderr_tail": " ".join(text.split())[-400:]}
+        return {
+            "summary": parse_play_summary(text),
+            "events": read_event_log(self.log_path),
+            "status": self.proc.returncode,
+            "stderr_tail": " ".join(text.split())[-400:],
+        }
 
 
 def read_event_log(path: str) -> list[dict]:
@@ -258,19 +312,58 @@ class FluidProcess(_Peer):
 
     label = "FluidSynth"
 
-    def __init__(self, rig: JackRig, workdir: str, *, bank: str, blocksize: int, voices: int,
-                 effects: bool, channels: int = 16, gain: float = 1.0):
+    def __init__(
+        self,
+        rig: JackRig,
+        workdir: str,
+        *,
+        bank: str,
+        blocksize: int,
+        voices: int,
+        effects: bool,
+        channels: int = 16,
+        gain: float = 1.0,
+    ):
         super().__init__(rig, workdir, "fluidsynth")
         exe = find_fluidsynth()
         if exe is None:
             raise UserError("fluidsynth is not installed")
         name = f"bench-fluid{os.getpid()}"
         onoff = "1" if effects else "0"
-        self.cmd = [exe, "-a", "jack", "-m", "jack", "-r", str(rig.rate), "-z", str(blocksize), "-c", "2",
-                    "-g", f"{gain:g}", "-R", onoff, "-C", onoff, "-K", str(channels),
-                    "-o", "audio.jack.autoconnect=0", "-o", "midi.autoconnect=0",
-                    "-o", f"audio.jack.id={name}", "-o", f"midi.jack.id={name}",
-                    "-o", f"synth.polyphony={max(int(voices), 16)}", "-o", "synth.cpu-cores=1", bank]
+        self.cmd = [
+            exe,
+            "-a",
+            "jack",
+            "-m",
+            "jack",
+            "-r",
+            str(rig.rate),
+            "-z",
+            str(blocksize),
+            "-c",
+            "2",
+            "-g",
+            f"{gain:g}",
+            "-R",
+            onoff,
+            "-C",
+            onoff,
+            "-K",
+            str(channels),
+            "-o",
+            "audio.jack.autoconnect=0",
+            "-o",
+            "midi.autoconnect=0",
+            "-o",
+            f"audio.jack.id={name}",
+            "-o",
+            f"midi.jack.id={name}",
+            "-o",
+            f"synth.polyphony={max(int(voices), 16)}",
+            "-o",
+            "synth.cpu-cores=1",
+            bank,
+        ]
 
     def start(self) -> "FluidProcess":
         self._spawn(self.cmd, None, stdin=subprocess.PIPE)

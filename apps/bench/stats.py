@@ -18,14 +18,23 @@ def summarize(values) -> dict:
     if not len(x):
         return {"n": 0}
     p1, p50, p99 = (float(v) for v in np.percentile(x, [1, 50, 99]))
-    return {"n": int(len(x)), "min": float(x.min()), "p1": p1, "p50": p50, "mean": float(x.mean()),
-            "p99": p99, "max": float(x.max()), "std": float(x.std()), "p99_p1": p99 - p1}
+    return {
+        "n": int(len(x)),
+        "min": float(x.min()),
+        "p1": p1,
+        "p50": p50,
+        "mean": float(x.mean()),
+        "p99": p99,
+        "max": float(x.max()),
+        "std": float(x.std()),
+        "p99_p1": p99 - p1,
+    }
 
 
 def _first_sound(mag: np.ndarray, lo: int, cross: int, floor: float, quiet_run: int) -> int:
     """The first frame of the sound whose threshold crossing is at `cross`: just after the
     last run of `quiet_run` silent frames in [lo, cross] (lo when there is none)."""
-    seg = mag[lo:cross + 1] <= floor
+    seg = mag[lo : cross + 1] <= floor
     if not seg.any():
         return lo
     # length of the silent run ending at each frame
@@ -36,8 +45,16 @@ def _first_sound(mag: np.ndarray, lo: int, cross: int, floor: float, quiet_run: 
     return lo + int(ends[-1]) + 1 if len(ends) else lo
 
 
-def detect_onsets(capture, cap0: int, starts, ends, threshold: float = THRESHOLD, floor: float = FLOOR,
-                  quiet_run: int = QUIET_RUN, pre: int = PRE):
+def detect_onsets(
+    capture,
+    cap0: int,
+    starts,
+    ends,
+    threshold: float = THRESHOLD,
+    floor: float = FLOOR,
+    quiet_run: int = QUIET_RUN,
+    pre: int = PRE,
+):
     """Onset frame of each note in a capture whose first sample is graph frame `cap0`.
 
     A note's sound is looked for in [starts[i], ends[i]) (absolute frames): the first frame
@@ -57,7 +74,7 @@ def detect_onsets(capture, cap0: int, starts, ends, threshold: float = THRESHOLD
         hit = np.flatnonzero(mag[lo:hi] > threshold)
         if len(hit):
             onsets[i] = cap0 + _first_sound(mag, lo, lo + int(hit[0]), floor, quiet_run)
-        quiet[i] = not (mag[max(lo - pre, 0):lo] > threshold).any()
+        quiet[i] = not (mag[max(lo - pre, 0) : lo] > threshold).any()
     return onsets, quiet
 
 

@@ -92,11 +92,11 @@ class _Target:
         if count > len(self.slots):
             self.slots = slots(count)
         if count > self.current:
-            msgs = [(g, c, k, True) for g, c, k in self.slots[self.current:count]]
+            msgs = [(g, c, k, True) for g, c, k in self.slots[self.current : count]]
         else:
-            msgs = [(g, c, k, False) for g, c, k in self.slots[count:self.current]]
+            msgs = [(g, c, k, False) for g, c, k in self.slots[count : self.current]]
         for i in range(0, len(msgs), PER_BURST):
-            self.send(msgs[i:i + PER_BURST])
+            self.send(msgs[i : i + PER_BURST])
             time.sleep(0.003)
         self.current = count
         deadline = time.monotonic() + REACH_TIMEOUT_S
@@ -109,7 +109,9 @@ class _Target:
     # per synth
     def send(self, notes) -> None: ...
     def active(self) -> int: ...
-    def counters(self) -> dict: return {}
+    def counters(self) -> dict:
+        return {}
+
     def close(self) -> None: ...
 
 
@@ -126,8 +128,14 @@ class DlsynthTarget(_Target):
         sd = portaudio_reinit()
         quiet_jack()
         groups = math.ceil(cfg.max_voices / (len(CHANNELS) * len(KEYS)))
-        self.synth = Synth(rig.rate, channel_groups=groups, voices=cfg.max_voices, interpolation=cfg.interpolation,
-                           effects=cfg.effects, gain_db=-24.0)
+        self.synth = Synth(
+            rig.rate,
+            channel_groups=groups,
+            voices=cfg.max_voices,
+            interpolation=cfg.interpolation,
+            effects=cfg.effects,
+            gain_db=-24.0,
+        )
         self.synth.download(probe_collection(), preload=True)
         try:
             self.sink = WaveSink(self.synth, device=jack_output_device(sd), blocksize=block)
@@ -168,14 +176,23 @@ class FluidTarget(_Target):
         super().__init__()
         bank = write_probe_bank(os.path.join(work, "probe.dls"))
         channels = 16 * math.ceil(cfg.max_voices / (len(CHANNELS) * len(KEYS)))
-        self.fl = FluidProcess(rig, work, bank=bank, blocksize=block, voices=cfg.max_voices + 64,
-                               effects=cfg.effects, channels=channels, gain=0.1).start()
+        self.fl = FluidProcess(
+            rig,
+            work,
+            bank=bank,
+            blocksize=block,
+            voices=cfg.max_voices + 64,
+            effects=cfg.effects,
+            channels=channels,
+            gain=0.1,
+        ).start()
         for i, port in enumerate(sorted(rig.ports(is_audio=True, is_input=True, is_physical=True))[:2]):
             rig.connect(self.fl.audio_out[i], port)  # heard as a user hears it, like PortAudio's autoconnect
 
     def send(self, notes) -> None:
-        cmds = [(f"noteon {(g - 1) * 16 + c} {k} 100" if on else f"noteoff {(g - 1) * 16 + c} {k}")
-                for g, c, k, on in notes]
+        cmds = [
+            (f"noteon {(g - 1) * 16 + c} {k} 100" if on else f"noteoff {(g - 1) * 16 + c} {k}") for g, c, k, on in notes
+        ]
         self.fl.shell(*cmds)
 
     def active(self) -> int:
@@ -211,9 +228,15 @@ def step(target: _Target, watcher: ProbeProcess, count: int, seconds: float) -> 
     j1, c1 = watcher.xruns(), target.counters()
     if "cpu_s" in c1 and "cpu_s" in c0:  # a process's CPU time over the step
         loads = [(c1["cpu_s"] - c0["cpu_s"]) / (time.monotonic() - t0)]
-    rec = {"voices": count, "voices_active": target.active(), "reached": bool(reached), "xruns_jack": j1 - j0,
-           "xruns_portaudio": (c1["xruns_portaudio"] - c0["xruns_portaudio"]) if "xruns_portaudio" in c1 else None,
-           "load": sum(loads) / len(loads) if loads else None, "peak_load": c1.get("peak_load")}
+    rec = {
+        "voices": count,
+        "voices_active": target.active(),
+        "reached": bool(reached),
+        "xruns_jack": j1 - j0,
+        "xruns_portaudio": (c1["xruns_portaudio"] - c0["xruns_portaudio"]) if "xruns_portaudio" in c1 else None,
+        "load": sum(loads) / len(loads) if loads else None,
+        "peak_load": c1.get("peak_load"),
+    }
     rec["ok"] = bool(reached and rec["xruns_jack"] == 0 and not rec["xruns_portaudio"])
     return rec
 
@@ -233,8 +256,14 @@ def search_target(cfg: VoicesConfig, target: _Target, watcher: ProbeProcess) -> 
         target.set_count(0)
     finally:
         target.close()
-    return {"max_voices": good["voices"] if good else 0, "at_limit": bool(good and good["voices"] >= cfg.max_voices),
-            "at_max": good, "steps": steps, "load_ceiling": LOAD_CEILING, "voices_at_load_ceiling": load_estimate(steps)}
+    return {
+        "max_voices": good["voices"] if good else 0,
+        "at_limit": bool(good and good["voices"] >= cfg.max_voices),
+        "at_max": good,
+        "steps": steps,
+        "load_ceiling": LOAD_CEILING,
+        "voices_at_load_ceiling": load_estimate(steps),
+    }
 
 
 def load_estimate(steps: list) -> int | None:
@@ -256,8 +285,10 @@ def run(cfg: VoicesConfig) -> dict:
     from .latency import peers_wanted
 
     fluid, why_not = peers_wanted(cfg.peer)
-    with tempfile.TemporaryDirectory(prefix="dlsynth-bench-") as work, \
-            JackRig(cfg.jack_server, cfg.rate, cfg.period) as rig:
+    with (
+        tempfile.TemporaryDirectory(prefix="dlsynth-bench-") as work,
+        JackRig(cfg.jack_server, cfg.rate, cfg.period) as rig,
+    ):
         block = cfg.blocksize or rig.period
         try:
             watcher = ProbeProcess([], [], 0, rig.name, work, timeout=1e9, name="probe-xruns", watch=True)
@@ -273,13 +304,22 @@ def run(cfg: VoicesConfig) -> dict:
         at_limit = synths["dlsynth"].get("at_limit")
         if at_limit and synths["fluidsynth"].get("at_limit"):
             a = b = None  # both at the search limit: no ratio
-        return {"command": "bench voices", "host": report.host(),
-                "jack": {"server": rig.name, "started_here": rig.started, "rate": rig.rate, "period": rig.period},
-                "blocksize": block, "period_ms": 1000.0 * block / rig.rate, "seconds_per_step": cfg.seconds,
-                "interpolation": cfg.interpolation, "effects": cfg.effects, "synths": synths,
-                "ratio": (a / b) if a and b else None, "ratio_is_lower_bound": bool(at_limit and b),
-                "estimate_ratio": _ratio(synths["dlsynth"].get("voices_at_load_ceiling"),
-                                         synths["fluidsynth"].get("voices_at_load_ceiling"))}
+        return {
+            "command": "bench voices",
+            "host": report.host(),
+            "jack": {"server": rig.name, "started_here": rig.started, "rate": rig.rate, "period": rig.period},
+            "blocksize": block,
+            "period_ms": 1000.0 * block / rig.rate,
+            "seconds_per_step": cfg.seconds,
+            "interpolation": cfg.interpolation,
+            "effects": cfg.effects,
+            "synths": synths,
+            "ratio": (a / b) if a and b else None,
+            "ratio_is_lower_bound": bool(at_limit and b),
+            "estimate_ratio": _ratio(
+                synths["dlsynth"].get("voices_at_load_ceiling"), synths["fluidsynth"].get("voices_at_load_ceiling")
+            ),
+        }
 
 
 def _ratio(a, b):

@@ -105,10 +105,32 @@ def scales(gens: np.ndarray, filter_on: np.ndarray) -> tuple[np.ndarray, np.ndar
     out[:, 2] = _g(gens, G.FREQ_VIB_LFO)
     out[:, 3] = _g(gens, G.DELAY_VIB_LFO)
     for base, (d, a, h, dc, s, r, kh, kd) in (
-        (4, (G.DELAY_VOL_ENV, G.ATTACK_VOL_ENV, G.HOLD_VOL_ENV, G.DECAY_VOL_ENV, G.SUSTAIN_VOL_ENV,
-             G.RELEASE_VOL_ENV, G.KEYNUM_TO_VOL_ENV_HOLD, G.KEYNUM_TO_VOL_ENV_DECAY)),
-        (12, (G.DELAY_MOD_ENV, G.ATTACK_MOD_ENV, G.HOLD_MOD_ENV, G.DECAY_MOD_ENV, G.SUSTAIN_MOD_ENV,
-              G.RELEASE_MOD_ENV, G.KEYNUM_TO_MOD_ENV_HOLD, G.KEYNUM_TO_MOD_ENV_DECAY)),
+        (
+            4,
+            (
+                G.DELAY_VOL_ENV,
+                G.ATTACK_VOL_ENV,
+                G.HOLD_VOL_ENV,
+                G.DECAY_VOL_ENV,
+                G.SUSTAIN_VOL_ENV,
+                G.RELEASE_VOL_ENV,
+                G.KEYNUM_TO_VOL_ENV_HOLD,
+                G.KEYNUM_TO_VOL_ENV_DECAY,
+            ),
+        ),
+        (
+            12,
+            (
+                G.DELAY_MOD_ENV,
+                G.ATTACK_MOD_ENV,
+                G.HOLD_MOD_ENV,
+                G.DECAY_MOD_ENV,
+                G.SUSTAIN_MOD_ENV,
+                G.RELEASE_MOD_ENV,
+                G.KEYNUM_TO_MOD_ENV_HOLD,
+                G.KEYNUM_TO_MOD_ENV_DECAY,
+            ),
+        ),
     ):
         out[:, base] = _g(gens, d)
         out[:, base + 1] = _g(gens, a)
@@ -153,8 +175,9 @@ def blocks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     over = (raw > np.iinfo(np.int32).max) | (raw < np.iinfo(np.int32).min)
     raw = np.clip(raw, np.iinfo(np.int32).min, np.iinfo(np.int32).max)
     arr["scale"] = raw.astype(np.int32)
-    arr["scale"][:, ROW_CUTOFF] = np.where(values[:, ROW_CUTOFF] == C_FILTER_OFF, 0x7FFFFFFF,
-                                           arr["scale"][:, ROW_CUTOFF])
+    arr["scale"][:, ROW_CUTOFF] = np.where(
+        values[:, ROW_CUTOFF] == C_FILTER_OFF, 0x7FFFFFFF, arr["scale"][:, ROW_CUTOFF]
+    )
     return arr, over.any(axis=1)
 
 
@@ -223,7 +246,8 @@ def _sf2_default_rows() -> dict[tuple[int, int, int], tuple[int, int]]:
 SF2_DEFAULTS = _sf2_default_rows()
 SHARED_DEFAULTS = {k: v for k, v in DLS2_DEFAULTS.items() if SF2_DEFAULTS.get(k) == v}
 CANCEL_KEYS = frozenset(DLS2_DEFAULTS) | frozenset(
-    k for k in SF2_DEFAULTS if k not in ROW_KEYS)  # the default modulators' keys
+    k for k in SF2_DEFAULTS if k not in ROW_KEYS
+)  # the default modulators' keys
 
 
 def needed(arr: np.ndarray) -> np.ndarray:

@@ -54,12 +54,16 @@ def read_sfbk(buf, *, lazy: bool = True) -> Collection:
     if size < 4:
         raise DLSError(f"{ERROR_PREFIX}RIFF at 0x0: size {size} < 4")
     if end > total:
-        warnings.append(f"RIFF size {size} is larger than the file ({total - 8} bytes after the header); "
-                        "read to the end of the file")
+        warnings.append(
+            f"RIFF size {size} is larger than the file ({total - 8} bytes after the header); "
+            "read to the end of the file"
+        )
         end = total
     elif end + 1 < total:
-        warnings.append(f"RIFF size {size} is smaller than the file ({total - 8} bytes after the header); "
-                        f"the {total - end} bytes after it are ignored")
+        warnings.append(
+            f"RIFF size {size} is smaller than the file ({total - 8} bytes after the header); "
+            f"the {total - end} bytes after it are ignored"
+        )
     root = Chunk(b"RIFF", b"sfbk", 0, 12, end - 12, None, buf)
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -86,8 +90,9 @@ class _Builder:
         file_notes: list[str] = []
         notes: list[set[str]] = [set() for _ in range(max(n_presets, 0))]
         if h.sm24_present:
-            file_notes.append("24-bit samples (sm24): played from their top 16 bits "
-                              "(the engine's sample pool is 16-bit)")
+            file_notes.append(
+                "24-bit samples (sm24): played from their top 16 bits (the engine's sample pool is 16-bit)"
+            )
         pairs = Z.combine(h, file_notes, notes)
         preset_of = pairs.preset
 
@@ -102,8 +107,13 @@ class _Builder:
         # The filter runs unless the cutoff is SF2's open 13500 cents and nothing moves it or
         # asks for a resonance (FluidSynth filters at 13500 too, and a resonance lowers the
         # passband by half its height: a bank's levels count on that).
-        filter_on = ((gens[:, G.INITIAL_FILTER_FC] < A.FILTER_OFF_CENTS) | (gens[:, G.MOD_LFO_TO_FILTER_FC] != 0)
-                     | (gens[:, G.MOD_ENV_TO_FILTER_FC] != 0) | (gens[:, G.INITIAL_FILTER_Q] > 0) | filter_moved)
+        filter_on = (
+            (gens[:, G.INITIAL_FILTER_FC] < A.FILTER_OFF_CENTS)
+            | (gens[:, G.MOD_LFO_TO_FILTER_FC] != 0)
+            | (gens[:, G.MOD_ENV_TO_FILTER_FC] != 0)
+            | (gens[:, G.INITIAL_FILTER_Q] > 0)
+            | filter_moved
+        )
         values, q_clamped = A.scales(gens, filter_on)
         notes_of(q_clamped & filter_on, "filter resonance above 22.5 dB held at 22.5 dB (DLS2's range)")
         # Stereo halves panned to their own side: a multichannel wave link, and the pan kept
@@ -126,16 +136,36 @@ class _Builder:
         link = h.shdr["link"][pairs.sample].astype(np.int64) if len(pairs) else np.zeros(0, np.int64)
         playable = rs.wave >= 0
         # What building a region needs, one row per pair (the rest is let go once open).
-        self.cols = np.stack([
-            pairs.key_lo, pairs.key_hi, pairs.vel_lo, pairs.vel_hi, gens[:, G.EXCLUSIVE_CLASS], rs.wave,
-            rs.loop_type, rs.loop_start, rs.loop_length, rs.unity, rs.fine, left, right,
-            np.minimum(pairs.sample, link) + 1, mod_of,
-        ], axis=1).astype(np.int64) if len(pairs) else np.zeros((0, 15), dtype=np.int64)
+        self.cols = (
+            np.stack(
+                [
+                    pairs.key_lo,
+                    pairs.key_hi,
+                    pairs.vel_lo,
+                    pairs.vel_hi,
+                    gens[:, G.EXCLUSIVE_CLASS],
+                    rs.wave,
+                    rs.loop_type,
+                    rs.loop_start,
+                    rs.loop_length,
+                    rs.unity,
+                    rs.fine,
+                    left,
+                    right,
+                    np.minimum(pairs.sample, link) + 1,
+                    mod_of,
+                ],
+                axis=1,
+            ).astype(np.int64)
+            if len(pairs)
+            else np.zeros((0, 15), dtype=np.int64)
+        )
         self.mod_compact = mod_compact
         # Zones with a fixed key or velocity (rare): their connections, worked out now.
         self.fixed_arts = {
-            int(i): self._fixed(blocks[i], mod_full[mod_of[i]], int(rs.unity[i]), int(gens[i, G.KEYNUM]),
-                                int(gens[i, G.VELOCITY]))
+            int(i): self._fixed(
+                blocks[i], mod_full[mod_of[i]], int(rs.unity[i]), int(gens[i, G.KEYNUM]), int(gens[i, G.VELOCITY])
+            )
             for i in np.flatnonzero(fixed & playable)
         }
 
@@ -225,8 +255,12 @@ class _Builder:
         moved_of: list[bool] = []
         slot_of_uniq = np.zeros(len(uniq), dtype=np.int64)
         for u, row in enumerate(uniq.tolist()):
-            parts = (M.records(h.imod, row[0], row[1]), M.records(h.imod, row[2], row[3]),
-                     M.records(h.pmod, row[4], row[5]), M.records(h.pmod, row[6], row[7]))
+            parts = (
+                M.records(h.imod, row[0], row[1]),
+                M.records(h.imod, row[2], row[3]),
+                M.records(h.pmod, row[4], row[5]),
+                M.records(h.pmod, row[6], row[7]),
+            )
             content = tuple(tuple(x) for x in parts)
             slot = by_content.get(content)
             if slot is None:
@@ -269,23 +303,40 @@ class _Builder:
             return out
         flat, row_end, compact, fixed_arts = self.flat, self.row_end, self.mod_compact, self.fixed_arts
         for i, (kl, kh, vl, vh, excl, wave, lt, ls, ll, unity, fine, left, right, phase, mods) in zip(
-                idx.tolist(), self.cols[idx].tolist()):
+            idx.tolist(), self.cols[idx].tolist()
+        ):
             if left or right:
-                link = WaveLink(table_index=wave, options=C.F_WAVELINK_MULTICHANNEL, phase_group=phase,
-                                channel=C.WAVELINK_CHANNEL_LEFT if left else C.WAVELINK_CHANNEL_RIGHT)
+                link = WaveLink(
+                    table_index=wave,
+                    options=C.F_WAVELINK_MULTICHANNEL,
+                    phase_group=phase,
+                    channel=C.WAVELINK_CHANNEL_LEFT if left else C.WAVELINK_CHANNEL_RIGHT,
+                )
             else:
                 link = WaveLink(table_index=wave)
             ws = WaveSample(unity_note=unity, fine_tune=fine, loops=[Loop(lt, ls, ll)] if lt >= 0 else [])
             if i in fixed_arts:
                 gen_blocks, mod_blocks = fixed_arts[i]
             else:
-                gen_blocks = flat[(row_end[i - 1] if i else 0):row_end[i]]
+                gen_blocks = flat[(row_end[i - 1] if i else 0) : row_end[i]]
                 mod_blocks = compact[mods]
             arts = [Articulation(2, blocks=gen_blocks)]
             if len(mod_blocks):
                 arts.append(Articulation(2, blocks=mod_blocks))
-            out.append(Region(key_low=kl, key_high=kh, vel_low=vl, vel_high=vh, options=_OPTIONS, key_group=excl,
-                              wave_link=link, wave_sample=ws, articulations=arts, level=2))
+            out.append(
+                Region(
+                    key_low=kl,
+                    key_high=kh,
+                    vel_low=vl,
+                    vel_high=vh,
+                    options=_OPTIONS,
+                    key_group=excl,
+                    wave_link=link,
+                    wave_sample=ws,
+                    articulations=arts,
+                    level=2,
+                )
+            )
         return out
 
     @staticmethod
@@ -304,27 +355,36 @@ class _Builder:
             for s, c, d, t, scale in arr.tolist():
                 value = float(scale)
                 if s in fixed:
-                    kind, bip, inv = (t >> C.TRN_SOURCE_SHIFT) & 0xF, bool(t & C.TRN_SOURCE_BIPOLAR), bool(
-                        t & C.TRN_SOURCE_INVERT)
+                    kind, bip, inv = (
+                        (t >> C.TRN_SOURCE_SHIFT) & 0xF,
+                        bool(t & C.TRN_SOURCE_BIPOLAR),
+                        bool(t & C.TRN_SOURCE_INVERT),
+                    )
                     f = midi_value(fixed[s], kind, bip, inv)
                     if s == C.CONN_SRC_KEYNUMBER and d == C.CONN_DST_PITCH:
                         f -= midi_value(unity, kind, bip, inv)
                     value *= f
                     s, t = C.CONN_SRC_NONE, t & ~_SOURCE_BITS
                 if c in fixed:
-                    kind, bip, inv = (t >> C.TRN_CONTROL_SHIFT) & 0xF, bool(t & C.TRN_CONTROL_BIPOLAR), bool(
-                        t & C.TRN_CONTROL_INVERT)
+                    kind, bip, inv = (
+                        (t >> C.TRN_CONTROL_SHIFT) & 0xF,
+                        bool(t & C.TRN_CONTROL_BIPOLAR),
+                        bool(t & C.TRN_CONTROL_INVERT),
+                    )
                     value *= midi_value(fixed[c], kind, bip, inv)
                     c, t = C.CONN_SRC_NONE, t & ~_CONTROL_BITS
                 if s == C.CONN_SRC_NONE and c != C.CONN_SRC_NONE:
                     s, c = c, C.CONN_SRC_NONE
-                    t = ((t >> C.TRN_CONTROL_SHIFT) & 0xF) << C.TRN_SOURCE_SHIFT | (
-                        C.TRN_SOURCE_BIPOLAR if t & C.TRN_CONTROL_BIPOLAR else 0) | (
-                        C.TRN_SOURCE_INVERT if t & C.TRN_CONTROL_INVERT else 0)
+                    t = (
+                        ((t >> C.TRN_CONTROL_SHIFT) & 0xF) << C.TRN_SOURCE_SHIFT
+                        | (C.TRN_SOURCE_BIPOLAR if t & C.TRN_CONTROL_BIPOLAR else 0)
+                        | (C.TRN_SOURCE_INVERT if t & C.TRN_CONTROL_INVERT else 0)
+                    )
                 rows.append((s, c, d, t, max(-(1 << 31), min((1 << 31) - 1, int(round(value))))))
             return np.array(rows, dtype=CONNECTION_DTYPE) if rows else np.zeros(0, dtype=CONNECTION_DTYPE)
 
         gen_fixed, mod_fixed = fix(gen_blocks), fix(mod_blocks)
+
         # A default whose replacing connection became a constant would apply again:
         # cancel it with a connection of its key and scale 0.
         def keys(*arrs):

@@ -17,17 +17,47 @@ import numpy as np
 from ..errors import DLSError
 from ..riff import Chunk, children, fourcc_str
 
-PHDR = np.dtype([("name", "S20"), ("preset", "<u2"), ("bank", "<u2"), ("bag", "<u2"),
-                 ("library", "<u4"), ("genre", "<u4"), ("morphology", "<u4")])
+PHDR = np.dtype(
+    [
+        ("name", "S20"),
+        ("preset", "<u2"),
+        ("bank", "<u2"),
+        ("bag", "<u2"),
+        ("library", "<u4"),
+        ("genre", "<u4"),
+        ("morphology", "<u4"),
+    ]
+)
 BAG = np.dtype([("gen", "<u2"), ("mod", "<u2")])
 MOD = np.dtype([("src", "<u2"), ("dest", "<u2"), ("amount", "<i2"), ("amount_src", "<u2"), ("transform", "<u2")])
 GEN = np.dtype([("oper", "<u2"), ("amount", "<i2")])
 INST = np.dtype([("name", "S20"), ("bag", "<u2")])
-SHDR = np.dtype([("name", "S20"), ("start", "<u4"), ("end", "<u4"), ("loop_start", "<u4"), ("loop_end", "<u4"),
-                 ("rate", "<u4"), ("pitch", "u1"), ("correction", "i1"), ("link", "<u2"), ("type", "<u2")])
+SHDR = np.dtype(
+    [
+        ("name", "S20"),
+        ("start", "<u4"),
+        ("end", "<u4"),
+        ("loop_start", "<u4"),
+        ("loop_end", "<u4"),
+        ("rate", "<u4"),
+        ("pitch", "u1"),
+        ("correction", "i1"),
+        ("link", "<u2"),
+        ("type", "<u2"),
+    ]
+)
 
-_PDTA = (("phdr", PHDR), ("pbag", BAG), ("pmod", MOD), ("pgen", GEN), ("inst", INST), ("ibag", BAG),
-         ("imod", MOD), ("igen", GEN), ("shdr", SHDR))
+_PDTA = (
+    ("phdr", PHDR),
+    ("pbag", BAG),
+    ("pmod", MOD),
+    ("pgen", GEN),
+    ("inst", INST),
+    ("ibag", BAG),
+    ("imod", MOD),
+    ("igen", GEN),
+    ("shdr", SHDR),
+)
 
 # INFO sub-chunks that are text (the rest, ifil and iver, are version numbers).
 _INFO_TEXT = {b"isng", b"INAM", b"irom", b"ICRD", b"IENG", b"IPRD", b"ICOP", b"ICMT", b"ISFT"}
@@ -102,7 +132,7 @@ class Hydra:
                     self.rom_version = (major, minor)
                     self.info["iver"] = f"{major}.{minor:02d}"
             else:
-                raw = bytes(buf[sub.data_start:sub.end])
+                raw = bytes(buf[sub.data_start : sub.end])
                 key = fourcc_str(sub.id)
                 self.info[key] = text(raw)
         if self.version is None:
@@ -170,8 +200,10 @@ class Hydra:
         """Bag, generator and modulator indices: non-decreasing and inside their arrays.
         Records after those the indices reach are ignored (with a warning), so a hostile
         chunk's length costs nothing."""
-        for hdr, bag, gens, mods, what in (("phdr", "pbag", "pgen", "pmod", "preset"),
-                                           ("inst", "ibag", "igen", "imod", "instrument")):
+        for hdr, bag, gens, mods, what in (
+            ("phdr", "pbag", "pgen", "pmod", "preset"),
+            ("inst", "ibag", "igen", "imod", "instrument"),
+        ):
             owners = getattr(self, hdr)
             self._check_index(owners["bag"], len(getattr(self, bag)), hdr, what, bag)
             self._trim(bag, int(owners["bag"][-1]) + 1, warnings)
@@ -186,12 +218,12 @@ class Hydra:
         if len(arr) > used:
             extra = len(arr) - used
             ck = self.chunks.get(name)
-            warnings.append(f"{ck.where() if ck is not None else name}: {extra} record(s) after the terminal one "
-                            "ignored")
+            warnings.append(
+                f"{ck.where() if ck is not None else name}: {extra} record(s) after the terminal one ignored"
+            )
             setattr(self, name, arr[:used])
 
-    def _check_index(self, idx: np.ndarray, limit: int, chunk: str, what: str, target: str,
-                     field: str = "bag") -> None:
+    def _check_index(self, idx: np.ndarray, limit: int, chunk: str, what: str, target: str, field: str = "bag") -> None:
         """idx[i] is where record i's items start in `target`; the terminal record's is the end."""
         ck = self.chunks.get(chunk)
         where = ck.where() if ck is not None else chunk
@@ -205,6 +237,5 @@ class Hydra:
             )
         if len(idx) and int(idx[-1]) > limit - 1:
             raise DLSError(
-                f"{where}: the terminal record points at {field} {int(idx[-1])}, but {target} has "
-                f"{limit - 1} records"
+                f"{where}: the terminal record points at {field} {int(idx[-1])}, but {target} has {limit - 1} records"
             )

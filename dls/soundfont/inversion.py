@@ -65,8 +65,15 @@ _PLAYER_OWN = {
     (C.CONN_SRC_RPN1, _N, C.CONN_DST_PITCH): 100.0,
     (C.CONN_SRC_RPN2, _N, C.CONN_DST_KEYNUMBER): 6400.0,
 }
-_IGNORED_DESTINATIONS = frozenset({C.CONN_DST_NONE, C.CONN_DST_EG1_SHUTDOWNTIME, C.CONN_DST_RESERVED,
-                                   C.CONN_DST_EG1_RESERVED, C.CONN_DST_EG2_RESERVED})
+_IGNORED_DESTINATIONS = frozenset(
+    {
+        C.CONN_DST_NONE,
+        C.CONN_DST_EG1_SHUTDOWNTIME,
+        C.CONN_DST_RESERVED,
+        C.CONN_DST_EG1_RESERVED,
+        C.CONN_DST_EG2_RESERVED,
+    }
+)
 
 # SF2 source operands (SF2 2.04 8.2): index, CC flag, D (invert), P (bipolar), curve type.
 _SF2_GENERAL = {dls: sf for sf, dls in M._GENERAL_SOURCES.items() if dls != _N}
@@ -84,14 +91,42 @@ _PW_SENSITIVITY = M._PWS
 
 # Generators whose value past the range is only a rounding of intent (a time shorter than
 # SF2's 1 ms, a cutoff above SF2's open 13500 cents, a pan or send past full): clamped silently.
-_QUIET_LOW = frozenset({
-    G.DELAY_MOD_LFO, G.DELAY_VIB_LFO, G.DELAY_MOD_ENV, G.ATTACK_MOD_ENV, G.HOLD_MOD_ENV, G.DECAY_MOD_ENV,
-    G.RELEASE_MOD_ENV, G.DELAY_VOL_ENV, G.ATTACK_VOL_ENV, G.HOLD_VOL_ENV, G.DECAY_VOL_ENV, G.RELEASE_VOL_ENV,
-    G.FREQ_MOD_LFO, G.FREQ_VIB_LFO, G.PAN, G.CHORUS_EFFECTS_SEND, G.REVERB_EFFECTS_SEND, G.SUSTAIN_VOL_ENV,
-    G.SUSTAIN_MOD_ENV, G.INITIAL_FILTER_Q, G.INITIAL_ATTENUATION,  # (the writer says what it cannot give)
-})
-_QUIET_HIGH = frozenset({G.INITIAL_FILTER_FC, G.PAN, G.CHORUS_EFFECTS_SEND, G.REVERB_EFFECTS_SEND,
-                         G.SUSTAIN_VOL_ENV, G.SUSTAIN_MOD_ENV, G.INITIAL_ATTENUATION})
+_QUIET_LOW = frozenset(
+    {
+        G.DELAY_MOD_LFO,
+        G.DELAY_VIB_LFO,
+        G.DELAY_MOD_ENV,
+        G.ATTACK_MOD_ENV,
+        G.HOLD_MOD_ENV,
+        G.DECAY_MOD_ENV,
+        G.RELEASE_MOD_ENV,
+        G.DELAY_VOL_ENV,
+        G.ATTACK_VOL_ENV,
+        G.HOLD_VOL_ENV,
+        G.DECAY_VOL_ENV,
+        G.RELEASE_VOL_ENV,
+        G.FREQ_MOD_LFO,
+        G.FREQ_VIB_LFO,
+        G.PAN,
+        G.CHORUS_EFFECTS_SEND,
+        G.REVERB_EFFECTS_SEND,
+        G.SUSTAIN_VOL_ENV,
+        G.SUSTAIN_MOD_ENV,
+        G.INITIAL_FILTER_Q,
+        G.INITIAL_ATTENUATION,  # (the writer says what it cannot give)
+    }
+)
+_QUIET_HIGH = frozenset(
+    {
+        G.INITIAL_FILTER_FC,
+        G.PAN,
+        G.CHORUS_EFFECTS_SEND,
+        G.REVERB_EFFECTS_SEND,
+        G.SUSTAIN_VOL_ENV,
+        G.SUSTAIN_MOD_ENV,
+        G.INITIAL_ATTENUATION,
+    }
+)
 
 
 @dataclass
@@ -175,14 +210,22 @@ def invert(connections, *, extra_pitch_cents: float = 0.0, extra_gain_cb: float 
         if s == _N and c != _N:  # 1 x control = control as the source
             curve, bip, inv = _control_bits(t)
             s, c = c, _N
-            t = (curve << C.TRN_SOURCE_SHIFT) | (C.TRN_SOURCE_BIPOLAR if bip else 0) | (
-                C.TRN_SOURCE_INVERT if inv else 0)
+            t = (
+                (curve << C.TRN_SOURCE_SHIFT)
+                | (C.TRN_SOURCE_BIPOLAR if bip else 0)
+                | (C.TRN_SOURCE_INVERT if inv else 0)
+            )
         if c in _DRIVERS and s not in _DRIVERS:  # LFO x CC is CC x LFO: the driver first
             sc, tc = _source_bits(t), _control_bits(t)
             s, c = c, s
-            t = ((tc[0] << C.TRN_SOURCE_SHIFT) | (C.TRN_SOURCE_BIPOLAR if tc[1] else 0)
-                 | (C.TRN_SOURCE_INVERT if tc[2] else 0) | (sc[0] << C.TRN_CONTROL_SHIFT)
-                 | (C.TRN_CONTROL_BIPOLAR if sc[1] else 0) | (C.TRN_CONTROL_INVERT if sc[2] else 0))
+            t = (
+                (tc[0] << C.TRN_SOURCE_SHIFT)
+                | (C.TRN_SOURCE_BIPOLAR if tc[1] else 0)
+                | (C.TRN_SOURCE_INVERT if tc[2] else 0)
+                | (sc[0] << C.TRN_CONTROL_SHIFT)
+                | (C.TRN_CONTROL_BIPOLAR if sc[1] else 0)
+                | (C.TRN_CONTROL_INVERT if sc[2] else 0)
+            )
         key = (s, c, d)
         own = _PLAYER_OWN.get(key)
         if own is not None:

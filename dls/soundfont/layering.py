@@ -63,14 +63,21 @@ def factor(zones: list) -> tuple[list[Row], list] | None:
 
 
 _ADDITIVE = [op for op in range(G.COUNT) if G.PRESET_ADDITIVE[op]]
-_FIXED = [op for op in range(G.COUNT) if not G.PRESET_ADDITIVE[op]
-          and op not in (G.KEY_RANGE, G.VEL_RANGE, G.SAMPLE_ID, G.INSTRUMENT)]
+_FIXED = [
+    op
+    for op in range(G.COUNT)
+    if not G.PRESET_ADDITIVE[op] and op not in (G.KEY_RANGE, G.VEL_RANGE, G.SAMPLE_ID, G.INSTRUMENT)
+]
 
 
 def _grid(zones: list, by: tuple[str, ...]):
     def column_key(z):
-        return (z.sample, *(getattr(z, d) for d in by), tuple(_value(z, op) for op in _FIXED),
-                tuple(sorted(z.mods.items())))
+        return (
+            z.sample,
+            *(getattr(z, d) for d in by),
+            tuple(_value(z, op) for op in _FIXED),
+            tuple(sorted(z.mods.items())),
+        )
 
     columns: dict[tuple, list] = {}
     for z in zones:
@@ -99,14 +106,25 @@ def _grid(zones: list, by: tuple[str, ...]):
     rows = []
     for r in range(rows_n):
         ref = cols[0][r]
-        rows.append(Row(key=ref.key if owner["key"] == "row" else _FULL,
-                        vel=ref.vel if owner["vel"] == "row" else _FULL,
-                        offsets={op: int(v) for op, v in zip(_ADDITIVE, offsets[r].tolist()) if v}))
+        rows.append(
+            Row(
+                key=ref.key if owner["key"] == "row" else _FULL,
+                vel=ref.vel if owner["vel"] == "row" else _FULL,
+                offsets={op: int(v) for op, v in zip(_ADDITIVE, offsets[r].tolist()) if v},
+            )
+        )
     column_zones = []
     for col in cols:
         z = col[0]
-        column_zones.append(type(z)(dict(z.gens), dict(z.mods), z.key if owner["key"] == "column" else _FULL,
-                                    z.vel if owner["vel"] == "column" else _FULL, z.sample))
+        column_zones.append(
+            type(z)(
+                dict(z.gens),
+                dict(z.mods),
+                z.key if owner["key"] == "column" else _FULL,
+                z.vel if owner["vel"] == "column" else _FULL,
+                z.sample,
+            )
+        )
     flat_cost = sum(len(z.gens) + 3 for z in zones)
     grid_cost = sum(len(z.gens) + 3 for z in column_zones) + sum(len(r.offsets) + 3 for r in rows)
     if grid_cost >= flat_cost:

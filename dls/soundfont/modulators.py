@@ -80,8 +80,12 @@ SILENCED_IDENTITY = (_VEL | _D, G.INITIAL_FILTER_FC, _VEL | _SWITCH)
 _ILLEGAL_CC = frozenset({0, 6, 32, 38, 98, 99, 100, 101, *range(120, 128)})
 
 _GENERAL_SOURCES = {
-    0: C.CONN_SRC_NONE, _VEL: C.CONN_SRC_KEYONVELOCITY, _KEY: C.CONN_SRC_KEYNUMBER,
-    _POLY: C.CONN_SRC_POLYPRESSURE, _CHP: C.CONN_SRC_CHANNELPRESSURE, _PW: C.CONN_SRC_PITCHWHEEL,
+    0: C.CONN_SRC_NONE,
+    _VEL: C.CONN_SRC_KEYONVELOCITY,
+    _KEY: C.CONN_SRC_KEYNUMBER,
+    _POLY: C.CONN_SRC_POLYPRESSURE,
+    _CHP: C.CONN_SRC_CHANNELPRESSURE,
+    _PW: C.CONN_SRC_PITCHWHEEL,
     _PWS: C.CONN_SRC_RPN0,
 }
 
@@ -154,8 +158,12 @@ def _layer(base: list[Modulator], over: list[Modulator]) -> list[Modulator]:
     return out
 
 
-def effective(inst_global: list[Modulator], inst_local: list[Modulator], preset_global: list[Modulator],
-              preset_local: list[Modulator]) -> list[Modulator]:
+def effective(
+    inst_global: list[Modulator],
+    inst_local: list[Modulator],
+    preset_global: list[Modulator],
+    preset_local: list[Modulator],
+) -> list[Modulator]:
     """The modulators of one region: defaults < instrument global < instrument local, then
     the preset's (global < local) added: an identical one sums its amount (SF2 9.5.1)."""
     ilist = _layer(_layer(list(DEFAULT_MODULATORS), inst_global), inst_local)
@@ -204,10 +212,16 @@ def _source(op: int, notes: set[str], what: str):
 
 def _bits(curve: int, bipolar: bool, invert: bool, control: bool) -> int:
     if control:
-        return (curve << C.TRN_CONTROL_SHIFT) | (C.TRN_CONTROL_BIPOLAR if bipolar else 0) | (
-            C.TRN_CONTROL_INVERT if invert else 0)
-    return (curve << C.TRN_SOURCE_SHIFT) | (C.TRN_SOURCE_BIPOLAR if bipolar else 0) | (
-        C.TRN_SOURCE_INVERT if invert else 0)
+        return (
+            (curve << C.TRN_CONTROL_SHIFT)
+            | (C.TRN_CONTROL_BIPOLAR if bipolar else 0)
+            | (C.TRN_CONTROL_INVERT if invert else 0)
+        )
+    return (
+        (curve << C.TRN_SOURCE_SHIFT)
+        | (C.TRN_SOURCE_BIPOLAR if bipolar else 0)
+        | (C.TRN_SOURCE_INVERT if invert else 0)
+    )
 
 
 def _scale(value: float) -> int:
@@ -255,8 +269,15 @@ def to_connections(mods: list[Modulator], notes: set[str]) -> tuple[np.ndarray, 
             rows.append((driver, prim[0], dst, _bits(*prim[1:], control=True), _scale(amount)))
         elif dest in _PLAIN:
             dst, factor = _PLAIN[dest]
-            rows.append((prim[0], sec[0], dst, _bits(*prim[1:], control=False) | _bits(*sec[1:], control=True),
-                         _scale(amount * factor)))
+            rows.append(
+                (
+                    prim[0],
+                    sec[0],
+                    dst,
+                    _bits(*prim[1:], control=False) | _bits(*sec[1:], control=True),
+                    _scale(amount * factor),
+                )
+            )
         elif dest == G.SCALE_TUNING or dest in _KEY_TIMES:
             if sec[0] != C.CONN_SRC_NONE:
                 notes.add(f"{what}: a key-scaled parameter modulated by two sources")

@@ -74,7 +74,7 @@ def _ogg_vorbis_length(raw) -> tuple[int, int] | None:
         return None
     cap, ver, _flags, _gran, _serial, _seq, _crc, nseg = _OGG_PAGE.unpack_from(b, 0)
     body = 27 + nseg
-    if cap != b"OggS" or ver != 0 or nseg < 1 or len(b) < body + 12 or b[body:body + 7] != b"\x01vorbis":
+    if cap != b"OggS" or ver != 0 or nseg < 1 or len(b) < body + 12 or b[body : body + 7] != b"\x01vorbis":
         return None
     channels = b[body + 11]
     tail = bytes(raw[-65307:])  # the largest Ogg page: 27 + 255 + 255 * 255 bytes
@@ -84,7 +84,7 @@ def _ogg_vorbis_length(raw) -> tuple[int, int] | None:
     cap, ver, flags, gran, _serial, _seq, _crc, nseg = _OGG_PAGE.unpack_from(tail, k)
     if ver != 0 or not flags & 0x04 or len(tail) < k + 27 + nseg:  # 0x04: end of stream
         return None
-    if k + 27 + nseg + sum(tail[k + 27:k + 27 + nseg]) != len(tail) or gran < 1 or channels < 1:
+    if k + 27 + nseg + sum(tail[k + 27 : k + 27 + nseg]) != len(tail) or gran < 1 or channels < 1:
         return None
     return int(gran), int(channels)
 
@@ -110,7 +110,7 @@ class _Decoder:
         if ck is None or not (0 <= start < end <= ck.size):
             self.errors[sid] = f"its Ogg Vorbis data ({start}..{end}) lies outside the smpl chunk"
             return None
-        return memoryview(self.buf)[ck.data_start + start:ck.data_start + end]
+        return memoryview(self.buf)[ck.data_start + start : ck.data_start + end]
 
     def probe(self, sid: int) -> int | None:
         """The sample's length in frames from its stream's headers, or None where it cannot
@@ -170,11 +170,13 @@ class _Decoder:
 
             with sf.SoundFile(io.BytesIO(self._stream(sid))) as f:
                 got = f.read(frames=n, dtype="int16", always_2d=True)
-            out[:len(got)] = got[:, 0]
+            out[: len(got)] = got[:, 0]
         except Exception as exc:
             name = text(bytes(self.h.shdr[sid]["name"]))
-            self.late_warnings.append(f"SF3 sample #{sid} {name!r}: its Ogg Vorbis data does not decode "
-                                      f"({exc.__class__.__name__}); played as silence")
+            self.late_warnings.append(
+                f"SF3 sample #{sid} {name!r}: its Ogg Vorbis data does not decode "
+                f"({exc.__class__.__name__}); played as silence"
+            )
         self.cache[sid] = out
         return out
 
@@ -301,7 +303,11 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
             r = int(hdr["rate"])
             p = int(hdr["pitch"])
             fields = dict(
-                format_tag=C.WAVE_FORMAT_PCM, channels=1, sample_rate=r, bits_per_sample=16, block_align=2,
+                format_tag=C.WAVE_FORMAT_PCM,
+                channels=1,
+                sample_rate=r,
+                bits_per_sample=16,
+                block_align=2,
                 avg_bytes_per_sec=2 * r,
                 wave_sample=WaveSample(unity_note=p if p <= 127 else 60, fine_tune=int(hdr["correction"])),
                 info={"INAM": text(bytes(hdr["name"]))},
@@ -310,7 +316,15 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
                 waves.append(DeferredWave(frames=b - a, decode=decoder.wave_data(sid, a, b), **fields))
             else:
                 waves.append(Wave(data=smpl[a:b].reshape(-1, 1), **fields))
-    return waves, RegionSamples(
-        wave=wave_of, loop_type=loop_type.astype(np.int64), loop_start=np.where(loops, fixed_ls, 0),
-        loop_length=np.where(loops, fixed_le - fixed_ls, 0), unity=unity, fine=fine,
-    ), decoder
+    return (
+        waves,
+        RegionSamples(
+            wave=wave_of,
+            loop_type=loop_type.astype(np.int64),
+            loop_start=np.where(loops, fixed_ls, 0),
+            loop_length=np.where(loops, fixed_le - fixed_ls, 0),
+            unity=unity,
+            fine=fine,
+        ),
+        decoder,
+    )

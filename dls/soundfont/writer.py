@@ -91,15 +91,18 @@ def sf2_bank(instrument: Instrument) -> tuple[int, str | None]:
     select cannot reach it as the DLS bank select does."""
     if instrument.is_drum:
         if instrument.bank_msb or instrument.bank_lsb:
-            return DRUM_BANK, (f"drum kit at bank MSB {instrument.bank_msb} LSB {instrument.bank_lsb} written in "
-                               "SF2's drum bank 128")
+            return DRUM_BANK, (
+                f"drum kit at bank MSB {instrument.bank_msb} LSB {instrument.bank_lsb} written in SF2's drum bank 128"
+            )
         return DRUM_BANK, None
     msb, lsb = instrument.bank_msb, instrument.bank_lsb
     if lsb == 0:
         return msb, None
     bank = msb * 128 + lsb
-    return bank, (f"bank MSB {msb} LSB {lsb} written as SF2 bank {bank} (MSB x 128 + LSB: FluidSynth's "
-                  "\"mma\" bank-select mode selects it)")
+    return bank, (
+        f"bank MSB {msb} LSB {lsb} written as SF2 bank {bank} (MSB x 128 + LSB: FluidSynth's "
+        '"mma" bank-select mode selects it)'
+    )
 
 
 @dataclass
@@ -223,8 +226,10 @@ class _Converter:
         made = []  # (label, name, bank, program, zones, notes)
         for ins in self.col.instruments:
             bank, remark = sf2_bank(ins)
-            label = (f"instrument {'drum ' if ins.is_drum else ''}MSB {ins.bank_msb} LSB {ins.bank_lsb} "
-                     f"program {ins.program} {ins.name!r}")
+            label = (
+                f"instrument {'drum ' if ins.is_drum else ''}MSB {ins.bank_msb} LSB {ins.bank_lsb} "
+                f"program {ins.program} {ins.name!r}"
+            )
             notes: set[str] = set()
             if remark:
                 notes.add(remark)
@@ -254,8 +259,14 @@ class _Converter:
         self._link_pairs()
         info = self._info(name)
         pieces, size = _layout(info, self.samples, presets, self.instruments)
-        return SF2File(pieces=pieces, size=size, presets=len(presets), zones=regions, samples=len(self.samples),
-                       warnings=self.warnings + lines)
+        return SF2File(
+            pieces=pieces,
+            size=size,
+            presets=len(presets),
+            zones=regions,
+            samples=len(self.samples),
+            warnings=self.warnings + lines,
+        )
 
     def _amplify(self, zones: list[_Zone]) -> None:
         """SF2 cannot play a zone louder than its sample (initialAttenuation >= 0): where
@@ -288,8 +299,9 @@ class _Converter:
 
     def _instrument(self, name: str, zones: list[_Zone]) -> int:
         """The SF2 instrument of these zones: one already made of the same zones is shared."""
-        key = tuple((tuple(sorted(z.gens.items())), tuple(sorted(z.mods.items())), z.key, z.vel, z.sample)
-                    for z in zones)
+        key = tuple(
+            (tuple(sorted(z.gens.items())), tuple(sorted(z.mods.items())), z.key, z.vel, z.sample) for z in zones
+        )
         index = self.instrument_of.get(key)
         if index is None:
             index = self.instrument_of[key] = len(self.instruments)
@@ -348,8 +360,16 @@ class _Converter:
                     gens[G.SAMPLE_MODES] = mode
                     _loop_offsets(gens, loop, hdr.loop)
                 gens.pop(G.INITIAL_ATTENUATION, None)  # set by `_attenuation`
-                zones.append(_Zone(gens, dict(art.modulators), (region.key_low & 0x7F, region.key_high & 0x7F),
-                                   (region.vel_low & 0x7F, region.vel_high & 0x7F), sid, art.attenuation))
+                zones.append(
+                    _Zone(
+                        gens,
+                        dict(art.modulators),
+                        (region.key_low & 0x7F, region.key_high & 0x7F),
+                        (region.vel_low & 0x7F, region.vel_high & 0x7F),
+                        sid,
+                        art.attenuation,
+                    )
+                )
             if len(made) == 2:
                 self.pairs.append((made[0], made[1]))
             elif region.wave_link.multichannel and sides[0][1] is not None:
@@ -451,8 +471,11 @@ class _Converter:
     def _info(self, name: str | None) -> list[tuple[bytes, bytes]]:
         info = dict(self.col.info)
         inam = info.pop("INAM", "") or name or "dlsynth bank"
-        out = [(b"ifil", struct.pack("<HH", *SF2_VERSION)), (b"isng", _zstr(SOUND_ENGINE, INFO_MAX)),
-               (b"INAM", _zstr(inam, INFO_MAX))]
+        out = [
+            (b"ifil", struct.pack("<HH", *SF2_VERSION)),
+            (b"isng", _zstr(SOUND_ENGINE, INFO_MAX)),
+            (b"INAM", _zstr(inam, INFO_MAX)),
+        ]
         for k in ("isng", "irom", "iver", "ifil"):
             info.pop(k, None)
         for k in INFO_CARRIED:
@@ -489,14 +512,18 @@ def _attenuation(zones: list[_Zone], notes: set[str]) -> None:
             short = max(short, -amount * EMU_ATTENUATION_FACTOR / 10.0)
             amount = 0
         elif amount > int(G.HIGH[G.INITIAL_ATTENUATION]):
-            notes.add(f"an attenuation of {amount * EMU_ATTENUATION_FACTOR / 10.0:.1f} dB held at SF2's "
-                      f"{int(G.HIGH[G.INITIAL_ATTENUATION]) * EMU_ATTENUATION_FACTOR / 10.0:.1f} dB")
+            notes.add(
+                f"an attenuation of {amount * EMU_ATTENUATION_FACTOR / 10.0:.1f} dB held at SF2's "
+                f"{int(G.HIGH[G.INITIAL_ATTENUATION]) * EMU_ATTENUATION_FACTOR / 10.0:.1f} dB"
+            )
             amount = int(G.HIGH[G.INITIAL_ATTENUATION])
         if amount:
             z.gens[G.INITIAL_ATTENUATION] = amount
     if short > 0.05:
-        notes.add(f"a gain above its sample's (up to {short:.1f} dB, beyond what the sample's peak leaves room "
-                  "for) played at the sample's level: SF2 cannot amplify")
+        notes.add(
+            f"a gain above its sample's (up to {short:.1f} dB, beyond what the sample's peak leaves room "
+            "for) played at the sample's level: SF2 cannot amplify"
+        )
 
 
 def _loop_offsets(gens: dict[int, int], loop, header_loop) -> None:
@@ -532,7 +559,6 @@ def _shared(values: list, absent) -> tuple[object, bool]:
     return best, saved > 0
 
 
-
 def _hoist(tables: list[dict], shared: dict, absent) -> None:
     """Move each key's most shared value from the zones' tables into the global zone's
     (`shared`) when that saves records; a zone that lacked the key gets `absent(key)`, what
@@ -547,6 +573,7 @@ def _hoist(tables: list[dict], shared: dict, absent) -> None:
                     del t[key]
                 elif key not in t:
                     t[key] = none
+
 
 def _with_global_zone(zones: list[_Zone]) -> list[_Zone]:
     """A generator or modulator value most zones share moves to a global zone (the zones
@@ -602,8 +629,10 @@ def _layout(info, samples: list[_Sample], presets: list[_Preset], instruments: l
         smpl_pieces += [s.data, pad]
         pos = end + PADDING_POINTS
         if pos >= 1 << 31:
-            raise DLSError(f"the samples hold more than 2^31 sample points ({i + 1} of {len(samples)} samples): "
-                           "too many for SF2's 32-bit sample offsets")
+            raise DLSError(
+                f"the samples hold more than 2^31 sample points ({i + 1} of {len(samples)} samples): "
+                "too many for SF2's 32-bit sample offsets"
+            )
     shdr.append((b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0))
     smpl_size = 2 * pos
 
@@ -614,17 +643,26 @@ def _layout(info, samples: list[_Sample], presets: list[_Preset], instruments: l
         phdr.append((_name(p.name), p.program, p.bank, len(pbag), 0, 0, 0))
         for pz in p.zones:
             pbag.append((len(pgen), 0))
-            pgen += [(op, _as_i16(v)) for op, v in _gen_records(_Zone(pz.gens, {}, pz.key, pz.vel), G.INSTRUMENT,
-                                                                pz.instrument)]
+            pgen += [
+                (op, _as_i16(v))
+                for op, v in _gen_records(_Zone(pz.gens, {}, pz.key, pz.vel), G.INSTRUMENT, pz.instrument)
+            ]
     for ins in instruments:
         inst.append((_name(ins.name), len(ibag)))
         for z in ins.zones:
             ibag.append((len(igen), len(imod)))
             igen += [(op, _as_i16(v)) for op, v in _gen_records(z, None if z.sample is None else G.SAMPLE_ID, z.sample)]
             imod += [(src, dest, amount, asrc, tr) for (src, dest, asrc, tr), amount in sorted(z.mods.items())]
-    for what, n in (("preset zones", len(pbag)), ("preset generators", len(pgen)), ("instrument zones", len(ibag)),
-                    ("instrument generators", len(igen)), ("instruments", len(inst)),
-                    ("instrument modulators", len(imod)), ("presets", len(phdr)), ("samples", len(shdr) - 1)):
+    for what, n in (
+        ("preset zones", len(pbag)),
+        ("preset generators", len(pgen)),
+        ("instrument zones", len(ibag)),
+        ("instrument generators", len(igen)),
+        ("instruments", len(inst)),
+        ("instrument modulators", len(imod)),
+        ("presets", len(phdr)),
+        ("samples", len(shdr) - 1),
+    ):
         if n >= MAX_RECORDS:
             raise DLSError(f"the bank needs {n} {what}, more than SF2's 16-bit indices allow")
     phdr.append((b"EOP", 0, 0, len(pbag), 0, 0, 0))
@@ -636,9 +674,17 @@ def _layout(info, samples: list[_Sample], presets: list[_Preset], instruments: l
     imod.append((0, 0, 0, 0, 0))
     pmod = [(0, 0, 0, 0, 0)]
 
-    pdta = [(b"phdr", _records(H.PHDR, phdr)), (b"pbag", _records(H.BAG, pbag)), (b"pmod", _records(H.MOD, pmod)),
-            (b"pgen", _records(H.GEN, pgen)), (b"inst", _records(H.INST, inst)), (b"ibag", _records(H.BAG, ibag)),
-            (b"imod", _records(H.MOD, imod)), (b"igen", _records(H.GEN, igen)), (b"shdr", _records(H.SHDR, shdr))]
+    pdta = [
+        (b"phdr", _records(H.PHDR, phdr)),
+        (b"pbag", _records(H.BAG, pbag)),
+        (b"pmod", _records(H.MOD, pmod)),
+        (b"pgen", _records(H.GEN, pgen)),
+        (b"inst", _records(H.INST, inst)),
+        (b"ibag", _records(H.BAG, ibag)),
+        (b"imod", _records(H.MOD, imod)),
+        (b"igen", _records(H.GEN, igen)),
+        (b"shdr", _records(H.SHDR, shdr)),
+    ]
 
     def chunk_header(cid: bytes, size: int) -> bytes:
         return cid + struct.pack("<I", size)

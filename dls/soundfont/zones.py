@@ -127,8 +127,9 @@ def _effective(level: ZoneLevel, base: np.ndarray) -> tuple[np.ndarray, np.ndarr
     full = np.int32(0x7F00)  # 0-127
     rng = np.empty((level.zones, 4), dtype=np.int32)
     for k, op in enumerate((G.KEY_RANGE, G.VEL_RANGE)):
-        v = np.where(level.isset[:, op], level.val[:, op],
-                     np.where(has_g & level.isset[gi, op], level.val[gi, op], full))
+        v = np.where(
+            level.isset[:, op], level.val[:, op], np.where(has_g & level.isset[gi, op], level.val[gi, op], full)
+        )
         rng[:, 2 * k] = v & 0xFF
         rng[:, 2 * k + 1] = (v >> 8) & 0xFF
     return eff, rng
@@ -225,9 +226,18 @@ def combine(h: Hydra, file_notes: list[str], preset_notes: list[set[str]]) -> Pa
     ok &= ~bad_sample
     sel = np.flatnonzero(ok)
     return Pairs(
-        preset=p_owner[pz_pair[sel]], pzone=pz_pair[sel], izone=iz_pair[sel], instrument=il.owner[iz_pair[sel]],
-        gens=gens[sel], key_lo=key_lo[sel], key_hi=key_hi[sel], vel_lo=vel_lo[sel], vel_hi=vel_hi[sel],
-        sample=sample[sel], pl=pl, il=il,
+        preset=p_owner[pz_pair[sel]],
+        pzone=pz_pair[sel],
+        izone=iz_pair[sel],
+        instrument=il.owner[iz_pair[sel]],
+        gens=gens[sel],
+        key_lo=key_lo[sel],
+        key_hi=key_hi[sel],
+        vel_lo=vel_lo[sel],
+        vel_hi=vel_hi[sel],
+        sample=sample[sel],
+        pl=pl,
+        il=il,
     )
 
 
