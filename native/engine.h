@@ -85,7 +85,7 @@ void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, floa
 /* Range (ms) swept by the voices' delays at the current settings. */
 void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *max_ms);
 
-/* --- eng_: the voice engine (native/eng_core.c, native/voice.c, native/voice_render.c) ---
+/* --- eng_: the voice engine (native/eng_*.c, native/voice.c, native/voice_render.c) ---
 
    An opaque engine: a sample pool, compiled instruments, channels, voices and a mixer.
    Memory is allocated by eng_create and by the download calls (wave/instrument create),

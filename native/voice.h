@@ -1,7 +1,8 @@
 /*
- * dlsynth voice engine: internal data structures shared by eng_core.c (engine, events,
- * voice allocation, mixer), voice.c (articulation: connections, envelopes, LFOs, filter
- * design, control-rate planning) and voice_render.c (the per-sample kernels).
+ * dlsynth voice engine: internal data structures shared by the engine's files (eng_*.c:
+ * engine, events, voice allocation, mixer; eng_internal.h lists them by thread), voice.c
+ * (articulation: envelopes, LFOs, filter design, control-rate planning), eng_conn_compile.c
+ * (the connections, compiled at download) and voice_render.c (the per-sample kernels).
  *
  * Not part of the cffi interface (see engine.h for that).
  *
@@ -488,10 +489,12 @@ struct eng_engine {
     atomic_ullong st_labels_lost;
 };
 
-/* voice.c */
+/* eng_conn_compile.c (producer thread, download time) */
 void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
                       int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
                       int32_t *uses, int32_t *filter, float *fc_base);
+
+/* voice.c (render thread) */
 void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end);
 void eng_voice_release(eng_engine *e, eng_voice *v, uint64_t now);
@@ -531,7 +534,7 @@ void eng_stems_finish(eng_engine *e, const eng_finish *f, const float *wet);
 void eng_stems_zero_new(eng_engine *e, uint64_t start, int32_t n_before);
 void eng_label_push(eng_engine *e, const eng_label *l);
 static inline int eng_labels_on(const eng_engine *e) { return e->labels && !e->labels_done; }
-/* eng_core.c: the ENG_END_* reason and end frame of a voice freed at `at` */
+/* eng_alloc.c: the ENG_END_* reason and end frame of a voice freed at `at` */
 void eng_label_voice_end(eng_engine *e, const eng_voice *v, uint64_t at);
 
 #endif /* DLSYNTH_VOICE_H */
