@@ -81,10 +81,7 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
         return NULL;
     }
     eng_sinc_table(e->sinc_mem);
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    e->avx2 = __builtin_cpu_supports("avx2") && getenv("DLSYNTH_NO_AVX2") == NULL;
-#endif
+    e->simd = eng_simd_default();
     e->sinc = e->sinc_mem;
     for (int32_t i = 0; i < channels; i++)
         eng_channel_defaults(&e->chan[i], i);

@@ -11,7 +11,8 @@
  * The files, by thread and concern:
  *   producer:       eng_create.c (engine, render threads), eng_waves.c (sample pool, loop
  *                   images), eng_instruments.c (instrument download), eng_conn_compile.c
- *                   (connection compile, at download)
+ *                   (connection compile, at download), eng_kernels.c (the kernels' SIMD
+ *                   variants, kernel entry points for tests)
  *   both, by ring:  eng_queue.c (event ring, pending heap, finished ring), eng_settings.c
  *                   (mixer settings, statistics)
  *   render thread:  eng_channels.c (what events mean), midi.c (what MIDI means),
@@ -52,6 +53,10 @@ void eng_channel_defaults(eng_channel *ch, int index);
 eng_voice *eng_voice_alloc(eng_engine *e, uint32_t priority, uint64_t now);
 void eng_voice_fade(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_free_ended(eng_engine *e, uint64_t at);
+
+/* eng_kernels.c: the variant an engine starts with (the best available; not AVX2 with
+   DLSYNTH_NO_AVX2 in the environment) */
+int32_t eng_simd_default(void);
 
 /* eng_render.c: one work item of the segment being handed out (worker 0: the render thread) */
 void eng_run_item(void *ctx, int32_t worker, int32_t item);

@@ -49,7 +49,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
         int lanes = v && v->filter ? v->nch : 0;
         if (!v || np == ENG_PEND_VOICES || nj + lanes > 8) {
             if (nj)
-                eng_filter_jobs(jobs, nj, n, dummy);
+                eng_filter_jobs(jobs, nj, n, dummy, e->simd);
             for (int k = 0; k < np; k++) {
                 eng_voice *p = pend[k];
                 float *vrev = NULL, *vcho = NULL;
@@ -67,7 +67,8 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
                         vcho = bcho;
                     }
                 }
-                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, vrev, vcho);
+                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, vrev, vcho,
+                              e->simd);
                 if (j->stems) {
                     /* the voice's dry output again, alone, into its entry's row: rows start
                        at -0.0, which adds nothing (-0 + x is x, signed zeros included) */
@@ -75,7 +76,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
                     for (int32_t f = 0; f < n; f++)
                         row[f] = row[ENG_CTRL + f] = -0.0f;
                     eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, row,
-                                  row + ENG_CTRL, NULL, NULL);
+                                  row + ENG_CTRL, NULL, NULL, e->simd);
                 }
                 if (voice_ends(p, j->end))
                     ended |= 1u << (i - np + k - first);

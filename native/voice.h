@@ -40,6 +40,18 @@
 #define ENG_SINC_TAPS 8
 #define ENG_SINC_PHASES 1024
 
+/* The SIMD kernels this build has (voice_render.c; the variants are ENG_SIMD_* of engine.h):
+   SSE2 on x86 (the x86-64 baseline), and AVX2 where GCC-style target attributes exist
+   (run only on a CPU that has it). The scalar kernels are always there. */
+#if defined(__SSE2__) || defined(__x86_64__) || defined(_M_X64)
+#define ENG_SIMD 1
+#else
+#define ENG_SIMD 0
+#endif
+#if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define ENG_AVX2 1
+#endif
+
 /* ---------------------------------------------------------------------------------------
  * Compiled connections
  * ------------------------------------------------------------------------------------- */
@@ -386,7 +398,8 @@ struct eng_engine {
     int32_t n_slots;        /* voice slots: max_voices plus room for fading voices */
     int32_t n_channels;
     int32_t interp;
-    int32_t avx2;           /* the CPU has AVX2: the 8-wide kernels run */
+    int32_t simd;           /* ENG_SIMD_*: the kernels' variant (eng_set_simd; at creation
+                               the best this CPU has, DLSYNTH_NO_AVX2 aside) */
     int32_t max_instruments, max_waves;
 
     /* event ring (producer -> render) */
@@ -518,11 +531,12 @@ typedef struct {
 void eng_sinc_table(float *table);
 /* at: the absolute frame of t0[0] (a voice whose wave runs out notes the frame, done_at) */
 void eng_voice_interp(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float *t0, float *t1);
-void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy);
+/* simd: ENG_SIMD_* (the filters have no AVX2 form: SSE2 runs at AVX2) */
+void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy, int32_t simd);
 /* out_rev or out_cho NULL: that send is not mixed (the effects are off, or its gain is
    zero throughout the segment: the caller checks). */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
-                   float *out_l, float *out_r, float *out_rev, float *out_cho);
+                   float *out_l, float *out_r, float *out_rev, float *out_cho, int32_t simd);
 
 /* eng_stems.c (render thread unless said) */
 void eng_stems_free(eng_engine *e);   /* the stems' memory (eng_set_stems, eng_destroy) */
