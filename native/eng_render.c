@@ -252,6 +252,59 @@ static void run_job(eng_engine *e)
         eng_run_item(e, 0, i);
 }
 
+/* The segment [pos, seg_end) as the job to hand out: its mix groups, on the half of the
+   group buffers the segment before did not use (the job's finish is still that one's). */
+static void job_begin(eng_engine *e, uint64_t pos, uint64_t seg_end, int fx_on, int stems)
+{
+    eng_job *j = &e->job;
+    e->gpar ^= 1;
+    j->at = pos;
+    j->end = seg_end;
+    j->tick = seg_end % ENG_CTRL == 0 ? seg_end : 0;
+    j->n = (int32_t)(seg_end - pos);
+    j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
+    j->par = e->gpar;
+    j->sends = fx_on;
+    j->stems = stems;
+    if (stems)
+        for (int32_t i = 0; i < e->n_act; i++)
+            e->stem_of[(size_t)j->par * (size_t)e->n_slots + (size_t)i] = e->voices[e->act[i]].stem;
+}
+
+/* The job's segment, rendered, becomes the finish the next job runs alongside its groups:
+   out and stem_out at the segment's first frame, gain the master gain times the master
+   volume, entries the active-list entries it mixed. */
+static void job_end(eng_engine *e, float *out, float *stem_out, int fx_on, float gain, int32_t entries)
+{
+    eng_job *j = &e->job;
+    j->finish.out = out;
+    j->finish.n = j->n;
+    j->finish.n_groups = j->n_groups;
+    j->finish.par = j->par;
+    j->finish.fx_on = fx_on;
+    j->finish.gain = gain * e->master_volume;
+    j->finish.n_entries = entries;
+    j->finish.n_stems = e->n_stems;
+    j->finish.stem_out = stem_out;
+    j->has_finish = 1;
+}
+
+/* The block's statistics: its late events, the position, the voices still active (not
+   counting voices that ended and wait for the next free pass: the last segment's masks). */
+static void block_stats(eng_engine *e, uint64_t end, uint64_t late)
+{
+    if (late)
+        atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
+    atomic_store_explicit(&e->st_pos, end, memory_order_relaxed);
+    uint32_t active = (uint32_t)e->n_act;
+    for (int32_t g = 0; g < e->gmask_groups; g++)
+        for (uint32_t bits = e->gmask[g].bits; bits; bits &= bits - 1)
+            active--;
+    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
+    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
+        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+}
+
 void eng_render(eng_engine *e, float *out, int32_t frames)
 {
     if (!e || !out || frames <= 0)
@@ -295,35 +348,14 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
             seg_end = end;
         if (e->heap_n > 0 && e->heap[0].time < seg_end)
             seg_end = e->heap[0].time;
-        int32_t n = (int32_t)(seg_end - pos);
         /* this segment's groups, with the finish of the one before */
-        e->gpar ^= 1;
-        j->at = pos;
-        j->end = seg_end;
-        j->tick = seg_end % ENG_CTRL == 0 ? seg_end : 0;
-        j->n = n;
-        j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
-        j->par = e->gpar;
-        j->sends = fx_on;
-        j->stems = stems;
-        if (stems)
-            for (int32_t i = 0; i < e->n_act; i++)
-                e->stem_of[(size_t)j->par * (size_t)e->n_slots + (size_t)i] = e->voices[e->act[i]].stem;
+        job_begin(e, pos, seg_end, fx_on, stems);
         int32_t entries = e->n_act;
         run_job(e);
         e->gmask_groups = j->n_groups;
         if (j->tick)
             eng_free_ended(e, seg_end);
-        j->finish.out = out + 2 * (pos - start);
-        j->finish.n = n;
-        j->finish.n_groups = j->n_groups;
-        j->finish.par = j->par;
-        j->finish.fx_on = fx_on;
-        j->finish.gain = gain * e->master_volume;
-        j->finish.n_entries = entries;
-        j->finish.n_stems = e->n_stems;
-        j->finish.stem_out = stems ? e->stem_out + 2 * (pos - start) : NULL;
-        j->has_finish = 1;
+        job_end(e, out + 2 * (pos - start), stems ? e->stem_out + 2 * (pos - start) : NULL, fx_on, gain, entries);
         pos = seg_end;
     }
     if (j->has_finish)
@@ -334,17 +366,7 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     e->pos = end;
     eng_finish_unloads(e);
     eng_ring_drain(e);
-    if (late)
-        atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
-    atomic_store_explicit(&e->st_pos, end, memory_order_relaxed);
-    uint32_t active = (uint32_t)e->n_act; /* not counting voices that ended and wait for the
-                                             next free pass (the last segment's masks) */
-    for (int32_t g = 0; g < e->gmask_groups; g++)
-        for (uint32_t bits = e->gmask[g].bits; bits; bits &= bits - 1)
-            active--;
-    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
-    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
-        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+    block_stats(e, end, late);
 #ifdef ENG_HAVE_MXCSR
     _mm_setcsr(csr);
 #endif

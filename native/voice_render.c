@@ -238,7 +238,8 @@ static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_
 
 #ifdef ENG_AVX2
 #include <immintrin.h>
-/* AVX2 kernels, eight outputs at a time (chosen at run time: eng_create checks the CPU).
+/* AVX2 kernels, eight outputs at a time (chosen at run time: the engine's variant, AVX2 only
+   on a CPU that has it: eng_set_simd).
    No FMA: every lane does the scalar formula's operations in its order, on the samples
    scaled by a power of two (sign-extended int16 -> float: s = (s / 32768) * 2^15, the
    result scaled back by 2^-15; or s * 2^16 as in the SSE paths, scaled back by 2^-31; see
