@@ -25,8 +25,18 @@ ONE = 1 << 32  # a phase of one frame (32.32 fixed point)
 # Phase increments (frames per output): below, at and above the AVX2 kernels' window limits
 # (cubic 6/7, linear 1: one window of samples serves eight outputs), and well above (one load
 # per output).
-INCS = [int(0.25 * ONE), int(0.37 * ONE), (6 * ONE) // 7, (6 * ONE) // 7 + 1, ONE - 1, ONE, ONE + 1,
-        int(1.5 * ONE), int(3.7 * ONE), int(61.3 * ONE)]
+INCS = [
+    int(0.25 * ONE),
+    int(0.37 * ONE),
+    (6 * ONE) // 7,
+    (6 * ONE) // 7 + 1,
+    ONE - 1,
+    ONE,
+    ONE + 1,
+    int(1.5 * ONE),
+    int(3.7 * ONE),
+    int(61.3 * ONE),
+]
 
 # How far a kernel may be from its float64 reference (output scale: 1.0 = full scale). The
 # kernels compute in float32 (rounding 2^-24 relative per operation) on values below 4 in
@@ -116,8 +126,15 @@ def test_no_avx2_in_the_environment_starts_an_engine_at_sse2():
 
     code = "from dlsynth.native.engine import Engine\nprint(Engine(48000).simd)\n"
     env = dict(os.environ, DLSYNTH_NO_AVX2="1")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env,
-                         capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert out.stdout.strip() == [v for v in VARIANTS if v != "avx2"][-1]
 
 
@@ -139,10 +156,18 @@ def _set(ptr, variant: str) -> None:
 
 # --- interpolators ------------------------------------------------------------------------
 
+
 def _interp(ptr, data: np.ndarray, phase: int, inc: int, frames: int) -> np.ndarray:
     out = np.full(frames, np.nan, np.float32)
-    r = lib.eng_kernel_interp(ptr, ffi.cast("int16_t *", ffi.from_buffer(data)), len(data), phase, inc,
-                              ffi.cast("float *", ffi.from_buffer(out)), frames)
+    r = lib.eng_kernel_interp(
+        ptr,
+        ffi.cast("int16_t *", ffi.from_buffer(data)),
+        len(data),
+        phase,
+        inc,
+        ffi.cast("float *", ffi.from_buffer(out)),
+        frames,
+    )
     assert r == 0
     return out
 
@@ -222,16 +247,19 @@ def test_interp_entry_point_refuses_positions_outside_the_samples(engines):
 
 # --- filters ------------------------------------------------------------------------------
 
+
 def _lowpass(rng, ramp: bool, span: int):
     """Coefficients of the engine's low-pass (y = b0 (x + 2 x1 + x2) - a2 y2 - a1 y1) at a random
     cutoff and resonance, and a per-frame ramp that reaches another after `span` frames (the
     stable biquads' coefficients are a convex set: every frame's filter is stable)."""
+
     def coef():
         w = 2 * np.pi * rng.uniform(0.02, 0.4)
         q = 10 ** (rng.uniform(0.0, 12.0) / 20.0)
         alpha = np.sin(w) / (2 * q)
         inv = 1.0 / (1.0 + alpha)
         return np.array([(1 - np.cos(w)) * 0.5 * inv, -2 * np.cos(w) * inv, (1 - alpha) * inv])
+
     c0 = coef()
     dc = (coef() - c0) / span if ramp else np.zeros(3)
     return c0.astype(np.float32), dc.astype(np.float32)
@@ -257,7 +285,7 @@ def test_filters_agree_across_variants_and_with_the_reference(engines, lanes):
     for frames in LENGTHS:
         x = rng.uniform(-1.0, 1.0, size=(lanes, frames)).astype(np.float32)
         st = rng.uniform(-0.5, 0.5, size=(lanes, 4)).astype(np.float32)
-        ramp = np.array([(l + frames) % 2 for l in range(lanes)], np.int32)
+        ramp = np.array([(lane + frames) % 2 for lane in range(lanes)], np.int32)
         cs = [_lowpass(rng, bool(r), 32 + frames) for r in ramp]
         coef = np.array([c for c, _ in cs], np.float32)
         dcoef = np.array([d for _, d in cs], np.float32)
@@ -266,12 +294,17 @@ def test_filters_agree_across_variants_and_with_the_reference(engines, lanes):
         for v in VARIANTS:
             _set(ptr, v)
             y, s = x.copy(), st.copy()
-            r = lib.eng_kernel_filter(ptr, lanes, ffi.cast("float *", ffi.from_buffer(y)), frames,
-                                      ffi.cast("float *", ffi.from_buffer(s)),
-                                      ffi.cast("float *", ffi.from_buffer(coef)),
-                                      ffi.cast("float *", ffi.from_buffer(dcoef)),
-                                      ffi.cast("float *", ffi.from_buffer(k0)),
-                                      ffi.cast("int32_t *", ffi.from_buffer(ramp)))
+            r = lib.eng_kernel_filter(
+                ptr,
+                lanes,
+                ffi.cast("float *", ffi.from_buffer(y)),
+                frames,
+                ffi.cast("float *", ffi.from_buffer(s)),
+                ffi.cast("float *", ffi.from_buffer(coef)),
+                ffi.cast("float *", ffi.from_buffer(dcoef)),
+                ffi.cast("float *", ffi.from_buffer(k0)),
+                ffi.cast("int32_t *", ffi.from_buffer(ramp)),
+            )
             assert r == 0
             outs[v] = (y, s)
         for lane in range(lanes):
@@ -287,6 +320,7 @@ def test_filters_agree_across_variants_and_with_the_reference(engines, lanes):
 
 
 # --- mix ----------------------------------------------------------------------------------
+
 
 def _mix_reference(channels, y0, y1, g0, dg, k0, outs, sends):
     k = k0 + np.arange(len(y0), dtype=np.float64)
@@ -323,14 +357,25 @@ def test_mix_kernels_agree_across_variants_and_with_the_reference(engines, chann
             _set(ptr, v)
             o = base.copy()
             p = [ffi.cast("float *", ffi.from_buffer(o[b])) for b in range(4)]
-            r = lib.eng_kernel_mix(ptr, channels, ffi.cast("float *", ffi.from_buffer(y0)),
-                                   ffi.cast("float *", ffi.from_buffer(y1)), ffi.cast("float *", ffi.from_buffer(g0)),
-                                   ffi.cast("float *", ffi.from_buffer(dg)), k0, p[0], p[1],
-                                   p[2] if "rev" in sends else ffi.NULL, p[3] if "cho" in sends else ffi.NULL, frames)
+            r = lib.eng_kernel_mix(
+                ptr,
+                channels,
+                ffi.cast("float *", ffi.from_buffer(y0)),
+                ffi.cast("float *", ffi.from_buffer(y1)),
+                ffi.cast("float *", ffi.from_buffer(g0)),
+                ffi.cast("float *", ffi.from_buffer(dg)),
+                k0,
+                p[0],
+                p[1],
+                p[2] if "rev" in sends else ffi.NULL,
+                p[3] if "cho" in sends else ffi.NULL,
+                frames,
+            )
             assert r == 0
             results[v] = o
-        ref = _mix_reference(channels, y0, y1, g0.astype(np.float64), dg.astype(np.float64), k0,
-                             base.astype(np.float64), sends)
+        ref = _mix_reference(
+            channels, y0, y1, g0.astype(np.float64), dg.astype(np.float64), k0, base.astype(np.float64), sends
+        )
         for v in VARIANTS:
             where = f"{channels} ch, sends {sends}, ramping {ramping}, {frames} frames, {v}"
             for b in range(4):
