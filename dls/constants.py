@@ -28,10 +28,10 @@ WLOOP_TYPE_RELEASE_WIN2000 = 2  # WLOOP_TYPE_RELEASE in the Windows 2000 dls2.h 
 POOL_CUE_NULL = 0xFFFFFFFF
 
 # --- What the player takes ------------------------------------------------------------------
-# The limits of the voice engine (eng_wave_create and eng_instrument_create in
-# native/eng_core.c; tests/test_reader_tolerance.py checks these against the engine). The
-# reader marks a wave outside them unsupported, so that its regions are silent rather than
-# the download failing, and keeps at most PLAYER_MAX_REGIONS regions of an instrument.
+# The limits of the voice engine (eng_wave_create in native/eng_waves.c, eng_instrument_create
+# in native/eng_instruments.c; tests/test_reader_tolerance.py checks these against the
+# engine). The reader marks a wave outside them unsupported, so that its regions are silent
+# rather than the download failing, and keeps at most PLAYER_MAX_REGIONS regions of an instrument.
 PLAYER_MAX_CHANNELS = 64
 PLAYER_MIN_SAMPLE_RATE = 1  # Hz
 PLAYER_MAX_SAMPLE_RATE = 1_000_000  # Hz

@@ -6,7 +6,7 @@
  * patch, patch, or the note-on's tag), found in an open-addressing table allocated by
  * eng_set_stems: the render thread only fills free slots, it never allocates. During a
  * segment every voice is mixed, as always, into its mix group's bus, and once more, alone,
- * into its active-list entry's row (render_group in eng_core.c); the finish of the segment
+ * into its active-list entry's row (render_group in eng_render.c); the finish of the segment
  * sums the rows into their stems in the active list's order (fixed by the list alone, like
  * the mix's groups: the same for every thread count and block size) and scales them by
  * the master gain, as the mix is. The effects' return is stem 0 (finish_segment keeps the

@@ -85,7 +85,7 @@ void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, floa
 /* Range (ms) swept by the voices' delays at the current settings. */
 void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *max_ms);
 
-/* --- eng_: the voice engine (native/eng_core.c, native/voice.c, native/voice_render.c) ---
+/* --- eng_: the voice engine (native/eng_*.c, native/voice.c, native/voice_render.c) ---
 
    An opaque engine: a sample pool, compiled instruments, channels, voices and a mixer.
    Memory is allocated by eng_create and by the download calls (wave/instrument create),
@@ -245,7 +245,8 @@ typedef struct {
    required), interpolation ENG_INTERP_*, event_capacity rounded up to a power of two
    (>= 256), max_instruments and max_waves the slot-table sizes. NULL on failure.
    On x86 the AVX2 kernels run when the CPU has AVX2 (environment DLSYNTH_NO_AVX2 turns
-   them off); they give the same output, bit for bit, as the SSE2 ones. */
+   them off; eng_set_simd chooses); they give the same output, bit for bit, as the SSE2
+   and the scalar ones. */
 eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels,
                        int32_t interpolation, int32_t event_capacity,
                        int32_t max_instruments, int32_t max_waves);
@@ -332,6 +333,47 @@ int32_t eng_threads(const eng_engine *e);
    its own share (slower on a busy machine: for tests, which must see every thread work).
    The output is the same in every case. Producer thread, while no render runs. */
 void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict);
+
+/* The kernels' SIMD variants (native/eng_kernels.c). The interpolators, the filters and the
+   mix each have a scalar form, an SSE2 one on x86 and, for the interpolators and the mix,
+   an AVX2 one; every form computes each frame with the scalar form's operations in its
+   order (no FMA), so all give the same output bit for bit. */
+enum { ENG_SIMD_SCALAR = 0, ENG_SIMD_SSE2 = 1, ENG_SIMD_AVX2 = 2 };
+enum { ENG_KERNEL_LINEAR = 0, ENG_KERNEL_CUBIC = 1, ENG_KERNEL_SINC = 2, ENG_KERNEL_FILTER = 3, ENG_KERNEL_MIX = 4 };
+/* Bit 1 << v set: variant v (ENG_SIMD_*) can run here (this build has it, and the CPU). */
+int32_t eng_simd_available(void);
+/* Make e's kernels run variant simd: returns it, or ENG_ERR_ARG for one not available
+   (nothing changes). Producer thread, while no render runs. */
+int32_t eng_set_simd(eng_engine *e, int32_t simd);
+/* The variant e is set to: at creation the best available (not AVX2 with DLSYNTH_NO_AVX2 in
+   the environment). */
+int32_t eng_simd(const eng_engine *e);
+/* The variant kernel (ENG_KERNEL_*) runs at e's setting: the setting, but SSE2 for the
+   filters at AVX2 (they have no AVX2 form). At AVX2 a linear interpolation faster than one
+   frame per output runs its SSE2 loop; every AVX2 and SSE2 kernel runs its scalar form for
+   the last frames of a run (fewer than its width). ENG_ERR_ARG: no such kernel. */
+int32_t eng_kernel_variant(const eng_engine *e, int32_t kernel);
+
+/* One kernel run outside a render, at e's variant, as a playing voice runs it (for tests;
+   they allocate: producer thread). 0, ENG_ERR_ARG or ENG_ERR_NOMEM.
+   eng_kernel_interp: `frames` outputs of e's interpolation from the mono 16-bit samples
+   data[0..n) (silence around them, as a wave's guard frames), output k at the phase
+   phase + k * inc (32.32 fixed point, frames; inc 1 .. 512 frames per output); every
+   phase's integer part must be in 0..n - 1.
+   eng_kernel_filter: the resonant low-pass of `lanes` (1..8) voices at once, in place on
+   x (lanes rows of `frames` floats): lane l's state st[4l .. 4l + 3] (x1, x2, y1, y2,
+   updated), coefficients coef[3l .. 3l + 2] (b0, a1, a2) plus k * dcoef[3l .. 3l + 2] at
+   frame i, k = k0[l] + i, when ramp[l] (else constant): y = b0 (x + 2 x1 + x2) - a2 y2 - a1 y1.
+   eng_kernel_mix: one voice's frames (y0, or y0 and y1 for channels 2) into the buses, gain
+   g0[b] + k * dg[b] at frame i, k = k0 + i, for b = left, right, reverb, chorus; out_rev or
+   out_cho NULL: that send is not mixed (a two-channel voice sends y0 + y1). */
+int32_t eng_kernel_interp(eng_engine *e, const int16_t *data, int32_t n, uint64_t phase, uint64_t inc, float *out,
+                          int32_t frames);
+int32_t eng_kernel_filter(const eng_engine *e, int32_t lanes, float *x, int32_t frames, float *st, const float *coef,
+                          const float *dcoef, const float *k0, const int32_t *ramp);
+int32_t eng_kernel_mix(const eng_engine *e, int32_t channels, const float *y0, const float *y1, const float *g0,
+                       const float *dg, int64_t k0, float *out_l, float *out_r, float *out_rev, float *out_cho,
+                       int32_t frames);
 
 /* --- Stems and note labels (native/eng_stems.c): what each instrument played, in the
    same pass as the mix. Both are off (and cost nothing) until set, and are set by the

@@ -68,6 +68,18 @@ RATE_RANGE = (8000, 192000)
 
 INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC, "sinc": lib.ENG_INTERP_SINC}
 
+#: The kernels' SIMD variants (eng_set_simd), and the kernels (eng_kernel_variant).
+SIMD_VARIANTS = {"scalar": lib.ENG_SIMD_SCALAR, "sse2": lib.ENG_SIMD_SSE2, "avx2": lib.ENG_SIMD_AVX2}
+KERNELS = {"linear": lib.ENG_KERNEL_LINEAR, "cubic": lib.ENG_KERNEL_CUBIC, "sinc": lib.ENG_KERNEL_SINC,
+           "filter": lib.ENG_KERNEL_FILTER, "mix": lib.ENG_KERNEL_MIX}
+_SIMD_NAMES = {v: k for k, v in SIMD_VARIANTS.items()}
+
+
+def simd_available() -> list[str]:
+    """The SIMD variants this build and this CPU can run, scalar first."""
+    bits = lib.eng_simd_available()
+    return [name for name, v in SIMD_VARIANTS.items() if bits >> v & 1]
+
 # One eng_event: a batch of these can be pushed with Engine.push_events.
 EVENT_DTYPE = np.dtype([("time", "<u8"), ("type", "<i4"), ("channel", "<i4"), ("a", "<i4"), ("b", "<i4")])
 # Mirrors of the C structs eng_region_desc and eng_conn (engine.h), checked against cffi's
@@ -256,6 +268,26 @@ class Engine:
         The output does not depend on either."""
         with self._lock:
             lib.eng_set_sharing(self._ptr, int(min_work), 1 if strict else 0)
+
+    # --- SIMD variants -------------------------------------------------------------------
+    @property
+    def simd(self) -> str:
+        """The kernels' SIMD variant: "scalar", "sse2" or "avx2" (at creation the best
+        this CPU has). Every variant gives the same output, bit for bit."""
+        return _SIMD_NAMES[lib.eng_simd(self._ptr)]
+
+    def set_simd(self, variant: str) -> None:
+        """Run the kernels' `variant` (one of simd_available()); call while no render runs."""
+        if variant not in SIMD_VARIANTS:
+            raise ValueError(f"SIMD variant must be one of {', '.join(SIMD_VARIANTS)}")
+        with self._lock:
+            r = lib.eng_set_simd(self._ptr, SIMD_VARIANTS[variant])
+        if r < 0:
+            raise EngineError(f"set_simd: this CPU or build has no {variant} kernels")
+
+    def kernel_variant(self, kernel: str) -> str:
+        """The variant `kernel` (a key of KERNELS) runs at the engine's setting."""
+        return _SIMD_NAMES[lib.eng_kernel_variant(self._ptr, KERNELS[kernel])]
 
     # --- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,6 +1,6 @@
 /*
  * dlsynth MIDI semantics (internal header): what a MIDI message means before the voice
- * engine hears it. Included by eng_core.c and midi.c only; the public API is in engine.h.
+ * engine hears it. Included by the engine's files (eng_internal.h) and midi.c; the public API is in engine.h.
  *
  * One mid_channel per MIDI channel of every channel group keeps what the voice engine need
  * not know: bank select, the program, the drum flag, the RPN/NRPN selection and data
@@ -56,7 +56,7 @@ void mid_destroy(mid_state *m);
    ENG_EV_PATCH, ENG_EV_RESELECT) at frame now. */
 void mid_apply(eng_engine *e, mid_state *m, const eng_event *ev, uint64_t now);
 
-/* eng_core.c: apply one voice-engine event at frame now (render thread). */
+/* eng_channels.c: apply one voice-engine event at frame now (render thread). */
 void eng_apply_now(eng_engine *e, const eng_event *ev, uint64_t now);
 
 #endif /* DLSYNTH_MIDI_H */

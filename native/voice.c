@@ -1,6 +1,7 @@
 /*
- * dlsynth voice engine: articulation (the DLS2 connection graph), envelopes, LFOs, the
- * resonant low-pass design and control-rate planning. See voice.h for the time model.
+ * dlsynth voice engine: articulation (the DLS2 connection graph, as eng_conn_compile.c
+ * compiled it), envelopes, LFOs, the resonant low-pass design and control-rate planning.
+ * See voice.h for the time model. Thread: the render thread.
  *
  * Conventions (DLS Level 2, as the DLS1/DLS2 specifications and DDKSynth read them):
  * - Every source is normalised to 0..1 (7-bit MIDI values / 128, the 14-bit wheel / 16384);
@@ -35,243 +36,6 @@
 #include <string.h>
 
 #define PI_D 3.14159265358979323846
-
-/* ---------------------------------------------------------------------------------------
- * Connection compile (download time)
- * ------------------------------------------------------------------------------------- */
-
-static int source_kind(unsigned src, uint8_t *cc)
-{
-    *cc = 0;
-    switch (src) {
-    case 0x0000: return SK_CONST;
-    case 0x0001: return SK_LFO;
-    case 0x0002: return SK_VEL;
-    case 0x0003: return SK_KEY;
-    case 0x0004: return SK_EG1;
-    case 0x0005: return SK_EG2;
-    case 0x0006: return SK_PW;
-    case 0x0007: return SK_POLY;
-    case 0x0008: return SK_CHP;
-    case 0x0009: return SK_VIB;
-    case 0x000A: return SK_CHP; /* monophonic pressure: the channel's pressure */
-    case 0x0100: return SK_RPN0;
-    case 0x0101: return SK_RPN1;
-    case 0x0102: return SK_RPN2;
-    default: break;
-    }
-    if (src >= 0x80 && src <= 0xFF) {
-        *cc = (uint8_t)(src - 0x80);
-        return SK_CC;
-    }
-    return -1;
-}
-
-static int dest_index(unsigned dst)
-{
-    switch (dst) {
-    case 0x0001: return D_GAIN;
-    case 0x0003: return D_PITCH;
-    case 0x0004: return D_PAN;
-    case 0x0005: return D_KEYNUM;
-    case 0x0080: return D_CHORUS;
-    case 0x0081: return D_REVERB;
-    case 0x0104: return D_LFO_FREQ;
-    case 0x0105: return D_LFO_DELAY;
-    case 0x0114: return D_VIB_FREQ;
-    case 0x0115: return D_VIB_DELAY;
-    case 0x0206: return D_EG1_ATTACK;
-    case 0x0207: return D_EG1_DECAY;
-    case 0x0209: return D_EG1_RELEASE;
-    case 0x020A: return D_EG1_SUSTAIN;
-    case 0x020B: return D_EG1_DELAY;
-    case 0x020C: return D_EG1_HOLD;
-    case 0x020D: return D_EG1_SHUTDOWN;
-    case 0x030A: return D_EG2_ATTACK;
-    case 0x030B: return D_EG2_DECAY;
-    case 0x030D: return D_EG2_RELEASE;
-    case 0x030E: return D_EG2_SUSTAIN;
-    case 0x030F: return D_EG2_DELAY;
-    case 0x0310: return D_EG2_HOLD;
-    case 0x0500: return D_FC;
-    case 0x0501: return D_Q;
-    default: return -1; /* reserved and speaker destinations are ignored */
-    }
-}
-
-/* A connection the compile keeps: known destination, source and control, a finite non-zero
-   scale (a zero adds nothing to a continuous destination). */
-static int conn_kept(const eng_conn *c)
-{
-    uint8_t cc;
-    return dest_index(c->destination) >= 0 && source_kind(c->source, &cc) >= 0 &&
-           source_kind(c->control, &cc) >= 0 && isfinite(c->scale) && c->scale != 0.0f;
-}
-
-static int kind_class(int k)
-{
-    switch (k) {
-    case SK_CONST:
-    case SK_VEL:
-        return CC_STATIC;
-    case SK_LFO:
-    case SK_VIB:
-    case SK_EG1:
-    case SK_EG2:
-        return CC_DYNAMIC;
-    default:
-        return CC_CHANNEL;
-    }
-}
-
-static uint8_t kind_bits(int k)
-{
-    switch (k) {
-    case SK_PW:
-    case SK_RPN1:
-    case SK_RPN2:
-    case SK_LFO:
-    case SK_VIB:
-        return TR_BIPOLAR;
-    case SK_VEL:
-    case SK_KEY:
-    case SK_CHP:
-    case SK_POLY:
-    case SK_CC:
-        return TR_MIDI7;
-    default:
-        return 0;
-    }
-}
-
-static int uses_bit(int k)
-{
-    switch (k) {
-    case SK_LFO: return USE_LFO;
-    case SK_VIB: return USE_VIB;
-    case SK_EG2: return USE_EG2;
-    case SK_EG1: return USE_EG1;
-    default: return 0;
-    }
-}
-
-/* Filter cutoff at or above this (absolute cents) in the constant part means "no filter"
-   (DLS2's default 0x7FFFFFFF). */
-#define FC_OFF_CENTS 32000.0f
-
-/* The cutoff a filter runs at when something modulates it (or sets its resonance) but no
-   static cutoff is given: SF2's default initialFilterFc, 13500 absolute cents (19.9 kHz). */
-#define FC_SF2_DEFAULT_CENTS 13500.0f
-
-/* When the low-pass runs.
-   - Plain DLS2: a static cutoff below "off" turns it on; with no cutoff there is no filter,
-     and whatever modulates the cutoff or the resonance is ignored with it.
-   - Banks converted from SF2 (and DLS banks read by FluidSynth's and SpessaSynth's loaders,
-     which map DLS onto SF2 generators) mean otherwise: SF2 always has a filter, at
-     initialFilterFc = 13500 cents by default, so a region with EG2 or an LFO to the cutoff,
-     velocity to the cutoff, or a resonance, but no static cutoff, filters at 13500 cents
-     plus its modulation (FluidR3's saxes and brass sweep down from there; its Steel Drums,
-     Bright Grand and Fiddle set a resonance only). So the filter runs when a static cutoff
-     below "off" is given, or when any kept connection other than a static cutoff reaches
-     the cutoff or the resonance; in the second case without a usable static cutoff (none,
-     or "off") the constant part is 13500 cents (*fc_base) and the static "off" connections
-     are dropped. The low-pass clamps its frequency to 0.45 of the rate, as FluidSynth does.
-   A region with no connection to either destination (every plain DLS1 bank, and DLS2 banks
-   without a filter) has no filter at all, exactly as before. */
-static void filter_rule(const eng_conn *in, int32_t n, int32_t *filter, float *fc_base, int *static_fc)
-{
-    int has_fc_base = 0, reached = 0;
-    double base = 0.0;
-    for (int32_t i = 0; i < n; i++) {
-        const eng_conn *c = &in[i];
-        if (c->destination != 0x0500 && c->destination != 0x0501)
-            continue;
-        if (c->destination == 0x0500 && c->source == 0 && c->control == 0) {
-            has_fc_base = 1;
-            base += c->scale;
-        } else if (conn_kept(c)) {
-            reached = 1;
-        }
-    }
-    *static_fc = has_fc_base && base < FC_OFF_CENTS && isfinite(base);
-    *filter = *static_fc || reached;
-    *fc_base = (*filter && !*static_fc) ? FC_SF2_DEFAULT_CENTS : 0.0f;
-}
-
-void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
-                      int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
-                      int32_t *uses, int32_t *filter, float *fc_base)
-{
-    /* Four passes keep the groups in input order: note-on dests, static, channel, dynamic. */
-    int32_t count = 0;
-    int static_fc = 0;
-    *uses = 0;
-    filter_rule(in, n, filter, fc_base, &static_fc);
-    for (int pass = 0; pass < 4; pass++) {
-        if (pass == 1)
-            *first_static = count;
-        else if (pass == 2)
-            *first_channel = count;
-        else if (pass == 3)
-            *first_dynamic = count;
-        for (int32_t i = 0; i < n; i++) {
-            const eng_conn *c = &in[i];
-            eng_cconn cc;
-            int dst = dest_index(c->destination);
-            int sk = source_kind(c->source, &cc.src_cc);
-            int ck = source_kind(c->control, &cc.ctl_cc);
-            float scale = c->scale;
-            if (dst < 0 || sk < 0 || ck < 0 || !isfinite(scale))
-                continue;
-            /* a zero scale adds nothing to a continuous destination, but it sets a note-on
-               parameter (an absolute pitch or time of 0) */
-            if (scale == 0.0f && dst < D_NCONT)
-                continue;
-            if ((dst == D_FC || dst == D_Q) && !*filter)
-                continue;
-            if (dst == D_FC && !static_fc && sk == SK_CONST && ck == SK_CONST)
-                continue; /* an "off" constant part: the cutoff is *fc_base */
-            int cls = kind_class(sk) > kind_class(ck) ? kind_class(sk) : kind_class(ck);
-            if (dst == D_KEYNUM && cls == CC_DYNAMIC)
-                continue; /* the key number is not modulated at control rate */
-            int group = dst >= D_NCONT ? 0 : 1 + cls;
-            if (group != pass)
-                continue;
-            unsigned t = c->transform;
-            unsigned out_curve = t & 0xF;
-            unsigned src_curve = (t >> 10) & 0xF;
-            unsigned ctl_curve = (t >> 4) & 0xF;
-            if (src_curve == 0 && out_curve != 0 && out_curve <= 3)
-                src_curve = out_curve; /* a level-1 style output transform on the source */
-            if (src_curve > 3)
-                src_curve = 0;
-            if (ctl_curve > 3)
-                ctl_curve = 0;
-            cc.src = (uint8_t)sk;
-            cc.ctl = (uint8_t)ck;
-            cc.src_tr = (uint8_t)(src_curve | ((t & 0x4000) ? TR_BIPOLAR : 0) | ((t & 0x8000) ? TR_INVERT : 0) |
-                                  kind_bits(sk));
-            cc.ctl_tr = (uint8_t)(ctl_curve | ((t & 0x0100) ? TR_BIPOLAR : 0) | ((t & 0x0200) ? TR_INVERT : 0) |
-                                  kind_bits(ck));
-            if (sk == SK_CONST)
-                cc.src_tr &= TR_INVERT; /* a constant has no curve; invert makes it 0 */
-            if (ck == SK_CONST)
-                cc.ctl_tr &= TR_INVERT;
-            if (dst == D_PITCH && sk == SK_KEY)
-                cc.src_tr |= TR_KEYREL; /* key tracking; the key as a control only scales */
-            cc.dst = (uint8_t)dst;
-            cc.cls = (uint8_t)cls;
-            cc.scale = scale;
-            out[count++] = cc;
-            if (group == 3) {
-                *uses |= uses_bit(sk) | uses_bit(ck);
-                if (dst == D_PITCH)
-                    *uses |= USE_DYN_PITCH;
-            }
-        }
-    }
-    *n_out = count;
-}
 
 /* ---------------------------------------------------------------------------------------
  * Source values and transforms
@@ -739,25 +503,17 @@ static inline eng_coef coef_at(const eng_voice *v, uint64_t at)
     return c;
 }
 
-/* Evaluate the voice at absolute frame `end` and ramp to it from `now`. With end == now the
-   values are set directly (the note-on frame). */
-void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
+/* A plan's first step: the sources at `end` (t frames after note-on) and the connection sums
+   of every continuous destination into sum; returns EG1's output amplitude (*done: the
+   voice has fallen silent). */
+static float plan_sums(const eng_voice *v, const eng_channel *ch, double t, int *done, float *sum)
 {
     const eng_region *r = v->rgn;
-    const eng_channel *ch = &e->chan[v->channel];
-    if (v->chan_version != ch->version)
-        eval_channel_sums(v, ch);
-
-    double t = (double)(int64_t)(end - v->start);
-    int done = 0;
     dyn_src d;
     float eg1_level;
-    float amp = eg1_eval(v, t, &eg1_level, &done);
+    float amp = eg1_eval(v, t, &eg1_level, done);
     d.eg1 = eg1_level;
-    int uses = r->uses;
-    dyn_eval(v, uses, t, &d);
-
-    float sum[D_NCONT];
+    dyn_eval(v, r->uses, t, &d);
     for (int k = 0; k < D_NCONT; k++)
         sum[k] = v->stat[k] + v->chan[k];
     if ((r->flags & ENG_RGN_ATTENUATION_FLOOR) && sum[D_GAIN] > 0.0f)
@@ -766,30 +522,42 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
         const eng_cconn *c = &r->conn[i];
         sum[c->dst] += conn_value(c, v, ch, &d);
     }
+    return amp;
+}
 
-    /* pitch -> phase increment, constant for the plan: a time-varying pitch takes the mean
-       of its values at the plan's start and end (about its middle), so the steps straddle
-       the curve instead of leading it */
+/* The time-varying part of the pitch (cents) at `now`, evaluated directly: for a plan
+   made off the tick grid (at an event), where the last plan's end value does not apply. */
+static float dyn_pitch_at(const eng_voice *v, const eng_channel *ch, uint64_t now)
+{
+    const eng_region *r = v->rgn;
+    double ts = (double)(int64_t)(now - v->start);
+    dyn_src ds;
+    float ls;
+    int dn;
+    eg1_eval(v, ts, &ls, &dn);
+    ds.eg1 = ls;
+    dyn_eval(v, r->uses, ts, &ds);
+    float dyn_start = 0.0f;
+    for (int32_t i = r->first_dynamic; i < r->n_conn; i++) {
+        const eng_cconn *c = &r->conn[i];
+        if (c->dst == D_PITCH)
+            dyn_start += conn_value(c, v, ch, &ds);
+    }
+    return dyn_start;
+}
+
+/* Pitch -> phase increment, constant for the plan: a time-varying pitch takes the mean of
+   its values at the plan's start and end (about its middle), so the steps straddle the
+   curve instead of leading it. */
+static void plan_pitch(eng_voice *v, const eng_channel *ch, const float *sum, uint64_t now, uint64_t end)
+{
+    const eng_region *r = v->rgn;
     float pitch_sum = sum[D_PITCH];
-    if ((uses & USE_DYN_PITCH) && end != now) {
+    if ((r->uses & USE_DYN_PITCH) && end != now) {
         float dyn_end = pitch_sum - (v->stat[D_PITCH] + v->chan[D_PITCH]);
         float dyn_start = v->dyn_pitch;
-        if (v->dyn_pitch_t != now) {
-            /* planned off the tick grid (an event): evaluate the start directly */
-            double ts = (double)(int64_t)(now - v->start);
-            dyn_src ds;
-            float ls;
-            int dn;
-            eg1_eval(v, ts, &ls, &dn);
-            ds.eg1 = ls;
-            dyn_eval(v, uses, ts, &ds);
-            dyn_start = 0.0f;
-            for (int32_t i = r->first_dynamic; i < r->n_conn; i++) {
-                const eng_cconn *c = &r->conn[i];
-                if (c->dst == D_PITCH)
-                    dyn_start += conn_value(c, v, ch, &ds);
-            }
-        }
+        if (v->dyn_pitch_t != now)
+            dyn_start = dyn_pitch_at(v, ch, now);
         v->dyn_pitch = dyn_end;
         v->dyn_pitch_t = end;
         pitch_sum = v->stat[D_PITCH] + v->chan[D_PITCH] + 0.5f * (dyn_start + dyn_end);
@@ -809,9 +577,14 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
         uint64_t inc = (uint64_t)(ratio * 4294967296.0 + 0.5);
         v->inc = inc ? inc : 1;
     }
+}
 
-    /* gain */
-    float gain_cb = sum[D_GAIN] - r->attenuation + v->soft_cb;
+/* The output amplitude at `end`: EG1's (amp) times the gain of the sums, the region's
+   attenuation and the soft pedal, times a cut voice's fade; 0 once the voice is done
+   (*done also set when the fade has run out). */
+static float plan_amp(eng_voice *v, const float *sum, float amp, uint64_t end, int *done)
+{
+    float gain_cb = sum[D_GAIN] - v->rgn->attenuation + v->soft_cb;
     if (gain_cb != v->last_gain_cb) {
         v->last_gain_cb = gain_cb;
         float g = gain_cb > 200.0f ? 200.0f : gain_cb;
@@ -822,64 +595,68 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
         double f = 1.0 - (double)(int64_t)(end - v->fade_start) / v->fade_len;
         if (f <= 0.0) {
             f = 0.0;
-            done = 1;
+            *done = 1;
         }
         amp *= (float)f;
     }
-    if (done)
+    if (*done)
         amp = 0.0f;
+    return amp;
+}
 
-    /* pan */
-    float pan = sum[D_PAN];
-    if (pan != v->last_pan) {
-        v->last_pan = pan;
-        float p = pan;
-        if (r->out_mask == 1)
-            p -= 500.0f;
-        else if (r->out_mask == 2)
-            p += 500.0f;
-        if (p < -500.0f)
-            p = -500.0f;
-        if (p > 500.0f)
-            p = 500.0f;
-        if (v->nch == 2) {
-            /* balance: each side keeps its own channel, the far one fades */
-            v->pan_l = p >= 500.0f ? 0.0f : (p > 0.0f ? (float)cos(PI_D * p * 0.001) : 1.0f);
-            v->pan_r = p <= -500.0f ? 0.0f : (p < 0.0f ? (float)cos(-PI_D * p * 0.001) : 1.0f);
-        } else if (p <= -500.0f || p >= 500.0f) {
-            v->pan_l = p < 0.0f ? 1.0f : 0.0f; /* exactly silent on the far side */
-            v->pan_r = p < 0.0f ? 0.0f : 1.0f;
-        } else {
-            double x = ((double)p * 0.001 + 0.5) * (PI_D * 0.5);
-            v->pan_l = (float)cos(x);
-            v->pan_r = (float)sin(x);
-        }
+/* The pan gains (pan_l, pan_r) for pan in permille, when it changed. */
+static void plan_pan(eng_voice *v, float pan)
+{
+    if (pan == v->last_pan)
+        return;
+    v->last_pan = pan;
+    float p = pan;
+    if (v->rgn->out_mask == 1)
+        p -= 500.0f;
+    else if (v->rgn->out_mask == 2)
+        p += 500.0f;
+    if (p < -500.0f)
+        p = -500.0f;
+    if (p > 500.0f)
+        p = 500.0f;
+    if (v->nch == 2) {
+        /* balance: each side keeps its own channel, the far one fades */
+        v->pan_l = p >= 500.0f ? 0.0f : (p > 0.0f ? (float)cos(PI_D * p * 0.001) : 1.0f);
+        v->pan_r = p <= -500.0f ? 0.0f : (p < 0.0f ? (float)cos(-PI_D * p * 0.001) : 1.0f);
+    } else if (p <= -500.0f || p >= 500.0f) {
+        v->pan_l = p < 0.0f ? 1.0f : 0.0f; /* exactly silent on the far side */
+        v->pan_r = p < 0.0f ? 0.0f : 1.0f;
+    } else {
+        double x = ((double)p * 0.001 + 0.5) * (PI_D * 0.5);
+        v->pan_l = (float)cos(x);
+        v->pan_r = (float)sin(x);
     }
-    float rev = sum[D_REVERB] * 0.001f;
-    float cho = sum[D_CHORUS] * 0.001f;
-    rev = rev < 0.0f ? 0.0f : (rev > 1.0f ? 1.0f : rev);
-    cho = cho < 0.0f ? 0.0f : (cho > 1.0f ? 1.0f : cho);
-    /* A two-channel voice sends both channels at the full send (eng_voice_mix sums them):
-       the two mono voices of an SF2 stereo pair, or of a DLS2 multichannel pair played
-       apart, each send their own channel at the full level in FluidSynth and SpessaSynth. */
-    float target[4] = {amp * v->pan_l, amp * v->pan_r, amp * rev, amp * cho};
-    v->level = target[0] + target[1];
+}
 
-    /* filter */
-    eng_coef ct = v->c0;
-    int coef_changed = 0;
-    if (v->filter) {
-        float fc = sum[D_FC], q = sum[D_Q];
-        if (fc != v->last_fc || q != v->last_q) {
-            if (q != v->last_q)
-                q_design(q, &v->hiq, &v->qgain);
-            v->last_fc = fc;
-            v->last_q = q;
-            ct = lowpass((double)e->rate, fc, v->hiq, v->qgain);
-            coef_changed = 1;
-        }
+/* The filter's coefficients for the sums' cutoff and resonance into *ct; 1 when they
+   changed (a voice with no filter: never). */
+static int plan_filter(const eng_engine *e, eng_voice *v, const float *sum, eng_coef *ct)
+{
+    if (!v->filter)
+        return 0;
+    float fc = sum[D_FC], q = sum[D_Q];
+    if (fc != v->last_fc || q != v->last_q) {
+        if (q != v->last_q)
+            q_design(q, &v->hiq, &v->qgain);
+        v->last_fc = fc;
+        v->last_q = q;
+        *ct = lowpass((double)e->rate, fc, v->hiq, v->qgain);
+        return 1;
     }
+    return 0;
+}
 
+/* Ramp the gains (left, right, reverb, chorus) and, when they move, the filter's
+   coefficients from their values at `now` to target and ct at `end`; with end == now they
+   are set directly (the note-on frame). A done voice ends at `end`. */
+static void plan_ramp(eng_voice *v, const float *target, eng_coef ct, int coef_changed, int done, uint64_t now,
+                      uint64_t end)
+{
     if (end == now) {
         for (int k = 0; k < 4; k++) {
             v->g0[k] = target[k];
@@ -893,7 +670,6 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
             v->end_at = now;
         return;
     }
-
     float span = (float)(int64_t)(end - now);
     float inv = 1.0f / span;
     eng_coef cur = coef_at(v, now);
@@ -916,6 +692,36 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
     v->r0 = now;
     v->ramp_end = end;
     v->end_at = done ? end : 0;
+}
+
+/* Evaluate the voice at absolute frame `end` and ramp to it from `now`. With end == now the
+   values are set directly (the note-on frame). */
+void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
+{
+    const eng_channel *ch = &e->chan[v->channel];
+    if (v->chan_version != ch->version)
+        eval_channel_sums(v, ch);
+
+    double t = (double)(int64_t)(end - v->start);
+    int done = 0;
+    float sum[D_NCONT];
+    float amp = plan_sums(v, ch, t, &done, sum);
+    plan_pitch(v, ch, sum, now, end);
+    amp = plan_amp(v, sum, amp, end, &done);
+    plan_pan(v, sum[D_PAN]);
+    float rev = sum[D_REVERB] * 0.001f;
+    float cho = sum[D_CHORUS] * 0.001f;
+    rev = rev < 0.0f ? 0.0f : (rev > 1.0f ? 1.0f : rev);
+    cho = cho < 0.0f ? 0.0f : (cho > 1.0f ? 1.0f : cho);
+    /* A two-channel voice sends both channels at the full send (eng_voice_mix sums them):
+       the two mono voices of an SF2 stereo pair, or of a DLS2 multichannel pair played
+       apart, each send their own channel at the full level in FluidSynth and SpessaSynth. */
+    float target[4] = {amp * v->pan_l, amp * v->pan_r, amp * rev, amp * cho};
+    v->level = target[0] + target[1];
+
+    eng_coef ct = v->c0;
+    int coef_changed = plan_filter(e, v, sum, &ct);
+    plan_ramp(v, target, ct, coef_changed, done, now, end);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /*
- * dlsynth voice engine: internal data structures shared by eng_core.c (engine, events,
- * voice allocation, mixer), voice.c (articulation: connections, envelopes, LFOs, filter
- * design, control-rate planning) and voice_render.c (the per-sample kernels).
+ * dlsynth voice engine: internal data structures shared by the engine's files (eng_*.c:
+ * engine, events, voice allocation, mixer; eng_internal.h lists them by thread), voice.c
+ * (articulation: envelopes, LFOs, filter design, control-rate planning), eng_conn_compile.c
+ * (the connections, compiled at download) and voice_render.c (the per-sample kernels).
  *
  * Not part of the cffi interface (see engine.h for that).
  *
@@ -38,6 +39,18 @@
 #define ENG_MAX_FRAMES ((int64_t)1 << 30)
 #define ENG_SINC_TAPS 8
 #define ENG_SINC_PHASES 1024
+
+/* The SIMD kernels this build has (voice_render.c; the variants are ENG_SIMD_* of engine.h):
+   SSE2 on x86 (the x86-64 baseline), and AVX2 where GCC-style target attributes exist
+   (run only on a CPU that has it). The scalar kernels are always there. */
+#if defined(__SSE2__) || defined(__x86_64__) || defined(_M_X64)
+#define ENG_SIMD 1
+#else
+#define ENG_SIMD 0
+#endif
+#if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define ENG_AVX2 1
+#endif
 
 /* ---------------------------------------------------------------------------------------
  * Compiled connections
@@ -385,7 +398,8 @@ struct eng_engine {
     int32_t n_slots;        /* voice slots: max_voices plus room for fading voices */
     int32_t n_channels;
     int32_t interp;
-    int32_t avx2;           /* the CPU has AVX2: the 8-wide kernels run */
+    int32_t simd;           /* ENG_SIMD_*: the kernels' variant (eng_set_simd; at creation
+                               the best this CPU has, DLSYNTH_NO_AVX2 aside) */
     int32_t max_instruments, max_waves;
 
     /* event ring (producer -> render) */
@@ -488,10 +502,12 @@ struct eng_engine {
     atomic_ullong st_labels_lost;
 };
 
-/* voice.c */
+/* eng_conn_compile.c (producer thread, download time) */
 void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
                       int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
                       int32_t *uses, int32_t *filter, float *fc_base);
+
+/* voice.c (render thread) */
 void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end);
 void eng_voice_release(eng_engine *e, eng_voice *v, uint64_t now);
@@ -515,11 +531,12 @@ typedef struct {
 void eng_sinc_table(float *table);
 /* at: the absolute frame of t0[0] (a voice whose wave runs out notes the frame, done_at) */
 void eng_voice_interp(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float *t0, float *t1);
-void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy);
+/* simd: ENG_SIMD_* (the filters have no AVX2 form: SSE2 runs at AVX2) */
+void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy, int32_t simd);
 /* out_rev or out_cho NULL: that send is not mixed (the effects are off, or its gain is
    zero throughout the segment: the caller checks). */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
-                   float *out_l, float *out_r, float *out_rev, float *out_cho);
+                   float *out_l, float *out_r, float *out_rev, float *out_cho, int32_t simd);
 
 /* eng_stems.c (render thread unless said) */
 void eng_stems_free(eng_engine *e);   /* the stems' memory (eng_set_stems, eng_destroy) */
@@ -531,7 +548,7 @@ void eng_stems_finish(eng_engine *e, const eng_finish *f, const float *wet);
 void eng_stems_zero_new(eng_engine *e, uint64_t start, int32_t n_before);
 void eng_label_push(eng_engine *e, const eng_label *l);
 static inline int eng_labels_on(const eng_engine *e) { return e->labels && !e->labels_done; }
-/* eng_core.c: the ENG_END_* reason and end frame of a voice freed at `at` */
+/* eng_alloc.c: the ENG_END_* reason and end frame of a voice freed at `at` */
 void eng_label_voice_end(eng_engine *e, const eng_voice *v, uint64_t at);
 
 #endif /* DLSYNTH_VOICE_H */

@@ -18,12 +18,9 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__SSE2__) || defined(__x86_64__) || defined(_M_X64)
+#if ENG_SIMD
 #include <emmintrin.h>
 #include <xmmintrin.h>
-#define ENG_SIMD 1
-#else
-#define ENG_SIMD 0
 #endif
 
 /* ---------------------------------------------------------------------------------------
@@ -148,12 +145,12 @@ static inline __m128i v_lo(uint64_t ph, uint64_t inc)
 }
 #endif
 
-static void run_linear1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_linear1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m, int sse)
 {
     uint64_t ph = *pph;
     int i = 0;
 #if ENG_SIMD
-    if (m >= 4) {
+    if (sse && m >= 4) {
         __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
         for (; i + 4 <= m; i += 4) {
             /* each lane: the pair (p[0], p[1]) of its output */
@@ -171,6 +168,8 @@ static void run_linear1(const int16_t *b, uint64_t *pph, uint64_t inc, float *ou
             ph += 4 * inc;
         }
     }
+#else
+    (void)sse;
 #endif
     for (; i < m; i++) {
         out[i] = lin(b + (ph >> ENG_FRAC), frac_of(ph));
@@ -179,12 +178,12 @@ static void run_linear1(const int16_t *b, uint64_t *pph, uint64_t inc, float *ou
     *pph = ph;
 }
 
-static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m, int sse)
 {
     uint64_t ph = *pph;
     int i = 0;
 #if ENG_SIMD
-    if (m >= 4) {
+    if (sse && m >= 4) {
         __m128i lo = v_lo(ph, inc), dlo = _mm_set1_epi32((int)(uint32_t)(4 * inc));
         const int16_t *bm = b - 1;
         for (; i + 4 <= m; i += 4) {
@@ -197,6 +196,8 @@ static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out
             ph += 4 * inc;
         }
     }
+#else
+    (void)sse;
 #endif
     for (; i < m; i++) {
         out[i] = cubic(b + (ph >> ENG_FRAC), frac_of(ph));
@@ -205,12 +206,13 @@ static void run_cubic1(const int16_t *b, uint64_t *pph, uint64_t inc, float *out
     *pph = ph;
 }
 
-static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m)
+static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_t inc, float *out, int m,
+                      int sse)
 {
     uint64_t ph = *pph;
     int i = 0;
 #if ENG_SIMD
-    for (; i + 4 <= m; i += 4) {
+    for (; sse && i + 4 <= m; i += 4) {
         __m128 s[4];
         for (int k = 0; k < 4; k++) {
             uint64_t q = ph + (uint64_t)k * inc;
@@ -224,6 +226,8 @@ static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_
         _mm_storeu_ps(out + i, _mm_mul_ps(y, _mm_set1_ps(S31)));
         ph += 4 * inc;
     }
+#else
+    (void)sse;
 #endif
     for (; i < m; i++) {
         out[i] = sinc8(b + (ph >> ENG_FRAC), tab, ph);
@@ -232,10 +236,10 @@ static void run_sinc1(const int16_t *b, const float *tab, uint64_t *pph, uint64_
     *pph = ph;
 }
 
-#if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#ifdef ENG_AVX2
 #include <immintrin.h>
-#define ENG_AVX2 1
-/* AVX2 kernels, eight outputs at a time (chosen at run time: eng_create checks the CPU).
+/* AVX2 kernels, eight outputs at a time (chosen at run time: the engine's variant, AVX2 only
+   on a CPU that has it: eng_set_simd).
    No FMA: every lane does the scalar formula's operations in its order, on the samples
    scaled by a power of two (sign-extended int16 -> float: s = (s / 32768) * 2^15, the
    result scaled back by 2^-15; or s * 2^16 as in the SSE paths, scaled back by 2^-31; see
@@ -344,14 +348,14 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
     }
     *pph = ph;
     if (i < m)
-        run_cubic1(b, pph, inc, out + i, m - i);
+        run_cubic1(b, pph, inc, out + i, m - i, 1);
 }
 
 __attribute__((target("avx2"))) static void run_linear1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc,
                                                              float *out, int m)
 {
     if (inc > WIN_LINEAR_INC || m < 8) {
-        run_linear1(b, pph, inc, out, m);
+        run_linear1(b, pph, inc, out, m, 1);
         return;
     }
     uint64_t ph = *pph;
@@ -378,7 +382,7 @@ __attribute__((target("avx2"))) static void run_linear1_avx2(const int16_t *b, u
     }
     *pph = ph;
     if (i < m)
-        run_linear1(b, pph, inc, out + i, m - i);
+        run_linear1(b, pph, inc, out + i, m - i, 1);
 }
 
 /* Sinc: per output the eight taps times the eight samples in one vector; adding its halves
@@ -405,15 +409,15 @@ __attribute__((target("avx2"))) static void run_sinc1_avx2(const int16_t *b, con
     }
     *pph = ph;
     if (i < m)
-        run_sinc1(b, tab, pph, inc, out + i, m - i);
+        run_sinc1(b, tab, pph, inc, out + i, m - i, 1);
 }
 #endif
 
-/* One channel of a run with the engine's interpolation and SIMD path. */
+/* One channel of a run with the engine's interpolation and SIMD variant. */
 static inline void run_one(const eng_engine *e, const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
 {
 #ifdef ENG_AVX2
-    if (e->avx2) {
+    if (e->simd >= ENG_SIMD_AVX2) {
         switch (e->interp) {
         case ENG_INTERP_LINEAR: run_linear1_avx2(b, pph, inc, out, m); return;
         case ENG_INTERP_SINC: run_sinc1_avx2(b, e->sinc, pph, inc, out, m); return;
@@ -421,10 +425,11 @@ static inline void run_one(const eng_engine *e, const int16_t *b, uint64_t *pph,
         }
     }
 #endif
+    int sse = e->simd >= ENG_SIMD_SSE2;
     switch (e->interp) {
-    case ENG_INTERP_LINEAR: run_linear1(b, pph, inc, out, m); break;
-    case ENG_INTERP_SINC: run_sinc1(b, e->sinc, pph, inc, out, m); break;
-    default: run_cubic1(b, pph, inc, out, m); break;
+    case ENG_INTERP_LINEAR: run_linear1(b, pph, inc, out, m, sse); break;
+    case ENG_INTERP_SINC: run_sinc1(b, e->sinc, pph, inc, out, m, sse); break;
+    default: run_cubic1(b, pph, inc, out, m, sse); break;
     }
 }
 
@@ -473,7 +478,6 @@ void eng_sinc_table(float *table)
  * Filter
  * ------------------------------------------------------------------------------------- */
 
-#if !ENG_SIMD
 static void filt_const(float *x, int n, float *st, eng_coef c)
 {
     float x1 = st[0], x2 = st[1], y1 = st[2], y2 = st[3];
@@ -514,7 +518,6 @@ static void filt_ramp(float *x, int n, float *st, eng_coef c, eng_coef dc, float
     st[2] = y1;
     st[3] = y2;
 }
-#endif
 
 /* Up to eight filters at once: two groups of four SSE lanes, interleaved in one loop so
    the two recursions' latencies overlap. Each lane runs exactly the scalar recursion above
@@ -611,9 +614,25 @@ static void fgroup_store(fgroup *g, int nj)
     _mm_storeu_ps((G).x[3] + (I), R3)
 #endif
 
-void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
+/* The scalar recursions, one job after another. */
+static void filter_jobs_scalar(const eng_fjob *jobs, int nj, int32_t n)
+{
+    for (int l = 0; l < nj; l++) {
+        const eng_fjob *j = &jobs[l];
+        if (j->ramp)
+            filt_ramp(j->x, n, j->st, j->c, j->dc, j->k0);
+        else
+            filt_const(j->x, n, j->st, j->c);
+    }
+}
+
+void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy, int32_t simd)
 {
 #if ENG_SIMD
+    if (simd < ENG_SIMD_SSE2) {
+        filter_jobs_scalar(jobs, nj, n);
+        return;
+    }
     float dst[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
     int ramp = 0;
     fgroup ga, gb;
@@ -667,13 +686,8 @@ void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
     fgroup_store(&ga, na);
 #else
     (void)dummy;
-    for (int l = 0; l < nj; l++) {
-        const eng_fjob *j = &jobs[l];
-        if (j->ramp)
-            filt_ramp(j->x, n, j->st, j->c, j->dc, j->k0);
-        else
-            filt_const(j->x, n, j->st, j->c);
-    }
+    (void)simd;
+    filter_jobs_scalar(jobs, nj, n);
 #endif
 }
 
@@ -681,77 +695,58 @@ void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
  * Mixing
  * ------------------------------------------------------------------------------------- */
 
-/* out_a += y_a * gain_a(i), out_b += y_b * gain_b(i), gain(i) = g0 + (k0 + i) * dg. A
-   constant gain is the same expression with dg = 0 (g0 + k * 0 == g0 exactly), so the two
-   paths give identical results. */
-#if defined(ENG_AVX2) && defined(__has_attribute) && defined(__linux__) && defined(__GLIBC__) && !defined(__SANITIZE_THREAD__)
-#if __has_attribute(target_clones) /* needs ifunc: glibc only */
-#define ENG_CLONES __attribute__((target_clones("avx2", "default")))
+/* The mix kernels (voice_mix.h) in each variant: plain C loops, compiled as the scalar
+   variant with auto-vectorisation off, as the SSE2 one with the build's flags (-O3 -msse2:
+   GCC vectorises them with SSE2) and as the AVX2 one for that target. The loops are
+   element-wise with no reduction and no FMA (-std=c11 turns contraction off, and neither
+   target has FMA), so every variant's frames are the scalar ones bit for bit. Where the
+   build has no SIMD kernels the compiler makes of them what it can, as the scalar one. */
+#if ENG_SIMD
+#define MIX_FN(name) name##_sse2
+#include "voice_mix.h"
+#if defined(__clang__)
+#define MIX_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
+#elif defined(__GNUC__)
+#define MIX_ATTR __attribute__((optimize("no-tree-vectorize")))
 #endif
 #endif
-#ifndef ENG_CLONES
-#define ENG_CLONES
+#define MIX_FN(name) name##_scalar
+#include "voice_mix.h"
+#ifdef ENG_AVX2
+#define MIX_FN(name) name##_avx2
+#define MIX_ATTR __attribute__((target("avx2")))
+#include "voice_mix.h"
 #endif
 
-ENG_CLONES static void mix_pair(const float *restrict ya, const float *restrict yb, float *restrict oa, float *restrict ob,
-                     int n, float ga, float dga, float gb, float dgb, float k0)
-{
-    if (dga == 0.0f && dgb == 0.0f) {
-        for (int i = 0; i < n; i++) {
-            oa[i] += ya[i] * ga;
-            ob[i] += yb[i] * gb;
-        }
-    } else {
-        for (int i = 0; i < n; i++) {
-            float k = k0 + (float)i;
-            oa[i] += ya[i] * (ga + k * dga);
-            ob[i] += yb[i] * (gb + k * dgb);
-        }
-    }
-}
+typedef struct {
+    void (*pair)(const float *restrict, const float *restrict, float *restrict, float *restrict, int, float, float,
+                 float, float, float);
+    void (*pair_sum)(const float *restrict, const float *restrict, float *restrict, float *restrict, int, float,
+                     float, float, float, float);
+    void (*one)(const float *restrict, const float *restrict, float *restrict, int, float, float, float);
+} mix_kernels;
 
-/* the sends of a two-channel voice take the channels' mean (the 0.5 is in the gains) */
-ENG_CLONES static void mix_pair_sum(const float *restrict y0, const float *restrict y1, float *restrict oa,
-                         float *restrict ob, int n, float ga, float dga, float gb, float dgb, float k0)
-{
-    if (dga == 0.0f && dgb == 0.0f) {
-        for (int i = 0; i < n; i++) {
-            float y = y0[i] + y1[i];
-            oa[i] += y * ga;
-            ob[i] += y * gb;
-        }
-    } else {
-        for (int i = 0; i < n; i++) {
-            float y = y0[i] + y1[i];
-            float k = k0 + (float)i;
-            oa[i] += y * (ga + k * dga);
-            ob[i] += y * (gb + k * dgb);
-        }
-    }
-}
+static const mix_kernels MIX_SCALAR = {mix_pair_scalar, mix_pair_sum_scalar, mix_one_scalar};
+#if ENG_SIMD
+static const mix_kernels MIX_SSE2 = {mix_pair_sse2, mix_pair_sum_sse2, mix_one_sse2};
+#endif
+#ifdef ENG_AVX2
+static const mix_kernels MIX_AVX2 = {mix_pair_avx2, mix_pair_sum_avx2, mix_one_avx2};
+#endif
 
-/* One bus of the above: out += y * gain(i) (y = y0, or y0 + y1 for a two-channel voice's
-   send), the same operations as that bus's in mix_pair / mix_pair_sum. */
-ENG_CLONES static void mix_one(const float *restrict y0, const float *restrict y1, float *restrict o, int n, float g,
-                    float dg, float k0)
+/* The mix kernels of variant simd (ENG_SIMD_*; one this build lacks: the next below). */
+static const mix_kernels *mix_kernels_for(int32_t simd)
 {
-    if (y1) {
-        if (dg == 0.0f) {
-            for (int i = 0; i < n; i++)
-                o[i] += (y0[i] + y1[i]) * g;
-        } else {
-            for (int i = 0; i < n; i++)
-                o[i] += (y0[i] + y1[i]) * (g + (k0 + (float)i) * dg);
-        }
-    } else {
-        if (dg == 0.0f) {
-            for (int i = 0; i < n; i++)
-                o[i] += y0[i] * g;
-        } else {
-            for (int i = 0; i < n; i++)
-                o[i] += y0[i] * (g + (k0 + (float)i) * dg);
-        }
-    }
+#ifdef ENG_AVX2
+    if (simd >= ENG_SIMD_AVX2)
+        return &MIX_AVX2;
+#endif
+#if ENG_SIMD
+    if (simd >= ENG_SIMD_SSE2)
+        return &MIX_SSE2;
+#endif
+    (void)simd;
+    return &MIX_SCALAR;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -881,19 +876,20 @@ void eng_voice_interp(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float
 
 /* Mix n filtered frames of the voice, starting at absolute frame `at`, into the buses. */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1, float *out_l,
-                   float *out_r, float *out_rev, float *out_cho)
+                   float *out_r, float *out_rev, float *out_cho, int32_t simd)
 {
+    const mix_kernels *mk = mix_kernels_for(simd);
     float k0 = (float)(int64_t)(at - v->r0);
     const float *right = v->nch == 1 ? t0 : t1;
-    mix_pair(t0, right, out_l, out_r, n, v->g0[0], v->dg[0], v->g0[1], v->dg[1], k0);
+    mk->pair(t0, right, out_l, out_r, n, v->g0[0], v->dg[0], v->g0[1], v->dg[1], k0);
     if (out_rev && out_cho) {
         if (v->nch == 1)
-            mix_pair(t0, t0, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
+            mk->pair(t0, t0, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
         else
-            mix_pair_sum(t0, t1, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
+            mk->pair_sum(t0, t1, out_rev, out_cho, n, v->g0[2], v->dg[2], v->g0[3], v->dg[3], k0);
     } else if (out_rev) {
-        mix_one(t0, v->nch == 1 ? NULL : t1, out_rev, n, v->g0[2], v->dg[2], k0);
+        mk->one(t0, v->nch == 1 ? NULL : t1, out_rev, n, v->g0[2], v->dg[2], k0);
     } else if (out_cho) {
-        mix_one(t0, v->nch == 1 ? NULL : t1, out_cho, n, v->g0[3], v->dg[3], k0);
+        mk->one(t0, v->nch == 1 ? NULL : t1, out_cho, n, v->g0[3], v->dg[3], k0);
     }
 }

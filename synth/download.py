@@ -143,7 +143,7 @@ _SF2_MIN_TC = -12000.0  # SF2's default for every envelope and LFO time: 2^-10 s
 # SF2's velocity-to-cutoff modulator (8.4.2) is left out, as SpessaSynth and FluidSynth's
 # DLS loader leave it out (FluidSynth's own reading of it depends on the version); the
 # filter's SF2 default cutoff (13500 cents) is the engine's rule for every bank
-# (native/voice.c, filter_rule).
+# (native/eng_conn_compile.c, filter_rule).
 SF2_DEFAULT_CONNECTIONS: list[tuple[int, int, int, int, float]] = [
     (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_LFO_FREQUENCY, 0, 0.0),
     (C.CONN_SRC_NONE, C.CONN_SRC_NONE, C.CONN_DST_LFO_STARTDELAY, 0, _SF2_MIN_TC),

@@ -78,7 +78,7 @@ def test_the_sdist_holds_the_sources_the_build_needs(dists):
     _, sdist = dists
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     for need in ("pyproject.toml", "setup.py", "README.md", "dlsynth/__init__.py", "native/engine.h",
-                 "native/build_engine.py", "native/eng_core.c", "dls/reader.py", "apps/cli.py"):
+                 "native/build_engine.py", "native/eng_render.c", "dls/reader.py", "apps/cli.py"):
         assert need in names, need
 
 

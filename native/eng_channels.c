@@ -1,0 +1,410 @@
+/*
+ * dlsynth voice engine: what a voice-engine event means (eng_apply_now): notes, pedals,
+ * controllers, channel parameters, programs, master volume, resets and unloads. The
+ * MIDI-level meaning (bank select, RPN, patch table, drum channels) comes before, in
+ * native/midi.c, which calls eng_apply_now with the engine events it makes.
+ *
+ * Thread: the render thread (events in time order, at their frame). eng_channel_defaults
+ * also runs on the producer, in eng_create, before the render thread exists.
+ */
+#include "eng_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* DirectMusic's default channel priorities: DAUD_STANDARD_VOICE_PRIORITY plus an offset per
+   channel, the drum channel (10) highest, then 1, 2, ... 16. */
+static const uint32_t chan_priority_offset[16] = {14, 13, 12, 11, 10, 9, 8, 7, 6, 15, 5, 4, 3, 2, 1, 0};
+#define PRIORITY_STANDARD 0x80000000u
+
+void eng_channel_defaults(eng_channel *ch, int index)
+{
+    memset(ch->cc, 0, sizeof ch->cc);
+    memset(ch->poly, 0, sizeof ch->poly);
+    ch->cc[7] = 100;
+    ch->cc[10] = 64;
+    ch->cc[11] = 127;
+    ch->cc[91] = 40;
+    ch->cc[93] = 0;
+    ch->bend = 8192;
+    ch->chp = 0;
+    ch->sustain = ch->sostenuto = ch->soft = 0;
+    ch->bend_range = 200.0f;
+    ch->fine = 0.0f;
+    ch->coarse = 0.0f;
+    ch->priority = PRIORITY_STANDARD | chan_priority_offset[index & 15];
+    ch->version++;
+}
+
+static void replan_channel(eng_engine *e, int32_t c, uint64_t now)
+{
+    uint64_t end = eng_plan_end(now);
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel == c)
+            eng_voice_plan(e, v, now, end);
+    }
+}
+
+static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    eng_instrument *ins = ch->ins;
+    if (!ins || ins->dead)
+        return;
+    uint64_t first_serial = e->serial;
+    int32_t matched = 0, started = 0;
+    int labels = eng_labels_on(e);
+    uint32_t patch = e->midi->chan[c].patch;
+    int32_t stem = -1; /* found when its first voice starts: a note that plays makes a stem */
+    uint32_t note = labels ? ++e->note_serial : 0;
+    for (int32_t ri = 0; ri < ins->n_regions; ri++) {
+        const eng_region *r = &ins->regions[ri];
+        if (key < r->key_lo || key > r->key_hi || vel < r->vel_lo || vel > r->vel_hi)
+            continue;
+        matched++;
+        /* exclusivity: key groups, and the same key on a region that is not self-non-exclusive */
+        for (int32_t i = 0; i < e->n_act; i++) {
+            eng_voice *v = &e->voices[e->act[i]];
+            if (v->channel != c || v->ins != ins || v->fading || v->serial >= first_serial)
+                continue;
+            int group_cut = r->key_group && v->rgn->key_group == r->key_group;
+            int cut = group_cut || (!(r->flags & ENG_RGN_SELF_NON_EXCLUSIVE) && v->rgn == r && v->key == key);
+            /* cut with the EG1 shutdown time, unless it is already releasing faster */
+            if (cut && (v->note_on || v->eg1.release_rate < v->shutdown_rate)) {
+                v->end_reason = group_cut ? ENG_END_KEY_GROUP : ENG_END_RETRIGGERED;
+                eng_voice_cut(e, v, now, 0);
+            }
+        }
+        eng_voice *v = eng_voice_alloc(e, ch->priority, now);
+        if (!v)
+            continue;
+        v->channel = c;
+        v->key = (uint8_t)key;
+        v->vel = (uint8_t)vel;
+        v->priority = ch->priority;
+        v->start = now;
+        v->ins = ins;
+        v->rgn = r;
+        v->fading = 0;
+        v->end_reason = 0;
+        v->done_seen = 0;
+        v->done_at = 0;
+        if (stem < 0)
+            stem = e->stems_by ? eng_stem_for(e, c, patch, e->cur_tag, now) : 0;
+        v->stem = stem;
+        v->note = note;
+        ins->voices++;
+        started++;
+        eng_voice_start(e, v, now);
+    }
+    if (labels && matched) {
+        eng_label l;
+        memset(&l, 0, sizeof l);
+        l.kind = ENG_LABEL_NOTE;
+        l.frame = now;
+        l.note = note;
+        l.channel = c;
+        l.patch = patch;
+        l.track = e->cur_tag;
+        l.key = (int16_t)key;
+        l.velocity = (int16_t)vel;
+        l.voices = started;
+        l.stem = stem < 0 ? 0 : stem;
+        eng_label_push(e, &l);
+    }
+    uint32_t active = (uint32_t)e->n_act;
+    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
+    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
+        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+}
+
+/* The KEY_OFF label of a note-off (key -1: all notes off on the channel). */
+static void label_key_off(eng_engine *e, int32_t c, int key, uint64_t now)
+{
+    eng_label l;
+    memset(&l, 0, sizeof l);
+    l.kind = ENG_LABEL_KEY_OFF;
+    l.frame = now;
+    l.channel = c;
+    l.key = (int16_t)key;
+    eng_label_push(e, &l);
+}
+
+static void note_off(eng_engine *e, int32_t c, int key, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    if (eng_labels_on(e))
+        label_key_off(e, c, key, now);
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel != c || v->key != key || !v->note_on || v->sustained || v->fading)
+            continue;
+        if (v->sostenuto) {
+            v->sost_off = 1;
+            continue;
+        }
+        if (ch->sustain) {
+            v->sustained = 1;
+            continue;
+        }
+        eng_voice_release(e, v, now);
+    }
+}
+
+static void sustain_pedal(eng_engine *e, int32_t c, int down, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    if (down) {
+        ch->sustain = 1;
+        return;
+    }
+    ch->sustain = 0;
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel == c && v->sustained && !v->sostenuto)
+            eng_voice_release(e, v, now);
+    }
+}
+
+static void sostenuto_pedal(eng_engine *e, int32_t c, int down, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    if (down) {
+        if (!ch->sostenuto)
+            for (int32_t i = 0; i < e->n_act; i++) {
+                eng_voice *v = &e->voices[e->act[i]];
+                if (v->channel == c && v->note_on && !v->sustained && !v->fading)
+                    v->sostenuto = 1;
+            }
+        ch->sostenuto = 1;
+        return;
+    }
+    ch->sostenuto = 0;
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel != c || !v->sostenuto)
+            continue;
+        v->sostenuto = 0;
+        if (v->sost_off) {
+            v->sost_off = 0;
+            if (ch->sustain)
+                v->sustained = 1;
+            else
+                eng_voice_release(e, v, now);
+        }
+    }
+}
+
+static void all_notes_off(eng_engine *e, int32_t c, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    if (eng_labels_on(e))
+        label_key_off(e, c, -1, now);
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel != c || !v->note_on || v->fading)
+            continue;
+        v->sostenuto = 0;
+        v->sost_off = 0;
+        if (ch->sustain)
+            v->sustained = 1;
+        else
+            eng_voice_release(e, v, now);
+    }
+}
+
+static void all_sound_off(eng_engine *e, int32_t c, uint64_t now)
+{
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if ((c < 0 || v->channel == c) && !v->fading) {
+            v->end_reason = ENG_END_SOUND_OFF;
+            eng_voice_fade(e, v, now);
+        }
+    }
+}
+
+static void control(eng_engine *e, int32_t c, int cc, int val, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    switch (cc) {
+    case 64:
+        ch->cc[64] = (uint8_t)val;
+        sustain_pedal(e, c, val >= 64, now);
+        return;
+    case 66:
+        ch->cc[66] = (uint8_t)val;
+        sostenuto_pedal(e, c, val >= 64, now);
+        return;
+    case 67:
+        ch->cc[67] = (uint8_t)val;
+        ch->soft = val >= 64;
+        return;
+    case 120:
+        all_sound_off(e, c, now);
+        return;
+    case 121: /* reset all controllers (RP-015) */
+        ch->bend = 8192;
+        ch->chp = 0;
+        memset(ch->poly, 0, sizeof ch->poly);
+        ch->cc[1] = 0;
+        ch->cc[11] = 127;
+        ch->cc[67] = 0;
+        ch->soft = 0;
+        ch->version++;
+        if (ch->sustain) {
+            ch->cc[64] = 0;
+            sustain_pedal(e, c, 0, now);
+        }
+        if (ch->sostenuto) {
+            ch->cc[66] = 0;
+            sostenuto_pedal(e, c, 0, now);
+        }
+        replan_channel(e, c, now);
+        return;
+    case 123:
+    case 124:
+    case 125:
+    case 126:
+    case 127:
+        all_notes_off(e, c, now);
+        return;
+    default:
+        break;
+    }
+    if (ch->cc[cc] != (uint8_t)val) {
+        ch->cc[cc] = (uint8_t)val;
+        ch->version++;
+        replan_channel(e, c, now);
+    }
+}
+
+static void unload_instrument(eng_engine *e, int32_t id, uint64_t now)
+{
+    if (id < 0 || id >= e->max_instruments)
+        return;
+    eng_instrument *ins = atomic_load_explicit(&e->ins_table[id], memory_order_acquire);
+    if (!ins || ins->dead)
+        return;
+    ins->dead = 1;
+    for (int32_t c = 0; c < e->n_channels; c++)
+        if (e->chan[c].ins == ins)
+            e->chan[c].ins = NULL;
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->ins == ins && !v->fading) {
+            v->end_reason = ENG_END_SOUND_OFF;
+            eng_voice_fade(e, v, now);
+        }
+    }
+    if (!ins->pending) {
+        ins->pending = 1;
+        e->unloading[e->n_unloading++] = ins;
+    }
+}
+
+static void reset_all(eng_engine *e, uint64_t now)
+{
+    all_sound_off(e, -1, now);
+    for (int32_t c = 0; c < e->n_channels; c++)
+        eng_channel_defaults(&e->chan[c], c);
+    e->master_volume = 1.0f;
+}
+
+void eng_apply_now(eng_engine *e, const eng_event *ev, uint64_t now)
+{
+    if (ev->type >= ENG_EV_MIDI && ev->type <= ENG_EV_RESELECT) {
+        mid_apply(e, e->midi, ev, now);
+        return;
+    }
+    int32_t c = ev->channel;
+    int need_channel = ev->type != ENG_EV_MASTER_VOLUME && ev->type != ENG_EV_RESET_ALL &&
+                       ev->type != ENG_EV_UNLOAD_INSTRUMENT;
+    if (need_channel && (c < 0 || c >= e->n_channels))
+        return;
+    switch (ev->type) {
+    case ENG_EV_NOTE_ON:
+        if (ev->a < 0 || ev->a > 127 || ev->b < 0 || ev->b > 127)
+            return;
+        if (ev->b == 0)
+            note_off(e, c, ev->a, now);
+        else
+            note_on(e, c, ev->a, ev->b, now);
+        break;
+    case ENG_EV_NOTE_OFF:
+        if (ev->a >= 0 && ev->a <= 127)
+            note_off(e, c, ev->a, now);
+        break;
+    case ENG_EV_CONTROL:
+        if (ev->a >= 0 && ev->a <= 127 && ev->b >= 0 && ev->b <= 127)
+            control(e, c, ev->a, ev->b, now);
+        break;
+    case ENG_EV_PITCH_BEND:
+        if (ev->a >= 0 && ev->a <= 16383 && e->chan[c].bend != ev->a) {
+            e->chan[c].bend = (uint16_t)ev->a;
+            e->chan[c].version++;
+            replan_channel(e, c, now);
+        }
+        break;
+    case ENG_EV_CHANNEL_PRESSURE:
+        if (ev->a >= 0 && ev->a <= 127 && e->chan[c].chp != ev->a) {
+            e->chan[c].chp = (uint8_t)ev->a;
+            e->chan[c].version++;
+            replan_channel(e, c, now);
+        }
+        break;
+    case ENG_EV_POLY_PRESSURE:
+        if (ev->a >= 0 && ev->a <= 127 && ev->b >= 0 && ev->b <= 127) {
+            e->chan[c].poly[ev->a] = (uint8_t)ev->b;
+            e->chan[c].version++;
+            replan_channel(e, c, now);
+        }
+        break;
+    case ENG_EV_PROGRAM: {
+        eng_instrument *ins = NULL;
+        if (ev->a >= 0 && ev->a < e->max_instruments) {
+            ins = atomic_load_explicit(&e->ins_table[ev->a], memory_order_acquire);
+            if (ins && ins->dead)
+                ins = NULL;
+        }
+        e->chan[c].ins = ins;
+        break;
+    }
+    case ENG_EV_PARAM: {
+        eng_channel *ch = &e->chan[c];
+        switch (ev->a) {
+        case ENG_PARAM_BEND_RANGE:
+            ch->bend_range = (float)(ev->b < 0 ? 0 : (ev->b > 12700 ? 12700 : ev->b));
+            break;
+        case ENG_PARAM_FINE_TUNE:
+            ch->fine = (float)(ev->b < -100 ? -100 : (ev->b > 100 ? 100 : ev->b));
+            break;
+        case ENG_PARAM_COARSE_TUNE:
+            ch->coarse = (float)(ev->b < -64 ? -64 : (ev->b > 63 ? 63 : ev->b));
+            break;
+        case ENG_PARAM_PRIORITY:
+            ch->priority = (uint32_t)ev->b;
+            return;
+        default:
+            return;
+        }
+        ch->version++;
+        replan_channel(e, c, now);
+        break;
+    }
+    case ENG_EV_MASTER_VOLUME: {
+        double mb = ev->a > 0 ? 0.0 : (double)ev->a;
+        e->master_volume = mb < -12000.0 ? 0.0f : (float)pow(10.0, mb / 2000.0);
+        break;
+    }
+    case ENG_EV_RESET_ALL:
+        reset_all(e, now);
+        break;
+    case ENG_EV_UNLOAD_INSTRUMENT:
+        unload_instrument(e, ev->a, now);
+        break;
+    default:
+        break;
+    }
+}

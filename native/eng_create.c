@@ -1,0 +1,178 @@
+/*
+ * dlsynth voice engine: creation and teardown of the engine object, and the render threads'
+ * setup (how many, how segments are shared out).
+ *
+ * Thread: the producer (the Python side, serialised by the wrapper's lock), never while
+ * eng_render runs. Everything eng_render touches is allocated here or by the downloads.
+ */
+#include "eng_internal.h"
+#include "eng_workers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Zeroed memory starting on a cache line, in whole lines: what different render threads
+   write must not share a line (NULL on failure; free() frees it). */
+static void *calloc_lines(size_t count, size_t size)
+{
+    size_t bytes = (count * size + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes ? bytes : 64);
+    return p;
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p < n && p < 0x40000000u)
+        p <<= 1;
+    return p;
+}
+
+eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels, int32_t interpolation,
+                       int32_t event_capacity, int32_t max_instruments, int32_t max_waves)
+{
+    if (sample_rate < 8000 || sample_rate > 384000 || max_voices < 1 || max_voices > 4096 || channels < 1 ||
+        channels > 16000 || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
+        max_instruments > (1 << 20) || max_waves < 1 || max_waves > (1 << 22))
+        return NULL;
+    eng_engine *e = calloc_lines(1, sizeof *e); /* its _Alignas(64) members */
+    if (!e)
+        return NULL;
+    e->rate = sample_rate;
+    e->max_voices = max_voices;
+    e->n_slots = max_voices + max_voices / 4 + 16;
+    e->n_channels = channels;
+    e->interp = interpolation;
+    e->max_instruments = max_instruments;
+    e->max_waves = max_waves;
+    uint32_t cap = pow2_at_least(event_capacity < 256 ? 256u : (uint32_t)event_capacity);
+    e->ring = calloc(cap, sizeof *e->ring);
+    e->ring_mask = cap - 1;
+    e->heap_cap = (int32_t)cap;
+    e->heap = calloc(cap, sizeof *e->heap);
+    uint32_t fcap = pow2_at_least((uint32_t)max_instruments + 1);
+    e->fin = calloc(fcap, sizeof *e->fin);
+    e->fin_mask = fcap - 1;
+    e->chan = calloc((size_t)channels, sizeof *e->chan);
+    e->voices = calloc_lines((size_t)e->n_slots, sizeof *e->voices);
+    e->act = calloc((size_t)e->n_slots, sizeof *e->act);
+    e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
+    e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
+    e->mix = calloc(6 * ENG_CTRL, sizeof(float));
+    e->tmp = calloc_lines(ENG_TMP_FLOATS, sizeof(float));
+    e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
+    e->gbuf = calloc_lines(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
+    e->gmask = calloc_lines((size_t)e->max_groups, sizeof *e->gmask);
+    e->n_threads = 1;
+    e->par_min_work = 1024;
+    e->fin_weight[0] = 2;
+    e->fin_weight[1] = ENG_FX_VOICES;
+    e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
+    e->ins_table = calloc((size_t)max_instruments, sizeof *e->ins_table);
+    e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
+    e->reverb = fx_reverb_new((double)sample_rate);
+    e->chorus = fx_chorus_new((double)sample_rate);
+    e->midi = mid_create(channels);
+    if (!e->midi || !e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
+        !e->mix || !e->tmp || !e->gbuf || !e->gmask || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
+        eng_destroy(e);
+        return NULL;
+    }
+    eng_sinc_table(e->sinc_mem);
+    e->simd = eng_simd_default();
+    e->sinc = e->sinc_mem;
+    for (int32_t i = 0; i < channels; i++)
+        eng_channel_defaults(&e->chan[i], i);
+    for (int32_t i = 0; i < e->n_slots; i++)
+        e->free_list[i] = e->n_slots - 1 - i;
+    e->n_free = e->n_slots;
+    e->master_volume = 1.0f;
+    atomic_store(&e->master_gain, 1.0f);
+    atomic_store(&e->effects_on, 1);
+    for (int32_t i = 0; i < max_instruments; i++)
+        atomic_init(&e->ins_table[i], NULL);
+    return e;
+}
+
+void eng_destroy(eng_engine *e)
+{
+    if (!e)
+        return;
+    eng_pool_destroy(e->pool);
+    eng_stems_free(e);
+    free(e->labels);
+    if (e->ins_table)
+        for (int32_t i = 0; i < e->max_instruments; i++)
+            eng_instrument_free(atomic_load(&e->ins_table[i]));
+    if (e->wave_table)
+        for (int32_t i = 0; i < e->max_waves; i++)
+            eng_wave_free(e->wave_table[i]);
+    if (e->reverb)
+        fx_reverb_free(e->reverb);
+    if (e->chorus)
+        fx_chorus_free(e->chorus);
+    mid_destroy(e->midi);
+    free(e->ring);
+    free(e->heap);
+    free(e->fin);
+    free(e->chan);
+    free(e->voices);
+    free(e->act);
+    free(e->free_list);
+    free(e->unloading);
+    free(e->mix);
+    free(e->tmp);
+    free(e->gbuf);
+    free(e->gmask);
+    free(e->sinc_mem);
+    free((void *)e->ins_table);
+    free(e->wave_table);
+    free(e);
+}
+
+int32_t eng_sample_rate(const eng_engine *e) { return e->rate; }
+int32_t eng_max_voices(const eng_engine *e) { return e->max_voices; }
+int32_t eng_channels(const eng_engine *e) { return e->n_channels; }
+
+/* ---------------------------------------------------------------------------------------
+ * Render threads
+ * ------------------------------------------------------------------------------------- */
+
+int32_t eng_set_threads(eng_engine *e, int32_t threads)
+{
+    if (!e)
+        return ENG_ERR_ARG;
+    if (threads < 1)
+        threads = 1;
+    if (threads > ENG_MAX_THREADS)
+        threads = ENG_MAX_THREADS;
+    if (threads == e->n_threads)
+        return threads;
+    eng_pool_destroy(e->pool);
+    e->pool = NULL;
+    e->n_threads = 1;
+    float *tmp = calloc_lines((size_t)threads * ENG_TMP_FLOATS, sizeof(float));
+    if (!tmp)
+        return ENG_ERR_NOMEM;
+    free(e->tmp);
+    e->tmp = tmp;
+    if (threads == 1)
+        return 1;
+    e->pool = eng_pool_create(threads, eng_run_item, e);
+    if (!e->pool)
+        return 1; /* no threads here (or none could start): one thread renders */
+    e->n_threads = threads;
+    return threads;
+}
+
+int32_t eng_threads(const eng_engine *e) { return e->n_threads; }
+
+void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict)
+{
+    if (!e)
+        return;
+    e->par_min_work = min_work < 0 ? 0 : min_work;
+    e->par_strict = strict != 0;
+}

@@ -1,0 +1,373 @@
+/*
+ * dlsynth voice engine: the render loop. eng_render cuts a block into segments (at control
+ * ticks and event frames), applies the events due, and hands each segment out as work items
+ * (its mix groups, and the finish of the segment before: buses, effects, output).
+ *
+ * Threads: eng_render runs on the render thread; the items (eng_run_item) run on it and on
+ * the render workers (native/eng_workers.c) during eng_pool_run. It never allocates,
+ * frees or locks.
+ */
+#include "eng_internal.h"
+#include "eng_workers.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <xmmintrin.h>
+#define ENG_HAVE_MXCSR 1
+#endif
+
+/* A voice the free pass after the segment ending at `end` will remove. */
+static inline int voice_ends(const eng_voice *v, uint64_t end)
+{
+    return v->state == PS_DONE || (v->end_at && v->end_at <= end);
+}
+
+/* One mix group: interpolate its voices into the thread's scratch rows, run their filters
+   (up to eight lanes at a time), mix them in the active list's order into the group's bus
+   rows, note which have ended, and, when the segment ends on a control tick, plan there
+   each voice that goes on (the control tick's plan, made before any event at the tick is
+   applied, as the tick comes first). */
+static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
+{
+    eng_voice *pend[ENG_PEND_VOICES];
+    eng_fjob jobs[8];
+    int np = 0, nj = 0;
+    int32_t n = j->n;
+    uint64_t at = j->at;
+    float *bus = e->gbuf + ((size_t)j->par * (size_t)e->max_groups + (size_t)g) * ENG_BUS_FLOATS;
+    float *bl = bus, *br = bus + ENG_CTRL;
+    float *brev = j->sends ? bus + 2 * ENG_CTRL : NULL, *bcho = j->sends ? bus + 3 * ENG_CTRL : NULL;
+    memset(bl, 0, sizeof(float) * (size_t)n);
+    memset(br, 0, sizeof(float) * (size_t)n);
+    uint32_t sends = 0; /* the send rows this group has written (zeroed on first use) */
+    float *dummy = tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
+    int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
+    uint32_t ended = 0;
+    for (int32_t i = first; i <= last; i++) {
+        eng_voice *v = i < last ? &e->voices[e->act[i]] : NULL;
+        int lanes = v && v->filter ? v->nch : 0;
+        if (!v || np == ENG_PEND_VOICES || nj + lanes > 8) {
+            if (nj)
+                eng_filter_jobs(jobs, nj, n, dummy, e->simd);
+            for (int k = 0; k < np; k++) {
+                eng_voice *p = pend[k];
+                float *vrev = NULL, *vcho = NULL;
+                if (j->sends) {
+                    if (p->g0[2] != 0.0f || p->dg[2] != 0.0f) {
+                        if (!(sends & ENG_SEND_REV))
+                            memset(brev, 0, sizeof(float) * (size_t)n);
+                        sends |= ENG_SEND_REV;
+                        vrev = brev;
+                    }
+                    if (p->g0[3] != 0.0f || p->dg[3] != 0.0f) {
+                        if (!(sends & ENG_SEND_CHO))
+                            memset(bcho, 0, sizeof(float) * (size_t)n);
+                        sends |= ENG_SEND_CHO;
+                        vcho = bcho;
+                    }
+                }
+                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, vrev, vcho,
+                              e->simd);
+                if (j->stems) {
+                    /* the voice's dry output again, alone, into its entry's row: rows start
+                       at -0.0, which adds nothing (-0 + x is x, signed zeros included) */
+                    float *row = eng_stem_row(e, j->par, i - np + k);
+                    for (int32_t f = 0; f < n; f++)
+                        row[f] = row[ENG_CTRL + f] = -0.0f;
+                    eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, row,
+                                  row + ENG_CTRL, NULL, NULL, e->simd);
+                }
+                if (voice_ends(p, j->end))
+                    ended |= 1u << (i - np + k - first);
+            }
+            np = nj = 0;
+            if (!v)
+                break;
+        }
+        float *t0 = tmp + (2 * np) * ENG_ROW, *t1 = tmp + (2 * np + 1) * ENG_ROW;
+        eng_voice_interp(e, v, at, n, t0, t1);
+        if (lanes) {
+            float k0 = (float)(int64_t)(at - v->r0);
+            for (int c = 0; c < lanes; c++) {
+                eng_fjob *fj = &jobs[nj++];
+                fj->x = c ? t1 : t0;
+                fj->st = v->fx[c];
+                fj->c = v->c0;
+                fj->dc = v->dc;
+                fj->k0 = k0;
+                fj->ramp = v->coef_ramp;
+            }
+        }
+        pend[np++] = v;
+    }
+    if (j->tick)
+        for (int32_t i = first; i < last; i++) {
+            eng_voice *v = &e->voices[e->act[i]];
+            if (!(ended >> (i - first) & 1u) && v->ramp_end <= j->tick)
+                eng_voice_plan(e, v, j->tick, j->tick + ENG_CTRL);
+        }
+    e->gmask[g].bits = ended;
+    memcpy(bus + 4 * ENG_CTRL, &sends, sizeof sends);
+}
+
+/* dst[i] = the groups' rows at `offset` summed in group order (first + second + third
+   ...), for i < len (the left and right rows at once: len = 2 * ENG_CTRL; the frames past a
+   segment's end are stale and unused). With `send` (ENG_SEND_*), only the groups that wrote
+   that row (the others' are zero). */
+static void sum_groups(float *restrict dst, const float *restrict groups, size_t offset, int32_t n_groups,
+                       int32_t len, uint32_t send)
+{
+    int first = 1;
+    for (int32_t g = 0; g < n_groups; g++) {
+        const float *base = groups + (size_t)g * ENG_BUS_FLOATS;
+        if (send) {
+            uint32_t wrote;
+            memcpy(&wrote, base + 4 * ENG_CTRL, sizeof wrote);
+            if (!(wrote & send))
+                continue;
+        }
+        const float *r = base + offset;
+        if (first) {
+            memcpy(dst, r, sizeof(float) * (size_t)len);
+            first = 0;
+        } else {
+            for (int32_t i = 0; i < len; i++)
+                dst[i] += r[i];
+        }
+    }
+    if (first)
+        memset(dst, 0, sizeof(float) * (size_t)len);
+}
+
+/* The rest of a segment once its groups are mixed: the buses, the effects, the output. */
+static void finish_segment(eng_engine *e, const eng_finish *f)
+{
+    int32_t n = f->n;
+    float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
+          *mix_cho = e->mix + 3 * ENG_CTRL;
+    const float *groups = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
+    if (n > ENG_CTRL / 2) {
+        sum_groups(mix_l, groups, 0, f->n_groups, 2 * ENG_CTRL, 0);
+    } else {
+        sum_groups(mix_l, groups, 0, f->n_groups, n, 0);
+        sum_groups(mix_r, groups, ENG_CTRL, f->n_groups, n, 0);
+    }
+    const float *wet = NULL;
+    if (f->fx_on) {
+        sum_groups(mix_rev, groups, 2 * ENG_CTRL, f->n_groups, n, ENG_SEND_REV);
+        sum_groups(mix_cho, groups, 3 * ENG_CTRL, f->n_groups, n, ENG_SEND_CHO);
+        if (f->stem_out) {
+            /* The effects' return apart (stem 0): each unit adds into rows of -0.0 (which
+               then hold exactly what it would have added), then those are added to the
+               mix in the same order as without stems: the same mix, bit for bit. */
+            float *w = e->stem_wet;
+            for (int32_t i = 0; i < 4 * ENG_CTRL; i++)
+                w[i] = -0.0f;
+            fx_reverb_process(e->reverb, mix_rev, w, w + ENG_CTRL, (size_t)n);
+            fx_chorus_process(e->chorus, mix_cho, w + 2 * ENG_CTRL, w + 3 * ENG_CTRL, (size_t)n);
+            for (int32_t i = 0; i < n; i++) {
+                mix_l[i] += w[i];
+                mix_r[i] += w[ENG_CTRL + i];
+            }
+            for (int32_t i = 0; i < n; i++) {
+                mix_l[i] += w[2 * ENG_CTRL + i];
+                mix_r[i] += w[3 * ENG_CTRL + i];
+            }
+            wet = w;
+        } else {
+            fx_reverb_process(e->reverb, mix_rev, mix_l, mix_r, (size_t)n);
+            fx_chorus_process(e->chorus, mix_cho, mix_l, mix_r, (size_t)n);
+        }
+    }
+    if (f->stem_out)
+        eng_stems_finish(e, f, wet);
+    float g = f->gain;
+    float *o = f->out;
+    for (int32_t i = 0; i < n; i++) {
+        o[2 * i] = mix_l[i] * g;
+        o[2 * i + 1] = mix_r[i] * g;
+    }
+}
+
+void eng_run_item(void *ctx, int32_t worker, int32_t item)
+{
+    eng_engine *e = ctx;
+    const eng_job *j = &e->job;
+    if (j->has_finish) {
+        if (item == 0) {
+            finish_segment(e, &j->finish);
+            return;
+        }
+        item--;
+    }
+    render_group(e, e->tmp + (size_t)worker * ENG_TMP_FLOATS, j, item);
+}
+
+static void run_job(eng_engine *e)
+{
+    const eng_job *j = &e->job;
+    int32_t items = j->n_groups + (j->has_finish ? 1 : 0);
+    if (e->pool && items >= 2) {
+        int32_t work = j->n * e->n_act;
+        if (j->has_finish)
+            work += j->finish.n * (j->finish.fx_on ? ENG_FX_VOICES : 1);
+        if (work >= e->par_min_work && (e->par_strict || eng_pool_ready(e->pool))) {
+            atomic_store_explicit(&e->st_parallel, atomic_load_explicit(&e->st_parallel, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+            /* the shares by expected work: a group counts as its voices, the finish as
+               fin_weight voices (the render thread's share holds it) */
+            int32_t bounds[ENG_MAX_THREADS + 1];
+            int32_t threads = e->n_threads;
+            int32_t *fw = &e->fin_weight[j->finish.fx_on ? 1 : 0];
+            int32_t fin = j->has_finish ? *fw : 0;
+            int32_t total = fin + e->n_act, i = 0, acc = 0;
+            bounds[0] = 0;
+            for (int32_t t = 1; t < threads; t++) {
+                int32_t target = (int32_t)((int64_t)total * t / threads);
+                while (i < items && acc < target) {
+                    int32_t g = j->has_finish ? i - 1 : i;
+                    acc += g < 0 ? fin : (g == j->n_groups - 1 ? e->n_act - g * ENG_GROUP : ENG_GROUP);
+                    i++;
+                }
+                bounds[t] = i;
+            }
+            bounds[threads] = items;
+            eng_pool_run(e->pool, items, bounds, e->par_strict);
+            if (j->has_finish) {
+                /* others ran part of the render thread's share: it weighs the finish too
+                   lightly; it ran part of theirs: too heavily (steps of a voice) */
+                int32_t mine = eng_pool_stolen(e->pool, 0), theirs = 0;
+                for (int32_t t = 1; t < threads; t++)
+                    theirs += eng_pool_stolen(e->pool, t);
+                if (mine > theirs && *fw < ENG_FIN_WEIGHT_MAX)
+                    (*fw)++;
+                else if (theirs > mine && *fw > 0)
+                    (*fw)--;
+            }
+            return;
+        }
+    }
+    for (int32_t i = 0; i < items; i++)
+        eng_run_item(e, 0, i);
+}
+
+/* The segment [pos, seg_end) as the job to hand out: its mix groups, on the half of the
+   group buffers the segment before did not use (the job's finish is still that one's). */
+static void job_begin(eng_engine *e, uint64_t pos, uint64_t seg_end, int fx_on, int stems)
+{
+    eng_job *j = &e->job;
+    e->gpar ^= 1;
+    j->at = pos;
+    j->end = seg_end;
+    j->tick = seg_end % ENG_CTRL == 0 ? seg_end : 0;
+    j->n = (int32_t)(seg_end - pos);
+    j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
+    j->par = e->gpar;
+    j->sends = fx_on;
+    j->stems = stems;
+    if (stems)
+        for (int32_t i = 0; i < e->n_act; i++)
+            e->stem_of[(size_t)j->par * (size_t)e->n_slots + (size_t)i] = e->voices[e->act[i]].stem;
+}
+
+/* The job's segment, rendered, becomes the finish the next job runs alongside its groups:
+   out and stem_out at the segment's first frame, gain the master gain times the master
+   volume, entries the active-list entries it mixed. */
+static void job_end(eng_engine *e, float *out, float *stem_out, int fx_on, float gain, int32_t entries)
+{
+    eng_job *j = &e->job;
+    j->finish.out = out;
+    j->finish.n = j->n;
+    j->finish.n_groups = j->n_groups;
+    j->finish.par = j->par;
+    j->finish.fx_on = fx_on;
+    j->finish.gain = gain * e->master_volume;
+    j->finish.n_entries = entries;
+    j->finish.n_stems = e->n_stems;
+    j->finish.stem_out = stem_out;
+    j->has_finish = 1;
+}
+
+/* The block's statistics: its late events, the position, the voices still active (not
+   counting voices that ended and wait for the next free pass: the last segment's masks). */
+static void block_stats(eng_engine *e, uint64_t end, uint64_t late)
+{
+    if (late)
+        atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
+    atomic_store_explicit(&e->st_pos, end, memory_order_relaxed);
+    uint32_t active = (uint32_t)e->n_act;
+    for (int32_t g = 0; g < e->gmask_groups; g++)
+        for (uint32_t bits = e->gmask[g].bits; bits; bits &= bits - 1)
+            active--;
+    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
+    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
+        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+}
+
+void eng_render(eng_engine *e, float *out, int32_t frames)
+{
+    if (!e || !out || frames <= 0)
+        return;
+#ifdef ENG_HAVE_MXCSR
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* flush denormals to zero, denormal inputs are zero */
+#endif
+    eng_ring_drain(e);
+    eng_apply_fx_mail(e);
+    if (e->pool && e->n_act > 0)
+        eng_pool_wake(e->pool);
+    int fx_on = atomic_load_explicit(&e->effects_on, memory_order_relaxed);
+    if (fx_on && !e->fx_seen_on) {
+        fx_reverb_reset(e->reverb);
+        fx_chorus_reset(e->chorus);
+    }
+    e->fx_seen_on = fx_on;
+    float gain = atomic_load_explicit(&e->master_gain, memory_order_relaxed);
+    uint64_t start = e->pos, end = e->pos + (uint64_t)frames;
+    uint64_t pos = start;
+    uint64_t late = 0;
+    eng_job *j = &e->job;
+    j->has_finish = 0;
+    int stems = eng_stems_on(e) && frames <= e->stem_frames;
+    int32_t stems_before = e->n_stems;
+    while (pos < end) {
+        /* The control tick first (the mix groups planned the voices that go on at the tick
+           the segment before ended on: every segment ends at a tick or before one, and the
+           first starts with no voices), then the events due now. */
+        if (e->heap_n > 0 && e->heap[0].time <= pos)
+            eng_free_ended(e, pos);
+        while (e->heap_n > 0 && e->heap[0].time <= pos) {
+            eng_pending p = eng_heap_pop(e);
+            if (p.time < start)
+                late++;
+            eng_apply_now(e, &p.ev, pos);
+        }
+        uint64_t seg_end = (pos / ENG_CTRL + 1) * ENG_CTRL;
+        if (seg_end > end)
+            seg_end = end;
+        if (e->heap_n > 0 && e->heap[0].time < seg_end)
+            seg_end = e->heap[0].time;
+        /* this segment's groups, with the finish of the one before */
+        job_begin(e, pos, seg_end, fx_on, stems);
+        int32_t entries = e->n_act;
+        run_job(e);
+        e->gmask_groups = j->n_groups;
+        if (j->tick)
+            eng_free_ended(e, seg_end);
+        job_end(e, out + 2 * (pos - start), stems ? e->stem_out + 2 * (pos - start) : NULL, fx_on, gain, entries);
+        pos = seg_end;
+    }
+    if (j->has_finish)
+        finish_segment(e, &j->finish);
+    j->has_finish = 0;
+    if (stems)
+        eng_stems_zero_new(e, start, stems_before);
+    e->pos = end;
+    eng_finish_unloads(e);
+    eng_ring_drain(e);
+    block_stats(e, end, late);
+#ifdef ENG_HAVE_MXCSR
+    _mm_setcsr(csr);
+#endif
+}
