@@ -24,10 +24,29 @@ import numpy as np
 from . import ffi, lib
 
 __all__ = [
-    "Engine", "EngineError", "EVENT_DTYPE", "REGION_DTYPE", "ENGINE_CONN_DTYPE", "REPORT_DTYPE",
-    "NOTE_ON", "NOTE_OFF", "CONTROL", "PITCH_BEND", "CHANNEL_PRESSURE", "POLY_PRESSURE",
-    "PROGRAM", "PARAM", "MASTER_VOLUME", "RESET_ALL", "UNLOAD_INSTRUMENT", "PATCH", "RESELECT",
-    "PARAM_BEND_RANGE", "PARAM_FINE_TUNE", "PARAM_COARSE_TUNE", "PARAM_PRIORITY",
+    "Engine",
+    "EngineError",
+    "EVENT_DTYPE",
+    "REGION_DTYPE",
+    "ENGINE_CONN_DTYPE",
+    "REPORT_DTYPE",
+    "NOTE_ON",
+    "NOTE_OFF",
+    "CONTROL",
+    "PITCH_BEND",
+    "CHANNEL_PRESSURE",
+    "POLY_PRESSURE",
+    "PROGRAM",
+    "PARAM",
+    "MASTER_VOLUME",
+    "RESET_ALL",
+    "UNLOAD_INSTRUMENT",
+    "PATCH",
+    "RESELECT",
+    "PARAM_BEND_RANGE",
+    "PARAM_FINE_TUNE",
+    "PARAM_COARSE_TUNE",
+    "PARAM_PRIORITY",
 ]
 
 #: DirectMusic REFERENCE_TIME units (100 ns) per second: the master clock's unit everywhere
@@ -70,8 +89,13 @@ INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC,
 
 #: The kernels' SIMD variants (eng_set_simd), and the kernels (eng_kernel_variant).
 SIMD_VARIANTS = {"scalar": lib.ENG_SIMD_SCALAR, "sse2": lib.ENG_SIMD_SSE2, "avx2": lib.ENG_SIMD_AVX2}
-KERNELS = {"linear": lib.ENG_KERNEL_LINEAR, "cubic": lib.ENG_KERNEL_CUBIC, "sinc": lib.ENG_KERNEL_SINC,
-           "filter": lib.ENG_KERNEL_FILTER, "mix": lib.ENG_KERNEL_MIX}
+KERNELS = {
+    "linear": lib.ENG_KERNEL_LINEAR,
+    "cubic": lib.ENG_KERNEL_CUBIC,
+    "sinc": lib.ENG_KERNEL_SINC,
+    "filter": lib.ENG_KERNEL_FILTER,
+    "mix": lib.ENG_KERNEL_MIX,
+}
 _SIMD_NAMES = {v: k for k, v in SIMD_VARIANTS.items()}
 
 
@@ -80,19 +104,30 @@ def simd_available() -> list[str]:
     bits = lib.eng_simd_available()
     return [name for name, v in SIMD_VARIANTS.items() if bits >> v & 1]
 
+
 # One eng_event: a batch of these can be pushed with Engine.push_events.
 EVENT_DTYPE = np.dtype([("time", "<u8"), ("type", "<i4"), ("channel", "<i4"), ("a", "<i4"), ("b", "<i4")])
 # Mirrors of the C structs eng_region_desc and eng_conn (engine.h), checked against cffi's
 # sizes and offsets at import. synth.download compiles instruments into these.
 REGION_DTYPE = np.dtype(
     [
-        ("key_lo", "u1"), ("key_hi", "u1"), ("vel_lo", "u1"), ("vel_hi", "u1"),
-        ("key_group", "<u2"), ("flags", "<u2"),
-        ("wave_id", "<i4", (2,)), ("wave_channel", "<i4", (2,)),
-        ("out_mask", "<i4"), ("unity_note", "<i4"),
-        ("fine_tune", "<f4"), ("attenuation", "<f4"),
-        ("loop_type", "<i4"), ("loop_start", "<u4"), ("loop_length", "<u4"),
-        ("conn_offset", "<i4"), ("conn_count", "<i4"),
+        ("key_lo", "u1"),
+        ("key_hi", "u1"),
+        ("vel_lo", "u1"),
+        ("vel_hi", "u1"),
+        ("key_group", "<u2"),
+        ("flags", "<u2"),
+        ("wave_id", "<i4", (2,)),
+        ("wave_channel", "<i4", (2,)),
+        ("out_mask", "<i4"),
+        ("unity_note", "<i4"),
+        ("fine_tune", "<f4"),
+        ("attenuation", "<f4"),
+        ("loop_type", "<i4"),
+        ("loop_start", "<u4"),
+        ("loop_length", "<u4"),
+        ("conn_offset", "<i4"),
+        ("conn_count", "<i4"),
     ]
 )
 ENGINE_CONN_DTYPE = np.dtype(
@@ -100,17 +135,34 @@ ENGINE_CONN_DTYPE = np.dtype(
 )
 REPORT_DTYPE = np.dtype([("kind", "<i4"), ("channel", "<i4"), ("requested", "<u4"), ("used", "<u4")])
 #: One eng_label (engine.h): a note-on, a note-off or a voice's end, as the engine played it.
-LABEL_DTYPE = np.dtype([("frame", "<u8"), ("note", "<u4"), ("kind", "<i4"), ("channel", "<i4"), ("patch", "<u4"),
-                        ("track", "<i4"), ("key", "<i2"), ("velocity", "<i2"), ("voices", "<i4"),
-                        ("reason", "<i4"), ("stem", "<i4"), ("pad", "<i4")])
+LABEL_DTYPE = np.dtype(
+    [
+        ("frame", "<u8"),
+        ("note", "<u4"),
+        ("kind", "<i4"),
+        ("channel", "<i4"),
+        ("patch", "<u4"),
+        ("track", "<i4"),
+        ("key", "<i2"),
+        ("velocity", "<i2"),
+        ("voices", "<i4"),
+        ("reason", "<i4"),
+        ("stem", "<i4"),
+        ("pad", "<i4"),
+    ]
+)
 LABEL_NOTE = lib.ENG_LABEL_NOTE
 LABEL_KEY_OFF = lib.ENG_LABEL_KEY_OFF
 LABEL_END = lib.ENG_LABEL_END
 #: why a voice ended (eng_label.reason), as words
 END_REASONS = {
-    lib.ENG_END_RELEASED: "released", lib.ENG_END_FINISHED: "finished", lib.ENG_END_STOLEN: "stolen",
-    lib.ENG_END_KEY_GROUP: "key_group", lib.ENG_END_RETRIGGERED: "retriggered",
-    lib.ENG_END_SOUND_OFF: "sound_off", lib.ENG_END_END_OF_FILE: "end_of_file",
+    lib.ENG_END_RELEASED: "released",
+    lib.ENG_END_FINISHED: "finished",
+    lib.ENG_END_STOLEN: "stolen",
+    lib.ENG_END_KEY_GROUP: "key_group",
+    lib.ENG_END_RETRIGGERED: "retriggered",
+    lib.ENG_END_SOUND_OFF: "sound_off",
+    lib.ENG_END_END_OF_FILE: "end_of_file",
 }
 #: what a stem is keyed by (eng_set_stems)
 STEMS_BY = {"channel": lib.ENG_STEMS_BY_CHANNEL, "program": lib.ENG_STEMS_BY_PROGRAM, "track": lib.ENG_STEMS_BY_TRACK}
@@ -124,10 +176,25 @@ _ERRORS = {
     lib.ENG_ERR_BUSY: "still in use",
 }
 
-_STAT_FIELDS = ("position", "voices_active", "peak_voices", "late_events", "stolen_voices",
-                "dropped_events", "dropped_notes", "instruments", "waves", "sample_bytes",
-                "midi_events", "malformed_midi", "dropped_group", "ignored_sysex", "reports_lost",
-                "parallel_segments", "worker_items")
+_STAT_FIELDS = (
+    "position",
+    "voices_active",
+    "peak_voices",
+    "late_events",
+    "stolen_voices",
+    "dropped_events",
+    "dropped_notes",
+    "instruments",
+    "waves",
+    "sample_bytes",
+    "midi_events",
+    "malformed_midi",
+    "dropped_group",
+    "ignored_sysex",
+    "reports_lost",
+    "parallel_segments",
+    "worker_items",
+)
 
 
 class EngineError(RuntimeError):
@@ -139,8 +206,13 @@ class EngineFull(EngineError):
 
 
 def _check_layout() -> None:
-    for dt, cname in ((REGION_DTYPE, "eng_region_desc"), (ENGINE_CONN_DTYPE, "eng_conn"), (EVENT_DTYPE, "eng_event"),
-                      (REPORT_DTYPE, "eng_report"), (LABEL_DTYPE, "eng_label")):
+    for dt, cname in (
+        (REGION_DTYPE, "eng_region_desc"),
+        (ENGINE_CONN_DTYPE, "eng_conn"),
+        (EVENT_DTYPE, "eng_event"),
+        (REPORT_DTYPE, "eng_report"),
+        (LABEL_DTYPE, "eng_label"),
+    ):
         if dt.itemsize != ffi.sizeof(cname):
             raise ImportError(f"{cname}: C size {ffi.sizeof(cname)} != NumPy {dt.itemsize}")
         for name in dt.names:
@@ -207,9 +279,19 @@ class Engine:
     (the render thread plus workers, see `set_threads`).
     """
 
-    def __init__(self, sample_rate: int = 48000, max_voices: int = 256, channel_groups: int = 1,
-                 interpolation: str = "cubic", effects: bool = True, *, event_capacity: int = 16384,
-                 max_instruments: int = MAX_INSTRUMENTS, max_waves: int = MAX_WAVES, threads: int = 1):
+    def __init__(
+        self,
+        sample_rate: int = 48000,
+        max_voices: int = 256,
+        channel_groups: int = 1,
+        interpolation: str = "cubic",
+        effects: bool = True,
+        *,
+        event_capacity: int = 16384,
+        max_instruments: int = MAX_INSTRUMENTS,
+        max_waves: int = MAX_WAVES,
+        threads: int = 1,
+    ):
         if interpolation not in INTERPOLATION:
             raise ValueError(f"interpolation must be one of {sorted(INTERPOLATION)}")
         if not 1 <= channel_groups <= MAX_CHANNEL_GROUPS:
@@ -217,8 +299,15 @@ class Engine:
         if not 1 <= max_voices <= MAX_VOICES:
             raise ValueError(f"max_voices must be 1..{MAX_VOICES}")
         self.max_instruments, self.max_waves = int(max_instruments), int(max_waves)
-        ptr = lib.eng_create(int(sample_rate), int(max_voices), int(channel_groups) * 16,
-                             INTERPOLATION[interpolation], int(event_capacity), int(max_instruments), int(max_waves))
+        ptr = lib.eng_create(
+            int(sample_rate),
+            int(max_voices),
+            int(channel_groups) * 16,
+            INTERPOLATION[interpolation],
+            int(event_capacity),
+            int(max_instruments),
+            int(max_waves),
+        )
         if ptr == ffi.NULL:
             raise EngineError("eng_create failed (bad arguments or out of memory)")
         self._ptr = ptr
@@ -376,8 +465,12 @@ class Engine:
                 raise _err(iid, "download_instrument")
             for w in compiled.wave_ids:
                 self._wave_users[w] = self._wave_users.get(w, 0) + 1
-            self._instruments[iid] = {"state": "live", "waves": set(compiled.wave_ids),
-                                      "warnings": list(compiled.warnings), "instrument": instrument}
+            self._instruments[iid] = {
+                "state": "live",
+                "waves": set(compiled.wave_ids),
+                "warnings": list(compiled.warnings),
+                "instrument": instrument,
+            }
         return iid
 
     def instrument_warnings(self, instrument_id: int) -> list[str]:
@@ -442,8 +535,15 @@ class Engine:
         with self._lock:
             return bool(lib.eng_push_midi(self._ptr, int(time), int(group), buf, len(buf)))
 
-    def push_midi_batch(self, times: np.ndarray, groups: np.ndarray, data: bytes, offsets: np.ndarray,
-                        lengths: np.ndarray, tags: np.ndarray | None = None) -> int:
+    def push_midi_batch(
+        self,
+        times: np.ndarray,
+        groups: np.ndarray,
+        data: bytes,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        tags: np.ndarray | None = None,
+    ) -> int:
         """Queue messages ``data[offsets[i]:offsets[i] + lengths[i]]`` at frames ``times[i]``
         for ``groups[i]``; returns how many were consumed (the ring may fill). ``tags[i]``
         (a file's MIDI track + 1) goes with the notes a channel message starts (stems by
@@ -460,10 +560,18 @@ class Engine:
             tags = np.ascontiguousarray(tags, dtype=np.int32)
             tg = ffi.cast("int32_t *", ffi.from_buffer(tags))
         with self._lock:
-            return int(lib.eng_push_midi_batch(
-                self._ptr, ffi.cast("uint64_t *", ffi.from_buffer(t)), ffi.cast("int32_t *", ffi.from_buffer(g)),
-                ffi.from_buffer(data), ffi.cast("int64_t *", ffi.from_buffer(o)),
-                ffi.cast("int32_t *", ffi.from_buffer(ln)), tg, n))
+            return int(
+                lib.eng_push_midi_batch(
+                    self._ptr,
+                    ffi.cast("uint64_t *", ffi.from_buffer(t)),
+                    ffi.cast("int32_t *", ffi.from_buffer(g)),
+                    ffi.from_buffer(data),
+                    ffi.cast("int64_t *", ffi.from_buffer(o)),
+                    ffi.cast("int32_t *", ffi.from_buffer(ln)),
+                    tg,
+                    n,
+                )
+            )
 
     def set_patch(self, time: int, key: int, instrument_id: int) -> bool:
         """Patch table: `key` (patch_key) plays engine instrument `instrument_id` (-1: none)."""
@@ -570,8 +678,13 @@ class Engine:
         info = ffi.new("eng_stem_info *")
         if lib.eng_get_stem_info(self._ptr, int(stem), info) < 0:
             raise IndexError(f"no stem {stem}")
-        return {"channel": int(info.channel), "patch": int(info.patch), "track": int(info.track),
-                "overflow": bool(info.overflow), "first_frame": int(info.first_frame)}
+        return {
+            "channel": int(info.channel),
+            "patch": int(info.patch),
+            "track": int(info.track),
+            "overflow": bool(info.overflow),
+            "first_frame": int(info.first_frame),
+        }
 
     def set_labels(self, capacity: int) -> None:
         """Record note labels in a ring of ``capacity`` records (0: off); drain it with
@@ -601,8 +714,9 @@ class Engine:
     def labels_lost(self) -> int:
         return int(lib.eng_labels_lost(self._ptr))
 
-    def render(self, frames: int | None = None, out: np.ndarray | None = None,
-               stems: np.ndarray | None = None) -> np.ndarray:
+    def render(
+        self, frames: int | None = None, out: np.ndarray | None = None, stems: np.ndarray | None = None
+    ) -> np.ndarray:
         """Render the next block (``ISynthSinkDMus::Render``): a (frames, 2) float32 array.
 
         With `out` (a C-contiguous writable float32 (n, 2) array) nothing is allocated; the
@@ -611,8 +725,14 @@ class Engine:
         that gets stems 0 .. stem_count - 1 of the block in ``stems[s, :frames]``.
         """
         if stems is not None:
-            if (not isinstance(stems, np.ndarray) or stems.dtype != np.float32 or stems.ndim != 3
-                    or stems.shape[2] != 2 or not stems.flags.c_contiguous or not stems.flags.writeable):
+            if (
+                not isinstance(stems, np.ndarray)
+                or stems.dtype != np.float32
+                or stems.ndim != 3
+                or stems.shape[2] != 2
+                or not stems.flags.c_contiguous
+                or not stems.flags.writeable
+            ):
                 raise ValueError("stems must be a writable C-contiguous float32 array of shape (stems, frames, 2)")
             n = len(out) if out is not None else frames
             if stems.shape[0] < self._stems_max:
@@ -624,8 +744,14 @@ class Engine:
                 self._stems_out = stems
         if out is not None:
             if out is not self._out:
-                if (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.ndim != 2
-                        or out.shape[1] != 2 or not out.flags.c_contiguous or not out.flags.writeable):
+                if (
+                    not isinstance(out, np.ndarray)
+                    or out.dtype != np.float32
+                    or out.ndim != 2
+                    or out.shape[1] != 2
+                    or not out.flags.c_contiguous
+                    or not out.flags.writeable
+                ):
                     raise ValueError("out must be a writable C-contiguous float32 array of shape (frames, 2)")
                 self._out_ptr = ffi.cast("float *", ffi.from_buffer(out)) if out.size else None
                 self._out_frames = int(out.shape[0])
@@ -674,7 +800,8 @@ class Engine:
         with self._lock:
             lib.eng_set_reverb(self._ptr, room_size, damping, width, level)
 
-    def set_chorus(self, voices: int = 3, level: float = 2.0, speed_hz: float = 0.3, depth_ms: float = 8.0,
-                   type: int = 0) -> None:
+    def set_chorus(
+        self, voices: int = 3, level: float = 2.0, speed_hz: float = 0.3, depth_ms: float = 8.0, type: int = 0
+    ) -> None:
         with self._lock:
             lib.eng_set_chorus(self._ptr, int(voices), level, speed_hz, depth_ms, int(type))

@@ -61,9 +61,17 @@ from dlsynth.native import lib
 from dlsynth.native.engine import ENGINE_CONN_DTYPE, REGION_DTYPE
 
 __all__ = [
-    "REGION_DTYPE", "ENGINE_CONN_DTYPE", "DEFAULT_CONNECTIONS", "SF2_DEFAULT_CONNECTIONS",
-    "DEFAULT_CONNECTIONS_SF2_ORIGIN", "CompiledInstrument", "compile_instrument", "merge_articulation",
-    "download_instrument", "instrument_defaults", "sf2_origin",
+    "REGION_DTYPE",
+    "ENGINE_CONN_DTYPE",
+    "DEFAULT_CONNECTIONS",
+    "SF2_DEFAULT_CONNECTIONS",
+    "DEFAULT_CONNECTIONS_SF2_ORIGIN",
+    "CompiledInstrument",
+    "compile_instrument",
+    "merge_articulation",
+    "download_instrument",
+    "instrument_defaults",
+    "sf2_origin",
 ]
 
 # The engine's region flags and loop kinds (native/engine.h, ENG_RGN_* and ENG_LOOP_*).
@@ -194,13 +202,11 @@ def sf2_origin(info: dict[str, str] | None) -> bool:
         return False
     software = str(info.get("ISFT", "")).lower()
     product = str(info.get("IPRD", "")).lower()
-    return (any(n in software for n in _SF2_SOFTWARE) or any(n in product for n in _SF2_PRODUCTS)
-            or "isng" in info)
+    return any(n in software for n in _SF2_SOFTWARE) or any(n in product for n in _SF2_PRODUCTS) or "isng" in info
 
 
 _GAIN_SOURCES = (C.CONN_SRC_KEYONVELOCITY, C.CONN_SRC_CC7, C.CONN_SRC_CC11)
-_KEY_TIME_DESTS = (C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG2_HOLDTIME,
-                   C.CONN_DST_EG2_DECAYTIME)
+_KEY_TIME_DESTS = (C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG2_HOLDTIME, C.CONN_DST_EG2_DECAYTIME)
 
 
 @dataclass
@@ -224,8 +230,9 @@ def _level1_transform(source: int, control: int, transform: int) -> int:
     return out << C.TRN_SOURCE_SHIFT
 
 
-def merge_articulation(articulations: list[Articulation], warnings: list[str] | None = None,
-                       where: str = "", defaults=None) -> list[tuple[int, int, int, int, float]]:
+def merge_articulation(
+    articulations: list[Articulation], warnings: list[str] | None = None, where: str = "", defaults=None
+) -> list[tuple[int, int, int, int, float]]:
     """The defaults (`DEFAULT_CONNECTIONS` unless given), less those the given articulation
     chunks override (a connection with the same source, control and destination), then every
     connection of the chunks in order (connections of the same kind within them add)."""
@@ -265,8 +272,14 @@ def _merge(articulations, defaults, default_index) -> tuple[list[tuple[int, int,
             v = int(raw) / _F
             if art.level == 1:
                 t = _level1_transform(s, c, t)
-            if (s in _GAIN_SOURCES and c == C.CONN_SRC_NONE and d == C.CONN_DST_GAIN and v < 0
-                    and (t >> C.TRN_SOURCE_SHIFT) & 0xF == C.CONN_TRN_CONCAVE and not t & C.TRN_SOURCE_INVERT):
+            if (
+                s in _GAIN_SOURCES
+                and c == C.CONN_SRC_NONE
+                and d == C.CONN_DST_GAIN
+                and v < 0
+                and (t >> C.TRN_SOURCE_SHIFT) & 0xF == C.CONN_TRN_CONCAVE
+                and not t & C.TRN_SOURCE_INVERT
+            ):
                 t |= C.TRN_SOURCE_INVERT
                 note(f"non-inverted concave {C.source_name(s)}-to-gain read as inverted")
             if s == C.CONN_SRC_KEYNUMBER and c == C.CONN_SRC_NONE and d in _KEY_TIME_DESTS and t & C.TRN_SOURCE_BIPOLAR:
@@ -404,15 +417,21 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
                 stripped = side_pans[side_key] = (merged, _without_side_pan(merged, out_mask))
             merged = stripped[1]
         row = dict(
-            key_lo=key_lo, key_hi=key_hi, vel_lo=vel_lo, vel_hi=vel_hi,
+            key_lo=key_lo,
+            key_hi=key_hi,
+            vel_lo=vel_lo,
+            vel_hi=vel_hi,
             key_group=int(region.key_group) & 0xFFFF,
-            flags=(RGN_SELF_NON_EXCLUSIVE if region.self_non_exclusive else 0)
-            | (RGN_SF2 if sf2_defaults else 0),
+            flags=(RGN_SELF_NON_EXCLUSIVE if region.self_non_exclusive else 0) | (RGN_SF2 if sf2_defaults else 0),
             wave_id=(int(wid), int(wid) if stereo_wave else -1),
             wave_channel=(0, 1 if stereo_wave else 0),
-            out_mask=out_mask, unity_note=int(ws.unity_note) & 0x7F,
-            fine_tune=float(ws.fine_tune), attenuation=-int(ws.attenuation) / _F,
-            loop_type=loop_type, loop_start=loop_start, loop_length=loop_length,
+            out_mask=out_mask,
+            unity_note=int(ws.unity_note) & 0x7F,
+            fine_tune=float(ws.fine_tune),
+            attenuation=-int(ws.attenuation) / _F,
+            loop_type=loop_type,
+            loop_start=loop_start,
+            loop_length=loop_length,
             conns=merged,
         )
         extra.append(dict(rate=wave.sample_rate, frames=wave.frames, phase_group=region.wave_link.phase_group))
@@ -420,8 +439,21 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
         used.add(int(wid))
 
     # stereo pairs of mono regions: merge LEFT + RIGHT into one two-channel voice
-    _same = ("key_lo", "key_hi", "vel_lo", "vel_hi", "key_group", "flags", "unity_note", "fine_tune",
-             "attenuation", "loop_type", "loop_start", "loop_length", "conns")
+    _same = (
+        "key_lo",
+        "key_hi",
+        "vel_lo",
+        "vel_hi",
+        "key_group",
+        "flags",
+        "unity_note",
+        "fine_tune",
+        "attenuation",
+        "loop_type",
+        "loop_start",
+        "loop_length",
+        "conns",
+    )
     dropped: set[int] = set()
     for i, a in enumerate(rows):
         if a["out_mask"] != 1 or i in dropped:
@@ -429,9 +461,12 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
         for j, b in enumerate(rows):
             if j == i or j in dropped or b["out_mask"] != 2:
                 continue
-            if (all(a[k] == b[k] for k in _same) and extra[i]["rate"] == extra[j]["rate"]
-                    and extra[i]["frames"] == extra[j]["frames"]
-                    and extra[i]["phase_group"] == extra[j]["phase_group"]):
+            if (
+                all(a[k] == b[k] for k in _same)
+                and extra[i]["rate"] == extra[j]["rate"]
+                and extra[i]["frames"] == extra[j]["frames"]
+                and extra[i]["phase_group"] == extra[j]["phase_group"]
+            ):
                 a["wave_id"] = (a["wave_id"][0], b["wave_id"][0])
                 a["wave_channel"] = (a["wave_channel"][0], b["wave_channel"][0])
                 a["out_mask"] = 0
@@ -531,6 +566,9 @@ def _compiled_from_cache(instrument: Instrument, wave_ids, wave_of, sf2_defaults
             lut[ti] = _wave_id(wave_ids, ti)
         table = regions["wave_id"]
         regions["wave_id"] = np.where(table >= 0, lut[np.where(table >= 0, table, len(lut) - 1)], table)
-    return CompiledInstrument(regions=regions, connections=compiled.connections,
-                              wave_ids={_wave_id(wave_ids, ti) for ti in compiled.wave_ids},
-                              warnings=list(compiled.warnings))
+    return CompiledInstrument(
+        regions=regions,
+        connections=compiled.connections,
+        wave_ids={_wave_id(wave_ids, ti) for ti in compiled.wave_ids},
+        warnings=list(compiled.warnings),
+    )

@@ -11,7 +11,18 @@ import pytest
 from dlsynth.dls import constants as C
 from dlsynth.dls.model import Loop, Wave, WaveSample
 from .enginekit import (
-    FRAME_TOL, RATE, WAVE_RATE, art, conn, dc_wave, instrument, region, render, setup, sine_data, tc,
+    FRAME_TOL,
+    RATE,
+    WAVE_RATE,
+    art,
+    conn,
+    dc_wave,
+    instrument,
+    region,
+    render,
+    setup,
+    sine_data,
+    tc,
 )
 
 BLOCKS = [1, 63, 64, 65, 8193]
@@ -21,23 +32,32 @@ TOTAL = 3 * RATE // 2
 def busy_engine(interp: str, effects: bool):
     """Every time-varying feature at once: LFOs, both EGs, a sweeping resonant filter,
     stereo and mono voices, pedals, bends, controller changes, key groups, stealing."""
-    mono = Wave.from_pcm16(sine_data(0.4) // 2 + (sine_data(0.4, freq=1323.0) // 4), WAVE_RATE,
-                           WaveSample(unity_note=69, loops=[Loop(0, 1000, 15000)]))
+    mono = Wave.from_pcm16(
+        sine_data(0.4) // 2 + (sine_data(0.4, freq=1323.0) // 4),
+        WAVE_RATE,
+        WaveSample(unity_note=69, loops=[Loop(0, 1000, 15000)]),
+    )
     st = np.stack([sine_data(0.3), sine_data(0.3, freq=882.0)], axis=1)
     stereo = Wave.from_pcm16(st, 32000, WaveSample(unity_note=64, loops=[Loop(1, 500, 8000)]))
     a = art(
-        conn(C.CONN_DST_FILTER_CUTOFF, 7000), conn(C.CONN_DST_FILTER_Q, 80),
+        conn(C.CONN_DST_FILTER_CUTOFF, 7000),
+        conn(C.CONN_DST_FILTER_Q, 80),
         conn(C.CONN_DST_FILTER_CUTOFF, -2400, src=C.CONN_SRC_EG2),
-        conn(C.CONN_DST_EG2_ATTACKTIME, tc(0.05), raw=True), conn(C.CONN_DST_EG2_DECAYTIME, tc(0.4), raw=True),
+        conn(C.CONN_DST_EG2_ATTACKTIME, tc(0.05), raw=True),
+        conn(C.CONN_DST_EG2_DECAYTIME, tc(0.4), raw=True),
         conn(C.CONN_DST_EG2_SUSTAINLEVEL, 300),
         conn(C.CONN_DST_PITCH, 30, src=C.CONN_SRC_VIBRATO, ctl=C.CONN_SRC_CC1),
-        conn(C.CONN_DST_GAIN, 30, src=C.CONN_SRC_LFO), conn(C.CONN_DST_LFO_FREQUENCY, 600),
-        conn(C.CONN_DST_EG1_ATTACKTIME, tc(0.02), raw=True), conn(C.CONN_DST_EG1_DECAYTIME, tc(2.0), raw=True),
-        conn(C.CONN_DST_EG1_SUSTAINLEVEL, 700), conn(C.CONN_DST_EG1_RELEASETIME, tc(0.3), raw=True),
+        conn(C.CONN_DST_GAIN, 30, src=C.CONN_SRC_LFO),
+        conn(C.CONN_DST_LFO_FREQUENCY, 600),
+        conn(C.CONN_DST_EG1_ATTACKTIME, tc(0.02), raw=True),
+        conn(C.CONN_DST_EG1_DECAYTIME, tc(2.0), raw=True),
+        conn(C.CONN_DST_EG1_SUSTAINLEVEL, 700),
+        conn(C.CONN_DST_EG1_RELEASETIME, tc(0.3), raw=True),
         conn(C.CONN_DST_PAN, 200, src=C.CONN_SRC_EG2),
     )
-    ins = instrument(region(0, key=(0, 59), articulations=[a]), region(1, key=(60, 127)),
-                     region(0, key=(40, 41), key_group=3))
+    ins = instrument(
+        region(0, key=(0, 59), articulations=[a]), region(1, key=(60, 127)), region(0, key=(40, 41), key_group=3)
+    )
     e, _ = setup(ins, [mono, stereo], channels=(0, 1, 2), effects=effects, interpolation=interp, max_voices=10)
     rng = np.random.default_rng(7)
     t = 0

@@ -28,23 +28,32 @@ BLOCKS = [1, 63, 64, 65, 4096]
 DENSE_FRAMES = RATE // 2  # long enough for every voice to start, steal and end
 
 
-def dense_engine(threads: int, effects: bool = True, interp: str = "cubic", share_all: bool = True,
-                 strict: bool = False) -> Engine:
+def dense_engine(
+    threads: int, effects: bool = True, interp: str = "cubic", share_all: bool = True, strict: bool = False
+) -> Engine:
     """Sixteen channels of fast notes on looped mono and stereo waves with both envelopes,
     LFOs and a sweeping filter: 40 to 64 voices at once (five to eight mix groups), voices
     stolen (the limit is 64), sustain pedal, pitch bends and controller changes."""
-    mono = Wave.from_pcm16(sine_data(0.3) // 2 + sine_data(0.3, freq=1323.0) // 4, WAVE_RATE,
-                           WaveSample(unity_note=69, loops=[Loop(0, 1000, 9000)]))
+    mono = Wave.from_pcm16(
+        sine_data(0.3) // 2 + sine_data(0.3, freq=1323.0) // 4,
+        WAVE_RATE,
+        WaveSample(unity_note=69, loops=[Loop(0, 1000, 9000)]),
+    )
     pair = np.stack([sine_data(0.25), sine_data(0.25, freq=882.0)], axis=1)
     stereo = Wave.from_pcm16(pair, 32000, WaveSample(unity_note=64, loops=[Loop(1, 500, 6000)]))
     a = art(
-        conn(C.CONN_DST_FILTER_CUTOFF, 7000), conn(C.CONN_DST_FILTER_Q, 60),
+        conn(C.CONN_DST_FILTER_CUTOFF, 7000),
+        conn(C.CONN_DST_FILTER_Q, 60),
         conn(C.CONN_DST_FILTER_CUTOFF, -2400, src=C.CONN_SRC_EG2),
-        conn(C.CONN_DST_EG2_ATTACKTIME, tc(0.03), raw=True), conn(C.CONN_DST_EG2_DECAYTIME, tc(0.3), raw=True),
+        conn(C.CONN_DST_EG2_ATTACKTIME, tc(0.03), raw=True),
+        conn(C.CONN_DST_EG2_DECAYTIME, tc(0.3), raw=True),
         conn(C.CONN_DST_PITCH, 30, src=C.CONN_SRC_VIBRATO, ctl=C.CONN_SRC_CC1),
-        conn(C.CONN_DST_GAIN, 30, src=C.CONN_SRC_LFO), conn(C.CONN_DST_LFO_FREQUENCY, 600),
-        conn(C.CONN_DST_EG1_ATTACKTIME, tc(0.005), raw=True), conn(C.CONN_DST_EG1_DECAYTIME, tc(1.0), raw=True),
-        conn(C.CONN_DST_EG1_SUSTAINLEVEL, 600), conn(C.CONN_DST_EG1_RELEASETIME, tc(0.15), raw=True),
+        conn(C.CONN_DST_GAIN, 30, src=C.CONN_SRC_LFO),
+        conn(C.CONN_DST_LFO_FREQUENCY, 600),
+        conn(C.CONN_DST_EG1_ATTACKTIME, tc(0.005), raw=True),
+        conn(C.CONN_DST_EG1_DECAYTIME, tc(1.0), raw=True),
+        conn(C.CONN_DST_EG1_SUSTAINLEVEL, 600),
+        conn(C.CONN_DST_EG1_RELEASETIME, tc(0.15), raw=True),
     )
     ins = instrument(region(0, key=(0, 63), articulations=[a]), region(1, key=(64, 127)))
     e = Engine(RATE, max_voices=64, effects=effects, interpolation=interp, threads=threads)
@@ -175,8 +184,11 @@ def test_idle_engine_with_workers_renders_silence_and_closes():
         e.close()
 
 
-@settings(max_examples=int(os.environ.get("DLSYNTH_THREADS_EXAMPLES", "25")), deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("DLSYNTH_THREADS_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(
     pool=st.lists(waves(), min_size=1, max_size=3),
     arts=st.lists(st.lists(connection, max_size=10), min_size=1, max_size=3),
@@ -187,9 +199,10 @@ def test_idle_engine_with_workers_renders_silence_and_closes():
 def test_random_banks_identical_for_every_thread_count(pool, arts, seed, interp, effects):
     """Random waves, connections and loops, a random dense event stream on four channels
     (up to 40 voices): the same output for 1, 2, 3 and 4 threads and odd blocks."""
-    regions = [region(k % len(pool), key=(0, 127), key_group=0,
-                      articulations=[Articulation(level=2, connections=conns)])
-               for k, conns in enumerate(arts)]
+    regions = [
+        region(k % len(pool), key=(0, 127), key_group=0, articulations=[Articulation(level=2, connections=conns)])
+        for k, conns in enumerate(arts)
+    ]
     ins = instrument(*regions)
     rng = np.random.default_rng(seed)
     events = []
@@ -299,8 +312,9 @@ def _cli(*args: str):
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root)
-    return subprocess.run([sys.executable, "-m", "dlsynth", *args], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dlsynth", *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_render_command_threads_option(tmp_path):
@@ -316,8 +330,10 @@ def test_render_command_threads_option(tmp_path):
         outs.append(sf.read(out, dtype="int16")[0])
     assert outs[0].tobytes() == outs[1].tobytes()
     assert np.abs(outs[0]).max() > 100
-    for cmd in (["render", SONG, "-o", str(tmp_path / "x.wav"), "--threads", str(MAX_THREADS + 1)],
-                ["play", "--no-midi-in", "--threads", "0"]):
+    for cmd in (
+        ["render", SONG, "-o", str(tmp_path / "x.wav"), "--threads", str(MAX_THREADS + 1)],
+        ["play", "--no-midi-in", "--threads", "0"],
+    ):
         r = _cli(*cmd)
         assert r.returncode == 2
         lines = r.stderr.strip().splitlines()

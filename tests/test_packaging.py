@@ -5,6 +5,7 @@ The wheel must hold nothing but ``dlsynth/`` and its ``.dist-info`` (no ``dls``,
 at the top of site-packages), the C core compiled inside ``dlsynth/native``, and ``py.typed``;
 the installed command must render a MIDI file with the built-in bank.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,16 +40,22 @@ def dists(tmp_path_factory):
     # From a copy of the tracked files: a build in the checkout would leave build/ there, and
     # setuptools packs whatever a stale build/lib holds.
     src = tmp_path_factory.mktemp("src")
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=str(ROOT),
-                           capture_output=True, check=True).stdout.split(b"\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=str(ROOT),
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
     for name in filter(None, files):
         dest = src / name.decode()
         if (ROOT / name.decode()).is_file():
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name.decode(), dest)
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(out), str(src)],
-         cwd=str(out))
+    _run(
+        [sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(out), str(src)],
+        cwd=str(out),
+    )
     wheels, sdists = sorted(out.glob("*.whl")), sorted(out.glob("*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in out.iterdir())
     return wheels[0], sdists[0]
@@ -77,8 +84,17 @@ def test_the_sdist_holds_the_sources_the_build_needs(dists):
 
     _, sdist = dists
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
-    for need in ("pyproject.toml", "setup.py", "README.md", "dlsynth/__init__.py", "native/engine.h",
-                 "native/build_engine.py", "native/eng_render.c", "dls/reader.py", "apps/cli.py"):
+    for need in (
+        "pyproject.toml",
+        "setup.py",
+        "README.md",
+        "dlsynth/__init__.py",
+        "native/engine.h",
+        "native/build_engine.py",
+        "native/eng_render.c",
+        "dls/reader.py",
+        "apps/cli.py",
+    ):
         assert need in names, need
 
 
@@ -96,20 +112,32 @@ def test_installed_from_a_fresh_venv_it_renders_outside_the_tree(dists, tmp_path
     away.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     # Imported from the venv, not from the checkout, and with the public version.
-    p = _run([str(py), "-c", "import dlsynth, dlsynth.native as n; print(dlsynth.__version__); "
-                              "print(dlsynth.__file__); print(n.lib is not None)"], cwd=str(away), env=env)
+    p = _run(
+        [
+            str(py),
+            "-c",
+            "import dlsynth, dlsynth.native as n; print(dlsynth.__version__); "
+            "print(dlsynth.__file__); print(n.lib is not None)",
+        ],
+        cwd=str(away),
+        env=env,
+    )
     version, where, has_lib = p.stdout.split()
     assert version == _version()
     assert str(tmp_path / "venv") in where and str(ROOT) not in where
     assert has_lib == "True"
     site = Path(where).parents[1]
-    ours = {e.name for e in site.iterdir() if e.name.lower().startswith(("dlsynth", "dls", "synth", "sink",
-                                                                         "native", "apps"))}
+    ours = {
+        e.name
+        for e in site.iterdir()
+        if e.name.lower().startswith(("dlsynth", "dls", "synth", "sink", "native", "apps"))
+    }
     assert {n for n in ours if not n.endswith(".dist-info")} == ALLOWED_TOP
     # The command a user runs: render with the built-in bank.
     out = away / "scale.wav"
-    _run([str(tmp_path / "venv" / "bin" / "dlsynth"), "render", str(SONG), "-o", str(out), "-q"], cwd=str(away),
-         env=env)
+    _run(
+        [str(tmp_path / "venv" / "bin" / "dlsynth"), "render", str(SONG), "-o", str(out), "-q"], cwd=str(away), env=env
+    )
     audio, rate = sf.read(out, dtype="float32")
     assert rate == 48000 and audio.shape[1] == 2
     assert np.abs(audio).max() > 0.01  # the scale is heard
