@@ -108,6 +108,11 @@ def seconds_to_timecents(seconds: float) -> int:
     return clamp_int32(1200.0 * math.log2(seconds) * UNITS_PER)
 
 
+def seconds_to_timecents_float(seconds: float) -> float:
+    """Seconds as timecents, unscaled and unrounded (1200 * log2(seconds)); seconds > 0."""
+    return 1200.0 * math.log2(seconds)
+
+
 to_seconds = timecents_to_seconds
 from_seconds = seconds_to_timecents
 

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlsynth.dls import constants as C
+from dlsynth.dls import units as U
 from dlsynth.dls.model import Articulation, Instrument, Region, Wave, WaveSample
 from dlsynth.native import lib
 from dlsynth.native.engine import ENGINE_CONN_DTYPE, REGION_DTYPE
@@ -86,13 +87,8 @@ _CONCAVE_INVERTED = (C.CONN_TRN_CONCAVE << C.TRN_SOURCE_SHIFT) | C.TRN_SOURCE_IN
 _F = 65536.0
 
 
-def _tc(seconds: float) -> float:
-    """Seconds to timecents."""
-    return 1200.0 * float(np.log2(seconds))
-
-
-def _abs_cents(hz: float) -> float:
-    return 6900.0 + 1200.0 * float(np.log2(hz / 440.0))
+_tc = U.seconds_to_timecents_float  # seconds -> timecents (unscaled)
+_abs_cents = U.hz_to_cents  # Hz -> absolute cents (6900 = 440 Hz)
 
 
 # DLS Level 2 default connections (source, control, destination, transform, scale in the
