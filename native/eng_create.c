@@ -33,8 +33,8 @@ static uint32_t pow2_at_least(uint32_t n)
 eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels, int32_t interpolation,
                        int32_t event_capacity, int32_t max_instruments, int32_t max_waves)
 {
-    if (sample_rate < 8000 || sample_rate > 384000 || max_voices < 1 || max_voices > 4096 || channels < 1 ||
-        channels > 16000 || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
+    if (sample_rate < ENG_RATE_MIN || sample_rate > ENG_RATE_MAX || max_voices < 1 || max_voices > ENG_VOICES_MAX ||
+        channels < 1 || channels > ENG_CHANNELS_MAX || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
         max_instruments > (1 << 20) || max_waves < 1 || max_waves > (1 << 22))
         return NULL;
     eng_engine *e = calloc_lines(1, sizeof *e); /* its _Alignas(64) members */

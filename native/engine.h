@@ -158,6 +158,8 @@ enum {
 
 /* DirectMusic's REFERENCE_TIME: 100 ns units, this many per second (master-clock times). */
 enum { ENG_REF_PER_SECOND = 10000000 };
+/* What eng_create accepts: sample rate (Hz), voices, MIDI channels (16 per channel group). */
+enum { ENG_RATE_MIN = 8000, ENG_RATE_MAX = 192000, ENG_VOICES_MAX = 4096, ENG_CHANNELS_MAX = 16000 };
 
 /* Error codes returned (negative) by the create/destroy calls. */
 enum {
@@ -241,7 +243,7 @@ typedef struct {
     uint64_t worker_items;       /* pieces of them (mix groups, finishes) the workers ran */
 } eng_stats;
 
-/* sample_rate 8000..384000, max_voices 1..4096, channels 16..16000 (multiple of 16 not
+/* sample_rate ENG_RATE_MIN..ENG_RATE_MAX, max_voices 1..ENG_VOICES_MAX, channels 1..ENG_CHANNELS_MAX (multiple of 16 not
    required), interpolation ENG_INTERP_*, event_capacity rounded up to a power of two
    (>= 256), max_instruments and max_waves the slot-table sizes. NULL on failure.
    On x86 the AVX2 kernels run when the CPU has AVX2 (environment DLSYNTH_NO_AVX2 turns

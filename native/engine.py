@@ -52,7 +52,7 @@ __all__ = [
 #: DirectMusic REFERENCE_TIME units (100 ns) per second: the master clock's unit everywhere
 REF_PER_SECOND = int(lib.ENG_REF_PER_SECOND)
 #: channel groups an engine can have (16 channels each)
-MAX_CHANNEL_GROUPS = 1000
+MAX_CHANNEL_GROUPS = int(lib.ENG_CHANNELS_MAX) // 16
 #: instruments and waves an engine holds at once (its slot tables: a pointer each)
 MAX_INSTRUMENTS = 1 << 16
 MAX_WAVES = 1 << 18
@@ -78,12 +78,11 @@ PARAM_FINE_TUNE = lib.ENG_PARAM_FINE_TUNE
 PARAM_COARSE_TUNE = lib.ENG_PARAM_COARSE_TUNE
 PARAM_PRIORITY = lib.ENG_PARAM_PRIORITY
 
-#: Polyphony limits of eng_create, and the sample rates the command offers (the engine
-#: itself takes 8000..384000 Hz).
-MAX_VOICES = 4096
+#: What eng_create accepts (engine.h): the most voices, and the sample rates in Hz.
+MAX_VOICES = int(lib.ENG_VOICES_MAX)
 #: Render threads an engine can use (eng_set_threads).
 MAX_THREADS = 64
-RATE_RANGE = (8000, 192000)
+RATE_RANGE = (int(lib.ENG_RATE_MIN), int(lib.ENG_RATE_MAX))
 
 INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC, "sinc": lib.ENG_INTERP_SINC}
 

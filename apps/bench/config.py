@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlsynth.native.engine import MAX_VOICES  # the bench's polyphony limit is the engine's
+
 DEFAULT_BLOCK = 128
 RATE = 48000
-MAX_VOICES = 4096
 BLOCK_RANGE = (16, 8192)
 PEERS = ("auto", "fluidsynth", "none")
 
