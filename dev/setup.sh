@@ -56,7 +56,9 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$STAMP_SRC" ] || ! ls "$ROOT"/na
     echo "dlsynth setup: installing dlsynth and its Python dependencies into $VENV" >&2
     EXTRA=""
     if [ "$MODE" = test ]; then EXTRA="[test]"; fi
-    "$VENV/bin/python" -m pip install -q -e "$ROOT$EXTRA"
+    # (PYTHONWARNINGS: setuptools warns, at length, that a dlsynth/ folder in the current
+    # directory could shadow the package; it is the package's own top folder.)
+    PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q -e "$ROOT$EXTRA"
     echo "$STAMP_SRC" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
