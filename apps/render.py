@@ -103,7 +103,8 @@ def add_parser(sub) -> None:
         metavar="DIR/",
         default=None,
         help="also one WAV per instrument in DIR (made if missing), from the same pass as the mix, "
-        "plus effects.wav (the reverb and chorus return): they sum to the mix",
+        "plus effects.wav (the reverb and chorus return): they sum to the mix; with several inputs, "
+        "DIR/SONG/ for each",
     )
     p.add_argument(
         "--stems-by",
@@ -113,9 +114,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--labels",
-        metavar="FILE.csv|FILE.json",
+        metavar="FILE.csv|FILE.json|DIR/",
         default=None,
-        help="one row per note as the engine played it (start, note-off and end frames, why it ended)",
+        help="one row per note as the engine played it (start, note-off and end frames, why it ended); "
+        "with several inputs a folder: DIR/SONG.csv for each",
     )
     p.add_argument(
         "--scheduler",
@@ -243,6 +245,7 @@ def render_file(
     ) as job:
         stem_files = None
         if stems_dir is not None:
+            os.makedirs(stems_dir, exist_ok=True)  # (a song's own folder, with several inputs)
             stem_files = StemFiles(stems_dir, rate, fmt, job.limit, effects)
         try:
             with (
@@ -682,39 +685,47 @@ def run(args) -> int:
     for inp in args.inputs:
         if not os.path.exists(inp):
             raise UserError(f"{inp}: no such file")
-    if (args.stems is not None or args.labels is not None) and (
-        many or (args.output and (args.output.endswith(os.sep) or os.path.isdir(args.output)))
-    ):
-        raise UserError("--stems and --labels render one input to one -o OUT.wav")
+    into_dir = bool(args.output and (args.output.endswith(os.sep) or os.path.isdir(args.output)))
+    labels_dir = args.labels is not None and (args.labels.endswith(os.sep) or os.path.isdir(args.labels))
     if args.labels is not None:
         from .stems import labels_format
 
-        if labels_format(args.labels) is None:
+        if into_dir and not labels_dir:
+            raise UserError(f"--labels {args.labels}: with -o DIR/, --labels names a folder too (ending in /)")
+        if not into_dir and labels_dir:
+            raise UserError(f"--labels {args.labels}: one input to one file takes --labels FILE.csv or FILE.json")
+        if not labels_dir and labels_format(args.labels) is None:
             raise UserError(f"--labels {args.labels}: the file name must end in .csv or .json")
-    if args.stems is not None:
-        if os.path.exists(args.stems) and not os.path.isdir(args.stems):
-            raise UserError(f"--stems {args.stems}: not a folder")
-        parent = os.path.dirname(os.path.abspath(args.stems.rstrip(os.sep) or args.stems))
+    if (args.stems is not None or args.labels is not None) and (args.scheduler or args.manifest):
+        raise UserError("--stems and --labels are for local renders, not --scheduler or --manifest batches")
+    for opt, folder in (("--stems", args.stems), ("--labels", args.labels if labels_dir else None)):
+        if folder is None:
+            continue
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise UserError(f"{opt} {folder}: not a folder")
+        parent = os.path.dirname(os.path.abspath(folder.rstrip(os.sep) or folder))
         if not os.path.isdir(parent):
-            raise UserError(f"--stems {args.stems}: the folder {parent} does not exist")
+            raise UserError(f"{opt} {folder}: the folder {parent} does not exist")
     jobs = [(inp, _output_for(inp, args.output, many)) for inp in args.inputs]
     outs = [o for _, o in jobs]
     if len(set(outs)) != len(outs):
         raise UserError("two inputs would write the same output file")
     from dlsynth.sink.filesink import FileSinkError, check_writable
 
-    for o in [o for _, o in jobs] + ([args.labels] if args.labels is not None else []):
+    for o in [o for _, o in jobs] + ([args.labels] if args.labels is not None and not labels_dir else []):
         try:
             check_writable(o)
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
-    if args.stems is not None:
+    for opt, folder in (("--stems", args.stems), ("--labels", args.labels if labels_dir else None)):
+        if folder is None:
+            continue
         try:
-            os.makedirs(args.stems, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"--stems {args.stems}: cannot make the folder ({exc.strerror or exc})") from None
-        if not os.access(args.stems, os.W_OK | os.X_OK):
-            raise UserError(f"--stems {args.stems}: cannot write there (permission denied)")
+            raise UserError(f"{opt} {folder}: cannot make the folder ({exc.strerror or exc})") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(f"{opt} {folder}: cannot write there (permission denied)")
     n_jobs = max(1, min(args.jobs or cores(), len(jobs)))
     threads = args.threads or max(1, min(MAX_THREADS, cores() // n_jobs))
     kw = dict(
@@ -728,8 +739,7 @@ def run(args) -> int:
         max_length=args.max_length,
         threads=threads,
     )
-    if not many:
-        kw.update(stems_dir=args.stems, stems_by=args.stems_by, labels_path=args.labels)
+    per_song = {inp: _song_extras(args, inp, out, into_dir, labels_dir) for inp, out in jobs}
     show = not args.quiet and not args.json
     tty = sys.stderr.isatty()
     if not args.quiet:
@@ -754,11 +764,11 @@ def run(args) -> int:
             if show and tty:
                 bar = _ProgressBar(os.path.basename(inp))
                 try:
-                    results.append(render_file(inp, out, banks, progress=bar, **kw))
+                    results.append(render_file(inp, out, banks, progress=bar, **kw, **per_song[inp]))
                 finally:
                     bar.close()
             else:
-                results.append(render_file(inp, out, banks, **kw))
+                results.append(render_file(inp, out, banks, **kw, **per_song[inp]))
         except MidiFileError as exc:
             raise UserError(str(exc)) from None
         except FileSinkError as exc:
@@ -771,7 +781,7 @@ def run(args) -> int:
 
         ex = ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker, initargs=(list(args.bank),))
         try:
-            for r in ex.map(_worker, [(i, o, args.bank, kw) for i, o in jobs]):
+            for r in ex.map(_worker, [(i, o, args.bank, {**kw, **per_song[i]}) for i, o in jobs]):
                 results.append(r)
                 if show and r.error is None:
                     print(
@@ -797,6 +807,18 @@ def run(args) -> int:
     for r in failed:
         print(f"dlsynth render: error: {r.error}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _song_extras(args, inp: str, out: str, into_dir: bool, labels_dir: bool) -> dict:
+    """One song's --stems and --labels: as given for one input to one file; with -o DIR/, a
+    folder of stems and a labels file per song, named after its output."""
+    name = os.path.splitext(os.path.basename(out))[0]
+    extra: dict = {}
+    if args.stems is not None:
+        extra.update(stems_dir=os.path.join(args.stems, name) if into_dir else args.stems, stems_by=args.stems_by)
+    if args.labels is not None:
+        extra["labels_path"] = os.path.join(args.labels, name + ".csv") if labels_dir else args.labels
+    return extra
 
 
 def _run_batch(args, n_jobs: int, kw: dict, show: bool, tty: bool) -> int:

@@ -132,13 +132,55 @@ def test_the_in_memory_mix_is_the_files(tmp_path):
     assert np.array_equal(sf.read(tmp_path / "m.wav", dtype="float32")[0], mix)
 
 
-@pytest.mark.parametrize("extra", [("two",), ("dir",)])
-def test_stems_with_several_inputs_or_an_output_folder_is_one_clear_line(tmp_path, extra):
+def test_several_inputs_get_a_stems_folder_and_a_labels_file_each(tmp_path):
+    """-o DIR/ with --stems ST/ --labels LB/: ST/SONG/ and LB/SONG.csv per input, each song's
+    stems summing to its own mix (rendered in parallel with -j 2)."""
+    a = S.song(tmp_path / "a.mid", [[(0, 300, 60, 0, 0), (40, 200, 67, 0, 1)]])
+    b = S.song(tmp_path / "b.mid", [[(10, 250, 48, 2, 0)], [(20, 180, S.HAT_OPEN, 9, 0)]])
+    S.probe_bank(tmp_path / "probe.dls")
+    out, st, lb = tmp_path / "out", tmp_path / "st", tmp_path / "lb"
+    out.mkdir()
+    r = S.cli(
+        a,
+        b,
+        "-o",
+        f"{out}/",
+        "--bank",
+        tmp_path / "probe.dls",
+        "--format",
+        "float",
+        "-q",
+        "-j",
+        "2",
+        "--stems",
+        f"{st}/",
+        "--labels",
+        f"{lb}/",
+    )
+    assert r.returncode == 0, r.stderr
+    for song in ("a", "b"):
+        mix = sf.read(out / f"{song}.wav", dtype="float32")[0]
+        stems = _stems(st / song)
+        assert stems and "effects" in stems
+        assert _sum_error(mix, stems) < SUM_TOLERANCE
+        assert (lb / f"{song}.csv").read_text().count("\n") >= 2  # a header and the notes
+    assert sorted(p.name for p in st.iterdir()) == ["a", "b"]
+
+
+@pytest.mark.parametrize("case", ["labels-file-with-a-folder", "labels-folder-with-one-file", "stems-in-a-batch"])
+def test_stems_and_labels_that_do_not_fit_the_outputs_are_one_clear_line(tmp_path, case):
     midi = S.song(tmp_path / "s.mid", [[(0, 10, 60, 0, 0)]])
-    args = [midi, tmp_path / "s.mid", "-o", f"{tmp_path}/"] if extra == ("two",) else [midi, "-o", f"{tmp_path}/"]
-    r = S.cli(*args, "--stems", tmp_path / "st")
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--stems" in r.stderr
-    assert not (tmp_path / "st").exists() and not (tmp_path / "s.wav").exists()
+    out = tmp_path / "out"
+    out.mkdir()
+    args = {
+        "labels-file-with-a-folder": [midi, "-o", f"{out}/", "--labels", tmp_path / "l.csv"],
+        "labels-folder-with-one-file": [midi, "-o", out / "s.wav", "--labels", f"{tmp_path}/lb/"],
+        "stems-in-a-batch": [midi, "-o", f"{out}/", "--manifest", out / "m.json", "--stems", tmp_path / "st"],
+    }[case]
+    r = S.cli(*args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--labels" in r.stderr or "--stems" in r.stderr
+    assert not list(out.iterdir()) and not (tmp_path / "st").exists() and not (tmp_path / "l.csv").exists()
 
 
 def test_the_library_gives_stems_and_labels_from_the_same_pass(tmp_path):
