@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - reported to the user by apps
         "`python setup.py build_ext --inplace`) in the project folder"
     ) from exc
 
-__all__ = ["ffi", "lib", "u8_to_s16", "s16_to_f32", "timecents_to_seconds", "abs_pitch_to_hz", "gain_to_db", "s16_peak"]
+__all__ = ["ffi", "lib", "u8_to_s16"]
 
 
 def _ptr(ctype: str, arr: np.ndarray):
@@ -45,39 +45,3 @@ def u8_to_s16(src, out: np.ndarray | None = None) -> np.ndarray:
     o = _c_out(out, a.shape, np.int16)
     lib.dls_u8_to_s16(_ptr("uint8_t *", a), _ptr("int16_t *", o), a.size)
     return o
-
-
-def s16_to_f32(src, out: np.ndarray | None = None) -> np.ndarray:
-    """16-bit signed PCM to float32 in [-1, 1)."""
-    a = _c_in(src, np.int16)
-    o = _c_out(out, a.shape, np.float32)
-    lib.dls_s16_to_f32(_ptr("int16_t *", a), _ptr("float *", o), a.size)
-    return o
-
-
-def _unit(fn, src, out):
-    a = _c_in(np.asarray(src).astype(np.int32, copy=False), np.int32)
-    o = _c_out(out, a.shape, np.float64)
-    fn(_ptr("int32_t *", a), _ptr("double *", o), a.size)
-    return o
-
-
-def timecents_to_seconds(src, out: np.ndarray | None = None) -> np.ndarray:
-    """DLS 32-bit time values to seconds (0x80000000 -> 0 s)."""
-    return _unit(lib.dls_timecents_to_seconds, src, out)
-
-
-def abs_pitch_to_hz(src, out: np.ndarray | None = None) -> np.ndarray:
-    """DLS 32-bit absolute pitch values to Hz."""
-    return _unit(lib.dls_abs_pitch_to_hz, src, out)
-
-
-def gain_to_db(src, out: np.ndarray | None = None) -> np.ndarray:
-    """DLS 32-bit gain values to dB."""
-    return _unit(lib.dls_gain_to_db, src, out)
-
-
-def s16_peak(src) -> int:
-    """Peak absolute value of 16-bit PCM."""
-    a = _c_in(src, np.int16)
-    return int(lib.dls_s16_peak(_ptr("int16_t *", a), a.size))
