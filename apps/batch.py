@@ -29,7 +29,6 @@ import json
 import os
 import queue
 import socket
-import tempfile
 import time
 import uuid
 
@@ -273,38 +272,21 @@ def _previous_entries(path: str) -> dict[str, dict]:
         return {}
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class _Manifest:
-    """The run's manifest file, rewritten whole and atomically (a temporary file renamed)."""
+    """The run's manifest file, rewritten whole and atomically (dls.atomicfile)."""
 
     def __init__(self, path: str, entries: list[dict]):
         self.path = path
         self.entries = entries
         self._written = 0.0
         self._took = 0.0  # seconds the last write took
-        self._umask = _umask()
 
     def write(self) -> None:
+        from dlsynth.dls.atomicfile import atomic_write
+
         t0 = time.monotonic()
-        d = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".tmp", dir=d)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.entries, f, indent=1)
-                f.write("\n")
-            os.chmod(tmp, 0o666 & ~self._umask)  # (mkstemp's file is private)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        text = (json.dumps(self.entries, indent=1) + "\n").encode("utf-8")
+        atomic_write(self.path, lambda f: f.write(text))
         self._written = time.monotonic()
         self._took = self._written - t0
 

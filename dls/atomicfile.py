@@ -4,8 +4,10 @@
 fsyncs it, moves it over *path* with ``os.replace`` and fsyncs the folder. The temporary
 file is created with mode 0o666 so the umask decides the permissions, as for any new file;
 an existing file's permissions are kept. On any failure the temporary file is removed and
-*path* is left as it was. Used for DLS banks (dls.writer) and MIDI recordings
-(synth.streams.Recorder).
+*path* is left as it was. Used for banks (dls.writer, the SF2 writer, the built-in bank's
+cache), MIDI files (smf.writer), note labels and batch manifests. (WAV output streams
+through libsndfile instead: sink/filesink.py writes it to a temporary file and renames it
+when whole, with `fsync_dir` after.)
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import tempfile
 
 import numpy as np
 
+from dlsynth.dls.atomicfile import fsync_dir
+
 FORMATS = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
 BYTES_PER_SAMPLE = {"pcm16": 2, "pcm24": 3, "float": 4}
 #: the most sample data a RIFF WAVE file can hold: its sizes are 32-bit (less room for the headers)
@@ -248,6 +250,7 @@ class WavFileSink:
                 os.umask(mask)
                 os.chmod(self._tmp, 0o666 & ~mask)
                 os.replace(self._tmp, self.path)
+                fsync_dir(os.path.dirname(os.path.abspath(self.path)))  # the rename, durable
                 done = True
             except OSError as exc:
                 raise FileSinkError(f"{self.path}: cannot finish the file ({exc.strerror or exc})") from None
