@@ -46,6 +46,70 @@ static void replan_channel(eng_engine *e, int32_t c, uint64_t now)
     }
 }
 
+/* Exclusivity before region r starts a voice: key groups, and the same key on a region that
+ * is not self-non-exclusive; voices of this note (serial from first_serial) are spared. */
+static inline void cut_exclusive(eng_engine *e, int32_t c, const eng_instrument *ins,
+                                 const eng_region *r, int key, uint64_t first_serial, uint64_t now)
+{
+    for (int32_t i = 0; i < e->n_act; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (v->channel != c || v->ins != ins || v->fading || v->serial >= first_serial)
+            continue;
+        int group_cut = r->key_group && v->rgn->key_group == r->key_group;
+        int cut = group_cut || (!(r->flags & ENG_RGN_SELF_NON_EXCLUSIVE) && v->rgn == r && v->key == key);
+        /* cut with the EG1 shutdown time, unless it is already releasing faster */
+        if (cut && (v->note_on || v->eg1.release_rate < v->shutdown_rate)) {
+            v->end_reason = group_cut ? ENG_END_KEY_GROUP : ENG_END_RETRIGGERED;
+            eng_voice_cut(e, v, now, 0);
+        }
+    }
+}
+
+/* A newly allocated voice's identity: which note of which channel, region and priority. */
+static inline void assign_voice(eng_voice *v, int32_t c, int key, int vel, uint32_t priority,
+                                eng_instrument *ins, const eng_region *r, uint64_t now)
+{
+    v->channel = c;
+    v->key = (uint8_t)key;
+    v->vel = (uint8_t)vel;
+    v->priority = priority;
+    v->start = now;
+    v->ins = ins;
+    v->rgn = r;
+    v->fading = 0;
+    v->end_reason = 0;
+    v->done_seen = 0;
+    v->done_at = 0;
+}
+
+/* The NOTE label of a note-on that matched a region (started: how many voices it got). */
+static inline void label_note_on(eng_engine *e, int32_t c, int key, int vel, uint32_t note,
+                                 uint32_t patch, int32_t started, int32_t stem, uint64_t now)
+{
+    eng_label l;
+    memset(&l, 0, sizeof l);
+    l.kind = ENG_LABEL_NOTE;
+    l.frame = now;
+    l.note = note;
+    l.channel = c;
+    l.patch = patch;
+    l.track = e->cur_tag;
+    l.key = (int16_t)key;
+    l.velocity = (int16_t)vel;
+    l.voices = started;
+    l.stem = stem < 0 ? 0 : stem;
+    eng_label_push(e, &l);
+}
+
+/* The active-voice count and its peak, for the statistics readers. */
+static inline void publish_active(eng_engine *e)
+{
+    uint32_t active = (uint32_t)e->n_act;
+    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
+    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
+        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+}
+
 static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
 {
     eng_channel *ch = &e->chan[c];
@@ -63,33 +127,11 @@ static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
         if (key < r->key_lo || key > r->key_hi || vel < r->vel_lo || vel > r->vel_hi)
             continue;
         matched++;
-        /* exclusivity: key groups, and the same key on a region that is not self-non-exclusive */
-        for (int32_t i = 0; i < e->n_act; i++) {
-            eng_voice *v = &e->voices[e->act[i]];
-            if (v->channel != c || v->ins != ins || v->fading || v->serial >= first_serial)
-                continue;
-            int group_cut = r->key_group && v->rgn->key_group == r->key_group;
-            int cut = group_cut || (!(r->flags & ENG_RGN_SELF_NON_EXCLUSIVE) && v->rgn == r && v->key == key);
-            /* cut with the EG1 shutdown time, unless it is already releasing faster */
-            if (cut && (v->note_on || v->eg1.release_rate < v->shutdown_rate)) {
-                v->end_reason = group_cut ? ENG_END_KEY_GROUP : ENG_END_RETRIGGERED;
-                eng_voice_cut(e, v, now, 0);
-            }
-        }
+        cut_exclusive(e, c, ins, r, key, first_serial, now);
         eng_voice *v = eng_voice_alloc(e, ch->priority, now);
         if (!v)
             continue;
-        v->channel = c;
-        v->key = (uint8_t)key;
-        v->vel = (uint8_t)vel;
-        v->priority = ch->priority;
-        v->start = now;
-        v->ins = ins;
-        v->rgn = r;
-        v->fading = 0;
-        v->end_reason = 0;
-        v->done_seen = 0;
-        v->done_at = 0;
+        assign_voice(v, c, key, vel, ch->priority, ins, r, now);
         if (stem < 0)
             stem = e->stems_by ? eng_stem_for(e, c, patch, e->cur_tag, now) : 0;
         v->stem = stem;
@@ -98,25 +140,9 @@ static void note_on(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
         started++;
         eng_voice_start(e, v, now);
     }
-    if (labels && matched) {
-        eng_label l;
-        memset(&l, 0, sizeof l);
-        l.kind = ENG_LABEL_NOTE;
-        l.frame = now;
-        l.note = note;
-        l.channel = c;
-        l.patch = patch;
-        l.track = e->cur_tag;
-        l.key = (int16_t)key;
-        l.velocity = (int16_t)vel;
-        l.voices = started;
-        l.stem = stem < 0 ? 0 : stem;
-        eng_label_push(e, &l);
-    }
-    uint32_t active = (uint32_t)e->n_act;
-    atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
-    if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
-        atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+    if (labels && matched)
+        label_note_on(e, c, key, vel, note, patch, started, stem, now);
+    publish_active(e);
 }
 
 /* The KEY_OFF label of a note-off (key -1: all notes off on the channel). */
@@ -312,6 +338,87 @@ static void reset_all(eng_engine *e, uint64_t now)
     e->master_volume = 1.0f;
 }
 
+/* A note-on event (velocity 0: a note-off). */
+static inline void note_event(eng_engine *e, int32_t c, int key, int vel, uint64_t now)
+{
+    if (key < 0 || key > 127 || vel < 0 || vel > 127)
+        return;
+    if (vel == 0)
+        note_off(e, c, key, now);
+    else
+        note_on(e, c, key, vel, now);
+}
+
+static inline void pitch_bend(eng_engine *e, int32_t c, int32_t value, uint64_t now)
+{
+    if (value >= 0 && value <= 16383 && e->chan[c].bend != value) {
+        e->chan[c].bend = (uint16_t)value;
+        e->chan[c].version++;
+        replan_channel(e, c, now);
+    }
+}
+
+static inline void channel_pressure(eng_engine *e, int32_t c, int32_t value, uint64_t now)
+{
+    if (value >= 0 && value <= 127 && e->chan[c].chp != value) {
+        e->chan[c].chp = (uint8_t)value;
+        e->chan[c].version++;
+        replan_channel(e, c, now);
+    }
+}
+
+static inline void poly_pressure(eng_engine *e, int32_t c, int32_t key, int32_t value, uint64_t now)
+{
+    if (key >= 0 && key <= 127 && value >= 0 && value <= 127) {
+        e->chan[c].poly[key] = (uint8_t)value;
+        e->chan[c].version++;
+        replan_channel(e, c, now);
+    }
+}
+
+/* The channel's instrument: the loaded one with that id, none for an unknown or unloaded id. */
+static inline void select_program(eng_engine *e, int32_t c, int32_t id)
+{
+    eng_instrument *ins = NULL;
+    if (id >= 0 && id < e->max_instruments) {
+        ins = atomic_load_explicit(&e->ins_table[id], memory_order_acquire);
+        if (ins && ins->dead)
+            ins = NULL;
+    }
+    e->chan[c].ins = ins;
+}
+
+/* A channel parameter (ENG_PARAM_*), clamped to its range; the priority needs no replan. */
+static inline void channel_param(eng_engine *e, int32_t c, int32_t param, int32_t value, uint64_t now)
+{
+    eng_channel *ch = &e->chan[c];
+    switch (param) {
+    case ENG_PARAM_BEND_RANGE:
+        ch->bend_range = (float)(value < 0 ? 0 : (value > 12700 ? 12700 : value));
+        break;
+    case ENG_PARAM_FINE_TUNE:
+        ch->fine = (float)(value < -100 ? -100 : (value > 100 ? 100 : value));
+        break;
+    case ENG_PARAM_COARSE_TUNE:
+        ch->coarse = (float)(value < -64 ? -64 : (value > 63 ? 63 : value));
+        break;
+    case ENG_PARAM_PRIORITY:
+        ch->priority = (uint32_t)value;
+        return;
+    default:
+        return;
+    }
+    ch->version++;
+    replan_channel(e, c, now);
+}
+
+/* Master volume in millibels (at most 0; below -12000 silence). */
+static inline void master_volume(eng_engine *e, int32_t millibels)
+{
+    double mb = millibels > 0 ? 0.0 : (double)millibels;
+    e->master_volume = mb < -12000.0 ? 0.0f : (float)pow(10.0, mb / 2000.0);
+}
+
 void eng_apply_now(eng_engine *e, const eng_event *ev, uint64_t now)
 {
     if (ev->type >= ENG_EV_MIDI && ev->type <= ENG_EV_RESELECT) {
@@ -325,12 +432,7 @@ void eng_apply_now(eng_engine *e, const eng_event *ev, uint64_t now)
         return;
     switch (ev->type) {
     case ENG_EV_NOTE_ON:
-        if (ev->a < 0 || ev->a > 127 || ev->b < 0 || ev->b > 127)
-            return;
-        if (ev->b == 0)
-            note_off(e, c, ev->a, now);
-        else
-            note_on(e, c, ev->a, ev->b, now);
+        note_event(e, c, ev->a, ev->b, now);
         break;
     case ENG_EV_NOTE_OFF:
         if (ev->a >= 0 && ev->a <= 127)
@@ -341,63 +443,23 @@ void eng_apply_now(eng_engine *e, const eng_event *ev, uint64_t now)
             control(e, c, ev->a, ev->b, now);
         break;
     case ENG_EV_PITCH_BEND:
-        if (ev->a >= 0 && ev->a <= 16383 && e->chan[c].bend != ev->a) {
-            e->chan[c].bend = (uint16_t)ev->a;
-            e->chan[c].version++;
-            replan_channel(e, c, now);
-        }
+        pitch_bend(e, c, ev->a, now);
         break;
     case ENG_EV_CHANNEL_PRESSURE:
-        if (ev->a >= 0 && ev->a <= 127 && e->chan[c].chp != ev->a) {
-            e->chan[c].chp = (uint8_t)ev->a;
-            e->chan[c].version++;
-            replan_channel(e, c, now);
-        }
+        channel_pressure(e, c, ev->a, now);
         break;
     case ENG_EV_POLY_PRESSURE:
-        if (ev->a >= 0 && ev->a <= 127 && ev->b >= 0 && ev->b <= 127) {
-            e->chan[c].poly[ev->a] = (uint8_t)ev->b;
-            e->chan[c].version++;
-            replan_channel(e, c, now);
-        }
+        poly_pressure(e, c, ev->a, ev->b, now);
         break;
-    case ENG_EV_PROGRAM: {
-        eng_instrument *ins = NULL;
-        if (ev->a >= 0 && ev->a < e->max_instruments) {
-            ins = atomic_load_explicit(&e->ins_table[ev->a], memory_order_acquire);
-            if (ins && ins->dead)
-                ins = NULL;
-        }
-        e->chan[c].ins = ins;
+    case ENG_EV_PROGRAM:
+        select_program(e, c, ev->a);
         break;
-    }
-    case ENG_EV_PARAM: {
-        eng_channel *ch = &e->chan[c];
-        switch (ev->a) {
-        case ENG_PARAM_BEND_RANGE:
-            ch->bend_range = (float)(ev->b < 0 ? 0 : (ev->b > 12700 ? 12700 : ev->b));
-            break;
-        case ENG_PARAM_FINE_TUNE:
-            ch->fine = (float)(ev->b < -100 ? -100 : (ev->b > 100 ? 100 : ev->b));
-            break;
-        case ENG_PARAM_COARSE_TUNE:
-            ch->coarse = (float)(ev->b < -64 ? -64 : (ev->b > 63 ? 63 : ev->b));
-            break;
-        case ENG_PARAM_PRIORITY:
-            ch->priority = (uint32_t)ev->b;
-            return;
-        default:
-            return;
-        }
-        ch->version++;
-        replan_channel(e, c, now);
+    case ENG_EV_PARAM:
+        channel_param(e, c, ev->a, ev->b, now);
         break;
-    }
-    case ENG_EV_MASTER_VOLUME: {
-        double mb = ev->a > 0 ? 0.0 : (double)ev->a;
-        e->master_volume = mb < -12000.0 ? 0.0f : (float)pow(10.0, mb / 2000.0);
+    case ENG_EV_MASTER_VOLUME:
+        master_volume(e, ev->a);
         break;
-    }
     case ENG_EV_RESET_ALL:
         reset_all(e, now);
         break;

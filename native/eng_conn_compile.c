@@ -170,6 +170,71 @@ static void filter_rule(const eng_conn *in, int32_t n, int32_t *filter, float *f
     *fc_base = (*filter && !*static_fc) ? FC_SF2_DEFAULT_CENTS : 0.0f;
 }
 
+/* The group connection c compiles into (0 note-on destination, 1 static, 2 channel,
+   3 dynamic), or -1 when it is dropped; fills cc's kinds, controllers, destination, class
+   and scale. filter and static_fc: the filter rule's decision (filter_rule). */
+static int conn_group(const eng_conn *c, int32_t filter, int static_fc, eng_cconn *cc)
+{
+    int dst = dest_index(c->destination);
+    int sk = source_kind(c->source, &cc->src_cc);
+    int ck = source_kind(c->control, &cc->ctl_cc);
+    float scale = c->scale;
+    if (dst < 0 || sk < 0 || ck < 0 || !isfinite(scale))
+        return -1;
+    /* a zero scale adds nothing to a continuous destination, but it sets a note-on
+       parameter (an absolute pitch or time of 0) */
+    if (scale == 0.0f && dst < D_NCONT)
+        return -1;
+    if ((dst == D_FC || dst == D_Q) && !filter)
+        return -1;
+    if (dst == D_FC && !static_fc && sk == SK_CONST && ck == SK_CONST)
+        return -1; /* an "off" constant part: the cutoff is *fc_base */
+    int cls = kind_class(sk) > kind_class(ck) ? kind_class(sk) : kind_class(ck);
+    if (dst == D_KEYNUM && cls == CC_DYNAMIC)
+        return -1; /* the key number is not modulated at control rate */
+    cc->src = (uint8_t)sk;
+    cc->ctl = (uint8_t)ck;
+    cc->dst = (uint8_t)dst;
+    cc->cls = (uint8_t)cls;
+    cc->scale = scale;
+    return dst >= D_NCONT ? 0 : 1 + cls;
+}
+
+/* cc's source and control transforms (TR_* bits) from the DLS transform word t; cc's kinds
+   and destination are set. */
+static void conn_transforms(unsigned t, eng_cconn *cc)
+{
+    int sk = cc->src, ck = cc->ctl;
+    unsigned out_curve = t & 0xF;
+    unsigned src_curve = (t >> 10) & 0xF;
+    unsigned ctl_curve = (t >> 4) & 0xF;
+    if (src_curve == 0 && out_curve != 0 && out_curve <= 3)
+        src_curve = out_curve; /* a level-1 style output transform on the source */
+    if (src_curve > 3)
+        src_curve = 0;
+    if (ctl_curve > 3)
+        ctl_curve = 0;
+    cc->src_tr = (uint8_t)(src_curve | ((t & 0x4000) ? TR_BIPOLAR : 0) | ((t & 0x8000) ? TR_INVERT : 0) |
+                           kind_bits(sk));
+    cc->ctl_tr = (uint8_t)(ctl_curve | ((t & 0x0100) ? TR_BIPOLAR : 0) | ((t & 0x0200) ? TR_INVERT : 0) |
+                           kind_bits(ck));
+    if (sk == SK_CONST)
+        cc->src_tr &= TR_INVERT; /* a constant has no curve; invert makes it 0 */
+    if (ck == SK_CONST)
+        cc->ctl_tr &= TR_INVERT;
+    if (cc->dst == D_PITCH && sk == SK_KEY)
+        cc->src_tr |= TR_KEYREL; /* key tracking; the key as a control only scales */
+}
+
+/* What a dynamic connection needs computed per control tick (USE_* bits). */
+static int32_t dynamic_uses(const eng_cconn *cc)
+{
+    int32_t uses = uses_bit(cc->src) | uses_bit(cc->ctl);
+    if (cc->dst == D_PITCH)
+        uses |= USE_DYN_PITCH;
+    return uses;
+}
+
 void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_out,
                       int32_t *first_static, int32_t *first_channel, int32_t *first_dynamic,
                       int32_t *uses, int32_t *filter, float *fc_base)
@@ -187,59 +252,14 @@ void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_
         else if (pass == 3)
             *first_dynamic = count;
         for (int32_t i = 0; i < n; i++) {
-            const eng_conn *c = &in[i];
             eng_cconn cc;
-            int dst = dest_index(c->destination);
-            int sk = source_kind(c->source, &cc.src_cc);
-            int ck = source_kind(c->control, &cc.ctl_cc);
-            float scale = c->scale;
-            if (dst < 0 || sk < 0 || ck < 0 || !isfinite(scale))
-                continue;
-            /* a zero scale adds nothing to a continuous destination, but it sets a note-on
-               parameter (an absolute pitch or time of 0) */
-            if (scale == 0.0f && dst < D_NCONT)
-                continue;
-            if ((dst == D_FC || dst == D_Q) && !*filter)
-                continue;
-            if (dst == D_FC && !static_fc && sk == SK_CONST && ck == SK_CONST)
-                continue; /* an "off" constant part: the cutoff is *fc_base */
-            int cls = kind_class(sk) > kind_class(ck) ? kind_class(sk) : kind_class(ck);
-            if (dst == D_KEYNUM && cls == CC_DYNAMIC)
-                continue; /* the key number is not modulated at control rate */
-            int group = dst >= D_NCONT ? 0 : 1 + cls;
+            int group = conn_group(&in[i], *filter, static_fc, &cc);
             if (group != pass)
                 continue;
-            unsigned t = c->transform;
-            unsigned out_curve = t & 0xF;
-            unsigned src_curve = (t >> 10) & 0xF;
-            unsigned ctl_curve = (t >> 4) & 0xF;
-            if (src_curve == 0 && out_curve != 0 && out_curve <= 3)
-                src_curve = out_curve; /* a level-1 style output transform on the source */
-            if (src_curve > 3)
-                src_curve = 0;
-            if (ctl_curve > 3)
-                ctl_curve = 0;
-            cc.src = (uint8_t)sk;
-            cc.ctl = (uint8_t)ck;
-            cc.src_tr = (uint8_t)(src_curve | ((t & 0x4000) ? TR_BIPOLAR : 0) | ((t & 0x8000) ? TR_INVERT : 0) |
-                                  kind_bits(sk));
-            cc.ctl_tr = (uint8_t)(ctl_curve | ((t & 0x0100) ? TR_BIPOLAR : 0) | ((t & 0x0200) ? TR_INVERT : 0) |
-                                  kind_bits(ck));
-            if (sk == SK_CONST)
-                cc.src_tr &= TR_INVERT; /* a constant has no curve; invert makes it 0 */
-            if (ck == SK_CONST)
-                cc.ctl_tr &= TR_INVERT;
-            if (dst == D_PITCH && sk == SK_KEY)
-                cc.src_tr |= TR_KEYREL; /* key tracking; the key as a control only scales */
-            cc.dst = (uint8_t)dst;
-            cc.cls = (uint8_t)cls;
-            cc.scale = scale;
+            conn_transforms(in[i].transform, &cc);
             out[count++] = cc;
-            if (group == 3) {
-                *uses |= uses_bit(sk) | uses_bit(ck);
-                if (dst == D_PITCH)
-                    *uses |= USE_DYN_PITCH;
-            }
+            if (group == 3)
+                *uses |= dynamic_uses(&cc);
         }
     }
     *n_out = count;

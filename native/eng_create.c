@@ -30,12 +30,80 @@ static uint32_t pow2_at_least(uint32_t n)
     return p;
 }
 
+/* The arguments eng_create takes (engine.h's limits). */
+static int create_args_ok(int32_t sample_rate, int32_t max_voices, int32_t channels, int32_t interpolation,
+                          int32_t max_instruments, int32_t max_waves)
+{
+    return !(sample_rate < ENG_RATE_MIN || sample_rate > ENG_RATE_MAX || max_voices < 1 ||
+             max_voices > ENG_VOICES_MAX || channels < 1 || channels > ENG_CHANNELS_MAX || interpolation < 0 ||
+             interpolation > 2 || max_instruments < 1 || max_instruments > (1 << 20) || max_waves < 1 ||
+             max_waves > (1 << 22));
+}
+
+/* Everything the engine allocates up front, sized from its limits (set already); a failed
+   allocation leaves its pointer NULL (buffers_ok). */
+static void alloc_buffers(eng_engine *e, int32_t event_capacity)
+{
+    uint32_t cap = pow2_at_least(event_capacity < 256 ? 256u : (uint32_t)event_capacity);
+    e->ring = calloc(cap, sizeof *e->ring);
+    e->ring_mask = cap - 1;
+    e->heap_cap = (int32_t)cap;
+    e->heap = calloc(cap, sizeof *e->heap);
+    uint32_t fcap = pow2_at_least((uint32_t)e->max_instruments + 1);
+    e->fin = calloc(fcap, sizeof *e->fin);
+    e->fin_mask = fcap - 1;
+    e->chan = calloc((size_t)e->n_channels, sizeof *e->chan);
+    e->voices = calloc_lines((size_t)e->n_slots, sizeof *e->voices);
+    e->act = calloc((size_t)e->n_slots, sizeof *e->act);
+    e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
+    e->unloading = calloc((size_t)e->max_instruments, sizeof *e->unloading);
+    e->mix = calloc(6 * ENG_CTRL, sizeof(float));
+    e->tmp = calloc_lines(ENG_TMP_FLOATS, sizeof(float));
+    e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
+    e->gbuf = calloc_lines(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
+    e->gmask = calloc_lines((size_t)e->max_groups, sizeof *e->gmask);
+    e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
+    e->ins_table = calloc((size_t)e->max_instruments, sizeof *e->ins_table);
+    e->wave_table = calloc((size_t)e->max_waves, sizeof *e->wave_table);
+    e->reverb = fx_reverb_new((double)e->rate);
+    e->chorus = fx_chorus_new((double)e->rate);
+    e->midi = mid_create(e->n_channels);
+}
+
+static int buffers_ok(const eng_engine *e)
+{
+    return e->midi && e->ring && e->heap && e->fin && e->chan && e->voices && e->act && e->free_list &&
+           e->unloading && e->mix && e->tmp && e->gbuf && e->gmask && e->sinc_mem && e->ins_table &&
+           e->wave_table && e->reverb && e->chorus;
+}
+
+/* The state a new engine starts in: one render thread, the sinc table, default channels,
+   every voice slot free, unity volume and gain, effects on, no instruments. */
+static void init_state(eng_engine *e)
+{
+    e->n_threads = 1;
+    e->par_min_work = 1024;
+    e->fin_weight[0] = 2;
+    e->fin_weight[1] = ENG_FX_VOICES;
+    eng_sinc_table(e->sinc_mem);
+    e->simd = eng_simd_default();
+    e->sinc = e->sinc_mem;
+    for (int32_t i = 0; i < e->n_channels; i++)
+        eng_channel_defaults(&e->chan[i], i);
+    for (int32_t i = 0; i < e->n_slots; i++)
+        e->free_list[i] = e->n_slots - 1 - i;
+    e->n_free = e->n_slots;
+    e->master_volume = 1.0f;
+    atomic_store(&e->master_gain, 1.0f);
+    atomic_store(&e->effects_on, 1);
+    for (int32_t i = 0; i < e->max_instruments; i++)
+        atomic_init(&e->ins_table[i], NULL);
+}
+
 eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels, int32_t interpolation,
                        int32_t event_capacity, int32_t max_instruments, int32_t max_waves)
 {
-    if (sample_rate < ENG_RATE_MIN || sample_rate > ENG_RATE_MAX || max_voices < 1 || max_voices > ENG_VOICES_MAX ||
-        channels < 1 || channels > ENG_CHANNELS_MAX || interpolation < 0 || interpolation > 2 || max_instruments < 1 ||
-        max_instruments > (1 << 20) || max_waves < 1 || max_waves > (1 << 22))
+    if (!create_args_ok(sample_rate, max_voices, channels, interpolation, max_instruments, max_waves))
         return NULL;
     eng_engine *e = calloc_lines(1, sizeof *e); /* its _Alignas(64) members */
     if (!e)
@@ -47,52 +115,12 @@ eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels
     e->interp = interpolation;
     e->max_instruments = max_instruments;
     e->max_waves = max_waves;
-    uint32_t cap = pow2_at_least(event_capacity < 256 ? 256u : (uint32_t)event_capacity);
-    e->ring = calloc(cap, sizeof *e->ring);
-    e->ring_mask = cap - 1;
-    e->heap_cap = (int32_t)cap;
-    e->heap = calloc(cap, sizeof *e->heap);
-    uint32_t fcap = pow2_at_least((uint32_t)max_instruments + 1);
-    e->fin = calloc(fcap, sizeof *e->fin);
-    e->fin_mask = fcap - 1;
-    e->chan = calloc((size_t)channels, sizeof *e->chan);
-    e->voices = calloc_lines((size_t)e->n_slots, sizeof *e->voices);
-    e->act = calloc((size_t)e->n_slots, sizeof *e->act);
-    e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
-    e->unloading = calloc((size_t)max_instruments, sizeof *e->unloading);
-    e->mix = calloc(6 * ENG_CTRL, sizeof(float));
-    e->tmp = calloc_lines(ENG_TMP_FLOATS, sizeof(float));
-    e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
-    e->gbuf = calloc_lines(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
-    e->gmask = calloc_lines((size_t)e->max_groups, sizeof *e->gmask);
-    e->n_threads = 1;
-    e->par_min_work = 1024;
-    e->fin_weight[0] = 2;
-    e->fin_weight[1] = ENG_FX_VOICES;
-    e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
-    e->ins_table = calloc((size_t)max_instruments, sizeof *e->ins_table);
-    e->wave_table = calloc((size_t)max_waves, sizeof *e->wave_table);
-    e->reverb = fx_reverb_new((double)sample_rate);
-    e->chorus = fx_chorus_new((double)sample_rate);
-    e->midi = mid_create(channels);
-    if (!e->midi || !e->ring || !e->heap || !e->fin || !e->chan || !e->voices || !e->act || !e->free_list || !e->unloading ||
-        !e->mix || !e->tmp || !e->gbuf || !e->gmask || !e->sinc_mem || !e->ins_table || !e->wave_table || !e->reverb || !e->chorus) {
+    alloc_buffers(e, event_capacity);
+    if (!buffers_ok(e)) {
         eng_destroy(e);
         return NULL;
     }
-    eng_sinc_table(e->sinc_mem);
-    e->simd = eng_simd_default();
-    e->sinc = e->sinc_mem;
-    for (int32_t i = 0; i < channels; i++)
-        eng_channel_defaults(&e->chan[i], i);
-    for (int32_t i = 0; i < e->n_slots; i++)
-        e->free_list[i] = e->n_slots - 1 - i;
-    e->n_free = e->n_slots;
-    e->master_volume = 1.0f;
-    atomic_store(&e->master_gain, 1.0f);
-    atomic_store(&e->effects_on, 1);
-    for (int32_t i = 0; i < max_instruments; i++)
-        atomic_init(&e->ins_table[i], NULL);
+    init_state(e);
     return e;
 }
 

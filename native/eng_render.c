@@ -23,6 +23,91 @@ static inline int voice_ends(const eng_voice *v, uint64_t end)
     return v->state == PS_DONE || (v->end_at && v->end_at <= end);
 }
 
+/* A mix group's bus rows (left, right, and the reverb and chorus sends, NULL when the job
+   has no sends) and the send rows it has written so far (ENG_SEND_*; zeroed on first use). */
+typedef struct {
+    float *l, *r, *rev, *cho;
+    uint32_t sends;
+} group_rows;
+
+/* The send rows voice p adds to (NULL for a send it leaves silent), each zeroed on its
+   first use in the group. */
+static inline void voice_send_rows(const eng_voice *p, const eng_job *j, int32_t n, group_rows *rows,
+                                   float **vrev, float **vcho)
+{
+    *vrev = *vcho = NULL;
+    if (!j->sends)
+        return;
+    if (p->g0[2] != 0.0f || p->dg[2] != 0.0f) {
+        if (!(rows->sends & ENG_SEND_REV))
+            memset(rows->rev, 0, sizeof(float) * (size_t)n);
+        rows->sends |= ENG_SEND_REV;
+        *vrev = rows->rev;
+    }
+    if (p->g0[3] != 0.0f || p->dg[3] != 0.0f) {
+        if (!(rows->sends & ENG_SEND_CHO))
+            memset(rows->cho, 0, sizeof(float) * (size_t)n);
+        rows->sends |= ENG_SEND_CHO;
+        *vcho = rows->cho;
+    }
+}
+
+/* Voice p's dry output again, alone, into active-list entry `entry`'s stem row: rows start
+   at -0.0, which adds nothing (-0 + x is x, signed zeros included). */
+static inline void mix_stem(eng_engine *e, const eng_job *j, const eng_voice *p, int32_t entry, const float *t0,
+                            const float *t1)
+{
+    float *row = eng_stem_row(e, j->par, entry);
+    for (int32_t f = 0; f < j->n; f++)
+        row[f] = row[ENG_CTRL + f] = -0.0f;
+    eng_voice_mix(p, j->at, j->n, t0, t1, row, row + ENG_CTRL, NULL, NULL, e->simd);
+}
+
+/* Mix the np pending voices (filtered, in tmp's rows; active-list entries from `entry`) into
+   the group's rows in order; returns the bits of those that end, from the group's first. */
+static inline uint32_t mix_pending(eng_engine *e, const eng_job *j, const float *tmp, eng_voice *const *pend,
+                                   int np, int32_t entry, int32_t first, group_rows *rows)
+{
+    uint32_t ended = 0;
+    for (int k = 0; k < np; k++) {
+        const eng_voice *p = pend[k];
+        const float *t0 = tmp + (2 * k) * ENG_ROW, *t1 = tmp + (2 * k + 1) * ENG_ROW;
+        float *vrev, *vcho;
+        voice_send_rows(p, j, j->n, rows, &vrev, &vcho);
+        eng_voice_mix(p, j->at, j->n, t0, t1, rows->l, rows->r, vrev, vcho, e->simd);
+        if (j->stems)
+            mix_stem(e, j, p, entry + k, t0, t1);
+        if (voice_ends(p, j->end))
+            ended |= 1u << (entry + k - first);
+    }
+    return ended;
+}
+
+/* Voice v's filter lanes (one per channel: t0, t1) as filter jobs into jobs[0..lanes). */
+static inline void queue_filter_lanes(eng_voice *v, uint64_t at, int lanes, float *t0, float *t1, eng_fjob *jobs)
+{
+    float k0 = (float)(int64_t)(at - v->r0);
+    for (int c = 0; c < lanes; c++) {
+        eng_fjob *fj = &jobs[c];
+        fj->x = c ? t1 : t0;
+        fj->st = v->fx[c];
+        fj->c = v->c0;
+        fj->dc = v->dc;
+        fj->k0 = k0;
+        fj->ramp = v->coef_ramp;
+    }
+}
+
+/* The control tick's plan for each voice of the group (entries first..last) that goes on. */
+static inline void plan_at_tick(eng_engine *e, const eng_job *j, int32_t first, int32_t last, uint32_t ended)
+{
+    for (int32_t i = first; i < last; i++) {
+        eng_voice *v = &e->voices[e->act[i]];
+        if (!(ended >> (i - first) & 1u) && v->ramp_end <= j->tick)
+            eng_voice_plan(e, v, j->tick, j->tick + ENG_CTRL);
+    }
+}
+
 /* One mix group: interpolate its voices into the thread's scratch rows, run their filters
    (up to eight lanes at a time), mix them in the active list's order into the group's bus
    rows, note which have ended, and, when the segment ends on a control tick, plan there
@@ -34,13 +119,11 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
     eng_fjob jobs[8];
     int np = 0, nj = 0;
     int32_t n = j->n;
-    uint64_t at = j->at;
     float *bus = e->gbuf + ((size_t)j->par * (size_t)e->max_groups + (size_t)g) * ENG_BUS_FLOATS;
-    float *bl = bus, *br = bus + ENG_CTRL;
-    float *brev = j->sends ? bus + 2 * ENG_CTRL : NULL, *bcho = j->sends ? bus + 3 * ENG_CTRL : NULL;
-    memset(bl, 0, sizeof(float) * (size_t)n);
-    memset(br, 0, sizeof(float) * (size_t)n);
-    uint32_t sends = 0; /* the send rows this group has written (zeroed on first use) */
+    group_rows rows = {bus, bus + ENG_CTRL, j->sends ? bus + 2 * ENG_CTRL : NULL,
+                       j->sends ? bus + 3 * ENG_CTRL : NULL, 0};
+    memset(rows.l, 0, sizeof(float) * (size_t)n);
+    memset(rows.r, 0, sizeof(float) * (size_t)n);
     float *dummy = tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
     int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
     uint32_t ended = 0;
@@ -50,65 +133,23 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
         if (!v || np == ENG_PEND_VOICES || nj + lanes > 8) {
             if (nj)
                 eng_filter_jobs(jobs, nj, n, dummy, e->simd);
-            for (int k = 0; k < np; k++) {
-                eng_voice *p = pend[k];
-                float *vrev = NULL, *vcho = NULL;
-                if (j->sends) {
-                    if (p->g0[2] != 0.0f || p->dg[2] != 0.0f) {
-                        if (!(sends & ENG_SEND_REV))
-                            memset(brev, 0, sizeof(float) * (size_t)n);
-                        sends |= ENG_SEND_REV;
-                        vrev = brev;
-                    }
-                    if (p->g0[3] != 0.0f || p->dg[3] != 0.0f) {
-                        if (!(sends & ENG_SEND_CHO))
-                            memset(bcho, 0, sizeof(float) * (size_t)n);
-                        sends |= ENG_SEND_CHO;
-                        vcho = bcho;
-                    }
-                }
-                eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, bl, br, vrev, vcho,
-                              e->simd);
-                if (j->stems) {
-                    /* the voice's dry output again, alone, into its entry's row: rows start
-                       at -0.0, which adds nothing (-0 + x is x, signed zeros included) */
-                    float *row = eng_stem_row(e, j->par, i - np + k);
-                    for (int32_t f = 0; f < n; f++)
-                        row[f] = row[ENG_CTRL + f] = -0.0f;
-                    eng_voice_mix(p, at, n, tmp + (2 * k) * ENG_ROW, tmp + (2 * k + 1) * ENG_ROW, row,
-                                  row + ENG_CTRL, NULL, NULL, e->simd);
-                }
-                if (voice_ends(p, j->end))
-                    ended |= 1u << (i - np + k - first);
-            }
+            ended |= mix_pending(e, j, tmp, pend, np, i - np, first, &rows);
             np = nj = 0;
             if (!v)
                 break;
         }
         float *t0 = tmp + (2 * np) * ENG_ROW, *t1 = tmp + (2 * np + 1) * ENG_ROW;
-        eng_voice_interp(e, v, at, n, t0, t1);
+        eng_voice_interp(e, v, j->at, n, t0, t1);
         if (lanes) {
-            float k0 = (float)(int64_t)(at - v->r0);
-            for (int c = 0; c < lanes; c++) {
-                eng_fjob *fj = &jobs[nj++];
-                fj->x = c ? t1 : t0;
-                fj->st = v->fx[c];
-                fj->c = v->c0;
-                fj->dc = v->dc;
-                fj->k0 = k0;
-                fj->ramp = v->coef_ramp;
-            }
+            queue_filter_lanes(v, j->at, lanes, t0, t1, jobs + nj);
+            nj += lanes;
         }
         pend[np++] = v;
     }
     if (j->tick)
-        for (int32_t i = first; i < last; i++) {
-            eng_voice *v = &e->voices[e->act[i]];
-            if (!(ended >> (i - first) & 1u) && v->ramp_end <= j->tick)
-                eng_voice_plan(e, v, j->tick, j->tick + ENG_CTRL);
-        }
+        plan_at_tick(e, j, first, last, ended);
     e->gmask[g].bits = ended;
-    memcpy(bus + 4 * ENG_CTRL, &sends, sizeof sends);
+    memcpy(bus + 4 * ENG_CTRL, &rows.sends, sizeof rows.sends);
 }
 
 /* dst[i] = the groups' rows at `offset` summed in group order (first + second + third

@@ -375,14 +375,11 @@ static void setup_eg(eng_eg *g, const float *p, int base, int has_sustain, doubl
     g->rel_level = 0.0f;
 }
 
-void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
+/* The static connections' sums (note-on values that stay put while the voice plays). */
+static inline void eval_static_sums(eng_voice *v, const eng_channel *ch)
 {
     const eng_region *r = v->rgn;
-    const eng_channel *ch = &e->chan[v->channel];
     dyn_src d0 = {0.0f, 0.0f, 0.0f, 0.0f};
-    double rate = (double)e->rate;
-
-    eval_channel_sums(v, ch);
     for (int k = 0; k < D_NCONT; k++)
         v->stat[k] = 0.0f;
     for (int32_t i = r->first_static; i < r->first_channel; i++) {
@@ -391,9 +388,14 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
             v->stat[c->dst] += conn_value(c, v, ch, &d0);
     }
     v->stat[D_FC] += r->fc_base;
+}
 
-    /* note-on parameters: defaults for destinations no connection names */
-    float p[D_COUNT];
+/* The note-on parameters into p (indexed by D_*): the sums of the note-on connections,
+ * defaults for destinations no connection names. */
+static inline void eval_note_on_params(const eng_voice *v, const eng_channel *ch, float p[D_COUNT])
+{
+    const eng_region *r = v->rgn;
+    dyn_src d0 = {0.0f, 0.0f, 0.0f, 0.0f};
     int has[D_COUNT];
     for (int k = 0; k < D_COUNT; k++) {
         p[k] = 0.0f;
@@ -416,6 +418,11 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
     for (int k = D_NCONT; k < D_COUNT; k++)
         if (!has[k])
             p[k] = defaults[k];
+}
+
+/* Envelopes, shutdown rate and LFOs from the note-on parameters p. */
+static inline void setup_modulators(eng_voice *v, const float *p, double rate)
+{
     setup_eg(&v->eg1, p, D_EG1_DELAY, 1, rate);
     setup_eg(&v->eg2, p, D_EG2_DELAY, 1, rate);
     double shut = tc_frames(p[D_EG1_SHUTDOWN], rate);
@@ -424,8 +431,12 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
     v->lfo.delay = tc_frames(p[D_LFO_DELAY], rate);
     v->vib.freq = abs_cents_hz(p[D_VIB_FREQ]) / rate;
     v->vib.delay = tc_frames(p[D_VIB_DELAY], rate);
+}
 
-    /* playback */
+/* Playback: the wave's first segment (loop, pre-loop or to the end) and the phase at its start. */
+static inline void start_playback(eng_voice *v)
+{
+    const eng_region *r = v->rgn;
     v->nch = r->nch;
     v->filter = r->filter;
     v->ratio = r->rate_ratio;
@@ -449,6 +460,11 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
     }
     if (r->nch < 2)
         v->buf[1] = v->buf[0];
+}
+
+/* The per-note state a new note starts from: filter memory, pedals, the last planned values. */
+static inline void reset_note_state(eng_voice *v, const eng_channel *ch)
+{
     memset(v->fx, 0, sizeof v->fx);
     v->inc = (uint64_t)1 << ENG_FRAC;
     v->coef_ramp = 0;
@@ -462,6 +478,20 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
     v->last_fc = NAN;
     v->last_q = NAN;
     v->soft_cb = ch->soft ? -30.0f : 0.0f; /* soft pedal: -3 dB on notes it catches */
+}
+
+void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now)
+{
+    const eng_channel *ch = &e->chan[v->channel];
+    double rate = (double)e->rate;
+
+    eval_channel_sums(v, ch);
+    eval_static_sums(v, ch);
+    float p[D_COUNT];
+    eval_note_on_params(v, ch, p);
+    setup_modulators(v, p, rate);
+    start_playback(v);
+    reset_note_state(v, ch);
 
     /* initial values at the note-on frame, then the first plan */
     v->r0 = now;
