@@ -29,6 +29,7 @@ import soundfile as sf
 from dlsynth import dls
 from dlsynth.dls import constants as C
 from dlsynth.dls import units as U
+from tests.fluidpeer import fluidsynth_render
 
 from . import synthkit as K
 
@@ -155,29 +156,7 @@ def _render_both(col: dls.Collection, notes, tmp: Path, controls=()) -> tuple[np
     _song(notes, song, controls)
     ours, theirs = tmp / "dlsynth.wav", tmp / "fluidsynth.wav"
     render_file(str(song), str(ours), [dls.read(bank)], rate=RATE, effects=False, gain_db=0.0, tail=0.2)
-    subprocess.run(
-        [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            "1",
-            "-F",
-            str(theirs),
-            "-r",
-            str(RATE),
-            str(sf2),
-            str(song),
-        ],
-        check=True,
-        timeout=FLUIDSYNTH_TIMEOUT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    fluidsynth_render(sf2, song, theirs, RATE, FLUIDSYNTH_TIMEOUT)
     n = int(len(notes) * SLOT * RATE)
     out = []
     for path in (ours, theirs):

@@ -13,7 +13,6 @@ random phases, one second looped, so a cutoff shows as the centroid of a known s
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import mido
@@ -24,6 +23,7 @@ from scipy.signal import hilbert
 from dlsynth import dls
 from dlsynth.dls import constants as C
 from dlsynth.dls.soundfont import generators as G
+from tests.fluidpeer import fluidsynth_render
 
 from . import sf2build as B
 
@@ -87,29 +87,7 @@ def render_both(bank_path: Path, notes, tmp: Path, hold: float, gap: float = 0.8
     song, ours, theirs = tmp / "notes.mid", tmp / "dlsynth.wav", tmp / "fluidsynth.wav"
     mid.save(song)
     render_file(str(song), str(ours), [dls.read(bank_path)], rate=RATE, effects=False, gain_db=0.0, tail=0.2)
-    subprocess.run(
-        [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            "1",
-            "-F",
-            str(theirs),
-            "-r",
-            str(RATE),
-            str(bank_path),
-            str(song),
-        ],
-        check=True,
-        timeout=FLUIDSYNTH_TIMEOUT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    fluidsynth_render(bank_path, song, theirs, RATE, FLUIDSYNTH_TIMEOUT)
     a = sf.read(ours, dtype="float64", always_2d=True)[0]
     b = sf.read(theirs, dtype="float64", always_2d=True)[0]
     n = int(round(len(notes) * slot * RATE))

@@ -14,7 +14,6 @@ timgm6mb-soundfont's (GPL-2), used where it is installed, not copied.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import mido
@@ -23,6 +22,7 @@ import soundfile as sf
 
 from dlsynth import dls
 from dlsynth.dls.soundfont import generators as G
+from tests.fluidpeer import fluidsynth_render
 
 from . import sf2build as B
 from . import synthkit as K
@@ -72,29 +72,7 @@ def _render_both(bank: Path, notes, tmp: Path) -> tuple[np.ndarray, np.ndarray]:
     _midi(notes, song)
     ours, theirs = tmp / "dlsynth.wav", tmp / "fluidsynth.wav"
     render_file(str(song), str(ours), [dls.read(bank)], rate=RATE, effects=False, gain_db=0.0, tail=0.2)
-    subprocess.run(
-        [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            "1",
-            "-F",
-            str(theirs),
-            "-r",
-            str(RATE),
-            str(bank),
-            str(song),
-        ],
-        check=True,
-        timeout=FLUIDSYNTH_TIMEOUT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    fluidsynth_render(bank, song, theirs, RATE, FLUIDSYNTH_TIMEOUT)
     a, ra = sf.read(ours, dtype="float64", always_2d=True)
     b, rb = sf.read(theirs, dtype="float64", always_2d=True)
     assert ra == rb == RATE
