@@ -920,6 +920,34 @@ def _accuracy_plan(seed: int = 9):
     return sched, notes, t + 0.5
 
 
+#: An onset may be this many frames from its scheduled place (relative to the first note).
+ONSET_FRAMES = 1
+
+
+def _xrun_steps_removed(err: np.ndarray, onsets: np.ndarray, xruns: list[int], period: int):
+    """The onset errors with the graph's xrun losses taken out, and how many were taken out.
+
+    When a cycle of the JACK graph is lost (an xrun), everything dlsynth rendered after it
+    reaches the capture a whole number of periods later than before, however exact its
+    timing. A step in the error is forgiven only when it is a whole number of periods (within
+    ONSET_FRAMES) and the server reported an xrun between the two onsets it falls between;
+    any other step, or jitter within a stretch, still fails."""
+    err = np.asarray(err, dtype=np.int64).copy()
+    xf = np.asarray(xruns, dtype=np.int64)
+    steps = 0
+    for i in range(1, len(err)):
+        d = int(err[i] - err[i - 1])
+        k = round(d / period)
+        if k == 0 or abs(d - k * period) > ONSET_FRAMES:
+            continue
+        lo, hi = int(onsets[i - 1]) - period, int(onsets[i]) + period
+        if not np.any((xf >= lo) & (xf <= hi)):
+            continue
+        err[i:] -= k * period
+        steps += abs(k)
+    return err, steps
+
+
 def read_event_log(path) -> list[dict]:
     entries = []
     with open(path) as f:
@@ -980,11 +1008,14 @@ def test_fifty_notes_at_the_right_pitch_and_at_their_scheduled_frames(live):
     d_capture = onsets - onsets[0]
     d_engine = frames - frames[0]
     err = d_capture - d_engine
-    bad = np.flatnonzero(np.abs(err) > 1)
     late = [i for i, e in enumerate(ons) if e["late"]]
+    err, steps = _xrun_steps_removed(err, onsets, xruns_since_start(res), res["period"])
+    if steps:
+        print(f"\nonsets: the graph lost {steps} cycle(s) at its xruns; timing judged between them{graph}")
+    bad = np.flatnonzero(np.abs(err) > ONSET_FRAMES)
     assert len(bad) == 0, (
         f"{len(bad)} of {N_NOTES} onsets are not at their scheduled frame (relative to the first) "
-        f"within 1 frame: errors (frames) {err.tolist()}; notes logged late: {late}{graph}"
+        f"within {ONSET_FRAMES} frame: errors (frames) {err.tolist()}; notes logged late: {late}{graph}"
     )
     off = []
     for i, (o, (_, ch, key)) in enumerate(zip(onsets, notes)):
