@@ -39,9 +39,10 @@ Config (JSON):
 
 The .npz holds: rate, period, base (the graph frame of capture sample 0), capture
 (frames x 2, float32: dlsynth's first two audio outputs), cyc_frame (the graph frame of
-every cycle from the start: ``last_frame_time``), ev_frame (the frame each scheduled event
+every cycle from the start: ``last_frame_time``), cyc_mono (CLOCK_MONOTONIC ns at each
+cycle's callback), ev_frame (the frame each scheduled event
 was written at, -1 if never), xrun_frame (the graph frame at each xrun notification since
-activation), marks_name / marks_frame, storm_cycles, audio_ports, midi_port.
+activation; xrun_mono: CLOCK_MONOTONIC ns of each), marks_name / marks_frame, storm_cycles, audio_ports, midi_port.
 
 The process callback does numpy slice copies and MIDI writes only; everything is
 preallocated.
@@ -95,6 +96,7 @@ class Probe:
         self.n_cycles = n // self.period + 16
         self.cyc_frame = np.full(self.n_cycles, -1, dtype=np.int64)
         self.cyc_us = np.zeros(self.n_cycles, dtype=np.float32)  # the probe's own callback time
+        self.cyc_mono = np.zeros(self.n_cycles, dtype=np.int64)  # CLOCK_MONOTONIC ns at entry
         self.cyc_entry = np.zeros(self.n_cycles, dtype=np.int32)  # frames since the cycle began, at entry
         self.k = 0
         self.i = 0
@@ -105,6 +107,7 @@ class Probe:
         self.storm_cycles = 0
         self.storm_end_frame = -1  # graph frame the storm ends at (set at the start)
         self.xrun_frame = np.full(MAX_XRUNS, -1, dtype=np.int64)
+        self.xrun_mono = np.zeros(MAX_XRUNS, dtype=np.int64)  # CLOCK_MONOTONIC ns of each notification
         self.n_xruns = 0
         self.shutdown = False
         self.marks: list[tuple[str, int]] = []
@@ -142,6 +145,7 @@ class Probe:
         k = self.k
         if k < self.n_cycles:
             self.cyc_frame[k] = f
+            self.cyc_mono[k] = time.monotonic_ns()
             self.cyc_entry[k] = self.client.frames_since_cycle_start
         i = self.i
         end = f + frames
@@ -175,6 +179,7 @@ class Probe:
         x = self.n_xruns
         if x < MAX_XRUNS:
             self.xrun_frame[x] = self.client.frame_time
+            self.xrun_mono[x] = time.monotonic_ns()
         self.n_xruns = x + 1
 
     def _shutdown(self, status, reason) -> None:
@@ -360,10 +365,12 @@ class Probe:
             capture=self.capture,
             cyc_frame=self.cyc_frame[:k],
             cyc_us=self.cyc_us[:k],
+            cyc_mono=self.cyc_mono[:k],
             cyc_entry=self.cyc_entry[:k],
             ev_frame=self.ev_frame,
             ev_off=self.ev_off,
             xrun_frame=self.xrun_frame[: min(self.n_xruns, MAX_XRUNS)],
+            xrun_mono=self.xrun_mono[: min(self.n_xruns, MAX_XRUNS)],
             n_xruns=int(self.n_xruns),
             marks_name=np.array([m[0] for m in self.marks], dtype=str),
             marks_frame=np.array([m[1] for m in self.marks], dtype=np.int64),
