@@ -67,7 +67,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dlsynth {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    names = SUBCOMMANDS + OPTIONAL_SUBCOMMANDS if only is None else (COMMAND_MODULES[only],)
+    if only == "--version":
+        names = ()  # the version alone needs no subcommand's module
+    else:
+        names = SUBCOMMANDS + OPTIONAL_SUBCOMMANDS if only is None else (COMMAND_MODULES[only],)
     for name in names:
         try:
             mod = importlib.import_module(name)
@@ -97,10 +100,13 @@ def _raise_terminated(signum, frame):
 def _command_in(argv: list[str]) -> str | None:
     """The subcommand an argument list names, when the top-level parser needs no other (the
     top-level options take no values, so it is the first word not starting with '-');
-    None when help is asked for before it, or the word is not a command."""
+    "--version" when that comes first; None when help is asked for before it, or the word
+    is not a command."""
     for arg in argv:
         if arg in ("-h", "--help"):
             return None
+        if arg == "--version":
+            return arg
         if not arg.startswith("-"):
             return arg if arg in COMMAND_MODULES else None
     return None

@@ -95,6 +95,23 @@ def test_import_cli_imports_no_subcommand_and_no_heavy_library():
     )
 
 
+def test_version_imports_no_subcommand_and_no_numpy():
+    """`dlsynth --version` answers from the package's version alone."""
+    mods = _modules_after("""
+        import contextlib, io
+        from dlsynth import __version__
+        from dlsynth.apps.cli import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            try:
+                main(["--version"])
+            except SystemExit as exc:
+                assert exc.code == 0, exc.code
+        assert out.getvalue().strip() == f"dlsynth {__version__}", out.getvalue()
+    """)
+    assert _loaded(mods, ("numpy", "dlsynth.native", "dlsynth.apps.render", "dlsynth.apps.bench")) == []
+
+
 def test_render_with_a_bank_imports_only_the_render_path(tmp_path):
     bank = _bank(tmp_path / "sine.dls")
     out = tmp_path / "out.wav"
