@@ -37,10 +37,10 @@ from .render import (
     _init_worker,
     _keep_worker_banks,
     _output_for,
-    _stop_workers,
     cores,
     load_banks,
     render_job,
+    stop_pool,
 )
 
 MANIFEST_NAME = "manifest.json"  #: in the output folder, unless told otherwise
@@ -340,9 +340,8 @@ class _LocalPool:
         """Cancel the futures and stop the workers (each removes the file it has not finished)."""
         for f in futures:
             f.cancel()
-        _stop_workers(self.ex)
-        self.ex.shutdown(wait=True, cancel_futures=True)
+        stop_pool(self.ex, stop_workers=True)
         return True
 
     def close(self) -> None:
-        self.ex.shutdown(wait=True, cancel_futures=True)
+        stop_pool(self.ex, stop_workers=False)

@@ -791,10 +791,10 @@ def run(args) -> int:
         except BaseException:
             # Ctrl-C or SIGTERM to this process alone: stop the workers the same way, so
             # each removes the file it has not finished, and wait for them (briefly).
-            _stop_workers(ex)
+            stop_pool(ex, stop_workers=True)
             raise
         finally:
-            ex.shutdown(wait=True, cancel_futures=True)
+            stop_pool(ex, stop_workers=False)
     failed = [r for r in results if r.error]
     if args.json:
         import json
@@ -962,6 +962,30 @@ def _stop_workers(ex) -> None:
             os.kill(proc.pid, signal.SIGTERM)
         except (OSError, AttributeError):
             pass
+
+
+def stop_pool(ex, stop_workers: bool) -> None:
+    """Shut a ProcessPoolExecutor down, its pending renders cancelled; with ``stop_workers``,
+    first SIGTERM its workers (each removes the file it has not finished). Quietly: when
+    workers it is still managing end, Python 3.11's pool thread marks the futures already
+    cancelled as broken too, and that raises InvalidStateError in the thread (a traceback on
+    stderr, though nothing is wrong: the futures are cancelled and the pool is going away)."""
+    import concurrent.futures
+
+    previous = threading.excepthook
+    manager = getattr(ex, "_executor_manager_thread", None)  # None until the first submit
+
+    def hook(args):
+        if not (args.exc_type is concurrent.futures.InvalidStateError and args.thread is manager):
+            previous(args)
+
+    threading.excepthook = hook
+    try:
+        if stop_workers:
+            _stop_workers(ex)
+        ex.shutdown(wait=True, cancel_futures=True)
+    finally:
+        threading.excepthook = previous
 
 
 def _notify(text: str) -> None:
