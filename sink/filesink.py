@@ -20,6 +20,9 @@ BYTES_PER_SAMPLE = {"pcm16": 2, "pcm24": 3, "float": 4}
 #: the most sample data a RIFF WAVE file can hold: its sizes are 32-bit (less room for the headers)
 WAV_MAX_DATA_BYTES = 0xFFFFFFFF - 4096
 _SFC_RF64_AUTO_DOWNGRADE = 0x1210  # libsndfile: an RF64 file that stays small is written as WAV
+#: libsndfile: whether a float file gets a PEAK chunk. It holds the time of writing, so two
+#: identical renders would differ in those bytes: dlsynth writes none (its peak is in the summary).
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
 
 
 class FileSinkError(Exception):
@@ -123,6 +126,8 @@ class WavFileSink:
             )
             if self.container == "RF64":
                 sf._snd.sf_command(self._f._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
+            if fmt == "float":
+                sf._snd.sf_command(self._f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
         except BaseException as exc:
             self._remove_tmp()
             if not isinstance(exc, Exception):

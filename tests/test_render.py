@@ -7,9 +7,11 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mido
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -98,6 +100,16 @@ def test_render_cli_default_bank_and_identical_bytes(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert a.stat().st_mode & 0o777 == 0o666 & ~mask  # an ordinary file, not mkstemp's 0600
+
+
+def test_float_renders_a_second_apart_are_identical_bytes(tmp_path):
+    """A float WAV carries no PEAK chunk: libsndfile's holds the time of writing."""
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    assert cli(JAZZ / "test-c-major-scale.mid", "-o", a, "--format", "float", "-q", "--max-length", "1").returncode == 0
+    time.sleep(1.1)
+    assert cli(JAZZ / "test-c-major-scale.mid", "-o", b, "--format", "float", "-q", "--max-length", "1").returncode == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert b"PEAK" not in a.read_bytes()[:512]
 
 
 @pytest.mark.parametrize("fmt,subtype", [("pcm24", "PCM_24"), ("float", "FLOAT")])
