@@ -289,10 +289,11 @@ int32_t eng_push_midi(eng_engine *e, uint64_t time, int32_t group, const uint8_t
    MIDI track + 1: stems by track, note labels); 0 = no tag. */
 int32_t eng_push_midi_batch(eng_engine *e, const uint64_t *times, const int32_t *groups, const uint8_t *bytes,
                             const int64_t *offsets, const int32_t *lengths, const int32_t *tags, int32_t n);
-/* The patches a stream of messages (in time order, as for eng_push_midi_batch) will select
-   on an engine with `channels` channels, from the power-on state: the distinct patch keys
-   requested, written to keys (at most max_keys); returns how many, or -1 if more than
-   max_keys. Used to download just what a song plays before it is rendered. */
+/* The patches a stream of messages (in time order, as for eng_push_midi_batch) has notes
+   played on, on an engine with `channels` channels from the power-on state: the distinct
+   patch keys of the selects a note-on follows, written to keys (at most max_keys); returns
+   how many, or -1 if more than max_keys. Used to download just what a song plays before it
+   is rendered (a select no note follows plays nothing). */
 int32_t eng_scan_patches(const int32_t *groups, const uint8_t *bytes, const int64_t *offsets,
                          const int32_t *lengths, int32_t n, int32_t channels, uint32_t *keys, int32_t max_keys);
 /* Reports from the render thread, oldest first; returns how many were written to out. */

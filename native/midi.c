@@ -240,6 +240,7 @@ static void chan_reset(mid_channel *c)
     c->instrument = -1;
     c->patch = 0;
     c->missing_said = 0;
+    c->fallback_due = 0;
 }
 
 static void chans_init(mid_channel *chan, int32_t n)
@@ -358,9 +359,14 @@ static void select_patch(eng_engine *e, mid_state *m, int32_t ci, uint64_t now)
         if (id >= 0)
             break;
     }
-    /* Only a fallback is reported: a GM2 melody select playing its GM instrument is not one. */
-    if (id >= 0 && k >= meant && (c->patch != key || c->instrument != id))
-        report(m, ENG_REPORT_FALLBACK, ci, key, tries[k]);
+    /* Only a fallback is reported: a GM2 melody select playing its GM instrument is not one.
+       It is said at the select's first note (a select no note follows plays nothing). */
+    if (id >= 0 && k >= meant && (c->patch != key || c->instrument != id)) {
+        c->fallback_due = 1;
+        c->fallback_used = tries[k];
+    } else if (c->patch != key || c->instrument != id) {
+        c->fallback_due = 0;
+    }
     c->patch = key;
     c->instrument = id;
     c->missing_said = 0;
@@ -452,6 +458,10 @@ static void short_message(eng_engine *e, mid_state *m, int32_t ci, uint32_t pack
         if (d2 && m->chan[ci].instrument < 0 && !m->chan[ci].missing_said) {
             m->chan[ci].missing_said = 1;
             report(m, ENG_REPORT_MISSING, ci, m->chan[ci].patch, m->chan[ci].patch);
+        }
+        if (d2 && m->chan[ci].fallback_due) {
+            m->chan[ci].fallback_due = 0;
+            report(m, ENG_REPORT_FALLBACK, ci, m->chan[ci].patch, m->chan[ci].fallback_used);
         }
         send(e, ENG_EV_NOTE_ON, ci, d1, d2, now);
         break;
@@ -566,18 +576,27 @@ static int add_key(uint32_t *keys, int32_t *n, int32_t max, uint32_t key)
     return 1;
 }
 
+/* A channel's select, as the scan follows it: its patch is wanted once a note plays on it. */
+static void scan_select(const mid_channel *c, uint32_t *selected, uint8_t *due)
+{
+    *selected = chan_patch(c);
+    *due = 1;
+}
+
 int32_t eng_scan_patches(const int32_t *groups, const uint8_t *bytes, const int64_t *offsets,
                          const int32_t *lengths, int32_t n, int32_t channels, uint32_t *keys, int32_t max_keys)
 {
     if (channels < 16 || max_keys < 0)
         return -1;
     mid_channel *chan = calloc((size_t)channels, sizeof *chan);
-    if (!chan)
-        return -1;
-    chans_init(chan, channels);
-    int32_t nk = 0, ok = 1, ngroups = channels / 16;
-    for (int32_t ci = 0; ci < channels && ok; ci++)
-        ok = add_key(keys, &nk, max_keys, chan_patch(&chan[ci]));
+    uint32_t *sel = calloc((size_t)channels, sizeof *sel); /* patch key of the channel's last select */
+    uint8_t *due = calloc((size_t)channels, 1);             /* 1: not listed since that select */
+    int32_t nk = 0, ok = chan && sel && due, ngroups = channels / 16;
+    if (ok) {
+        chans_init(chan, channels);
+        for (int32_t ci = 0; ci < channels; ci++)
+            scan_select(&chan[ci], &sel[ci], &due[ci]);
+    }
     for (int32_t i = 0; i < n && ok; i++) {
         eng_event ev;
         if (eng_midi_encode(bytes + offsets[i], lengths[i], groups[i], 0, &ev) <= 0)
@@ -586,31 +605,40 @@ int32_t eng_scan_patches(const int32_t *groups, const uint8_t *bytes, const int6
         if (g < 0 || g > ngroups)
             continue;
         if (ev.type == ENG_EV_SYSEX_RESET) {
-            for (int32_t ci = 0; ci < channels; ci++)
+            for (int32_t ci = 0; ci < channels; ci++) {
                 chan_reset(&chan[ci]);
-            for (int32_t ci = 0; ci < channels && ok; ci++)
-                ok = add_key(keys, &nk, max_keys, chan_patch(&chan[ci]));
+                scan_select(&chan[ci], &sel[ci], &due[ci]);
+            }
         } else if (ev.type == ENG_EV_GS_RHYTHM && ev.a >= 0 && ev.a <= 15) {
-            for (int32_t grp = g0; grp < g1 && ok; grp++) {
-                chan[grp * 16 + ev.a].drum = ev.b != 0;
-                ok = add_key(keys, &nk, max_keys, chan_patch(&chan[grp * 16 + ev.a]));
+            for (int32_t grp = g0; grp < g1; grp++) {
+                int32_t ci = grp * 16 + ev.a;
+                chan[ci].drum = ev.b != 0;
+                scan_select(&chan[ci], &sel[ci], &due[ci]);
             }
         } else if (ev.type == ENG_EV_MIDI) {
             uint32_t p = (uint32_t)ev.a;
             int st = (int)(p & 0xFF), d1 = (int)((p >> 8) & 0x7F), d2 = (int)((p >> 16) & 0x7F);
             for (int32_t grp = g0; grp < g1 && ok; grp++) {
-                mid_channel *c = &chan[grp * 16 + (st & 0x0F)];
+                int32_t ci = grp * 16 + (st & 0x0F);
+                mid_channel *c = &chan[ci];
                 if ((st & 0xF0) == 0xB0 && d1 == 0)
                     c->bank_msb = (uint8_t)d2;
                 else if ((st & 0xF0) == 0xB0 && d1 == 32)
                     c->bank_lsb = (uint8_t)d2;
                 else if ((st & 0xF0) == 0xC0) {
                     c->program = (uint8_t)d1;
-                    ok = add_key(keys, &nk, max_keys, chan_patch(c));
+                    scan_select(c, &sel[ci], &due[ci]);
+                } else if ((st & 0xF0) == 0x90 && d2 > 0 && due[ci]) {
+                    /* only a select a note plays on needs its instrument */
+                    due[ci] = 0;
+                    ok = add_key(keys, &nk, max_keys, sel[ci]);
                 }
             }
         }
     }
+    int32_t failed = !ok;
     free(chan);
-    return ok ? nk : -1;
+    free(sel);
+    free(due);
+    return failed ? -1 : nk;
 }

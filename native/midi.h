@@ -26,9 +26,10 @@ typedef struct {
     uint8_t nrpn;           /* an NRPN is selected: data entry is ignored */
     uint8_t data_msb, data_lsb;
     uint8_t missing_said;   /* a missing-instrument report went out since the last select */
-    uint8_t pad;
+    uint8_t fallback_due;   /* the last select fell back: reported at its first note */
     uint32_t patch;         /* patch key of the last select (ENG_PATCH_KEY) */
     int32_t instrument;     /* engine instrument id of the last select, -1 for none */
+    uint32_t fallback_used; /* patch key playing instead, while fallback_due */
 } mid_channel;
 
 typedef struct {

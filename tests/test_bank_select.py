@@ -249,3 +249,47 @@ def test_a_mobile_dls_instrument_at_msb_121_lsb_6_plays_through_the_cli(tmp_path
     assert p.returncode == 0, p.stderr
     y, _ = sf.read(direct_out)
     np.testing.assert_array_equal(x, y)
+
+
+# --- what a song downloads, and when a fallback is said ------------------------------------
+
+
+def _messages(*msgs: bytes):
+    data = b"".join(msgs)
+    lengths = np.array([len(m) for m in msgs], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return np.ones(len(msgs), dtype=np.int32), data, offsets, lengths
+
+
+def test_a_song_downloads_only_the_instruments_its_notes_play():
+    """A select no note follows plays nothing: its instrument is not downloaded (a GM file's
+    set-up selects on every channel, and channel 1 starts on program 0 either way). The
+    patch is the one selected: a bank select after the program change selects nothing."""
+    ins = [K.instrument(f"p{p}", 0, program=p) for p in (0, 5, 7, 9, 11)]
+    s = Synth(K.RATE, effects=False, gain_db=0.0)
+    s.download(K.bank_of(ins, (100,)), lazy=True)
+    s.prepare_messages(
+        *_messages(
+            bytes([0xC0, 5]),
+            bytes([0xC1, 7]),  # channel 2: selected, never played
+            bytes([0xB0, 0, 1]),  # bank MSB 1 after the select: program 5 still plays
+            bytes([0x90, 60, 100]),
+            bytes([0xC0, 9]),  # selected after the note, never played
+            bytes([0xC2, 11]),
+            bytes([0x92, 62, 0]),  # a note-on of velocity 0 is a note-off: plays nothing
+        )
+    )
+    assert s.engine.stats()["instruments"] == 1
+    assert plays(s, K.sine_hz(100), 0, 0, 5)
+
+
+def test_a_fallback_is_said_at_the_selects_first_note_not_at_the_select():
+    s = make_synth([K.instrument("gm", 0, program=1)], cycles=(100,))
+    t = s.position
+    for cc, v in ((0, 121), (32, 6)):
+        s.short_message(t, 1, 0xB0, cc, v)
+    s.short_message(t, 1, 0xC0, 1, 0, 2)
+    s.render(frames=4800)
+    assert s.warnings == [], "a fallback was said for a select no note has played"
+    assert plays(s, K.sine_hz(100), 121, 6, 1)
+    assert s.warnings == ["no instrument for program 1 (bank MSB 121, LSB 6); using program 1 (bank MSB 0, LSB 0)"]
