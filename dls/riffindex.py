@@ -1,9 +1,9 @@
-"""A one-pass index of the chunks of a DLS file that the reader looks into, built with NumPy.
+"""A one-pass index of the chunks of a DLS file that the reader looks into.
 
 `RiffIndex.build(buf, root)` walks the RIFF tree breadth first: all the lists of one depth
-are walked together, one chunk header per list per NumPy step (lists with few children
-left are finished by a plain loop), so the cost is linear in the number of chunks and the
-Python overhead is per depth, not per chunk. It descends exactly where `dls.reader` does
+are walked together, their chunk headers read in C (``dls_riff_children``,
+native/riffwalk.c) and the columns kept in NumPy, so the cost is linear in the number of
+chunks and the Python overhead is per depth, not per chunk. It descends exactly where `dls.reader` does
 (``lins > ins > lrgn > rgn > lart``, ``wvpl > wave > INFO``, the INFO lists) and nowhere
 else, so chunks the reader skips are never looked at.
 
@@ -22,8 +22,6 @@ import numpy as np
 
 from .errors import note
 from .riff import MAX_DEPTH, STRAY_BYTES, Chunk
-
-_unpack_hdr = struct.Struct("<4sI").unpack_from
 
 
 def _u32(fcc: bytes) -> int:
@@ -45,10 +43,6 @@ _RULES: dict[int, dict[int, int]] = {
 }
 _TYPE_INFO, _TYPE_LINS, _TYPE_WVPL = _u32(b"INFO"), _u32(b"lins"), _u32(b"wvpl")
 
-# Below this many lists still being walked at one depth, a plain loop is cheaper than NumPy.
-_VECTOR_MIN = 16
-
-_AR8 = np.arange(8, dtype=np.int64)
 _AR4 = np.arange(4, dtype=np.int64)
 
 
@@ -207,76 +201,42 @@ def _kinds(parent_kind: np.ndarray, ctype: np.ndarray, islist: np.ndarray) -> np
 
 
 def _walk_lists(b8: np.ndarray, buf, start: np.ndarray, end: np.ndarray) -> tuple[dict, np.ndarray]:
-    """The children of the lists whose data spans [start, end), all lists at once.
+    """The children of the lists whose data spans [start, end), all lists at once (in C:
+    ``dls_riff_children``, one pass to count them, one to fill the columns).
 
     Returns the children's columns (parent = position in start/end), sorted by parent and
     then by offset, and the stray byte count of each list.
     """
+    from dlsynth.native._engine import ffi, lib
+
     nlists = len(start)
-    cur = start.astype(np.int64, copy=True)
-    end = end.astype(np.int64, copy=False)
+    start = np.ascontiguousarray(start, dtype=np.int64)
+    end = np.ascontiguousarray(end, dtype=np.int64)
     stray = np.zeros(nlists, dtype=np.int64)
-    act = np.arange(nlists, dtype=np.int64)
-    par_parts, pos_parts, cid_parts, size_parts = [], [], [], []
-    while len(act) >= _VECTOR_MIN:
-        pos = cur[act]
-        e = end[act]
-        rem = e - pos
-        done = rem < 8
-        if done.any():
-            stray[act[done]] = np.maximum(rem[done], 0)
-            keep = ~done
-            act, pos, e = act[keep], pos[keep], e[keep]
-            if not len(act):
-                break
-        hdr = b8[pos[:, None] + _AR8].view("<u4")
-        cid = hdr[:, 0]
-        size = hdr[:, 1].astype(np.int64)
-        ds = pos + 8
-        if (size > e - ds).any():
-            raise Unindexable("a chunk overruns its parent")
-        lists = (cid == LIST) | (cid == RIFF)
-        if (lists & (size < 4)).any():
-            raise Unindexable("a list too short for its type")
-        par_parts.append(act)
-        pos_parts.append(pos)
-        cid_parts.append(cid)
-        size_parts.append(size)
-        cur[act] = ds + size + (size & 1)
-    if len(act):
-        # Few lists left: finish each with a plain loop.
-        p_par, p_pos, p_cid, p_size = [], [], [], []
-        for i, pos, e in zip(act.tolist(), cur[act].tolist(), end[act].tolist()):
-            while pos < e:
-                if e - pos < 8:
-                    stray[i] = e - pos
-                    break
-                cid_b, size = _unpack_hdr(buf, pos)
-                ds = pos + 8
-                if size > e - ds:
-                    raise Unindexable("a chunk overruns its parent")
-                if (cid_b == b"LIST" or cid_b == b"RIFF") and size < 4:
-                    raise Unindexable("a list too short for its type")
-                p_par.append(i)
-                p_pos.append(pos)
-                p_cid.append(cid_b)
-                p_size.append(size)
-                pos = ds + size + (size & 1)
-        if p_par:
-            par_parts.append(np.array(p_par, dtype=np.int64))
-            pos_parts.append(np.array(p_pos, dtype=np.int64))
-            cid_parts.append(np.frombuffer(b"".join(p_cid), dtype="<u4"))
-            size_parts.append(np.array(p_size, dtype=np.int64))
-    if par_parts:
-        par = np.concatenate(par_parts)
-        pos = np.concatenate(pos_parts)
-        cid = np.concatenate(cid_parts).astype(np.uint32)
-        size = np.concatenate(size_parts)
-        order = np.argsort(par, kind="stable")
-        par, pos, cid, size = par[order], pos[order], cid[order], size[order]
-    else:
-        par = pos = size = np.zeros(0, dtype=np.int64)
-        cid = np.zeros(0, dtype=np.uint32)
+    src = ffi.from_buffer(b8)
+    i64 = "int64_t *"
+    args = (src, len(b8), ffi.cast(i64, ffi.from_buffer(start)), ffi.cast(i64, ffi.from_buffer(end)), nlists)
+    k = lib.dls_riff_children(*args, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, 0)
+    if k >= 0:
+        par = np.empty(k, dtype=np.int64)
+        pos = np.empty(k, dtype=np.int64)
+        cid = np.empty(k, dtype=np.uint32)
+        size = np.empty(k, dtype=np.int64)
+        k = lib.dls_riff_children(
+            *args,
+            ffi.cast(i64, ffi.from_buffer(par)),
+            ffi.cast(i64, ffi.from_buffer(pos)),
+            ffi.cast("uint32_t *", ffi.from_buffer(cid)),
+            ffi.cast(i64, ffi.from_buffer(size)),
+            ffi.cast(i64, ffi.from_buffer(stray)),
+            len(par),
+        )
+    if k == lib.DLS_RIFF_OVERRUN:
+        raise Unindexable("a chunk overruns its parent")
+    if k == lib.DLS_RIFF_SHORT_LIST:
+        raise Unindexable("a list too short for its type")
+    if k < 0:
+        raise Unindexable("the file changed while it was read")
     islist = (cid == LIST) | (cid == RIFF)
     ctype = np.zeros(len(cid), dtype=np.uint32)
     li = np.flatnonzero(islist)

@@ -25,6 +25,19 @@ extern "C" {
 /* 8-bit unsigned PCM (128 = silence) to 16-bit signed PCM: dst[i] = (src[i] - 128) * 256. */
 void dls_u8_to_s16(const uint8_t *src, int16_t *dst, size_t count);
 
+/* The chunks directly inside n RIFF lists of buf (len bytes), list i's chunks spanning
+   [start[i], end[i]): with parent NULL, how many there are; else each one's list (parent),
+   offset (pos, of its header), id (cid) and data size in bytes, in list order and file
+   order within a list (at most cap), and each list's stray bytes at its end (fewer than 8,
+   no chunk header). Negative on a malformed tree (native/riffwalk.c). */
+enum {
+    DLS_RIFF_OVERRUN = -1,    /* a chunk (or a list's span) overruns its parent */
+    DLS_RIFF_SHORT_LIST = -2, /* a LIST or RIFF chunk too short for its form type */
+    DLS_RIFF_CAPACITY = -3    /* more chunks than cap */
+};
+int64_t dls_riff_children(const uint8_t *buf, int64_t len, const int64_t *start, const int64_t *end, int64_t n,
+                          int64_t *parent, int64_t *pos, uint32_t *cid, int64_t *size, int64_t *stray, int64_t cap);
+
 /* 1 when this build has AddressSanitizer compiled in, 2 for ThreadSanitizer, else 0 (so
    tests can prove which build ran). */
 int dls_built_with_sanitizer(void);
