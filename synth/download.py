@@ -450,24 +450,29 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
         "loop_length",
         "conns",
     )
+    def pair_key(k: int) -> tuple:
+        r, x = rows[k], extra[k]
+        return (*(r[f] for f in _same), x["rate"], x["frames"], x["phase_group"])
+
+    # Each LEFT region (in order) takes the first RIGHT region left that matches it in full.
+    rights: dict[tuple, list[int]] = {}
+    for j, b in enumerate(rows):
+        if b["out_mask"] == 2:
+            rights.setdefault(pair_key(j), []).append(j)
+    for bucket in rights.values():
+        bucket.reverse()  # popped from the end: the first one first
     dropped: set[int] = set()
     for i, a in enumerate(rows):
-        if a["out_mask"] != 1 or i in dropped:
+        if a["out_mask"] != 1:
             continue
-        for j, b in enumerate(rows):
-            if j == i or j in dropped or b["out_mask"] != 2:
-                continue
-            if (
-                all(a[k] == b[k] for k in _same)
-                and extra[i]["rate"] == extra[j]["rate"]
-                and extra[i]["frames"] == extra[j]["frames"]
-                and extra[i]["phase_group"] == extra[j]["phase_group"]
-            ):
-                a["wave_id"] = (a["wave_id"][0], b["wave_id"][0])
-                a["wave_channel"] = (a["wave_channel"][0], b["wave_channel"][0])
-                a["out_mask"] = 0
-                dropped.add(j)
-                break
+        bucket = rights.get(pair_key(i))
+        if bucket:
+            j = bucket.pop()
+            b = rows[j]
+            a["wave_id"] = (a["wave_id"][0], b["wave_id"][0])
+            a["wave_channel"] = (a["wave_channel"][0], b["wave_channel"][0])
+            a["out_mask"] = 0
+            dropped.add(j)
 
     kept = [r for k, r in enumerate(rows) if k not in dropped]
     shared: dict[tuple, int] = {}  # a connection list given once: regions with the same one share it
