@@ -80,9 +80,10 @@ def instrument_name(patch: int) -> str:
 
 
 def stem_bound(song, by: str) -> int:
-    """At most how many stems a song can make (the effects' return included): by track,
-    its tracks; by program or channel, from its program changes per channel (every select,
-    and every reset, may name a new patch)."""
+    """How many stem slots a song needs: by track, its tracks; by program or channel, from
+    its program changes per channel (every select, and every reset, may name a new patch);
+    plus the effects' return (stem 0) and the overflow slot the engine keeps last (it makes
+    its "other" stem only when a song has more keys than the slots before it)."""
     from dlsynth.native.engine import MAX_STEMS
 
     if by == "track":
@@ -98,7 +99,7 @@ def stem_bound(song, by: str) -> int:
             selects[k] = selects.get(k, 1) + (1 if st & 0xF0 == 0xC0 else 0)
     per_channel = [n + resets for n in selects.values()]
     total = sum(per_channel) if by == "channel" else min(sum(per_channel), 128 * 128 * 2)
-    return max(2, min(MAX_STEMS, total + 1))
+    return max(3, min(MAX_STEMS, total + 2))  # and the effects' return, and the overflow slot
 
 
 class StemSet:

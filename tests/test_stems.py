@@ -107,6 +107,40 @@ def test_stems_by_channel_program_and_track(tmp_path, by, names):
     assert np.abs(stems["effects"]).max() > 1e-4  # the reverb's return is there
 
 
+@pytest.mark.parametrize("by", ["channel", "program"])
+@pytest.mark.parametrize(
+    "song,parts",
+    [("test-c-major-scale.mid", 1), ("test-2-tracks-type-1.mid", 2)],
+    ids=["one-channel", "two-channels"],
+)
+def test_channels_that_never_select_a_program_get_stems_of_their_own(tmp_path, by, song, parts):
+    """Real files with no program change: each channel's notes (by program: each program's)
+    are a stem of their own, not the overflow's other.wav, with no warning."""
+    out = tmp_path / "mix.wav"
+    r = S.cli(
+        DATA / "midi" / "jazz-soft" / song,
+        "-o",
+        out,
+        "--format",
+        "float",
+        "--stems",
+        tmp_path / "st",
+        "--stems-by",
+        by,
+        "--max-length",
+        "4",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    stems = _stems(tmp_path / "st")
+    assert "other" not in stems and "effects" in stems, sorted(stems)
+    assert len(stems) == 1 + (parts if by == "channel" else 1), sorted(stems)  # both channels play the piano
+    for name, a in stems.items():
+        if name != "effects":
+            assert np.abs(a).max() > 1e-3, f"stem {name} is silent"
+    assert _sum_error(sf.read(out, dtype="float32")[0], stems) < SUM_TOLERANCE
+
+
 def test_stems_and_labels_are_the_same_for_every_block_size_and_thread_count(tmp_path):
     midi, bank = _probe_song(tmp_path)
     ref = None
