@@ -3,7 +3,7 @@
     python benchmarks/engine_memory.py [--bank FILE.dls] [--interpolation cubic] [--json]
 
 Default bank: benchmarks/cache/FluidR3_GM.dls (FluidR3_GM.sf2 converted to DLS, built by
-benchmarks/bank_load.py), else /work/cache/FluidR3_GM.dls if that exists. The script does
+when missing, as benchmarks/bank_load.py does). The script does
 what ``dlsynth play`` does with a bank: ``Synth(...).download_in_background(dls.read(path))``,
 then ``download_some`` until every instrument and every wave it plays is in the engine (the
 Service thread's job in play; each instrument's regions, once compiled into the engine, are
@@ -37,8 +37,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CANDIDATES = [ROOT / "benchmarks" / "cache" / "FluidR3_GM.dls", Path("/work/cache/FluidR3_GM.dls")]
-
 
 def proc_status() -> dict[str, int]:
     """VmRSS, RssAnon, RssFile, RssShmem, VmHWM of this process, in bytes."""
@@ -62,9 +60,18 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args(argv)
-    bank = args.bank or next((p for p in CANDIDATES if p.exists()), None)
-    if bank is None or not bank.exists():
-        raise SystemExit("no bank: build benchmarks/cache/FluidR3_GM.dls with benchmarks/bank_load.py, or pass --bank")
+    if args.bank is None:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import bank_load
+
+        try:
+            bank = bank_load.ensure_bank(bank_load.DEFAULT_SF2, bank_load.DEFAULT_DLS, rebuild=False)
+        except bank_load.BenchError as exc:
+            raise SystemExit(f"engine_memory: {exc}") from None
+    else:
+        bank = args.bank
+    if not bank.exists():
+        raise SystemExit(f"engine_memory: {bank} does not exist")
 
     from dlsynth import dls
     from dlsynth.synth.synth import Synth
