@@ -433,14 +433,6 @@ def note_name(key: int) -> str:
     return f"{names[key % 12]}{key // 12 - 1}"
 
 
-def seconds_text(s: float) -> str:
-    if s <= 0:
-        return "0 s"
-    if s < 1:
-        return f"{s * 1000:.3g} ms"
-    return f"{s:.3g} s"
-
-
 __all__ = [
     "describe",
     "describe_json",
@@ -451,5 +443,4 @@ __all__ = [
     "connection_value",
     "connection_text",
     "note_name",
-    "seconds_text",
 ]

@@ -52,8 +52,6 @@ __all__ = [
     "db_to_gain",
     "gain_to_centibels",
     "centibels_to_gain",
-    "attenuation_to_db",
-    "db_to_attenuation",
     "sustain_to_percent",
     "percent_to_sustain",
     "pan_to_percent",
@@ -61,7 +59,6 @@ __all__ = [
     "hz_to_cents",
     "cents_to_hz",
     "midi_note_to_hz",
-    "hz_to_midi_note",
     "describe_scale",
 ]
 
@@ -137,11 +134,6 @@ def midi_note_to_hz(note: float) -> float:
     return cents_to_hz(note * 100.0)
 
 
-def hz_to_midi_note(hz: float) -> float:
-    """Fractional MIDI note number of a frequency."""
-    return hz_to_cents(hz) / 100.0
-
-
 def abs_pitch_to_cents(value: int) -> float:
     """Decode a 32-bit absolute pitch to cents."""
     return as_int32(value) / UNITS_PER
@@ -193,16 +185,6 @@ def gain_to_db(value: int) -> float:
 def db_to_gain(db: float) -> int:
     """Encode a gain in decibels (negative = quieter) as a 32-bit value."""
     return centibels_to_gain(db * 10.0)
-
-
-def attenuation_to_db(value: int) -> float:
-    """Decode a wsmp ``lAttenuation`` to decibels of attenuation (positive = quieter)."""
-    return gain_to_db(value)
-
-
-def db_to_attenuation(db: float) -> int:
-    """Encode decibels of attenuation (positive = quieter) as a wsmp ``lAttenuation``."""
-    return db_to_gain(db)
 
 
 # --- levels and pan -------------------------------------------------------------------------

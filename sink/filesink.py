@@ -197,13 +197,6 @@ class WavFileSink:
             out <<= shift
         return peak, out
 
-    def pull(self, synth, out: np.ndarray, frames: int) -> np.ndarray:
-        """Pull `frames` from the synth (ISynthSinkDMus::Render) and write them."""
-        block = out[:frames]
-        synth.render(out=block)
-        self.write(block)
-        return block
-
     def _close_sync_fd(self) -> None:
         if getattr(self, "_sync_fd", -1) >= 0:
             try:

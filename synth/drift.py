@@ -220,16 +220,6 @@ class DriftCorrector:
         return (1.0 / (1.0 + self._rho) - 1.0) * 1e6
 
     @property
-    def rate_std_ppm(self) -> float:
-        """Standard deviation of ``rate_ppm`` as the estimator sees it."""
-        return math.sqrt(max(self._p11, 0.0)) * 1e6
-
-    @property
-    def jitter(self) -> float:
-        """Learnt time-stamp jitter of the observations (seconds, std)."""
-        return math.sqrt(self._R)
-
-    @property
     def error_estimate(self) -> float:
         """Estimated error of the map, in seconds (phase std plus output-map lag)."""
         if not self._started:
@@ -262,11 +252,6 @@ class DriftCorrector:
         """(ref_time, sample) that ``correction()`` is relative to by default."""
         return (self._origin_ref, self._origin_sample)
 
-    def set_origin(self, ref_time: float, sample: float) -> None:
-        """Set the origin (e.g. the synth's time-map start) that ``correction()`` uses."""
-        self._origin_ref = float(ref_time)
-        self._origin_sample = float(sample)
-
     # ------------------------------------------------------------------ the map
     def ref_time_to_sample(self, ref_time: float) -> float:
         """``RefTimeToSample``: the (fractional) sample position at master time ``ref_time``."""
@@ -281,8 +266,7 @@ class DriftCorrector:
 
         With them, ``sample_origin + (ref - ref_origin) * fs / 10^7 * rate_ratio +
         phase_offset`` equals ``ref_time_to_sample(ref)`` for every ``ref`` until the next
-        ``observe``. The origin defaults to ``origin`` (the first observation, or what
-        ``set_origin`` set).
+        ``observe``. The origin defaults to ``origin`` (the first observation).
         """
         r0 = self._origin_ref if ref_origin is None else float(ref_origin)
         s0 = self._origin_sample if sample_origin is None else float(sample_origin)

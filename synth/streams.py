@@ -476,10 +476,6 @@ class Recorder(MXF):
         self.events: list[tuple[int, int, bytes]] = []
         self._assembler = SysexAssembler(max_sysex)
 
-    @property
-    def assembler(self) -> SysexAssembler:
-        return self._assembler
-
     def clear(self) -> None:
         self.events = []
         self._assembler.reset()

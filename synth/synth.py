@@ -224,9 +224,6 @@ class Synth:
             self.prepare([patch_key(0, 0), patch_key(_DRUM_FLAG, 0)])
         return h
 
-    def download_file(self, path, *, lazy: bool = False) -> CollectionHandle:
-        return self.download(dls.read(path), lazy=lazy)
-
     def unload(self, handle: CollectionHandle) -> None:
         """Unload a collection while rendering: its voices fade; channels fall back to what
         the remaining collections offer for their patch."""

@@ -40,11 +40,6 @@ class Plan:
         return len(self.press)
 
     @property
-    def delivery(self) -> np.ndarray:
-        """The frame each note-on is written at (one period after the key press)."""
-        return self.press + self.period
-
-    @property
     def capture_frames(self) -> int:
         return int(self.press[-1] + self.period + self.note_frames + self.gap_min + self.rate // 4)
 
