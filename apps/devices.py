@@ -24,6 +24,7 @@ import os
 import sys
 
 from .errors import UserError
+from .jackserver import DUMMY_SERVER_HINT
 
 #: How the MIDI APIs are shown (python-rtmidi's short name -> display name).
 MIDI_API_DISPLAY = {
@@ -253,8 +254,7 @@ def collect(midi_api: str | None = None) -> dict:
 # ----------------------------------------------------------------------------- output
 NOTHING_HINT = (
     "No audio output devices and no MIDI ports were found. On a machine with no sound card, "
-    "a JACK server with its dummy backend gives dlsynth a clocked audio graph and JACK MIDI: "
-    "jackd -d dummy -r 48000 -p 512 &"
+    f"{DUMMY_SERVER_HINT} gives dlsynth a clocked audio graph and JACK MIDI."
 )
 
 

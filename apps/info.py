@@ -5,7 +5,7 @@ as instruments, its zones as regions, its generators and modulators as connectio
 the reader's warnings, one line per preset for what the synth cannot play as meant.
 
 With no bank, describes the built-in default bank. ``--json`` prints the same as JSON
-(top-level ``instruments``, ``waves`` and ``warnings`` lists). Exit status 0 for a good
+(top-level ``instruments``, ``waves``, ``warnings`` and ``articulations`` lists). Exit status 0 for a good
 bank, 2 for a bad one (with a one-line error).
 """
 

@@ -41,6 +41,12 @@ INSTALL_HINT = (
     "(Debian/Ubuntu) or name a running server with --jack-server"
 )
 
+#: How a user with no sound card gets a clocked audio graph (said by `devices` and `play`).
+DUMMY_SERVER_HINT = (
+    'a JACK server with its dummy backend: `eval "$(python -m dlsynth.apps.jackserver start)"` '
+    "(`python -m dlsynth.apps.jackserver stop` stops it)"
+)
+
 
 class JackUnavailable(Exception):
     """No JACK server can be used or started (one line, for the user)."""

@@ -16,6 +16,7 @@ import sys
 import time
 
 from .errors import UserError
+from .jackserver import DUMMY_SERVER_HINT
 
 RELEASE_SECONDS = 2.0  # longest wait for release tails when stopping
 from dlsynth.options import GAIN_DB_RANGE as GAIN_RANGE_DB  # noqa: E402
@@ -350,8 +351,7 @@ def _check_output_device(device) -> None:
     except Exception:
         raise UserError(
             "no audio output device: PortAudio finds none (no sound card, and no JACK server "
-            "running? see `dlsynth devices`; with no sound card, a JACK server with its dummy "
-            "backend will do: `jackd -d dummy -r 48000 &`)"
+            f"running? see `dlsynth devices`; with no sound card, {DUMMY_SERVER_HINT} will do)"
         ) from None
 
 

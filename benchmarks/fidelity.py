@@ -7,7 +7,7 @@ written by others) is rendered, 48 kHz float WAV, reverb and chorus off, polypho
 each synth at its own default interpolation (FluidSynth 4th order, dlsynth cubic), by
 
 * FluidSynth on the SF2: ``fluidsynth -ni -q -F out.wav -r 48000 -R 0 -C 0 -g 1.0 -O float``;
-* dlsynth: ``python -m apps.cli render SONG --bank BANK -o out.wav --no-effects --rate 48000
+* dlsynth: ``python -m dlsynth render SONG --bank BANK -o out.wav --no-effects --rate 48000
   --format float --gain 0``, run with PYTHONPATH set to the dlsynth checkout (``--dlsynth-root``,
   default the repository this script is in). BANK is the same SF2 where that checkout reads SF2
   (a one-note render tells); otherwise a DLS conversion of it: ``--dlsynth-bank`` (one per

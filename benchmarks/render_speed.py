@@ -90,7 +90,7 @@ def log(msg: str) -> None:
 
 def dlsynth_command() -> list[str]:
     """The dlsynth command of this checkout: the repo's .venv entry point if there is one,
-    else this Python running the checkout's apps.cli (run from the repository's root)."""
+    else this Python running the checkout's `python -m dlsynth` (run from the repository's root)."""
     venv = REPO / ".venv" / "bin" / "dlsynth"
     if venv.is_file():
         return [str(venv)]

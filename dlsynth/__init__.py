@@ -17,8 +17,11 @@ The project is one import package. Its parts, each a subpackage:
 * ``dlsynth.dls``: the bank model and the DLS, SF2 and SF3 readers and writers;
 * ``dlsynth.synth``: the DirectMusic miniport (IMiniportDMus), its streams (IMXF) and the Synth
   (ISynthSinkDMus);
-* ``dlsynth.sink``: the wave sinks (IDirectMusicSynthSink): live audio and files;
+* ``dlsynth.sink``: the wave sinks (the port driver's side of ISynthSinkDMus::Render): live
+  audio and WAV files;
 * ``dlsynth.native``: the C core (voices, MIDI meaning, the audio callback), built by cffi;
+* ``dlsynth.gmbank``: the built-in General MIDI bank (generators, timbres, drums, its cache);
+* ``dlsynth.smf``: Standard MIDI Files, read and written;
 * ``dlsynth.apps``: the ``dlsynth`` command.
 """
 

@@ -10,7 +10,7 @@
   and UBSan (``dev/fuzz.sh --sanitize``) this is the test that the engine never reads or
   writes outside what it owns, whatever a bank says.
 - ``cli``: a mutated MIDI file (or a mutated bank with a good song) through
-  ``python -m apps.cli render`` as a subprocess, with a memory limit: exit 0 with a
+  ``python -m dlsynth render`` as a subprocess, with a memory limit: exit 0 with a
   readable WAV, or exit 2 with one line ``dlsynth render: error: ...``; never a traceback,
   an internal error, a crash, a hang, or a file left behind.
 

@@ -269,7 +269,7 @@ class Session:
         server_name: str | None = None,
         **env_extra,
     ) -> Proc:
-        """`dlsynth play ARGS` as a subprocess: ``python -m apps.cli play ...`` unless ``cmd``."""
+        """`dlsynth play ARGS` as a subprocess: ``python -m dlsynth play ...`` unless ``cmd``."""
         cmd = cmd or [sys.executable, "-m", "dlsynth", "play", *args]
         p = Proc(cmd, child_env(server_name or self.server_name, **env_extra), REPO, self.workdir, label)
         self.procs.append(p)

@@ -5,7 +5,7 @@ Used by tests/test_sf2_render.py on short notes, and from the command line on wh
 
     python -m tests.sf2compare SONG.mid [SONG.mid ...] --bank BANK.sf2 [--bank OTHER.dls]
 
-renders each song with ``python -m apps.cli render`` and with ``fluidsynth -ni -F`` (at
+renders each song with ``python -m dlsynth render`` and with ``fluidsynth -ni -F`` (at
 48 kHz, FluidSynth's own defaults otherwise), then prints, per song and bank: the
 correlation of the 100 ms RMS levels (dB), the median level difference (dB, dlsynth minus
 FluidSynth, over the frames where both sound), and each render's spectral centroid (Hz).

@@ -1,6 +1,6 @@
 """The JACK probe: plays planned MIDI at exact graph frames and captures a synth's output.
 
-It runs in a process of its own (``python -m apps.bench.probe CONFIG.json``, started by
+It runs in a process of its own (``python -m dlsynth.apps.bench.probe CONFIG.json``, started by
 `ProbeProcess`), so its Python callback never shares a GIL with the synth measured. It is
 one JACK client with a MIDI output (upstream of the synth) and an audio input (downstream):
 a second Python client in the graph multiplied the xruns on a 2-core machine (tens in 10 s
@@ -318,5 +318,5 @@ class ProbeProcess:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m apps.bench.probe CONFIG.json (the probe of `dlsynth bench`)")
+        sys.exit("usage: python -m dlsynth.apps.bench.probe CONFIG.json (the probe of `dlsynth bench`)")
     sys.exit(main(sys.argv[1]))
