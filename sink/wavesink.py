@@ -83,7 +83,9 @@ _check_layout()
 
 
 class WaveSink:
-    """Pulls Render buffers from a Synth's engine into an audio device, from C.
+    """The port driver's wave sink: pulls ISynthSinkDMus::Render buffers from a Synth's
+    engine into an audio device, from a C callback (native/wavesink.c), and reports the DAC
+    times it sees for SyncToMaster.
 
     synth: a `synth.synth.Synth` (its engine is rendered). device, blocksize, latency: as
     sounddevice takes them. scheduled: events at arrival + `schedule_latency` (DirectMusic's

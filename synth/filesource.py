@@ -31,7 +31,9 @@ def pack_messages(events) -> tuple[np.ndarray, np.ndarray, bytes, np.ndarray, np
 
 
 class FileSource:
-    """The capture side of a render: a Song's events, fed in time order to the Synth."""
+    """A MIDI file as a source (the role a capture stream plays for a live input): a Song's
+    events, handed in time order, in packed arrays, to an IMXF stream (the miniport's render
+    stream) that leads to the Synth."""
 
     def __init__(self, song: Song, stream, time_offset: int = 0):
         """stream: where the events go (IMXF::ConnectOutput): a render stream of the

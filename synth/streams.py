@@ -283,7 +283,9 @@ class MXF:
 
 # ------------------------------------------------------------------------------------ filters
 class ChannelGroupRemapper(MXF):
-    """Moves events from one channel group to another.
+    """An IMXF filter that moves events from one channel group to another (what DirectMusic's
+    kernel channel-group remapping filter does). The product routes inputs to groups with the
+    compiled routes of `Miniport`; this filter is the MXF model of it, used by the tests.
 
     *mapping* is a dict ``{from_group: to_group}`` (groups not in it pass unchanged) or a
     callable ``group -> group``.  A group mapped to None (or for which the callable returns
@@ -367,8 +369,9 @@ class ChannelGroupRemapper(MXF):
 
 
 class Splitter(MXF):
-    """One source, several sinks: each sink gets its own copy of every chain (taken from the
-    allocator); the original goes back to the pool.  When the pool runs dry for a sink, that
+    """An IMXF splitter (DirectMusic's kernel splitter filter): one source, several sinks;
+    each sink gets its own copy of every chain (taken from the allocator); the original goes
+    back to the pool.  When the pool runs dry for a sink, that
     sink misses the chain (counted in ``copy_failed``)."""
 
     def __init__(self, allocator, **kwargs) -> None:
@@ -430,7 +433,8 @@ class Splitter(MXF):
 
 
 class CallbackSink(MXF):
-    """Hands each event to ``callback(event)`` and then returns it to the allocator.
+    """An IMXF sink that hands each event to ``callback(event)`` and then returns it to the
+    allocator (IAllocatorMXF::PutMessage).
 
     With ``expand_packages`` (the default) the callback sees the events inside packages, not
     the package events.  The callback must not keep the event: it is reused once returned.
