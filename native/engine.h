@@ -169,11 +169,11 @@ enum {
 
 /* One timed event. time is the absolute sample frame it applies at. */
 typedef struct {
-    uint64_t time;
-    int32_t type;
-    int32_t channel;
-    int32_t a;
-    int32_t b;
+    uint64_t time;          /* frames */
+    int32_t type;           /* ENG_EV_* */
+    int32_t channel;        /* engine channel (group * 16 + MIDI channel), or as ENG_EV_* says */
+    int32_t a;              /* first argument: its meaning and units by type (ENG_EV_*) */
+    int32_t b;              /* second argument, likewise */
 } eng_event;
 
 /* One connection block, already merged (defaults, then instrument or region articulation)

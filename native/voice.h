@@ -176,7 +176,7 @@ typedef struct {
     int32_t loop_type;      /* ENG_LOOP_* (NONE if loop == NULL) */
     uint32_t loop_start, loop_end; /* frames */
     int64_t frames;
-    float unity_note;
+    float unity_note;       /* MIDI key the wave sounds at unshifted */
     float fine_tune;        /* cents */
     float attenuation;      /* cB */
     double rate_ratio;      /* wave rate / engine rate */
@@ -219,8 +219,8 @@ typedef struct {
     uint32_t priority;
     uint32_t version;       /* bumped when a connection source changes */
     uint16_t bend;          /* 0..16383 */
-    uint8_t chp;
-    uint8_t sustain, sostenuto, soft;
+    uint8_t chp;            /* channel pressure 0..127 */
+    uint8_t sustain, sostenuto, soft; /* pedals: 1 down, 0 up */
     float bend_range;       /* cents (RPN 0) */
     float fine;             /* cents (RPN 1) */
     float coarse;           /* semitones (RPN 2) */
@@ -309,15 +309,15 @@ typedef struct eng_voice {
     eng_eg eg1, eg2;
     eng_lfo lfo, vib;
     double shutdown_rate;   /* EG1 level per frame when cut */
-    uint64_t fade_start;    /* fading: linear fade over fade_len frames */
-    double fade_len;
+    uint64_t fade_start;    /* fading: linear fade over fade_len frames, from this frame */
+    double fade_len;        /* frames */
     /* caches of the last plan */
     float last_pitch;       /* cents */
     float last_gain_cb;
     float last_amp_static;  /* 10^(gain/200) */
-    float last_pan;
-    float pan_l, pan_r;
-    float last_fc, last_q;
+    float last_pan;         /* permille, -500 left .. 500 right */
+    float pan_l, pan_r;     /* linear gains */
+    float last_fc, last_q;  /* filter cutoff (absolute cents) and resonance (cB) */
     float hiq;              /* 1 / (2 Q) of the last resonance */
     float qgain;            /* passband gain compensation of the last resonance */
     float dyn_pitch;        /* time-varying part of the pitch (cents) at dyn_pitch_t */
@@ -386,9 +386,9 @@ typedef struct {
 
 typedef struct {
     atomic_uint version;    /* odd while the producer writes */
-    double room, damping, width, level;
-    int32_t cvoices, ctype;
-    double clevel, speed, depth;
+    double room, damping, width, level; /* reverb: each 0..1 (level linear) */
+    int32_t cvoices, ctype;             /* chorus: voices, type (0 sine, 1 triangle) */
+    double clevel, speed, depth;        /* chorus: level (linear), speed (Hz), depth (ms) */
     int32_t reverb_set, chorus_set; /* which parts were set */
 } eng_fxmail;
 
@@ -457,7 +457,7 @@ struct eng_engine {
 
     /* shared settings */
     atomic_int effects_on;
-    _Atomic float master_gain;
+    _Atomic float master_gain;  /* linear */
     eng_fxmail fxmail;
     int32_t fx_seen_on;
 
