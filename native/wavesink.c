@@ -547,11 +547,26 @@ int32_t ws_run_callback(ws_sink *s, float *out, int32_t frames, double current_t
 
 static atomic_ullong jack_messages;
 
-void ws_count_jack_message(const char *msg);
-void ws_count_jack_message(const char *msg)
+static void count_jack_message(const char *msg)
 {
     (void)msg;
     atomic_fetch_add_explicit(&jack_messages, 1, memory_order_relaxed);
+}
+
+/* Send libjack's error and info lines (library handle lib) to the message counter instead
+   of stderr; 1 when the library has jack_set_error_function. Also used by jackmidi.c. */
+int ws_route_jack_messages(void *lib);
+int ws_route_jack_messages(void *lib)
+{
+    void (*set_error)(void (*)(const char *)) =
+        (void (*)(void (*)(const char *)))dlsym(lib, "jack_set_error_function");
+    void (*set_info)(void (*)(const char *)) =
+        (void (*)(void (*)(const char *)))dlsym(lib, "jack_set_info_function");
+    if (set_error)
+        set_error(count_jack_message);
+    if (set_info)
+        set_info(count_jack_message);
+    return set_error != NULL;
 }
 
 int32_t ws_quiet_jack(const char *library)
@@ -559,14 +574,9 @@ int32_t ws_quiet_jack(const char *library)
     void *h = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
     if (!h)
         return 0;
-    void (*set_error)(void (*)(const char *)) = (void (*)(void (*)(const char *)))dlsym(h, "jack_set_error_function");
-    void (*set_info)(void (*)(const char *)) = (void (*)(void (*)(const char *)))dlsym(h, "jack_set_info_function");
-    if (set_error)
-        set_error(ws_count_jack_message);
-    if (set_info)
-        set_info(ws_count_jack_message);
+    int32_t quiet = ws_route_jack_messages(h);
     dlclose(h);
-    return set_error != NULL;
+    return quiet;
 }
 
 uint64_t ws_jack_messages(void) { return atomic_load(&jack_messages); }
