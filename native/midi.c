@@ -108,62 +108,69 @@ static int gs_part_channel(int nibble)
     return nibble;
 }
 
-int32_t eng_midi_encode(const uint8_t *d, int32_t n, int32_t group, uint64_t time, eng_event *out)
+/* GM master volume, F0 7F dev 04 01 ll mm F7 (n >= 8): the level in millibels, 0 at full
+   scale, -9600 for silence (rint: round half to even), on group 0. */
+static int32_t encode_master_volume(const uint8_t *d, eng_event *out)
 {
-    if (!d || n <= 0 || !out)
-        return -1;
-    out->time = time;
-    out->channel = group;
-    out->b = 0;
-    uint8_t st = d[0];
-    if (st == 0xF0) {
-        if (n < 5 || d[n - 1] != 0xF7)
-            return n >= 2 && d[n - 1] == 0xF7 ? 0 : -1;
-        /* Universal non-real-time: F0 7E dev 09 0x F7 (GM1 on = 01, GM off = 02, GM2 on = 03) */
-        if (d[1] == 0x7E && n >= 6 && d[3] == 0x09 && d[4] >= 1 && d[4] <= 3) {
-            out->type = ENG_EV_SYSEX_RESET;
-            out->a = d[4];
-            return 1;
-        }
-        /* Universal real-time: F0 7F dev 04 01 ll mm F7 (GM master volume) */
-        if (d[1] == 0x7F && n >= 8 && d[3] == 0x04 && d[4] == 0x01) {
-            int v = (d[5] & 0x7F) | ((d[6] & 0x7F) << 7);
-            out->type = ENG_EV_MASTER_VOLUME;
-            out->channel = 0;
-            /* millibels, 0 at full scale, -9600 for silence (rint: round half to even) */
-            out->a = v <= 0 ? -9600 : (int32_t)rint(2000.0 * log10((double)v / 16383.0));
-            if (out->a < -9600)
-                out->a = -9600;
-            return 1;
-        }
-        /* Roland GS: F0 41 dev 42 12 aa aa aa dd .. cs F7 */
-        if (d[1] == 0x41 && n >= 11 && d[3] == 0x42 && d[4] == 0x12) {
-            if (d[5] == 0x40 && d[6] == 0x00 && d[7] == 0x7F) {
-                out->type = ENG_EV_SYSEX_RESET;
-                out->a = 0x41;
-                return 1;
-            }
-            if (d[5] == 0x40 && (d[6] & 0xF0) == 0x10 && d[7] == 0x15) {
-                out->type = ENG_EV_GS_RHYTHM;
-                out->a = gs_part_channel(d[6] & 0x0F);
-                out->b = d[8] != 0;
-                return 1;
-            }
-            return 0;
-        }
-        /* Yamaha XG System On: F0 43 1n 4C 00 00 7E 00 F7 */
-        if (d[1] == 0x43 && n >= 9 && (d[2] & 0xF0) == 0x10 && d[3] == 0x4C && d[4] == 0 && d[5] == 0 &&
-            d[6] == 0x7E && d[7] == 0) {
-            out->type = ENG_EV_SYSEX_RESET;
-            out->a = 0x43;
-            return 1;
-        }
-        return 0;
+    int v = (d[5] & 0x7F) | ((d[6] & 0x7F) << 7);
+    out->type = ENG_EV_MASTER_VOLUME;
+    out->channel = 0;
+    out->a = v <= 0 ? -9600 : (int32_t)rint(2000.0 * log10((double)v / 16383.0));
+    if (out->a < -9600)
+        out->a = -9600;
+    return 1;
+}
+
+/* Roland GS data set, F0 41 dev 42 12 aa aa aa dd .. cs F7 (n >= 11): GS reset and "use for
+   rhythm part"; 0 for any other address. */
+static int32_t encode_gs(const uint8_t *d, eng_event *out)
+{
+    if (d[5] == 0x40 && d[6] == 0x00 && d[7] == 0x7F) {
+        out->type = ENG_EV_SYSEX_RESET;
+        out->a = 0x41;
+        return 1;
     }
-    if (st < 0x80)
-        return -1;
-    if (st >= 0xF0)
-        return 0; /* system common and real-time: nothing for the synth */
+    if (d[5] == 0x40 && (d[6] & 0xF0) == 0x10 && d[7] == 0x15) {
+        out->type = ENG_EV_GS_RHYTHM;
+        out->a = gs_part_channel(d[6] & 0x0F);
+        out->b = d[8] != 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* A system exclusive message (d[0] = F0) as the event it means, as eng_midi_encode returns:
+   1 encoded, 0 nothing a GM synth acts on, -1 malformed. */
+static int32_t encode_sysex(const uint8_t *d, int32_t n, eng_event *out)
+{
+    if (n < 5 || d[n - 1] != 0xF7)
+        return n >= 2 && d[n - 1] == 0xF7 ? 0 : -1;
+    /* Universal non-real-time: F0 7E dev 09 0x F7 (GM1 on = 01, GM off = 02, GM2 on = 03) */
+    if (d[1] == 0x7E && n >= 6 && d[3] == 0x09 && d[4] >= 1 && d[4] <= 3) {
+        out->type = ENG_EV_SYSEX_RESET;
+        out->a = d[4];
+        return 1;
+    }
+    /* Universal real-time: F0 7F dev 04 01 ll mm F7 (GM master volume) */
+    if (d[1] == 0x7F && n >= 8 && d[3] == 0x04 && d[4] == 0x01)
+        return encode_master_volume(d, out);
+    /* Roland GS: F0 41 dev 42 12 aa aa aa dd .. cs F7 */
+    if (d[1] == 0x41 && n >= 11 && d[3] == 0x42 && d[4] == 0x12)
+        return encode_gs(d, out);
+    /* Yamaha XG System On: F0 43 1n 4C 00 00 7E 00 F7 */
+    if (d[1] == 0x43 && n >= 9 && (d[2] & 0xF0) == 0x10 && d[3] == 0x4C && d[4] == 0 && d[5] == 0 &&
+        d[6] == 0x7E && d[7] == 0) {
+        out->type = ENG_EV_SYSEX_RESET;
+        out->a = 0x43;
+        return 1;
+    }
+    return 0;
+}
+
+/* A channel message (status st = d[0], 80..EF), packed as-is into one ENG_EV_MIDI event;
+   -1 when its length or data bytes are wrong. */
+static int32_t encode_channel_message(const uint8_t *d, int32_t n, uint8_t st, eng_event *out)
+{
     int kind = st & 0xF0;
     int need = (kind == 0xC0 || kind == 0xD0) ? 2 : 3;
     if (n < need || n > 3)
@@ -174,6 +181,23 @@ int32_t eng_midi_encode(const uint8_t *d, int32_t n, int32_t group, uint64_t tim
     out->type = ENG_EV_MIDI;
     out->a = (int32_t)((uint32_t)st | ((uint32_t)d1 << 8) | ((uint32_t)d2 << 16) | ((uint32_t)n << 24));
     return 1;
+}
+
+int32_t eng_midi_encode(const uint8_t *d, int32_t n, int32_t group, uint64_t time, eng_event *out)
+{
+    if (!d || n <= 0 || !out)
+        return -1;
+    out->time = time;
+    out->channel = group;
+    out->b = 0;
+    uint8_t st = d[0];
+    if (st == 0xF0)
+        return encode_sysex(d, n, out);
+    if (st < 0x80)
+        return -1;
+    if (st >= 0xF0)
+        return 0; /* system common and real-time: nothing for the synth */
+    return encode_channel_message(d, n, st, out);
 }
 
 int32_t eng_push_midi(eng_engine *e, uint64_t time, int32_t group, const uint8_t *data, int32_t n)
