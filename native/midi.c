@@ -517,61 +517,96 @@ static void reselect_all(eng_engine *e, mid_state *m, uint64_t now)
         select_patch(e, m, ci, now);
 }
 
-void mid_apply(eng_engine *e, mid_state *m, const eng_event *ev, uint64_t now)
+/* The channel groups [*g0, *g1) an event on group g reaches: every group for 0, group g for
+   1..groups, none otherwise. Allocates nothing, takes no lock. */
+static inline void event_groups(const mid_state *m, int32_t g, int32_t *g0, int32_t *g1)
 {
     int32_t groups = m->n_channels / 16;
-    int32_t g = ev->channel, g0, g1;
     if (g == 0) {
-        g0 = 0;
-        g1 = groups;
+        *g0 = 0;
+        *g1 = groups;
     } else if (g >= 1 && g <= groups) {
-        g0 = g - 1;
-        g1 = g;
+        *g0 = g - 1;
+        *g1 = g;
     } else {
-        g0 = g1 = 0;
+        *g0 = *g1 = 0;
     }
+}
+
+/* A packed channel message that eng_midi_encode would not have made (bad status, length or
+   data byte). Allocates nothing, takes no lock. */
+static inline int packed_malformed(uint32_t packed)
+{
+    int st = (int)(packed & 0xFF), n = (int)(packed >> 24), kind = st & 0xF0;
+    int need = (kind == 0xC0 || kind == 0xD0) ? 2 : 3;
+    return st < 0x80 || st >= 0xF0 || n < need || n > 3 || ((packed >> 8) & 0x80) || ((packed >> 16) & 0x80);
+}
+
+/* ENG_EV_MIDI: the channel message on its channel of every group in [g0, g1), the notes it
+   starts tagged with the event's tag; counted (malformed, applied, no such group).
+   Allocates nothing, takes no lock. */
+static inline void apply_midi(eng_engine *e, mid_state *m, const eng_event *ev, int32_t g0, int32_t g1,
+                              uint64_t now)
+{
+    uint32_t packed = (uint32_t)ev->a;
+    if (packed_malformed(packed)) {
+        atomic_fetch_add_explicit(&m->st_malformed, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
+    if (g0 == g1) {
+        atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
+        return;
+    }
+    e->cur_tag = ev->b; /* the message's tag (eng_push_midi_batch), for the notes it starts */
+    for (int32_t grp = g0; grp < g1; grp++)
+        short_message(e, m, grp * 16 + (int32_t)(packed & 0x0F), packed, now);
+    e->cur_tag = 0;
+}
+
+/* ENG_EV_SYSEX_RESET: every channel back to its defaults (drums on channel 10), as GM
+   synths do whatever the group the reset came on. Allocates nothing, takes no lock. */
+static inline void apply_reset(eng_engine *e, mid_state *m, uint64_t now)
+{
+    atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
+    send(e, ENG_EV_RESET_ALL, 0, 0, 0, now);
+    for (int32_t ci = 0; ci < m->n_channels; ci++)
+        chan_reset(&m->chan[ci]);
+    reselect_all(e, m, now);
+}
+
+/* ENG_EV_GS_RHYTHM: channel ev->a of every group in [g0, g1) plays drums (ev->b) or not, and
+   selects its patch again. Allocates nothing, takes no lock. */
+static inline void apply_gs_rhythm(eng_engine *e, mid_state *m, const eng_event *ev, int32_t g0, int32_t g1,
+                                   uint64_t now)
+{
+    atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
+    if (g0 == g1) {
+        atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
+        return;
+    }
+    if (ev->a < 0 || ev->a > 15)
+        return;
+    for (int32_t grp = g0; grp < g1; grp++) {
+        int32_t ci = grp * 16 + ev->a;
+        m->chan[ci].drum = ev->b != 0;
+        select_patch(e, m, ci, now);
+    }
+}
+
+void mid_apply(eng_engine *e, mid_state *m, const eng_event *ev, uint64_t now)
+{
+    int32_t g0, g1;
+    event_groups(m, ev->channel, &g0, &g1);
     switch (ev->type) {
-    case ENG_EV_MIDI: {
-        uint32_t packed = (uint32_t)ev->a;
-        int st = (int)(packed & 0xFF), n = (int)(packed >> 24), kind = st & 0xF0;
-        int need = (kind == 0xC0 || kind == 0xD0) ? 2 : 3;
-        if (st < 0x80 || st >= 0xF0 || n < need || n > 3 || ((packed >> 8) & 0x80) || ((packed >> 16) & 0x80)) {
-            atomic_fetch_add_explicit(&m->st_malformed, 1, memory_order_relaxed);
-            return;
-        }
-        atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
-        if (g0 == g1) {
-            atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
-            return;
-        }
-        e->cur_tag = ev->b; /* the message's tag (eng_push_midi_batch), for the notes it starts */
-        for (int32_t grp = g0; grp < g1; grp++)
-            short_message(e, m, grp * 16 + (st & 0x0F), packed, now);
-        e->cur_tag = 0;
+    case ENG_EV_MIDI:
+        apply_midi(e, m, ev, g0, g1, now);
         break;
-    }
     case ENG_EV_SYSEX_RESET:
-        /* Every channel back to its defaults (drums on channel 10), as GM synths do
-           whatever the group the reset came on. */
-        atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
-        send(e, ENG_EV_RESET_ALL, 0, 0, 0, now);
-        for (int32_t ci = 0; ci < m->n_channels; ci++)
-            chan_reset(&m->chan[ci]);
-        reselect_all(e, m, now);
+        apply_reset(e, m, now);
         break;
     case ENG_EV_GS_RHYTHM:
-        atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
-        if (g0 == g1) {
-            atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
-            return;
-        }
-        if (ev->a < 0 || ev->a > 15)
-            return;
-        for (int32_t grp = g0; grp < g1; grp++) {
-            int32_t ci = grp * 16 + ev->a;
-            m->chan[ci].drum = ev->b != 0;
-            select_patch(e, m, ci, now);
-        }
+        apply_gs_rhythm(e, m, ev, g0, g1, now);
         break;
     case ENG_EV_PATCH: {
         mid_patch_slot *s = patch_slot(m, (uint32_t)ev->a & 0x3FFFFF, ev->b >= 0);
