@@ -442,102 +442,154 @@ static int fx_reverb_states_zero(const fx_reverb *r)
     return r->tone_prev == 0.0f;
 }
 
+/* Idle and silent (every ring and per-line memory zero, the input all zeros): move only
+   the indices and LFO phases, as the per-sample loop would; 1 when the block was skipped.
+   Allocates nothing, takes no lock. */
+static inline int fx_reverb_skip_idle(fx_reverb *r, const float *in_mono, size_t frames)
+{
+    if (!(r->quiet > r->idle_after && fx_reverb_states_zero(r) && fx_all_zero(in_mono, frames)))
+        return 0;
+    uint32_t adv = (uint32_t)frames; /* modular arithmetic: exact for any frames */
+    r->w += adv;
+    r->diff_w += adv;
+    for (int i = 0; i < FX_REV_LINES; i++)
+        r->mod_phase[i] += r->mod_inc[i] * adv;
+    return 1;
+}
+
+/* The FDN lines' state for one block, in locals: the compiler cannot keep struct fields in
+   registers across the line writes (a float store may alias them). */
+typedef struct {
+    float *line[FX_REV_LINES];
+    uint32_t mod_phase[FX_REV_LINES], mod_inc[FX_REV_LINES];
+    float ap_state[FX_REV_LINES], lp_state[FX_REV_LINES];
+    float lp_b0[FX_REV_LINES], lp_a1[FX_REV_LINES];
+    float base_delay[FX_REV_LINES]; /* nominal read delay - 0.5, frames */
+} fx_rev_lines;
+
+/* Copy the lines' state out of the object for a block. Allocates nothing, takes no lock. */
+static inline void fx_rev_lines_load(const fx_reverb *r, fx_rev_lines *b)
+{
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        b->line[i] = r->line[i];
+        b->mod_phase[i] = r->mod_phase[i];
+        b->mod_inc[i] = r->mod_inc[i];
+        b->ap_state[i] = r->ap_state[i];
+        b->lp_state[i] = r->lp_state[i];
+        b->lp_b0[i] = r->lp_b0[i];
+        b->lp_a1[i] = r->lp_a1[i];
+        b->base_delay[i] = r->line_delay[i] - 0.5f;
+    }
+}
+
+/* Store back what a block changed of the lines' state. Allocates nothing, takes no lock. */
+static inline void fx_rev_lines_store(fx_reverb *r, const fx_rev_lines *b)
+{
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        r->mod_phase[i] = b->mod_phase[i];
+        r->ap_state[i] = b->ap_state[i];
+        r->lp_state[i] = b->lp_state[i];
+    }
+}
+
+/* Input diffusion through the series allpasses at diffuser write index dw: v[n] = t + g v[n-M];
+   out = v[n-M] - g v[n]. Sets *active when it writes a non-zero value. Allocates nothing,
+   takes no lock. */
+static inline float fx_rev_diffuse(fx_reverb *r, float t, uint32_t dw, int *active)
+{
+    const float ga = FX_REV_DIFFUSER_GAIN;
+    for (int k = 0; k < FX_REV_DIFFUSERS; k++) {
+        float *buf = r->diff_buf[k];
+        uint32_t dm = r->diff_mask[k];
+        float delayed = buf[(dw - r->diff_len[k]) & dm];
+        float v = fx_flush(t + ga * delayed);
+        buf[dw & dm] = v;
+        *active |= v != 0.0f;
+        t = delayed - ga * v;
+    }
+    return t;
+}
+
+/* Read every line at write index w (modulated, interpolated) and damp it into y[]; adds the
+   two output taps into *out_l, *out_r and returns the sum of y. Lines hold frames up to
+   w - 1: this frame's write comes after the reads. Allocates nothing, takes no lock. */
+static inline float fx_rev_read_lines(fx_rev_lines *b, const float *sine, float mod_depth, uint32_t mask,
+                                      uint32_t w, float *y, float *out_l, float *out_r)
+{
+    float sum = 0.0f;
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        float mod = fx_sine(sine, b->mod_phase[i]) * mod_depth;
+        b->mod_phase[i] += b->mod_inc[i];
+        /* Delay D = Di + frac with frac in [0.5, 1.5): first-order allpass interpolation
+           between line[w - Di] and line[w - Di - 1] (unit magnitude at every frequency, so
+           it adds no damping of its own; keeping the fraction away from 0 keeps the allpass
+           pole, -eta, small). */
+        float d = b->base_delay[i] + mod;
+        int32_t di = (int32_t)d;
+        float frac = d - (float)di + 0.5f;
+        float eta = (1.0f - frac) / (1.0f + frac);
+        const float *ln = b->line[i];
+        float s = eta * ln[(w - (uint32_t)di) & mask] + ln[(w - (uint32_t)di - 1u) & mask] - eta * b->ap_state[i];
+        s = fx_flush(s);
+        b->ap_state[i] = s;
+        float lp = fx_flush(b->lp_b0[i] * s + b->lp_a1[i] * b->lp_state[i]);
+        b->lp_state[i] = lp;
+        y[i] = lp;
+        sum += lp;
+        *out_l += fx_rev_l_sign[i] * lp;
+        *out_r += fx_rev_r_sign[i] * lp;
+    }
+    return sum;
+}
+
+/* Mix the damped outputs through the Householder matrix (hsum: their sum times 2/N), add
+   the input and write every line at w; 1 when a non-zero value was written. Allocates
+   nothing, takes no lock. */
+static inline int fx_rev_write_lines(fx_rev_lines *b, const float *y, float hsum, float feed, uint32_t mask,
+                                     uint32_t w)
+{
+    int active = 0;
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        float v = y[i] - hsum + fx_rev_in_sign[i] * feed;
+        b->line[i][w & mask] = v;
+        active |= v != 0.0f;
+    }
+    return active;
+}
+
 void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, float *out_right,
                        size_t frames)
 {
     if (!r || !in_mono || !out_left || !out_right)
         return;
-
-    if (r->quiet > r->idle_after && fx_reverb_states_zero(r) && fx_all_zero(in_mono, frames)) {
-        /* Idle and silent: the loop would only move the indices and LFO phases. */
-        uint32_t adv = (uint32_t)frames; /* modular arithmetic: exact for any frames */
-        r->w += adv;
-        r->diff_w += adv;
-        for (int i = 0; i < FX_REV_LINES; i++)
-            r->mod_phase[i] += r->mod_inc[i] * adv;
+    if (fx_reverb_skip_idle(r, in_mono, frames))
         return;
-    }
 
     const uint32_t mask = r->line_mask;
     const float tone_beta = r->tone_beta, tone_gain = r->tone_gain;
     const float in_gain = r->in_gain, wet1 = r->wet1, wet2 = r->wet2;
     const float mod_depth = r->mod_depth;
     const float hh = 2.0f / (float)FX_REV_LINES; /* Householder factor */
-    const float ga = FX_REV_DIFFUSER_GAIN;
     float tone_prev = r->tone_prev;
     uint32_t w = r->w, dw = r->diff_w, quiet = r->quiet;
     float y[FX_REV_LINES];
-    /* Per-line state in locals for the block: the compiler cannot keep struct fields in
-       registers across the line writes (a float store may alias them). */
-    float *line[FX_REV_LINES];
-    uint32_t mod_phase[FX_REV_LINES], mod_inc[FX_REV_LINES];
-    float ap_state[FX_REV_LINES], lp_state[FX_REV_LINES];
-    float lp_b0[FX_REV_LINES], lp_a1[FX_REV_LINES], base_delay[FX_REV_LINES];
-    for (int i = 0; i < FX_REV_LINES; i++) {
-        line[i] = r->line[i];
-        mod_phase[i] = r->mod_phase[i];
-        mod_inc[i] = r->mod_inc[i];
-        ap_state[i] = r->ap_state[i];
-        lp_state[i] = r->lp_state[i];
-        lp_b0[i] = r->lp_b0[i];
-        lp_a1[i] = r->lp_a1[i];
-        base_delay[i] = r->line_delay[i] - 0.5f;
-    }
+    fx_rev_lines b;
+    fx_rev_lines_load(r, &b);
     const float *sine = r->sine;
 
     for (size_t n = 0; n < frames; n++) {
         /* Read in[n] before writing out[n]: the call is safe when in aliases an output. */
         float x = fx_sanitize(in_mono[n]);
-
         /* Tone corrector (FIR, no state to flush beyond the input). */
         float t = (x - tone_beta * tone_prev) * tone_gain;
         tone_prev = x;
-
-        /* Input diffusion: v[n] = t + g v[n-M]; out = v[n-M] - g v[n]. */
         int active = x != 0.0f; /* then tone_prev is zero after any quiet frame */
-        for (int k = 0; k < FX_REV_DIFFUSERS; k++) {
-            float *buf = r->diff_buf[k];
-            uint32_t dm = r->diff_mask[k];
-            float delayed = buf[(dw - r->diff_len[k]) & dm];
-            float v = fx_flush(t + ga * delayed);
-            buf[dw & dm] = v;
-            active |= v != 0.0f;
-            t = delayed - ga * v;
-        }
-        float feed = t * in_gain;
-
-        /* FDN: read every line (modulated, interpolated), damp, mix, write back. Lines
-           hold frames up to w - 1: this frame's write comes after the reads. */
-        float sum = 0.0f, out_l = 0.0f, out_r = 0.0f;
-        for (int i = 0; i < FX_REV_LINES; i++) {
-            float mod = fx_sine(sine, mod_phase[i]) * mod_depth;
-            mod_phase[i] += mod_inc[i];
-            /* Delay D = Di + frac with frac in [0.5, 1.5): first-order allpass
-               interpolation between line[w - Di] and line[w - Di - 1] (unit magnitude at
-               every frequency, so it adds no damping of its own; keeping the fraction
-               away from 0 keeps the allpass pole, -eta, small). */
-            float d = base_delay[i] + mod;
-            int32_t di = (int32_t)d;
-            float frac = d - (float)di + 0.5f;
-            float eta = (1.0f - frac) / (1.0f + frac);
-            const float *ln = line[i];
-            float s = eta * ln[(w - (uint32_t)di) & mask] + ln[(w - (uint32_t)di - 1u) & mask]
-                      - eta * ap_state[i];
-            s = fx_flush(s);
-            ap_state[i] = s;
-            float lp = fx_flush(lp_b0[i] * s + lp_a1[i] * lp_state[i]);
-            lp_state[i] = lp;
-            y[i] = lp;
-            sum += lp;
-            out_l += fx_rev_l_sign[i] * lp;
-            out_r += fx_rev_r_sign[i] * lp;
-        }
+        float feed = fx_rev_diffuse(r, t, dw, &active) * in_gain;
+        /* FDN: read every line, damp, mix, write back. */
+        float out_l = 0.0f, out_r = 0.0f;
+        float sum = fx_rev_read_lines(&b, sine, mod_depth, mask, w, y, &out_l, &out_r);
         sum *= hh;
-        for (int i = 0; i < FX_REV_LINES; i++) {
-            float v = y[i] - sum + fx_rev_in_sign[i] * feed;
-            line[i][w & mask] = v;
-            active |= v != 0.0f;
-        }
+        active |= fx_rev_write_lines(&b, y, sum, feed, mask, w);
         /* Quiet: zero input and only zeros written. After idle_after quiet frames every
            ring slot has been overwritten with zero; the fast path also checks the
            per-line memories before it skips anything. */
@@ -548,11 +600,7 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
         w++;
         dw++;
     }
-    for (int i = 0; i < FX_REV_LINES; i++) {
-        r->mod_phase[i] = mod_phase[i];
-        r->ap_state[i] = ap_state[i];
-        r->lp_state[i] = lp_state[i];
-    }
+    fx_rev_lines_store(r, &b);
     r->tone_prev = tone_prev;
     r->w = w;
     r->diff_w = dw;

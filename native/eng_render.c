@@ -346,14 +346,11 @@ static void block_stats(eng_engine *e, uint64_t end, uint64_t late)
         atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
 }
 
-void eng_render(eng_engine *e, float *out, int32_t frames)
+/* The block's start: what other threads queued (events, effect settings) taken in, the
+   pool woken when there are voices to render, and the effects reset when they come back
+   on; returns whether they are on. Allocates nothing, takes no lock. */
+static inline int block_begin(eng_engine *e)
 {
-    if (!e || !out || frames <= 0)
-        return;
-#ifdef ENG_HAVE_MXCSR
-    unsigned csr = _mm_getcsr();
-    _mm_setcsr(csr | 0x8040); /* flush denormals to zero, denormal inputs are zero */
-#endif
     eng_ring_drain(e);
     eng_apply_fx_mail(e);
     if (e->pool && e->n_act > 0)
@@ -364,41 +361,63 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
         fx_chorus_reset(e->chorus);
     }
     e->fx_seen_on = fx_on;
-    float gain = atomic_load_explicit(&e->master_gain, memory_order_relaxed);
-    uint64_t start = e->pos, end = e->pos + (uint64_t)frames;
-    uint64_t pos = start;
+    return fx_on;
+}
+
+/* The control tick first (the mix groups planned the voices that go on at the tick the
+   segment before ended on: every segment ends at a tick or before one, and the first
+   starts with no voices), then the events due at pos; returns how many of them were due
+   before the block's start. Allocates nothing, takes no lock. */
+static inline uint64_t apply_due(eng_engine *e, uint64_t pos, uint64_t start)
+{
     uint64_t late = 0;
-    eng_job *j = &e->job;
-    j->has_finish = 0;
-    int stems = eng_stems_on(e) && frames <= e->stem_frames;
-    int32_t stems_before = e->n_stems;
-    while (pos < end) {
-        /* The control tick first (the mix groups planned the voices that go on at the tick
-           the segment before ended on: every segment ends at a tick or before one, and the
-           first starts with no voices), then the events due now. */
-        if (e->heap_n > 0 && e->heap[0].time <= pos)
-            eng_free_ended(e, pos);
-        while (e->heap_n > 0 && e->heap[0].time <= pos) {
-            eng_pending p = eng_heap_pop(e);
-            if (p.time < start)
-                late++;
-            eng_apply_now(e, &p.ev, pos);
-        }
-        uint64_t seg_end = (pos / ENG_CTRL + 1) * ENG_CTRL;
-        if (seg_end > end)
-            seg_end = end;
-        if (e->heap_n > 0 && e->heap[0].time < seg_end)
-            seg_end = e->heap[0].time;
-        /* this segment's groups, with the finish of the one before */
-        job_begin(e, pos, seg_end, fx_on, stems);
-        int32_t entries = e->n_act;
-        run_job(e);
-        e->gmask_groups = j->n_groups;
-        if (j->tick)
-            eng_free_ended(e, seg_end);
-        job_end(e, out + 2 * (pos - start), stems ? e->stem_out + 2 * (pos - start) : NULL, fx_on, gain, entries);
-        pos = seg_end;
+    if (e->heap_n > 0 && e->heap[0].time <= pos)
+        eng_free_ended(e, pos);
+    while (e->heap_n > 0 && e->heap[0].time <= pos) {
+        eng_pending p = eng_heap_pop(e);
+        if (p.time < start)
+            late++;
+        eng_apply_now(e, &p.ev, pos);
     }
+    return late;
+}
+
+/* Where the segment from pos ends: the next control tick, the block's end or the next
+   event, whichever comes first. Allocates nothing, takes no lock. */
+static inline uint64_t segment_end(const eng_engine *e, uint64_t pos, uint64_t end)
+{
+    uint64_t seg_end = (pos / ENG_CTRL + 1) * ENG_CTRL;
+    if (seg_end > end)
+        seg_end = end;
+    if (e->heap_n > 0 && e->heap[0].time < seg_end)
+        seg_end = e->heap[0].time;
+    return seg_end;
+}
+
+/* The segment [pos, seg_end) of the block starting at frame start: its groups rendered
+   with the finish of the segment before, the voices that ended at its tick freed, and it
+   made the next finish (into out and the stem rows at its first frame). Allocates nothing,
+   takes no lock. */
+static inline void render_segment(eng_engine *e, float *out, uint64_t start, uint64_t pos, uint64_t seg_end,
+                                  int fx_on, int stems, float gain)
+{
+    eng_job *j = &e->job;
+    job_begin(e, pos, seg_end, fx_on, stems);
+    int32_t entries = e->n_act;
+    run_job(e);
+    e->gmask_groups = j->n_groups;
+    if (j->tick)
+        eng_free_ended(e, seg_end);
+    job_end(e, out + 2 * (pos - start), stems ? e->stem_out + 2 * (pos - start) : NULL, fx_on, gain, entries);
+}
+
+/* The block's end: the last segment's finish, the new stems' rows before their first
+   voice zeroed, the position moved to end, finished unloads answered, what came in
+   meanwhile taken, and the statistics. Allocates nothing, takes no lock. */
+static inline void block_end(eng_engine *e, uint64_t start, uint64_t end, int stems, int32_t stems_before,
+                             uint64_t late)
+{
+    eng_job *j = &e->job;
     if (j->has_finish)
         finish_segment(e, &j->finish);
     j->has_finish = 0;
@@ -408,6 +427,31 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     eng_finish_unloads(e);
     eng_ring_drain(e);
     block_stats(e, end, late);
+}
+
+void eng_render(eng_engine *e, float *out, int32_t frames)
+{
+    if (!e || !out || frames <= 0)
+        return;
+#ifdef ENG_HAVE_MXCSR
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* flush denormals to zero, denormal inputs are zero */
+#endif
+    int fx_on = block_begin(e);
+    float gain = atomic_load_explicit(&e->master_gain, memory_order_relaxed);
+    uint64_t start = e->pos, end = e->pos + (uint64_t)frames;
+    uint64_t pos = start;
+    uint64_t late = 0;
+    e->job.has_finish = 0;
+    int stems = eng_stems_on(e) && frames <= e->stem_frames;
+    int32_t stems_before = e->n_stems;
+    while (pos < end) {
+        late += apply_due(e, pos, start);
+        uint64_t seg_end = segment_end(e, pos, end);
+        render_segment(e, out, start, pos, seg_end, fx_on, stems, gain);
+        pos = seg_end;
+    }
+    block_end(e, start, end, stems, stems_before, late);
 #ifdef ENG_HAVE_MXCSR
     _mm_setcsr(csr);
 #endif

@@ -22,7 +22,7 @@
 #define JM_MAX_ROUTE 16
 #define JACK_MIDI_TYPE "8 bit raw midi"
 
-void ws_count_jack_message(const char *msg); /* wavesink.c */
+int ws_route_jack_messages(void *lib); /* wavesink.c */
 
 /* The libjack API, as much as we use (jack/types.h, jack/midiport.h). */
 typedef uint32_t jack_nframes_t;
@@ -181,20 +181,10 @@ static void on_shutdown(void *arg)
     atomic_store(&c->shutdown, 1);
 }
 
-jm_client *jm_create(ws_sink *sink, const char *name, char *err, int32_t errlen)
+/* Resolve every libjack function we use from c->lib into c->j; 0 (with the missing name in
+   err) when one is absent. */
+static int load_api(jm_client *c, char *err, int32_t errlen)
 {
-    jm_client *c = calloc(1, sizeof *c);
-    if (!c) {
-        snprintf(err, (size_t)errlen, "out of memory");
-        return NULL;
-    }
-    c->sink = sink;
-    c->lib = dlopen("libjack.so.0", RTLD_NOW | RTLD_LOCAL);
-    if (!c->lib) {
-        snprintf(err, (size_t)errlen, "libjack is not installed (apt-get install libjack-jackd2-0)");
-        free(c);
-        return NULL;
-    }
     LOAD(client_open, "jack_client_open");
     LOAD(client_close, "jack_client_close");
     LOAD(activate, "jack_activate");
@@ -219,23 +209,20 @@ jm_client *jm_create(ws_sink *sink, const char *name, char *err, int32_t errlen)
     LOAD(set_port_connect_callback, "jack_set_port_connect_callback");
     LOAD(get_sample_rate, "jack_get_sample_rate");
     LOAD(port_get_all_connections, "jack_port_get_all_connections");
-    /* libjack prints its own lines when there is no server (or it goes away): counted by
-       the wave sink's message counter instead, so the user reads our one line. */
-    {
-        void (*set_error)(void (*)(const char *)) =
-            (void (*)(void (*)(const char *)))dlsym(c->lib, "jack_set_error_function");
-        void (*set_info)(void (*)(const char *)) =
-            (void (*)(void (*)(const char *)))dlsym(c->lib, "jack_set_info_function");
-        if (set_error)
-            set_error(ws_count_jack_message);
-        if (set_info)
-            set_info(ws_count_jack_message);
-    }
+    return 1;
+fail:
+    return 0;
+}
+
+/* Open and activate the client `name` on a running server (never starting one), with its
+   process, shutdown and graph callbacks; 0 (with the reason in err) when it cannot. */
+static int open_client(jm_client *c, const char *name, char *err, int32_t errlen)
+{
     int status = 0;
     c->client = c->j.client_open(name, JackNoStartServer, &status);
     if (!c->client) {
         snprintf(err, (size_t)errlen, "cannot open a JACK client (is a JACK server running?), status 0x%x", status);
-        goto fail;
+        return 0;
     }
     /* JACK's clock and ours: both CLOCK_MONOTONIC on Linux; measured, not assumed. */
     c->clock_offset = ws_clock_now() - (int64_t)c->j.get_time() * 10;
@@ -247,8 +234,32 @@ jm_client *jm_create(ws_sink *sink, const char *name, char *err, int32_t errlen)
     atomic_init(&c->graph_changes, 1);
     if (c->j.activate(c->client) != 0) {
         snprintf(err, (size_t)errlen, "cannot activate the JACK client");
-        goto fail;
+        return 0;
     }
+    return 1;
+}
+
+jm_client *jm_create(ws_sink *sink, const char *name, char *err, int32_t errlen)
+{
+    jm_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, (size_t)errlen, "out of memory");
+        return NULL;
+    }
+    c->sink = sink;
+    c->lib = dlopen("libjack.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!c->lib) {
+        snprintf(err, (size_t)errlen, "libjack is not installed (apt-get install libjack-jackd2-0)");
+        free(c);
+        return NULL;
+    }
+    if (!load_api(c, err, errlen))
+        goto fail;
+    /* libjack prints its own lines when there is no server (or it goes away): counted by
+       the wave sink's message counter instead, so the user reads our one line. */
+    ws_route_jack_messages(c->lib);
+    if (!open_client(c, name, err, errlen))
+        goto fail;
     return c;
 fail:
     if (c->client)

@@ -108,62 +108,69 @@ static int gs_part_channel(int nibble)
     return nibble;
 }
 
-int32_t eng_midi_encode(const uint8_t *d, int32_t n, int32_t group, uint64_t time, eng_event *out)
+/* GM master volume, F0 7F dev 04 01 ll mm F7 (n >= 8): the level in millibels, 0 at full
+   scale, -9600 for silence (rint: round half to even), on group 0. */
+static int32_t encode_master_volume(const uint8_t *d, eng_event *out)
 {
-    if (!d || n <= 0 || !out)
-        return -1;
-    out->time = time;
-    out->channel = group;
-    out->b = 0;
-    uint8_t st = d[0];
-    if (st == 0xF0) {
-        if (n < 5 || d[n - 1] != 0xF7)
-            return n >= 2 && d[n - 1] == 0xF7 ? 0 : -1;
-        /* Universal non-real-time: F0 7E dev 09 0x F7 (GM1 on = 01, GM off = 02, GM2 on = 03) */
-        if (d[1] == 0x7E && n >= 6 && d[3] == 0x09 && d[4] >= 1 && d[4] <= 3) {
-            out->type = ENG_EV_SYSEX_RESET;
-            out->a = d[4];
-            return 1;
-        }
-        /* Universal real-time: F0 7F dev 04 01 ll mm F7 (GM master volume) */
-        if (d[1] == 0x7F && n >= 8 && d[3] == 0x04 && d[4] == 0x01) {
-            int v = (d[5] & 0x7F) | ((d[6] & 0x7F) << 7);
-            out->type = ENG_EV_MASTER_VOLUME;
-            out->channel = 0;
-            /* millibels, 0 at full scale, -9600 for silence (rint: round half to even) */
-            out->a = v <= 0 ? -9600 : (int32_t)rint(2000.0 * log10((double)v / 16383.0));
-            if (out->a < -9600)
-                out->a = -9600;
-            return 1;
-        }
-        /* Roland GS: F0 41 dev 42 12 aa aa aa dd .. cs F7 */
-        if (d[1] == 0x41 && n >= 11 && d[3] == 0x42 && d[4] == 0x12) {
-            if (d[5] == 0x40 && d[6] == 0x00 && d[7] == 0x7F) {
-                out->type = ENG_EV_SYSEX_RESET;
-                out->a = 0x41;
-                return 1;
-            }
-            if (d[5] == 0x40 && (d[6] & 0xF0) == 0x10 && d[7] == 0x15) {
-                out->type = ENG_EV_GS_RHYTHM;
-                out->a = gs_part_channel(d[6] & 0x0F);
-                out->b = d[8] != 0;
-                return 1;
-            }
-            return 0;
-        }
-        /* Yamaha XG System On: F0 43 1n 4C 00 00 7E 00 F7 */
-        if (d[1] == 0x43 && n >= 9 && (d[2] & 0xF0) == 0x10 && d[3] == 0x4C && d[4] == 0 && d[5] == 0 &&
-            d[6] == 0x7E && d[7] == 0) {
-            out->type = ENG_EV_SYSEX_RESET;
-            out->a = 0x43;
-            return 1;
-        }
-        return 0;
+    int v = (d[5] & 0x7F) | ((d[6] & 0x7F) << 7);
+    out->type = ENG_EV_MASTER_VOLUME;
+    out->channel = 0;
+    out->a = v <= 0 ? -9600 : (int32_t)rint(2000.0 * log10((double)v / 16383.0));
+    if (out->a < -9600)
+        out->a = -9600;
+    return 1;
+}
+
+/* Roland GS data set, F0 41 dev 42 12 aa aa aa dd .. cs F7 (n >= 11): GS reset and "use for
+   rhythm part"; 0 for any other address. */
+static int32_t encode_gs(const uint8_t *d, eng_event *out)
+{
+    if (d[5] == 0x40 && d[6] == 0x00 && d[7] == 0x7F) {
+        out->type = ENG_EV_SYSEX_RESET;
+        out->a = 0x41;
+        return 1;
     }
-    if (st < 0x80)
-        return -1;
-    if (st >= 0xF0)
-        return 0; /* system common and real-time: nothing for the synth */
+    if (d[5] == 0x40 && (d[6] & 0xF0) == 0x10 && d[7] == 0x15) {
+        out->type = ENG_EV_GS_RHYTHM;
+        out->a = gs_part_channel(d[6] & 0x0F);
+        out->b = d[8] != 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* A system exclusive message (d[0] = F0) as the event it means, as eng_midi_encode returns:
+   1 encoded, 0 nothing a GM synth acts on, -1 malformed. */
+static int32_t encode_sysex(const uint8_t *d, int32_t n, eng_event *out)
+{
+    if (n < 5 || d[n - 1] != 0xF7)
+        return n >= 2 && d[n - 1] == 0xF7 ? 0 : -1;
+    /* Universal non-real-time: F0 7E dev 09 0x F7 (GM1 on = 01, GM off = 02, GM2 on = 03) */
+    if (d[1] == 0x7E && n >= 6 && d[3] == 0x09 && d[4] >= 1 && d[4] <= 3) {
+        out->type = ENG_EV_SYSEX_RESET;
+        out->a = d[4];
+        return 1;
+    }
+    /* Universal real-time: F0 7F dev 04 01 ll mm F7 (GM master volume) */
+    if (d[1] == 0x7F && n >= 8 && d[3] == 0x04 && d[4] == 0x01)
+        return encode_master_volume(d, out);
+    /* Roland GS: F0 41 dev 42 12 aa aa aa dd .. cs F7 */
+    if (d[1] == 0x41 && n >= 11 && d[3] == 0x42 && d[4] == 0x12)
+        return encode_gs(d, out);
+    /* Yamaha XG System On: F0 43 1n 4C 00 00 7E 00 F7 */
+    if (d[1] == 0x43 && n >= 9 && (d[2] & 0xF0) == 0x10 && d[3] == 0x4C && d[4] == 0 && d[5] == 0 &&
+        d[6] == 0x7E && d[7] == 0) {
+        out->type = ENG_EV_SYSEX_RESET;
+        out->a = 0x43;
+        return 1;
+    }
+    return 0;
+}
+
+/* A channel message (status st = d[0], 80..EF), packed as-is into one ENG_EV_MIDI event;
+   -1 when its length or data bytes are wrong. */
+static int32_t encode_channel_message(const uint8_t *d, int32_t n, uint8_t st, eng_event *out)
+{
     int kind = st & 0xF0;
     int need = (kind == 0xC0 || kind == 0xD0) ? 2 : 3;
     if (n < need || n > 3)
@@ -174,6 +181,23 @@ int32_t eng_midi_encode(const uint8_t *d, int32_t n, int32_t group, uint64_t tim
     out->type = ENG_EV_MIDI;
     out->a = (int32_t)((uint32_t)st | ((uint32_t)d1 << 8) | ((uint32_t)d2 << 16) | ((uint32_t)n << 24));
     return 1;
+}
+
+int32_t eng_midi_encode(const uint8_t *d, int32_t n, int32_t group, uint64_t time, eng_event *out)
+{
+    if (!d || n <= 0 || !out)
+        return -1;
+    out->time = time;
+    out->channel = group;
+    out->b = 0;
+    uint8_t st = d[0];
+    if (st == 0xF0)
+        return encode_sysex(d, n, out);
+    if (st < 0x80)
+        return -1;
+    if (st >= 0xF0)
+        return 0; /* system common and real-time: nothing for the synth */
+    return encode_channel_message(d, n, st, out);
 }
 
 int32_t eng_push_midi(eng_engine *e, uint64_t time, int32_t group, const uint8_t *data, int32_t n)
@@ -493,61 +517,96 @@ static void reselect_all(eng_engine *e, mid_state *m, uint64_t now)
         select_patch(e, m, ci, now);
 }
 
-void mid_apply(eng_engine *e, mid_state *m, const eng_event *ev, uint64_t now)
+/* The channel groups [*g0, *g1) an event on group g reaches: every group for 0, group g for
+   1..groups, none otherwise. Allocates nothing, takes no lock. */
+static inline void event_groups(const mid_state *m, int32_t g, int32_t *g0, int32_t *g1)
 {
     int32_t groups = m->n_channels / 16;
-    int32_t g = ev->channel, g0, g1;
     if (g == 0) {
-        g0 = 0;
-        g1 = groups;
+        *g0 = 0;
+        *g1 = groups;
     } else if (g >= 1 && g <= groups) {
-        g0 = g - 1;
-        g1 = g;
+        *g0 = g - 1;
+        *g1 = g;
     } else {
-        g0 = g1 = 0;
+        *g0 = *g1 = 0;
     }
+}
+
+/* A packed channel message that eng_midi_encode would not have made (bad status, length or
+   data byte). Allocates nothing, takes no lock. */
+static inline int packed_malformed(uint32_t packed)
+{
+    int st = (int)(packed & 0xFF), n = (int)(packed >> 24), kind = st & 0xF0;
+    int need = (kind == 0xC0 || kind == 0xD0) ? 2 : 3;
+    return st < 0x80 || st >= 0xF0 || n < need || n > 3 || ((packed >> 8) & 0x80) || ((packed >> 16) & 0x80);
+}
+
+/* ENG_EV_MIDI: the channel message on its channel of every group in [g0, g1), the notes it
+   starts tagged with the event's tag; counted (malformed, applied, no such group).
+   Allocates nothing, takes no lock. */
+static inline void apply_midi(eng_engine *e, mid_state *m, const eng_event *ev, int32_t g0, int32_t g1,
+                              uint64_t now)
+{
+    uint32_t packed = (uint32_t)ev->a;
+    if (packed_malformed(packed)) {
+        atomic_fetch_add_explicit(&m->st_malformed, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
+    if (g0 == g1) {
+        atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
+        return;
+    }
+    e->cur_tag = ev->b; /* the message's tag (eng_push_midi_batch), for the notes it starts */
+    for (int32_t grp = g0; grp < g1; grp++)
+        short_message(e, m, grp * 16 + (int32_t)(packed & 0x0F), packed, now);
+    e->cur_tag = 0;
+}
+
+/* ENG_EV_SYSEX_RESET: every channel back to its defaults (drums on channel 10), as GM
+   synths do whatever the group the reset came on. Allocates nothing, takes no lock. */
+static inline void apply_reset(eng_engine *e, mid_state *m, uint64_t now)
+{
+    atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
+    send(e, ENG_EV_RESET_ALL, 0, 0, 0, now);
+    for (int32_t ci = 0; ci < m->n_channels; ci++)
+        chan_reset(&m->chan[ci]);
+    reselect_all(e, m, now);
+}
+
+/* ENG_EV_GS_RHYTHM: channel ev->a of every group in [g0, g1) plays drums (ev->b) or not, and
+   selects its patch again. Allocates nothing, takes no lock. */
+static inline void apply_gs_rhythm(eng_engine *e, mid_state *m, const eng_event *ev, int32_t g0, int32_t g1,
+                                   uint64_t now)
+{
+    atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
+    if (g0 == g1) {
+        atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
+        return;
+    }
+    if (ev->a < 0 || ev->a > 15)
+        return;
+    for (int32_t grp = g0; grp < g1; grp++) {
+        int32_t ci = grp * 16 + ev->a;
+        m->chan[ci].drum = ev->b != 0;
+        select_patch(e, m, ci, now);
+    }
+}
+
+void mid_apply(eng_engine *e, mid_state *m, const eng_event *ev, uint64_t now)
+{
+    int32_t g0, g1;
+    event_groups(m, ev->channel, &g0, &g1);
     switch (ev->type) {
-    case ENG_EV_MIDI: {
-        uint32_t packed = (uint32_t)ev->a;
-        int st = (int)(packed & 0xFF), n = (int)(packed >> 24), kind = st & 0xF0;
-        int need = (kind == 0xC0 || kind == 0xD0) ? 2 : 3;
-        if (st < 0x80 || st >= 0xF0 || n < need || n > 3 || ((packed >> 8) & 0x80) || ((packed >> 16) & 0x80)) {
-            atomic_fetch_add_explicit(&m->st_malformed, 1, memory_order_relaxed);
-            return;
-        }
-        atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
-        if (g0 == g1) {
-            atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
-            return;
-        }
-        e->cur_tag = ev->b; /* the message's tag (eng_push_midi_batch), for the notes it starts */
-        for (int32_t grp = g0; grp < g1; grp++)
-            short_message(e, m, grp * 16 + (st & 0x0F), packed, now);
-        e->cur_tag = 0;
+    case ENG_EV_MIDI:
+        apply_midi(e, m, ev, g0, g1, now);
         break;
-    }
     case ENG_EV_SYSEX_RESET:
-        /* Every channel back to its defaults (drums on channel 10), as GM synths do
-           whatever the group the reset came on. */
-        atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
-        send(e, ENG_EV_RESET_ALL, 0, 0, 0, now);
-        for (int32_t ci = 0; ci < m->n_channels; ci++)
-            chan_reset(&m->chan[ci]);
-        reselect_all(e, m, now);
+        apply_reset(e, m, now);
         break;
     case ENG_EV_GS_RHYTHM:
-        atomic_fetch_add_explicit(&m->st_midi, 1, memory_order_relaxed);
-        if (g0 == g1) {
-            atomic_fetch_add_explicit(&m->st_dropped_group, 1, memory_order_relaxed);
-            return;
-        }
-        if (ev->a < 0 || ev->a > 15)
-            return;
-        for (int32_t grp = g0; grp < g1; grp++) {
-            int32_t ci = grp * 16 + ev->a;
-            m->chan[ci].drum = ev->b != 0;
-            select_patch(e, m, ci, now);
-        }
+        apply_gs_rhythm(e, m, ev, g0, g1, now);
         break;
     case ENG_EV_PATCH: {
         mid_patch_slot *s = patch_slot(m, (uint32_t)ev->a & 0x3FFFFF, ev->b >= 0);

@@ -626,64 +626,94 @@ static void filter_jobs_scalar(const eng_fjob *jobs, int nj, int32_t n)
     }
 }
 
-void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy, int32_t simd)
-{
 #if ENG_SIMD
-    if (simd < ENG_SIMD_SSE2) {
-        filter_jobs_scalar(jobs, nj, n);
-        return;
+/* Groups a and b (eight lanes) over the whole blocks of four frames of [0, n), interleaved
+   so the two recursions' latencies overlap; returns the first frame left. ramp: a lane
+   ramps its coefficients. Allocates nothing, takes no lock. */
+static inline int32_t filter_pair_blocks(fgroup *ga, fgroup *gb, int32_t n, int ramp)
+{
+    const __m128 two = _mm_set1_ps(2.0f);
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        FLOAD(*ga, a0, a1, a2, a3, i);
+        FLOAD(*gb, b0, b1, b2, b3, i);
+        FSTEP(*ga, a0, i);
+        FSTEP(*gb, b0, i);
+        FSTEP(*ga, a1, i + 1);
+        FSTEP(*gb, b1, i + 1);
+        FSTEP(*ga, a2, i + 2);
+        FSTEP(*gb, b2, i + 2);
+        FSTEP(*ga, a3, i + 3);
+        FSTEP(*gb, b3, i + 3);
+        FSAVE(*ga, a0, a1, a2, a3, i);
+        FSAVE(*gb, b0, b1, b2, b3, i);
     }
+    return i;
+}
+
+/* Group g (four lanes) over the whole blocks of four frames of [0, n); returns the first
+   frame left. Allocates nothing, takes no lock. */
+static inline int32_t filter_blocks(fgroup *g, int32_t n, int ramp)
+{
+    const __m128 two = _mm_set1_ps(2.0f);
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        FLOAD(*g, a0, a1, a2, a3, i);
+        FSTEP(*g, a0, i);
+        FSTEP(*g, a1, i + 1);
+        FSTEP(*g, a2, i + 2);
+        FSTEP(*g, a3, i + 3);
+        FSAVE(*g, a0, a1, a2, a3, i);
+    }
+    return i;
+}
+
+/* Group g over the frames [from, n) one at a time (the last frames, fewer than a block).
+   Allocates nothing, takes no lock. */
+static inline void filter_frames(fgroup *g, int32_t from, int32_t n, int ramp)
+{
+    const __m128 two = _mm_set1_ps(2.0f);
+    for (int32_t k = from; k < n; k++) {
+        __m128 in = _mm_set_ps(g->x[3][k], g->x[2][k], g->x[1][k], g->x[0][k]);
+        FSTEP(*g, in, k);
+        float o[4];
+        _mm_storeu_ps(o, in);
+        for (int l = 0; l < 4; l++)
+            g->x[l][k] = o[l];
+    }
+}
+
+/* The SSE2 filters of up to eight jobs: the first four lanes in one group, the rest in a
+   second run alongside it; unused lanes filter the dummy row into a scratch state.
+   Allocates nothing, takes no lock. */
+static void filter_jobs_sse2(const eng_fjob *jobs, int nj, int32_t n, float *dummy)
+{
     float dst[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
     int ramp = 0;
     fgroup ga, gb;
     int na = nj < 4 ? nj : 4, nb = nj - na;
-    const __m128 two = _mm_set1_ps(2.0f);
     fgroup_load(&ga, jobs, na, dummy, dst[0], &ramp);
     int32_t i = 0;
     if (nb > 0) {
         fgroup_load(&gb, jobs + 4, nb, dummy, dst[1], &ramp);
-        for (; i + 4 <= n; i += 4) {
-            FLOAD(ga, a0, a1, a2, a3, i);
-            FLOAD(gb, b0, b1, b2, b3, i);
-            FSTEP(ga, a0, i);
-            FSTEP(gb, b0, i);
-            FSTEP(ga, a1, i + 1);
-            FSTEP(gb, b1, i + 1);
-            FSTEP(ga, a2, i + 2);
-            FSTEP(gb, b2, i + 2);
-            FSTEP(ga, a3, i + 3);
-            FSTEP(gb, b3, i + 3);
-            FSAVE(ga, a0, a1, a2, a3, i);
-            FSAVE(gb, b0, b1, b2, b3, i);
-        }
-        for (int32_t k = i; k < n; k++) {
-            __m128 in = _mm_set_ps(gb.x[3][k], gb.x[2][k], gb.x[1][k], gb.x[0][k]);
-            FSTEP(gb, in, k);
-            float o[4];
-            _mm_storeu_ps(o, in);
-            for (int l = 0; l < 4; l++)
-                gb.x[l][k] = o[l];
-        }
+        i = filter_pair_blocks(&ga, &gb, n, ramp);
+        filter_frames(&gb, i, n, ramp);
         fgroup_store(&gb, nb);
     } else {
-        for (; i + 4 <= n; i += 4) {
-            FLOAD(ga, a0, a1, a2, a3, i);
-            FSTEP(ga, a0, i);
-            FSTEP(ga, a1, i + 1);
-            FSTEP(ga, a2, i + 2);
-            FSTEP(ga, a3, i + 3);
-            FSAVE(ga, a0, a1, a2, a3, i);
-        }
+        i = filter_blocks(&ga, n, ramp);
     }
-    for (; i < n; i++) {
-        __m128 in = _mm_set_ps(ga.x[3][i], ga.x[2][i], ga.x[1][i], ga.x[0][i]);
-        FSTEP(ga, in, i);
-        float o[4];
-        _mm_storeu_ps(o, in);
-        for (int l = 0; l < 4; l++)
-            ga.x[l][i] = o[l];
-    }
+    filter_frames(&ga, i, n, ramp);
     fgroup_store(&ga, na);
+}
+#endif
+
+void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy, int32_t simd)
+{
+#if ENG_SIMD
+    if (simd < ENG_SIMD_SSE2)
+        filter_jobs_scalar(jobs, nj, n);
+    else
+        filter_jobs_sse2(jobs, nj, n, dummy);
 #else
     (void)dummy;
     (void)simd;

@@ -321,98 +321,120 @@ static void trace_put(ws_sink *s, const ws_midi_msg *m, uint64_t frame, uint64_t
     atomic_store_explicit(&s->trace_head, head + 1, memory_order_release);
 }
 
-int ws_callback(const void *input, void *output, unsigned long frame_count, const ws_pa_time_info *ti,
-                unsigned long status, void *user)
+/* How far ahead of now the device plays this buffer (100 ns; 0 when the device does not
+   say, or says something implausible). Allocates nothing, takes no lock. */
+static inline int64_t dac_ahead(const ws_pa_time_info *ti)
 {
-    (void)input;
-    ws_sink *s = user;
-    float *out = output;
-    int64_t t0 = ws_clock_now();
-    int32_t frames = (int32_t)frame_count;
-    int broke = 0;
-    if (status & (PA_OUTPUT_UNDERFLOW | PA_OUTPUT_OVERFLOW)) {
-        atomic_fetch_add_explicit(&s->xruns, 1, memory_order_relaxed);
-        broke = 1;
-    }
-    eng_engine *e = s->engine;
-    uint64_t pos = eng_position(e);
-    int64_t ahead = 0;
     if (ti && ti->output_buffer_dac_time > 0.0 && ti->current_time > 0.0) {
         double d = ti->output_buffer_dac_time - ti->current_time;
         if (d > 0.0 && d < 10.0)
-            ahead = (int64_t)(d * (double)REF_PER_SECOND + 0.5);
+            return (int64_t)(d * (double)REF_PER_SECOND + 0.5);
     }
+    return 0;
+}
+
+/* A new JACK cycle seen on the frame clock: 1 when it does not start where the frames
+   rendered in the last one end (by half a block or more: the graph skipped time, an xrun);
+   starts counting the new cycle's frames. Allocates nothing, takes no lock. */
+static inline int new_cycle(ws_sink *s, int64_t cycle, int32_t frames)
+{
+    int broke = 0;
+    int64_t expected =
+        s->last_cycle + (int64_t)((double)s->cycle_frames * (double)REF_PER_SECOND / (double)s->rate);
+    int64_t slack = (int64_t)((double)frames * (double)REF_PER_SECOND / (double)s->rate / 2.0);
+    if (s->last_cycle != 0 && (cycle - expected > slack || expected - cycle > slack))
+        broke = 1;
+    s->last_cycle = cycle;
+    s->cycle_frames = 0;
+    return broke;
+}
+
+/* The DAC time of the block's first frame (100 ns): from JACK's frame clock when there is
+   one, else now (t0) plus how far ahead the device plays; sets *broke at a skipped cycle.
+   Allocates nothing, takes no lock. */
+static inline int64_t block_dac_time(ws_sink *s, int64_t t0, int64_t ahead, int32_t frames, int *broke)
+{
     jm_client *fc = atomic_load_explicit(&s->frame_clock, memory_order_acquire);
     int64_t cycle = fc ? jm_cycle_start(fc) : 0;
-    int64_t dac_ref;
-    if (cycle > 0) {
-        /* A host period longer than our block calls us several times per JACK cycle: the
-           later calls start that many frames into the cycle. */
-        if (cycle != s->last_cycle) {
-            /* The cycle should start where the frames rendered in the last one end; later
-               than that by half a block or more, the graph skipped time (an xrun). */
-            int64_t expected = s->last_cycle +
-                               (int64_t)((double)s->cycle_frames * (double)REF_PER_SECOND / (double)s->rate);
-            int64_t slack = (int64_t)((double)frames * (double)REF_PER_SECOND / (double)s->rate / 2.0);
-            if (s->last_cycle != 0 && (cycle - expected > slack || expected - cycle > slack))
-                broke = 1;
-            s->last_cycle = cycle;
-            s->cycle_frames = 0;
+    if (cycle <= 0)
+        return t0 + ahead;
+    /* A host period longer than our block calls us several times per JACK cycle: the later
+       calls start that many frames into the cycle. */
+    if (cycle != s->last_cycle && new_cycle(s, cycle, frames))
+        *broke = 1;
+    int64_t dac_ref =
+        cycle + ahead + (int64_t)((double)s->cycle_frames * (double)REF_PER_SECOND / (double)s->rate + 0.5);
+    s->cycle_frames += (uint64_t)frames;
+    return dac_ref;
+}
+
+/* The observation for SyncToMaster (dropped when the Service thread has not read the ring).
+   Allocates nothing, takes no lock. */
+static inline void observation_put(ws_sink *s, uint64_t pos, int64_t dac_ref, int64_t t0, int32_t frames,
+                                   unsigned long status, int64_t ahead, int broke)
+{
+    uint32_t head = atomic_load_explicit(&s->obs_head, memory_order_relaxed);
+    uint32_t tail = atomic_load_explicit(&s->obs_tail, memory_order_acquire);
+    if (head - tail > s->obs_mask)
+        return;
+    ws_observation *o = &s->obs[head & s->obs_mask];
+    o->frame = pos;
+    o->dac_time = dac_ref;
+    o->now = t0;
+    o->frames = frames;
+    o->status = (uint32_t)status;
+    o->ahead = ahead;
+    o->discontinuity = broke;
+    o->pad = 0;
+    atomic_store_explicit(&s->obs_head, head + 1, memory_order_release);
+}
+
+/* The sink's settings for presenting MIDI, read once per block. */
+typedef struct {
+    int sched;           /* 1: presentation = stamp + latency; 0: at the block start */
+    int64_t lat;         /* 100 ns */
+    int tracing;
+    int32_t cycle_delay; /* frames added to a cycle-stamped message's offset */
+} midi_present;
+
+/* The frame message m plays at, in the block starting at frame pos (frames long); sets
+   *is_late when its presentation time has passed. Allocates nothing, takes no lock. */
+static inline uint64_t message_frame(ws_sink *s, const ws_midi_msg *m, const midi_present *p, uint64_t pos,
+                                     int32_t frames, int *is_late)
+{
+    uint64_t frame = pos;
+    *is_late = 0;
+    if (p->sched && m->offset >= 0) {
+        /* stamped by the frame it arrived at in this very cycle: no clock to map */
+        frame = pos + (uint64_t)(m->offset < frames ? m->offset : frames - 1) + (uint64_t)p->cycle_delay;
+    } else if (p->sched) {
+        double f = map_frame(s, m->stamp + p->lat);
+        if (f < (double)pos) {
+            *is_late = 1;
+        } else {
+            frame = (uint64_t)(f + 0.5);
         }
-        dac_ref = cycle + ahead + (int64_t)((double)s->cycle_frames * (double)REF_PER_SECOND / (double)s->rate + 0.5);
-        s->cycle_frames += (uint64_t)frames;
-    } else {
-        dac_ref = t0 + ahead;
     }
-    if (!s->started) {
-        s->started = 1;
-        s->anchor_ref = dac_ref;
-        s->anchor_frame = pos;
-        s->last_frame = pos;
-    }
-    /* the observation for SyncToMaster */
-    {
-        uint32_t head = atomic_load_explicit(&s->obs_head, memory_order_relaxed);
-        uint32_t tail = atomic_load_explicit(&s->obs_tail, memory_order_acquire);
-        if (head - tail <= s->obs_mask) {
-            ws_observation *o = &s->obs[head & s->obs_mask];
-            o->frame = pos;
-            o->dac_time = dac_ref;
-            o->now = t0;
-            o->frames = frames;
-            o->status = (uint32_t)status;
-            o->ahead = ahead;
-            o->discontinuity = broke;
-            o->pad = 0;
-            atomic_store_explicit(&s->obs_head, head + 1, memory_order_release);
-        }
-    }
-    /* What the Service thread queued first (patch table, downloads), then MIDI: every
-       message waiting, at its frame */
-    eng_drain_rt(e);
-    int sched = atomic_load_explicit(&s->scheduled, memory_order_relaxed);
-    int64_t lat = atomic_load_explicit(&s->latency, memory_order_relaxed);
-    int tracing = atomic_load_explicit(&s->trace_on, memory_order_relaxed);
-    int32_t cycle_delay = atomic_load_explicit(&s->cycle_delay, memory_order_relaxed);
+    if (frame < s->last_frame)
+        frame = s->last_frame; /* never ahead of an event given before it */
+    s->last_frame = frame;
+    return frame;
+}
+
+/* Every MIDI message waiting in the ring, queued in the engine at its frame; counts the
+   applied, late and dropped (heap full) ones. Allocates nothing, takes no lock. */
+static inline void drain_midi(ws_sink *s, eng_engine *e, uint64_t pos, int32_t frames)
+{
+    midi_present p;
+    p.sched = atomic_load_explicit(&s->scheduled, memory_order_relaxed);
+    p.lat = atomic_load_explicit(&s->latency, memory_order_relaxed);
+    p.tracing = atomic_load_explicit(&s->trace_on, memory_order_relaxed);
+    p.cycle_delay = atomic_load_explicit(&s->cycle_delay, memory_order_relaxed);
     ws_midi_msg m;
     uint64_t applied = 0, late = 0, full = 0;
     while (ring_pop(s, &m)) {
-        uint64_t frame = pos;
-        int is_late = 0;
-        if (sched && m.offset >= 0) {
-            /* stamped by the frame it arrived at in this very cycle: no clock to map */
-            frame = pos + (uint64_t)(m.offset < frames ? m.offset : frames - 1) + (uint64_t)cycle_delay;
-        } else if (sched) {
-            double f = map_frame(s, m.stamp + lat);
-            if (f < (double)pos) {
-                is_late = 1;
-            } else {
-                frame = (uint64_t)(f + 0.5);
-            }
-        }
-        if (frame < s->last_frame)
-            frame = s->last_frame; /* never ahead of an event given before it */
-        s->last_frame = frame;
+        int is_late;
+        uint64_t frame = message_frame(s, &m, &p, pos, frames, &is_late);
         eng_event ev = {frame, m.type, m.group, m.a, m.b};
         if (!eng_insert_rt(e, &ev)) {
             full++;
@@ -420,7 +442,7 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
         }
         applied++;
         late += (uint64_t)is_late;
-        if (tracing)
+        if (p.tracing)
             trace_put(s, &m, frame, pos, is_late);
     }
     if (applied)
@@ -429,8 +451,12 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
         atomic_fetch_add_explicit(&s->late, late, memory_order_relaxed);
     if (full)
         atomic_fetch_add_explicit(&s->heap_full, full, memory_order_relaxed);
-    /* render straight into the device's buffer, then the final clip */
-    eng_render(e, out, frames);
+}
+
+/* The final clip of the device's buffer to [-lim, lim] (NaN to 0), or zeros while the sink
+   is silent; counts the samples changed. Allocates nothing, takes no lock. */
+static inline void clip_output(ws_sink *s, float *out, int32_t frames)
+{
     float lim = atomic_load_explicit(&s->limit, memory_order_relaxed);
     uint64_t clipped = 0;
     if (atomic_load_explicit(&s->silent, memory_order_relaxed)) {
@@ -452,6 +478,13 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
     }
     if (clipped)
         atomic_fetch_add_explicit(&s->clipped, clipped, memory_order_relaxed);
+}
+
+/* The block's counters: frames rendered, the largest block, the callback's load (its time,
+   t0 to now, over the block's; averaged and peak), the last callback's time and the count
+   of callbacks (released last). Allocates nothing, takes no lock. */
+static inline void count_block(ws_sink *s, int64_t t0, int32_t frames)
+{
     atomic_fetch_add_explicit(&s->frames_rendered, (unsigned long long)frames, memory_order_relaxed);
     if ((uint32_t)frames > atomic_load_explicit(&s->max_frames, memory_order_relaxed))
         atomic_store_explicit(&s->max_frames, (uint32_t)frames, memory_order_relaxed);
@@ -464,6 +497,40 @@ int ws_callback(const void *input, void *output, unsigned long frame_count, cons
         atomic_store_explicit(&s->peak_load_ppm, ppm, memory_order_relaxed);
     atomic_store_explicit(&s->last_callback_ref, t1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->callbacks, 1, memory_order_release);
+}
+
+int ws_callback(const void *input, void *output, unsigned long frame_count, const ws_pa_time_info *ti,
+                unsigned long status, void *user)
+{
+    (void)input;
+    ws_sink *s = user;
+    float *out = output;
+    int64_t t0 = ws_clock_now();
+    int32_t frames = (int32_t)frame_count;
+    int broke = 0;
+    if (status & (PA_OUTPUT_UNDERFLOW | PA_OUTPUT_OVERFLOW)) {
+        atomic_fetch_add_explicit(&s->xruns, 1, memory_order_relaxed);
+        broke = 1;
+    }
+    eng_engine *e = s->engine;
+    uint64_t pos = eng_position(e);
+    int64_t ahead = dac_ahead(ti);
+    int64_t dac_ref = block_dac_time(s, t0, ahead, frames, &broke);
+    if (!s->started) {
+        s->started = 1;
+        s->anchor_ref = dac_ref;
+        s->anchor_frame = pos;
+        s->last_frame = pos;
+    }
+    observation_put(s, pos, dac_ref, t0, frames, status, ahead, broke);
+    /* What the Service thread queued first (patch table, downloads), then MIDI: every
+       message waiting, at its frame */
+    eng_drain_rt(e);
+    drain_midi(s, e, pos, frames);
+    /* render straight into the device's buffer, then the final clip */
+    eng_render(e, out, frames);
+    clip_output(s, out, frames);
+    count_block(s, t0, frames);
     return 0; /* paContinue */
 }
 
@@ -480,11 +547,26 @@ int32_t ws_run_callback(ws_sink *s, float *out, int32_t frames, double current_t
 
 static atomic_ullong jack_messages;
 
-void ws_count_jack_message(const char *msg);
-void ws_count_jack_message(const char *msg)
+static void count_jack_message(const char *msg)
 {
     (void)msg;
     atomic_fetch_add_explicit(&jack_messages, 1, memory_order_relaxed);
+}
+
+/* Send libjack's error and info lines (library handle lib) to the message counter instead
+   of stderr; 1 when the library has jack_set_error_function. Also used by jackmidi.c. */
+int ws_route_jack_messages(void *lib);
+int ws_route_jack_messages(void *lib)
+{
+    void (*set_error)(void (*)(const char *)) =
+        (void (*)(void (*)(const char *)))dlsym(lib, "jack_set_error_function");
+    void (*set_info)(void (*)(const char *)) =
+        (void (*)(void (*)(const char *)))dlsym(lib, "jack_set_info_function");
+    if (set_error)
+        set_error(count_jack_message);
+    if (set_info)
+        set_info(count_jack_message);
+    return set_error != NULL;
 }
 
 int32_t ws_quiet_jack(const char *library)
@@ -492,14 +574,9 @@ int32_t ws_quiet_jack(const char *library)
     void *h = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
     if (!h)
         return 0;
-    void (*set_error)(void (*)(const char *)) = (void (*)(void (*)(const char *)))dlsym(h, "jack_set_error_function");
-    void (*set_info)(void (*)(const char *)) = (void (*)(void (*)(const char *)))dlsym(h, "jack_set_info_function");
-    if (set_error)
-        set_error(ws_count_jack_message);
-    if (set_info)
-        set_info(ws_count_jack_message);
+    int32_t quiet = ws_route_jack_messages(h);
     dlclose(h);
-    return set_error != NULL;
+    return quiet;
 }
 
 uint64_t ws_jack_messages(void) { return atomic_load(&jack_messages); }
