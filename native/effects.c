@@ -270,8 +270,8 @@ struct fx_reverb {
     float line_delay[FX_REV_LINES];  /* nominal read delay, frames (prime) */
     float mod_depth;                 /* peak modulation, frames */
     uint32_t mod_phase[FX_REV_LINES];
-    uint32_t mod_inc[FX_REV_LINES];
-    uint32_t mod_phase0[FX_REV_LINES];
+    uint32_t mod_inc[FX_REV_LINES];    /* modulation LFO phase step per frame (2^32 = one cycle) */
+    uint32_t mod_phase0[FX_REV_LINES]; /* its starting phase (2^32 = one cycle) */
     float lp_b0[FX_REV_LINES], lp_a1[FX_REV_LINES], lp_state[FX_REV_LINES];
     float ap_state[FX_REV_LINES];    /* allpass interpolator's previous output */
 

@@ -635,11 +635,73 @@ static int add_key(uint32_t *keys, int32_t *n, int32_t max, uint32_t key)
     return 1;
 }
 
-/* A channel's select, as the scan follows it: its patch is wanted once a note plays on it. */
-static void scan_select(const mid_channel *c, uint32_t *selected, uint8_t *due)
+/* What eng_scan_patches follows of each channel, as the engine would play the messages. */
+typedef struct {
+    mid_channel *chan;
+    uint32_t *sel;  /* patch key of the channel's last select */
+    uint8_t *due;   /* 1: not listed since that select */
+    int32_t channels, ngroups;
+    uint32_t *keys; /* the patch keys listed so far */
+    int32_t nk, max_keys;
+} scan_state;
+
+/* A channel's select: its patch is wanted once a note plays on it. */
+static void scan_select(scan_state *st, int32_t ci)
 {
-    *selected = chan_patch(c);
-    *due = 1;
+    st->sel[ci] = chan_patch(&st->chan[ci]);
+    st->due[ci] = 1;
+}
+
+/* One channel message on channel ci; 0 when the key list is full. */
+static int scan_message(scan_state *st, int32_t ci, int status, int d1, int d2)
+{
+    mid_channel *c = &st->chan[ci];
+    switch (status & 0xF0) {
+    case 0xB0:
+        if (d1 == 0)
+            c->bank_msb = (uint8_t)d2;
+        else if (d1 == 32)
+            c->bank_lsb = (uint8_t)d2;
+        return 1;
+    case 0xC0:
+        c->program = (uint8_t)d1;
+        scan_select(st, ci);
+        return 1;
+    case 0x90:
+        if (d2 > 0 && st->due[ci]) { /* only a select a note plays on needs its instrument */
+            st->due[ci] = 0;
+            return add_key(st->keys, &st->nk, st->max_keys, st->sel[ci]);
+        }
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+/* One encoded event, on every group it is for; 0 when the key list is full. */
+static int scan_event(scan_state *st, const eng_event *ev)
+{
+    int32_t g = ev->channel, g0 = g == 0 ? 0 : g - 1, g1 = g == 0 ? st->ngroups : g;
+    if (g < 0 || g > st->ngroups)
+        return 1;
+    if (ev->type == ENG_EV_SYSEX_RESET) {
+        for (int32_t ci = 0; ci < st->channels; ci++) {
+            chan_reset(&st->chan[ci]);
+            scan_select(st, ci);
+        }
+    } else if (ev->type == ENG_EV_GS_RHYTHM && ev->a >= 0 && ev->a <= 15) {
+        for (int32_t grp = g0; grp < g1; grp++) {
+            st->chan[grp * 16 + ev->a].drum = ev->b != 0;
+            scan_select(st, grp * 16 + ev->a);
+        }
+    } else if (ev->type == ENG_EV_MIDI) {
+        uint32_t p = (uint32_t)ev->a;
+        int status = (int)(p & 0xFF), d1 = (int)((p >> 8) & 0x7F), d2 = (int)((p >> 16) & 0x7F);
+        for (int32_t grp = g0; grp < g1; grp++)
+            if (!scan_message(st, grp * 16 + (status & 0x0F), status, d1, d2))
+                return 0;
+    }
+    return 1;
 }
 
 int32_t eng_scan_patches(const int32_t *groups, const uint8_t *bytes, const int64_t *offsets,
@@ -647,57 +709,26 @@ int32_t eng_scan_patches(const int32_t *groups, const uint8_t *bytes, const int6
 {
     if (channels < 16 || max_keys < 0)
         return -1;
-    mid_channel *chan = calloc((size_t)channels, sizeof *chan);
-    uint32_t *sel = calloc((size_t)channels, sizeof *sel); /* patch key of the channel's last select */
-    uint8_t *due = calloc((size_t)channels, 1);             /* 1: not listed since that select */
-    int32_t nk = 0, ok = chan && sel && due, ngroups = channels / 16;
+    scan_state st = {.chan = calloc((size_t)channels, sizeof(mid_channel)),
+                     .sel = calloc((size_t)channels, sizeof(uint32_t)),
+                     .due = calloc((size_t)channels, 1),
+                     .channels = channels,
+                     .ngroups = channels / 16,
+                     .keys = keys,
+                     .max_keys = max_keys};
+    int ok = st.chan && st.sel && st.due;
     if (ok) {
-        chans_init(chan, channels);
+        chans_init(st.chan, channels);
         for (int32_t ci = 0; ci < channels; ci++)
-            scan_select(&chan[ci], &sel[ci], &due[ci]);
+            scan_select(&st, ci);
     }
     for (int32_t i = 0; i < n && ok; i++) {
         eng_event ev;
-        if (eng_midi_encode(bytes + offsets[i], lengths[i], groups[i], 0, &ev) <= 0)
-            continue;
-        int32_t g = ev.channel, g0 = g == 0 ? 0 : g - 1, g1 = g == 0 ? ngroups : g;
-        if (g < 0 || g > ngroups)
-            continue;
-        if (ev.type == ENG_EV_SYSEX_RESET) {
-            for (int32_t ci = 0; ci < channels; ci++) {
-                chan_reset(&chan[ci]);
-                scan_select(&chan[ci], &sel[ci], &due[ci]);
-            }
-        } else if (ev.type == ENG_EV_GS_RHYTHM && ev.a >= 0 && ev.a <= 15) {
-            for (int32_t grp = g0; grp < g1; grp++) {
-                int32_t ci = grp * 16 + ev.a;
-                chan[ci].drum = ev.b != 0;
-                scan_select(&chan[ci], &sel[ci], &due[ci]);
-            }
-        } else if (ev.type == ENG_EV_MIDI) {
-            uint32_t p = (uint32_t)ev.a;
-            int st = (int)(p & 0xFF), d1 = (int)((p >> 8) & 0x7F), d2 = (int)((p >> 16) & 0x7F);
-            for (int32_t grp = g0; grp < g1 && ok; grp++) {
-                int32_t ci = grp * 16 + (st & 0x0F);
-                mid_channel *c = &chan[ci];
-                if ((st & 0xF0) == 0xB0 && d1 == 0)
-                    c->bank_msb = (uint8_t)d2;
-                else if ((st & 0xF0) == 0xB0 && d1 == 32)
-                    c->bank_lsb = (uint8_t)d2;
-                else if ((st & 0xF0) == 0xC0) {
-                    c->program = (uint8_t)d1;
-                    scan_select(c, &sel[ci], &due[ci]);
-                } else if ((st & 0xF0) == 0x90 && d2 > 0 && due[ci]) {
-                    /* only a select a note plays on needs its instrument */
-                    due[ci] = 0;
-                    ok = add_key(keys, &nk, max_keys, sel[ci]);
-                }
-            }
-        }
+        if (eng_midi_encode(bytes + offsets[i], lengths[i], groups[i], 0, &ev) > 0)
+            ok = scan_event(&st, &ev);
     }
-    int32_t failed = !ok;
-    free(chan);
-    free(sel);
-    free(due);
-    return failed ? -1 : nk;
+    free(st.chan);
+    free(st.sel);
+    free(st.due);
+    return ok ? st.nk : -1;
 }

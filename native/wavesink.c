@@ -77,7 +77,7 @@ struct ws_sink {
     /* counters */
     atomic_ullong callbacks, xruns, midi_in, midi_dropped, midi_applied, late, clipped, heap_full;
     atomic_ullong frames_rendered;
-    atomic_llong last_callback_ref;
+    atomic_llong last_callback_ref; /* master time of the last callback's end, 100 ns */
     atomic_uint load_ppm, peak_load_ppm;
     atomic_uint max_frames;
     _Atomic(jm_client *) frame_clock;  /* JACK: DAC times from JACK's frame clock */
