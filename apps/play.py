@@ -18,6 +18,7 @@ import time
 from .errors import UserError
 
 RELEASE_SECONDS = 2.0  # longest wait for release tails when stopping
+from dlsynth import options  # noqa: E402
 from dlsynth.options import GAIN_DB_RANGE as GAIN_RANGE_DB  # noqa: E402
 
 BLOCKSIZE_RANGE = (16, 8192)
@@ -69,9 +70,14 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--immediate", action="store_true", help="apply events at the next block (lowest latency, block jitter)"
     )
-    p.add_argument("--rate", type=int, default=48000, help="sample rate (default 48000)")
-    p.add_argument("--voices", type=int, default=256, help="polyphony (default 256)")
-    p.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic")
+    p.add_argument("--rate", type=int, default=options.DEFAULT_SAMPLE_RATE, help="sample rate (default %(default)s)")
+    p.add_argument("--voices", type=int, default=options.DEFAULT_VOICES, help="polyphony (default %(default)s)")
+    p.add_argument(
+        "--interpolation",
+        choices=options.INTERPOLATIONS,
+        default=options.DEFAULT_INTERPOLATION,
+        help="sample interpolation (default %(default)s)",
+    )
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
     p.add_argument(
         "--threads",
@@ -85,7 +91,7 @@ def add_parser(sub) -> None:
         type=float,
         default=None,
         metavar="DB",
-        help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default -12); "
+        help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default {options.DEFAULT_GAIN_DB:g}); "
         "the output is clipped at 0 dBFS whatever the gain",
     )
     p.add_argument("--record", metavar="FILE.mid", help="record what is played to a MIDI file")
@@ -182,7 +188,7 @@ def run(args) -> int:
     check_args(args)
     from dlsynth.apps.render import load_banks
     from dlsynth.synth.live import MIDI_CLIENT, MidiInputError, MidiInputs
-    from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
+    from dlsynth.synth.synth import Synth
 
     banks = load_banks(args.bank)  # a bad bank is an error, never replaced by another
     # With JACK MIDI and no --device, JACK itself is the audio device: dlsynth's one JACK
@@ -203,7 +209,7 @@ def run(args) -> int:
         voices=args.voices,
         interpolation=args.interpolation,
         effects=not args.no_effects,
-        gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain,
+        gain_db=options.DEFAULT_GAIN_DB if args.gain is None else args.gain,
         threads=args.threads,
     )
     for col in banks:

@@ -14,6 +14,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
+from dlsynth import options
+
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
 #: frames rendered by one Render pull at most: whole RENDER_BLOCKs run together while no
 #: decision falls between them (fewer Python steps per second of song; the same bytes)
@@ -58,22 +60,30 @@ def add_parser(sub) -> None:
         metavar="BANK.dls",
         help="a DLS bank (repeatable; later banks take precedence per instrument)",
     )
-    p.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
-    p.add_argument("--format", choices=("pcm16", "pcm24", "float"), default="pcm16", help="WAV sample format")
+    p.add_argument(
+        "--rate", type=int, default=options.DEFAULT_SAMPLE_RATE, help="sample rate in Hz (default %(default)s)"
+    )
+    p.add_argument(
+        "--format",
+        choices=options.FORMATS,
+        default=options.DEFAULT_FORMAT,
+        help="WAV sample format (default %(default)s)",
+    )
     p.add_argument(
         "--interpolation",
-        choices=("linear", "cubic", "sinc"),
-        default="cubic",
-        help="sample interpolation (default cubic)",
+        choices=options.INTERPOLATIONS,
+        default=options.DEFAULT_INTERPOLATION,
+        help="sample interpolation (default %(default)s)",
     )
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
-    p.add_argument("--voices", type=int, default=256, help="polyphony limit (default 256, up to 4096)")
+    p.add_argument("--voices", type=int, default=options.DEFAULT_VOICES, help="polyphony limit (default %(default)s)")
     p.add_argument(
         "--gain",
         type=float,
         default=None,
         metavar="DB",
-        help="master gain in dB (default -12: headroom for chords; 0 plays single notes near full scale)",
+        help=f"master gain in dB (default {options.DEFAULT_GAIN_DB:g}: headroom for chords; "
+        "0 plays single notes near full scale)",
     )
     p.add_argument(
         "--tail",
@@ -108,8 +118,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--stems-by",
-        choices=("channel", "program", "track"),
-        default="channel",
+        choices=options.STEMS_BY,
+        default=options.DEFAULT_STEMS_BY,
         help="a stem per channel group, channel and program (default), per program, or per MIDI track",
     )
     p.add_argument(
@@ -197,11 +207,11 @@ def render_file(
     out_path: str,
     banks,
     *,
-    rate: int = 48000,
-    fmt: str = "pcm16",
-    interpolation: str = "cubic",
+    rate: int = options.DEFAULT_SAMPLE_RATE,
+    fmt: str = options.DEFAULT_FORMAT,
+    interpolation: str = options.DEFAULT_INTERPOLATION,
     effects: bool = True,
-    voices: int = 256,
+    voices: int = options.DEFAULT_VOICES,
     tail: float | None = None,
     block: int = RENDER_BLOCK,
     progress=None,
@@ -210,7 +220,7 @@ def render_file(
     notify=None,
     threads: int = 1,
     stems_dir: str | None = None,
-    stems_by: str = "channel",
+    stems_by: str = options.DEFAULT_STEMS_BY,
     labels_path: str | None = None,
 ) -> RenderResult:
     """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input.
@@ -290,10 +300,10 @@ def render_song(
     *,
     stems_by: str | None = None,
     labels: bool = False,
-    rate: int = 48000,
-    interpolation: str = "cubic",
+    rate: int = options.DEFAULT_SAMPLE_RATE,
+    interpolation: str = options.DEFAULT_INTERPOLATION,
     effects: bool = True,
-    voices: int = 256,
+    voices: int = options.DEFAULT_VOICES,
     tail: float | None = None,
     block: int = RENDER_BLOCK,
     gain_db: float | None = None,
@@ -334,7 +344,7 @@ def render_song(
         )
 
 
-def render_arrays(midi_path: str, banks, *, stems_by: str | None = "channel", labels: bool = True, **kw):
+def render_arrays(midi_path: str, banks, *, stems_by: str | None = options.DEFAULT_STEMS_BY, labels: bool = True, **kw):
     """(mix, stems, labels) of `render_song`, with stems by channel and labels by default."""
     done = render_song(midi_path, banks, stems_by=stems_by, labels=labels, **kw)
     return done.mix, done.stems, done.labels
@@ -365,7 +375,7 @@ class _RenderJob:
         labels,
     ):
         from dlsynth.smf.reader import read_midi
-        from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
+        from dlsynth.synth.synth import Synth
 
         self.t0 = time.perf_counter()
         self.rate = rate
@@ -390,7 +400,7 @@ class _RenderJob:
             voices=voices,
             interpolation=interpolation,
             effects=effects,
-            gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db,
+            gain_db=options.DEFAULT_GAIN_DB if gain_db is None else gain_db,
             threads=threads,
         )
         try:
