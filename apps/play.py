@@ -119,14 +119,11 @@ def _device(arg):
 
 def check_args(args) -> None:
     """Every option in range, before anything is loaded (one-line errors, status 2)."""
-    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
+    from .errors import checked_option
 
-    if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
-        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz, not {args.rate}")
-    if not 1 <= args.threads <= MAX_THREADS:
-        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, not {args.threads}")
-    if not 1 <= args.voices <= MAX_VOICES:
-        raise UserError(f"--voices must be between 1 and {MAX_VOICES}, not {args.voices}")
+    checked_option(options.rate, args.rate, "--rate")
+    checked_option(options.threads, args.threads, "--threads")
+    checked_option(options.voices, args.voices, "--voices")
     if not BLOCKSIZE_RANGE[0] <= args.blocksize <= BLOCKSIZE_RANGE[1]:
         raise UserError(
             f"--blocksize must be between {BLOCKSIZE_RANGE[0]} and {BLOCKSIZE_RANGE[1]} frames, not {args.blocksize}"
@@ -137,8 +134,8 @@ def check_args(args) -> None:
         )
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise UserError(f"--duration must be a positive number of seconds, not {args.duration:g}")
-    if args.gain is not None and not GAIN_RANGE_DB[0] <= args.gain <= GAIN_RANGE_DB[1]:
-        raise UserError(f"--gain must be between {GAIN_RANGE_DB[0]:g} and {GAIN_RANGE_DB[1]:g} dB, not {args.gain:g}")
+    if args.gain is not None:
+        checked_option(options.gain_db, args.gain, "--gain")
     for opt, path in (("--record", args.record), ("--event-log", args.event_log), ("--stats-json", args.stats_json)):
         if path:
             d = os.path.dirname(os.path.abspath(path))

@@ -672,21 +672,18 @@ def _worker(job):
 def run(args) -> int:
     from .errors import UserError
 
+    from .errors import checked_option
+
     tail = _parse_tail(args.tail)
-    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
+    from dlsynth.native.engine import MAX_THREADS
 
-    if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
-        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
-    if not 0 <= args.threads <= MAX_THREADS:
-        raise UserError(f"--threads must be between 1 and {MAX_THREADS}")
-    if not 1 <= args.voices <= MAX_VOICES:
-        raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
-    from dlsynth.options import GAIN_DB_RANGE
-
-    if args.gain is not None and not GAIN_DB_RANGE[0] <= args.gain <= GAIN_DB_RANGE[1]:
-        raise UserError(f"--gain must be between {GAIN_DB_RANGE[0]:g} and {GAIN_DB_RANGE[1]:g} dB, not {args.gain:g}")
-    if args.max_length is not None and not 0 < args.max_length <= MAX_LENGTH_SECONDS:
-        raise UserError(f"--max-length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f})")
+    checked_option(options.rate, args.rate, "--rate")
+    if args.threads != 0:  # 0: the cores
+        checked_option(options.threads, args.threads, "--threads")
+    checked_option(options.voices, args.voices, "--voices")
+    if args.gain is not None:
+        checked_option(options.gain_db, args.gain, "--gain")
+    checked_option(options.max_length, args.max_length, "--max-length")
     many = len(args.inputs) > 1
     if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
         raise UserError("several inputs need -o to name a folder (ending in /)")

@@ -111,14 +111,14 @@ def tail(value: object) -> float | None:
     return real("tail", value, 0.0, TAIL_MAX_SECONDS)
 
 
-def max_length(value: object) -> float | None:
+def max_length(value: object, name: str = "max_length") -> float | None:
     from dlsynth.apps.render import MAX_LENGTH_SECONDS
 
     if value is None:
         return None
-    v = real("max_length", value)
+    v = real(name, value)
     if not 0 < v <= MAX_LENGTH_SECONDS:
         raise ValueError(
-            f"max_length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f}), got {value!r}"
+            f"{name} must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f}), got {value!r}"
         )
     return v
