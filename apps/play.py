@@ -119,6 +119,8 @@ def _device(arg):
 
 def check_args(args) -> None:
     """Every option in range, before anything is loaded (one-line errors, status 2)."""
+    from dlsynth.outputs import OutputPathError, check_file_folder
+
     from .errors import checked_option
 
     checked_option(options.rate, args.rate, "--rate")
@@ -138,9 +140,10 @@ def check_args(args) -> None:
         checked_option(options.gain_db, args.gain, "--gain")
     for opt, path in (("--record", args.record), ("--event-log", args.event_log), ("--stats-json", args.stats_json)):
         if path:
-            d = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(d):
-                raise UserError(f"{opt}: the folder {d} does not exist")
+            try:
+                check_file_folder(path)
+            except OutputPathError as exc:
+                raise UserError(f"{opt} {exc}") from None
 
 
 def _portaudio(client_name: str = "dlsynth"):

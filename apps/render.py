@@ -51,7 +51,8 @@ def add_parser(sub) -> None:
         "-o",
         "--output",
         metavar="OUT",
-        help="output WAV file, or a folder (ending in /) for several inputs (default: each input's name with .wav)",
+        help="output WAV file, or a folder (ending in /; made if missing) for several inputs "
+        "(default: each input's name with .wav)",
     )
     p.add_argument(
         "--bank",
@@ -687,8 +688,6 @@ def run(args) -> int:
     many = len(args.inputs) > 1
     if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
         raise UserError("several inputs need -o to name a folder (ending in /)")
-    if args.output and (args.output.endswith(os.sep)) and not os.path.isdir(args.output):
-        raise UserError(f"output folder {args.output} does not exist")
     for inp in args.inputs:
         if not os.path.exists(inp):
             raise UserError(f"{inp}: no such file")
@@ -705,18 +704,27 @@ def run(args) -> int:
             raise UserError(f"--labels {args.labels}: the file name must end in .csv or .json")
     if (args.stems is not None or args.labels is not None) and (args.scheduler or args.manifest):
         raise UserError("--stems and --labels are for local renders, not --scheduler or --manifest batches")
-    for opt, folder in (("--stems", args.stems), ("--labels", args.labels if labels_dir else None)):
-        if folder is None:
-            continue
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise UserError(f"{opt} {folder}: not a folder")
-        parent = os.path.dirname(os.path.abspath(folder.rstrip(os.sep) or folder))
-        if not os.path.isdir(parent):
-            raise UserError(f"{opt} {folder}: the folder {parent} does not exist")
+    from dlsynth.outputs import OutputPathError, check_folder, make_folder
+
+    # The output folders (-o DIR/, --stems DIR, --labels DIR/): checked now, made (parents
+    # too) once every other option has passed.
+    folders = [("-o", args.output if into_dir else None), ("--stems", args.stems)]
+    folders += [("--labels", args.labels if labels_dir else None)]
+    folders = [(opt, folder) for opt, folder in folders if folder is not None]
+    try:
+        for opt, folder in folders:
+            check_folder(folder)
+    except OutputPathError as exc:
+        raise UserError(f"{opt} {exc}") from None
     jobs = [(inp, _output_for(inp, args.output, many)) for inp in args.inputs]
     outs = [o for _, o in jobs]
     if len(set(outs)) != len(outs):
         raise UserError("two inputs would write the same output file")
+    try:
+        for opt, folder in folders:
+            make_folder(folder)
+    except OutputPathError as exc:
+        raise UserError(f"{opt} {exc}") from None
     from dlsynth.sink.filesink import FileSinkError, check_writable
 
     for o in [o for _, o in jobs] + ([args.labels] if args.labels is not None and not labels_dir else []):
@@ -724,15 +732,6 @@ def run(args) -> int:
             check_writable(o)
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
-    for opt, folder in (("--stems", args.stems), ("--labels", args.labels if labels_dir else None)):
-        if folder is None:
-            continue
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"{opt} {folder}: cannot make the folder ({exc.strerror or exc})") from None
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UserError(f"{opt} {folder}: cannot write there (permission denied)")
     n_jobs = max(1, min(args.jobs or cores(), len(jobs)))
     threads = args.threads or max(1, min(MAX_THREADS, cores() // n_jobs))
     kw = dict(

@@ -15,6 +15,7 @@ import numpy as np
 
 from dlsynth.dls.atomicfile import fsync_dir
 from dlsynth.options import DEFAULT_FORMAT, FORMATS
+from dlsynth.outputs import OutputPathError, check_file_folder
 
 BYTES_PER_SAMPLE = {"pcm16": 2, "pcm24": 3, "float": 4}
 #: the most sample data a RIFF WAVE file can hold: its sizes are 32-bit (less room for the headers)
@@ -34,8 +35,10 @@ def check_writable(path: str) -> None:
     d = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise FileSinkError(f"{path}: is a directory (give a file name, or several inputs for a directory)")
-    if not os.path.isdir(d):
-        raise FileSinkError(f"{path}: the folder {d} does not exist")
+    try:
+        check_file_folder(path)
+    except OutputPathError as exc:
+        raise FileSinkError(str(exc)) from None
     if not os.access(d, os.W_OK | os.X_OK):
         raise FileSinkError(f"{path}: cannot write in {d} (permission denied)")
 
