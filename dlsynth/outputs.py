@@ -25,7 +25,8 @@ def check_file_folder(path: str) -> None:
 
 def check_folder(folder: str) -> None:
     """An output folder can be used or made: nothing but a folder is there."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
+    bare = folder.rstrip(os.sep) or folder  # "file/" of a file: os.path.exists says False
+    if os.path.exists(bare) and not os.path.isdir(bare):
         raise OutputPathError(f"{folder}: not a folder")
 
 

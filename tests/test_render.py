@@ -232,6 +232,9 @@ def test_a_missing_output_folder_is_made_a_missing_file_folder_is_refused(tmp_pa
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
     assert f"the folder {tmp_path / 'absent'} does not exist" in p.stderr
     assert not (tmp_path / "absent").exists()
+    (tmp_path / "a-file").write_bytes(b"")
+    p = cli(*files, "-o", str(tmp_path / "a-file") + os.sep, "--bank", bank, "-q")
+    assert p.returncode == 2 and p.stderr.strip().endswith("a-file/: not a folder"), p.stderr
     # A refused option makes no folder either.
     p = cli(*files, "-o", str(tmp_path / "never") + os.sep, "--bank", bank, "--rate", "5")
     assert p.returncode == 2 and "--rate" in p.stderr and not (tmp_path / "never").exists()
