@@ -796,13 +796,3 @@ class Engine:
     def master_gain(self, gain: float) -> None:
         self._master_gain = float(gain)
         lib.eng_set_master_gain(self._ptr, float(gain))
-
-    def set_reverb(self, room_size: float = 0.2, damping: float = 0.0, width: float = 0.5, level: float = 0.9) -> None:
-        with self._lock:
-            lib.eng_set_reverb(self._ptr, room_size, damping, width, level)
-
-    def set_chorus(
-        self, voices: int = 3, level: float = 2.0, speed_hz: float = 0.3, depth_ms: float = 8.0, type: int = 0
-    ) -> None:
-        with self._lock:
-            lib.eng_set_chorus(self._ptr, int(voices), level, speed_hz, depth_ms, int(type))
