@@ -450,6 +450,7 @@ def compile_instrument(instrument: Instrument, wave_ids, wave_of, sf2_defaults: 
         "loop_length",
         "conns",
     )
+
     def pair_key(k: int) -> tuple:
         r, x = rows[k], extra[k]
         return (*(r[f] for f in _same), x["rate"], x["frames"], x["phase_group"])
