@@ -32,6 +32,8 @@ import socket
 import time
 import uuid
 
+from dlsynth.outputs import check_folder, make_folder
+
 from .render import (
     RenderResult,
     _init_worker,
@@ -73,6 +75,8 @@ def render_many(
 ) -> list[dict]:
     """Render MIDI files into ``out_dir`` (each input's name with .wav); returns the manifest.
 
+    ``out_dir`` is made when missing (parents too), once the options and the bank have passed.
+
     ``bank``: a bank path, a list of them (later ones take precedence per instrument), or
     None for the built-in bank. ``client``: a ``dask.distributed.Client`` to render on its
     cluster, or None for ``jobs`` local worker processes (default: the cores). ``options``:
@@ -97,8 +101,7 @@ def render_many(
     if not all(isinstance(b, (str, os.PathLike)) for b in banks_given):
         raise TypeError("render_many's bank is a path or a list of paths: each worker reads the banks itself")
     bank_paths = [os.fspath(b) for b in banks_given]
-    if not os.path.isdir(out_dir):
-        raise ValueError(f"output folder {out_dir} does not exist")
+    check_folder(out_dir)  # made (parents too) once the bank has been read
     outputs = [_output_for(f, out_dir, True) for f in files]
     seen: set[str] = set()
     for f, o in zip(files, outputs):
@@ -124,6 +127,7 @@ def render_many(
             todo.append(i)
     # A bad bank fails here, once, before any file is sent or a manifest written.
     banks = load_banks(bank_paths) if todo else None
+    make_folder(out_dir)
     book = _Manifest(manifest_path, entries)
     book.write()
     if not todo:

@@ -19,6 +19,7 @@ from .errors import UserError
 from .jackserver import DUMMY_SERVER_HINT
 
 RELEASE_SECONDS = 2.0  # longest wait for release tails when stopping
+from dlsynth import options  # noqa: E402
 from dlsynth.options import GAIN_DB_RANGE as GAIN_RANGE_DB  # noqa: E402
 
 BLOCKSIZE_RANGE = (16, 8192)
@@ -70,9 +71,14 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--immediate", action="store_true", help="apply events at the next block (lowest latency, block jitter)"
     )
-    p.add_argument("--rate", type=int, default=48000, help="sample rate (default 48000)")
-    p.add_argument("--voices", type=int, default=256, help="polyphony (default 256)")
-    p.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic")
+    p.add_argument("--rate", type=int, default=options.DEFAULT_SAMPLE_RATE, help="sample rate (default %(default)s)")
+    p.add_argument("--voices", type=int, default=options.DEFAULT_VOICES, help="polyphony (default %(default)s)")
+    p.add_argument(
+        "--interpolation",
+        choices=options.INTERPOLATIONS,
+        default=options.DEFAULT_INTERPOLATION,
+        help="sample interpolation (default %(default)s)",
+    )
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
     p.add_argument(
         "--threads",
@@ -86,7 +92,7 @@ def add_parser(sub) -> None:
         type=float,
         default=None,
         metavar="DB",
-        help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default -12); "
+        help=f"master gain in dB ({GAIN_RANGE_DB[0]:g}..{GAIN_RANGE_DB[1]:g}, default {options.DEFAULT_GAIN_DB:g}); "
         "the output is clipped at 0 dBFS whatever the gain",
     )
     p.add_argument("--record", metavar="FILE.mid", help="record what is played to a MIDI file")
@@ -114,14 +120,13 @@ def _device(arg):
 
 def check_args(args) -> None:
     """Every option in range, before anything is loaded (one-line errors, status 2)."""
-    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
+    from dlsynth.outputs import OutputPathError, check_file_folder
 
-    if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
-        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz, not {args.rate}")
-    if not 1 <= args.threads <= MAX_THREADS:
-        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, not {args.threads}")
-    if not 1 <= args.voices <= MAX_VOICES:
-        raise UserError(f"--voices must be between 1 and {MAX_VOICES}, not {args.voices}")
+    from .errors import checked_option
+
+    checked_option(options.rate, args.rate, "--rate")
+    checked_option(options.threads, args.threads, "--threads")
+    checked_option(options.voices, args.voices, "--voices")
     if not BLOCKSIZE_RANGE[0] <= args.blocksize <= BLOCKSIZE_RANGE[1]:
         raise UserError(
             f"--blocksize must be between {BLOCKSIZE_RANGE[0]} and {BLOCKSIZE_RANGE[1]} frames, not {args.blocksize}"
@@ -132,13 +137,14 @@ def check_args(args) -> None:
         )
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise UserError(f"--duration must be a positive number of seconds, not {args.duration:g}")
-    if args.gain is not None and not GAIN_RANGE_DB[0] <= args.gain <= GAIN_RANGE_DB[1]:
-        raise UserError(f"--gain must be between {GAIN_RANGE_DB[0]:g} and {GAIN_RANGE_DB[1]:g} dB, not {args.gain:g}")
+    if args.gain is not None:
+        checked_option(options.gain_db, args.gain, "--gain")
     for opt, path in (("--record", args.record), ("--event-log", args.event_log), ("--stats-json", args.stats_json)):
         if path:
-            d = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(d):
-                raise UserError(f"{opt}: the folder {d} does not exist")
+            try:
+                check_file_folder(path)
+            except OutputPathError as exc:
+                raise UserError(f"{opt} {exc}") from None
 
 
 def _portaudio(client_name: str = "dlsynth"):
@@ -183,7 +189,7 @@ def run(args) -> int:
     check_args(args)
     from dlsynth.apps.render import load_banks
     from dlsynth.synth.live import MIDI_CLIENT, MidiInputError, MidiInputs
-    from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
+    from dlsynth.synth.synth import Synth
 
     banks = load_banks(args.bank)  # a bad bank is an error, never replaced by another
     # With JACK MIDI and no --device, JACK itself is the audio device: dlsynth's one JACK
@@ -204,7 +210,7 @@ def run(args) -> int:
         voices=args.voices,
         interpolation=args.interpolation,
         effects=not args.no_effects,
-        gain_db=DEFAULT_GAIN_DB if args.gain is None else args.gain,
+        gain_db=options.DEFAULT_GAIN_DB if args.gain is None else args.gain,
         threads=args.threads,
     )
     for col in banks:

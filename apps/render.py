@@ -14,6 +14,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
+from dlsynth import options
+
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
 #: frames rendered by one Render pull at most: whole RENDER_BLOCKs run together while no
 #: decision falls between them (fewer Python steps per second of song; the same bytes)
@@ -49,7 +51,8 @@ def add_parser(sub) -> None:
         "-o",
         "--output",
         metavar="OUT",
-        help="output WAV file, or a folder (ending in /) for several inputs (default: each input's name with .wav)",
+        help="output WAV file, or a folder (ending in /; made if missing) for several inputs "
+        "(default: each input's name with .wav)",
     )
     p.add_argument(
         "--bank",
@@ -58,22 +61,30 @@ def add_parser(sub) -> None:
         metavar="BANK.dls",
         help="a DLS bank (repeatable; later banks take precedence per instrument)",
     )
-    p.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
-    p.add_argument("--format", choices=("pcm16", "pcm24", "float"), default="pcm16", help="WAV sample format")
+    p.add_argument(
+        "--rate", type=int, default=options.DEFAULT_SAMPLE_RATE, help="sample rate in Hz (default %(default)s)"
+    )
+    p.add_argument(
+        "--format",
+        choices=options.FORMATS,
+        default=options.DEFAULT_FORMAT,
+        help="WAV sample format (default %(default)s)",
+    )
     p.add_argument(
         "--interpolation",
-        choices=("linear", "cubic", "sinc"),
-        default="cubic",
-        help="sample interpolation (default cubic)",
+        choices=options.INTERPOLATIONS,
+        default=options.DEFAULT_INTERPOLATION,
+        help="sample interpolation (default %(default)s)",
     )
     p.add_argument("--no-effects", action="store_true", help="no reverb and chorus")
-    p.add_argument("--voices", type=int, default=256, help="polyphony limit (default 256, up to 4096)")
+    p.add_argument("--voices", type=int, default=options.DEFAULT_VOICES, help="polyphony limit (default %(default)s)")
     p.add_argument(
         "--gain",
         type=float,
         default=None,
         metavar="DB",
-        help="master gain in dB (default -12: headroom for chords; 0 plays single notes near full scale)",
+        help=f"master gain in dB (default {options.DEFAULT_GAIN_DB:g}: headroom for chords; "
+        "0 plays single notes near full scale)",
     )
     p.add_argument(
         "--tail",
@@ -108,8 +119,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--stems-by",
-        choices=("channel", "program", "track"),
-        default="channel",
+        choices=options.STEMS_BY,
+        default=options.DEFAULT_STEMS_BY,
         help="a stem per channel group, channel and program (default), per program, or per MIDI track",
     )
     p.add_argument(
@@ -197,11 +208,11 @@ def render_file(
     out_path: str,
     banks,
     *,
-    rate: int = 48000,
-    fmt: str = "pcm16",
-    interpolation: str = "cubic",
+    rate: int = options.DEFAULT_SAMPLE_RATE,
+    fmt: str = options.DEFAULT_FORMAT,
+    interpolation: str = options.DEFAULT_INTERPOLATION,
     effects: bool = True,
-    voices: int = 256,
+    voices: int = options.DEFAULT_VOICES,
     tail: float | None = None,
     block: int = RENDER_BLOCK,
     progress=None,
@@ -210,7 +221,7 @@ def render_file(
     notify=None,
     threads: int = 1,
     stems_dir: str | None = None,
-    stems_by: str = "channel",
+    stems_by: str = options.DEFAULT_STEMS_BY,
     labels_path: str | None = None,
 ) -> RenderResult:
     """Render one MIDI file; raises MidiFileError / FileSinkError / DLSError on bad input.
@@ -290,10 +301,10 @@ def render_song(
     *,
     stems_by: str | None = None,
     labels: bool = False,
-    rate: int = 48000,
-    interpolation: str = "cubic",
+    rate: int = options.DEFAULT_SAMPLE_RATE,
+    interpolation: str = options.DEFAULT_INTERPOLATION,
     effects: bool = True,
-    voices: int = 256,
+    voices: int = options.DEFAULT_VOICES,
     tail: float | None = None,
     block: int = RENDER_BLOCK,
     gain_db: float | None = None,
@@ -334,7 +345,7 @@ def render_song(
         )
 
 
-def render_arrays(midi_path: str, banks, *, stems_by: str | None = "channel", labels: bool = True, **kw):
+def render_arrays(midi_path: str, banks, *, stems_by: str | None = options.DEFAULT_STEMS_BY, labels: bool = True, **kw):
     """(mix, stems, labels) of `render_song`, with stems by channel and labels by default."""
     done = render_song(midi_path, banks, stems_by=stems_by, labels=labels, **kw)
     return done.mix, done.stems, done.labels
@@ -365,7 +376,7 @@ class _RenderJob:
         labels,
     ):
         from dlsynth.smf.reader import read_midi
-        from dlsynth.synth.synth import DEFAULT_GAIN_DB, Synth
+        from dlsynth.synth.synth import Synth
 
         self.t0 = time.perf_counter()
         self.rate = rate
@@ -390,7 +401,7 @@ class _RenderJob:
             voices=voices,
             interpolation=interpolation,
             effects=effects,
-            gain_db=DEFAULT_GAIN_DB if gain_db is None else gain_db,
+            gain_db=options.DEFAULT_GAIN_DB if gain_db is None else gain_db,
             threads=threads,
         )
         try:
@@ -662,26 +673,21 @@ def _worker(job):
 def run(args) -> int:
     from .errors import UserError
 
+    from .errors import checked_option
+
     tail = _parse_tail(args.tail)
-    from dlsynth.native.engine import MAX_THREADS, MAX_VOICES, RATE_RANGE
+    from dlsynth.native.engine import MAX_THREADS
 
-    if not RATE_RANGE[0] <= args.rate <= RATE_RANGE[1]:
-        raise UserError(f"--rate must be between {RATE_RANGE[0]} and {RATE_RANGE[1]} Hz")
-    if not 0 <= args.threads <= MAX_THREADS:
-        raise UserError(f"--threads must be between 1 and {MAX_THREADS}")
-    if not 1 <= args.voices <= MAX_VOICES:
-        raise UserError(f"--voices must be between 1 and {MAX_VOICES}")
-    from dlsynth.options import GAIN_DB_RANGE
-
-    if args.gain is not None and not GAIN_DB_RANGE[0] <= args.gain <= GAIN_DB_RANGE[1]:
-        raise UserError(f"--gain must be between {GAIN_DB_RANGE[0]:g} and {GAIN_DB_RANGE[1]:g} dB, not {args.gain:g}")
-    if args.max_length is not None and not 0 < args.max_length <= MAX_LENGTH_SECONDS:
-        raise UserError(f"--max-length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f})")
+    checked_option(options.rate, args.rate, "--rate")
+    if args.threads != 0:  # 0: the cores
+        checked_option(options.threads, args.threads, "--threads")
+    checked_option(options.voices, args.voices, "--voices")
+    if args.gain is not None:
+        checked_option(options.gain_db, args.gain, "--gain")
+    checked_option(options.max_length, args.max_length, "--max-length")
     many = len(args.inputs) > 1
     if many and args.output and not (args.output.endswith(os.sep) or os.path.isdir(args.output)):
         raise UserError("several inputs need -o to name a folder (ending in /)")
-    if args.output and (args.output.endswith(os.sep)) and not os.path.isdir(args.output):
-        raise UserError(f"output folder {args.output} does not exist")
     for inp in args.inputs:
         if not os.path.exists(inp):
             raise UserError(f"{inp}: no such file")
@@ -698,18 +704,27 @@ def run(args) -> int:
             raise UserError(f"--labels {args.labels}: the file name must end in .csv or .json")
     if (args.stems is not None or args.labels is not None) and (args.scheduler or args.manifest):
         raise UserError("--stems and --labels are for local renders, not --scheduler or --manifest batches")
-    for opt, folder in (("--stems", args.stems), ("--labels", args.labels if labels_dir else None)):
-        if folder is None:
-            continue
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise UserError(f"{opt} {folder}: not a folder")
-        parent = os.path.dirname(os.path.abspath(folder.rstrip(os.sep) or folder))
-        if not os.path.isdir(parent):
-            raise UserError(f"{opt} {folder}: the folder {parent} does not exist")
+    from dlsynth.outputs import OutputPathError, check_folder, make_folder
+
+    # The output folders (-o DIR/, --stems DIR, --labels DIR/): checked now, made (parents
+    # too) once every other option has passed.
+    folders = [("-o", args.output if into_dir else None), ("--stems", args.stems)]
+    folders += [("--labels", args.labels if labels_dir else None)]
+    folders = [(opt, folder) for opt, folder in folders if folder is not None]
+    try:
+        for opt, folder in folders:
+            check_folder(folder)
+    except OutputPathError as exc:
+        raise UserError(f"{opt} {exc}") from None
     jobs = [(inp, _output_for(inp, args.output, many)) for inp in args.inputs]
     outs = [o for _, o in jobs]
     if len(set(outs)) != len(outs):
         raise UserError("two inputs would write the same output file")
+    try:
+        for opt, folder in folders:
+            make_folder(folder)
+    except OutputPathError as exc:
+        raise UserError(f"{opt} {exc}") from None
     from dlsynth.sink.filesink import FileSinkError, check_writable
 
     for o in [o for _, o in jobs] + ([args.labels] if args.labels is not None and not labels_dir else []):
@@ -717,15 +732,6 @@ def run(args) -> int:
             check_writable(o)
         except FileSinkError as exc:
             raise UserError(str(exc)) from None
-    for opt, folder in (("--stems", args.stems), ("--labels", args.labels if labels_dir else None)):
-        if folder is None:
-            continue
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"{opt} {folder}: cannot make the folder ({exc.strerror or exc})") from None
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UserError(f"{opt} {folder}: cannot write there (permission denied)")
     n_jobs = max(1, min(args.jobs or cores(), len(jobs)))
     threads = args.threads or max(1, min(MAX_THREADS, cores() // n_jobs))
     kw = dict(

@@ -33,7 +33,8 @@ STEM_BUFFER_BYTES = 64 << 20
 #: label records the engine's ring holds (a pull drains it; a full ring drops records)
 LABEL_RING = 1 << 18
 
-STEMS_BY = ("channel", "program", "track")
+from dlsynth.options import STEMS_BY  # noqa: E402  (the choices, said once there)
+
 EFFECTS_STEM = "effects"
 OVERFLOW_STEM = "other"
 LABEL_COLUMNS = (

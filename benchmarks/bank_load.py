@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+from peers import FLUID_R3_SF2  # benchmarks/peers.py, beside this script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CACHE = HERE / "cache"
@@ -46,7 +48,7 @@ NODE_PREFIX = CACHE / "node"
 SPESSA_PKG = NODE_PREFIX / "node_modules" / "spessasynth_core"
 CONVERT_MJS = HERE / "spessa_convert.mjs"
 LOAD_MJS = HERE / "spessa_load.mjs"
-DEFAULT_SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+DEFAULT_SF2 = FLUID_R3_SF2
 DEFAULT_DLS = CACHE / "FluidR3_GM.dls"
 PATH_NOTE = CACHE / "FLUIDR3_DLS_PATH.txt"
 TARGET_INFO_SECONDS = 0.5

@@ -61,10 +61,11 @@ sys.path.insert(0, str(HERE))
 
 import bank_load  # noqa: E402
 import make_dense_midi  # noqa: E402
+import peers  # noqa: E402
 
 OUT = HERE / "out"
 RENDERS = OUT / "renders"
-SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+SF2 = peers.FLUID_R3_SF2
 GM_DLS = bank_load.DEFAULT_DLS
 SPEC_DLS = REPO / "tests/data/sf-spec-test/sf_spec_test.dls"
 SPESSA_RENDER = HERE / "spessa_render.mjs"
@@ -159,31 +160,10 @@ def render_spessa(midi: Path, bank: Path, out: Path) -> dict:
 
 
 def render_fluidsynth(midi: Path, out: Path) -> dict:
-    cfg = RENDERS / "fluid-interp4.cfg"
-    cfg.write_text("interp 4\n")
-    cmd = [
-        "fluidsynth",
-        "-ni",
-        "-q",
-        "-F",
-        str(out),
-        "-f",
-        str(cfg),
-        "-r",
-        str(RATE),
-        "-R",
-        "0",
-        "-C",
-        "0",
-        "-g",
-        "1.0",
-        "-o",
-        f"synth.polyphony={VOICES}",
-        "-O",
-        "float",
-        str(SF2),
-        str(midi),
-    ]
+    cfg = peers.fluidsynth_cubic_config(RENDERS)
+    cmd = peers.fluidsynth_command(
+        SF2, midi, out, rate=RATE, effects=False, gain="1.0", voices=VOICES, sample_format="float", config=cfg
+    )
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:

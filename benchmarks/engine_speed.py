@@ -28,9 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from peers import FLUID_R3_SF2  # noqa: E402  (benchmarks/peers.py, beside this script)
+
 RATE = 48000
 BLOCK = 64
-SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+SF2 = str(FLUID_R3_SF2)
 DLS = ROOT / "benchmarks" / "cache" / "FluidR3_GM.dls"
 KEYS = list(range(48, 72))  # 24 keys per channel
 

@@ -95,6 +95,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import audiometrics as M  # noqa: E402
+import peers  # noqa: E402
 import spessa_peer as SP  # noqa: E402
 
 CACHE = HERE / "cache" / "fidelity"
@@ -103,7 +104,7 @@ RATE = 48000
 VOICES = 256  # both synths' default polyphony
 FLUID_GAIN = 1.0
 DLSYNTH_GAIN_DB = 0.0
-DEFAULT_BANKS = [Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/TimGM6mb.sf2")]
+DEFAULT_BANKS = [peers.FLUID_R3_SF2, peers.TIMGM_SF2]
 
 # Targets (dlsynth against FluidSynth, per song).
 TARGET_CORRELATION = 0.98
@@ -257,27 +258,9 @@ def render_fluidsynth(midi: Path, sf2: Path, gain: float) -> Render:
     }
 
     def make(out: Path) -> dict:
-        cmd = [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            "-F",
-            str(out),
-            "-r",
-            str(RATE),
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            str(gain),
-            "-O",
-            "float",
-            "-o",
-            f"synth.polyphony={VOICES}",
-            str(sf2),
-            str(midi),
-        ]
+        cmd = peers.fluidsynth_command(
+            sf2, midi, out, rate=RATE, effects=False, gain=gain, voices=VOICES, sample_format="float"
+        )
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0 or not out.is_file():
             raise FidelityError(f"fluidsynth failed on {midi.name}: {p.stderr.strip()[-500:]}")

@@ -71,8 +71,9 @@ sys.path.insert(0, str(HERE))
 
 import bank_load  # noqa: E402  (benchmarks/bank_load.py: builds the DLS conversion)
 import make_dense_midi  # noqa: E402
+import peers  # noqa: E402
 
-SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+SF2 = peers.FLUID_R3_SF2
 DLS = bank_load.DEFAULT_DLS
 SPESSA_RENDER = HERE / "spessa_render.mjs"
 RATE = 48000
@@ -187,8 +188,7 @@ def main(argv=None) -> int:
         tmpctx = tempfile.TemporaryDirectory(prefix="dlsynth-speed-")
         outdir = Path(tmpctx.name)
 
-    cfg = outdir / "fluid-interp4.cfg"
-    cfg.write_text("interp 4\n")
+    cfg = peers.fluidsynth_cubic_config(outdir)
     cmds = {
         "dlsynth": dlsynth_command()
         + [
@@ -207,29 +207,17 @@ def main(argv=None) -> int:
             str(a.voices),
             "--json",
         ],
-        "fluidsynth": [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            "-F",
-            str(outdir / "fluidsynth.wav"),
-            "-f",
-            str(cfg),
-            "-r",
-            str(RATE),
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            "0.2",
-            "-o",
-            f"synth.polyphony={a.voices}",
-            "-O",
-            "s16",
-            str(SF2),
-            str(midi),
-        ],
+        "fluidsynth": peers.fluidsynth_command(
+            SF2,
+            midi,
+            outdir / "fluidsynth.wav",
+            rate=RATE,
+            effects=False,
+            gain="0.2",
+            voices=a.voices,
+            sample_format="s16",
+            config=cfg,
+        ),
     }
     if spessa:
         cmds["spessasynth"] = [
@@ -407,7 +395,7 @@ def song_files() -> list[Path]:
 
 
 def fluid_cmd(midi: Path, out: Path) -> list[str]:
-    return ["fluidsynth", "-ni", "-q", "-F", str(out), "-r", str(RATE), "-R", "0", "-C", "0", str(SF2), str(midi)]
+    return peers.fluidsynth_command(SF2, midi, out, rate=RATE, effects=False)
 
 
 def dlsynth_render_cmd(inputs: list[Path], out: Path, *extra: str) -> list[str]:

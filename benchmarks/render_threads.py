@@ -45,8 +45,9 @@ sys.path.insert(0, str(HERE))
 
 import bank_load  # noqa: E402  (benchmarks/bank_load.py: builds the DLS conversion)
 import make_dense_midi  # noqa: E402
+import peers  # noqa: E402
 
-SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+SF2 = peers.FLUID_R3_SF2
 TARGET = 1.7
 
 

@@ -30,10 +30,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peers import TIMGM_SF2  # benchmarks/peers.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache"
-DEFAULT_SF2 = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+DEFAULT_SF2 = TIMGM_SF2
 SHDR = struct.Struct("<20sIIIIIBbHH")  # 46 bytes a record
 TYPE_VORBIS = 0x10
 

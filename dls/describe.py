@@ -13,6 +13,7 @@ from json.encoder import encode_basestring as _encode_str
 
 
 from . import constants as C
+from .units import FILTER_CUTOFF_OFF, TIME_ZERO
 from .model import Articulation, Collection, Instrument, Loop, Region, Wave, WaveSample
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
@@ -52,9 +53,6 @@ _PERMILLE_DESTS = frozenset(
 )
 _DB_DESTS = frozenset({C.CONN_DST_GAIN, C.CONN_DST_FILTER_Q})
 _CENT_DESTS = frozenset({C.CONN_DST_PITCH, C.CONN_DST_KEYNUMBER})
-
-FILTER_OFF = 0x7FFFFFFF
-TIME_ZERO = -0x80000000
 
 
 @functools.lru_cache(maxsize=4096)
@@ -97,7 +95,7 @@ def connection_value(source: int, destination: int, scale: int) -> tuple[float |
         return round(scale / 65536.0, 3), "timecents"
     if destination in _FREQ_DESTS:
         if absolute:
-            if destination == C.CONN_DST_FILTER_CUTOFF and scale == FILTER_OFF:
+            if destination == C.CONN_DST_FILTER_CUTOFF and scale == FILTER_CUTOFF_OFF:
                 return None, "off"
             return round(440.0 * 2.0 ** ((scale / 65536.0 - 6900.0) / 1200.0), 3), "Hz"
         return round(scale / 65536.0, 3), "cents"

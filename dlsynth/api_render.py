@@ -13,8 +13,6 @@ from typing import NamedTuple, Union
 
 import numpy as np
 
-from dlsynth.synth.synth import DEFAULT_GAIN_DB
-
 from . import options
 from .banks import BankSpec, banks_of
 from .midi_input import MidiSpec, song_of
@@ -39,11 +37,11 @@ def render(
     midi: MidiSpec,
     bank: BankSpec = None,
     *,
-    rate: int = 48000,
-    interpolation: str = "cubic",
+    rate: int = options.DEFAULT_SAMPLE_RATE,
+    interpolation: str = options.DEFAULT_INTERPOLATION,
     effects: bool = True,
-    voices: int = 256,
-    gain_db: float = DEFAULT_GAIN_DB,
+    voices: int = options.DEFAULT_VOICES,
+    gain_db: float = options.DEFAULT_GAIN_DB,
     tail: Union[str, float] = "auto",
     max_length: float | None = None,
     threads: int | None = None,
@@ -57,9 +55,10 @@ def render(
     10; times in seconds become frames ``round(t * rate)``).
     bank: None (the built-in General MIDI bank), a path (DLS, SF2, SF3), a bank from
     ``load_bank``, or a list of these (a later one takes precedence per instrument).
-    The rest are the command's options, with its defaults: ``interpolation`` 'linear',
-    'cubic' or 'sinc'; ``effects`` reverb and chorus; ``voices`` polyphony (1..4096);
-    ``gain_db`` master gain (-12 dB of headroom for chords); ``tail`` seconds after the
+    The rest are the command's options, with its defaults (``dlsynth.options``):
+    ``interpolation`` one of ``options.INTERPOLATIONS``; ``effects`` reverb and chorus;
+    ``voices`` polyphony (1 to the engine's ``MAX_VOICES``); ``gain_db`` master gain
+    (``DEFAULT_GAIN_DB``: headroom for chords); ``tail`` seconds after the
     last event, or 'auto' (until silent, at most 30 s); ``max_length`` seconds of output
     at most, tail included; ``threads`` rendering each block (None: the cores; the output
     is the same for every count).
@@ -78,8 +77,8 @@ def render(
 
     if stems is True:
         stems = "channel"
-    if stems is not False and stems not in ("channel", "program", "track"):
-        raise ValueError(f"stems must be True, False, 'channel', 'program' or 'track', not {stems!r}")
+    if stems is not False and stems not in options.STEMS_BY:
+        raise ValueError(f"stems must be True, False or one of {', '.join(map(repr, options.STEMS_BY))}, not {stems!r}")
     options.flag("labels", labels)
 
     rate = options.rate(rate)

@@ -21,7 +21,6 @@ from typing import Optional
 import numpy as np
 
 from dlsynth.synth.events import SYSEX_MAX_SIZE
-from dlsynth.synth.synth import DEFAULT_GAIN_DB
 from dlsynth.synth.synth import Synth as _SynthSink
 
 from . import options
@@ -52,12 +51,12 @@ class Synth:
         self,
         bank: BankSpec = None,
         *,
-        rate: int = 48000,
+        rate: int = options.DEFAULT_SAMPLE_RATE,
         channel_groups: int = 1,
-        voices: int = 256,
-        interpolation: str = "cubic",
+        voices: int = options.DEFAULT_VOICES,
+        interpolation: str = options.DEFAULT_INTERPOLATION,
         effects: bool = True,
-        gain_db: float = DEFAULT_GAIN_DB,
+        gain_db: float = options.DEFAULT_GAIN_DB,
         threads: int = 1,
     ) -> None:
         from dlsynth.native.engine import MAX_CHANNEL_GROUPS

@@ -1,12 +1,35 @@
 """The checks of the library's options: each bad value raises ValueError (TypeError for a
 value of the wrong type) with one line naming the parameter, before anything is read or
 rendered. The limits are the engine's (``dlsynth.native.engine``), said there once; the
-command line checks the same limits for its options."""
+command line checks its options with these same functions (``name=`` gives the option's name).
+
+The defaults and the choice lists every layer starts from (the engine, Synth, the library's
+render, and the render and play commands) are said here once. Here rather than in
+``native/engine.py``: this module imports nothing heavy, so the command line builds its
+parser (defaults, choices, help) without loading NumPy or the C core, and the engine, which
+may not import ``synth/``, imports these few names from here."""
 
 from __future__ import annotations
 
 import math
 import operator
+
+#: output sample rate in Hz
+DEFAULT_SAMPLE_RATE = 48000
+#: polyphony (the engine's most is ``native.engine.MAX_VOICES``)
+DEFAULT_VOICES = 256
+#: sample interpolation, and the choices (the engine's codes: ``native.engine.INTERPOLATION``)
+INTERPOLATIONS = ("linear", "cubic", "sinc")
+DEFAULT_INTERPOLATION = "cubic"
+#: the WAV sample formats a render writes, each with its libsndfile subtype
+FORMATS = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
+DEFAULT_FORMAT = "pcm16"
+#: what a stem gathers (the engine's codes: ``native.engine.STEMS_BY``)
+STEMS_BY = ("channel", "program", "track")
+DEFAULT_STEMS_BY = "channel"
+#: Headroom for polyphony: a GM bank's single notes peak near full scale, so the mix is turned
+#: down as FluidSynth does (its synth.gain 0.2 is -14 dB). Users change it with gain_db.
+DEFAULT_GAIN_DB = -12.0
 
 
 def integer(name: str, value: object, lo: int, hi: int) -> int:
@@ -33,30 +56,33 @@ def real(name: str, value: object, lo: float | None = None, hi: float | None = N
     return v
 
 
-def rate(value: object) -> int:
+def rate(value: object, name: str = "rate") -> int:
     from dlsynth.native.engine import RATE_RANGE
 
-    return integer("rate", value, RATE_RANGE[0], RATE_RANGE[1])
+    return integer(name, value, RATE_RANGE[0], RATE_RANGE[1])
 
 
-def voices(value: object) -> int:
+def voices(value: object, name: str = "voices") -> int:
     from dlsynth.native.engine import MAX_VOICES
 
-    return integer("voices", value, 1, MAX_VOICES)
+    return integer(name, value, 1, MAX_VOICES)
 
 
-def threads(value: object) -> int:
+def threads(value: object, name: str = "threads") -> int:
     from dlsynth.native.engine import MAX_THREADS
 
-    return integer("threads", value, 1, MAX_THREADS)
+    return integer(name, value, 1, MAX_THREADS)
 
 
-def interpolation(value: object) -> str:
-    from dlsynth.native.engine import INTERPOLATION
+def choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """One of the names in choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
-    if value not in INTERPOLATION:
-        raise ValueError(f"interpolation must be one of {', '.join(map(repr, INTERPOLATION))}, got {value!r}")
-    return str(value)
+
+def interpolation(value: object, name: str = "interpolation") -> str:
+    return choice(name, value, INTERPOLATIONS)
 
 
 def flag(name: str, value: object) -> bool:
@@ -70,8 +96,8 @@ def flag(name: str, value: object) -> bool:
 GAIN_DB_RANGE = (-60.0, 24.0)
 
 
-def gain_db(value: object) -> float:
-    return real("gain_db", value, *GAIN_DB_RANGE)
+def gain_db(value: object, name: str = "gain_db") -> float:
+    return real(name, value, *GAIN_DB_RANGE)
 
 
 def tail(value: object) -> float | None:
@@ -85,14 +111,14 @@ def tail(value: object) -> float | None:
     return real("tail", value, 0.0, TAIL_MAX_SECONDS)
 
 
-def max_length(value: object) -> float | None:
+def max_length(value: object, name: str = "max_length") -> float | None:
     from dlsynth.apps.render import MAX_LENGTH_SECONDS
 
     if value is None:
         return None
-    v = real("max_length", value)
+    v = real(name, value)
     if not 0 < v <= MAX_LENGTH_SECONDS:
         raise ValueError(
-            f"max_length must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f}), got {value!r}"
+            f"{name} must be a number of seconds above 0 (at most {MAX_LENGTH_SECONDS:,.0f}), got {value!r}"
         )
     return v

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from dlsynth.dls import constants as C
 from dlsynth.dls import units as U
+from dlsynth.dls.describe import note_name
 from dlsynth.dls.model import (
     Articulation,
     Collection,
@@ -41,7 +42,6 @@ from .programs import (
     DRUM_KIT_NAME,
     GM_DRUM_NAMES,
     GM_PROGRAM_NAMES,
-    _note_name,
 )
 from .timbres import _T, _Timbre
 
@@ -109,7 +109,7 @@ def _make_timbre_waves(timbre: _Timbre) -> list[tuple[Wave, int, int]]:
         f0 = U.midi_note_to_hz(root)
         up = max(0, min(hi, root + ALIAS_FREE_SEMITONES) - root)
         fmax = min(0.45 * sr, TOP_FREQUENCY / 2.0 ** (up / 12.0))
-        name = f"{timbre.name} {_note_name(root)}"
+        name = f"{timbre.name} {note_name(root)}"
         if timbre.oneshot:
             y = timbre.gen(sr, f0, rng, **timbre.params)
             y = _fade(np.asarray(y, dtype=float), sr)

@@ -199,9 +199,3 @@ GM_DRUM_NAMES = {
 
 # Keys that cut each other off (the region key group, "exclusive class").
 DRUM_EXCLUSIVE_CLASSES = {42: 1, 44: 1, 46: 1, 71: 2, 72: 2, 73: 3, 74: 3, 78: 4, 79: 4, 80: 5, 81: 5}
-
-_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-
-
-def _note_name(note: int) -> str:
-    return f"{_NOTE_NAMES[note % 12]}{note // 12 - 1}"

@@ -21,6 +21,8 @@ from typing import Iterable
 
 import numpy as np
 
+from dlsynth import options
+
 from . import ffi, lib
 
 __all__ = [
@@ -84,7 +86,8 @@ MAX_VOICES = int(lib.ENG_VOICES_MAX)
 MAX_THREADS = 64
 RATE_RANGE = (int(lib.ENG_RATE_MIN), int(lib.ENG_RATE_MAX))
 
-INTERPOLATION = {"linear": lib.ENG_INTERP_LINEAR, "cubic": lib.ENG_INTERP_CUBIC, "sinc": lib.ENG_INTERP_SINC}
+#: interpolation name (dlsynth.options.INTERPOLATIONS) -> its ENG_INTERP_ code
+INTERPOLATION = {name: getattr(lib, f"ENG_INTERP_{name.upper()}") for name in options.INTERPOLATIONS}
 
 #: The kernels' SIMD variants (eng_set_simd), and the kernels (eng_kernel_variant).
 SIMD_VARIANTS = {"scalar": lib.ENG_SIMD_SCALAR, "sse2": lib.ENG_SIMD_SSE2, "avx2": lib.ENG_SIMD_AVX2}
@@ -163,8 +166,8 @@ END_REASONS = {
     lib.ENG_END_SOUND_OFF: "sound_off",
     lib.ENG_END_END_OF_FILE: "end_of_file",
 }
-#: what a stem is keyed by (eng_set_stems)
-STEMS_BY = {"channel": lib.ENG_STEMS_BY_CHANNEL, "program": lib.ENG_STEMS_BY_PROGRAM, "track": lib.ENG_STEMS_BY_TRACK}
+#: what a stem is keyed by (dlsynth.options.STEMS_BY) -> its ENG_STEMS_BY_ code (eng_set_stems)
+STEMS_BY = {name: getattr(lib, f"ENG_STEMS_BY_{name.upper()}") for name in options.STEMS_BY}
 MAX_STEMS = int(lib.ENG_STEMS_MAX)
 
 _ERRORS = {
@@ -271,7 +274,7 @@ def _release_source_pages(arr: np.ndarray) -> None:
 class Engine:
     """The native voice engine: sample pool, instruments, channels, voices, mixer.
 
-    sample_rate: output rate in Hz. max_voices: polyphony (1..4096; stolen voices fade in
+    sample_rate: output rate in Hz. max_voices: polyphony (1..MAX_VOICES; stolen voices fade in
     1/70 s in extra slots). channel_groups: 16 channels each (DirectMusic channel groups),
     channel index = group * 16 + MIDI channel. interpolation: 'linear', 'cubic' or 'sinc'.
     effects: reverb and chorus on the send buses. threads: how many threads render a block
@@ -280,10 +283,10 @@ class Engine:
 
     def __init__(
         self,
-        sample_rate: int = 48000,
-        max_voices: int = 256,
+        sample_rate: int = options.DEFAULT_SAMPLE_RATE,
+        max_voices: int = options.DEFAULT_VOICES,
         channel_groups: int = 1,
-        interpolation: str = "cubic",
+        interpolation: str = options.DEFAULT_INTERPOLATION,
         effects: bool = True,
         *,
         event_capacity: int = 16384,
@@ -291,8 +294,7 @@ class Engine:
         max_waves: int = MAX_WAVES,
         threads: int = 1,
     ):
-        if interpolation not in INTERPOLATION:
-            raise ValueError(f"interpolation must be one of {sorted(INTERPOLATION)}")
+        interpolation = options.interpolation(interpolation)
         if not 1 <= channel_groups <= MAX_CHANNEL_GROUPS:
             raise ValueError(f"channel_groups must be 1..{MAX_CHANNEL_GROUPS}")
         if not 1 <= max_voices <= MAX_VOICES:
@@ -794,13 +796,3 @@ class Engine:
     def master_gain(self, gain: float) -> None:
         self._master_gain = float(gain)
         lib.eng_set_master_gain(self._ptr, float(gain))
-
-    def set_reverb(self, room_size: float = 0.2, damping: float = 0.0, width: float = 0.5, level: float = 0.9) -> None:
-        with self._lock:
-            lib.eng_set_reverb(self._ptr, room_size, damping, width, level)
-
-    def set_chorus(
-        self, voices: int = 3, level: float = 2.0, speed_hz: float = 0.3, depth_ms: float = 8.0, type: int = 0
-    ) -> None:
-        with self._lock:
-            lib.eng_set_chorus(self._ptr, int(voices), level, speed_hz, depth_ms, int(type))

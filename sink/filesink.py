@@ -14,8 +14,9 @@ import tempfile
 import numpy as np
 
 from dlsynth.dls.atomicfile import fsync_dir
+from dlsynth.options import DEFAULT_FORMAT, FORMATS
+from dlsynth.outputs import OutputPathError, check_file_folder
 
-FORMATS = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
 BYTES_PER_SAMPLE = {"pcm16": 2, "pcm24": 3, "float": 4}
 #: the most sample data a RIFF WAVE file can hold: its sizes are 32-bit (less room for the headers)
 WAV_MAX_DATA_BYTES = 0xFFFFFFFF - 4096
@@ -34,8 +35,10 @@ def check_writable(path: str) -> None:
     d = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise FileSinkError(f"{path}: is a directory (give a file name, or several inputs for a directory)")
-    if not os.path.isdir(d):
-        raise FileSinkError(f"{path}: the folder {d} does not exist")
+    try:
+        check_file_folder(path)
+    except OutputPathError as exc:
+        raise FileSinkError(str(exc)) from None
     if not os.access(d, os.W_OK | os.X_OK):
         raise FileSinkError(f"{path}: cannot write in {d} (permission denied)")
 
@@ -94,7 +97,7 @@ class WavFileSink:
     """A WAV file written block by block (the file side of the port driver's wave sink)."""
 
     def __init__(
-        self, path: str, sample_rate: int, fmt: str = "pcm16", channels: int = 2, max_frames: int | None = None
+        self, path: str, sample_rate: int, fmt: str = DEFAULT_FORMAT, channels: int = 2, max_frames: int | None = None
     ):
         """``max_frames``: the most frames the render can write. When those would not fit a
         WAV file's 32-bit sizes (about 6 h 13 min of 16-bit stereo at 48 kHz), the file is

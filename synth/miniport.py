@@ -86,9 +86,8 @@ DMUS_EFFECT_CHORUS = 0x2
 
 from dlsynth.native.engine import MAX_VOICES, RATE_RANGE  # noqa: E402  (the engine's limits, said once)
 
-from .synth import DEFAULT_SAMPLE_RATE, MAX_CHANNEL_GROUPS  # noqa: E402
+from .synth import DEFAULT_SAMPLE_RATE, DEFAULT_VOICES, MAX_CHANNEL_GROUPS  # noqa: E402
 
-DEFAULT_VOICES = 256
 #: The usual rates, as DMUS_PORTCAPS would list them; any rate in RATE_RANGE works.
 SUPPORTED_SAMPLE_RATES = tuple(
     r

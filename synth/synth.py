@@ -31,15 +31,11 @@ from dlsynth.dls.model import Collection, Instrument
 from dlsynth.native import ffi as _ffi
 from dlsynth.native import lib as _lib
 from dlsynth.native.engine import MAX_CHANNEL_GROUPS, REPORT_FALLBACK, REPORT_MISSING, Engine, EngineFull
+from dlsynth.options import DEFAULT_GAIN_DB, DEFAULT_INTERPOLATION, DEFAULT_SAMPLE_RATE, DEFAULT_VOICES
 
 from .download import download_instrument, sf2_origin
 from .events import EVENT_INCOMPLETE, PACKAGE_EVENT, SysexAssembler
 from .timebase import TimeMap
-
-DEFAULT_SAMPLE_RATE = 48000
-# Headroom for polyphony: a GM bank's single notes peak near full scale, so the mix is
-# turned down as FluidSynth does (its synth.gain 0.2 is -14 dB). Users change it with gain_db.
-DEFAULT_GAIN_DB = -12.0
 
 _DRUM_FLAG = dls.constants.F_INSTRUMENT_DRUMS
 _KEY_DRUM = 1 << 21
@@ -148,9 +144,9 @@ class Synth:
     """ISynthSinkDMus: the DLS synth behind a DirectMusic port.
 
     sample_rate: output rate (Hz). channel_groups: how many groups of 16 channels (1..1000).
-    voices: polyphony (default 256, up to 4096). interpolation: 'linear', 'cubic' (default)
-    or 'sinc'. effects: reverb and chorus on. gain_db: master gain (default -12 dB of
-    headroom for polyphony). threads: threads rendering each block (the output is the same
+    voices: polyphony (default DEFAULT_VOICES, up to the engine's MAX_VOICES). interpolation:
+    one of dlsynth.options.INTERPOLATIONS (default DEFAULT_INTERPOLATION). effects: reverb
+    and chorus on. gain_db: master gain (default DEFAULT_GAIN_DB: headroom for polyphony). threads: threads rendering each block (the output is the same
     for every count).
     """
 
@@ -158,8 +154,8 @@ class Synth:
         self,
         sample_rate: int = DEFAULT_SAMPLE_RATE,
         channel_groups: int = 1,
-        voices: int = 256,
-        interpolation: str = "cubic",
+        voices: int = DEFAULT_VOICES,
+        interpolation: str = DEFAULT_INTERPOLATION,
         effects: bool = True,
         *,
         gain_db: float = DEFAULT_GAIN_DB,

@@ -5,27 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from benchmarks.peers import fluidsynth_command
+
 
 def fluidsynth_render(sf2: Path, song: Path, out: Path, rate: int, timeout: float) -> None:
     """``fluidsynth -F``: reverb and chorus off, gain 1, to a WAV at ``rate``."""
     subprocess.run(
-        [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            "1",
-            "-F",
-            str(out),
-            "-r",
-            str(rate),
-            str(sf2),
-            str(song),
-        ],
+        fluidsynth_command(sf2, song, out, rate=rate, effects=False, gain=1),
         check=True,
         timeout=timeout,
         stdout=subprocess.DEVNULL,

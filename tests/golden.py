@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from benchmarks.peers import TIMGM_SF2 as TIMGM
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden"
 MIDI = ROOT / "tests" / "data" / "midi"
-TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 
 #: what every golden render uses: a low rate and a short cut keep the kept files small
 RATE = 22050

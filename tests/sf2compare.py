@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.peers import fluidsynth_command
+
 FRAME_SECONDS = 0.1
 FLOOR_DB = -90.0
 
@@ -104,7 +106,7 @@ def render_dlsynth(song: str, bank: str, out: str, rate: int = 48000) -> float:
 def render_fluidsynth(song: str, bank: str, out: str, rate: int = 48000) -> float:
     t0 = time.perf_counter()
     subprocess.run(
-        ["fluidsynth", "-ni", "-q", "-F", out, "-r", str(rate), bank, song],
+        fluidsynth_command(bank, song, out, rate=rate, effects=True),
         check=True,
         timeout=600,
         stdout=subprocess.DEVNULL,

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmarks.peers import TIMGM_SF2 as TIMGM
 from dlsynth import dls
 from dlsynth.dls import constants as C
 from dlsynth.dls import units as U
@@ -34,7 +35,6 @@ from tests.fluidpeer import fluidsynth_render
 from . import synthkit as K
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 SONG = ROOT / "tests" / "data" / "midi" / "mutopia" / "grieg-anitras-dance.mid"
 RATE = 48000
 WAVE_RATE = 44100

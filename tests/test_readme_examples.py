@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.peers import TIMGM_SF2 as TIMGM
+
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Python library"
 SONG = REPO / "tests" / "data" / "midi" / "jazz-soft" / "test-c-major-scale.mid"
-TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 EXAMPLE_SECONDS = 300  # each example's bound (a render of a few seconds takes well under one)
 
 

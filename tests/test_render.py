@@ -215,6 +215,31 @@ def test_several_inputs_into_a_folder_in_parallel(tmp_path):
     assert sorted(f.name for f in outdir.iterdir()) == sorted(f.stem + ".wav" for f in files)
 
 
+def test_a_missing_output_folder_is_made_a_missing_file_folder_is_refused(tmp_path):
+    """-o DIR/ names an output folder: made when missing, parents too (as --stems DIR is);
+    the folder of a single output FILE is not made (one line, status 2, nothing written)."""
+    bank = str(cosine_bank(tmp_path / "cos.dls"))
+    files = [JAZZ / "test-c-major-scale.mid", JAZZ / "test-note-on-velocity.mid"]
+    outdir = tmp_path / "made" / "deeper"
+    p = cli(*files, "-o", str(outdir) + os.sep, "--bank", bank, "-q", "--tail", "0")
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in outdir.iterdir()) == sorted(f.stem + ".wav" for f in files)
+    single = tmp_path / "one" / "two"
+    p = cli(files[0], "-o", str(single) + os.sep, "--bank", bank, "-q", "--tail", "0")
+    assert p.returncode == 0, p.stderr
+    assert [f.name for f in single.iterdir()] == [files[0].stem + ".wav"]
+    p = cli(files[0], "-o", tmp_path / "absent" / "x.wav", "--bank", bank, "-q")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert f"the folder {tmp_path / 'absent'} does not exist" in p.stderr
+    assert not (tmp_path / "absent").exists()
+    (tmp_path / "a-file").write_bytes(b"")
+    p = cli(*files, "-o", str(tmp_path / "a-file") + os.sep, "--bank", bank, "-q")
+    assert p.returncode == 2 and p.stderr.strip().endswith("a-file/: not a folder"), p.stderr
+    # A refused option makes no folder either.
+    p = cli(*files, "-o", str(tmp_path / "never") + os.sep, "--bank", bank, "--rate", "5")
+    assert p.returncode == 2 and "--rate" in p.stderr and not (tmp_path / "never").exists()
+
+
 def test_several_inputs_one_bad(tmp_path):
     outdir = tmp_path / "out"
     outdir.mkdir()

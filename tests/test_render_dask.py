@@ -405,11 +405,25 @@ def test_render_many_checks_its_options_before_anything_is_read_or_written(tmp_p
         batch.render_many(songs, out, block=64)
     with pytest.raises(TypeError, match="a path or a list of paths"):
         batch.render_many(songs, out, bank=[load_banks([str(bank)])[0]])
-    with pytest.raises(ValueError, match="does not exist"):
-        batch.render_many(songs, tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="^rate must be between"):
+        batch.render_many(songs, tmp_path / "nowhere" / "deeper", rate=1000)
+    assert not (tmp_path / "nowhere").exists()  # a refused call makes no folder
+    bad = tmp_path / "bad.dls"
+    bad.write_bytes(b"RIFF\x04\x00\x00\x00DLS ")
+    with pytest.raises(dls.DLSError):
+        batch.render_many(songs, tmp_path / "nowhere" / "deeper", bank=bad)
+    assert not (tmp_path / "nowhere").exists()  # nor does a bad bank
+    (tmp_path / "a-file").write_bytes(b"")
+    with pytest.raises(ValueError, match="a-file: not a folder"):
+        batch.render_many(songs, tmp_path / "a-file")
     assert os.listdir(out) == []
     entries = batch.render_many(songs, out, bank=bank, jobs=1, tail="auto", gain_db=-6.0, fmt="float")
     assert [e["status"] for e in entries] == ["rendered"] * 2
     single = tmp_path / "single.wav"
     render_file(str(songs[0]), str(single), load_banks([str(bank)]), gain_db=-6.0, fmt="float")
     assert (out / "song000.wav").read_bytes() == single.read_bytes()
+    # A missing out_dir is made (parents too), as -o DIR/ is.
+    made = tmp_path / "made" / "deeper"
+    entries = batch.render_many(songs[:1], made, bank=bank, jobs=1, tail="auto", gain_db=-6.0, fmt="float")
+    assert [e["status"] for e in entries] == ["rendered"]
+    assert (made / "song000.wav").read_bytes() == single.read_bytes()

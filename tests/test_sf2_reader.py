@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.peers import FLUID_R3_SF2 as FLUID_R3
+from benchmarks.peers import TIMGM_SF2 as TIMGM
 from dlsynth import dls
 from dlsynth.dls import constants as C
 from dlsynth.dls.soundfont import articulation as A
@@ -21,8 +22,6 @@ from dlsynth.dls.soundfont import modulators as M
 
 from . import sf2build as B
 
-FLUID_R3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 U = 65536
 
 

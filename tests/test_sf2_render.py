@@ -20,6 +20,7 @@ import mido
 import numpy as np
 import soundfile as sf
 
+from benchmarks.peers import TIMGM_SF2 as TIMGM
 from dlsynth import dls
 from dlsynth.dls.soundfont import generators as G
 from tests.fluidpeer import fluidsynth_render
@@ -31,7 +32,6 @@ from .sf2compare import compare
 RATE = 48000
 SLOT = 1.5  # seconds per note: NOTE_SECONDS held, then the release
 NOTE_SECONDS = 1.0
-TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 
 PITCH_TOLERANCE_CENTS = 2.0  # the same sample through two interpolators
 LEVEL_TOLERANCE_DB = 0.5  # a level change (attenuation, velocity) as both synths make it

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmarks.peers import FLUID_R3_SF2 as FLUID
 from dlsynth.apps.render import load_banks, render_arrays
 
 from . import stemkit as S
 
 DATA = Path(__file__).parent / "data"
-FLUID = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SONG = DATA / "midi" / "openmsx" / "keep_on_rolling.mid"  # a band with drums, ten parts
 SUM_TOLERANCE = 1e-6  # max |sum of the stems - the mix| at float output
 

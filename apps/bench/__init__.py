@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import sys
 
+from dlsynth import options
+
 from .config import DEFAULT_BLOCK, MAX_VOICES, PEERS, RATE, LatencyConfig, VoicesConfig, from_args
 from .plan import make_plan
 from .stats import detect_onsets, summarize
@@ -42,7 +44,7 @@ def _common(q) -> None:
         help=f"audio block size in frames, 64, 128, 256... (default: the running server's period; "
         f"{DEFAULT_BLOCK} for a server started here, with this as its period)",
     )
-    q.add_argument("--rate", type=int, default=RATE, help="sample rate of a server started here (default 48000)")
+    q.add_argument("--rate", type=int, default=RATE, help="sample rate of a server started here (default %(default)s)")
     q.add_argument(
         "--jack-server",
         default="auto",
@@ -56,7 +58,7 @@ def _common(q) -> None:
         default="auto",
         help="measure FluidSynth too: auto (where installed, default), fluidsynth (required), none",
     )
-    q.add_argument("--interpolation", choices=("linear", "cubic", "sinc"), default="cubic")
+    q.add_argument("--interpolation", choices=options.INTERPOLATIONS, default=options.DEFAULT_INTERPOLATION)
     q.add_argument("--json", metavar="FILE", help="write every figure as JSON")
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlsynth.native.engine import MAX_VOICES  # the bench's polyphony limit is the engine's
+from dlsynth.options import DEFAULT_INTERPOLATION, DEFAULT_SAMPLE_RATE
 
 DEFAULT_BLOCK = 128
-RATE = 48000
+RATE = DEFAULT_SAMPLE_RATE  # of a JACK server the bench starts
 BLOCK_RANGE = (16, 8192)
 PEERS = ("auto", "fluidsynth", "none")
 
@@ -18,7 +19,7 @@ class Common:
     rate: int = RATE
     jack_server: str = "auto"
     peer: str = "auto"  # auto: FluidSynth where installed; fluidsynth: required; none
-    interpolation: str = "cubic"
+    interpolation: str = DEFAULT_INTERPOLATION
     effects: bool = True
     json: str | None = None
 

@@ -25,9 +25,14 @@ def check_common(cfg) -> None:
 
         if importlib.util.find_spec("matplotlib") is None:
             raise UserError("--png needs matplotlib: pip install matplotlib")
+    from dlsynth.outputs import OutputPathError, check_file_folder
+
     for path in (cfg.json, getattr(cfg, "png", None)):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise UserError(f"the folder of {path} does not exist")
+        if path:
+            try:
+                check_file_folder(path)
+            except OutputPathError as exc:
+                raise UserError(str(exc)) from None
 
 
 def host() -> dict:

@@ -42,6 +42,7 @@ import numpy as np
 
 from .. import constants as C
 from ..model import CONNECTION_DTYPE
+from ..units import FILTER_CUTOFF_OFF, UNITS_PER
 from . import generators as G
 
 EMU_ATTENUATION_FACTOR = 0.4  # SF2 initialAttenuation as E-mu hardware and FluidSynth play it
@@ -88,7 +89,7 @@ ROWS = (
 ROW_PAN = 28
 ROW_KEY_PITCH = 32
 ROW_CUTOFF = 20
-C_FILTER_OFF = 0x7FFFFFFF / 65536.0  # DLS2: initial cutoff 0x7FFFFFFF = no filter
+C_FILTER_OFF = FILTER_CUTOFF_OFF / UNITS_PER  # the DLS2 'no filter' cutoff, in cents
 
 
 def _g(gens: np.ndarray, op: int) -> np.ndarray:
@@ -176,7 +177,7 @@ def blocks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     raw = np.clip(raw, np.iinfo(np.int32).min, np.iinfo(np.int32).max)
     arr["scale"] = raw.astype(np.int32)
     arr["scale"][:, ROW_CUTOFF] = np.where(
-        values[:, ROW_CUTOFF] == C_FILTER_OFF, 0x7FFFFFFF, arr["scale"][:, ROW_CUTOFF]
+        values[:, ROW_CUTOFF] == C_FILTER_OFF, FILTER_CUTOFF_OFF, arr["scale"][:, ROW_CUTOFF]
     )
     return arr, over.any(axis=1)
 
@@ -209,7 +210,7 @@ DLS2_DEFAULTS: dict[tuple[int, int, int], tuple[int, int]] = {
     (_N, _N, C.CONN_DST_EG2_DECAYTIME): (0, _i(-32768.0)),
     (_N, _N, C.CONN_DST_EG2_SUSTAINLEVEL): (0, _i(1000.0)),
     (_N, _N, C.CONN_DST_EG2_RELEASETIME): (0, _i(-32768.0)),
-    (_N, _N, C.CONN_DST_FILTER_CUTOFF): (0, 0x7FFFFFFF),
+    (_N, _N, C.CONN_DST_FILTER_CUTOFF): (0, FILTER_CUTOFF_OFF),
     (_N, _N, C.CONN_DST_FILTER_Q): (0, 0),
     (C.CONN_SRC_KEYONVELOCITY, _N, C.CONN_DST_GAIN): (_CONCAVE_INVERTED, _i(-960.0)),
     (C.CONN_SRC_CC7, _N, C.CONN_DST_GAIN): (_CONCAVE_INVERTED, _i(-960.0)),
