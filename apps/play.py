@@ -39,7 +39,13 @@ def add_parser(sub) -> None:
         "plugged in later are opened too. Banks: with no --bank, the built-in General MIDI bank; "
         "with several, later banks take precedence per instrument.",
     )
-    p.add_argument("--bank", action="append", default=[], metavar="BANK.dls", help="a DLS bank (repeatable)")
+    p.add_argument(
+        "--bank",
+        action="append",
+        default=[],
+        metavar="BANK.dls",
+        help="a DLS, SF2 or SF3 bank (repeatable; later banks take precedence per instrument)",
+    )
     p.add_argument(
         "--midi-api", metavar="NAME", help="MIDI API: alsa, jack, core or winmm (default: the platform's usual)"
     )

@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
         action="append",
         default=[],
         metavar="BANK.dls",
-        help="a DLS bank (repeatable; later banks take precedence per instrument)",
+        help="a DLS, SF2 or SF3 bank (repeatable; later banks take precedence per instrument)",
     )
     p.add_argument(
         "--rate", type=int, default=options.DEFAULT_SAMPLE_RATE, help="sample rate in Hz (default %(default)s)"

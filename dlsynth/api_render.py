@@ -15,7 +15,7 @@ import numpy as np
 
 from . import options
 from .banks import BankSpec, banks_of
-from .midi_input import MidiSpec, song_of
+from .song_input import MidiSpec, song_of
 
 __all__ = ["render", "Rendered", "RenderWarning"]
 
