@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 
-from . import constants as C
 
 __all__ = [
     "INT32_MIN",
@@ -59,7 +58,6 @@ __all__ = [
     "hz_to_cents",
     "cents_to_hz",
     "midi_note_to_hz",
-    "describe_scale",
 ]
 
 INT32_MIN = -(1 << 31)
@@ -208,73 +206,3 @@ def pan_to_percent(value: int) -> float:
 def percent_to_pan(percent: float) -> int:
     """Encode a pan position in percent (-50 = hard left .. +50 = hard right)."""
     return clamp_int32(percent * 10.0 * UNITS_PER)
-
-
-# --- describing a connection -----------------------------------------------------------------
-
-_TIME_DESTINATIONS = frozenset(
-    {
-        C.CONN_DST_LFO_STARTDELAY,
-        C.CONN_DST_VIB_STARTDELAY,
-        C.CONN_DST_EG1_ATTACKTIME,
-        C.CONN_DST_EG1_DECAYTIME,
-        C.CONN_DST_EG1_RELEASETIME,
-        C.CONN_DST_EG1_DELAYTIME,
-        C.CONN_DST_EG1_HOLDTIME,
-        C.CONN_DST_EG1_SHUTDOWNTIME,
-        C.CONN_DST_EG2_ATTACKTIME,
-        C.CONN_DST_EG2_DECAYTIME,
-        C.CONN_DST_EG2_RELEASETIME,
-        C.CONN_DST_EG2_DELAYTIME,
-        C.CONN_DST_EG2_HOLDTIME,
-    }
-)
-_SUSTAIN_DESTINATIONS = frozenset({C.CONN_DST_EG1_SUSTAINLEVEL, C.CONN_DST_EG2_SUSTAINLEVEL})
-_PERCENT_DESTINATIONS = frozenset({C.CONN_DST_PAN, C.CONN_DST_CHORUS, C.CONN_DST_REVERB})
-_ABS_PITCH_DESTINATIONS = frozenset({C.CONN_DST_LFO_FREQUENCY, C.CONN_DST_VIB_FREQUENCY, C.CONN_DST_FILTER_CUTOFF})
-_GAIN_DESTINATIONS = frozenset(
-    {
-        C.CONN_DST_GAIN,
-        C.CONN_DST_FILTER_Q,
-        C.CONN_DST_LEFT,
-        C.CONN_DST_RIGHT,
-        C.CONN_DST_CENTER,
-        C.CONN_DST_LEFTREAR,
-        C.CONN_DST_RIGHTREAR,
-        C.CONN_DST_LFE_CHANNEL,
-    }
-)
-
-
-def describe_scale(source: int, destination: int, scale: int) -> str:
-    """A readable rendering of a connection's scale, e.g. ``'1.25 s'`` or ``'+50 cents'``.
-
-    With no source (``CONN_SRC_NONE``) the scale is the destination's absolute value: times in
-    seconds, sustain in percent, LFO frequency and filter cutoff in Hz. With a source the scale
-    is the amount added at full source output: times in timecents, pitches in cents, gains in dB.
-    """
-    v = as_int32(scale)
-    absolute = source == C.CONN_SRC_NONE
-    if destination in _TIME_DESTINATIONS:
-        if absolute:
-            return f"{timecents_to_seconds(v):.4g} s"
-        return f"{v / UNITS_PER:+.1f} timecents"
-    if destination in _SUSTAIN_DESTINATIONS:
-        return f"{sustain_to_percent(v):.1f} %" if absolute else f"{sustain_to_percent(v):+.1f} %"
-    if destination in _PERCENT_DESTINATIONS:
-        return f"{v / UNITS_PER / 10.0:+.1f} %"
-    if destination in _ABS_PITCH_DESTINATIONS:
-        if absolute:
-            if destination == C.CONN_DST_FILTER_CUTOFF and v == FILTER_CUTOFF_OFF:
-                return "off"
-            return f"{abs_pitch_to_hz(v):.4g} Hz"
-        return f"{v / UNITS_PER:+.1f} cents"
-    if destination == C.CONN_DST_FILTER_Q:
-        return f"{gain_to_db(v):.1f} dB"
-    if destination in _GAIN_DESTINATIONS:
-        return f"{gain_to_db(v):+.1f} dB"
-    if destination == C.CONN_DST_PITCH:
-        return f"{v / UNITS_PER:+.1f} cents"
-    if destination == C.CONN_DST_KEYNUMBER:
-        return f"{v / UNITS_PER / 100.0:+.2f} keys"
-    return str(v)

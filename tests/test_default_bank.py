@@ -11,6 +11,7 @@ import pytest
 
 from dlsynth import dls
 from dlsynth.dls import constants as C
+from dlsynth.dls import describe
 from dlsynth import gmbank as db
 from dlsynth.gmbank import params
 from dlsynth.dls import units as U
@@ -357,9 +358,10 @@ def test_units_round_trip_and_clamp():
     assert U.seconds_to_timecents(1e300) == U.INT32_MAX
     assert U.db_to_gain(-1e9) == U.INT32_MIN
     assert U.clamp_int32(float("inf")) == U.INT32_MAX
-    assert U.describe_scale(C.CONN_SRC_NONE, C.CONN_DST_EG1_DECAYTIME, U.from_seconds(2.0)) == "2 s"
-    assert U.describe_scale(C.CONN_SRC_NONE, C.CONN_DST_FILTER_CUTOFF, 0x7FFFFFFF) == "off"
-    assert U.describe_scale(C.CONN_SRC_NONE, C.CONN_DST_LFO_FREQUENCY, U.hz_to_abs_pitch(5.0)) == "5 Hz"
+    assert describe.connection_value(C.CONN_SRC_NONE, C.CONN_DST_EG1_DECAYTIME, U.from_seconds(2.0)) == (2.0, "s")
+    assert describe.connection_value(C.CONN_SRC_NONE, C.CONN_DST_FILTER_CUTOFF, 0x7FFFFFFF) == (None, "off")
+    freq = describe.connection_value(C.CONN_SRC_NONE, C.CONN_DST_LFO_FREQUENCY, U.hz_to_abs_pitch(5.0))
+    assert freq[1] == "Hz" and freq[0] == pytest.approx(5.0, rel=1e-9)
 
 
 # --- cache ---------------------------------------------------------------------------------------
