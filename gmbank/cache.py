@@ -59,7 +59,8 @@ def default_bank_path() -> pathlib.Path:
     The file lives in :func:`cache_dir` (or, when that cannot be written, a per-user folder
     in the system temp dir) as ``default-bank-<hash>.dls``, the hash covering
     :data:`BANK_VERSION` and the generator's source. It is written to a temporary file and
-    renamed into place, so concurrent first uses never see a partial file.
+    renamed into place, so concurrent first uses never see a partial file; the banks of
+    other versions in that folder are then removed.
     """
     from dlsynth.dls.writer import write
 
@@ -81,8 +82,21 @@ def default_bank_path() -> pathlib.Path:
             atomic_write(path, lambda f: f.write(data))
         except OSError:
             continue
+        _prune(d, keep=name)
         return path
     raise OSError("no writable folder for the default bank (tried: " + ", ".join(map(str, candidates)) + ")")
+
+
+def _prune(folder: pathlib.Path, keep: str) -> None:
+    """Remove the built-in banks of other dlsynth versions from the folder (each is about
+    8 MB, and every version makes its own). A process still reading one keeps its data: a
+    removed file lives on while it is open or mapped."""
+    for old in folder.glob("default-bank-*.dls"):
+        if old.name != keep:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 def load_default_bank() -> Collection:

@@ -388,6 +388,16 @@ def test_cache_builds_once_and_loads(monkeypatch, tmp_path, bank_bytes, quick_bu
     assert len(loaded.instruments) == 129 and loaded.find_instrument(0, 0).name == "Acoustic Grand Piano"
 
 
+def test_a_new_cache_file_removes_other_versions(monkeypatch, tmp_path, quick_build):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "dlsynth"
+    folder.mkdir()
+    (folder / "default-bank-0123456789ab.dls").write_bytes(b"an older version's bank")
+    (folder / "notes.txt").write_text("not ours")
+    p = db.default_bank_path()
+    assert sorted(q.name for q in folder.iterdir()) == sorted([p.name, "notes.txt"])
+
+
 def test_cache_falls_back_when_unwritable(monkeypatch, tmp_path, quick_build):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
