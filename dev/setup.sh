@@ -38,7 +38,7 @@ if [ -n "$MISSING" ]; then
         echo "dlsynth setup: these system packages are missing:$MISSING" >&2
         echo "dlsynth setup: run as root:  apt-get install -y --no-install-recommends$MISSING" >&2
         if [ "$MODE" = test ]; then
-            echo "dlsynth setup: (tests that need a missing tool fail and name it; under CI=true every tool is installed)" >&2
+            echo "dlsynth setup: (tests that need a missing tool are skipped and name it; with CI=true they fail instead)" >&2
         fi
     fi
 fi
