@@ -88,8 +88,9 @@ def test_playing_one_preset_decodes_only_its_sample_and_sounds_as_decoded_at_ope
     midi = tmp_path / "one.mid"
     _song(midi, 2)
     y_lazy = _render(lazy, midi, tmp_path / "lazy.wav")
-    # the song's preset and program 0 (every channel's power-on patch) are downloaded
-    assert [w.decoded for w in (_wave_of(lazy, p) for p in range(len(TONES)))] == [True, False, True]
+    # only the song's preset is downloaded (program 0, every channel's power-on patch, plays
+    # no note here)
+    assert [w.decoded for w in (_wave_of(lazy, p) for p in range(len(TONES)))] == [False, False, True]
     y_eager = _render(eager, midi, tmp_path / "eager.wav")
     assert np.abs(y_lazy).max() > 0.01
     assert np.array_equal(y_lazy, y_eager)
