@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 8-bit DLS waves (unsigned, 128 = silence) widened once for the 16-bit pool. */
+void dls_u8_to_s16(const uint8_t *src, int16_t *dst, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        dst[i] = (int16_t)(((int32_t)src[i] - 128) * 256);
+}
+
 static void loopimg_free(eng_loopimg *l)
 {
     if (!l)

@@ -20,7 +20,7 @@ extern "C" {
 
 /* CDEF-BEGIN */
 
-/* --- dls_: conversion of DLS sample data (native/convert.c) --- */
+/* --- dls_: DLS sample data and the file's structure (native/eng_waves.c, native/riffwalk.c) --- */
 
 /* 8-bit unsigned PCM (128 = silence) to 16-bit signed PCM: dst[i] = (src[i] - 128) * 256. */
 void dls_u8_to_s16(const uint8_t *src, int16_t *dst, size_t count);
@@ -38,7 +38,7 @@ enum {
 int64_t dls_riff_children(const uint8_t *buf, int64_t len, const int64_t *start, const int64_t *end, int64_t n,
                           int64_t *parent, int64_t *pos, uint32_t *cid, int64_t *size, int64_t *stray, int64_t cap);
 
-/* 1 when this build has AddressSanitizer compiled in, 2 for ThreadSanitizer, else 0 (so
+/* (native/build_info.c) 1 when this build has AddressSanitizer compiled in, 2 for ThreadSanitizer, else 0 (so
    tests can prove which build ran). */
 int dls_built_with_sanitizer(void);
 

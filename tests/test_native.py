@@ -1,4 +1,5 @@
-"""native/convert.c: 8-bit waves widened for the 16-bit sample pool; which build is under test."""
+"""dls_u8_to_s16 (native/eng_waves.c): 8-bit waves widened for the 16-bit sample pool; which
+build is under test (native/build_info.c)."""
 
 from __future__ import annotations
 
