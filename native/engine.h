@@ -38,8 +38,8 @@ enum {
 int64_t dls_riff_children(const uint8_t *buf, int64_t len, const int64_t *start, const int64_t *end, int64_t n,
                           int64_t *parent, int64_t *pos, uint32_t *cid, int64_t *size, int64_t *stray, int64_t cap);
 
-/* (native/build_info.c) 1 when this build has AddressSanitizer compiled in, 2 for ThreadSanitizer, else 0 (so
-   tests can prove which build ran). */
+/* 1 when this build has AddressSanitizer compiled in, 2 for ThreadSanitizer, else 0 (so
+   tests can prove which build ran; native/build_info.c). */
 int dls_built_with_sanitizer(void);
 
 /* --- fx_: reverb and chorus (native/effects.c) --- */
