@@ -197,7 +197,8 @@ def run(args) -> int:
     from dlsynth.synth.live import MIDI_CLIENT, MidiInputError, MidiInputs
     from dlsynth.synth.synth import Synth
 
-    banks = load_banks(args.bank)  # a bad bank is an error, never replaced by another
+    banks = load_banks(args.bank, lambda text: print(f"dlsynth play: {text}", file=sys.stderr, flush=True))
+    # (a bad bank is an error, never replaced by another)
     # With JACK MIDI and no --device, JACK itself is the audio device: dlsynth's one JACK
     # client reads the MIDI and renders in the same cycle. Otherwise PortAudio.
     native_jack = args.device is None and _midi_api(args) == "jack"

@@ -191,15 +191,16 @@ def _parse_tail(text: str) -> float | None:
     return v
 
 
-def load_banks(paths: list[str]):
+def load_banks(paths: list[str], notify=None):
     """Read every bank (the built-in one when none is given), failing on the first bad one:
-    a bank that does not load is an error, never silently replaced by another."""
+    a bank that does not load is an error, never silently replaced by another. ``notify``
+    is told when the built-in bank has to be built first (its first use)."""
     from dlsynth import dls
 
     if not paths:
         from dlsynth.gmbank import load_default_bank
 
-        return [load_default_bank()]
+        return [load_default_bank(notify)]
     return [dls.read(p) for p in paths]
 
 
@@ -762,7 +763,7 @@ def run(args) -> int:
 
     results: list[RenderResult] = []
     if not many:
-        banks = load_banks(args.bank)  # a bad bank: one-line error, exit 2
+        banks = load_banks(args.bank, None if args.quiet else _say)  # a bad bank: one-line error, exit 2
         inp, out = jobs[0]
         from dlsynth.smf.reader import MidiFileError
 
@@ -782,7 +783,7 @@ def run(args) -> int:
     else:
         # Check every bank once up front so a bad bank fails fast, with one line; forked
         # workers inherit what was read, others read it once each (_init_worker).
-        _keep_worker_banks(args.bank, load_banks(args.bank))
+        _keep_worker_banks(args.bank, load_banks(args.bank, None if args.quiet else _say))
         from concurrent.futures import ProcessPoolExecutor
 
         ex = ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker, initargs=(list(args.bank),))
@@ -996,6 +997,10 @@ def stop_pool(ex, stop_workers: bool) -> None:
 
 def _notify(text: str) -> None:
     print(f"dlsynth render: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _say(text: str) -> None:
+    print(f"dlsynth render: {text}", file=sys.stderr, flush=True)
 
 
 def _summary(r: RenderResult) -> None:

@@ -53,14 +53,15 @@ def _usable_dir(d: pathlib.Path) -> bool:
         return False
 
 
-def default_bank_path() -> pathlib.Path:
+def default_bank_path(notify=None) -> pathlib.Path:
     """Path of the default bank file, building and writing it on first use.
 
     The file lives in :func:`cache_dir` (or, when that cannot be written, a per-user folder
     in the system temp dir) as ``default-bank-<hash>.dls``, the hash covering
     :data:`BANK_VERSION` and the generator's source. It is written to a temporary file and
     renamed into place, so concurrent first uses never see a partial file; the banks of
-    other versions in that folder are then removed.
+    other versions in that folder are then removed. ``notify(text)``, when given, is told
+    before a build (a few seconds, once per version).
     """
     from dlsynth.dls.writer import write
 
@@ -77,6 +78,8 @@ def default_bank_path() -> pathlib.Path:
         if not _usable_dir(d):
             continue
         path = d / name
+        if notify is not None:
+            notify(f"building the built-in General MIDI bank (once: it is kept in {d})")
         data = write(build_default_bank())
         try:
             atomic_write(path, lambda f: f.write(data))
@@ -99,15 +102,16 @@ def _prune(folder: pathlib.Path, keep: str) -> None:
                 pass
 
 
-def load_default_bank() -> Collection:
-    """The default bank, read from its cache file (built on first use).
+def load_default_bank(notify=None) -> Collection:
+    """The default bank, read from its cache file (built on first use; ``notify``: as for
+    `default_bank_path`).
 
     A cache file that no longer reads (damaged by something else) is rebuilt once.
     """
     from dlsynth.dls.errors import DLSError
     from dlsynth.dls.reader import read
 
-    path = default_bank_path()
+    path = default_bank_path(notify)
     try:
         return read(path)
     except (DLSError, OSError, ValueError):
@@ -115,4 +119,4 @@ def load_default_bank() -> Collection:
             path.unlink()
         except OSError:
             pass
-        return read(default_bank_path())
+        return read(default_bank_path(notify))

@@ -388,6 +388,17 @@ def test_cache_builds_once_and_loads(monkeypatch, tmp_path, bank_bytes, quick_bu
     assert len(loaded.instruments) == 129 and loaded.find_instrument(0, 0).name == "Acoustic Grand Piano"
 
 
+def test_the_first_use_says_it_builds_the_bank_and_later_ones_do_not(monkeypatch, tmp_path, quick_build):
+    from dlsynth.apps.render import load_banks
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    said: list[str] = []
+    assert len(load_banks([], said.append)[0].instruments) == 129
+    assert said == [f"building the built-in General MIDI bank (once: it is kept in {tmp_path / 'dlsynth'})"]
+    load_banks([], said.append)
+    assert len(said) == 1
+
+
 def test_a_new_cache_file_removes_other_versions(monkeypatch, tmp_path, quick_build):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     folder = tmp_path / "dlsynth"
