@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from .arguments import add_bank_option
 from .errors import UserError
 from .jackserver import DUMMY_SERVER_HINT
 
@@ -39,13 +40,7 @@ def add_parser(sub) -> None:
         "plugged in later are opened too. Banks: with no --bank, the built-in General MIDI bank; "
         "with several, later banks take precedence per instrument.",
     )
-    p.add_argument(
-        "--bank",
-        action="append",
-        default=[],
-        metavar="BANK.dls",
-        help="a DLS, SF2 or SF3 bank (repeatable; later banks take precedence per instrument)",
-    )
+    add_bank_option(p)
     p.add_argument(
         "--midi-api", metavar="NAME", help="MIDI API: alsa, jack, core or winmm (default: the platform's usual)"
     )

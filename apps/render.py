@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 from dlsynth import options
 
+from .arguments import add_bank_option
+
 RENDER_BLOCK = 4096  # frames per Render pull; any size gives the same bytes
 #: frames rendered by one Render pull at most: whole RENDER_BLOCKs run together while no
 #: decision falls between them (fewer Python steps per second of song; the same bytes)
@@ -54,13 +56,7 @@ def add_parser(sub) -> None:
         help="output WAV file, or a folder (ending in /; made if missing) for several inputs "
         "(default: each input's name with .wav)",
     )
-    p.add_argument(
-        "--bank",
-        action="append",
-        default=[],
-        metavar="BANK.dls",
-        help="a DLS, SF2 or SF3 bank (repeatable; later banks take precedence per instrument)",
-    )
+    add_bank_option(p)
     p.add_argument(
         "--rate", type=int, default=options.DEFAULT_SAMPLE_RATE, help="sample rate in Hz (default %(default)s)"
     )

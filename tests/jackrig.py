@@ -95,6 +95,10 @@ from dlsynth.apps.jackserver import portaudio_terminate as portaudio_release  # 
 
 
 # ----------------------------------------------------------------------------- the server
+#: What jackd's log says when the dummy driver woke too late.
+DRIVER_LATE = "JackTimedDriver::Process XRun"
+
+
 class JackServer(DummyServer):
     """The application's dummy server (``jackd -n NAME -d dummy``, unique NAME), with what the
     tests need beside it: port listing and connections, and a stop at exit for any left."""
@@ -119,6 +123,11 @@ class JackServer(DummyServer):
         if status is not None and "sounddevice" in sys.modules:
             portaudio_rescan()  # usable again, without this server
         return status
+
+    def driver_late_count(self) -> int:
+        """How often jackd's dummy driver has logged its own clock thread waking too late (the
+        machine's noise: that thread runs above every client)."""
+        return self.log_text().count(DRIVER_LATE)
 
     def lsp(self, *args: str) -> list[str]:
         """Port names (``jack_lsp ARGS``), one per line."""

@@ -76,12 +76,17 @@ def make_synth(instruments, cycles) -> Synth:
     return s
 
 
-def pitch_of_select(s: Synth, msb: int, lsb: int, program: int, channel: int = 0, key: int = 69) -> float:
+def select(s: Synth, msb: int, lsb: int, program: int, channel: int = 0) -> None:
+    """Bank select MSB and LSB, then the program change, now."""
     t = s.position
     s.short_message(t, 1, 0xB0 | channel, 0, msb)
     s.short_message(t, 1, 0xB0 | channel, 32, lsb)
     s.short_message(t, 1, 0xC0 | channel, program, 0, 2)
-    s.short_message(t, 1, 0x90 | channel, key, 100)
+
+
+def pitch_of_select(s: Synth, msb: int, lsb: int, program: int, channel: int = 0, key: int = 69) -> float:
+    select(s, msb, lsb, program, channel)
+    s.short_message(s.position, 1, 0x90 | channel, key, 100)
     out = s.render(frames=K.RATE)
     s.short_message(s.position, 1, 0xB0 | channel, 120, 0)
     s.render(frames=4800)
@@ -141,11 +146,8 @@ def test_a_kit_at_exactly_the_selected_drum_bank_plays():
 
 def test_a_missing_select_is_reported_as_sent():
     s = make_synth([K.instrument("p0", 0, program=0)], cycles=(100,))
-    t = s.position
-    for cc, v in ((0, 121), (32, 6)):
-        s.short_message(t, 1, 0xB0, cc, v)
-    s.short_message(t, 1, 0xC0, 40, 0, 2)
-    s.short_message(t, 1, 0x90, 60, 100)
+    select(s, 121, 6, 40)
+    s.short_message(s.position, 1, 0x90, 60, 100)
     assert np.abs(s.render(frames=4800)).max() < SILENCE
     assert s.warnings == ["no instrument for program 40 (bank MSB 121, LSB 6) in any bank: its notes are silent"]
 
@@ -285,10 +287,7 @@ def test_a_song_downloads_only_the_instruments_its_notes_play():
 
 def test_a_fallback_is_said_at_the_selects_first_note_not_at_the_select():
     s = make_synth([K.instrument("gm", 0, program=1)], cycles=(100,))
-    t = s.position
-    for cc, v in ((0, 121), (32, 6)):
-        s.short_message(t, 1, 0xB0, cc, v)
-    s.short_message(t, 1, 0xC0, 1, 0, 2)
+    select(s, 121, 6, 1)
     s.render(frames=4800)
     assert s.warnings == [], "a fallback was said for a select no note has played"
     assert plays(s, K.sine_hz(100), 121, 6, 1)

@@ -64,7 +64,7 @@ def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
 
     client, port, state = _capture_client(jack_server, 3.0)
     service = ServiceThread(synth, sink, inputs)
-    driver_late_before = _driver_late(jack_server)
+    driver_late_before = jack_server.driver_late_count()
     try:
         client.activate()
         sink.start()
@@ -107,7 +107,7 @@ def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
         assert abs(K.cents(K.pitch(seg, FS), want)) < PITCH_TOLERANCE_CENTS
     assert len(applied) == 4, f"{len(applied)} MIDI messages applied, want 4"
     late = int(applied["late"].sum())
-    noise = state["xruns"] + _driver_late(jack_server) - driver_late_before
+    noise = state["xruns"] + jack_server.driver_late_count() - driver_late_before
     if late and noise:
         # A message is late when the cycle that should have applied it ran late: the graph
         # xrunned (the capture client saw it, or jackd's own clock woke late) while it was in
@@ -115,11 +115,6 @@ def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
         print(f"\n{late} of 4 messages applied late, with {noise} graph xrun(s) meanwhile")
     else:
         assert not late, f"{late} of 4 MIDI messages were applied late with no xrun in the graph"
-
-
-def _driver_late(server) -> int:
-    """How many times jackd's dummy driver has reported waking too late (the machine's noise)."""
-    return server.log_text().count("JackTimedDriver::Process XRun")
 
 
 @pytest.mark.timeout(120)

@@ -320,7 +320,7 @@ def test_a_client_that_misses_its_cycles_is_not_taken_for_machine_noise(live):
         xrun_mono.append(time.monotonic_ns())
         xrun_frame.append(client.frame_time)
 
-    t0_mono = [time.monotonic_ns()]
+    t0_mono = time.monotonic_ns()
     client.activate()
     try:
         time.sleep(FAULT_SECONDS + 1.5)
@@ -335,8 +335,8 @@ def test_a_client_that_misses_its_cycles_is_not_taken_for_machine_noise(live):
         "period": period,
         "xrun_mono": np.array(xrun_mono, dtype=np.int64),
         "xrun_frame": np.array(xrun_frame, dtype=np.int64),
+        "cyc_mono": np.array([t0_mono, time.monotonic_ns()], dtype=np.int64),  # the session's span
     }
-    res["cyc_mono"] = np.array([t0_mono[0], time.monotonic_ns()], dtype=np.int64)
     bursts = _xrun_bursts(res)
     at_fault = [b for b in bursts if any(b[0] - 2 * FAULT_SLEEP_S * 1e9 <= f <= b[1] for f in faults)]
     assert len(at_fault) >= 0.8 * len(faults), f"only {len(at_fault)} xrun bursts at the {len(faults)} faults"
@@ -458,7 +458,7 @@ def server_xrun_report(srv) -> str:
     how often the dummy driver itself woke too late (the machine, not a client)."""
     text = srv.log_text() if srv is not None else ""
     late = collections.Counter(re.findall(r"client = (\S+) was not finished", text))
-    driver = text.count("JackTimedDriver::Process XRun")
+    driver = text.count(jackrig.DRIVER_LATE)
     if not late and not driver:
         return ""
     who = ", ".join(f"{c} x{n}" for c, n in late.most_common())
@@ -483,10 +483,6 @@ STALL_LEAD_PERIODS = 4
 UNEXPLAINED_SHARE = 0.05
 #: A dropout (a missing cycle, a zero run, a level drop) this close to an xrun is that xrun's.
 DROPOUT_NEAR_XRUN_S = 0.1
-
-
-def _driver_late_count(srv) -> int:
-    return srv.log_text().count("JackTimedDriver::Process XRun") if srv is not None else 0
 
 
 def _xrun_bursts(res: dict) -> list[tuple[int, int]]:
@@ -528,7 +524,7 @@ def machine_noise(res: dict, live, srv, dropout_frames: list[int]) -> str | None
             f"moment of the session has one near it with odds {chance:.2f})"
         )
     else:
-        driver = _driver_late_count(srv)
+        driver = srv.driver_late_count() if srv is not None else 0
         if len(bursts) > driver:
             return None
         why = f"{len(bursts)} xrun burst(s), with jackd's own driver late x{driver} (no real-time canaries here)"

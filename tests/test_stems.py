@@ -24,6 +24,11 @@ def _stems(folder: Path) -> dict[str, np.ndarray]:
     return {p.stem: sf.read(p, dtype="float32")[0] for p in sorted(folder.glob("*.wav"))}
 
 
+def _render_stems(midi, out: Path, folder: Path, by: str, *more):
+    """`dlsynth render MIDI -o OUT --format float --stems FOLDER --stems-by BY MORE...`."""
+    return S.cli(midi, "-o", out, "--format", "float", "--stems", folder, "--stems-by", by, *more)
+
+
 def _sum_error(mix: np.ndarray, stems: dict[str, np.ndarray]) -> float:
     total = np.zeros(mix.shape, dtype=np.float64)
     for a in stems.values():
@@ -85,20 +90,7 @@ def _probe_song(tmp_path):
 def test_stems_by_channel_program_and_track(tmp_path, by, names):
     midi, _ = _probe_song(tmp_path)
     out = tmp_path / "mix.wav"
-    r = S.cli(
-        midi,
-        "-o",
-        out,
-        "--bank",
-        tmp_path / "probe.dls",
-        "--format",
-        "float",
-        "--stems",
-        tmp_path / "st",
-        "--stems-by",
-        by,
-        "-q",
-    )
+    r = _render_stems(midi, out, tmp_path / "st", by, "--bank", tmp_path / "probe.dls", "-q")
     assert r.returncode == 0, r.stderr
     stems = _stems(tmp_path / "st")
     assert set(stems) == names
@@ -117,19 +109,7 @@ def test_channels_that_never_select_a_program_get_stems_of_their_own(tmp_path, b
     """Real files with no program change: each channel's notes (by program: each program's)
     are a stem of their own, not the overflow's other.wav, with no warning."""
     out = tmp_path / "mix.wav"
-    r = S.cli(
-        DATA / "midi" / "jazz-soft" / song,
-        "-o",
-        out,
-        "--format",
-        "float",
-        "--stems",
-        tmp_path / "st",
-        "--stems-by",
-        by,
-        "--max-length",
-        "4",
-    )
+    r = _render_stems(DATA / "midi" / "jazz-soft" / song, out, tmp_path / "st", by, "--max-length", "4")
     assert r.returncode == 0, r.stderr
     assert "warning" not in r.stderr, r.stderr
     stems = _stems(tmp_path / "st")

@@ -5,9 +5,9 @@ SCHED_FIFO priority 99: above jackd's and every JACK client's real-time threads,
 client can delay it. It sleeps a millisecond at a time and writes down every wake-up more
 than half a millisecond late: with nothing in the machine able to preempt it, that means
 the virtual CPU itself did not run (the host took it away). A shared 2-core VM does this
-every few seconds for several milliseconds (measured on an idle machine: a few stalls of
-3 to 9 ms a minute on each CPU); a JACK client on that CPU then misses its cycle through no
-fault of its own. The live tests forgive an xrun only when a canary saw a stall long
+often (measured on an idle machine, per CPU over 20 s: 60 to 300 wake-ups more than 1 ms
+late, the worst 4 to 9 ms; during the live tests some reached 48 ms); a JACK client on that
+CPU then misses its cycle through no fault of its own. The live tests forgive an xrun only when a canary saw a stall long
 enough, at that moment (test_live_session.machine_noise).
 
 Without the right to real-time scheduling (not root, no rtprio limit) a canary still runs
