@@ -124,14 +124,15 @@ eng_voice *eng_voice_alloc(eng_engine *e, uint32_t priority, uint64_t now)
     return v;
 }
 
-/* Free the voices that have ended by `at`, the end of the last segment rendered (the
-   groups' masks say which: reading them, not the voices, keeps the voices in the cache of
-   the core that renders them). This runs only where the active list must be the same
-   whatever the block sizes: after a segment that ends on a control tick, and before the
-   events due at a frame. In between, a voice that ended inside a segment stays in the list
-   (and mixes silence, or its filter's ringing) until the next of those; so the mix groups,
-   made of consecutive entries of the list, are the same for every block size. Between
-   two passes with no segment rendered nothing can have ended. */
+/* Free the voices that have ended by `at`, the end of the last run rendered (the groups'
+   masks say which: reading them, not the voices, keeps the voices in the cache of the core
+   that renders them). This runs only where the active list must be the same whatever the
+   block sizes: after a run that ends on a multiple of ENG_RUN, and before the events due
+   at a frame. In between, a voice that has ended stays in the list: until the next
+   control tick it mixes silence, or its filter's ringing, and after that nothing
+   (eng_render.c, ended_by_tick); so the mix groups, made of consecutive entries of the
+   list, are the same for every block size. Between two passes with no run rendered
+   nothing can have ended. */
 void eng_free_ended(eng_engine *e, uint64_t at)
 {
     int32_t freed = 0;

@@ -57,7 +57,7 @@ static void alloc_buffers(eng_engine *e, int32_t event_capacity)
     e->act = calloc((size_t)e->n_slots, sizeof *e->act);
     e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
     e->unloading = calloc((size_t)e->max_instruments, sizeof *e->unloading);
-    e->mix = calloc(6 * ENG_CTRL, sizeof(float));
+    e->mix = calloc(6 * ENG_RUN, sizeof(float));
     e->tmp = calloc_lines(ENG_TMP_FLOATS, sizeof(float));
     e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
     e->gbuf = calloc_lines(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));

@@ -1,7 +1,8 @@
 /*
- * dlsynth voice engine: the render loop. eng_render cuts a block into segments (at control
- * ticks and event frames), applies the events due, and hands each segment out as work items
- * (its mix groups, and the finish of the segment before: buses, effects, output).
+ * dlsynth voice engine: the render loop. eng_render cuts a block into runs (at event frames
+ * and multiples of ENG_RUN), applies the events due, and hands each run out as work items
+ * (its mix groups, each rendering its voices through the run's control ticks, and the
+ * finish of the run before: buses, effects, output).
  *
  * Threads: eng_render runs on the render thread; the items (eng_run_item) run on it and on
  * the render workers (native/eng_workers.c) during eng_pool_run. It never allocates,
@@ -17,11 +18,28 @@
 #define ENG_HAVE_MXCSR 1
 #endif
 
-/* A voice the free pass after the segment ending at `end` will remove. */
+/* A voice the free pass after the frames before `end` will remove. */
 static inline int voice_ends(const eng_voice *v, uint64_t end)
 {
     return v->state == PS_DONE || (v->end_at && v->end_at <= end);
 }
+
+/* A voice that had ended when control tick `tick` was reached (voice_ends there: its wave
+   ran out before it, a wave's end is noted as it is met, or its planned silence came at
+   or before it). Until the free pass, which runs at multiples of ENG_RUN and before
+   events, such a voice stays in the active list but adds nothing after the tick, as if
+   it had been freed there. */
+static inline int ended_by_tick(const eng_voice *v, uint64_t tick)
+{
+    return (v->done_seen && v->done_at < tick) || (v->end_at && v->end_at <= tick);
+}
+
+/* The frames [at, end) of a run that a group renders at once: up to the next control tick
+   (`off` frames into the run's rows). */
+typedef struct {
+    uint64_t at, end;
+    int32_t n, off;
+} run_piece;
 
 /* A mix group's bus rows (left, right, and the reverb and chorus sends, NULL when the job
    has no sends) and the send rows it has written so far (ENG_SEND_*; zeroed on first use). */
@@ -52,33 +70,45 @@ static inline void voice_send_rows(const eng_voice *p, const eng_job *j, int32_t
     }
 }
 
-/* Voice p's dry output again, alone, into active-list entry `entry`'s stem row: rows start
-   at -0.0, which adds nothing (-0 + x is x, signed zeros included). */
-static inline void mix_stem(eng_engine *e, const eng_job *j, const eng_voice *p, int32_t entry, const float *t0,
-                            const float *t1)
+/* Active-list entry `entry`'s stem row set to -0.0 throughout (which adds nothing). */
+static inline void clear_stem(eng_engine *e, const eng_job *j, int32_t entry)
 {
     float *row = eng_stem_row(e, j->par, entry);
     for (int32_t f = 0; f < j->n; f++)
         row[f] = row[ENG_CTRL + f] = -0.0f;
+}
+
+/* Voice p's dry output again, alone, into active-list entry `entry`'s stem row: rows start
+   at -0.0, which adds nothing (-0 + x is x, signed zeros included). (With stems on, a run
+   is one piece.) */
+static inline void mix_stem(eng_engine *e, const eng_job *j, const eng_voice *p, int32_t entry, const float *t0,
+                            const float *t1)
+{
+    clear_stem(e, j, entry);
+    float *row = eng_stem_row(e, j->par, entry);
     eng_voice_mix(p, j->at, j->n, t0, t1, row, row + ENG_CTRL, NULL, NULL, e->simd);
 }
 
-/* Mix the np pending voices (filtered, in tmp's rows; active-list entries from `entry`) into
-   the group's rows in order; returns the bits of those that end, from the group's first. */
-static inline uint32_t mix_pending(eng_engine *e, const eng_job *j, const float *tmp, eng_voice *const *pend,
-                                   int np, int32_t entry, int32_t first, group_rows *rows)
+/* Mix the np pending voices (filtered, in tmp's rows; active-list entries in `entry`) into
+   the group's rows at the piece's offset, in order; returns the bits of those that end,
+   from the group's first. */
+static inline uint32_t mix_pending(eng_engine *e, const eng_job *j, const run_piece *pc, const float *tmp,
+                                   eng_voice *const *pend, const int32_t *entry, int np, int32_t first,
+                                   group_rows *rows)
 {
     uint32_t ended = 0;
+    int32_t o = pc->off;
     for (int k = 0; k < np; k++) {
         const eng_voice *p = pend[k];
         const float *t0 = tmp + (2 * k) * ENG_ROW, *t1 = tmp + (2 * k + 1) * ENG_ROW;
         float *vrev, *vcho;
         voice_send_rows(p, j, j->n, rows, &vrev, &vcho);
-        eng_voice_mix(p, j->at, j->n, t0, t1, rows->l, rows->r, vrev, vcho, e->simd);
+        eng_voice_mix(p, pc->at, pc->n, t0, t1, rows->l + o, rows->r + o, vrev ? vrev + o : NULL,
+                      vcho ? vcho + o : NULL, e->simd);
         if (j->stems)
-            mix_stem(e, j, p, entry + k, t0, t1);
-        if (voice_ends(p, j->end))
-            ended |= 1u << (entry + k - first);
+            mix_stem(e, j, p, entry[k], t0, t1);
+        if (voice_ends(p, pc->end))
+            ended |= 1u << (entry[k] - first);
     }
     return ended;
 }
@@ -98,63 +128,94 @@ static inline void queue_filter_lanes(eng_voice *v, uint64_t at, int lanes, floa
     }
 }
 
-/* The control tick's plan for each voice of the group (entries first..last) that goes on. */
-static inline void plan_at_tick(eng_engine *e, const eng_job *j, int32_t first, int32_t last, uint32_t ended)
+/* Control tick `tick`'s plan for each voice of the group (entries first..last) that goes
+   on. */
+static inline void plan_at_tick(eng_engine *e, uint64_t tick, int32_t first, int32_t last, uint32_t ended)
 {
     for (int32_t i = first; i < last; i++) {
         eng_voice *v = &e->voices[e->act[i]];
-        if (!(ended >> (i - first) & 1u) && v->ramp_end <= j->tick)
-            eng_voice_plan(e, v, j->tick, j->tick + ENG_CTRL);
+        if (!(ended >> (i - first) & 1u) && v->ramp_end <= tick)
+            eng_voice_plan(e, v, tick, tick + ENG_CTRL);
     }
 }
 
-/* One mix group: interpolate its voices into the thread's scratch rows, run their filters
-   (up to eight lanes at a time), mix them in the active list's order into the group's bus
-   rows, note which have ended, and, when the segment ends on a control tick, plan there
-   each voice that goes on (the control tick's plan, made before any event at the tick is
-   applied, as the tick comes first). */
-static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
+/* One piece of a run for a group's voices (entries first..last) that have not ended:
+   interpolate them into the thread's scratch rows, run their filters (up to eight lanes at
+   a time) and mix them in the active list's order into the group's bus rows; returns the
+   bits of those that end by the piece's end. Those that had ended by the piece's control
+   tick (`ended`, or ended_by_tick) are left out and keep their bits. */
+static uint32_t render_piece(eng_engine *e, float *tmp, const eng_job *j, const run_piece *pc, int32_t first,
+                             int32_t last, uint32_t ended, group_rows *rows)
 {
     eng_voice *pend[ENG_PEND_VOICES];
+    int32_t entry[ENG_PEND_VOICES];
     eng_fjob jobs[8];
     int np = 0, nj = 0;
-    int32_t n = j->n;
-    float *bus = e->gbuf + ((size_t)j->par * (size_t)e->max_groups + (size_t)g) * ENG_BUS_FLOATS;
-    group_rows rows = {bus, bus + ENG_CTRL, j->sends ? bus + 2 * ENG_CTRL : NULL,
-                       j->sends ? bus + 3 * ENG_CTRL : NULL, 0};
-    memset(rows.l, 0, sizeof(float) * (size_t)n);
-    memset(rows.r, 0, sizeof(float) * (size_t)n);
     float *dummy = tmp + 2 * ENG_PEND_VOICES * ENG_ROW;
-    int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
-    uint32_t ended = 0;
+    uint64_t tick = pc->at - pc->at % ENG_CTRL;
+    uint32_t out = 0;
     for (int32_t i = first; i <= last; i++) {
-        eng_voice *v = i < last ? &e->voices[e->act[i]] : NULL;
+        eng_voice *v = NULL;
+        if (i < last) {
+            v = &e->voices[e->act[i]];
+            if ((ended >> (i - first) & 1u) || ended_by_tick(v, tick)) {
+                out |= 1u << (i - first);
+                if (j->stems)
+                    clear_stem(e, j, i);
+                continue;
+            }
+        }
         int lanes = v && v->filter ? v->nch : 0;
         if (!v || np == ENG_PEND_VOICES || nj + lanes > 8) {
             if (nj)
-                eng_filter_jobs(jobs, nj, n, dummy, e->simd);
-            ended |= mix_pending(e, j, tmp, pend, np, i - np, first, &rows);
+                eng_filter_jobs(jobs, nj, pc->n, dummy, e->simd);
+            out |= mix_pending(e, j, pc, tmp, pend, entry, np, first, rows);
             np = nj = 0;
             if (!v)
                 break;
         }
         float *t0 = tmp + (2 * np) * ENG_ROW, *t1 = tmp + (2 * np + 1) * ENG_ROW;
-        eng_voice_interp(e, v, j->at, n, t0, t1);
+        eng_voice_interp(e, v, pc->at, pc->n, t0, t1);
         if (lanes) {
-            queue_filter_lanes(v, j->at, lanes, t0, t1, jobs + nj);
+            queue_filter_lanes(v, pc->at, lanes, t0, t1, jobs + nj);
             nj += lanes;
         }
+        entry[np] = i;
         pend[np++] = v;
     }
-    if (j->tick)
-        plan_at_tick(e, j, first, last, ended);
+    return out;
+}
+
+/* One mix group through the run: each piece up to a control tick rendered into the group's
+   bus rows, and at each tick the plan of each voice that goes on (the control tick's plan,
+   made before any event at the tick is applied, as the tick comes first); notes which of
+   its voices have ended by the run's end. */
+static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
+{
+    float *bus = e->gbuf + ((size_t)j->par * (size_t)e->max_groups + (size_t)g) * ENG_BUS_FLOATS;
+    group_rows rows = {bus, bus + ENG_RUN, j->sends ? bus + 2 * ENG_RUN : NULL, j->sends ? bus + 3 * ENG_RUN : NULL,
+                       0};
+    memset(rows.l, 0, sizeof(float) * (size_t)j->n);
+    memset(rows.r, 0, sizeof(float) * (size_t)j->n);
+    int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
+    uint32_t ended = 0;
+    run_piece pc;
+    for (pc.at = j->at; pc.at < j->end; pc.at = pc.end) {
+        uint64_t tick = (pc.at / ENG_CTRL + 1) * ENG_CTRL;
+        pc.end = tick < j->end ? tick : j->end;
+        pc.n = (int32_t)(pc.end - pc.at);
+        pc.off = (int32_t)(pc.at - j->at);
+        ended = render_piece(e, tmp, j, &pc, first, last, ended, &rows);
+        if (pc.end == tick)
+            plan_at_tick(e, tick, first, last, ended);
+    }
     e->gmask[g].bits = ended;
-    memcpy(bus + 4 * ENG_CTRL, &rows.sends, sizeof rows.sends);
+    memcpy(bus + 4 * ENG_RUN, &rows.sends, sizeof rows.sends);
 }
 
 /* dst[i] = the groups' rows at `offset` summed in group order (first + second + third
-   ...), for i < len (the left and right rows at once: len = 2 * ENG_CTRL; the frames past a
-   segment's end are stale and unused). With `send` (ENG_SEND_*), only the groups that wrote
+   ...), for i < len (the left and right rows at once: len = 2 * ENG_RUN; the frames past a
+   run's end are stale and unused). With `send` (ENG_SEND_*), only the groups that wrote
    that row (the others' are zero). */
 static void sum_groups(float *restrict dst, const float *restrict groups, size_t offset, int32_t n_groups,
                        int32_t len, uint32_t send)
@@ -164,7 +225,7 @@ static void sum_groups(float *restrict dst, const float *restrict groups, size_t
         const float *base = groups + (size_t)g * ENG_BUS_FLOATS;
         if (send) {
             uint32_t wrote;
-            memcpy(&wrote, base + 4 * ENG_CTRL, sizeof wrote);
+            memcpy(&wrote, base + 4 * ENG_RUN, sizeof wrote);
             if (!(wrote & send))
                 continue;
         }
@@ -181,23 +242,22 @@ static void sum_groups(float *restrict dst, const float *restrict groups, size_t
         memset(dst, 0, sizeof(float) * (size_t)len);
 }
 
-/* The rest of a segment once its groups are mixed: the buses, the effects, the output. */
+/* The rest of a run once its groups are mixed: the buses, the effects, the output. */
 static void finish_segment(eng_engine *e, const eng_finish *f)
 {
     int32_t n = f->n;
-    float *mix_l = e->mix, *mix_r = e->mix + ENG_CTRL, *mix_rev = e->mix + 2 * ENG_CTRL,
-          *mix_cho = e->mix + 3 * ENG_CTRL;
+    float *mix_l = e->mix, *mix_r = e->mix + ENG_RUN, *mix_rev = e->mix + 2 * ENG_RUN, *mix_cho = e->mix + 3 * ENG_RUN;
     const float *groups = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
-    if (n > ENG_CTRL / 2) {
-        sum_groups(mix_l, groups, 0, f->n_groups, 2 * ENG_CTRL, 0);
+    if (n > ENG_RUN / 2) {
+        sum_groups(mix_l, groups, 0, f->n_groups, 2 * ENG_RUN, 0);
     } else {
         sum_groups(mix_l, groups, 0, f->n_groups, n, 0);
-        sum_groups(mix_r, groups, ENG_CTRL, f->n_groups, n, 0);
+        sum_groups(mix_r, groups, ENG_RUN, f->n_groups, n, 0);
     }
     const float *wet = NULL;
     if (f->fx_on) {
-        sum_groups(mix_rev, groups, 2 * ENG_CTRL, f->n_groups, n, ENG_SEND_REV);
-        sum_groups(mix_cho, groups, 3 * ENG_CTRL, f->n_groups, n, ENG_SEND_CHO);
+        sum_groups(mix_rev, groups, 2 * ENG_RUN, f->n_groups, n, ENG_SEND_REV);
+        sum_groups(mix_cho, groups, 3 * ENG_RUN, f->n_groups, n, ENG_SEND_CHO);
         if (f->stem_out) {
             /* The effects' return apart (stem 0): each unit adds into rows of -0.0 (which
                then hold exactly what it would have added), then those are added to the
@@ -293,15 +353,14 @@ static void run_job(eng_engine *e)
         eng_run_item(e, 0, i);
 }
 
-/* The segment [pos, seg_end) as the job to hand out: its mix groups, on the half of the
-   group buffers the segment before did not use (the job's finish is still that one's). */
+/* The run [pos, seg_end) as the job to hand out: its mix groups, on the half of the group
+   buffers the run before did not use (the job's finish is still that one's). */
 static void job_begin(eng_engine *e, uint64_t pos, uint64_t seg_end, int fx_on, int stems)
 {
     eng_job *j = &e->job;
     e->gpar ^= 1;
     j->at = pos;
     j->end = seg_end;
-    j->tick = seg_end % ENG_CTRL == 0 ? seg_end : 0;
     j->n = (int32_t)(seg_end - pos);
     j->n_groups = (e->n_act + ENG_GROUP - 1) / ENG_GROUP;
     j->par = e->gpar;
@@ -312,8 +371,8 @@ static void job_begin(eng_engine *e, uint64_t pos, uint64_t seg_end, int fx_on, 
             e->stem_of[(size_t)j->par * (size_t)e->n_slots + (size_t)i] = e->voices[e->act[i]].stem;
 }
 
-/* The job's segment, rendered, becomes the finish the next job runs alongside its groups:
-   out and stem_out at the segment's first frame, gain the master gain times the master
+/* The job's run, rendered, becomes the finish the next job runs alongside its groups:
+   out and stem_out at the run's first frame, gain the master gain times the master
    volume, entries the active-list entries it mixed. */
 static void job_end(eng_engine *e, float *out, float *stem_out, int fx_on, float gain, int32_t entries)
 {
@@ -364,10 +423,10 @@ static inline int block_begin(eng_engine *e)
     return fx_on;
 }
 
-/* The control tick first (the mix groups planned the voices that go on at the tick the
-   segment before ended on: every segment ends at a tick or before one, and the first
-   starts with no voices), then the events due at pos; returns how many of them were due
-   before the block's start. Allocates nothing, takes no lock. */
+/* The events due at pos (the control tick at pos came first: the mix groups planned the
+   voices that go on there at the end of the run before), after the voices that have ended
+   are freed; returns how many of them were due before the block's start. Allocates
+   nothing, takes no lock. */
 static inline uint64_t apply_due(eng_engine *e, uint64_t pos, uint64_t start)
 {
     uint64_t late = 0;
@@ -382,11 +441,13 @@ static inline uint64_t apply_due(eng_engine *e, uint64_t pos, uint64_t start)
     return late;
 }
 
-/* Where the segment from pos ends: the next control tick, the block's end or the next
-   event, whichever comes first. Allocates nothing, takes no lock. */
-static inline uint64_t segment_end(const eng_engine *e, uint64_t pos, uint64_t end)
+/* Where the run from pos ends: the next multiple of ENG_RUN (of ENG_CTRL with stems on:
+   their rows hold one tick), the block's end or the next event, whichever comes first.
+   Allocates nothing, takes no lock. */
+static inline uint64_t segment_end(const eng_engine *e, uint64_t pos, uint64_t end, int stems)
 {
-    uint64_t seg_end = (pos / ENG_CTRL + 1) * ENG_CTRL;
+    uint64_t span = stems ? ENG_CTRL : ENG_RUN;
+    uint64_t seg_end = (pos / span + 1) * span;
     if (seg_end > end)
         seg_end = end;
     if (e->heap_n > 0 && e->heap[0].time < seg_end)
@@ -394,10 +455,10 @@ static inline uint64_t segment_end(const eng_engine *e, uint64_t pos, uint64_t e
     return seg_end;
 }
 
-/* The segment [pos, seg_end) of the block starting at frame start: its groups rendered
-   with the finish of the segment before, the voices that ended at its tick freed, and it
-   made the next finish (into out and the stem rows at its first frame). Allocates nothing,
-   takes no lock. */
+/* The run [pos, seg_end) of the block starting at frame start: its groups rendered with
+   the finish of the run before, the voices that have ended freed if it ends on a multiple
+   of ENG_RUN, and it made the next finish (into out and the stem rows at its first frame).
+   Allocates nothing, takes no lock. */
 static inline void render_segment(eng_engine *e, float *out, uint64_t start, uint64_t pos, uint64_t seg_end,
                                   int fx_on, int stems, float gain)
 {
@@ -406,7 +467,7 @@ static inline void render_segment(eng_engine *e, float *out, uint64_t start, uin
     int32_t entries = e->n_act;
     run_job(e);
     e->gmask_groups = j->n_groups;
-    if (j->tick)
+    if (seg_end % ENG_RUN == 0)
         eng_free_ended(e, seg_end);
     job_end(e, out + 2 * (pos - start), stems ? e->stem_out + 2 * (pos - start) : NULL, fx_on, gain, entries);
 }
@@ -447,7 +508,7 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     int32_t stems_before = e->n_stems;
     while (pos < end) {
         late += apply_due(e, pos, start);
-        uint64_t seg_end = segment_end(e, pos, end);
+        uint64_t seg_end = segment_end(e, pos, end, stems);
         render_segment(e, out, start, pos, seg_end, fx_on, stems, gain);
         pos = seg_end;
     }

@@ -236,7 +236,7 @@ typedef struct {
     uint64_t dropped_group;      /* MIDI events for a channel group that is not open */
     uint64_t ignored_sysex;      /* system exclusive messages with no meaning here (eng_push_midi) */
     uint64_t reports_lost;       /* reports dropped because the report ring was full */
-    uint64_t parallel_segments;  /* segments whose voices were shared out among threads */
+    uint64_t parallel_segments;  /* runs whose voices were shared out among threads */
     uint64_t worker_items;       /* pieces of them (mix groups, finishes) the workers ran */
 } eng_stats;
 
@@ -317,21 +317,24 @@ int32_t eng_poll_reports(eng_engine *e, eng_report *out, int32_t max);
 void eng_render(eng_engine *e, float *out, int32_t frames);
 
 /* Threads that render: the render thread plus threads - 1 workers (threads 1..64, clamped),
-   persistent, started here and woken per segment. Each segment's active voices are split
-   into fixed mix groups (eight consecutive entries of the active list), each group summed
-   into its own buses, the groups then summed in group order: the output is the same, bit
-   for bit, for every thread count. Returns the count in effect (1 where threads cannot be
-   started) or ENG_ERR_NOMEM. Allocates: producer thread, never while eng_render runs. */
+   persistent, started here and woken per block. A block is cut into runs (at events and
+   multiples of 1024 frames); each run's active voices are split into fixed mix groups
+   (four consecutive entries of the active list), each group rendered through the run's
+   control ticks into its own buses, the groups then summed in group order: the output is
+   the same, bit for bit, for every thread count. Returns the count in effect (1 where
+   threads cannot be started) or ENG_ERR_NOMEM. Allocates: producer thread, never while
+   eng_render runs. */
 int32_t eng_set_threads(eng_engine *e, int32_t threads);
 int32_t eng_threads(const eng_engine *e);
-/* How segments are shared out. A segment (at most 64 frames, between control ticks and
-   events) is shared out only when its frames times its active voices reach min_work
-   (default 1024; below, handing it out costs more than it saves; 0: every segment). Each
-   thread has its share of a segment's pieces and then helps with the others' (a thread
-   the OS has not scheduled has its share run by the others; after a long wait for one,
-   the render thread renders alone for a while); strict = 1 makes each thread run exactly
-   its own share (slower on a busy machine: for tests, which must see every thread work).
-   The output is the same in every case. Producer thread, while no render runs. */
+/* How runs are shared out. A run (at most 1024 frames, between events, block ends and
+   multiples of 1024 frames; 64 with stems on) is shared out only when its frames times its
+   active voices reach min_work (default 1024; below, handing it out costs more than it
+   saves; 0: every run). Each thread has its share of a run's mix groups and then helps
+   with the others' (a thread the OS has not scheduled has its share run by the others;
+   after a long wait for one, the render thread renders alone for a while); strict = 1
+   makes each thread run exactly its own share (slower on a busy machine: for tests, which
+   must see every thread work). The output is the same in every case. Producer thread,
+   while no render runs. */
 void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict);
 
 /* The kernels' SIMD variants (native/eng_kernels.c). The interpolators, the filters and the

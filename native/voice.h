@@ -337,13 +337,19 @@ typedef struct {
     eng_event ev;
 } eng_pending;
 
-/* One segment's render work, handed out as items (native/eng_workers.c): the voices in
-   mix groups of ENG_GROUP consecutive entries of the active list, each group into its own
-   bus rows, and the finish of the segment before (its groups summed in group order, the
-   effects, the output), which runs alongside. The summing tree is fixed by the active
-   list alone, so the output is the same whichever thread runs which item, and whatever
-   the thread count. */
-#define ENG_GROUP 8             /* voices per mix group */
+/* One run's render work, handed out as items (native/eng_workers.c): the voices in mix
+   groups of ENG_GROUP consecutive entries of the active list, each group into its own bus
+   rows, and the finish of the run before (its groups summed in group order, the effects,
+   the output), which runs alongside. A run spans the frames from one hand-out to the next:
+   up to ENG_RUN of them, never across an event, a block's end or a multiple of ENG_RUN;
+   each group renders its voices through the run's control ticks itself (planning them
+   there), so there is one hand-out per run, not per tick. The active list changes only at
+   multiples of ENG_RUN (the ended voices freed), at events (the ended voices freed, new
+   ones appended) and nowhere else, and a voice that has ended by a control tick adds
+   nothing after it, so the summing tree is fixed by the absolute frame alone: the output
+   is the same whichever thread runs which item, whatever the thread count and the block
+   sizes. */
+#define ENG_GROUP 4             /* voices per mix group */
 #define ENG_FX_VOICES 24        /* the effects' cost, in voices (the sharing threshold, and
                                    the first estimate of a finish's share of the work) */
 #define ENG_FIN_WEIGHT_MAX 256
@@ -353,7 +359,8 @@ typedef struct {
 typedef struct eng_gmask {
     _Alignas(64) uint32_t bits;
 } eng_gmask;
-#define ENG_BUS_FLOATS (4 * ENG_CTRL + 16) /* a group's bus rows: left, right, reverb, chorus,
+#define ENG_RUN (16 * ENG_CTRL) /* a run's frames at most; ended voices are freed at its multiples */
+#define ENG_BUS_FLOATS (4 * ENG_RUN + 16) /* a group's bus rows: left, right, reverb, chorus,
                                    then a cache line whose first word says which sends
                                    the group wrote (ENG_SEND_*: the others hold stale data) */
 #define ENG_SEND_REV 1u
@@ -372,10 +379,9 @@ typedef struct {
 } eng_finish;
 
 typedef struct {
-    uint64_t at;            /* absolute frame of the segment's first frame */
+    uint64_t at;            /* absolute frame of the run's first frame */
     uint64_t end;           /* and of the frame after its last */
-    uint64_t tick;          /* the control tick the segment ends on (plan there), or 0 */
-    int32_t n;              /* frames */
+    int32_t n;              /* frames (at most ENG_RUN; ENG_CTRL with stems on) */
     int32_t n_groups;
     int32_t par;
     int32_t sends;          /* mix the reverb and chorus sends (the effects are on) */
@@ -431,7 +437,7 @@ struct eng_engine {
     eng_instrument **unloading;
     int32_t n_unloading;
     float master_volume;    /* from ENG_EV_MASTER_VOLUME, linear */
-    float *mix;             /* 6 * ENG_CTRL: L, R, reverb, chorus, scratch */
+    float *mix;             /* 6 * ENG_RUN: L, R, reverb, chorus, scratch */
     float *tmp;             /* per thread (render thread first) ENG_TMP_FLOATS: 2 * ENG_PEND_VOICES
                                + 1 rows of ENG_ROW floats (the last: zeros) */
     float *gbuf;            /* 2 * max_groups * ENG_BUS_FLOATS: the mix groups' bus rows, two

@@ -295,12 +295,30 @@ __attribute__((target("avx2"))) static inline __m256 v8_cubic(__m256 xm1, __m256
     return _mm256_add_ps(_mm256_mul_ps(y, f), x0);
 }
 
+/* Eight cubic outputs from eight windows q[k] (each output's p - 1), loaded one per output
+   and transposed as in the SSE path (outputs 0-3 in the low halves, 4-7 in the high), with
+   fractions f; the result is scaled by 2^31 (each int16 in an int32's top half: s * 2^16). */
+__attribute__((target("avx2"))) static inline __m256 cubic8_rows(const int16_t *const q[8], __m256 f)
+{
+#define LD2(K) _mm256_inserti128_si256(_mm256_castsi128_si256(ld8(q[K])), ld8(q[(K) + 4]), 1)
+    __m256i r0 = LD2(0), r1 = LD2(1), r2 = LD2(2), r3 = LD2(3);
+#undef LD2
+    const __m256i z = _mm256_setzero_si256();
+    __m256i t0 = _mm256_unpacklo_epi16(r0, r1), t1 = _mm256_unpacklo_epi16(r2, r3);
+    __m256i u0 = _mm256_unpacklo_epi32(t0, t1), u1 = _mm256_unpackhi_epi32(t0, t1);
+    __m256 xm1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u0));
+    __m256 x0 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u0));
+    __m256 x1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u1));
+    __m256 x2 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u1));
+    return v8_cubic(xm1, x0, x1, x2, f);
+}
+
 __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc, float *out,
                                                             int m)
 {
     uint64_t ph = *pph;
     int i = 0;
-    if (m >= 8) {
+    if (m >= 2) {
         uint32_t l = (uint32_t)ph, d = (uint32_t)inc;
         __m256i lo = _mm256_setr_epi32((int)l, (int)(l + d), (int)(l + 2 * d), (int)(l + 3 * d), (int)(l + 4 * d),
                                        (int)(l + 5 * d), (int)(l + 6 * d), (int)(l + 7 * d));
@@ -324,26 +342,29 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
             }
         } else {
             const __m256 sc = _mm256_set1_ps(S31);
-            const __m256i z = _mm256_setzero_si256();
             for (; i + 8 <= m; i += 8) {
-                /* the SSE path's transpose in both halves: outputs 0-3 low, 4-7 high */
-#define LD2(K)                                                                                                       \
-    _mm256_inserti128_si256(_mm256_castsi128_si256(ld8(bm + ((ph + (K)*inc) >> ENG_FRAC))),                          \
-                            ld8(bm + ((ph + ((K) + 4) * inc) >> ENG_FRAC)), 1)
-                __m256i r0 = LD2(0), r1 = LD2(1), r2 = LD2(2), r3 = LD2(3);
-#undef LD2
-                __m256i t0 = _mm256_unpacklo_epi16(r0, r1), t1 = _mm256_unpacklo_epi16(r2, r3);
-                __m256i u0 = _mm256_unpacklo_epi32(t0, t1), u1 = _mm256_unpackhi_epi32(t0, t1);
-                /* each int16 in an int32's top half: s * 2^16, as in the SSE path (scale 2^-31) */
-                __m256 xm1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u0));
-                __m256 x0 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u0));
-                __m256 x1 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(z, u1));
-                __m256 x2 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(z, u1));
+                const int16_t *q[8];
+                for (int k = 0; k < 8; k++)
+                    q[k] = bm + ((ph + (uint64_t)k * inc) >> ENG_FRAC);
                 __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
-                _mm256_storeu_ps(out + i, _mm256_mul_ps(v8_cubic(xm1, x0, x1, x2, f), sc));
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(cubic8_rows(q, f), sc));
                 lo = _mm256_add_epi32(lo, dlo);
                 ph += 8 * inc;
             }
+        }
+        int r = m - i;
+        if (r >= 2) {
+            /* a tail of two to seven outputs: the loads per output on eight lanes, those
+               past the tail reading the last output's samples (read anyway), and a masked
+               store (one output alone is cheaper in the scalar code) */
+            const int16_t *q[8];
+            for (int k = 0; k < 8; k++)
+                q[k] = bm + ((ph + (uint64_t)(k < r ? k : r - 1) * inc) >> ENG_FRAC);
+            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), fs);
+            __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            _mm256_maskstore_ps(out + i, keep, _mm256_mul_ps(cubic8_rows(q, f), _mm256_set1_ps(S31)));
+            ph += (uint64_t)r * inc;
+            i = m;
         }
     }
     *pph = ph;

@@ -184,3 +184,72 @@ def test_output_does_not_depend_on_the_simd_variant():
             e.close()
         for v in variants:
             assert outs[v] == outs[variants[0]], f"{interp}: {v} differs from {variants[0]} ({variants} compared)"
+
+
+CTRL = 64  # ENG_CTRL: control ticks at multiples of it
+RUN = 1024  # ENG_RUN: ended voices leave the active list at its multiples and before events
+
+
+def one_shot_engine(threads: int = 1):
+    """Unlooped waves that run out at frames off the tick grid, through a resonant low-pass
+    that rings on after them, with gaps of several runs between events (so that voices end
+    inside runs and wait there for the free pass): four to twelve voices at once, over up
+    to three mix groups."""
+    rng = np.random.default_rng(11)
+    waves = [
+        Wave.from_pcm16(sine_data(0.011 + 0.007 * k, freq=700.0 + 150 * k), WAVE_RATE, WaveSample(unity_note=69))
+        for k in range(3)
+    ]
+    a = art(
+        conn(C.CONN_DST_FILTER_CUTOFF, 6500),
+        conn(C.CONN_DST_FILTER_Q, 200),
+        conn(C.CONN_DST_EG1_RELEASETIME, tc(0.5), raw=True),
+    )
+    ins = instrument(
+        region(0, key=(0, 50), articulations=[a]),
+        region(1, key=(51, 70), articulations=[a]),
+        region(2, key=(71, 127), articulations=[a]),
+    )
+    e, _ = setup(ins, waves, channels=(0, 1), threads=threads)
+    e.set_sharing(0, strict=threads > 1)
+    t = 37
+    for _ in range(30):
+        for _ in range(int(rng.integers(1, 5))):
+            e.note_on(t + int(rng.integers(0, 3)), int(rng.integers(0, 2)), int(rng.integers(30, 100)), 110)
+        t += int(rng.integers(300, 3 * RUN))
+    return e, t
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_voices_that_end_inside_runs_give_the_same_output_for_any_block_size(threads):
+    """A voice whose wave runs out inside a run stays in the active list until the next
+    multiple of ENG_RUN or event (the mix groups, consecutive entries of it, are fixed by the
+    absolute frame): the output is the same for every block size and thread count."""
+    e, total = one_shot_engine(threads)
+    ref = render(e, total)
+    assert np.abs(ref).max() > 0.05
+    for block in (1, 37, 64, 100, 1000, 1024, 1500):
+        e, _ = one_shot_engine(threads)
+        assert np.array_equal(render(e, total, block=block), ref), (threads, block)
+    if threads > 1:
+        e, _ = one_shot_engine(1)
+        assert np.array_equal(render(e, total), ref)
+
+
+def test_a_voice_that_ran_out_adds_nothing_after_the_next_control_tick():
+    """The filter rings on after the wave's last frame until the control tick after it (as
+    when the voice was freed there), and from the tick on the voice adds nothing, though it
+    waits in the active list until the next multiple of ENG_RUN."""
+    data = sine_data(0.0105, freq=900.0)
+    wave = Wave.from_pcm16(data, WAVE_RATE, WaveSample(unity_note=69))
+    a = art(conn(C.CONN_DST_FILTER_CUTOFF, 6500), conn(C.CONN_DST_FILTER_Q, 200))
+    start = 10
+    ran_out = start + int(np.ceil(len(data) * RATE / WAVE_RATE))  # the first frame past the wave
+    tick = (ran_out // CTRL + 1) * CTRL
+    assert tick < RUN
+    for block in (1, 100, 4096):
+        e, _ = setup(instrument(region(0, articulations=[a])), [wave])
+        e.note_on(start, 0, 69, 127)
+        x = render(e, 2 * RUN, block=block)[:, 0]
+        assert np.all(x[tick:] == 0.0), (block, int(np.nonzero(x)[0][-1]), tick)
+        assert np.abs(x[ran_out + 1 : tick]).max() > 1e-4, (block, ran_out, tick)  # the ringing
