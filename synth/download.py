@@ -202,6 +202,11 @@ def sf2_origin(info: dict[str, str] | None) -> bool:
 
 
 _GAIN_SOURCES = (C.CONN_SRC_KEYONVELOCITY, C.CONN_SRC_CC7, C.CONN_SRC_CC11)
+_SRC_NONE, _SRC_KEYNUMBER, _DST_GAIN = C.CONN_SRC_NONE, C.CONN_SRC_KEYNUMBER, C.CONN_DST_GAIN
+_VIB_OF_LFO = {
+    C.CONN_DST_LFO_FREQUENCY: C.CONN_DST_VIB_FREQUENCY,
+    C.CONN_DST_LFO_STARTDELAY: C.CONN_DST_VIB_STARTDELAY,
+}
 _KEY_TIME_DESTS = (C.CONN_DST_EG1_HOLDTIME, C.CONN_DST_EG1_DECAYTIME, C.CONN_DST_EG2_HOLDTIME, C.CONN_DST_EG2_DECAYTIME)
 
 
@@ -250,44 +255,45 @@ def _merge(articulations, defaults, default_index) -> tuple[list[tuple[int, int,
     overridden: set[int] = set()
     own: list[tuple[int, int, int, int, float]] = []
     notes: list[str] = []
+    lookup = default_index.get
+    append = own.append
 
     def note(text: str) -> None:
         if text not in notes:
             notes.append(text)
 
-    def put(s: int, c: int, d: int, t: int, v: float) -> None:
-        i = default_index.get((s, c, d))
-        if i is not None:
-            overridden.add(i)
-        own.append((s, c, d, t, v))
-
     for art in articulations:
-        rows = art.blocks.tolist() if len(art.blocks) else []
-        for s, c, d, t, raw in rows:
-            s, c, d, t = int(s), int(c), int(d), int(t)
-            v = int(raw) / _F
-            if art.level == 1:
+        level1 = art.level == 1
+        # (tolist gives Python ints: the fields are unsigned 16-bit, the scale signed 32-bit)
+        for s, c, d, t, raw in art.blocks.tolist():
+            v = raw / _F
+            if level1:
                 t = _level1_transform(s, c, t)
             if (
-                s in _GAIN_SOURCES
-                and c == C.CONN_SRC_NONE
-                and d == C.CONN_DST_GAIN
+                d == _DST_GAIN
+                and s in _GAIN_SOURCES
+                and c == _SRC_NONE
                 and v < 0
                 and (t >> C.TRN_SOURCE_SHIFT) & 0xF == C.CONN_TRN_CONCAVE
                 and not t & C.TRN_SOURCE_INVERT
             ):
                 t |= C.TRN_SOURCE_INVERT
                 note(f"non-inverted concave {C.source_name(s)}-to-gain read as inverted")
-            if s == C.CONN_SRC_KEYNUMBER and c == C.CONN_SRC_NONE and d in _KEY_TIME_DESTS and t & C.TRN_SOURCE_BIPOLAR:
+            if s == _SRC_KEYNUMBER and c == _SRC_NONE and d in _KEY_TIME_DESTS and t & C.TRN_SOURCE_BIPOLAR:
                 t &= ~C.TRN_SOURCE_BIPOLAR
                 note(f"bipolar key-number-to-{C.destination_name(d)} read as key/128 (SpessaSynth's encoding)")
-            put(s, c, d, t, v)
-            if art.level == 1 and s == C.CONN_SRC_NONE and c == C.CONN_SRC_NONE:
+            i = lookup((s, c, d))
+            if i is not None:
+                overridden.add(i)
+            append((s, c, d, t, v))
+            if level1 and s == _SRC_NONE and c == _SRC_NONE:
                 # a DLS1 instrument has one LFO: it is the vibrato too
-                if d == C.CONN_DST_LFO_FREQUENCY:
-                    put(s, c, C.CONN_DST_VIB_FREQUENCY, t, v)
-                elif d == C.CONN_DST_LFO_STARTDELAY:
-                    put(s, c, C.CONN_DST_VIB_STARTDELAY, t, v)
+                vib = _VIB_OF_LFO.get(d)
+                if vib is not None:
+                    i = lookup((s, c, vib))
+                    if i is not None:
+                        overridden.add(i)
+                    append((s, c, vib, t, v))
     if overridden:
         return [m for i, m in enumerate(defaults) if i not in overridden] + own, notes
     return list(defaults) + own, notes
