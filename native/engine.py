@@ -352,10 +352,10 @@ class Engine:
         return lib.eng_threads(self._ptr)
 
     def set_sharing(self, min_work: int = 1024, strict: bool = False) -> None:
-        """How segments are shared out among the threads (eng_set_sharing): only those whose
-        frames times voices reach `min_work` (0: every one); `strict`: each thread runs
-        exactly its own share, never the others' (for tests: slower on a busy machine).
-        The output does not depend on either."""
+        """How runs (the frames between events, up to 1024) are shared out among the threads
+        (eng_set_sharing): only those whose frames times voices reach `min_work` (0: every
+        one); `strict`: each thread runs exactly its own share, never the others' (for
+        tests: slower on a busy machine). The output does not depend on either."""
         with self._lock:
             lib.eng_set_sharing(self._ptr, int(min_work), 1 if strict else 0)
 
