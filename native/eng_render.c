@@ -214,9 +214,9 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
 }
 
 /* dst[i] = the groups' rows at `offset` summed in group order (first + second + third
-   ...), for i < len (the left and right rows at once: len = 2 * ENG_RUN; the frames past a
-   run's end are stale and unused). With `send` (ENG_SEND_*), only the groups that wrote
-   that row (the others' are zero). */
+   ...), for i < len (the left and right rows at once, len = 2 * ENG_RUN, for a whole
+   run). With `send` (ENG_SEND_*), only the groups that wrote that row (the others' are
+   zero). */
 static void sum_groups(float *restrict dst, const float *restrict groups, size_t offset, int32_t n_groups,
                        int32_t len, uint32_t send)
 {
@@ -248,7 +248,7 @@ static void finish_segment(eng_engine *e, const eng_finish *f)
     int32_t n = f->n;
     float *mix_l = e->mix, *mix_r = e->mix + ENG_RUN, *mix_rev = e->mix + 2 * ENG_RUN, *mix_cho = e->mix + 3 * ENG_RUN;
     const float *groups = e->gbuf + (size_t)f->par * (size_t)e->max_groups * ENG_BUS_FLOATS;
-    if (n > ENG_RUN / 2) {
+    if (n == ENG_RUN) {
         sum_groups(mix_l, groups, 0, f->n_groups, 2 * ENG_RUN, 0);
     } else {
         sum_groups(mix_l, groups, 0, f->n_groups, n, 0);

@@ -319,7 +319,7 @@ void eng_render(eng_engine *e, float *out, int32_t frames);
 /* Threads that render: the render thread plus threads - 1 workers (threads 1..64, clamped),
    persistent, started here and woken per block. A block is cut into runs (at events and
    multiples of 1024 frames); each run's active voices are split into fixed mix groups
-   (four consecutive entries of the active list), each group rendered through the run's
+   (eight consecutive entries of the active list), each group rendered through the run's
    control ticks into its own buses, the groups then summed in group order: the output is
    the same, bit for bit, for every thread count. Returns the count in effect (1 where
    threads cannot be started) or ENG_ERR_NOMEM. Allocates: producer thread, never while

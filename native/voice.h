@@ -349,7 +349,7 @@ typedef struct {
    nothing after it, so the summing tree is fixed by the absolute frame alone: the output
    is the same whichever thread runs which item, whatever the thread count and the block
    sizes. */
-#define ENG_GROUP 4             /* voices per mix group */
+#define ENG_GROUP 8             /* voices per mix group */
 #define ENG_FX_VOICES 24        /* the effects' cost, in voices (the sharing threshold, and
                                    the first estimate of a finish's share of the work) */
 #define ENG_FIN_WEIGHT_MAX 256

@@ -193,8 +193,8 @@ RUN = 1024  # ENG_RUN: ended voices leave the active list at its multiples and b
 def one_shot_engine(threads: int = 1):
     """Unlooped waves that run out at frames off the tick grid, through a resonant low-pass
     that rings on after them, with gaps of several runs between events (so that voices end
-    inside runs and wait there for the free pass): four to twelve voices at once, over up
-    to three mix groups."""
+    inside runs and wait there for the free pass): four to twelve voices at once, in one or
+    two mix groups."""
     rng = np.random.default_rng(11)
     waves = [
         Wave.from_pcm16(sine_data(0.011 + 0.007 * k, freq=700.0 + 150 * k), WAVE_RATE, WaveSample(unity_note=69))

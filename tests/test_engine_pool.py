@@ -47,12 +47,11 @@ FRAMES = 6000
 # summed on its own and the groups then summed in order (so that any number of render
 # threads gives the same output), which changes the rounding of the busy engine's sums of
 # more than eight voices (by at most 1.2e-7); the single-voice renders hash as before.
-# Re-recorded a third time (was d7b029c2...eb): the groups hold four voices, not eight, and
-# the active list sheds its ended voices at multiples of ENG_RUN and before events, not at
-# every control tick (so that mix groups render whole runs of ticks between hand-outs),
-# which regroups the busy engine's sums again (by at most 1.2e-7, measured); the
-# single-voice renders hash as before.
-FLOAT_POOL_SHA256 = "16c91ff647eb9318b910d9731208dc29df21914e98c397865aa876f7103adad5"
+# Re-recorded a third time (was d7b029c2...eb): the active list sheds its ended voices at
+# multiples of ENG_RUN and before events, not at every control tick (so that mix groups
+# render whole runs of ticks between hand-outs), which regroups the busy engine's sums
+# again (by at most 1.2e-7, measured); the single-voice renders hash as before.
+FLOAT_POOL_SHA256 = "3f8ed6d4934198d7229bc56b9674f36db5621e9452bab113159e5e82f01cefd8"
 
 GUARD = 8  # ENG_GUARD: frames either side of every buffer; the phase starts at GUARD
 SEAM = 8  # ENG_SEAM

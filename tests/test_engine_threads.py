@@ -32,7 +32,7 @@ def dense_engine(
     threads: int, effects: bool = True, interp: str = "cubic", share_all: bool = True, strict: bool = False
 ) -> Engine:
     """Sixteen channels of fast notes on looped mono and stereo waves with both envelopes,
-    LFOs and a sweeping filter: 40 to 64 voices at once (ten to sixteen mix groups), voices
+    LFOs and a sweeping filter: 40 to 64 voices at once (five to eight mix groups), voices
     stolen (the limit is 64), sustain pedal, pitch bends and controller changes."""
     mono = Wave.from_pcm16(
         sine_data(0.3) // 2 + sine_data(0.3, freq=1323.0) // 4,
