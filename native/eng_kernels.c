@@ -54,9 +54,8 @@ int32_t eng_kernel_variant(const eng_engine *e, int32_t kernel)
     case ENG_KERNEL_CUBIC:
     case ENG_KERNEL_SINC:
     case ENG_KERNEL_MIX:
-        return e->simd;
     case ENG_KERNEL_FILTER:
-        return e->simd > ENG_SIMD_SSE2 ? ENG_SIMD_SSE2 : e->simd;
+        return e->simd;
     default:
         return ENG_ERR_ARG;
     }

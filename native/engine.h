@@ -338,9 +338,9 @@ int32_t eng_threads(const eng_engine *e);
 void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict);
 
 /* The kernels' SIMD variants (native/eng_kernels.c). The interpolators, the filters and the
-   mix each have a scalar form, an SSE2 one on x86 and, for the interpolators and the mix,
-   an AVX2 one; every form computes each frame with the scalar form's operations in its
-   order (no FMA), so all give the same output bit for bit. */
+   mix each have a scalar form, an SSE2 one and an AVX2 one on x86; every form computes
+   each frame with the scalar form's operations in its order (no FMA), so all give the same
+   output bit for bit. */
 enum { ENG_SIMD_SCALAR = 0, ENG_SIMD_SSE2 = 1, ENG_SIMD_AVX2 = 2 };
 enum { ENG_KERNEL_LINEAR = 0, ENG_KERNEL_CUBIC = 1, ENG_KERNEL_SINC = 2, ENG_KERNEL_FILTER = 3, ENG_KERNEL_MIX = 4 };
 /* Bit 1 << v set: variant v (ENG_SIMD_*) can run here (this build has it, and the CPU). */
