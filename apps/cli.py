@@ -134,10 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     (no ``argv``), `render` and `info` run without the cyclic garbage collector and end the
     process when done (`_leave`)."""
     command = _command_in(sys.argv[1:] if argv is None else list(argv))
-    if argv is None and "numpy" not in sys.modules:
-        # NumPy's OpenBLAS starts a thread per core when it loads, and they spin a while:
-        # dlsynth does no linear algebra worth threads, and its own threads need the cores.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if argv is None:
+        import dlsynth.numpy_env  # noqa: F401  (one OpenBLAS thread: see there)
     if argv is None and command in FAST_EXIT:
         # A short-lived process that makes no garbage worth collecting: the cyclic collector
         # would only scan, again and again, the objects of the imports and of the bank.

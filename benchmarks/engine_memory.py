@@ -28,6 +28,8 @@ Linux only (it reads /proc/self/status). Run it in a fresh process: RSS is not g
 
 from __future__ import annotations
 
+import dlsynth.numpy_env  # noqa: F401  (first: one OpenBLAS thread, as the command runs)
+
 import argparse
 import json
 import sys

@@ -15,6 +15,8 @@ frame; lower is better.
 
 from __future__ import annotations
 
+import dlsynth.numpy_env  # noqa: F401  (first: one OpenBLAS thread, as the command runs)
+
 import argparse
 import ctypes
 import ctypes.util

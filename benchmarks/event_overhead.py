@@ -22,6 +22,8 @@ Usage::
 
 from __future__ import annotations
 
+import dlsynth.numpy_env  # noqa: F401  (first: one OpenBLAS thread, as the command runs)
+
 import argparse
 import json
 import statistics

@@ -28,6 +28,8 @@ highest priority (as root):
 
 from __future__ import annotations
 
+import dlsynth.numpy_env  # noqa: F401  (first: one OpenBLAS thread, as the command runs)
+
 import argparse
 import hashlib
 import json

@@ -13,6 +13,8 @@ The difference is what Python adds. Printed as microseconds and as a share of th
 
 from __future__ import annotations
 
+import dlsynth.numpy_env  # noqa: F401  (first: one OpenBLAS thread, as the command runs)
+
 import argparse
 import json
 import time
