@@ -330,7 +330,7 @@ def cpu_ghz() -> float | None:
 def print_breakdown(total_ns: float, repeat: int) -> None:
     rows = kernel_breakdown(repeat)
     ghz = cpu_ghz()
-    window, wide, f8, f4, mix = (ns for _, ns in rows)
+    window, wide, f8, _f4, mix = (ns for _, ns in rows)
     print(
         "\nwhere a voice-sample's time goes (each kernel alone; ns per voice-sample"
         + (f", cycles at {ghz:.2f} GHz)" if ghz else ")")

@@ -1,13 +1,13 @@
 /*
  * dlsynth voice engine: voice allocation, stealing and freeing.
  *
- * Thread: the render thread (while it applies events, and between segments).
+ * Thread: the render thread (while it applies events, and between runs).
  */
 #include "eng_internal.h"
 
 #include <string.h>
 
-/* The END label of a voice freed at `at` (the end of the last segment rendered, or the
+/* The END label of a voice freed at `at` (the end of the last run rendered, or the
    frame a slot is taken back at): its sound ended at its planned silence (end_at), where
    its wave ran out, or at `at`, whichever came first; why, from the cut that ended it, or
    else whether it had been released. */

@@ -1,6 +1,6 @@
 /*
  * dlsynth voice engine: creation and teardown of the engine object, and the render threads'
- * setup (how many, how segments are shared out).
+ * setup (how many, how runs are shared out).
  *
  * Thread: the producer (the Python side, serialised by the wrapper's lock), never while
  * eng_render runs. Everything eng_render touches is allocated here or by the downloads.

@@ -58,7 +58,7 @@ void eng_free_ended(eng_engine *e, uint64_t at);
    DLSYNTH_NO_AVX2 in the environment) */
 int32_t eng_simd_default(void);
 
-/* eng_render.c: one work item of the segment being handed out (worker 0: the render thread) */
+/* eng_render.c: one work item of the run being handed out (worker 0: the render thread) */
 void eng_run_item(void *ctx, int32_t worker, int32_t item);
 
 #endif /* DLSYNTH_ENG_INTERNAL_H */

@@ -70,23 +70,23 @@ static inline void voice_send_rows(const eng_voice *p, const eng_job *j, int32_t
     }
 }
 
-/* Active-list entry `entry`'s stem row set to -0.0 throughout (which adds nothing). */
-static inline void clear_stem(eng_engine *e, const eng_job *j, int32_t entry)
+/* Active-list entry `entry`'s stem row over the piece, set to -0.0 (which adds nothing);
+   returns the row at the piece's first frame. */
+static inline float *clear_stem(eng_engine *e, const eng_job *j, const run_piece *pc, int32_t entry)
 {
-    float *row = eng_stem_row(e, j->par, entry);
-    for (int32_t f = 0; f < j->n; f++)
-        row[f] = row[ENG_CTRL + f] = -0.0f;
+    float *row = eng_stem_row(e, j->par, entry) + pc->off;
+    for (int32_t f = 0; f < pc->n; f++)
+        row[f] = row[ENG_RUN + f] = -0.0f;
+    return row;
 }
 
-/* Voice p's dry output again, alone, into active-list entry `entry`'s stem row: rows start
-   at -0.0, which adds nothing (-0 + x is x, signed zeros included). (With stems on, a run
-   is one piece.) */
-static inline void mix_stem(eng_engine *e, const eng_job *j, const eng_voice *p, int32_t entry, const float *t0,
-                            const float *t1)
+/* Voice p's dry output over the piece again, alone, into active-list entry `entry`'s stem
+   row: rows start at -0.0, which adds nothing (-0 + x is x, signed zeros included). */
+static inline void mix_stem(eng_engine *e, const eng_job *j, const run_piece *pc, const eng_voice *p, int32_t entry,
+                            const float *t0, const float *t1)
 {
-    clear_stem(e, j, entry);
-    float *row = eng_stem_row(e, j->par, entry);
-    eng_voice_mix(p, j->at, j->n, t0, t1, row, row + ENG_CTRL, NULL, NULL, e->simd);
+    float *row = clear_stem(e, j, pc, entry);
+    eng_voice_mix(p, pc->at, pc->n, t0, t1, row, row + ENG_RUN, NULL, NULL, e->simd);
 }
 
 /* Mix the np pending voices (filtered, in tmp's rows; active-list entries in `entry`) into
@@ -106,7 +106,7 @@ static inline uint32_t mix_pending(eng_engine *e, const eng_job *j, const run_pi
         eng_voice_mix(p, pc->at, pc->n, t0, t1, rows->l + o, rows->r + o, vrev ? vrev + o : NULL,
                       vcho ? vcho + o : NULL, e->simd);
         if (j->stems)
-            mix_stem(e, j, p, entry[k], t0, t1);
+            mix_stem(e, j, pc, p, entry[k], t0, t1);
         if (voice_ends(p, pc->end))
             ended |= 1u << (entry[k] - first);
     }
@@ -143,9 +143,9 @@ static inline void plan_at_tick(eng_engine *e, uint64_t tick, int32_t first, int
    interpolate them into the thread's scratch rows, run their filters (up to eight lanes at
    a time) and mix them in the active list's order into the group's bus rows; returns the
    bits of those that end by the piece's end. Those that had ended by the piece's control
-   tick (`ended`, or ended_by_tick) are left out and keep their bits. */
+   tick (ended_by_tick) are left out and keep their bits. */
 static uint32_t render_piece(eng_engine *e, float *tmp, const eng_job *j, const run_piece *pc, int32_t first,
-                             int32_t last, uint32_t ended, group_rows *rows)
+                             int32_t last, group_rows *rows)
 {
     eng_voice *pend[ENG_PEND_VOICES];
     int32_t entry[ENG_PEND_VOICES];
@@ -158,10 +158,10 @@ static uint32_t render_piece(eng_engine *e, float *tmp, const eng_job *j, const 
         eng_voice *v = NULL;
         if (i < last) {
             v = &e->voices[e->act[i]];
-            if ((ended >> (i - first) & 1u) || ended_by_tick(v, tick)) {
+            if (ended_by_tick(v, tick)) {
                 out |= 1u << (i - first);
                 if (j->stems)
-                    clear_stem(e, j, i);
+                    clear_stem(e, j, pc, i);
                 continue;
             }
         }
@@ -205,7 +205,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
         pc.end = tick < j->end ? tick : j->end;
         pc.n = (int32_t)(pc.end - pc.at);
         pc.off = (int32_t)(pc.at - j->at);
-        ended = render_piece(e, tmp, j, &pc, first, last, ended, &rows);
+        ended = render_piece(e, tmp, j, &pc, first, last, &rows);
         if (pc.end == tick)
             plan_at_tick(e, tick, first, last, ended);
     }
@@ -243,7 +243,7 @@ static void sum_groups(float *restrict dst, const float *restrict groups, size_t
 }
 
 /* The rest of a run once its groups are mixed: the buses, the effects, the output. */
-static void finish_segment(eng_engine *e, const eng_finish *f)
+static void finish_run(eng_engine *e, const eng_finish *f)
 {
     int32_t n = f->n;
     float *mix_l = e->mix, *mix_r = e->mix + ENG_RUN, *mix_rev = e->mix + 2 * ENG_RUN, *mix_cho = e->mix + 3 * ENG_RUN;
@@ -263,17 +263,17 @@ static void finish_segment(eng_engine *e, const eng_finish *f)
                then hold exactly what it would have added), then those are added to the
                mix in the same order as without stems: the same mix, bit for bit. */
             float *w = e->stem_wet;
-            for (int32_t i = 0; i < 4 * ENG_CTRL; i++)
+            for (int32_t i = 0; i < 4 * ENG_RUN; i++)
                 w[i] = -0.0f;
-            fx_reverb_process(e->reverb, mix_rev, w, w + ENG_CTRL, (size_t)n);
-            fx_chorus_process(e->chorus, mix_cho, w + 2 * ENG_CTRL, w + 3 * ENG_CTRL, (size_t)n);
+            fx_reverb_process(e->reverb, mix_rev, w, w + ENG_RUN, (size_t)n);
+            fx_chorus_process(e->chorus, mix_cho, w + 2 * ENG_RUN, w + 3 * ENG_RUN, (size_t)n);
             for (int32_t i = 0; i < n; i++) {
                 mix_l[i] += w[i];
-                mix_r[i] += w[ENG_CTRL + i];
+                mix_r[i] += w[ENG_RUN + i];
             }
             for (int32_t i = 0; i < n; i++) {
-                mix_l[i] += w[2 * ENG_CTRL + i];
-                mix_r[i] += w[3 * ENG_CTRL + i];
+                mix_l[i] += w[2 * ENG_RUN + i];
+                mix_r[i] += w[3 * ENG_RUN + i];
             }
             wet = w;
         } else {
@@ -297,7 +297,7 @@ void eng_run_item(void *ctx, int32_t worker, int32_t item)
     const eng_job *j = &e->job;
     if (j->has_finish) {
         if (item == 0) {
-            finish_segment(e, &j->finish);
+            finish_run(e, &j->finish);
             return;
         }
         item--;
@@ -390,7 +390,7 @@ static void job_end(eng_engine *e, float *out, float *stem_out, int fx_on, float
 }
 
 /* The block's statistics: its late events, the position, the voices still active (not
-   counting voices that ended and wait for the next free pass: the last segment's masks). */
+   counting voices that ended and wait for the next free pass: the last run's masks). */
 static void block_stats(eng_engine *e, uint64_t end, uint64_t late)
 {
     if (late)
@@ -441,13 +441,11 @@ static inline uint64_t apply_due(eng_engine *e, uint64_t pos, uint64_t start)
     return late;
 }
 
-/* Where the run from pos ends: the next multiple of ENG_RUN (of ENG_CTRL with stems on:
-   their rows hold one tick), the block's end or the next event, whichever comes first.
-   Allocates nothing, takes no lock. */
-static inline uint64_t segment_end(const eng_engine *e, uint64_t pos, uint64_t end, int stems)
+/* Where the run from pos ends: the next multiple of ENG_RUN, the block's end or the next
+   event, whichever comes first. Allocates nothing, takes no lock. */
+static inline uint64_t run_end(const eng_engine *e, uint64_t pos, uint64_t end)
 {
-    uint64_t span = stems ? ENG_CTRL : ENG_RUN;
-    uint64_t seg_end = (pos / span + 1) * span;
+    uint64_t seg_end = (pos / ENG_RUN + 1) * ENG_RUN;
     if (seg_end > end)
         seg_end = end;
     if (e->heap_n > 0 && e->heap[0].time < seg_end)
@@ -459,7 +457,7 @@ static inline uint64_t segment_end(const eng_engine *e, uint64_t pos, uint64_t e
    the finish of the run before, the voices that have ended freed if it ends on a multiple
    of ENG_RUN, and it made the next finish (into out and the stem rows at its first frame).
    Allocates nothing, takes no lock. */
-static inline void render_segment(eng_engine *e, float *out, uint64_t start, uint64_t pos, uint64_t seg_end,
+static inline void render_run(eng_engine *e, float *out, uint64_t start, uint64_t pos, uint64_t seg_end,
                                   int fx_on, int stems, float gain)
 {
     eng_job *j = &e->job;
@@ -472,7 +470,7 @@ static inline void render_segment(eng_engine *e, float *out, uint64_t start, uin
     job_end(e, out + 2 * (pos - start), stems ? e->stem_out + 2 * (pos - start) : NULL, fx_on, gain, entries);
 }
 
-/* The block's end: the last segment's finish, the new stems' rows before their first
+/* The block's end: the last run's finish, the new stems' rows before their first
    voice zeroed, the position moved to end, finished unloads answered, what came in
    meanwhile taken, and the statistics. Allocates nothing, takes no lock. */
 static inline void block_end(eng_engine *e, uint64_t start, uint64_t end, int stems, int32_t stems_before,
@@ -480,7 +478,7 @@ static inline void block_end(eng_engine *e, uint64_t start, uint64_t end, int st
 {
     eng_job *j = &e->job;
     if (j->has_finish)
-        finish_segment(e, &j->finish);
+        finish_run(e, &j->finish);
     j->has_finish = 0;
     if (stems)
         eng_stems_zero_new(e, start, stems_before);
@@ -508,8 +506,8 @@ void eng_render(eng_engine *e, float *out, int32_t frames)
     int32_t stems_before = e->n_stems;
     while (pos < end) {
         late += apply_due(e, pos, start);
-        uint64_t seg_end = segment_end(e, pos, end, stems);
-        render_segment(e, out, start, pos, seg_end, fx_on, stems, gain);
+        uint64_t seg_end = run_end(e, pos, end);
+        render_run(e, out, start, pos, seg_end, fx_on, stems, gain);
         pos = seg_end;
     }
     block_end(e, start, end, stems, stems_before, late);

@@ -5,11 +5,11 @@
  * Stems. A voice's stem is fixed when it starts (eng_stem_for, from a key: channel and
  * patch, patch, or the note-on's tag), found in an open-addressing table allocated by
  * eng_set_stems: the render thread only fills free slots, it never allocates. During a
- * segment every voice is mixed, as always, into its mix group's bus, and once more, alone,
- * into its active-list entry's row (render_group in eng_render.c); the finish of the segment
+ * run every voice is mixed, as always, into its mix group's bus, and once more, alone,
+ * into its active-list entry's row (render_group in eng_render.c); the finish of the run
  * sums the rows into their stems in the active list's order (fixed by the list alone, like
  * the mix's groups: the same for every thread count and block size) and scales them by
- * the master gain, as the mix is. The effects' return is stem 0 (finish_segment keeps the
+ * the master gain, as the mix is. The effects' return is stem 0 (finish_run keeps the
  * wet output apart before adding it to the mix in the usual order).
  *
  * Labels. A single-producer single-consumer ring of eng_label records: the render thread
@@ -70,11 +70,11 @@ int32_t eng_set_stems(eng_engine *e, int32_t by, int32_t max_stems)
     e->stem_keys = calloc(slots, sizeof *e->stem_keys);
     e->stem_index = calloc(slots, sizeof *e->stem_index);
     e->stem_info = calloc((size_t)max_stems, sizeof *e->stem_info);
-    /* rows: one cache line apart per entry (entries of one segment are mixed by different
+    /* rows: one cache line apart per entry (entries of one run are mixed by different
        threads) */
-    e->stem_rows = calloc_aligned(2 * (size_t)e->n_slots * 2 * ENG_CTRL, sizeof(float));
+    e->stem_rows = calloc_aligned(2 * (size_t)e->n_slots * 2 * ENG_RUN, sizeof(float));
     e->stem_of = calloc(2 * (size_t)e->n_slots, sizeof *e->stem_of);
-    e->stem_wet = calloc(4 * ENG_CTRL, sizeof(float));
+    e->stem_wet = calloc(4 * ENG_RUN, sizeof(float));
     if (!e->stem_keys || !e->stem_index || !e->stem_info || !e->stem_rows || !e->stem_of || !e->stem_wet) {
         eng_stems_free(e);
         return ENG_ERR_NOMEM;
@@ -152,7 +152,7 @@ int32_t eng_stem_for(eng_engine *e, int32_t channel, uint32_t patch, int32_t tag
 
 float *eng_stem_row(eng_engine *e, int32_t par, int32_t entry)
 {
-    return e->stem_rows + ((size_t)par * (size_t)e->n_slots + (size_t)entry) * 2 * ENG_CTRL;
+    return e->stem_rows + ((size_t)par * (size_t)e->n_slots + (size_t)entry) * 2 * ENG_RUN;
 }
 
 void eng_stems_finish(eng_engine *e, const eng_finish *f, const float *wet)
@@ -167,8 +167,8 @@ void eng_stems_finish(eng_engine *e, const eng_finish *f, const float *wet)
     if (wet) {
         float *o = f->stem_out;
         for (int32_t i = 0; i < n; i++) {
-            o[2 * i] = wet[i] + wet[2 * ENG_CTRL + i];
-            o[2 * i + 1] = wet[ENG_CTRL + i] + wet[3 * ENG_CTRL + i];
+            o[2 * i] = wet[i] + wet[2 * ENG_RUN + i];
+            o[2 * i + 1] = wet[ENG_RUN + i] + wet[3 * ENG_RUN + i];
         }
     }
     const int32_t *of = e->stem_of + (size_t)f->par * (size_t)e->n_slots;
@@ -177,7 +177,7 @@ void eng_stems_finish(eng_engine *e, const eng_finish *f, const float *wet)
         float *o = f->stem_out + (size_t)of[k] * stride;
         for (int32_t i = 0; i < n; i++) {
             o[2 * i] += row[i];
-            o[2 * i + 1] += row[ENG_CTRL + i];
+            o[2 * i + 1] += row[ENG_RUN + i];
         }
     }
     for (int32_t s = 0; s < f->n_stems; s++) {
@@ -254,7 +254,7 @@ void eng_labels_finish(eng_engine *e)
         return;
     for (int32_t i = 0; i < e->n_act; i++) {
         const eng_voice *v = &e->voices[e->act[i]];
-        /* ended in the last segment (its group's mask says so), only not yet freed */
+        /* ended in the last run (its group's mask says so), only not yet freed */
         int32_t g = i / ENG_GROUP, k = i % ENG_GROUP;
         if (g < e->gmask_groups && (e->gmask[g].bits >> k & 1u)) {
             eng_label_voice_end(e, v, e->pos);

@@ -183,7 +183,7 @@ static int steal_back(eng_range *r, uint32_t *item)
 }
 
 /* Claim and run items: this thread's own range from its front first (so a voice group
-   tends to stay on one core from segment to segment), then what is left of the others'
+   tends to stay on one core from run to run), then what is left of the others'
    from their backs. Returns how many items ran. */
 static int32_t run_items(struct eng_pool *p, int32_t worker)
 {

@@ -453,7 +453,7 @@ int32_t eng_set_labels(eng_engine *e, int32_t capacity);
 /* Records oldest first; returns how many were written to out. */
 int32_t eng_poll_labels(eng_engine *e, eng_label *out, int32_t max);
 /* After the last render: an END for every voice still there (END_OF_FILE at the current
-   position, or its own end if it had ended in the last segment); no records after it. */
+   position, or its own end if it had ended in the last run); no records after it. */
 void eng_labels_finish(eng_engine *e);
 uint64_t eng_labels_lost(const eng_engine *e);
 

@@ -371,7 +371,7 @@ typedef struct {
     int32_t n;              /* frames */
     int32_t n_entries;      /* active-list entries mixed (stems: their rows) */
     int32_t n_stems;        /* stems that exist (written, stems on) */
-    float *stem_out;        /* stem 0's first frame of the segment (stems on), else NULL */
+    float *stem_out;        /* stem 0's first frame of the run (stems on), else NULL */
     int32_t n_groups;
     int32_t par;            /* which half of the group buffers holds its groups */
     int32_t fx_on;
@@ -381,12 +381,12 @@ typedef struct {
 typedef struct {
     uint64_t at;            /* absolute frame of the run's first frame */
     uint64_t end;           /* and of the frame after its last */
-    int32_t n;              /* frames (at most ENG_RUN; ENG_CTRL with stems on) */
+    int32_t n;              /* frames (at most ENG_RUN) */
     int32_t n_groups;
     int32_t par;
     int32_t sends;          /* mix the reverb and chorus sends (the effects are on) */
     int32_t stems;          /* each voice's dry output into its entry's row too (stems on) */
-    int32_t has_finish;     /* item 0 is `finish` (of the segment before) */
+    int32_t has_finish;     /* item 0 is `finish` (of the run before) */
     eng_finish finish;
 } eng_job;
 
@@ -441,20 +441,20 @@ struct eng_engine {
     float *tmp;             /* per thread (render thread first) ENG_TMP_FLOATS: 2 * ENG_PEND_VOICES
                                + 1 rows of ENG_ROW floats (the last: zeros) */
     float *gbuf;            /* 2 * max_groups * ENG_BUS_FLOATS: the mix groups' bus rows, two
-                               halves (a segment's groups, the one before's being finished) */
+                               halves (a run's groups, the one before's being finished) */
     int32_t max_groups;     /* ceil(n_slots / ENG_GROUP) */
-    int32_t gpar;           /* the half the current segment writes */
-    eng_job job;            /* the segment being handed out */
+    int32_t gpar;           /* the half the current run writes */
+    eng_job job;            /* the run being handed out */
     struct eng_gmask *gmask; /* max_groups: which voices of each group had ended by the end
-                               of the last segment rendered (bit k: the group's voice k) */
+                               of the last run rendered (bit k: the group's voice k) */
     int32_t gmask_groups;   /* groups those masks cover; 0: none (a free pass used them) */
     int32_t n_threads;      /* render thread plus workers */
     struct eng_pool *pool;  /* the workers (NULL with one thread) */
-    int32_t par_min_work;   /* voice-frames: smaller segments render on the render thread */
+    int32_t par_min_work;   /* voice-frames: smaller runs render on the render thread */
     int32_t par_strict;     /* each thread runs exactly its share (eng_set_sharing) */
     int32_t fin_weight[2];  /* a finish's share of the work, in voices (effects off, on):
                                adjusted as the render thread's share proves too big or small */
-    atomic_ullong st_parallel; /* segments shared out */
+    atomic_ullong st_parallel; /* runs shared out */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
     fx_reverb *reverb;
@@ -491,10 +491,10 @@ struct eng_engine {
     int32_t *stem_index;    /* per table slot: its stem */
     uint32_t stem_mask;
     eng_stem_info *stem_info; /* per stem */
-    float *stem_rows;       /* 2 halves * n_slots rows of 2 * ENG_CTRL floats: each active
-                               entry's dry output (left row, right row) in the segment */
-    int32_t *stem_of;       /* 2 halves * n_slots: the stem of each entry of that segment */
-    float *stem_wet;        /* 4 * ENG_CTRL: reverb left, right, chorus left, right (wet) */
+    float *stem_rows;       /* 2 halves * n_slots rows of 2 * ENG_RUN floats: each active
+                               entry's dry output (left row, right row) in the run */
+    int32_t *stem_of;       /* 2 halves * n_slots: the stem of each entry of that run */
+    float *stem_wet;        /* 4 * ENG_RUN: reverb left, right, chorus left, right (wet) */
     float *stem_out;        /* eng_set_stem_output: stems_max * 2 * stem_frames floats */
     int32_t stem_frames;
 
@@ -537,17 +537,17 @@ typedef struct {
 void eng_sinc_table(float *table);
 /* at: the absolute frame of t0[0] (a voice whose wave runs out notes the frame, done_at) */
 void eng_voice_interp(eng_engine *e, eng_voice *v, uint64_t at, int32_t n, float *t0, float *t1);
-/* simd: ENG_SIMD_* (the filters have no AVX2 form: SSE2 runs at AVX2) */
+/* simd: ENG_SIMD_* (AVX2 runs the AVX2 filter for five to eight jobs, the SSE2 one below) */
 void eng_filter_jobs(const eng_fjob *jobs, int nj, int32_t n, float *dummy, int32_t simd);
 /* out_rev or out_cho NULL: that send is not mixed (the effects are off, or its gain is
-   zero throughout the segment: the caller checks). */
+   zero throughout the piece: the caller checks). */
 void eng_voice_mix(const eng_voice *v, uint64_t at, int32_t n, const float *t0, const float *t1,
                    float *out_l, float *out_r, float *out_rev, float *out_cho, int32_t simd);
 
 /* eng_stems.c (render thread unless said) */
 void eng_stems_free(eng_engine *e);   /* the stems' memory (eng_set_stems, eng_destroy) */
 int32_t eng_stem_for(eng_engine *e, int32_t channel, uint32_t patch, int32_t tag, uint64_t now);
-/* The voices' dry rows of one segment and a stemmed finish (stems on and an output set). */
+/* The voices' dry rows of one run and a stemmed finish (stems on and an output set). */
 static inline int eng_stems_on(const eng_engine *e) { return e->stem_rows && e->stem_out; }
 float *eng_stem_row(eng_engine *e, int32_t par, int32_t entry);
 void eng_stems_finish(eng_engine *e, const eng_finish *f, const float *wet);

@@ -1,16 +1,16 @@
 /*
  * dlsynth voice engine: the per-sample kernels.
  *
- * A voice renders a segment (at most ENG_CTRL frames, never crossing a control tick) in
+ * A voice renders a piece (at most ENG_CTRL frames, never crossing a control tick) in
  * three passes over a scratch buffer:
- *   1. interpolation: runs of frames that cannot cross a loop seam or the end (the run
+ *   1. interpolation: spans of frames that cannot cross a loop seam or the end (the span
  *      length is worked out before the loop, so the loop body has no bounds test; guard
  *      frames around every buffer cover the interpolator's reach);
  *   2. the resonant low-pass (direct form I, b1 = 2 b0 = 2 b2 for a low-pass);
  *   3. mixing into the left, right, reverb and chorus buses with gains that ramp in closed
  *      form from the plan's start frame, so the loop vectorises and its result does not
  *      depend on where a block boundary falls.
- * Each frame's arithmetic is the same whatever the segment boundaries are, so the output
+ * Each frame's arithmetic is the same whatever the piece boundaries are, so the output
  * is identical for any block size.
  */
 #include "voice.h"
@@ -602,25 +602,28 @@ static void fgroup_store(fgroup *g, int nj)
     }
 }
 
-/* one recursion step of a group on the input vector IN (replaced by the output) */
-#define FSTEP(G, IN, I)                                                                                            \
+/* One recursion step of a group on the input vector IN (replaced by the output), for
+   vectors of type T and intrinsics _W_*_ps (W: mm for SSE, mm256 for AVX): the scalar
+   recursion's operations in its order, lane by lane. `ramp` and `two` are the caller's. */
+#define FOP(W, op) _##W##_##op##_ps
+#define FSTEP_W(W, T, G, IN, I)                                                                                    \
     do {                                                                                                           \
-        __m128 b0v = (G).B0, a1v = (G).A1, a2v = (G).A2;                                                           \
+        T b0v = (G).B0, a1v = (G).A1, a2v = (G).A2;                                                                \
         if (ramp) {                                                                                                \
-            __m128 kv = _mm_add_ps((G).K0, _mm_set1_ps((float)(I)));                                               \
-            b0v = _mm_add_ps((G).B0, _mm_mul_ps(kv, (G).DB0));                                                     \
-            a1v = _mm_add_ps((G).A1, _mm_mul_ps(kv, (G).DA1));                                                     \
-            a2v = _mm_add_ps((G).A2, _mm_mul_ps(kv, (G).DA2));                                                     \
+            T kv = FOP(W, add)((G).K0, FOP(W, set1)((float)(I)));                                                  \
+            b0v = FOP(W, add)((G).B0, FOP(W, mul)(kv, (G).DB0));                                                   \
+            a1v = FOP(W, add)((G).A1, FOP(W, mul)(kv, (G).DA1));                                                   \
+            a2v = FOP(W, add)((G).A2, FOP(W, mul)(kv, (G).DA2));                                                   \
         }                                                                                                          \
-        __m128 y_ = _mm_sub_ps(_mm_sub_ps(_mm_mul_ps(b0v, _mm_add_ps(_mm_add_ps(IN, _mm_mul_ps(two, (G).X1)), (G).X2)), \
-                                          _mm_mul_ps(a2v, (G).Y2)),                                                \
-                               _mm_mul_ps(a1v, (G).Y1));                                                           \
+        T xs_ = FOP(W, add)(FOP(W, add)(IN, FOP(W, mul)(two, (G).X1)), (G).X2);                                    \
+        T y_ = FOP(W, sub)(FOP(W, sub)(FOP(W, mul)(b0v, xs_), FOP(W, mul)(a2v, (G).Y2)), FOP(W, mul)(a1v, (G).Y1)); \
         (G).X2 = (G).X1;                                                                                           \
         (G).X1 = IN;                                                                                               \
         (G).Y2 = (G).Y1;                                                                                           \
         (G).Y1 = y_;                                                                                               \
         IN = y_;                                                                                                   \
     } while (0)
+#define FSTEP(G, IN, I) FSTEP_W(mm, __m128, G, IN, I)
 
 #define FLOAD(G, R0, R1, R2, R3, I)                                                                                \
     __m128 R0 = _mm_loadu_ps((G).x[0] + (I)), R1 = _mm_loadu_ps((G).x[1] + (I));                                   \
@@ -790,25 +793,8 @@ __attribute__((target("avx2"))) static void fgroup8_store(fgroup8 *g, int nj)
             g->st[l][k] = v[k][l];
 }
 
-/* one recursion step of the eight lanes on the input vector IN (replaced by the output) */
-#define FSTEP8(G, IN, I)                                                                                           \
-    do {                                                                                                           \
-        __m256 b0v = (G).B0, a1v = (G).A1, a2v = (G).A2;                                                           \
-        if (ramp) {                                                                                                \
-            __m256 kv = _mm256_add_ps((G).K0, _mm256_set1_ps((float)(I)));                                         \
-            b0v = _mm256_add_ps((G).B0, _mm256_mul_ps(kv, (G).DB0));                                               \
-            a1v = _mm256_add_ps((G).A1, _mm256_mul_ps(kv, (G).DA1));                                               \
-            a2v = _mm256_add_ps((G).A2, _mm256_mul_ps(kv, (G).DA2));                                               \
-        }                                                                                                          \
-        __m256 xs_ = _mm256_add_ps(_mm256_add_ps(IN, _mm256_mul_ps(two, (G).X1)), (G).X2);                         \
-        __m256 y_ = _mm256_sub_ps(_mm256_sub_ps(_mm256_mul_ps(b0v, xs_), _mm256_mul_ps(a2v, (G).Y2)),              \
-                                  _mm256_mul_ps(a1v, (G).Y1));                                                     \
-        (G).X2 = (G).X1;                                                                                           \
-        (G).X1 = IN;                                                                                               \
-        (G).Y2 = (G).Y1;                                                                                           \
-        (G).Y1 = y_;                                                                                               \
-        IN = y_;                                                                                                   \
-    } while (0)
+/* one recursion step of the eight lanes (FSTEP_W above) */
+#define FSTEP8(G, IN, I) FSTEP_W(mm256, __m256, G, IN, I)
 
 /* frames I..I+3 of every lane: R0..R3 hold one frame each, lane l in element l */
 #define FLOAD8(G, R0, R1, R2, R3, I)                                                                               \
@@ -954,7 +940,7 @@ static const mix_kernels *mix_kernels_for(int32_t simd)
 }
 
 /* ---------------------------------------------------------------------------------------
- * A voice's segment
+ * A voice's piece
  * ------------------------------------------------------------------------------------- */
 
 static void at_boundary(eng_voice *v)
