@@ -255,12 +255,16 @@ def _merge(articulations, defaults, default_index) -> tuple[list[tuple[int, int,
     overridden: set[int] = set()
     own: list[tuple[int, int, int, int, float]] = []
     notes: list[str] = []
-    lookup = default_index.get
-    append = own.append
 
     def note(text: str) -> None:
         if text not in notes:
             notes.append(text)
+
+    def put(s: int, c: int, d: int, t: int, v: float) -> None:
+        i = default_index.get((s, c, d))
+        if i is not None:
+            overridden.add(i)
+        own.append((s, c, d, t, v))
 
     for art in articulations:
         level1 = art.level == 1
@@ -282,18 +286,12 @@ def _merge(articulations, defaults, default_index) -> tuple[list[tuple[int, int,
             if s == _SRC_KEYNUMBER and c == _SRC_NONE and d in _KEY_TIME_DESTS and t & C.TRN_SOURCE_BIPOLAR:
                 t &= ~C.TRN_SOURCE_BIPOLAR
                 note(f"bipolar key-number-to-{C.destination_name(d)} read as key/128 (SpessaSynth's encoding)")
-            i = lookup((s, c, d))
-            if i is not None:
-                overridden.add(i)
-            append((s, c, d, t, v))
+            put(s, c, d, t, v)
             if level1 and s == _SRC_NONE and c == _SRC_NONE:
                 # a DLS1 instrument has one LFO: it is the vibrato too
                 vib = _VIB_OF_LFO.get(d)
                 if vib is not None:
-                    i = lookup((s, c, vib))
-                    if i is not None:
-                        overridden.add(i)
-                    append((s, c, vib, t, v))
+                    put(s, c, vib, t, v)
     if overridden:
         return [m for i, m in enumerate(defaults) if i not in overridden] + own, notes
     return list(defaults) + own, notes
