@@ -4,7 +4,9 @@ For each synth (dlsynth as `dlsynth play`, then FluidSynth where installed) on t
 server with the same plan: start it, start the probe (its own process), connect the
 probe's MIDI out to the synth's MIDI in and the synth's right output to the probe's ears,
 let it settle, run the plan, stop the synth. Onsets are found in the capture; the latency
-of a note is the onset frame less its key-press frame (see `plan`), counted by the graph.
+of a note is the onset frame less its key-press frame (see `plan`), counted by the graph; a
+note the probe itself sent late (its callback missed a cycle) counts from the frame the synth
+got it at, less the one period a MIDI driver takes (the synth cannot play a key before it).
 dlsynth's event log adds the inside view: when each note-on was stamped on arrival, and
 how long from that stamp to its sound at the port.
 """
@@ -167,17 +169,22 @@ def analyse(plan: Plan, res: dict, events: list | None = None, loop_delay: int =
     onset = np.where(onset >= 0, onset - loop_delay, -1)
     sent = delivered >= 0
     detected = sent & (onset >= 0)
-    lat_ms = np.where(detected, (onset - press) * to_ms, np.nan)
+    sent_late = sent & (delivered != press + plan.period)
+    heard = np.where(sent_late, delivered - plan.period, press)  # the key press the synth saw
+    lat_ms = np.where(detected, (onset - heard) * to_ms, np.nan)
     out = {
         "notes": {
             "planned": plan.notes,
             "sent": int(sent.sum()),
             "detected": int(detected.sum()),
             "quiet_before": int((quiet & detected).sum()),
-            "sent_late": int((sent & (delivered != press + plan.period)).sum()),
+            "sent_late": int(sent_late.sum()),
         },
         "latency_ms": summarize(lat_ms),
-        "per_note": {"latency_ms": [None if not np.isfinite(v) else float(v) for v in lat_ms]},
+        "per_note": {
+            "latency_ms": [None if not np.isfinite(v) else float(v) for v in lat_ms],
+            "sent_late_frames": [int(v) for v in np.where(sent, delivered - press - plan.period, 0)],
+        },
     }
     clock = GraphClock(rate, res["cyc_frame"], res["cyc_usecs"], res["cyc_offset_ns"], res["cyc_entry_ns"])
     if clock.ok:
@@ -295,7 +302,8 @@ def assemble(cfg: LatencyConfig, rig: JackRig, block: int, plan: Plan, synths: d
         "on_cycle": cfg.on_cycle,
         "bank": "the probe instrument (a looped cosine, instant attack) as DLS, in both synths",
         "definition": "key press at graph frame K, delivered to the synth at K + one period (as JACK's MIDI "
-        "drivers deliver); latency = first frame of the sound at the synth's output port - K",
+        "drivers deliver); latency = first frame of the sound at the synth's output port - K (K + D for a note "
+        "the probe delivered D frames late after missing a cycle: notes.sent_late)",
         "targets": {"p99_limit_ms": limit, "jitter_limit_ms": JITTER_TARGET_MS, "xruns_at_64_on_dummy": 0},
         "synths": synths,
         "ratios": report.ratios(synths),

@@ -88,6 +88,13 @@ def latency_text(r: dict) -> str:
             + "".join(f" {_f(lat.get(k))}" for k in STAT_KEYS)
             + f"{s['notes']['detected']:>5d}/{s['notes']['planned']:<3d}{x['jack']:>10d}{pa:>17s}"
         )
+    for name, s in r["synths"].items():
+        late = s.get("notes", {}).get("sent_late")
+        if late:
+            lines.append(
+                f"  ({NAMES[name]}: the probe missed a cycle and sent {late} key(s) late; "
+                "each is timed from the frame it was delivered at)"
+            )
     if r["ratios"]:
         lines.append(
             f"  {'dlsynth / FluidSynth':24s}"
