@@ -163,23 +163,36 @@ def scales(gens: np.ndarray, filter_on: np.ndarray) -> tuple[np.ndarray, np.ndar
     return out, clamped
 
 
+def _row_words() -> np.ndarray:
+    """ROWS as the 32-bit little-endian words of one region's connection blocks (source and
+    control, destination and transform 0, scale 0): three words a block."""
+    words = np.zeros((len(ROWS), 3), dtype="<i4")
+    for k, (s, c, d) in enumerate(ROWS):
+        words[k, 0] = s | c << 16
+        words[k, 1] = d
+    assert words.view(CONNECTION_DTYPE).shape == (len(ROWS), 1)
+    return words.reshape(-1)
+
+
+_ROW_WORDS = _row_words()
+_I32 = np.iinfo(np.int32)
+
+
 def blocks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Connection blocks (regions, len(ROWS)) from `scales`' values; and per region whether
-    a scale overflowed the 32-bit field (and was saturated)."""
+    a scale overflowed the 32-bit field (and was saturated). Built as words (three per block)
+    and viewed as CONNECTION_DTYPE: a structured array's fields are slow to fill."""
     n = len(values)
-    arr = np.zeros((n, len(ROWS)), dtype=CONNECTION_DTYPE)
-    for k, (s, c, d) in enumerate(ROWS):
-        arr["source"][:, k] = s
-        arr["control"][:, k] = c
-        arr["destination"][:, k] = d
-    raw = np.rint(values * 65536.0)
-    over = (raw > np.iinfo(np.int32).max) | (raw < np.iinfo(np.int32).min)
-    raw = np.clip(raw, np.iinfo(np.int32).min, np.iinfo(np.int32).max)
-    arr["scale"] = raw.astype(np.int32)
-    arr["scale"][:, ROW_CUTOFF] = np.where(
-        values[:, ROW_CUTOFF] == C_FILTER_OFF, FILTER_CUTOFF_OFF, arr["scale"][:, ROW_CUTOFF]
-    )
-    return arr, over.any(axis=1)
+    raw = values * 65536.0
+    np.rint(raw, out=raw)
+    over = (raw > _I32.max) | (raw < _I32.min)
+    np.minimum(raw, _I32.max, out=raw)
+    np.maximum(raw, _I32.min, out=raw)
+    words = np.tile(_ROW_WORDS, (n, 1))
+    words[:, 2::3] = raw
+    cutoff = words[:, 3 * ROW_CUTOFF + 2]
+    cutoff[values[:, ROW_CUTOFF] == C_FILTER_OFF] = FILTER_CUTOFF_OFF
+    return words.view(CONNECTION_DTYPE), over.any(axis=1)
 
 
 def _i(v: float) -> int:

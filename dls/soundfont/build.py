@@ -98,7 +98,7 @@ class _Builder:
 
         def notes_of(mask: np.ndarray, remark: str) -> None:
             if mask.any():
-                for p in np.unique(preset_of[mask]).tolist():
+                for p in Z.distinct(preset_of[mask]):
                     notes[p].add(remark)
 
         waves, rs, decoder = S.build(h, self.buf, pairs.gens, pairs.sample, notes_of, file_notes)
@@ -129,7 +129,7 @@ class _Builder:
         keep = A.needed(blocks)
         if len(pairs) and mod_protect:
             keep |= np.stack(mod_protect)[mod_of]
-        flat = blocks[keep]
+        flat = _kept(blocks, keep)
         ends = np.cumsum(keep.sum(axis=1))
         self.flat, self.row_end = flat, ends.tolist()
         fixed = (gens[:, G.KEYNUM] >= 0) | (gens[:, G.VELOCITY] >= 0)
@@ -238,47 +238,31 @@ class _Builder:
         if not n:
             return which, full, compact, protect, moved
 
-        def span(level: Z.ZoneLevel, zone: np.ndarray) -> np.ndarray:
-            ok = zone >= 0
-            z = np.maximum(zone, 0)
-            a = np.where(ok, level.mod_start[z], 0)
-            b = np.where(ok, level.mod_end[z], 0)
-            return np.stack([a, np.maximum(a, b)], axis=1)
-
-        ig = il.glob[np.maximum(pairs.instrument, 0)]
-        pg = pl.glob[np.maximum(pairs.preset, 0)]
-        key = np.concatenate([span(il, ig), span(il, pairs.izone), span(pl, pg), span(pl, pairs.pzone)], axis=1)
-        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        by_content: dict[tuple, int] = {}
+        # A pair's modulators are its instrument zone's (with their global zone's) and its
+        # preset zone's: number the distinct modulator lists of each level, then the pairs'
+        # combinations of the two, each converted once.
+        i_spans, i_id = _mod_spans(il)
+        p_spans, p_id = _mod_spans(pl)
+        i_lists, i_content = _mod_contents(h.imod, i_spans)
+        p_lists, p_content = _mod_contents(h.pmod, p_spans)
+        n_p = len(p_lists)
+        uniq, inverse = _numbered(i_content[i_id[pairs.izone]] * n_p + p_content[p_id[pairs.pzone]], len(i_lists) * n_p)
         remarks_of: list[set[str]] = []
         moved_of: list[bool] = []
-        slot_of_uniq = np.zeros(len(uniq), dtype=np.int64)
-        for u, row in enumerate(uniq.tolist()):
-            parts = (
-                M.records(h.imod, row[0], row[1]),
-                M.records(h.imod, row[2], row[3]),
-                M.records(h.pmod, row[4], row[5]),
-                M.records(h.pmod, row[6], row[7]),
-            )
-            content = tuple(tuple(x) for x in parts)
-            slot = by_content.get(content)
-            if slot is None:
-                slot = by_content[content] = len(full)
-                remarks: set[str] = set()
-                rows, fc = M.to_connections(M.effective(*parts), remarks)
-                full.append(rows)
-                compact.append(rows[A.needed_modulator_rows(rows)])
-                keys = {tuple(r) for r in rows[["source", "control", "destination"]].tolist()}
-                protect.append(np.array([k in keys for k in A.ROWS], dtype=bool))
-                remarks_of.append(remarks)
-                moved_of.append(fc)
-            slot_of_uniq[u] = slot
-        which = slot_of_uniq[inverse]
+        for ic, pc in zip(*(x.tolist() for x in np.divmod(uniq, n_p))):
+            remarks: set[str] = set()
+            rows, fc = M.to_connections(M.effective(*i_lists[ic], *p_lists[pc]), remarks)
+            full.append(rows)
+            compact.append(rows[A.needed_modulator_rows(rows)])
+            keys = {tuple(r) for r in rows[["source", "control", "destination"]].tolist()}
+            protect.append(np.array([k in keys for k in A.ROWS], dtype=bool))
+            remarks_of.append(remarks)
+            moved_of.append(fc)
+        which = inverse
         moved = np.array(moved_of, dtype=bool)[which]
         for slot, remarks in enumerate(remarks_of):
             if remarks:
-                for p in np.unique(pairs.preset[which == slot]).tolist():
+                for p in Z.distinct(pairs.preset[which == slot]):
                     notes[p].update(remarks)
         return which, full, compact, protect, moved
 
@@ -298,45 +282,37 @@ class _Builder:
         return load
 
     def _regions(self, idx: np.ndarray) -> list[Region]:
+        """The regions of pairs `idx` (playable ones), from the columns worked out at open.
+        Positional arguments and articulations made without their checks (level 2, blocks
+        given): this runs once per region an instrument has when it is first used."""
         out: list[Region] = []
         if not len(idx):
             return out
         flat, row_end, compact, fixed_arts = self.flat, self.row_end, self.mod_compact, self.fixed_arts
+        new_art = Articulation.__new__
+        append = out.append
+        multi, left_ch, right_ch = C.F_WAVELINK_MULTICHANNEL, C.WAVELINK_CHANNEL_LEFT, C.WAVELINK_CHANNEL_RIGHT
         for i, (kl, kh, vl, vh, excl, wave, lt, ls, ll, unity, fine, left, right, phase, mods) in zip(
             idx.tolist(), self.cols[idx].tolist()
         ):
             if left or right:
-                link = WaveLink(
-                    table_index=wave,
-                    options=C.F_WAVELINK_MULTICHANNEL,
-                    phase_group=phase,
-                    channel=C.WAVELINK_CHANNEL_LEFT if left else C.WAVELINK_CHANNEL_RIGHT,
-                )
+                link = WaveLink(wave, multi, phase, left_ch if left else right_ch)
             else:
-                link = WaveLink(table_index=wave)
-            ws = WaveSample(unity_note=unity, fine_tune=fine, loops=[Loop(lt, ls, ll)] if lt >= 0 else [])
+                link = WaveLink(wave, 0, 0, left_ch)
+            ws = WaveSample(unity, fine, 0, 0, [Loop(lt, ls, ll)] if lt >= 0 else [])
             if i in fixed_arts:
                 gen_blocks, mod_blocks = fixed_arts[i]
             else:
                 gen_blocks = flat[(row_end[i - 1] if i else 0) : row_end[i]]
                 mod_blocks = compact[mods]
-            arts = [Articulation(2, blocks=gen_blocks)]
+            art = new_art(Articulation)
+            art.level, art.blocks = 2, gen_blocks
+            arts = [art]
             if len(mod_blocks):
-                arts.append(Articulation(2, blocks=mod_blocks))
-            out.append(
-                Region(
-                    key_low=kl,
-                    key_high=kh,
-                    vel_low=vl,
-                    vel_high=vh,
-                    options=_OPTIONS,
-                    key_group=excl,
-                    wave_link=link,
-                    wave_sample=ws,
-                    articulations=arts,
-                    level=2,
-                )
-            )
+                art = new_art(Articulation)
+                art.level, art.blocks = 2, mod_blocks
+                arts.append(art)
+            append(Region(kl, kh, vl, vh, _OPTIONS, excl, None, link, ws, arts, 2))
         return out
 
     @staticmethod
@@ -395,3 +371,64 @@ class _Builder:
             extra = np.array([(s, c, d, 0, 0) for s, c, d in lost], dtype=CONNECTION_DTYPE)
             gen_fixed = np.concatenate([gen_fixed, extra])
         return gen_fixed, mod_fixed
+
+
+def _mod_spans(level: Z.ZoneLevel) -> tuple[np.ndarray, np.ndarray]:
+    """The modulator spans a zone of `level` brings to a pair, its owner's global zone's and
+    its own, as the distinct rows (global start, end, own start, end; an empty span is 0, 0)
+    and, per zone, the index of its row."""
+    z = np.arange(level.zones, dtype=np.int64)
+    owner = level.owner
+    glob = np.where(owner >= 0, level.glob[np.maximum(owner, 0)], -1)
+
+    def packed(zone: np.ndarray) -> np.ndarray:
+        ok = zone >= 0
+        zi = np.maximum(zone, 0)
+        a = np.where(ok, level.mod_start[zi], 0)
+        b = np.where(ok, level.mod_end[zi], 0)
+        some = b > a
+        a, b = np.where(some, a, 0), np.where(some, b, 0)
+        return (a.astype(np.uint64) << np.uint64(16)) | b.astype(np.uint64)  # both are 16-bit bag indices
+
+    key = (packed(glob) << np.uint64(32)) | packed(z)
+    uniq, ids = np.unique(key, return_inverse=True)
+    parts = [(uniq >> np.uint64(shift)) & np.uint64(0xFFFF) for shift in (48, 32, 16, 0)]
+    return np.stack(parts, axis=1).astype(np.int64), ids.reshape(-1).astype(np.int64)
+
+
+def _numbered(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for keys in 0..size-1: by a table when that is
+    small (no sort), else by np.unique."""
+    if size > 4 * len(keys) + 4096:
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        return uniq, inverse.reshape(-1).astype(np.int64)
+    present = np.zeros(size, dtype=bool)
+    present[keys] = True
+    number = np.cumsum(present) - 1
+    return np.flatnonzero(present), number[keys]
+
+
+def _mod_contents(arr: np.ndarray, spans: np.ndarray) -> tuple[list[tuple], np.ndarray]:
+    """The distinct modulator lists of `_mod_spans`' rows: (global zone's, own) pairs of
+    modulator lists, and per row the index of its pair among them."""
+    records = arr.tolist()
+    index: dict[tuple, int] = {}
+    lists: list[tuple] = []
+    content = np.empty(len(spans), dtype=np.int64)
+    for k, (ga, gb, oa, ob) in enumerate(spans.tolist()):
+        pair = (M.modulator_list(records[ga:gb]), M.modulator_list(records[oa:ob]))
+        key = (tuple(pair[0]), tuple(pair[1]))
+        at = index.get(key)
+        if at is None:
+            at = index[key] = len(lists)
+            lists.append(pair)
+        content[k] = at
+    return lists, content
+
+
+def _kept(blocks: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``blocks[keep]``: the connection blocks (regions, rows) that `keep` marks, row by row,
+    gathered as three 32-bit words a block (a structured array's own mask is far slower)."""
+    words = np.ascontiguousarray(blocks).view("<i4").reshape(-1, 3)
+    picked = words.take(np.flatnonzero(keep.reshape(-1)), axis=0)
+    return picked.view(CONNECTION_DTYPE).reshape(-1)

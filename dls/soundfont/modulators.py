@@ -136,8 +136,14 @@ _KEY_TIMES = {
 
 def records(arr: np.ndarray, start: int, end: int) -> list[Modulator]:
     """The modulators [start, end) of a pmod/imod array, all-zero records dropped."""
+    return modulator_list(arr[start:end].tolist())
+
+
+def modulator_list(rows) -> list[Modulator]:
+    """Modulator records (5-tuples, as ``tolist`` gives them) as modulators, all-zero records
+    dropped."""
     out = []
-    for src, dest, amount, asrc, tr in arr[start:end].tolist():
+    for src, dest, amount, asrc, tr in rows:
         if src == 0 and dest == 0 and asrc == 0 and amount == 0:
             continue
         out.append(Modulator(src, dest, amount, asrc, tr))

@@ -36,6 +36,7 @@ from ..errors import DLSError
 from ..model import DeferredWave, Wave, WaveSample
 from . import generators as G
 from .hydra import Hydra, text
+from .zones import distinct
 
 TYPE_MONO, TYPE_RIGHT, TYPE_LEFT, TYPE_LINKED = 1, 2, 4, 8
 TYPE_VORBIS = 0x10
@@ -199,11 +200,14 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
     l_start = sh["loop_start"][sample].astype(np.int64)
     l_end = sh["loop_end"][sample].astype(np.int64)
     rate = sh["rate"][sample].astype(np.int64)
-    g = gens.astype(np.int64)
-    d_start = g[:, G.START_ADDRS_OFFSET] + 32768 * g[:, G.START_ADDRS_COARSE_OFFSET]
-    d_end = g[:, G.END_ADDRS_OFFSET] + 32768 * g[:, G.END_ADDRS_COARSE_OFFSET]
-    d_lstart = g[:, G.STARTLOOP_ADDRS_OFFSET] + 32768 * g[:, G.STARTLOOP_ADDRS_COARSE_OFFSET]
-    d_lend = g[:, G.ENDLOOP_ADDRS_OFFSET] + 32768 * g[:, G.ENDLOOP_ADDRS_COARSE_OFFSET]
+
+    def g(op: int) -> np.ndarray:
+        return gens[:, op].astype(np.int64)  # the columns used, not a copy of the whole table
+
+    d_start = g(G.START_ADDRS_OFFSET) + 32768 * g(G.START_ADDRS_COARSE_OFFSET)
+    d_end = g(G.END_ADDRS_OFFSET) + 32768 * g(G.END_ADDRS_COARSE_OFFSET)
+    d_lstart = g(G.STARTLOOP_ADDRS_OFFSET) + 32768 * g(G.STARTLOOP_ADDRS_COARSE_OFFSET)
+    d_lend = g(G.ENDLOOP_ADDRS_OFFSET) + 32768 * g(G.ENDLOOP_ADDRS_COARSE_OFFSET)
 
     ok = np.ones(n, dtype=bool)
     rom = (stype & TYPE_ROM) != 0
@@ -231,7 +235,7 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
         base_hi = np.where(cut, n_smpl, base_hi)
     past = pcm & ((s_start >= s_end) | (s_start >= n_smpl))
     if past.any():
-        bad = np.unique(sample[past]).tolist()
+        bad = distinct(sample[past])
         names = ", ".join(repr(text(bytes(sh["name"][s]))) for s in bad[:3])
         file_notes.append(
             f"{len(bad)} sample header(s) ({names}{', ...' if len(bad) > 3 else ''}) lie outside the "
@@ -242,9 +246,12 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
         pcm &= ~past
     decoder = _Decoder(h, buf) if vorbis.any() else None
     if decoder is not None:
-        for sid in np.unique(sample[vorbis]).tolist():
+        for sid in distinct(sample[vorbis]):
             decoder.probe(int(sid))
-        lengths = np.array([decoder.frames.get(s) or -1 for s in sample.tolist()], dtype=np.int64)
+        length_of = np.full(len(sh), -1, dtype=np.int64)
+        for sid, frames in decoder.frames.items():
+            length_of[sid] = frames or -1
+        lengths = length_of[sample]
         undecoded = vorbis & (lengths <= 0)
         for sid, why in decoder.errors.items():
             if why:
@@ -263,7 +270,7 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
     ok &= ~empty
 
     # Loops, relative to the wave (PCM loop points count from the smpl chunk's start).
-    mode = g[:, G.SAMPLE_MODES] & 3
+    mode = g(G.SAMPLE_MODES) & 3
     loops = ok & ((mode == 1) | (mode == 3))
     # (PCM: start is in smpl coordinates; Vorbis: in the decoded sample's, where loops count.)
     ls = l_start + d_lstart - start
@@ -282,7 +289,7 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
     notes_of(linked, "linked (non-stereo) sample chains played as separate mono samples")
 
     # Unity note and pitch correction.
-    root = g[:, G.OVERRIDING_ROOT_KEY]
+    root = g(G.OVERRIDING_ROOT_KEY)
     orig = sh["pitch"][sample].astype(np.int64)
     odd_pitch = ok & (root < 0) & (orig > 127) & (orig != 255)
     notes_of(odd_pitch, "a sample with original pitch above 127 played as key 60")
@@ -290,32 +297,10 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
     fine = sh["correction"][sample].astype(np.int64)
 
     # One wave per distinct (sample, start, end).
-    waves: list[Wave] = []
     wave_of = np.full(n, -1, dtype=np.int64)
     idx = np.flatnonzero(ok)
-    if len(idx):
-        keys = np.stack([sample[idx], start[idx], end[idx]], axis=1)
-        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-        wave_of[idx] = inverse.reshape(-1)
-        smpl = h.smpl
-        for sid, a, b in uniq.tolist():
-            hdr = sh[sid]
-            r = int(hdr["rate"])
-            p = int(hdr["pitch"])
-            fields = dict(
-                format_tag=C.WAVE_FORMAT_PCM,
-                channels=1,
-                sample_rate=r,
-                bits_per_sample=16,
-                block_align=2,
-                avg_bytes_per_sec=2 * r,
-                wave_sample=WaveSample(unity_note=p if p <= 127 else 60, fine_tune=int(hdr["correction"])),
-                info={"INAM": text(bytes(hdr["name"]))},
-            )
-            if int(hdr["type"]) & TYPE_VORBIS:
-                waves.append(DeferredWave(frames=b - a, decode=decoder.wave_data(sid, a, b), **fields))
-            else:
-                waves.append(Wave(data=smpl[a:b].reshape(-1, 1), **fields))
+    uniq, wave_of[idx] = _distinct_rows(sample[idx], start[idx], end[idx])
+    waves = _waves(h, uniq, decoder)
     return (
         waves,
         RegionSamples(
@@ -328,3 +313,62 @@ def build(h: Hydra, buf, gens: np.ndarray, sample: np.ndarray, notes_of, file_no
         ),
         decoder,
     )
+
+
+def _distinct_rows(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the columns (int64, equal lengths) in ascending lexicographic
+    order, and each row's index among them: ``np.unique(np.stack(cols, 1), axis=0,
+    return_inverse=True)``, without its sort of opaque rows."""
+    keys = np.stack(cols, axis=1).astype(np.int64, copy=False)
+    if not len(keys):
+        return keys, np.zeros(0, dtype=np.int64)
+    order = np.lexsort(cols[::-1])
+    ranked = keys[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ranked[first], inverse
+
+
+def _waves(h: Hydra, uniq: np.ndarray, decoder: _Decoder | None) -> list[Wave]:
+    """One wave per row (sample header, start, end) of `uniq`: a view of ``smpl[start:end]``,
+    or an SF3 sample's frames start..end, decoded on first use."""
+    if not len(uniq):
+        return []
+    hdr = h.shdr[uniq[:, 0]]
+    names: dict[bytes, str] = {}
+    frames = h.smpl.reshape(-1, 1)
+    pcm = C.WAVE_FORMAT_PCM
+    waves: list[Wave] = []
+    append = waves.append
+    for (sid, a, b), r, p, fine, kind, raw in zip(
+        uniq.tolist(),
+        hdr["rate"].tolist(),
+        hdr["pitch"].tolist(),
+        hdr["correction"].tolist(),
+        hdr["type"].tolist(),
+        hdr["name"].tolist(),
+    ):
+        name = names.get(raw)
+        if name is None:
+            name = names[raw] = text(raw)
+        ws = WaveSample(p if p <= 127 else 60, fine)
+        if kind & TYPE_VORBIS:
+            append(
+                DeferredWave(
+                    frames=b - a,
+                    decode=decoder.wave_data(sid, a, b),
+                    format_tag=pcm,
+                    channels=1,
+                    sample_rate=r,
+                    bits_per_sample=16,
+                    block_align=2,
+                    avg_bytes_per_sec=2 * r,
+                    wave_sample=ws,
+                    info={"INAM": name},
+                )
+            )
+        else:  # positional: format, channels, rate, bits, align, bytes/s, data, wsmp, dlid, info
+            append(Wave(pcm, 1, r, 16, 2, 2 * r, frames[a:b], ws, None, {"INAM": name}))
+    return waves
