@@ -75,6 +75,7 @@ ffibuilder.set_source(
     '#include "engine.h"\n',
     sources=sorted(str(p.relative_to(HERE.parent)) for p in HERE.glob("*.c") if not p.name.startswith("_")),
     include_dirs=[str(HERE)],
+    depends=sorted(str(p.relative_to(HERE.parent)) for p in HERE.glob("*.h")),  # a header change rebuilds
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
     libraries=["m", "dl"],

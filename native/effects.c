@@ -16,6 +16,12 @@
  * Inputs are flushed the same way, and non-finite inputs are read as zero so one bad
  * sample cannot poison the state forever.
  *
+ * SIMD: on a CPU with AVX2 the reverb's eight lines run as the lanes of one vector and the
+ * chorus reads each tap's eight samples as one (fx_*_set_avx2; the engine's SIMD setting
+ * switches them). Each lane does the scalar code's operations in its order, with no fused
+ * multiply-add, and every sum of eight goes in the order a vector reduces it (fx_sum8),
+ * in the scalar code too: both forms give the same output bit for bit.
+ *
  * Idle fast path: each unit counts the frames since it last wrote a non-zero value into
  * any of its rings. Once that exceeds the ring sizes every ring holds only zeros, and a
  * block of silent input is then skipped in O(1): only the write index and LFO phases move,
@@ -65,6 +71,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FX_X86 1
+#else
+#define FX_X86 0
+#endif
+
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
 #endif
@@ -99,6 +112,25 @@ static inline float fx_sanitize(float x)
     if (!(fabsf(x) <= 1e30f))
         return 0.0f;
     return fx_flush(x);
+}
+
+/* The sum of 8 values in the order an 8-lane vector reduces them (halves, then pairs):
+   ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)). The scalar and SIMD paths both sum
+   this way, so they give the same bits. */
+static inline float fx_sum8(const float v[8])
+{
+    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+/* 1 when this CPU runs AVX2 and DLSYNTH_NO_AVX2 is not set (the engine's rule). */
+static int fx_avx2_default(void)
+{
+#if FX_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && getenv("DLSYNTH_NO_AVX2") == NULL;
+#else
+    return 0;
+#endif
 }
 
 static void fx_fill_sine(float *table)
@@ -207,7 +239,10 @@ static void fx_fill_sinc(float *table)
 }
 
 /* Read at a fractional delay behind `w`, the newest written sample (delay 0 = buf[w]).
-   Needs delay >= FX_SINC_TAPS / 2 - 1 and a ring larger than delay + FX_SINC_TAPS / 2. */
+   Needs delay >= FX_SINC_TAPS / 2 - 1 and a ring larger than delay + FX_SINC_TAPS / 2.
+   The taps' products are summed as fx_sum8 sums lane k = tap 7 - k (the oldest sample
+   first, as they lie in memory), which is what the AVX2 read does. */
+_Static_assert(FX_SINC_TAPS == 8, "fx_read_sinc sums exactly eight taps");
 static inline float fx_read_sinc(const float *buf, uint32_t mask, uint32_t w, float delay,
                                  const float *table)
 {
@@ -215,17 +250,18 @@ static inline float fx_read_sinc(const float *buf, uint32_t mask, uint32_t w, fl
     int32_t p = (int32_t)((delay - (float)di) * (float)FX_SINC_PHASES + 0.5f);
     const float *h = table + p * FX_SINC_TAPS;
     uint32_t i = w - (uint32_t)di + (uint32_t)(FX_SINC_TAPS / 2 - 1); /* tap k = -3 */
-    float acc = 0.0f;
-    for (int j = 0; j < FX_SINC_TAPS; j++)
-        acc += h[j] * buf[(i - (uint32_t)j) & mask];
-    return acc;
+    float t[FX_SINC_TAPS];
+    for (int k = 0; k < FX_SINC_TAPS; k++)
+        t[k] = h[FX_SINC_TAPS - 1 - k] * buf[(i - (uint32_t)(FX_SINC_TAPS - 1 - k)) & mask];
+    return fx_sum8(t);
 }
 
 /* ----------------------------------------------------------------------------------------
  * Reverb
  * -------------------------------------------------------------------------------------- */
 
-#define FX_REV_LINES 8
+#define FX_REV_LINES 8 /* the lanes of one AVX2 vector, summed by fx_sum8 */
+_Static_assert(FX_REV_LINES == 8, "fx_sum8 and the AVX2 loop sum exactly eight lines");
 #define FX_REV_DIFFUSERS 3
 #define FX_REV_MOD_DEPTH_MS 0.1   /* delay modulation depth (peak), ms */
 #define FX_REV_DIFFUSER_GAIN 0.6f /* allpass coefficient of the input diffusers */
@@ -283,8 +319,10 @@ struct fx_reverb {
     uint32_t quiet;         /* frames since a non-zero value was written (saturating) */
     uint32_t idle_after;    /* quiet frames after which every ring holds only zeros */
 
-    float *memory;          /* one allocation for every ring */
+    float *memory;          /* one allocation for every ring (the lines first, line i at
+                               i * (line_mask + 1)) */
     size_t memory_floats;
+    int avx2;               /* 1: the eight lines run as the lanes of one AVX2 vector */
     float sine[FX_SINE_SIZE + 1];
 };
 
@@ -329,6 +367,7 @@ fx_reverb *fx_reverb_new(double sample_rate)
     if (!r)
         return NULL;
     r->sample_rate = sample_rate;
+    r->avx2 = fx_avx2_default();
     fx_fill_sine(r->sine);
 
     /* Line lengths: distinct primes near the nominal times. */
@@ -510,13 +549,14 @@ static inline float fx_rev_diffuse(fx_reverb *r, float t, uint32_t dw, int *acti
     return t;
 }
 
-/* Read every line at write index w (modulated, interpolated) and damp it into y[]; adds the
-   two output taps into *out_l, *out_r and returns the sum of y. Lines hold frames up to
-   w - 1: this frame's write comes after the reads. Allocates nothing, takes no lock. */
+/* Read every line at write index w (modulated, interpolated) and damp it into y[]; the two
+   output taps into *out_l, *out_r and the sum of y (each summed as fx_sum8 does). Lines
+   hold frames up to w - 1: this frame's write comes after the reads. Allocates nothing,
+   takes no lock. */
 static inline float fx_rev_read_lines(fx_rev_lines *b, const float *sine, float mod_depth, uint32_t mask,
                                       uint32_t w, float *y, float *out_l, float *out_r)
 {
-    float sum = 0.0f;
+    float tl[FX_REV_LINES], tr[FX_REV_LINES];
     for (int i = 0; i < FX_REV_LINES; i++) {
         float mod = fx_sine(sine, b->mod_phase[i]) * mod_depth;
         b->mod_phase[i] += b->mod_inc[i];
@@ -535,11 +575,12 @@ static inline float fx_rev_read_lines(fx_rev_lines *b, const float *sine, float 
         float lp = fx_flush(b->lp_b0[i] * s + b->lp_a1[i] * b->lp_state[i]);
         b->lp_state[i] = lp;
         y[i] = lp;
-        sum += lp;
-        *out_l += fx_rev_l_sign[i] * lp;
-        *out_r += fx_rev_r_sign[i] * lp;
+        tl[i] = fx_rev_l_sign[i] * lp;
+        tr[i] = fx_rev_r_sign[i] * lp;
     }
-    return sum;
+    *out_l = fx_sum8(tl);
+    *out_r = fx_sum8(tr);
+    return fx_sum8(y);
 }
 
 /* Mix the damped outputs through the Householder matrix (hsum: their sum times 2/N), add
@@ -557,16 +598,30 @@ static inline int fx_rev_write_lines(fx_rev_lines *b, const float *y, float hsum
     return active;
 }
 
-void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, float *out_right,
-                       size_t frames)
+/* The input side of one frame: sanitise, tone-correct and diffuse x; the line feed (times
+   the per-line input gain). Sets *active when x or a diffuser value is non-zero. */
+static inline float fx_rev_feed(fx_reverb *r, float x, float *tone_prev, uint32_t dw, float in_gain, int *active)
 {
-    if (!r || !in_mono || !out_left || !out_right)
-        return;
-    if (fx_reverb_skip_idle(r, in_mono, frames))
-        return;
+    /* Tone corrector (FIR, no state to flush beyond the input). */
+    float t = (x - r->tone_beta * *tone_prev) * r->tone_gain;
+    *tone_prev = x;
+    *active = x != 0.0f; /* then tone_prev is zero after any quiet frame */
+    return fx_rev_diffuse(r, t, dw, active) * in_gain;
+}
 
+/* Quiet: zero input and only zeros written. After idle_after quiet frames every ring slot
+   has been overwritten with zero; the fast path also checks the per-line memories before
+   it skips anything. */
+static inline uint32_t fx_rev_quiet(uint32_t quiet, int active)
+{
+    return active ? 0u : (quiet == UINT32_MAX ? quiet : quiet + 1u);
+}
+
+/* The per-frame loop, one line after another. */
+static void fx_reverb_run_scalar(fx_reverb *r, const float *in_mono, float *out_left, float *out_right,
+                                 size_t frames)
+{
     const uint32_t mask = r->line_mask;
-    const float tone_beta = r->tone_beta, tone_gain = r->tone_gain;
     const float in_gain = r->in_gain, wet1 = r->wet1, wet2 = r->wet2;
     const float mod_depth = r->mod_depth;
     const float hh = 2.0f / (float)FX_REV_LINES; /* Householder factor */
@@ -580,21 +635,14 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
     for (size_t n = 0; n < frames; n++) {
         /* Read in[n] before writing out[n]: the call is safe when in aliases an output. */
         float x = fx_sanitize(in_mono[n]);
-        /* Tone corrector (FIR, no state to flush beyond the input). */
-        float t = (x - tone_beta * tone_prev) * tone_gain;
-        tone_prev = x;
-        int active = x != 0.0f; /* then tone_prev is zero after any quiet frame */
-        float feed = fx_rev_diffuse(r, t, dw, &active) * in_gain;
+        int active;
+        float feed = fx_rev_feed(r, x, &tone_prev, dw, in_gain, &active);
         /* FDN: read every line, damp, mix, write back. */
-        float out_l = 0.0f, out_r = 0.0f;
+        float out_l, out_r;
         float sum = fx_rev_read_lines(&b, sine, mod_depth, mask, w, y, &out_l, &out_r);
         sum *= hh;
         active |= fx_rev_write_lines(&b, y, sum, feed, mask, w);
-        /* Quiet: zero input and only zeros written. After idle_after quiet frames every
-           ring slot has been overwritten with zero; the fast path also checks the
-           per-line memories before it skips anything. */
-        quiet = active ? 0u : (quiet == UINT32_MAX ? quiet : quiet + 1u);
-
+        quiet = fx_rev_quiet(quiet, active);
         out_left[n] += wet1 * out_l + wet2 * out_r;
         out_right[n] += wet1 * out_r + wet2 * out_l;
         w++;
@@ -606,6 +654,137 @@ void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, floa
     r->diff_w = dw;
     r->quiet = quiet;
 }
+
+#if FX_X86
+/* fx_sum8 of the lanes, in its order. */
+__attribute__((target("avx2"))) static inline float fx_sum8_avx2(__m256 v)
+{
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* v0+v4 .. v3+v7 */
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                           /* (v0+v4)+(v2+v6), (v1+v5)+(v3+v7) */
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+/* fx_flush of every lane: |x| < FX_FLUSH_THRESHOLD becomes +0. */
+__attribute__((target("avx2"))) static inline __m256 fx_flush_avx2(__m256 x)
+{
+    __m256 mag = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    return _mm256_andnot_ps(_mm256_cmp_ps(mag, _mm256_set1_ps(FX_FLUSH_THRESHOLD), _CMP_LT_OQ), x);
+}
+
+/* The per-frame loop with the eight lines as the lanes of one vector: each lane does what
+   fx_rev_read_lines and fx_rev_write_lines do for its line, operation for operation (no
+   fused multiply-adds), and the sums go as fx_sum8; so the output is the scalar loop's,
+   bit for bit. The lines are one allocation, line i at i * (mask + 1): reads are gathers
+   from it, writes eight stores. */
+__attribute__((target("avx2"))) static void fx_reverb_run_avx2(fx_reverb *r, const float *in_mono, float *out_left,
+                                                               float *out_right, size_t frames)
+{
+    const uint32_t mask = r->line_mask;
+    const float in_gain = r->in_gain, wet1 = r->wet1, wet2 = r->wet2;
+    const float hh = 2.0f / (float)FX_REV_LINES; /* Householder factor */
+    float tone_prev = r->tone_prev;
+    uint32_t w = r->w, dw = r->diff_w, quiet = r->quiet;
+    float *mem = r->memory;
+    const size_t stride = (size_t)mask + 1u;
+
+    float base[FX_REV_LINES];
+    int32_t off[FX_REV_LINES];
+    for (int i = 0; i < FX_REV_LINES; i++) {
+        base[i] = r->line_delay[i] - 0.5f;
+        off[i] = (int32_t)((size_t)i * stride);
+    }
+    __m256i ph = _mm256_loadu_si256((const __m256i *)r->mod_phase);
+    const __m256i inc = _mm256_loadu_si256((const __m256i *)r->mod_inc);
+    __m256 ap = _mm256_loadu_ps(r->ap_state), lps = _mm256_loadu_ps(r->lp_state);
+    const __m256 b0 = _mm256_loadu_ps(r->lp_b0), a1 = _mm256_loadu_ps(r->lp_a1);
+    const __m256 vbase = _mm256_loadu_ps(base), depth = _mm256_set1_ps(r->mod_depth);
+    const __m256i voff = _mm256_loadu_si256((const __m256i *)off), vmask = _mm256_set1_epi32((int32_t)mask);
+    const __m256i frac_bits = _mm256_set1_epi32((int32_t)((1u << FX_SINE_SHIFT) - 1u));
+    const __m256 sine_frac = _mm256_set1_ps(FX_SINE_FRAC), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 sl = _mm256_loadu_ps(fx_rev_l_sign), sr = _mm256_loadu_ps(fx_rev_r_sign);
+    const __m256 sin_ = _mm256_loadu_ps(fx_rev_in_sign), zero = _mm256_setzero_ps();
+    const float *sine = r->sine;
+    __m256i cidx = _mm256_set1_epi32(-1); /* the table entries ta, tb were read at (none yet) */
+    __m256 ta = _mm256_setzero_ps(), tb = ta;
+    float v_out[FX_REV_LINES];
+
+    for (size_t n = 0; n < frames; n++) {
+        float x = fx_sanitize(in_mono[n]); /* before out[n] is written: in may alias it */
+        int active;
+        float feed = fx_rev_feed(r, x, &tone_prev, dw, in_gain, &active);
+        /* the modulation: fx_sine of each line's phase, times the depth (a line's table
+           entry changes every 40 frames or more: the two gathers run when one has) */
+        __m256i idx = _mm256_srli_epi32(ph, FX_SINE_SHIFT);
+        if (_mm256_movemask_epi8(_mm256_cmpeq_epi32(idx, cidx)) != -1) {
+            cidx = idx;
+            ta = _mm256_i32gather_ps(sine, idx, 4);
+            tb = _mm256_i32gather_ps(sine + 1, idx, 4);
+        }
+        __m256 fr = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(ph, frac_bits)), sine_frac);
+        __m256 mod = _mm256_mul_ps(_mm256_add_ps(ta, _mm256_mul_ps(fr, _mm256_sub_ps(tb, ta))), depth);
+        ph = _mm256_add_epi32(ph, inc);
+        /* the allpass-interpolated read and the damping low-pass */
+        __m256 d = _mm256_add_ps(vbase, mod);
+        __m256i di = _mm256_cvttps_epi32(d);
+        __m256 frac = _mm256_add_ps(_mm256_sub_ps(d, _mm256_cvtepi32_ps(di)), half);
+        __m256 eta = _mm256_div_ps(_mm256_sub_ps(one, frac), _mm256_add_ps(one, frac));
+        __m256i at = _mm256_sub_epi32(_mm256_set1_epi32((int32_t)w), di);
+        __m256i ia = _mm256_add_epi32(voff, _mm256_and_si256(at, vmask));
+        __m256i ib = _mm256_add_epi32(voff, _mm256_and_si256(_mm256_sub_epi32(at, _mm256_set1_epi32(1)), vmask));
+        __m256 la = _mm256_i32gather_ps(mem, ia, 4), lb = _mm256_i32gather_ps(mem, ib, 4);
+        __m256 s = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(eta, la), lb), _mm256_mul_ps(eta, ap));
+        s = fx_flush_avx2(s);
+        ap = s;
+        __m256 lp = fx_flush_avx2(_mm256_add_ps(_mm256_mul_ps(b0, s), _mm256_mul_ps(a1, lps)));
+        lps = lp;
+        float out_l = fx_sum8_avx2(_mm256_mul_ps(sl, lp)), out_r = fx_sum8_avx2(_mm256_mul_ps(sr, lp));
+        float sum = fx_sum8_avx2(lp) * hh;
+        /* Householder mix, the input, and the writes */
+        __m256 v = _mm256_add_ps(_mm256_sub_ps(lp, _mm256_set1_ps(sum)), _mm256_mul_ps(sin_, _mm256_set1_ps(feed)));
+        active |= _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ)) != 0;
+        _mm256_storeu_ps(v_out, v);
+        float *slot = mem + (w & mask);
+        for (int i = 0; i < FX_REV_LINES; i++)
+            slot[(size_t)i * stride] = v_out[i];
+        quiet = fx_rev_quiet(quiet, active);
+        out_left[n] += wet1 * out_l + wet2 * out_r;
+        out_right[n] += wet1 * out_r + wet2 * out_l;
+        w++;
+        dw++;
+    }
+    _mm256_storeu_si256((__m256i *)r->mod_phase, ph);
+    _mm256_storeu_ps(r->ap_state, ap);
+    _mm256_storeu_ps(r->lp_state, lps);
+    r->tone_prev = tone_prev;
+    r->w = w;
+    r->diff_w = dw;
+    r->quiet = quiet;
+}
+#endif
+
+void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, float *out_right,
+                       size_t frames)
+{
+    if (!r || !in_mono || !out_left || !out_right)
+        return;
+    if (fx_reverb_skip_idle(r, in_mono, frames))
+        return;
+#if FX_X86
+    if (r->avx2) {
+        fx_reverb_run_avx2(r, in_mono, out_left, out_right, frames);
+        return;
+    }
+#endif
+    fx_reverb_run_scalar(r, in_mono, out_left, out_right, frames);
+}
+
+void fx_reverb_set_avx2(fx_reverb *r, int on)
+{
+    if (r)
+        r->avx2 = on && fx_avx2_default() ? 1 : 0;
+}
+
+int fx_reverb_avx2(const fx_reverb *r) { return r ? r->avx2 : 0; }
 
 /* ----------------------------------------------------------------------------------------
  * Chorus
@@ -633,6 +812,7 @@ struct fx_chorus {
     float min_delay;        /* frames */
     float half_depth;       /* frames: delay = min + half_depth * (1 + lfo) */
     float gain_l[FX_CHORUS_MAX_VOICES], gain_r[FX_CHORUS_MAX_VOICES];
+    int avx2;               /* 1: each tap's eight-sample read is one AVX2 vector */
     float sine[FX_SINE_SIZE + 1];
     float sinc[(FX_SINC_PHASES + 1) * FX_SINC_TAPS];
 };
@@ -645,6 +825,7 @@ fx_chorus *fx_chorus_new(double sample_rate)
     if (!c)
         return NULL;
     c->sample_rate = sample_rate;
+    c->avx2 = fx_avx2_default();
     fx_fill_sine(c->sine);
     fx_fill_sinc(c->sinc);
     double max_frames = (FX_CHORUS_MIN_DELAY_MS + FX_CHORUS_MAX_DEPTH_MS) * 1e-3 * sample_rate;
@@ -720,18 +901,36 @@ void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *ma
         *max_ms = lo + c->depth_ms;
 }
 
-void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, float *out_right,
-                       size_t frames)
+#if FX_X86
+/* fx_read_sinc with the eight samples as one vector (a plain load where they do not wrap
+   around the ring) and the taps reversed into memory order: the same bits. */
+__attribute__((target("avx2"))) static inline float fx_read_sinc_avx2(const float *buf, uint32_t mask, uint32_t w,
+                                                                      float delay, const float *table)
 {
-    if (!c || !in_mono || !out_left || !out_right)
-        return;
-    if (c->quiet > c->mask && fx_all_zero(in_mono, frames)) {
-        /* The line holds only zeros and the input is silent: just move on. */
-        c->w += (uint32_t)frames;
-        c->phase += c->inc * (uint32_t)frames;
-        return;
+    int32_t di = (int32_t)delay;
+    int32_t p = (int32_t)((delay - (float)di) * (float)FX_SINC_PHASES + 0.5f);
+    const __m256 h = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + p * FX_SINC_TAPS),
+                                              _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+    uint32_t i = w - (uint32_t)di + (uint32_t)(FX_SINC_TAPS / 2 - 1);
+    uint32_t lo = (i - (uint32_t)(FX_SINC_TAPS - 1)) & mask; /* the oldest tap */
+    __m256 x;
+    if (lo + (uint32_t)(FX_SINC_TAPS - 1) <= mask) {
+        x = _mm256_loadu_ps(buf + lo);
+    } else {
+        float t[FX_SINC_TAPS];
+        for (int k = 0; k < FX_SINC_TAPS; k++)
+            t[k] = buf[(lo + (uint32_t)k) & mask];
+        x = _mm256_loadu_ps(t);
     }
+    return fx_sum8_avx2(_mm256_mul_ps(h, x));
+}
+#endif
 
+/* The chorus's per-frame loop; `avx2`: read the taps with fx_read_sinc_avx2 (a constant
+   in each inlined copy). */
+static inline void fx_chorus_run(fx_chorus *c, const float *in_mono, float *out_left, float *out_right,
+                                 size_t frames, int avx2)
+{
     const uint32_t mask = c->mask, inc = c->inc, spacing = c->spacing;
     const int voices = c->voices, triangle = c->type == 1;
     const float min_delay = c->min_delay, half_depth = c->half_depth;
@@ -746,7 +945,12 @@ void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, floa
         uint32_t ph = phase;
         for (int v = 0; v < voices; v++) {
             float lfo = triangle ? fx_triangle(ph) : fx_sine(c->sine, ph);
-            float s = fx_read_sinc(buf, mask, w, min_delay + half_depth * (1.0f + lfo), c->sinc);
+            float delay = min_delay + half_depth * (1.0f + lfo);
+#if FX_X86
+            float s = avx2 ? fx_read_sinc_avx2(buf, mask, w, delay, c->sinc) : fx_read_sinc(buf, mask, w, delay, c->sinc);
+#else
+            float s = fx_read_sinc(buf, mask, w, delay, c->sinc);
+#endif
             l += c->gain_l[v] * s;
             r += c->gain_r[v] * s;
             ph += spacing;
@@ -760,3 +964,39 @@ void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, floa
     c->phase = phase;
     c->quiet = quiet;
 }
+
+#if FX_X86
+__attribute__((target("avx2"))) static void fx_chorus_run_avx2(fx_chorus *c, const float *in_mono, float *out_left,
+                                                               float *out_right, size_t frames)
+{
+    fx_chorus_run(c, in_mono, out_left, out_right, frames, 1);
+}
+#endif
+
+void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, float *out_right,
+                       size_t frames)
+{
+    if (!c || !in_mono || !out_left || !out_right)
+        return;
+    if (c->quiet > c->mask && fx_all_zero(in_mono, frames)) {
+        /* The line holds only zeros and the input is silent: just move on. */
+        c->w += (uint32_t)frames;
+        c->phase += c->inc * (uint32_t)frames;
+        return;
+    }
+#if FX_X86
+    if (c->avx2) {
+        fx_chorus_run_avx2(c, in_mono, out_left, out_right, frames);
+        return;
+    }
+#endif
+    fx_chorus_run(c, in_mono, out_left, out_right, frames, 0);
+}
+
+void fx_chorus_set_avx2(fx_chorus *c, int on)
+{
+    if (c)
+        c->avx2 = on && fx_avx2_default() ? 1 : 0;
+}
+
+int fx_chorus_avx2(const fx_chorus *c) { return c ? c->avx2 : 0; }

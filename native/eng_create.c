@@ -7,6 +7,7 @@
  */
 #include "eng_internal.h"
 #include "eng_workers.h"
+#include "zeroed.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,30 +42,32 @@ static int create_args_ok(int32_t sample_rate, int32_t max_voices, int32_t chann
 }
 
 /* Everything the engine allocates up front, sized from its limits (set already); a failed
-   allocation leaves its pointer NULL (buffers_ok). */
+   allocation leaves its pointer NULL (buffers_ok). The tables sized for the limits are
+   zeroed_alloc's untouched pages (zeroed.h): a slot costs memory once it is written, and a
+   zero instrument-table entry is a NULL pointer. */
 static void alloc_buffers(eng_engine *e, int32_t event_capacity)
 {
     uint32_t cap = pow2_at_least(event_capacity < 256 ? 256u : (uint32_t)event_capacity);
-    e->ring = calloc(cap, sizeof *e->ring);
+    e->ring = zeroed_alloc(cap, sizeof *e->ring);
     e->ring_mask = cap - 1;
     e->heap_cap = (int32_t)cap;
-    e->heap = calloc(cap, sizeof *e->heap);
+    e->heap = zeroed_alloc(cap, sizeof *e->heap);
     uint32_t fcap = pow2_at_least((uint32_t)e->max_instruments + 1);
-    e->fin = calloc(fcap, sizeof *e->fin);
+    e->fin = zeroed_alloc(fcap, sizeof *e->fin);
     e->fin_mask = fcap - 1;
     e->chan = calloc((size_t)e->n_channels, sizeof *e->chan);
-    e->voices = calloc_lines((size_t)e->n_slots, sizeof *e->voices);
+    e->voices = zeroed_alloc((size_t)e->n_slots, sizeof *e->voices);
     e->act = calloc((size_t)e->n_slots, sizeof *e->act);
     e->free_list = calloc((size_t)e->n_slots, sizeof *e->free_list);
-    e->unloading = calloc((size_t)e->max_instruments, sizeof *e->unloading);
+    e->unloading = zeroed_alloc((size_t)e->max_instruments, sizeof *e->unloading);
     e->mix = calloc(6 * ENG_RUN, sizeof(float));
     e->tmp = calloc_lines(ENG_TMP_FLOATS, sizeof(float));
     e->max_groups = (e->n_slots + ENG_GROUP - 1) / ENG_GROUP;
-    e->gbuf = calloc_lines(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
+    e->gbuf = zeroed_alloc(2 * (size_t)e->max_groups * ENG_BUS_FLOATS, sizeof(float));
     e->gmask = calloc_lines((size_t)e->max_groups, sizeof *e->gmask);
     e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
-    e->ins_table = calloc((size_t)e->max_instruments, sizeof *e->ins_table);
-    e->wave_table = calloc((size_t)e->max_waves, sizeof *e->wave_table);
+    e->ins_table = zeroed_alloc((size_t)e->max_instruments, sizeof *e->ins_table);
+    e->wave_table = zeroed_alloc((size_t)e->max_waves, sizeof *e->wave_table);
     e->reverb = fx_reverb_new((double)e->rate);
     e->chorus = fx_chorus_new((double)e->rate);
     e->midi = mid_create(e->n_channels);
@@ -87,6 +90,8 @@ static void init_state(eng_engine *e)
     e->fin_weight[1] = ENG_FX_VOICES;
     eng_sinc_table(e->sinc_mem);
     e->simd = eng_simd_default();
+    fx_reverb_set_avx2(e->reverb, e->simd == ENG_SIMD_AVX2);
+    fx_chorus_set_avx2(e->chorus, e->simd == ENG_SIMD_AVX2);
     e->sinc = e->sinc_mem;
     for (int32_t i = 0; i < e->n_channels; i++)
         eng_channel_defaults(&e->chan[i], i);
@@ -96,8 +101,6 @@ static void init_state(eng_engine *e)
     e->master_volume = 1.0f;
     atomic_store(&e->master_gain, 1.0f);
     atomic_store(&e->effects_on, 1);
-    for (int32_t i = 0; i < e->max_instruments; i++)
-        atomic_init(&e->ins_table[i], NULL);
 }
 
 eng_engine *eng_create(int32_t sample_rate, int32_t max_voices, int32_t channels, int32_t interpolation,
@@ -142,21 +145,21 @@ void eng_destroy(eng_engine *e)
     if (e->chorus)
         fx_chorus_free(e->chorus);
     mid_destroy(e->midi);
-    free(e->ring);
-    free(e->heap);
-    free(e->fin);
+    zeroed_free(e->ring);
+    zeroed_free(e->heap);
+    zeroed_free(e->fin);
     free(e->chan);
-    free(e->voices);
+    zeroed_free(e->voices);
     free(e->act);
     free(e->free_list);
-    free(e->unloading);
+    zeroed_free(e->unloading);
     free(e->mix);
     free(e->tmp);
-    free(e->gbuf);
+    zeroed_free(e->gbuf);
     free(e->gmask);
     free(e->sinc_mem);
-    free((void *)e->ins_table);
-    free(e->wave_table);
+    zeroed_free((void *)e->ins_table);
+    zeroed_free(e->wave_table);
     free(e);
 }
 

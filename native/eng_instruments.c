@@ -205,6 +205,10 @@ int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int
             return ENG_ERR_NOMEM;
         }
     }
+    /* the list had room for two waves a region: keep only what it holds */
+    eng_wave **fit = realloc(ins->waves, (ins->n_waves ? (size_t)ins->n_waves : 1) * sizeof *fit);
+    if (fit)
+        ins->waves = fit;
     for (int32_t k = 0; k < ins->n_waves; k++)
         ins->waves[k]->refs++;
     atomic_store_explicit(&e->ins_table[id], ins, memory_order_release);

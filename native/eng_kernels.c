@@ -42,6 +42,8 @@ int32_t eng_set_simd(eng_engine *e, int32_t simd)
     if (!e || simd < ENG_SIMD_SCALAR || simd > ENG_SIMD_AVX2 || !(eng_simd_available() & (1 << simd)))
         return ENG_ERR_ARG;
     e->simd = simd;
+    fx_reverb_set_avx2(e->reverb, simd == ENG_SIMD_AVX2);
+    fx_chorus_set_avx2(e->chorus, simd == ENG_SIMD_AVX2);
     return simd;
 }
 
@@ -56,6 +58,10 @@ int32_t eng_kernel_variant(const eng_engine *e, int32_t kernel)
     case ENG_KERNEL_MIX:
     case ENG_KERNEL_FILTER:
         return e->simd;
+    case ENG_KERNEL_REVERB:
+        return fx_reverb_avx2(e->reverb) ? ENG_SIMD_AVX2 : ENG_SIMD_SCALAR;
+    case ENG_KERNEL_CHORUS:
+        return fx_chorus_avx2(e->chorus) ? ENG_SIMD_AVX2 : ENG_SIMD_SCALAR;
     default:
         return ENG_ERR_ARG;
     }

@@ -65,6 +65,11 @@ void fx_reverb_set(fx_reverb *r, double room_size, double damping, double width,
 void fx_reverb_reset(fx_reverb *r);
 void fx_reverb_process(fx_reverb *r, const float *in_mono, float *out_left, float *out_right,
                        size_t frames);
+/* The AVX2 loop (the eight lines in one vector; the same output bit for bit) on or off;
+   on by default where the CPU has AVX2 and DLSYNTH_NO_AVX2 is not set. fx_reverb_avx2:
+   whether it runs. */
+void fx_reverb_set_avx2(fx_reverb *r, int on);
+int fx_reverb_avx2(const fx_reverb *r);
 /* Designed reverb times (seconds) at DC and at Nyquist for the current settings. */
 void fx_reverb_get_rt60(const fx_reverb *r, double *rt60_dc, double *rt60_nyquist);
 
@@ -79,6 +84,9 @@ void fx_chorus_set(fx_chorus *c, int voices, double level, double speed_hz, doub
 void fx_chorus_reset(fx_chorus *c);
 void fx_chorus_process(fx_chorus *c, const float *in_mono, float *out_left, float *out_right,
                        size_t frames);
+/* As for the reverb: the AVX2 tap reads (the same output bit for bit) on or off. */
+void fx_chorus_set_avx2(fx_chorus *c, int on);
+int fx_chorus_avx2(const fx_chorus *c);
 /* Range (ms) swept by the voices' delays at the current settings. */
 void fx_chorus_get_delay_range_ms(const fx_chorus *c, double *min_ms, double *max_ms);
 
@@ -342,7 +350,15 @@ void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict);
    each frame with the scalar form's operations in its order (no FMA), so all give the same
    output bit for bit. */
 enum { ENG_SIMD_SCALAR = 0, ENG_SIMD_SSE2 = 1, ENG_SIMD_AVX2 = 2 };
-enum { ENG_KERNEL_LINEAR = 0, ENG_KERNEL_CUBIC = 1, ENG_KERNEL_SINC = 2, ENG_KERNEL_FILTER = 3, ENG_KERNEL_MIX = 4 };
+enum {
+    ENG_KERNEL_LINEAR = 0,
+    ENG_KERNEL_CUBIC = 1,
+    ENG_KERNEL_SINC = 2,
+    ENG_KERNEL_FILTER = 3,
+    ENG_KERNEL_MIX = 4,
+    ENG_KERNEL_REVERB = 5,
+    ENG_KERNEL_CHORUS = 6
+};
 /* Bit 1 << v set: variant v (ENG_SIMD_*) can run here (this build has it, and the CPU). */
 int32_t eng_simd_available(void);
 /* Make e's kernels run variant simd: returns it, or ENG_ERR_ARG for one not available
@@ -351,8 +367,9 @@ int32_t eng_set_simd(eng_engine *e, int32_t simd);
 /* The variant e is set to: at creation the best available (not AVX2 with DLSYNTH_NO_AVX2 in
    the environment). */
 int32_t eng_simd(const eng_engine *e);
-/* The variant kernel (ENG_KERNEL_*) runs at e's setting: the setting, but SSE2 for the
-   filters at AVX2 (they have no AVX2 form). At AVX2 a linear interpolation faster than one
+/* The variant kernel (ENG_KERNEL_*) runs at e's setting: the setting, but the effects
+   (fx_reverb_set_avx2, fx_chorus_set_avx2) run their scalar form below AVX2 (they have no
+   SSE2 form). At AVX2 a linear interpolation faster than one
    frame per output runs its SSE2 loop; every AVX2 and SSE2 kernel runs its scalar form for
    the last frames of a run (fewer than its width). ENG_ERR_ARG: no such kernel. */
 int32_t eng_kernel_variant(const eng_engine *e, int32_t kernel);

@@ -97,6 +97,8 @@ KERNELS = {
     "sinc": lib.ENG_KERNEL_SINC,
     "filter": lib.ENG_KERNEL_FILTER,
     "mix": lib.ENG_KERNEL_MIX,
+    "reverb": lib.ENG_KERNEL_REVERB,
+    "chorus": lib.ENG_KERNEL_CHORUS,
 }
 _SIMD_NAMES = {v: k for k, v in SIMD_VARIANTS.items()}
 
@@ -403,14 +405,15 @@ class Engine:
         self.close()
 
     # --- waves ---------------------------------------------------------------------------
-    def download_wave(self, wave) -> int:
+    def download_wave(self, wave, release_pages: bool = True) -> int:
         """Copy a `dls.model.Wave` (8- or 16-bit PCM) into the sample pool; returns its id.
 
         The pool holds 16-bit samples: 8-bit data is widened ((u - 128) * 256), and any other
         dtype is cast to int16 as NumPy's astype does. When the data is a view of a read-only
         file mapping (``dls.read``'s), the mapping's pages it covers are released afterwards
         (see _release_source_pages), so the bank is not resident both in the file's pages
-        and in the pool."""
+        and in the pool; ``release_pages=False`` leaves that to the caller (the Synth gives
+        back a whole collection's pages, in one call, after each batch of downloads)."""
         if not getattr(wave, "supported", True):
             raise ValueError("the wave's format is not PCM and cannot be played")
         source = data = np.asarray(wave.data)
@@ -431,7 +434,8 @@ class Engine:
                 raise _err(wid, "download_wave")
             self._waves[wid] = wave
             self._wave_users[wid] = 0
-        _release_source_pages(source)
+        if release_pages:
+            _release_source_pages(source)
         return wid
 
     def download_waves(self, waves: Iterable) -> list[int]:

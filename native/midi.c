@@ -15,6 +15,7 @@
  */
 #include "midi.h"
 #include "voice.h"
+#include "zeroed.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -282,7 +283,7 @@ mid_state *mid_create(int32_t n_channels)
         return NULL;
     m->n_channels = n_channels;
     m->chan = calloc((size_t)n_channels, sizeof *m->chan);
-    m->patches = calloc(PATCH_SLOTS, sizeof *m->patches);
+    m->patches = zeroed_alloc(PATCH_SLOTS, sizeof *m->patches);
     m->patch_mask = PATCH_SLOTS - 1;
     m->rep = calloc(REPORT_SLOTS, sizeof *m->rep);
     m->rep_mask = REPORT_SLOTS - 1;
@@ -299,7 +300,7 @@ void mid_destroy(mid_state *m)
     if (!m)
         return;
     free(m->chan);
-    free(m->patches);
+    zeroed_free(m->patches);
     free(m->rep);
     free(m);
 }

@@ -200,6 +200,15 @@ class Reverb(_Effect):
         lib.fx_reverb_reset(self._ptr)
 
     @property
+    def avx2(self) -> bool:
+        """The AVX2 loop runs (the same output bit for bit as the scalar one)."""
+        return bool(lib.fx_reverb_avx2(self._ptr))
+
+    @avx2.setter
+    def avx2(self, on: bool) -> None:
+        lib.fx_reverb_set_avx2(self._ptr, int(bool(on)))
+
+    @property
     def rt60(self) -> tuple[float, float]:
         """Designed reverb time (seconds) at DC and at Nyquist."""
         dc = ffi.new("double *")
@@ -243,6 +252,15 @@ class Chorus(_Effect):
     def reset(self) -> None:
         """Empty the delay line and restart the LFO (like a fresh object)."""
         lib.fx_chorus_reset(self._ptr)
+
+    @property
+    def avx2(self) -> bool:
+        """The AVX2 tap reads run (the same output bit for bit as the scalar ones)."""
+        return bool(lib.fx_chorus_avx2(self._ptr))
+
+    @avx2.setter
+    def avx2(self, on: bool) -> None:
+        lib.fx_chorus_set_avx2(self._ptr, int(bool(on)))
 
     @property
     def delay_range_ms(self) -> tuple[float, float]:
