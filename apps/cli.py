@@ -23,15 +23,23 @@ def _early_interrupt(signum, frame):  # pragma: no cover - timing dependent
 
 # Until main takes over (it turns these into exceptions once cleanup matters). Here, not in
 # the package's __init__: a program that imports dlsynth's library parts (render_file,
-# render_many) keeps its own Ctrl-C.
+# render_many) keeps its own Ctrl-C. A launcher may hold (block) both signals while Python
+# starts, where a Ctrl-C would end in CPython's own traceback (dev/run.sh does, with
+# `env --block-signal`): they are let through here, a held one arriving at once.
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 try:
     signal.signal(signal.SIGINT, _early_interrupt)
     signal.signal(signal.SIGTERM, _early_interrupt)
 except ValueError:  # imported from a thread other than the main one
     pass
+else:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+
+from dlsynth.apps import interrupts  # noqa: E402
 
 # Subcommand modules: each has add_parser(subparsers) and run(args) -> int.
 SUBCOMMANDS = (
@@ -87,14 +95,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return " ".join(text.split())
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (what `timeout` and service managers send): stop as for Ctrl-C, status 143."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
 
 
 def _command_in(argv: list[str]) -> str | None:
@@ -159,13 +159,12 @@ def _main(argv: list[str] | None, command: str | None) -> int:
 
     try:
         # From here on Ctrl-C and SIGTERM are exceptions, so every command cleans up.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        interrupts.install()
     except ValueError:  # not the main thread (tests call main from one)
         pass
     try:
         return int(args.run(args) or 0)
-    except Terminated:
+    except interrupts.Terminated:
         print("dlsynth: terminated", file=sys.stderr)
         return 143
     except KeyboardInterrupt:

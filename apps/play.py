@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from . import interrupts
 from .arguments import add_bank_option
 from .errors import UserError
 from .jackserver import DUMMY_SERVER_HINT
@@ -271,8 +272,8 @@ def run(args) -> int:
                 sink.attach_jack(inputs.backend.ptr)
             except ValueError as exc:
                 raise UserError(str(exc)) from None
-        elif _on_jack(sink) and hasattr(inputs.backend, "use_as_frame_clock"):
-            inputs.backend.use_as_frame_clock(sink.handle)
+        else:
+            inputs.follow_sink_clock(sink)
         if not any(i.connected for i in inputs.inputs):
             print(
                 "dlsynth play: no MIDI inputs yet; inputs that appear are opened as they come "
@@ -334,17 +335,6 @@ def _midi_api(args) -> str | None:
         return api_name(args.midi_api)
     except MidiInputError as exc:
         raise UserError(str(exc)) from None
-
-
-def _on_jack(sink) -> bool:
-    """The audio output is a JACK device (its frames are JACK's frames)."""
-    import sounddevice as sd
-
-    try:
-        dev = sd.query_devices(sink.stream.device)
-        return "JACK" in sd.query_hostapis(dev["hostapi"])["name"]
-    except Exception:
-        return False
 
 
 def _check_output_device(device) -> None:
@@ -456,6 +446,7 @@ def _status_loop(args, synth, sink, inputs, service) -> None:
         )
 
     def running() -> bool:
+        interrupts.raise_pending()  # a Ctrl-C lost in a finalizer or callback still stops play
         if service.error is not None:
             raise DeviceLost(str(service.error))
         return args.duration is None or time.monotonic() - t0 < args.duration

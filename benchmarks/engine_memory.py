@@ -2,9 +2,9 @@
 
     python benchmarks/engine_memory.py [--bank FILE.dls] [--interpolation cubic] [--json]
 
-Default bank: benchmarks/cache/FluidR3_GM.dls (FluidR3_GM.sf2 converted to DLS, built by
-when missing, as benchmarks/bank_load.py does). The script does
-what ``dlsynth play`` does with a bank: ``Synth(...).download_in_background(dls.read(path))``,
+Default bank: benchmarks/cache/FluidR3_GM.dls (FluidR3_GM.sf2 converted to DLS when missing,
+as benchmarks/bank_load.py does; the script then measures in a fresh process of its own,
+with --bank). The script does what ``dlsynth play`` does with a bank: ``Synth(...).download_in_background(dls.read(path))``,
 then ``download_some`` until every instrument and every wave it plays is in the engine (the
 Service thread's job in play; each instrument's regions, once compiled into the engine, are
 let go and read again from the file if asked for). ``--preload`` measures
@@ -32,6 +32,7 @@ import dlsynth.numpy_env  # noqa: F401  (first: one OpenBLAS thread, as the comm
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,13 @@ def main(argv=None) -> int:
             bank = bank_load.ensure_bank(bank_load.DEFAULT_SF2, bank_load.DEFAULT_DLS, rebuild=False)
         except bank_load.BenchError as exc:
             raise SystemExit(f"engine_memory: {exc}") from None
+        # Measure in a fresh process, as it would be without the bank's preparation (the
+        # conversion's tools and their imports, 1.6 MB of this process's memory).
+        sys.stdout.flush()
+        os.execv(
+            sys.executable,
+            [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]), "--bank", str(bank)],
+        )
     else:
         bank = args.bank
     if not bank.exists():

@@ -452,6 +452,28 @@ class Collection:
     warnings: list[str] = field(default_factory=list, compare=False)
     source: str | None = field(default=None, compare=False)  # file path when read from a file
     level: int = field(default=2, compare=False)  # 2 if any level-2 chunk was seen, else 1
+    mapping: object = field(default=None, compare=False, repr=False)  # the file's memory map (read from a path)
+
+    def release_pages(self) -> None:
+        """Let the system take back this process's resident copies of the file's pages
+        (``madvise(MADV_DONTNEED)`` on its memory map). Nothing changes for the reader: a
+        page is read again when next used. Worth it once every wave is in the engine's pool,
+        where only a reload reads the file again."""
+        import mmap
+
+        advise = getattr(self.mapping, "madvise", None)
+        if advise is not None and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                advise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # closed, or not a mapping this system advises
+                pass
+
+    def __getstate__(self) -> dict:
+        """A copy or a pickle leaves the memory map behind (it cannot be pickled; a copy's
+        waves and regions still read through their own views of it)."""
+        state = dict(self.__dict__)
+        state["mapping"] = None
+        return state
 
     @property
     def name(self) -> str:

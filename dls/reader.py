@@ -917,4 +917,6 @@ def read(source, capabilities: cdl_mod.Capabilities | None = None, *, lazy: bool
         if gc_was_enabled:
             gc.enable()
     col.source = path
+    if path is not None:
+        col.mapping = buf
     return col

@@ -60,8 +60,8 @@ def default_bank_path(notify=None) -> pathlib.Path:
     in the system temp dir) as ``default-bank-<hash>.dls``, the hash covering
     :data:`BANK_VERSION` and the generator's source. It is written to a temporary file and
     renamed into place, so concurrent first uses never see a partial file; the banks of
-    other versions in that folder are then removed. ``notify(text)``, when given, is told
-    before a build (a few seconds, once per version).
+    other versions in that folder, beyond the most recently used few, are then removed.
+    ``notify(text)``, when given, is told before a build (a few seconds, once per version).
     """
     from dlsynth.dls.writer import write
 
@@ -73,6 +73,7 @@ def default_bank_path(notify=None) -> pathlib.Path:
     for d in candidates:
         path = d / name
         if path.is_file() and path.stat().st_size > 0:
+            _touch(path)
             return path
     for d in candidates:
         if not _usable_dir(d):
@@ -90,16 +91,37 @@ def default_bank_path(notify=None) -> pathlib.Path:
     raise OSError("no writable folder for the default bank (tried: " + ", ".join(map(str, candidates)) + ")")
 
 
+#: How many versions' built-in banks a cache folder keeps: the one just built and the most
+#: recently used others (two checkouts or installs used side by side each keep theirs).
+KEEP_VERSIONS = 3
+
+
+def _touch(path: pathlib.Path) -> None:
+    """Mark a cached bank as just used (its modification time orders the pruning)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
 def _prune(folder: pathlib.Path, keep: str) -> None:
     """Remove the built-in banks of other dlsynth versions from the folder (each is about
-    8 MB, and every version makes its own). A process still reading one keeps its data: a
-    removed file lives on while it is open or mapped."""
-    for old in folder.glob("default-bank-*.dls"):
-        if old.name != keep:
-            try:
-                old.unlink()
-            except OSError:
-                pass
+    8 MB, and every version makes its own), all but the :data:`KEEP_VERSIONS` most recently
+    used. A process still reading one keeps its data: a removed file lives on while it is
+    open or mapped."""
+
+    def used(p: pathlib.Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    others = sorted((p for p in folder.glob("default-bank-*.dls") if p.name != keep), key=used, reverse=True)
+    for old in others[KEEP_VERSIONS - 1 :]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
 
 
 def load_default_bank(notify=None) -> Collection:

@@ -169,6 +169,19 @@ class WaveSink:
         self.jack = client
         lib.ws_set_frame_clock(self._ptr, client)
 
+    @property
+    def plays_into_jack(self) -> bool:
+        """The output is PortAudio's JACK device: its frames are the JACK graph's frames."""
+        if self.stream is None:
+            return False
+        import sounddevice as sd
+
+        try:
+            dev = sd.query_devices(self.stream.device)
+            return "JACK" in sd.query_hostapis(dev["hostapi"])["name"]
+        except Exception:
+            return False
+
     # ------------------------------------------------------------------ MIDI in
     @property
     def handle(self):

@@ -489,6 +489,17 @@ class MidiInputs:
                 notes.append(f"the last sender into {inp.name!r} went away: its notes were stopped")
         inp.senders = n
 
+    def follow_sink_clock(self, sink) -> bool:
+        """When `sink` (a WaveSink) plays through PortAudio into the JACK graph these inputs
+        read, its DAC times come from JACK's frame clock, the clock the MIDI stamps come from:
+        a key is scheduled by exact frames, not by when the audio callback happened to wake
+        (a wake-up later than the schedule margin would make every key late). True if so."""
+        backend = self.backend
+        if sink.jack is not None or not hasattr(backend, "use_as_frame_clock") or not sink.plays_into_jack:
+            return False
+        backend.use_as_frame_clock(sink.handle)
+        return True
+
     def close(self) -> None:
         with self._lock:
             if self.backend is None:

@@ -190,6 +190,7 @@ class Synth:
         self._loading = False
         #: drop the Python regions of instruments once in the engine (a big bank's live play)
         self._release_regions = False
+        self._read_from: set[int] = set()  # handles whose file mapping was read since the last release
 
     # ------------------------------------------------------------------ collections
     def download(self, collection: Collection, *, lazy: bool = False, preload: bool | None = None) -> CollectionHandle:
@@ -312,8 +313,19 @@ class Synth:
                     self._published[key] = iid
                 else:
                     self._published.pop(key, None)
+        self._release_read_pages()
         if reselect:
             self.engine.reselect(t)
+
+    def _release_read_pages(self) -> None:
+        """The waves just downloaded are in the pool and the regions just read are compiled:
+        give back the pages of their banks' file mappings (one call per bank, not one per
+        wave; see Collection.release_pages)."""
+        if self._read_from:
+            for h in self._handles:
+                if h.id in self._read_from:
+                    h.collection.release_pages()
+            self._read_from.clear()
 
     def service(self) -> None:
         """Free what the render thread has finished with, and turn its reports into
@@ -366,12 +378,13 @@ class Synth:
         if iid is not None:
             return iid
         ins: Instrument = h.collection.instruments[index]
+        self._read_from.add(h.id)  # a lazy collection's regions are read from its file now
         try:
             for r in ins.regions:
                 ti = r.wave_link.table_index
                 if ti < len(h.wave_ids) and h.wave_ids[ti] is None:
                     w = h.collection.waves[ti]
-                    h.wave_ids[ti] = self.engine.download_wave(w) if w.supported else -1
+                    h.wave_ids[ti] = self.engine.download_wave(w, release_pages=False) if w.supported else -1
             iid = download_instrument(
                 self.engine,
                 ins,

@@ -128,7 +128,9 @@ def _dumps(data: dict) -> str:
 
 
 @pytest.mark.parametrize(
-    "path", [SPEC_TEST, LIBGIG, DATA / "libgig-generated" / "libgig-generated-mono.dls"], ids=lambda p: p.name
+    "path",
+    [SPEC_TEST, LIBGIG, DATA / "libgig-generated" / "libgig-generated-mono.dls", SPEC_TEST.with_suffix(".sf2")],
+    ids=lambda p: p.name,
 )
 def test_describe_json_is_the_json_of_describe(path):
     """`info --json` writes straight from the model: the same bytes as json.dumps(describe())."""

@@ -381,8 +381,8 @@ def test_cache_builds_once_and_loads(monkeypatch, tmp_path, bank_bytes, quick_bu
     assert p.parent == tmp_path / "dlsynth"
     assert p.name.startswith("default-bank-") and p.suffix == ".dls"
     assert p.read_bytes() == bank_bytes
-    mtime = p.stat().st_mtime_ns
-    assert db.default_bank_path() == p and p.stat().st_mtime_ns == mtime
+    inode = p.stat().st_ino
+    assert db.default_bank_path() == p and p.stat().st_ino == inode  # found, not written again
     assert not [q for q in p.parent.iterdir() if q.name.endswith(".tmp")]
     loaded = db.load_default_bank()
     assert len(loaded.instruments) == 129 and loaded.find_instrument(0, 0).name == "Acoustic Grand Piano"
@@ -399,14 +399,27 @@ def test_the_first_use_says_it_builds_the_bank_and_later_ones_do_not(monkeypatch
     assert len(said) == 1
 
 
-def test_a_new_cache_file_removes_other_versions(monkeypatch, tmp_path, quick_build):
+def test_a_new_cache_file_removes_the_least_recently_used_other_versions(monkeypatch, tmp_path, quick_build):
+    from dlsynth.gmbank import cache
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     folder = tmp_path / "dlsynth"
     folder.mkdir()
-    (folder / "default-bank-0123456789ab.dls").write_bytes(b"an older version's bank")
+    older = [folder / f"default-bank-{i:012x}.dls" for i in range(cache.KEEP_VERSIONS + 1)]
+    for age, q in enumerate(older):  # older[0] used most recently
+        q.write_bytes(b"another version's bank")
+        os.utime(q, (1e9 - age * 3600, 1e9 - age * 3600))
     (folder / "notes.txt").write_text("not ours")
     p = db.default_bank_path()
-    assert sorted(q.name for q in folder.iterdir()) == sorted([p.name, "notes.txt"])
+    kept = older[: cache.KEEP_VERSIONS - 1]
+    assert sorted(q.name for q in folder.iterdir()) == sorted([p.name, "notes.txt", *(q.name for q in kept)])
+
+
+def test_using_a_cached_bank_marks_it_recently_used(monkeypatch, tmp_path, quick_build):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    p = db.default_bank_path()
+    os.utime(p, (1e9, 1e9))
+    assert db.default_bank_path() == p and p.stat().st_mtime > 1e9 + 3600
 
 
 def test_cache_falls_back_when_unwritable(monkeypatch, tmp_path, quick_build):

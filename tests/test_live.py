@@ -42,6 +42,7 @@ def _rig(server: JackServer, bank, voices: int = 256):
     server.wait_for_port("dlsynth-test-keyboard:out")
     dest = next(p for p in server.lsp() if p.startswith("dlsynth-live") and p.endswith(":keys"))
     server.connect("dlsynth-test-keyboard:out", dest)
+    assert inputs.follow_sink_clock(sink), "the sink on JACK's PortAudio device did not take JACK's frame clock"
     return synth, sink, inputs, out
 
 
@@ -114,7 +115,11 @@ def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
         # flight. Said, not failed; a late message in a clean graph still fails.
         print(f"\n{late} of 4 messages applied late, with {noise} graph xrun(s) meanwhile")
     else:
-        assert not late, f"{late} of 4 MIDI messages were applied late with no xrun in the graph"
+        into = (applied["frame"].astype(np.int64) - applied["block"].astype(np.int64)).tolist()
+        assert not late, (
+            f"{late} of 4 MIDI messages were applied late with no xrun in the graph "
+            f"(frames into their blocks: {into}; scheduled latency {sink.schedule_latency * 1e3:.2f} ms)"
+        )
 
 
 @pytest.mark.timeout(120)

@@ -291,6 +291,10 @@ FAULT_EVERY_S = 0.5
 FAULT_SECONDS = 6.0
 
 
+#: the chance a correct judge fails the faulty-client test (its count of unexplained xruns)
+FAULT_COUNT_QUANTILE = 0.001
+
+
 @pytest.mark.timeout(60)
 def test_a_client_that_misses_its_cycles_is_not_taken_for_machine_noise(live):
     """The dropout tests forgive an xrun only at a CPU stall the canaries saw. A client that
@@ -342,9 +346,17 @@ def test_a_client_that_misses_its_cycles_is_not_taken_for_machine_noise(live):
     assert len(at_fault) >= 0.8 * len(faults), f"only {len(at_fault)} xrun bursts at the {len(faults)} faults"
     unexplained = [b for b in at_fault if not _burst_stalls(res, info["stalls"], b)]
     # A fault falls at a CPU stall by chance as often as any moment does: on a noisy host,
-    # often. The judge must still leave at least half of the rest unexplained.
+    # often. Each fault is then left unexplained with odds 1 - chance, a binomial count: the
+    # judge must leave half the expected count or, where that is less, the count's
+    # FAULT_COUNT_QUANTILE (a judge that blamed the stalls for every fault leaves none): at
+    # half the expected count alone, a host stalling half the time failed 2 % of runs by
+    # chance (3 of 12 once in CI).
+    from scipy.stats import binom
+
     chance = stall_coverage(res, info["stalls"])
-    assert len(unexplained) >= 0.5 * (1 - chance) * len(at_fault), (
+    half = 0.5 * (1 - chance) * len(at_fault)  # half the expected count: never asked for more
+    need = max(1, min(half, int(binom.ppf(FAULT_COUNT_QUANTILE, len(at_fault), 1 - chance))))
+    assert len(unexplained) >= need, (
         f"only {len(unexplained)} of the {len(at_fault)} xruns the faulty client caused were not blamed on "
         f"CPU stalls (a random moment is near a stall with odds {chance:.2f})"
     )
@@ -906,10 +918,18 @@ def _has_file_open(pid: int, path) -> bool:
             with contextlib.suppress(OSError):
                 if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
                     return True
+    return target in _mapped_files(pid)
+
+
+NUMPY_CORE = "_multiarray_umath"  # the name of NumPy's core extension module's file
+
+
+def _mapped_files(pid: int) -> list[str]:
+    """The paths of the files process ``pid`` has memory-mapped (Linux /proc; [] once it has gone)."""
     with contextlib.suppress(OSError):
         with open(f"/proc/{pid}/maps") as f:
-            return any(line.rstrip().endswith(target) for line in f)
-    return False
+            return [fields[5].rstrip("\n") for fields in (line.split(maxsplit=5) for line in f) if len(fields) == 6]
+    return []
 
 
 def _audio_ports(server: str) -> list[str]:
@@ -925,7 +945,16 @@ def test_ctrl_c_at_any_moment_exits_130_quietly_and_quickly(live, slow_bank, mom
         args += ["--bank", str(slow_bank)]
     dl = live.session.dlsynth(*args)
     if moment == "imports":
-        time.sleep(0.05)
+        # Once dlsynth's own imports are under way (NumPy's core mapped): a Ctrl-C inside
+        # CPython's start-up, before any of dlsynth's code has run (site's .pth files, on a
+        # slow machine the first 50 ms), is CPython's to report ("Fatal Python error:
+        # init_import_site" with a traceback), whatever the program.
+        wait_for(
+            lambda: any(NUMPY_CORE in path for path in _mapped_files(dl.p.pid)) or dl.returncode is not None,
+            30,
+            "dlsynth importing NumPy",
+            step=0.001,
+        )
     elif moment == "bank-loading":
         # As soon as dlsynth has the bank open (or mapped): it takes over a second to load.
         wait_for(
