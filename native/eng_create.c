@@ -68,6 +68,7 @@ static void alloc_buffers(eng_engine *e, int32_t event_capacity)
     e->sinc_mem = malloc(sizeof(float) * ENG_SINC_PHASES * ENG_SINC_TAPS);
     e->ins_table = zeroed_alloc((size_t)e->max_instruments, sizeof *e->ins_table);
     e->wave_table = zeroed_alloc((size_t)e->max_waves, sizeof *e->wave_table);
+    eng_connlists_init(e);
     e->reverb = fx_reverb_new((double)e->rate);
     e->chorus = fx_chorus_new((double)e->rate);
     e->midi = mid_create(e->n_channels);
@@ -77,7 +78,7 @@ static int buffers_ok(const eng_engine *e)
 {
     return e->midi && e->ring && e->heap && e->fin && e->chan && e->voices && e->act && e->free_list &&
            e->unloading && e->mix && e->tmp && e->gbuf && e->gmask && e->sinc_mem && e->ins_table &&
-           e->wave_table && e->reverb && e->chorus;
+           e->wave_table && e->conn_lists && e->reverb && e->chorus;
 }
 
 /* The state a new engine starts in: one render thread, the sinc table, default channels,
@@ -136,7 +137,8 @@ void eng_destroy(eng_engine *e)
     free(e->labels);
     if (e->ins_table)
         for (int32_t i = 0; i < e->max_instruments; i++)
-            eng_instrument_free(atomic_load(&e->ins_table[i]));
+            eng_instrument_free(e, atomic_load(&e->ins_table[i]));
+    eng_connlists_free(e);
     if (e->wave_table)
         for (int32_t i = 0; i < e->max_waves; i++)
             eng_wave_free(e->wave_table[i]);

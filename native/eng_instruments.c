@@ -1,7 +1,10 @@
 /*
  * dlsynth voice engine: instruments, the download side: compiled regions (their waves, loop
  * images and connection lists) published in the instrument slot table, and freed once the
- * render thread has finished with them (eng_poll_finished, native/eng_queue.c).
+ * render thread has finished with them (eng_poll_finished, native/eng_queue.c). Compiled
+ * connection lists are interned engine-wide: the regions of every instrument whose
+ * articulations compile alike share one list (a GM bank from SF2: 250k connections, 170k
+ * distinct).
  *
  * Thread: the producer. The render thread reads a slot with an acquire load.
  */
@@ -9,13 +12,117 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-void eng_instrument_free(eng_instrument *ins)
+/* --- interned connection lists ------------------------------------------------------ */
+
+#define CONN_BUCKETS 8192u /* a GM bank converted from SF2 has about 5,000 distinct lists */
+
+int eng_connlists_init(eng_engine *e)
+{
+    e->conn_lists = calloc(CONN_BUCKETS, sizeof *e->conn_lists);
+    e->conn_mask = CONN_BUCKETS - 1;
+    return e->conn_lists != NULL;
+}
+
+void eng_connlists_free(eng_engine *e)
+{
+    if (!e->conn_lists)
+        return;
+    for (uint32_t b = 0; b <= e->conn_mask; b++) {
+        eng_connlist *l = e->conn_lists[b];
+        while (l) { /* none is left once every instrument is freed; kept safe anyway */
+            eng_connlist *next = l->next;
+            free(l);
+            l = next;
+        }
+    }
+    free(e->conn_lists);
+    e->conn_lists = NULL;
+}
+
+static size_t connlist_bytes(int32_t n) { return sizeof(eng_connlist) + (size_t)n * sizeof(eng_cconn); }
+
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* The fields of a list besides its connections, as one hashable, comparable block. */
+typedef struct {
+    int32_t n_conn, first_static, first_channel, first_dynamic, uses, filter;
+    float fc_base;
+} connlist_key;
+
+static int connlist_is(const eng_connlist *l, uint64_t hash, const connlist_key *k, const eng_cconn *cc)
+{
+    return l->hash == hash && l->n_conn == k->n_conn && l->first_static == k->first_static &&
+           l->first_channel == k->first_channel && l->first_dynamic == k->first_dynamic && l->uses == k->uses &&
+           l->filter == k->filter && memcmp(&l->fc_base, &k->fc_base, sizeof k->fc_base) == 0 &&
+           (k->n_conn == 0 || memcmp(l->conn, cc, (size_t)k->n_conn * sizeof *cc) == 0);
+}
+
+/* The engine's list equal to (cc, k), made (refs 0) when there is none yet; NULL: no memory. */
+static eng_connlist *connlist_intern(eng_engine *e, const eng_cconn *cc, const connlist_key *k)
+{
+    uint64_t h = fnv1a(0xcbf29ce484222325ull, k, sizeof *k);
+    h = fnv1a(h, cc, (size_t)k->n_conn * sizeof *cc);
+    eng_connlist **bucket = &e->conn_lists[h & e->conn_mask];
+    for (eng_connlist *l = *bucket; l; l = l->next)
+        if (connlist_is(l, h, k, cc))
+            return l;
+    eng_connlist *l = malloc(connlist_bytes(k->n_conn));
+    if (!l)
+        return NULL;
+    l->hash = h;
+    l->refs = 0;
+    l->n_conn = k->n_conn;
+    l->first_static = k->first_static;
+    l->first_channel = k->first_channel;
+    l->first_dynamic = k->first_dynamic;
+    l->uses = k->uses;
+    l->filter = k->filter;
+    l->fc_base = k->fc_base;
+    if (k->n_conn)
+        memcpy(l->conn, cc, (size_t)k->n_conn * sizeof *cc);
+    l->next = *bucket;
+    *bucket = l;
+    atomic_fetch_add(&e->st_ins_bytes, (unsigned long long)connlist_bytes(l->n_conn));
+    return l;
+}
+
+/* One holder fewer; the last one takes the list out of the table and frees it. */
+static void connlist_release(eng_engine *e, eng_connlist *l)
+{
+    if (--l->refs > 0)
+        return;
+    eng_connlist **p = &e->conn_lists[l->hash & e->conn_mask];
+    while (*p && *p != l)
+        p = &(*p)->next;
+    if (*p)
+        *p = l->next;
+    atomic_fetch_sub(&e->st_ins_bytes, (unsigned long long)connlist_bytes(l->n_conn));
+    free(l);
+}
+
+/* --- instruments ---------------------------------------------------------------------- */
+
+void eng_instrument_free(eng_engine *e, eng_instrument *ins)
 {
     if (!ins)
         return;
+    for (int32_t k = 0; k < ins->n_lists; k++)
+        connlist_release(e, ins->lists[k]);
+    if (ins->regions)
+        atomic_fetch_sub(&e->st_ins_bytes, (unsigned long long)((size_t)ins->n_regions * sizeof *ins->regions));
     free(ins->regions);
-    free(ins->conn_mem);
+    free(ins->lists);
     free(ins->waves);
     free(ins);
 }
@@ -53,25 +160,23 @@ static int32_t same_connections(const eng_region_desc *regions, int32_t i)
     return j;
 }
 
-/* An instrument with room for its regions, their compiled connections and their waves
-   (NULL: no memory). Regions naming the same connection slice (a bank converted from SF2
-   repeats one articulation region after region) share one compiled list. */
-static eng_instrument *instrument_alloc(int32_t id, const eng_region_desc *regions, int32_t n_regions)
+/* An instrument with room for its regions, the connection lists they use and their waves
+   (NULL: no memory). */
+static eng_instrument *instrument_alloc(eng_engine *e, int32_t id, int32_t n_regions)
 {
     eng_instrument *ins = calloc(1, sizeof *ins);
     if (!ins)
         return NULL;
     ins->id = id;
-    ins->n_regions = n_regions;
     ins->regions = calloc(n_regions ? (size_t)n_regions : 1, sizeof *ins->regions);
-    size_t total = 0;
-    for (int32_t i = 0; i < n_regions; i++)
-        if (same_connections(regions, i) == i)
-            total += (size_t)regions[i].conn_count;
-    ins->conn_mem = calloc(total ? total : 1, sizeof *ins->conn_mem);
+    if (ins->regions) {
+        ins->n_regions = n_regions;
+        atomic_fetch_add(&e->st_ins_bytes, (unsigned long long)((size_t)n_regions * sizeof *ins->regions));
+    }
+    ins->lists = calloc(n_regions ? (size_t)n_regions : 1, sizeof *ins->lists);
     ins->waves = calloc(n_regions ? 2 * (size_t)n_regions : 1, sizeof *ins->waves);
-    if (!ins->regions || !ins->conn_mem || !ins->waves) {
-        eng_instrument_free(ins);
+    if (!ins->regions || !ins->lists || !ins->waves) {
+        eng_instrument_free(e, ins);
         return NULL;
     }
     atomic_init(&ins->finished, 0);
@@ -112,35 +217,39 @@ static int32_t region_loop(eng_engine *e, eng_region *r, const eng_region_desc *
 }
 
 /* Region i's compiled connections: those of an earlier region naming the same slice, or
-   compiled into the instrument's memory at *used. */
-static void region_connections(eng_instrument *ins, int32_t i, const eng_region_desc *regions, const eng_conn *conns,
-                               size_t *used)
+   compiled (into scratch, room for the slice) and interned in the engine's table, the list
+   joining the instrument's. 0, or ENG_ERR_NOMEM. */
+static int32_t region_connections(eng_engine *e, eng_instrument *ins, int32_t i, const eng_region_desc *regions,
+                                  const eng_conn *conns, eng_cconn *scratch)
 {
     const eng_region_desc *d = &regions[i];
     eng_region *r = &ins->regions[i];
     int32_t same = same_connections(regions, i);
     if (same < i) {
-        const eng_region *o = &ins->regions[same];
-        r->conn = o->conn;
-        r->n_conn = o->n_conn;
-        r->first_static = o->first_static;
-        r->first_channel = o->first_channel;
-        r->first_dynamic = o->first_dynamic;
-        r->uses = o->uses;
-        r->filter = o->filter;
-        r->fc_base = o->fc_base;
-    } else {
-        r->conn = ins->conn_mem + *used;
-        eng_conn_compile(conns + d->conn_offset, d->conn_count, r->conn, &r->n_conn, &r->first_static,
-                         &r->first_channel, &r->first_dynamic, &r->uses, &r->filter, &r->fc_base);
-        *used += (size_t)d->conn_count;
+        r->cl = ins->regions[same].cl;
+        return 0;
     }
+    connlist_key k;
+    eng_conn_compile(conns + d->conn_offset, d->conn_count, scratch, &k.n_conn, &k.first_static, &k.first_channel,
+                     &k.first_dynamic, &k.uses, &k.filter, &k.fc_base);
+    eng_connlist *l = connlist_intern(e, scratch, &k);
+    if (!l)
+        return ENG_ERR_NOMEM;
+    int32_t j = 0;
+    while (j < ins->n_lists && ins->lists[j] != l)
+        j++;
+    if (j == ins->n_lists) {
+        ins->lists[ins->n_lists++] = l;
+        l->refs++;
+    }
+    r->cl = l;
+    return 0;
 }
 
 /* Region i of the instrument from its description: keys, velocities, wave buffers, tuning,
    loop and connections; its waves join the instrument's list. 0, or ENG_ERR_NOMEM. */
 static int32_t region_make(eng_engine *e, eng_instrument *ins, int32_t i, const eng_region_desc *regions,
-                           const eng_conn *conns, size_t *used)
+                           const eng_conn *conns, eng_cconn *scratch)
 {
     const eng_region_desc *d = &regions[i];
     eng_region *r = &ins->regions[i];
@@ -166,7 +275,8 @@ static int32_t region_make(eng_engine *e, eng_instrument *ins, int32_t i, const 
     r->rate_ratio = w->rate / (double)e->rate;
     if (region_loop(e, r, d, ws, wch) < 0)
         return ENG_ERR_NOMEM;
-    region_connections(ins, i, regions, conns, used);
+    if (region_connections(e, ins, i, regions, conns, scratch) < 0)
+        return ENG_ERR_NOMEM;
     for (int k = 0; k < r->nch; k++) {
         int seen = 0;
         for (int32_t j = 0; j < ins->n_waves; j++)
@@ -195,16 +305,28 @@ int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int
     int32_t bad = validate_regions(e, regions, n_regions, n_conns);
     if (bad < 0)
         return bad;
-    eng_instrument *ins = instrument_alloc(id, regions, n_regions);
-    if (!ins)
+    eng_instrument *ins = instrument_alloc(e, id, n_regions);
+    int32_t longest = 1;
+    for (int32_t i = 0; i < n_regions; i++)
+        if (regions[i].conn_count > longest)
+            longest = regions[i].conn_count;
+    eng_cconn *scratch = malloc((size_t)longest * sizeof *scratch);
+    if (!ins || !scratch) {
+        free(scratch);
+        eng_instrument_free(e, ins);
         return ENG_ERR_NOMEM;
-    size_t used = 0;
+    }
     for (int32_t i = 0; i < n_regions; i++) {
-        if (region_make(e, ins, i, regions, conns, &used) < 0) {
-            eng_instrument_free(ins);
+        if (region_make(e, ins, i, regions, conns, scratch) < 0) {
+            free(scratch);
+            eng_instrument_free(e, ins);
             return ENG_ERR_NOMEM;
         }
     }
+    free(scratch);
+    eng_connlist **fit_lists = realloc(ins->lists, (ins->n_lists ? (size_t)ins->n_lists : 1) * sizeof *fit_lists);
+    if (fit_lists)
+        ins->lists = fit_lists;
     /* the list had room for two waves a region: keep only what it holds */
     eng_wave **fit = realloc(ins->waves, (ins->n_waves ? (size_t)ins->n_waves : 1) * sizeof *fit);
     if (fit)
@@ -228,7 +350,7 @@ int32_t eng_instrument_destroy(eng_engine *e, int32_t id)
     atomic_store_explicit(&e->ins_table[id], NULL, memory_order_release);
     for (int32_t k = 0; k < ins->n_waves; k++)
         ins->waves[k]->refs--;
-    eng_instrument_free(ins);
+    eng_instrument_free(e, ins);
     atomic_fetch_sub(&e->st_instruments, 1);
     return 0;
 }

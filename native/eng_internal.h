@@ -31,7 +31,11 @@ void eng_wave_free(eng_wave *w);
 eng_loopimg *eng_loop_image(eng_engine *e, eng_wave *w, uint32_t start, uint32_t end);
 
 /* eng_instruments.c (producer) */
-void eng_instrument_free(eng_instrument *ins);
+void eng_instrument_free(eng_engine *e, eng_instrument *ins);
+/* The engine's interned connection lists, as eng_create sets them up and eng_destroy
+   gives them back (once every instrument is freed). */
+int eng_connlists_init(eng_engine *e);
+void eng_connlists_free(eng_engine *e);
 
 /* eng_queue.c (render thread) */
 /* Move what the producer has queued in the ring into the pending heap (as far as it has room). */

@@ -33,6 +33,7 @@ void eng_get_stats(const eng_engine *e, eng_stats *s)
     s->instruments = atomic_load_explicit(&m->st_instruments, memory_order_relaxed);
     s->waves = atomic_load_explicit(&m->st_waves, memory_order_relaxed);
     s->sample_bytes = atomic_load_explicit(&m->st_bytes, memory_order_relaxed);
+    s->instrument_bytes = atomic_load_explicit(&m->st_ins_bytes, memory_order_relaxed);
     s->midi_events = atomic_load_explicit(&m->midi->st_midi, memory_order_relaxed);
     s->malformed_midi = atomic_load_explicit(&m->midi->st_malformed, memory_order_relaxed);
     s->dropped_group = atomic_load_explicit(&m->midi->st_dropped_group, memory_order_relaxed);

@@ -239,6 +239,9 @@ typedef struct {
     uint64_t sample_bytes;       /* bytes of sample pool held by waves and loop images: int16
                                     samples (2 bytes each) with their guard frames, plus the
                                     loops' seam images (a few dozen samples per loop) */
+    uint64_t instrument_bytes;   /* bytes the instruments hold besides samples: their region
+                                    tables and compiled connection lists (each shared list
+                                    once) */
     uint64_t midi_events;        /* MIDI-level events applied */
     uint64_t malformed_midi;     /* channel messages with bad status, data or length */
     uint64_t dropped_group;      /* MIDI events for a channel group that is not open */

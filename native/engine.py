@@ -191,6 +191,7 @@ _STAT_FIELDS = (
     "instruments",
     "waves",
     "sample_bytes",
+    "instrument_bytes",
     "midi_events",
     "malformed_midi",
     "dropped_group",

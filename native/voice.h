@@ -162,31 +162,43 @@ typedef struct eng_wave {
  * Instruments
  * ------------------------------------------------------------------------------------- */
 
+/* A compiled connection list with what its compile decided, shared by every region of
+   every instrument whose articulation compiles to the same: interned by content in the
+   engine's table (eng_instruments.c), freed with the last instrument holding it. */
+typedef struct eng_connlist {
+    struct eng_connlist *next;  /* the next list in its hash bucket */
+    uint64_t hash;              /* of the connections and the fields below */
+    int32_t refs;               /* instruments holding it (producer thread only) */
+    int32_t n_conn;             /* compiled connections, sorted: note-on destinations, static,
+                                   channel, dynamic */
+    int32_t first_static, first_channel, first_dynamic;
+    int32_t uses;               /* USE_* bits: which time-varying sources the dynamic part reads */
+    int32_t filter;             /* 1: the low-pass runs */
+    float fc_base;              /* absolute cents added to the cutoff at note-on: the SF2
+                                   default 13500 when the filter runs without a static
+                                   cutoff, else 0 */
+    eng_cconn conn[];
+} eng_connlist;
+
 typedef struct {
     uint8_t key_lo, key_hi, vel_lo, vel_hi;
     uint16_t key_group;
     uint16_t flags;         /* ENG_RGN_* */
-    int32_t nch;            /* 1 or 2 output channels of wave data */
-    int32_t out_mask;       /* 0, 1 = left only, 2 = right only */
+    uint8_t nch;            /* 1 or 2 output channels of wave data */
+    uint8_t out_mask;       /* 0, 1 = left only, 2 = right only */
+    uint8_t loop_seam;      /* 1: a long loop played from main plus the seam image */
+    uint8_t has_loop;
+    uint8_t loop_type;      /* ENG_LOOP_* (NONE if loop == NULL) */
     const int16_t *main[2];   /* per output channel, main buffers (int16 PCM) */
     const int16_t *lfirst[2]; /* per output channel, loop images (first pass / after a wrap; */
     const int16_t *lagain[2]; /* a long loop: lfirst NULL, lagain the seam image), int16 PCM */
-    int32_t loop_seam;      /* 1: a long loop played from main plus the seam image */
-    int32_t has_loop;
-    int32_t loop_type;      /* ENG_LOOP_* (NONE if loop == NULL) */
     uint32_t loop_start, loop_end; /* frames */
     int64_t frames;
     float unity_note;       /* MIDI key the wave sounds at unshifted */
     float fine_tune;        /* cents */
     float attenuation;      /* cB */
     double rate_ratio;      /* wave rate / engine rate */
-    int32_t filter;         /* 1: the low-pass runs */
-    float fc_base;          /* absolute cents added to the cutoff at note-on: the SF2 default
-                               13500 when the filter runs without a static cutoff, else 0 */
-    int32_t uses;           /* USE_* bits: which time-varying sources the dynamic list reads */
-    int32_t n_conn;         /* compiled connections, sorted: note-on dests, static, channel, dynamic */
-    int32_t first_static, first_channel, first_dynamic;
-    eng_cconn *conn;
+    const eng_connlist *cl; /* its compiled connections (shared, interned) */
 } eng_region;
 
 #define USE_LFO 1
@@ -199,7 +211,8 @@ typedef struct eng_instrument {
     int32_t id;
     int32_t n_regions;
     eng_region *regions;
-    eng_cconn *conn_mem;
+    eng_connlist **lists;   /* distinct connection lists its regions use (for refcounts) */
+    int32_t n_lists;
     eng_wave **waves;       /* distinct waves referenced (for refcounts) */
     int32_t n_waves;
     /* Render-thread state. */
@@ -470,6 +483,8 @@ struct eng_engine {
     /* slot tables (published with release stores) */
     _Atomic(eng_instrument *) *ins_table;
     eng_wave **wave_table;  /* producer thread only */
+    eng_connlist **conn_lists; /* interned connection lists: hash buckets (producer only) */
+    uint32_t conn_mask;        /* buckets - 1 */
 
     /* stats (written by the render thread, read anywhere) */
     atomic_ullong st_pos;
@@ -477,6 +492,7 @@ struct eng_engine {
     atomic_ullong st_late, st_stolen, st_dropped, st_lost;
     atomic_uint st_instruments, st_waves;
     atomic_ullong st_bytes;
+    atomic_ullong st_ins_bytes; /* instruments' regions and connection lists, bytes */
     atomic_ullong st_ignored_sysex;
 
     /* MIDI semantics (native/midi.c): channel state, patch table, reports */

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from dlsynth.dls import constants as C
+from dlsynth.synth.download import download_instrument
+
 from .enginekit import RATE, art, conn, dc_wave, instrument, region, render, setup, tc
 
 STEAL_FADE = RATE / 70
@@ -235,6 +237,51 @@ def test_unload_while_sounding_fades_then_frees():
     for w in range(2):
         e.free_wave(w)
     assert e.stats()["waves"] == 0
+
+
+def test_instruments_alike_share_their_compiled_connections():
+    # The engine interns compiled connection lists: a second instrument with the same
+    # articulation adds only its region table; unloading the first leaves the second's
+    # list (and its sound) as it was; the last one out frees it.
+    from dlsynth.native.engine import Engine
+
+    from .enginekit import sine_wave
+
+    def ins(cutoff):
+        return instrument(
+            region(articulations=[art(conn(C.CONN_DST_FILTER_CUTOFF, cutoff), conn(C.CONN_DST_PITCH, 30))])
+        )
+
+    def play(e, iid):
+        e.program(e.position, 0, iid)
+        e.note_on(e.position, 0, 60, 100)
+        out = render(e, 4000)
+        e.note_off(e.position, 0, 60)
+        render(e, 4000)
+        return out
+
+    e = Engine(RATE, effects=False)
+    wid = e.download_wave(sine_wave())
+    assert e.stats()["instrument_bytes"] == 0
+    a = download_instrument(e, ins(6000), [wid])
+    one = e.stats()["instrument_bytes"]
+    b = download_instrument(e, ins(6000), [wid])
+    two = e.stats()["instrument_bytes"]
+    c = download_instrument(e, ins(5000), [wid])
+    three = e.stats()["instrument_bytes"]
+    region_bytes = two - one  # the second brought its regions only
+    assert 0 < region_bytes < one and three - two > region_bytes  # a new list for the third
+    before = play(e, b)
+    e.unload_instrument(a)
+    render(e, 64)
+    assert e.collect() == [a] and e.stats()["instrument_bytes"] == three - region_bytes
+    assert np.array_equal(play(e, b), before)
+    assert not np.array_equal(play(e, c), before)
+    for iid in (b, c):
+        e.unload_instrument(iid)
+    render(e, 64)
+    assert sorted(e.collect()) == [b, c] and e.stats()["instrument_bytes"] == 0
+    e.close()
 
 
 def test_a_wave_in_use_cannot_be_freed():
