@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TARGET_RSS_RATIO = 1.3  # FluidR3 fully downloaded: process RSS <= 1.3x its sample data
 sys.path.insert(0, str(ROOT))
 
 
@@ -132,7 +133,10 @@ def main(argv=None) -> int:
         "anon_per_sample_data": after.get("RssAnon", 0) / sample_bytes if sample_bytes else 0.0,
         "read_seconds": t_read,
         "download_seconds": t_download,
+        "instrument_bytes": int(st["instrument_bytes"]),
+        "target_rss_ratio": TARGET_RSS_RATIO,
     }
+    res["meets_target"] = res["rss_per_sample_data"] <= TARGET_RSS_RATIO
     if args.json:
         print(json.dumps(res, indent=1))
         return 0
@@ -149,6 +153,7 @@ def main(argv=None) -> int:
         f"held for the bank:        {res['held_for_bank'] / mb:9.1f} MB  ({res['held_per_sample_data']:.3f} x sample data;"
         f" {res['path']} path)"
     )
+    print(f"instruments (regions, compiled connections): {res['instrument_bytes'] / mb:.1f} MB in the engine")
     print(f"RSS before read:          {res['rss_start'] / mb:9.1f} MB")
     print(
         f"RSS after dls.read:       {res['rss_after_read'] / mb:9.1f} MB  (anonymous {res['rss_anon_after_read'] / mb:.1f}, "
@@ -163,6 +168,10 @@ def main(argv=None) -> int:
     )
     print(f"peak RSS (VmHWM):         {res['rss_peak'] / mb:9.1f} MB")
     print(f"dls.read: {t_read:.3f} s; download of everything: {t_download:.3f} s")
+    print(
+        f"target: RSS <= {TARGET_RSS_RATIO}x sample data: {'meets' if res['meets_target'] else 'MISSES'}"
+        f" ({res['rss_per_sample_data']:.3f}x)"
+    )
     return 0
 
 

@@ -12,6 +12,8 @@ columns, as `dls.reader` would; every other wave goes through the reader's own c
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import constants as C
@@ -70,7 +72,9 @@ class WaveTable:
             bits_per_sample=bits,
             block_align=align,
             avg_bytes_per_sec=avg,
-            data=np.frombuffer(buf, dtype=dtype, count=frames * ch, offset=data_at).reshape(frames, ch),
+            # one array straight over the map (frombuffer(...).reshape makes two: 560 B a
+            # wave against 140 B, 0.6 MB for FluidR3_GM's 1,418 waves)
+            data=np.ndarray((frames, ch), dtype=dtype, buffer=buf, offset=data_at),
             wave_sample=WaveSample(unity, fine, atten, options, [Loop(ltype, lstart, llen)] if nloops else [])
             if has_ws
             else None,
@@ -170,7 +174,7 @@ class WaveTable:
                 d = infos.get(w)
                 if d is None:
                     d = infos[w] = {}
-                d[fourcc_str(bytes(buf[off : off + 4]))] = raw.decode("latin-1")
+                d[sys.intern(fourcc_str(bytes(buf[off : off + 4])))] = raw.decode("latin-1")  # one "INAM" for all
 
         plain = np.flatnonzero(ok)
         table = np.stack([chans, rate, avg, align, bits, data[data_c], frames, *wcols.T, dlid_at], axis=1)[
