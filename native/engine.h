@@ -543,8 +543,11 @@ typedef struct {
     uint64_t block;              /* engine frame of the buffer it was drained in */
     int32_t group;
     int32_t type;                /* ENG_EV_* */
-    int32_t a;                   /* ENG_EV_MIDI: status | d1 << 8 | d2 << 16 | length << 24 */
+    int32_t a;                   /* ENG_EV_MIDI: status | d1 << 8 | d2 << 16 | length << 24;
+                                    sysex: the event's a (eng_midi_encode) */
+    int32_t b;                   /* the event's b (ENG_EV_GS_RHYTHM: 1 drums, 0 not) */
     int32_t late;                /* 1: its time had passed; applied at the buffer's start */
+    int32_t pad;
 } ws_trace;
 
 typedef struct {

@@ -317,7 +317,9 @@ static void trace_put(ws_sink *s, const ws_midi_msg *m, uint64_t frame, uint64_t
     t->group = m->group;
     t->type = m->type;
     t->a = m->a;
+    t->b = m->b;
     t->late = late;
+    t->pad = 0;
     atomic_store_explicit(&s->trace_head, head + 1, memory_order_release);
 }
 

@@ -49,7 +49,9 @@ _TRACE_DTYPE = np.dtype(
         ("group", "<i4"),
         ("type", "<i4"),
         ("a", "<i4"),
+        ("b", "<i4"),
         ("late", "<i4"),
+        ("pad", "<i4"),
     ]
 )
 _STATS_FIELDS = (

@@ -14,6 +14,8 @@ import json
 import threading
 import time
 
+from dlsynth.native import lib
+
 DOWNLOAD_SLICE_S = 0.02  # background downloads: this long per service round
 
 
@@ -102,8 +104,8 @@ class ServiceThread:
             return
         f = self.event_log
         for r in rows.tolist():
-            stamp, frame, _block, group, typ, a, late = r
-            data = message_bytes(typ, a)
+            stamp, frame, _block, group, typ, a, b, late, _pad = r
+            data = message_bytes(typ, a, b)
             if self.record is not None and data:
                 self.record.append((stamp, group, bytes(data)))
             if f is not None:
@@ -133,12 +135,34 @@ _RESETS = {
 }
 
 
-def message_bytes(typ: int, a: int) -> list[int] | None:
+def message_bytes(typ: int, a: int, b: int = 0) -> list[int] | None:
     """The MIDI bytes of an applied message as the trace holds it (an encoded engine event):
-    channel messages and resets exactly; other sysex (master volume, GS rhythm) are not kept."""
-    if typ == 12:  # ENG_EV_MIDI
+    channel messages exactly; a system exclusive message as the canonical message of what
+    it did (GM/GS/XG resets, GM master volume, GS "use for rhythm part"), which the engine
+    reads back as the same event; None for anything else."""
+    if typ == lib.ENG_EV_MIDI:
         n = (a >> 24) & 0xFF
         return [a & 0xFF, (a >> 8) & 0xFF, (a >> 16) & 0xFF][:n]
-    if typ == 13:  # ENG_EV_SYSEX_RESET
+    if typ == lib.ENG_EV_SYSEX_RESET:
         return list(_RESETS.get(a, _RESETS[1]))
+    if typ == lib.ENG_EV_MASTER_VOLUME:
+        return master_volume_bytes(a)
+    if typ == lib.ENG_EV_GS_RHYTHM:
+        return gs_rhythm_bytes(a, b)
     return None
+
+
+def master_volume_bytes(millibels: int) -> list[int]:
+    """GM master volume (F0 7F 7F 04 01 ll mm F7) for a level in millibels (0 full scale,
+    -9600 silence): the 14-bit value the engine's encoding maps to that level again."""
+    v = 0 if millibels <= -9600 else min(16383, round(16383 * 10 ** (millibels / 2000)))
+    return [0xF0, 0x7F, 0x7F, 0x04, 0x01, v & 0x7F, v >> 7, 0xF7]
+
+
+def gs_rhythm_bytes(channel: int, drums: int) -> list[int]:
+    """Roland GS "use for rhythm part" (F0 41 10 42 12 40 1x 15 dd cs F7) for a MIDI channel:
+    the part's block x is 0 for channel 10, 1-9 for channels 1-9, A-F for 11-16; dd is map 1
+    (drums) or 0 (off); cs the Roland checksum of address and data."""
+    block = 0 if channel == 9 else (channel + 1 if channel < 9 else channel)
+    body = [0x40, 0x10 | block, 0x15, 1 if drums else 0]
+    return [0xF0, 0x41, 0x10, 0x42, 0x12, *body, (128 - sum(body) % 128) % 128, 0xF7]

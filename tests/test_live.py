@@ -122,6 +122,16 @@ def test_notes_over_jack_midi_are_heard_at_the_right_pitch(jack_server):
         )
 
 
+# A session's set-up as a keyboard or sequencer sends it: GS reset, part 11 as a drum part,
+# master volume; the recording keeps each (in the canonical form of what it did, which for
+# these is the message as sent).
+SESSION_SYSEX = (
+    bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7]),
+    bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x1A, 0x15, 0x01, 0x10, 0xF7]),
+    bytes([0xF0, 0x7F, 0x7F, 0x04, 0x01, 0x00, 0x40, 0xF7]),
+)
+
+
 @pytest.mark.timeout(120)
 def test_play_command_runs_records_and_exits_cleanly(jack_server, tmp_path):
     """`dlsynth play` end to end in a subprocess on the JACK server: a virtual port, notes
@@ -172,6 +182,8 @@ def test_play_command_runs_records_and_exits_cleanly(jack_server, tmp_path):
         out.open_virtual_port("out")
         jack_server.wait_for_port("dlsynth-test-sender:out")
         jack_server.connect("dlsynth-test-sender:out", port)
+        for msg in SESSION_SYSEX:
+            out.send_message(list(msg))
         for key in (60, 64, 67):
             out.send_message([0x90, key, 100])
             time.sleep(0.1)
@@ -185,6 +197,10 @@ def test_play_command_runs_records_and_exits_cleanly(jack_server, tmp_path):
     assert "xruns" in stderr and "recorded" in stderr
     notes = [m for tr in mido.MidiFile(rec).tracks for m in tr if m.type == "note_on" and m.velocity]
     assert [m.note for m in notes] == [60, 64, 67], f"recorded {notes}; dlsynth's stderr:\n{stderr}"
+    sysex = [bytes(m.bytes()) for tr in mido.MidiFile(rec).tracks for m in tr if m.type == "sysex"]
+    # (master volume is global: it goes to the recording's group-0 track, the others to
+    # the port's group's)
+    assert sorted(sysex) == sorted(SESSION_SYSEX), f"recorded {[m.hex() for m in sysex]}"
 
 
 @pytest.mark.timeout(60)

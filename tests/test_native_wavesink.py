@@ -215,3 +215,52 @@ def test_live_threads_are_clean_under_sanitizers(tmp_path, kind, flags, env):
     assert "Sanitizer" not in r.stderr, r.stderr[-4000:]
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert "pushed 60000" in r.stdout
+
+
+# Every system exclusive message the engine acts on, as a recording (`play --record`) must
+# keep it: the resets, GM master volume at several levels, GS "use for rhythm part" on and
+# off for parts of every kind (part 10, 1-9, 11-16). Messages the engine ignores are not
+# recorded (there is nothing to replay).
+_SYSEX_ACTED_ON = [
+    bytes([0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7]),
+    bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7]),
+    bytes([0xF0, 0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7]),
+    *(bytes([0xF0, 0x7F, 0x7F, 0x04, 0x01, v & 0x7F, v >> 7, 0xF7]) for v in (0, 1, 700, 8192, 16383)),
+    *(
+        bytes([0xF0, 0x41, 0x10, 0x42, 0x12, 0x40, 0x10 | part, 0x15, dd, (128 - (0x65 + part + dd) % 128) % 128, 0xF7])
+        for part in (0, 1, 9, 0xA, 0xF)
+        for dd in (0, 1, 2)
+    ),
+]
+
+
+def _applied(messages: list[bytes]) -> list[tuple[int, int, int]]:
+    """(type, a, b) of each message as the sink applied it (in a fresh session)."""
+    synth = _synth()
+    sink = _Sink(synth)
+    for k, m in enumerate(messages):
+        assert sink.push(10 * REF + k * 1000, 1, m) == 1, m.hex()
+    sink.run(2048)
+    rows = ffi.new("ws_trace[4096]")
+    n = lib.ws_poll_trace(sink.ptr, rows, 4096)
+    out = [(rows[i].type, rows[i].a, rows[i].b) for i in range(n)]
+    sink.close()
+    synth.close()
+    return out
+
+
+def test_a_recording_keeps_every_sysex_the_synth_acted_on():
+    from dlsynth.synth.service import message_bytes
+
+    applied = _applied(_SYSEX_ACTED_ON)
+    assert len(applied) == len(_SYSEX_ACTED_ON)
+    recorded = [message_bytes(*row) for row in applied]
+    assert all(r is not None and r[0] == 0xF0 and r[-1] == 0xF7 for r in recorded), recorded
+    # played back, the recording does what the session did, event for event
+    assert _applied([bytes(r) for r in recorded]) == applied
+    # and a message the engine ignores (an XG effect parameter) is not even queued
+    synth = _synth()
+    sink = _Sink(synth)
+    assert sink.push(10 * REF, 1, bytes([0xF0, 0x43, 0x10, 0x4C, 0x02, 0x01, 0x00, 0x01, 0xF7])) == 0
+    sink.close()
+    synth.close()
