@@ -188,10 +188,23 @@ def analyse(plan: Plan, res: dict, events: list | None = None, loop_delay: int =
     }
     clock = GraphClock(rate, res["cyc_frame"], res["cyc_usecs"], res["cyc_offset_ns"], res["cyc_entry_ns"])
     if clock.ok:
-        out.update(clear_of_xruns(clock.ref(press), np.asarray(res["xrun_ref"], dtype=np.int64), lat_ms))
+        xruns = np.asarray(res["xrun_ref"], dtype=np.int64)
+        out.update(clear_of_xruns(clock.ref(press), xruns, lat_ms))
+        # an xrun from a cycle before the key press to a cycle after its sound: the graph
+        # did not run on time for this very note
+        near = xrun_between(clock.ref(press - plan.period), clock.ref(np.maximum(onset, press) + plan.period), xruns)
+        out["per_note"]["xrun_near"] = [bool(v) for v in near]
     if events is not None:
         out["breakdown"] = breakdown(plan, events, clock, delivered, onset, detected)
     return out
+
+
+def xrun_between(start_ref, end_ref, xrun_ref) -> np.ndarray:
+    """Per note: whether an xrun came between its start and end (master clock, 100 ns)."""
+    t = np.sort(np.asarray(xrun_ref, dtype=np.float64))
+    lo = np.searchsorted(t, np.asarray(start_ref, dtype=np.float64))
+    hi = np.searchsorted(t, np.asarray(end_ref, dtype=np.float64), side="right")
+    return hi > lo
 
 
 def clear_of_xruns(press_ref, xrun_ref, lat_ms, before_s: float = CLEAR_BEFORE_S, after_s: float = 0.2) -> dict:
