@@ -143,19 +143,8 @@ _region_record = operator.itemgetter(*REGION_DTYPE.names)  # a row's fields in t
 
 
 def reference_compile(instrument: Instrument, wave_ids, wave_of, sf2_defaults: bool = False) -> CompiledInstrument:
-    """Compile `instrument` for the engine.
-
-    wave_ids maps a wave link's table index to an engine wave id (a dict or a sequence);
-    wave_of(engine_id) returns the downloaded `dls.model.Wave`. Regions whose wave is missing
-    or unplayable are left out (with a warning). sf2_defaults: the bank was converted from
-    SF2 (`sf2_origin` of its INFO): its articulation merges onto SF2's defaults, its LFOs are
-    SF2's triangles, its EG2 is SF2's modulation envelope, whose attack is convex (SF2 2.04
-    8.1.2 #26), and its gain at
-    note-on and from controllers stops at 0 dB, as SF2 clamps the modulated initialAttenuation
-    to 0..144 dB (a negative preset attenuation offsets velocity and CC7/CC11 attenuation
-    but never boosts: FluidSynth, and the Sound Blaster hardware the SoundFont spec test
-    describes).
-    """
+    """`synth.download.compile_instrument` as it was, region by region: the same arguments,
+    the same result (and warnings)."""
     warnings: list[str] = []
     defaults = instrument_defaults(instrument, sf2_defaults)
     name = instrument.name or f"bank {instrument.bank:#x} program {instrument.program}"
