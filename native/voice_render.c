@@ -499,19 +499,22 @@ void eng_sinc_table(float *table)
  * Filter
  * ------------------------------------------------------------------------------------- */
 
+/* One frame of the low-pass recursion on the state (x1, x2, y1, y2); its output. */
+static inline float filt_step(float in, float *x1, float *x2, float *y1, float *y2, float b0, float a1, float a2)
+{
+    float y = b0 * (in + 2.0f * *x1 + *x2) - a2 * *y2 - a1 * *y1;
+    *x2 = *x1;
+    *x1 = in;
+    *y2 = *y1;
+    *y1 = y;
+    return y;
+}
+
 static void filt_const(float *x, int n, float *st, eng_coef c)
 {
     float x1 = st[0], x2 = st[1], y1 = st[2], y2 = st[3];
-    const float b0 = c.b0, a1 = c.a1, a2 = c.a2;
-    for (int i = 0; i < n; i++) {
-        float in = x[i];
-        float y = b0 * (in + 2.0f * x1 + x2) - a2 * y2 - a1 * y1;
-        x2 = x1;
-        x1 = in;
-        y2 = y1;
-        y1 = y;
-        x[i] = y;
-    }
+    for (int i = 0; i < n; i++)
+        x[i] = filt_step(x[i], &x1, &x2, &y1, &y2, c.b0, c.a1, c.a2);
     st[0] = x1;
     st[1] = x2;
     st[2] = y1;
@@ -523,16 +526,7 @@ static void filt_ramp(float *x, int n, float *st, eng_coef c, eng_coef dc, float
     float x1 = st[0], x2 = st[1], y1 = st[2], y2 = st[3];
     for (int i = 0; i < n; i++) {
         float k = k0 + (float)i;
-        float b0 = c.b0 + k * dc.b0;
-        float a1 = c.a1 + k * dc.a1;
-        float a2 = c.a2 + k * dc.a2;
-        float in = x[i];
-        float y = b0 * (in + 2.0f * x1 + x2) - a2 * y2 - a1 * y1;
-        x2 = x1;
-        x1 = in;
-        y2 = y1;
-        y1 = y;
-        x[i] = y;
+        x[i] = filt_step(x[i], &x1, &x2, &y1, &y2, c.b0 + k * dc.b0, c.a1 + k * dc.a1, c.a2 + k * dc.a2);
     }
     st[0] = x1;
     st[1] = x2;
