@@ -351,38 +351,28 @@ class Wave:
         cls, samples, sample_rate: int = 44100, wave_sample: WaveSample | None = None, name: str = ""
     ) -> "Wave":
         """A 16-bit wave from an int16 array of shape (frames,) or (frames, channels)."""
-        arr = np.asarray(samples, dtype=np.int16)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        ch = int(arr.shape[1])
-        return cls(
-            format_tag=C.WAVE_FORMAT_PCM,
-            channels=ch,
-            sample_rate=sample_rate,
-            bits_per_sample=16,
-            block_align=2 * ch,
-            avg_bytes_per_sec=2 * ch * sample_rate,
-            data=np.ascontiguousarray(arr),
-            wave_sample=wave_sample,
-            info={"INAM": name} if name else {},
-        )
+        return cls._from_pcm(np.asarray(samples, dtype=np.int16), 16, sample_rate, wave_sample, name)
 
     @classmethod
     def from_pcm8(
         cls, samples, sample_rate: int = 22050, wave_sample: WaveSample | None = None, name: str = ""
     ) -> "Wave":
         """An 8-bit (unsigned) wave from a uint8 array of shape (frames,) or (frames, channels)."""
-        arr = np.asarray(samples, dtype=np.uint8)
+        return cls._from_pcm(np.asarray(samples, dtype=np.uint8), 8, sample_rate, wave_sample, name)
+
+    @classmethod
+    def _from_pcm(cls, arr: np.ndarray, bits: int, sample_rate: int, wave_sample, name: str) -> "Wave":
         if arr.ndim == 1:
             arr = arr[:, None]
         ch = int(arr.shape[1])
+        align = ch * bits // 8
         return cls(
             format_tag=C.WAVE_FORMAT_PCM,
             channels=ch,
             sample_rate=sample_rate,
-            bits_per_sample=8,
-            block_align=ch,
-            avg_bytes_per_sec=ch * sample_rate,
+            bits_per_sample=bits,
+            block_align=align,
+            avg_bytes_per_sec=align * sample_rate,
             data=np.ascontiguousarray(arr),
             wave_sample=wave_sample,
             info={"INAM": name} if name else {},
