@@ -86,14 +86,14 @@ _ROW_DTYPE = np.dtype(
         ("loop_type", "<u4"),
         ("loop_start", "<u4"),
         ("loop_length", "<u4"),
-        ("art_first", "<i8"),
-        ("art_count", "<i8"),
+        ("art_first", "<i4"),  # an index into the art table (below), and how many
+        ("art_count", "<i4"),
         ("kept", "u1"),
     ]
 )
 assert len(_ROW_DTYPE.names) == _NCOLS
 #: The art chunks' table as kept: Level, offset of the blocks in the file, block count.
-_ART_DTYPE = np.dtype([("level", "u1"), ("offset", "<i8"), ("count", "<i8")])
+_ART_DTYPE = np.dtype([("level", "u1"), ("offset", "<i8"), ("count", "<u4")])
 
 
 def _packed(cols: np.ndarray) -> np.ndarray:
