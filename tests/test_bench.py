@@ -369,10 +369,13 @@ def test_bench_latency_hears_every_note_through_the_graph(server, tmp_path):
         # (a key the probe itself sent late, having missed a cycle, counts from its delivery;
         # a note with an xrun in the graph around it, from a cycle before its key press to a
         # cycle after its sound, is not judged: the graph did not run on time for it)
-        near = d["per_note"]["xrun_near"]
-        lat = [v for v, x in zip(d["per_note"]["latency_ms"], near) if not x]
-        assert len(lat) >= NOTES * 3 // 4, ("too many notes had an xrun around them", near, d["xruns"])
-        assert max(lat) - min(lat) <= 1000 / RATE + 1e-6, (lat, d["notes"], d["xruns"], b.get("per_note"))
+        near, every = d["per_note"]["xrun_near"], d["per_note"]["latency_ms"]
+        frame = 1000 / RATE + 1e-6
+        lat = [v for v, x in zip(every, near) if not x]
+        why = (every, near, d["notes"], d["xruns"], b.get("per_note"))
+        assert lat and max(lat) - min(lat) <= frame, why
+        off = [v for v in every if not min(lat) - frame <= v <= max(lat) + frame]
+        assert len(off) <= NOTES // 4, why  # (each of them xrun_near, by the line above)
         assert abs(b["arrival_to_sound_ms"]["p50"]) <= 1000 / RATE + 1e-6
     assert b["engine_to_graph_frames"]["max"] - b["engine_to_graph_frames"]["min"] <= BLOCK
 
