@@ -82,6 +82,7 @@ static eng_connlist *connlist_intern(eng_engine *e, const eng_cconn *cc, const c
         return NULL;
     l->hash = h;
     l->refs = 0;
+    l->taken_by = 0;
     l->n_conn = k->n_conn;
     l->first_static = k->first_static;
     l->first_channel = k->first_channel;
@@ -235,10 +236,8 @@ static int32_t region_connections(eng_engine *e, eng_instrument *ins, int32_t i,
     eng_connlist *l = connlist_intern(e, scratch, &k);
     if (!l)
         return ENG_ERR_NOMEM;
-    int32_t j = 0;
-    while (j < ins->n_lists && ins->lists[j] != l)
-        j++;
-    if (j == ins->n_lists) {
+    if (l->taken_by != e->conn_download) { /* the first of this instrument's regions with it */
+        l->taken_by = e->conn_download;
         ins->lists[ins->n_lists++] = l;
         l->refs++;
     }
@@ -315,6 +314,12 @@ int32_t eng_instrument_create(eng_engine *e, const eng_region_desc *regions, int
         free(scratch);
         eng_instrument_free(e, ins);
         return ENG_ERR_NOMEM;
+    }
+    if (++e->conn_download == 0) { /* wrapped, after 4 billion downloads: no list is taken */
+        for (uint32_t b = 0; b <= e->conn_mask; b++)
+            for (eng_connlist *l = e->conn_lists[b]; l; l = l->next)
+                l->taken_by = 0;
+        e->conn_download = 1;
     }
     for (int32_t i = 0; i < n_regions; i++) {
         if (region_make(e, ins, i, regions, conns, scratch) < 0) {

@@ -169,6 +169,7 @@ typedef struct eng_connlist {
     struct eng_connlist *next;  /* the next list in its hash bucket */
     uint64_t hash;              /* of the connections and the fields below */
     int32_t refs;               /* instruments holding it (producer thread only) */
+    uint32_t taken_by;          /* the download (eng_engine.conn_download) that last took it */
     int32_t n_conn;             /* compiled connections, sorted: note-on destinations, static,
                                    channel, dynamic */
     int32_t first_static, first_channel, first_dynamic;
@@ -485,6 +486,7 @@ struct eng_engine {
     eng_wave **wave_table;  /* producer thread only */
     eng_connlist **conn_lists; /* interned connection lists: hash buckets (producer only) */
     uint32_t conn_mask;        /* buckets - 1 */
+    uint32_t conn_download;    /* instrument downloads so far (eng_connlist.taken_by) */
 
     /* stats (written by the render thread, read anywhere) */
     atomic_ullong st_pos;
