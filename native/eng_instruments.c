@@ -152,13 +152,14 @@ static int32_t validate_regions(const eng_engine *e, const eng_region_desc *regi
     return 0;
 }
 
-/* The index of the first region before region i naming the same connection slice, or i. */
-static int32_t same_connections(const eng_region_desc *regions, int32_t i)
+/* 1 when region i names the same connection slice as the region before it (a bank from SF2
+   repeats one articulation region after region): it shares that list without a compile. Any
+   other region naming a slice seen before compiles it again and finds the same interned list:
+   the check stays linear in the regions. */
+static int same_as_previous(const eng_region_desc *regions, int32_t i)
 {
-    int32_t j = 0;
-    while (j < i && (regions[j].conn_offset != regions[i].conn_offset || regions[j].conn_count != regions[i].conn_count))
-        j++;
-    return j;
+    return i > 0 && regions[i - 1].conn_offset == regions[i].conn_offset &&
+           regions[i - 1].conn_count == regions[i].conn_count;
 }
 
 /* An instrument with room for its regions, the connection lists they use and their waves
@@ -217,7 +218,7 @@ static int32_t region_loop(eng_engine *e, eng_region *r, const eng_region_desc *
     return 0;
 }
 
-/* Region i's compiled connections: those of an earlier region naming the same slice, or
+/* Region i's compiled connections: those of the region before if it names the same slice, or
    compiled (into scratch, room for the slice) and interned in the engine's table, the list
    joining the instrument's. 0, or ENG_ERR_NOMEM. */
 static int32_t region_connections(eng_engine *e, eng_instrument *ins, int32_t i, const eng_region_desc *regions,
@@ -225,9 +226,8 @@ static int32_t region_connections(eng_engine *e, eng_instrument *ins, int32_t i,
 {
     const eng_region_desc *d = &regions[i];
     eng_region *r = &ins->regions[i];
-    int32_t same = same_connections(regions, i);
-    if (same < i) {
-        r->cl = ins->regions[same].cl;
+    if (same_as_previous(regions, i)) {
+        r->cl = ins->regions[i - 1].cl;
         return 0;
     }
     connlist_key k;
