@@ -54,47 +54,35 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-/* The fields of a list besides its connections, as one hashable, comparable block. */
-typedef struct {
-    int32_t n_conn, first_static, first_channel, first_dynamic, uses, filter;
-    float fc_base;
-} connlist_key;
-
-static int connlist_is(const eng_connlist *l, uint64_t hash, const connlist_key *k, const eng_cconn *cc)
+/* l is the list (m, cc) hashing to hash: its fields and connections byte for byte (none
+   of them has padding). */
+static int connlist_is(const eng_connlist *l, uint64_t hash, const eng_conn_meta *m, const eng_cconn *cc)
 {
-    return l->hash == hash && l->n_conn == k->n_conn && l->first_static == k->first_static &&
-           l->first_channel == k->first_channel && l->first_dynamic == k->first_dynamic && l->uses == k->uses &&
-           l->filter == k->filter && memcmp(&l->fc_base, &k->fc_base, sizeof k->fc_base) == 0 &&
-           (k->n_conn == 0 || memcmp(l->conn, cc, (size_t)k->n_conn * sizeof *cc) == 0);
+    return l->hash == hash && memcmp(&l->m, m, sizeof *m) == 0 &&
+           (m->n_conn == 0 || memcmp(l->conn, cc, (size_t)m->n_conn * sizeof *cc) == 0);
 }
 
-/* The engine's list equal to (cc, k), made (refs 0) when there is none yet; NULL: no memory. */
-static eng_connlist *connlist_intern(eng_engine *e, const eng_cconn *cc, const connlist_key *k)
+/* The engine's list equal to (m, cc), made (refs 0) when there is none yet; NULL: no memory. */
+static eng_connlist *connlist_intern(eng_engine *e, const eng_cconn *cc, const eng_conn_meta *m)
 {
-    uint64_t h = fnv1a(0xcbf29ce484222325ull, k, sizeof *k);
-    h = fnv1a(h, cc, (size_t)k->n_conn * sizeof *cc);
+    uint64_t h = fnv1a(0xcbf29ce484222325ull, m, sizeof *m);
+    h = fnv1a(h, cc, (size_t)m->n_conn * sizeof *cc);
     eng_connlist **bucket = &e->conn_lists[h & e->conn_mask];
     for (eng_connlist *l = *bucket; l; l = l->next)
-        if (connlist_is(l, h, k, cc))
+        if (connlist_is(l, h, m, cc))
             return l;
-    eng_connlist *l = malloc(connlist_bytes(k->n_conn));
+    eng_connlist *l = malloc(connlist_bytes(m->n_conn));
     if (!l)
         return NULL;
     l->hash = h;
     l->refs = 0;
     l->taken_by = 0;
-    l->n_conn = k->n_conn;
-    l->first_static = k->first_static;
-    l->first_channel = k->first_channel;
-    l->first_dynamic = k->first_dynamic;
-    l->uses = k->uses;
-    l->filter = k->filter;
-    l->fc_base = k->fc_base;
-    if (k->n_conn)
-        memcpy(l->conn, cc, (size_t)k->n_conn * sizeof *cc);
+    l->m = *m;
+    if (m->n_conn)
+        memcpy(l->conn, cc, (size_t)m->n_conn * sizeof *cc);
     l->next = *bucket;
     *bucket = l;
-    atomic_fetch_add(&e->st_ins_bytes, (unsigned long long)connlist_bytes(l->n_conn));
+    atomic_fetch_add(&e->st_ins_bytes, (unsigned long long)connlist_bytes(l->m.n_conn));
     return l;
 }
 
@@ -108,7 +96,7 @@ static void connlist_release(eng_engine *e, eng_connlist *l)
         p = &(*p)->next;
     if (*p)
         *p = l->next;
-    atomic_fetch_sub(&e->st_ins_bytes, (unsigned long long)connlist_bytes(l->n_conn));
+    atomic_fetch_sub(&e->st_ins_bytes, (unsigned long long)connlist_bytes(l->m.n_conn));
     free(l);
 }
 
@@ -230,10 +218,10 @@ static int32_t region_connections(eng_engine *e, eng_instrument *ins, int32_t i,
         r->cl = ins->regions[i - 1].cl;
         return 0;
     }
-    connlist_key k;
-    eng_conn_compile(conns + d->conn_offset, d->conn_count, scratch, &k.n_conn, &k.first_static, &k.first_channel,
-                     &k.first_dynamic, &k.uses, &k.filter, &k.fc_base);
-    eng_connlist *l = connlist_intern(e, scratch, &k);
+    eng_conn_meta m;
+    eng_conn_compile(conns + d->conn_offset, d->conn_count, scratch, &m.n_conn, &m.first_static, &m.first_channel,
+                     &m.first_dynamic, &m.uses, &m.filter, &m.fc_base);
+    eng_connlist *l = connlist_intern(e, scratch, &m);
     if (!l)
         return ENG_ERR_NOMEM;
     if (l->taken_by != e->conn_download) { /* the first of this instrument's regions with it */

@@ -342,7 +342,7 @@ static void eval_channel_sums(eng_voice *v, const eng_channel *ch)
     float keyshift = 0.0f;
     float key_played = (float)v->key;
     v->key_eff = key_played;
-    for (int32_t i = r->cl->first_static; i < r->cl->first_dynamic; i++) {
+    for (int32_t i = r->cl->m.first_static; i < r->cl->m.first_dynamic; i++) {
         const eng_cconn *c = &r->cl->conn[i];
         if (c->dst == D_KEYNUM)
             keyshift += conn_value(c, v, ch, &d0);
@@ -350,7 +350,7 @@ static void eval_channel_sums(eng_voice *v, const eng_channel *ch)
     v->key_eff = key_played + keyshift * 0.01f;
     for (int k = 0; k < D_NCONT; k++)
         v->chan[k] = 0.0f;
-    for (int32_t i = r->cl->first_channel; i < r->cl->first_dynamic; i++) {
+    for (int32_t i = r->cl->m.first_channel; i < r->cl->m.first_dynamic; i++) {
         const eng_cconn *c = &r->cl->conn[i];
         if (c->dst != D_KEYNUM)
             v->chan[c->dst] += conn_value(c, v, ch, &d0);
@@ -382,12 +382,12 @@ static inline void eval_static_sums(eng_voice *v, const eng_channel *ch)
     dyn_src d0 = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int k = 0; k < D_NCONT; k++)
         v->stat[k] = 0.0f;
-    for (int32_t i = r->cl->first_static; i < r->cl->first_channel; i++) {
+    for (int32_t i = r->cl->m.first_static; i < r->cl->m.first_channel; i++) {
         const eng_cconn *c = &r->cl->conn[i];
         if (c->dst != D_KEYNUM)
             v->stat[c->dst] += conn_value(c, v, ch, &d0);
     }
-    v->stat[D_FC] += r->cl->fc_base;
+    v->stat[D_FC] += r->cl->m.fc_base;
 }
 
 /* The note-on parameters into p (indexed by D_*): the sums of the note-on connections,
@@ -401,7 +401,7 @@ static inline void eval_note_on_params(const eng_voice *v, const eng_channel *ch
         p[k] = 0.0f;
         has[k] = 0;
     }
-    for (int32_t i = 0; i < r->cl->first_static; i++) {
+    for (int32_t i = 0; i < r->cl->m.first_static; i++) {
         const eng_cconn *c = &r->cl->conn[i];
         p[c->dst] += conn_value(c, v, ch, &d0);
         has[c->dst] = 1;
@@ -438,7 +438,7 @@ static inline void start_playback(eng_voice *v)
 {
     const eng_region *r = v->rgn;
     v->nch = r->nch;
-    v->filter = r->cl->filter;
+    v->filter = r->cl->m.filter;
     v->ratio = r->rate_ratio;
     v->ph = (uint64_t)ENG_GUARD << ENG_FRAC;
     v->wrapped = 0;
@@ -543,12 +543,12 @@ static float plan_sums(const eng_voice *v, const eng_channel *ch, double t, int 
     float eg1_level;
     float amp = eg1_eval(v, t, &eg1_level, done);
     d.eg1 = eg1_level;
-    dyn_eval(v, r->cl->uses, t, &d);
+    dyn_eval(v, r->cl->m.uses, t, &d);
     for (int k = 0; k < D_NCONT; k++)
         sum[k] = v->stat[k] + v->chan[k];
     if ((r->flags & ENG_RGN_ATTENUATION_FLOOR) && sum[D_GAIN] > 0.0f)
         sum[D_GAIN] = 0.0f; /* SF2: initialAttenuation plus its modulators, clamped at 0 cB */
-    for (int32_t i = r->cl->first_dynamic; i < r->cl->n_conn; i++) {
+    for (int32_t i = r->cl->m.first_dynamic; i < r->cl->m.n_conn; i++) {
         const eng_cconn *c = &r->cl->conn[i];
         sum[c->dst] += conn_value(c, v, ch, &d);
     }
@@ -566,9 +566,9 @@ static float dyn_pitch_at(const eng_voice *v, const eng_channel *ch, uint64_t no
     int dn;
     eg1_eval(v, ts, &ls, &dn);
     ds.eg1 = ls;
-    dyn_eval(v, r->cl->uses, ts, &ds);
+    dyn_eval(v, r->cl->m.uses, ts, &ds);
     float dyn_start = 0.0f;
-    for (int32_t i = r->cl->first_dynamic; i < r->cl->n_conn; i++) {
+    for (int32_t i = r->cl->m.first_dynamic; i < r->cl->m.n_conn; i++) {
         const eng_cconn *c = &r->cl->conn[i];
         if (c->dst == D_PITCH)
             dyn_start += conn_value(c, v, ch, &ds);
@@ -583,7 +583,7 @@ static void plan_pitch(eng_voice *v, const eng_channel *ch, const float *sum, ui
 {
     const eng_region *r = v->rgn;
     float pitch_sum = sum[D_PITCH];
-    if ((r->cl->uses & USE_DYN_PITCH) && end != now) {
+    if ((r->cl->m.uses & USE_DYN_PITCH) && end != now) {
         float dyn_end = pitch_sum - (v->stat[D_PITCH] + v->chan[D_PITCH]);
         float dyn_start = v->dyn_pitch;
         if (v->dyn_pitch_t != now)

@@ -165,11 +165,7 @@ typedef struct eng_wave {
 /* A compiled connection list with what its compile decided, shared by every region of
    every instrument whose articulation compiles to the same: interned by content in the
    engine's table (eng_instruments.c), freed with the last instrument holding it. */
-typedef struct eng_connlist {
-    struct eng_connlist *next;  /* the next list in its hash bucket */
-    uint64_t hash;              /* of the connections and the fields below */
-    int32_t refs;               /* instruments holding it (producer thread only) */
-    uint32_t taken_by;          /* the download (eng_engine.conn_download) that last took it */
+typedef struct {
     int32_t n_conn;             /* compiled connections, sorted: note-on destinations, static,
                                    channel, dynamic */
     int32_t first_static, first_channel, first_dynamic;
@@ -178,6 +174,14 @@ typedef struct eng_connlist {
     float fc_base;              /* absolute cents added to the cutoff at note-on: the SF2
                                    default 13500 when the filter runs without a static
                                    cutoff, else 0 */
+} eng_conn_meta;                /* what a compile decided besides the connections */
+
+typedef struct eng_connlist {
+    struct eng_connlist *next;  /* the next list in its hash bucket */
+    uint64_t hash;              /* of m and the connections */
+    int32_t refs;               /* instruments holding it (producer thread only) */
+    uint32_t taken_by;          /* the download (eng_engine.conn_download) that last took it */
+    eng_conn_meta m;
     eng_cconn conn[];
 } eng_connlist;
 
