@@ -65,4 +65,9 @@ if [ "$INSTALLED" != "$STAMP_SRC" ] || ! ls "$ROOT"/native/_engine*.so >/dev/nul
     PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q -e "$ROOT$EXTRA"
     echo "$STAMP_SRC" > "$STAMP"
 fi
+# Bytecode for the package's own modules, as pip writes it for a regular install (an editable
+# one has none): without it every command compiles them again where PYTHONDONTWRITEBYTECODE is
+# set (about 50 ms of the render command's start-up). Only changed files are compiled.
+"$VENV/bin/python" -m compileall -q -j 0 "$ROOT"/dlsynth "$ROOT"/apps "$ROOT"/dls "$ROOT"/synth "$ROOT"/sink \
+    "$ROOT"/native "$ROOT"/gmbank "$ROOT"/smf >/dev/null
 export PATH="$VENV/bin:$PATH"
