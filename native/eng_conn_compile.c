@@ -116,17 +116,6 @@ static uint8_t kind_bits(int k)
     }
 }
 
-static int uses_bit(int k)
-{
-    switch (k) {
-    case SK_LFO: return USE_LFO;
-    case SK_VIB: return USE_VIB;
-    case SK_EG2: return USE_EG2;
-    case SK_EG1: return USE_EG1;
-    default: return 0;
-    }
-}
-
 /* Filter cutoff at or above this (absolute cents) in the constant part means "no filter"
    (DLS2's default 0x7FFFFFFF). */
 #define FC_OFF_CENTS 32000.0f
@@ -229,7 +218,7 @@ static void conn_transforms(unsigned t, eng_cconn *cc)
 /* What a dynamic connection needs computed per control tick (USE_* bits). */
 static int32_t dynamic_uses(const eng_cconn *cc)
 {
-    int32_t uses = uses_bit(cc->src) | uses_bit(cc->ctl);
+    int32_t uses = eng_uses_bit(cc->src) | eng_uses_bit(cc->ctl);
     if (cc->dst == D_PITCH)
         uses |= USE_DYN_PITCH;
     return uses;

@@ -334,6 +334,68 @@ static double abs_cents_hz(float c)
     return hz;
 }
 
+/* The dynamic connections that can contribute while the channel stays as it is
+   (eng_voice.live): a control that does not vary in time is transformed once here, and a
+   connection whose control reads 0 is left out (its value, a finite source times 0, adds
+   exactly 0 to a sum: the same bits). */
+static void eval_live(eng_voice *v, const eng_channel *ch)
+{
+    const eng_connlist *cl = v->rgn->cl;
+    const dyn_src d0 = {0.0f, 0.0f, 0.0f, 0.0f};
+    int32_t n = 0, uses = 0;
+    for (int32_t i = cl->m.first_dynamic; i < cl->m.n_conn; i++) {
+        const eng_cconn *c = &cl->conn[i];
+        float ctl = NAN;
+        if (!eng_uses_bit(c->ctl) && !(c->src_tr & TR_KEYREL)) {
+            ctl = (c->ctl != SK_CONST || c->ctl_tr) ? tr_eval(src_u(v, ch, c->ctl, c->ctl_cc, &d0, v->key_eff), c->ctl_tr)
+                                                    : 1.0f;
+            if (ctl == 0.0f)
+                continue;
+        }
+        if (n == ENG_LIVE_MAX) {
+            v->n_live = -1;
+            v->live_uses = cl->m.uses;
+            return;
+        }
+        v->live[n] = (uint16_t)i;
+        v->live_ctl[n] = ctl;
+        uses |= eng_uses_bit(c->src) | eng_uses_bit(c->ctl);
+        n++;
+    }
+    v->n_live = n;
+    v->live_uses = uses;
+}
+
+/* A live connection's value: conn_value, with the control's transformed value given (ctl)
+   unless it varies in time (NAN). */
+static inline float live_value(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d,
+                               float ctl)
+{
+    if (isnan(ctl))
+        return conn_value(c, v, ch, d);
+    return c->scale * (tr_eval(src_u(v, ch, c->src, c->src_cc, d, v->key_eff), c->src_tr) * ctl);
+}
+
+/* The time-varying connections' sums into sum (only those of destination dst, or all with
+   dst < 0), with the sources d. */
+static inline void add_dynamic(const eng_voice *v, const eng_channel *ch, const dyn_src *d, int dst, float *sum)
+{
+    const eng_connlist *cl = v->rgn->cl;
+    if (v->n_live >= 0) {
+        for (int32_t j = 0; j < v->n_live; j++) {
+            const eng_cconn *c = &cl->conn[v->live[j]];
+            if (dst < 0 || c->dst == dst)
+                sum[dst < 0 ? c->dst : 0] += live_value(c, v, ch, d, v->live_ctl[j]);
+        }
+        return;
+    }
+    for (int32_t i = cl->m.first_dynamic; i < cl->m.n_conn; i++) {
+        const eng_cconn *c = &cl->conn[i];
+        if (dst < 0 || c->dst == dst)
+            sum[dst < 0 ? c->dst : 0] += conn_value(c, v, ch, d);
+    }
+}
+
 static void eval_channel_sums(eng_voice *v, const eng_channel *ch)
 {
     const eng_region *r = v->rgn;
@@ -355,6 +417,7 @@ static void eval_channel_sums(eng_voice *v, const eng_channel *ch)
         if (c->dst != D_KEYNUM)
             v->chan[c->dst] += conn_value(c, v, ch, &d0);
     }
+    eval_live(v, ch);
     v->chan_version = ch->version;
 }
 
@@ -543,15 +606,12 @@ static float plan_sums(const eng_voice *v, const eng_channel *ch, double t, int 
     float eg1_level;
     float amp = eg1_eval(v, t, &eg1_level, done);
     d.eg1 = eg1_level;
-    dyn_eval(v, r->cl->m.uses, t, &d);
+    dyn_eval(v, v->live_uses, t, &d);
     for (int k = 0; k < D_NCONT; k++)
         sum[k] = v->stat[k] + v->chan[k];
     if ((r->flags & ENG_RGN_ATTENUATION_FLOOR) && sum[D_GAIN] > 0.0f)
         sum[D_GAIN] = 0.0f; /* SF2: initialAttenuation plus its modulators, clamped at 0 cB */
-    for (int32_t i = r->cl->m.first_dynamic; i < r->cl->m.n_conn; i++) {
-        const eng_cconn *c = &r->cl->conn[i];
-        sum[c->dst] += conn_value(c, v, ch, &d);
-    }
+    add_dynamic(v, ch, &d, -1, sum);
     return amp;
 }
 
@@ -559,20 +619,15 @@ static float plan_sums(const eng_voice *v, const eng_channel *ch, double t, int 
    made off the tick grid (at an event), where the last plan's end value does not apply. */
 static float dyn_pitch_at(const eng_voice *v, const eng_channel *ch, uint64_t now)
 {
-    const eng_region *r = v->rgn;
     double ts = (double)(int64_t)(now - v->start);
     dyn_src ds;
     float ls;
     int dn;
     eg1_eval(v, ts, &ls, &dn);
     ds.eg1 = ls;
-    dyn_eval(v, r->cl->m.uses, ts, &ds);
+    dyn_eval(v, v->live_uses, ts, &ds);
     float dyn_start = 0.0f;
-    for (int32_t i = r->cl->m.first_dynamic; i < r->cl->m.n_conn; i++) {
-        const eng_cconn *c = &r->cl->conn[i];
-        if (c->dst == D_PITCH)
-            dyn_start += conn_value(c, v, ch, &ds);
-    }
+    add_dynamic(v, ch, &ds, D_PITCH, &dyn_start);
     return dyn_start;
 }
 

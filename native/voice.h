@@ -206,11 +206,24 @@ typedef struct {
     const eng_connlist *cl; /* its compiled connections (shared, interned) */
 } eng_region;
 
+#define ENG_LIVE_MAX 16          /* dynamic connections a voice keeps a list of */
 #define USE_LFO 1
 #define USE_VIB 2
 #define USE_EG2 4
 #define USE_EG1 8
 #define USE_DYN_PITCH 16  /* a dynamic connection reaches pitch: evaluated mid-plan */
+
+/* The USE_* bit of a source kind (SK_*): 0 for the kinds that do not vary in time. */
+static inline int eng_uses_bit(int kind)
+{
+    switch (kind) {
+    case SK_LFO: return USE_LFO;
+    case SK_VIB: return USE_VIB;
+    case SK_EG2: return USE_EG2;
+    case SK_EG1: return USE_EG1;
+    default: return 0;
+    }
+}
 
 typedef struct eng_instrument {
     int32_t id;
@@ -340,6 +353,15 @@ typedef struct eng_voice {
     float qgain;            /* passband gain compensation of the last resonance */
     float dyn_pitch;        /* time-varying part of the pitch (cents) at dyn_pitch_t */
     uint64_t dyn_pitch_t;
+    /* The dynamic connections that can contribute while the channel stays as it is (set
+       with the channel sums): a connection whose control does not vary in time and reads 0
+       (vibrato by a mod wheel at rest, say) adds exactly 0 and is left out. n_live -1: more
+       than ENG_LIVE_MAX, every dynamic connection is evaluated. */
+    int32_t n_live;
+    int32_t live_uses;      /* USE_* bits of the live connections */
+    uint16_t live[ENG_LIVE_MAX];  /* their indices in the region's connection list */
+    float live_ctl[ENG_LIVE_MAX]; /* a time-invariant control's transformed value, or NAN:
+                                     the control varies and is evaluated per plan */
     float level;            /* last planned output level (l + r), for stealing */
     double ratio;           /* wave rate / engine rate */
     float soft_cb;     /* note-on-time gain offsets (soft pedal), cB */

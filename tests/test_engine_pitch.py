@@ -217,3 +217,48 @@ def test_vibrato_depth_and_rate():
     spec = np.abs(np.fft.rfft(dev - dev.mean(), 1 << 20))
     f = np.argmax(spec[1:]) + 1
     assert abs(f * RATE / (1 << 20) - lfo_hz) < 0.1
+
+
+#: A voice keeps a list of this many time-varying connections; more are all evaluated
+#: (native/voice.h ENG_LIVE_MAX).
+LIVE_MAX = 16
+
+
+@pytest.mark.parametrize("n", [3, LIVE_MAX + 1])
+@pytest.mark.parametrize("cc1", [0, 64, 127])
+def test_time_varying_connections_scaled_by_a_controller_add_up(n, cc1):
+    """n connections EG2 x CC1 -> pitch (EG2 holds at 100 %), each 100 cents: the pitch
+    moves by n * 100 * cc1/128 cents, with the wheel at rest (the engine leaves such
+    connections out of its per-plan list), moved, and with more of them than the list holds."""
+    conns = [conn(C.CONN_DST_PITCH, 100, src=C.CONN_SRC_EG2, ctl=C.CONN_SRC_CC1) for _ in range(n)]
+    e, _ = setup(instrument(region(), articulations=[art(*conns)]), [sine_wave()])
+    e.control(0, 0, 1, cc1)
+    e.note_on(0, 0, 69, 100)
+    expected = F0 * 2 ** (n * 100 * (cc1 / 128) / 1200)
+    assert abs(cents(measure(e), expected)) < PITCH_TOL_CENTS
+
+
+@pytest.mark.parametrize("n", [1, LIVE_MAX + 1])
+def test_a_vibrato_by_a_wheel_at_rest_adds_exactly_nothing(n):
+    """Vibrato and LFO to pitch by the mod wheel and by channel pressure (SF2's default
+    vibrato): with both at 0 the note has the very bits of the same note without them, and
+    the vibrato sounds as soon as the wheel moves."""
+    plain = art(conn(C.CONN_DST_VIB_STARTDELAY, tc(0.0), raw=True), conn(C.CONN_DST_LFO_STARTDELAY, tc(0.0), raw=True))
+    by_controls = [
+        conn(C.CONN_DST_PITCH, 50, src=C.CONN_SRC_VIBRATO, ctl=C.CONN_SRC_CC1),
+        conn(C.CONN_DST_PITCH, 50, src=C.CONN_SRC_VIBRATO, ctl=C.CONN_SRC_CHANNELPRESSURE),
+        conn(C.CONN_DST_PITCH, 30, src=C.CONN_SRC_LFO, ctl=C.CONN_SRC_CC1),
+    ] * n
+    wheel = art(*plain.connections, *by_controls)
+
+    def play(a, move_at=None):
+        e, _ = setup(instrument(region(), articulations=[a]), [sine_wave()])
+        e.note_on(0, 0, 69, 100)
+        if move_at is not None:
+            e.control(move_at, 0, 1, 127)
+        return render(e, RATE)
+
+    assert np.array_equal(play(wheel), play(plain))
+    moved = play(wheel, move_at=RATE // 2)
+    assert np.array_equal(moved[: RATE // 2], play(plain)[: RATE // 2])
+    assert not np.array_equal(moved[RATE // 2 :], play(plain)[RATE // 2 :])
