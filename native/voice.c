@@ -579,7 +579,7 @@ uint64_t eng_plan_end(uint64_t now)
     return next;
 }
 
-float eng_ramp_value(const eng_voice *v, int k, uint64_t at)
+static inline float ramp_value(const eng_voice *v, int k, uint64_t at)
 {
     return v->g0[k] + (float)(int64_t)(at - v->r0) * v->dg[k];
 }
@@ -759,7 +759,7 @@ static void plan_ramp(eng_voice *v, const float *target, eng_coef ct, int coef_c
     float inv = 1.0f / span;
     eng_coef cur = coef_at(v, now);
     for (int k = 0; k < 4; k++) {
-        float g = eng_ramp_value(v, k, now);
+        float g = ramp_value(v, k, now);
         v->g0[k] = g;
         v->dg[k] = (target[k] - g) * inv;
     }

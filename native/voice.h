@@ -562,7 +562,6 @@ void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end);
 void eng_voice_release(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_voice_cut(eng_engine *e, eng_voice *v, uint64_t now, int fast);
-float eng_ramp_value(const eng_voice *v, int k, uint64_t at);
 uint64_t eng_plan_end(uint64_t now);
 
 /* voice_render.c */
