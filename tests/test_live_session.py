@@ -131,6 +131,7 @@ class Live:
         self.servers: list[jackrig.JackServer] = []
         self.cleanups: list = []
         self.watch: StallWatch | None = None
+        self.closed = False
 
     def server(self, period: int = FUNCTIONAL_PERIOD) -> jackrig.JackServer:
         if self.watch is None:
@@ -146,6 +147,9 @@ class Live:
         return self.watch.stop() if self.watch is not None else {"realtime": False, "stalls": []}
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         if self.watch is not None:
             self.watch.stop()
         # Servers first, then the processes: a jackd stopped right after one of its clients
@@ -816,6 +820,7 @@ def test_held_note_without_a_dropout_while_python_in_the_process_is_hostile(rig,
         if verdict.noise is not None:
             print(f"\n{what}: machine noise only ({verdict.noise}): " + "; ".join(verdict.problems))
             return
+        live.close()  # its server and processes gone, so that the control runs beside nothing of it
         control = Live(live.tmp / "control")
         (live.tmp / "control").mkdir()
         try:
