@@ -113,14 +113,25 @@ static inline float src_u(const eng_voice *v, const eng_channel *ch, int kind, i
     }
 }
 
-/* Transformed source times transformed control, with the key number source reading `key`. */
+/* A connection's transformed source, and its transformed control (1 for none: x * 1 is
+   x), with the key number source reading `key`. */
+static inline float conn_src(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d,
+                             float key)
+{
+    return tr_eval(src_u(v, ch, c->src, c->src_cc, d, key), c->src_tr);
+}
+
+static inline float conn_ctl(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d,
+                             float key)
+{
+    return (c->ctl != SK_CONST || c->ctl_tr) ? tr_eval(src_u(v, ch, c->ctl, c->ctl_cc, d, key), c->ctl_tr) : 1.0f;
+}
+
+/* Transformed source times transformed control. */
 static inline float conn_unit(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d,
                               float key)
 {
-    float s = tr_eval(src_u(v, ch, c->src, c->src_cc, d, key), c->src_tr);
-    if (c->ctl != SK_CONST || c->ctl_tr)
-        s *= tr_eval(src_u(v, ch, c->ctl, c->ctl_cc, d, key), c->ctl_tr);
-    return s;
+    return conn_src(c, v, ch, d, key) * conn_ctl(c, v, ch, d, key);
 }
 
 static inline float conn_value(const eng_cconn *c, const eng_voice *v, const eng_channel *ch, const dyn_src *d)
@@ -347,8 +358,7 @@ static void eval_live(eng_voice *v, const eng_channel *ch)
         const eng_cconn *c = &cl->conn[i];
         float ctl = NAN;
         if (!eng_uses_bit(c->ctl) && !(c->src_tr & TR_KEYREL)) {
-            ctl = (c->ctl != SK_CONST || c->ctl_tr) ? tr_eval(src_u(v, ch, c->ctl, c->ctl_cc, &d0, v->key_eff), c->ctl_tr)
-                                                    : 1.0f;
+            ctl = conn_ctl(c, v, ch, &d0, v->key_eff);
             if (ctl == 0.0f)
                 continue;
         }
@@ -373,7 +383,7 @@ static inline float live_value(const eng_cconn *c, const eng_voice *v, const eng
 {
     if (isnan(ctl))
         return conn_value(c, v, ch, d);
-    return c->scale * (tr_eval(src_u(v, ch, c->src, c->src_cc, d, v->key_eff), c->src_tr) * ctl);
+    return c->scale * (conn_src(c, v, ch, d, v->key_eff) * ctl);
 }
 
 /* The time-varying connections' sums into sum (only those of destination dst, or all with
