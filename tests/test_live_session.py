@@ -588,8 +588,9 @@ class HeldVerdict:
     frames (from the capture's start) of its xruns and dropouts, and, when the canaries blame
     every problem on the machine, why (``noise``)."""
 
-    def __init__(self, problems: list[str], frames: list[int], noise: str | None, detail: str):
+    def __init__(self, problems: list[str], frames: list[int], noise: str | None, detail: str, start: int):
         self.problems, self.frames, self.noise, self.detail = problems, frames, noise, detail
+        self.start = start  # capture frame the steady note is judged from (0.1 s after its onset)
 
     @property
     def bad_windows(self) -> int:
@@ -598,6 +599,16 @@ class HeldVerdict:
 
     def describe(self, what: str) -> str:
         return f"{what}: " + "; ".join(self.problems) + self.detail
+
+    def say_noise(self, what: str) -> None:
+        """Said, not failed: the host did not run a CPU in time, which no client can cause or
+        prevent. (dlsynth's old dropouts came every second with every CPU running.)"""
+        print(f"\n{what}: machine noise only ({self.noise}): " + "; ".join(self.problems) + self.detail)
+
+    def assert_held_note(self, res: dict, keys) -> None:
+        """One held key: its pitch over the second from ``start``."""
+        if len(keys) == 1:
+            assert_note(capture(res), self.start, self.start + FS, keys[0][1], "the held note")
 
 
 def _held_verdict(res: dict, keys, srv=None, live=None) -> HeldVerdict:
@@ -631,7 +642,7 @@ def _held_verdict(res: dict, keys, srv=None, live=None) -> HeldVerdict:
         problems.append(f"the level falls to {lv.min():.1f} dBFS at {(start + int(np.argmin(lv)) * hop) / FS:.1f} s")
         dropouts += [start + int(i) * hop + hop // 2 for i in np.flatnonzero(lv < -50)]
     if not problems:
-        return HeldVerdict([], [], None, "")
+        return HeldVerdict([], [], None, "", start)
     probe_us = res["cyc_us"]
     noise = machine_noise(res, live, srv, dropouts)
     detail = (
@@ -639,21 +650,16 @@ def _held_verdict(res: dict, keys, srv=None, live=None) -> HeldVerdict:
         + server_xrun_report(srv)
         + ("" if noise is not None else stall_report(res, live))
     )
-    return HeldVerdict(problems, [*xr, *dropouts], noise, detail)
+    return HeldVerdict(problems, [*xr, *dropouts], noise, detail, start)
 
 
 def _judge_held(res: dict, keys, what: str, srv=None, live=None) -> None:
     v = _held_verdict(res, keys, srv, live)
     if v.problems and v.noise is not None:
-        # Said, not failed: the host did not run a CPU in time, which no client can cause
-        # or prevent. (dlsynth's old dropouts came every second with every CPU running.)
-        print(f"\n{what}: machine noise only ({v.noise}): " + "; ".join(v.problems) + server_xrun_report(srv))
+        v.say_noise(what)
         return
     assert not v.problems, v.describe(what)
-    if len(keys) == 1:
-        x = capture(res)
-        start = heard_after(x, int(res["ev_frame"][4] - res["base"])) + int(0.1 * FS)
-        assert_note(x, start, start + FS, keys[0][1], "the held note")
+    v.assert_held_note(res, keys)
 
 
 def stall_report(res: dict, live) -> str:
@@ -797,9 +803,7 @@ def _hostile_session(live, in_dlsynth: bool) -> tuple[HeldVerdict, str]:
     )
     verdict = _held_verdict(res, keys, srv, live)
     if not verdict.problems:
-        x = capture(res)
-        start = heard_after(x, int(res["ev_frame"][4] - res["base"])) + int(0.1 * FS)
-        assert_note(x, start, start + FS, keys[0][1], "the held note")
+        verdict.assert_held_note(res, keys)
     dl.wait(15)
     return verdict, what
 
@@ -818,7 +822,7 @@ def test_held_note_without_a_dropout_while_python_in_the_process_is_hostile(rig,
         if not verdict.problems:
             return
         if verdict.noise is not None:
-            print(f"\n{what}: machine noise only ({verdict.noise}): " + "; ".join(verdict.problems))
+            verdict.say_noise(what)
             return
         live.close()  # its server and processes gone, so that the control runs beside nothing of it
         control = Live(live.tmp / "control")
