@@ -5,6 +5,8 @@ sf_spec_test bank's scale-tuning-0 regions; all within PITCH_TOL_CENTS."""
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,8 +222,10 @@ def test_vibrato_depth_and_rate():
 
 
 #: A voice keeps a list of this many time-varying connections; more are all evaluated
-#: (native/voice.h ENG_LIVE_MAX).
-LIVE_MAX = 16
+#: (ENG_LIVE_MAX, read from native/voice.h where it is defined).
+LIVE_MAX = int(
+    re.search(r"#define ENG_LIVE_MAX (\d+)", (Path(__file__).parents[1] / "native" / "voice.h").read_text()).group(1)
+)
 
 
 @pytest.mark.parametrize("n", [3, LIVE_MAX + 1])
