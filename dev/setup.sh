@@ -9,9 +9,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DLSYNTH_VENV:-$ROOT/.venv}"
 MODE="${DLSYNTH_SETUP:-run}"
 
-# The commands: render (libsndfile), play (PortAudio; JACK-Client needs libjack), bench (a
+# The commands: render (libsndfile), play (PortAudio; librtmidi for ALSA MIDI; JACK-Client needs libjack), bench (a
 # JACK dummy server when no server runs).
-APT_RUN="python3 python3-venv python3-dev gcc libportaudio2 libsndfile1 libjack-jackd2-0 jackd2"
+APT_RUN="python3 python3-venv python3-dev gcc libportaudio2 libsndfile1 libjack-jackd2-0 jackd2 librtmidi6"
 # The tests compare with libgig's dlsdump and with FluidSynth on the free GM SoundFonts,
 # and run the live path on a JACK dummy server. (The benchmarks also want nodejs npm.)
 APT_TEST="$APT_RUN gigtools fluidsynth fluid-soundfont-gm timgm6mb-soundfont"

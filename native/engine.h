@@ -653,6 +653,28 @@ int64_t jm_cycle_start(jm_client *c);
 void ws_set_frame_clock(ws_sink *s, jm_client *c);
 uint64_t jm_events(jm_client *c);
 
+/* --- rm_: MIDI input through RtMidi's C API (native/rtmidi_in.c) ---
+
+   One RtMidiIn per input (ALSA, CoreMIDI, JACK), whose callback is C: it stamps each message
+   and pushes it into a ws_sink for the input's channel groups, with no Python (python-rtmidi's
+   callback takes the GIL on RtMidi's thread, which RtMidi joins on close). librtmidi is loaded
+   with dlopen. Everything but the callback: Service thread. */
+typedef struct rm_input rm_input;
+/* 1 if librtmidi can be loaded; 0, with a one-line reason in err, if not. */
+int32_t rm_available(char *err, int32_t errlen);
+/* An input of MIDI API `api` ("alsa", "jack", "core") in a client named client_name: the port
+   `source` (by the full name RtMidi lists), opened as our port port_name; or, with source NULL,
+   a virtual port named port_name. Its route is empty (messages are dropped) until rm_set_route.
+   NULL on failure, with a one-line reason in err. */
+rm_input *rm_open(ws_sink *sink, const char *api, const char *client_name, const char *source, const char *port_name,
+                  char *err, int32_t errlen);
+/* The channel groups (at most 16) its messages go to. */
+int32_t rm_set_route(rm_input *in, const int32_t *groups, int32_t n_groups);
+/* Messages received so far. */
+uint64_t rm_events(rm_input *in);
+/* Close the port and free the input: no callback runs once this returns. */
+void rm_close(rm_input *in);
+
 /* CDEF-END */
 
 #ifdef __cplusplus

@@ -194,15 +194,19 @@ class _JackBackend:
 
 
 class _RtMidiBackend:
-    """python-rtmidi (ALSA, CoreMIDI, WinMM): one MidiIn per input, plus one long-lived
-    client that lists the ports."""
+    """RtMidi (ALSA, CoreMIDI): one RtMidiIn per input through RtMidi's C API with a C
+    callback, plus one long-lived python-rtmidi client that lists the ports."""
 
     def __init__(self, sink, api: str, client_name: str):
         import rtmidi
 
         self.sink = sink
         self.api = next(a for a in rtmidi.get_compiled_api() if rtmidi.get_api_name(a) == api)
+        self.api_name = api
         self.client_name = client_name_for(client_name)
+        err = ffi.new("char[256]")
+        if not lib.rm_available(err, 256):
+            raise MidiInputError(f"cannot open the {api} MIDI API: {ffi.string(err).decode()}")
         self.lister = self._new_in("-watch")
 
     def _new_in(self, suffix: str = ""):
@@ -217,7 +221,6 @@ class _RtMidiBackend:
                 f"cannot open the {api} MIDI API{hint}: {' '.join(str(exc).split())}; "
                 "try --midi-api with another API (see `dlsynth devices`)"
             ) from None
-        m.ignore_types(sysex=False, timing=True, active_sense=True)
         return m
 
     def ports(self) -> list[str]:
@@ -227,58 +230,43 @@ class _RtMidiBackend:
         return port.startswith(self.client_name)
 
     def open(self, inp: _Input, port: str) -> None:
-        ports = self.ports()
-        if port not in ports:
+        if port not in self.ports():
             raise MidiInputError(f"MIDI input {port!r} is gone")
-        m = self._new_in()
-        try:
-            m.open_port(ports.index(port), name=f"in {inp.group}")
-        except Exception as exc:
-            m.delete()
-            raise MidiInputError(f"cannot open MIDI input {port!r}: {exc}") from None
-        self._listen(inp, m)
+        self._open(inp, port, f"in {inp.group}", f"cannot open MIDI input {port!r}")
 
     def virtual(self, inp: _Input) -> None:
-        m = self._new_in()
-        try:
-            m.open_virtual_port(inp.name)
-        except Exception as exc:
-            m.delete()
-            raise MidiInputError(f"cannot create the virtual MIDI port {inp.name!r}: {exc}") from None
-        self._listen(inp, m)
+        self._open(inp, None, inp.name, f"cannot create the virtual MIDI port {inp.name!r}")
 
-    def _listen(self, inp: _Input, m) -> None:
-        sink = self.sink
-        push = lib.ws_midi_push_groups
-        route = inp.route or [inp.group]
-        state = {"groups": ffi.new("int32_t[]", route), "n": len(route)}
-
-        def callback(event, _data):
-            """rtmidi's thread: one C call that stamps and queues; nothing else."""
-            data = bytes(event[0])
-            push(sink, state["groups"], state["n"], data, len(data))
-
-        inp.handle = (m, state)
-        m.set_callback(callback)
+    def _open(self, inp: _Input, source: str | None, port_name: str, failure: str) -> None:
+        """An RtMidiIn whose callback is C (native/rtmidi_in.c): RtMidi's thread stamps and
+        queues without the interpreter, so closing it never waits on a callback that waits
+        for the GIL."""
+        err = ffi.new("char[512]")
+        ptr = lib.rm_open(
+            self.sink,
+            self.api_name.encode(),
+            self.client_name.encode(),
+            ffi.NULL if source is None else source.encode(),
+            port_name.encode(),
+            err,
+            512,
+        )
+        if ptr == ffi.NULL:
+            raise MidiInputError(f"{failure}: {ffi.string(err).decode(errors='replace')}")
+        inp.handle = ptr
+        self.set_route(inp, inp.route or [inp.group])
 
     def set_route(self, inp: _Input, groups: list[int]) -> None:
         if inp.handle is None:
             return
-        _m, state = inp.handle
         arr = ffi.new("int32_t[]", max(1, len(groups)))
-        for i, g in enumerate(groups):
+        for i, g in enumerate(groups[:16]):
             arr[i] = g
-        state["groups"], state["n"] = arr, len(groups)  # read by the callback: old or new, never half
+        lib.rm_set_route(inp.handle, arr, min(16, len(groups)))
 
     def close(self, inp: _Input) -> None:
         if inp.handle is not None:
-            m, _ = inp.handle
-            try:
-                m.cancel_callback()
-                m.close_port()
-                m.delete()
-            except Exception:
-                pass
+            lib.rm_close(inp.handle)  # RtMidi's thread is stopped when it returns
             inp.handle = None
 
     def connections(self, inp: _Input) -> int | None:
