@@ -23,11 +23,12 @@ import time
 CYCLE_S = 0.05
 KEYBOARD = "closer-keys"
 KEYBOARD_SCRIPT = f"""
-import time, rtmidi
+import os, time, rtmidi
+parent = os.getppid()
 k = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name={KEYBOARD!r})
 k.open_virtual_port("out")
 print("ready", flush=True)
-while True:
+while os.getppid() == parent:  # ends with the process that started it, however that ends
     k.send_message([0x90, 60, 100])
     k.send_message([0x80, 60, 0])
     time.sleep(0.0005)
