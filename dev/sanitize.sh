@@ -13,7 +13,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = address ]; then
     (
         source "$ROOT/dev/sanitized-build.sh"
         cd "$SCRATCH"
-        TESTS=$(ls tests/test_native*.py tests/test_engine*.py tests/test_effects*.py tests/test_synth*.py tests/test_render*.py tests/test_live.py tests/test_fuzz_layers.py tests/test_lazy_reader.py tests/test_fuzz_reader.py tests/test_bank_select.py 2>/dev/null || true)
+        TESTS=$(ls tests/test_native*.py tests/test_engine*.py tests/test_effects*.py tests/test_synth*.py tests/test_render*.py tests/test_live.py tests/test_fuzz_layers.py tests/test_lazy_reader.py tests/test_fuzz_reader.py tests/test_bank_select.py tests/test_pcm_encode.py 2>/dev/null || true)
         if [ -z "$TESTS" ]; then echo "sanitize: no native tests found" >&2; exit 1; fi
         echo "sanitize: running $(echo $TESTS | wc -w) test files under ASan+UBSan" >&2
         env "${SAN_ENV[@]}" "$PY" -m pytest -q -p no:cacheprovider $TESTS

@@ -675,6 +675,14 @@ uint64_t rm_events(rm_input *in);
 /* Close the port and free the input: no callback runs once this returns. */
 void rm_close(rm_input *in);
 
+/* --- pcm_: float frames to PCM integers (native/pcm.c) ---
+
+   n floats (full scale 1.0) to 16-bit integers (bits 16, out int16_t[n]) or 24-bit ones in
+   the top of int32 (bits 24, out int32_t[n]): scaled by 2^15 or 2^23, clipped to
+   [-2^15, 2^15 - 1] (or 2^23), rounded to nearest, ties to even; *peak = max |in[i]|. 0 on
+   success, -1 for bad arguments. */
+int32_t pcm_encode(const float *in, int64_t n, int32_t bits, void *out, float *peak);
+
 /* CDEF-END */
 
 #ifdef __cplusplus
