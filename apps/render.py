@@ -463,10 +463,10 @@ class _RenderJob:
             self.tail,
         )
         group = self.group
-        voice_sum = 0  # voices at the end of each pull, times its frames
         blocks = 0
         last = None  # the last block rendered
         stats = synth.engine.stats
+        voice_frames_before = stats()["voice_frames"]  # voices at the end of each block, times its frames
         stems = self.stems
         pos = 0
         while pos < limit:
@@ -499,7 +499,6 @@ class _RenderJob:
                 self.labels.drain()
             pos += n
             blocks += 1
-            voice_sum += stats()["voices_active"] * n
             if progress is not None:
                 progress(pos, end_frame)
         if self.labels is not None:
@@ -508,7 +507,7 @@ class _RenderJob:
                 self.res.warnings.append(f"{self.labels.lost} note label records were lost (the ring was full)")
         if stems is not None and stems.count and any(stems.name(s) == "other" for s in range(1, stems.count)):
             self.res.warnings.append(f"more than {stems.max_stems - 2} stems: the rest are mixed into other.wav")
-        self.voice_sum = voice_sum
+        self.voice_sum = stats()["voice_frames"] - voice_frames_before
 
     def result(self, frames: int, peak: float, fmt: str) -> RenderResult:
         import numpy as np

@@ -391,7 +391,7 @@ static void job_end(eng_engine *e, float *out, float *stem_out, int fx_on, float
 
 /* The block's statistics: its late events, the position, the voices still active (not
    counting voices that ended and wait for the next free pass: the last run's masks). */
-static void block_stats(eng_engine *e, uint64_t end, uint64_t late)
+static void block_stats(eng_engine *e, uint64_t start, uint64_t end, uint64_t late)
 {
     if (late)
         atomic_fetch_add_explicit(&e->st_late, late, memory_order_relaxed);
@@ -403,6 +403,8 @@ static void block_stats(eng_engine *e, uint64_t end, uint64_t late)
     atomic_store_explicit(&e->st_active, active, memory_order_relaxed);
     if (active > atomic_load_explicit(&e->st_peak, memory_order_relaxed))
         atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
+    uint64_t vf = atomic_load_explicit(&e->st_voice_frames, memory_order_relaxed); /* one writer: this thread */
+    atomic_store_explicit(&e->st_voice_frames, vf + (uint64_t)active * (end - start), memory_order_relaxed);
 }
 
 /* The block's start: what other threads queued (events, effect settings) taken in, the
@@ -485,7 +487,7 @@ static inline void block_end(eng_engine *e, uint64_t start, uint64_t end, int st
     e->pos = end;
     eng_finish_unloads(e);
     eng_ring_drain(e);
-    block_stats(e, end, late);
+    block_stats(e, start, end, late);
 }
 
 void eng_render(eng_engine *e, float *out, int32_t frames)

@@ -249,6 +249,8 @@ typedef struct {
     uint64_t reports_lost;       /* reports dropped because the report ring was full */
     uint64_t parallel_segments;  /* runs whose voices were shared out among threads */
     uint64_t worker_items;       /* pieces of them (mix groups, finishes) the workers ran */
+    uint64_t voice_frames;       /* active voices at the end of each eng_render, times its frames,
+                                    summed (over the frames: the average voice count) */
 } eng_stats;
 
 /* sample_rate ENG_RATE_MIN..ENG_RATE_MAX, max_voices 1..ENG_VOICES_MAX, channels 1..ENG_CHANNELS_MAX (multiple of 16 not

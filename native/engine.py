@@ -199,6 +199,7 @@ _STAT_FIELDS = (
     "reports_lost",
     "parallel_segments",
     "worker_items",
+    "voice_frames",
 )
 
 

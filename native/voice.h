@@ -495,6 +495,7 @@ struct eng_engine {
     int32_t fin_weight[2];  /* a finish's share of the work, in voices (effects off, on):
                                adjusted as the render thread's share proves too big or small */
     atomic_ullong st_parallel; /* runs shared out */
+    atomic_ullong st_voice_frames; /* active voices at each block's end times its frames, summed */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
     fx_reverb *reverb;
