@@ -2,7 +2,8 @@
  * Float frames to PCM integers for the WAV writer, in one pass: scale by full scale, note
  * the peak, clip to [-full, full - 1] and round to nearest, ties to even. The same integers
  * as rounding first and clipping after (the bounds are integers), and as NumPy's
- * multiply / rint / clip / cast chain this replaces (five passes over the block).
+ * multiply / rint / clip / cast chain this replaces (five passes over the block). A NaN
+ * (never made by the engine) is written as 0 and left out of the peak.
  */
 #include "engine.h"
 
@@ -31,6 +32,8 @@ int32_t pcm_encode(const float *in, int64_t n, int32_t bits, void *out, float *p
     __m128 vpk = _mm_setzero_ps();
     for (; i + 8 <= n; i += 8) {
         __m128 a = _mm_mul_ps(_mm_loadu_ps(in + i), vf), b = _mm_mul_ps(_mm_loadu_ps(in + i + 4), vf);
+        a = _mm_and_ps(a, _mm_cmpord_ps(a, a)); /* NaN -> 0 */
+        b = _mm_and_ps(b, _mm_cmpord_ps(b, b));
         vpk = _mm_max_ps(vpk, _mm_max_ps(_mm_and_ps(a, abs_mask), _mm_and_ps(b, abs_mask)));
         __m128i ia = _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(a, vlo), vhi));
         __m128i ib = _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(b, vlo), vhi));
@@ -48,9 +51,11 @@ int32_t pcm_encode(const float *in, int64_t n, int32_t bits, void *out, float *p
 #endif
     for (; i < n; i++) {
         float f = in[i] * full;
+        if (f != f)
+            f = 0.0f;
         float m = fabsf(f);
         pk = m > pk ? m : pk;
-        f = f > lo ? f : lo; /* NaN: the low bound, as the SIMD path's max */
+        f = f > lo ? f : lo;
         f = f < hi ? f : hi;
         long r = lrintf(f);
         if (bits == 16)

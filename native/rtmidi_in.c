@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RM_MAX_ROUTE 16
 #define RM_QUEUE_SIZE 1024 /* RtMidi's queue, unused with a callback */
@@ -54,13 +55,17 @@ struct rm_input {
     void *lib;
     RtMidiPtr dev;
     ws_sink *sink;
+    atomic_uint route_seq;               /* odd while rm_set_route writes the route */
     _Atomic int32_t n_groups;            /* 0: messages are dropped */
     _Atomic int32_t groups[RM_MAX_ROUTE]; /* channel groups its messages go to */
     atomic_ullong events;                /* messages received */
 };
 
-static const char *const LIBRARIES[] = {"librtmidi.so.6", "librtmidi.so.7", "librtmidi.so.5", "librtmidi.so.4",
-                                        "librtmidi.so", "librtmidi.dylib", "librtmidi.7.dylib", "librtmidi.6.dylib"};
+/* RtMidi 5 and 6 only: 4 (librtmidi.so.5) has another rtmidi_get_port_name, and an
+   unversioned name could be any release. */
+static const char *const LIBRARIES[] = {"librtmidi.so.6", "librtmidi.so.7", "librtmidi.6.dylib", "librtmidi.7.dylib",
+                                        "/opt/homebrew/lib/librtmidi.7.dylib", "/usr/local/lib/librtmidi.7.dylib"};
+#define RM_CLOSE_GRACE_NS 20000000L /* after the port closes: a callback already on its way returns */
 
 /* RtMidi's thread: stamp and queue, nothing else. */
 static void on_message(double time_stamp, const unsigned char *message, size_t size, void *user)
@@ -70,22 +75,28 @@ static void on_message(double time_stamp, const unsigned char *message, size_t s
     if (size == 0 || size > INT32_MAX)
         return;
     int32_t groups[RM_MAX_ROUTE];
-    int32_t n = atomic_load_explicit(&in->n_groups, memory_order_acquire);
-    for (int32_t i = 0; i < n; i++)
-        groups[i] = atomic_load_explicit(&in->groups[i], memory_order_relaxed);
+    int32_t n;
+    unsigned seq;
+    do { /* the whole route, old or new: retried only if a route change ran meanwhile */
+        seq = atomic_load_explicit(&in->route_seq, memory_order_acquire);
+        n = atomic_load_explicit(&in->n_groups, memory_order_relaxed);
+        for (int32_t i = 0; i < n; i++)
+            groups[i] = atomic_load_explicit(&in->groups[i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+    } while ((seq & 1u) || seq != atomic_load_explicit(&in->route_seq, memory_order_relaxed));
     atomic_fetch_add_explicit(&in->events, 1, memory_order_relaxed);
     ws_midi_push_groups(in->sink, groups, n, message, (int32_t)size);
 }
 
-static void say(char *err, int32_t errlen, const char *what, RtMidiPtr dev)
+/* RtMidi's C wrapper points dev->msg into the exception it caught, freed by then: only
+   whether the call failed can be read, not why. */
+static void say(char *err, int32_t errlen, const char *what)
 {
-    const char *msg = dev && dev->msg ? dev->msg : "";
-    snprintf(err, (size_t)errlen, "%s%s%s", what, *msg ? ": " : "", msg);
-    /* RtMidi's messages end with a newline or a period and a newline: one line. */
-    for (char *p = err; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
+    snprintf(err, (size_t)errlen, "%s (RtMidi refused it)", what);
 }
+
+/* Whether the call just made failed (RtMidi sets ok = false and never back: clear it first). */
+#define RM_CALL(in, call) ((in)->dev->ok = true, (call), (in)->dev->ok)
 
 #define LOAD(name, sym)                                                                                          \
     do {                                                                                                         \
@@ -105,7 +116,8 @@ int32_t rm_available(char *err, int32_t errlen)
             return 1;
         }
     }
-    snprintf(err, (size_t)errlen, "librtmidi is not installed (Debian/Ubuntu: apt-get install librtmidi6)");
+    snprintf(err, (size_t)errlen, "librtmidi 5 or 6 is not installed (Debian/Ubuntu: apt-get install librtmidi6; "
+                                  "macOS: brew install rtmidi)");
     return 0;
 }
 
@@ -143,42 +155,49 @@ rm_input *rm_open(ws_sink *sink, const char *api, const char *client_name, const
     }
     in->dev = in->r.in_create(which, client_name, RM_QUEUE_SIZE);
     if (!in->dev || !in->dev->ok) {
-        say(err, errlen, "cannot open the MIDI API", in->dev);
+        say(err, errlen, "cannot open the MIDI API");
         goto fail;
     }
     in->r.in_ignore_types(in->dev, false, true, true); /* sysex in; clock and active sensing out */
-    in->r.in_set_callback(in->dev, on_message, in);
-    if (!in->dev->ok) {
-        say(err, errlen, "cannot set the MIDI callback", in->dev);
+    if (!RM_CALL(in, in->r.in_set_callback(in->dev, on_message, in))) {
+        say(err, errlen, "cannot set the MIDI callback");
         goto fail;
     }
     if (source == NULL) {
-        in->r.open_virtual_port(in->dev, port_name);
-        if (!in->dev->ok) {
-            say(err, errlen, "cannot create the virtual MIDI port", in->dev);
+        if (!RM_CALL(in, in->r.open_virtual_port(in->dev, port_name))) {
+            say(err, errlen, "cannot create the virtual MIDI port");
             goto fail;
         }
         return in;
     }
     /* By name, in this client's own list: the port numbers of another client's list may
        have moved since it was read. */
-    unsigned int count = in->r.get_port_count(in->dev);
+    unsigned int count = 0;
+    if (!RM_CALL(in, count = in->r.get_port_count(in->dev)) || count > 4096)
+        count = 0;
     for (unsigned int i = 0; i < count; i++) {
-        char name[512];
+        char name[512] = "";
         int len = (int)sizeof name;
-        if (in->r.get_port_name(in->dev, i, name, &len) < 0 || strcmp(name, source) != 0)
+        int got = 0;
+        if (!RM_CALL(in, got = in->r.get_port_name(in->dev, i, name, &len)) || got < 0)
             continue;
-        in->r.open_port(in->dev, i, port_name);
-        if (!in->dev->ok) {
-            say(err, errlen, "cannot open the MIDI input", in->dev);
+        name[sizeof name - 1] = '\0';
+        if (strcmp(name, source) != 0)
+            continue;
+        if (!RM_CALL(in, in->r.open_port(in->dev, i, port_name))) {
+            say(err, errlen, "cannot open the MIDI input");
             goto fail;
         }
         return in;
     }
     snprintf(err, (size_t)errlen, "the MIDI input is gone");
 fail:
-    if (in->dev)
+    if (in->dev) {
+        struct timespec grace = {0, RM_CLOSE_GRACE_NS};
+        in->r.close_port(in->dev);
+        nanosleep(&grace, NULL);
         in->r.in_free(in->dev);
+    }
     if (in->lib)
         dlclose(in->lib);
     free(in);
@@ -189,11 +208,14 @@ int32_t rm_set_route(rm_input *in, const int32_t *groups, int32_t n_groups)
 {
     if (n_groups < 0 || n_groups > RM_MAX_ROUTE)
         return -1;
-    /* Shrink first, fill, then grow: the callback sees a valid prefix throughout. */
-    atomic_store_explicit(&in->n_groups, 0, memory_order_release);
+    /* One writer (the Service thread); the callback retries while the sequence is odd or moved. */
+    unsigned seq = atomic_load_explicit(&in->route_seq, memory_order_relaxed);
+    atomic_store_explicit(&in->route_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&in->n_groups, n_groups, memory_order_relaxed);
     for (int32_t i = 0; i < n_groups; i++)
         atomic_store_explicit(&in->groups[i], groups[i], memory_order_relaxed);
-    atomic_store_explicit(&in->n_groups, n_groups, memory_order_release);
+    atomic_store_explicit(&in->route_seq, seq + 2, memory_order_release);
     return 0;
 }
 
@@ -203,10 +225,14 @@ void rm_close(rm_input *in)
 {
     if (!in)
         return;
-    atomic_store_explicit(&in->n_groups, 0, memory_order_release);
-    /* RtMidi closes the port and stops its thread (ALSA joins it; JACK closes the client,
-       which waits for the cycle running): no callback runs once this returns. */
+    int32_t none = 0;
+    rm_set_route(in, &none, 0);
+    /* RtMidi's close stops new callbacks (ALSA joins its thread), but with JACK a process
+       cycle already past its port check may still be in ours, and rtmidi_in_free frees the
+       callback's proxy before the client is closed: let such a callback return first. */
     in->r.close_port(in->dev);
+    struct timespec grace = {0, RM_CLOSE_GRACE_NS};
+    nanosleep(&grace, NULL);
     in->r.in_free(in->dev);
     dlclose(in->lib);
     free(in);

@@ -5,8 +5,9 @@ No Python stands between a MIDI message and the wave sink's ring:
 - on JACK, dlsynth's own JACK MIDI client in C (native/jackmidi.c): its process callback
   stamps each event with the master time of its exact frame and pushes it for its port's
   route. (python-rtmidi would call Python from the JACK graph's real-time thread.)
-- on the other APIs (ALSA, CoreMIDI, WinMM), python-rtmidi: its callback thread makes one C
-  call (``ws_midi_push_groups``) that stamps and pushes.
+- on the other APIs (ALSA, CoreMIDI), RtMidi through its C API (native/rtmidi_in.c, librtmidi):
+  its callback is C, on RtMidi's thread, and stamps and pushes. (python-rtmidi's callback takes
+  the GIL there, and closing an input while notes arrive then hangs or crashes.)
 
 Inputs are opened by name (a case-insensitive substring of the port name) or all at once;
 each gets its own channel group (1, 2, ... in the order opened) unless a mapping says

@@ -54,3 +54,13 @@ def test_ties_round_to_even_and_full_scale_clips():
 def test_every_length_gives_the_numpy_chains_integers(frames, seed, scale):
     rng = np.random.default_rng(seed)
     _check((rng.standard_normal((frames, 2)) * scale).astype(np.float32))
+
+
+def test_a_nan_is_written_as_silence_and_left_out_of_the_peak():
+    """The engine never makes one; a NaN that reached the writer is not a full-scale click."""
+    block = np.full((13, 2), 0.25, np.float32)  # the SIMD body and the scalar tail
+    block[3, 0] = block[12, 1] = np.nan
+    for full, dtype, shift in FORMATS:
+        peak, out = _encode(block, full, dtype, shift)
+        assert peak == 0.25
+        assert out[3, 0] == 0 and out[12, 1] == 0 and out[0, 0] == int(0.25 * full) << shift
