@@ -263,8 +263,14 @@ def kernel_breakdown(repeat: int) -> list[tuple[str, float]]:
     group) and over four (the recursion's latency no longer hidden), and the mix into the
     left and right buses with ramping gains."""
     from dlsynth.native import ffi, lib
+    from dlsynth.native.engine import KERNELS, SIMD_VARIANTS
 
     ptr = ffi.gc(lib.eng_create(RATE, 8, 16, 1, 256, 4, 4), lib.eng_destroy)
+    names = {v: k for k, v in SIMD_VARIANTS.items()}
+
+    def form(kernel: str) -> str:
+        return names[lib.eng_kernel_variant(ptr, KERNELS[kernel])]
+
     n = KERNEL_FRAMES
     rng = np.random.default_rng(5)
     out = np.zeros(n, np.float32)
@@ -276,7 +282,7 @@ def kernel_breakdown(repeat: int) -> list[tuple[str, float]]:
         ph, step = 8 << 32, int(inc * (1 << 32))
         rows.append(
             (
-                f"cubic interpolation, increment {inc}",
+                f"cubic interpolation ({form('cubic')}), increment {inc}",
                 _best_ns(lambda: lib.eng_kernel_interp(ptr, d, len(data), ph, step, o, n), n, repeat),
             )
         )
@@ -299,7 +305,7 @@ def kernel_breakdown(repeat: int) -> list[tuple[str, float]]:
             )
         ]
         ns = _best_ns(lambda: lib.eng_kernel_filter(ptr, lanes, args[0], n, *args[1:]), n, repeat) / lanes
-        rows.append((f"low-pass, {lanes} voices at once", ns))
+        rows.append((f"low-pass ({form('filter')}), {lanes} voices at once", ns))
     y = rng.standard_normal(n).astype(np.float32)
     bl, br = np.zeros(n, np.float32), np.zeros(n, np.float32)
     g0 = np.array([0.5, 0.5, 0.0, 0.0], np.float32)
@@ -308,7 +314,7 @@ def kernel_breakdown(repeat: int) -> list[tuple[str, float]]:
     fg, fd = (ffi.cast("float *", ffi.from_buffer(a)) for a in (g0, dg))
     rows.append(
         (
-            "mix into left and right",
+            f"mix into left and right ({form('mix')})",
             _best_ns(lambda: lib.eng_kernel_mix(ptr, 1, fy, fy, fg, fd, 0, fl, fr, ffi.NULL, ffi.NULL, n), n, repeat),
         )
     )
@@ -336,19 +342,20 @@ def print_breakdown(total_ns: float, repeat: int) -> None:
         + (f", cycles at {ghz:.2f} GHz)" if ghz else ")")
     )
     for name, ns in rows:
-        print(f"  {name:<42} {ns:6.3f} ns" + (f"  {ns * ghz:5.2f} cycles" if ghz else ""))
+        print(f"  {name:<46} {ns:6.3f} ns" + (f"  {ns * ghz:5.2f} cycles" if ghz else ""))
     kernels = (window + wide) / 2 + f8 + mix
     rest = total_ns - kernels
     print(
-        f"  {'the rest: envelopes, LFOs, plans, bookkeeping':<42} {rest:6.3f} ns"
+        f"  {'the rest: envelopes, LFOs, plans, bookkeeping':<46} {rest:6.3f} ns"
         + (f"  {rest * ghz:5.2f} cycles" if ghz else "")
         + f"  (the engine's {total_ns:.3f} less the kernels, interpolation averaged)"
     )
     print(
         "  bounds: the cubic does 22 float operations per output, the low-pass 8 and the mix 6; at 32 per\n"
-        "  cycle (two adds and two multiplies of 8 lanes, no FMA: every variant gives the scalar code's bits)\n"
-        "  that is 0.7, 0.25 and 0.2 cycles. The low-pass recursion waits 6 cycles (a multiply and a\n"
-        "  subtract) per frame per chain: 0.75 cycles per voice at eight voices a chain pair, 1.5 at four.\n"
+        "  cycle (two adds and two multiplies of 8 lanes, or one and one of 16; no FMA: every variant gives\n"
+        "  the scalar code's bits) that is 0.7, 0.25 and 0.2 cycles. The low-pass recursion waits 6 cycles\n"
+        "  (a multiply and a subtract) per frame per chain: 0.75 cycles per voice at eight voices a chain,\n"
+        "  1.5 at four.\n"
         "  Memory: 2 bytes of samples read per output (16-bit pool), the rest in L1: far from bandwidth."
     )
 

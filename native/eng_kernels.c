@@ -22,6 +22,11 @@ int32_t eng_simd_available(void)
     if (__builtin_cpu_supports("avx2"))
         bits |= 1 << ENG_SIMD_AVX2;
 #endif
+#ifdef ENG_AVX512
+    /* (AVX-512 implies AVX2 on every CPU that has it; the variant needs both) */
+    if ((bits & (1 << ENG_SIMD_AVX2)) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        bits |= 1 << ENG_SIMD_AVX512;
+#endif
     return bits;
 }
 
@@ -29,9 +34,11 @@ int32_t eng_simd_default(void)
 {
     int32_t bits = eng_simd_available();
     if (getenv("DLSYNTH_NO_AVX2") != NULL)
-        bits &= ~(1 << ENG_SIMD_AVX2);
+        bits &= ~((1 << ENG_SIMD_AVX2) | (1 << ENG_SIMD_AVX512));
+    if (getenv("DLSYNTH_NO_AVX512") != NULL)
+        bits &= ~(1 << ENG_SIMD_AVX512);
     int32_t best = ENG_SIMD_SCALAR;
-    for (int32_t v = ENG_SIMD_SCALAR; v <= ENG_SIMD_AVX2; v++)
+    for (int32_t v = ENG_SIMD_SCALAR; v <= ENG_SIMD_AVX512; v++)
         if (bits & (1 << v))
             best = v;
     return best;
@@ -39,11 +46,11 @@ int32_t eng_simd_default(void)
 
 int32_t eng_set_simd(eng_engine *e, int32_t simd)
 {
-    if (!e || simd < ENG_SIMD_SCALAR || simd > ENG_SIMD_AVX2 || !(eng_simd_available() & (1 << simd)))
+    if (!e || simd < ENG_SIMD_SCALAR || simd > ENG_SIMD_AVX512 || !(eng_simd_available() & (1 << simd)))
         return ENG_ERR_ARG;
     e->simd = simd;
-    fx_reverb_set_avx2(e->reverb, simd == ENG_SIMD_AVX2);
-    fx_chorus_set_avx2(e->chorus, simd == ENG_SIMD_AVX2);
+    fx_reverb_set_avx2(e->reverb, simd >= ENG_SIMD_AVX2);
+    fx_chorus_set_avx2(e->chorus, simd >= ENG_SIMD_AVX2);
     return simd;
 }
 
@@ -52,12 +59,13 @@ int32_t eng_simd(const eng_engine *e) { return e->simd; }
 int32_t eng_kernel_variant(const eng_engine *e, int32_t kernel)
 {
     switch (kernel) {
-    case ENG_KERNEL_LINEAR:
     case ENG_KERNEL_CUBIC:
+        return e->simd;
+    case ENG_KERNEL_LINEAR:
     case ENG_KERNEL_SINC:
     case ENG_KERNEL_MIX:
     case ENG_KERNEL_FILTER:
-        return e->simd;
+        return e->simd > ENG_SIMD_AVX2 ? ENG_SIMD_AVX2 : e->simd; /* (no AVX-512 form: AVX2) */
     case ENG_KERNEL_REVERB:
         return fx_reverb_avx2(e->reverb) ? ENG_SIMD_AVX2 : ENG_SIMD_SCALAR;
     case ENG_KERNEL_CHORUS:

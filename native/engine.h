@@ -351,10 +351,11 @@ int32_t eng_threads(const eng_engine *e);
 void eng_set_sharing(eng_engine *e, int32_t min_work, int32_t strict);
 
 /* The kernels' SIMD variants (native/eng_kernels.c). The interpolators, the filters and the
-   mix each have a scalar form, an SSE2 one and an AVX2 one on x86; every form computes
-   each frame with the scalar form's operations in its order (no FMA), so all give the same
-   output bit for bit. */
-enum { ENG_SIMD_SCALAR = 0, ENG_SIMD_SSE2 = 1, ENG_SIMD_AVX2 = 2 };
+   mix each have a scalar form, an SSE2 one and an AVX2 one on x86, and the cubic
+   interpolator an AVX-512 one (the AVX-512 variant runs the AVX2 forms of the others);
+   every form computes each frame with the scalar form's operations in its order (no FMA),
+   so all give the same output bit for bit. */
+enum { ENG_SIMD_SCALAR = 0, ENG_SIMD_SSE2 = 1, ENG_SIMD_AVX2 = 2, ENG_SIMD_AVX512 = 3 };
 enum {
     ENG_KERNEL_LINEAR = 0,
     ENG_KERNEL_CUBIC = 1,
@@ -369,12 +370,13 @@ int32_t eng_simd_available(void);
 /* Make e's kernels run variant simd: returns it, or ENG_ERR_ARG for one not available
    (nothing changes). Producer thread, while no render runs. */
 int32_t eng_set_simd(eng_engine *e, int32_t simd);
-/* The variant e is set to: at creation the best available (not AVX2 with DLSYNTH_NO_AVX2 in
-   the environment). */
+/* The variant e is set to: at creation the best available (below AVX2 with DLSYNTH_NO_AVX2
+   in the environment, below AVX-512 with DLSYNTH_NO_AVX512). */
 int32_t eng_simd(const eng_engine *e);
 /* The variant kernel (ENG_KERNEL_*) runs at e's setting: the setting, but the effects
    (fx_reverb_set_avx2, fx_chorus_set_avx2) run their scalar form below AVX2 (they have no
-   SSE2 form). At AVX2 a linear interpolation faster than one
+   SSE2 form), and at AVX-512 every kernel but the cubic its AVX2 form. At AVX-512 a cubic
+   faster than 28/15 frames per output runs its AVX2 loop. At AVX2 a linear interpolation faster than one
    frame per output runs its SSE2 loop; every AVX2 and SSE2 kernel runs its scalar form for
    the last frames of a run (fewer than its width). ENG_ERR_ARG: no such kernel. */
 int32_t eng_kernel_variant(const eng_engine *e, int32_t kernel);

@@ -90,7 +90,12 @@ RATE_RANGE = (int(lib.ENG_RATE_MIN), int(lib.ENG_RATE_MAX))
 INTERPOLATION = {name: getattr(lib, f"ENG_INTERP_{name.upper()}") for name in options.INTERPOLATIONS}
 
 #: The kernels' SIMD variants (eng_set_simd), and the kernels (eng_kernel_variant).
-SIMD_VARIANTS = {"scalar": lib.ENG_SIMD_SCALAR, "sse2": lib.ENG_SIMD_SSE2, "avx2": lib.ENG_SIMD_AVX2}
+SIMD_VARIANTS = {
+    "scalar": lib.ENG_SIMD_SCALAR,
+    "sse2": lib.ENG_SIMD_SSE2,
+    "avx2": lib.ENG_SIMD_AVX2,
+    "avx512": lib.ENG_SIMD_AVX512,
+}
 KERNELS = {
     "linear": lib.ENG_KERNEL_LINEAR,
     "cubic": lib.ENG_KERNEL_CUBIC,
@@ -366,7 +371,7 @@ class Engine:
     # --- SIMD variants -------------------------------------------------------------------
     @property
     def simd(self) -> str:
-        """The kernels' SIMD variant: "scalar", "sse2" or "avx2" (at creation the best
+        """The kernels' SIMD variant: "scalar", "sse2", "avx2" or "avx512" (at creation the best
         this CPU has). Every variant gives the same output, bit for bit."""
         return _SIMD_NAMES[lib.eng_simd(self._ptr)]
 

@@ -41,7 +41,7 @@
 #define ENG_SINC_PHASES 1024
 
 /* The SIMD kernels this build has (voice_render.c; the variants are ENG_SIMD_* of engine.h):
-   SSE2 on x86 (the x86-64 baseline), and AVX2 where GCC-style target attributes exist
+   SSE2 on x86 (the x86-64 baseline), and AVX2 and AVX-512 where GCC-style target attributes exist
    (run only on a CPU that has it). The scalar kernels are always there. */
 #if defined(__SSE2__) || defined(__x86_64__) || defined(_M_X64)
 #define ENG_SIMD 1
@@ -50,6 +50,7 @@
 #endif
 #if ENG_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define ENG_AVX2 1
+#define ENG_AVX512 1 /* the cubic's sixteen-lane form (AVX-512 F and BW) */
 #endif
 
 /* ---------------------------------------------------------------------------------------

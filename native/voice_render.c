@@ -372,6 +372,78 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
         run_cubic1(b, pph, inc, out + i, m - i, 1);
 }
 
+#ifdef ENG_AVX512
+/* The AVX-512 cubic: sixteen outputs at a time from one window of 32 samples (chosen at run
+   time: the engine's variant, on a CPU with AVX-512 F and BW). While the phase advances by
+   at most 28/15 frames per output, sixteen consecutive outputs read at most 32 consecutive
+   samples from their first one's p - 1: one masked load (only the samples the taps read:
+   the mask suppresses the rest, so nothing past them is touched), two conversions, and a
+   two-register lane permutation per tap give every tap, in the scalar formula's
+   operations (v16_cubic, no FMA), on the samples as the AVX2 window holds them (s, the
+   result scaled by 2^-15), so the frames equal every other path's bit for bit. Faster
+   phases, and the last outputs (fewer than sixteen), run the AVX2 kernel. */
+#define WIN16_CUBIC_INC ((((uint64_t)28) << 32) / 15) /* the last output's offset <= 28 */
+#define AVX512_ATTR __attribute__((target("avx512f,avx512bw")))
+
+AVX512_ATTR static inline __m512 v16_cubic(__m512 xm1, __m512 x0, __m512 x1, __m512 x2, __m512 f)
+{
+    const __m512 h = _mm512_set1_ps(0.5f), k25 = _mm512_set1_ps(2.5f), k2 = _mm512_set1_ps(2.0f),
+                 k15 = _mm512_set1_ps(1.5f);
+    __m512 c1 = _mm512_mul_ps(h, _mm512_sub_ps(x1, xm1));
+    __m512 c2 = _mm512_sub_ps(_mm512_add_ps(_mm512_sub_ps(xm1, _mm512_mul_ps(k25, x0)), _mm512_mul_ps(k2, x1)),
+                              _mm512_mul_ps(h, x2));
+    __m512 c3 = _mm512_add_ps(_mm512_mul_ps(h, _mm512_sub_ps(x2, xm1)), _mm512_mul_ps(k15, _mm512_sub_ps(x0, x1)));
+    __m512 y = _mm512_add_ps(_mm512_mul_ps(c3, f), c2);
+    y = _mm512_add_ps(_mm512_mul_ps(y, f), c1);
+    return _mm512_add_ps(_mm512_mul_ps(y, f), x0);
+}
+
+AVX512_ATTR static void run_cubic1_avx512(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
+{
+    uint64_t ph = *pph;
+    int i = 0;
+    if (inc <= WIN16_CUBIC_INC && m >= 16) {
+        const int16_t *bm = b - 1;
+        /* each output's phase, 64 bits a lane: outputs 0-7 in pa, 8-15 in pb */
+        /* k inc for k = 0..7 in registers (inc < 2^33: its low word times k, plus k << 32
+           for its high bit), not through memory (a store-forwarding stall per call) */
+        const __m512i k07 = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+        __m512i kinc = _mm512_mul_epu32(k07, _mm512_set1_epi64((long long)(inc & 0xFFFFFFFFu)));
+        if (inc >> 32)
+            kinc = _mm512_add_epi64(kinc, _mm512_slli_epi64(k07, 32));
+        __m512i pa = _mm512_add_epi64(_mm512_set1_epi64((long long)ph), kinc);
+        __m512i pb = _mm512_add_epi64(pa, _mm512_set1_epi64((long long)(8 * inc)));
+        const __m512i step = _mm512_set1_epi64((long long)(16 * inc));
+        const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3);
+        const __m512 fs = _mm512_set1_ps(FRAC24), sc = _mm512_set1_ps(S16);
+        for (; i + 16 <= m; i += 16) {
+            uint64_t pos = ph >> ENG_FRAC;
+            const int16_t *p = bm + pos;
+            uint32_t need = (uint32_t)((((uint64_t)(uint32_t)ph + 15 * inc) >> ENG_FRAC) + 4); /* <= 32 */
+            __mmask32 mk = need >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << need) - 1);
+            __m512i w = _mm512_maskz_loadu_epi16(mk, p);
+            __m512 wa = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_castsi512_si256(w)));
+            __m512 wb = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(w, 1)));
+            __m512i hi = _mm512_permutex2var_epi32(pa, odd, pb), lo = _mm512_permutex2var_epi32(pa, even, pb);
+            __m512i o = _mm512_sub_epi32(hi, _mm512_set1_epi32((int)(uint32_t)pos));
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(lo, 8)), fs);
+            __m512 y = v16_cubic(_mm512_permutex2var_ps(wa, o, wb), _mm512_permutex2var_ps(wa, _mm512_add_epi32(o, one), wb),
+                                 _mm512_permutex2var_ps(wa, _mm512_add_epi32(o, two), wb),
+                                 _mm512_permutex2var_ps(wa, _mm512_add_epi32(o, three), wb), f);
+            _mm512_storeu_ps(out + i, _mm512_mul_ps(y, sc));
+            pa = _mm512_add_epi64(pa, step);
+            pb = _mm512_add_epi64(pb, step);
+            ph += 16 * inc;
+        }
+    }
+    *pph = ph;
+    if (i < m)
+        run_cubic1_avx2(b, pph, inc, out + i, m - i);
+}
+#endif
+
 __attribute__((target("avx2"))) static void run_linear1_avx2(const int16_t *b, uint64_t *pph, uint64_t inc,
                                                              float *out, int m)
 {
@@ -442,7 +514,15 @@ static inline void run_one(const eng_engine *e, const int16_t *b, uint64_t *pph,
         switch (e->interp) {
         case ENG_INTERP_LINEAR: run_linear1_avx2(b, pph, inc, out, m); return;
         case ENG_INTERP_SINC: run_sinc1_avx2(b, e->sinc, pph, inc, out, m); return;
-        default: run_cubic1_avx2(b, pph, inc, out, m); return;
+        default:
+#ifdef ENG_AVX512
+            if (e->simd >= ENG_SIMD_AVX512) {
+                run_cubic1_avx512(b, pph, inc, out, m);
+                return;
+            }
+#endif
+            run_cubic1_avx2(b, pph, inc, out, m);
+            return;
         }
     }
 #endif
@@ -790,35 +870,38 @@ __attribute__((target("avx2"))) static void fgroup8_store(fgroup8 *g, int nj)
 /* one recursion step of the eight lanes (FSTEP_W above) */
 #define FSTEP8(G, IN, I) FSTEP_W(mm256, __m256, G, IN, I)
 
-/* frames I..I+3 of every lane: R0..R3 hold one frame each, lane l in element l */
+/* frames I..I+3 of every lane: R0..R3 hold one frame each, lane l in element l. Row k of
+   the load holds lane k's four frames in its low half and lane k + 4's in its high half
+   (the high half inserted straight from memory: a load, no shuffle), so one in-lane 4 x 4
+   transpose of the four rows (eight shuffles, both halves at once) gives the frames; the
+   store undoes it the same way (the high halves stored straight from the register). */
+#define FTR8(R0, R1, R2, R3)                                                                                       \
+    do {                                                                                                           \
+        __m256 t0_ = _mm256_unpacklo_ps(R0, R1), t1_ = _mm256_unpackhi_ps(R0, R1);                                 \
+        __m256 t2_ = _mm256_unpacklo_ps(R2, R3), t3_ = _mm256_unpackhi_ps(R2, R3);                                 \
+        R0 = _mm256_shuffle_ps(t0_, t2_, 0x44);                                                                    \
+        R1 = _mm256_shuffle_ps(t0_, t2_, 0xEE);                                                                    \
+        R2 = _mm256_shuffle_ps(t1_, t3_, 0x44);                                                                    \
+        R3 = _mm256_shuffle_ps(t1_, t3_, 0xEE);                                                                    \
+    } while (0)
+
+#define FROW8(G, K, I) _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps((G).x[K] + (I))), _mm_loadu_ps((G).x[(K) + 4] + (I)), 1)
+
 #define FLOAD8(G, R0, R1, R2, R3, I)                                                                               \
-    __m128 lo0_ = _mm_loadu_ps((G).x[0] + (I)), lo1_ = _mm_loadu_ps((G).x[1] + (I));                               \
-    __m128 lo2_ = _mm_loadu_ps((G).x[2] + (I)), lo3_ = _mm_loadu_ps((G).x[3] + (I));                               \
-    __m128 hi0_ = _mm_loadu_ps((G).x[4] + (I)), hi1_ = _mm_loadu_ps((G).x[5] + (I));                               \
-    __m128 hi2_ = _mm_loadu_ps((G).x[6] + (I)), hi3_ = _mm_loadu_ps((G).x[7] + (I));                               \
-    _MM_TRANSPOSE4_PS(lo0_, lo1_, lo2_, lo3_);                                                                     \
-    _MM_TRANSPOSE4_PS(hi0_, hi1_, hi2_, hi3_);                                                                     \
-    __m256 R0 = _mm256_insertf128_ps(_mm256_castps128_ps256(lo0_), hi0_, 1);                                       \
-    __m256 R1 = _mm256_insertf128_ps(_mm256_castps128_ps256(lo1_), hi1_, 1);                                       \
-    __m256 R2 = _mm256_insertf128_ps(_mm256_castps128_ps256(lo2_), hi2_, 1);                                       \
-    __m256 R3 = _mm256_insertf128_ps(_mm256_castps128_ps256(lo3_), hi3_, 1)
+    __m256 R0 = FROW8(G, 0, I), R1 = FROW8(G, 1, I), R2 = FROW8(G, 2, I), R3 = FROW8(G, 3, I);                     \
+    FTR8(R0, R1, R2, R3)
 
 #define FSAVE8(G, R0, R1, R2, R3, I)                                                                               \
     do {                                                                                                           \
-        __m128 a0_ = _mm256_castps256_ps128(R0), a1_ = _mm256_castps256_ps128(R1);                                 \
-        __m128 a2_ = _mm256_castps256_ps128(R2), a3_ = _mm256_castps256_ps128(R3);                                 \
-        __m128 b0_ = _mm256_extractf128_ps(R0, 1), b1_ = _mm256_extractf128_ps(R1, 1);                             \
-        __m128 b2_ = _mm256_extractf128_ps(R2, 1), b3_ = _mm256_extractf128_ps(R3, 1);                             \
-        _MM_TRANSPOSE4_PS(a0_, a1_, a2_, a3_);                                                                     \
-        _MM_TRANSPOSE4_PS(b0_, b1_, b2_, b3_);                                                                     \
-        _mm_storeu_ps((G).x[0] + (I), a0_);                                                                        \
-        _mm_storeu_ps((G).x[1] + (I), a1_);                                                                        \
-        _mm_storeu_ps((G).x[2] + (I), a2_);                                                                        \
-        _mm_storeu_ps((G).x[3] + (I), a3_);                                                                        \
-        _mm_storeu_ps((G).x[4] + (I), b0_);                                                                        \
-        _mm_storeu_ps((G).x[5] + (I), b1_);                                                                        \
-        _mm_storeu_ps((G).x[6] + (I), b2_);                                                                        \
-        _mm_storeu_ps((G).x[7] + (I), b3_);                                                                        \
+        FTR8(R0, R1, R2, R3);                                                                                      \
+        _mm_storeu_ps((G).x[0] + (I), _mm256_castps256_ps128(R0));                                                 \
+        _mm_storeu_ps((G).x[1] + (I), _mm256_castps256_ps128(R1));                                                 \
+        _mm_storeu_ps((G).x[2] + (I), _mm256_castps256_ps128(R2));                                                 \
+        _mm_storeu_ps((G).x[3] + (I), _mm256_castps256_ps128(R3));                                                 \
+        _mm_storeu_ps((G).x[4] + (I), _mm256_extractf128_ps(R0, 1));                                               \
+        _mm_storeu_ps((G).x[5] + (I), _mm256_extractf128_ps(R1, 1));                                               \
+        _mm_storeu_ps((G).x[6] + (I), _mm256_extractf128_ps(R2, 1));                                               \
+        _mm_storeu_ps((G).x[7] + (I), _mm256_extractf128_ps(R3, 1));                                               \
     } while (0)
 
 /* The AVX2 filters of up to eight jobs (eng_filter_jobs gives it more than four); unused

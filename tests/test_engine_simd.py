@@ -1,5 +1,5 @@
 """The kernels' SIMD variants: every interpolator (linear, cubic, sinc), the filters and the
-mix kernels, run in each variant this CPU has (scalar, SSE2, AVX2) on odd lengths, give the
+mix kernels, run in each variant this CPU has (scalar, SSE2, AVX2, AVX-512) on odd lengths, give the
 same frames bit for bit (the code is written so: each variant does the scalar formula's
 operations in its order, with no FMA) and match a NumPy float64 reference of the kernel's
 definition within a named tolerance.
@@ -23,8 +23,8 @@ from dlsynth.native.engine import INTERPOLATION, KERNELS, SIMD_VARIANTS, Engine,
 LENGTHS = [1, 3, 7, 63, 65, 1001]
 ONE = 1 << 32  # a phase of one frame (32.32 fixed point)
 # Phase increments (frames per output): below, at and above the AVX2 kernels' window limits
-# (cubic 6/7, linear 1: one window of samples serves eight outputs), and well above (one load
-# per output).
+# (cubic 6/7, linear 1: one window of samples serves eight outputs) and the AVX-512 cubic's
+# (28/15: one window of 32 samples serves sixteen), and well above (one load per output).
 INCS = [
     int(0.25 * ONE),
     int(0.37 * ONE),
@@ -34,6 +34,8 @@ INCS = [
     ONE,
     ONE + 1,
     int(1.5 * ONE),
+    (28 * ONE) // 15,
+    (28 * ONE) // 15 + 1,
     int(3.7 * ONE),
     int(61.3 * ONE),
 ]
@@ -84,7 +86,7 @@ VARIANTS = simd_available()
 def test_the_variants_this_cpu_has():
     """Says which variants run here (printed, and in the assertion messages), and checks the
     dispatch against the CPU: on x86, scalar and SSE2 always; AVX2 exactly when the CPU
-    reports it (Linux)."""
+    reports it, AVX-512 exactly when it reports AVX2, AVX-512 F and BW (Linux)."""
     print(f"SIMD variants on this CPU: {', '.join(VARIANTS)}")
     assert VARIANTS[0] == "scalar"
     if _x86():
@@ -92,40 +94,54 @@ def test_the_variants_this_cpu_has():
         flags = _cpu_flags()
         if flags:
             assert ("avx2" in VARIANTS) == ("avx2" in flags), (VARIANTS, "avx2" in flags)
+            has512 = {"avx2", "avx512f", "avx512bw"} <= flags
+            assert ("avx512" in VARIANTS) == has512, (VARIANTS, has512)
     if os.environ.get("CI") == "true" and _x86():
         # never vacuous: at least scalar against SSE2
         assert len(VARIANTS) >= 2, VARIANTS
 
 
+def _best_variant(env) -> str:
+    """The variant an engine starts at, given DLSYNTH_NO_AVX2 and DLSYNTH_NO_AVX512 in env."""
+    left = list(VARIANTS)
+    if env.get("DLSYNTH_NO_AVX2") is not None:
+        left = [v for v in left if v not in ("avx2", "avx512")]
+    if env.get("DLSYNTH_NO_AVX512") is not None:
+        left = [v for v in left if v != "avx512"]
+    return left[-1]
+
+
 def test_an_engine_reports_and_forces_its_variant():
     e = Engine(48000)
-    expected = VARIANTS[-1] if os.environ.get("DLSYNTH_NO_AVX2") is None else [v for v in VARIANTS if v != "avx2"][-1]
-    assert e.simd == expected
+    assert e.simd == _best_variant(os.environ)
     for v in VARIANTS:
         e.set_simd(v)
         assert e.simd == v
-        for k in ("linear", "cubic", "sinc", "mix", "filter"):
-            assert e.kernel_variant(k) == v
-        for k in ("reverb", "chorus"):  # no SSE2 form: scalar below AVX2
-            assert e.kernel_variant(k) == ("avx2" if v == "avx2" else "scalar")
+        for k in ("linear", "cubic", "sinc", "mix", "filter", "reverb", "chorus"):
+            assert e.kernel_variant(k) == expected_kernel_variant(v, k), (v, k)
     for v in SIMD_VARIANTS:
         if v not in VARIANTS:
             with pytest.raises(Exception, match=v):
                 e.set_simd(v)
             assert e.simd == VARIANTS[-1]
     assert lib.eng_set_simd(ffi.NULL, 0) == lib.ENG_ERR_ARG
+    assert lib.eng_set_simd(e._ptr, len(SIMD_VARIANTS)) == lib.ENG_ERR_ARG
     e.close()
 
 
-def test_no_avx2_in_the_environment_starts_an_engine_at_sse2():
+@pytest.mark.parametrize("switch", ["DLSYNTH_NO_AVX2", "DLSYNTH_NO_AVX512"])
+def test_a_switch_in_the_environment_starts_an_engine_below_that_variant(switch):
     """DLSYNTH_NO_AVX2 (the switch for comparing renders across processes) leaves the best
-    variant below AVX2."""
+    variant below AVX2; DLSYNTH_NO_AVX512 the best below AVX-512."""
     import subprocess
     import sys
     from pathlib import Path
 
     code = "from dlsynth.native.engine import Engine\nprint(Engine(48000).simd)\n"
-    env = dict(os.environ, DLSYNTH_NO_AVX2="1")
+    env = dict(os.environ)
+    env.pop("DLSYNTH_NO_AVX2", None)
+    env.pop("DLSYNTH_NO_AVX512", None)
+    env[switch] = "1"
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parent.parent,
@@ -135,7 +151,7 @@ def test_no_avx2_in_the_environment_starts_an_engine_at_sse2():
         check=True,
         timeout=120,
     )
-    assert out.stdout.strip() == [v for v in VARIANTS if v != "avx2"][-1]
+    assert out.stdout.strip() == _best_variant(env)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +163,17 @@ def engines():
         assert ptr != ffi.NULL
         out[name] = ffi.gc(ptr, lib.eng_destroy)
     return out
+
+
+def expected_kernel_variant(variant: str, kernel: str) -> str:
+    """The form `kernel` runs at the engine's `variant`: the variant itself, but the effects'
+    scalar form below AVX2 (they have no SSE2 one) and, at AVX-512, the AVX2 form of every
+    kernel but the cubic (the only one with a sixteen-lane form)."""
+    if kernel in ("reverb", "chorus"):
+        return "avx2" if variant in ("avx2", "avx512") else "scalar"
+    if variant == "avx512" and kernel != "cubic":
+        return "avx2"
+    return variant
 
 
 def _set(ptr, variant: str) -> None:
@@ -221,7 +248,7 @@ def test_interpolators_agree_across_variants_and_with_the_reference(engines, kin
             outs = {}
             for v in VARIANTS:
                 _set(ptr, v)
-                assert lib.eng_kernel_variant(ptr, KERNELS[kind]) == SIMD_VARIANTS[v]
+                assert lib.eng_kernel_variant(ptr, KERNELS[kind]) == SIMD_VARIANTS[expected_kernel_variant(v, kind)]
                 outs[v] = _interp(ptr, data, phase, inc, frames)
             ref = _interp_reference(kind, data, phase, inc, frames)
             where = f"{kind}, inc {inc / ONE:.6f}, {frames} frames"
