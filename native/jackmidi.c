@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JM_MAX_PORTS 64
 #define JM_MAX_ROUTE 16
@@ -67,9 +68,19 @@ struct jm_api {
 };
 
 typedef struct {
-    jack_port_t *port;
-    _Atomic int32_t n_groups;            /* 0: the port is idle (messages dropped) */
+    _Atomic int32_t n;                   /* 0: the port is idle (messages dropped) */
     _Atomic int32_t groups[JM_MAX_ROUTE]; /* channel groups its messages go to */
+} jm_route;
+
+/* A port's route is double-buffered, so a route change never reaches the process callback
+   half made: the Service thread writes the slot not in use (after any callback still reading
+   it has left it), then publishes it; the callback never waits for the Service thread (it
+   retries only if a route was published between its two looks). */
+typedef struct {
+    jack_port_t *port;
+    atomic_uint route_gen;               /* route[route_gen & 1] is the port's route */
+    atomic_uint readers[2];              /* process callbacks reading each slot */
+    jm_route route[2];
 } jm_port;
 
 struct jm_client {
@@ -122,6 +133,26 @@ static void render_audio(jm_client *c, jack_nframes_t nframes)
     }
 }
 
+/* The process callback's copy of a port's route; returns its length. */
+static int32_t read_route(jm_port *p, int32_t *groups)
+{
+    unsigned g, s;
+    for (;;) {
+        g = atomic_load(&p->route_gen);
+        s = g & 1u;
+        atomic_fetch_add(&p->readers[s], 1u);
+        if (atomic_load(&p->route_gen) == g)
+            break;
+        atomic_fetch_sub(&p->readers[s], 1u); /* published meanwhile: the other slot */
+    }
+    const jm_route *r = &p->route[s];
+    int32_t n = atomic_load_explicit(&r->n, memory_order_relaxed);
+    for (int32_t i = 0; i < n; i++)
+        groups[i] = atomic_load_explicit(&r->groups[i], memory_order_relaxed);
+    atomic_fetch_sub_explicit(&p->readers[s], 1u, memory_order_release);
+    return n;
+}
+
 static int process(jack_nframes_t nframes, void *arg)
 {
     jm_client *c = arg;
@@ -132,7 +163,8 @@ static int process(jack_nframes_t nframes, void *arg)
         audio = NULL; /* rendered elsewhere (PortAudio): stamps go through the time map */
     for (int p = 0; p < n; p++) {
         jm_port *port = &c->ports[p];
-        int32_t ng = atomic_load_explicit(&port->n_groups, memory_order_acquire);
+        int32_t route[JM_MAX_ROUTE];
+        int32_t ng = read_route(port, route);
         void *buf = c->j.port_get_buffer(port->port, nframes);
         if (!buf)
             continue;
@@ -144,7 +176,7 @@ static int process(jack_nframes_t nframes, void *arg)
             atomic_fetch_add_explicit(&c->events, 1, memory_order_relaxed);
             int64_t stamp = (int64_t)c->j.frames_to_time(c->client, f0 + ev.time) * 10 + c->clock_offset;
             for (int32_t g = 0; g < ng; g++) {
-                int32_t group = atomic_load_explicit(&port->groups[g], memory_order_relaxed);
+                int32_t group = route[g];
                 if (audio) /* rendered below, in this cycle: its frame in the cycle is exact */
                     ws_midi_push_cycle(c->sink, stamp, (int32_t)ev.time, group, ev.buffer, (int32_t)ev.size);
                 else
@@ -355,7 +387,8 @@ int32_t jm_add_port(jm_client *c, const char *port_name)
     if (!p)
         return -1;
     c->ports[n].port = p;
-    atomic_store(&c->ports[n].n_groups, 0);
+    atomic_store(&c->ports[n].route_gen, 0u);
+    atomic_store(&c->ports[n].route[0].n, 0);
     atomic_store_explicit(&c->n_ports, n + 1, memory_order_release);
     return n;
 }
@@ -365,11 +398,18 @@ int32_t jm_set_route(jm_client *c, int32_t port, const int32_t *groups, int32_t 
     if (port < 0 || port >= atomic_load(&c->n_ports) || n_groups < 0 || n_groups > JM_MAX_ROUTE)
         return -1;
     jm_port *p = &c->ports[port];
-    /* Shrink first, fill, then grow: the process callback sees a valid prefix throughout. */
-    atomic_store_explicit(&p->n_groups, 0, memory_order_release);
+    unsigned g = atomic_load(&p->route_gen), s = (g + 1u) & 1u;
+    /* a process callback that took this slot before the last publication leaves it within
+       its cycle's MIDI pass (no waiting there): microseconds */
+    while (atomic_load(&p->readers[s]) != 0u) {
+        struct timespec pause = {0, 50000};
+        nanosleep(&pause, NULL);
+    }
+    jm_route *r = &p->route[s];
+    atomic_store_explicit(&r->n, n_groups, memory_order_relaxed);
     for (int32_t i = 0; i < n_groups; i++)
-        atomic_store_explicit(&p->groups[i], groups[i], memory_order_relaxed);
-    atomic_store_explicit(&p->n_groups, n_groups, memory_order_release);
+        atomic_store_explicit(&r->groups[i], groups[i], memory_order_relaxed);
+    atomic_store(&p->route_gen, g + 1u); /* publishes the slot (sequentially consistent) */
     return 0;
 }
 
