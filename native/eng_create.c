@@ -91,8 +91,8 @@ static void init_state(eng_engine *e)
     e->fin_weight[1] = ENG_FX_VOICES;
     eng_sinc_table(e->sinc_mem);
     e->simd = eng_simd_default();
-    fx_reverb_set_avx2(e->reverb, e->simd == ENG_SIMD_AVX2);
-    fx_chorus_set_avx2(e->chorus, e->simd == ENG_SIMD_AVX2);
+    fx_reverb_set_avx2(e->reverb, e->simd >= ENG_SIMD_AVX2);
+    fx_chorus_set_avx2(e->chorus, e->simd >= ENG_SIMD_AVX2);
     e->sinc = e->sinc_mem;
     for (int32_t i = 0; i < e->n_channels; i++)
         eng_channel_defaults(&e->chan[i], i);

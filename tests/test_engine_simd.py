@@ -114,6 +114,8 @@ def _best_variant(env) -> str:
 def test_an_engine_reports_and_forces_its_variant():
     e = Engine(48000)
     assert e.simd == _best_variant(os.environ)
+    for k in ("linear", "cubic", "sinc", "mix", "filter", "reverb", "chorus"):  # as created
+        assert e.kernel_variant(k) == expected_kernel_variant(e.simd, k), (e.simd, k)
     for v in VARIANTS:
         e.set_simd(v)
         assert e.simd == v
