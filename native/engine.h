@@ -612,13 +612,15 @@ uint64_t ws_jack_messages(void);
    exact frame and pushes it into a ws_sink for its port's channel groups: no Python in the
    JACK graph. libjack is loaded with dlopen. Everything but the callback: Service thread. */
 typedef struct jm_client jm_client;
+/* The most channel groups one MIDI input feeds (jm_set_route, rm_set_route). */
+enum { MIDI_IN_MAX_ROUTE = 16 };
 /* NULL on failure, with a one-line reason in err. */
 jm_client *jm_create(ws_sink *sink, const char *client_name, char *err, int32_t errlen);
 void jm_destroy(jm_client *c);
 /* A new MIDI input port of this client; returns its index, or -1. Its route is empty (its
    messages are dropped) until jm_set_route. */
 int32_t jm_add_port(jm_client *c, const char *port_name);
-/* The channel groups (at most 16) a port's messages go to. */
+/* The channel groups (at most MIDI_IN_MAX_ROUTE) a port's messages go to. */
 int32_t jm_set_route(jm_client *c, int32_t port, const int32_t *groups, int32_t n_groups);
 int32_t jm_port_name(jm_client *c, int32_t port, char *out, int32_t len);
 /* How many ports are connected to a port of ours; -1 if the server is gone. */

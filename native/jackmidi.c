@@ -20,7 +20,6 @@
 #include <time.h>
 
 #define JM_MAX_PORTS 64
-#define JM_MAX_ROUTE 16
 #define JACK_MIDI_TYPE "8 bit raw midi"
 
 int ws_route_jack_messages(void *lib); /* wavesink.c */
@@ -69,7 +68,7 @@ struct jm_api {
 
 typedef struct {
     _Atomic int32_t n;                   /* 0: the port is idle (messages dropped) */
-    _Atomic int32_t groups[JM_MAX_ROUTE]; /* channel groups its messages go to */
+    _Atomic int32_t groups[MIDI_IN_MAX_ROUTE]; /* channel groups its messages go to */
 } jm_route;
 
 /* A port's route is double-buffered, so a route change never reaches the process callback
@@ -163,7 +162,7 @@ static int process(jack_nframes_t nframes, void *arg)
         audio = NULL; /* rendered elsewhere (PortAudio): stamps go through the time map */
     for (int p = 0; p < n; p++) {
         jm_port *port = &c->ports[p];
-        int32_t route[JM_MAX_ROUTE];
+        int32_t route[MIDI_IN_MAX_ROUTE];
         int32_t ng = read_route(port, route);
         void *buf = c->j.port_get_buffer(port->port, nframes);
         if (!buf)
@@ -395,7 +394,7 @@ int32_t jm_add_port(jm_client *c, const char *port_name)
 
 int32_t jm_set_route(jm_client *c, int32_t port, const int32_t *groups, int32_t n_groups)
 {
-    if (port < 0 || port >= atomic_load(&c->n_ports) || n_groups < 0 || n_groups > JM_MAX_ROUTE)
+    if (port < 0 || port >= atomic_load(&c->n_ports) || n_groups < 0 || n_groups > MIDI_IN_MAX_ROUTE)
         return -1;
     jm_port *p = &c->ports[port];
     unsigned g = atomic_load(&p->route_gen), s = (g + 1u) & 1u;

@@ -24,7 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#define RM_MAX_ROUTE 16
 #define RM_QUEUE_SIZE 1024 /* RtMidi's queue, unused with a callback */
 
 /* RtMidi's C API, as much as we use (rtmidi/rtmidi_c.h, RtMidi 4 to 6). */
@@ -57,7 +56,7 @@ struct rm_input {
     ws_sink *sink;
     atomic_uint route_seq;               /* odd while rm_set_route writes the route */
     _Atomic int32_t n_groups;            /* 0: messages are dropped */
-    _Atomic int32_t groups[RM_MAX_ROUTE]; /* channel groups its messages go to */
+    _Atomic int32_t groups[MIDI_IN_MAX_ROUTE]; /* channel groups its messages go to */
     atomic_ullong events;                /* messages received */
 };
 
@@ -74,7 +73,7 @@ static void on_message(double time_stamp, const unsigned char *message, size_t s
     rm_input *in = user;
     if (size == 0 || size > INT32_MAX)
         return;
-    int32_t groups[RM_MAX_ROUTE];
+    int32_t groups[MIDI_IN_MAX_ROUTE];
     int32_t n;
     unsigned seq;
     do { /* the whole route, old or new: retried only if a route change ran meanwhile */
@@ -206,7 +205,7 @@ fail:
 
 int32_t rm_set_route(rm_input *in, const int32_t *groups, int32_t n_groups)
 {
-    if (n_groups < 0 || n_groups > RM_MAX_ROUTE)
+    if (n_groups < 0 || n_groups > MIDI_IN_MAX_ROUTE)
         return -1;
     /* One writer (the Service thread); the callback retries while the sequence is odd or moved. */
     unsigned seq = atomic_load_explicit(&in->route_seq, memory_order_relaxed);

@@ -40,6 +40,13 @@ class MidiInputError(Exception):
     """A MIDI input problem the user can act on (one line)."""
 
 
+def _route(groups: list[int]):
+    """The C form of an input's route, for jm_set_route and rm_set_route: an int32 array of
+    the channel groups (at most MIDI_IN_MAX_ROUTE, the rest left out) and its length."""
+    groups = groups[: lib.MIDI_IN_MAX_ROUTE]
+    return ffi.new("int32_t[]", groups or [0]), len(groups)
+
+
 def default_api_name() -> str:
     if sys.platform.startswith("linux"):
         return "alsa"
@@ -151,10 +158,7 @@ class _JackBackend:
     def set_route(self, inp: _Input, groups: list[int]) -> None:
         if inp.handle is None:
             return
-        arr = ffi.new("int32_t[]", max(1, len(groups)))
-        for i, g in enumerate(groups[:16]):
-            arr[i] = g
-        lib.jm_set_route(self.ptr, inp.handle, arr, min(16, len(groups)))
+        lib.jm_set_route(self.ptr, inp.handle, *_route(groups))
 
     def close(self, inp: _Input) -> None:
         if inp.handle is not None:
@@ -260,10 +264,7 @@ class _RtMidiBackend:
     def set_route(self, inp: _Input, groups: list[int]) -> None:
         if inp.handle is None:
             return
-        arr = ffi.new("int32_t[]", max(1, len(groups)))
-        for i, g in enumerate(groups[:16]):
-            arr[i] = g
-        lib.rm_set_route(inp.handle, arr, min(16, len(groups)))
+        lib.rm_set_route(inp.handle, *_route(groups))
 
     def close(self, inp: _Input) -> None:
         if inp.handle is not None:
