@@ -126,15 +126,22 @@ static inline void v_tr4x4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i *
     *u1 = _mm_unpackhi_epi32(t0, t1);
 }
 
+/* The scalar cubic's operations, lane by lane, on vectors of type T with intrinsics
+   _W_*_ps (W: mm for SSE, mm256 for AVX, mm512 for AVX-512): the body of v_cubic, v8_cubic
+   and v16_cubic, written once. */
+#define VOP(W, op) _##W##_##op##_ps
+#define V_CUBIC_BODY(W, T)                                                                                         \
+    const T h = VOP(W, set1)(0.5f), k25 = VOP(W, set1)(2.5f), k2 = VOP(W, set1)(2.0f), k15 = VOP(W, set1)(1.5f);  \
+    T c1 = VOP(W, mul)(h, VOP(W, sub)(x1, xm1));                                                                   \
+    T c2 = VOP(W, sub)(VOP(W, add)(VOP(W, sub)(xm1, VOP(W, mul)(k25, x0)), VOP(W, mul)(k2, x1)), VOP(W, mul)(h, x2)); \
+    T c3 = VOP(W, add)(VOP(W, mul)(h, VOP(W, sub)(x2, xm1)), VOP(W, mul)(k15, VOP(W, sub)(x0, x1)));               \
+    T y = VOP(W, add)(VOP(W, mul)(c3, f), c2);                                                                     \
+    y = VOP(W, add)(VOP(W, mul)(y, f), c1);                                                                        \
+    return VOP(W, add)(VOP(W, mul)(y, f), x0)
+
 static inline __m128 v_cubic(__m128 xm1, __m128 x0, __m128 x1, __m128 x2, __m128 f)
 {
-    const __m128 h = _mm_set1_ps(0.5f), k25 = _mm_set1_ps(2.5f), k2 = _mm_set1_ps(2.0f), k15 = _mm_set1_ps(1.5f);
-    __m128 c1 = _mm_mul_ps(h, _mm_sub_ps(x1, xm1));
-    __m128 c2 = _mm_sub_ps(_mm_add_ps(_mm_sub_ps(xm1, _mm_mul_ps(k25, x0)), _mm_mul_ps(k2, x1)), _mm_mul_ps(h, x2));
-    __m128 c3 = _mm_add_ps(_mm_mul_ps(h, _mm_sub_ps(x2, xm1)), _mm_mul_ps(k15, _mm_sub_ps(x0, x1)));
-    __m128 y = _mm_add_ps(_mm_mul_ps(c3, f), c2);
-    y = _mm_add_ps(_mm_mul_ps(y, f), c1);
-    return _mm_add_ps(_mm_mul_ps(y, f), x0);
+    V_CUBIC_BODY(mm, __m128);
 }
 
 /* the four lanes' low phase words: ph, ph + inc, ph + 2 inc, ph + 3 inc (mod 2^32) */
@@ -284,15 +291,7 @@ __attribute__((target("avx2"))) static inline __m256i w8_offsets_s(uint32_t l, u
 /* the scalar cubic's operations on eight lanes */
 __attribute__((target("avx2"))) static inline __m256 v8_cubic(__m256 xm1, __m256 x0, __m256 x1, __m256 x2, __m256 f)
 {
-    const __m256 h = _mm256_set1_ps(0.5f), k25 = _mm256_set1_ps(2.5f), k2 = _mm256_set1_ps(2.0f),
-                 k15 = _mm256_set1_ps(1.5f);
-    __m256 c1 = _mm256_mul_ps(h, _mm256_sub_ps(x1, xm1));
-    __m256 c2 = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(xm1, _mm256_mul_ps(k25, x0)), _mm256_mul_ps(k2, x1)),
-                              _mm256_mul_ps(h, x2));
-    __m256 c3 = _mm256_add_ps(_mm256_mul_ps(h, _mm256_sub_ps(x2, xm1)), _mm256_mul_ps(k15, _mm256_sub_ps(x0, x1)));
-    __m256 y = _mm256_add_ps(_mm256_mul_ps(c3, f), c2);
-    y = _mm256_add_ps(_mm256_mul_ps(y, f), c1);
-    return _mm256_add_ps(_mm256_mul_ps(y, f), x0);
+    V_CUBIC_BODY(mm256, __m256);
 }
 
 /* Eight cubic outputs from eight windows q[k] (each output's p - 1), loaded one per output
@@ -387,15 +386,7 @@ __attribute__((target("avx2"))) static void run_cubic1_avx2(const int16_t *b, ui
 
 AVX512_ATTR static inline __m512 v16_cubic(__m512 xm1, __m512 x0, __m512 x1, __m512 x2, __m512 f)
 {
-    const __m512 h = _mm512_set1_ps(0.5f), k25 = _mm512_set1_ps(2.5f), k2 = _mm512_set1_ps(2.0f),
-                 k15 = _mm512_set1_ps(1.5f);
-    __m512 c1 = _mm512_mul_ps(h, _mm512_sub_ps(x1, xm1));
-    __m512 c2 = _mm512_sub_ps(_mm512_add_ps(_mm512_sub_ps(xm1, _mm512_mul_ps(k25, x0)), _mm512_mul_ps(k2, x1)),
-                              _mm512_mul_ps(h, x2));
-    __m512 c3 = _mm512_add_ps(_mm512_mul_ps(h, _mm512_sub_ps(x2, xm1)), _mm512_mul_ps(k15, _mm512_sub_ps(x0, x1)));
-    __m512 y = _mm512_add_ps(_mm512_mul_ps(c3, f), c2);
-    y = _mm512_add_ps(_mm512_mul_ps(y, f), c1);
-    return _mm512_add_ps(_mm512_mul_ps(y, f), x0);
+    V_CUBIC_BODY(mm512, __m512);
 }
 
 AVX512_ATTR static void run_cubic1_avx512(const int16_t *b, uint64_t *pph, uint64_t inc, float *out, int m)
@@ -679,18 +670,17 @@ static void fgroup_store(fgroup *g, int nj)
 /* One recursion step of a group on the input vector IN (replaced by the output), for
    vectors of type T and intrinsics _W_*_ps (W: mm for SSE, mm256 for AVX): the scalar
    recursion's operations in its order, lane by lane. `ramp` and `two` are the caller's. */
-#define FOP(W, op) _##W##_##op##_ps
 #define FSTEP_W(W, T, G, IN, I)                                                                                    \
     do {                                                                                                           \
         T b0v = (G).B0, a1v = (G).A1, a2v = (G).A2;                                                                \
         if (ramp) {                                                                                                \
-            T kv = FOP(W, add)((G).K0, FOP(W, set1)((float)(I)));                                                  \
-            b0v = FOP(W, add)((G).B0, FOP(W, mul)(kv, (G).DB0));                                                   \
-            a1v = FOP(W, add)((G).A1, FOP(W, mul)(kv, (G).DA1));                                                   \
-            a2v = FOP(W, add)((G).A2, FOP(W, mul)(kv, (G).DA2));                                                   \
+            T kv = VOP(W, add)((G).K0, VOP(W, set1)((float)(I)));                                                  \
+            b0v = VOP(W, add)((G).B0, VOP(W, mul)(kv, (G).DB0));                                                   \
+            a1v = VOP(W, add)((G).A1, VOP(W, mul)(kv, (G).DA1));                                                   \
+            a2v = VOP(W, add)((G).A2, VOP(W, mul)(kv, (G).DA2));                                                   \
         }                                                                                                          \
-        T xs_ = FOP(W, add)(FOP(W, add)(IN, FOP(W, mul)(two, (G).X1)), (G).X2);                                    \
-        T y_ = FOP(W, sub)(FOP(W, sub)(FOP(W, mul)(b0v, xs_), FOP(W, mul)(a2v, (G).Y2)), FOP(W, mul)(a1v, (G).Y1)); \
+        T xs_ = VOP(W, add)(VOP(W, add)(IN, VOP(W, mul)(two, (G).X1)), (G).X2);                                    \
+        T y_ = VOP(W, sub)(VOP(W, sub)(VOP(W, mul)(b0v, xs_), VOP(W, mul)(a2v, (G).Y2)), VOP(W, mul)(a1v, (G).Y1)); \
         (G).X2 = (G).X1;                                                                                           \
         (G).X1 = IN;                                                                                               \
         (G).Y2 = (G).Y1;                                                                                           \
