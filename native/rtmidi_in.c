@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RM_QUEUE_SIZE 1024 /* RtMidi's queue, unused with a callback */
 
@@ -64,7 +63,6 @@ struct rm_input {
    unversioned name could be any release. */
 static const char *const LIBRARIES[] = {"librtmidi.so.6", "librtmidi.so.7", "librtmidi.6.dylib", "librtmidi.7.dylib",
                                         "/opt/homebrew/lib/librtmidi.7.dylib", "/usr/local/lib/librtmidi.7.dylib"};
-#define RM_CLOSE_GRACE_NS 20000000L /* after the port closes: a callback already on its way returns */
 
 /* RtMidi's thread: stamp and queue, nothing else. */
 static void on_message(double time_stamp, const unsigned char *message, size_t size, void *user)
@@ -105,6 +103,22 @@ static void say(char *err, int32_t errlen, const char *what)
             goto fail;                                                                                           \
         }                                                                                                        \
     } while (0)
+
+/* Close and free the RtMidiIn. rtmidi_in_free deletes the C wrapper's callback proxy
+   (dev->data: our function and `in`) before it deletes the RtMidiIn, whose destructor is what
+   closes the JACK client and so waits for a process cycle still inside the callback (one that
+   passed RtMidi's port check before the port closed: a cycle preempted there for any length
+   of time, on a busy machine, would then read the freed proxy). So the proxy is taken out of
+   the wrapper first and left allocated (two pointers per closed input; it was made by C++
+   `new`, which C cannot pair): every callback then finds it valid until the client is gone,
+   and `in` is freed only after that. */
+static void free_device(rm_input *in)
+{
+    in->r.close_port(in->dev);
+    in->dev->data = NULL; /* (kept: see above) */
+    in->r.in_free(in->dev);
+    in->dev = NULL;
+}
 
 int32_t rm_available(char *err, int32_t errlen)
 {
@@ -191,12 +205,8 @@ rm_input *rm_open(ws_sink *sink, const char *api, const char *client_name, const
     }
     snprintf(err, (size_t)errlen, "the MIDI input is gone");
 fail:
-    if (in->dev) {
-        struct timespec grace = {0, RM_CLOSE_GRACE_NS};
-        in->r.close_port(in->dev);
-        nanosleep(&grace, NULL);
-        in->r.in_free(in->dev);
-    }
+    if (in->dev)
+        free_device(in);
     if (in->lib)
         dlclose(in->lib);
     free(in);
@@ -226,13 +236,7 @@ void rm_close(rm_input *in)
         return;
     int32_t none = 0;
     rm_set_route(in, &none, 0);
-    /* RtMidi's close stops new callbacks (ALSA joins its thread), but with JACK a process
-       cycle already past its port check may still be in ours, and rtmidi_in_free frees the
-       callback's proxy before the client is closed: let such a callback return first. */
-    in->r.close_port(in->dev);
-    struct timespec grace = {0, RM_CLOSE_GRACE_NS};
-    nanosleep(&grace, NULL);
-    in->r.in_free(in->dev);
+    free_device(in);
     dlclose(in->lib);
     free(in);
 }
