@@ -68,10 +68,18 @@ static inline float lin(const int16_t *p, float f)
 static inline float cubic(const int16_t *p, float f)
 {
     float xm1 = s16f(p[-1]), x0 = s16f(p[0]), x1 = s16f(p[1]), x2 = s16f(p[2]);
-    float c1 = 0.5f * (x1 - xm1);
-    float c2 = ((xm1 - 2.5f * x0) + 2.0f * x1) - 0.5f * x2;
-    float c3 = 0.5f * (x2 - xm1) + 1.5f * (x0 - x1);
-    return ((c3 * f + c2) * f + c1) * f + x0;
+    /* the Catmull-Rom polynomial y = ((c3 f + c2) f + c1) f + x0 in 15 operations:
+       c1 = (x1 - xm1) / 2, c3 = c1 + 2 (x0 - x1) + (x2 - x0) / 2, -c2 = c1 + (x0 - x1) + c3.
+       The samples are 16-bit integers (times a power of two), so every coefficient is a
+       multiple of 1/2 below 2^18 and exact in a float: any arrangement of these sums gives
+       the same bits, and only the Horner steps round (the 19-operation form this replaced
+       gave the same output, bit for bit). */
+    float c1 = (x1 - xm1) * 0.5f;
+    float d = x0 - x1;
+    float w = c1 + d;
+    float c3 = (w + d) + (x2 - x0) * 0.5f;
+    float nc2 = w + c3;
+    return ((c3 * f - nc2) * f + c1) * f + x0;
 }
 
 static inline float sinc8(const int16_t *p, const float *tab, uint64_t ph)
@@ -131,11 +139,13 @@ static inline void v_tr4x4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i *
    and v16_cubic, written once. */
 #define VOP(W, op) _##W##_##op##_ps
 #define V_CUBIC_BODY(W, T)                                                                                         \
-    const T h = VOP(W, set1)(0.5f), k25 = VOP(W, set1)(2.5f), k2 = VOP(W, set1)(2.0f), k15 = VOP(W, set1)(1.5f);  \
-    T c1 = VOP(W, mul)(h, VOP(W, sub)(x1, xm1));                                                                   \
-    T c2 = VOP(W, sub)(VOP(W, add)(VOP(W, sub)(xm1, VOP(W, mul)(k25, x0)), VOP(W, mul)(k2, x1)), VOP(W, mul)(h, x2)); \
-    T c3 = VOP(W, add)(VOP(W, mul)(h, VOP(W, sub)(x2, xm1)), VOP(W, mul)(k15, VOP(W, sub)(x0, x1)));               \
-    T y = VOP(W, add)(VOP(W, mul)(c3, f), c2);                                                                     \
+    const T h = VOP(W, set1)(0.5f);                                                                                \
+    T c1 = VOP(W, mul)(VOP(W, sub)(x1, xm1), h);                                                                   \
+    T d = VOP(W, sub)(x0, x1);                                                                                     \
+    T w = VOP(W, add)(c1, d);                                                                                      \
+    T c3 = VOP(W, add)(VOP(W, add)(w, d), VOP(W, mul)(VOP(W, sub)(x2, x0), h));                                    \
+    T nc2 = VOP(W, add)(w, c3);                                                                                    \
+    T y = VOP(W, sub)(VOP(W, mul)(c3, f), nc2);                                                                    \
     y = VOP(W, add)(VOP(W, mul)(y, f), c1);                                                                        \
     return VOP(W, add)(VOP(W, mul)(y, f), x0)
 
