@@ -129,14 +129,16 @@ static inline void queue_filter_lanes(eng_voice *v, uint64_t at, int lanes, floa
 }
 
 /* Control tick `tick`'s plan for each voice of the group (entries first..last) that goes
-   on. */
-static inline void plan_at_tick(eng_engine *e, uint64_t tick, int32_t first, int32_t last, uint32_t ended)
+   on; returns how many were skipped as steady. */
+static inline uint32_t plan_at_tick(eng_engine *e, uint64_t tick, int32_t first, int32_t last, uint32_t ended)
 {
+    uint32_t skipped = 0;
     for (int32_t i = first; i < last; i++) {
         eng_voice *v = &e->voices[e->act[i]];
         if (!(ended >> (i - first) & 1u) && v->ramp_end <= tick)
-            eng_voice_plan(e, v, tick, tick + ENG_CTRL);
+            skipped += (uint32_t)eng_voice_tick_plan(e, v, tick);
     }
+    return skipped;
 }
 
 /* One piece of a run for a group's voices (entries first..last) that have not ended:
@@ -158,6 +160,11 @@ static uint32_t render_piece(eng_engine *e, float *tmp, const eng_job *j, const 
         eng_voice *v = NULL;
         if (i < last) {
             v = &e->voices[e->act[i]];
+            if (i + 1 < last) {
+                const char *nx = (const char *)&e->voices[e->act[i + 1]];
+                for (size_t b = 0; b < sizeof(eng_voice); b += 64)
+                    __builtin_prefetch(nx + b);
+            }
             if (ended_by_tick(v, tick)) {
                 out |= 1u << (i - first);
                 if (j->stems)
@@ -198,7 +205,7 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
     memset(rows.l, 0, sizeof(float) * (size_t)j->n);
     memset(rows.r, 0, sizeof(float) * (size_t)j->n);
     int32_t first = g * ENG_GROUP, last = first + ENG_GROUP < e->n_act ? first + ENG_GROUP : e->n_act;
-    uint32_t ended = 0;
+    uint32_t ended = 0, skipped = 0;
     run_piece pc;
     for (pc.at = j->at; pc.at < j->end; pc.at = pc.end) {
         uint64_t tick = (pc.at / ENG_CTRL + 1) * ENG_CTRL;
@@ -207,9 +214,10 @@ static void render_group(eng_engine *e, float *tmp, const eng_job *j, int32_t g)
         pc.off = (int32_t)(pc.at - j->at);
         ended = render_piece(e, tmp, j, &pc, first, last, &rows);
         if (pc.end == tick)
-            plan_at_tick(e, tick, first, last, ended);
+            skipped += plan_at_tick(e, tick, first, last, ended);
     }
     e->gmask[g].bits = ended;
+    e->gmask[g].skipped += skipped;
     memcpy(bus + 4 * ENG_RUN, &rows.sends, sizeof rows.sends);
 }
 
@@ -405,6 +413,13 @@ static void block_stats(eng_engine *e, uint64_t start, uint64_t end, uint64_t la
         atomic_store_explicit(&e->st_peak, active, memory_order_relaxed);
     uint64_t vf = atomic_load_explicit(&e->st_voice_frames, memory_order_relaxed); /* one writer: this thread */
     atomic_store_explicit(&e->st_voice_frames, vf + (uint64_t)active * (end - start), memory_order_relaxed);
+    uint64_t skipped = 0;
+    for (int32_t g = 0; g < e->max_groups; g++) {
+        skipped += e->gmask[g].skipped;
+        e->gmask[g].skipped = 0;
+    }
+    if (skipped)
+        atomic_fetch_add_explicit(&e->st_skipped, skipped, memory_order_relaxed);
 }
 
 /* The block's start: what other threads queued (events, effect settings) taken in, the

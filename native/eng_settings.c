@@ -42,6 +42,7 @@ void eng_get_stats(const eng_engine *e, eng_stats *s)
     s->parallel_segments = atomic_load_explicit(&m->st_parallel, memory_order_relaxed);
     s->worker_items = m->pool ? eng_pool_worker_items(m->pool) : 0;
     s->voice_frames = atomic_load_explicit(&m->st_voice_frames, memory_order_relaxed);
+    s->plans_skipped = atomic_load_explicit(&m->st_skipped, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------------------------

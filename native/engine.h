@@ -251,6 +251,9 @@ typedef struct {
     uint64_t worker_items;       /* pieces of them (mix groups, finishes) the workers ran */
     uint64_t voice_frames;       /* active voices at the end of each eng_render, times its frames,
                                     summed (over the frames: the average voice count) */
+    uint64_t plans_skipped;      /* control-tick plans left out because the voice was steady
+                                    (EG1 in its sustain, nothing modulating it, no change since
+                                    its last plan): they would have set the same values */
 } eng_stats;
 
 /* sample_rate ENG_RATE_MIN..ENG_RATE_MAX, max_voices 1..ENG_VOICES_MAX, channels 1..ENG_CHANNELS_MAX (multiple of 16 not

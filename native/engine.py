@@ -205,6 +205,7 @@ _STAT_FIELDS = (
     "parallel_segments",
     "worker_items",
     "voice_frames",
+    "plans_skipped",
 )
 
 

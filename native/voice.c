@@ -199,6 +199,22 @@ static float eg_eval(const eng_eg *g, double t, float *attack_out, int *done)
     return (float)L;
 }
 
+/* 1 when the envelope holds its sustain level from t frames since note-on on (not
+   released, past its decay, as eg_eval reckons it): its level no longer changes. */
+static int eg_sustaining(const eng_eg *g, double t)
+{
+    if (g->released)
+        return 0;
+    t -= g->delay;
+    if (t < 0.0 || t < g->attack)
+        return 0;
+    t -= g->attack;
+    if (t < g->hold)
+        return 0;
+    t -= g->hold;
+    return 1.0 - t * g->decay_rate <= (double)g->sustain;
+}
+
 /* sin(2 pi p) for a phase in turns: folded to a quarter wave, then a degree-9 odd
    polynomial (error below 4e-6, far under any audible LFO depth). */
 static inline double quarter_fold(double p)
@@ -644,10 +660,11 @@ static float dyn_pitch_at(const eng_voice *v, const eng_channel *ch, uint64_t no
 /* Pitch -> phase increment, constant for the plan: a time-varying pitch takes the mean of
    its values at the plan's start and end (about its middle), so the steps straddle the
    curve instead of leading it. */
-static void plan_pitch(eng_voice *v, const eng_channel *ch, const float *sum, uint64_t now, uint64_t end)
+static int plan_pitch(eng_voice *v, const eng_channel *ch, const float *sum, uint64_t now, uint64_t end)
 {
     const eng_region *r = v->rgn;
     float pitch_sum = sum[D_PITCH];
+    int held = 1; /* the time-varying part the same at both ends */
     if ((r->cl->m.uses & USE_DYN_PITCH) && end != now) {
         float dyn_end = pitch_sum - (v->stat[D_PITCH] + v->chan[D_PITCH]);
         float dyn_start = v->dyn_pitch;
@@ -655,6 +672,7 @@ static void plan_pitch(eng_voice *v, const eng_channel *ch, const float *sum, ui
             dyn_start = dyn_pitch_at(v, ch, now);
         v->dyn_pitch = dyn_end;
         v->dyn_pitch_t = end;
+        held = dyn_start == dyn_end;
         pitch_sum = v->stat[D_PITCH] + v->chan[D_PITCH] + 0.5f * (dyn_start + dyn_end);
     } else if (end == now) {
         v->dyn_pitch = pitch_sum - (v->stat[D_PITCH] + v->chan[D_PITCH]);
@@ -671,7 +689,9 @@ static void plan_pitch(eng_voice *v, const eng_channel *ch, const float *sum, ui
             ratio = ENG_MAX_RATIO;
         uint64_t inc = (uint64_t)(ratio * 4294967296.0 + 0.5);
         v->inc = inc ? inc : 1;
+        held = 0;
     }
+    return held;
 }
 
 /* The output amplitude at `end`: EG1's (amp) times the gain of the sums, the region's
@@ -749,8 +769,8 @@ static int plan_filter(const eng_engine *e, eng_voice *v, const float *sum, eng_
 /* Ramp the gains (left, right, reverb, chorus) and, when they move, the filter's
    coefficients from their values at `now` to target and ct at `end`; with end == now they
    are set directly (the note-on frame). A done voice ends at `end`. */
-static void plan_ramp(eng_voice *v, const float *target, eng_coef ct, int coef_changed, int done, uint64_t now,
-                      uint64_t end)
+static int plan_ramp(eng_voice *v, const float *target, eng_coef ct, int coef_changed, int done, uint64_t now,
+                     uint64_t end)
 {
     if (end == now) {
         for (int k = 0; k < 4; k++) {
@@ -763,15 +783,17 @@ static void plan_ramp(eng_voice *v, const float *target, eng_coef ct, int coef_c
         v->ramp_end = now;
         if (done)
             v->end_at = now;
-        return;
+        return 0;
     }
     float span = (float)(int64_t)(end - now);
     float inv = 1.0f / span;
     eng_coef cur = coef_at(v, now);
+    int flat = !coef_changed;
     for (int k = 0; k < 4; k++) {
         float g = ramp_value(v, k, now);
         v->g0[k] = g;
         v->dg[k] = (target[k] - g) * inv;
+        flat &= g == target[k];
     }
     if (coef_changed || v->coef_ramp) {
         if (!coef_changed)
@@ -787,6 +809,7 @@ static void plan_ramp(eng_voice *v, const float *target, eng_coef ct, int coef_c
     v->r0 = now;
     v->ramp_end = end;
     v->end_at = done ? end : 0;
+    return flat && !v->coef_ramp;
 }
 
 /* Evaluate the voice at absolute frame `end` and ramp to it from `now`. With end == now the
@@ -801,7 +824,7 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
     int done = 0;
     float sum[D_NCONT];
     float amp = plan_sums(v, ch, t, &done, sum);
-    plan_pitch(v, ch, sum, now, end);
+    int held = plan_pitch(v, ch, sum, now, end);
     amp = plan_amp(v, sum, amp, end, &done);
     plan_pan(v, sum[D_PAN]);
     float rev = sum[D_REVERB] * 0.001f;
@@ -816,7 +839,32 @@ void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end)
 
     eng_coef ct = v->c0;
     int coef_changed = plan_filter(e, v, sum, &ct);
-    plan_ramp(v, target, ct, coef_changed, done, now, end);
+    held &= plan_ramp(v, target, ct, coef_changed, done, now, end);
+    /* Steady: this plan changed nothing (the pitch, the gains at their targets, the
+       coefficients), and every source it read holds from `end` on (EG1, and EG2 if it is
+       used, in their sustain; no LFO; no fade), so the next tick's plan would compute the
+       same values again: eng_voice_tick_plan skips it while the channel stays as it is. */
+    v->steady = held && !done && !v->fading && !(v->live_uses & (USE_LFO | USE_VIB)) &&
+                v->eg1.sustain > 0.0f && eg_sustaining(&v->eg1, t) &&
+                (!(v->live_uses & USE_EG2) || eg_sustaining(&v->eg2, t));
+}
+
+/* A control tick's plan (the one ending at tick + ENG_CTRL): skipped for a steady voice
+   whose channel has not changed since, as it would set the same values (only the ramp's
+   span moves on); returns 1 when skipped. Any other change to the voice (an event, a
+   release, a cut) goes through eng_voice_plan, which decides anew. */
+int eng_voice_tick_plan(eng_engine *e, eng_voice *v, uint64_t tick)
+{
+    uint64_t end = tick + ENG_CTRL;
+    if (v->steady && v->chan_version == e->chan[v->channel].version) {
+        v->r0 = tick;
+        v->ramp_end = end;
+        if (v->rgn->cl->m.uses & USE_DYN_PITCH)
+            v->dyn_pitch_t = end;
+        return 1;
+    }
+    eng_voice_plan(e, v, tick, end);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -313,6 +313,8 @@ typedef struct eng_voice {
     uint64_t end_at;        /* free the voice once rendering reaches this frame (0 = no) */
     uint64_t done_at;       /* with done_seen: the frame its wave ran out (PS_DONE) */
     int32_t done_seen;
+    int32_t steady;         /* the last plan changed nothing and its sources hold: the next
+                               control tick's plan would set the same values (eng_voice_plan) */
 
     /* --- identity: written by the render thread (events), read by its scans of the
        active list; a cache line of its own, apart from what the workers write --- */
@@ -399,6 +401,8 @@ typedef struct {
    the group, read by the render thread's free pass instead of every voice). */
 typedef struct eng_gmask {
     _Alignas(64) uint32_t bits;
+    uint32_t skipped;       /* control-tick plans of steady voices skipped (eng_voice_tick_plan)
+                               since the render thread last took the count */
 } eng_gmask;
 #define ENG_RUN (16 * ENG_CTRL) /* a run's frames at most; ended voices are freed at its multiples */
 #define ENG_BUS_FLOATS (4 * ENG_RUN + 16) /* a group's bus rows: left, right, reverb, chorus,
@@ -497,6 +501,7 @@ struct eng_engine {
                                adjusted as the render thread's share proves too big or small */
     atomic_ullong st_parallel; /* runs shared out */
     atomic_ullong st_voice_frames; /* active voices at each block's end times its frames, summed */
+    atomic_ullong st_skipped;      /* control-tick plans skipped for steady voices */
     const float *sinc;      /* ENG_SINC_PHASES * ENG_SINC_TAPS */
     float *sinc_mem;
     fx_reverb *reverb;
@@ -562,6 +567,7 @@ void eng_conn_compile(const eng_conn *in, int32_t n, eng_cconn *out, int32_t *n_
 /* voice.c (render thread) */
 void eng_voice_start(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_voice_plan(eng_engine *e, eng_voice *v, uint64_t now, uint64_t end);
+int eng_voice_tick_plan(eng_engine *e, eng_voice *v, uint64_t tick);
 void eng_voice_release(eng_engine *e, eng_voice *v, uint64_t now);
 void eng_voice_cut(eng_engine *e, eng_voice *v, uint64_t now, int fast);
 uint64_t eng_plan_end(uint64_t now);
